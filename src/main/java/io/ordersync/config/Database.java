@@ -1,0 +1,38 @@
+package io.ordersync.config;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import org.flywaydb.core.Flyway;
+
+import java.util.Map;
+
+/** Creates the connection pool and brings the schema up to date with Flyway. */
+public final class Database {
+
+    private Database() {
+    }
+
+    public static HikariDataSource open(OrdersyncSettings settings) {
+        HikariConfig config = new HikariConfig();
+        config.setPoolName("ordersync");
+        config.setJdbcUrl(settings.jdbcUrl);
+        config.setUsername(settings.jdbcUser);
+        config.setPassword(settings.jdbcPassword);
+        config.setMaximumPoolSize(settings.poolSize);
+        // every repository method manages its own transaction explicitly
+        config.setAutoCommit(true);
+        HikariDataSource dataSource = new HikariDataSource(config);
+        migrate(dataSource, settings.jdbcUrl);
+        return dataSource;
+    }
+
+    static void migrate(HikariDataSource dataSource, String jdbcUrl) {
+        boolean postgres = jdbcUrl.startsWith("jdbc:postgresql:");
+        Flyway.configure()
+                .dataSource(dataSource)
+                .locations("classpath:db/migration")
+                .placeholders(Map.of("text", postgres ? "TEXT" : "CLOB"))
+                .load()
+                .migrate();
+    }
+}

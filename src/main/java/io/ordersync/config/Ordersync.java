@@ -1,0 +1,147 @@
+package io.ordersync.config;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.zaxxer.hikari.HikariDataSource;
+import io.ordersync.admin.AdminApi;
+import io.ordersync.delivery.DeliveryProcessor;
+import io.ordersync.delivery.ProviderGate;
+import io.ordersync.intake.HttpIntakeProcessor;
+import io.ordersync.intake.IntakeService;
+import io.ordersync.intake.OutboxIntakeProcessor;
+import io.ordersync.mapping.Provider;
+import io.ordersync.mapping.ProviderLoader;
+import io.ordersync.mapping.ProviderRegistry;
+import io.ordersync.order.DocumentParser;
+import io.ordersync.order.OrderStore;
+import io.ordersync.queue.Dispatcher;
+import io.ordersync.queue.SyncOutcome;
+import io.ordersync.queue.SyncQueue;
+import org.apache.camel.CamelContext;
+import org.apache.camel.ExtendedStartupListener;
+import org.apache.camel.builder.TemplatedRouteBuilder;
+import org.apache.camel.spi.Registry;
+import org.apache.camel.support.service.ServiceSupport;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Builds ordersync's beans and binds them into a CamelContext's registry under the names the routes in
+ * {@code routes/*.camel.yaml} use. Works the same under camel-main and in a plain CamelContext, so an
+ * existing Camel platform can host the routes.
+ */
+public final class Ordersync {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Ordersync.class);
+
+    /** Name of the route template each provider route is made from (routes/provider.camel.yaml). */
+    public static final String PROVIDER_TEMPLATE = "provider";
+
+    private final CamelContext context;
+    private final OrdersyncSettings settings;
+    private final HikariDataSource dataSource;
+    private final ProviderRegistry providers;
+    private final Dispatcher dispatcher;
+    private final SyncQueue queue;
+    private final OrderStore store;
+
+    private Ordersync(CamelContext context, OrdersyncSettings settings) {
+        this.context = context;
+        this.settings = settings;
+        this.dataSource = Database.open(settings);
+        ObjectMapper mapper = new ObjectMapper();
+        this.store = new OrderStore(dataSource);
+        this.queue = new SyncQueue(dataSource, store);
+        this.providers = new ProviderRegistry(settings.mappingsDir,
+                new ProviderLoader(text -> context.resolvePropertyPlaceholders(text)));
+        providers.reload();
+        ProviderGate gate = new ProviderGate();
+        DocumentParser parser = new DocumentParser(mapper, settings.maxDocumentBytes);
+        IntakeService intake = new IntakeService(dataSource, parser, store, queue, providers);
+        this.dispatcher = new Dispatcher(dataSource, queue, store, providers, gate, settings.instanceId, settings.lease,
+                settings.claimBatchSize);
+        SyncOutcome outcome = new SyncOutcome(dataSource, queue, store, providers, dispatcher);
+
+        Registry r = context.getRegistry();
+        r.bind("dataSource", dataSource);
+        r.bind("orderStore", store);
+        r.bind("syncQueue", queue);
+        r.bind("providers", providers);
+        r.bind("dispatcher", dispatcher);
+        r.bind("syncOutcome", outcome);
+        r.bind("outboxIntake", new OutboxIntakeProcessor(intake));
+        r.bind("httpIntake", new HttpIntakeProcessor(intake, mapper));
+        r.bind("delivery", new DeliveryProcessor(context, providers, store, parser, mapper, gate, settings.maxInProcessRetryAfter));
+        r.bind("adminApi", new AdminApi(queue, store, mapper));
+    }
+
+    /**
+     * Opens the database (migrating it), reads the mapping files and binds every bean; provider routes are
+     * created from the {@value #PROVIDER_TEMPLATE} template once the routes are loaded.
+     */
+    public static Ordersync install(CamelContext context, OrdersyncSettings settings) {
+        Ordersync o = new Ordersync(context, settings);
+        try {
+            // stopped after the routes: hands back unstarted claims, then closes the pool
+            context.addService(o.dispatcher, true, true);
+            context.addService(new ServiceSupport() {
+                @Override
+                protected void doStop() {
+                    o.dataSource.close();
+                }
+            }, true, true);
+            context.addStartupListener(new ExtendedStartupListener() {
+                @Override
+                public void onCamelContextStarted(CamelContext ctx, boolean alreadyStarted) {
+                }
+
+                @Override
+                public void onCamelContextFullyStarted(CamelContext ctx, boolean alreadyStarted) throws Exception {
+                    o.createProviderRoutes();
+                }
+            });
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot register ordersync services", e);
+        }
+        return o;
+    }
+
+    /** One route per runnable provider, {@code provider-<identifier>}, from the route template. */
+    public synchronized void createProviderRoutes() throws Exception {
+        for (Provider p : providers.active()) {
+            String routeId = "provider-" + p.identifier();
+            if (context.getRoute(routeId) != null) {
+                continue;
+            }
+            TemplatedRouteBuilder.builder(context, PROVIDER_TEMPLATE)
+                    .routeId(routeId)
+                    .parameter("identifier", p.identifier())
+                    .parameter("concurrency", String.valueOf(p.concurrency()))
+                    .add();
+            LOG.info("Route {} created ({} consumers, target {})", routeId, p.concurrency(), p.baseUrl());
+        }
+    }
+
+    public ProviderRegistry providers() {
+        return providers;
+    }
+
+    public SyncQueue queue() {
+        return queue;
+    }
+
+    public OrderStore store() {
+        return store;
+    }
+
+    public Dispatcher dispatcher() {
+        return dispatcher;
+    }
+
+    public HikariDataSource dataSource() {
+        return dataSource;
+    }
+
+    public OrdersyncSettings settings() {
+        return settings;
+    }
+}

@@ -1,0 +1,58 @@
+package io.ordersync.config;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.Properties;
+import java.util.UUID;
+import java.util.function.Function;
+
+/** Every ordersync setting, declared once with its property name, default and meaning. */
+public final class OrdersyncSettings {
+
+    /** JDBC URL of the database; H2 files under ./data by default, PostgreSQL in production. */
+    public final String jdbcUrl;
+    public final String jdbcUser;
+    public final String jdbcPassword;
+    /** Maximum connections in the HikariCP pool. */
+    public final int poolSize;
+    /** Directory holding one mapping file per provider. */
+    public final Path mappingsDir;
+    /** Name of this instance, stored with each claim so an operator sees who holds a row. */
+    public final String instanceId;
+    /** Most queue rows claimed in one dispatch round. */
+    public final int claimBatchSize;
+    /** How long a claim lasts before the reaper hands the row back to the queue. */
+    public final Duration lease;
+    /** Largest order document accepted, in bytes. */
+    public final int maxDocumentBytes;
+    /** Longest Retry-After honoured by an in-process redelivery; longer waits go back to the queue. */
+    public final Duration maxInProcessRetryAfter;
+
+    private OrdersyncSettings(Function<String, String> props) {
+        this.jdbcUrl = get(props, "ordersync.db.url", "jdbc:h2:file:./data/ordersync");
+        this.jdbcUser = get(props, "ordersync.db.user", "sa");
+        this.jdbcPassword = get(props, "ordersync.db.password", "");
+        this.poolSize = Integer.parseInt(get(props, "ordersync.db.pool-size", "10"));
+        this.mappingsDir = Path.of(get(props, "ordersync.mappings.dir", "mappings"));
+        this.instanceId = get(props, "ordersync.instance-id", "ordersync-" + UUID.randomUUID().toString().substring(0, 8));
+        this.claimBatchSize = Integer.parseInt(get(props, "ordersync.dispatch.batch-size", "100"));
+        this.lease = Duration.parse(get(props, "ordersync.queue.lease", "PT5M"));
+        this.maxDocumentBytes = Integer.parseInt(get(props, "ordersync.intake.max-document-bytes", "1048576"));
+        this.maxInProcessRetryAfter = Duration.parse(get(props, "ordersync.delivery.max-in-process-retry-after", "PT5S"));
+    }
+
+    /** Reads the settings through a property lookup (Camel's properties component, or plain Properties). */
+    public static OrdersyncSettings from(Function<String, String> props) {
+        return new OrdersyncSettings(Objects.requireNonNull(props, "props"));
+    }
+
+    public static OrdersyncSettings from(Properties props) {
+        return from(props::getProperty);
+    }
+
+    private static String get(Function<String, String> props, String key, String defaultValue) {
+        String value = props.apply(key);
+        return value == null || value.isBlank() ? defaultValue : value.trim();
+    }
+}

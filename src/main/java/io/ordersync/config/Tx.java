@@ -1,0 +1,54 @@
+package io.ordersync.config;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.SQLException;
+
+/** Runs work in one JDBC transaction: commit when it returns, roll back when it throws. */
+public final class Tx {
+
+    /** Work that needs a connection. */
+    @FunctionalInterface
+    public interface Work<T> {
+        T run(Connection c) throws Exception;
+    }
+
+    private Tx() {
+    }
+
+    public static <T> T run(DataSource ds, Work<T> work) {
+        try (Connection c = ds.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                T result = work.run(c);
+                c.commit();
+                return result;
+            } catch (Exception e) {
+                c.rollback();
+                throw e instanceof RuntimeException re ? re : new TxException(e);
+            } finally {
+                c.setAutoCommit(true);
+            }
+        } catch (SQLException e) {
+            throw new TxException(e);
+        }
+    }
+
+    /** True for a unique-key or other integrity violation (SQLState class 23), on H2 and PostgreSQL. */
+    public static boolean isConstraintViolation(Throwable e) {
+        while (e != null) {
+            if (e instanceof SQLException sql && sql.getSQLState() != null && sql.getSQLState().startsWith("23")) {
+                return true;
+            }
+            e = e.getCause();
+        }
+        return false;
+    }
+
+    /** A checked exception escaping a transaction. */
+    public static final class TxException extends RuntimeException {
+        public TxException(Exception cause) {
+            super(cause.getMessage(), cause);
+        }
+    }
+}

@@ -1,0 +1,130 @@
+package io.ordersync.delivery;
+
+import io.ordersync.mapping.Provider;
+import org.apache.camel.CamelContext;
+import org.apache.camel.Endpoint;
+import org.apache.camel.Exchange;
+import org.apache.camel.ProducerTemplate;
+import org.apache.camel.component.http.HttpComponent;
+
+import java.io.IOException;
+import java.net.SocketTimeoutException;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/** A provider's HTTP target over camel-http: one component per provider for its own timeouts and pool. */
+public final class HttpTarget {
+
+    private static final AtomicInteger COUNTER = new AtomicInteger();
+
+    /** A response from the target. */
+    public record Response(int status, String body, String retryAfter) {
+    }
+
+    private final Provider provider;
+    private final ProducerTemplate template;
+    private final Endpoint endpoint;
+    private final ProviderGate gate;
+
+    public HttpTarget(CamelContext context, ProducerTemplate template, Provider provider, ProviderGate gate) {
+        this.provider = provider;
+        this.template = template;
+        this.gate = gate;
+        HttpComponent component = new HttpComponent();
+        component.setConnectTimeout(provider.connectTimeoutMs());
+        component.setResponseTimeout(provider.responseTimeoutMs());
+        component.setSoTimeout(provider.responseTimeoutMs());
+        component.setConnectionRequestTimeout(provider.responseTimeoutMs());
+        component.setConnectionsPerRoute(Math.max(20, provider.concurrency() * 2));
+        String name = "ordersync-http" + COUNTER.incrementAndGet();
+        context.addComponent(name, component);
+        String hostPart = provider.baseUrl().replaceFirst("^https?://", "");
+        this.endpoint = context.getEndpoint(name + "://" + hostPart + "?throwExceptionOnFailure=false");
+    }
+
+    public Provider provider() {
+        return provider;
+    }
+
+    /**
+     * Sends one request. Connection failures and timeouts become {@link RecoverableDeliveryException};
+     * HTTP error statuses are returned for the caller to classify.
+     */
+    public Response send(String method, String path, String body) {
+        Instant now = Instant.now();
+        Instant paused = gate.pausedUntil(provider.identifier(), now);
+        if (paused != null) {
+            throw new DeferredDeliveryException("target asked for a pause (Retry-After) until " + paused
+                    + "; no request sent", paused);
+        }
+        String url = provider.baseUrl() + path;
+        int q = url.indexOf('?');
+        String uri = q < 0 ? url : url.substring(0, q);
+        String query = q < 0 ? null : url.substring(q + 1);
+        Exchange result = template.send(endpoint, ex -> {
+            ex.getIn().setHeader(Exchange.HTTP_METHOD, method);
+            ex.getIn().setHeader(Exchange.HTTP_URI, uri);
+            if (query != null) {
+                ex.getIn().setHeader(Exchange.HTTP_QUERY, query);
+            }
+            ex.getIn().setHeader("Accept", "application/json");
+            for (Map.Entry<String, String> h : provider.headers().entrySet()) {
+                ex.getIn().setHeader(h.getKey(), h.getValue());
+            }
+            if (body != null) {
+                ex.getIn().setHeader(Exchange.CONTENT_TYPE, "application/json; charset=utf-8");
+                ex.getIn().setBody(body);
+            }
+        });
+        Exception failure = result.getException();
+        if (failure != null) {
+            String what = failure instanceof SocketTimeoutException || hasCause(failure, SocketTimeoutException.class)
+                    ? "timed out" : "failed";
+            throw new RecoverableDeliveryException(method + " " + path + " " + what + ": " + rootMessage(failure), null, failure);
+        }
+        Integer status = result.getMessage().getHeader(Exchange.HTTP_RESPONSE_CODE, Integer.class);
+        String text = result.getMessage().getBody(String.class);
+        String retryAfter = result.getMessage().getHeader("Retry-After", String.class);
+        return new Response(status == null ? 0 : status, text, retryAfter);
+    }
+
+    /** Parses Retry-After (seconds or an HTTP date) into an instant, or null. */
+    public static Instant retryAt(String retryAfter, Instant now) {
+        if (retryAfter == null || retryAfter.isBlank()) {
+            return null;
+        }
+        String v = retryAfter.trim();
+        try {
+            return now.plus(Duration.ofSeconds(Long.parseLong(v)));
+        } catch (NumberFormatException e) {
+            try {
+                return ZonedDateTime.parse(v, DateTimeFormatter.RFC_1123_DATE_TIME).toInstant();
+            } catch (RuntimeException e2) {
+                return null;
+            }
+        }
+    }
+
+    private static boolean hasCause(Throwable t, Class<? extends IOException> type) {
+        while (t != null) {
+            if (type.isInstance(t)) {
+                return true;
+            }
+            t = t.getCause();
+        }
+        return false;
+    }
+
+    static String rootMessage(Throwable t) {
+        Throwable root = t;
+        while (root.getCause() != null) {
+            root = root.getCause();
+        }
+        String m = root.getMessage();
+        return root.getClass().getSimpleName() + (m == null ? "" : ": " + m);
+    }
+}

@@ -1,0 +1,77 @@
+package io.ordersync.intake;
+
+import io.ordersync.config.Tx;
+import io.ordersync.mapping.ProviderRegistry;
+import io.ordersync.order.DocumentParser;
+import io.ordersync.order.InvalidDocumentException;
+import io.ordersync.order.OrderDocument;
+import io.ordersync.order.OrderStore;
+import io.ordersync.queue.SyncQueue;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Accepts an order document: stores the newest snapshot and queues the order for every subscribed provider. */
+public final class IntakeService {
+
+    private final DataSource ds;
+    private final DocumentParser parser;
+    private final OrderStore store;
+    private final SyncQueue queue;
+    private final ProviderRegistry providers;
+
+    public IntakeService(DataSource ds, DocumentParser parser, OrderStore store, SyncQueue queue, ProviderRegistry providers) {
+        this.ds = ds;
+        this.parser = parser;
+        this.store = store;
+        this.queue = queue;
+        this.providers = providers;
+    }
+
+    /** What intake did with one document. */
+    public record Accepted(String eventSlug, String orderCode, String type, boolean snapshotStored,
+                           List<SyncQueue.Enqueued> queued) {
+    }
+
+    /** Accepts a document inside the caller's transaction; an invalid document changes nothing. */
+    public Accepted accept(Connection c, String payload, String source) throws InvalidDocumentException, SQLException {
+        OrderDocument doc = parser.parse(payload);
+        Instant now = Instant.now();
+        boolean stored = store.saveSnapshot(c, doc, payload, now);
+        List<SyncQueue.Enqueued> queued = new ArrayList<>();
+        for (String provider : providers.subscribers(doc.type())) {
+            queued.add(queue.enqueue(c, doc.eventSlug(), doc.orderCode(), provider, doc.type(), now));
+        }
+        StringBuilder msg = new StringBuilder(doc.type()).append(" received via ").append(source);
+        if (!stored) {
+            msg.append(" (older than the stored snapshot by last_modified; snapshot kept)");
+        }
+        if (queued.isEmpty()) {
+            msg.append("; no provider is triggered by ").append(doc.type());
+        } else {
+            msg.append("; queued for ");
+            for (int i = 0; i < queued.size(); i++) {
+                msg.append(i == 0 ? "" : ", ").append(queued.get(i).provider());
+            }
+        }
+        store.log(c, doc.eventSlug(), doc.orderCode(), null, "received", msg.toString(), now);
+        return new Accepted(doc.eventSlug(), doc.orderCode(), doc.type(), stored, queued);
+    }
+
+    /** Keeps a document that could not be accepted, with its reason; returns the rejected row's id. */
+    public long reject(String source, String payload, String reason) {
+        return Tx.run(ds, c -> store.reject(c, source, payload, reason, Instant.now()));
+    }
+
+    public DataSource dataSource() {
+        return ds;
+    }
+
+    public OrderStore store() {
+        return store;
+    }
+}

@@ -1,0 +1,93 @@
+package io.ordersync.intake;
+
+import io.ordersync.config.Tx;
+import io.ordersync.order.InvalidDocumentException;
+import org.apache.camel.Exchange;
+import org.apache.camel.Processor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.util.Map;
+
+/**
+ * Consumes one order_outbox row (as read by camel-sql): deleting the row and enqueueing its order commit
+ * in one transaction, so an event is neither lost nor enqueued twice, also across a crash; a row another
+ * consumer already took (delete finds nothing) is skipped.
+ */
+public final class OutboxIntakeProcessor implements Processor {
+
+    private static final Logger LOG = LoggerFactory.getLogger(OutboxIntakeProcessor.class);
+
+    private final IntakeService intake;
+
+    public OutboxIntakeProcessor(IntakeService intake) {
+        this.intake = intake;
+    }
+
+    @Override
+    public void process(Exchange exchange) throws Exception {
+        Map<?, ?> row = exchange.getIn().getMandatoryBody(Map.class);
+        long id = ((Number) column(row, "id")).longValue();
+        String payload = column(row, "payload") == null ? null : column(row, "payload").toString();
+        String source = "outbox #" + id;
+        try {
+            String outcome = Tx.run(intake.dataSource(), c -> {
+                if (!delete(c, id)) {
+                    return "taken";
+                }
+                try {
+                    IntakeService.Accepted a = intake.accept(c, payload, source);
+                    return "accepted " + a.eventSlug() + "/" + a.orderCode();
+                } catch (InvalidDocumentException e) {
+                    intake.store().reject(c, "outbox", payload, e.getMessage(), Instant.now());
+                    return "rejected: " + e.getMessage();
+                }
+            });
+            LOG.debug("{}: {}", source, outcome);
+            exchange.getIn().setBody(outcome);
+        } catch (RuntimeException e) {
+            if (isDatabaseFailure(e)) {
+                throw e; // nothing committed; the row is read again at the next poll
+            }
+            // a document that breaks intake in an unexpected way must not block the outbox forever
+            LOG.error("{} could not be accepted; moved to rejected events", source, e);
+            Tx.run(intake.dataSource(), c -> {
+                if (delete(c, id)) {
+                    intake.store().reject(c, "outbox", payload, "internal error while accepting: " + e, Instant.now());
+                }
+                return null;
+            });
+        }
+    }
+
+    private static boolean delete(Connection c, long id) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("DELETE FROM order_outbox WHERE id = ?")) {
+            ps.setLong(1, id);
+            return ps.executeUpdate() == 1;
+        }
+    }
+
+    private static boolean isDatabaseFailure(Throwable e) {
+        while (e != null) {
+            if (e instanceof SQLException) {
+                return true;
+            }
+            e = e.getCause();
+        }
+        return false;
+    }
+
+    /** camel-sql keeps the database's column case (H2: upper, PostgreSQL: lower). */
+    private static Object column(Map<?, ?> row, String name) {
+        for (Map.Entry<?, ?> e : row.entrySet()) {
+            if (name.equalsIgnoreCase(String.valueOf(e.getKey()))) {
+                return e.getValue();
+            }
+        }
+        return null;
+    }
+}

@@ -1,0 +1,250 @@
+package io.ordersync.mapping;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ordersync.order.OrderDocument;
+import io.ordersync.order.SourceFields;
+
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** Applies a provider's declarative mappings to an order: which objects, with which property values. */
+public final class MappingEngine {
+
+    private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{([A-Za-z0-9_]+)}");
+
+    /** A property value to write, with its mode. */
+    public record NewValue(String remote, Object value, Mode mode) {
+    }
+
+    /** One remote object the order maps to, before it is compared with the target. */
+    public record PlannedObject(Provider.ObjectSpec spec, JsonNode position, String idValue, List<NewValue> values) {
+    }
+
+    private MappingEngine() {
+    }
+
+    /** Every object the provider's mappings produce for this order, in file order. */
+    public static List<PlannedObject> plan(Provider provider, OrderDocument doc) {
+        List<PlannedObject> out = new ArrayList<>();
+        for (Provider.ObjectSpec spec : provider.objects()) {
+            if (spec.perPosition()) {
+                for (JsonNode position : doc.positions()) {
+                    add(out, provider, spec, doc, position);
+                }
+            } else {
+                add(out, provider, spec, doc, null);
+            }
+        }
+        return out;
+    }
+
+    private static void add(List<PlannedObject> out, Provider provider, Provider.ObjectSpec spec, OrderDocument doc, JsonNode position) {
+        Object id = SourceFields.value(spec.idSource(), doc, position);
+        String idValue = id == null ? null : render(id, provider, null);
+        if (idValue == null || idValue.isEmpty()) {
+            return; // an object without an id value is skipped, as in pretix
+        }
+        List<NewValue> values = new ArrayList<>();
+        for (Provider.PropertySpec p : spec.properties()) {
+            Object v = p.source() != null ? SourceFields.value(p.source(), doc, position) : p.constant();
+            if (p.valueMap() != null && v != null) {
+                v = mapValue(p, v);
+            }
+            values.add(new NewValue(p.remote(), toOutput(v, provider), p.mode()));
+        }
+        out.add(new PlannedObject(spec, position, idValue, values));
+    }
+
+    private static Object mapValue(Provider.PropertySpec p, Object v) {
+        if (v instanceof List<?> list) {
+            List<Object> mapped = new ArrayList<>();
+            for (Object o : list) {
+                mapped.add(mapOne(p, o));
+            }
+            return mapped;
+        }
+        return mapOne(p, v);
+    }
+
+    private static Object mapOne(Provider.PropertySpec p, Object option) {
+        String key = String.valueOf(option);
+        if (!p.valueMap().containsKey(key)) {
+            throw new MappingConfigException("value_map of '" + p.remote() + "' (source " + p.source()
+                    + ") has no entry for option '" + key + "'");
+        }
+        return p.valueMap().get(key);
+    }
+
+    /** Lists become separator-joined strings unless the provider keeps native JSON lists. */
+    private static Object toOutput(Object v, Provider provider) {
+        if (v instanceof List<?> list && !provider.nativeLists()) {
+            List<String> parts = new ArrayList<>();
+            for (Object o : list) {
+                parts.add(String.valueOf(o));
+            }
+            return String.join(provider.separator(), parts);
+        }
+        return v;
+    }
+
+    private static String render(Object v, Provider provider, Function<String, String> encode) {
+        Object out = toOutput(v, provider);
+        String s = String.valueOf(out);
+        return encode == null ? s : encode.apply(s);
+    }
+
+    /** pretix's assign_properties: the fields to send, given what the target holds (empty for a new object). */
+    public static Map<String, Object> assign(List<NewValue> newValues, Map<String, Object> old, boolean isNew,
+                                             String separator) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (NewValue nv : newValues) {
+            String k = nv.remote();
+            Object v = nv.value();
+            if (nv.mode() == Mode.OVERWRITE) {
+                out.put(k, v);
+                continue;
+            }
+            if (nv.mode() == Mode.IF_NEW && !isNew) {
+                continue;
+            }
+            if (isEmpty(v)) {
+                continue;
+            }
+            Object current = out.containsKey(k) ? out.get(k) : old.get(k);
+            switch (nv.mode()) {
+                case IF_NEW, IF_EMPTY -> {
+                    if (isEmpty(current)) {
+                        out.put(k, v);
+                    }
+                }
+                case APPEND -> out.put(k, append(current, v, separator));
+                default -> throw new IllegalStateException();
+            }
+        }
+        return out;
+    }
+
+    private static Object append(Object current, Object v, String separator) {
+        List<Object> items = v instanceof Collection<?> c ? new ArrayList<>(c) : List.of(v);
+        if (current instanceof List<?> list) {
+            List<Object> merged = new ArrayList<>(list);
+            for (Object item : items) {
+                if (merged.stream().noneMatch(e -> sameValue(e, item))) {
+                    merged.add(item);
+                }
+            }
+            return merged;
+        }
+        List<String> parts = new ArrayList<>();
+        if (!isEmpty(current)) {
+            for (String s : String.valueOf(current).split(Pattern.quote(separator))) {
+                if (!s.isEmpty()) {
+                    parts.add(s);
+                }
+            }
+        }
+        for (Object item : items) {
+            // a value may itself be a joined list: each of its entries is an item
+            for (String s : String.valueOf(item).split(Pattern.quote(separator))) {
+                String clean = s.replace(separator, "").trim();
+                if (!clean.isEmpty() && !parts.contains(clean)) {
+                    parts.add(clean);
+                }
+            }
+        }
+        return String.join(separator, parts);
+    }
+
+    /** The subset of {@code desired} that differs from what the target holds. */
+    public static Map<String, Object> changes(Map<String, Object> desired, Map<String, Object> old) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        desired.forEach((k, v) -> {
+            if (!old.containsKey(k) || !sameValue(old.get(k), v)) {
+                if (!(isEmpty(v) && isEmpty(old.get(k)))) {
+                    out.put(k, v);
+                }
+            }
+        });
+        return out;
+    }
+
+    static boolean isEmpty(Object v) {
+        return v == null || (v instanceof String s && s.isEmpty()) || (v instanceof Collection<?> c && c.isEmpty());
+    }
+
+    /** Equal as JSON values; scalars compare by their text so "23.00" equals a number 23.00 sent back as text. */
+    static boolean sameValue(Object a, Object b) {
+        if (Objects.equals(a, b)) {
+            return true;
+        }
+        if (a == null || b == null) {
+            return false;
+        }
+        if (a instanceof Collection<?> ca && b instanceof Collection<?> cb) {
+            if (ca.size() != cb.size()) {
+                return false;
+            }
+            var ia = ca.iterator();
+            var ib = cb.iterator();
+            while (ia.hasNext()) {
+                if (!sameValue(ia.next(), ib.next())) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        if (a instanceof Collection<?> || b instanceof Collection<?> || a instanceof Map<?, ?> || b instanceof Map<?, ?>) {
+            return false;
+        }
+        return String.valueOf(a).equals(String.valueOf(b));
+    }
+
+    /** Fills {name} placeholders of a template from source fields and the given extras. */
+    public static String template(String template, Provider provider, OrderDocument doc, JsonNode position,
+                                  Map<String, String> extras, boolean urlEncode) {
+        if (template == null) {
+            return null;
+        }
+        Matcher m = TEMPLATE_VAR.matcher(template);
+        StringBuilder sb = new StringBuilder();
+        while (m.find()) {
+            String name = m.group(1);
+            String value;
+            if (extras.containsKey(name)) {
+                value = extras.get(name);
+            } else {
+                Object v = SourceFields.value(name, doc, position);
+                value = v == null ? "" : render(v, provider, null);
+            }
+            if (value == null) {
+                value = "";
+            }
+            if (urlEncode && !"base_url".equals(name)) {
+                value = URLEncoder.encode(value, StandardCharsets.UTF_8).replace("+", "%20");
+            }
+            m.appendReplacement(sb, Matcher.quoteReplacement(value));
+        }
+        m.appendTail(sb);
+        return sb.toString();
+    }
+
+    /** Converts a JSON object of the target into plain Java values for comparison. */
+    public static Map<String, Object> toMap(ObjectMapper mapper, JsonNode node) {
+        if (node == null || !node.isObject()) {
+            return Map.of();
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> m = mapper.convertValue(node, Map.class);
+        return m;
+    }
+}

@@ -1,0 +1,229 @@
+package io.ordersync.order;
+
+import io.ordersync.config.Tx;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Order snapshots, sync results, the order log and rejected events, in the database. */
+public final class OrderStore {
+
+    private final DataSource ds;
+
+    public OrderStore(DataSource ds) {
+        this.ds = ds;
+    }
+
+    public DataSource dataSource() {
+        return ds;
+    }
+
+    static OffsetDateTime ts(Instant i) {
+        return i == null ? null : i.atOffset(ZoneOffset.UTC);
+    }
+
+    public static Instant instant(ResultSet rs, String column) throws SQLException {
+        OffsetDateTime t = rs.getObject(column, OffsetDateTime.class);
+        return t == null ? null : t.toInstant();
+    }
+
+    /**
+     * Stores the document as the order's snapshot unless the stored one is newer (by pretix's
+     * {@code last_modified}); returns whether it was stored.
+     */
+    public boolean saveSnapshot(Connection c, OrderDocument doc, String json, Instant now) throws SQLException {
+        String stored = null;
+        boolean exists = false;
+        try (PreparedStatement ps = c.prepareStatement(
+                "SELECT last_modified FROM order_snapshot WHERE event_slug = ? AND order_code = ? FOR UPDATE")) {
+            ps.setString(1, doc.eventSlug());
+            ps.setString(2, doc.orderCode());
+            try (ResultSet rs = ps.executeQuery()) {
+                if (rs.next()) {
+                    exists = true;
+                    stored = rs.getString(1);
+                }
+            }
+        }
+        if (exists) {
+            String incoming = doc.lastModified();
+            if (stored != null && incoming != null && isOlder(incoming, stored)) {
+                return false;
+            }
+            try (PreparedStatement ps = c.prepareStatement("UPDATE order_snapshot SET event_type = ?, document = ?, "
+                    + "last_modified = ?, received_at = ? WHERE event_slug = ? AND order_code = ?")) {
+                ps.setString(1, doc.type());
+                ps.setString(2, json);
+                ps.setString(3, doc.lastModified());
+                ps.setObject(4, ts(now));
+                ps.setString(5, doc.eventSlug());
+                ps.setString(6, doc.orderCode());
+                ps.executeUpdate();
+            }
+        } else {
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO order_snapshot "
+                    + "(event_slug, order_code, event_type, document, last_modified, received_at) VALUES (?, ?, ?, ?, ?, ?)")) {
+                ps.setString(1, doc.eventSlug());
+                ps.setString(2, doc.orderCode());
+                ps.setString(3, doc.type());
+                ps.setString(4, json);
+                ps.setString(5, doc.lastModified());
+                ps.setObject(6, ts(now));
+                ps.executeUpdate();
+            }
+        }
+        return true;
+    }
+
+    private static boolean isOlder(String incoming, String stored) {
+        try {
+            return OffsetDateTime.parse(incoming).isBefore(OffsetDateTime.parse(stored));
+        } catch (RuntimeException e) {
+            return incoming.compareTo(stored) < 0;
+        }
+    }
+
+    /** The stored document of an order, or null. */
+    public String snapshot(String eventSlug, String orderCode) {
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "SELECT document FROM order_snapshot WHERE event_slug = ? AND order_code = ?")) {
+                ps.setString(1, eventSlug);
+                ps.setString(2, orderCode);
+                try (ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? rs.getString(1) : null;
+                }
+            }
+        });
+    }
+
+    public void log(Connection c, String eventSlug, String orderCode, String provider, String kind, String message,
+                    Instant now) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO order_log "
+                + "(event_slug, order_code, provider, kind, message, created_at) VALUES (?, ?, ?, ?, ?, ?)")) {
+            ps.setString(1, eventSlug);
+            ps.setString(2, orderCode);
+            ps.setString(3, provider);
+            ps.setString(4, kind);
+            ps.setString(5, truncate(message, 4000));
+            ps.setObject(6, ts(now));
+            ps.executeUpdate();
+        }
+    }
+
+    public void log(String eventSlug, String orderCode, String provider, String kind, String message) {
+        Tx.run(ds, c -> {
+            log(c, eventSlug, orderCode, provider, kind, message, Instant.now());
+            return null;
+        });
+    }
+
+    /** One synced remote object. */
+    public record Result(String mappingId, String remoteType, String idField, String idValue, String remoteId,
+                         String externalLink, String displayName, String action, Instant syncedAt) {
+    }
+
+    public void saveResult(Connection c, String eventSlug, String orderCode, String provider, Result r) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("DELETE FROM sync_result WHERE event_slug = ? AND order_code = ? "
+                + "AND provider = ? AND mapping_id = ? AND id_value = ?")) {
+            ps.setString(1, eventSlug);
+            ps.setString(2, orderCode);
+            ps.setString(3, provider);
+            ps.setString(4, r.mappingId());
+            ps.setString(5, truncate(r.idValue(), 1000));
+            ps.executeUpdate();
+        }
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO sync_result (event_slug, order_code, provider, mapping_id, "
+                + "remote_type, id_field, id_value, remote_id, external_link, display_name, action, synced_at) "
+                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+            ps.setString(1, eventSlug);
+            ps.setString(2, orderCode);
+            ps.setString(3, provider);
+            ps.setString(4, r.mappingId());
+            ps.setString(5, r.remoteType());
+            ps.setString(6, r.idField());
+            ps.setString(7, truncate(r.idValue(), 1000));
+            ps.setString(8, truncate(r.remoteId(), 1000));
+            ps.setString(9, truncate(r.externalLink(), 2000));
+            ps.setString(10, truncate(r.displayName(), 1000));
+            ps.setString(11, r.action());
+            ps.setObject(12, ts(r.syncedAt()));
+            ps.executeUpdate();
+        }
+    }
+
+    public List<Map<String, Object>> results(String eventSlug, String orderCode) {
+        return query("SELECT provider, mapping_id, remote_type, id_field, id_value, remote_id, external_link, display_name, "
+                + "action, synced_at FROM sync_result WHERE event_slug = ? AND order_code = ? ORDER BY id", eventSlug, orderCode);
+    }
+
+    public List<Map<String, Object>> logEntries(String eventSlug, String orderCode) {
+        return query("SELECT provider, kind, message, created_at FROM order_log WHERE event_slug = ? AND order_code = ? "
+                + "ORDER BY id", eventSlug, orderCode);
+    }
+
+    public long reject(Connection c, String source, String payload, String reason, Instant now) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(
+                "INSERT INTO rejected_event (source, payload, reason, received_at) VALUES (?, ?, ?, ?)", new String[]{"id"})) {
+            ps.setString(1, source);
+            ps.setString(2, payload);
+            ps.setString(3, truncate(reason, 4000));
+            ps.setObject(4, ts(now));
+            ps.executeUpdate();
+            try (ResultSet keys = ps.getGeneratedKeys()) {
+                return keys.next() ? keys.getLong(1) : -1;
+            }
+        }
+    }
+
+    public List<Map<String, Object>> rejected() {
+        return query("SELECT id, source, reason, received_at, payload FROM rejected_event ORDER BY id");
+    }
+
+    /** A small read helper: rows as ordered maps with lower-case column names. */
+    public List<Map<String, Object>> query(String sql, Object... args) {
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement(sql)) {
+                for (int i = 0; i < args.length; i++) {
+                    ps.setObject(i + 1, args[i]);
+                }
+                try (ResultSet rs = ps.executeQuery()) {
+                    List<Map<String, Object>> rows = new ArrayList<>();
+                    int n = rs.getMetaData().getColumnCount();
+                    while (rs.next()) {
+                        Map<String, Object> row = new LinkedHashMap<>();
+                        for (int i = 1; i <= n; i++) {
+                            String col = rs.getMetaData().getColumnLabel(i).toLowerCase();
+                            Object v = rs.getObject(i);
+                            if (v instanceof OffsetDateTime odt) {
+                                v = odt.toInstant().toString();
+                            } else if (v instanceof Timestamp t) {
+                                v = t.toInstant().toString();
+                            } else if (v instanceof java.sql.Clob clob) {
+                                v = clob.getSubString(1, (int) clob.length());
+                            }
+                            row.put(col, v);
+                        }
+                        rows.add(row);
+                    }
+                    return rows;
+                }
+            }
+        });
+    }
+
+    static String truncate(String s, int max) {
+        return s == null || s.length() <= max ? s : s.substring(0, max - 1) + "…";
+    }
+}

@@ -1,0 +1,353 @@
+package io.ordersync.order;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+import java.net.IDN;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.BiFunction;
+
+/**
+ * The catalogue of source fields a mapping can read from an order document, under pretix's own keys.
+ * Values are Strings, Booleans, Lists of option identifiers, or null when the document has no value.
+ */
+public final class SourceFields {
+
+    /** Which part of the document a field reads. */
+    public enum Input { ORDER, POSITION, EVENT, EVENT_OR_DATE }
+
+    /** One catalogue entry. */
+    public record Field(String name, Input input, String type, String label,
+                        BiFunction<OrderDocument, JsonNode, Object> extractor) {
+    }
+
+    private static final Map<String, Field> FIELDS = new LinkedHashMap<>();
+    /** Dynamic families: prefix → input; the suffix names a question, check-in list or name part. */
+    private static final Map<String, Input> PREFIXES = new LinkedHashMap<>();
+
+    static {
+        // order
+        add("email", Input.ORDER, "email", "E-mail", (d, p) -> normaliseEmail(text(d.order(), "email")));
+        add("email_domain", Input.ORDER, "string", "E-mail domain", (d, p) -> domainOf(normaliseEmail(text(d.order(), "email"))));
+        add("order_code", Input.ORDER, "string", "Order code", (d, p) -> d.orderCode());
+        add("event_order_code", Input.ORDER, "string", "Event and order code",
+                (d, p) -> d.eventSlug().toUpperCase(Locale.ROOT) + "-" + d.orderCode());
+        add("order_total", Input.ORDER, "money", "Order total", (d, p) -> text(d.order(), "total"));
+        add("order_status", Input.ORDER, "choice", "Order status", (d, p) -> text(d.order(), "status"));
+        add("order_date", Input.ORDER, "datetime", "Order date and time", (d, p) -> text(d.order(), "datetime"));
+        add("payment_date", Input.ORDER, "datetime", "Payment date and time", (d, p) -> paymentDate(d));
+        add("payment_provider", Input.ORDER, "string", "Payment provider", (d, p) -> text(d.order(), "payment_provider"));
+        add("order_locale", Input.ORDER, "string", "Order locale", (d, p) -> text(d.order(), "locale"));
+        add("presale_order_url", Input.ORDER, "url", "Order link", (d, p) -> text(d.order(), "url"));
+        for (String part : List.of("company", "name", "street", "zipcode", "city", "country", "state", "vat_id")) {
+            add("invoice_address_" + part, Input.ORDER, "string", "Invoice address: " + part.replace('_', ' '),
+                    (d, p) -> text(d.order().path("invoice_address"), part));
+        }
+        // position
+        add("attendee_name", Input.POSITION, "string", "Attendee name", (d, p) -> inherited(d, p, "attendee_name"));
+        add("attendee_email", Input.POSITION, "email", "Attendee e-mail", (d, p) -> normaliseEmail(inherited(d, p, "attendee_email")));
+        add("attendee_or_order_email", Input.POSITION, "email", "Attendee e-mail, or order e-mail if none", (d, p) -> {
+            String e = normaliseEmail(inherited(d, p, "attendee_email"));
+            return e != null ? e : normaliseEmail(text(d.order(), "email"));
+        });
+        add("attendee_company", Input.POSITION, "string", "Attendee company", (d, p) -> inherited(d, p, "company"));
+        add("attendee_street", Input.POSITION, "string", "Attendee street", (d, p) -> inherited(d, p, "street"));
+        add("attendee_zipcode", Input.POSITION, "string", "Attendee ZIP code", (d, p) -> inherited(d, p, "zipcode"));
+        add("attendee_city", Input.POSITION, "string", "Attendee city", (d, p) -> inherited(d, p, "city"));
+        add("attendee_country", Input.POSITION, "string", "Attendee country", (d, p) -> inherited(d, p, "country"));
+        add("product", Input.POSITION, "string", "Product name and variation", SourceFields::product);
+        add("product_id", Input.POSITION, "string", "Product ID", (d, p) -> text(p, "item"));
+        add("product_is_admission", Input.POSITION, "boolean", "Product is an admission ticket",
+                (d, p) -> d.lookup("items", text(p, "item")).path("admission").isBoolean()
+                        ? d.lookup("items", text(p, "item")).path("admission").asBoolean() : null);
+        add("voucher_code", Input.POSITION, "string", "Voucher code", (d, p) -> {
+            String v = text(p, "voucher");
+            return v == null ? null : text(d.root().path("vouchers"), v);
+        });
+        add("ticket_id", Input.POSITION, "string", "Ticket ID", (d, p) -> d.orderCode() + "-" + text(p, "positionid"));
+        add("ticket_price", Input.POSITION, "money", "Ticket price", (d, p) -> text(p, "price"));
+        add("ticket_status", Input.POSITION, "choice", "Ticket status",
+                (d, p) -> p.path("canceled").asBoolean(false) ? "c" : text(d.order(), "status"));
+        add("ticket_secret", Input.POSITION, "string", "Ticket code", (d, p) -> text(p, "secret"));
+        add("position_id", Input.POSITION, "string", "Position ID", (d, p) -> text(p, "positionid"));
+        add("presale_ticket_url", Input.POSITION, "url", "Ticket link", (d, p) -> text(p, "url"));
+        // event
+        add("event_slug", Input.EVENT, "string", "Event short form", (d, p) -> d.eventSlug());
+        add("event_name", Input.EVENT, "string", "Event name", (d, p) -> i18n(d.event().get("name")));
+        add("event_date_from", Input.EVENT_OR_DATE, "datetime", "Event start date",
+                (d, p) -> text(eventOrDate(d, p), "date_from"));
+        add("event_date_to", Input.EVENT_OR_DATE, "datetime", "Event end date",
+                (d, p) -> text(eventOrDate(d, p), "date_to"));
+
+        PREFIXES.put("question_", Input.POSITION);
+        PREFIXES.put("checkin_date_", Input.POSITION);
+        PREFIXES.put("attendee_name_", Input.POSITION);
+        PREFIXES.put("invoice_address_name_", Input.ORDER);
+    }
+
+    private SourceFields() {
+    }
+
+    private static void add(String name, Input input, String type, String label, BiFunction<OrderDocument, JsonNode, Object> f) {
+        FIELDS.put(name, new Field(name, input, type, label, f));
+    }
+
+    /** Every fixed field of the catalogue, in documentation order. */
+    public static List<Field> catalogue() {
+        return Collections.unmodifiableList(new ArrayList<>(FIELDS.values()));
+    }
+
+    /** Whether {@code name} is a field of the catalogue or of one of its families. */
+    public static boolean isKnown(String name) {
+        return inputOf(name) != null;
+    }
+
+    /** The input a field reads, or null for an unknown field. */
+    public static Input inputOf(String name) {
+        Field f = FIELDS.get(name);
+        if (f != null) {
+            return f.input();
+        }
+        for (Map.Entry<String, Input> e : PREFIXES.entrySet()) {
+            if (name.startsWith(e.getKey()) && name.length() > e.getKey().length()) {
+                return e.getValue();
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The value of a field for an order, and for a position when the field is position-level
+     * (position may be null for order-level mappings; position fields then read null).
+     */
+    public static Object value(String name, OrderDocument doc, JsonNode position) {
+        Field f = FIELDS.get(name);
+        if (f != null) {
+            if (position == null && f.input() == Input.POSITION) {
+                return null;
+            }
+            return f.extractor().apply(doc, position);
+        }
+        if (name.startsWith("invoice_address_name_")) {
+            return namePart(doc.order().path("invoice_address"), "name", "name_parts",
+                    name.substring("invoice_address_name_".length()));
+        }
+        if (position == null) {
+            return null;
+        }
+        if (name.startsWith("question_")) {
+            return answer(doc, position, name.substring("question_".length()));
+        }
+        if (name.startsWith("checkin_date_")) {
+            return checkin(position, name.substring("checkin_date_".length()));
+        }
+        if (name.startsWith("attendee_name_")) {
+            JsonNode source = nameSource(doc, position);
+            return namePart(source, "attendee_name", "attendee_name_parts", name.substring("attendee_name_".length()));
+        }
+        throw new IllegalArgumentException("unknown source field: " + name);
+    }
+
+    // ---- helpers -----------------------------------------------------------------------------
+
+    static String text(JsonNode node, String field) {
+        JsonNode v = node == null ? null : node.get(field);
+        if (v == null || v.isNull() || v.isMissingNode()) {
+            return null;
+        }
+        String s = v.isValueNode() ? v.asText() : v.toString();
+        return s.isEmpty() ? null : s;
+    }
+
+    /** pretix i18n strings are objects of locale → text; the first (usually the default locale) wins. */
+    static String i18n(JsonNode node) {
+        if (node == null || node.isNull()) {
+            return null;
+        }
+        if (node.isObject()) {
+            if (node.hasNonNull("en")) {
+                return node.get("en").asText();
+            }
+            var it = node.elements();
+            return it.hasNext() ? it.next().asText() : null;
+        }
+        return node.asText();
+    }
+
+    /** An add-on inherits attendee data from its parent, field by field. */
+    static String inherited(OrderDocument d, JsonNode p, String field) {
+        String own = text(p, field);
+        if (own != null) {
+            return own;
+        }
+        JsonNode parent = d.parentOf(p);
+        return parent == null ? null : text(parent, field);
+    }
+
+    private static JsonNode nameSource(OrderDocument d, JsonNode p) {
+        if (text(p, "attendee_name") != null || p.path("attendee_name_parts").size() > 0) {
+            return p;
+        }
+        JsonNode parent = d.parentOf(p);
+        return parent != null ? parent : p;
+    }
+
+    static Object namePart(JsonNode holder, String fullField, String partsField, String part) {
+        JsonNode parts = holder.path(partsField);
+        String value = text(parts, part);
+        if (value != null) {
+            return value;
+        }
+        boolean hasSplitParts = parts.has("given_name") || parts.has("family_name");
+        if (!hasSplitParts && (part.equals("given_name") || part.equals("family_name"))) {
+            String full = text(holder, fullField);
+            if (full == null) {
+                full = text(parts, "full_name");
+            }
+            if (full == null) {
+                return null;
+            }
+            full = full.trim();
+            int space = full.lastIndexOf(' ');
+            if (space < 0) {
+                return part.equals("given_name") ? null : full;
+            }
+            return part.equals("given_name") ? full.substring(0, space).trim() : full.substring(space + 1);
+        }
+        return null;
+    }
+
+    private static String product(OrderDocument d, JsonNode p) {
+        JsonNode item = d.lookup("items", text(p, "item"));
+        String name = text(item, "internal_name");
+        if (name == null) {
+            name = i18n(item.get("name"));
+        }
+        if (name == null) {
+            name = text(p, "item");
+        }
+        String variation = text(p, "variation");
+        if (variation != null) {
+            String variationName = i18n(item.path("variations").get(variation));
+            if (variationName != null) {
+                return name + " – " + variationName;
+            }
+        }
+        return name;
+    }
+
+    private static JsonNode eventOrDate(OrderDocument d, JsonNode p) {
+        if (p != null) {
+            String subevent = text(p, "subevent");
+            if (subevent != null) {
+                JsonNode s = d.lookup("subevents", subevent);
+                if (!s.isMissingNode()) {
+                    return s;
+                }
+            }
+        }
+        return d.event();
+    }
+
+    private static String paymentDate(OrderDocument d) {
+        String status = text(d.order(), "status");
+        if ("n".equals(status)) {
+            return null;
+        }
+        String direct = text(d.order(), "payment_date");
+        if (direct != null) {
+            return direct;
+        }
+        String latest = null;
+        for (JsonNode payment : d.order().path("payments")) {
+            if ("confirmed".equals(text(payment, "state")) && text(payment, "payment_date") != null) {
+                String pd = text(payment, "payment_date");
+                if (latest == null || pd.compareTo(latest) > 0) {
+                    latest = pd;
+                }
+            }
+        }
+        return latest;
+    }
+
+    private static Object answer(OrderDocument d, JsonNode position, String identifier) {
+        JsonNode answer = findAnswer(position, identifier);
+        if (answer == null) {
+            JsonNode parent = d.parentOf(position);
+            if (parent != null) {
+                answer = findAnswer(parent, identifier);
+            }
+        }
+        if (answer == null) {
+            return null;
+        }
+        String type = text(d.lookup("questions", identifier), "type");
+        JsonNode optionIds = answer.get("option_identifiers");
+        if ("C".equals(type) || "M".equals(type) || (type == null && optionIds != null && optionIds.size() > 0)) {
+            List<String> ids = new ArrayList<>();
+            if (optionIds != null) {
+                optionIds.forEach(o -> ids.add(o.asText()));
+            }
+            return ids;
+        }
+        String text = text(answer, "answer");
+        if ("B".equals(type)) {
+            return text == null ? null : "true".equalsIgnoreCase(text);
+        }
+        return text;
+    }
+
+    private static JsonNode findAnswer(JsonNode position, String identifier) {
+        for (JsonNode a : position.path("answers")) {
+            if (identifier.equals(text(a, "question_identifier")) || identifier.equals(text(a, "question"))) {
+                return a;
+            }
+        }
+        return null;
+    }
+
+    private static String checkin(JsonNode position, String listId) {
+        String first = null;
+        for (JsonNode c : position.path("checkins")) {
+            String type = text(c, "type");
+            if (listId.equals(text(c, "list")) && (type == null || "entry".equals(type))) {
+                String dt = text(c, "datetime");
+                if (dt != null && (first == null || dt.compareTo(first) < 0)) {
+                    first = dt;
+                }
+            }
+        }
+        return first;
+    }
+
+    /** Lower-cases nothing but converts the host to its IDNA (punycode) form, as pretix does. */
+    public static String normaliseEmail(String email) {
+        if (email == null || email.isBlank()) {
+            return null;
+        }
+        email = email.trim();
+        int at = email.lastIndexOf('@');
+        if (at < 0) {
+            return email;
+        }
+        String host = email.substring(at + 1);
+        try {
+            host = IDN.toASCII(host, IDN.ALLOW_UNASSIGNED).toLowerCase(Locale.ROOT);
+        } catch (IllegalArgumentException e) {
+            // keep the host as given; the target decides whether it accepts it
+        }
+        return email.substring(0, at) + "@" + host;
+    }
+
+    private static String domainOf(String email) {
+        if (email == null) {
+            return null;
+        }
+        int at = email.lastIndexOf('@');
+        return at < 0 ? null : email.substring(at + 1);
+    }
+}

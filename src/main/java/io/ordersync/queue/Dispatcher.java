@@ -1,0 +1,170 @@
+package io.ordersync.queue;
+
+import io.ordersync.config.Tx;
+import io.ordersync.delivery.ProviderGate;
+import io.ordersync.mapping.Provider;
+import io.ordersync.mapping.ProviderRegistry;
+import io.ordersync.order.OrderStore;
+import org.apache.camel.support.service.ServiceSupport;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.sql.DataSource;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Claims due queue rows for the dispatch route, keeps each provider's in-flight count within its
+ * capacity, parks rows of broken providers, drops rows of removed ones, reaps expired leases, and
+ * on shutdown hands back the rows it claimed but did not start.
+ */
+public final class Dispatcher extends ServiceSupport {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Dispatcher.class);
+
+    private final DataSource ds;
+    private final SyncQueue queue;
+    private final OrderStore store;
+    private final ProviderRegistry providers;
+    private final ProviderGate gate;
+    private final String instanceId;
+    private final Duration lease;
+    private final int batchSize;
+    private final Map<Long, QueueEntry> claimed = new ConcurrentHashMap<>();
+    private final Map<String, Integer> inFlight = new ConcurrentHashMap<>();
+
+    public Dispatcher(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, ProviderGate gate,
+                      String instanceId, Duration lease, int batchSize) {
+        this.ds = ds;
+        this.queue = queue;
+        this.store = store;
+        this.providers = providers;
+        this.gate = gate;
+        this.instanceId = instanceId;
+        this.lease = lease;
+        this.batchSize = batchSize;
+    }
+
+    /** Claims the next batch of due rows; providers at capacity or paused by Retry-After are skipped. */
+    public List<QueueEntry> claim() {
+        if (!isRunAllowed()) {
+            return List.of();
+        }
+        Instant now = Instant.now();
+        Set<String> full = new HashSet<>();
+        for (Provider p : providers.active()) {
+            if (inFlight.getOrDefault(p.identifier(), 0) >= capacity(p) || gate.pausedUntil(p.identifier(), now) != null) {
+                full.add(p.identifier());
+            }
+        }
+        List<QueueEntry> rows = queue.claim(instanceId, lease, batchSize, full, now);
+        List<QueueEntry> out = new ArrayList<>(rows.size());
+        for (QueueEntry e : rows) {
+            claimed.put(e.id(), e);
+            inFlight.merge(e.provider(), 1, Integer::sum);
+            out.add(e);
+        }
+        return out;
+    }
+
+    /** Claimed rows per provider: the worker threads plus one batch waiting for them. */
+    private static int capacity(Provider p) {
+        return p.concurrency() * 2;
+    }
+
+    /** Called once for every claimed row when its outcome has been stored. */
+    public void finished(QueueEntry e) {
+        if (claimed.remove(e.id()) != null) {
+            inFlight.computeIfPresent(e.provider(), (k, v) -> v <= 1 ? null : v - 1);
+        }
+    }
+
+    /** A row whose provider's file has errors: parked as a configuration error with those errors. */
+    public void parkMisconfigured(QueueEntry e) {
+        String error = "provider '" + e.provider() + "' is disabled: " + String.join("; ", providers.errors(e.provider()));
+        Tx.run(ds, c -> {
+            if (queue.release(c, e, e.failedAttempts(), Instant.now(), FailureMode.CONFIG, error)) {
+                store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "failure", FailureMode.CONFIG.description() + ": " + error, Instant.now());
+            }
+            return null;
+        });
+        finished(e);
+    }
+
+    /** A row whose provider no longer exists: dropped, and the drop logged with the order. */
+    public void dropUnknown(QueueEntry e) {
+        Tx.run(ds, c -> {
+            if (queue.drop(c, e)) {
+                store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "dropped",
+                        "provider '" + e.provider() + "' no longer exists; queue entry (" + e.triggeredBy() + ") dropped", Instant.now());
+            }
+            return null;
+        });
+        LOG.warn("Dropped queue row {} of {}/{}: provider '{}' no longer exists", e.id(), e.eventSlug(), e.orderCode(), e.provider());
+        finished(e);
+    }
+
+    /**
+     * Rows whose lease expired (their instance crashed or hung) go back to waiting as a recoverable
+     * failure, or are parked as {@code timeout} once their attempts are used up.
+     */
+    public int reap() {
+        Instant now = Instant.now();
+        int n = 0;
+        for (QueueEntry e : queue.expired(now)) {
+            Provider p = providers.active(e.provider());
+            int maxAttempts = p == null ? 5 : p.maxAttempts();
+            int attempts = e.failedAttempts() + 1;
+            FailureMode park = attempts >= maxAttempts ? FailureMode.TIMEOUT : null;
+            Instant next = p == null ? now : now.plus(p.backoffAfter(attempts));
+            String error = "lease expired at " + e.leaseUntil() + " (held by " + e.claimedBy() + "; crashed or hung)";
+            boolean done = Tx.run(ds, c -> {
+                if (queue.release(c, e, attempts, next, park, error)) {
+                    store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "failure",
+                            (park == null ? "Sync timed out, will retry: " : park.description() + ": ") + error, now);
+                    return true;
+                }
+                return false;
+            });
+            if (done) {
+                n++;
+                LOG.warn("Queue row {} of {}/{} for {}: {}", e.id(), e.eventSlug(), e.orderCode(), e.provider(), error);
+            }
+        }
+        return n;
+    }
+
+    @Override
+    protected void doStart() {
+    }
+
+    /** Hands back, due now, the rows this instance claimed but never started (routes are stopped by now). */
+    @Override
+    protected void doStop() {
+        int n = 0;
+        for (QueueEntry e : new ArrayList<>(claimed.values())) {
+            try {
+                boolean ok = Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(), Instant.now(), null, e.lastError()));
+                if (ok) {
+                    n++;
+                }
+            } catch (RuntimeException ex) {
+                LOG.warn("Could not hand back queue row {} at shutdown; its lease will expire: {}", e.id(), ex.getMessage());
+            }
+            finished(e);
+        }
+        if (n > 0) {
+            LOG.info("Handed back {} claimed queue rows at shutdown", n);
+        }
+    }
+
+    public String instanceId() {
+        return instanceId;
+    }
+}

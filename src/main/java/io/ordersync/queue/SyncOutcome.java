@@ -1,0 +1,133 @@
+package io.ordersync.queue;
+
+import io.ordersync.config.Tx;
+import io.ordersync.delivery.DeliveryException;
+import io.ordersync.delivery.DeliveryProcessor;
+import io.ordersync.mapping.MappingConfigException;
+import io.ordersync.mapping.Provider;
+import io.ordersync.mapping.ProviderRegistry;
+import io.ordersync.order.OrderStore;
+import org.apache.camel.Exchange;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.sql.DataSource;
+import java.time.Instant;
+import java.util.List;
+
+/** Stores the outcome of a sync: success (results, log, row deleted) or a classified failure. */
+public final class SyncOutcome {
+
+    private static final Logger LOG = LoggerFactory.getLogger(SyncOutcome.class);
+
+    private final DataSource ds;
+    private final SyncQueue queue;
+    private final OrderStore store;
+    private final ProviderRegistry providers;
+    private final Dispatcher dispatcher;
+
+    public SyncOutcome(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, Dispatcher dispatcher) {
+        this.ds = ds;
+        this.queue = queue;
+        this.store = store;
+        this.providers = providers;
+        this.dispatcher = dispatcher;
+    }
+
+    /** Success: results stored, success logged unless every object was "nothing to do", row deleted. */
+    @SuppressWarnings("unchecked")
+    public void success(Exchange exchange) {
+        QueueEntry e = exchange.getProperty(DeliveryProcessor.ENTRY, QueueEntry.class);
+        List<OrderStore.Result> results = exchange.getProperty(DeliveryProcessor.RESULTS, List.class);
+        try {
+            Tx.run(ds, c -> {
+                if (!queue.complete(c, e)) {
+                    SyncQueue.logLost(e);
+                }
+                Instant now = Instant.now();
+                long changed = 0;
+                StringBuilder msg = new StringBuilder();
+                for (OrderStore.Result r : results) {
+                    store.saveResult(c, e.eventSlug(), e.orderCode(), e.provider(), r);
+                    if (!"nothing_to_do".equals(r.action())) {
+                        changed++;
+                    }
+                    msg.append(msg.length() == 0 ? "" : ", ").append(r.remoteType()).append(' ').append(r.idValue())
+                            .append(": ").append(r.action());
+                }
+                if (changed > 0 || results.isEmpty()) {
+                    store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "success",
+                            results.isEmpty() ? "synced, no objects to send" : "synced: " + msg, now);
+                }
+                return null;
+            });
+        } finally {
+            dispatcher.finished(e);
+        }
+    }
+
+    /** Failure: classified into recoverable (retry later) or a parked mode, stored and logged. */
+    public void failure(Exchange exchange) {
+        QueueEntry e = exchange.getProperty(DeliveryProcessor.ENTRY, QueueEntry.class);
+        Throwable ex = exchange.getProperty(Exchange.EXCEPTION_CAUGHT, Throwable.class);
+        if (ex == null) {
+            ex = exchange.getException();
+        }
+        if (e == null) {
+            LOG.error("Failure without a queue entry", ex);
+            return;
+        }
+        Provider p = providers.active(e.provider());
+        int maxAttempts = p == null ? 5 : p.maxAttempts();
+        Instant now = Instant.now();
+        FailureMode park;
+        int attempts = e.failedAttempts();
+        Instant next = now;
+        String message = ex == null ? "unknown error" : describe(ex);
+        if (ex instanceof DeliveryException de && de.kind() == DeliveryException.Kind.RECOVERABLE) {
+            attempts++;
+            if (attempts >= maxAttempts) {
+                park = FailureMode.EXCEEDED;
+            } else {
+                park = null;
+                next = now.plus(p == null ? java.time.Duration.ofSeconds(5) : p.backoffAfter(attempts));
+                if (de.notBefore() != null && de.notBefore().isAfter(next)) {
+                    next = de.notBefore();
+                }
+            }
+        } else if (ex instanceof DeliveryException) {
+            park = FailureMode.PERMANENT;
+        } else if (ex instanceof MappingConfigException) {
+            park = FailureMode.CONFIG;
+        } else {
+            park = FailureMode.INTERNAL;
+            LOG.error("Unexpected error syncing {}/{} to {}", e.eventSlug(), e.orderCode(), e.provider(), ex);
+        }
+        int finalAttempts = attempts;
+        Instant finalNext = next;
+        String logLine = park == null
+                ? "Temporary error, retry " + attempts + " of " + (maxAttempts - 1) + " at " + next + ": " + message
+                : park.description() + ": " + message;
+        try {
+            Tx.run(ds, c -> {
+                if (queue.release(c, e, finalAttempts, finalNext, park, message)) {
+                    store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "failure", logLine, now);
+                } else {
+                    SyncQueue.logLost(e);
+                }
+                return null;
+            });
+        } finally {
+            dispatcher.finished(e);
+        }
+        LOG.warn("Sync of {}/{} to {} failed: {}", e.eventSlug(), e.orderCode(), e.provider(), logLine);
+    }
+
+    private static String describe(Throwable ex) {
+        String m = ex.getMessage();
+        if (ex instanceof DeliveryException || ex instanceof MappingConfigException) {
+            return m;
+        }
+        return ex.getClass().getSimpleName() + (m == null ? "" : ": " + m);
+    }
+}

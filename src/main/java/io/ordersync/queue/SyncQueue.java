@@ -1,0 +1,324 @@
+package io.ordersync.queue;
+
+import io.ordersync.config.Tx;
+import io.ordersync.order.OrderStore;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Savepoint;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+
+/** The sync queue table with pretix's OrderSyncQueue semantics; every change is one short transaction. */
+public final class SyncQueue {
+
+    private static final Logger LOG = LoggerFactory.getLogger(SyncQueue.class);
+    private static final String COLUMNS = "id, event_slug, order_code, provider, slot, triggered_by, triggered_at, "
+            + "not_before, failed_attempts, need_manual_retry, last_error, claim_token, claimed_by, lease_until";
+
+    private final DataSource ds;
+    private final OrderStore store;
+
+    public SyncQueue(DataSource ds, OrderStore store) {
+        this.ds = ds;
+        this.store = store;
+    }
+
+    private static OffsetDateTime ts(Instant i) {
+        return i == null ? null : i.atOffset(ZoneOffset.UTC);
+    }
+
+    static QueueEntry read(ResultSet rs) throws SQLException {
+        return new QueueEntry(rs.getLong("id"), rs.getString("event_slug"), rs.getString("order_code"),
+                rs.getString("provider"), rs.getString("slot"), rs.getString("triggered_by"),
+                OrderStore.instant(rs, "triggered_at"), OrderStore.instant(rs, "not_before"),
+                rs.getInt("failed_attempts"), rs.getString("need_manual_retry"), rs.getString("last_error"),
+                rs.getString("claim_token"), rs.getString("claimed_by"), OrderStore.instant(rs, "lease_until"));
+    }
+
+    /** What enqueue did to the queue. */
+    public record Enqueued(long id, String provider, String action) {
+    }
+
+    /**
+     * Queues the order for the provider: updates the waiting row when there is one (clearing a parked
+     * failure), else inserts one; an in-flight row does not count, so a change during a sync is synced after it.
+     */
+    public Enqueued enqueue(Connection c, String eventSlug, String orderCode, String provider, String trigger,
+                            Instant now) throws SQLException {
+        for (int attempt = 0; ; attempt++) {
+            try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET triggered_by = ?, triggered_at = ?, "
+                    + "not_before = ?, failed_attempts = CASE WHEN need_manual_retry IS NULL THEN failed_attempts ELSE 0 END, "
+                    + "need_manual_retry = NULL WHERE event_slug = ? AND order_code = ? AND provider = ? AND slot = 'waiting'")) {
+                ps.setString(1, trigger);
+                ps.setObject(2, ts(now));
+                ps.setObject(3, ts(now));
+                ps.setString(4, eventSlug);
+                ps.setString(5, orderCode);
+                ps.setString(6, provider);
+                if (ps.executeUpdate() > 0) {
+                    return new Enqueued(waitingId(c, eventSlug, orderCode, provider), provider, "updated");
+                }
+            }
+            Savepoint sp = c.getAutoCommit() ? null : c.setSavepoint();
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO sync_queue (event_slug, order_code, provider, slot, "
+                    + "triggered_by, triggered_at, not_before, failed_attempts) VALUES (?, ?, ?, 'waiting', ?, ?, ?, 0)",
+                    new String[]{"id"})) {
+                ps.setString(1, eventSlug);
+                ps.setString(2, orderCode);
+                ps.setString(3, provider);
+                ps.setString(4, trigger);
+                ps.setObject(5, ts(now));
+                ps.setObject(6, ts(now));
+                ps.executeUpdate();
+                try (ResultSet keys = ps.getGeneratedKeys()) {
+                    keys.next();
+                    return new Enqueued(keys.getLong(1), provider, "created");
+                }
+            } catch (SQLException e) {
+                // another transaction inserted the waiting row first: update it instead
+                if (!Tx.isConstraintViolation(e) || attempt >= 3) {
+                    throw e;
+                }
+                if (sp != null) {
+                    c.rollback(sp);
+                }
+            }
+        }
+    }
+
+    private static long waitingId(Connection c, String eventSlug, String orderCode, String provider) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT id FROM sync_queue WHERE event_slug = ? AND order_code = ? "
+                + "AND provider = ? AND slot = 'waiting'")) {
+            ps.setString(1, eventSlug);
+            ps.setString(2, orderCode);
+            ps.setString(3, provider);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
+    }
+
+    /**
+     * Claims up to {@code limit} due rows for this instance, fair across events (round-robin by the
+     * position of a row within its event), skipping the providers in {@code full}.
+     */
+    public List<QueueEntry> claim(String instanceId, Duration lease, int limit, Collection<String> full, Instant now) {
+        if (limit <= 0) {
+            return List.of();
+        }
+        StringBuilder sql = new StringBuilder("SELECT " + COLUMNS + " FROM (SELECT q.*, ROW_NUMBER() OVER "
+                + "(PARTITION BY q.event_slug ORDER BY q.not_before, q.id) AS rn FROM sync_queue q "
+                + "WHERE q.slot = 'waiting' AND q.need_manual_retry IS NULL AND q.not_before <= ? "
+                + "AND NOT EXISTS (SELECT 1 FROM sync_queue f WHERE f.slot = 'inflight' AND f.event_slug = q.event_slug "
+                + "AND f.order_code = q.order_code AND f.provider = q.provider)");
+        for (int i = 0; i < full.size(); i++) {
+            sql.append(i == 0 ? " AND q.provider NOT IN (?" : ", ?");
+        }
+        if (!full.isEmpty()) {
+            sql.append(")");
+        }
+        sql.append(") t ORDER BY rn, not_before, id FETCH FIRST ? ROWS ONLY");
+        List<QueueEntry> candidates = Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement(sql.toString())) {
+                int i = 1;
+                ps.setObject(i++, ts(now));
+                for (String p : full) {
+                    ps.setString(i++, p);
+                }
+                ps.setInt(i, limit);
+                List<QueueEntry> rows = new ArrayList<>();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        rows.add(read(rs));
+                    }
+                }
+                return rows;
+            }
+        });
+        List<QueueEntry> claimed = new ArrayList<>();
+        Instant leaseUntil = now.plus(lease);
+        for (QueueEntry e : candidates) {
+            String token = UUID.randomUUID().toString();
+            try {
+                int n = Tx.run(ds, c -> {
+                    try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET slot = 'inflight', claim_token = ?, "
+                            + "claimed_by = ?, lease_until = ? WHERE id = ? AND slot = 'waiting' AND need_manual_retry IS NULL "
+                            + "AND not_before <= ?")) {
+                        ps.setString(1, token);
+                        ps.setString(2, instanceId);
+                        ps.setObject(3, ts(leaseUntil));
+                        ps.setLong(4, e.id());
+                        ps.setObject(5, ts(now));
+                        return ps.executeUpdate();
+                    }
+                });
+                if (n == 1) {
+                    claimed.add(new QueueEntry(e.id(), e.eventSlug(), e.orderCode(), e.provider(), "inflight",
+                            e.triggeredBy(), e.triggeredAt(), e.notBefore(), e.failedAttempts(), null, e.lastError(),
+                            token, instanceId, leaseUntil));
+                }
+            } catch (RuntimeException ex) {
+                if (!Tx.isConstraintViolation(ex)) {
+                    throw ex;
+                }
+                // another instance claimed a sibling row of the same order and provider first
+            }
+        }
+        return claimed;
+    }
+
+    /** Success: the row is done. False when the claim was lost (lease expired and the row was taken back). */
+    public boolean complete(Connection c, QueueEntry e) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("DELETE FROM sync_queue WHERE id = ? AND claim_token = ?")) {
+            ps.setLong(1, e.id());
+            ps.setString(2, e.claimToken());
+            return ps.executeUpdate() == 1;
+        }
+    }
+
+    /**
+     * Hands an in-flight row back to waiting after a failure: with {@code park} set it waits for a manual
+     * retry, else it is due at {@code notBefore}. If a newer waiting row of the same order and provider
+     * exists, the failure state moves to it and the in-flight row goes. False when the claim was lost.
+     */
+    public boolean release(Connection c, QueueEntry e, int failedAttempts, Instant notBefore, FailureMode park,
+                           String error) throws SQLException {
+        Optional<QueueEntry> sibling = waitingSibling(c, e);
+        if (sibling.isPresent()) {
+            try (PreparedStatement ps = c.prepareStatement("DELETE FROM sync_queue WHERE id = ? AND claim_token = ?")) {
+                ps.setLong(1, e.id());
+                ps.setString(2, e.claimToken());
+                if (ps.executeUpdate() != 1) {
+                    return false;
+                }
+            }
+            QueueEntry s = sibling.get();
+            try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET failed_attempts = ?, not_before = ?, "
+                    + "need_manual_retry = ?, last_error = ? WHERE id = ?")) {
+                ps.setInt(1, Math.max(failedAttempts, s.failedAttempts()));
+                Instant nb = s.notBefore().isAfter(notBefore) ? s.notBefore() : notBefore;
+                ps.setObject(2, ts(nb));
+                ps.setString(3, park == null ? null : park.code());
+                ps.setString(4, truncate(error));
+                ps.setLong(5, s.id());
+                ps.executeUpdate();
+            }
+            return true;
+        }
+        try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET slot = 'waiting', failed_attempts = ?, "
+                + "not_before = ?, need_manual_retry = ?, last_error = ?, claim_token = NULL, claimed_by = NULL, "
+                + "lease_until = NULL WHERE id = ? AND claim_token = ?")) {
+            ps.setInt(1, failedAttempts);
+            ps.setObject(2, ts(notBefore));
+            ps.setString(3, park == null ? null : park.code());
+            ps.setString(4, truncate(error));
+            ps.setLong(5, e.id());
+            ps.setString(6, e.claimToken());
+            return ps.executeUpdate() == 1;
+        }
+    }
+
+    private static Optional<QueueEntry> waitingSibling(Connection c, QueueEntry e) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM sync_queue WHERE event_slug = ? "
+                + "AND order_code = ? AND provider = ? AND slot = 'waiting' FOR UPDATE")) {
+            ps.setString(1, e.eventSlug());
+            ps.setString(2, e.orderCode());
+            ps.setString(3, e.provider());
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? Optional.of(read(rs)) : Optional.empty();
+            }
+        }
+    }
+
+    /** Removes an in-flight row without a sync (its provider no longer exists). */
+    public boolean drop(Connection c, QueueEntry e) throws SQLException {
+        return complete(c, e);
+    }
+
+    /** In-flight rows whose lease expired before {@code now}. */
+    public List<QueueEntry> expired(Instant now) {
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM sync_queue WHERE slot = 'inflight' "
+                    + "AND lease_until < ? ORDER BY lease_until")) {
+                ps.setObject(1, ts(now));
+                List<QueueEntry> rows = new ArrayList<>();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        rows.add(read(rs));
+                    }
+                }
+                return rows;
+            }
+        });
+    }
+
+    /** Manual retry: clears the failure mode, resets the attempts, due now. False if no such waiting row. */
+    public boolean retry(long id, Instant now) {
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET need_manual_retry = NULL, "
+                    + "failed_attempts = 0, not_before = ? WHERE id = ? AND slot = 'waiting'")) {
+                ps.setObject(1, ts(now));
+                ps.setLong(2, id);
+                return ps.executeUpdate() == 1;
+            }
+        });
+    }
+
+    public Optional<QueueEntry> find(long id) {
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM sync_queue WHERE id = ?")) {
+                ps.setLong(1, id);
+                try (ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? Optional.of(read(rs)) : Optional.empty();
+                }
+            }
+        });
+    }
+
+    public List<QueueEntry> forOrder(String eventSlug, String orderCode) {
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM sync_queue WHERE event_slug = ? "
+                    + "AND order_code = ? ORDER BY provider, id")) {
+                ps.setString(1, eventSlug);
+                ps.setString(2, orderCode);
+                List<QueueEntry> rows = new ArrayList<>();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        rows.add(read(rs));
+                    }
+                }
+                return rows;
+            }
+        });
+    }
+
+    /** Rows by provider, slot and failure mode, for dashboards and tests. */
+    public List<Map<String, Object>> counts() {
+        return store.query("SELECT provider, slot, need_manual_retry AS mode, COUNT(*) AS n FROM sync_queue "
+                + "GROUP BY provider, slot, need_manual_retry ORDER BY provider, slot");
+    }
+
+    private static String truncate(String s) {
+        return s == null || s.length() <= 4000 ? s : s.substring(0, 3999) + "…";
+    }
+
+    static void logLost(QueueEntry e) {
+        LOG.warn("Queue row {} ({} {} for {}) was taken back after its lease expired; its outcome is discarded",
+                e.id(), e.eventSlug(), e.orderCode(), e.provider());
+    }
+}

@@ -1,0 +1,68 @@
+package io.ordersync.support;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+
+import static org.awaitility.Awaitility.await;
+
+/** Base of the end-to-end tests: a fake target on loopback, a mappings directory, ordersync in-process. */
+public abstract class AppTestSupport {
+
+    protected static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    protected Path tmp;
+    protected FakeTarget target;
+    protected OrdersyncApp app;
+    protected Path mappings;
+
+    @BeforeEach
+    void startTarget() throws Exception {
+        target = new FakeTarget().requireAuthorization("Bearer s3cret");
+        mappings = tmp.resolve("mappings");
+    }
+
+    @AfterEach
+    void stopAll() throws Exception {
+        if (app != null) {
+            app.close();
+        }
+        target.close();
+    }
+
+    /** Writes the test CRM mapping with these retry settings and starts ordersync. */
+    protected OrdersyncApp startWithCrm(int maxAttempts, String backoff, Map<String, String> extraProps) throws Exception {
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", String.valueOf(maxAttempts), "backoff", backoff,
+                "response_timeout_ms", "2000"));
+        Map<String, String> props = new HashMap<>();
+        props.put("test.crm.url", target.url());
+        props.put("test.crm.token", "s3cret");
+        props.putAll(extraProps);
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        return app;
+    }
+
+    protected OrdersyncApp startWithCrm() throws Exception {
+        return startWithCrm(5, "5s, 5m, 30m, 2h, 5h", Map.of());
+    }
+
+    protected static ObjectNode fixture(String name) {
+        try {
+            return (ObjectNode) JSON.readTree(Fixtures.read("fixtures/" + name + ".json"));
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    protected void awaitQueueEmpty() {
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
+    }
+}

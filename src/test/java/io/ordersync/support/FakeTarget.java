@@ -1,0 +1,248 @@
+package io.ordersync.support;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A real HTTP server on loopback playing the external system: in-memory collections with lookup by any
+ * field, create, patch, put; it records every request and can be told to fail.
+ */
+public final class FakeTarget implements AutoCloseable {
+
+    /** One request as the target saw it. */
+    public record Request(String method, String path, String query, String body, String authorization, Instant at) {
+    }
+
+    /** A scripted failure: the next {@code count} matching requests get this status. */
+    private record Failure(String pathPrefix, int status, String retryAfter, long stallMs) {
+    }
+
+    private static final ObjectMapper MAPPER = new ObjectMapper();
+
+    private final HttpServer server;
+    private final Map<String, Map<String, ObjectNode>> collections = new ConcurrentHashMap<>();
+    private final List<Request> requests = Collections.synchronizedList(new ArrayList<>());
+    private final List<Failure> failures = Collections.synchronizedList(new ArrayList<>());
+    private final AtomicLong ids = new AtomicLong(1000);
+    private volatile String expectedAuthorization;
+    private volatile int permanentStatus;
+
+    public FakeTarget() throws IOException {
+        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.setExecutor(Executors.newFixedThreadPool(8));
+        server.createContext("/", this::handle);
+        server.start();
+    }
+
+    public String url() {
+        return "http://127.0.0.1:" + server.getAddress().getPort();
+    }
+
+    public FakeTarget requireAuthorization(String value) {
+        this.expectedAuthorization = value;
+        return this;
+    }
+
+    /** The next {@code count} requests whose path starts with {@code pathPrefix} fail with {@code status}. */
+    public FakeTarget failNext(int count, String pathPrefix, int status, String retryAfter) {
+        for (int i = 0; i < count; i++) {
+            failures.add(new Failure(pathPrefix, status, retryAfter, 0));
+        }
+        return this;
+    }
+
+    /** The next {@code count} requests wait {@code ms} before answering (to exceed a response timeout). */
+    public FakeTarget stallNext(int count, String pathPrefix, long ms) {
+        for (int i = 0; i < count; i++) {
+            failures.add(new Failure(pathPrefix, 0, null, ms));
+        }
+        return this;
+    }
+
+    /** Every request fails with this status until set to 0. */
+    public FakeTarget failAlways(int status) {
+        this.permanentStatus = status;
+        return this;
+    }
+
+    public List<Request> requests() {
+        synchronized (requests) {
+            return new ArrayList<>(requests);
+        }
+    }
+
+    public List<Request> writes() {
+        List<Request> out = new ArrayList<>();
+        for (Request r : requests()) {
+            if (!r.method().equals("GET")) {
+                out.add(r);
+            }
+        }
+        return out;
+    }
+
+    public void clearRequests() {
+        requests.clear();
+    }
+
+    /** The objects of a collection, e.g. {@code contacts}. */
+    public List<ObjectNode> objects(String collection) {
+        return new ArrayList<>(collections.getOrDefault(collection, Map.of()).values());
+    }
+
+    /** Puts an object into the target directly, as if someone had created it there. */
+    public ObjectNode put(String collection, ObjectNode node) {
+        String id = node.hasNonNull("id") ? node.get("id").asText() : String.valueOf(ids.incrementAndGet());
+        node.put("id", id);
+        collections.computeIfAbsent(collection, k -> new ConcurrentHashMap<>()).put(id, node);
+        return node;
+    }
+
+    private void handle(HttpExchange ex) throws IOException {
+        try (ex) {
+            String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+            String path = ex.getRequestURI().getPath();
+            String query = ex.getRequestURI().getRawQuery();
+            requests.add(new Request(ex.getRequestMethod(), path, query, body,
+                    ex.getRequestHeaders().getFirst("Authorization"), Instant.now()));
+            Failure f = nextFailure(path);
+            if (f != null && f.stallMs() > 0) {
+                try {
+                    Thread.sleep(f.stallMs());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            } else if (f != null) {
+                if (f.retryAfter() != null) {
+                    ex.getResponseHeaders().add("Retry-After", f.retryAfter());
+                }
+                send(ex, f.status(), "{\"error\":\"scripted failure\"}");
+                return;
+            }
+            if (permanentStatus > 0) {
+                send(ex, permanentStatus, "{\"error\":\"always failing\"}");
+                return;
+            }
+            if (expectedAuthorization != null && !expectedAuthorization.equals(ex.getRequestHeaders().getFirst("Authorization"))) {
+                send(ex, 401, "{\"error\":\"unauthorized\"}");
+                return;
+            }
+            route(ex, path, query, body);
+        }
+    }
+
+    private Failure nextFailure(String path) {
+        synchronized (failures) {
+            for (int i = 0; i < failures.size(); i++) {
+                if (path.startsWith(failures.get(i).pathPrefix())) {
+                    return failures.remove(i);
+                }
+            }
+        }
+        return null;
+    }
+
+    private void route(HttpExchange ex, String path, String query, String body) throws IOException {
+        String[] parts = path.replaceFirst("^/", "").split("/");
+        String coll = parts[0];
+        Map<String, ObjectNode> objects = collections.computeIfAbsent(coll, k -> new ConcurrentHashMap<>());
+        String method = ex.getRequestMethod();
+        synchronized (objects) {
+            if (parts.length == 1 && method.equals("GET")) {
+                Map<String, String> filter = parseQuery(query);
+                ArrayNode results = MAPPER.createArrayNode();
+                for (ObjectNode o : objects.values()) {
+                    boolean match = true;
+                    for (Map.Entry<String, String> e : filter.entrySet()) {
+                        if (!o.has(e.getKey()) || !o.get(e.getKey()).asText().equals(e.getValue())) {
+                            match = false;
+                        }
+                    }
+                    if (match) {
+                        results.add(o);
+                    }
+                }
+                ObjectNode out = MAPPER.createObjectNode();
+                out.set("results", results);
+                send(ex, 200, out.toString());
+            } else if (parts.length == 1 && method.equals("POST")) {
+                ObjectNode o = (ObjectNode) MAPPER.readTree(body);
+                o.put("id", String.valueOf(ids.incrementAndGet()));
+                objects.put(o.get("id").asText(), o);
+                send(ex, 201, o.toString());
+            } else if (parts.length == 2 && method.equals("GET")) {
+                ObjectNode o = objects.get(parts[1]);
+                send(ex, o == null ? 404 : 200, o == null ? "{\"error\":\"not found\"}" : o.toString());
+            } else if (parts.length == 2 && method.equals("PATCH")) {
+                ObjectNode o = objects.get(parts[1]);
+                if (o == null) {
+                    send(ex, 404, "{\"error\":\"not found\"}");
+                    return;
+                }
+                JsonNode patch = MAPPER.readTree(body);
+                patch.fields().forEachRemaining(e -> o.set(e.getKey(), e.getValue()));
+                send(ex, 200, o.toString());
+            } else if (parts.length == 2 && method.equals("PUT")) {
+                // upsert by key: the path segment is the object's key (e.g. an e-mail)
+                String key = URLDecoder.decode(parts[1], StandardCharsets.UTF_8);
+                ObjectNode existing = objects.get(key);
+                ObjectNode o = existing != null ? existing : MAPPER.createObjectNode();
+                JsonNode in = MAPPER.readTree(body);
+                in.fields().forEachRemaining(e -> o.set(e.getKey(), e.getValue()));
+                o.put("id", key);
+                objects.put(key, o);
+                send(ex, existing == null ? 201 : 200, o.toString());
+            } else {
+                send(ex, 405, "{\"error\":\"method not allowed\"}");
+            }
+        }
+    }
+
+    private static Map<String, String> parseQuery(String query) {
+        Map<String, String> out = new LinkedHashMap<>();
+        if (query == null || query.isEmpty()) {
+            return out;
+        }
+        for (String pair : query.split("&")) {
+            int eq = pair.indexOf('=');
+            if (eq > 0) {
+                out.put(URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8),
+                        URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
+            }
+        }
+        return out;
+    }
+
+    private static void send(HttpExchange ex, int status, String body) throws IOException {
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        ex.getResponseHeaders().add("Content-Type", "application/json");
+        ex.sendResponseHeaders(status, bytes.length);
+        try (OutputStream os = ex.getResponseBody()) {
+            os.write(bytes);
+        }
+    }
+
+    @Override
+    public void close() {
+        server.stop(0);
+    }
+}

@@ -1,0 +1,122 @@
+package io.ordersync.support;
+
+import io.ordersync.config.OrdersyncConfiguration;
+import io.ordersync.config.Tx;
+import io.ordersync.order.OrderStore;
+import org.apache.camel.CamelContext;
+import org.apache.camel.main.Main;
+
+import javax.sql.DataSource;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.sql.PreparedStatement;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** ordersync started in-process as camel-main runs it, on its own H2 database and mappings directory. */
+public final class OrdersyncApp implements AutoCloseable {
+
+    private final Map<String, String> properties;
+    private final int port;
+    private Main main;
+
+    public OrdersyncApp(Path dataDir, Path mappingsDir, Map<String, String> extra) {
+        this.port = freePort();
+        this.properties = new LinkedHashMap<>();
+        properties.put("ordersync.db.url", "jdbc:h2:file:" + dataDir.resolve("ordersync").toAbsolutePath());
+        properties.put("ordersync.mappings.dir", mappingsDir.toAbsolutePath().toString());
+        properties.put("camel.server.port", String.valueOf(port));
+        properties.put("camel.server.host", "127.0.0.1");
+        properties.put("ordersync.outbox.poll-delay-ms", "100");
+        properties.put("ordersync.redelivery.delay-ms", "50");
+        properties.put("camel.main.shutdown-timeout", "10");
+        properties.putAll(extra);
+    }
+
+    public OrdersyncApp start() throws Exception {
+        main = new Main();
+        main.configure().addConfiguration(OrdersyncConfiguration.class);
+        properties.forEach(main::addOverrideProperty);
+        main.start();
+        return this;
+    }
+
+    public void stop() throws Exception {
+        if (main != null) {
+            main.stop();
+            main = null;
+        }
+    }
+
+    public OrdersyncApp restart() throws Exception {
+        stop();
+        return start();
+    }
+
+    public CamelContext context() {
+        return main.getCamelContext();
+    }
+
+    public DataSource dataSource() {
+        return context().getRegistry().lookupByNameAndType("dataSource", DataSource.class);
+    }
+
+    public OrderStore store() {
+        return context().getRegistry().lookupByNameAndType("orderStore", OrderStore.class);
+    }
+
+    public String url(String path) {
+        return "http://127.0.0.1:" + port + path;
+    }
+
+    public HttpResponse<String> post(String path, String body) throws Exception {
+        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url(path)))
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    public HttpResponse<String> get(String path) throws Exception {
+        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url(path))).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    public void insertOutbox(String payload) {
+        Tx.run(dataSource(), c -> {
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO order_outbox (payload) VALUES (?)")) {
+                ps.setString(1, payload);
+                return ps.executeUpdate();
+            }
+        });
+    }
+
+    public List<Map<String, Object>> query(String sql, Object... args) {
+        return store().query(sql, args);
+    }
+
+    public long count(String sql, Object... args) {
+        return ((Number) query(sql, args).get(0).values().iterator().next()).longValue();
+    }
+
+    public List<Map<String, Object>> queue() {
+        return query("SELECT * FROM sync_queue ORDER BY id");
+    }
+
+    private static int freePort() {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        stop();
+    }
+}
