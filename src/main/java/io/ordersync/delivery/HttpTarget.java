@@ -40,6 +40,8 @@ public final class HttpTarget {
         component.setSoTimeout(provider.responseTimeoutMs());
         component.setConnectionRequestTimeout(provider.responseTimeoutMs());
         component.setConnectionsPerRoute(Math.max(20, provider.concurrency() * 2));
+        // retries are ours (Camel redelivery, then the queue): HttpClient must not re-send 429/503 by itself
+        component.setHttpClientConfigurer(builder -> builder.disableAutomaticRetries());
         String name = "ordersync-http" + COUNTER.incrementAndGet();
         context.addComponent(name, component);
         String hostPart = provider.baseUrl().replaceFirst("^https?://", "");

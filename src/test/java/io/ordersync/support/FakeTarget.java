@@ -135,7 +135,7 @@ public final class FakeTarget implements AutoCloseable {
                 if (f.retryAfter() != null) {
                     ex.getResponseHeaders().add("Retry-After", f.retryAfter());
                 }
-                send(ex, f.status(), "{\"error\":\"scripted failure\"}");
+                send(ex, f.status(), f.status() == 200 ? "<html>not json</html>" : "{\"error\":\"scripted failure\"}");
                 return;
             }
             if (permanentStatus > 0) {

@@ -1,0 +1,171 @@
+package io.ordersync;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ordersync.support.AppTestSupport;
+import io.ordersync.support.FakeTarget;
+import org.junit.jupiter.api.Test;
+
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/** Every failure class lands in its outcome: durable backoff, Retry-After, and each parked mode. */
+class FailureHandlingTest extends AppTestSupport {
+
+    private Map<String, Object> onlyRow() {
+        List<Map<String, Object>> rows = app.queue();
+        assertThat(rows).hasSize(1);
+        return rows.get(0);
+    }
+
+    private void awaitParked(String mode) {
+        await().atMost(Duration.ofSeconds(20)).until(() -> {
+            List<Map<String, Object>> rows = app.queue();
+            return rows.size() == 1 && mode.equals(rows.get(0).get("need_manual_retry"));
+        });
+    }
+
+    /** failed_attempts of the only queue row, -1 while there is not exactly one. */
+    private int attempts() {
+        List<Map<String, Object>> rows = app.queue();
+        return rows.size() == 1 ? ((Number) rows.get(0).get("failed_attempts")).intValue() : -1;
+    }
+
+    @Test
+    void recoverableErrorsBackOffDurablyThenSucceed() throws Exception {
+        startWithCrm(5, "1s", Map.of());
+        // three 503s: the first try and both in-process redeliveries fail, the queue's backoff takes over
+        target.failNext(3, "/contacts", 503, null);
+        app.post("/api/events", fixture("order-xyz34").toString());
+        await().atMost(Duration.ofSeconds(10)).until(() -> attempts() == 1);
+        Map<String, Object> row = onlyRow();
+        assertThat(row.get("need_manual_retry")).isNull();
+        assertThat((String) row.get("last_error")).contains("HTTP 503");
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).hasSize(1);
+        assertThat(app.query("SELECT kind FROM order_log WHERE order_code = 'XYZ34' ORDER BY id"))
+                .extracting(m -> m.get("kind")).containsExactly("received", "failure", "success");
+    }
+
+    @Test
+    void maxAttemptsParksAsExceededAndManualRetrySyncsIt() throws Exception {
+        startWithCrm(2, "1s", Map.of());
+        target.failAlways(500);
+        app.post("/api/events", fixture("order-xyz34").toString());
+        awaitParked("exceeded");
+        Map<String, Object> row = onlyRow();
+        assertThat(((Number) row.get("failed_attempts")).intValue()).isEqualTo(2);
+        // 2 queue attempts × (1 try + 2 redeliveries) lookups, nothing else
+        assertThat(target.requests()).hasSize(6);
+
+        target.failAlways(0);
+        HttpResponse<String> retry = app.post("/api/queue/" + row.get("id") + "/retry", "");
+        assertThat(retry.statusCode()).isEqualTo(200);
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).hasSize(1);
+        assertThat(target.objects("tickets")).hasSize(1);
+        JsonNode view = JSON.readTree(app.get("/api/orders/democon/XYZ34").body());
+        assertThat(view.path("log").findValuesAsText("kind")).containsSubsequence("failure", "retry", "success");
+    }
+
+    @Test
+    void retryOfUnknownOrBadIdIsAClearError() throws Exception {
+        startWithCrm();
+        assertThat(app.post("/api/queue/999/retry", "").statusCode()).isEqualTo(404);
+        HttpResponse<String> bad = app.post("/api/queue/abc/retry", "");
+        assertThat(bad.statusCode()).isEqualTo(400);
+        assertThat(bad.body()).contains("must be a number");
+        assertThat(app.get("/api/orders/democon/NOPE").statusCode()).isEqualTo(404);
+    }
+
+    @Test
+    void clientErrorsParkAsPermanent() throws Exception {
+        startWithCrm();
+        target.failNext(1, "/contacts", 422, null);
+        app.post("/api/events", fixture("order-xyz34").toString());
+        awaitParked("permanent");
+        assertThat((String) onlyRow().get("last_error")).contains("HTTP 422").contains("scripted failure");
+        assertThat(target.requests()).as("a permanent error is not retried").hasSize(1);
+    }
+
+    @Test
+    void aValueMapMissingAnOptionParksAsConfig() throws Exception {
+        startWithCrm();
+        ObjectNode doc = fixture("order-xyz34");
+        ObjectNode answer = (ObjectNode) doc.path("order").path("positions").get(0).path("answers").get(0);
+        answer.putArray("option_identifiers").add("FISH");
+        app.post("/api/events", doc.toString());
+        awaitParked("config");
+        assertThat((String) onlyRow().get("last_error")).contains("value_map").contains("FISH").contains("meal");
+    }
+
+    @Test
+    void anUnexpectedErrorParksAsInternal() throws Exception {
+        startWithCrm();
+        // the target answers the lookup with 200 and a body that is not JSON: nothing we could classify
+        target.failNext(1, "/contacts", 200, null);
+        app.post("/api/events", fixture("order-xyz34").toString());
+        awaitParked("internal");
+        assertThat((String) onlyRow().get("last_error")).contains("JsonParseException");
+    }
+
+    @Test
+    void retryAfterIsRespectedInProcess() throws Exception {
+        startWithCrm();
+        target.failNext(1, "/contacts", 429, "2");
+        app.post("/api/events", fixture("order-xyz34").toString());
+        awaitQueueEmpty();
+        List<FakeTarget.Request> reqs = target.requests();
+        assertThat(reqs.get(0).path()).isEqualTo("/contacts");
+        assertThat(Duration.between(reqs.get(0).at(), reqs.get(1).at()))
+                .as("no request before Retry-After").isGreaterThanOrEqualTo(Duration.ofSeconds(2));
+    }
+
+    @Test
+    void aLongRetryAfterPausesTheProviderThroughTheQueue() throws Exception {
+        startWithCrm(5, "1s", Map.of("ordersync.delivery.max-in-process-retry-after", "PT0.5S"));
+        target.failNext(1, "/contacts", 429, "3");
+        app.post("/api/events", fixture("order-xyz34").toString());
+        await().atMost(Duration.ofSeconds(5)).until(() -> target.requests().size() == 1 && attempts() == 1);
+        // another order for the same provider must wait too
+        app.post("/api/events", fixture("order-abc12").toString());
+        awaitQueueEmpty();
+        List<FakeTarget.Request> reqs = target.requests();
+        for (FakeTarget.Request r : reqs.subList(1, reqs.size())) {
+            assertThat(Duration.between(reqs.get(0).at(), r.at())).isGreaterThanOrEqualTo(Duration.ofSeconds(3));
+        }
+        assertThat(target.objects("contacts")).hasSize(2);
+    }
+
+    @Test
+    void connectionRefusedIsRecoverable() throws Exception {
+        startWithCrm(5, "1s", Map.of());
+        int port = Integer.parseInt(target.url().replaceAll(".*:", ""));
+        target.close();
+        app.post("/api/events", fixture("order-xyz34").toString());
+        await().atMost(Duration.ofSeconds(10)).until(() -> attempts() >= 1);
+        Map<String, Object> row = onlyRow();
+        assertThat(row.get("need_manual_retry")).isNull();
+        assertThat((String) row.get("last_error")).containsIgnoringCase("connect");
+        assertThat(port).isPositive();
+    }
+
+    @Test
+    void aTimeoutIsRecoverable() throws Exception {
+        Map<String, String> values = Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "500");
+        io.ordersync.support.Fixtures.mapping(mappings, "crm", values);
+        app = new io.ordersync.support.OrdersyncApp(tmp.resolve("data"), mappings,
+                Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret")).start();
+        target.stallNext(3, "/contacts", 1500);
+        app.post("/api/events", fixture("order-xyz34").toString());
+        await().atMost(Duration.ofSeconds(10)).until(() -> attempts() == 1);
+        assertThat((String) onlyRow().get("last_error")).contains("timed out");
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).hasSize(1);
+    }
+}
