@@ -1,0 +1,83 @@
+package io.ordersync;
+
+import io.ordersync.support.AppTestSupport;
+import io.ordersync.support.Fixtures;
+import io.ordersync.support.OrdersyncApp;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/** Leases that expire, providers that disappear or are misconfigured, and restarts with waiting rows. */
+class LeaseAndProviderLifecycleTest extends AppTestSupport {
+
+    @Test
+    void anExpiredLeaseGoesBackToWaitingThenParksAsTimeout() throws Exception {
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "2", "backoff", "1s", "response_timeout_ms", "20000"));
+        // every request hangs longer than the lease: the instance looks hung
+        target.stallNext(10, "/contacts", 4000);
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(),
+                "test.crm.token", "s3cret", "ordersync.queue.lease", "PT1S", "ordersync.queue.reaper-period-ms", "200")).start();
+        app.post("/api/events", fixture("order-xyz34").toString());
+        await().atMost(Duration.ofSeconds(20)).until(() -> {
+            List<Map<String, Object>> rows = app.query("SELECT need_manual_retry FROM sync_queue WHERE slot = 'waiting'");
+            return rows.size() == 1 && "timeout".equals(rows.get(0).get("need_manual_retry"));
+        });
+        List<Map<String, Object>> log = app.query("SELECT kind, message FROM order_log WHERE kind = 'failure' ORDER BY id");
+        assertThat(log).extracting(m -> (String) m.get("message"))
+                .anyMatch(m -> m.startsWith("Sync timed out, will retry: lease expired"))
+                .anyMatch(m -> m.startsWith("Sync timed out, auto-retry limit exceeded"));
+    }
+
+    @Test
+    void rowsOfARemovedProviderAreDroppedAndLogged() throws Exception {
+        startWithCrm(5, "1h", Map.of());
+        target.failAlways(503);
+        app.post("/api/events", fixture("order-xyz34").toString());
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE failed_attempts = 1") == 1);
+        app.stop();
+        Files.delete(mappings.resolve("crm.yaml"));
+        // due again now, so the restarted dispatcher sees it at once
+        app.start();
+        app.query("SELECT 1");
+        io.ordersync.config.Tx.run(app.dataSource(), c -> c.createStatement().executeUpdate(
+                "UPDATE sync_queue SET not_before = CURRENT_TIMESTAMP - INTERVAL '1' HOUR"));
+        awaitQueueEmpty();
+        assertThat(app.query("SELECT message FROM order_log WHERE kind = 'dropped'"))
+                .extracting(m -> (String) m.get("message")).singleElement().asString()
+                .contains("provider 'crm' no longer exists");
+    }
+
+    @Test
+    void aProviderWithoutItsSecretIsReportedAndItsRowsParkAsConfig() throws Exception {
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));
+        // test.crm.token is not set
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url())).start();
+        assertThat(app.context().getRoute("provider-crm")).as("no route for a provider that cannot run").isNull();
+        app.post("/api/events", fixture("order-xyz34").toString());
+        await().atMost(Duration.ofSeconds(10)).until(() ->
+                app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'config'") == 1);
+        assertThat((String) app.queue().get(0).get("last_error")).contains("target.auth.token").contains("test.crm.token");
+        assertThat(target.requests()).isEmpty();
+    }
+
+    @Test
+    void aRestartedAppResumesWaitingRows() throws Exception {
+        startWithCrm(5, "1s", Map.of());
+        target.failAlways(503);
+        app.post("/api/events", fixture("order-abc12").toString());
+        app.post("/api/events", fixture("order-xyz34").toString());
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE failed_attempts >= 1") == 2);
+        app.stop();
+        target.failAlways(0);
+        app.start();
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).hasSize(2);
+        assertThat(target.objects("tickets")).hasSize(3);
+    }
+}

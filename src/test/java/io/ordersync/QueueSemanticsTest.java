@@ -1,0 +1,155 @@
+package io.ordersync;
+
+import io.ordersync.config.Database;
+import io.ordersync.config.OrdersyncSettings;
+import io.ordersync.config.Tx;
+import io.ordersync.order.OrderStore;
+import io.ordersync.queue.FailureMode;
+import io.ordersync.queue.QueueEntry;
+import io.ordersync.queue.SyncQueue;
+import com.zaxxer.hikari.HikariDataSource;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The sync queue's pretix semantics, against a real H2 database migrated by Flyway. */
+class QueueSemanticsTest {
+
+    @TempDir
+    Path tmp;
+    private HikariDataSource ds;
+    private SyncQueue queue;
+    private OrderStore store;
+    private final Instant t0 = Instant.parse("2026-05-01T10:00:00Z");
+
+    @BeforeEach
+    void open() {
+        Properties p = new Properties();
+        p.setProperty("ordersync.db.url", "jdbc:h2:file:" + tmp.resolve("q").toAbsolutePath());
+        ds = Database.open(OrdersyncSettings.from(p));
+        store = new OrderStore(ds);
+        queue = new SyncQueue(ds, store);
+    }
+
+    @AfterEach
+    void close() {
+        ds.close();
+    }
+
+    private SyncQueue.Enqueued enqueue(String event, String code, String trigger, Instant at) {
+        return Tx.run(ds, c -> queue.enqueue(c, event, code, "crm", trigger, at));
+    }
+
+    private List<QueueEntry> claim(int limit, Instant now) {
+        return queue.claim("test", Duration.ofMinutes(5), limit, Set.of(), now);
+    }
+
+    @Test
+    void repeatTriggersCoalesceIntoTheWaitingRow() {
+        SyncQueue.Enqueued first = enqueue("democon", "ABC12", "order.placed", t0);
+        SyncQueue.Enqueued second = enqueue("democon", "ABC12", "order.paid", t0.plusSeconds(1));
+        assertThat(first.action()).isEqualTo("created");
+        assertThat(second.action()).isEqualTo("updated");
+        assertThat(second.id()).isEqualTo(first.id());
+        List<Map<String, Object>> rows = store.query("SELECT triggered_by FROM sync_queue");
+        assertThat(rows).extracting(r -> r.get("triggered_by")).containsExactly("order.paid");
+    }
+
+    @Test
+    void oneMoreWaitingRowMayExistWhileOneIsInFlight() {
+        enqueue("democon", "ABC12", "order.placed", t0);
+        List<QueueEntry> claimed = claim(10, t0.plusSeconds(1));
+        assertThat(claimed).hasSize(1);
+        SyncQueue.Enqueued during = enqueue("democon", "ABC12", "order.changed", t0.plusSeconds(2));
+        SyncQueue.Enqueued again = enqueue("democon", "ABC12", "order.changed", t0.plusSeconds(3));
+        assertThat(during.action()).isEqualTo("created");
+        assertThat(again.id()).isEqualTo(during.id());
+        assertThat(store.query("SELECT slot FROM sync_queue ORDER BY id")).extracting(r -> r.get("slot"))
+                .containsExactly("inflight", "waiting");
+        // the waiting sibling is not claimed while its order is in flight for the same provider
+        assertThat(claim(10, t0.plusSeconds(4))).isEmpty();
+        Tx.run(ds, c -> queue.complete(c, claimed.get(0)));
+        assertThat(claim(10, t0.plusSeconds(5))).extracting(QueueEntry::triggeredBy).containsExactly("order.changed");
+    }
+
+    @Test
+    void aNewTriggerClearsAParkedFailure() {
+        enqueue("democon", "ABC12", "order.placed", t0);
+        QueueEntry e = claim(1, t0).get(0);
+        Tx.run(ds, c -> queue.release(c, e, 5, t0, FailureMode.EXCEEDED, "boom"));
+        assertThat(claim(1, t0.plusSeconds(60))).as("parked rows are not claimed").isEmpty();
+        enqueue("democon", "ABC12", "order.paid", t0.plusSeconds(61));
+        List<QueueEntry> again = claim(1, t0.plusSeconds(62));
+        assertThat(again).hasSize(1);
+        assertThat(again.get(0).failedAttempts()).isZero();
+    }
+
+    @Test
+    void aFailureWhileANewerRowWaitsMovesTheFailureStateToIt() {
+        enqueue("democon", "ABC12", "order.placed", t0);
+        QueueEntry e = claim(1, t0).get(0);
+        enqueue("democon", "ABC12", "order.changed", t0.plusSeconds(1));
+        Instant next = t0.plusSeconds(300);
+        assertThat(Tx.<Boolean>run(ds, c -> queue.release(c, e, 1, next, null, "HTTP 503"))).isTrue();
+        List<Map<String, Object>> rows = store.query("SELECT slot, failed_attempts, last_error, triggered_by FROM sync_queue");
+        assertThat(rows).hasSize(1);
+        assertThat(rows.get(0)).containsEntry("slot", "waiting").containsEntry("failed_attempts", 1)
+                .containsEntry("last_error", "HTTP 503").containsEntry("triggered_by", "order.changed");
+        assertThat(claim(1, t0.plusSeconds(10))).as("backoff applies to the merged row").isEmpty();
+    }
+
+    @Test
+    void rowsAreDueOnlyAfterNotBefore() {
+        enqueue("democon", "ABC12", "order.placed", t0);
+        QueueEntry e = claim(1, t0).get(0);
+        Tx.run(ds, c -> queue.release(c, e, 1, t0.plusSeconds(5), null, "503"));
+        assertThat(claim(1, t0.plusSeconds(4))).isEmpty();
+        assertThat(claim(1, t0.plusSeconds(5))).hasSize(1);
+    }
+
+    @Test
+    void claimsAreFairAcrossEvents() {
+        for (int i = 0; i < 50; i++) {
+            enqueue("busycon", "B" + i, "order.placed", t0);
+        }
+        enqueue("smallcon", "S1", "order.placed", t0.plusSeconds(1));
+        enqueue("tinycon", "T1", "order.placed", t0.plusSeconds(2));
+        List<QueueEntry> batch = claim(5, t0.plusSeconds(10));
+        assertThat(batch).hasSize(5);
+        assertThat(batch).extracting(QueueEntry::eventSlug).contains("smallcon", "tinycon");
+    }
+
+    @Test
+    void aLostClaimCannotCompleteOrFail() {
+        enqueue("democon", "ABC12", "order.placed", t0);
+        QueueEntry e = claim(1, t0).get(0);
+        // the lease expired and the reaper handed the row back
+        Tx.run(ds, c -> queue.release(c, e, 1, t0, null, "lease expired"));
+        assertThat(Tx.<Boolean>run(ds, c -> queue.complete(c, e))).isFalse();
+        assertThat(Tx.<Boolean>run(ds, c -> queue.release(c, e, 2, t0, FailureMode.PERMANENT, "late"))).isFalse();
+        assertThat(store.query("SELECT need_manual_retry FROM sync_queue").get(0).get("need_manual_retry")).isNull();
+    }
+
+    @Test
+    void manualRetryResetsAttemptsAndMakesTheRowDueNow() {
+        enqueue("democon", "ABC12", "order.placed", t0);
+        QueueEntry e = claim(1, t0).get(0);
+        Tx.run(ds, c -> queue.release(c, e, 5, t0.plusSeconds(9999), FailureMode.EXCEEDED, "boom"));
+        assertThat(queue.retry(e.id(), t0.plusSeconds(1))).isTrue();
+        List<QueueEntry> again = claim(1, t0.plusSeconds(1));
+        assertThat(again).hasSize(1);
+        assertThat(again.get(0).failedAttempts()).isZero();
+        assertThat(queue.retry(e.id(), t0.plusSeconds(2))).as("a row in flight cannot be retried").isFalse();
+    }
+}
