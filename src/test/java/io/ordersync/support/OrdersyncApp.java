@@ -14,7 +14,10 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
 import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -101,6 +104,15 @@ public final class OrdersyncApp implements AutoCloseable {
 
     public long count(String sql, Object... args) {
         return ((Number) query(sql, args).get(0).values().iterator().next()).longValue();
+    }
+
+    /** A count read straight from the database files while ordersync is stopped. */
+    public long countWhileStopped(String sql) throws Exception {
+        try (Connection c = DriverManager.getConnection(properties.get("ordersync.db.url"), "sa", "");
+             ResultSet rs = c.createStatement().executeQuery(sql)) {
+            rs.next();
+            return rs.getLong(1);
+        }
     }
 
     public List<Map<String, Object>> queue() {
