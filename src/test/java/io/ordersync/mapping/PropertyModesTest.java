@@ -1,0 +1,97 @@
+package io.ordersync.mapping;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** pretix's assign_properties semantics, mode by mode: new or existing object, empty or filled values. */
+class PropertyModesTest {
+
+    private static final Object ABSENT = new Object();
+
+    static Stream<Arguments> cases() {
+        return Stream.of(
+                // mode, is new, old remote value, new value, expected sent value (ABSENT: field not sent)
+                Arguments.of(Mode.OVERWRITE, true, ABSENT, "a", "a"),
+                Arguments.of(Mode.OVERWRITE, false, "x", "a", "a"),
+                Arguments.of(Mode.OVERWRITE, false, "x", "", ""),
+                Arguments.of(Mode.OVERWRITE, false, "x", null, null),
+                Arguments.of(Mode.IF_NEW, true, ABSENT, "a", "a"),
+                Arguments.of(Mode.IF_NEW, false, ABSENT, "a", ABSENT),
+                Arguments.of(Mode.IF_NEW, false, "x", "a", ABSENT),
+                Arguments.of(Mode.IF_NEW, true, ABSENT, "", ABSENT),
+                Arguments.of(Mode.IF_EMPTY, true, ABSENT, "a", "a"),
+                Arguments.of(Mode.IF_EMPTY, false, "", "a", "a"),
+                Arguments.of(Mode.IF_EMPTY, false, null, "a", "a"),
+                Arguments.of(Mode.IF_EMPTY, false, "x", "a", ABSENT),
+                Arguments.of(Mode.IF_EMPTY, false, "", "", ABSENT),
+                Arguments.of(Mode.APPEND, true, ABSENT, "a", "a"),
+                Arguments.of(Mode.APPEND, false, "x;y", "a", "x;y;a"),
+                Arguments.of(Mode.APPEND, false, "x;a", "a", "x;a"),
+                Arguments.of(Mode.APPEND, false, "x", "a;b", "x;a;b"),
+                Arguments.of(Mode.APPEND, false, "x", "", ABSENT),
+                Arguments.of(Mode.APPEND, false, List.of("x"), "a", List.of("x", "a")),
+                Arguments.of(Mode.APPEND, false, List.of("x", "a"), "a", List.of("x", "a")),
+                Arguments.of(Mode.APPEND, false, List.of(), List.of("a", "b"), List.of("a", "b")),
+                Arguments.of(Mode.APPEND, false, List.of("x"), List.of(), ABSENT));
+    }
+
+    @ParameterizedTest(name = "{0} new={1} old={2} value={3} -> {4}")
+    @MethodSource("cases")
+    void modes(Mode mode, boolean isNew, Object old, Object value, Object expected) {
+        Map<String, Object> oldValues = new HashMap<>();
+        if (old != ABSENT) {
+            oldValues.put("f", old);
+        }
+        Map<String, Object> out = MappingEngine.assign(List.of(new MappingEngine.NewValue("f", value, mode)),
+                oldValues, isNew, ";");
+        if (expected == ABSENT) {
+            assertThat(out).doesNotContainKey("f");
+        } else {
+            assertThat(out).containsEntry("f", expected);
+        }
+    }
+
+    @Test
+    void appendStripsTheSeparatorFromTheNewItem() {
+        Map<String, Object> out = MappingEngine.assign(List.of(new MappingEngine.NewValue("tags", "a;", Mode.APPEND)),
+                Map.of("tags", "x"), false, ";");
+        assertThat(out).containsEntry("tags", "x;a");
+    }
+
+    @Test
+    void theFirstApplicableEntryWinsForIfEmptyAndIfNew() {
+        List<MappingEngine.NewValue> values = List.of(
+                new MappingEngine.NewValue("name", "", Mode.IF_EMPTY),
+                new MappingEngine.NewValue("name", "first", Mode.IF_EMPTY),
+                new MappingEngine.NewValue("name", "second", Mode.IF_EMPTY),
+                new MappingEngine.NewValue("src", "one", Mode.IF_NEW),
+                new MappingEngine.NewValue("src", "two", Mode.IF_NEW));
+        Map<String, Object> out = MappingEngine.assign(values, Map.of("name", ""), true, ",");
+        assertThat(out).containsEntry("name", "first").containsEntry("src", "one");
+    }
+
+    @Test
+    void severalAppendsToOneFieldAccumulate() {
+        List<MappingEngine.NewValue> values = List.of(
+                new MappingEngine.NewValue("tags", "a", Mode.APPEND),
+                new MappingEngine.NewValue("tags", "b", Mode.APPEND));
+        assertThat(MappingEngine.assign(values, Map.of("tags", "x"), false, ",")).containsEntry("tags", "x,a,b");
+    }
+
+    @Test
+    void changesLeaveOutWhatTheTargetAlreadyHolds() {
+        Map<String, Object> desired = new HashMap<>(Map.of("a", "1", "b", "2.00", "c", List.of("x")));
+        desired.put("d", null);
+        Map<String, Object> old = Map.of("a", "1", "b", 2.00, "c", List.of("x", "y"));
+        assertThat(MappingEngine.changes(desired, old)).containsOnlyKeys("b", "c");
+    }
+}
