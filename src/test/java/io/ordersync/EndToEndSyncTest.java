@@ -128,6 +128,37 @@ class EndToEndSyncTest extends AppTestSupport {
                 .extracting(m -> m.get("action")).containsExactly("updated");
     }
 
+    @Test
+    void aSingleUpsertCallWithALookupKeepsNativeListsAndSkipsUnchangedObjects() throws Exception {
+        io.ordersync.support.Fixtures.mapping(mappings, "newsletter", Map.of());
+        ObjectNode member = JSON.createObjectNode();
+        member.put("id", "tester@example.org");
+        member.put("email", "tester@example.org");
+        member.putArray("tags").add("vip");
+        target.put("members", member);
+        startWithCrm();
+        app.post("/api/events", fixture("order-abc12").toString());
+        app.post("/api/events", fixture("order-xyz34").toString());
+        awaitQueueEmpty();
+        JsonNode john = target.objects("members").stream().filter(m -> m.path("id").asText().equals("tester@example.org")).findFirst().orElseThrow();
+        assertThat(john.path("tags").toString()).isEqualTo("[\"vip\",\"democon\"]");
+        assertThat(john.has("language")).as("if_new is not applied to an existing member").isFalse();
+        JsonNode anna = target.objects("members").stream().filter(m -> m.path("id").asText().equals("anna@example.com")).findFirst().orElseThrow();
+        assertThat(anna.path("language").asText()).isEqualTo("de");
+        assertThat(anna.path("tags").toString()).isEqualTo("[\"democon\"]");
+        assertThat(app.query("SELECT order_code, action FROM sync_result WHERE provider = 'newsletter' ORDER BY order_code"))
+                .extracting(m -> m.get("action")).containsExactly("updated", "created");
+
+        target.clearRequests();
+        ObjectNode again = fixture("order-abc12");
+        again.put("type", "order.paid");
+        app.post("/api/events", again.toString());
+        awaitQueueEmpty();
+        assertThat(target.writes()).as("nothing changed, nothing written").isEmpty();
+        assertThat(app.query("SELECT action FROM sync_result WHERE provider = 'newsletter' AND order_code = 'ABC12'"))
+                .extracting(m -> m.get("action")).containsExactly("nothing_to_do");
+    }
+
     private static JsonNode byTicket(List<ObjectNode> tickets, String id) {
         return tickets.stream().filter(t -> t.path("ticket_id").asText().equals(id)).findFirst().orElseThrow();
     }

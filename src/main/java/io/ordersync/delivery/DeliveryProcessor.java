@@ -122,7 +122,8 @@ public final class DeliveryProcessor implements Processor {
         }
         boolean isNew = existing == null;
         Map<String, Object> old = MappingEngine.toMap(mapper, existing);
-        Map<String, Object> desired = MappingEngine.assign(planned.values(), old, isNew, provider.separator());
+        Map<String, Object> desired = MappingEngine.assign(planned.values(), old, isNew, provider.separator(),
+                provider.nativeLists());
         String remoteId = existing == null ? null : text(existing.at(spec.remoteIdPointer()));
         String action;
         if (spec.upsert() != null) {

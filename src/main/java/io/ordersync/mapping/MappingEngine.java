@@ -106,6 +106,15 @@ public final class MappingEngine {
     /** pretix's assign_properties: the fields to send, given what the target holds (empty for a new object). */
     public static Map<String, Object> assign(List<NewValue> newValues, Map<String, Object> old, boolean isNew,
                                              String separator) {
+        return assign(newValues, old, isNew, separator, false);
+    }
+
+    /**
+     * As {@link #assign(List, Map, boolean, String)}; with {@code nativeLists}, {@code append} to an empty
+     * field starts a JSON list instead of a separator-joined string.
+     */
+    public static Map<String, Object> assign(List<NewValue> newValues, Map<String, Object> old, boolean isNew,
+                                             String separator, boolean nativeLists) {
         Map<String, Object> out = new LinkedHashMap<>();
         for (NewValue nv : newValues) {
             String k = nv.remote();
@@ -127,7 +136,7 @@ public final class MappingEngine {
                         out.put(k, v);
                     }
                 }
-                case APPEND -> out.put(k, append(current, v, separator));
+                case APPEND -> out.put(k, append(nativeLists && isEmpty(current) ? List.of() : current, v, separator));
                 default -> throw new IllegalStateException();
             }
         }

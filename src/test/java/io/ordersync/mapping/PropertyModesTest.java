@@ -88,6 +88,13 @@ class PropertyModesTest {
     }
 
     @Test
+    void appendWithNativeListsStartsAListOnAnEmptyField() {
+        Map<String, Object> out = MappingEngine.assign(List.of(new MappingEngine.NewValue("tags", "a", Mode.APPEND)),
+                Map.of(), true, ",", true);
+        assertThat(out).containsEntry("tags", List.of("a"));
+    }
+
+    @Test
     void changesLeaveOutWhatTheTargetAlreadyHolds() {
         Map<String, Object> desired = new HashMap<>(Map.of("a", "1", "b", "2.00", "c", List.of("x")));
         desired.put("d", null);
