@@ -62,7 +62,7 @@ class LeaseAndProviderLifecycleTest extends AppTestSupport {
         app.post("/api/events", fixture("order-xyz34").toString());
         await().atMost(Duration.ofSeconds(10)).until(() ->
                 app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'config'") == 1);
-        assertThat((String) app.queue().get(0).get("last_error")).contains("target.auth.token").contains("test.crm.token");
+        assertThat((String) app.queue().get(0).get("last_error")).contains("target.auth.token: property test.crm.token is not set");
         assertThat(target.requests()).isEmpty();
     }
 

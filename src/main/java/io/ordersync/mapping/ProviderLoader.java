@@ -231,7 +231,19 @@ public final class ProviderLoader {
         try {
             return placeholders.apply(value);
         } catch (RuntimeException e) {
-            errors.add(file + ": " + path + ": " + value + " is not set (" + rootMessage(e) + ")");
+            List<String> missing = new ArrayList<>();
+            Matcher m = PLACEHOLDER.matcher(value);
+            while (m.find()) {
+                String key = m.group().substring(2, m.group().length() - 2);
+                try {
+                    placeholders.apply(m.group());
+                } catch (RuntimeException notSet) {
+                    missing.add(key.startsWith("env:") ? "environment variable " + key.substring(4).split(":")[0]
+                            : "property " + key.split(":")[0]);
+                }
+            }
+            errors.add(file + ": " + path + ": " + (missing.isEmpty() ? value + " cannot be resolved: " + rootMessage(e)
+                    : String.join(", ", missing) + (missing.size() == 1 ? " is" : " are") + " not set"));
             return null;
         }
     }

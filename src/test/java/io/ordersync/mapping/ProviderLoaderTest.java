@@ -78,7 +78,7 @@ class ProviderLoaderTest {
             unknown source field     | 'source: email, remote: email}'|'source: emial, remote: email}' | unknown source field 'emial'
             unknown mode             | 'mode: if_new}'|'mode: sometimes}'                      | mode 'sometimes' is not one of
             literal secret           | '"{{crm.token}}"'|'"hunter2"'                           | must not be written in the file
-            missing secret           | '"{{crm.token}}"'|'"{{crm.other}}"'                     | target.auth.token: {{crm.other}} is not set
+            missing secret           | '"{{crm.token}}"'|'"{{crm.other}}"'                     | target.auth.token: property crm.other is not set
             identifier mismatch      | 'identifier: crm'|'identifier: other'                   | must match the file name
             bad source model         | 'source: Order'|'source: Orders'                        | must be Order or OrderPosition
             position field on Order  | 'source: email, remote: email}'|'source: attendee_name, remote: email}' | needs source OrderPosition
