@@ -5,6 +5,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import io.ordersync.admin.AdminApi;
 import io.ordersync.delivery.DeliveryProcessor;
 import io.ordersync.delivery.ProviderGate;
+import io.ordersync.delivery.Upserter;
 import io.ordersync.intake.HttpIntakeProcessor;
 import io.ordersync.intake.IntakeService;
 import io.ordersync.intake.OutboxIntakeProcessor;
@@ -70,7 +71,8 @@ public final class Ordersync {
         r.bind("syncOutcome", outcome);
         r.bind("outboxIntake", new OutboxIntakeProcessor(intake));
         r.bind("httpIntake", new HttpIntakeProcessor(intake, mapper));
-        r.bind("delivery", new DeliveryProcessor(context, providers, store, parser, mapper, gate, settings.maxInProcessRetryAfter));
+        Upserter upserter = new Upserter(mapper, gate, settings.maxInProcessRetryAfter);
+        r.bind("delivery", new DeliveryProcessor(context, providers, store, parser, upserter, gate));
         r.bind("adminApi", new AdminApi(queue, store, mapper));
     }
 

@@ -17,13 +17,9 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /** A provider's HTTP target over camel-http: one component per provider for its own timeouts and pool. */
-public final class HttpTarget {
+public final class HttpTarget implements Transport {
 
     private static final AtomicInteger COUNTER = new AtomicInteger();
-
-    /** A response from the target. */
-    public record Response(int status, String body, String retryAfter) {
-    }
 
     private final Provider provider;
     private final ProducerTemplate template;
@@ -56,7 +52,11 @@ public final class HttpTarget {
      * Sends one request. Connection failures and timeouts become {@link RecoverableDeliveryException};
      * HTTP error statuses are returned for the caller to classify.
      */
-    public Response send(String method, String path, String body) {
+    @Override
+    public Response send(Request request) {
+        String method = request.method();
+        String path = request.path();
+        String body = request.body();
         Instant now = Instant.now();
         Instant paused = gate.pausedUntil(provider.identifier(), now);
         if (paused != null) {
@@ -75,6 +75,9 @@ public final class HttpTarget {
             }
             ex.getIn().setHeader("Accept", "application/json");
             for (Map.Entry<String, String> h : provider.headers().entrySet()) {
+                ex.getIn().setHeader(h.getKey(), h.getValue());
+            }
+            for (Map.Entry<String, String> h : request.headers().entrySet()) {
                 ex.getIn().setHeader(h.getKey(), h.getValue());
             }
             if (body != null) {

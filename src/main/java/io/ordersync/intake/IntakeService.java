@@ -43,7 +43,7 @@ public final class IntakeService {
         Instant now = Instant.now();
         boolean stored = store.saveSnapshot(c, doc, payload, now);
         List<SyncQueue.Enqueued> queued = new ArrayList<>();
-        for (String provider : providers.subscribers(doc.type())) {
+        for (String provider : providers.subscribers(doc)) {
             queued.add(queue.enqueue(c, doc.eventSlug(), doc.orderCode(), provider, doc.type(), now));
         }
         StringBuilder msg = new StringBuilder(doc.type()).append(" received via ").append(source);

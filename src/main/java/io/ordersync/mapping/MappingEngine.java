@@ -3,6 +3,7 @@ package io.ordersync.mapping;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.ordersync.order.OrderDocument;
+import io.ordersync.order.OrderStore;
 import io.ordersync.order.SourceFields;
 
 import java.net.URLEncoder;
@@ -26,22 +27,36 @@ public final class MappingEngine {
     public record NewValue(String remote, Object value, Mode mode) {
     }
 
-    /** One remote object the order maps to, before it is compared with the target. */
+    /** One remote object the order maps to, before references are resolved and it is compared with the target. */
     public record PlannedObject(Provider.ObjectSpec spec, JsonNode position, String idValue, List<NewValue> values) {
+        /** The position's number in the order, or null for an order-level object. */
+        public String positionKey() {
+            return position == null ? null : position.path("positionid").asText(position.path("id").asText());
+        }
+    }
+
+    /** An object already synced in this run, for references of later mappings. */
+    public record Done(String mappingId, String positionKey, OrderStore.Result result) {
+    }
+
+    /** Marks a value that comes from an earlier mapping's objects, resolved once they are synced. */
+    private record RefValue(String mappingId, String field) {
     }
 
     private MappingEngine() {
     }
 
-    /** Every object the provider's mappings produce for this order, in file order. */
+    /** Every object the provider's mappings produce for this order, in file order (object filters applied). */
     public static List<PlannedObject> plan(Provider provider, OrderDocument doc) {
         List<PlannedObject> out = new ArrayList<>();
         for (Provider.ObjectSpec spec : provider.objects()) {
             if (spec.perPosition()) {
                 for (JsonNode position : doc.positions()) {
-                    add(out, provider, spec, doc, position);
+                    if (Filters.matches(spec.filter(), doc, position)) {
+                        add(out, provider, spec, doc, position);
+                    }
                 }
-            } else {
+            } else if (Filters.matches(spec.filter(), doc, null)) {
                 add(out, provider, spec, doc, null);
             }
         }
@@ -56,13 +71,61 @@ public final class MappingEngine {
         }
         List<NewValue> values = new ArrayList<>();
         for (Provider.PropertySpec p : spec.properties()) {
-            Object v = p.source() != null ? SourceFields.value(p.source(), doc, position) : p.constant();
-            if (p.valueMap() != null && v != null) {
+            Object v = switch (p.kind()) {
+                case SOURCE -> SourceFields.value(p.source(), doc, position);
+                case CONSTANT -> p.constant();
+                case TEMPLATE -> template(p.template(), provider, doc, position, Map.of(), false);
+                case REF -> new RefValue(p.ref(), p.refField());
+            };
+            if (p.valueMap() != null && v != null && !(v instanceof RefValue)) {
                 v = mapValue(p, v);
             }
-            values.add(new NewValue(p.remote(), toOutput(v, provider), p.mode()));
+            values.add(new NewValue(p.remote(), v instanceof RefValue ? v : toOutput(v, provider), p.mode()));
         }
         out.add(new PlannedObject(spec, position, idValue, values));
+    }
+
+    /**
+     * The object's values with references filled in from the objects synced before it: a position-level
+     * mapping sees the same position's objects and order-level ones; an order-level mapping referencing a
+     * position-level one gets the list of all positions' values.
+     */
+    public static List<NewValue> resolve(Provider provider, PlannedObject planned, List<Done> done) {
+        List<NewValue> out = new ArrayList<>(planned.values().size());
+        for (NewValue nv : planned.values()) {
+            if (!(nv.value() instanceof RefValue ref)) {
+                out.add(nv);
+                continue;
+            }
+            List<Object> found = new ArrayList<>();
+            boolean targetPerPosition = false;
+            for (Done d : done) {
+                if (!d.mappingId().equals(ref.mappingId())) {
+                    continue;
+                }
+                targetPerPosition = d.positionKey() != null;
+                if (d.positionKey() != null && planned.positionKey() != null && !d.positionKey().equals(planned.positionKey())) {
+                    continue;
+                }
+                Object v = switch (ref.field()) {
+                    case "external_link" -> d.result().externalLink();
+                    case "display_name" -> d.result().displayName();
+                    case "id_value" -> d.result().idValue();
+                    default -> d.result().remoteId();
+                };
+                if (v != null) {
+                    found.add(v);
+                }
+            }
+            Object value;
+            if (targetPerPosition && planned.positionKey() == null) {
+                value = toOutput(found, provider);
+            } else {
+                value = found.isEmpty() ? null : found.get(0);
+            }
+            out.add(new NewValue(nv.remote(), value, nv.mode()));
+        }
+        return out;
     }
 
     private static Object mapValue(Provider.PropertySpec p, Object v) {

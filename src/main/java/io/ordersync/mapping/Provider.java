@@ -9,9 +9,12 @@ import java.util.Set;
 public record Provider(
         String identifier,
         String displayName,
+        Kind kind,
         Set<String> triggers,
+        List<Condition> filter,
         String baseUrl,
         Map<String, String> headers,
+        WebhookSpec webhook,
         int connectTimeoutMs,
         int responseTimeoutMs,
         int concurrency,
@@ -22,6 +25,9 @@ public record Provider(
         boolean nativeLists,
         List<ObjectSpec> objects) {
 
+    /** How objects reach the target. */
+    public enum Kind { HTTP, WEBHOOK }
+
     /** The queue's next try after {@code failedAttempts} failures (1-based), from the backoff schedule. */
     public Duration backoffAfter(int failedAttempts) {
         if (backoff.isEmpty()) {
@@ -31,9 +37,13 @@ public record Provider(
         return backoff.get(i);
     }
 
+    /** Signed webhook delivery: the path below base_url, the signing key, one message per object or per order. */
+    public record WebhookSpec(String path, byte[] key, boolean perOrder) {
+    }
+
     /** One object mapping, compiled. */
     public record ObjectSpec(String id, boolean perPosition, String remoteType, String idSource, String idRemote,
-                             Call lookup, Call create, Call update, Call upsert,
+                             List<Condition> filter, Call lookup, Call create, Call update, Call upsert,
                              String remoteIdPointer, String externalLink, String displayName,
                              List<PropertySpec> properties) {
     }
@@ -42,8 +52,16 @@ public record Provider(
     public record Call(String method, String path, String resultPointer) {
     }
 
+    /** Where a property's value comes from. */
+    public enum ValueKind { SOURCE, CONSTANT, TEMPLATE, REF }
+
     /** One property mapping, compiled. */
-    public record PropertySpec(String source, Object constant, String remote, Mode mode, Map<String, Object> valueMap) {
+    public record PropertySpec(ValueKind kind, String source, Object constant, String template, String ref,
+                               String refField, String remote, Mode mode, Map<String, Object> valueMap) {
+    }
+
+    /** A filter condition: field equals / in / not in / empty. */
+    public record Condition(String field, Object equalTo, List<Object> in, List<Object> notIn, Boolean empty) {
     }
 
     /** HTTP statuses given as single codes or ranges such as {@code 500-599}. */

@@ -1,17 +1,22 @@
 package io.ordersync.mapping;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
+
 import java.util.List;
 import java.util.Map;
 
 /**
  * A provider as written in {@code mappings/<identifier>.yaml}; keys are snake_case in the file.
- * See README.md ("Mapping files") for the meaning of every key.
+ * MAPPINGS.md describes every key; src/main/resources/schema/mapping.schema.json is the same as a JSON Schema.
  */
 public record ProviderConfig(
         String identifier,
         String displayName,
+        String kind,
         List<String> triggers,
+        List<Condition> filter,
         Target target,
+        Webhook webhook,
         Retry retry,
         String separator,
         Boolean nativeLists,
@@ -26,12 +31,16 @@ public record ProviderConfig(
     public record Auth(String type, String token, String username, String password, String header, String value) {
     }
 
+    /** A webhook provider: signed POSTs (Standard Webhooks) of each object or of the whole order. */
+    public record Webhook(String path, String secret, String per) {
+    }
+
     /** The durable retry policy of the queue for this provider. */
     public record Retry(Integer maxAttempts, List<String> backoff, List<String> recoverableStatuses) {
     }
 
     /** One kind of remote object produced from the order or from each of its positions. */
-    public record ObjectMapping(String id, String source, String remoteType, IdField idField,
+    public record ObjectMapping(String id, String source, String remoteType, IdField idField, List<Condition> filter,
                                 Call lookup, Call create, Call update, Call upsert,
                                 String remoteId, String externalLink, String displayName,
                                 List<PropertyMapping> properties) {
@@ -45,7 +54,13 @@ public record ProviderConfig(
     public record Call(String method, String path, String result) {
     }
 
-    /** One remote field, filled from a source field or a constant, under a mode. */
-    public record PropertyMapping(String source, Object value, String remote, String mode, Map<String, Object> valueMap) {
+    /** One remote field, filled from a source field, a constant, a template or an earlier mapping's objects. */
+    public record PropertyMapping(String source, Object value, String template, String ref, String refField,
+                                  String remote, String mode, Map<String, Object> valueMap) {
+    }
+
+    /** A condition over one source field; every condition of a filter must hold. */
+    public record Condition(String field, @JsonProperty("equals") Object equalTo, List<Object> in,
+                            @JsonProperty("not_in") List<Object> notIn, Boolean empty) {
     }
 }

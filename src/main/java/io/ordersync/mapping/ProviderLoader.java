@@ -1,6 +1,5 @@
 package io.ordersync.mapping;
 
-import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonMappingException;
@@ -8,6 +7,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.ordersync.order.SourceFields;
+import org.yaml.snakeyaml.error.Mark;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
+import org.yaml.snakeyaml.error.YAMLException;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -16,7 +18,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
-import java.util.HashSet;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -27,119 +29,199 @@ import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** Reads one mapping file, checks it, and compiles it into a {@link Provider}, collecting every error. */
+/**
+ * Reads one mapping file, checks it and compiles it into a {@link Provider}, collecting every error with
+ * its file, line, column and key path, and a hint where a near name exists.
+ */
 public final class ProviderLoader {
 
     private static final Pattern PLACEHOLDER = Pattern.compile("\\{\\{[^}]+}}");
-    private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{([A-Za-z0-9_]+)}");
+    private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{([A-Za-z0-9_]*)}");
     private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)");
-    private static final Set<String> TEMPLATE_EXTRAS = Set.of("id_value", "remote_id", "base_url");
+    private static final Set<String> URL_TEMPLATE_EXTRAS = Set.of("id_value", "remote_id", "base_url");
+    private static final Set<String> MODES = Set.of("overwrite", "if_new", "if_empty", "append");
+    private static final Set<String> REF_FIELDS = Set.of("remote_id", "external_link", "display_name", "id_value");
 
     private final ObjectMapper yaml;
     private final UnaryOperator<String> placeholders;
 
     /**
      * @param placeholders resolves {@code {{...}}} placeholders (environment, system and application
-     *                     properties); throws IllegalArgumentException when one is not set
+     *                     properties); throws when one is not set
      */
     public ProviderLoader(UnaryOperator<String> placeholders) {
         this.placeholders = placeholders;
         this.yaml = new ObjectMapper(new YAMLFactory())
                 .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-                .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+                // unknown keys are reported, all of them with their place, by YamlLocator
+                .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
     }
 
     /** The outcome of loading one file: a runnable provider, or the errors that keep it from running. */
-    public record Loaded(Path file, String identifier, ProviderConfig config, Provider provider, List<String> errors) {
+    public record Loaded(Path file, String identifier, ProviderConfig config, Provider provider, List<MappingError> errors) {
         public boolean valid() {
             return provider != null && errors.isEmpty();
+        }
+
+        public List<String> messages() {
+            return errors.stream().map(MappingError::toString).toList();
+        }
+    }
+
+    /** Collects errors of one file, placing each by its key path. */
+    private static final class Errors {
+        final String file;
+        final YamlLocator locator;
+        final List<MappingError> list = new ArrayList<>();
+
+        Errors(String file, YamlLocator locator) {
+            this.file = file;
+            this.locator = locator;
+        }
+
+        void add(String path, String message) {
+            int[] at = locator == null ? new int[]{0, 0} : locator.locate(path);
+            list.add(new MappingError(file, at[0], at[1], path, message));
+        }
+
+        int size() {
+            return list.size();
         }
     }
 
     public Loaded load(Path file) {
         String fileName = file.getFileName().toString();
-        String expectedId = fileName.replaceFirst("\\.ya?ml$", "");
+        try {
+            return load(fileName, Files.readString(file, StandardCharsets.UTF_8), file);
+        } catch (IOException e) {
+            return new Loaded(file, idOf(fileName), null, null,
+                    List.of(new MappingError(fileName, 0, 0, "", "cannot read: " + e.getMessage())));
+        }
+    }
+
+    /** Loads a mapping given as text (e.g. a preview of an unsaved edit); {@code fileName} names it in errors. */
+    public Loaded load(String fileName, String text, Path file) {
+        String expectedId = idOf(fileName);
+        YamlLocator locator;
+        try {
+            locator = YamlLocator.parse(text);
+        } catch (MarkedYAMLException e) {
+            Mark m = e.getProblemMark() != null ? e.getProblemMark() : e.getContextMark();
+            String msg = (e.getContext() == null ? "" : e.getContext() + ", ") + e.getProblem();
+            if (e.getContextMark() != null && m != null && e.getContextMark().getLine() != m.getLine()) {
+                msg += " (it started at line " + (e.getContextMark().getLine() + 1) + ")";
+            }
+            return new Loaded(file, expectedId, null, null, List.of(new MappingError(fileName,
+                    m == null ? 0 : m.getLine() + 1, m == null ? 0 : m.getColumn() + 1, "", "YAML syntax: " + msg)));
+        } catch (YAMLException e) {
+            return new Loaded(file, expectedId, null, null, List.of(new MappingError(fileName, 0, 0, "", "YAML: " + e.getMessage())));
+        }
+        if (locator.isEmpty()) {
+            return new Loaded(file, expectedId, null, null, List.of(new MappingError(fileName, 1, 1, "", "file is empty")));
+        }
+        Errors errors = new Errors(fileName, locator);
+        for (YamlLocator.UnknownKey u : locator.unknownKeys(ProviderConfig.class)) {
+            errors.add(u.path(), "unknown key '" + u.key() + "'" + Suggest.hint(u.key(), u.allowed())
+                    + "; allowed here: " + String.join(", ", u.allowed()));
+        }
         ProviderConfig config;
         try {
-            config = yaml.readValue(Files.readString(file, StandardCharsets.UTF_8), ProviderConfig.class);
+            config = yaml.readValue(text, ProviderConfig.class);
         } catch (JsonMappingException e) {
-            return new Loaded(file, expectedId, null, null, List.of(describe(file, e)));
+            errors.add(jsonPath(e), "wrong type: " + e.getOriginalMessage().lines().findFirst().orElse("")
+                    .replaceAll(" \\(class [^)]*\\)", "").replaceAll("`[a-z.]+\\.", "`"));
+            return new Loaded(file, expectedId, null, null, errors.list);
         } catch (JsonProcessingException e) {
-            return new Loaded(file, expectedId, null, null, List.of(describe(file, e)));
-        } catch (IOException e) {
-            return new Loaded(file, expectedId, null, null, List.of(fileName + ": cannot read: " + e.getMessage()));
+            errors.add("", e.getOriginalMessage());
+            return new Loaded(file, expectedId, null, null, errors.list);
         }
         if (config == null) {
-            return new Loaded(file, expectedId, null, null, List.of(fileName + ": file is empty"));
+            errors.add("", "file is empty");
+            return new Loaded(file, expectedId, null, null, errors.list);
         }
-        List<String> errors = new ArrayList<>();
-        Provider provider = compile(fileName, expectedId, config, errors);
+        Provider provider = compile(errors, expectedId, config);
         return new Loaded(file, config.identifier() != null ? config.identifier() : expectedId, config,
-                errors.isEmpty() ? provider : null, errors);
+                errors.size() == 0 ? provider : null, errors.list);
     }
 
-    private static String describe(Path file, JsonProcessingException e) {
-        JsonLocation loc = e.getLocation();
-        String where = loc == null ? "" : ":" + loc.getLineNr() + ":" + loc.getColumnNr();
-        String path = "";
-        if (e instanceof JsonMappingException jme && !jme.getPath().isEmpty()) {
-            StringBuilder sb = new StringBuilder();
-            for (JsonMappingException.Reference ref : jme.getPath()) {
-                if (ref.getFieldName() != null) {
-                    sb.append(sb.length() == 0 ? "" : ".").append(ref.getFieldName());
-                } else if (ref.getIndex() >= 0) {
-                    sb.append('[').append(ref.getIndex()).append(']');
-                }
+    private static String idOf(String fileName) {
+        return fileName.replaceFirst("\\.ya?ml$", "");
+    }
+
+    private static String jsonPath(JsonMappingException e) {
+        StringBuilder sb = new StringBuilder();
+        for (JsonMappingException.Reference ref : e.getPath()) {
+            if (ref.getFieldName() != null) {
+                sb.append(sb.length() == 0 ? "" : ".").append(ref.getFieldName());
+            } else if (ref.getIndex() >= 0) {
+                sb.append('[').append(ref.getIndex()).append(']');
             }
-            path = " (at " + sb + ")";
         }
-        return file.getFileName() + where + ": " + e.getOriginalMessage().lines().findFirst().orElse("") + path;
+        return sb.toString();
     }
 
-    private Provider compile(String file, String expectedId, ProviderConfig c, List<String> errors) {
+    private Provider compile(Errors errors, String expectedId, ProviderConfig c) {
         if (c.identifier() == null || c.identifier().isBlank()) {
-            errors.add(file + ": identifier is required");
+            errors.add("identifier", "identifier is required (the file name without .yaml: '" + expectedId + "')");
         } else if (!c.identifier().equals(expectedId)) {
-            errors.add(file + ": identifier '" + c.identifier() + "' must match the file name '" + expectedId + "'");
+            errors.add("identifier", "'" + c.identifier() + "' must match the file name '" + expectedId + "'");
         } else if (!c.identifier().matches("[a-z0-9][a-z0-9_-]*")) {
-            errors.add(file + ": identifier '" + c.identifier() + "' may contain only a-z, 0-9, '_' and '-'");
+            errors.add("identifier", "'" + c.identifier() + "' may contain only a-z, 0-9, '_' and '-'");
+        }
+        Provider.Kind kind = Provider.Kind.HTTP;
+        if (c.kind() != null) {
+            switch (c.kind()) {
+                case "http" -> kind = Provider.Kind.HTTP;
+                case "webhook" -> kind = Provider.Kind.WEBHOOK;
+                default -> errors.add("kind", "kind '" + c.kind() + "' is not one of http, webhook"
+                        + Suggest.hint(c.kind(), List.of("http", "webhook")));
+            }
         }
         if (c.triggers() == null || c.triggers().isEmpty()) {
-            errors.add(file + ": triggers must list at least one event type, e.g. [order.placed, order.paid]");
+            errors.add("triggers", "triggers must list at least one event type, e.g. [order.placed, order.paid]");
         }
+        List<Provider.Condition> filter = conditions(errors, "filter", c.filter(), true);
         // target
         String baseUrl = null;
         Map<String, String> headers = new LinkedHashMap<>();
         ProviderConfig.Target t = c.target();
         if (t == null || t.baseUrl() == null) {
-            errors.add(file + ": target.base_url is required");
+            errors.add("target", "target.base_url is required");
         } else {
-            baseUrl = resolve(file, "target.base_url", t.baseUrl(), false, errors);
+            baseUrl = resolve(errors, "target.base_url", t.baseUrl(), false);
             if (baseUrl != null && !baseUrl.matches("https?://.+")) {
-                errors.add(file + ": target.base_url must be an http:// or https:// URL, got '" + baseUrl + "'");
+                errors.add("target.base_url", "must be an http:// or https:// URL, got '" + baseUrl + "'");
             }
             if (baseUrl != null && baseUrl.endsWith("/")) {
                 baseUrl = baseUrl.substring(0, baseUrl.length() - 1);
             }
             if (t.headers() != null) {
-                t.headers().forEach((k, v) -> headers.put(k, resolve(file, "target.headers." + k, v, false, errors)));
+                for (Map.Entry<String, String> h : t.headers().entrySet()) {
+                    headers.put(h.getKey(), resolve(errors, "target.headers." + h.getKey(), h.getValue(), false));
+                }
             }
             if (t.auth() != null) {
-                auth(file, t.auth(), headers, errors);
+                auth(errors, t.auth(), headers);
             }
+        }
+        Provider.WebhookSpec webhook = null;
+        if (kind == Provider.Kind.WEBHOOK) {
+            webhook = webhook(errors, c.webhook());
+        } else if (c.webhook() != null) {
+            errors.add("webhook", "webhook settings need kind: webhook");
         }
         // retry
         ProviderConfig.Retry r = c.retry();
         int maxAttempts = r != null && r.maxAttempts() != null ? r.maxAttempts() : 5;
         if (maxAttempts < 1) {
-            errors.add(file + ": retry.max_attempts must be at least 1");
+            errors.add("retry.max_attempts", "must be at least 1");
         }
         List<Duration> backoff = new ArrayList<>();
         List<String> schedule = r != null && r.backoff() != null ? r.backoff() : List.of("5s", "5m", "30m", "2h", "5h");
-        for (String s : schedule) {
-            Duration d = parseDuration(s);
+        for (int i = 0; i < schedule.size(); i++) {
+            Duration d = parseDuration(schedule.get(i));
             if (d == null) {
-                errors.add(file + ": retry.backoff: '" + s + "' is not a duration (use e.g. 5s, 5m, 2h, 1d or PT5M)");
+                errors.add("retry.backoff[" + i + "]", "'" + schedule.get(i) + "' is not a duration (use e.g. 5s, 5m, 2h, 1d or PT5M)");
             } else {
                 backoff.add(d);
             }
@@ -147,85 +229,121 @@ public final class ProviderLoader {
         List<int[]> ranges = new ArrayList<>();
         List<String> statuses = r != null && r.recoverableStatuses() != null ? r.recoverableStatuses()
                 : List.of("408", "425", "429", "500-599");
-        for (String s : statuses) {
-            Matcher m = Pattern.compile("(\\d{3})(?:\\s*-\\s*(\\d{3}))?").matcher(s.trim());
+        for (int i = 0; i < statuses.size(); i++) {
+            Matcher m = Pattern.compile("(\\d{3})(?:\\s*-\\s*(\\d{3}))?").matcher(String.valueOf(statuses.get(i)).trim());
             if (m.matches()) {
                 int from = Integer.parseInt(m.group(1));
                 ranges.add(new int[]{from, m.group(2) == null ? from : Integer.parseInt(m.group(2))});
             } else {
-                errors.add(file + ": retry.recoverable_statuses: '" + s + "' is not a status or range like 500-599");
+                errors.add("retry.recoverable_statuses[" + i + "]", "'" + statuses.get(i) + "' is not a status or a range like 500-599");
             }
+        }
+        String separator = c.separator() == null ? "," : c.separator();
+        if (separator.isEmpty()) {
+            errors.add("separator", "separator must not be empty");
         }
         // objects
         List<Provider.ObjectSpec> objects = new ArrayList<>();
         if (c.objects() == null || c.objects().isEmpty()) {
-            errors.add(file + ": objects must list at least one object mapping");
+            errors.add("objects", "objects must list at least one object mapping");
         } else {
-            Set<String> ids = new HashSet<>();
+            Map<String, Boolean> earlier = new LinkedHashMap<>();
+            Set<String> all = new LinkedHashSet<>();
+            c.objects().forEach(o -> {
+                if (o != null && o.id() != null) {
+                    all.add(o.id());
+                }
+            });
             for (int i = 0; i < c.objects().size(); i++) {
-                Provider.ObjectSpec spec = object(file, "objects[" + i + "]", c.objects().get(i), ids, errors);
+                Provider.ObjectSpec spec = object(errors, "objects[" + i + "]", c.objects().get(i), kind, earlier, all);
                 if (spec != null) {
                     objects.add(spec);
                 }
             }
         }
-        String separator = c.separator() == null ? "," : c.separator();
         int concurrency = t != null && t.concurrency() != null ? t.concurrency() : 4;
         if (concurrency < 1) {
-            errors.add(file + ": target.concurrency must be at least 1");
+            errors.add("target.concurrency", "must be at least 1");
         }
-        return new Provider(c.identifier(), c.displayName() == null ? c.identifier() : c.displayName(),
-                c.triggers() == null ? Set.of() : new LinkedHashSet<>(c.triggers()), baseUrl, headers,
+        return new Provider(c.identifier(), c.displayName() == null ? c.identifier() : c.displayName(), kind,
+                c.triggers() == null ? Set.of() : new LinkedHashSet<>(c.triggers()), filter, baseUrl, headers, webhook,
                 t != null && t.connectTimeoutMs() != null ? t.connectTimeoutMs() : 5000,
                 t != null && t.responseTimeoutMs() != null ? t.responseTimeoutMs() : 30000,
                 concurrency, maxAttempts, backoff, new Provider.StatusSet(ranges), separator,
                 Boolean.TRUE.equals(c.nativeLists()), objects);
     }
 
-    private void auth(String file, ProviderConfig.Auth a, Map<String, String> headers, List<String> errors) {
+    private Provider.WebhookSpec webhook(Errors errors, ProviderConfig.Webhook w) {
+        if (w == null || w.secret() == null) {
+            errors.add("webhook", "a webhook provider needs webhook.secret (a whsec_… key, as a placeholder)");
+            return null;
+        }
+        String secret = resolve(errors, "webhook.secret", w.secret(), true);
+        byte[] key = null;
+        if (secret != null) {
+            String b64 = secret.startsWith("whsec_") ? secret.substring("whsec_".length()) : secret;
+            try {
+                key = Base64.getDecoder().decode(b64);
+            } catch (IllegalArgumentException e) {
+                errors.add("webhook.secret", "the secret must be whsec_ followed by base64, as Standard Webhooks defines");
+            }
+        }
+        boolean perOrder = false;
+        if (w.per() != null) {
+            switch (w.per()) {
+                case "object" -> perOrder = false;
+                case "order" -> perOrder = true;
+                default -> errors.add("webhook.per", "'" + w.per() + "' is not one of object, order");
+            }
+        }
+        return new Provider.WebhookSpec(w.path() == null ? "" : w.path(), key, perOrder);
+    }
+
+    private void auth(Errors errors, ProviderConfig.Auth a, Map<String, String> headers) {
         String type = a.type() == null ? "" : a.type().toLowerCase(Locale.ROOT);
         switch (type) {
             case "none" -> { }
             case "bearer" -> {
-                String token = resolve(file, "target.auth.token", require(file, "target.auth.token", a.token(), errors), true, errors);
+                String token = resolve(errors, "target.auth.token", require(errors, "target.auth.token", a.token()), true);
                 if (token != null) {
                     headers.put("Authorization", "Bearer " + token);
                 }
             }
             case "basic" -> {
-                String user = resolve(file, "target.auth.username", require(file, "target.auth.username", a.username(), errors), false, errors);
-                String pass = resolve(file, "target.auth.password", require(file, "target.auth.password", a.password(), errors), true, errors);
+                String user = resolve(errors, "target.auth.username", require(errors, "target.auth.username", a.username()), false);
+                String pass = resolve(errors, "target.auth.password", require(errors, "target.auth.password", a.password()), true);
                 if (user != null && pass != null) {
                     headers.put("Authorization", "Basic " + Base64.getEncoder()
                             .encodeToString((user + ":" + pass).getBytes(StandardCharsets.UTF_8)));
                 }
             }
             case "api_key" -> {
-                String header = require(file, "target.auth.header", a.header(), errors);
-                String value = resolve(file, "target.auth.value", require(file, "target.auth.value", a.value(), errors), true, errors);
+                String header = require(errors, "target.auth.header", a.header());
+                String value = resolve(errors, "target.auth.value", require(errors, "target.auth.value", a.value()), true);
                 if (header != null && value != null) {
                     headers.put(header, value);
                 }
             }
-            default -> errors.add(file + ": target.auth.type '" + a.type() + "' is not one of none, bearer, basic, api_key");
+            default -> errors.add("target.auth.type", "'" + a.type() + "' is not one of none, bearer, basic, api_key"
+                    + Suggest.hint(a.type(), List.of("none", "bearer", "basic", "api_key")));
         }
     }
 
-    private static String require(String file, String path, String value, List<String> errors) {
+    private static String require(Errors errors, String path, String value) {
         if (value == null || value.isBlank()) {
-            errors.add(file + ": " + path + " is required");
+            errors.add(path.substring(0, path.lastIndexOf('.')), path + " is required");
             return null;
         }
         return value;
     }
 
     /** Resolves placeholders; a secret must be given as a placeholder, never as a literal in the file. */
-    private String resolve(String file, String path, String value, boolean secret, List<String> errors) {
+    private String resolve(Errors errors, String path, String value, boolean secret) {
         if (value == null) {
             return null;
         }
         if (secret && !PLACEHOLDER.matcher(value).find()) {
-            errors.add(file + ": " + path + " is a secret and must not be written in the file; use a placeholder such as {{env:MY_SECRET}}");
+            errors.add(path, "a secret must not be written in the file; use a placeholder such as {{env:MY_SECRET}}");
             return null;
         }
         try {
@@ -242,8 +360,8 @@ public final class ProviderLoader {
                             : "property " + key.split(":")[0]);
                 }
             }
-            errors.add(file + ": " + path + ": " + (missing.isEmpty() ? value + " cannot be resolved: " + rootMessage(e)
-                    : String.join(", ", missing) + (missing.size() == 1 ? " is" : " are") + " not set"));
+            errors.add(path, missing.isEmpty() ? value + " cannot be resolved: " + rootMessage(e)
+                    : String.join(", ", missing) + (missing.size() == 1 ? " is" : " are") + " not set");
             return null;
         }
     }
@@ -255,12 +373,17 @@ public final class ProviderLoader {
         return e.getMessage();
     }
 
-    private Provider.ObjectSpec object(String file, String at, ProviderConfig.ObjectMapping o, Set<String> ids, List<String> errors) {
+    private Provider.ObjectSpec object(Errors errors, String at, ProviderConfig.ObjectMapping o, Provider.Kind kind,
+                                      Map<String, Boolean> earlier, Set<String> all) {
+        if (o == null) {
+            errors.add(at, "empty object mapping");
+            return null;
+        }
         int before = errors.size();
         if (o.id() == null || o.id().isBlank()) {
-            errors.add(file + ": " + at + ".id is required");
-        } else if (!ids.add(o.id())) {
-            errors.add(file + ": " + at + ".id '" + o.id() + "' is used twice");
+            errors.add(at, at + ".id is required");
+        } else if (earlier.containsKey(o.id())) {
+            errors.add(at + ".id", "id '" + o.id() + "' is used by an earlier object mapping");
         }
         boolean perPosition;
         if ("Order".equals(o.source())) {
@@ -268,95 +391,209 @@ public final class ProviderLoader {
         } else if ("OrderPosition".equals(o.source())) {
             perPosition = true;
         } else {
-            errors.add(file + ": " + at + ".source must be Order or OrderPosition, got '" + o.source() + "'");
+            errors.add(at + ".source", "source must be Order or OrderPosition, got '" + o.source() + "'"
+                    + Suggest.hint(o.source(), List.of("Order", "OrderPosition")));
             perPosition = false;
         }
         if (o.remoteType() == null) {
-            errors.add(file + ": " + at + ".remote_type is required");
+            errors.add(at, at + ".remote_type is required");
         }
         if (o.idField() == null || o.idField().source() == null || o.idField().remote() == null) {
-            errors.add(file + ": " + at + ".id_field needs source and remote");
+            errors.add(o.idField() == null ? at : at + ".id_field", "id_field needs source and remote");
         } else {
-            checkField(file, at + ".id_field.source", o.idField().source(), perPosition, errors);
+            checkField(errors, at + ".id_field.source", o.idField().source(), perPosition);
         }
-        Provider.Call lookup = call(file, at + ".lookup", o.lookup(), "GET", errors);
-        Provider.Call create = call(file, at + ".create", o.create(), "POST", errors);
-        Provider.Call update = call(file, at + ".update", o.update(), "PATCH", errors);
-        Provider.Call upsert = call(file, at + ".upsert", o.upsert(), "PUT", errors);
-        if (upsert == null && (lookup == null || create == null || update == null)) {
-            errors.add(file + ": " + at + " needs either upsert, or lookup, create and update");
+        List<Provider.Condition> filter = conditions(errors, at + ".filter", o.filter(), false);
+        if (filter != null && !perPosition) {
+            for (Provider.Condition cond : filter) {
+                checkField(errors, at + ".filter", cond.field(), false);
+            }
         }
-        for (String template : new String[]{o.externalLink(), o.displayName(),
-                lookup == null ? null : lookup.path(), create == null ? null : create.path(),
-                update == null ? null : update.path(), upsert == null ? null : upsert.path()}) {
-            checkTemplate(file, at, template, perPosition, errors);
+        Provider.Call lookup = call(errors, at + ".lookup", o.lookup(), "GET");
+        Provider.Call create = call(errors, at + ".create", o.create(), "POST");
+        Provider.Call update = call(errors, at + ".update", o.update(), "PATCH");
+        Provider.Call upsert = call(errors, at + ".upsert", o.upsert(), "PUT");
+        if (kind == Provider.Kind.HTTP && upsert == null && (lookup == null || create == null || update == null)) {
+            errors.add(at, "an http object mapping needs either upsert, or lookup, create and update");
+        }
+        if (kind == Provider.Kind.WEBHOOK && (lookup != null || create != null || update != null || upsert != null)) {
+            errors.add(at, "a webhook object mapping has no lookup/create/update/upsert: objects are POSTed to webhook.path");
+        }
+        checkTemplate(errors, at + ".external_link", o.externalLink(), perPosition, URL_TEMPLATE_EXTRAS);
+        checkTemplate(errors, at + ".display_name", o.displayName(), perPosition, URL_TEMPLATE_EXTRAS);
+        for (String[] call : new String[][]{{"lookup", lookup == null ? null : lookup.path()}, {"create", create == null ? null : create.path()},
+                {"update", update == null ? null : update.path()}, {"upsert", upsert == null ? null : upsert.path()}}) {
+            checkTemplate(errors, at + "." + call[0] + ".path", call[1], perPosition, URL_TEMPLATE_EXTRAS);
         }
         List<Provider.PropertySpec> props = new ArrayList<>();
         List<ProviderConfig.PropertyMapping> list = o.properties() == null ? List.of() : o.properties();
         for (int i = 0; i < list.size(); i++) {
-            ProviderConfig.PropertyMapping p = list.get(i);
-            String pat = at + ".properties[" + i + "]";
-            if (p.remote() == null) {
-                errors.add(file + ": " + pat + ".remote is required");
+            Provider.PropertySpec p = property(errors, at + ".properties[" + i + "]", list.get(i), perPosition, earlier, all);
+            if (p != null) {
+                props.add(p);
             }
-            if ((p.source() == null) == (p.value() == null)) {
-                errors.add(file + ": " + pat + " needs exactly one of source or value");
-            }
-            if (p.source() != null) {
-                checkField(file, pat + ".source", p.source(), perPosition, errors);
-            }
-            Mode mode;
-            try {
-                mode = Mode.parse(p.mode());
-            } catch (IllegalArgumentException e) {
-                errors.add(file + ": " + pat + ".mode '" + p.mode() + "' is not one of overwrite, if_new, if_empty, append");
-                mode = Mode.OVERWRITE;
-            }
-            props.add(new Provider.PropertySpec(p.source(), p.value(), p.remote(), mode, p.valueMap()));
+        }
+        if (o.id() != null) {
+            earlier.put(o.id(), perPosition);
         }
         if (errors.size() > before) {
             return null;
         }
         return new Provider.ObjectSpec(o.id(), perPosition, o.remoteType(), o.idField().source(), o.idField().remote(),
-                lookup, create, update, upsert, o.remoteId() == null ? "/id" : o.remoteId(),
-                o.externalLink(), o.displayName(), props);
+                filter == null ? List.of() : filter, lookup, create, update, upsert,
+                o.remoteId() == null ? "/id" : o.remoteId(), o.externalLink(), o.displayName(), props);
     }
 
-    private static Provider.Call call(String file, String at, ProviderConfig.Call c, String defaultMethod, List<String> errors) {
+    private Provider.PropertySpec property(Errors errors, String at, ProviderConfig.PropertyMapping p, boolean perPosition,
+                                           Map<String, Boolean> earlier, Set<String> all) {
+        if (p == null) {
+            errors.add(at, "empty property mapping");
+            return null;
+        }
+        if (p.remote() == null || p.remote().isBlank()) {
+            errors.add(at, "remote (the remote field name) is required");
+        }
+        int given = (p.source() != null ? 1 : 0) + (p.value() != null ? 1 : 0) + (p.template() != null ? 1 : 0) + (p.ref() != null ? 1 : 0);
+        if (given != 1) {
+            errors.add(at, "needs exactly one of source, value, template or ref" + (given > 1 ? " (found " + given + ")" : ""));
+        }
+        Provider.ValueKind kind = p.source() != null ? Provider.ValueKind.SOURCE : p.template() != null
+                ? Provider.ValueKind.TEMPLATE : p.ref() != null ? Provider.ValueKind.REF : Provider.ValueKind.CONSTANT;
+        if (p.source() != null) {
+            checkField(errors, at + ".source", p.source(), perPosition);
+        }
+        if (p.template() != null) {
+            checkTemplate(errors, at + ".template", p.template(), perPosition, Set.of());
+        }
+        if (p.value() != null && !(p.value() instanceof String || p.value() instanceof Number || p.value() instanceof Boolean)) {
+            errors.add(at + ".value", "a constant must be a string, number or boolean");
+        }
+        String refField = p.refField() == null ? "remote_id" : p.refField();
+        if (p.ref() != null) {
+            if (!earlier.containsKey(p.ref())) {
+                errors.add(at + ".ref", all.contains(p.ref())
+                        ? "'" + p.ref() + "' is defined later in the file; a mapping can only reference earlier ones"
+                        : "no object mapping '" + p.ref() + "'" + Suggest.hint(p.ref(), earlier.keySet()));
+            }
+            if (!REF_FIELDS.contains(refField)) {
+                errors.add(at + ".ref_field", "'" + refField + "' is not one of " + String.join(", ", REF_FIELDS) + Suggest.hint(refField, REF_FIELDS));
+            }
+        } else if (p.refField() != null) {
+            errors.add(at + ".ref_field", "ref_field needs ref");
+        }
+        Mode mode = Mode.OVERWRITE;
+        if (p.mode() != null) {
+            if (MODES.contains(p.mode())) {
+                mode = Mode.parse(p.mode());
+            } else {
+                errors.add(at + ".mode", "mode '" + p.mode() + "' is not one of overwrite, if_new, if_empty, append" + Suggest.hint(p.mode(), MODES));
+            }
+        }
+        if (p.valueMap() != null) {
+            checkValueMap(errors, at, p);
+        }
+        return new Provider.PropertySpec(kind, p.source(), p.value(), p.template(), p.ref(), refField, p.remote(), mode, p.valueMap());
+    }
+
+    /** Known choices: a value map must cover every option of a choice field. */
+    private static void checkValueMap(Errors errors, String at, ProviderConfig.PropertyMapping p) {
+        List<String> options = SourceFields.choices(p.source());
+        if (p.source() == null || options == null) {
+            if (p.source() == null || !p.source().startsWith("question_")) {
+                errors.add(at + ".value_map", "value_map needs a choice field as source (order_status, ticket_status, question_…)");
+            }
+            return;
+        }
+        List<String> missing = new ArrayList<>();
+        for (String option : options) {
+            if (!p.valueMap().containsKey(option)) {
+                missing.add(option);
+            }
+        }
+        if (!missing.isEmpty()) {
+            errors.add(at + ".value_map", "value_map misses option" + (missing.size() > 1 ? "s " : " ") + String.join(", ", missing)
+                    + " of " + p.source());
+        }
+        for (String key : p.valueMap().keySet()) {
+            if (!options.contains(key)) {
+                errors.add(at + ".value_map." + key, "'" + key + "' is not an option of " + p.source() + Suggest.hint(key, options));
+            }
+        }
+    }
+
+    private List<Provider.Condition> conditions(Errors errors, String at, List<ProviderConfig.Condition> list, boolean providerLevel) {
+        if (list == null) {
+            return List.of();
+        }
+        List<Provider.Condition> out = new ArrayList<>();
+        for (int i = 0; i < list.size(); i++) {
+            ProviderConfig.Condition c = list.get(i);
+            String cat = at + "[" + i + "]";
+            if (c == null || c.field() == null) {
+                errors.add(cat, "a condition needs field");
+                continue;
+            }
+            if (SourceFields.inputOf(c.field()) == null) {
+                errors.add(cat + ".field", "unknown source field '" + c.field() + "'" + Suggest.hint(c.field(), SourceFields.names()));
+            }
+            int tests = (c.equalTo() != null ? 1 : 0) + (c.in() != null ? 1 : 0) + (c.notIn() != null ? 1 : 0) + (c.empty() != null ? 1 : 0);
+            if (tests != 1) {
+                errors.add(cat, "a condition needs exactly one of equals, in, not_in, empty");
+            }
+            out.add(new Provider.Condition(c.field(), c.equalTo(), c.in(), c.notIn(), c.empty()));
+        }
+        return out;
+    }
+
+    private static Provider.Call call(Errors errors, String at, ProviderConfig.Call c, String defaultMethod) {
         if (c == null) {
             return null;
         }
         if (c.path() == null) {
-            errors.add(file + ": " + at + ".path is required");
+            errors.add(at, "path is required");
             return null;
         }
         String method = c.method() == null ? defaultMethod : c.method().toUpperCase(Locale.ROOT);
         if (!Set.of("GET", "POST", "PUT", "PATCH").contains(method)) {
-            errors.add(file + ": " + at + ".method '" + c.method() + "' is not one of GET, POST, PUT, PATCH");
+            errors.add(at + ".method", "'" + c.method() + "' is not one of GET, POST, PUT, PATCH");
         }
         if (c.result() != null && !c.result().isEmpty() && !c.result().startsWith("/")) {
-            errors.add(file + ": " + at + ".result must be a JSON pointer starting with '/', got '" + c.result() + "'");
+            errors.add(at + ".result", "must be a JSON pointer starting with '/', got '" + c.result() + "'");
         }
         return new Provider.Call(method, c.path(), c.result() == null ? "" : c.result());
     }
 
-    private static void checkField(String file, String at, String field, boolean perPosition, List<String> errors) {
+    private static void checkField(Errors errors, String at, String field, boolean perPosition) {
         SourceFields.Input input = SourceFields.inputOf(field);
         if (input == null) {
-            errors.add(file + ": " + at + ": unknown source field '" + field + "'");
+            errors.add(at, "unknown source field '" + field + "'" + Suggest.hint(field, SourceFields.names()));
         } else if (input == SourceFields.Input.POSITION && !perPosition) {
-            errors.add(file + ": " + at + ": '" + field + "' is a position field and needs source OrderPosition");
+            errors.add(at, "'" + field + "' is a position field: use it in a mapping with source OrderPosition");
         }
     }
 
-    private static void checkTemplate(String file, String at, String template, boolean perPosition, List<String> errors) {
+    private static void checkTemplate(Errors errors, String at, String template, boolean perPosition, Set<String> extras) {
         if (template == null) {
+            return;
+        }
+        int depth = 0;
+        for (char ch : template.toCharArray()) {
+            depth += ch == '{' ? 1 : ch == '}' ? -1 : 0;
+            if (depth < 0 || depth > 1) {
+                break;
+            }
+        }
+        if (depth != 0) {
+            errors.add(at, "unbalanced braces in template '" + template + "'");
             return;
         }
         Matcher m = TEMPLATE_VAR.matcher(template);
         while (m.find()) {
-            if (!TEMPLATE_EXTRAS.contains(m.group(1))) {
-                checkField(file, at, m.group(1), perPosition, errors);
+            String name = m.group(1);
+            if (name.isEmpty()) {
+                errors.add(at, "empty {} in template '" + template + "'");
+            } else if (!extras.contains(name)) {
+                checkField(errors, at, name, perPosition);
             }
         }
     }
@@ -384,4 +621,5 @@ public final class ProviderLoader {
             return null;
         }
     }
+
 }

@@ -1,5 +1,6 @@
 package io.ordersync.mapping;
 
+import io.ordersync.order.OrderDocument;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -7,99 +8,191 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
-/** The providers of the mappings directory: the runnable ones and the ones whose file has errors. */
+/**
+ * The providers of the mappings directory. A file that breaks keeps the last good version of its
+ * provider running (and reports its errors); a file that never loaded disables only its provider.
+ */
 public final class ProviderRegistry {
 
     private static final Logger LOG = LoggerFactory.getLogger(ProviderRegistry.class);
 
+    /** A provider's state: the latest load of its file, and the version that runs (last good, or null). */
+    public record State(ProviderLoader.Loaded latest, Provider running) {
+        /** active, active_with_errors (last good version runs, the file has errors) or disabled. */
+        public String status() {
+            return running == null ? "disabled" : latest.valid() ? "active" : "active_with_errors";
+        }
+    }
+
+    /** What a reload changed: providers added, changed (running version replaced) and removed. */
+    public record Changes(List<String> added, List<String> changed, List<String> removed, List<String> failed) {
+        public boolean any() {
+            return !added.isEmpty() || !changed.isEmpty() || !removed.isEmpty() || !failed.isEmpty();
+        }
+    }
+
     private final Path dir;
     private final ProviderLoader loader;
-    private volatile Map<String, ProviderLoader.Loaded> loaded = Map.of();
+    private volatile Map<String, State> states = Map.of();
+    private volatile Map<Path, byte[]> contents = Map.of();
 
     public ProviderRegistry(Path dir, ProviderLoader loader) {
         this.dir = dir;
         this.loader = loader;
     }
 
-    /** (Re)reads every {@code *.yaml} file of the directory; a broken file disables only its provider. */
-    public synchronized void reload() {
-        Map<String, ProviderLoader.Loaded> next = new LinkedHashMap<>();
-        if (!Files.isDirectory(dir)) {
-            LOG.warn("Mappings directory {} does not exist: no providers", dir.toAbsolutePath());
-        } else {
-            List<Path> files = new ArrayList<>();
-            try (Stream<Path> s = Files.list(dir)) {
-                s.filter(p -> p.getFileName().toString().matches(".+\\.ya?ml")).sorted().forEach(files::add);
-            } catch (IOException e) {
-                throw new IllegalStateException("cannot list " + dir, e);
+    public Path dir() {
+        return dir;
+    }
+
+    public ProviderLoader loader() {
+        return loader;
+    }
+
+    /** Reads the files that changed since the last reload (all of them the first time). */
+    public synchronized Changes reload() {
+        Map<Path, byte[]> now = readAll();
+        Map<String, State> next = new LinkedHashMap<>();
+        List<String> added = new ArrayList<>();
+        List<String> changed = new ArrayList<>();
+        List<String> removed = new ArrayList<>();
+        List<String> failed = new ArrayList<>();
+        for (Map.Entry<Path, byte[]> e : now.entrySet()) {
+            Path file = e.getKey();
+            String id = file.getFileName().toString().replaceFirst("\\.ya?ml$", "");
+            State old = states.get(id);
+            if (old != null && Arrays.equals(contents.get(file), e.getValue())) {
+                next.put(id, old);
+                continue;
             }
-            for (Path file : files) {
-                ProviderLoader.Loaded l = loader.load(file);
-                if (next.containsKey(l.identifier())) {
-                    LOG.error("Provider {} is defined twice; ignoring {}", l.identifier(), file);
-                    continue;
-                }
-                next.put(l.identifier(), l);
-                if (l.valid()) {
-                    LOG.info("Provider {} ({}) loaded from {}", l.identifier(), l.provider().displayName(), file);
-                } else {
-                    LOG.error("Provider {} is disabled, {} has errors:\n  {}", l.identifier(), file, String.join("\n  ", l.errors()));
+            ProviderLoader.Loaded l = loader.load(file);
+            Provider running = l.valid() ? l.provider() : old == null ? null : old.running();
+            next.put(id, new State(l, running));
+            if (l.valid()) {
+                LOG.info("Provider {} ({}) {} from {}", id, l.provider().displayName(), old == null ? "loaded" : "reloaded", file);
+                (old == null || old.running() == null ? added : changed).add(id);
+            } else {
+                failed.add(id);
+                LOG.error("Provider {}: {} has errors{}:\n  {}", id, file,
+                        running != null ? "; the last good version keeps running" : "; the provider is disabled",
+                        String.join("\n  ", l.messages()));
+            }
+        }
+        for (String id : states.keySet()) {
+            if (!next.containsKey(id)) {
+                removed.add(id);
+                LOG.warn("Provider {} removed: its mapping file is gone", id);
+            }
+        }
+        states = next;
+        contents = now;
+        return new Changes(added, changed, removed, failed);
+    }
+
+    /** Whether any file was added, removed or edited since the last reload. */
+    public boolean changedOnDisk() {
+        Map<Path, byte[]> now = readAll();
+        if (!now.keySet().equals(contents.keySet())) {
+            return true;
+        }
+        for (Map.Entry<Path, byte[]> e : now.entrySet()) {
+            if (!Arrays.equals(contents.get(e.getKey()), e.getValue())) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private Map<Path, byte[]> readAll() {
+        Map<Path, byte[]> out = new LinkedHashMap<>();
+        if (!Files.isDirectory(dir)) {
+            return out;
+        }
+        List<Path> files = new ArrayList<>();
+        try (Stream<Path> s = Files.list(dir)) {
+            s.filter(p -> p.getFileName().toString().matches("[^.].*\\.ya?ml")).sorted().forEach(files::add);
+        } catch (IOException e) {
+            LOG.warn("Cannot list {}: {}", dir, e.getMessage());
+            return new LinkedHashMap<>(contents);
+        }
+        for (Path f : files) {
+            try {
+                out.put(f, Files.readAllBytes(f));
+            } catch (IOException e) {
+                // being written right now: take it at the next check
+                byte[] previous = contents.get(f);
+                if (previous != null) {
+                    out.put(f, previous);
                 }
             }
         }
-        loaded = next;
+        return out;
     }
 
-    /** A runnable provider, or null. */
+    /** The running version of a provider, or null. */
     public Provider active(String identifier) {
-        ProviderLoader.Loaded l = loaded.get(identifier);
-        return l != null && l.valid() ? l.provider() : null;
+        State s = states.get(identifier);
+        return s == null ? null : s.running();
     }
 
     public boolean isActive(String identifier) {
         return active(identifier) != null;
     }
 
-    /** Known (has a mapping file) but not runnable. */
+    /** Known (has a mapping file) but no version of it can run. */
     public boolean isBroken(String identifier) {
-        ProviderLoader.Loaded l = loaded.get(identifier);
-        return l != null && !l.valid();
+        State s = states.get(identifier);
+        return s != null && s.running() == null;
     }
 
     public List<String> errors(String identifier) {
-        ProviderLoader.Loaded l = loaded.get(identifier);
-        return l == null ? List.of() : l.errors();
+        State s = states.get(identifier);
+        return s == null ? List.of() : s.latest().messages();
+    }
+
+    public Map<String, State> states() {
+        return states;
     }
 
     public Collection<ProviderLoader.Loaded> all() {
-        return loaded.values();
+        return states.values().stream().map(State::latest).toList();
     }
 
     public List<Provider> active() {
         List<Provider> out = new ArrayList<>();
-        for (ProviderLoader.Loaded l : loaded.values()) {
-            if (l.valid()) {
-                out.add(l.provider());
+        for (State s : states.values()) {
+            if (s.running() != null) {
+                out.add(s.running());
             }
         }
         return out;
     }
 
     /**
-     * Providers an event of this type is queued for: every provider whose file could be read and whose
-     * triggers include it, also one that cannot run yet (its rows then wait, parked as a configuration error).
+     * Providers this order event is queued for: running providers whose triggers include its type and
+     * whose filter the order passes; also providers that cannot run but whose file names the trigger
+     * (their rows then wait, parked as a configuration error).
      */
-    public List<String> subscribers(String eventType) {
+    public List<String> subscribers(OrderDocument doc) {
         List<String> out = new ArrayList<>();
-        for (ProviderLoader.Loaded l : loaded.values()) {
-            if (l.config() != null && l.config().triggers() != null && l.config().triggers().contains(eventType)) {
-                out.add(l.identifier());
+        for (Map.Entry<String, State> e : states.entrySet()) {
+            Provider p = e.getValue().running();
+            if (p != null) {
+                if (p.triggers().contains(doc.type()) && Filters.orderMatches(p.filter(), doc)) {
+                    out.add(e.getKey());
+                }
+            } else {
+                ProviderConfig c = e.getValue().latest().config();
+                if (c != null && c.triggers() != null && c.triggers().contains(doc.type())) {
+                    out.add(e.getKey());
+                }
             }
         }
         return out;

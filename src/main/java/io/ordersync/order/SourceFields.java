@@ -101,6 +101,28 @@ public final class SourceFields {
         return Collections.unmodifiableList(new ArrayList<>(FIELDS.values()));
     }
 
+    /** Every fixed field name and every family as {@code prefix<suffix>}, for hints. */
+    public static List<String> names() {
+        List<String> out = new ArrayList<>(FIELDS.keySet());
+        for (String prefix : PREFIXES.keySet()) {
+            out.add(prefix + "<" + (prefix.startsWith("question") ? "identifier" : prefix.startsWith("checkin") ? "list id" : "part") + ">");
+        }
+        return out;
+    }
+
+    /** The dynamic field families: prefix and what the suffix names. */
+    public static Map<String, Input> families() {
+        return Collections.unmodifiableMap(PREFIXES);
+    }
+
+    /** The options of a choice field known without a document (order and ticket status), else null. */
+    public static List<String> choices(String name) {
+        if ("order_status".equals(name) || "ticket_status".equals(name)) {
+            return List.of("n", "p", "e", "c", "r");
+        }
+        return null;
+    }
+
     /** Whether {@code name} is a field of the catalogue or of one of its families. */
     public static boolean isKnown(String name) {
         return inputOf(name) != null;

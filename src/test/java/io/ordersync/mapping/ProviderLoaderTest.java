@@ -3,12 +3,16 @@ package io.ordersync.mapping;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -40,7 +44,8 @@ class ProviderLoaderTest {
             """;
 
     private final ProviderLoader loader = new ProviderLoader(text -> {
-        Map<String, String> props = Map.of("{{crm.url}}", "https://crm.example.org/api/", "{{crm.token}}", "t0k");
+        Map<String, String> props = Map.of("{{crm.url}}", "https://crm.example.org/api/", "{{crm.token}}", "t0k",
+                "Bearer {{crm.token}}", "Bearer t0k");
         if (!props.containsKey(text)) {
             if (text.contains("{{")) {
                 throw new IllegalArgumentException("Property with key " + text + " not found");
@@ -71,30 +76,38 @@ class ProviderLoaderTest {
         assertThat(p.objects().get(0).properties().get(1).mode()).isEqualTo(Mode.IF_NEW);
     }
 
+    /** Every file of src/test/resources/broken-mappings says on its first line where its error is and what it says. */
+    static Stream<Path> brokenFiles() throws Exception {
+        Path dir = Path.of(ProviderLoaderTest.class.getResource("/broken-mappings").toURI());
+        List<Path> files;
+        try (Stream<Path> s = Files.list(dir)) {
+            files = s.filter(f -> f.toString().endsWith(".yaml")).sorted().toList();
+        }
+        assertThat(files).as("a corpus of at least 20 broken files").hasSizeGreaterThanOrEqualTo(20);
+        return files.stream();
+    }
+
     @ParameterizedTest(name = "{0}")
-    @CsvSource(delimiter = '|', textBlock = """
-            YAML syntax              | 'identifier: crm\\nobjects: [unclosed' | ''               | crm.yaml:
-            unknown key              | triggers: [order.paid]|triggerz: [order.paid]         | Unrecognized field "triggerz"
-            unknown source field     | 'source: email, remote: email}'|'source: emial, remote: email}' | unknown source field 'emial'
-            unknown mode             | 'mode: if_new}'|'mode: sometimes}'                      | mode 'sometimes' is not one of
-            literal secret           | '"{{crm.token}}"'|'"hunter2"'                           | must not be written in the file
-            missing secret           | '"{{crm.token}}"'|'"{{crm.other}}"'                     | target.auth.token: property crm.other is not set
-            identifier mismatch      | 'identifier: crm'|'identifier: other'                   | must match the file name
-            bad source model         | 'source: Order'|'source: Orders'                        | must be Order or OrderPosition
-            position field on Order  | 'source: email, remote: email}'|'source: attendee_name, remote: email}' | needs source OrderPosition
-            bad duration             | '10s, 1m'|'10 parsecs'                                  | is not a duration
-            bad auth type            | 'type: bearer'|'type: kerberos'                         | is not one of none, bearer, basic, api_key
-            """)
-    void brokenFilesAreReported(String name, String from, String to, String message) throws Exception {
-        String yaml = from.contains("\\n") ? from.replace("\\n", "\n") : GOOD.replace(from, to);
-        ProviderLoader.Loaded l = load("crm", yaml);
+    @MethodSource("brokenFiles")
+    void brokenFilesAreReportedWithFileLineAndMessage(Path file) throws Exception {
+        String first = Files.readAllLines(file).get(0);
+        Matcher m = Pattern.compile("# expect: (\\d+):(\\d+) (.+)").matcher(first);
+        assertThat(m.matches()).as("expectation line of " + file).isTrue();
+        ProviderLoader.Loaded l = loader.load(file);
         assertThat(l.valid()).isFalse();
-        assertThat(l.errors()).anySatisfy(e -> assertThat(e).startsWith("crm.yaml").contains(message));
+        assertThat(l.provider()).isNull();
+        String name = file.getFileName().toString();
+        assertThat(l.errors()).anySatisfy(e -> {
+            assertThat(e.file()).isEqualTo(name);
+            assertThat(e.line()).isEqualTo(Integer.parseInt(m.group(1)));
+            assertThat(e.column()).isEqualTo(Integer.parseInt(m.group(2)));
+            assertThat(e.message()).contains(m.group(3));
+        });
     }
 
     @Test
     void syntaxErrorsNameTheLine() throws Exception {
         ProviderLoader.Loaded l = load("crm", GOOD.replace("triggers: [order.paid]", "triggers: [order.paid"));
-        assertThat(l.errors()).singleElement().asString().matches("crm\\.yaml:\\d+:\\d+: .*");
+        assertThat(l.messages()).singleElement().asString().matches("crm\\.yaml:\\d+:\\d+: YAML syntax: .*");
     }
 }

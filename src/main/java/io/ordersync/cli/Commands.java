@@ -1,0 +1,148 @@
+package io.ordersync.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.ordersync.delivery.Preview;
+import io.ordersync.mapping.ProviderLoader;
+import io.ordersync.order.DocumentParser;
+import io.ordersync.order.OrderDocument;
+import io.ordersync.order.SourceFields;
+import org.apache.camel.impl.DefaultCamelContext;
+
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.UnaryOperator;
+import java.util.stream.Stream;
+
+/** The command line besides running the service: validate, preview, fields. */
+public final class Commands {
+
+    private final PrintStream out;
+    private final PrintStream err;
+
+    public Commands(PrintStream out, PrintStream err) {
+        this.out = out;
+        this.err = err;
+    }
+
+    /** Runs a command and returns the process exit code, or -1 when args name no command (run the service). */
+    public int run(String[] args) throws Exception {
+        if (args.length == 0) {
+            return -1;
+        }
+        List<String> rest = new ArrayList<>(List.of(args).subList(1, args.length));
+        return switch (args[0]) {
+            case "validate" -> validate(rest);
+            case "preview" -> preview(rest);
+            case "fields" -> fields();
+            case "help", "--help", "-h" -> help();
+            default -> -1;
+        };
+    }
+
+    private int help() {
+        out.println("""
+                ordersync                              run the service (application.properties)
+                ordersync validate [--ignore-unset] [file|dir ...]
+                                                       check mapping files (default: mappings/); exit 1 on errors
+                ordersync preview --provider <id|file> --order <order.json> [--remote <remote.json>] [--ignore-unset]
+                                                       print the HTTP requests a sync would send; sends nothing
+                ordersync fields                       list the source fields a mapping can read""");
+        return 0;
+    }
+
+    /** Resolves {{...}} as the service would: application.properties, system properties, environment. */
+    static UnaryOperator<String> placeholders(boolean ignoreUnset) {
+        DefaultCamelContext context = new DefaultCamelContext();
+        context.getPropertiesComponent().setLocation("classpath:application.properties");
+        return text -> {
+            try {
+                return context.resolvePropertyPlaceholders(text);
+            } catch (RuntimeException e) {
+                if (ignoreUnset) {
+                    return text.replaceAll("\\{\\{[^}]+}}", "unset").replace("unset", "http://unset.invalid");
+                }
+                throw e;
+            }
+        };
+    }
+
+    private int validate(List<String> args) throws Exception {
+        boolean ignoreUnset = args.remove("--ignore-unset");
+        if (args.isEmpty()) {
+            args.add("mappings");
+        }
+        ProviderLoader loader = new ProviderLoader(placeholders(ignoreUnset));
+        int files = 0;
+        int broken = 0;
+        for (String a : args) {
+            Path p = Path.of(a);
+            List<Path> list = new ArrayList<>();
+            if (Files.isDirectory(p)) {
+                try (Stream<Path> s = Files.list(p)) {
+                    s.filter(f -> f.getFileName().toString().matches("[^.].*\\.ya?ml")).sorted().forEach(list::add);
+                }
+            } else {
+                list.add(p);
+            }
+            for (Path f : list) {
+                files++;
+                ProviderLoader.Loaded l = loader.load(f);
+                if (l.valid()) {
+                    out.println("ok     " + f + " (" + l.provider().displayName() + ", " + l.provider().objects().size()
+                            + " object mapping" + (l.provider().objects().size() == 1 ? "" : "s") + ")");
+                } else {
+                    broken++;
+                    out.println("ERROR  " + f);
+                    l.messages().forEach(m -> out.println("       " + m));
+                }
+            }
+        }
+        out.println(files + " file" + (files == 1 ? "" : "s") + ", " + broken + " with errors");
+        return broken == 0 && files > 0 ? 0 : 1;
+    }
+
+    private int preview(List<String> args) throws Exception {
+        boolean ignoreUnset = args.remove("--ignore-unset");
+        String provider = option(args, "--provider");
+        String order = option(args, "--order");
+        String remote = option(args, "--remote");
+        if (provider == null || order == null) {
+            err.println("preview needs --provider <id|file> and --order <order.json>");
+            return 2;
+        }
+        Path file = provider.endsWith(".yaml") || provider.endsWith(".yml") ? Path.of(provider) : Path.of("mappings", provider + ".yaml");
+        ProviderLoader.Loaded l = new ProviderLoader(placeholders(ignoreUnset)).load(file);
+        if (!l.valid()) {
+            err.println(file + " has errors:");
+            l.messages().forEach(m -> err.println("  " + m));
+            return 1;
+        }
+        ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+        OrderDocument doc = new DocumentParser(mapper, Integer.MAX_VALUE).parse(Files.readString(Path.of(order)));
+        JsonNode remoteObjects = remote == null ? mapper.createObjectNode() : mapper.readTree(Files.readString(Path.of(remote)));
+        out.println(mapper.writeValueAsString(new Preview(mapper).run(l.provider(), doc, remoteObjects)));
+        return 0;
+    }
+
+    private static String option(List<String> args, String name) {
+        int i = args.indexOf(name);
+        return i >= 0 && i + 1 < args.size() ? args.get(i + 1) : null;
+    }
+
+    private int fields() {
+        out.printf("%-36s %-14s %-9s %s%n", "field", "input", "type", "label");
+        for (SourceFields.Field f : SourceFields.catalogue()) {
+            out.printf("%-36s %-14s %-9s %s%n", f.name(), f.input().name().toLowerCase(), f.type(), f.label());
+        }
+        out.printf("%-36s %-14s %-9s %s%n", "attendee_name_<part>", "position", "string", "Attendee name part (given_name, family_name, …)");
+        out.printf("%-36s %-14s %-9s %s%n", "invoice_address_name_<part>", "order", "string", "Invoice address name part");
+        out.printf("%-36s %-14s %-9s %s%n", "question_<identifier>", "position", "answer", "Answer: text, boolean, or list of option identifiers");
+        out.printf("%-36s %-14s %-9s %s%n", "checkin_date_<list id>", "position", "datetime", "First entry check-in on the list");
+        return 0;
+    }
+}
