@@ -1,6 +1,15 @@
 package io.ordersync.admin;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.ordersync.delivery.Preview;
+import io.ordersync.mapping.MappingConfigException;
+import io.ordersync.mapping.Provider;
+import io.ordersync.mapping.ProviderLoader;
+import io.ordersync.mapping.ProviderRegistry;
+import io.ordersync.order.DocumentParser;
+import io.ordersync.order.InvalidDocumentException;
+import io.ordersync.order.OrderDocument;
 import io.ordersync.order.OrderStore;
 import io.ordersync.queue.FailureMode;
 import io.ordersync.queue.QueueEntry;
@@ -21,11 +30,106 @@ public final class AdminApi {
     private final SyncQueue queue;
     private final OrderStore store;
     private final ObjectMapper mapper;
+    private final ProviderRegistry providers;
+    private final DocumentParser parser;
 
-    public AdminApi(SyncQueue queue, OrderStore store, ObjectMapper mapper) {
+    public AdminApi(SyncQueue queue, OrderStore store, ObjectMapper mapper, ProviderRegistry providers, DocumentParser parser) {
         this.queue = queue;
         this.store = store;
         this.mapper = mapper;
+        this.providers = providers;
+        this.parser = parser;
+    }
+
+    /** {@code GET /api/providers}: every provider with its state, its file's errors and its queue counts. */
+    public void providers(Exchange exchange) throws Exception {
+        Map<String, Map<String, Object>> counts = new LinkedHashMap<>();
+        for (Map<String, Object> c : queue.counts()) {
+            Map<String, Object> m = counts.computeIfAbsent((String) c.get("provider"), k -> new LinkedHashMap<>(
+                    Map.of("waiting", 0L, "in_flight", 0L, "parked", new LinkedHashMap<String, Object>())));
+            long n = ((Number) c.get("n")).longValue();
+            if ("inflight".equals(c.get("slot"))) {
+                m.put("in_flight", (Long) m.get("in_flight") + n);
+            } else if (c.get("mode") == null) {
+                m.put("waiting", (Long) m.get("waiting") + n);
+            } else {
+                @SuppressWarnings("unchecked")
+                Map<String, Object> parked = (Map<String, Object>) m.get("parked");
+                parked.merge((String) c.get("mode"), n, (a, b) -> (Long) a + (Long) b);
+            }
+        }
+        List<Map<String, Object>> out = new ArrayList<>();
+        providers.states().forEach((id, state) -> {
+            Map<String, Object> p = new LinkedHashMap<>();
+            p.put("identifier", id);
+            Provider running = state.running();
+            p.put("display_name", running != null ? running.displayName()
+                    : state.latest().config() != null && state.latest().config().displayName() != null
+                    ? state.latest().config().displayName() : id);
+            p.put("status", state.status());
+            p.put("file", String.valueOf(state.latest().file()));
+            p.put("kind", running == null ? null : running.kind().name().toLowerCase(Locale.ROOT));
+            p.put("triggers", running == null ? List.of() : running.triggers());
+            p.put("errors", state.latest().errors().stream().map(e -> {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("file", e.file());
+                m.put("line", e.line());
+                m.put("column", e.column());
+                m.put("path", e.path());
+                m.put("message", e.message());
+                m.put("text", e.toString());
+                return m;
+            }).toList());
+            p.put("queue", counts.getOrDefault(id, Map.of("waiting", 0L, "in_flight", 0L, "parked", Map.of())));
+            out.add(p);
+        });
+        reply(exchange, 200, out);
+    }
+
+    /**
+     * {@code POST /api/preview}: {@code {"provider": id, "document": {...}, "remote": {...}, "mapping": "yaml"}}
+     * → the HTTP requests a sync would send; nothing is sent. {@code mapping} previews an unsaved edit.
+     */
+    public void preview(Exchange exchange) throws Exception {
+        JsonNode in;
+        try {
+            in = mapper.readTree(exchange.getIn().getBody(String.class));
+        } catch (Exception e) {
+            reply(exchange, 400, Map.of("error", "body must be JSON: {\"provider\": …, \"document\": {…}}"));
+            return;
+        }
+        String id = in.path("provider").asText("");
+        Provider provider;
+        if (in.hasNonNull("mapping")) {
+            ProviderLoader.Loaded l = providers.loader().load(id + ".yaml", in.get("mapping").asText(), null);
+            if (!l.valid()) {
+                reply(exchange, 422, Map.of("error", "the mapping has errors", "errors", l.messages()));
+                return;
+            }
+            provider = l.provider();
+        } else {
+            if (!providers.states().containsKey(id)) {
+                reply(exchange, 404, Map.of("error", "no provider '" + id + "'"));
+                return;
+            }
+            provider = providers.active(id);
+            if (provider == null) {
+                reply(exchange, 422, Map.of("error", "provider '" + id + "' cannot run", "errors", providers.errors(id)));
+                return;
+            }
+        }
+        OrderDocument doc;
+        try {
+            doc = parser.validate(in.path("document"));
+        } catch (InvalidDocumentException e) {
+            reply(exchange, 400, Map.of("error", "document: " + e.getMessage()));
+            return;
+        }
+        try {
+            reply(exchange, 200, new Preview(mapper).run(provider, doc, in.path("remote")));
+        } catch (MappingConfigException e) {
+            reply(exchange, 422, Map.of("error", e.getMessage()));
+        }
     }
 
     /** {@code GET /api/orders/{event}/{code}}: queue rows, results and log of one order. */

@@ -25,6 +25,10 @@ import org.apache.camel.support.service.ServiceSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Map;
+
 /**
  * Builds ordersync's beans and binds them into a CamelContext's registry under the names the routes in
  * {@code routes/*.camel.yaml} use. Works the same under camel-main and in a plain CamelContext, so an
@@ -44,6 +48,7 @@ public final class Ordersync {
     private final Dispatcher dispatcher;
     private final SyncQueue queue;
     private final OrderStore store;
+    private final Map<String, Integer> routeConcurrency = new HashMap<>();
 
     private Ordersync(CamelContext context, OrdersyncSettings settings) {
         this.context = context;
@@ -73,7 +78,8 @@ public final class Ordersync {
         r.bind("httpIntake", new HttpIntakeProcessor(intake, mapper));
         Upserter upserter = new Upserter(mapper, gate, settings.maxInProcessRetryAfter);
         r.bind("delivery", new DeliveryProcessor(context, providers, store, parser, upserter, gate));
-        r.bind("adminApi", new AdminApi(queue, store, mapper));
+        r.bind("adminApi", new AdminApi(queue, store, mapper, providers, parser));
+        r.bind("ordersync", this);
     }
 
     /**
@@ -107,9 +113,24 @@ public final class Ordersync {
         return o;
     }
 
-    /** One route per runnable provider, {@code provider-<identifier>}, from the route template. */
+    /**
+     * One route per runnable provider, {@code provider-<identifier>}, from the route template; routes of
+     * providers that are gone (or can no longer run) are removed, and a changed concurrency re-creates the route.
+     */
     public synchronized void createProviderRoutes() throws Exception {
-        for (Provider p : providers.active()) {
+        Map<String, Provider> running = new HashMap<>();
+        providers.active().forEach(p -> running.put(p.identifier(), p));
+        for (String id : new ArrayList<>(routeConcurrency.keySet())) {
+            Provider p = running.get(id);
+            if (p == null || p.concurrency() != routeConcurrency.get(id)) {
+                String routeId = "provider-" + id;
+                context.getRouteController().stopRoute(routeId);
+                context.removeRoute(routeId);
+                routeConcurrency.remove(id);
+                LOG.info("Route {} removed{}", routeId, p == null ? "" : " (concurrency changed)");
+            }
+        }
+        for (Provider p : running.values()) {
             String routeId = "provider-" + p.identifier();
             if (context.getRoute(routeId) != null) {
                 continue;
@@ -119,7 +140,22 @@ public final class Ordersync {
                     .parameter("identifier", p.identifier())
                     .parameter("concurrency", String.valueOf(p.concurrency()))
                     .add();
+            routeConcurrency.put(p.identifier(), p.concurrency());
             LOG.info("Route {} created ({} consumers, target {})", routeId, p.concurrency(), p.baseUrl());
+        }
+    }
+
+    /**
+     * Hot reload of {@code mappings/}: called by the mappings-watch route; re-reads changed files (a broken
+     * edit keeps the last good version running) and brings the provider routes in line.
+     */
+    public void reloadMappings() throws Exception {
+        if (!providers.changedOnDisk()) {
+            return;
+        }
+        ProviderRegistry.Changes changes = providers.reload();
+        if (changes.any()) {
+            createProviderRoutes();
         }
     }
 

@@ -29,7 +29,11 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class FakeTarget implements AutoCloseable {
 
     /** One request as the target saw it. */
-    public record Request(String method, String path, String query, String body, String authorization, Instant at) {
+    public record Request(String method, String path, String query, String body, String authorization, Instant at,
+                          Map<String, String> headers) {
+        public String header(String name) {
+            return headers.get(name.toLowerCase());
+        }
     }
 
     /** A scripted failure: the next {@code count} matching requests get this status. */
@@ -122,8 +126,10 @@ public final class FakeTarget implements AutoCloseable {
             String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
             String path = ex.getRequestURI().getPath();
             String query = ex.getRequestURI().getRawQuery();
+            Map<String, String> headers = new LinkedHashMap<>();
+            ex.getRequestHeaders().forEach((k, v) -> headers.put(k.toLowerCase(), v.get(0)));
             requests.add(new Request(ex.getRequestMethod(), path, query, body,
-                    ex.getRequestHeaders().getFirst("Authorization"), Instant.now()));
+                    ex.getRequestHeaders().getFirst("Authorization"), Instant.now(), headers));
             Failure f = nextFailure(path);
             if (f != null && f.stallMs() > 0) {
                 try {
