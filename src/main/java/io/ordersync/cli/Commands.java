@@ -64,7 +64,7 @@ public final class Commands {
                 return context.resolvePropertyPlaceholders(text);
             } catch (RuntimeException e) {
                 if (ignoreUnset) {
-                    return text.replaceAll("\\{\\{[^}]+}}", "unset").replace("unset", "http://unset.invalid");
+                    return null; // the loader then skips the checks of this value
                 }
                 throw e;
             }

@@ -47,7 +47,8 @@ public final class ProviderLoader {
 
     /**
      * @param placeholders resolves {@code {{...}}} placeholders (environment, system and application
-     *                     properties); throws when one is not set
+     *                     properties); throws when one is not set, or returns null to let an unset value pass
+     *                     (validation without the production environment)
      */
     public ProviderLoader(UnaryOperator<String> placeholders) {
         this.placeholders = placeholders;
