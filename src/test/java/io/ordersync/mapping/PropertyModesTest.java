@@ -3,6 +3,7 @@ package io.ordersync.mapping;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.util.HashMap;
@@ -57,6 +58,65 @@ class PropertyModesTest {
             assertThat(out).doesNotContainKey("f");
         } else {
             assertThat(out).containsEntry("f", expected);
+        }
+    }
+
+    /**
+     * Every mode × new/existing object × remote field absent/empty/filled × empty/filled value, for a provider
+     * with separator lists and one with native lists. '~' means the field is not sent; [a,b] is a JSON list.
+     */
+    @ParameterizedTest(name = "{0} new={1} old={2} value={3}")
+    @CsvSource(delimiter = '|', textBlock = """
+            # mode    | new   | old   | v  | separator | native
+            overwrite | true  | -     | '' | ''    | ''
+            overwrite | true  | -     | a  | a     | a
+            overwrite | false | -     | '' | ''    | ''
+            overwrite | false | -     | a  | a     | a
+            overwrite | false | empty | '' | ''    | ''
+            overwrite | false | empty | a  | a     | a
+            overwrite | false | x     | '' | ''    | ''
+            overwrite | false | x     | a  | a     | a
+            if_new    | true  | -     | '' | ~     | ~
+            if_new    | true  | -     | a  | a     | a
+            if_new    | false | -     | '' | ~     | ~
+            if_new    | false | -     | a  | ~     | ~
+            if_new    | false | empty | '' | ~     | ~
+            if_new    | false | empty | a  | ~     | ~
+            if_new    | false | x     | '' | ~     | ~
+            if_new    | false | x     | a  | ~     | ~
+            if_empty  | true  | -     | '' | ~     | ~
+            if_empty  | true  | -     | a  | a     | a
+            if_empty  | false | -     | '' | ~     | ~
+            if_empty  | false | -     | a  | a     | a
+            if_empty  | false | empty | '' | ~     | ~
+            if_empty  | false | empty | a  | a     | a
+            if_empty  | false | x     | '' | ~     | ~
+            if_empty  | false | x     | a  | ~     | ~
+            append    | true  | -     | '' | ~     | ~
+            append    | true  | -     | a  | a     | [a]
+            append    | false | -     | '' | ~     | ~
+            append    | false | -     | a  | a     | [a]
+            append    | false | empty | '' | ~     | ~
+            append    | false | empty | a  | a     | [a]
+            append    | false | x     | '' | ~     | ~
+            append    | false | x     | a  | x;a   | [x,a]
+            """)
+    void modeMatrix(String mode, boolean isNew, String old, String value, String sepExpected, String nativeExpected) {
+        for (boolean nativeLists : new boolean[]{false, true}) {
+            Map<String, Object> oldValues = new HashMap<>();
+            if (!old.equals("-")) {
+                oldValues.put("f", old.equals("empty") ? (nativeLists ? List.of() : "") : (nativeLists ? List.of("x") : "x"));
+            }
+            Map<String, Object> out = MappingEngine.assign(
+                    List.of(new MappingEngine.NewValue("f", value, Mode.parse(mode))), oldValues, isNew, ";", nativeLists);
+            String expected = nativeLists ? nativeExpected : sepExpected;
+            if (expected.equals("~")) {
+                assertThat(out).as("native=" + nativeLists).doesNotContainKey("f");
+            } else if (expected.startsWith("[")) {
+                assertThat(out).containsEntry("f", List.of(expected.substring(1, expected.length() - 1).split(",")));
+            } else {
+                assertThat(out).as("native=" + nativeLists).containsEntry("f", expected);
+            }
         }
     }
 
