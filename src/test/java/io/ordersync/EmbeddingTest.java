@@ -52,6 +52,7 @@ class EmbeddingTest extends CamelTestSupport {
         Properties settings = new Properties();
         settings.setProperty("ordersync.db.url", "jdbc:h2:file:" + dir.resolve("db").toAbsolutePath());
         settings.setProperty("ordersync.mappings.dir", dir.resolve("mappings").toString());
+        settings.setProperty("ordersync.intake.token", "shop-token");
         Ordersync.install(context, OrdersyncSettings.from(settings));
 
         // the host platform provides the HTTP server that platform-http routes use
@@ -89,6 +90,7 @@ class EmbeddingTest extends CamelTestSupport {
 
         HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
                         URI.create("http://127.0.0.1:" + port + "/api/events"))
+                .header("Authorization", "Bearer shop-token")
                 .POST(HttpRequest.BodyPublishers.ofString(Fixtures.read("fixtures/order-abc12.json"))).build(),
                 HttpResponse.BodyHandlers.ofString());
         assertThat(r.statusCode()).isEqualTo(202);

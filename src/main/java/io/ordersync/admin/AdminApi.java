@@ -81,9 +81,26 @@ public final class AdminApi {
                 return m;
             }).toList());
             p.put("queue", counts.getOrDefault(id, Map.of("waiting", 0L, "in_flight", 0L, "parked", Map.of())));
+            Map<String, Object> activity = activity(id);
+            p.putAll(activity);
             out.add(p);
         });
         reply(exchange, 200, out);
+    }
+
+    /** Last success and failure of a provider and its successful syncs in the last 24 hours, from the order log. */
+    private Map<String, Object> activity(String provider) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        List<Map<String, Object>> last = store.query("SELECT kind, MAX(created_at) AS at FROM order_log WHERE provider = ? "
+                + "AND kind IN ('success', 'failure') GROUP BY kind", provider);
+        m.put("last_success", null);
+        m.put("last_failure", null);
+        for (Map<String, Object> r : last) {
+            m.put("last_" + r.get("kind"), r.get("at"));
+        }
+        m.put("synced_24h", ((Number) store.query("SELECT COUNT(*) AS n FROM order_log WHERE provider = ? AND kind = 'success' "
+                + "AND created_at > ?", provider, java.time.OffsetDateTime.now(java.time.ZoneOffset.UTC).minusHours(24)).get(0).get("n")).longValue());
+        return m;
     }
 
     /**

@@ -3,6 +3,11 @@ package io.ordersync.config;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.zaxxer.hikari.HikariDataSource;
 import io.ordersync.admin.AdminApi;
+import io.ordersync.admin.AdminAuth;
+import io.ordersync.admin.OperationsApi;
+import io.ordersync.admin.RejectedApi;
+import io.ordersync.admin.SessionApi;
+import io.ordersync.admin.StaticFiles;
 import io.ordersync.delivery.DeliveryProcessor;
 import io.ordersync.delivery.ProviderGate;
 import io.ordersync.delivery.Upserter;
@@ -79,6 +84,16 @@ public final class Ordersync {
         Upserter upserter = new Upserter(mapper, gate, settings.maxInProcessRetryAfter);
         r.bind("delivery", new DeliveryProcessor(context, providers, store, parser, upserter, gate));
         r.bind("adminApi", new AdminApi(queue, store, mapper, providers, parser));
+        AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken);
+        if (!auth.configured()) {
+            LOG.warn("No admin credentials configured: the REST API and the UI refuse every request. "
+                    + "Set ordersync.admin.token, or ordersync.admin.username and ordersync.admin.password");
+        }
+        r.bind("adminAuth", auth);
+        r.bind("sessionApi", new SessionApi(auth, mapper));
+        r.bind("operationsApi", new OperationsApi(dataSource, queue, store, providers, mapper));
+        r.bind("rejectedApi", new RejectedApi(intake, store, mapper));
+        r.bind("staticFiles", new StaticFiles());
         r.bind("ordersync", this);
     }
 

@@ -29,7 +29,19 @@ public final class OrdersyncSettings {
     /** Longest Retry-After honoured by an in-process redelivery; longer waits go back to the queue. */
     public final Duration maxInProcessRetryAfter;
 
+    /** Admin bearer token for the REST API and UI (none by default). */
+    public final String adminToken;
+    /** Admin user for HTTP basic and the UI login (none by default). */
+    public final String adminUsername;
+    public final String adminPassword;
+    /** A token that may only post events to /api/events (for the shop), besides the admin token. */
+    public final String intakeToken;
+
     private OrdersyncSettings(Function<String, String> props) {
+        this.adminToken = get(props, "ordersync.admin.token", "");
+        this.adminUsername = get(props, "ordersync.admin.username", "");
+        this.adminPassword = get(props, "ordersync.admin.password", "");
+        this.intakeToken = get(props, "ordersync.intake.token", "");
         this.jdbcUrl = get(props, "ordersync.db.url", "jdbc:h2:file:./data/ordersync");
         this.jdbcUser = get(props, "ordersync.db.user", "sa");
         this.jdbcPassword = get(props, "ordersync.db.password", "");

@@ -307,6 +307,100 @@ public final class SyncQueue {
         });
     }
 
+    /** Filters of the queue listing; null means any. state: waiting, retrying, in_flight, parked. */
+    public record Filter(String provider, String state, String mode, String event) {
+    }
+
+    private static String where(Filter f, List<Object> args) {
+        StringBuilder w = new StringBuilder(" WHERE 1 = 1");
+        if (f.provider() != null) {
+            w.append(" AND provider = ?");
+            args.add(f.provider());
+        }
+        if (f.event() != null) {
+            w.append(" AND event_slug = ?");
+            args.add(f.event());
+        }
+        if (f.mode() != null) {
+            w.append(" AND need_manual_retry = ?");
+            args.add(f.mode());
+        }
+        if (f.state() != null) {
+            switch (f.state()) {
+                case "in_flight" -> w.append(" AND slot = 'inflight'");
+                case "parked" -> w.append(" AND slot = 'waiting' AND need_manual_retry IS NOT NULL");
+                case "retrying" -> w.append(" AND slot = 'waiting' AND need_manual_retry IS NULL AND failed_attempts > 0");
+                case "waiting" -> w.append(" AND slot = 'waiting' AND need_manual_retry IS NULL AND failed_attempts = 0");
+                case "problems" -> w.append(" AND slot = 'waiting' AND (need_manual_retry IS NOT NULL OR failed_attempts > 0)");
+                default -> throw new IllegalArgumentException("state must be one of waiting, retrying, in_flight, parked, problems");
+            }
+        }
+        return w.toString();
+    }
+
+    /** One page of the queue, newest problems first within the filter. */
+    public List<QueueEntry> list(Filter f, int offset, int limit) {
+        List<Object> args = new ArrayList<>();
+        String sql = "SELECT " + COLUMNS + " FROM sync_queue" + where(f, args) + " ORDER BY id OFFSET ? ROWS FETCH NEXT ? ROWS ONLY";
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement(sql)) {
+                int i = 1;
+                for (Object a : args) {
+                    ps.setObject(i++, a);
+                }
+                ps.setInt(i++, offset);
+                ps.setInt(i, limit);
+                List<QueueEntry> rows = new ArrayList<>();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        rows.add(read(rs));
+                    }
+                }
+                return rows;
+            }
+        });
+    }
+
+    public long count(Filter f) {
+        List<Object> args = new ArrayList<>();
+        String sql = "SELECT COUNT(*) FROM sync_queue" + where(f, args);
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement(sql)) {
+                for (int i = 0; i < args.size(); i++) {
+                    ps.setObject(i + 1, args.get(i));
+                }
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    return rs.getLong(1);
+                }
+            }
+        });
+    }
+
+    /** Manual retry of every parked row of a provider in one mode (or every mode when null); returns how many. */
+    public int retryParked(String provider, String mode, Instant now) {
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET need_manual_retry = NULL, failed_attempts = 0, "
+                    + "not_before = ? WHERE slot = 'waiting' AND provider = ? AND need_manual_retry IS NOT NULL"
+                    + (mode == null ? "" : " AND need_manual_retry = ?"))) {
+                ps.setObject(1, ts(now));
+                ps.setString(2, provider);
+                if (mode != null) {
+                    ps.setString(3, mode);
+                }
+                return ps.executeUpdate();
+            }
+        });
+    }
+
+    /** Cancel: deletes a waiting row (not one in flight); false when there is none. */
+    public boolean cancel(Connection c, long id) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("DELETE FROM sync_queue WHERE id = ? AND slot = 'waiting'")) {
+            ps.setLong(1, id);
+            return ps.executeUpdate() == 1;
+        }
+    }
+
     /** Rows by provider, slot and failure mode, for dashboards and tests. */
     public List<Map<String, Object>> counts() {
         return store.query("SELECT provider, slot, need_manual_retry AS mode, COUNT(*) AS n FROM sync_queue "

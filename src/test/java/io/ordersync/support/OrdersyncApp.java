@@ -25,6 +25,9 @@ import java.util.Map;
 /** ordersync started in-process as camel-main runs it, on its own H2 database and mappings directory. */
 public final class OrdersyncApp implements AutoCloseable {
 
+    /** The admin token the test instances run with; requests of this class send it. */
+    public static final String ADMIN_TOKEN = "test-admin-token";
+
     private final Map<String, String> properties;
     private final int port;
     private Main main;
@@ -39,6 +42,7 @@ public final class OrdersyncApp implements AutoCloseable {
         properties.put("ordersync.outbox.poll-delay-ms", "100");
         properties.put("ordersync.redelivery.delay-ms", "50");
         properties.put("camel.main.shutdown-timeout", "10");
+        properties.put("ordersync.admin.token", ADMIN_TOKEN);
         properties.putAll(extra);
     }
 
@@ -81,11 +85,13 @@ public final class OrdersyncApp implements AutoCloseable {
     public HttpResponse<String> post(String path, String body) throws Exception {
         return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url(path)))
                 .header("Content-Type", "application/json")
+                .header("Authorization", "Bearer " + ADMIN_TOKEN)
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
     public HttpResponse<String> get(String path) throws Exception {
-        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url(path))).GET().build(),
+        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url(path)))
+                        .header("Authorization", "Bearer " + ADMIN_TOKEN).GET().build(),
                 HttpResponse.BodyHandlers.ofString());
     }
 

@@ -1,0 +1,203 @@
+package io.ordersync.admin;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ordersync.config.Tx;
+import io.ordersync.mapping.ProviderRegistry;
+import io.ordersync.order.OrderStore;
+import io.ordersync.queue.QueueEntry;
+import io.ordersync.queue.SyncQueue;
+import org.apache.camel.Exchange;
+
+import javax.sql.DataSource;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** Queue listing and the actions of an operator: retry, cancel, sync an order now, backfill. */
+public final class OperationsApi {
+
+    private static final Set<String> STATES = Set.of("waiting", "retrying", "in_flight", "parked", "problems");
+
+    private final DataSource ds;
+    private final SyncQueue queue;
+    private final OrderStore store;
+    private final ProviderRegistry providers;
+    private final ObjectMapper mapper;
+
+    public OperationsApi(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, ObjectMapper mapper) {
+        this.ds = ds;
+        this.queue = queue;
+        this.store = store;
+        this.providers = providers;
+        this.mapper = mapper;
+    }
+
+    /** {@code GET /api/queue?provider=&state=&mode=&event=&offset=&limit=}. */
+    public void list(Exchange exchange) throws Exception {
+        String state = exchange.getIn().getHeader("state", String.class);
+        if (state != null && !STATES.contains(state)) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "state must be one of " + String.join(", ", STATES)));
+            return;
+        }
+        Long offset = Json.longParam(exchange, "offset");
+        Long limit = Json.longParam(exchange, "limit");
+        if ((offset != null && offset < 0) || (limit != null && (limit < 1 || limit > 1000))) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "offset must be ≥ 0 and limit between 1 and 1000"));
+            return;
+        }
+        SyncQueue.Filter f = new SyncQueue.Filter(exchange.getIn().getHeader("provider", String.class), state,
+                exchange.getIn().getHeader("mode", String.class), exchange.getIn().getHeader("event", String.class));
+        int off = offset == null ? 0 : offset.intValue();
+        int lim = limit == null ? 50 : limit.intValue();
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (QueueEntry e : queue.list(f, off, lim)) {
+            Map<String, Object> row = AdminApi.row(e);
+            row.put("event", e.eventSlug());
+            row.put("order", e.orderCode());
+            rows.add(row);
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("total", queue.count(f));
+        out.put("offset", off);
+        out.put("limit", lim);
+        out.put("rows", rows);
+        Json.reply(mapper, exchange, 200, out);
+    }
+
+    /** {@code POST /api/queue/retry} with {@code {"ids": [..]}} or {@code {"provider": "crm", "mode": "exceeded"}}. */
+    public void retryMany(Exchange exchange) throws Exception {
+        JsonNode in = Json.body(mapper, exchange);
+        if (in == null) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "body must be JSON"));
+            return;
+        }
+        Instant now = Instant.now();
+        if (in.has("ids")) {
+            int n = 0;
+            List<Long> skipped = new ArrayList<>();
+            for (JsonNode id : in.get("ids")) {
+                var row = queue.find(id.asLong());
+                if (row.isPresent() && !row.get().inFlight() && queue.retry(id.asLong(), now)) {
+                    store.log(row.get().eventSlug(), row.get().orderCode(), row.get().provider(), "retry", "manual retry requested");
+                    n++;
+                } else {
+                    skipped.add(id.asLong());
+                }
+            }
+            Json.reply(mapper, exchange, 200, Map.of("retried", n, "skipped", skipped));
+        } else if (in.hasNonNull("provider")) {
+            String mode = in.hasNonNull("mode") ? in.get("mode").asText() : null;
+            int n = queue.retryParked(in.get("provider").asText(), mode, now);
+            Json.reply(mapper, exchange, 200, Map.of("retried", n, "skipped", List.of()));
+        } else {
+            Json.reply(mapper, exchange, 400, Map.of("error", "give ids, or provider (and optionally mode)"));
+        }
+    }
+
+    /** {@code POST /api/queue/{id}/cancel}: removes a waiting row; the order is not synced to that provider. */
+    public void cancel(Exchange exchange) throws Exception {
+        Long id = Json.longParam(exchange, "id");
+        if (id == null || id == Long.MIN_VALUE) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "queue id must be a number"));
+            return;
+        }
+        Json.reply(mapper, exchange, 200, Map.of("canceled", cancelOne(id) ? List.of(id) : List.of(), "id", id));
+    }
+
+    /** {@code POST /api/queue/cancel} with {@code {"ids": [..]}}. */
+    public void cancelMany(Exchange exchange) throws Exception {
+        JsonNode in = Json.body(mapper, exchange);
+        if (in == null || !in.has("ids")) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "give ids"));
+            return;
+        }
+        List<Long> done = new ArrayList<>();
+        List<Long> skipped = new ArrayList<>();
+        for (JsonNode id : in.get("ids")) {
+            (cancelOne(id.asLong()) ? done : skipped).add(id.asLong());
+        }
+        Json.reply(mapper, exchange, 200, Map.of("canceled", done, "skipped", skipped));
+    }
+
+    private boolean cancelOne(long id) {
+        var row = queue.find(id);
+        if (row.isEmpty() || row.get().inFlight()) {
+            return false;
+        }
+        QueueEntry e = row.get();
+        return Tx.run(ds, c -> {
+            if (queue.cancel(c, id)) {
+                store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "canceled", "queue entry canceled by an operator", Instant.now());
+                return true;
+            }
+            return false;
+        });
+    }
+
+    /** {@code POST /api/orders/{event}/{code}/sync} with optional {@code {"provider": "crm"}}: queue it now. */
+    public void syncNow(Exchange exchange) throws Exception {
+        String event = exchange.getIn().getHeader("event", String.class);
+        String code = exchange.getIn().getHeader("code", String.class);
+        JsonNode in = Json.body(mapper, exchange);
+        if (in == null) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "body must be JSON"));
+            return;
+        }
+        if (store.snapshot(event, code) == null) {
+            Json.reply(mapper, exchange, 404, Map.of("error", "no order " + code + " of event " + event));
+            return;
+        }
+        List<String> targets = new ArrayList<>();
+        if (in.hasNonNull("provider")) {
+            String p = in.get("provider").asText();
+            if (!providers.states().containsKey(p)) {
+                Json.reply(mapper, exchange, 404, Map.of("error", "no provider '" + p + "'"));
+                return;
+            }
+            targets.add(p);
+        } else {
+            targets.addAll(providers.states().keySet());
+        }
+        Instant now = Instant.now();
+        List<Map<String, Object>> queued = Tx.run(ds, c -> {
+            List<Map<String, Object>> out = new ArrayList<>();
+            for (String p : targets) {
+                SyncQueue.Enqueued q = queue.enqueue(c, event, code, p, "manual", now);
+                store.log(c, event, code, p, "retry", "sync requested by an operator", now);
+                out.add(Map.of("id", q.id(), "provider", p, "action", q.action()));
+            }
+            return out;
+        });
+        Json.reply(mapper, exchange, 202, Map.of("queued", queued));
+    }
+
+    /** {@code POST /api/providers/{id}/backfill} with {@code {"event": "democon"}}: queue every known order of the event. */
+    public void backfill(Exchange exchange) throws Exception {
+        String provider = exchange.getIn().getHeader("id", String.class);
+        JsonNode in = Json.body(mapper, exchange);
+        if (in == null || !in.hasNonNull("event")) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "give the event: {\"event\": \"<slug>\"}"));
+            return;
+        }
+        if (!providers.states().containsKey(provider)) {
+            Json.reply(mapper, exchange, 404, Map.of("error", "no provider '" + provider + "'"));
+            return;
+        }
+        String event = in.get("event").asText();
+        List<Map<String, Object>> orders = store.query("SELECT order_code FROM order_snapshot WHERE event_slug = ? ORDER BY order_code", event);
+        Instant now = Instant.now();
+        int n = Tx.run(ds, c -> {
+            int count = 0;
+            for (Map<String, Object> o : orders) {
+                queue.enqueue(c, event, (String) o.get("order_code"), provider, "backfill", now);
+                count++;
+            }
+            return count;
+        });
+        Json.reply(mapper, exchange, 202, Map.of("queued", n, "event", event, "provider", provider));
+    }
+}

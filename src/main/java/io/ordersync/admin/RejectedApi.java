@@ -1,0 +1,100 @@
+package io.ordersync.admin;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ordersync.config.Tx;
+import io.ordersync.intake.IntakeService;
+import io.ordersync.order.InvalidDocumentException;
+import io.ordersync.order.OrderStore;
+import org.apache.camel.Exchange;
+
+import java.sql.PreparedStatement;
+import java.util.List;
+import java.util.Map;
+
+/** Rejected events: list, show, re-submit after an edit, discard. */
+public final class RejectedApi {
+
+    private final IntakeService intake;
+    private final OrderStore store;
+    private final ObjectMapper mapper;
+
+    public RejectedApi(IntakeService intake, OrderStore store, ObjectMapper mapper) {
+        this.intake = intake;
+        this.store = store;
+        this.mapper = mapper;
+    }
+
+    /** {@code GET /api/rejected?offset=&limit=}: newest first, without payloads. */
+    public void list(Exchange exchange) throws Exception {
+        Long offset = Json.longParam(exchange, "offset");
+        Long limit = Json.longParam(exchange, "limit");
+        int off = offset == null || offset < 0 ? 0 : offset.intValue();
+        int lim = limit == null || limit < 1 || limit > 1000 ? 50 : limit.intValue();
+        List<Map<String, Object>> rows = store.query("SELECT id, source, reason, received_at FROM rejected_event "
+                + "ORDER BY id DESC OFFSET ? ROWS FETCH NEXT ? ROWS ONLY", off, lim);
+        long total = ((Number) store.query("SELECT COUNT(*) AS n FROM rejected_event").get(0).get("n")).longValue();
+        Json.reply(mapper, exchange, 200, Map.of("total", total, "offset", off, "limit", lim, "rows", rows));
+    }
+
+    /** {@code GET /api/rejected/{id}}: with the payload as received. */
+    public void show(Exchange exchange) throws Exception {
+        Long id = Json.longParam(exchange, "id");
+        List<Map<String, Object>> rows = id == null ? List.of()
+                : store.query("SELECT id, source, reason, received_at, payload FROM rejected_event WHERE id = ?", id);
+        if (rows.isEmpty()) {
+            Json.reply(mapper, exchange, 404, Map.of("error", "no rejected event " + exchange.getIn().getHeader("id")));
+            return;
+        }
+        Json.reply(mapper, exchange, 200, rows.get(0));
+    }
+
+    /**
+     * {@code POST /api/rejected/{id}/resubmit}: the body is the (edited) document, or empty for the stored one.
+     * Accepted: 202 and the rejected event is removed. Still invalid: 400 with the reason; the event stays.
+     */
+    public void resubmit(Exchange exchange) throws Exception {
+        Long id = Json.longParam(exchange, "id");
+        List<Map<String, Object>> rows = id == null ? List.of() : store.query("SELECT payload FROM rejected_event WHERE id = ?", id);
+        if (rows.isEmpty()) {
+            Json.reply(mapper, exchange, 404, Map.of("error", "no rejected event " + exchange.getIn().getHeader("id")));
+            return;
+        }
+        String body = exchange.getIn().getBody(String.class);
+        String payload = body == null || body.isBlank() ? (String) rows.get(0).get("payload") : body;
+        try {
+            IntakeService.Accepted a = Tx.run(store.dataSource(), c -> {
+                IntakeService.Accepted acc;
+                try {
+                    acc = intake.accept(c, payload, "re-submitted rejected event #" + id);
+                } catch (InvalidDocumentException e) {
+                    throw new IllegalArgumentException(e.getMessage(), e);
+                }
+                try (PreparedStatement ps = c.prepareStatement("DELETE FROM rejected_event WHERE id = ?")) {
+                    ps.setLong(1, id);
+                    ps.executeUpdate();
+                }
+                return acc;
+            });
+            Json.reply(mapper, exchange, 202, Map.of("event", a.eventSlug(), "order", a.orderCode(),
+                    "queued", a.queued().stream().map(q -> Map.of("id", q.id(), "provider", q.provider(), "action", q.action())).toList()));
+        } catch (IllegalArgumentException e) {
+            Json.reply(mapper, exchange, 400, Map.of("error", e.getMessage()));
+        }
+    }
+
+    /** {@code POST /api/rejected/{id}/discard}. */
+    public void discard(Exchange exchange) throws Exception {
+        Long id = Json.longParam(exchange, "id");
+        int n = id == null ? 0 : Tx.run(store.dataSource(), c -> {
+            try (PreparedStatement ps = c.prepareStatement("DELETE FROM rejected_event WHERE id = ?")) {
+                ps.setLong(1, id);
+                return ps.executeUpdate();
+            }
+        });
+        if (n == 0) {
+            Json.reply(mapper, exchange, 404, Map.of("error", "no rejected event " + exchange.getIn().getHeader("id")));
+        } else {
+            Json.reply(mapper, exchange, 200, Map.of("discarded", id));
+        }
+    }
+}

@@ -1,0 +1,50 @@
+package io.ordersync.admin;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.camel.Exchange;
+
+import java.util.Map;
+
+/** UI login and logout: a session cookie (HttpOnly, SameSite=Strict) for the admin user or token. */
+public final class SessionApi {
+
+    private final AdminAuth auth;
+    private final ObjectMapper mapper;
+
+    public SessionApi(AdminAuth auth, ObjectMapper mapper) {
+        this.auth = auth;
+        this.mapper = mapper;
+    }
+
+    /** {@code POST /api/login} with {@code {"username", "password"}} or {@code {"token"}}. */
+    public void login(Exchange exchange) throws Exception {
+        JsonNode in = Json.body(mapper, exchange);
+        if (in == null) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "body must be JSON"));
+            return;
+        }
+        if (!auth.configured()) {
+            Json.reply(mapper, exchange, 401, Map.of("error", "no admin credentials are configured"));
+            return;
+        }
+        String session = auth.login(text(in, "username"), text(in, "password"), text(in, "token"));
+        if (session == null) {
+            Json.reply(mapper, exchange, 401, Map.of("error", "wrong user name, password or token"));
+            return;
+        }
+        exchange.getMessage().setHeader("Set-Cookie", AdminAuth.COOKIE + "=" + session + "; Path=/; HttpOnly; SameSite=Strict");
+        Json.reply(mapper, exchange, 200, Map.of("ok", true));
+    }
+
+    /** {@code POST /api/logout}. */
+    public void logout(Exchange exchange) throws Exception {
+        auth.logout(AdminAuth.cookie(exchange.getIn().getHeader("Cookie", String.class)));
+        exchange.getMessage().setHeader("Set-Cookie", AdminAuth.COOKIE + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+        Json.reply(mapper, exchange, 200, Map.of("ok", true));
+    }
+
+    private static String text(JsonNode in, String field) {
+        return in.hasNonNull(field) ? in.get(field).asText() : null;
+    }
+}

@@ -1,0 +1,198 @@
+package io.ordersync;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ordersync.support.AppTestSupport;
+import io.ordersync.support.OrdersyncApp;
+import org.junit.jupiter.api.Test;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/** The REST API: every endpoint needs credentials, does its job, and answers bad input clearly. */
+class AdminApiTest extends AppTestSupport {
+
+    private HttpResponse<String> raw(String method, String path, String body, String... headers) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(app.url(path)))
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        for (int i = 0; i < headers.length; i += 2) {
+            b.header(headers[i], headers[i + 1]);
+        }
+        return HttpClient.newHttpClient().send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static final String[][] ENDPOINTS = {
+            {"GET", "/api/providers"}, {"GET", "/api/queue"}, {"POST", "/api/queue/retry"}, {"POST", "/api/queue/1/retry"},
+            {"POST", "/api/queue/1/cancel"}, {"POST", "/api/queue/cancel"}, {"GET", "/api/orders/democon/ABC12"},
+            {"POST", "/api/orders/democon/ABC12/sync"}, {"POST", "/api/providers/crm/backfill"}, {"GET", "/api/rejected"},
+            {"GET", "/api/rejected/1"}, {"POST", "/api/rejected/1/resubmit"}, {"POST", "/api/rejected/1/discard"},
+            {"POST", "/api/preview"}, {"POST", "/api/events"}, {"POST", "/api/logout"}};
+
+    @Test
+    void everyEndpointNeedsCredentials() throws Exception {
+        startWithCrm();
+        for (String[] e : ENDPOINTS) {
+            HttpResponse<String> none = raw(e[0], e[1], "{}");
+            assertThat(none.statusCode()).as(e[0] + " " + e[1]).isEqualTo(401);
+            assertThat(none.body()).contains("authentication required");
+            assertThat(raw(e[0], e[1], "{}", "Authorization", "Bearer wrong").statusCode()).as(e[1]).isEqualTo(401);
+            assertThat(raw(e[0], e[1], "{}", "Authorization", "Basic " + Base64.getEncoder().encodeToString("admin:wrong".getBytes()))
+                    .statusCode()).as(e[1]).isEqualTo(401);
+        }
+        assertThat(app.count("SELECT COUNT(*) FROM rejected_event")).as("nothing reached intake").isZero();
+    }
+
+    @Test
+    void uiPagesRedirectToTheLoginAndAGetChangesNothing() throws Exception {
+        startWithCrm();
+        HttpResponse<String> ui = raw("GET", "/ui/", null);
+        assertThat(ui.statusCode()).isEqualTo(302);
+        assertThat(ui.headers().firstValue("Location")).hasValue("/login");
+        assertThat(raw("GET", "/login", null).statusCode()).isEqualTo(200);
+        assertThat(raw("GET", "/api/queue/1/retry", null, "Authorization", "Bearer " + OrdersyncApp.ADMIN_TOKEN).statusCode())
+                .as("retry is POST only").isNotEqualTo(200);
+    }
+
+    @Test
+    void withoutConfiguredCredentialsEverythingIsRefusedWithAHint() throws Exception {
+        startWithCrm(5, "5s", Map.of("ordersync.admin.token", ""));
+        HttpResponse<String> r = raw("GET", "/api/providers", null, "Authorization", "Bearer ");
+        assertThat(r.statusCode()).isEqualTo(401);
+        assertThat(r.body()).contains("no admin credentials are configured");
+    }
+
+    @Test
+    void loginWithUserAndPasswordGivesASessionCookieThatNeedsTheRequestHeaderToChangeState() throws Exception {
+        startWithCrm(5, "5s", Map.of("ordersync.admin.username", "admin", "ordersync.admin.password", "pw"));
+        assertThat(raw("POST", "/api/login", "{\"username\":\"admin\",\"password\":\"nope\"}").statusCode()).isEqualTo(401);
+        HttpResponse<String> login = raw("POST", "/api/login", "{\"username\":\"admin\",\"password\":\"pw\"}");
+        assertThat(login.statusCode()).isEqualTo(200);
+        String cookie = login.headers().firstValue("Set-Cookie").orElseThrow();
+        assertThat(cookie).contains("HttpOnly").contains("SameSite=Strict");
+        String session = cookie.substring(0, cookie.indexOf(';'));
+        assertThat(raw("GET", "/api/providers", null, "Cookie", session).statusCode()).isEqualTo(200);
+        assertThat(raw("GET", "/ui/", null, "Cookie", session).statusCode()).isEqualTo(200);
+        assertThat(raw("POST", "/api/queue/retry", "{\"ids\":[]}", "Cookie", session).statusCode()).as("no CSRF header").isEqualTo(403);
+        assertThat(raw("POST", "/api/queue/retry", "{\"ids\":[]}", "Cookie", session, "X-Ordersync-Request", "1").statusCode()).isEqualTo(200);
+        assertThat(raw("GET", "/api/providers", null, "Authorization", "Basic " + Base64.getEncoder().encodeToString("admin:pw".getBytes()))
+                .statusCode()).isEqualTo(200);
+        raw("POST", "/api/logout", null, "Cookie", session, "X-Ordersync-Request", "1");
+        assertThat(raw("GET", "/api/providers", null, "Cookie", session).statusCode()).isEqualTo(401);
+    }
+
+    @Test
+    void providersShowStateCountsAndActivityWithoutSecrets() throws Exception {
+        startWithCrm();
+        app.post("/api/events", fixture("order-abc12").toString());
+        awaitQueueEmpty();
+        HttpResponse<String> r = app.get("/api/providers");
+        assertThat(r.statusCode()).isEqualTo(200);
+        JsonNode crm = JSON.readTree(r.body()).get(0);
+        assertThat(crm.path("identifier").asText()).isEqualTo("crm");
+        assertThat(crm.path("status").asText()).isEqualTo("active");
+        assertThat(crm.path("synced_24h").asInt()).isEqualTo(1);
+        assertThat(crm.path("last_success").asText()).isNotEmpty();
+        assertThat(crm.path("queue").path("waiting").asInt()).isZero();
+        assertThat(r.body()).doesNotContain("s3cret");
+    }
+
+    @Test
+    void queueListingFiltersAndPagesAndBulkActionsWork() throws Exception {
+        startWithCrm(1, "1h", Map.of());
+        target.failAlways(500);
+        for (int i = 0; i < 5; i++) {
+            ObjectNode doc = fixture("order-xyz34");
+            ((ObjectNode) doc.path("order")).put("code", "Q" + i);
+            app.post("/api/events", doc.toString());
+        }
+        await().atMost(Duration.ofSeconds(15)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'exceeded'") == 5);
+        JsonNode page = JSON.readTree(app.get("/api/queue?provider=crm&state=parked&mode=exceeded&event=democon&limit=2&offset=1").body());
+        assertThat(page.path("total").asInt()).isEqualTo(5);
+        assertThat(page.path("rows")).hasSize(2);
+        assertThat(page.path("rows").get(0).path("failure_description").asText()).isEqualTo("Temporary error, auto-retry limit exceeded");
+        assertThat(app.get("/api/queue?state=bogus").statusCode()).isEqualTo(400);
+        assertThat(app.get("/api/queue?limit=0").statusCode()).isEqualTo(400);
+
+        long first = page.path("rows").get(0).path("id").asLong();
+        JsonNode canceled = JSON.readTree(app.post("/api/queue/cancel", "{\"ids\": [" + first + ", 99999]}").body());
+        assertThat(canceled.path("canceled")).hasSize(1);
+        assertThat(canceled.path("skipped").get(0).asLong()).isEqualTo(99999);
+        assertThat(app.post("/api/queue/cancel", "{}").statusCode()).isEqualTo(400);
+        assertThat(app.post("/api/queue/abc/cancel", "").statusCode()).isEqualTo(400);
+
+        target.failAlways(0);
+        JsonNode retried = JSON.readTree(app.post("/api/queue/retry", "{\"provider\": \"crm\", \"mode\": \"exceeded\"}").body());
+        assertThat(retried.path("retried").asInt()).isEqualTo(4);
+        assertThat(app.post("/api/queue/retry", "{}").statusCode()).isEqualTo(400);
+        assertThat(app.post("/api/queue/retry", "not json").statusCode()).isEqualTo(400);
+        awaitQueueEmpty();
+        assertThat(target.objects("tickets")).hasSize(4);
+        assertThat(app.query("SELECT kind FROM order_log WHERE kind = 'canceled'")).hasSize(1);
+    }
+
+    @Test
+    void syncNowAndBackfillQueueKnownOrders() throws Exception {
+        startWithCrm();
+        app.post("/api/events", fixture("order-abc12").toString());
+        app.post("/api/events", fixture("order-xyz34").toString());
+        awaitQueueEmpty();
+        target.clearRequests();
+        HttpResponse<String> now = app.post("/api/orders/democon/ABC12/sync", "{\"provider\": \"crm\"}");
+        assertThat(now.statusCode()).isEqualTo(202);
+        assertThat(JSON.readTree(now.body()).path("queued").get(0).path("provider").asText()).isEqualTo("crm");
+        awaitQueueEmpty();
+        assertThat(target.requests()).isNotEmpty();
+        assertThat(app.post("/api/orders/democon/NOPE/sync", "{}").statusCode()).isEqualTo(404);
+        assertThat(app.post("/api/orders/democon/ABC12/sync", "{\"provider\": \"nope\"}").statusCode()).isEqualTo(404);
+
+        HttpResponse<String> backfill = app.post("/api/providers/crm/backfill", "{\"event\": \"democon\"}");
+        assertThat(backfill.statusCode()).isEqualTo(202);
+        assertThat(JSON.readTree(backfill.body()).path("queued").asInt()).isEqualTo(2);
+        awaitQueueEmpty();
+        assertThat(app.post("/api/providers/crm/backfill", "{}").statusCode()).isEqualTo(400);
+        assertThat(app.post("/api/providers/nope/backfill", "{\"event\": \"democon\"}").statusCode()).isEqualTo(404);
+        assertThat(target.objects("contacts")).hasSize(2);
+    }
+
+    @Test
+    void rejectedEventsCanBeShownFixedResubmittedAndDiscarded() throws Exception {
+        startWithCrm();
+        app.post("/api/events", "{\"type\": \"order.placed\", \"event\": {\"slug\": \"democon\"}, \"order\": {\"code\": 12}}");
+        app.post("/api/events", "{broken");
+        JsonNode list = JSON.readTree(app.get("/api/rejected").body());
+        assertThat(list.path("total").asInt()).isEqualTo(2);
+        assertThat(list.path("rows").get(0).has("payload")).isFalse();
+        long fixable = list.path("rows").get(1).path("id").asLong();
+        long junk = list.path("rows").get(0).path("id").asLong();
+        JsonNode shown = JSON.readTree(app.get("/api/rejected/" + fixable).body());
+        assertThat(shown.path("reason").asText()).contains("order.code must be a string");
+        assertThat(shown.path("payload").asText()).contains("\"code\": 12");
+        assertThat(app.get("/api/rejected/999").statusCode()).isEqualTo(404);
+
+        HttpResponse<String> stillBad = app.post("/api/rejected/" + fixable + "/resubmit", "");
+        assertThat(stillBad.statusCode()).isEqualTo(400);
+        ObjectNode fixed = fixture("order-xyz34");
+        HttpResponse<String> ok = app.post("/api/rejected/" + fixable + "/resubmit", fixed.toString());
+        assertThat(ok.statusCode()).isEqualTo(202);
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).hasSize(1);
+        assertThat(app.post("/api/rejected/" + junk + "/discard", "").statusCode()).isEqualTo(200);
+        assertThat(app.post("/api/rejected/" + junk + "/discard", "").statusCode()).isEqualTo(404);
+        assertThat(JSON.readTree(app.get("/api/rejected").body()).path("total").asInt()).isZero();
+    }
+
+    @Test
+    void anIntakeTokenMayOnlyPostEvents() throws Exception {
+        startWithCrm(5, "5s", Map.of("ordersync.intake.token", "shop"));
+        assertThat(raw("POST", "/api/events", fixture("order-abc12").toString(), "Authorization", "Bearer shop").statusCode()).isEqualTo(202);
+        assertThat(raw("GET", "/api/providers", null, "Authorization", "Bearer shop").statusCode()).isEqualTo(401);
+    }
+}
