@@ -155,7 +155,7 @@ public final class AdminApi {
         String code = exchange.getIn().getHeader("code", String.class);
         List<Map<String, Object>> rows = new ArrayList<>();
         for (QueueEntry e : queue.forOrder(event, code)) {
-            rows.add(row(e));
+            rows.add(row(e, providers));
         }
         List<Map<String, Object>> results = store.results(event, code);
         List<Map<String, Object>> log = store.logEntries(event, code);
@@ -193,6 +193,13 @@ public final class AdminApi {
         } else {
             reply(exchange, 409, Map.of("error", "queue row " + id + " changed meanwhile; try again"));
         }
+    }
+
+    static Map<String, Object> row(QueueEntry e, ProviderRegistry providers) {
+        Map<String, Object> m = row(e);
+        Provider p = providers.active(e.provider());
+        m.put("max_attempts", p == null ? null : p.maxAttempts());
+        return m;
     }
 
     static Map<String, Object> row(QueueEntry e) {

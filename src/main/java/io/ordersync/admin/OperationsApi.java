@@ -55,7 +55,7 @@ public final class OperationsApi {
         int lim = limit == null ? 50 : limit.intValue();
         List<Map<String, Object>> rows = new ArrayList<>();
         for (QueueEntry e : queue.list(f, off, lim)) {
-            Map<String, Object> row = AdminApi.row(e);
+            Map<String, Object> row = AdminApi.row(e, providers);
             row.put("event", e.eventSlug());
             row.put("order", e.orderCode());
             rows.add(row);

@@ -1,0 +1,209 @@
+// ordersync admin UI: plain JavaScript, no build step. Pages are routed by the URL hash and refresh
+// themselves every two seconds; every state change is a POST with the X-Ordersync-Request header.
+'use strict';
+
+const MODES = {
+  exceeded: 'Temporary error, auto-retry limit exceeded',
+  permanent: 'Provider reported a permanent error',
+  config: 'Misconfiguration, please check provider settings',
+  internal: 'System error, needs manual intervention',
+  timeout: 'Sync timed out, auto-retry limit exceeded',
+};
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const esc = (v) => String(v ?? '').replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c]));
+const when = (iso) => iso ? new Date(iso).toLocaleString() : '—';
+let timer = null;
+
+async function api(method, path, body) {
+  const opts = {method, headers: {'X-Ordersync-Request': '1'}};
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = typeof body === 'string' ? body : JSON.stringify(body);
+  }
+  const r = await fetch(path, opts);
+  if (r.status === 401) { location.href = '/login'; throw new Error('logged out'); }
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(data.error || r.statusText);
+  return data;
+}
+
+function toast(text) {
+  const t = $('#toast');
+  t.textContent = text;
+  t.classList.add('show');
+  setTimeout(() => t.classList.remove('show'), 2500);
+}
+
+async function act(fn, done) {
+  try { const r = await fn(); toast(done(r)); render(); } catch (e) { toast('Error: ' + e.message); }
+}
+
+function stateOf(row) { return row.state; }
+
+function describe(row) {
+  if (row.state === 'parked') return `Error: ${MODES[row.failure_mode] || row.failure_mode}${row.last_error ? ': ' + row.last_error : ''}`;
+  if (row.state === 'retrying') return `Retry ${row.failed_attempts} of ${row.max_attempts ?? '?'}, waiting until ${when(row.not_before)}${row.last_error ? ' — ' + row.last_error : ''}`;
+  if (row.state === 'in_flight') return 'Syncing now…';
+  return 'Pending';
+}
+
+// ---- pages ---------------------------------------------------------------------------------
+
+async function dashboard(main) {
+  const providers = await api('GET', '/api/providers');
+  if (!providers.length) { main.innerHTML = '<h1>Providers</h1><div class="empty">No mapping files in mappings/ yet.</div>'; return; }
+  main.innerHTML = '<h1>Providers</h1><div class="cards">' + providers.map((p) => {
+    const parked = Object.entries(p.queue.parked || {});
+    const parkedTotal = parked.reduce((a, [, n]) => a + n, 0);
+    return `<div class="card" data-testid="provider-${esc(p.identifier)}">
+      <h3>${esc(p.display_name)} <span class="badge ${esc(p.status)}">${esc(p.status.replace(/_/g, ' '))}</span></h3>
+      <div class="id">${esc(p.identifier)} · ${esc(p.kind || '')}</div>
+      <div class="stats">
+        <div class="stat"><b data-testid="waiting-${esc(p.identifier)}">${p.queue.waiting}</b><span>waiting</span></div>
+        <div class="stat"><b data-testid="inflight-${esc(p.identifier)}">${p.queue.in_flight}</b><span>in flight</span></div>
+        <div class="stat ${parkedTotal ? 'bad' : ''}"><b data-testid="parked-${esc(p.identifier)}">${parkedTotal}</b><span>parked${parked.length ? ': ' + parked.map(([m, n]) => `<a href="#/problems?provider=${esc(p.identifier)}&mode=${esc(m)}">${n} ${esc(m)}</a>`).join(', ') : ''}</span></div>
+        <div class="stat good"><b data-testid="synced-${esc(p.identifier)}">${p.synced_24h}</b><span>synced in 24 h</span></div>
+      </div>
+      <div class="muted" style="margin-top:.6rem">last success ${when(p.last_success)}<br>last failure ${when(p.last_failure)}</div>
+      ${p.errors.length ? `<ul class="errors">${p.errors.map((e) => `<li>${esc(e.text)}</li>`).join('')}</ul>` : ''}
+      ${parkedTotal ? `<p><a href="#/problems?provider=${esc(p.identifier)}" data-testid="problems-link-${esc(p.identifier)}">Show problems →</a></p>` : ''}
+    </div>`;
+  }).join('') + '</div>';
+}
+
+async function problems(main, params) {
+  const q = new URLSearchParams({state: 'problems', limit: '200'});
+  for (const k of ['provider', 'mode', 'event']) if (params.get(k)) q.set(k, params.get(k));
+  const page = await api('GET', '/api/queue?' + q);
+  const selected = new Set([...document.querySelectorAll('input[data-row]:checked')].map((c) => c.dataset.row));
+  main.innerHTML = `<h1>Problems${params.get('provider') ? ' · ' + esc(params.get('provider')) : ''}</h1>
+    <div class="toolbar">
+      <button id="bulk-retry" data-testid="bulk-retry">Retry selected</button>
+      <button id="bulk-cancel" class="danger" data-testid="bulk-cancel">Cancel selected</button>
+      <span class="muted">${page.total} waiting with a failure</span>
+    </div>
+    ${page.rows.length ? `<table><thead><tr><th><input type="checkbox" id="select-all"></th><th>Order</th><th>Provider</th><th>State</th><th>Failure</th><th>Attempts</th><th>Next try</th><th></th></tr></thead><tbody>
+    ${page.rows.map((r) => `<tr data-testid="problem-${r.id}">
+      <td><input type="checkbox" data-row="${r.id}" ${selected.has(String(r.id)) ? 'checked' : ''}></td>
+      <td><a href="#/order/${encodeURIComponent(r.event)}/${encodeURIComponent(r.order)}" data-testid="order-link-${esc(r.order)}">${esc(r.event)} / ${esc(r.order)}</a></td>
+      <td>${esc(r.provider)}</td>
+      <td><span class="badge ${esc(r.state)}">${esc(r.state)}</span></td>
+      <td class="error">${esc(r.failure_description || 'Temporary error, will retry')}<br><span class="muted">${esc(r.last_error)}</span></td>
+      <td>${r.failed_attempts}</td><td>${r.state === 'parked' ? 'manual' : when(r.not_before)}</td>
+      <td><button class="secondary" data-retry="${r.id}">Retry now</button></td></tr>`).join('')}
+    </tbody></table>` : '<div class="empty" data-testid="no-problems">No problems. Everything is synced or on its way.</div>'}`;
+  const ids = () => [...document.querySelectorAll('input[data-row]:checked')].map((c) => Number(c.dataset.row));
+  $('#select-all')?.addEventListener('change', (e) => document.querySelectorAll('input[data-row]').forEach((c) => { c.checked = e.target.checked; }));
+  $('#bulk-retry').onclick = () => act(() => api('POST', '/api/queue/retry', {ids: ids()}), (r) => `${r.retried} queued for retry`);
+  $('#bulk-cancel').onclick = () => confirm('Cancel the selected syncs?') && act(() => api('POST', '/api/queue/cancel', {ids: ids()}), (r) => `${r.canceled.length} canceled`);
+  document.querySelectorAll('[data-retry]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/queue/${b.dataset.retry}/retry`), () => 'Queued for retry'); });
+}
+
+async function order(main, params, event, code) {
+  const [o, providers] = await Promise.all([api('GET', `/api/orders/${encodeURIComponent(event)}/${encodeURIComponent(code)}`), api('GET', '/api/providers')]);
+  const byProvider = {};
+  for (const p of providers) byProvider[p.identifier] = {rows: [], results: []};
+  for (const r of o.queue) (byProvider[r.provider] ||= {rows: [], results: []}).rows.push(r);
+  for (const r of o.results) (byProvider[r.provider] ||= {rows: [], results: []}).results.push(r);
+  main.innerHTML = `<h1>Order ${esc(code)} <span class="muted">· ${esc(event)}</span></h1>
+    ${Object.entries(byProvider).map(([p, v]) => {
+      const row = v.rows.find((r) => r.state !== 'in_flight') || v.rows[0];
+      const text = row ? describe(row) : v.results.length ? 'Synced' : 'Not synced to this provider';
+      const badge = row ? row.state : v.results.length ? 'synced' : 'waiting';
+      return `<div class="status-line" data-testid="status-${esc(p)}">
+        <strong>${esc(p)}</strong><span class="badge ${esc(badge)}" data-testid="state-${esc(p)}">${esc(badge.replace('_', ' '))}</span>
+        <span class="text" data-testid="status-text-${esc(p)}">${esc(text)}</span>
+        ${row && row.state !== 'in_flight' ? `<button data-testid="retry-${esc(p)}" data-retry="${row.id}">Retry now</button>
+          <button class="danger" data-testid="cancel-${esc(p)}" data-cancel="${row.id}">Cancel</button>` : ''}
+        <button class="secondary" data-testid="sync-${esc(p)}" data-sync="${esc(p)}">Sync now</button>
+      </div>`;
+    }).join('')}
+    <h2>Results</h2>
+    ${o.results.length ? `<table data-testid="results"><thead><tr><th>Provider</th><th>Object</th><th>Id</th><th>Remote</th><th>Action</th><th>Synced</th></tr></thead><tbody>
+      ${o.results.map((r) => `<tr><td>${esc(r.provider)}</td><td>${esc(r.remote_type)}</td><td>${esc(r.id_field)} = ${esc(r.id_value)}</td>
+        <td>${r.external_link ? `<a href="${esc(r.external_link)}" target="_blank" rel="noopener">${esc(r.display_name || r.remote_id)}</a>` : esc(r.display_name || r.remote_id || '')}</td>
+        <td>${esc(r.action)}</td><td>${when(r.synced_at)}</td></tr>`).join('')}</tbody></table>` : '<div class="empty">Nothing synced yet.</div>'}
+    <h2>Log</h2>
+    <table data-testid="log"><thead><tr><th>Time</th><th>Provider</th><th>Kind</th><th>Message</th></tr></thead><tbody>
+      ${o.log.slice().reverse().map((l) => `<tr><td>${when(l.created_at)}</td><td>${esc(l.provider || '')}</td><td>${esc(l.kind)}</td><td>${esc(l.message)}</td></tr>`).join('')}
+    </tbody></table>`;
+  document.querySelectorAll('[data-retry]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/queue/${b.dataset.retry}/retry`), () => 'Queued for retry'); });
+  document.querySelectorAll('[data-cancel]').forEach((b) => { b.onclick = () => confirm('Cancel this sync?') && act(() => api('POST', `/api/queue/${b.dataset.cancel}/cancel`), () => 'Canceled'); });
+  document.querySelectorAll('[data-sync]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/orders/${encodeURIComponent(event)}/${encodeURIComponent(code)}/sync`, {provider: b.dataset.sync}), () => 'Sync queued'); });
+}
+
+async function mappings(main) {
+  const providers = await api('GET', '/api/providers');
+  if ($('#preview-doc')) { // keep the form while the page refreshes
+    return;
+  }
+  main.innerHTML = `<h1>Mappings</h1>
+    ${providers.map((p) => `<div class="card" style="margin-bottom:1rem" data-testid="mapping-${esc(p.identifier)}">
+      <h3>${esc(p.display_name)} <span class="badge ${esc(p.status)}">${esc(p.status.replace(/_/g, ' '))}</span></h3>
+      <div class="muted">${esc(p.file)} · triggers: ${esc((p.triggers || []).join(', '))}</div>
+      ${p.errors.length ? `<ul class="errors">${p.errors.map((e) => `<li>${esc(e.text)}</li>`).join('')}</ul>` : '<p class="muted">No errors.</p>'}
+    </div>`).join('')}
+    <h2>Preview</h2>
+    <p class="muted">Paste an order document: see the exact requests a sync would send. Nothing is sent.</p>
+    <div class="toolbar"><select id="preview-provider">${providers.map((p) => `<option>${esc(p.identifier)}</option>`).join('')}</select>
+      <button id="preview-run">Preview</button></div>
+    <label>Order document</label><textarea id="preview-doc" rows="10" placeholder='{"type": "order.paid", "event": {...}, "order": {...}}'></textarea>
+    <label>Remote objects as they stand (optional)</label><textarea id="preview-remote" rows="3" placeholder='{"contact": [{"id": "1", "email": "…"}]}'></textarea>
+    <pre id="preview-out" data-testid="preview-out"></pre>`;
+  $('#preview-run').onclick = async () => {
+    try {
+      const body = {provider: $('#preview-provider').value, document: JSON.parse($('#preview-doc').value || '{}')};
+      if ($('#preview-remote').value.trim()) body.remote = JSON.parse($('#preview-remote').value);
+      $('#preview-out').textContent = JSON.stringify(await api('POST', '/api/preview', body), null, 2);
+    } catch (e) { $('#preview-out').textContent = 'Error: ' + e.message; }
+  };
+}
+
+async function rejected(main, params) {
+  if (params.get('id')) {
+    if ($('#rejected-payload')) return;
+    const r = await api('GET', '/api/rejected/' + params.get('id'));
+    main.innerHTML = `<h1>Rejected event #${r.id}</h1><p class="error" style="color:var(--red)">${esc(r.reason)}</p>
+      <p class="muted">${esc(r.source)} · ${when(r.received_at)}</p>
+      <textarea id="rejected-payload" rows="18">${esc(r.payload)}</textarea>
+      <div class="toolbar"><button id="resubmit">Re-submit</button><button id="discard" class="danger">Discard</button><a href="#/rejected">back</a></div>`;
+    $('#resubmit').onclick = () => act(() => api('POST', `/api/rejected/${r.id}/resubmit`, $('#rejected-payload').value), () => 'Accepted').then(() => { location.hash = '#/rejected'; });
+    $('#discard').onclick = () => confirm('Discard this event?') && act(() => api('POST', `/api/rejected/${r.id}/discard`), () => 'Discarded').then(() => { location.hash = '#/rejected'; });
+    return;
+  }
+  const page = await api('GET', '/api/rejected?limit=200');
+  main.innerHTML = `<h1>Rejected events</h1>${page.rows.length ? `<table><thead><tr><th>#</th><th>Received</th><th>Source</th><th>Reason</th></tr></thead><tbody>
+    ${page.rows.map((r) => `<tr><td><a href="#/rejected?id=${r.id}">${r.id}</a></td><td>${when(r.received_at)}</td><td>${esc(r.source)}</td><td class="error">${esc(r.reason)}</td></tr>`).join('')}
+    </tbody></table>` : '<div class="empty">No rejected events.</div>'}`;
+}
+
+// ---- routing -------------------------------------------------------------------------------
+
+async function render() {
+  const [path, query] = location.hash.replace(/^#/, '').split('?');
+  const params = new URLSearchParams(query || '');
+  const parts = (path || '/').split('/').filter(Boolean).map(decodeURIComponent);
+  const main = $('#main');
+  const page = parts[0] || 'dashboard';
+  document.querySelectorAll('nav a').forEach((a) => a.classList.toggle('active', a.dataset.nav === page));
+  try {
+    if (page === 'problems') await problems(main, params);
+    else if (page === 'order') await order(main, params, parts[1], parts[2]);
+    else if (page === 'mappings') await mappings(main, params);
+    else if (page === 'rejected') await rejected(main, params);
+    else await dashboard(main, params);
+  } catch (e) {
+    if (e.message !== 'logged out') main.innerHTML = `<div class="empty">${esc(e.message)}</div>`;
+  }
+}
+
+window.addEventListener('hashchange', () => { $('#main').innerHTML = ''; render(); });
+$('#find-order').addEventListener('submit', (e) => {
+  e.preventDefault();
+  location.hash = `#/order/${encodeURIComponent($('#find-event').value.trim())}/${encodeURIComponent($('#find-code').value.trim())}`;
+});
+$('#logout').onclick = async () => { await api('POST', '/api/logout'); location.href = '/login'; };
+render();
+clearInterval(timer);
+timer = setInterval(() => { if (!document.hidden) render(); }, 2000);
