@@ -2,9 +2,17 @@ package io.ordersync;
 
 import io.ordersync.cli.Commands;
 import io.ordersync.config.OrdersyncConfiguration;
+import io.ordersync.demo.Demo;
+import org.apache.camel.main.BaseMainSupport;
 import org.apache.camel.main.Main;
+import org.apache.camel.main.MainListenerSupport;
 
-/** Runs ordersync as a standalone Camel Main application, or one of its commands (validate, preview, fields). */
+import java.util.List;
+
+/**
+ * Runs ordersync as a standalone Camel Main application ({@code --demo}: with a sandbox target and sample
+ * orders), or one of its commands (validate, preview, fields).
+ */
 public final class Application {
 
     private Application() {
@@ -17,6 +25,30 @@ public final class Application {
         }
         Main main = new Main();
         main.configure().addConfiguration(OrdersyncConfiguration.class);
-        main.run(args);
+        Demo demo = null;
+        if (List.of(args).contains("--demo")) {
+            demo = new Demo(0);
+            Demo d = demo;
+            demo.properties().forEach(main::addOverrideProperty);
+            main.addMainListener(new MainListenerSupport() {
+                @Override
+                public void afterStart(BaseMainSupport m) {
+                    d.started(m.getCamelContext(), m.getCamelContext().resolvePropertyPlaceholders("{{camel.server.port:8080}}"));
+                }
+
+                @Override
+                public void afterStop(BaseMainSupport m) {
+                    d.close();
+                }
+            });
+            args = List.of(args).stream().filter(a -> !a.equals("--demo")).toArray(String[]::new);
+        }
+        try {
+            main.run(args);
+        } finally {
+            if (demo != null) {
+                demo.close();
+            }
+        }
     }
 }

@@ -18,6 +18,9 @@ import io.ordersync.mapping.Provider;
 import io.ordersync.mapping.ProviderLoader;
 import io.ordersync.mapping.ProviderRegistry;
 import io.ordersync.order.DocumentParser;
+import io.ordersync.ops.DatabaseHealthCheck;
+import io.ordersync.ops.SyncMetrics;
+import org.apache.camel.health.HealthCheckRegistry;
 import io.ordersync.order.OrderStore;
 import io.ordersync.queue.Dispatcher;
 import io.ordersync.queue.SyncOutcome;
@@ -70,7 +73,8 @@ public final class Ordersync {
         IntakeService intake = new IntakeService(dataSource, parser, store, queue, providers);
         this.dispatcher = new Dispatcher(dataSource, queue, store, providers, gate, settings.instanceId, settings.lease,
                 settings.claimBatchSize);
-        SyncOutcome outcome = new SyncOutcome(dataSource, queue, store, providers, dispatcher);
+        SyncMetrics metrics = new SyncMetrics(context, store);
+        SyncOutcome outcome = new SyncOutcome(dataSource, queue, store, providers, dispatcher, metrics);
 
         Registry r = context.getRegistry();
         r.bind("dataSource", dataSource);
@@ -82,7 +86,7 @@ public final class Ordersync {
         r.bind("outboxIntake", new OutboxIntakeProcessor(intake));
         r.bind("httpIntake", new HttpIntakeProcessor(intake, mapper));
         Upserter upserter = new Upserter(mapper, gate, settings.maxInProcessRetryAfter);
-        r.bind("delivery", new DeliveryProcessor(context, providers, store, parser, upserter, gate));
+        r.bind("delivery", new DeliveryProcessor(context, providers, store, parser, upserter, gate, metrics));
         r.bind("adminApi", new AdminApi(queue, store, mapper, providers, parser));
         AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken);
         if (!auth.configured()) {
@@ -94,6 +98,11 @@ public final class Ordersync {
         r.bind("operationsApi", new OperationsApi(dataSource, queue, store, providers, mapper));
         r.bind("rejectedApi", new RejectedApi(intake, store, mapper));
         r.bind("staticFiles", new StaticFiles());
+        r.bind("syncMetrics", metrics);
+        HealthCheckRegistry health = HealthCheckRegistry.get(context);
+        if (health != null) {
+            health.register(new DatabaseHealthCheck(dataSource));
+        }
         r.bind("ordersync", this);
     }
 

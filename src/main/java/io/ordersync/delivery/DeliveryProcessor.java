@@ -6,6 +6,7 @@ import io.ordersync.mapping.ProviderRegistry;
 import io.ordersync.order.DocumentParser;
 import io.ordersync.order.InvalidDocumentException;
 import io.ordersync.order.OrderDocument;
+import io.ordersync.ops.SyncMetrics;
 import io.ordersync.order.OrderStore;
 import io.ordersync.queue.QueueEntry;
 import org.apache.camel.CamelContext;
@@ -34,11 +35,13 @@ public final class DeliveryProcessor implements Processor {
     private final DocumentParser parser;
     private final Upserter upserter;
     private final ProviderGate gate;
+    private final SyncMetrics metrics;
     private final Map<String, HttpTarget> targets = new ConcurrentHashMap<>();
     private volatile ProducerTemplate template;
 
     public DeliveryProcessor(CamelContext context, ProviderRegistry providers, OrderStore store, DocumentParser parser,
-                             Upserter upserter, ProviderGate gate) {
+                             Upserter upserter, ProviderGate gate, SyncMetrics metrics) {
+        this.metrics = metrics;
         this.context = context;
         this.providers = providers;
         this.store = store;
@@ -69,7 +72,13 @@ public final class DeliveryProcessor implements Processor {
         } catch (InvalidDocumentException e) {
             throw new IllegalStateException("stored snapshot no longer parses: " + e.getMessage(), e);
         }
-        List<OrderStore.Result> results = upserter.sync(provider, doc, target(provider),
+        HttpTarget http = target(provider);
+        Transport counted = request -> {
+            Transport.Response r = http.send(request);
+            metrics.httpResponse(provider.identifier(), r.status());
+            return r;
+        };
+        List<OrderStore.Result> results = upserter.sync(provider, doc, counted,
                 delay -> exchange.getIn().setHeader(Exchange.REDELIVERY_DELAY, delay));
         exchange.setProperty(RESULTS, results);
     }

@@ -6,6 +6,7 @@ import io.ordersync.delivery.DeliveryProcessor;
 import io.ordersync.mapping.MappingConfigException;
 import io.ordersync.mapping.Provider;
 import io.ordersync.mapping.ProviderRegistry;
+import io.ordersync.ops.SyncMetrics;
 import io.ordersync.order.OrderStore;
 import org.apache.camel.Exchange;
 import org.slf4j.Logger;
@@ -25,8 +26,11 @@ public final class SyncOutcome {
     private final OrderStore store;
     private final ProviderRegistry providers;
     private final Dispatcher dispatcher;
+    private final SyncMetrics metrics;
 
-    public SyncOutcome(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, Dispatcher dispatcher) {
+    public SyncOutcome(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, Dispatcher dispatcher,
+                       SyncMetrics metrics) {
+        this.metrics = metrics;
         this.ds = ds;
         this.queue = queue;
         this.store = store;
@@ -64,6 +68,8 @@ public final class SyncOutcome {
         } finally {
             dispatcher.finished(e);
         }
+        metrics.synced(e.provider(), "success");
+        metrics.delivered(e.provider(), e.triggeredAt());
     }
 
     /** Failure: classified into recoverable (retry later) or a parked mode, stored and logged. */
@@ -120,6 +126,7 @@ public final class SyncOutcome {
         } finally {
             dispatcher.finished(e);
         }
+        metrics.synced(e.provider(), park == null ? "retry" : park.code());
         LOG.warn("Sync of {}/{} to {} failed: {}", e.eventSlug(), e.orderCode(), e.provider(), logLine);
     }
 

@@ -39,6 +39,8 @@ public final class OrdersyncApp implements AutoCloseable {
         properties.put("ordersync.mappings.dir", mappingsDir.toAbsolutePath().toString());
         properties.put("camel.server.port", String.valueOf(port));
         properties.put("camel.server.host", "127.0.0.1");
+        properties.put("camel.management.port", String.valueOf(freePort()));
+        properties.put("camel.management.host", "127.0.0.1");
         properties.put("ordersync.outbox.poll-delay-ms", "100");
         properties.put("ordersync.redelivery.delay-ms", "50");
         properties.put("camel.main.shutdown-timeout", "10");
