@@ -1,0 +1,139 @@
+package io.ordersync.ui;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ordersync.support.AppTestSupport;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.openqa.selenium.By;
+import org.openqa.selenium.OutputType;
+import org.openqa.selenium.TakesScreenshot;
+import org.openqa.selenium.WebDriver;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.chrome.ChromeDriver;
+import org.openqa.selenium.chrome.ChromeDriverService;
+import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.support.ui.ExpectedConditions;
+import org.openqa.selenium.support.ui.WebDriverWait;
+
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The admin UI in Debian's headless Chromium: log in, find a parked failure on the dashboard, open it,
+ * retry it and watch it turn synced; sync an order now; bulk retry. Screenshots go to target/screenshots.
+ */
+class AdminUiBrowserTest extends AppTestSupport {
+
+    private static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
+    private static final Path CHROMIUM = Path.of("/usr/bin/chromium");
+    private WebDriver browser;
+    private WebDriverWait wait;
+
+    @BeforeEach
+    void browser() throws Exception {
+        assumeTrue(Files.isExecutable(CHROMEDRIVER) && Files.isExecutable(CHROMIUM),
+                "browser tests skipped: /usr/bin/chromium and /usr/bin/chromedriver are not installed "
+                        + "(apt-get install chromium chromium-driver; .ci/run does this)");
+        ChromeOptions options = new ChromeOptions();
+        options.setBinary(CHROMIUM.toFile());
+        options.addArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1400,1000", "--user-data-dir=" + Files.createTempDirectory(tmp, "chrome"));
+        ChromeDriverService service = new ChromeDriverService.Builder().usingDriverExecutable(CHROMEDRIVER.toFile()).build();
+        browser = new ChromeDriver(service, options);
+        wait = new WebDriverWait(browser, Duration.ofSeconds(20));
+    }
+
+    @AfterEach
+    void closeBrowser() {
+        if (browser != null) {
+            browser.quit();
+        }
+    }
+
+    private void screenshot(String name) throws Exception {
+        Path dir = Path.of("target", "screenshots");
+        Files.createDirectories(dir);
+        File shot = ((TakesScreenshot) browser).getScreenshotAs(OutputType.FILE);
+        Files.copy(shot.toPath(), dir.resolve(name + ".png"), StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    private WebElement byTestId(String id) {
+        return wait.until(ExpectedConditions.visibilityOfElementLocated(By.cssSelector("[data-testid='" + id + "']")));
+    }
+
+    private void waitForText(String testId, String text) {
+        wait.until(ExpectedConditions.textToBePresentInElementLocated(By.cssSelector("[data-testid='" + testId + "']"), text));
+    }
+
+    @Test
+    void anAdminFindsAParkedFailureRetriesItSyncsAnOrderNowAndBulkRetries() throws Exception {
+        startWithCrm(1, "1h", Map.of("ordersync.admin.username", "admin", "ordersync.admin.password", "s3cure-pw"));
+        target.failAlways(422);
+        app.post("/api/events", fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(15)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'permanent'") == 1);
+
+        // log in
+        browser.get(app.url("/ui/"));
+        wait.until(ExpectedConditions.urlContains("/login"));
+        browser.findElement(By.id("username")).sendKeys("admin");
+        browser.findElement(By.id("password")).sendKeys("s3cure-pw");
+        screenshot("01-login");
+        browser.findElement(By.id("submit")).click();
+
+        // the dashboard shows the parked failure
+        waitForText("parked-crm", "1");
+        screenshot("02-dashboard-parked");
+        byTestId("problems-link-crm").click();
+        WebElement problem = byTestId("order-link-ABC12");
+        assertThat(browser.getPageSource()).contains("Provider reported a permanent error");
+        screenshot("03-problems");
+        problem.click();
+
+        // the order page explains the error; Retry now turns it synced once the target is fixed
+        waitForText("status-text-crm", "Error: Provider reported a permanent error");
+        screenshot("04-order-error");
+        target.failAlways(0);
+        byTestId("retry-crm").click();
+        waitForText("state-crm", "synced");
+        assertThat(byTestId("results").getText()).contains("contact").contains("tester@example.org");
+        assertThat(browser.findElements(By.cssSelector("[data-testid='results'] a"))).isNotEmpty();
+        screenshot("05-order-synced");
+
+        // Sync now sends the order again
+        target.clearRequests();
+        byTestId("sync-crm").click();
+        await().atMost(Duration.ofSeconds(15)).until(() -> !target.requests().isEmpty());
+        waitForText("log", "sync requested by an operator");
+        waitForText("state-crm", "synced");
+
+        // bulk retry on the problems page
+        target.failAlways(500);
+        for (String code : new String[]{"BULK1", "BULK2"}) {
+            ObjectNode doc = fixture("order-xyz34");
+            ((ObjectNode) doc.path("order")).put("code", code);
+            app.post("/api/events", doc.toString());
+        }
+        await().atMost(Duration.ofSeconds(15)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'exceeded'") == 2);
+        browser.get(app.url("/ui/#/problems"));
+        byTestId("order-link-BULK1");
+        byTestId("order-link-BULK2");
+        browser.findElement(By.id("select-all")).click();
+        screenshot("06-bulk-selected");
+        target.failAlways(0);
+        byTestId("bulk-retry").click();
+        byTestId("no-problems");
+        screenshot("07-no-problems");
+        await().atMost(Duration.ofSeconds(15)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
+        assertThat(target.objects("tickets")).extracting(t -> t.path("ticket_id").asText()).contains("BULK1-1", "BULK2-1");
+    }
+}
