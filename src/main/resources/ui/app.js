@@ -143,6 +143,7 @@ async function mappings(main) {
       <h3>${esc(p.display_name)} <span class="badge ${esc(p.status)}">${esc(p.status.replace(/_/g, ' '))}</span></h3>
       <div class="muted">${esc(p.file)} · triggers: ${esc((p.triggers || []).join(', '))}</div>
       ${p.errors.length ? `<ul class="errors">${p.errors.map((e) => `<li>${esc(e.text)}</li>`).join('')}</ul>` : '<p class="muted">No errors.</p>'}
+      <details data-file="${esc(p.identifier)}"><summary>${esc(p.file)}</summary><pre></pre></details>
     </div>`).join('')}
     <h2>Preview</h2>
     <p class="muted">Paste an order document: see the exact requests a sync would send. Nothing is sent.</p>
@@ -151,6 +152,11 @@ async function mappings(main) {
     <label>Order document</label><textarea id="preview-doc" rows="10" placeholder='{"type": "order.paid", "event": {...}, "order": {...}}'></textarea>
     <label>Remote objects as they stand (optional)</label><textarea id="preview-remote" rows="3" placeholder='{"contact": [{"id": "1", "email": "…"}]}'></textarea>
     <pre id="preview-out" data-testid="preview-out"></pre>`;
+  document.querySelectorAll('details[data-file]').forEach((d) => d.addEventListener('toggle', async () => {
+    if (!d.open) return;
+    const r = await fetch(`/api/providers/${encodeURIComponent(d.dataset.file)}/file`);
+    $('pre', d).textContent = r.ok ? await r.text() : 'cannot read the file';
+  }));
   $('#preview-run').onclick = async () => {
     try {
       const body = {provider: $('#preview-provider').value, document: JSON.parse($('#preview-doc').value || '{}')};

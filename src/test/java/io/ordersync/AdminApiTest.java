@@ -30,7 +30,7 @@ class AdminApiTest extends AppTestSupport {
     }
 
     private static final String[][] ENDPOINTS = {
-            {"GET", "/api/providers"}, {"GET", "/api/queue"}, {"POST", "/api/queue/retry"}, {"POST", "/api/queue/1/retry"},
+            {"GET", "/api/providers"}, {"GET", "/api/providers/crm/file"}, {"GET", "/api/queue"}, {"POST", "/api/queue/retry"}, {"POST", "/api/queue/1/retry"},
             {"POST", "/api/queue/1/cancel"}, {"POST", "/api/queue/cancel"}, {"GET", "/api/orders/democon/ABC12"},
             {"POST", "/api/orders/democon/ABC12/sync"}, {"POST", "/api/providers/crm/backfill"}, {"GET", "/api/rejected"},
             {"GET", "/api/rejected/1"}, {"POST", "/api/rejected/1/resubmit"}, {"POST", "/api/rejected/1/discard"},
@@ -102,6 +102,10 @@ class AdminApiTest extends AppTestSupport {
         assertThat(crm.path("last_success").asText()).isNotEmpty();
         assertThat(crm.path("queue").path("waiting").asInt()).isZero();
         assertThat(r.body()).doesNotContain("s3cret");
+        HttpResponse<String> file = app.get("/api/providers/crm/file");
+        assertThat(file.statusCode()).isEqualTo(200);
+        assertThat(file.body()).contains("identifier: crm").contains("{{test.crm.token}}");
+        assertThat(app.get("/api/providers/nope/file").statusCode()).isEqualTo(404);
     }
 
     @Test

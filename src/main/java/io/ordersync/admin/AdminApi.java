@@ -88,6 +88,19 @@ public final class AdminApi {
         reply(exchange, 200, out);
     }
 
+    /** {@code GET /api/providers/{id}/file}: the mapping file as it is on disk (secrets are placeholders, never values). */
+    public void providerFile(Exchange exchange) throws Exception {
+        String id = exchange.getIn().getHeader("id", String.class);
+        ProviderRegistry.State state = providers.states().get(id);
+        if (state == null || state.latest().file() == null) {
+            reply(exchange, 404, Map.of("error", "no provider '" + id + "'"));
+            return;
+        }
+        exchange.getMessage().setHeader(Exchange.HTTP_RESPONSE_CODE, 200);
+        exchange.getMessage().setHeader(Exchange.CONTENT_TYPE, "text/yaml; charset=utf-8");
+        exchange.getMessage().setBody(java.nio.file.Files.readString(state.latest().file()));
+    }
+
     /** Last success and failure of a provider and its successful syncs in the last 24 hours, from the order log. */
     private Map<String, Object> activity(String provider) {
         Map<String, Object> m = new LinkedHashMap<>();
