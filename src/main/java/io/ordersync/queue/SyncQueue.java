@@ -250,12 +250,13 @@ public final class SyncQueue {
         return complete(c, e);
     }
 
-    /** In-flight rows whose lease expired before {@code now}. */
-    public List<QueueEntry> expired(Instant now) {
+    /** Queue rows of a query whose parameters are bound in order. */
+    private List<QueueEntry> entries(String sql, Object... args) {
         return Tx.run(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM sync_queue WHERE slot = 'inflight' "
-                    + "AND lease_until < ? ORDER BY lease_until")) {
-                ps.setObject(1, ts(now));
+            try (PreparedStatement ps = c.prepareStatement(sql)) {
+                for (int i = 0; i < args.length; i++) {
+                    ps.setObject(i + 1, args[i]);
+                }
                 List<QueueEntry> rows = new ArrayList<>();
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
@@ -265,6 +266,12 @@ public final class SyncQueue {
                 return rows;
             }
         });
+    }
+
+    /** In-flight rows whose lease expired before {@code now}. */
+    public List<QueueEntry> expired(Instant now) {
+        return entries("SELECT " + COLUMNS + " FROM sync_queue WHERE slot = 'inflight' AND lease_until < ? ORDER BY lease_until",
+                ts(now));
     }
 
     /** Manual retry: clears the failure mode, resets the attempts, due now. False if no such waiting row. */
@@ -291,20 +298,8 @@ public final class SyncQueue {
     }
 
     public List<QueueEntry> forOrder(String eventSlug, String orderCode) {
-        return Tx.run(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM sync_queue WHERE event_slug = ? "
-                    + "AND order_code = ? ORDER BY provider, id")) {
-                ps.setString(1, eventSlug);
-                ps.setString(2, orderCode);
-                List<QueueEntry> rows = new ArrayList<>();
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        rows.add(read(rs));
-                    }
-                }
-                return rows;
-            }
-        });
+        return entries("SELECT " + COLUMNS + " FROM sync_queue WHERE event_slug = ? AND order_code = ? ORDER BY provider, id",
+                eventSlug, orderCode);
     }
 
     /** Filters of the queue listing; null means any. state: waiting, retrying, in_flight, parked. */
@@ -342,23 +337,9 @@ public final class SyncQueue {
     public List<QueueEntry> list(Filter f, int offset, int limit) {
         List<Object> args = new ArrayList<>();
         String sql = "SELECT " + COLUMNS + " FROM sync_queue" + where(f, args) + " ORDER BY id OFFSET ? ROWS FETCH NEXT ? ROWS ONLY";
-        return Tx.run(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement(sql)) {
-                int i = 1;
-                for (Object a : args) {
-                    ps.setObject(i++, a);
-                }
-                ps.setInt(i++, offset);
-                ps.setInt(i, limit);
-                List<QueueEntry> rows = new ArrayList<>();
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        rows.add(read(rs));
-                    }
-                }
-                return rows;
-            }
-        });
+        args.add(offset);
+        args.add(limit);
+        return entries(sql, args.toArray());
     }
 
     public long count(Filter f) {
