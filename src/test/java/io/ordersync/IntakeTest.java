@@ -116,7 +116,9 @@ class IntakeTest extends AppTestSupport {
                 try (var ps = c.prepareStatement("INSERT INTO order_outbox (payload) VALUES (?)")) {
                     for (int i = 0; i < n; i++) {
                         ObjectNode doc = template.deepCopy();
-                        ((ObjectNode) doc.path("order")).put("code", "O" + i);
+                        ObjectNode order = (ObjectNode) doc.path("order");
+                        order.put("code", "O" + i);
+                        order.put("email", order.path("email").asText().replace("{code}", "o" + i));
                         ps.setString(1, doc.toString());
                         ps.addBatch();
                     }

@@ -33,11 +33,16 @@ class QueueSemanticsTest {
     private OrderStore store;
     private final Instant t0 = Instant.parse("2026-05-01T10:00:00Z");
 
-    @BeforeEach
-    void open() {
+    /** The database the queue runs on; PostgresQueueSemanticsTest runs the same tests on PostgreSQL. */
+    protected Properties database() {
         Properties p = new Properties();
         p.setProperty("ordersync.db.url", "jdbc:h2:file:" + tmp.resolve("q").toAbsolutePath());
-        ds = Database.open(OrdersyncSettings.from(p));
+        return p;
+    }
+
+    @BeforeEach
+    void open() {
+        ds = Database.open(OrdersyncSettings.from(database()));
         store = new OrderStore(ds);
         queue = new SyncQueue(ds, store);
     }

@@ -61,7 +61,7 @@ public final class SyncOutcome {
                 }
                 if (changed > 0 || results.isEmpty()) {
                     store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "success",
-                            results.isEmpty() ? "synced, no objects to send" : "synced: " + msg, now);
+                            (results.isEmpty() ? "synced, no objects to send" : "synced: " + msg) + " (instance " + e.claimedBy() + ")", now);
                 }
                 return null;
             });

@@ -31,10 +31,12 @@ public final class SyncQueue {
 
     private final DataSource ds;
     private final OrderStore store;
+    private final boolean postgres;
 
     public SyncQueue(DataSource ds, OrderStore store) {
         this.ds = ds;
         this.store = store;
+        this.postgres = Tx.run(ds, c -> c.getMetaData().getDatabaseProductName().toLowerCase().contains("postgres"));
     }
 
     private static OffsetDateTime ts(Instant i) {
@@ -152,6 +154,9 @@ public final class SyncQueue {
         });
         List<QueueEntry> claimed = new ArrayList<>();
         Instant leaseUntil = now.plus(lease);
+        if (postgres && !candidates.isEmpty()) {
+            return claimLocked(candidates, instanceId, leaseUntil, now);
+        }
         for (QueueEntry e : candidates) {
             String token = UUID.randomUUID().toString();
             try {
@@ -180,6 +185,53 @@ public final class SyncQueue {
             }
         }
         return claimed;
+    }
+
+    /**
+     * PostgreSQL, several instances: the candidates are locked with {@code FOR UPDATE SKIP LOCKED}, so
+     * instances claiming at the same moment take different rows instead of waiting for each other.
+     */
+    private List<QueueEntry> claimLocked(List<QueueEntry> candidates, String instanceId, Instant leaseUntil, Instant now) {
+        return Tx.run(ds, c -> {
+            Long[] ids = candidates.stream().map(QueueEntry::id).toArray(Long[]::new);
+            List<Long> locked = new ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement("SELECT id FROM sync_queue WHERE id = ANY(?) AND slot = 'waiting' "
+                    + "AND need_manual_retry IS NULL AND not_before <= ? FOR UPDATE SKIP LOCKED")) {
+                ps.setArray(1, c.createArrayOf("bigint", ids));
+                ps.setObject(2, ts(now));
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        locked.add(rs.getLong(1));
+                    }
+                }
+            }
+            List<QueueEntry> claimed = new ArrayList<>();
+            for (QueueEntry e : candidates) {
+                if (!locked.contains(e.id())) {
+                    continue;
+                }
+                String token = UUID.randomUUID().toString();
+                Savepoint sp = c.setSavepoint();
+                try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET slot = 'inflight', claim_token = ?, "
+                        + "claimed_by = ?, lease_until = ? WHERE id = ?")) {
+                    ps.setString(1, token);
+                    ps.setString(2, instanceId);
+                    ps.setObject(3, ts(leaseUntil));
+                    ps.setLong(4, e.id());
+                    ps.executeUpdate();
+                    claimed.add(new QueueEntry(e.id(), e.eventSlug(), e.orderCode(), e.provider(), "inflight",
+                            e.triggeredBy(), e.triggeredAt(), e.notBefore(), e.failedAttempts(), null, e.lastError(),
+                            token, instanceId, leaseUntil));
+                } catch (SQLException ex) {
+                    // a sibling of the same order and provider went in flight meanwhile: the database refuses a second one
+                    if (!Tx.isConstraintViolation(ex)) {
+                        throw ex;
+                    }
+                    c.rollback(sp);
+                }
+            }
+            return claimed;
+        });
     }
 
     /** Success: the row is done. False when the claim was lost (lease expired and the row was taken back). */

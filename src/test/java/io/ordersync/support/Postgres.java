@@ -1,0 +1,46 @@
+package io.ordersync.support;
+
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+
+import java.sql.Connection;
+import java.sql.Statement;
+import java.util.Properties;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/** One real PostgreSQL server (zonky embedded, binaries from Maven Central) for the test run; a new database per test. */
+public final class Postgres {
+
+    private static EmbeddedPostgres server;
+    private static final AtomicInteger DATABASES = new AtomicInteger();
+
+    private Postgres() {
+    }
+
+    private static synchronized EmbeddedPostgres server() throws Exception {
+        if (server == null) {
+            server = EmbeddedPostgres.builder().start();
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                try {
+                    server.close();
+                } catch (Exception e) {
+                    // the JVM is ending anyway
+                }
+            }));
+        }
+        return server;
+    }
+
+    /** Creates an empty database and returns the ordersync.db.* settings for it. */
+    public static Properties newDatabase() throws Exception {
+        EmbeddedPostgres pg = server();
+        String name = "ordersync_" + DATABASES.incrementAndGet();
+        try (Connection c = pg.getPostgresDatabase().getConnection(); Statement s = c.createStatement()) {
+            s.execute("CREATE DATABASE " + name);
+        }
+        Properties p = new Properties();
+        p.setProperty("ordersync.db.url", "jdbc:postgresql://localhost:" + pg.getPort() + "/" + name);
+        p.setProperty("ordersync.db.user", "postgres");
+        p.setProperty("ordersync.db.password", "postgres");
+        return p;
+    }
+}
