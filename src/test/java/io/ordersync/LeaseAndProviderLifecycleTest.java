@@ -67,6 +67,20 @@ class LeaseAndProviderLifecycleTest extends AppTestSupport {
     }
 
     @Test
+    void rowsAreNotClaimedWhileTheirProviderRouteIsDown() throws Exception {
+        startWithCrm();
+        app.context().getRouteController().stopRoute("provider-crm");
+        app.post("/api/events", fixture("order-xyz34").toString());
+        // the dispatcher runs every 50 ms; give it many rounds
+        await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3)).until(() ->
+                app.count("SELECT COUNT(*) FROM sync_queue WHERE slot = 'waiting'") == 1);
+        assertThat(target.requests()).isEmpty();
+        app.context().getRouteController().startRoute("provider-crm");
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).hasSize(1);
+    }
+
+    @Test
     void aRestartedAppResumesWaitingRows() throws Exception {
         startWithCrm(5, "1s", Map.of());
         target.failAlways(503);

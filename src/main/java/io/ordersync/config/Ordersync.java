@@ -73,6 +73,10 @@ public final class Ordersync {
         IntakeService intake = new IntakeService(dataSource, parser, store, queue, providers);
         this.dispatcher = new Dispatcher(dataSource, queue, store, providers, gate, settings.instanceId, settings.lease,
                 settings.claimBatchSize);
+        dispatcher.setRouteReady(id -> {
+            org.apache.camel.Route route = context.getRoute("provider-" + id);
+            return route != null && context.getRouteController().getRouteStatus(route.getId()).isStarted();
+        });
         SyncMetrics metrics = new SyncMetrics(context, store);
         SyncOutcome outcome = new SyncOutcome(dataSource, queue, store, providers, dispatcher, metrics);
 

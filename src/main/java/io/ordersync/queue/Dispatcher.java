@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Predicate;
 
 /**
  * Claims due queue rows for the dispatch route, keeps each provider's in-flight count within its
@@ -38,6 +39,7 @@ public final class Dispatcher extends ServiceSupport {
     private final int batchSize;
     private final Map<Long, QueueEntry> claimed = new ConcurrentHashMap<>();
     private final Map<String, Integer> inFlight = new ConcurrentHashMap<>();
+    private volatile Predicate<String> routeReady = provider -> true;
 
     public Dispatcher(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, ProviderGate gate,
                       String instanceId, Duration lease, int batchSize) {
@@ -51,7 +53,12 @@ public final class Dispatcher extends ServiceSupport {
         this.batchSize = batchSize;
     }
 
-    /** Claims the next batch of due rows; providers at capacity or paused by Retry-After are skipped. */
+    /** Tells whether a provider's route runs; rows are not claimed for a provider whose route is not up yet. */
+    public void setRouteReady(Predicate<String> routeReady) {
+        this.routeReady = routeReady;
+    }
+
+    /** Claims the next batch of due rows; providers at capacity, paused by Retry-After or without a running route are skipped. */
     public List<QueueEntry> claim() {
         if (!isRunAllowed()) {
             return List.of();
@@ -59,7 +66,8 @@ public final class Dispatcher extends ServiceSupport {
         Instant now = Instant.now();
         Set<String> full = new HashSet<>();
         for (Provider p : providers.active()) {
-            if (inFlight.getOrDefault(p.identifier(), 0) >= capacity(p) || gate.pausedUntil(p.identifier(), now) != null) {
+            if (inFlight.getOrDefault(p.identifier(), 0) >= capacity(p) || gate.pausedUntil(p.identifier(), now) != null
+                    || !routeReady.test(p.identifier())) {
                 full.add(p.identifier());
             }
         }
@@ -82,6 +90,17 @@ public final class Dispatcher extends ServiceSupport {
     public void finished(QueueEntry e) {
         if (claimed.remove(e.id()) != null) {
             inFlight.computeIfPresent(e.provider(), (k, v) -> v <= 1 ? null : v - 1);
+        }
+    }
+
+    /** A row that could not be handed to its provider's route: back to waiting, due now, no attempt counted. */
+    public void handBack(QueueEntry e) {
+        try {
+            Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(), Instant.now(), null, e.lastError()));
+            LOG.warn("Queue row {} of {}/{} could not be handed to route provider-{}; it waits again", e.id(), e.eventSlug(),
+                    e.orderCode(), e.provider());
+        } finally {
+            finished(e);
         }
     }
 
