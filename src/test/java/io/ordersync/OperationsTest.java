@@ -76,6 +76,11 @@ class OperationsTest extends AppTestSupport {
                     .POST(HttpRequest.BodyPublishers.ofString("{\"username\":\"demo\",\"password\":\"" + demo.password() + "\"}")).build(),
                     HttpResponse.BodyHandlers.ofString());
             assertThat(login.statusCode()).isEqualTo(200);
+            // the parked failure is fixed by a manual retry
+            long parked = ((Number) app.query("SELECT id FROM sync_queue WHERE need_manual_retry = 'permanent'").get(0).get("id")).longValue();
+            assertThat(app.post("/api/queue/" + parked + "/retry", "").statusCode()).isEqualTo(200);
+            await().atMost(Duration.ofSeconds(15)).until(() ->
+                    app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success' AND order_code = 'D1004'") == 1);
         }
     }
 }

@@ -73,7 +73,7 @@ public final class Demo implements AutoCloseable {
                 + "    admin UI        http://localhost:" + port + "/ui/   (user: demo, password: " + password + ")\n"
                 + "    sandbox CRM     " + sandbox.url() + "/   (the external system ordersync syncs into)\n"
                 + "  Sample orders arrive through the outbox over the next minute: watch syncs, a retry (flaky@)\n"
-                + "  and a parked permanent error (blocked@) on the dashboard. Stop with Ctrl+C.\n";
+                + "  and a parked permanent error (blocked@) on the dashboard: open it and click Retry now. Stop with Ctrl+C.\n";
         System.out.println(banner);
         DataSource ds = context.getRegistry().lookupByNameAndType("dataSource", DataSource.class);
         for (int i = 0; i < BUYERS.length; i++) {

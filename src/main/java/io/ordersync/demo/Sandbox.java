@@ -21,7 +21,8 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The demo's external system: a tiny CRM on loopback (contacts and tickets: look up, create, patch) with a
  * page listing its objects. It misbehaves on purpose: the first three requests about flaky@… answer 503
- * (a retry), and a contact for blocked@… is refused with 422 (a permanent error).
+ * (a retry), and the first contact for blocked@… is refused with 422 (a permanent error, parked until
+ * someone clicks Retry now — the sandbox has cleared its block list by then).
  */
 public final class Sandbox implements AutoCloseable {
 
@@ -31,6 +32,7 @@ public final class Sandbox implements AutoCloseable {
     private final Map<String, Map<String, ObjectNode>> collections = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong(100);
     private final AtomicInteger flaky = new AtomicInteger();
+    private final AtomicInteger blocked = new AtomicInteger();
 
     public Sandbox(int port) throws IOException {
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 0);
@@ -74,7 +76,7 @@ public final class Sandbox implements AutoCloseable {
                 send(ex, 200, "application/json", JSON.createObjectNode().set("results", results).toString());
             } else if (parts.length == 1 && method.equals("POST")) {
                 ObjectNode o = (ObjectNode) JSON.readTree(body);
-                if (o.path("email").asText().startsWith("blocked@")) {
+                if (o.path("email").asText().startsWith("blocked@") && blocked.getAndIncrement() == 0) {
                     send(ex, 422, "application/json", "{\"error\":\"e-mail address is on the block list\"}");
                     return;
                 }
