@@ -13,6 +13,8 @@ import io.ordersync.delivery.ProviderGate;
 import io.ordersync.delivery.Upserter;
 import io.ordersync.intake.HttpIntakeProcessor;
 import io.ordersync.intake.IntakeService;
+import io.ordersync.intake.JmsBroker;
+import io.ordersync.intake.JmsIntakeProcessor;
 import io.ordersync.intake.OutboxIntakeProcessor;
 import io.ordersync.mapping.Provider;
 import io.ordersync.mapping.ProviderLoader;
@@ -57,6 +59,7 @@ public final class Ordersync {
     private final SyncQueue queue;
     private final OrderStore store;
     private final Map<String, Integer> routeConcurrency = new HashMap<>();
+    private final JmsBroker jms;
 
     private Ordersync(CamelContext context, OrdersyncSettings settings) {
         this.context = context;
@@ -89,6 +92,9 @@ public final class Ordersync {
         r.bind("syncOutcome", outcome);
         r.bind("outboxIntake", new OutboxIntakeProcessor(intake));
         r.bind("httpIntake", new HttpIntakeProcessor(intake, mapper));
+        r.bind("jmsIntake", new JmsIntakeProcessor(intake));
+        this.jms = new JmsBroker(settings.jmsUrl, settings.jmsDataDir, settings.jmsEmbeddedPort, settings.jmsUser, settings.jmsPassword);
+        r.bind("jmsConnectionFactory", jms.connectionFactory());
         Upserter upserter = new Upserter(mapper, gate, settings.maxInProcessRetryAfter);
         r.bind("delivery", new DeliveryProcessor(context, providers, store, parser, upserter, gate, metrics));
         r.bind("adminApi", new AdminApi(queue, store, mapper, providers, parser));
@@ -117,6 +123,10 @@ public final class Ordersync {
     public static Ordersync install(CamelContext context, OrdersyncSettings settings) {
         Ordersync o = new Ordersync(context, settings);
         try {
+            if (settings.jmsEnabled && o.jms.embeddedBroker()) {
+                // started before the routes, stopped after them
+                context.addService(o.jms, true, true);
+            }
             // stopped after the routes: hands back unstarted claims, then closes the pool
             context.addService(o.dispatcher, true, true);
             context.addService(new ServiceSupport() {

@@ -37,7 +37,22 @@ public final class OrdersyncSettings {
     /** A token that may only post events to /api/events (for the shop), besides the admin token. */
     public final String intakeToken;
 
+    /** JMS intake on; without a URL an embedded Artemis broker is started. */
+    public final boolean jmsEnabled;
+    public final String jmsUrl;
+    public final String jmsUser;
+    public final String jmsPassword;
+    /** Journal directory of the embedded broker, and its TCP port on loopback. */
+    public final Path jmsDataDir;
+    public final int jmsEmbeddedPort;
+
     private OrdersyncSettings(Function<String, String> props) {
+        this.jmsEnabled = Boolean.parseBoolean(get(props, "ordersync.jms.enabled", "false"));
+        this.jmsUrl = get(props, "ordersync.jms.url", "");
+        this.jmsUser = get(props, "ordersync.jms.user", "");
+        this.jmsPassword = get(props, "ordersync.jms.password", "");
+        this.jmsDataDir = Path.of(get(props, "ordersync.jms.data-dir", "data/artemis"));
+        this.jmsEmbeddedPort = Integer.parseInt(get(props, "ordersync.jms.embedded-port", "61616"));
         this.adminToken = get(props, "ordersync.admin.token", "");
         this.adminUsername = get(props, "ordersync.admin.username", "");
         this.adminPassword = get(props, "ordersync.admin.password", "");

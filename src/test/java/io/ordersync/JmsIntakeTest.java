@@ -1,0 +1,118 @@
+package io.ordersync;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ordersync.support.AppTestSupport;
+import io.ordersync.support.Fixtures;
+import io.ordersync.support.OrdersyncApp;
+import jakarta.jms.Connection;
+import jakarta.jms.MessageProducer;
+import jakarta.jms.Session;
+import org.apache.activemq.artemis.core.config.impl.ConfigurationImpl;
+import org.apache.activemq.artemis.core.server.embedded.EmbeddedActiveMQ;
+import org.apache.activemq.artemis.jms.client.ActiveMQConnectionFactory;
+import org.junit.jupiter.api.Test;
+
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/** JMS intake against a real Artemis broker: embedded or external, poison messages, ordering, a broker restart. */
+class JmsIntakeTest extends AppTestSupport {
+
+    private static int freePort() throws Exception {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    private static void send(String url, List<String> bodies) throws Exception {
+        try (ActiveMQConnectionFactory cf = new ActiveMQConnectionFactory(url); Connection c = cf.createConnection()) {
+            Session session = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageProducer producer = session.createProducer(session.createQueue("ordersync.events"));
+            for (String body : bodies) {
+                producer.send(session.createTextMessage(body));
+            }
+        }
+    }
+
+    private OrdersyncApp start(Map<String, String> jms) throws Exception {
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));
+        Map<String, String> props = new HashMap<>(Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret",
+                "ordersync.jms.enabled", "true"));
+        props.putAll(jms);
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        return app;
+    }
+
+    @Test
+    void theEmbeddedBrokerTakesEventsPoisonIsRejectedOnceAndOrderIsKept() throws Exception {
+        int port = freePort();
+        start(Map.of("ordersync.jms.data-dir", tmp.resolve("artemis").toString(), "ordersync.jms.embedded-port", String.valueOf(port)));
+        ObjectNode placed = fixture("order-xyz34");
+        ObjectNode paid = fixture("order-xyz34");
+        paid.put("type", "order.paid");
+        ((ObjectNode) paid.path("order")).put("status", "p").put("last_modified", "2026-03-03T09:00:00Z");
+        send("tcp://127.0.0.1:" + port, List.of("{not json", placed.toString(), "{\"type\": 1}", paid.toString()));
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'") == 2);
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).hasSize(1);
+        assertThat(target.objects("contacts").get(0).path("status").asText()).as("the later event wins").isEqualTo("paid");
+        // poison messages: stored once with their reason, and not redelivered
+        Thread.sleep(2000);
+        assertThat(app.query("SELECT source, reason FROM rejected_event ORDER BY id")).extracting(m -> m.get("reason"))
+                .satisfiesExactly(r -> assertThat((String) r).contains("not valid JSON"),
+                        r -> assertThat((String) r).contains("type must be a string"));
+        assertThat(app.query("SELECT DISTINCT source FROM rejected_event")).extracting(m -> m.get("source")).containsExactly("jms");
+    }
+
+    @Test
+    void anExternalBrokerRestartedMidRunLosesNothing() throws Exception {
+        int port = freePort();
+        Path journal = tmp.resolve("external-broker");
+        EmbeddedActiveMQ broker = broker(journal, port);
+        try {
+            start(Map.of("ordersync.jms.url", "tcp://127.0.0.1:" + port));
+            send("tcp://127.0.0.1:" + port, orders(0, 30));
+            await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'") >= 10);
+            broker.stop();
+            broker = broker(journal, port);
+            send("tcp://127.0.0.1:" + port, orders(30, 60));
+            await().atMost(Duration.ofSeconds(60)).until(() -> app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'") >= 60);
+            awaitQueueEmpty();
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'")).as("each event accepted once").isEqualTo(60);
+            assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isEqualTo(60);
+            assertThat(target.objects("contacts")).hasSize(60);
+        } finally {
+            app.stop();
+            broker.stop();
+        }
+    }
+
+    private static List<String> orders(int from, int to) {
+        List<String> out = new java.util.ArrayList<>();
+        for (int i = from; i < to; i++) {
+            ObjectNode doc = fixture("order-xyz34");
+            ((ObjectNode) doc.path("order")).put("code", "J" + i).put("email", "j" + i + "@example.org");
+            out.add(doc.toString());
+        }
+        return out;
+    }
+
+    private static EmbeddedActiveMQ broker(Path journal, int port) throws Exception {
+        EmbeddedActiveMQ broker = new EmbeddedActiveMQ().setConfiguration(new ConfigurationImpl()
+                .setPersistenceEnabled(true).setSecurityEnabled(false)
+                .setJournalDirectory(journal.resolve("journal").toString())
+                .setBindingsDirectory(journal.resolve("bindings").toString())
+                .setLargeMessagesDirectory(journal.resolve("large").toString())
+                .setPagingDirectory(journal.resolve("paging").toString())
+                .addAcceptorConfiguration("tcp", "tcp://127.0.0.1:" + port));
+        broker.start();
+        return broker;
+    }
+}
