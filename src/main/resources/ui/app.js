@@ -39,7 +39,13 @@ async function act(fn, done) {
   try { const r = await fn(); toast(done(r)); render(); } catch (e) { toast('Error: ' + e.message); }
 }
 
-function stateOf(row) { return row.state; }
+/** Replaces the page only when it changed, so a refresh never swaps the button under the pointer. */
+function paint(main, html) {
+  if (main._html === html) return false;
+  main._html = html;
+  main.innerHTML = html;
+  return true;
+}
 
 function describe(row) {
   if (row.state === 'parked') return `Error: ${MODES[row.failure_mode] || row.failure_mode}${row.last_error ? ': ' + row.last_error : ''}`;
@@ -52,8 +58,8 @@ function describe(row) {
 
 async function dashboard(main) {
   const providers = await api('GET', '/api/providers');
-  if (!providers.length) { main.innerHTML = '<h1>Providers</h1><div class="empty">No mapping files in mappings/ yet.</div>'; return; }
-  main.innerHTML = '<h1>Providers</h1><div class="cards">' + providers.map((p) => {
+  if (!providers.length) { paint(main, '<h1>Providers</h1><div class="empty">No mapping files in mappings/ yet.</div>'); return; }
+  paint(main, '<h1>Providers</h1><div class="cards">' + providers.map((p) => {
     const parked = Object.entries(p.queue.parked || {});
     const parkedTotal = parked.reduce((a, [, n]) => a + n, 0);
     return `<div class="card" data-testid="provider-${esc(p.identifier)}">
@@ -69,7 +75,7 @@ async function dashboard(main) {
       ${p.errors.length ? `<ul class="errors">${p.errors.map((e) => `<li>${esc(e.text)}</li>`).join('')}</ul>` : ''}
       ${parkedTotal ? `<p><a href="#/problems?provider=${esc(p.identifier)}" data-testid="problems-link-${esc(p.identifier)}">Show problems →</a></p>` : ''}
     </div>`;
-  }).join('') + '</div>';
+  }).join('') + '</div>');
 }
 
 async function problems(main, params) {
@@ -77,7 +83,7 @@ async function problems(main, params) {
   for (const k of ['provider', 'mode', 'event']) if (params.get(k)) q.set(k, params.get(k));
   const page = await api('GET', '/api/queue?' + q);
   const selected = new Set([...document.querySelectorAll('input[data-row]:checked')].map((c) => c.dataset.row));
-  main.innerHTML = `<h1>Problems${params.get('provider') ? ' · ' + esc(params.get('provider')) : ''}</h1>
+  const html = `<h1>Problems${params.get('provider') ? ' · ' + esc(params.get('provider')) : ''}</h1>
     <div class="toolbar">
       <button id="bulk-retry" data-testid="bulk-retry">Retry selected</button>
       <button id="bulk-cancel" class="danger" data-testid="bulk-cancel">Cancel selected</button>
@@ -85,7 +91,7 @@ async function problems(main, params) {
     </div>
     ${page.rows.length ? `<table><thead><tr><th><input type="checkbox" id="select-all"></th><th>Order</th><th>Provider</th><th>State</th><th>Failure</th><th>Attempts</th><th>Next try</th><th></th></tr></thead><tbody>
     ${page.rows.map((r) => `<tr data-testid="problem-${r.id}">
-      <td><input type="checkbox" data-row="${r.id}" ${selected.has(String(r.id)) ? 'checked' : ''}></td>
+      <td><input type="checkbox" data-row="${r.id}"></td>
       <td><a href="#/order/${encodeURIComponent(r.event)}/${encodeURIComponent(r.order)}" data-testid="order-link-${esc(r.order)}">${esc(r.event)} / ${esc(r.order)}</a></td>
       <td>${esc(r.provider)}</td>
       <td><span class="badge ${esc(r.state)}">${esc(r.state)}</span></td>
@@ -93,6 +99,8 @@ async function problems(main, params) {
       <td>${r.failed_attempts}</td><td>${r.state === 'parked' ? 'manual' : when(r.not_before)}</td>
       <td><button class="secondary" data-retry="${r.id}">Retry now</button></td></tr>`).join('')}
     </tbody></table>` : '<div class="empty" data-testid="no-problems">No problems. Everything is synced or on its way.</div>'}`;
+  if (!paint(main, html)) return;
+  document.querySelectorAll('input[data-row]').forEach((c) => { c.checked = selected.has(c.dataset.row); });
   const ids = () => [...document.querySelectorAll('input[data-row]:checked')].map((c) => Number(c.dataset.row));
   $('#select-all')?.addEventListener('change', (e) => document.querySelectorAll('input[data-row]').forEach((c) => { c.checked = e.target.checked; }));
   $('#bulk-retry').onclick = () => act(() => api('POST', '/api/queue/retry', {ids: ids()}), (r) => `${r.retried} queued for retry`);
@@ -106,7 +114,7 @@ async function order(main, params, event, code) {
   for (const p of providers) byProvider[p.identifier] = {rows: [], results: []};
   for (const r of o.queue) (byProvider[r.provider] ||= {rows: [], results: []}).rows.push(r);
   for (const r of o.results) (byProvider[r.provider] ||= {rows: [], results: []}).results.push(r);
-  main.innerHTML = `<h1>Order ${esc(code)} <span class="muted">· ${esc(event)}</span></h1>
+  const html = `<h1>Order ${esc(code)} <span class="muted">· ${esc(event)}</span></h1>
     ${Object.entries(byProvider).map(([p, v]) => {
       const row = v.rows.find((r) => r.state !== 'in_flight') || v.rows[0];
       const text = row ? describe(row) : v.results.length ? 'Synced' : 'Not synced to this provider';
@@ -128,6 +136,7 @@ async function order(main, params, event, code) {
     <table data-testid="log"><thead><tr><th>Time</th><th>Provider</th><th>Kind</th><th>Message</th></tr></thead><tbody>
       ${o.log.slice().reverse().map((l) => `<tr><td>${when(l.created_at)}</td><td>${esc(l.provider || '')}</td><td>${esc(l.kind)}</td><td>${esc(l.message)}</td></tr>`).join('')}
     </tbody></table>`;
+  if (!paint(main, html)) return;
   document.querySelectorAll('[data-retry]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/queue/${b.dataset.retry}/retry`), () => 'Queued for retry'); });
   document.querySelectorAll('[data-cancel]').forEach((b) => { b.onclick = () => confirm('Cancel this sync?') && act(() => api('POST', `/api/queue/${b.dataset.cancel}/cancel`), () => 'Canceled'); });
   document.querySelectorAll('[data-sync]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/orders/${encodeURIComponent(event)}/${encodeURIComponent(code)}/sync`, {provider: b.dataset.sync}), () => 'Sync queued'); });
@@ -179,9 +188,9 @@ async function rejected(main, params) {
     return;
   }
   const page = await api('GET', '/api/rejected?limit=200');
-  main.innerHTML = `<h1>Rejected events</h1>${page.rows.length ? `<table><thead><tr><th>#</th><th>Received</th><th>Source</th><th>Reason</th></tr></thead><tbody>
+  paint(main, `<h1>Rejected events</h1>${page.rows.length ? `<table><thead><tr><th>#</th><th>Received</th><th>Source</th><th>Reason</th></tr></thead><tbody>
     ${page.rows.map((r) => `<tr><td><a href="#/rejected?id=${r.id}">${r.id}</a></td><td>${when(r.received_at)}</td><td>${esc(r.source)}</td><td class="error">${esc(r.reason)}</td></tr>`).join('')}
-    </tbody></table>` : '<div class="empty">No rejected events.</div>'}`;
+    </tbody></table>` : '<div class="empty">No rejected events.</div>'}`);
 }
 
 // ---- routing -------------------------------------------------------------------------------
@@ -200,11 +209,11 @@ async function render() {
     else if (page === 'rejected') await rejected(main, params);
     else await dashboard(main, params);
   } catch (e) {
-    if (e.message !== 'logged out') main.innerHTML = `<div class="empty">${esc(e.message)}</div>`;
+    if (e.message !== 'logged out') paint(main, `<div class="empty">${esc(e.message)}</div>`);
   }
 }
 
-window.addEventListener('hashchange', () => { $('#main').innerHTML = ''; render(); });
+window.addEventListener('hashchange', () => { $('#main').innerHTML = ''; $('#main')._html = null; render(); });
 $('#find-order').addEventListener('submit', (e) => {
   e.preventDefault();
   location.hash = `#/order/${encodeURIComponent($('#find-event').value.trim())}/${encodeURIComponent($('#find-code').value.trim())}`;

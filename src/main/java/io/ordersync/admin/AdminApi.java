@@ -33,7 +33,13 @@ public final class AdminApi {
     private final ProviderRegistry providers;
     private final DocumentParser parser;
 
-    public AdminApi(SyncQueue queue, OrderStore store, ObjectMapper mapper, ProviderRegistry providers, DocumentParser parser) {
+    private final io.ordersync.delivery.ProviderBreakers breakers;
+    private final io.ordersync.delivery.ProviderGate gate;
+
+    public AdminApi(SyncQueue queue, OrderStore store, ObjectMapper mapper, ProviderRegistry providers, DocumentParser parser,
+                    io.ordersync.delivery.ProviderBreakers breakers, io.ordersync.delivery.ProviderGate gate) {
+        this.breakers = breakers;
+        this.gate = gate;
         this.queue = queue;
         this.store = store;
         this.mapper = mapper;
@@ -81,6 +87,9 @@ public final class AdminApi {
                 return m;
             }).toList());
             p.put("queue", counts.getOrDefault(id, Map.of("waiting", 0L, "in_flight", 0L, "parked", Map.of())));
+            p.put("circuit", breakers.state(id));
+            java.time.Instant pausedUntil = gate.pausedUntil(id, java.time.Instant.now());
+            p.put("paused_until", pausedUntil == null ? null : pausedUntil.toString());
             Map<String, Object> activity = activity(id);
             p.putAll(activity);
             out.add(p);
@@ -201,6 +210,7 @@ public final class AdminApi {
         } else if (row.get().inFlight()) {
             reply(exchange, 409, Map.of("error", "queue row " + id + " is being synced right now"));
         } else if (queue.retry(id, Instant.now())) {
+            breakers.reset(row.get().provider());
             store.log(row.get().eventSlug(), row.get().orderCode(), row.get().provider(), "retry", "manual retry requested");
             reply(exchange, 200, row(queue.find(id).orElse(row.get())));
         } else {

@@ -3,6 +3,7 @@ package io.ordersync.admin;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.ordersync.config.Tx;
+import io.ordersync.delivery.ProviderBreakers;
 import io.ordersync.mapping.ProviderRegistry;
 import io.ordersync.order.OrderStore;
 import io.ordersync.queue.QueueEntry;
@@ -27,8 +28,11 @@ public final class OperationsApi {
     private final OrderStore store;
     private final ProviderRegistry providers;
     private final ObjectMapper mapper;
+    private final ProviderBreakers breakers;
 
-    public OperationsApi(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, ObjectMapper mapper) {
+    public OperationsApi(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, ObjectMapper mapper,
+                         ProviderBreakers breakers) {
+        this.breakers = breakers;
         this.ds = ds;
         this.queue = queue;
         this.store = store;
@@ -82,6 +86,7 @@ public final class OperationsApi {
             for (JsonNode id : in.get("ids")) {
                 var row = queue.find(id.asLong());
                 if (row.isPresent() && !row.get().inFlight() && queue.retry(id.asLong(), now)) {
+                    breakers.reset(row.get().provider());
                     store.log(row.get().eventSlug(), row.get().orderCode(), row.get().provider(), "retry", "manual retry requested");
                     n++;
                 } else {
@@ -92,6 +97,7 @@ public final class OperationsApi {
         } else if (in.hasNonNull("provider")) {
             String mode = in.hasNonNull("mode") ? in.get("mode").asText() : null;
             int n = queue.retryParked(in.get("provider").asText(), mode, now);
+            breakers.reset(in.get("provider").asText());
             Json.reply(mapper, exchange, 200, Map.of("retried", n, "skipped", List.of()));
         } else {
             Json.reply(mapper, exchange, 400, Map.of("error", "give ids, or provider (and optionally mode)"));
@@ -167,6 +173,7 @@ public final class OperationsApi {
             List<Map<String, Object>> out = new ArrayList<>();
             for (String p : targets) {
                 SyncQueue.Enqueued q = queue.enqueue(c, event, code, p, "manual", now);
+                breakers.reset(p);
                 store.log(c, event, code, p, "retry", "sync requested by an operator", now);
                 out.add(Map.of("id", q.id(), "provider", p, "action", q.action()));
             }

@@ -9,6 +9,7 @@ import io.ordersync.admin.RejectedApi;
 import io.ordersync.admin.SessionApi;
 import io.ordersync.admin.StaticFiles;
 import io.ordersync.delivery.DeliveryProcessor;
+import io.ordersync.delivery.ProviderBreakers;
 import io.ordersync.delivery.ProviderGate;
 import io.ordersync.delivery.Upserter;
 import io.ordersync.intake.HttpIntakeProcessor;
@@ -50,6 +51,8 @@ public final class Ordersync {
 
     /** Name of the route template each provider route is made from (routes/provider.camel.yaml). */
     public static final String PROVIDER_TEMPLATE = "provider";
+    /** Template of the rate-limited HTTP route of a provider with a rate limit. */
+    public static final String PROVIDER_HTTP_TEMPLATE = "provider-http";
 
     private final CamelContext context;
     private final OrdersyncSettings settings;
@@ -59,6 +62,7 @@ public final class Ordersync {
     private final SyncQueue queue;
     private final OrderStore store;
     private final Map<String, Integer> routeConcurrency = new HashMap<>();
+    private final Map<String, Integer> routeRateLimit = new HashMap<>();
     private final JmsBroker jms;
 
     private Ordersync(CamelContext context, OrdersyncSettings settings) {
@@ -72,10 +76,12 @@ public final class Ordersync {
                 new ProviderLoader(text -> context.resolvePropertyPlaceholders(text)));
         providers.reload();
         ProviderGate gate = new ProviderGate();
+        ProviderBreakers breakers = new ProviderBreakers();
         DocumentParser parser = new DocumentParser(mapper, settings.maxDocumentBytes);
         IntakeService intake = new IntakeService(dataSource, parser, store, queue, providers);
         this.dispatcher = new Dispatcher(dataSource, queue, store, providers, gate, settings.instanceId, settings.lease,
                 settings.claimBatchSize);
+        dispatcher.setPaused(breakers::isOpen);
         dispatcher.setRouteReady(id -> {
             org.apache.camel.Route route = context.getRoute("provider-" + id);
             return route != null && context.getRouteController().getRouteStatus(route.getId()).isStarted();
@@ -96,8 +102,8 @@ public final class Ordersync {
         this.jms = new JmsBroker(settings.jmsUrl, settings.jmsDataDir, settings.jmsEmbeddedPort, settings.jmsUser, settings.jmsPassword);
         r.bind("jmsConnectionFactory", jms.connectionFactory());
         Upserter upserter = new Upserter(mapper, gate, settings.maxInProcessRetryAfter);
-        r.bind("delivery", new DeliveryProcessor(context, providers, store, parser, upserter, gate, metrics));
-        r.bind("adminApi", new AdminApi(queue, store, mapper, providers, parser));
+        r.bind("delivery", new DeliveryProcessor(context, providers, store, parser, upserter, gate, metrics, breakers));
+        r.bind("adminApi", new AdminApi(queue, store, mapper, providers, parser, breakers, gate));
         AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken);
         if (!auth.configured()) {
             LOG.warn("No admin credentials configured: the REST API and the UI refuse every request. "
@@ -105,7 +111,7 @@ public final class Ordersync {
         }
         r.bind("adminAuth", auth);
         r.bind("sessionApi", new SessionApi(auth, mapper));
-        r.bind("operationsApi", new OperationsApi(dataSource, queue, store, providers, mapper));
+        r.bind("operationsApi", new OperationsApi(dataSource, queue, store, providers, mapper, breakers));
         r.bind("rejectedApi", new RejectedApi(intake, store, mapper));
         r.bind("staticFiles", new StaticFiles());
         r.bind("syncMetrics", metrics);
@@ -160,12 +166,16 @@ public final class Ordersync {
         providers.active().forEach(p -> running.put(p.identifier(), p));
         for (String id : new ArrayList<>(routeConcurrency.keySet())) {
             Provider p = running.get(id);
-            if (p == null || p.concurrency() != routeConcurrency.get(id)) {
-                String routeId = "provider-" + id;
-                context.getRouteController().stopRoute(routeId);
-                context.removeRoute(routeId);
+            if (p == null || p.concurrency() != routeConcurrency.get(id) || p.rateLimit() != routeRateLimit.getOrDefault(id, 0)) {
+                for (String routeId : new String[]{"provider-" + id, "provider-" + id + "-http"}) {
+                    if (context.getRoute(routeId) != null) {
+                        context.getRouteController().stopRoute(routeId);
+                        context.removeRoute(routeId);
+                    }
+                }
                 routeConcurrency.remove(id);
-                LOG.info("Route {} removed{}", routeId, p == null ? "" : " (concurrency changed)");
+                routeRateLimit.remove(id);
+                LOG.info("Route provider-{} removed{}", id, p == null ? "" : " (concurrency or rate limit changed)");
             }
         }
         for (Provider p : running.values()) {
@@ -173,12 +183,20 @@ public final class Ordersync {
             if (context.getRoute(routeId) != null) {
                 continue;
             }
+            if (p.rateLimit() > 0) {
+                TemplatedRouteBuilder.builder(context, PROVIDER_HTTP_TEMPLATE)
+                        .routeId(routeId + "-http")
+                        .parameter("identifier", p.identifier())
+                        .parameter("rateLimit", String.valueOf(p.rateLimit()))
+                        .add();
+            }
             TemplatedRouteBuilder.builder(context, PROVIDER_TEMPLATE)
                     .routeId(routeId)
                     .parameter("identifier", p.identifier())
                     .parameter("concurrency", String.valueOf(p.concurrency()))
                     .add();
             routeConcurrency.put(p.identifier(), p.concurrency());
+            routeRateLimit.put(p.identifier(), p.rateLimit());
             LOG.info("Route {} created ({} consumers, target {})", routeId, p.concurrency(), p.baseUrl());
         }
     }

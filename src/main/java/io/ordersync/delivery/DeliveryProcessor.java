@@ -36,11 +36,13 @@ public final class DeliveryProcessor implements Processor {
     private final Upserter upserter;
     private final ProviderGate gate;
     private final SyncMetrics metrics;
+    private final ProviderBreakers breakers;
     private final Map<String, HttpTarget> targets = new ConcurrentHashMap<>();
     private volatile ProducerTemplate template;
 
     public DeliveryProcessor(CamelContext context, ProviderRegistry providers, OrderStore store, DocumentParser parser,
-                             Upserter upserter, ProviderGate gate, SyncMetrics metrics) {
+                             Upserter upserter, ProviderGate gate, SyncMetrics metrics, ProviderBreakers breakers) {
+        this.breakers = breakers;
         this.metrics = metrics;
         this.context = context;
         this.providers = providers;
@@ -93,7 +95,7 @@ public final class DeliveryProcessor implements Processor {
         }
         HttpTarget t = targets.get(provider.identifier());
         if (t == null || t.provider() != provider) {
-            t = new HttpTarget(context, template, provider, gate);
+            t = new HttpTarget(context, template, provider, gate, breakers);
             targets.put(provider.identifier(), t);
         }
         return t;

@@ -1,5 +1,6 @@
 package io.ordersync.delivery;
 
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.ordersync.mapping.Provider;
 import org.apache.camel.CamelContext;
 import org.apache.camel.Endpoint;
@@ -14,6 +15,7 @@ import java.time.Instant;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /** A provider's HTTP target over camel-http: one component per provider for its own timeouts and pool. */
@@ -21,15 +23,22 @@ public final class HttpTarget implements Transport {
 
     private static final AtomicInteger COUNTER = new AtomicInteger();
 
+    /** Exchange property naming the provider's HTTP endpoint, for the rate-limited route provider-<id>-http. */
+    public static final String HTTP_ENDPOINT = "ordersyncHttpEndpoint";
+
     private final Provider provider;
     private final ProducerTemplate template;
     private final Endpoint endpoint;
+    private final Endpoint via;
     private final ProviderGate gate;
+    private final CircuitBreaker breaker;
 
-    public HttpTarget(CamelContext context, ProducerTemplate template, Provider provider, ProviderGate gate) {
+    public HttpTarget(CamelContext context, ProducerTemplate template, Provider provider, ProviderGate gate,
+                      ProviderBreakers breakers) {
         this.provider = provider;
         this.template = template;
         this.gate = gate;
+        this.breaker = breakers.of(provider);
         HttpComponent component = new HttpComponent();
         component.setConnectTimeout(provider.connectTimeoutMs());
         component.setResponseTimeout(provider.responseTimeoutMs());
@@ -42,6 +51,8 @@ public final class HttpTarget implements Transport {
         context.addComponent(name, component);
         String hostPart = provider.baseUrl().replaceFirst("^https?://", "");
         this.endpoint = context.getEndpoint(name + "://" + hostPart + "?throwExceptionOnFailure=false");
+        // with a rate limit, every request passes the Throttle EIP of route provider-<id>-http
+        this.via = provider.rateLimit() > 0 ? context.getEndpoint("direct:provider-http-" + provider.identifier()) : endpoint;
     }
 
     public Provider provider() {
@@ -63,11 +74,17 @@ public final class HttpTarget implements Transport {
             throw new DeferredDeliveryException("target asked for a pause (Retry-After) until " + paused
                     + "; no request sent", paused);
         }
+        if (breaker != null && !breaker.tryAcquirePermission()) {
+            throw new DeferredDeliveryException("circuit breaker open: the target kept failing; no request sent, "
+                    + "a probe follows after " + provider.breaker().openFor().toSeconds() + " s", now.plus(provider.breaker().openFor()));
+        }
+        long started = System.nanoTime();
         String url = provider.baseUrl() + path;
         int q = url.indexOf('?');
         String uri = q < 0 ? url : url.substring(0, q);
         String query = q < 0 ? null : url.substring(q + 1);
-        Exchange result = template.send(endpoint, ex -> {
+        Exchange result = template.send(via, ex -> {
+            ex.setProperty(HTTP_ENDPOINT, endpoint.getEndpointUri());
             ex.getIn().setHeader(Exchange.HTTP_METHOD, method);
             ex.getIn().setHeader(Exchange.HTTP_URI, uri);
             if (query != null) {
@@ -86,6 +103,15 @@ public final class HttpTarget implements Transport {
             }
         });
         Exception failure = result.getException();
+        Integer code = failure != null ? null : result.getMessage().getHeader(Exchange.HTTP_RESPONSE_CODE, Integer.class);
+        if (breaker != null) {
+            long took = System.nanoTime() - started;
+            if (failure != null || code == null || provider.recoverableStatuses().contains(code)) {
+                breaker.onError(took, TimeUnit.NANOSECONDS, failure != null ? failure : new IllegalStateException("HTTP " + code));
+            } else {
+                breaker.onSuccess(took, TimeUnit.NANOSECONDS);
+            }
+        }
         if (failure != null) {
             String what = failure instanceof SocketTimeoutException || hasCause(failure, SocketTimeoutException.class)
                     ? "timed out" : "failed";

@@ -18,6 +18,8 @@ public record Provider(
         int connectTimeoutMs,
         int responseTimeoutMs,
         int concurrency,
+        int rateLimit,
+        BreakerSpec breaker,
         int maxAttempts,
         List<Duration> backoff,
         StatusSet recoverableStatuses,
@@ -35,6 +37,10 @@ public record Provider(
         }
         int i = Math.min(Math.max(failedAttempts, 1), backoff.size()) - 1;
         return backoff.get(i);
+    }
+
+    /** Circuit breaker settings: open when failureRate % of the last calls failed (at least minimumCalls), for openFor. */
+    public record BreakerSpec(boolean enabled, int failureRate, int minimumCalls, Duration openFor) {
     }
 
     /** Signed webhook delivery: the path below base_url, the signing key, one message per object or per order. */

@@ -24,7 +24,11 @@ public record ProviderConfig(
 
     /** Where and how to reach the external system. */
     public record Target(String baseUrl, Auth auth, Integer connectTimeoutMs, Integer responseTimeoutMs,
-                         Integer concurrency, Map<String, String> headers) {
+                         Integer concurrency, Integer rateLimit, CircuitBreaker circuitBreaker, Map<String, String> headers) {
+    }
+
+    /** Pauses a provider whose target keeps failing; it probes and resumes by itself. */
+    public record CircuitBreaker(Boolean enabled, Integer failureRate, Integer minimumCalls, String openFor) {
     }
 
     /** Credentials; secret values must be placeholders such as {@code {{env:CRM_TOKEN}}}. */

@@ -266,11 +266,28 @@ public final class ProviderLoader {
         if (concurrency < 1) {
             errors.add("target.concurrency", "must be at least 1");
         }
+        int rateLimit = t != null && t.rateLimit() != null ? t.rateLimit() : 0;
+        if (rateLimit < 0) {
+            errors.add("target.rate_limit", "must be 0 (no limit) or more requests per second");
+        }
+        ProviderConfig.CircuitBreaker cb = t == null ? null : t.circuitBreaker();
+        Duration openFor = parseDuration(cb == null || cb.openFor() == null ? "30s" : cb.openFor());
+        if (openFor == null) {
+            errors.add("target.circuit_breaker.open_for", "'" + cb.openFor() + "' is not a duration");
+            openFor = Duration.ofSeconds(30);
+        }
+        int failureRate = cb == null || cb.failureRate() == null ? 50 : cb.failureRate();
+        if (failureRate < 1 || failureRate > 100) {
+            errors.add("target.circuit_breaker.failure_rate", "must be a percentage, 1 to 100");
+            failureRate = 50;
+        }
+        Provider.BreakerSpec breaker = new Provider.BreakerSpec(cb == null || !Boolean.FALSE.equals(cb.enabled()), failureRate,
+                cb == null || cb.minimumCalls() == null ? 10 : Math.max(1, cb.minimumCalls()), openFor);
         return new Provider(c.identifier(), c.displayName() == null ? c.identifier() : c.displayName(), kind,
                 c.triggers() == null ? Set.of() : new LinkedHashSet<>(c.triggers()), filter, baseUrl, headers, webhook,
                 t != null && t.connectTimeoutMs() != null ? t.connectTimeoutMs() : 5000,
                 t != null && t.responseTimeoutMs() != null ? t.responseTimeoutMs() : 30000,
-                concurrency, maxAttempts, backoff, new Provider.StatusSet(ranges), separator,
+                concurrency, rateLimit, breaker, maxAttempts, backoff, new Provider.StatusSet(ranges), separator,
                 Boolean.TRUE.equals(c.nativeLists()), objects);
     }
 

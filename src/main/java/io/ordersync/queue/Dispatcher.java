@@ -40,6 +40,7 @@ public final class Dispatcher extends ServiceSupport {
     private final Map<Long, QueueEntry> claimed = new ConcurrentHashMap<>();
     private final Map<String, Integer> inFlight = new ConcurrentHashMap<>();
     private volatile Predicate<String> routeReady = provider -> true;
+    private volatile Predicate<String> paused = provider -> false;
 
     public Dispatcher(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, ProviderGate gate,
                       String instanceId, Duration lease, int batchSize) {
@@ -51,6 +52,11 @@ public final class Dispatcher extends ServiceSupport {
         this.instanceId = instanceId;
         this.lease = lease;
         this.batchSize = batchSize;
+    }
+
+    /** Tells whether a provider is paused (its circuit breaker is open): nothing is claimed for it. */
+    public void setPaused(Predicate<String> paused) {
+        this.paused = paused;
     }
 
     /** Tells whether a provider's route runs; rows are not claimed for a provider whose route is not up yet. */
@@ -67,7 +73,7 @@ public final class Dispatcher extends ServiceSupport {
         Set<String> full = new HashSet<>();
         for (Provider p : providers.active()) {
             if (inFlight.getOrDefault(p.identifier(), 0) >= capacity(p) || gate.pausedUntil(p.identifier(), now) != null
-                    || !routeReady.test(p.identifier())) {
+                    || !routeReady.test(p.identifier()) || paused.test(p.identifier())) {
                 full.add(p.identifier());
             }
         }

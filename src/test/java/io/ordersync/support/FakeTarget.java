@@ -49,9 +49,20 @@ public final class FakeTarget implements AutoCloseable {
     private final AtomicLong ids = new AtomicLong(1000);
     private volatile String expectedAuthorization;
     private volatile int permanentStatus;
+    private volatile double randomFailureRate;
+    private volatile double randomStallRate;
+    private volatile long randomStallMs;
+    private final java.util.Random random = new java.util.Random(42);
+    /** Responses with Retry-After: when each was sent and the time it named. */
+    private final List<Instant[]> retryAfters = Collections.synchronizedList(new ArrayList<>());
 
     public FakeTarget() throws IOException {
-        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        this(0);
+    }
+
+    /** A target on a fixed port (0: any), e.g. to come back on the same address after a pause. */
+    public FakeTarget(int port) throws IOException {
+        server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 0);
         server.setExecutor(Executors.newFixedThreadPool(8));
         server.createContext("/", this::handle);
         server.start();
@@ -80,6 +91,27 @@ public final class FakeTarget implements AutoCloseable {
             failures.add(new Failure(pathPrefix, 0, null, ms));
         }
         return this;
+    }
+
+    /**
+     * Random faults: {@code failureRate} of the requests get 503, or 429 with Retry-After: 1 (half each);
+     * {@code stallRate} of them wait {@code stallMs} first. Seeded, so a run is repeatable.
+     */
+    public FakeTarget randomFaults(double failureRate, double stallRate, long stallMs) {
+        this.randomFailureRate = failureRate;
+        this.randomStallRate = stallRate;
+        this.randomStallMs = stallMs;
+        return this;
+    }
+
+    public List<Instant[]> retryAfters() {
+        synchronized (retryAfters) {
+            return new ArrayList<>(retryAfters);
+        }
+    }
+
+    public int port() {
+        return server.getAddress().getPort();
     }
 
     /** Every request fails with this status until set to 0. */
@@ -143,6 +175,28 @@ public final class FakeTarget implements AutoCloseable {
                 }
                 send(ex, f.status(), f.status() == 200 ? "<html>not json</html>" : "{\"error\":\"scripted failure\"}");
                 return;
+            }
+            double roll;
+            synchronized (random) {
+                roll = random.nextDouble();
+            }
+            if (roll < randomFailureRate) {
+                if (roll < randomFailureRate / 2) {
+                    Instant now = Instant.now();
+                    retryAfters.add(new Instant[]{now, now.plusSeconds(1)});
+                    ex.getResponseHeaders().add("Retry-After", "1");
+                    send(ex, 429, "{\"error\":\"slow down\"}");
+                } else {
+                    send(ex, 503, "{\"error\":\"random failure\"}");
+                }
+                return;
+            }
+            if (roll > 1 - randomStallRate) {
+                try {
+                    Thread.sleep(randomStallMs);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
             }
             if (permanentStatus > 0) {
                 send(ex, permanentStatus, "{\"error\":\"always failing\"}");

@@ -71,6 +71,14 @@ class AdminUiBrowserTest extends AppTestSupport {
         return wait.until(ExpectedConditions.visibilityOfElementLocated(By.cssSelector("[data-testid='" + id + "']")));
     }
 
+    /** Clicks an element found by its test id, finding it again if a page refresh replaced it. */
+    private void click(String testId) {
+        wait.ignoring(org.openqa.selenium.StaleElementReferenceException.class).until(d -> {
+            byTestId(testId).click();
+            return true;
+        });
+    }
+
     private void waitForText(String testId, String text) {
         wait.until(ExpectedConditions.textToBePresentInElementLocated(By.cssSelector("[data-testid='" + testId + "']"), text));
     }
@@ -93,17 +101,17 @@ class AdminUiBrowserTest extends AppTestSupport {
         // the dashboard shows the parked failure
         waitForText("parked-crm", "1");
         screenshot("02-dashboard-parked");
-        byTestId("problems-link-crm").click();
-        WebElement problem = byTestId("order-link-ABC12");
+        click("problems-link-crm");
+        byTestId("order-link-ABC12");
         assertThat(browser.getPageSource()).contains("Provider reported a permanent error");
         screenshot("03-problems");
-        problem.click();
+        click("order-link-ABC12");
 
         // the order page explains the error; Retry now turns it synced once the target is fixed
         waitForText("status-text-crm", "Error: Provider reported a permanent error");
         screenshot("04-order-error");
         target.failAlways(0);
-        byTestId("retry-crm").click();
+        click("retry-crm");
         waitForText("state-crm", "synced");
         assertThat(byTestId("results").getText()).contains("contact").contains("tester@example.org");
         assertThat(browser.findElements(By.cssSelector("[data-testid='results'] a"))).isNotEmpty();
@@ -111,7 +119,7 @@ class AdminUiBrowserTest extends AppTestSupport {
 
         // Sync now sends the order again
         target.clearRequests();
-        byTestId("sync-crm").click();
+        click("sync-crm");
         await().atMost(Duration.ofSeconds(15)).until(() -> !target.requests().isEmpty());
         waitForText("log", "sync requested by an operator");
         waitForText("state-crm", "synced");
@@ -127,10 +135,13 @@ class AdminUiBrowserTest extends AppTestSupport {
         browser.get(app.url("/ui/#/problems"));
         byTestId("order-link-BULK1");
         byTestId("order-link-BULK2");
-        browser.findElement(By.id("select-all")).click();
+        wait.ignoring(org.openqa.selenium.StaleElementReferenceException.class).until(d -> {
+            d.findElement(By.id("select-all")).click();
+            return d.findElements(By.cssSelector("input[data-row]:checked")).size() == 2;
+        });
         screenshot("06-bulk-selected");
         target.failAlways(0);
-        byTestId("bulk-retry").click();
+        click("bulk-retry");
         byTestId("no-problems");
         screenshot("07-no-problems");
         await().atMost(Duration.ofSeconds(15)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);

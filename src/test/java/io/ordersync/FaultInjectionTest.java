@@ -1,0 +1,79 @@
+package io.ordersync;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ordersync.support.AppTestSupport;
+import io.ordersync.support.FakeTarget;
+import io.ordersync.support.Fixtures;
+import io.ordersync.support.OrdersyncApp;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * A target that misbehaves all the time — 30 % 503 or 429 with Retry-After, 5 % of responses stalled past the
+ * timeout, and a stretch of connection refused — still gets every order, each object once, and no request
+ * before a Retry-After time. {@code -Dordersync.faults.orders} and {@code -Dordersync.faults.refused-seconds}
+ * make it a longer soak (RELIABILITY.md).
+ */
+class FaultInjectionTest extends AppTestSupport {
+
+    @Test
+    void everyOrderIsDeliveredOnceThroughRandomFaultsAndAnOutage() throws Exception {
+        int orders = Integer.getInteger("ordersync.faults.orders", 150);
+        int refusedSeconds = Integer.getInteger("ordersync.faults.refused-seconds", 5);
+        Fixtures.mapping(mappings, "guarded", Map.of("max_attempts", "50", "backoff", "1s, 2s", "response_timeout_ms", "1000",
+                "rate_limit", "0", "breaker", "false"));
+        target.randomFaults(0.30, 0.05, 1500);
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret",
+                "ordersync.delivery.max-in-process-retry-after", "PT5S")).start();
+        for (int i = 0; i < orders / 2; i++) {
+            app.insertOutbox(order(i));
+        }
+        // the target goes away for a while (connection refused), then comes back on the same port
+        await().atMost(Duration.ofSeconds(30)).until(() -> target.objects("contacts").size() >= 10);
+        int port = target.port();
+        List<FakeTarget.Request> before = target.requests();
+        var contacts = target.objects("contacts");
+        var tickets = target.objects("tickets");
+        target.close();
+        for (int i = orders / 2; i < orders; i++) {
+            app.insertOutbox(order(i));
+        }
+        Thread.sleep(refusedSeconds * 1000L);
+        FakeTarget back = new FakeTarget(port).requireAuthorization("Bearer s3cret");
+        contacts.forEach(c -> back.put("contacts", c));
+        tickets.forEach(t -> back.put("tickets", t));
+        back.randomFaults(0.30, 0.05, 1500);
+        target = back;
+        await().atMost(Duration.ofSeconds(240)).until(() -> app.count(
+                "SELECT (SELECT COUNT(*) FROM sync_queue) + (SELECT COUNT(*) FROM order_outbox)") == 0);
+
+        assertThat(target.objects("contacts")).as("every order delivered").hasSize(orders);
+        assertThat(target.objects("tickets")).hasSize(orders);
+        long contactCreates = before.stream().filter(r -> r.method().equals("POST") && r.path().equals("/contacts")).count()
+                + target.writes().stream().filter(r -> r.method().equals("POST") && r.path().equals("/contacts")).count();
+        // a create that stalled past the timeout may have been applied by the target before ordersync gave up;
+        // the retry then finds it by its lookup and creates nothing, so the objects stay unique
+        assertThat(target.objects("contacts").stream().map(c -> c.path("email").asText()).distinct().count())
+                .as("zero duplicate remote objects").isEqualTo(orders);
+        assertThat(contactCreates).isGreaterThanOrEqualTo(orders);
+        // no request before a Retry-After time (100 ms for clocks and the network)
+        for (Instant[] ra : target.retryAfters()) {
+            long early = target.requests().stream()
+                    .filter(r -> r.at().isAfter(ra[0].plusMillis(50)) && r.at().isBefore(ra[1].minusMillis(100))).count();
+            assertThat(early).as("requests inside the Retry-After pause from " + ra[0]).isZero();
+        }
+    }
+
+    private static String order(int i) {
+        ObjectNode doc = fixture("order-xyz34");
+        ((ObjectNode) doc.path("order")).put("code", "F" + i).put("email", "f" + i + "@example.org");
+        return doc.toString();
+    }
+}
