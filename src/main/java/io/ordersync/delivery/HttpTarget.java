@@ -72,11 +72,11 @@ public final class HttpTarget implements Transport {
         Instant paused = gate.pausedUntil(provider.identifier(), now);
         if (paused != null) {
             throw new DeferredDeliveryException("target asked for a pause (Retry-After) until " + paused
-                    + "; no request sent", paused);
+                    + "; no request sent", paused, false);
         }
         if (breaker != null && !breaker.tryAcquirePermission()) {
             throw new DeferredDeliveryException("circuit breaker open: the target kept failing; no request sent, "
-                    + "a probe follows after " + provider.breaker().openFor().toSeconds() + " s", now.plus(provider.breaker().openFor()));
+                    + "a probe follows after " + provider.breaker().openFor().toSeconds() + " s", now.plus(provider.breaker().openFor()), false);
         }
         long started = System.nanoTime();
         String url = provider.baseUrl() + path;

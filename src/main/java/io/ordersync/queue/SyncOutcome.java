@@ -1,6 +1,7 @@
 package io.ordersync.queue;
 
 import io.ordersync.config.Tx;
+import io.ordersync.delivery.DeferredDeliveryException;
 import io.ordersync.delivery.DeliveryException;
 import io.ordersync.delivery.DeliveryProcessor;
 import io.ordersync.mapping.MappingConfigException;
@@ -90,7 +91,11 @@ public final class SyncOutcome {
         int attempts = e.failedAttempts();
         Instant next = now;
         String message = ex == null ? "unknown error" : describe(ex);
-        if (ex instanceof DeliveryException de && de.kind() == DeliveryException.Kind.RECOVERABLE) {
+        if (ex instanceof DeferredDeliveryException dd && !dd.requestSent()) {
+            // the provider was paused before anything was sent: wait out the pause, no attempt counted
+            park = null;
+            next = dd.notBefore() != null && dd.notBefore().isAfter(now) ? dd.notBefore() : now;
+        } else if (ex instanceof DeliveryException de && de.kind() == DeliveryException.Kind.RECOVERABLE) {
             attempts++;
             if (attempts >= maxAttempts) {
                 park = FailureMode.EXCEEDED;
@@ -111,7 +116,9 @@ public final class SyncOutcome {
         }
         int finalAttempts = attempts;
         Instant finalNext = next;
-        String logLine = park == null
+        String logLine = park == null && attempts == e.failedAttempts() && ex instanceof DeferredDeliveryException
+                ? "Provider paused, will try at " + next + ": " + message
+                : park == null
                 ? "Temporary error, retry " + attempts + " of " + (maxAttempts - 1) + " at " + next + ": " + message
                 : park.description() + ": " + message;
         try {

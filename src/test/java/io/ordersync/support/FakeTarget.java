@@ -43,10 +43,10 @@ public final class FakeTarget implements AutoCloseable {
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
     private final HttpServer server;
-    private final Map<String, Map<String, ObjectNode>> collections = new ConcurrentHashMap<>();
+    private final Map<String, Map<String, ObjectNode>> collections;
     private final List<Request> requests = Collections.synchronizedList(new ArrayList<>());
     private final List<Failure> failures = Collections.synchronizedList(new ArrayList<>());
-    private final AtomicLong ids = new AtomicLong(1000);
+    private final AtomicLong ids;
     private volatile String expectedAuthorization;
     private volatile int permanentStatus;
     private volatile double randomFailureRate;
@@ -60,12 +60,19 @@ public final class FakeTarget implements AutoCloseable {
         this(0);
     }
 
-    /** A target on a fixed port (0: any), e.g. to come back on the same address after a pause. */
+    /** A target on a fixed port (0: any). */
     public FakeTarget(int port) throws IOException {
+        this(port, new ConcurrentHashMap<>(), new AtomicLong(1000));
+    }
+
+    private FakeTarget(int port, Map<String, Map<String, ObjectNode>> collections, AtomicLong ids) throws IOException {
+        this.collections = collections;
+        this.ids = ids;
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 0);
         server.setExecutor(Executors.newFixedThreadPool(8));
         server.createContext("/", this::handle);
         server.start();
+        this.port = server.getAddress().getPort();
     }
 
     public String url() {
@@ -113,6 +120,16 @@ public final class FakeTarget implements AutoCloseable {
     public int port() {
         return server.getAddress().getPort();
     }
+
+    /** The same system back after an outage: a new server on the same port, with the same objects. */
+    public FakeTarget reopen() throws IOException {
+        FakeTarget back = new FakeTarget(port, collections, ids);
+        back.expectedAuthorization = expectedAuthorization;
+        back.randomFaults(randomFailureRate, randomStallRate, randomStallMs);
+        return back;
+    }
+
+    private int port;
 
     /** Every request fails with this status until set to 0. */
     public FakeTarget failAlways(int status) {
