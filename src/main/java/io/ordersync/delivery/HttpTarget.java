@@ -97,6 +97,10 @@ public final class HttpTarget implements Transport {
             for (Map.Entry<String, String> h : request.headers().entrySet()) {
                 ex.getIn().setHeader(h.getKey(), h.getValue());
             }
+            if ("POST".equals(method) && request.idValue() != null) {
+                // targets that honour idempotency keys (Stripe-style) make a repeated create a no-op
+                ex.getIn().setHeader("Idempotency-Key", idempotencyKey(request));
+            }
             if (body != null) {
                 ex.getIn().setHeader(Exchange.CONTENT_TYPE, "application/json; charset=utf-8");
                 ex.getIn().setBody(body);
@@ -113,14 +117,31 @@ public final class HttpTarget implements Transport {
             }
         }
         if (failure != null) {
-            String what = failure instanceof SocketTimeoutException || hasCause(failure, SocketTimeoutException.class)
-                    ? "timed out" : "failed";
-            throw new RecoverableDeliveryException(method + " " + path + " " + what + ": " + rootMessage(failure), null, failure);
+            boolean timedOut = failure instanceof SocketTimeoutException || hasCause(failure, SocketTimeoutException.class);
+            String what = method + " " + path + " " + (timedOut ? "timed out" : "failed") + ": " + rootMessage(failure);
+            if (timedOut && "POST".equals(method)) {
+                // the target may still be creating the object: try again only after it had a whole timeout
+                // to finish, so the retry's lookup finds it instead of creating a second one
+                throw new DeferredDeliveryException(what + "; outcome unknown, next try after the target had time to finish",
+                        Instant.now().plusMillis(provider.responseTimeoutMs()));
+            }
+            throw new RecoverableDeliveryException(what, null, failure);
         }
         Integer status = result.getMessage().getHeader(Exchange.HTTP_RESPONSE_CODE, Integer.class);
         String text = result.getMessage().getBody(String.class);
         String retryAfter = result.getMessage().getHeader("Retry-After", String.class);
         return new Response(status == null ? 0 : status, text, retryAfter);
+    }
+
+    /** Stable for one object of one provider: provider, mapping and id value, hashed. */
+    private String idempotencyKey(Request request) {
+        try {
+            byte[] h = java.security.MessageDigest.getInstance("SHA-256").digest((provider.identifier() + "\n"
+                    + request.mappingId() + "\n" + request.idValue() + "\n" + request.body()).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return "ordersync-" + java.util.HexFormat.of().formatHex(h, 0, 16);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** Parses Retry-After (seconds or an HTTP date) into an instant, or null. */

@@ -7,13 +7,20 @@ import org.apache.camel.Processor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.sql.Savepoint;
 import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
 
 /**
  * One JMS message: the document is accepted (snapshot and queue rows) in a database transaction that commits
  * before the route ends, so the transacted JMS session acknowledges only what is stored. A poison message
  * (unparseable, invalid) is stored once as a rejected event and acknowledged, never redelivered; a
- * database failure rolls the message back for redelivery.
+ * database failure rolls the message back for redelivery. Message ids are recorded in the same
+ * transaction, so a message redelivered after its enqueue committed is not taken twice.
  */
 public final class JmsIntakeProcessor implements Processor {
 
@@ -30,6 +37,9 @@ public final class JmsIntakeProcessor implements Processor {
         String payload = exchange.getIn().getBody(String.class);
         String id = exchange.getIn().getHeader("JMSMessageID", String.class);
         String outcome = Tx.run(intake.dataSource(), c -> {
+            if (id != null && !firstDelivery(c, id)) {
+                return "already accepted (redelivered after its enqueue committed)";
+            }
             try {
                 IntakeService.Accepted a = intake.accept(c, payload, "JMS " + id);
                 return "accepted " + a.eventSlug() + "/" + a.orderCode();
@@ -39,5 +49,23 @@ public final class JmsIntakeProcessor implements Processor {
             }
         });
         LOG.debug("JMS {}: {}", id, outcome);
+    }
+
+    /** Records the message id in the intake transaction; false when it was accepted before. */
+    private static boolean firstDelivery(Connection c, String messageId) throws SQLException {
+        Savepoint sp = c.setSavepoint();
+        try (PreparedStatement ps = c.prepareStatement(
+                "INSERT INTO intake_message (source, message_id, received_at) VALUES ('jms', ?, ?)")) {
+            ps.setString(1, messageId);
+            ps.setObject(2, OffsetDateTime.now(ZoneOffset.UTC));
+            ps.executeUpdate();
+            return true;
+        } catch (SQLException e) {
+            if (!Tx.isConstraintViolation(e)) {
+                throw e;
+            }
+            c.rollback(sp);
+            return false;
+        }
     }
 }

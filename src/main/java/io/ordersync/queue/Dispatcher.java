@@ -141,6 +141,12 @@ public final class Dispatcher extends ServiceSupport {
      */
     public int reap() {
         Instant now = Instant.now();
+        Tx.run(ds, c -> {
+            try (var ps = c.prepareStatement("DELETE FROM intake_message WHERE received_at < ?")) {
+                ps.setObject(1, now.minus(Duration.ofDays(7)).atOffset(java.time.ZoneOffset.UTC));
+                return ps.executeUpdate();
+            }
+        });
         int n = 0;
         for (QueueEntry e : queue.expired(now)) {
             Provider p = providers.active(e.provider());
