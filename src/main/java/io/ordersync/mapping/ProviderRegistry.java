@@ -42,6 +42,9 @@ public final class ProviderRegistry {
     private final ProviderLoader loader;
     private volatile Map<String, State> states = Map.of();
     private volatile Map<Path, byte[]> contents = Map.of();
+    /** Edited files seen once: loaded when the next check sees the same bytes (an editor may still be writing). */
+    private final Map<Path, byte[]> settling = new java.util.HashMap<>();
+    private boolean loadedOnce;
 
     public ProviderRegistry(Path dir, ProviderLoader loader) {
         this.dir = dir;
@@ -56,9 +59,34 @@ public final class ProviderRegistry {
         return loader;
     }
 
-    /** Reads the files that changed since the last reload (all of them the first time). */
+    /**
+     * Reads the files that changed since the last reload (all of them the first time). After the first
+     * load, an edited file is read only once its bytes stayed the same between two checks, so a file an
+     * editor is still writing is not taken half-written.
+     */
     public synchronized Changes reload() {
         Map<Path, byte[]> now = readAll();
+        if (loadedOnce) {
+            for (Map.Entry<Path, byte[]> e : new LinkedHashMap<>(now).entrySet()) {
+                byte[] before = contents.get(e.getKey());
+                if (before != null && Arrays.equals(before, e.getValue())) {
+                    settling.remove(e.getKey());
+                    continue;
+                }
+                byte[] seen = settling.put(e.getKey(), e.getValue());
+                if (seen == null || !Arrays.equals(seen, e.getValue())) {
+                    // not settled yet: keep the previous content (and state) for this round
+                    if (before != null) {
+                        now.put(e.getKey(), before);
+                    } else {
+                        now.remove(e.getKey());
+                    }
+                } else {
+                    settling.remove(e.getKey());
+                }
+            }
+        }
+        loadedOnce = true;
         Map<String, State> next = new LinkedHashMap<>();
         List<String> added = new ArrayList<>();
         List<String> changed = new ArrayList<>();
