@@ -243,8 +243,6 @@ public final class AdminApi {
     }
 
     private void reply(Exchange exchange, int status, Object body) throws Exception {
-        exchange.getMessage().setHeader(Exchange.HTTP_RESPONSE_CODE, status);
-        exchange.getMessage().setHeader(Exchange.CONTENT_TYPE, "application/json");
-        exchange.getMessage().setBody(mapper.writeValueAsString(body));
+        Json.reply(mapper, exchange, status, body);
     }
 }

@@ -19,6 +19,11 @@ public final class SessionApi {
 
     /** {@code POST /api/login} with {@code {"username", "password"}} or {@code {"token"}}. */
     public void login(Exchange exchange) throws Exception {
+        String type = exchange.getIn().getHeader(Exchange.CONTENT_TYPE, String.class);
+        if (type != null && type.startsWith("application/x-www-form-urlencoded")) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "send the login as JSON (Content-Type: application/json)"));
+            return;
+        }
         JsonNode in = Json.body(mapper, exchange);
         if (in == null) {
             Json.reply(mapper, exchange, 400, Map.of("error", "body must be JSON"));

@@ -15,7 +15,12 @@ public final class Database {
     public static HikariDataSource open(OrdersyncSettings settings) {
         HikariConfig config = new HikariConfig();
         config.setPoolName("ordersync");
-        config.setJdbcUrl(settings.jdbcUrl);
+        String url = settings.jdbcUrl;
+        if (url.startsWith("jdbc:h2:") && !url.toUpperCase().contains("DB_CLOSE_ON_EXIT")) {
+            // the pool closes the database after Camel's graceful shutdown, not H2's own JVM hook before it
+            url = url + ";DB_CLOSE_ON_EXIT=FALSE";
+        }
+        config.setJdbcUrl(url);
         config.setUsername(settings.jdbcUser);
         config.setPassword(settings.jdbcPassword);
         config.setMaximumPoolSize(settings.poolSize);

@@ -49,6 +49,7 @@ public final class HttpIntakeProcessor implements Processor {
             out.put("error", r.getCause().getMessage());
             out.put("rejected_id", id);
         }
+        exchange.getMessage().removeHeaders("*");
         exchange.getMessage().setHeader(Exchange.HTTP_RESPONSE_CODE, status);
         exchange.getMessage().setHeader(Exchange.CONTENT_TYPE, "application/json");
         exchange.getMessage().setBody(mapper.writeValueAsString(out));
