@@ -15,11 +15,17 @@ import java.util.Properties;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-/** Two instances on one PostgreSQL share the outbox and the queue: every order delivered, nothing twice. */
+/**
+ * Three instances on one PostgreSQL share the outbox and the queue: every order delivered, nothing twice, no order
+ * synced by two instances at once. {@code -Dordersync.instances.orders=N} changes the number of orders.
+ */
 class PostgresInstancesTest extends AppTestSupport {
 
+    private static final int ORDERS = Integer.getInteger("ordersync.instances.orders", 5000);
+
     @Test
-    void twoInstancesSyncEveryOrderExactlyOnce() throws Exception {
+    void threeInstancesSyncEveryOrderExactlyOnce() throws Exception {
+        target.trackOverlaps();
         Properties db = Postgres.newDatabase();
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "5000"));
         Map<String, String> props = new HashMap<>();
@@ -29,11 +35,14 @@ class PostgresInstancesTest extends AppTestSupport {
         props.put("ordersync.instance-id", "one");
         app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
         props.put("ordersync.instance-id", "two");
-        try (OrdersyncApp second = new OrdersyncApp(tmp.resolve("b"), mappings, props).start()) {
-            int n = 200;
+        OrdersyncApp second = new OrdersyncApp(tmp.resolve("b"), mappings, props).start();
+        props.put("ordersync.instance-id", "three");
+        try (second; OrdersyncApp third = new OrdersyncApp(tmp.resolve("c"), mappings, props).start()) {
+            int n = ORDERS;
+            long started = System.nanoTime();
             // one contact and two tickets (a ticket and its add-on) per order
             IntakeTest.OrdersyncAppFiller.fill(app, withDistinctEmails(fixture("order-abc12")), n);
-            await().atMost(Duration.ofSeconds(120)).until(() -> app.count(
+            await().atMost(Duration.ofSeconds(Math.max(120, n / 10))).until(() -> app.count(
                     "SELECT (SELECT COUNT(*) FROM sync_queue) + (SELECT COUNT(*) FROM order_outbox)") == 0);
             assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'")).as("each event accepted once").isEqualTo(n);
             assertThat(target.objects("contacts")).hasSize(n);
@@ -46,6 +55,9 @@ class PostgresInstancesTest extends AppTestSupport {
             assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success' AND message LIKE '%(instance one)'"))
                     .as("both instances synced").isPositive();
             assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success' AND message LIKE '%(instance two)'")).isPositive();
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success' AND message LIKE '%(instance three)'")).isPositive();
+            assertThat(target.overlaps()).as("no order synced by two instances at once").isZero();
+            System.out.printf("PostgresInstancesTest: %d orders on three instances in %.1f s%n", n, (System.nanoTime() - started) / 1e9);
         }
     }
 

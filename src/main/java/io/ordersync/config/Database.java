@@ -24,6 +24,8 @@ public final class Database {
         config.setUsername(settings.jdbcUser);
         config.setPassword(settings.jdbcPassword);
         config.setMaximumPoolSize(settings.poolSize);
+        // while the database is down, work and the readiness check fail within this time instead of Hikari's 30 s
+        config.setConnectionTimeout(settings.connectionTimeoutMs);
         // every repository method manages its own transaction explicitly
         config.setAutoCommit(true);
         HikariDataSource dataSource = new HikariDataSource(config);

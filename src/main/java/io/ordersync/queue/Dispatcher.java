@@ -70,14 +70,20 @@ public final class Dispatcher extends ServiceSupport {
             return List.of();
         }
         Instant now = Instant.now();
-        Set<String> full = new HashSet<>();
+        Set<String> active = new HashSet<>();
+        List<QueueEntry> rows = new ArrayList<>();
         for (Provider p : providers.active()) {
-            if (inFlight.getOrDefault(p.identifier(), 0) >= capacity(p) || gate.pausedUntil(p.identifier(), now) != null
+            active.add(p.identifier());
+            int free = capacity(p) - inFlight.getOrDefault(p.identifier(), 0);
+            if (free <= 0 || gate.pausedUntil(p.identifier(), now) != null
                     || !routeReady.test(p.identifier()) || paused.test(p.identifier())) {
-                full.add(p.identifier());
+                continue;
             }
+            // never more than the provider can start soon: a row's lease runs from its claim, also while it waits
+            rows.addAll(queue.claim(instanceId, lease, Math.min(batchSize, free), Set.of(), p.identifier(), now));
         }
-        List<QueueEntry> rows = queue.claim(instanceId, lease, batchSize, full, now);
+        // rows of providers without a working definition (broken file, removed) are parked or dropped downstream
+        rows.addAll(queue.claim(instanceId, lease, batchSize, active, now));
         List<QueueEntry> out = new ArrayList<>(rows.size());
         for (QueueEntry e : rows) {
             claimed.put(e.id(), e);

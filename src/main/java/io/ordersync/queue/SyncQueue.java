@@ -120,6 +120,12 @@ public final class SyncQueue {
      * position of a row within its event), skipping the providers in {@code full}.
      */
     public List<QueueEntry> claim(String instanceId, Duration lease, int limit, Collection<String> full, Instant now) {
+        return claim(instanceId, lease, limit, full, null, now);
+    }
+
+    /** As {@link #claim(String, Duration, int, Collection, Instant)}, only rows of provider {@code only} when not null. */
+    public List<QueueEntry> claim(String instanceId, Duration lease, int limit, Collection<String> full, String only,
+                                  Instant now) {
         if (limit <= 0) {
             return List.of();
         }
@@ -134,6 +140,9 @@ public final class SyncQueue {
         if (!full.isEmpty()) {
             sql.append(")");
         }
+        if (only != null) {
+            sql.append(" AND q.provider = ?");
+        }
         sql.append(") t ORDER BY rn, not_before, id FETCH FIRST ? ROWS ONLY");
         List<QueueEntry> candidates = Tx.run(ds, c -> {
             try (PreparedStatement ps = c.prepareStatement(sql.toString())) {
@@ -141,6 +150,9 @@ public final class SyncQueue {
                 ps.setObject(i++, ts(now));
                 for (String p : full) {
                     ps.setString(i++, p);
+                }
+                if (only != null) {
+                    ps.setString(i++, only);
                 }
                 ps.setInt(i, limit);
                 List<QueueEntry> rows = new ArrayList<>();

@@ -42,6 +42,11 @@ public final class FakeTarget implements AutoCloseable {
 
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
+    static {
+        // without TCP_NODELAY the JDK server's header and body writes meet the client's delayed ACK: 40 ms a response
+        System.setProperty("sun.net.httpserver.nodelay", "true");
+    }
+
     private final HttpServer server;
     private final Map<String, Map<String, ObjectNode>> collections;
     private final List<Request> requests = Collections.synchronizedList(new ArrayList<>());
@@ -170,11 +175,74 @@ public final class FakeTarget implements AutoCloseable {
         return node;
     }
 
+    /**
+     * Counts requests for one order that overlap in time: the requests of one sync run one after another, so an
+     * overlap means the order was being synced twice at once (two instances holding it). Orders are recognised
+     * by the test fixtures' keys: e-mail {@code o<n>@...} and ticket id {@code O<n>-<position>}.
+     */
+    public FakeTarget trackOverlaps() {
+        this.trackOverlaps = true;
+        return this;
+    }
+
+    /** How many requests arrived while another request for the same order was being answered. */
+    public int overlaps() {
+        return overlaps.get();
+    }
+
+    private static final java.util.regex.Pattern ORDER_KEY = java.util.regex.Pattern.compile("\\b[oO](\\d+)(?:@|%40|-\\d)");
+    private volatile boolean trackOverlaps;
+    private final java.util.concurrent.atomic.AtomicInteger overlaps = new java.util.concurrent.atomic.AtomicInteger();
+    private final Map<String, java.util.concurrent.atomic.AtomicInteger> busy = new ConcurrentHashMap<>();
+
+    private String orderKey(String path, String query, String body) {
+        java.util.regex.Matcher m = ORDER_KEY.matcher((query == null ? "" : query) + " " + body);
+        if (m.find()) {
+            return m.group(1);
+        }
+        String[] parts = path.replaceFirst("^/", "").split("/");
+        if (parts.length == 2) {
+            ObjectNode o = collections.getOrDefault(parts[0], Map.of()).get(parts[1]);
+            if (o != null) {
+                m = ORDER_KEY.matcher(o.toString());
+                if (m.find()) {
+                    return m.group(1);
+                }
+            }
+        }
+        return null;
+    }
+
     private void handle(HttpExchange ex) throws IOException {
+        String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+        String path = ex.getRequestURI().getPath();
+        String query = ex.getRequestURI().getRawQuery();
+        String key = trackOverlaps ? orderKey(path, query, body) : null;
+        java.util.concurrent.atomic.AtomicInteger counter = key == null ? null : busy.computeIfAbsent(key, k -> new java.util.concurrent.atomic.AtomicInteger());
+        if (counter != null && counter.incrementAndGet() > 1) {
+            overlaps.incrementAndGet();
+        }
+        CURRENT.set(counter);
+        try {
+            handle(ex, body, path, query);
+        } finally {
+            leave();
+        }
+    }
+
+    /** The order's busy counter of the request this thread answers; released just before the response goes out. */
+    private static final ThreadLocal<java.util.concurrent.atomic.AtomicInteger> CURRENT = new ThreadLocal<>();
+
+    private static void leave() {
+        java.util.concurrent.atomic.AtomicInteger counter = CURRENT.get();
+        if (counter != null) {
+            counter.decrementAndGet();
+            CURRENT.remove();
+        }
+    }
+
+    private void handle(HttpExchange ex, String body, String path, String query) throws IOException {
         try (ex) {
-            String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
-            String path = ex.getRequestURI().getPath();
-            String query = ex.getRequestURI().getRawQuery();
             Map<String, String> headers = new LinkedHashMap<>();
             ex.getRequestHeaders().forEach((k, v) -> headers.put(k.toLowerCase(), v.get(0)));
             requests.add(new Request(ex.getRequestMethod(), path, query, body,
@@ -310,6 +378,7 @@ public final class FakeTarget implements AutoCloseable {
     }
 
     private static void send(HttpExchange ex, int status, String body) throws IOException {
+        leave();
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
         ex.getResponseHeaders().add("Content-Type", "application/json");
         ex.sendResponseHeaders(status, bytes.length);

@@ -1,0 +1,110 @@
+package io.ordersync;
+
+import io.ordersync.support.AppTestSupport;
+import io.ordersync.support.Fixtures;
+import io.ordersync.support.OrdersyncApp;
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * PostgreSQL goes away in the middle of a run (stopped, down for a few seconds, started again on the same data
+ * and port): ordersync reports itself not ready while it is down, resumes by itself, and loses or duplicates nothing.
+ */
+class PostgresRestartTest extends AppTestSupport {
+
+    private EmbeddedPostgres pg;
+
+    @AfterEach
+    void stopPostgres() throws Exception {
+        if (app != null) {
+            app.close();
+            app = null;
+        }
+        if (pg != null) {
+            pg.close();
+        }
+    }
+
+    private EmbeddedPostgres startPostgres(Path dataDir, int port) throws Exception {
+        return EmbeddedPostgres.builder().setDataDirectory(dataDir).setCleanDataDirectory(false).setPort(port).start();
+    }
+
+    @Test
+    void postgresRestartedMidRunLosesNothing() throws Exception {
+        Path dataDir = tmp.resolve("pgdata");
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        pg = startPostgres(dataDir, port);
+        try (Connection c = pg.getPostgresDatabase().getConnection(); Statement s = c.createStatement()) {
+            s.execute("CREATE DATABASE ordersync");
+        }
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "2000"));
+        Map<String, String> props = new HashMap<>();
+        props.put("ordersync.db.url", "jdbc:postgresql://localhost:" + port + "/ordersync");
+        props.put("ordersync.db.user", "postgres");
+        props.put("ordersync.db.password", "postgres");
+        props.put("test.crm.url", target.url());
+        props.put("test.crm.token", "s3cret");
+        props.put("ordersync.queue.lease", "PT5S");
+        props.put("ordersync.queue.reaper-period-ms", "500");
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        target.trackOverlaps();
+        // a slow target, so that the database stops while deliveries are under way
+        target.randomFaults(0, 1.0, 20);
+        int n = 300;
+        IntakeTest.OrdersyncAppFiller.fill(app, withDistinctEmails(fixture("order-abc12")), n);
+        await().atMost(Duration.ofSeconds(60)).until(() -> target.objects("contacts").size() >= 30);
+
+        pg.close();
+        pg = null;
+        assertThat(target.objects("contacts").size()).as("stopped mid-run").isLessThan(n);
+        await("readiness reports the database down").atMost(Duration.ofSeconds(30))
+                .until(() -> health() == 503);
+        Thread.sleep(3000);
+        pg = startPostgres(dataDir, port);
+
+        await("ordersync resumes by itself").atMost(Duration.ofSeconds(120)).until(() ->
+                target.objects("tickets").size() == 2 * n && app.count(
+                        "SELECT (SELECT COUNT(*) FROM sync_queue) + (SELECT COUNT(*) FROM order_outbox)") == 0);
+        await().atMost(Duration.ofSeconds(30)).until(() -> health() == 200);
+        assertThat(target.objects("contacts")).hasSize(n);
+        assertThat(creates("/contacts")).as("no duplicate contacts").isEqualTo(n);
+        assertThat(creates("/tickets")).as("no duplicate tickets").isEqualTo(2L * n);
+        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'")).as("each event accepted once").isEqualTo(n);
+        assertThat(app.count("SELECT COUNT(*) FROM rejected_event")).isZero();
+        assertThat(target.overlaps()).isZero();
+    }
+
+    private long creates(String path) {
+        return target.writes().stream().filter(r -> r.method().equals("POST") && r.path().equals(path)).count();
+    }
+
+    private int health() throws Exception {
+        String mgmt = app.context().resolvePropertyPlaceholders("{{camel.management.port}}");
+        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + mgmt + "/observe/health"))
+                .timeout(Duration.ofSeconds(10)).GET().build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+    }
+
+    private static com.fasterxml.jackson.databind.node.ObjectNode withDistinctEmails(com.fasterxml.jackson.databind.node.ObjectNode doc) {
+        ((com.fasterxml.jackson.databind.node.ObjectNode) doc.path("order")).put("email", "{code}@example.org");
+        return doc;
+    }
+}

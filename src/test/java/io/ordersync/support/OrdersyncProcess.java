@@ -1,0 +1,118 @@
+package io.ordersync.support;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * ordersync as a separate operating-system process ({@code java io.ordersync.Application}), started from the
+ * project directory with the test's class path, so that a test can kill it with SIGKILL as a crash would.
+ */
+public final class OrdersyncProcess implements AutoCloseable {
+
+    private final String name;
+    private final Map<String, String> properties;
+    private final Path log;
+    private final int managementPort;
+    private Process process;
+    private int starts;
+
+    /** {@code properties} become {@code -D} options; the server and management ports are chosen here. */
+    public OrdersyncProcess(String name, Path logDir, Map<String, String> properties) {
+        this.name = name;
+        this.properties = new java.util.LinkedHashMap<>(properties);
+        this.managementPort = freePort();
+        this.properties.put("camel.server.port", String.valueOf(freePort()));
+        this.properties.put("camel.server.host", "127.0.0.1");
+        this.properties.put("camel.management.port", String.valueOf(managementPort));
+        this.properties.put("camel.management.host", "127.0.0.1");
+        this.properties.put("ordersync.instance-id", name);
+        this.properties.putIfAbsent("ordersync.admin.token", OrdersyncApp.ADMIN_TOKEN);
+        this.log = logDir.resolve(name + ".log");
+    }
+
+    /** Starts the process and waits until its readiness check answers UP. */
+    public OrdersyncProcess start() throws Exception {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.add("-Xmx256m");
+        cmd.add("-XX:TieredStopAtLevel=1");
+        properties.forEach((k, v) -> cmd.add("-D" + k + "=" + v));
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add("io.ordersync.Application");
+        Files.createDirectories(log.getParent());
+        starts++;
+        Files.writeString(log, "==== start " + starts + "\n", java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.APPEND);
+        process = new ProcessBuilder(cmd).directory(Paths.get(System.getProperty("user.dir")).toFile())
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+            if (!process.isAlive()) {
+                throw new IllegalStateException(name + " exited with " + process.exitValue() + "; see " + log);
+            }
+            try {
+                HttpResponse<String> r = http.send(HttpRequest.newBuilder(
+                        URI.create("http://127.0.0.1:" + managementPort + "/observe/health")).GET().build(),
+                        HttpResponse.BodyHandlers.ofString());
+                if (r.statusCode() == 200) {
+                    return this;
+                }
+            } catch (IOException notYet) {
+                // not listening yet
+            }
+            Thread.sleep(100);
+        }
+        throw new IllegalStateException(name + " not ready within 60 s; see " + log);
+    }
+
+    /** SIGKILL: no shutdown hook, no graceful stop, open transactions and leases left as they are. */
+    public void kill() throws InterruptedException {
+        if (process != null) {
+            process.destroyForcibly();
+            process.waitFor(30, TimeUnit.SECONDS);
+            process = null;
+        }
+    }
+
+    public boolean isAlive() {
+        return process != null && process.isAlive();
+    }
+
+    public Path log() {
+        return log;
+    }
+
+    private static int freePort() {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** A graceful stop (SIGTERM), as a service manager would do it. */
+    @Override
+    public void close() throws InterruptedException {
+        if (process != null) {
+            process.destroy();
+            if (!process.waitFor(30, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+            }
+            process = null;
+        }
+    }
+}
