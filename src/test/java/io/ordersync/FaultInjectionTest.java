@@ -44,7 +44,8 @@ class FaultInjectionTest extends AppTestSupport {
         Thread.sleep(refusedSeconds * 1000L);
         List<FakeTarget.Request> before = target.requests();
         target = target.reopen();
-        await().atMost(Duration.ofSeconds(240)).until(() -> app.count(
+        // every 429 pauses the whole provider for a second: a long soak needs about a second per order
+        await().atMost(Duration.ofSeconds(Math.max(240, orders * 2L))).until(() -> app.count(
                 "SELECT (SELECT COUNT(*) FROM sync_queue) + (SELECT COUNT(*) FROM order_outbox)") == 0);
 
         assertThat(target.objects("contacts")).as("every order delivered").hasSize(orders);

@@ -84,6 +84,35 @@ public final class FakeTarget implements AutoCloseable {
         return "http://127.0.0.1:" + server.getAddress().getPort();
     }
 
+    /** Whether every request is kept for {@link #requests()} (off for long benchmark runs). */
+    public FakeTarget recordRequests(boolean on) {
+        this.recording = on;
+        return this;
+    }
+
+    private volatile boolean recording = true;
+    /** Per collection: "field\0value" to the ids of the objects with that value, for lookups by field. */
+    private final Map<String, Map<String, java.util.Set<String>>> indexes = new ConcurrentHashMap<>();
+    private final AtomicLong served = new AtomicLong();
+
+    private void index(String coll, ObjectNode o, boolean add) {
+        Map<String, java.util.Set<String>> index = indexes.computeIfAbsent(coll, k -> new ConcurrentHashMap<>());
+        String id = o.path("id").asText();
+        o.fields().forEachRemaining(e -> {
+            if (e.getValue().isValueNode()) {
+                String key = e.getKey() + "\0" + e.getValue().asText();
+                if (add) {
+                    index.computeIfAbsent(key, k -> new java.util.LinkedHashSet<>()).add(id);
+                } else {
+                    java.util.Set<String> ids = index.get(key);
+                    if (ids != null) {
+                        ids.remove(id);
+                    }
+                }
+            }
+        });
+    }
+
     public FakeTarget requireAuthorization(String value) {
         this.expectedAuthorization = value;
         return this;
@@ -171,7 +200,11 @@ public final class FakeTarget implements AutoCloseable {
     public ObjectNode put(String collection, ObjectNode node) {
         String id = node.hasNonNull("id") ? node.get("id").asText() : String.valueOf(ids.incrementAndGet());
         node.put("id", id);
-        collections.computeIfAbsent(collection, k -> new ConcurrentHashMap<>()).put(id, node);
+        Map<String, ObjectNode> objects = collections.computeIfAbsent(collection, k -> new ConcurrentHashMap<>());
+        synchronized (objects) {
+            objects.put(id, node);
+            index(collection, node, true);
+        }
         return node;
     }
 
@@ -245,8 +278,10 @@ public final class FakeTarget implements AutoCloseable {
         try (ex) {
             Map<String, String> headers = new LinkedHashMap<>();
             ex.getRequestHeaders().forEach((k, v) -> headers.put(k.toLowerCase(), v.get(0)));
-            requests.add(new Request(ex.getRequestMethod(), path, query, body,
-                    ex.getRequestHeaders().getFirst("Authorization"), Instant.now(), headers));
+            if (recording) {
+                requests.add(new Request(ex.getRequestMethod(), path, query, body,
+                        ex.getRequestHeaders().getFirst("Authorization"), Instant.now(), headers));
+            }
             Failure f = nextFailure(path);
             if (f != null && f.stallMs() > 0) {
                 try {
@@ -307,6 +342,22 @@ public final class FakeTarget implements AutoCloseable {
     }
 
     private void route(HttpExchange ex, String path, String query, String body) throws IOException {
+        if (path.equals("/_stats")) {
+            ObjectNode out = MAPPER.createObjectNode();
+            collections.forEach((k, v) -> out.put(k, v.size()));
+            out.put("_requests", served.get());
+            send(ex, 200, out.toString());
+            return;
+        }
+        if (path.equals("/_reset") && ex.getRequestMethod().equals("POST")) {
+            collections.clear();
+            indexes.clear();
+            requests.clear();
+            served.set(0);
+            send(ex, 200, "{}");
+            return;
+        }
+        served.incrementAndGet();
         String[] parts = path.replaceFirst("^/", "").split("/");
         String coll = parts[0];
         Map<String, ObjectNode> objects = collections.computeIfAbsent(coll, k -> new ConcurrentHashMap<>());
@@ -315,7 +366,19 @@ public final class FakeTarget implements AutoCloseable {
             if (parts.length == 1 && method.equals("GET")) {
                 Map<String, String> filter = parseQuery(query);
                 ArrayNode results = MAPPER.createArrayNode();
-                for (ObjectNode o : objects.values()) {
+                java.util.Collection<ObjectNode> candidates = objects.values();
+                if (!filter.isEmpty()) {
+                    Map.Entry<String, String> first = filter.entrySet().iterator().next();
+                    java.util.Set<String> ids = indexes.getOrDefault(coll, Map.of()).getOrDefault(first.getKey() + "\0" + first.getValue(), java.util.Set.of());
+                    candidates = new ArrayList<>();
+                    for (String id : ids) {
+                        ObjectNode o = objects.get(id);
+                        if (o != null) {
+                            candidates.add(o);
+                        }
+                    }
+                }
+                for (ObjectNode o : candidates) {
                     boolean match = true;
                     for (Map.Entry<String, String> e : filter.entrySet()) {
                         if (!o.has(e.getKey()) || !o.get(e.getKey()).asText().equals(e.getValue())) {
@@ -333,6 +396,7 @@ public final class FakeTarget implements AutoCloseable {
                 ObjectNode o = (ObjectNode) MAPPER.readTree(body);
                 o.put("id", String.valueOf(ids.incrementAndGet()));
                 objects.put(o.get("id").asText(), o);
+                index(coll, o, true);
                 send(ex, 201, o.toString());
             } else if (parts.length == 2 && method.equals("GET")) {
                 ObjectNode o = objects.get(parts[1]);
@@ -344,17 +408,23 @@ public final class FakeTarget implements AutoCloseable {
                     return;
                 }
                 JsonNode patch = MAPPER.readTree(body);
+                index(coll, o, false);
                 patch.fields().forEachRemaining(e -> o.set(e.getKey(), e.getValue()));
+                index(coll, o, true);
                 send(ex, 200, o.toString());
             } else if (parts.length == 2 && method.equals("PUT")) {
                 // upsert by key: the path segment is the object's key (e.g. an e-mail)
                 String key = URLDecoder.decode(parts[1], StandardCharsets.UTF_8);
                 ObjectNode existing = objects.get(key);
                 ObjectNode o = existing != null ? existing : MAPPER.createObjectNode();
+                if (existing != null) {
+                    index(coll, o, false);
+                }
                 JsonNode in = MAPPER.readTree(body);
                 in.fields().forEachRemaining(e -> o.set(e.getKey(), e.getValue()));
                 o.put("id", key);
                 objects.put(key, o);
+                index(coll, o, true);
                 send(ex, existing == null ? 201 : 200, o.toString());
             } else {
                 send(ex, 405, "{\"error\":\"method not allowed\"}");

@@ -25,6 +25,8 @@ public final class OrdersyncProcess implements AutoCloseable {
     private final Map<String, String> properties;
     private final Path log;
     private final int managementPort;
+    private final int serverPort;
+    private List<String> jvmOptions = List.of("-Xmx256m", "-XX:TieredStopAtLevel=1");
     private Process process;
     private int starts;
 
@@ -33,7 +35,8 @@ public final class OrdersyncProcess implements AutoCloseable {
         this.name = name;
         this.properties = new java.util.LinkedHashMap<>(properties);
         this.managementPort = freePort();
-        this.properties.put("camel.server.port", String.valueOf(freePort()));
+        this.serverPort = freePort();
+        this.properties.put("camel.server.port", String.valueOf(serverPort));
         this.properties.put("camel.server.host", "127.0.0.1");
         this.properties.put("camel.management.port", String.valueOf(managementPort));
         this.properties.put("camel.management.host", "127.0.0.1");
@@ -42,12 +45,31 @@ public final class OrdersyncProcess implements AutoCloseable {
         this.log = logDir.resolve(name + ".log");
     }
 
+    /** JVM options of the process (default: a 256 MB heap and quick start-up compilation, for tests). */
+    public OrdersyncProcess jvmOptions(List<String> options) {
+        this.jvmOptions = List.copyOf(options);
+        return this;
+    }
+
+    public String url(String path) {
+        return "http://127.0.0.1:" + serverPort + path;
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
     /** Starts the process and waits until its readiness check answers UP. */
     public OrdersyncProcess start() throws Exception {
+        launch();
+        return awaitReady();
+    }
+
+    /** Starts the process without waiting. */
+    public OrdersyncProcess launch() throws Exception {
         List<String> cmd = new ArrayList<>();
         cmd.add(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.add("-Xmx256m");
-        cmd.add("-XX:TieredStopAtLevel=1");
+        cmd.addAll(jvmOptions);
         properties.forEach((k, v) -> cmd.add("-D" + k + "=" + v));
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
@@ -58,6 +80,11 @@ public final class OrdersyncProcess implements AutoCloseable {
                 java.nio.file.StandardOpenOption.APPEND);
         process = new ProcessBuilder(cmd).directory(Paths.get(System.getProperty("user.dir")).toFile())
                 .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        return this;
+    }
+
+    /** Waits until the readiness check answers UP. */
+    public OrdersyncProcess awaitReady() throws Exception {
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < deadline) {

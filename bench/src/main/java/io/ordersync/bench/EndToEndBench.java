@@ -1,0 +1,327 @@
+package io.ordersync.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.schibsted.spt.data.jslt.Expression;
+import com.schibsted.spt.data.jslt.Parser;
+import com.zaxxer.hikari.HikariDataSource;
+import io.ordersync.mapping.MappingEngine;
+import io.ordersync.mapping.Provider;
+import io.ordersync.order.DocumentParser;
+import io.ordersync.support.OrdersyncApp;
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import org.apache.camel.Exchange;
+import org.apache.camel.builder.RouteBuilder;
+import org.apache.camel.impl.DefaultCamelContext;
+import org.apache.hc.client5.http.classic.methods.HttpGet;
+import org.apache.hc.client5.http.classic.methods.HttpPost;
+import org.apache.hc.client5.http.impl.classic.CloseableHttpClient;
+import org.apache.hc.client5.http.impl.classic.HttpClients;
+import org.apache.hc.client5.http.impl.io.PoolingHttpClientConnectionManagerBuilder;
+import org.apache.hc.core5.http.ContentType;
+import org.apache.hc.core5.http.io.entity.EntityUtils;
+import org.apache.hc.core5.http.io.entity.StringEntity;
+
+import javax.sql.DataSource;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * End to end: N orders (one contact + two tickets each) to the benchmark target in its own process, for
+ * a. a bare HTTP client sending the same requests (the limit), b. ordersync on H2, c. ordersync on PostgreSQL,
+ * d. a naive Camel route (sql consumer, JSLT, http; default error handler, no queue). Then ordersync's latency
+ * (event accepted to last object delivered) at half of its maximum throughput.
+ * {@code bench/run e2e [orders] [--smoke]}.
+ */
+public final class EndToEndBench {
+
+    static final int CONCURRENCY = 8;
+    private static final String TOKEN = "s3cret";
+
+    /** One variant's outcome. */
+    public record Result(String name, int orders, double seconds, Latencies latency) {
+        public double ordersPerSecond() {
+            return orders / seconds;
+        }
+    }
+
+    private final TargetProcess target;
+    private final Path work;
+    private final int orders;
+    private int batch;
+
+    public EndToEndBench(TargetProcess target, Path work, int orders) {
+        this.target = target;
+        this.work = work;
+        this.orders = orders;
+    }
+
+    public static void main(String[] args) throws Exception {
+        int n = 5000;
+        boolean smoke = false;
+        for (String a : args) {
+            if (a.equals("--smoke")) {
+                smoke = true;
+                n = 20;
+            } else {
+                n = Integer.parseInt(a);
+            }
+        }
+        Path work = Files.createTempDirectory("ordersync-bench");
+        List<Result> results = new ArrayList<>();
+        try (TargetProcess target = new TargetProcess()) {
+            EndToEndBench bench = new EndToEndBench(target, work, n);
+            results.add(bench.bareClient(n, 0));
+            results.add(bench.naiveRoute(n));
+            List<Result> h2 = bench.ordersync("H2", null, n, smoke);
+            results.addAll(h2);
+            try (EmbeddedPostgres pg = EmbeddedPostgres.builder().start()) {
+                results.addAll(bench.ordersync("PostgreSQL", pg, n, smoke));
+            }
+            double half = h2.get(0).ordersPerSecond() / 2;
+            results.add(bench.bareClient(Math.max(10, (int) (half * (smoke ? 1 : 10))), half));
+        }
+        print(results);
+    }
+
+    static void print(List<Result> results) {
+        double limit = results.get(0).ordersPerSecond();
+        double naive = results.stream().filter(r -> r.name().contains("naive")).findFirst().orElseThrow().ordersPerSecond();
+        System.out.println();
+        System.out.println("| variant | orders | orders/s | × limit | × naive route | latency accepted → delivered |");
+        System.out.println("|---|---|---|---|---|---|");
+        for (Result r : results) {
+            System.out.printf("| %s | %d | %.0f | %.2f | %.2f | %s |%n", r.name(), r.orders(), r.ordersPerSecond(),
+                    r.ordersPerSecond() / limit, r.ordersPerSecond() / naive, r.latency() == null ? "–" : r.latency());
+        }
+    }
+
+    /** The requests ordersync sends for a new order: per object a lookup and a create. */
+    private record Call(String lookupPath, String createPath, String body) {
+    }
+
+    private static List<Call> calls(Provider provider, DocumentParser parser, ObjectNode order) throws Exception {
+        List<Call> out = new ArrayList<>();
+        for (MappingEngine.PlannedObject p : MappingEngine.plan(provider, parser.validate(order))) {
+            Map<String, Object> body = MappingEngine.assign(MappingEngine.resolve(provider, p, List.of()), Map.of(), true,
+                    provider.separator(), provider.nativeLists());
+            String coll = p.spec().id().equals("contact") ? "contacts" : "tickets";
+            String field = p.spec().id().equals("contact") ? "email" : "ticket_id";
+            out.add(new Call("/" + coll + "?" + field + "=" + URLEncoder.encode(p.idValue(), StandardCharsets.UTF_8),
+                    "/" + coll, BenchData.JSON.writeValueAsString(body)));
+        }
+        return out;
+    }
+
+    /**
+     * a. The limit: Apache HttpClient 5 (ordersync's HTTP client), {@link #CONCURRENCY} threads, the request bodies
+     * computed beforehand. {@code rate} 0: all at once (throughput); else orders arrive at that rate (latency).
+     */
+    Result bareClient(int n, double rate) throws Exception {
+        target.reset();
+        Provider provider = BenchData.provider(target.url());
+        DocumentParser parser = new DocumentParser(BenchData.JSON, Integer.MAX_VALUE);
+        String prefix = "A" + (++batch) + "X";
+        List<List<Call>> work = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            work.add(calls(provider, parser, BenchData.order(prefix + i, 2)));
+        }
+        ConcurrentLinkedQueue<Double> latencies = new ConcurrentLinkedQueue<>();
+        ExecutorService pool = Executors.newFixedThreadPool(CONCURRENCY);
+        try (CloseableHttpClient http = HttpClients.custom().setConnectionManager(PoolingHttpClientConnectionManagerBuilder
+                .create().setMaxConnPerRoute(CONCURRENCY).setMaxConnTotal(CONCURRENCY).build()).build()) {
+            long start = System.nanoTime();
+            for (int i = 0; i < n; i++) {
+                List<Call> order = work.get(i);
+                long due = rate == 0 ? start : start + (long) (i / rate * 1e9);
+                while (rate > 0 && System.nanoTime() < due) {
+                    Thread.sleep(1);
+                }
+                pool.submit(() -> {
+                    for (Call c : order) {
+                        HttpGet get = new HttpGet(target.url() + c.lookupPath());
+                        get.addHeader("Authorization", "Bearer " + TOKEN);
+                        String found = http.execute(get, r -> EntityUtils.toString(r.getEntity()));
+                        if (found.contains("\"results\":[]")) {
+                            HttpPost post = new HttpPost(target.url() + c.createPath());
+                            post.addHeader("Authorization", "Bearer " + TOKEN);
+                            post.setEntity(new StringEntity(c.body(), ContentType.APPLICATION_JSON));
+                            http.execute(post, r -> EntityUtils.toString(r.getEntity()));
+                        }
+                    }
+                    latencies.add((System.nanoTime() - due) / 1e6);
+                    return null;
+                });
+            }
+            pool.shutdown();
+            pool.awaitTermination(1, TimeUnit.HOURS);
+            long end = target.awaitTickets(2L * n, Duration.ofMinutes(5));
+            if (rate == 0) {
+                return new Result("a. bare HTTP client (limit)", n, (end - start) / 1e9, null);
+            }
+            return new Result(String.format("a. bare HTTP client at %.0f orders/s", rate), n, (end - start) / 1e9,
+                    Latencies.of(latencies));
+        }
+    }
+
+    /** d. The naive Camel route: sql consumer on an outbox table, JSLT, per object a lookup and a create over http. */
+    Result naiveRoute(int n) throws Exception {
+        target.reset();
+        Expression jslt = Parser.compileString(BenchData.resource("bench/crm.jslt"));
+        ConcurrentLinkedQueue<Double> latencies = new ConcurrentLinkedQueue<>();
+        try (HikariDataSource ds = new HikariDataSource();
+             DefaultCamelContext camel = new DefaultCamelContext()) {
+            ds.setJdbcUrl("jdbc:h2:file:" + work.resolve("naive-" + (++batch)).toAbsolutePath());
+            ds.setUsername("sa");
+            try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
+                s.execute("CREATE TABLE naive_outbox (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, payload VARCHAR(1000000))");
+            }
+            camel.getRegistry().bind("naiveDs", ds);
+            String url = target.url();
+            camel.addRoutes(new RouteBuilder() {
+                @Override
+                public void configure() {
+                    from("sql:SELECT id, payload FROM naive_outbox ORDER BY id?dataSource=#naiveDs&delay=100"
+                            + "&onConsume=DELETE FROM naive_outbox WHERE id = :#ID")
+                            .process(e -> {
+                                e.setProperty("acceptedAt", System.nanoTime());
+                                JsonNode out = jslt.apply(BenchData.JSON.readTree((String) e.getIn().getBody(Map.class).get("PAYLOAD")));
+                                List<Map<String, String>> objects = new ArrayList<>();
+                                objects.add(Map.of("coll", "/contacts", "query", "email=" + URLEncoder.encode(
+                                        out.path("contact").path("email").asText(), StandardCharsets.UTF_8), "json", out.path("contact").toString()));
+                                for (JsonNode t : out.path("tickets")) {
+                                    objects.add(Map.of("coll", "/tickets", "query", "ticket_id=" + URLEncoder.encode(
+                                            t.path("ticket_id").asText(), StandardCharsets.UTF_8), "json", t.toString()));
+                                }
+                                e.getIn().setBody(objects);
+                            })
+                            .split(body())
+                                .setProperty("object", body())
+                                .removeHeaders("*")
+                                .setHeader("Authorization", constant("Bearer " + TOKEN))
+                                .setHeader(Exchange.HTTP_METHOD, constant("GET"))
+                                .setHeader(Exchange.HTTP_PATH, simple("${exchangeProperty.object[coll]}"))
+                                .setHeader(Exchange.HTTP_QUERY, simple("${exchangeProperty.object[query]}"))
+                                .setBody(constant(null))
+                                .to(url)
+                                .convertBodyTo(String.class)
+                                .choice().when(simple("${body} contains '\"results\":[]'"))
+                                    .removeHeaders("*")
+                                    .setHeader("Authorization", constant("Bearer " + TOKEN))
+                                    .setHeader(Exchange.HTTP_METHOD, constant("POST"))
+                                    .setHeader(Exchange.HTTP_PATH, simple("${exchangeProperty.object[coll]}"))
+                                    .setHeader(Exchange.CONTENT_TYPE, constant("application/json"))
+                                    .setBody(simple("${exchangeProperty.object[json]}"))
+                                    .to(url)
+                                .end()
+                            .end()
+                            .process(e -> latencies.add((System.nanoTime() - e.getProperty("acceptedAt", Long.class)) / 1e6));
+                }
+            });
+            camel.start();
+            long start = insert(ds, "naive_outbox", "N" + batch + "X", n);
+            long end = target.awaitTickets(2L * n, Duration.ofMinutes(30));
+            return new Result("d. naive Camel route (sql → JSLT → http)", n, (end - start) / 1e9, null);
+        }
+    }
+
+    /** b./c. ordersync on H2 (pg null) or PostgreSQL: throughput, then latency at half of it. */
+    List<Result> ordersync(String db, EmbeddedPostgres pg, int n, boolean smoke) throws Exception {
+        target.reset();
+        Map<String, String> props = new HashMap<>();
+        props.put("bench.target.url", target.url());
+        props.put("bench.target.token", TOKEN);
+        props.put("camel.main.routes-reload-enabled", "false");
+        if (pg != null) {
+            String name = "ordersync_bench_" + (++batch);
+            try (Connection c = pg.getPostgresDatabase().getConnection(); Statement s = c.createStatement()) {
+                s.execute("CREATE DATABASE " + name);
+            }
+            props.put("ordersync.db.url", "jdbc:postgresql://localhost:" + pg.getPort() + "/" + name);
+            props.put("ordersync.db.user", "postgres");
+            props.put("ordersync.db.password", "postgres");
+        }
+        Path dir = work.resolve("ordersync-" + (++batch));
+        List<Result> out = new ArrayList<>();
+        try (OrdersyncApp app = new OrdersyncApp(dir.resolve("data"), BenchData.mappingsDir(dir.resolve("mappings")), props).start()) {
+            String prefix = "B" + batch + "X";
+            long start = insert(app.dataSource(), "order_outbox", prefix, n);
+            long end = target.awaitTickets(2L * n, Duration.ofMinutes(30));
+            Result max = new Result("ordersync on " + db, n, (end - start) / 1e9, latencies(app.dataSource(), prefix));
+            out.add(max);
+            // latency at half of the maximum throughput: orders arrive at that rate for about ten seconds
+            target.reset();
+            double rate = max.ordersPerSecond() / 2;
+            int m = Math.max(10, (int) (rate * (smoke ? 1 : 10)));
+            String lprefix = "L" + batch + "X";
+            long lstart = System.nanoTime();
+            int sent = 0;
+            while (sent < m) {
+                int due = (int) Math.min(m, Math.floor((System.nanoTime() - lstart) / 1e9 * rate) + 1);
+                if (due > sent) {
+                    insert(app.dataSource(), "order_outbox", lprefix, sent, due - sent);
+                    sent = due;
+                }
+                Thread.sleep(5);
+            }
+            long lend = target.awaitTickets(2L * m, Duration.ofMinutes(10));
+            out.add(new Result(String.format("ordersync on %s at %.0f orders/s", db, rate), m, (lend - lstart) / 1e9,
+                    latencies(app.dataSource(), lprefix)));
+        }
+        return out;
+    }
+
+    /** Per order of this batch: when ordersync accepted the event to when its last object was delivered. */
+    static Latencies latencies(DataSource ds, String prefix) throws Exception {
+        List<Double> ms = new ArrayList<>();
+        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
+                "SELECT MIN(CASE WHEN kind = 'received' THEN created_at END), MAX(CASE WHEN kind = 'success' THEN created_at END) "
+                        + "FROM order_log WHERE order_code LIKE ? GROUP BY order_code")) {
+            ps.setString(1, prefix + "%");
+            try (var rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    var a = rs.getObject(1, java.time.OffsetDateTime.class);
+                    var b = rs.getObject(2, java.time.OffsetDateTime.class);
+                    if (a != null && b != null) {
+                        ms.add(Duration.between(a, b).toNanos() / 1e6);
+                    }
+                }
+            }
+        }
+        return Latencies.of(ms);
+    }
+
+    static long insert(DataSource ds, String table, String prefix, int n) throws Exception {
+        return insert(ds, table, prefix, 0, n);
+    }
+
+    /** Writes orders {@code prefix<from>..} into an outbox table in one transaction; returns the nanoTime of the commit. */
+    static long insert(DataSource ds, String table, String prefix, int from, int n) throws Exception {
+        try (Connection c = ds.getConnection()) {
+            c.setAutoCommit(false);
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO " + table + " (payload) VALUES (?)")) {
+                for (int i = from; i < from + n; i++) {
+                    ps.setString(1, BenchData.order(prefix + i, 2).toString());
+                    ps.addBatch();
+                }
+                ps.executeBatch();
+            }
+            c.commit();
+            return System.nanoTime();
+        }
+    }
+}

@@ -1,0 +1,134 @@
+package io.ordersync.bench;
+
+import io.ordersync.support.OrdersyncApp;
+import io.ordersync.support.OrdersyncProcess;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Footprint: ordersync as its own process (H2, the benchmark provider, {@code -Xmx256m}): time from launching the
+ * JVM to ready and to the first order synced (the event is posted as soon as the HTTP intake answers), then the
+ * resident set size (VmRSS) while it takes and syncs a stream of orders. {@code bench/run footprint [orders]}.
+ */
+public final class FootprintBench {
+
+    private FootprintBench() {
+    }
+
+    public record Result(double secondsToReady, double secondsToFirstSync, long rssIdleMb, long rssMaxUnderLoadMb, int orders,
+                         double loadSeconds) {
+    }
+
+    public static void main(String[] args) throws Exception {
+        int orders = args.length > 0 && !args[0].startsWith("--") ? Integer.parseInt(args[0]) : 3000;
+        if (List.of(args).contains("--smoke")) {
+            orders = 20;
+        }
+        Result r = run(orders);
+        System.out.println();
+        System.out.println("| footprint | value |");
+        System.out.println("|---|---|");
+        System.out.printf("| launch → ready (health UP) | %.2f s |%n", r.secondsToReady());
+        System.out.printf("| launch → first order synced | %.2f s |%n", r.secondsToFirstSync());
+        System.out.printf("| RSS after the first sync | %d MB |%n", r.rssIdleMb());
+        System.out.printf("| RSS max while syncing %d orders (%.0f orders/s) | %d MB |%n", r.orders(),
+                r.orders() / r.loadSeconds(), r.rssMaxUnderLoadMb());
+    }
+
+    public static Result run(int orders) throws Exception {
+        Path work = Files.createTempDirectory("ordersync-footprint");
+        try (TargetProcess target = new TargetProcess()) {
+            Map<String, String> props = Map.of(
+                    "ordersync.db.url", "jdbc:h2:file:" + work.resolve("data/ordersync").toAbsolutePath(),
+                    "ordersync.mappings.dir", BenchData.mappingsDir(work.resolve("mappings")).toAbsolutePath().toString(),
+                    "bench.target.url", target.url(),
+                    "bench.target.token", "s3cret",
+                    "camel.main.routes-reload-enabled", "false");
+            HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
+            try (OrdersyncProcess p = new OrdersyncProcess("footprint", work.resolve("logs"), props)
+                    .jvmOptions(List.of("-Xmx256m"))) {
+                long launched = System.nanoTime();
+                p.launch();
+                // the first event goes in as soon as the intake answers
+                while (true) {
+                    try {
+                        if (post(http, p, BenchData.order("FIRST", 2).toString()) / 100 == 2) {
+                            break;
+                        }
+                    } catch (java.io.IOException notYet) {
+                        // not listening yet
+                    }
+                    if (!p.isAlive()) {
+                        throw new IllegalStateException("ordersync exited; see " + p.log());
+                    }
+                    Thread.sleep(10);
+                }
+                AtomicLong readyAt = new AtomicLong();
+                Thread readiness = new Thread(() -> {
+                    try {
+                        p.awaitReady();
+                        readyAt.set(System.nanoTime());
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                });
+                readiness.start();
+                long firstSync = target.awaitTickets(2, Duration.ofSeconds(60));
+                readiness.join();
+                long ready = readyAt.get();
+                long idle = rssMb(p.pid());
+                AtomicLong max = new AtomicLong(idle);
+                Thread sampler = new Thread(() -> {
+                    while (!Thread.currentThread().isInterrupted()) {
+                        try {
+                            max.accumulateAndGet(rssMb(p.pid()), Math::max);
+                            Thread.sleep(100);
+                        } catch (InterruptedException e) {
+                            return;
+                        } catch (Exception e) {
+                            return;
+                        }
+                    }
+                });
+                sampler.start();
+                long start = System.nanoTime();
+                for (int i = 0; i < orders; i++) {
+                    int status = post(http, p, BenchData.order("LOAD" + i, 2).toString());
+                    if (status / 100 != 2) {
+                        throw new IllegalStateException("intake answered " + status);
+                    }
+                }
+                long end = target.awaitTickets(2L * (orders + 1), Duration.ofMinutes(30));
+                sampler.interrupt();
+                sampler.join();
+                return new Result((ready - launched) / 1e9, (firstSync - launched) / 1e9, idle, max.get(), orders,
+                        (end - start) / 1e9);
+            }
+        }
+    }
+
+    private static int post(HttpClient http, OrdersyncProcess p, String body) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(p.url("/api/events")))
+                .header("Content-Type", "application/json")
+                .header("Authorization", "Bearer " + OrdersyncApp.ADMIN_TOKEN)
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.discarding()).statusCode();
+    }
+
+    static long rssMb(long pid) throws Exception {
+        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+            if (line.startsWith("VmRSS:")) {
+                return Long.parseLong(line.replaceAll("\\D", "")) / 1024;
+            }
+        }
+        throw new IllegalStateException("no VmRSS for " + pid);
+    }
+}

@@ -1,0 +1,78 @@
+package io.ordersync.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Paths;
+import java.time.Duration;
+
+/** {@link TargetMain} as a separate process. */
+public final class TargetProcess implements AutoCloseable {
+
+    private final Process process;
+    private final int port;
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+
+    public TargetProcess() throws Exception {
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        process = new ProcessBuilder(Paths.get(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx1g", "-Dsun.net.httpserver.nodelay=true", "-cp", System.getProperty("java.class.path"),
+                TargetMain.class.getName(), String.valueOf(port))
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (true) {
+            try {
+                stats();
+                return;
+            } catch (IOException notYet) {
+                if (System.nanoTime() > deadline || !process.isAlive()) {
+                    throw new IllegalStateException("benchmark target did not start");
+                }
+                Thread.sleep(50);
+            }
+        }
+    }
+
+    public String url() {
+        return "http://127.0.0.1:" + port;
+    }
+
+    public JsonNode stats() throws IOException, InterruptedException {
+        return BenchData.JSON.readTree(http.send(HttpRequest.newBuilder(URI.create(url() + "/_stats")).header("Authorization", "Bearer s3cret").build(),
+                HttpResponse.BodyHandlers.ofString()).body());
+    }
+
+    public long count(String collection) throws IOException, InterruptedException {
+        return stats().path(collection).asLong();
+    }
+
+    public void reset() throws IOException, InterruptedException {
+        http.send(HttpRequest.newBuilder(URI.create(url() + "/_reset")).header("Authorization", "Bearer s3cret").POST(HttpRequest.BodyPublishers.noBody()).build(),
+                HttpResponse.BodyHandlers.discarding());
+    }
+
+    /** Waits until the target holds {@code tickets} tickets; returns the nanoTime when it saw them. */
+    public long awaitTickets(long tickets, Duration timeout) throws Exception {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            if (count("tickets") >= tickets) {
+                return System.nanoTime();
+            }
+            Thread.sleep(5);
+        }
+        throw new IllegalStateException("target has " + count("tickets") + " of " + tickets + " tickets after " + timeout);
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        process.destroy();
+        process.waitFor();
+    }
+}
