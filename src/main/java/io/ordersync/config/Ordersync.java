@@ -82,6 +82,19 @@ public final class Ordersync {
         this.dispatcher = new Dispatcher(dataSource, queue, store, providers, gate, settings.instanceId, settings.lease,
                 settings.claimBatchSize);
         dispatcher.setPaused(breakers::isOpen);
+        intake.setAfterCommit(dispatcher::wake);
+        // a wake-up is a message to the dispatch-wake route; while one waits, further ones are dropped (merged)
+        dispatcher.setWaker(new Runnable() {
+            private volatile org.apache.camel.ProducerTemplate template;
+
+            @Override
+            public void run() {
+                if (template == null) {
+                    template = context.createProducerTemplate();
+                }
+                template.sendBody(DISPATCH_WAKE, null);
+            }
+        });
         dispatcher.setRouteReady(id -> {
             org.apache.camel.Route route = context.getRoute("provider-" + id);
             return route != null && context.getRouteController().getRouteStatus(route.getId()).isStarted();
@@ -126,6 +139,9 @@ public final class Ordersync {
      * Opens the database (migrating it), reads the mapping files and binds every bean; provider routes are
      * created from the {@value #PROVIDER_TEMPLATE} template once the routes are loaded.
      */
+    /** The dispatch-wake route's queue: one pending wake-up at most, further ones are dropped. */
+    static final String DISPATCH_WAKE = "seda:ordersync-dispatch-wake?size=1&discardWhenFull=true&waitForTaskToComplete=Never";
+
     public static Ordersync install(CamelContext context, OrdersyncSettings settings) {
         Ordersync o = new Ordersync(context, settings);
         try {

@@ -85,7 +85,8 @@ public final class HttpTarget implements Transport {
         String query = q < 0 ? null : url.substring(q + 1);
         Exchange result = template.send(via, ex -> {
             ex.setProperty(HTTP_ENDPOINT, endpoint.getEndpointUri());
-            ex.getIn().setHeader(Exchange.HTTP_METHOD, method);
+            // the enum itself: a String would go through a type-converter lookup on every request
+            ex.getIn().setHeader(Exchange.HTTP_METHOD, org.apache.camel.component.http.HttpMethods.valueOf(method));
             ex.getIn().setHeader(Exchange.HTTP_URI, uri);
             if (query != null) {
                 ex.getIn().setHeader(Exchange.HTTP_QUERY, query);

@@ -35,6 +35,7 @@ public final class HttpIntakeProcessor implements Processor {
                     throw new Rejected(e);
                 }
             });
+            intake.committed();
             status = 202;
             out.put("event", a.eventSlug());
             out.put("order", a.orderCode());

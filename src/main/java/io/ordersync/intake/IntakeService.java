@@ -63,6 +63,18 @@ public final class IntakeService {
     }
 
     /** Keeps a document that could not be accepted, with its reason; returns the rejected row's id. */
+    /** Called after a transaction with accepted events committed: their rows can be claimed now. */
+    public void committed() {
+        afterCommit.run();
+    }
+
+    /** What {@link #committed()} does (ordersync wakes its dispatcher). */
+    public void setAfterCommit(Runnable afterCommit) {
+        this.afterCommit = afterCommit;
+    }
+
+    private volatile Runnable afterCommit = () -> { };
+
     public long reject(String source, String payload, String reason) {
         return Tx.run(ds, c -> store.reject(c, source, payload, reason, Instant.now()));
     }

@@ -48,6 +48,7 @@ public final class JmsIntakeProcessor implements Processor {
                 return "rejected: " + e.getMessage();
             }
         });
+        intake.committed();
         LOG.debug("JMS {}: {}", id, outcome);
     }
 

@@ -47,6 +47,7 @@ public final class OutboxIntakeProcessor implements Processor {
                     return "rejected: " + e.getMessage();
                 }
             });
+            intake.committed();
             LOG.debug("{}: {}", source, outcome);
             exchange.getIn().setBody(outcome);
         } catch (RuntimeException e) {

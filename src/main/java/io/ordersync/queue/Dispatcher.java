@@ -41,6 +41,7 @@ public final class Dispatcher extends ServiceSupport {
     private final Map<String, Integer> inFlight = new ConcurrentHashMap<>();
     private volatile Predicate<String> routeReady = provider -> true;
     private volatile Predicate<String> paused = provider -> false;
+    private volatile Runnable waker = () -> { };
 
     public Dispatcher(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, ProviderGate gate,
                       String instanceId, Duration lease, int batchSize) {
@@ -59,13 +60,28 @@ public final class Dispatcher extends ServiceSupport {
         this.paused = paused;
     }
 
+    /** How to run a dispatch now, between timer ticks (the {@code dispatch-wake} route). */
+    public void setWaker(Runnable waker) {
+        this.waker = waker;
+    }
+
+    /**
+     * Asks for a dispatch now instead of at the next tick: after new rows were committed, or when a provider's
+     * batch has been taken up by its workers. Wake-ups that come while one is pending are merged.
+     */
+    public void wake() {
+        if (isRunAllowed()) {
+            waker.run();
+        }
+    }
+
     /** Tells whether a provider's route runs; rows are not claimed for a provider whose route is not up yet. */
     public void setRouteReady(Predicate<String> routeReady) {
         this.routeReady = routeReady;
     }
 
     /** Claims the next batch of due rows; providers at capacity, paused by Retry-After or without a running route are skipped. */
-    public List<QueueEntry> claim() {
+    public synchronized List<QueueEntry> claim() {
         if (!isRunAllowed()) {
             return List.of();
         }
@@ -101,7 +117,12 @@ public final class Dispatcher extends ServiceSupport {
     /** Called once for every claimed row when its outcome has been stored. */
     public void finished(QueueEntry e) {
         if (claimed.remove(e.id()) != null) {
-            inFlight.computeIfPresent(e.provider(), (k, v) -> v <= 1 ? null : v - 1);
+            Integer left = inFlight.computeIfPresent(e.provider(), (k, v) -> v <= 1 ? null : v - 1);
+            Provider p = providers.active(e.provider());
+            // the waiting batch is used up: claim the next one now, so the workers do not idle until the next tick
+            if (p != null && (left == null ? 0 : left) == p.concurrency()) {
+                wake();
+            }
         }
     }
 

@@ -129,41 +129,7 @@ public final class SyncQueue {
         if (limit <= 0) {
             return List.of();
         }
-        StringBuilder sql = new StringBuilder("SELECT " + COLUMNS + " FROM (SELECT q.*, ROW_NUMBER() OVER "
-                + "(PARTITION BY q.event_slug ORDER BY q.not_before, q.id) AS rn FROM sync_queue q "
-                + "WHERE q.slot = 'waiting' AND q.need_manual_retry IS NULL AND q.not_before <= ? "
-                + "AND NOT EXISTS (SELECT 1 FROM sync_queue f WHERE f.slot = 'inflight' AND f.event_slug = q.event_slug "
-                + "AND f.order_code = q.order_code AND f.provider = q.provider)");
-        for (int i = 0; i < full.size(); i++) {
-            sql.append(i == 0 ? " AND q.provider NOT IN (?" : ", ?");
-        }
-        if (!full.isEmpty()) {
-            sql.append(")");
-        }
-        if (only != null) {
-            sql.append(" AND q.provider = ?");
-        }
-        sql.append(") t ORDER BY rn, not_before, id FETCH FIRST ? ROWS ONLY");
-        List<QueueEntry> candidates = Tx.run(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement(sql.toString())) {
-                int i = 1;
-                ps.setObject(i++, ts(now));
-                for (String p : full) {
-                    ps.setString(i++, p);
-                }
-                if (only != null) {
-                    ps.setString(i++, only);
-                }
-                ps.setInt(i, limit);
-                List<QueueEntry> rows = new ArrayList<>();
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        rows.add(read(rs));
-                    }
-                }
-                return rows;
-            }
-        });
+        List<QueueEntry> candidates = Tx.run(ds, c -> candidates(c, now, limit, full, only));
         List<QueueEntry> claimed = new ArrayList<>();
         Instant leaseUntil = now.plus(lease);
         if (postgres && !candidates.isEmpty()) {
@@ -197,6 +163,79 @@ public final class SyncQueue {
             }
         }
         return claimed;
+    }
+
+    /**
+     * The next due rows, fair across events: the first row of every event, then the second of every event,
+     * and so on (ordered within an event by due time). Each step is an index probe, so a claim costs the same
+     * with ten thousand or a million waiting rows: the events with waiting rows are found by skipping through
+     * the index on (slot, event_slug, not_before, id), then each event's first due rows are read from it.
+     */
+    private List<QueueEntry> candidates(Connection c, Instant now, int limit, Collection<String> full, String only)
+            throws SQLException {
+        List<String> events = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement("WITH RECURSIVE ev(event_slug) AS ("
+                + "SELECT (SELECT q.event_slug FROM sync_queue q WHERE q.slot = 'waiting' ORDER BY q.event_slug FETCH FIRST 1 ROW ONLY) "
+                + "UNION ALL SELECT (SELECT q.event_slug FROM sync_queue q WHERE q.slot = 'waiting' AND q.event_slug > ev.event_slug "
+                + "ORDER BY q.event_slug FETCH FIRST 1 ROW ONLY) FROM ev WHERE ev.event_slug IS NOT NULL) "
+                + "SELECT event_slug FROM ev WHERE event_slug IS NOT NULL");
+             ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                events.add(rs.getString(1));
+            }
+        }
+        StringBuilder sql = new StringBuilder("SELECT " + COLUMNS + " FROM sync_queue q WHERE q.slot = 'waiting' "
+                + "AND q.event_slug = ? AND q.need_manual_retry IS NULL AND q.not_before <= ? "
+                + "AND NOT EXISTS (SELECT 1 FROM sync_queue f WHERE f.slot = 'inflight' AND f.event_slug = q.event_slug "
+                + "AND f.order_code = q.order_code AND f.provider = q.provider)");
+        for (int i = 0; i < full.size(); i++) {
+            sql.append(i == 0 ? " AND q.provider NOT IN (?" : ", ?");
+        }
+        if (!full.isEmpty()) {
+            sql.append(")");
+        }
+        if (only != null) {
+            sql.append(" AND q.provider = ?");
+        }
+        sql.append(" ORDER BY q.not_before, q.id FETCH FIRST ? ROWS ONLY");
+        List<List<QueueEntry>> perEvent = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement(sql.toString())) {
+            for (String event : events) {
+                int i = 1;
+                ps.setString(i++, event);
+                ps.setObject(i++, ts(now));
+                for (String p : full) {
+                    ps.setString(i++, p);
+                }
+                if (only != null) {
+                    ps.setString(i++, only);
+                }
+                ps.setInt(i, limit);
+                List<QueueEntry> rows = new ArrayList<>();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        rows.add(read(rs));
+                    }
+                }
+                if (!rows.isEmpty()) {
+                    perEvent.add(rows);
+                }
+            }
+        }
+        List<QueueEntry> out = new ArrayList<>();
+        for (int rank = 0; out.size() < limit && !perEvent.isEmpty(); rank++) {
+            boolean any = false;
+            for (List<QueueEntry> rows : perEvent) {
+                if (rank < rows.size() && out.size() < limit) {
+                    out.add(rows.get(rank));
+                    any = true;
+                }
+            }
+            if (!any) {
+                break;
+            }
+        }
+        return out;
     }
 
     /**

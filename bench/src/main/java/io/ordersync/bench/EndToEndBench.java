@@ -73,8 +73,12 @@ public final class EndToEndBench {
     public static void main(String[] args) throws Exception {
         int n = 5000;
         boolean smoke = false;
+        String only = null;
         for (String a : args) {
-            if (a.equals("--smoke")) {
+            if (a.startsWith("--only=")) {
+                // profiling aid: ordersync on H2 only
+                only = a.substring(7);
+            } else if (a.equals("--smoke")) {
                 smoke = true;
                 n = 20;
             } else {
@@ -85,6 +89,11 @@ public final class EndToEndBench {
         List<Result> results = new ArrayList<>();
         try (TargetProcess target = new TargetProcess()) {
             EndToEndBench bench = new EndToEndBench(target, work, n);
+            if ("h2".equals(only)) {
+                bench.ordersync("H2", null, n, smoke).forEach(r -> System.out.println(r.name() + ": "
+                        + Math.round(r.ordersPerSecond()) + " orders/s, " + r.latency()));
+                return;
+            }
             results.add(bench.bareClient(n, 0));
             results.add(bench.naiveRoute(n));
             List<Result> h2 = bench.ordersync("H2", null, n, smoke);
