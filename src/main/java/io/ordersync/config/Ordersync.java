@@ -77,12 +77,16 @@ public final class Ordersync {
         providers.reload();
         ProviderGate gate = new ProviderGate();
         ProviderBreakers breakers = new ProviderBreakers();
-        DocumentParser parser = new DocumentParser(mapper, settings.maxDocumentBytes);
+        // H2 stores a document in-row, up to Database.MAX_DOCUMENT_CHARS: a larger limit would let one through
+        // intake that the database then refuses
+        int maxDocument = settings.jdbcUrl.startsWith("jdbc:postgresql:") ? settings.maxDocumentBytes
+                : Math.min(settings.maxDocumentBytes, Database.MAX_DOCUMENT_CHARS);
+        DocumentParser parser = new DocumentParser(mapper, maxDocument);
         IntakeService intake = new IntakeService(dataSource, parser, store, queue, providers);
         this.dispatcher = new Dispatcher(dataSource, queue, store, providers, gate, settings.instanceId, settings.lease,
                 settings.claimBatchSize);
         dispatcher.setPaused(breakers::isOpen);
-        intake.setAfterCommit(dispatcher::wake);
+        intake.setAfterCommit(dispatcher::newRows);
         // a wake-up is a message to the dispatch-wake route; while one waits, further ones are dropped (merged)
         dispatcher.setWaker(new Runnable() {
             private volatile org.apache.camel.ProducerTemplate template;

@@ -68,7 +68,7 @@ public final class OrdersyncSettings {
         this.instanceId = get(props, "ordersync.instance-id", "ordersync-" + UUID.randomUUID().toString().substring(0, 8));
         this.claimBatchSize = Integer.parseInt(get(props, "ordersync.dispatch.batch-size", "100"));
         this.lease = Duration.parse(get(props, "ordersync.queue.lease", "PT5M"));
-        this.maxDocumentBytes = Integer.parseInt(get(props, "ordersync.intake.max-document-bytes", "1048576"));
+        this.maxDocumentBytes = Integer.parseInt(get(props, "ordersync.intake.max-document-bytes", "1000000"));
         this.maxInProcessRetryAfter = Duration.parse(get(props, "ordersync.delivery.max-in-process-retry-after", "PT5S"));
     }
 

@@ -75,6 +75,20 @@ public final class Dispatcher extends ServiceSupport {
         }
     }
 
+    /**
+     * After new rows were committed: wakes the dispatch only if some provider could take a whole batch now;
+     * under load the providers are busy and {@link #finished} wakes it when a batch has been taken up, so the
+     * claims stay batched instead of one per accepted event.
+     */
+    public void newRows() {
+        for (Provider p : providers.active()) {
+            if (inFlight.getOrDefault(p.identifier(), 0) <= p.concurrency()) {
+                wake();
+                return;
+            }
+        }
+    }
+
     /** Tells whether a provider's route runs; rows are not claimed for a provider whose route is not up yet. */
     public void setRouteReady(Predicate<String> routeReady) {
         this.routeReady = routeReady;

@@ -135,34 +135,34 @@ public final class SyncQueue {
         if (postgres && !candidates.isEmpty()) {
             return claimLocked(candidates, instanceId, leaseUntil, now);
         }
-        for (QueueEntry e : candidates) {
-            String token = UUID.randomUUID().toString();
-            try {
-                int n = Tx.run(ds, c -> {
-                    try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET slot = 'inflight', claim_token = ?, "
-                            + "claimed_by = ?, lease_until = ? WHERE id = ? AND slot = 'waiting' AND need_manual_retry IS NULL "
-                            + "AND not_before <= ?")) {
-                        ps.setString(1, token);
-                        ps.setString(2, instanceId);
-                        ps.setObject(3, ts(leaseUntil));
-                        ps.setLong(4, e.id());
-                        ps.setObject(5, ts(now));
-                        return ps.executeUpdate();
+        // one transaction for the whole claim; a row a sibling beat us to is skipped at its savepoint
+        return Tx.run(ds, c -> {
+            for (QueueEntry e : candidates) {
+                String token = UUID.randomUUID().toString();
+                Savepoint sp = c.setSavepoint();
+                try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET slot = 'inflight', claim_token = ?, "
+                        + "claimed_by = ?, lease_until = ? WHERE id = ? AND slot = 'waiting' AND need_manual_retry IS NULL "
+                        + "AND not_before <= ?")) {
+                    ps.setString(1, token);
+                    ps.setString(2, instanceId);
+                    ps.setObject(3, ts(leaseUntil));
+                    ps.setLong(4, e.id());
+                    ps.setObject(5, ts(now));
+                    if (ps.executeUpdate() == 1) {
+                        claimed.add(new QueueEntry(e.id(), e.eventSlug(), e.orderCode(), e.provider(), "inflight",
+                                e.triggeredBy(), e.triggeredAt(), e.notBefore(), e.failedAttempts(), null, e.lastError(),
+                                token, instanceId, leaseUntil));
                     }
-                });
-                if (n == 1) {
-                    claimed.add(new QueueEntry(e.id(), e.eventSlug(), e.orderCode(), e.provider(), "inflight",
-                            e.triggeredBy(), e.triggeredAt(), e.notBefore(), e.failedAttempts(), null, e.lastError(),
-                            token, instanceId, leaseUntil));
+                } catch (SQLException ex) {
+                    if (!Tx.isConstraintViolation(ex)) {
+                        throw ex;
+                    }
+                    // another instance claimed a sibling row of the same order and provider first
+                    c.rollback(sp);
                 }
-            } catch (RuntimeException ex) {
-                if (!Tx.isConstraintViolation(ex)) {
-                    throw ex;
-                }
-                // another instance claimed a sibling row of the same order and provider first
             }
-        }
-        return claimed;
+            return claimed;
+        });
     }
 
     /**
