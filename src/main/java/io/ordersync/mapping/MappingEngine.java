@@ -72,7 +72,7 @@ public final class MappingEngine {
         List<NewValue> values = new ArrayList<>();
         for (Provider.PropertySpec p : spec.properties()) {
             Object v = switch (p.kind()) {
-                case SOURCE -> SourceFields.value(p.source(), doc, position);
+                case SOURCE -> p.extractor().apply(doc, position);
                 case CONSTANT -> p.constant();
                 case TEMPLATE -> template(p.template(), provider, doc, position, Map.of(), false);
                 case REF -> new RefValue(p.ref(), p.refField());
@@ -141,11 +141,12 @@ public final class MappingEngine {
 
     private static Object mapOne(Provider.PropertySpec p, Object option) {
         String key = String.valueOf(option);
-        if (!p.valueMap().containsKey(key)) {
+        Object mapped = p.valueMap().get(key);
+        if (mapped == null && !p.valueMap().containsKey(key)) {
             throw new MappingConfigException("value_map of '" + p.remote() + "' (source " + p.source()
                     + ") has no entry for option '" + key + "'");
         }
-        return p.valueMap().get(key);
+        return mapped;
     }
 
     /** Lists become separator-joined strings unless the provider keeps native JSON lists. */

@@ -63,7 +63,15 @@ public record Provider(
 
     /** One property mapping, compiled. */
     public record PropertySpec(ValueKind kind, String source, Object constant, String template, String ref,
-                               String refField, String remote, Mode mode, Map<String, Object> valueMap) {
+                               String refField, String remote, Mode mode, Map<String, Object> valueMap,
+                               java.util.function.BiFunction<io.ordersync.order.OrderDocument, com.fasterxml.jackson.databind.JsonNode, Object> extractor) {
+
+        /** As loaded from a file: the source field's extraction is looked up here, once. */
+        public PropertySpec(ValueKind kind, String source, Object constant, String template, String ref,
+                            String refField, String remote, Mode mode, Map<String, Object> valueMap) {
+            this(kind, source, constant, template, ref, refField, remote, mode, valueMap,
+                    source == null ? null : io.ordersync.order.SourceFields.extractor(source));
+        }
     }
 
     /** A filter condition: field equals / in / not in / empty. */

@@ -146,6 +146,22 @@ public final class SourceFields {
      * The value of a field for an order, and for a position when the field is position-level
      * (position may be null for order-level mappings; position fields then read null).
      */
+    /**
+     * The extraction of field {@code name}, looked up once (the mapping engine keeps it with the property
+     * instead of finding the field by name for every value).
+     */
+    public static BiFunction<OrderDocument, JsonNode, Object> extractor(String name) {
+        Field f = FIELDS.get(name);
+        if (f == null) {
+            return (d, p) -> value(name, d, p);
+        }
+        BiFunction<OrderDocument, JsonNode, Object> x = f.extractor();
+        if (f.input() == Input.POSITION) {
+            return (d, p) -> p == null ? null : x.apply(d, p);
+        }
+        return x;
+    }
+
     public static Object value(String name, OrderDocument doc, JsonNode position) {
         Field f = FIELDS.get(name);
         if (f != null) {
@@ -357,12 +373,25 @@ public final class SourceFields {
             return email;
         }
         String host = email.substring(at + 1);
+        if (isAscii(host)) {
+            // nothing for IDN to convert (it was a tenth of the mapping benchmark's time)
+            return email.substring(0, at) + "@" + host.toLowerCase(Locale.ROOT);
+        }
         try {
             host = IDN.toASCII(host, IDN.ALLOW_UNASSIGNED).toLowerCase(Locale.ROOT);
         } catch (IllegalArgumentException e) {
             // keep the host as given; the target decides whether it accepts it
         }
         return email.substring(0, at) + "@" + host;
+    }
+
+    private static boolean isAscii(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            if (s.charAt(i) >= 128) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static String domainOf(String email) {

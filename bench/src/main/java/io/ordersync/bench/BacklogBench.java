@@ -82,7 +82,7 @@ public final class BacklogBench {
     }
 
     /** {@code measured} real orders due first, then {@code backlog - measured} more waiting rows due after them. */
-    private static void fill(Connection c, int measured, int backlog) throws Exception {
+    static void fill(Connection c, int measured, int backlog) throws Exception {
         c.setAutoCommit(false);
         try (PreparedStatement snap = c.prepareStatement("INSERT INTO order_snapshot (event_slug, order_code, event_type, document, "
                 + "last_modified, received_at) VALUES ('democon', ?, 'order.placed', ?, '2026-03-01T10:05:00Z', now())");
