@@ -84,6 +84,25 @@ public final class FakeTarget implements AutoCloseable {
         return "http://127.0.0.1:" + server.getAddress().getPort();
     }
 
+    /**
+     * Creates with an {@code Idempotency-Key} already seen return the object created the first time instead
+     * of a new one, as APIs that support idempotency keys do (off by default: most tests prove what ordersync
+     * achieves without it).
+     */
+    public FakeTarget honourIdempotencyKeys() {
+        this.honourKeys = true;
+        return this;
+    }
+
+    /** How many creates were answered with the object of an earlier create with the same key. */
+    public int replayedCreates() {
+        return replayed.get();
+    }
+
+    private volatile boolean honourKeys;
+    private final Map<String, ObjectNode> byKey = new ConcurrentHashMap<>();
+    private final java.util.concurrent.atomic.AtomicInteger replayed = new java.util.concurrent.atomic.AtomicInteger();
+
     /** Whether every request is kept for {@link #requests()} (off for long benchmark runs). */
     public FakeTarget recordRequests(boolean on) {
         this.recording = on;
@@ -160,6 +179,8 @@ public final class FakeTarget implements AutoCloseable {
         FakeTarget back = new FakeTarget(port, collections, ids);
         back.expectedAuthorization = expectedAuthorization;
         back.randomFaults(randomFailureRate, randomStallRate, randomStallMs);
+        back.honourKeys = honourKeys;
+        back.byKey.putAll(byKey);
         return back;
     }
 
@@ -393,7 +414,16 @@ public final class FakeTarget implements AutoCloseable {
                 out.set("results", results);
                 send(ex, 200, out.toString());
             } else if (parts.length == 1 && method.equals("POST")) {
+                String key = honourKeys ? ex.getRequestHeaders().getFirst("Idempotency-Key") : null;
+                if (key != null && byKey.containsKey(coll + " " + key)) {
+                    replayed.incrementAndGet();
+                    send(ex, 201, byKey.get(coll + " " + key).toString());
+                    return;
+                }
                 ObjectNode o = (ObjectNode) MAPPER.readTree(body);
+                if (key != null) {
+                    byKey.put(coll + " " + key, o);
+                }
                 o.put("id", String.valueOf(ids.incrementAndGet()));
                 objects.put(o.get("id").asText(), o);
                 index(coll, o, true);

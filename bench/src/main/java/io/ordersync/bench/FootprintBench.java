@@ -33,18 +33,26 @@ public final class FootprintBench {
         if (List.of(args).contains("--smoke")) {
             orders = 20;
         }
-        Result r = run(orders);
+        Result plain = run(orders, List.of("-Xmx256m"));
+        // the same with an application class-data archive (AppCDS): one run writes it, the next one uses it
+        Path jsa = Files.createTempDirectory("ordersync-cds").resolve("ordersync.jsa");
+        run(1, List.of("-Xmx256m", "-XX:ArchiveClassesAtExit=" + jsa));
+        Result cds = run(orders, List.of("-Xmx256m", "-XX:SharedArchiveFile=" + jsa));
         System.out.println();
-        System.out.println("| footprint | value |");
-        System.out.println("|---|---|");
-        System.out.printf("| launch → ready (health UP) | %.2f s |%n", r.secondsToReady());
-        System.out.printf("| launch → first order synced | %.2f s |%n", r.secondsToFirstSync());
-        System.out.printf("| RSS after the first sync | %d MB |%n", r.rssIdleMb());
-        System.out.printf("| RSS max while syncing %d orders (%.0f orders/s) | %d MB |%n", r.orders(),
-                r.orders() / r.loadSeconds(), r.rssMaxUnderLoadMb());
+        System.out.println("| footprint | -Xmx256m | -Xmx256m with an AppCDS archive |");
+        System.out.println("|---|---|---|");
+        System.out.printf("| launch → ready (health UP) | %.2f s | %.2f s |%n", plain.secondsToReady(), cds.secondsToReady());
+        System.out.printf("| launch → first order synced | %.2f s | %.2f s |%n", plain.secondsToFirstSync(), cds.secondsToFirstSync());
+        System.out.printf("| RSS after the first sync | %d MB | %d MB |%n", plain.rssIdleMb(), cds.rssIdleMb());
+        System.out.printf("| RSS max while syncing %d orders | %d MB (%.0f orders/s) | %d MB (%.0f orders/s) |%n", orders,
+                plain.rssMaxUnderLoadMb(), orders / plain.loadSeconds(), cds.rssMaxUnderLoadMb(), orders / cds.loadSeconds());
     }
 
     public static Result run(int orders) throws Exception {
+        return run(orders, List.of("-Xmx256m"));
+    }
+
+    public static Result run(int orders, List<String> jvmOptions) throws Exception {
         Path work = Files.createTempDirectory("ordersync-footprint");
         try (TargetProcess target = new TargetProcess()) {
             Map<String, String> props = Map.of(
@@ -55,7 +63,7 @@ public final class FootprintBench {
                     "camel.main.routes-reload-enabled", "false");
             HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
             try (OrdersyncProcess p = new OrdersyncProcess("footprint", work.resolve("logs"), props)
-                    .jvmOptions(List.of("-Xmx256m"))) {
+                    .jvmOptions(jvmOptions)) {
                 long launched = System.nanoTime();
                 p.launch();
                 // the first event goes in as soon as the intake answers
