@@ -112,8 +112,13 @@ public final class Dispatcher extends ServiceSupport {
             // never more than the provider can start soon: a row's lease runs from its claim, also while it waits
             rows.addAll(queue.claim(instanceId, lease, Math.min(batchSize, free), Set.of(), p.identifier(), now));
         }
-        // rows of providers without a working definition (broken file, removed) are parked or dropped downstream
-        rows.addAll(queue.claim(instanceId, lease, batchSize, active, now));
+        // rows of providers without a working definition (broken file, removed) are parked or dropped downstream;
+        // asked for by provider, so that a long queue of working providers' rows is not scanned to find them
+        for (String other : queue.waitingProviders()) {
+            if (!active.contains(other)) {
+                rows.addAll(queue.claim(instanceId, lease, batchSize, Set.of(), other, now));
+            }
+        }
         List<QueueEntry> out = new ArrayList<>(rows.size());
         for (QueueEntry e : rows) {
             claimed.put(e.id(), e);

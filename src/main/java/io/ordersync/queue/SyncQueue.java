@@ -166,6 +166,27 @@ public final class SyncQueue {
     }
 
     /**
+     * The providers that have waiting rows, found by skipping through the index on (slot, provider): a few
+     * index probes however long the queue is.
+     */
+    public List<String> waitingProviders() {
+        return Tx.run(ds, c -> {
+            List<String> out = new ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement("WITH RECURSIVE pv(provider) AS ("
+                    + "SELECT (SELECT q.provider FROM sync_queue q WHERE q.slot = 'waiting' ORDER BY q.provider FETCH FIRST 1 ROW ONLY) "
+                    + "UNION ALL SELECT (SELECT q.provider FROM sync_queue q WHERE q.slot = 'waiting' AND q.provider > pv.provider "
+                    + "ORDER BY q.provider FETCH FIRST 1 ROW ONLY) FROM pv WHERE pv.provider IS NOT NULL) "
+                    + "SELECT provider FROM pv WHERE provider IS NOT NULL");
+                 ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(rs.getString(1));
+                }
+            }
+            return out;
+        });
+    }
+
+    /**
      * The next due rows, fair across events: the first row of every event, then the second of every event,
      * and so on (ordered within an event by due time). Each step is an index probe, so a claim costs the same
      * with ten thousand or a million waiting rows: the events with waiting rows are found by skipping through
