@@ -130,39 +130,43 @@ public final class SyncQueue {
             return List.of();
         }
         List<QueueEntry> candidates = Tx.run(ds, c -> candidates(c, now, limit, full, only));
-        List<QueueEntry> claimed = new ArrayList<>();
         Instant leaseUntil = now.plus(lease);
         if (postgres && !candidates.isEmpty()) {
             return claimLocked(candidates, instanceId, leaseUntil, now);
         }
-        // one transaction for the whole claim; a row a sibling beat us to is skipped at its savepoint
-        return Tx.run(ds, c -> {
-            for (QueueEntry e : candidates) {
-                String token = UUID.randomUUID().toString();
-                Savepoint sp = c.setSavepoint();
-                try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET slot = 'inflight', claim_token = ?, "
-                        + "claimed_by = ?, lease_until = ? WHERE id = ? AND slot = 'waiting' AND need_manual_retry IS NULL "
-                        + "AND not_before <= ?")) {
-                    ps.setString(1, token);
-                    ps.setString(2, instanceId);
-                    ps.setObject(3, ts(leaseUntil));
-                    ps.setLong(4, e.id());
-                    ps.setObject(5, ts(now));
-                    if (ps.executeUpdate() == 1) {
-                        claimed.add(new QueueEntry(e.id(), e.eventSlug(), e.orderCode(), e.provider(), "inflight",
-                                e.triggeredBy(), e.triggeredAt(), e.notBefore(), e.failedAttempts(), null, e.lastError(),
-                                token, instanceId, leaseUntil));
-                    }
-                } catch (SQLException ex) {
-                    if (!Tx.isConstraintViolation(ex)) {
-                        throw ex;
-                    }
-                    // another instance claimed a sibling row of the same order and provider first
-                    c.rollback(sp);
+        // one transaction for the whole claim
+        return Tx.run(ds, c -> markInFlight(c, candidates, instanceId, leaseUntil, now));
+    }
+
+    /** Puts the rows in flight for this instance; a row a sibling beat us to is skipped at its savepoint. */
+    private static List<QueueEntry> markInFlight(Connection c, List<QueueEntry> rows, String instanceId, Instant leaseUntil,
+                                                 Instant now) throws SQLException {
+        List<QueueEntry> claimed = new ArrayList<>();
+        for (QueueEntry e : rows) {
+            String token = UUID.randomUUID().toString();
+            Savepoint sp = c.setSavepoint();
+            try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET slot = 'inflight', claim_token = ?, "
+                    + "claimed_by = ?, lease_until = ? WHERE id = ? AND slot = 'waiting' AND need_manual_retry IS NULL "
+                    + "AND not_before <= ?")) {
+                ps.setString(1, token);
+                ps.setString(2, instanceId);
+                ps.setObject(3, ts(leaseUntil));
+                ps.setLong(4, e.id());
+                ps.setObject(5, ts(now));
+                if (ps.executeUpdate() == 1) {
+                    claimed.add(new QueueEntry(e.id(), e.eventSlug(), e.orderCode(), e.provider(), "inflight",
+                            e.triggeredBy(), e.triggeredAt(), e.notBefore(), e.failedAttempts(), null, e.lastError(),
+                            token, instanceId, leaseUntil));
                 }
+            } catch (SQLException ex) {
+                // a sibling of the same order and provider is in flight already: the database refuses a second one
+                if (!Tx.isConstraintViolation(ex)) {
+                    throw ex;
+                }
+                c.rollback(sp);
             }
-            return claimed;
-        });
+        }
+        return claimed;
     }
 
     /**
@@ -277,32 +281,8 @@ public final class SyncQueue {
                     }
                 }
             }
-            List<QueueEntry> claimed = new ArrayList<>();
-            for (QueueEntry e : candidates) {
-                if (!locked.contains(e.id())) {
-                    continue;
-                }
-                String token = UUID.randomUUID().toString();
-                Savepoint sp = c.setSavepoint();
-                try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET slot = 'inflight', claim_token = ?, "
-                        + "claimed_by = ?, lease_until = ? WHERE id = ?")) {
-                    ps.setString(1, token);
-                    ps.setString(2, instanceId);
-                    ps.setObject(3, ts(leaseUntil));
-                    ps.setLong(4, e.id());
-                    ps.executeUpdate();
-                    claimed.add(new QueueEntry(e.id(), e.eventSlug(), e.orderCode(), e.provider(), "inflight",
-                            e.triggeredBy(), e.triggeredAt(), e.notBefore(), e.failedAttempts(), null, e.lastError(),
-                            token, instanceId, leaseUntil));
-                } catch (SQLException ex) {
-                    // a sibling of the same order and provider went in flight meanwhile: the database refuses a second one
-                    if (!Tx.isConstraintViolation(ex)) {
-                        throw ex;
-                    }
-                    c.rollback(sp);
-                }
-            }
-            return claimed;
+            List<QueueEntry> lockedRows = candidates.stream().filter(e -> locked.contains(e.id())).toList();
+            return markInFlight(c, lockedRows, instanceId, leaseUntil, now);
         });
     }
 

@@ -127,7 +127,7 @@ public final class OrdersyncApp implements AutoCloseable {
         return query("SELECT * FROM sync_queue ORDER BY id");
     }
 
-    private static int freePort() {
+    static int freePort() {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
         } catch (IOException e) {

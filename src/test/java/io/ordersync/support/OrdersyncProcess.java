@@ -1,7 +1,6 @@
 package io.ordersync.support;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -34,8 +33,8 @@ public final class OrdersyncProcess implements AutoCloseable {
     public OrdersyncProcess(String name, Path logDir, Map<String, String> properties) {
         this.name = name;
         this.properties = new java.util.LinkedHashMap<>(properties);
-        this.managementPort = freePort();
-        this.serverPort = freePort();
+        this.managementPort = OrdersyncApp.freePort();
+        this.serverPort = OrdersyncApp.freePort();
         this.properties.put("camel.server.port", String.valueOf(serverPort));
         this.properties.put("camel.server.host", "127.0.0.1");
         this.properties.put("camel.management.port", String.valueOf(managementPort));
@@ -121,14 +120,6 @@ public final class OrdersyncProcess implements AutoCloseable {
 
     public Path log() {
         return log;
-    }
-
-    private static int freePort() {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        } catch (IOException e) {
-            throw new IllegalStateException(e);
-        }
     }
 
     /** A graceful stop (SIGTERM), as a service manager would do it. */
