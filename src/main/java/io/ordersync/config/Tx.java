@@ -35,6 +35,37 @@ public final class Tx {
     }
 
     /** True for a unique-key or other integrity violation (SQLState class 23), on H2 and PostgreSQL. */
+    /** Whether the database failed (unreachable, connection lost): an SQLException anywhere in the causes. */
+    public static boolean isDatabaseFailure(Throwable e) {
+        while (e != null) {
+            if (e instanceof java.sql.SQLException) {
+                return true;
+            }
+            e = e.getCause();
+        }
+        return false;
+    }
+
+    /**
+     * Whether the database could not be reached or the connection broke (SQL state class 08, a server
+     * shutdown 57P, or a transient/recoverable SQLException such as the pool's connection timeout); unlike
+     * a failing statement, this passes by itself.
+     */
+    public static boolean isDatabaseUnavailable(Throwable e) {
+        while (e != null) {
+            if (e instanceof java.sql.SQLTransientException || e instanceof java.sql.SQLRecoverableException
+                    || e instanceof java.sql.SQLNonTransientConnectionException) {
+                return true;
+            }
+            if (e instanceof java.sql.SQLException sql && sql.getSQLState() != null
+                    && (sql.getSQLState().startsWith("08") || sql.getSQLState().startsWith("57P"))) {
+                return true;
+            }
+            e = e.getCause();
+        }
+        return false;
+    }
+
     public static boolean isConstraintViolation(Throwable e) {
         while (e != null) {
             if (e instanceof SQLException sql && sql.getSQLState() != null && sql.getSQLState().startsWith("23")) {

@@ -51,7 +51,7 @@ public final class OutboxIntakeProcessor implements Processor {
             LOG.debug("{}: {}", source, outcome);
             exchange.getIn().setBody(outcome);
         } catch (RuntimeException e) {
-            if (isDatabaseFailure(e)) {
+            if (Tx.isDatabaseFailure(e)) {
                 throw e; // nothing committed; the row is read again at the next poll
             }
             // a document that breaks intake in an unexpected way must not block the outbox forever
@@ -70,16 +70,6 @@ public final class OutboxIntakeProcessor implements Processor {
             ps.setLong(1, id);
             return ps.executeUpdate() == 1;
         }
-    }
-
-    private static boolean isDatabaseFailure(Throwable e) {
-        while (e != null) {
-            if (e instanceof SQLException) {
-                return true;
-            }
-            e = e.getCause();
-        }
-        return false;
     }
 
     /** camel-sql keeps the database's column case (H2: upper, PostgreSQL: lower). */

@@ -110,6 +110,10 @@ public final class SyncOutcome {
             park = FailureMode.PERMANENT;
         } else if (ex instanceof MappingConfigException) {
             park = FailureMode.CONFIG;
+        } else if (Tx.isDatabaseUnavailable(ex)) {
+            // our own database went away (restart, failover): not the target's fault, no attempt counted
+            park = null;
+            next = now.plus(DATABASE_RETRY);
         } else {
             park = FailureMode.INTERNAL;
             LOG.error("Unexpected error syncing {}/{} to {}", e.eventSlug(), e.orderCode(), e.provider(), ex);
@@ -118,6 +122,8 @@ public final class SyncOutcome {
         Instant finalNext = next;
         String logLine = park == null && attempts == e.failedAttempts() && ex instanceof DeferredDeliveryException
                 ? "Provider paused, will try at " + next + ": " + message
+                : park == null && attempts == e.failedAttempts()
+                ? "Database unavailable, will try at " + next + ": " + message
                 : park == null
                 ? "Temporary error, retry " + attempts + " of " + (maxAttempts - 1) + " at " + next + ": " + message
                 : park.description() + ": " + message;
@@ -136,6 +142,9 @@ public final class SyncOutcome {
         metrics.synced(e.provider(), park == null ? "retry" : park.code());
         LOG.warn("Sync of {}/{} to {} failed: {}", e.eventSlug(), e.orderCode(), e.provider(), logLine);
     }
+
+    /** How long a sync that failed on ordersync's own database waits before it is tried again. */
+    static final java.time.Duration DATABASE_RETRY = java.time.Duration.ofSeconds(2);
 
     private static String describe(Throwable ex) {
         String m = ex.getMessage();
