@@ -174,20 +174,26 @@ public final class SyncQueue {
      * index probes however long the queue is.
      */
     public List<String> waitingProviders() {
-        return Tx.run(ds, c -> {
-            List<String> out = new ArrayList<>();
-            try (PreparedStatement ps = c.prepareStatement("WITH RECURSIVE pv(provider) AS ("
-                    + "SELECT (SELECT q.provider FROM sync_queue q WHERE q.slot = 'waiting' ORDER BY q.provider FETCH FIRST 1 ROW ONLY) "
-                    + "UNION ALL SELECT (SELECT q.provider FROM sync_queue q WHERE q.slot = 'waiting' AND q.provider > pv.provider "
-                    + "ORDER BY q.provider FETCH FIRST 1 ROW ONLY) FROM pv WHERE pv.provider IS NOT NULL) "
-                    + "SELECT provider FROM pv WHERE provider IS NOT NULL");
-                 ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    out.add(rs.getString(1));
-                }
+        return Tx.run(ds, c -> distinctWaiting(c, "provider"));
+    }
+
+    /**
+     * The distinct values of {@code column} (event_slug or provider) among waiting rows: a loose index scan,
+     * each step jumping to the next value in the index on (slot, column, ...).
+     */
+    private static List<String> distinctWaiting(Connection c, String column) throws SQLException {
+        List<String> out = new ArrayList<>();
+        try (PreparedStatement ps = c.prepareStatement("WITH RECURSIVE v(val) AS ("
+                + "SELECT (SELECT q." + column + " FROM sync_queue q WHERE q.slot = 'waiting' ORDER BY q." + column
+                + " FETCH FIRST 1 ROW ONLY) UNION ALL SELECT (SELECT q." + column + " FROM sync_queue q WHERE q.slot = 'waiting' "
+                + "AND q." + column + " > v.val ORDER BY q." + column + " FETCH FIRST 1 ROW ONLY) FROM v WHERE v.val IS NOT NULL) "
+                + "SELECT val FROM v WHERE val IS NOT NULL");
+             ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                out.add(rs.getString(1));
             }
-            return out;
-        });
+        }
+        return out;
     }
 
     /**
@@ -198,17 +204,7 @@ public final class SyncQueue {
      */
     private List<QueueEntry> candidates(Connection c, Instant now, int limit, Collection<String> full, String only)
             throws SQLException {
-        List<String> events = new ArrayList<>();
-        try (PreparedStatement ps = c.prepareStatement("WITH RECURSIVE ev(event_slug) AS ("
-                + "SELECT (SELECT q.event_slug FROM sync_queue q WHERE q.slot = 'waiting' ORDER BY q.event_slug FETCH FIRST 1 ROW ONLY) "
-                + "UNION ALL SELECT (SELECT q.event_slug FROM sync_queue q WHERE q.slot = 'waiting' AND q.event_slug > ev.event_slug "
-                + "ORDER BY q.event_slug FETCH FIRST 1 ROW ONLY) FROM ev WHERE ev.event_slug IS NOT NULL) "
-                + "SELECT event_slug FROM ev WHERE event_slug IS NOT NULL");
-             ResultSet rs = ps.executeQuery()) {
-            while (rs.next()) {
-                events.add(rs.getString(1));
-            }
-        }
+        List<String> events = distinctWaiting(c, "event_slug");
         StringBuilder sql = new StringBuilder("SELECT " + COLUMNS + " FROM sync_queue q WHERE q.slot = 'waiting' "
                 + "AND q.event_slug = ? AND q.need_manual_retry IS NULL AND q.not_before <= ? "
                 + "AND NOT EXISTS (SELECT 1 FROM sync_queue f WHERE f.slot = 'inflight' AND f.event_slug = q.event_slug "

@@ -5,11 +5,10 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ordersync.mapping.Provider;
 import io.ordersync.mapping.ProviderLoader;
+import io.ordersync.support.Fixtures;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -22,14 +21,7 @@ public final class BenchData {
     }
 
     public static String resource(String name) {
-        try (InputStream in = BenchData.class.getResourceAsStream("/" + name)) {
-            if (in == null) {
-                throw new IllegalArgumentException("no resource " + name);
-            }
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        return Fixtures.read(name);
     }
 
     /** Writes the benchmark provider into {@code dir} and returns the directory. */

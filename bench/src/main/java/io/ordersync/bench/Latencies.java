@@ -1,6 +1,5 @@
 package io.ordersync.bench;
 
-import java.util.Arrays;
 import java.util.Collection;
 
 /** Percentiles of latencies in milliseconds. */
@@ -22,11 +21,5 @@ public record Latencies(int count, double p50, double p95, double p99, double ma
     @Override
     public String toString() {
         return String.format("p50 %.1f ms, p95 %.1f ms, p99 %.1f ms (max %.1f, n=%d)", p50, p95, p99, max, count);
-    }
-
-    static double[] sorted(Collection<Double> millis) {
-        double[] v = millis.stream().mapToDouble(Double::doubleValue).toArray();
-        Arrays.sort(v);
-        return v;
     }
 }
