@@ -56,6 +56,7 @@ public final class Ordersync {
 
     private final CamelContext context;
     private final OrdersyncSettings settings;
+    private final Database.Opening database;
     private final HikariDataSource dataSource;
     private final ProviderRegistry providers;
     private final Dispatcher dispatcher;
@@ -68,7 +69,8 @@ public final class Ordersync {
     private Ordersync(CamelContext context, OrdersyncSettings settings) {
         this.context = context;
         this.settings = settings;
-        this.dataSource = Database.open(settings);
+        this.database = Database.openInBackground(settings);
+        this.dataSource = database.dataSource();
         ObjectMapper mapper = new ObjectMapper();
         this.store = new OrderStore(dataSource);
         this.queue = new SyncQueue(dataSource, store);
@@ -162,6 +164,12 @@ public final class Ordersync {
                 }
             }, true, true);
             context.addStartupListener(new ExtendedStartupListener() {
+                @Override
+                public void onCamelContextStarting(CamelContext ctx, boolean alreadyStarted) {
+                    // no route starts before the schema is there
+                    o.database.awaitSchema();
+                }
+
                 @Override
                 public void onCamelContextStarted(CamelContext ctx, boolean alreadyStarted) {
                 }

@@ -31,12 +31,21 @@ public final class SyncQueue {
 
     private final DataSource ds;
     private final OrderStore store;
-    private final boolean postgres;
+    /** Whether the database is PostgreSQL; asked on first use, so constructing the queue opens no connection. */
+    private volatile Boolean postgres;
 
     public SyncQueue(DataSource ds, OrderStore store) {
         this.ds = ds;
         this.store = store;
-        this.postgres = Tx.run(ds, c -> c.getMetaData().getDatabaseProductName().toLowerCase().contains("postgres"));
+    }
+
+    private boolean postgres(Connection c) throws SQLException {
+        Boolean p = postgres;
+        if (p == null) {
+            p = c.getMetaData().getDatabaseProductName().toLowerCase().contains("postgres");
+            postgres = p;
+        }
+        return p;
     }
 
     private static OffsetDateTime ts(Instant i) {
@@ -129,9 +138,13 @@ public final class SyncQueue {
         if (limit <= 0) {
             return List.of();
         }
-        List<QueueEntry> candidates = Tx.run(ds, c -> candidates(c, now, limit, full, only));
+        boolean[] pg = new boolean[1];
+        List<QueueEntry> candidates = Tx.run(ds, c -> {
+            pg[0] = postgres(c);
+            return candidates(c, now, limit, full, only);
+        });
         Instant leaseUntil = now.plus(lease);
-        if (postgres && !candidates.isEmpty()) {
+        if (pg[0] && !candidates.isEmpty()) {
             return claimLocked(candidates, instanceId, leaseUntil, now);
         }
         // one transaction for the whole claim

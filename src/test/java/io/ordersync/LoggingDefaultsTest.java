@@ -1,0 +1,43 @@
+package io.ordersync;
+
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.LoggerContext;
+import ch.qos.logback.classic.spi.Configurator;
+import io.ordersync.config.LoggingDefaults;
+import org.junit.jupiter.api.Test;
+import org.slf4j.LoggerFactory;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The logging set up in code instead of an XML file, and that a configuration file still takes over. */
+class LoggingDefaultsTest {
+
+    @Test
+    void defaultsAreInfoOnStandardOutputWithPoolAndMigrationChatterAtWarn() {
+        // this JVM was configured by LoggingDefaults itself: there is no logback(-test).xml on the class path
+        LoggerContext running = (LoggerContext) LoggerFactory.getILoggerFactory();
+        Logger root = running.getLogger(Logger.ROOT_LOGGER_NAME);
+        assertThat(root.getLevel()).isEqualTo(Level.INFO);
+        assertThat(root.getAppender("STDOUT")).isNotNull();
+        assertThat(running.getLogger("com.zaxxer.hikari").getEffectiveLevel()).isEqualTo(Level.WARN);
+        assertThat(running.getLogger("org.flywaydb.core").getEffectiveLevel()).isEqualTo(Level.WARN);
+        assertThat(running.getLogger("io.ordersync.queue").getEffectiveLevel()).isEqualTo(Level.INFO);
+    }
+
+    @Test
+    void aConfigurationFileGivenOnTheCommandLineReplacesTheDefaults() {
+        LoggerContext fresh = new LoggerContext();
+        LoggingDefaults defaults = new LoggingDefaults();
+        defaults.setContext(fresh);
+        System.setProperty("logback.configurationFile", "/etc/ordersync/logback.xml");
+        try {
+            assertThat(defaults.configure(fresh)).isEqualTo(Configurator.ExecutionStatus.INVOKE_NEXT_IF_ANY);
+            assertThat(fresh.getLogger(Logger.ROOT_LOGGER_NAME).getAppender("STDOUT")).isNull();
+        } finally {
+            System.clearProperty("logback.configurationFile");
+        }
+        assertThat(defaults.configure(fresh)).isEqualTo(Configurator.ExecutionStatus.DO_NOT_INVOKE_NEXT_IF_ANY);
+        assertThat(fresh.getLogger(Logger.ROOT_LOGGER_NAME).getAppender("STDOUT")).isNotNull();
+    }
+}

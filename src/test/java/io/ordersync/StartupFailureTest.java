@@ -1,0 +1,56 @@
+package io.ordersync;
+
+import io.ordersync.config.Ordersync;
+import io.ordersync.config.OrdersyncSettings;
+import io.ordersync.support.Fixtures;
+import org.apache.camel.CamelContext;
+import org.apache.camel.impl.DefaultCamelContext;
+import org.apache.camel.support.PluginHelper;
+import org.apache.camel.support.ResourceHelper;
+import org.junit.jupiter.api.Test;
+
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Properties;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * The schema is migrated on a thread of its own while Camel loads the routes; a database that cannot be
+ * reached or migrated still stops the start-up with the database's error, before any route runs.
+ */
+class StartupFailureTest {
+
+    @Test
+    void unreachableDatabaseFailsTheStartWithItsErrorAndStartsNoRoute() throws Exception {
+        int closedPort;
+        try (ServerSocket s = new ServerSocket(0)) {
+            closedPort = s.getLocalPort();
+        }
+        Path dir = Files.createTempDirectory("ordersync-startup");
+        Fixtures.mapping(dir.resolve("mappings"), "crm", Map.of());
+        Properties settings = new Properties();
+        settings.setProperty("ordersync.db.url", "jdbc:postgresql://127.0.0.1:" + closedPort + "/ordersync");
+        settings.setProperty("ordersync.db.user", "ordersync");
+        settings.setProperty("ordersync.db.connection-timeout-ms", "1000");
+        settings.setProperty("ordersync.mappings.dir", dir.resolve("mappings").toString());
+        try (CamelContext context = new DefaultCamelContext()) {
+            Properties props = new Properties();
+            props.setProperty("test.crm.url", "http://127.0.0.1:" + closedPort);
+            props.setProperty("test.crm.token", "t");
+            context.getPropertiesComponent().setOverrideProperties(props);
+            Ordersync.install(context, OrdersyncSettings.from(settings));
+            context.addRoutes(PluginHelper.getRoutesLoader(context).findRoutesBuilders(
+                    ResourceHelper.resolveResource(context, "file:routes/intake.camel.yaml")).iterator().next());
+
+            assertThatThrownBy(context::start)
+                    .hasStackTraceContaining("Unable to obtain connection from database")
+                    .hasStackTraceContaining("127.0.0.1:" + closedPort);
+            assertThat(context.getRoutes()).allSatisfy(r ->
+                    assertThat(context.getRouteController().getRouteStatus(r.getId()).isStarted()).isFalse());
+        }
+    }
+}
