@@ -64,15 +64,17 @@ public final class MappingEngine {
     }
 
     private static void add(List<PlannedObject> out, Provider provider, Provider.ObjectSpec spec, OrderDocument doc, JsonNode position) {
-        Object id = SourceFields.value(spec.idSource(), doc, position);
+        Object id = spec.idExtractor().apply(doc, position);
         String idValue = id == null ? null : render(id, provider, null);
         if (idValue == null || idValue.isEmpty()) {
             return; // an object without an id value is skipped, as in pretix
         }
-        List<NewValue> values = new ArrayList<>();
-        for (Provider.PropertySpec p : spec.properties()) {
+        List<Provider.PropertySpec> properties = spec.properties();
+        List<NewValue> values = new ArrayList<>(properties.size());
+        for (int i = 0; i < properties.size(); i++) {
+            Provider.PropertySpec p = properties.get(i);
             Object v = switch (p.kind()) {
-                case SOURCE -> p.extractor().apply(doc, position);
+                case SOURCE -> i == spec.idProperty() ? id : p.extractor().apply(doc, position);
                 case CONSTANT -> p.constant();
                 case TEMPLATE -> template(p.template(), provider, doc, position, Map.of(), false);
                 case REF -> new RefValue(p.ref(), p.refField());
@@ -91,6 +93,9 @@ public final class MappingEngine {
      * position-level one gets the list of all positions' values.
      */
     public static List<NewValue> resolve(Provider provider, PlannedObject planned, List<Done> done) {
+        if (!planned.spec().hasRefs()) {
+            return planned.values();
+        }
         List<NewValue> out = new ArrayList<>(planned.values().size());
         for (NewValue nv : planned.values()) {
             if (!(nv.value() instanceof RefValue ref)) {

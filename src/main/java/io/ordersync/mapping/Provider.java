@@ -47,11 +47,36 @@ public record Provider(
     public record WebhookSpec(String path, byte[] key, boolean perOrder) {
     }
 
-    /** One object mapping, compiled. */
+    /**
+     * One object mapping, compiled. Besides what the file says: the id field's extraction, the property that
+     * reads the same source field as the id (its value is the id's, not extracted twice; -1 if none), and
+     * whether any property references an earlier mapping's objects.
+     */
     public record ObjectSpec(String id, boolean perPosition, String remoteType, String idSource, String idRemote,
                              List<Condition> filter, Call lookup, Call create, Call update, Call upsert,
                              String remoteIdPointer, String externalLink, String displayName,
-                             List<PropertySpec> properties) {
+                             List<PropertySpec> properties,
+                             java.util.function.BiFunction<io.ordersync.order.OrderDocument, com.fasterxml.jackson.databind.JsonNode, Object> idExtractor,
+                             int idProperty, boolean hasRefs) {
+
+        public ObjectSpec(String id, boolean perPosition, String remoteType, String idSource, String idRemote,
+                          List<Condition> filter, Call lookup, Call create, Call update, Call upsert,
+                          String remoteIdPointer, String externalLink, String displayName,
+                          List<PropertySpec> properties) {
+            this(id, perPosition, remoteType, idSource, idRemote, filter, lookup, create, update, upsert, remoteIdPointer,
+                    externalLink, displayName, properties, io.ordersync.order.SourceFields.extractor(idSource),
+                    sameSourceAsId(idSource, properties), properties.stream().anyMatch(p -> p.kind() == ValueKind.REF));
+        }
+
+        private static int sameSourceAsId(String idSource, List<PropertySpec> properties) {
+            for (int i = 0; i < properties.size(); i++) {
+                PropertySpec p = properties.get(i);
+                if (p.kind() == ValueKind.SOURCE && idSource.equals(p.source()) && p.valueMap() == null) {
+                    return i;
+                }
+            }
+            return -1;
+        }
     }
 
     /** One HTTP call of an object mapping. */

@@ -13,6 +13,8 @@ import java.util.Map;
 public final class OrderDocument {
 
     private final JsonNode root;
+    private final JsonNode order;
+    private final JsonNode event;
     private final String type;
     private final String eventSlug;
     private final String orderCode;
@@ -21,12 +23,14 @@ public final class OrderDocument {
 
     OrderDocument(JsonNode root) {
         this.root = root;
+        this.order = root.path("order");
+        this.event = root.path("event");
         this.type = root.path("type").asText();
-        this.eventSlug = root.path("event").path("slug").asText();
-        this.orderCode = root.path("order").path("code").asText();
+        this.eventSlug = event.path("slug").asText();
+        this.orderCode = order.path("code").asText();
         List<JsonNode> list = new ArrayList<>();
         Map<Long, JsonNode> byId = new HashMap<>();
-        for (JsonNode p : root.path("order").path("positions")) {
+        for (JsonNode p : order.path("positions")) {
             list.add(p);
             if (p.hasNonNull("id")) {
                 byId.put(p.get("id").asLong(), p);
@@ -54,11 +58,11 @@ public final class OrderDocument {
     }
 
     public JsonNode order() {
-        return root.path("order");
+        return order;
     }
 
     public JsonNode event() {
-        return root.path("event");
+        return event;
     }
 
     /** pretix's {@code last_modified} of the order, or null when the document does not carry it. */

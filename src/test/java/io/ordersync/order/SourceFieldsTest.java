@@ -172,6 +172,14 @@ class SourceFieldsTest {
     }
 
     @Test
+    void asciiEmailHostsAreLowerCasedAndTheLocalPartKept() {
+        assertThat(SourceFields.normaliseEmail(" Anna.Smith@Example.ORG ")).isEqualTo("Anna.Smith@example.org");
+        assertThat(SourceFields.normaliseEmail("Anna.Smith@example.org")).isEqualTo("Anna.Smith@example.org");
+        assertThat(SourceFields.normaliseEmail("no-at-sign")).isEqualTo("no-at-sign");
+        assertThat(SourceFields.normaliseEmail("  ")).isNull();
+    }
+
+    @Test
     void unknownFieldsAreRecognisedAsUnknown() {
         assertThat(SourceFields.isKnown("email")).isTrue();
         assertThat(SourceFields.isKnown("question_ABC")).isTrue();
