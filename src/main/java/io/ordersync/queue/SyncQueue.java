@@ -138,17 +138,15 @@ public final class SyncQueue {
         if (limit <= 0) {
             return List.of();
         }
-        boolean[] pg = new boolean[1];
-        List<QueueEntry> candidates = Tx.run(ds, c -> {
-            pg[0] = postgres(c);
-            return candidates(c, now, limit, full, only);
-        });
         Instant leaseUntil = now.plus(lease);
-        if (pg[0] && !candidates.isEmpty()) {
-            return claimLocked(candidates, instanceId, leaseUntil, now);
-        }
-        // one transaction for the whole claim
-        return Tx.run(ds, c -> markInFlight(c, candidates, instanceId, leaseUntil, now));
+        // one transaction per claim: read the candidates, (PostgreSQL) lock those no sibling instance holds, mark them
+        return Tx.run(ds, c -> {
+            List<QueueEntry> found = candidates(c, now, limit, full, only);
+            if (found.isEmpty()) {
+                return List.of();
+            }
+            return markInFlight(c, postgres(c) ? lockSkippingLocked(c, found, now) : found, instanceId, leaseUntil, now);
+        });
     }
 
     /** Puts the rows in flight for this instance; a row a sibling beat us to is skipped at its savepoint. */
@@ -276,23 +274,21 @@ public final class SyncQueue {
      * PostgreSQL, several instances: the candidates are locked with {@code FOR UPDATE SKIP LOCKED}, so
      * instances claiming at the same moment take different rows instead of waiting for each other.
      */
-    private List<QueueEntry> claimLocked(List<QueueEntry> candidates, String instanceId, Instant leaseUntil, Instant now) {
-        return Tx.run(ds, c -> {
-            Long[] ids = candidates.stream().map(QueueEntry::id).toArray(Long[]::new);
-            List<Long> locked = new ArrayList<>();
-            try (PreparedStatement ps = c.prepareStatement("SELECT id FROM sync_queue WHERE id = ANY(?) AND slot = 'waiting' "
-                    + "AND need_manual_retry IS NULL AND not_before <= ? FOR UPDATE SKIP LOCKED")) {
-                ps.setArray(1, c.createArrayOf("bigint", ids));
-                ps.setObject(2, ts(now));
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        locked.add(rs.getLong(1));
-                    }
+    private static List<QueueEntry> lockSkippingLocked(Connection c, List<QueueEntry> candidates, Instant now)
+            throws SQLException {
+        Long[] ids = candidates.stream().map(QueueEntry::id).toArray(Long[]::new);
+        java.util.Set<Long> locked = new java.util.HashSet<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT id FROM sync_queue WHERE id = ANY(?) AND slot = 'waiting' "
+                + "AND need_manual_retry IS NULL AND not_before <= ? FOR UPDATE SKIP LOCKED")) {
+            ps.setArray(1, c.createArrayOf("bigint", ids));
+            ps.setObject(2, ts(now));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    locked.add(rs.getLong(1));
                 }
             }
-            List<QueueEntry> lockedRows = candidates.stream().filter(e -> locked.contains(e.id())).toList();
-            return markInFlight(c, lockedRows, instanceId, leaseUntil, now);
-        });
+        }
+        return candidates.stream().filter(e -> locked.contains(e.id())).toList();
     }
 
     /** Success: the row is done. False when the claim was lost (lease expired and the row was taken back). */
