@@ -190,14 +190,15 @@ public final class SyncQueue {
 
     /**
      * The distinct values of {@code column} (event_slug or provider) among waiting rows: a loose index scan,
-     * each step jumping to the next value in the index on (slot, column, ...).
+     * each step jumping to the next value in the index on (slot, column, ...). The ORDER BY names slot too, so
+     * that H2 sees it can read the index in order (with the column alone it sorted all waiting rows per step).
      */
     private static List<String> distinctWaiting(Connection c, String column) throws SQLException {
         List<String> out = new ArrayList<>();
         try (PreparedStatement ps = c.prepareStatement("WITH RECURSIVE v(val) AS ("
-                + "SELECT (SELECT q." + column + " FROM sync_queue q WHERE q.slot = 'waiting' ORDER BY q." + column
+                + "SELECT (SELECT q." + column + " FROM sync_queue q WHERE q.slot = 'waiting' ORDER BY q.slot, q." + column
                 + " FETCH FIRST 1 ROW ONLY) UNION ALL SELECT (SELECT q." + column + " FROM sync_queue q WHERE q.slot = 'waiting' "
-                + "AND q." + column + " > v.val ORDER BY q." + column + " FETCH FIRST 1 ROW ONLY) FROM v WHERE v.val IS NOT NULL) "
+                + "AND q." + column + " > v.val ORDER BY q.slot, q." + column + " FETCH FIRST 1 ROW ONLY) FROM v WHERE v.val IS NOT NULL) "
                 + "SELECT val FROM v WHERE val IS NOT NULL");
              ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
@@ -229,7 +230,9 @@ public final class SyncQueue {
         if (only != null) {
             sql.append(" AND q.provider = ?");
         }
-        sql.append(" ORDER BY q.not_before, q.id FETCH FIRST ? ROWS ONLY");
+        // ordered as the index is, equality columns included: only then does H2 read the first rows from the
+        // index instead of sorting every waiting row of the event on every claim
+        sql.append(" ORDER BY q.slot, q.event_slug, q.not_before, q.id FETCH FIRST ? ROWS ONLY");
         List<List<QueueEntry>> perEvent = new ArrayList<>();
         try (PreparedStatement ps = c.prepareStatement(sql.toString())) {
             for (String event : events) {
