@@ -61,6 +61,53 @@ class QueueSemanticsTest {
     }
 
     @Test
+    void aClaimReadsItsRowsFromTheIndexHoweverLongTheBacklog() throws Exception {
+        Instant due = t0.minusSeconds(3600);
+        try (var c = ds.getConnection(); var ps = c.prepareStatement("INSERT INTO sync_queue (event_slug, order_code, "
+                + "provider, slot, triggered_by, triggered_at, not_before) VALUES ('democon', ?, 'crm', 'waiting', "
+                + "'order.placed', ?, ?)")) {
+            for (int i = 0; i < 3000; i++) {
+                ps.setString(1, "O" + i);
+                ps.setObject(2, due.plusMillis(i).atOffset(java.time.ZoneOffset.UTC));
+                ps.setObject(3, due.plusMillis(i).atOffset(java.time.ZoneOffset.UTC));
+                ps.addBatch();
+            }
+            ps.executeBatch();
+        }
+        boolean postgres = database().getProperty("ordersync.db.url").startsWith("jdbc:postgresql:");
+        List<String> plan = new java.util.ArrayList<>();
+        try (var c = ds.getConnection()) {
+            if (postgres) {
+                try (var s = c.createStatement()) {
+                    s.execute("ANALYZE sync_queue");
+                }
+            }
+            try (var ps = c.prepareStatement("EXPLAIN ANALYZE " + SyncQueue.candidatesSql(0, true))) {
+                ps.setString(1, "democon");
+                ps.setObject(2, t0.atOffset(java.time.ZoneOffset.UTC));
+                ps.setString(3, "crm");
+                ps.setInt(4, 16);
+                try (var rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        plan.add(rs.getString(1));
+                    }
+                }
+            }
+        }
+        String text = String.join("\n", plan);
+        if (postgres) {
+            assertThat(text).contains("sync_queue_event_due").doesNotContain("Sort");
+        } else {
+            // H2: the outer query scans about the 16 rows it returns, not the 3 000 waiting (it sorted them all before)
+            var m = java.util.regex.Pattern.compile("scanCount: (\\d+)").matcher(text);
+            assertThat(m.find()).isTrue();
+            assertThat(Integer.parseInt(m.group(1))).isLessThanOrEqualTo(17);
+            assertThat(text).contains("index sorted");
+        }
+        assertThat(claim(16, t0)).hasSize(16);
+    }
+
+    @Test
     void repeatTriggersCoalesceIntoTheWaitingRow() {
         SyncQueue.Enqueued first = enqueue("democon", "ABC12", "order.placed", t0);
         SyncQueue.Enqueued second = enqueue("democon", "ABC12", "order.paid", t0.plusSeconds(1));

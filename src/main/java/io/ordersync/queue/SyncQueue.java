@@ -217,24 +217,9 @@ public final class SyncQueue {
     private List<QueueEntry> candidates(Connection c, Instant now, int limit, Collection<String> full, String only)
             throws SQLException {
         List<String> events = distinctWaiting(c, "event_slug");
-        StringBuilder sql = new StringBuilder("SELECT " + COLUMNS + " FROM sync_queue q WHERE q.slot = 'waiting' "
-                + "AND q.event_slug = ? AND q.need_manual_retry IS NULL AND q.not_before <= ? "
-                + "AND NOT EXISTS (SELECT 1 FROM sync_queue f WHERE f.slot = 'inflight' AND f.event_slug = q.event_slug "
-                + "AND f.order_code = q.order_code AND f.provider = q.provider)");
-        for (int i = 0; i < full.size(); i++) {
-            sql.append(i == 0 ? " AND q.provider NOT IN (?" : ", ?");
-        }
-        if (!full.isEmpty()) {
-            sql.append(")");
-        }
-        if (only != null) {
-            sql.append(" AND q.provider = ?");
-        }
-        // ordered as the index is, equality columns included: only then does H2 read the first rows from the
-        // index instead of sorting every waiting row of the event on every claim
-        sql.append(" ORDER BY q.slot, q.event_slug, q.not_before, q.id FETCH FIRST ? ROWS ONLY");
+        String sql = candidatesSql(full.size(), only != null);
         List<List<QueueEntry>> perEvent = new ArrayList<>();
-        try (PreparedStatement ps = c.prepareStatement(sql.toString())) {
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
             for (String event : events) {
                 int i = 1;
                 ps.setString(i++, event);
@@ -271,6 +256,30 @@ public final class SyncQueue {
             }
         }
         return out;
+    }
+
+    /**
+     * One event's next due rows (parameters: event, now, the {@code full} providers, {@code only}, limit).
+     * Public for the test that checks the database reads them from the index instead of sorting the backlog.
+     */
+    public static String candidatesSql(int full, boolean only) {
+        StringBuilder sql = new StringBuilder("SELECT " + COLUMNS + " FROM sync_queue q WHERE q.slot = 'waiting' "
+                + "AND q.event_slug = ? AND q.need_manual_retry IS NULL AND q.not_before <= ? "
+                + "AND NOT EXISTS (SELECT 1 FROM sync_queue f WHERE f.slot = 'inflight' AND f.event_slug = q.event_slug "
+                + "AND f.order_code = q.order_code AND f.provider = q.provider)");
+        for (int i = 0; i < full; i++) {
+            sql.append(i == 0 ? " AND q.provider NOT IN (?" : ", ?");
+        }
+        if (full > 0) {
+            sql.append(")");
+        }
+        if (only) {
+            sql.append(" AND q.provider = ?");
+        }
+        // ordered as the index is, equality columns included: only then does H2 read the first rows from the
+        // index instead of sorting every waiting row of the event on every claim
+        sql.append(" ORDER BY q.slot, q.event_slug, q.not_before, q.id FETCH FIRST ? ROWS ONLY");
+        return sql.toString();
     }
 
     /**
