@@ -62,22 +62,32 @@ public final class EndToEndBench {
     private final TargetProcess target;
     private final Path work;
     private final int orders;
+    private final int warmup;
     private int batch;
 
     public EndToEndBench(TargetProcess target, Path work, int orders) {
+        this(target, work, orders, 0);
+    }
+
+    /** {@code warmup}: orders each variant sends, unmeasured, before it is measured (the JIT compiles meanwhile). */
+    public EndToEndBench(TargetProcess target, Path work, int orders, int warmup) {
         this.target = target;
         this.work = work;
         this.orders = orders;
+        this.warmup = warmup;
     }
 
     public static void main(String[] args) throws Exception {
         int n = 5000;
+        Integer warm = null;
         boolean smoke = false;
         String only = null;
         for (String a : args) {
             if (a.startsWith("--only=")) {
                 // profiling aid: ordersync on H2 only
                 only = a.substring(7);
+            } else if (a.startsWith("--warmup=")) {
+                warm = Integer.parseInt(a.substring(9));
             } else if (a.equals("--smoke")) {
                 smoke = true;
                 n = 20;
@@ -85,16 +95,26 @@ public final class EndToEndBench {
                 n = Integer.parseInt(a);
             }
         }
+        // by default every variant first sends as many orders unmeasured as it is then measured with
+        int warmup = warm != null ? warm : smoke ? 0 : n;
+        System.out.printf("e2e: %d orders per variant after %d warm-up orders; JVM %s, options %s%n", n, warmup,
+                System.getProperty("java.vm.version"), java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
         Path work = Files.createTempDirectory("ordersync-bench");
         List<Result> results = new ArrayList<>();
         try (TargetProcess target = new TargetProcess()) {
-            EndToEndBench bench = new EndToEndBench(target, work, n);
+            EndToEndBench bench = new EndToEndBench(target, work, n, warmup);
             if ("h2".equals(only)) {
                 bench.ordersync("H2", null, n, smoke).forEach(r -> System.out.println(r.name() + ": "
                         + Math.round(r.ordersPerSecond()) + " orders/s, " + r.latency()));
                 return;
             }
+            if (warmup > 0) {
+                bench.bareClient(warmup, 0);
+            }
             results.add(bench.bareClient(n, 0));
+            if (warmup > 0) {
+                bench.naiveRoute(warmup);
+            }
             results.add(bench.naiveRoute(n));
             List<Result> h2 = bench.ordersync("H2", null, n, smoke);
             results.addAll(h2);
@@ -267,6 +287,11 @@ public final class EndToEndBench {
         Path dir = work.resolve("ordersync-" + (++batch));
         List<Result> out = new ArrayList<>();
         try (OrdersyncApp app = new OrdersyncApp(dir.resolve("data"), BenchData.mappingsDir(dir.resolve("mappings")), props).start()) {
+            if (warmup > 0) {
+                insert(app.dataSource(), "order_outbox", "W" + batch + "X", warmup);
+                target.awaitTickets(2L * warmup, Duration.ofMinutes(30));
+                target.reset();
+            }
             String prefix = "B" + batch + "X";
             long start = insert(app.dataSource(), "order_outbox", prefix, n);
             long end = target.awaitTickets(2L * n, Duration.ofMinutes(30));
