@@ -25,6 +25,13 @@ public final class Application {
         }
         Main main = new Main();
         main.configure().addConfiguration(OrdersyncConfiguration.class);
+        main.addMainListener(new MainListenerSupport() {
+            @Override
+            public void beforeConfigure(BaseMainSupport m) {
+                // the migrations start before Camel's bootstrap, not after it
+                io.ordersync.config.Ordersync.openDatabaseEarly(m.getCamelContext());
+            }
+        });
         Demo demo = null;
         if (List.of(args).contains("--demo")) {
             demo = new Demo(0);

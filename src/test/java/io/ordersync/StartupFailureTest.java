@@ -53,4 +53,62 @@ class StartupFailureTest {
                     assertThat(context.getRouteController().getRouteStatus(r.getId()).isStarted()).isFalse());
         }
     }
+
+    @Test
+    void aDatabaseOpenedBeforeConfigurationIsUsedOnlyWhenItIsTheConfiguredOne() throws Exception {
+        Path dir = Files.createTempDirectory("ordersync-early");
+        Fixtures.mapping(dir.resolve("mappings"), "crm", Map.of());
+        Properties settings = new Properties();
+        settings.setProperty("ordersync.mappings.dir", dir.resolve("mappings").toString());
+        settings.setProperty("ordersync.db.url", "jdbc:h2:file:" + dir.resolve("early").toAbsolutePath());
+        try (CamelContext context = new DefaultCamelContext()) {
+            Properties props = new Properties();
+            props.setProperty("test.crm.url", "http://127.0.0.1:1");
+            props.setProperty("test.crm.token", "t");
+            context.getPropertiesComponent().setOverrideProperties(props);
+            // what Application does in camel-main's beforeConfigure: open the database named by the properties
+            context.getPropertiesComponent().setInitialProperties(settings);
+            Ordersync.openDatabaseEarly(context);
+            var early = context.getRegistry().lookupByNameAndType("ordersync.earlyDatabase",
+                    io.ordersync.config.Database.Opening.class);
+
+            Ordersync same = Ordersync.install(context, OrdersyncSettings.from(settings));
+            assertThat(same.dataSource()).isSameAs(early.dataSource());
+
+            Properties other = new Properties();
+            other.putAll(settings);
+            other.setProperty("ordersync.db.url", "jdbc:h2:file:" + dir.resolve("configured").toAbsolutePath());
+            Ordersync configured = Ordersync.install(context, OrdersyncSettings.from(other));
+            assertThat(configured.dataSource()).isNotSameAs(early.dataSource());
+            assertThat(early.dataSource().isClosed()).isTrue();
+            configured.dataSource().close();
+        }
+    }
+
+    @Test
+    void aPackagingWithoutTheMigrationsFailsTheStartInsteadOfRunningOnNoSchema() throws Exception {
+        Path dir = Files.createTempDirectory("ordersync-nomigrations");
+        Properties settings = new Properties();
+        settings.setProperty("ordersync.db.url", "jdbc:h2:file:" + dir.resolve("db").toAbsolutePath());
+        ClassLoader original = Thread.currentThread().getContextClassLoader();
+        // Flyway looks for classpath:db/migration through the context class loader; this one has none
+        ClassLoader withoutMigrations = new ClassLoader(original) {
+            @Override
+            public java.net.URL getResource(String name) {
+                return name.startsWith("db/migration") ? null : super.getResource(name);
+            }
+
+            @Override
+            public java.util.Enumeration<java.net.URL> getResources(String name) throws java.io.IOException {
+                return name.startsWith("db/migration") ? java.util.Collections.emptyEnumeration() : super.getResources(name);
+            }
+        };
+        Thread.currentThread().setContextClassLoader(withoutMigrations);
+        try {
+            assertThatThrownBy(() -> io.ordersync.config.Database.open(OrdersyncSettings.from(settings)))
+                    .hasStackTraceContaining("db/migration");
+        } finally {
+            Thread.currentThread().setContextClassLoader(original);
+        }
+    }
 }

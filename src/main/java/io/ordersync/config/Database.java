@@ -41,11 +41,17 @@ public final class Database {
         }, "ordersync-migrate");
         t.setDaemon(true);
         t.start();
-        return new Opening(dataSource, schema);
+        return new Opening(dataSource, schema, settings.jdbcUrl, settings.jdbcUser);
     }
 
-    /** A pool whose schema is being migrated. */
-    public record Opening(HikariDataSource dataSource, CompletableFuture<Void> schema) {
+    /** A pool whose schema is being migrated, and the database it was opened for. */
+    public record Opening(HikariDataSource dataSource, CompletableFuture<Void> schema, String jdbcUrl, String jdbcUser) {
+
+        /** Whether this is the database the settings name. */
+        public boolean isFor(OrdersyncSettings settings) {
+            return jdbcUrl.equals(settings.jdbcUrl) && java.util.Objects.equals(jdbcUser, settings.jdbcUser);
+        }
+
         /** Waits for the migrations; their failure is rethrown as it was thrown. */
         public void awaitSchema() {
             try {
@@ -86,6 +92,8 @@ public final class Database {
         Flyway.configure()
                 .dataSource(dataSource)
                 .locations("classpath:db/migration")
+                // a packaging without the migrations must not start on an empty schema
+                .failOnMissingLocations(true)
                 // document: a whole order document; on H2 an in-row string (a CLOB goes through H2's LOB store,
                 // which cost 6 % of the CPU of the end-to-end benchmark), as long as intake's size limit allows
                 .placeholders(Map.of("text", postgres ? "TEXT" : "CLOB",

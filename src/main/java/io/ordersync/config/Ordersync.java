@@ -69,7 +69,17 @@ public final class Ordersync {
     private Ordersync(CamelContext context, OrdersyncSettings settings) {
         this.context = context;
         this.settings = settings;
-        this.database = Database.openInBackground(settings);
+        Database.Opening early = context.getRegistry().lookupByNameAndType(EARLY_DATABASE, Database.Opening.class);
+        if (early != null && early.isFor(settings)) {
+            this.database = early;
+        } else {
+            if (early != null) {
+                LOG.warn("The database opened before configuration ({}) is not the configured one ({}); closing it",
+                        early.jdbcUrl(), settings.jdbcUrl);
+                early.dataSource().close();
+            }
+            this.database = Database.openInBackground(settings);
+        }
         this.dataSource = database.dataSource();
         ObjectMapper mapper = new ObjectMapper();
         this.store = new OrderStore(dataSource);
@@ -147,6 +157,20 @@ public final class Ordersync {
      */
     /** The dispatch-wake route's queue: one pending wake-up at most, further ones are dropped. */
     static final String DISPATCH_WAKE = "seda:ordersync-dispatch-wake?size=1&discardWhenFull=true&waitForTaskToComplete=Never";
+
+    /** Registry name of a database opening started before the context is configured (see {@link #openDatabaseEarly}). */
+    static final String EARLY_DATABASE = "ordersync.earlyDatabase";
+
+    /**
+     * Starts opening and migrating the database as soon as the properties can be read (camel-main's
+     * {@code beforeConfigure}), so that it overlaps with Camel's own bootstrap too; {@link #install} takes it
+     * over when its settings name the same database.
+     */
+    public static void openDatabaseEarly(CamelContext context) {
+        OrdersyncSettings settings = OrdersyncSettings.from(
+                key -> context.getPropertiesComponent().resolveProperty(key).orElse(null));
+        context.getRegistry().bind(EARLY_DATABASE, Database.openInBackground(settings));
+    }
 
     public static Ordersync install(CamelContext context, OrdersyncSettings settings) {
         Ordersync o = new Ordersync(context, settings);
