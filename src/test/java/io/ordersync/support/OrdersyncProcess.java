@@ -44,6 +44,14 @@ public final class OrdersyncProcess implements AutoCloseable {
         this.log = logDir.resolve(name + ".log");
     }
 
+    private String classPath = System.getProperty("java.class.path");
+
+    /** The class path of the process (default: this JVM's). */
+    public OrdersyncProcess classPath(String classPath) {
+        this.classPath = classPath;
+        return this;
+    }
+
     /** JVM options of the process (default: a 256 MB heap and quick start-up compilation, for tests). */
     public OrdersyncProcess jvmOptions(List<String> options) {
         this.jvmOptions = List.copyOf(options);
@@ -71,7 +79,7 @@ public final class OrdersyncProcess implements AutoCloseable {
         cmd.addAll(jvmOptions);
         properties.forEach((k, v) -> cmd.add("-D" + k + "=" + v));
         cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(classPath);
         cmd.add("io.ordersync.Application");
         Files.createDirectories(log.getParent());
         starts++;

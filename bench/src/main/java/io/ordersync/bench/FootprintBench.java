@@ -37,9 +37,13 @@ public final class FootprintBench {
         // the same with an application class-data archive (AppCDS): one run writes it, the next one uses it
         Path jsa = Files.createTempDirectory("ordersync-cds").resolve("ordersync.jsa");
         run(1, List.of("-Xmx256m", "-XX:ArchiveClassesAtExit=" + jsa));
-        Result cds = run(orders, List.of("-Xmx256m", "-XX:SharedArchiveFile=" + jsa));
+        if (!Files.isRegularFile(jsa)) {
+            throw new IllegalStateException("no class-data archive was written to " + jsa + "; see the process log");
+        }
+        // -Xshare:on: fail instead of silently running without the archive
+        Result cds = run(orders, List.of("-Xmx256m", "-Xshare:on", "-XX:SharedArchiveFile=" + jsa));
         // C1 only: on a machine with two cores, C2 compiling competes with start-up (and with the first minutes of work)
-        Result c1 = run(orders, List.of("-Xmx256m", "-XX:SharedArchiveFile=" + jsa, "-XX:TieredStopAtLevel=1"));
+        Result c1 = run(orders, List.of("-Xmx256m", "-Xshare:on", "-XX:SharedArchiveFile=" + jsa, "-XX:TieredStopAtLevel=1"));
         System.out.println();
         System.out.println("| footprint | -Xmx256m | -Xmx256m, AppCDS archive | -Xmx256m, AppCDS archive, -XX:TieredStopAtLevel=1 |");
         System.out.println("|---|---|---|---|");
@@ -51,6 +55,47 @@ public final class FootprintBench {
         System.out.printf("| RSS max while syncing %d orders | %d MB (%.0f orders/s) | %d MB (%.0f orders/s) | %d MB (%.0f orders/s) |%n",
                 orders, plain.rssMaxUnderLoadMb(), orders / plain.loadSeconds(), cds.rssMaxUnderLoadMb(),
                 orders / cds.loadSeconds(), c1.rssMaxUnderLoadMb(), orders / c1.loadSeconds());
+    }
+
+    /**
+     * ordersync's classes as a jar plus the jars of this class path: a class-data archive can only be written
+     * for a class path without (non-empty) directories, as a deployment has.
+     */
+    static synchronized String jarClassPath() throws java.io.IOException {
+        if (jarClassPath != null) {
+            return jarClassPath; // the same path for every run: an archive is only used with the class path it was written for
+        }
+        Path work = Files.createTempDirectory("ordersync-footprint-cp");
+        List<String> out = new java.util.ArrayList<>();
+        for (String entry : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
+            Path p = Path.of(entry);
+            if (Files.isDirectory(p)) {
+                if (Files.isRegularFile(p.resolve("io/ordersync/Application.class"))) {
+                    out.add(0, jar(p, work.resolve("ordersync.jar")).toString());
+                }
+            } else if (Files.isRegularFile(p)) {
+                out.add(entry);
+            }
+        }
+        jarClassPath = String.join(java.io.File.pathSeparator, out);
+        return jarClassPath;
+    }
+
+    private static String jarClassPath;
+
+    private static Path jar(Path classes, Path jar) throws java.io.IOException {
+        try (var out = new java.util.jar.JarOutputStream(Files.newOutputStream(jar)); var files = Files.walk(classes)) {
+            for (Path f : (Iterable<Path>) files.filter(f -> !f.equals(classes)).sorted()::iterator) {
+                String name = classes.relativize(f).toString().replace('\\', '/');
+                // directory entries too: Flyway finds classpath:db/migration through them
+                out.putNextEntry(new java.util.jar.JarEntry(Files.isDirectory(f) ? name + "/" : name));
+                if (Files.isRegularFile(f)) {
+                    Files.copy(f, out);
+                }
+                out.closeEntry();
+            }
+        }
+        return jar;
     }
 
     public static Result run(int orders) throws Exception {
@@ -68,7 +113,7 @@ public final class FootprintBench {
                     "camel.main.routes-reload-enabled", "false");
             HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
             try (OrdersyncProcess p = new OrdersyncProcess("footprint", work.resolve("logs"), props)
-                    .jvmOptions(jvmOptions)) {
+                    .jvmOptions(jvmOptions).classPath(jarClassPath())) {
                 long launched = System.nanoTime();
                 p.launch();
                 // the first event goes in as soon as the intake answers
