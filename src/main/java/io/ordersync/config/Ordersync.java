@@ -129,7 +129,10 @@ public final class Ordersync {
         r.bind("httpIntake", new HttpIntakeProcessor(intake, mapper));
         r.bind("jmsIntake", new JmsIntakeProcessor(intake));
         this.jms = new JmsBroker(settings.jmsUrl, settings.jmsDataDir, settings.jmsEmbeddedPort, settings.jmsUser, settings.jmsPassword);
-        r.bind("jmsConnectionFactory", jms.connectionFactory());
+        if (settings.jmsEnabled) {
+            // without JMS intake the intake-jms route is not created, and the Artemis client is never loaded
+            r.bind("jmsConnectionFactory", jms.connectionFactory());
+        }
         Upserter upserter = new Upserter(mapper, gate, settings.maxInProcessRetryAfter);
         r.bind("delivery", new DeliveryProcessor(context, providers, store, parser, upserter, gate, metrics, breakers));
         r.bind("adminApi", new AdminApi(queue, store, mapper, providers, parser, breakers, gate));
@@ -151,10 +154,6 @@ public final class Ordersync {
         r.bind("ordersync", this);
     }
 
-    /**
-     * Opens the database (migrating it), reads the mapping files and binds every bean; provider routes are
-     * created from the {@value #PROVIDER_TEMPLATE} template once the routes are loaded.
-     */
     /** The dispatch-wake route's queue: one pending wake-up at most, further ones are dropped. */
     static final String DISPATCH_WAKE = "seda:ordersync-dispatch-wake?size=1&discardWhenFull=true&waitForTaskToComplete=Never";
 
@@ -172,6 +171,10 @@ public final class Ordersync {
         context.getRegistry().bind(EARLY_DATABASE, Database.openInBackground(settings));
     }
 
+    /**
+     * Opens the database (migrating it), reads the mapping files and binds every bean; provider routes are
+     * created from the {@value #PROVIDER_TEMPLATE} template once the routes are loaded.
+     */
     public static Ordersync install(CamelContext context, OrdersyncSettings settings) {
         Ordersync o = new Ordersync(context, settings);
         try {

@@ -34,7 +34,6 @@ public final class Tx {
         }
     }
 
-    /** True for a unique-key or other integrity violation (SQLState class 23), on H2 and PostgreSQL. */
     /** Whether the database failed (unreachable, connection lost): an SQLException anywhere in the causes. */
     public static boolean isDatabaseFailure(Throwable e) {
         while (e != null) {
@@ -66,6 +65,7 @@ public final class Tx {
         return false;
     }
 
+    /** True for a unique-key or other integrity violation (SQLState class 23), on H2 and PostgreSQL. */
     public static boolean isConstraintViolation(Throwable e) {
         while (e != null) {
             if (e instanceof SQLException sql && sql.getSQLState() != null && sql.getSQLState().startsWith("23")) {

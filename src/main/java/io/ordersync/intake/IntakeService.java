@@ -62,7 +62,6 @@ public final class IntakeService {
         return new Accepted(doc.eventSlug(), doc.orderCode(), doc.type(), stored, queued);
     }
 
-    /** Keeps a document that could not be accepted, with its reason; returns the rejected row's id. */
     /** Called after a transaction with accepted events committed: their rows can be claimed now. */
     public void committed() {
         afterCommit.run();
@@ -75,6 +74,7 @@ public final class IntakeService {
 
     private volatile Runnable afterCommit = () -> { };
 
+    /** Keeps a document that could not be accepted, with its reason; returns the rejected row's id. */
     public long reject(String source, String payload, String reason) {
         return Tx.run(ds, c -> store.reject(c, source, payload, reason, Instant.now()));
     }
