@@ -50,7 +50,10 @@ public final class HttpTarget implements Transport {
         String name = "ordersync-http" + COUNTER.incrementAndGet();
         context.addComponent(name, component);
         String hostPart = provider.baseUrl().replaceFirst("^https?://", "");
-        this.endpoint = context.getEndpoint(name + "://" + hostPart + "?throwExceptionOnFailure=false");
+        // copyHeaders=false: the response message carries only the target's headers; copying the request's
+        // headers onto every response (3 % of the end-to-end benchmark's CPU) served nothing, the status,
+        // body and Retry-After are all that is read
+        this.endpoint = context.getEndpoint(name + "://" + hostPart + "?throwExceptionOnFailure=false&copyHeaders=false");
         // with a rate limit, every request passes the Throttle EIP of route provider-<id>-http
         this.via = provider.rateLimit() > 0 ? context.getEndpoint("direct:provider-http-" + provider.identifier()) : endpoint;
     }
