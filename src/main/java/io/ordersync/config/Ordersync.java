@@ -21,6 +21,7 @@ import io.ordersync.mapping.Provider;
 import io.ordersync.mapping.ProviderLoader;
 import io.ordersync.mapping.ProviderRegistry;
 import io.ordersync.order.DocumentParser;
+import io.ordersync.order.ParsedDocuments;
 import io.ordersync.ops.DatabaseHealthCheck;
 import io.ordersync.ops.SyncMetrics;
 import org.apache.camel.health.HealthCheckRegistry;
@@ -94,7 +95,8 @@ public final class Ordersync {
         int maxDocument = settings.jdbcUrl.startsWith("jdbc:postgresql:") ? settings.maxDocumentBytes
                 : Math.min(settings.maxDocumentBytes, Database.MAX_DOCUMENT_CHARS);
         DocumentParser parser = new DocumentParser(mapper, maxDocument);
-        IntakeService intake = new IntakeService(dataSource, parser, store, queue, providers);
+        ParsedDocuments parsed = new ParsedDocuments(parser, PARSED_DOCUMENT_CHARS);
+        IntakeService intake = new IntakeService(dataSource, parser, store, queue, providers, parsed);
         this.dispatcher = new Dispatcher(dataSource, queue, store, providers, gate, settings.instanceId, settings.lease,
                 settings.claimBatchSize);
         dispatcher.setPaused(breakers::isOpen);
@@ -134,7 +136,7 @@ public final class Ordersync {
             r.bind("jmsConnectionFactory", jms.connectionFactory());
         }
         Upserter upserter = new Upserter(mapper, gate, settings.maxInProcessRetryAfter);
-        r.bind("delivery", new DeliveryProcessor(context, providers, store, parser, upserter, gate, metrics, breakers));
+        r.bind("delivery", new DeliveryProcessor(context, providers, store, parsed, upserter, gate, metrics, breakers));
         r.bind("adminApi", new AdminApi(queue, store, mapper, providers, parser, breakers, gate));
         AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken);
         if (!auth.configured()) {
@@ -158,6 +160,12 @@ public final class Ordersync {
     static final String DISPATCH_WAKE = "seda:ordersync-dispatch-wake?size=1&discardWhenFull=true&waitForTaskToComplete=Never";
 
     /** Registry name of a database opening started before the context is configured (see {@link #openDatabaseEarly}). */
+    /**
+     * Characters of accepted documents kept parsed for their delivery: some thousand typical orders, a few
+     * megabytes of heap.
+     */
+    static final long PARSED_DOCUMENT_CHARS = 4_000_000;
+
     static final String EARLY_DATABASE = "ordersync.earlyDatabase";
 
     /**

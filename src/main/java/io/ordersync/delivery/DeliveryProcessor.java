@@ -3,11 +3,11 @@ package io.ordersync.delivery;
 import io.ordersync.mapping.MappingConfigException;
 import io.ordersync.mapping.Provider;
 import io.ordersync.mapping.ProviderRegistry;
-import io.ordersync.order.DocumentParser;
 import io.ordersync.order.InvalidDocumentException;
 import io.ordersync.order.OrderDocument;
 import io.ordersync.ops.SyncMetrics;
 import io.ordersync.order.OrderStore;
+import io.ordersync.order.ParsedDocuments;
 import io.ordersync.queue.QueueEntry;
 import org.apache.camel.CamelContext;
 import org.apache.camel.Exchange;
@@ -32,7 +32,7 @@ public final class DeliveryProcessor implements Processor {
     private final CamelContext context;
     private final ProviderRegistry providers;
     private final OrderStore store;
-    private final DocumentParser parser;
+    private final ParsedDocuments documents;
     private final Upserter upserter;
     private final ProviderGate gate;
     private final SyncMetrics metrics;
@@ -40,14 +40,14 @@ public final class DeliveryProcessor implements Processor {
     private final Map<String, HttpTarget> targets = new ConcurrentHashMap<>();
     private volatile ProducerTemplate template;
 
-    public DeliveryProcessor(CamelContext context, ProviderRegistry providers, OrderStore store, DocumentParser parser,
+    public DeliveryProcessor(CamelContext context, ProviderRegistry providers, OrderStore store, ParsedDocuments documents,
                              Upserter upserter, ProviderGate gate, SyncMetrics metrics, ProviderBreakers breakers) {
         this.breakers = breakers;
         this.metrics = metrics;
         this.context = context;
         this.providers = providers;
         this.store = store;
-        this.parser = parser;
+        this.documents = documents;
         this.upserter = upserter;
         this.gate = gate;
     }
@@ -70,7 +70,7 @@ public final class DeliveryProcessor implements Processor {
         }
         OrderDocument doc;
         try {
-            doc = parser.parse(json);
+            doc = documents.parse(entry.eventSlug(), entry.orderCode(), json);
         } catch (InvalidDocumentException e) {
             throw new IllegalStateException("stored snapshot no longer parses: " + e.getMessage(), e);
         }

@@ -6,6 +6,7 @@ import io.ordersync.order.DocumentParser;
 import io.ordersync.order.InvalidDocumentException;
 import io.ordersync.order.OrderDocument;
 import io.ordersync.order.OrderStore;
+import io.ordersync.order.ParsedDocuments;
 import io.ordersync.queue.SyncQueue;
 
 import javax.sql.DataSource;
@@ -23,8 +24,16 @@ public final class IntakeService {
     private final OrderStore store;
     private final SyncQueue queue;
     private final ProviderRegistry providers;
+    private final ParsedDocuments parsed;
 
     public IntakeService(DataSource ds, DocumentParser parser, OrderStore store, SyncQueue queue, ProviderRegistry providers) {
+        this(ds, parser, store, queue, providers, null);
+    }
+
+    /** {@code parsed}: where accepted documents are kept parsed for their delivery (null: nowhere). */
+    public IntakeService(DataSource ds, DocumentParser parser, OrderStore store, SyncQueue queue, ProviderRegistry providers,
+                         ParsedDocuments parsed) {
+        this.parsed = parsed;
         this.ds = ds;
         this.parser = parser;
         this.store = store;
@@ -42,6 +51,9 @@ public final class IntakeService {
         OrderDocument doc = parser.parse(payload);
         Instant now = Instant.now();
         boolean stored = store.saveSnapshot(c, doc, payload, now);
+        if (stored && parsed != null) {
+            parsed.remember(doc, payload);
+        }
         List<SyncQueue.Enqueued> queued = new ArrayList<>();
         for (String provider : providers.subscribers(doc)) {
             queued.add(queue.enqueue(c, doc.eventSlug(), doc.orderCode(), provider, doc.type(), now));
