@@ -44,17 +44,28 @@ public final class FootprintBench {
         Result cds = run(orders, List.of("-Xmx256m", "-Xshare:on", "-XX:SharedArchiveFile=" + jsa));
         // C1 only: on a machine with two cores, C2 compiling competes with start-up (and with the first minutes of work)
         Result c1 = run(orders, List.of("-Xmx256m", "-Xshare:on", "-XX:SharedArchiveFile=" + jsa, "-XX:TieredStopAtLevel=1"));
+        // and the serial collector: G1 grows the touched heap towards -Xmx under load (its regions and remembered
+        // sets too); with a heap this small, the serial collector's pauses stay short
+        Result serial = run(orders, List.of("-Xmx256m", "-Xshare:on", "-XX:SharedArchiveFile=" + jsa, "-XX:TieredStopAtLevel=1",
+                "-XX:+UseSerialGC"));
+        List<Result> all = List.of(plain, cds, c1, serial);
         System.out.println();
-        System.out.println("| footprint | -Xmx256m | -Xmx256m, AppCDS archive | -Xmx256m, AppCDS archive, -XX:TieredStopAtLevel=1 |");
-        System.out.println("|---|---|---|---|");
-        System.out.printf("| launch → ready (health UP) | %.2f s | %.2f s | %.2f s |%n", plain.secondsToReady(), cds.secondsToReady(),
-                c1.secondsToReady());
-        System.out.printf("| launch → first order synced | %.2f s | %.2f s | %.2f s |%n", plain.secondsToFirstSync(),
-                cds.secondsToFirstSync(), c1.secondsToFirstSync());
-        System.out.printf("| RSS after the first sync | %d MB | %d MB | %d MB |%n", plain.rssIdleMb(), cds.rssIdleMb(), c1.rssIdleMb());
-        System.out.printf("| RSS max while syncing %d orders | %d MB (%.0f orders/s) | %d MB (%.0f orders/s) | %d MB (%.0f orders/s) |%n",
-                orders, plain.rssMaxUnderLoadMb(), orders / plain.loadSeconds(), cds.rssMaxUnderLoadMb(),
-                orders / cds.loadSeconds(), c1.rssMaxUnderLoadMb(), orders / c1.loadSeconds());
+        System.out.println("| footprint (all -Xmx256m) | default | AppCDS archive | AppCDS, -XX:TieredStopAtLevel=1 "
+                + "| AppCDS, -XX:TieredStopAtLevel=1, -XX:+UseSerialGC |");
+        System.out.println("|---|---|---|---|---|");
+        row("launch → ready (health UP)", all, r -> String.format("%.2f s", r.secondsToReady()));
+        row("launch → first order synced", all, r -> String.format("%.2f s", r.secondsToFirstSync()));
+        row("RSS after the first sync", all, r -> r.rssIdleMb() + " MB");
+        row("RSS max while syncing " + orders + " orders", all,
+                r -> String.format("%d MB (%.0f orders/s)", r.rssMaxUnderLoadMb(), r.orders() / r.loadSeconds()));
+    }
+
+    private static void row(String name, List<Result> results, java.util.function.Function<Result, String> cell) {
+        StringBuilder sb = new StringBuilder("| ").append(name).append(" |");
+        for (Result r : results) {
+            sb.append(' ').append(cell.apply(r)).append(" |");
+        }
+        System.out.println(sb);
     }
 
     /**
