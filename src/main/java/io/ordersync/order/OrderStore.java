@@ -134,32 +134,55 @@ public final class OrderStore {
                          String externalLink, String displayName, String action, Instant syncedAt) {
     }
 
-    public void saveResult(Connection c, String eventSlug, String orderCode, String provider, Result r) throws SQLException {
+    /**
+     * Stores the results of one sync, each replacing the earlier result of the same object: two batched
+     * statements for all of them (on PostgreSQL one round trip each, instead of two per object). Two
+     * objects of one sync with the same mapping and id value (e.g. two tickets keyed by one attendee
+     * e-mail) are one object at the target: the later result is kept.
+     */
+    public void saveResults(Connection c, String eventSlug, String orderCode, String provider, List<Result> all)
+            throws SQLException {
+        if (all.isEmpty()) {
+            return;
+        }
+        Map<String, Result> byObject = new LinkedHashMap<>();
+        for (Result r : all) {
+            String key = r.mappingId() + '\n' + truncate(r.idValue(), 1000);
+            byObject.remove(key);
+            byObject.put(key, r);
+        }
+        java.util.Collection<Result> results = byObject.values();
         try (PreparedStatement ps = c.prepareStatement("DELETE FROM sync_result WHERE event_slug = ? AND order_code = ? "
                 + "AND provider = ? AND mapping_id = ? AND id_value = ?")) {
-            ps.setString(1, eventSlug);
-            ps.setString(2, orderCode);
-            ps.setString(3, provider);
-            ps.setString(4, r.mappingId());
-            ps.setString(5, truncate(r.idValue(), 1000));
-            ps.executeUpdate();
+            for (Result r : results) {
+                ps.setString(1, eventSlug);
+                ps.setString(2, orderCode);
+                ps.setString(3, provider);
+                ps.setString(4, r.mappingId());
+                ps.setString(5, truncate(r.idValue(), 1000));
+                ps.addBatch();
+            }
+            ps.executeBatch();
         }
         try (PreparedStatement ps = c.prepareStatement("INSERT INTO sync_result (event_slug, order_code, provider, mapping_id, "
                 + "remote_type, id_field, id_value, remote_id, external_link, display_name, action, synced_at) "
                 + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
-            ps.setString(1, eventSlug);
-            ps.setString(2, orderCode);
-            ps.setString(3, provider);
-            ps.setString(4, r.mappingId());
-            ps.setString(5, r.remoteType());
-            ps.setString(6, r.idField());
-            ps.setString(7, truncate(r.idValue(), 1000));
-            ps.setString(8, truncate(r.remoteId(), 1000));
-            ps.setString(9, truncate(r.externalLink(), 2000));
-            ps.setString(10, truncate(r.displayName(), 1000));
-            ps.setString(11, r.action());
-            ps.setObject(12, ts(r.syncedAt()));
-            ps.executeUpdate();
+            for (Result r : results) {
+                ps.setString(1, eventSlug);
+                ps.setString(2, orderCode);
+                ps.setString(3, provider);
+                ps.setString(4, r.mappingId());
+                ps.setString(5, r.remoteType());
+                ps.setString(6, r.idField());
+                ps.setString(7, truncate(r.idValue(), 1000));
+                ps.setString(8, truncate(r.remoteId(), 1000));
+                ps.setString(9, truncate(r.externalLink(), 2000));
+                ps.setString(10, truncate(r.displayName(), 1000));
+                ps.setString(11, r.action());
+                ps.setObject(12, ts(r.syncedAt()));
+                ps.addBatch();
+            }
+            ps.executeBatch();
         }
     }
 

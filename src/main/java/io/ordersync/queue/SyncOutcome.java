@@ -52,8 +52,8 @@ public final class SyncOutcome {
                 Instant now = Instant.now();
                 long changed = 0;
                 StringBuilder msg = new StringBuilder();
+                store.saveResults(c, e.eventSlug(), e.orderCode(), e.provider(), results);
                 for (OrderStore.Result r : results) {
-                    store.saveResult(c, e.eventSlug(), e.orderCode(), e.provider(), r);
                     if (!"nothing_to_do".equals(r.action())) {
                         changed++;
                     }
