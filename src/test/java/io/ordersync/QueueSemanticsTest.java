@@ -119,6 +119,32 @@ class QueueSemanticsTest {
     }
 
     @Test
+    void eventsOfOneOrderAcceptedAtTheSameTimeMakeOneWaitingRow() throws Exception {
+        int threads = 8;
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+        try {
+            java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(threads);
+            List<java.util.concurrent.Future<SyncQueue.Enqueued>> done = new java.util.ArrayList<>();
+            for (int i = 0; i < threads; i++) {
+                Instant at = t0.plusSeconds(i);
+                done.add(pool.submit(() -> {
+                    start.await();
+                    return enqueue("democon", "ABC12", "order.changed", at);
+                }));
+            }
+            List<SyncQueue.Enqueued> results = new java.util.ArrayList<>();
+            for (var f : done) {
+                results.add(f.get(30, java.util.concurrent.TimeUnit.SECONDS));
+            }
+            assertThat(results).extracting(SyncQueue.Enqueued::action).containsOnlyOnce("created");
+            assertThat(results).extracting(SyncQueue.Enqueued::id).containsOnly(results.get(0).id());
+            assertThat(store.query("SELECT slot FROM sync_queue")).extracting(r -> r.get("slot")).containsExactly("waiting");
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
     void oneMoreWaitingRowMayExistWhileOneIsInFlight() {
         enqueue("democon", "ABC12", "order.placed", t0);
         List<QueueEntry> claimed = claim(10, t0.plusSeconds(1));
