@@ -295,7 +295,7 @@ public final class EndToEndBench {
             String prefix = "B" + batch + "X";
             long start = insert(app.dataSource(), "order_outbox", prefix, n);
             long end = target.awaitTickets(2L * n, Duration.ofMinutes(30));
-            Result max = new Result("ordersync on " + db, n, (end - start) / 1e9, latencies(app.dataSource(), prefix));
+            Result max = new Result("ordersync on " + db, n, (end - start) / 1e9, latencies(app.dataSource(), prefix, n));
             out.add(max);
             // latency at half of the maximum throughput: orders arrive at that rate for about ten seconds
             target.reset();
@@ -314,9 +314,32 @@ public final class EndToEndBench {
             }
             long lend = target.awaitTickets(2L * m, Duration.ofMinutes(10));
             out.add(new Result(String.format("ordersync on %s at %.0f orders/s", db, rate), m, (lend - lstart) / 1e9,
-                    latencies(app.dataSource(), lprefix)));
+                    latencies(app.dataSource(), lprefix, m)));
         }
         return out;
+    }
+
+    /**
+     * As {@link #latencies(DataSource, String)}, once all {@code orders} have their outcome stored: the target
+     * counts the last ticket before ordersync commits that order's outcome.
+     */
+    static Latencies latencies(DataSource ds, String prefix, int orders) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (successes(ds, prefix) < orders && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        return latencies(ds, prefix);
+    }
+
+    private static int successes(DataSource ds, String prefix) throws Exception {
+        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
+                "SELECT COUNT(DISTINCT order_code) FROM order_log WHERE kind = 'success' AND order_code LIKE ?")) {
+            ps.setString(1, prefix + "%");
+            try (var rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getInt(1);
+            }
+        }
     }
 
     /** Per order of this batch: when ordersync accepted the event to when its last object was delivered. */
