@@ -92,11 +92,16 @@ public final class Database {
         return config;
     }
 
+    /** Whether a JDBC URL names a PostgreSQL database (otherwise ordersync assumes H2). */
+    public static boolean isPostgres(String jdbcUrl) {
+        return jdbcUrl.startsWith("jdbc:postgresql:");
+    }
+
     /** The longest order document the database stores (H2's limit for an in-row string). */
     public static final int MAX_DOCUMENT_CHARS = 1_000_000;
 
     static void migrate(HikariDataSource dataSource, String jdbcUrl) {
-        boolean postgres = jdbcUrl.startsWith("jdbc:postgresql:");
+        boolean postgres = isPostgres(jdbcUrl);
         Flyway.configure()
                 .dataSource(dataSource)
                 .locations("classpath:db/migration")

@@ -92,7 +92,7 @@ public final class Ordersync {
         ProviderBreakers breakers = new ProviderBreakers();
         // H2 stores a document in-row, up to Database.MAX_DOCUMENT_CHARS: a larger limit would let one through
         // intake that the database then refuses
-        int maxDocument = settings.jdbcUrl.startsWith("jdbc:postgresql:") ? settings.maxDocumentBytes
+        int maxDocument = Database.isPostgres(settings.jdbcUrl) ? settings.maxDocumentBytes
                 : Math.min(settings.maxDocumentBytes, Database.MAX_DOCUMENT_CHARS);
         DocumentParser parser = new DocumentParser(mapper, maxDocument);
         ParsedDocuments parsed = new ParsedDocuments(parser, PARSED_DOCUMENT_CHARS);
