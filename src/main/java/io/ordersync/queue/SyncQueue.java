@@ -91,12 +91,7 @@ public final class SyncQueue {
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO sync_queue (event_slug, order_code, provider, slot, "
                     + "triggered_by, triggered_at, not_before, failed_attempts) VALUES (?, ?, ?, 'waiting', ?, ?, ?, 0)",
                     new String[]{"id"})) {
-                ps.setString(1, eventSlug);
-                ps.setString(2, orderCode);
-                ps.setString(3, provider);
-                ps.setString(4, trigger);
-                ps.setObject(5, ts(now));
-                ps.setObject(6, ts(now));
+                bindNewRow(ps, eventSlug, orderCode, provider, trigger, now);
                 ps.executeUpdate();
                 try (ResultSet keys = ps.getGeneratedKeys()) {
                     keys.next();
@@ -127,17 +122,23 @@ public final class SyncQueue {
                 + "triggered_at = EXCLUDED.triggered_at, not_before = EXCLUDED.not_before, failed_attempts = CASE WHEN "
                 + "sync_queue.need_manual_retry IS NULL THEN sync_queue.failed_attempts ELSE 0 END, need_manual_retry = NULL "
                 + "RETURNING id, (xmax = 0) AS inserted")) {
-            ps.setString(1, eventSlug);
-            ps.setString(2, orderCode);
-            ps.setString(3, provider);
-            ps.setString(4, trigger);
-            ps.setObject(5, ts(now));
-            ps.setObject(6, ts(now));
+            bindNewRow(ps, eventSlug, orderCode, provider, trigger, now);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
                 return new Enqueued(rs.getLong(1), provider, rs.getBoolean(2) ? "created" : "updated");
             }
         }
+    }
+
+    /** The parameters of both inserts of a new waiting row: order, provider, trigger, triggered and due now. */
+    private static void bindNewRow(PreparedStatement ps, String eventSlug, String orderCode, String provider, String trigger,
+                                   Instant now) throws SQLException {
+        ps.setString(1, eventSlug);
+        ps.setString(2, orderCode);
+        ps.setString(3, provider);
+        ps.setString(4, trigger);
+        ps.setObject(5, ts(now));
+        ps.setObject(6, ts(now));
     }
 
     private static long waitingId(Connection c, String eventSlug, String orderCode, String provider) throws SQLException {
