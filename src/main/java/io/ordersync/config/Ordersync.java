@@ -159,13 +159,13 @@ public final class Ordersync {
     /** The dispatch-wake route's queue: one pending wake-up at most, further ones are dropped. */
     static final String DISPATCH_WAKE = "seda:ordersync-dispatch-wake?size=1&discardWhenFull=true&waitForTaskToComplete=Never";
 
-    /** Registry name of a database opening started before the context is configured (see {@link #openDatabaseEarly}). */
     /**
      * Characters of accepted documents kept parsed for their delivery: some thousand typical orders, a few
      * megabytes of heap.
      */
     static final long PARSED_DOCUMENT_CHARS = 4_000_000;
 
+    /** Registry name of a database opening started before the context is configured (see {@link #openDatabaseEarly}). */
     static final String EARLY_DATABASE = "ordersync.earlyDatabase";
 
     /**

@@ -26,11 +26,7 @@ public final class IntakeService {
     private final ProviderRegistry providers;
     private final ParsedDocuments parsed;
 
-    public IntakeService(DataSource ds, DocumentParser parser, OrderStore store, SyncQueue queue, ProviderRegistry providers) {
-        this(ds, parser, store, queue, providers, null);
-    }
-
-    /** {@code parsed}: where accepted documents are kept parsed for their delivery (null: nowhere). */
+    /** {@code parsed}: where accepted documents are kept parsed for their delivery. */
     public IntakeService(DataSource ds, DocumentParser parser, OrderStore store, SyncQueue queue, ProviderRegistry providers,
                          ParsedDocuments parsed) {
         this.parsed = parsed;
@@ -51,7 +47,7 @@ public final class IntakeService {
         OrderDocument doc = parser.parse(payload);
         Instant now = Instant.now();
         boolean stored = store.saveSnapshot(c, doc, payload, now);
-        if (stored && parsed != null) {
+        if (stored) {
             parsed.remember(doc, payload);
         }
         List<SyncQueue.Enqueued> queued = new ArrayList<>();

@@ -94,7 +94,7 @@ public final class Dispatcher extends ServiceSupport {
         this.routeReady = routeReady;
     }
 
-    private static final java.time.Duration OTHERS_SCAN_PERIOD = java.time.Duration.ofSeconds(1);
+    private static final Duration OTHERS_SCAN_PERIOD = Duration.ofSeconds(1);
     private Instant nextOthersScan = Instant.EPOCH;
 
     /** Claims the next batch of due rows; providers at capacity, paused by Retry-After or without a running route are skipped. */
