@@ -1,7 +1,6 @@
 package io.ordersync.config;
 
 import com.zaxxer.hikari.HikariConfig;
-import com.zaxxer.hikari.HikariDataSource;
 import org.flywaydb.core.Flyway;
 
 import java.util.Map;
@@ -15,8 +14,10 @@ public final class Database {
     }
 
     /** The pool with the schema brought up to date; returns once the migrations have run. */
-    public static HikariDataSource open(OrdersyncSettings settings) {
-        HikariDataSource dataSource = new HikariDataSource(config(settings));
+    public static OrdersyncDataSource open(OrdersyncSettings settings) {
+        OrdersyncDataSource dataSource = new OrdersyncDataSource();
+        config(settings).copyStateTo(dataSource);
+        dataSource.setDurableCommitSql(durableCommitSql(settings));
         migrate(dataSource, settings.jdbcUrl);
         return dataSource;
     }
@@ -28,8 +29,9 @@ public final class Database {
      */
     public static Opening openInBackground(OrdersyncSettings settings) {
         // the no-argument pool starts lazily, on the first getConnection (here: on the migration thread)
-        HikariDataSource dataSource = new HikariDataSource();
+        OrdersyncDataSource dataSource = new OrdersyncDataSource();
         config(settings).copyStateTo(dataSource);
+        dataSource.setDurableCommitSql(durableCommitSql(settings));
         CompletableFuture<Void> schema = new CompletableFuture<>();
         Thread t = new Thread(() -> {
             try {
@@ -45,7 +47,7 @@ public final class Database {
     }
 
     /** A pool whose schema is being migrated, and the database it was opened for. */
-    public record Opening(HikariDataSource dataSource, CompletableFuture<Void> schema, String jdbcUrl, String jdbcUser) {
+    public record Opening(OrdersyncDataSource dataSource, CompletableFuture<Void> schema, String jdbcUrl, String jdbcUser) {
 
         /** Whether this is the database the settings name. */
         public boolean isFor(OrdersyncSettings settings) {
@@ -63,6 +65,27 @@ public final class Database {
                 throw e;
             }
         }
+    }
+
+    /**
+     * What makes an H2 commit durable ({@code ordersync.db.h2-commit}): {@code write} (the default) writes
+     * each commit to the database file before the caller goes on, so a killed process loses nothing;
+     * {@code sync} also forces it to the disk (survives a power cut, costs an fsync per commit);
+     * {@code delayed} is H2's own behaviour, a commit reaches the file up to a second later.
+     */
+    static String durableCommitSql(OrdersyncSettings settings) {
+        String sql = switch (settings.h2Commit) {
+            case "write" -> "CHECKPOINT";
+            case "sync" -> "CHECKPOINT SYNC";
+            case "delayed" -> null;
+            default -> throw new IllegalArgumentException("ordersync.db.h2-commit must be write, sync or delayed, not '"
+                    + settings.h2Commit + "'");
+        };
+        String url = settings.jdbcUrl;
+        boolean embeddedFile = url.startsWith("jdbc:h2:") && !url.startsWith("jdbc:h2:mem:")
+                && !url.startsWith("jdbc:h2:tcp:") && !url.startsWith("jdbc:h2:ssl:");
+        // PostgreSQL commits durably by itself, an in-memory H2 has no file, an H2 server writes its own
+        return embeddedFile ? sql : null;
     }
 
     /** Parsed statements H2 keeps per connection: more than ordersync has distinct statements. */
@@ -100,7 +123,7 @@ public final class Database {
     /** The longest order document the database stores (H2's limit for an in-row string). */
     public static final int MAX_DOCUMENT_CHARS = 1_000_000;
 
-    static void migrate(HikariDataSource dataSource, String jdbcUrl) {
+    static void migrate(OrdersyncDataSource dataSource, String jdbcUrl) {
         boolean postgres = isPostgres(jdbcUrl);
         Flyway.configure()
                 .dataSource(dataSource)
@@ -113,5 +136,16 @@ public final class Database {
                         "document", postgres ? "TEXT" : "CHARACTER VARYING(" + MAX_DOCUMENT_CHARS + ")"))
                 .load()
                 .migrate();
+        if (dataSource.durableCommitSql() != null) {
+            // fail the start, not the first accepted event, when the user may not write the store (CHECKPOINT needs admin)
+            try (java.sql.Connection c = dataSource.getConnection(); java.sql.Statement st = c.createStatement()) {
+                st.execute(dataSource.durableCommitSql());
+            } catch (java.sql.SQLException e) {
+                throw new IllegalStateException("H2 user '" + dataSource.getUsername() + "' may not run "
+                        + dataSource.durableCommitSql() + ", which makes each commit durable: use an admin user, or set "
+                        + "ordersync.db.h2-commit=delayed to accept losing the last second of commits on a crash ("
+                        + e.getMessage() + ")", e);
+            }
+        }
     }
 }

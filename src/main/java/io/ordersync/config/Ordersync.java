@@ -58,7 +58,7 @@ public final class Ordersync {
     private final CamelContext context;
     private final OrdersyncSettings settings;
     private final Database.Opening database;
-    private final HikariDataSource dataSource;
+    private final OrdersyncDataSource dataSource;
     private final ProviderRegistry providers;
     private final Dispatcher dispatcher;
     private final SyncQueue queue;
@@ -294,7 +294,7 @@ public final class Ordersync {
         return dispatcher;
     }
 
-    public HikariDataSource dataSource() {
+    public OrdersyncDataSource dataSource() {
         return dataSource;
     }
 

@@ -18,6 +18,8 @@ public final class OrdersyncSettings {
     public final int poolSize;
     /** How long a caller waits for a pooled connection before the database counts as unreachable. */
     public final long connectionTimeoutMs;
+    /** H2 only: when a commit reaches the database file (write, sync or delayed; see Database). */
+    public final String h2Commit;
     /** Directory holding one mapping file per provider. */
     public final Path mappingsDir;
     /** Name of this instance, stored with each claim so an operator sees who holds a row. */
@@ -64,6 +66,7 @@ public final class OrdersyncSettings {
         this.jdbcPassword = get(props, "ordersync.db.password", "");
         this.poolSize = Integer.parseInt(get(props, "ordersync.db.pool-size", "10"));
         this.connectionTimeoutMs = Long.parseLong(get(props, "ordersync.db.connection-timeout-ms", "3000"));
+        this.h2Commit = get(props, "ordersync.db.h2-commit", "write");
         this.mappingsDir = Path.of(get(props, "ordersync.mappings.dir", "mappings"));
         this.instanceId = get(props, "ordersync.instance-id", "ordersync-" + UUID.randomUUID().toString().substring(0, 8));
         this.claimBatchSize = Integer.parseInt(get(props, "ordersync.dispatch.batch-size", "100"));

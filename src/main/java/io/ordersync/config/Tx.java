@@ -22,6 +22,13 @@ public final class Tx {
             try {
                 T result = work.run(c);
                 c.commit();
+                if (ds instanceof OrdersyncDataSource o && o.durableCommitSql() != null) {
+                    // H2: the commit is only in memory until its store writes it; write it now, before the
+                    // caller answers 202 or deletes the event upstream (a killed process loses nothing)
+                    try (java.sql.Statement s = c.createStatement()) {
+                        s.execute(o.durableCommitSql());
+                    }
+                }
                 return result;
             } catch (Exception e) {
                 c.rollback();
