@@ -42,6 +42,70 @@ class IntakeTest extends AppTestSupport {
         assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).isZero();
     }
 
+    @ParameterizedTest(name = "{0} over its limit")
+    @CsvSource(delimiter = '|', textBlock = """
+            event.slug         | 201 | event.slug is 201 characters long, over the limit of 200
+            order.code         | 101 | order.code is 101 characters long, over the limit of 100
+            type               | 201 | type is 201 characters long, over the limit of 200
+            order.last_modified | 65 | order.last_modified is 65 characters long, over the limit of 64
+            """)
+    void overLongIdentifiersAreRejectedWithAReasonOverHttpAndFromTheOutbox(String field, int length, String reason)
+            throws Exception {
+        startWithCrm();
+        ObjectNode doc = fixture("order-abc12");
+        String[] path = field.split("\\.");
+        ObjectNode parent = path.length == 1 ? doc : (ObjectNode) doc.path(path[0]);
+        parent.put(path[path.length - 1], "x".repeat(length));
+        HttpResponse<String> r = app.post("/api/events", doc.toString());
+        assertThat(r.statusCode()).isEqualTo(400);
+        assertThat(JSON.readTree(r.body()).path("error").asText()).isEqualTo(reason);
+        // from the outbox: rejected once with the same reason, not re-read as if the database were down
+        app.insertOutbox(doc.toString());
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM order_outbox") == 0);
+        assertThat(app.query("SELECT source, reason FROM rejected_event ORDER BY id"))
+                .extracting(m -> m.get("source") + ": " + m.get("reason"))
+                .containsExactly("http: " + reason, "outbox: " + reason);
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isZero();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', textBlock = """
+            trailing garbage   | {"type": "order.placed"} x                    | not valid JSON
+            a lone string      | "order"                                       | document must be a JSON object
+            deep nesting       | DEEP                                          | not valid JSON
+            a number too long  | BIGNUM                                        | not valid JSON
+            a duplicate key    | {"type": "a", "type": "b", "event": {"slug": "x"}, "order": {"code": "A"}} | not valid JSON
+            """)
+    void rejectionReasonsAreWrittenForPeople(String name, String body, String reason) throws Exception {
+        startWithCrm();
+        String payload = body.equals("DEEP") ? "[".repeat(2000) + "]".repeat(2000)
+                : body.equals("BIGNUM") ? "{\"type\": " + "9".repeat(2000) + "}" : body;
+        HttpResponse<String> r = app.post("/api/events", payload);
+        assertThat(r.statusCode()).isEqualTo(400);
+        String error = JSON.readTree(r.body()).path("error").asText();
+        assertThat(error).startsWith(reason).doesNotContain("Source:", "REDACTED", "StreamReadFeature", "com.fasterxml");
+        assertThat((String) app.query("SELECT reason FROM rejected_event").get(0).get("reason")).isEqualTo(error);
+    }
+
+    @ParameterizedTest(name = "Content-Type: {0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"", "application/x-www-form-urlencoded", "text/plain",
+            "multipart/form-data; boundary=x"})
+    void jsonWithoutAJsonContentTypeIsAccepted(String contentType) throws Exception {
+        startWithCrm();
+        java.net.http.HttpRequest.Builder request = java.net.http.HttpRequest
+                .newBuilder(java.net.URI.create(app.url("/api/events")))
+                .header("Authorization", "Bearer " + io.ordersync.support.OrdersyncApp.ADMIN_TOKEN);
+        if (!contentType.isEmpty()) {
+            // curl -d sends application/x-www-form-urlencoded unless told otherwise
+            request.header("Content-Type", contentType);
+        }
+        HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(request.POST(java.net.http.HttpRequest.BodyPublishers.ofString(fixture("order-abc12").toString())).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(202);
+        assertThat(r.headers().firstValue("Content-Type")).hasValueSatisfying(v -> assertThat(v).startsWith("application/json"));
+        assertThat(JSON.readTree(r.body()).path("order").asText()).isEqualTo("ABC12");
+    }
+
     @Test
     void aDocumentOverTheSizeLimitIsRejected() throws Exception {
         startWithCrm(5, "5s", Map.of("ordersync.intake.max-document-bytes", "2000"));

@@ -62,7 +62,7 @@ public final class RejectedApi {
         String body = exchange.getIn().getBody(String.class);
         String payload = body == null || body.isBlank() ? (String) rows.get(0).get("payload") : body;
         try {
-            IntakeService.Accepted a = Tx.run(store.dataSource(), c -> {
+            IntakeService.Accepted a = Tx.runRetrying(store.dataSource(), c -> {
                 IntakeService.Accepted acc;
                 try {
                     acc = intake.accept(c, payload, "re-submitted rejected event #" + id);

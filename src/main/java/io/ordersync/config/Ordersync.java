@@ -207,6 +207,9 @@ public final class Ordersync {
 
                 @Override
                 public void onCamelContextStarted(CamelContext ctx, boolean alreadyStarted) {
+                    // the HTTP server is up now (a service started before the routes); the readiness check
+                    // answers only after this, so no intake request comes before it
+                    IntakeContentType.install(ctx);
                 }
 
                 @Override

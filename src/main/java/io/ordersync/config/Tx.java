@@ -41,6 +41,67 @@ public final class Tx {
         }
     }
 
+    /** Tries of a transaction that lost a race against a concurrent one ({@link #runRetrying}). */
+    static final int CONFLICT_ATTEMPTS = 6;
+
+    /**
+     * Like {@link #run}, but a transaction that lost a race (a unique key another transaction inserted first,
+     * a serialization failure, a deadlock, H2's concurrent update or lock timeout) is rolled back and run
+     * again, up to {@value #CONFLICT_ATTEMPTS} times with a short random pause: two first documents of one
+     * order, or two instances accepting one order, both succeed.
+     */
+    public static <T> T runRetrying(DataSource ds, Work<T> work) {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return run(ds, work);
+            } catch (RuntimeException e) {
+                if (attempt >= CONFLICT_ATTEMPTS || !isConflict(e)) {
+                    throw e;
+                }
+                try {
+                    Thread.sleep(java.util.concurrent.ThreadLocalRandom.current().nextLong(1, 5L << attempt));
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw e;
+                }
+            }
+        }
+    }
+
+    /**
+     * Whether a transaction failed only because a concurrent one got there first: unique violation (23505),
+     * serialization failure (40001), deadlock (40P01), H2's concurrent update (90131) or lock timeout (HYT00).
+     */
+    public static boolean isConflict(Throwable e) {
+        while (e != null) {
+            if (e instanceof SQLException sql && sql.getSQLState() != null) {
+                switch (sql.getSQLState()) {
+                    case "23505", "40001", "40P01", "90131", "HYT00":
+                        return true;
+                    default:
+                        break;
+                }
+            }
+            e = e.getCause();
+        }
+        return false;
+    }
+
+    /**
+     * Whether a statement failed for the data it carried (SQLState class 22: a value too long, out of range,
+     * not convertible) or a constraint (class 23): the same data fails again, so it is not an outage.
+     */
+    public static boolean isDataError(Throwable e) {
+        while (e != null) {
+            if (e instanceof SQLException sql && sql.getSQLState() != null
+                    && (sql.getSQLState().startsWith("22") || sql.getSQLState().startsWith("23"))) {
+                return true;
+            }
+            e = e.getCause();
+        }
+        return false;
+    }
+
     /** Whether the database failed (unreachable, connection lost): an SQLException anywhere in the causes. */
     public static boolean isDatabaseFailure(Throwable e) {
         while (e != null) {

@@ -28,7 +28,7 @@ public final class HttpIntakeProcessor implements Processor {
         Map<String, Object> out = new LinkedHashMap<>();
         int status;
         try {
-            IntakeService.Accepted a = Tx.run(intake.dataSource(), c -> {
+            IntakeService.Accepted a = Tx.runRetrying(intake.dataSource(), c -> {
                 try {
                     return intake.accept(c, payload, "HTTP");
                 } catch (InvalidDocumentException e) {
@@ -49,12 +49,58 @@ public final class HttpIntakeProcessor implements Processor {
             status = 400;
             out.put("error", r.getCause().getMessage());
             out.put("rejected_id", id);
+        } catch (RuntimeException e) {
+            status = failed(payload, e, out);
         }
         exchange.getMessage().removeHeaders("*");
         exchange.getMessage().setHeader(Exchange.HTTP_RESPONSE_CODE, status);
+        if (status == 503) {
+            exchange.getMessage().setHeader("Retry-After", "5");
+        }
         exchange.getMessage().setHeader(Exchange.CONTENT_TYPE, "application/json");
         exchange.getMessage().setBody(mapper.writeValueAsString(out));
     }
+
+    /**
+     * Intake failed for another reason than the document's content: an unreachable database gets 503 (nothing
+     * was stored, the sender tries again); anything else is kept as a rejected event with its reason, so no
+     * document is dropped without a trace.
+     */
+    private int failed(String payload, RuntimeException e, Map<String, Object> out) {
+        if (!Tx.isDatabaseUnavailable(e) && !Tx.isConflict(e)) {
+            boolean data = Tx.isDataError(e);
+            String reason = data ? "the database refused a value of the document: " + sqlMessage(e)
+                    : "internal error while accepting: " + e.getClass().getSimpleName();
+            LOG.error("An event posted to /api/events could not be accepted; kept as a rejected event", e);
+            try {
+                out.put("error", reason);
+                out.put("rejected_id", intake.reject("http", payload, reason));
+                return data ? 400 : 500;
+            } catch (RuntimeException again) {
+                e.addSuppressed(again);
+                out.clear();
+            }
+        }
+        LOG.warn("An event posted to /api/events was not stored: {}", e.getMessage());
+        out.put("error", "the database is unavailable or busy; nothing was stored, send the event again");
+        return 503;
+    }
+
+    private static String sqlMessage(Throwable e) {
+        while (e != null) {
+            if (e instanceof java.sql.SQLException sql) {
+                String m = sql.getMessage() == null ? "" : sql.getMessage();
+                // H2 appends the statement; the first line names the column and the problem
+                int nl = m.indexOf('\n');
+                m = nl < 0 ? m : m.substring(0, nl);
+                return m.length() > 300 ? m.substring(0, 300) + "…" : m;
+            }
+            e = e.getCause();
+        }
+        return "";
+    }
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(HttpIntakeProcessor.class);
 
     /** Carries a rejection out of the (rolled back) transaction. */
     private static final class Rejected extends RuntimeException {

@@ -36,7 +36,7 @@ public final class JmsIntakeProcessor implements Processor {
     public void process(Exchange exchange) {
         String payload = exchange.getIn().getBody(String.class);
         String id = exchange.getIn().getHeader("JMSMessageID", String.class);
-        String outcome = Tx.run(intake.dataSource(), c -> {
+        String outcome = Tx.runRetrying(intake.dataSource(), c -> {
             if (id != null && !firstDelivery(c, id)) {
                 return "already accepted (redelivered after its enqueue committed)";
             }

@@ -35,7 +35,7 @@ public final class OutboxIntakeProcessor implements Processor {
         String payload = column(row, "payload") == null ? null : column(row, "payload").toString();
         String source = "outbox #" + id;
         try {
-            String outcome = Tx.run(intake.dataSource(), c -> {
+            String outcome = Tx.runRetrying(intake.dataSource(), c -> {
                 if (!delete(c, id)) {
                     return "taken";
                 }
@@ -51,10 +51,11 @@ public final class OutboxIntakeProcessor implements Processor {
             LOG.debug("{}: {}", source, outcome);
             exchange.getIn().setBody(outcome);
         } catch (RuntimeException e) {
-            if (Tx.isDatabaseFailure(e)) {
+            if (Tx.isDatabaseUnavailable(e) || Tx.isConflict(e)) {
                 throw e; // nothing committed; the row is read again at the next poll
             }
-            // a document that breaks intake in an unexpected way must not block the outbox forever
+            // a document that breaks intake in an unexpected way (or that the database refuses for its
+            // content) must not block the outbox forever: the same row would fail again at every poll
             LOG.error("{} could not be accepted; moved to rejected events", source, e);
             Tx.run(intake.dataSource(), c -> {
                 if (delete(c, id)) {

@@ -11,11 +11,14 @@ public final class DocumentParser {
 
     private static final String[] LOOKUP_TABLES = {"subevents", "items", "questions", "vouchers"};
 
-    private final ObjectMapper mapper;
+    private final com.fasterxml.jackson.databind.ObjectReader reader;
     private final int maxBytes;
 
     public DocumentParser(ObjectMapper mapper, int maxBytes) {
-        this.mapper = mapper;
+        // strict: a second value after the document, or a key given twice, is an error, not silently dropped
+        this.reader = mapper.reader()
+                .with(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+                .with(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION);
         this.maxBytes = maxBytes;
     }
 
@@ -29,23 +32,52 @@ public final class DocumentParser {
         }
         JsonNode root;
         try {
-            root = mapper.readTree(payload);
+            root = reader.readTree(payload);
         } catch (JsonProcessingException e) {
-            throw new InvalidDocumentException("not valid JSON: " + e.getOriginalMessage()
+            throw new InvalidDocumentException("not valid JSON: " + readable(e)
                     + (e.getLocation() != null ? " at line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr() : ""));
+        } catch (java.io.IOException e) {
+            throw new InvalidDocumentException("not valid JSON: " + e.getClass().getSimpleName());
         }
         return validate(root);
+    }
+
+    /**
+     * Jackson's message without its internals: no source description, no feature or class names, at most
+     * one line of 200 characters.
+     */
+    static String readable(JsonProcessingException e) {
+        String m = e.getOriginalMessage() == null ? e.getClass().getSimpleName() : e.getOriginalMessage();
+        if (m.startsWith("Trailing token")) {
+            return "more content after the end of the document";
+        }
+        if (m.startsWith("Duplicate field")) {
+            return m.replace("Duplicate field", "key given twice:");
+        }
+        if (m.contains("nesting depth")) {
+            return "nested too deeply";
+        }
+        if (m.contains("Number value length") || m.contains("String value length") || m.contains("Name length")) {
+            return "a number, string or key is too long";
+        }
+        int cut = m.indexOf("\n");
+        m = cut < 0 ? m : m.substring(0, cut);
+        // Jackson names its own features and classes in some messages: not for the people reading this
+        m = m.replaceAll("\\s*\\(?(?:for|through|as per)?\\s*`?(?:com\\.fasterxml|StreamReadFeature|JsonReadFeature|DeserializationFeature)[^)]*\\)?", "");
+        return m.length() > 200 ? m.substring(0, 200) + "…" : m;
     }
 
     public OrderDocument validate(JsonNode root) throws InvalidDocumentException {
         if (root == null || !root.isObject()) {
             throw new InvalidDocumentException("document must be a JSON object");
         }
-        requireText(root, "type", "type");
+        requireText(root, "type", "type", MAX_TYPE);
         JsonNode event = requireObject(root, "event", "event");
-        requireText(event, "slug", "event.slug");
+        requireText(event, "slug", "event.slug", MAX_EVENT_SLUG);
         JsonNode order = requireObject(root, "order", "order");
-        requireText(order, "code", "order.code");
+        requireText(order, "code", "order.code", MAX_ORDER_CODE);
+        optionalText(order, "last_modified", "order.last_modified");
+        maxLength(order, "last_modified", "order.last_modified", MAX_LAST_MODIFIED);
         optionalText(order, "status", "order.status");
         optionalText(order, "email", "order.email");
         JsonNode positions = order.get("positions");
@@ -83,6 +115,25 @@ public final class DocumentParser {
             throw new InvalidDocumentException(path + " must be an object, got " + kind(node));
         }
         return node;
+    }
+
+    /** Longest values the database keeps (the columns of order_snapshot and sync_queue). */
+    public static final int MAX_TYPE = 200;
+    public static final int MAX_EVENT_SLUG = 200;
+    public static final int MAX_ORDER_CODE = 100;
+    public static final int MAX_LAST_MODIFIED = 64;
+
+    private static void maxLength(JsonNode parent, String field, String path, int max) throws InvalidDocumentException {
+        JsonNode node = parent.get(field);
+        if (node != null && node.isTextual() && node.asText().length() > max) {
+            throw new InvalidDocumentException(path + " is " + node.asText().length() + " characters long, over the limit of "
+                    + max);
+        }
+    }
+
+    private static void requireText(JsonNode parent, String field, String path, int max) throws InvalidDocumentException {
+        requireText(parent, field, path);
+        maxLength(parent, field, path, max);
     }
 
     private static void requireText(JsonNode parent, String field, String path) throws InvalidDocumentException {
