@@ -68,6 +68,67 @@ class ProtectionTest extends AppTestSupport {
         assertThat(target.objects("contacts")).hasSize(8);
     }
 
+    /** With in-process redelivery on (the default) and the breaker on, a target that stays down parks rows. */
+    @Test
+    void aTargetThatStaysDownEndsInExceededWithTheBreakerOn() throws Exception {
+        Fixtures.mapping(mappings, "guarded", Map.of("max_attempts", "3", "backoff", "1s", "response_timeout_ms", "2000",
+                "rate_limit", "0", "breaker", "true"));
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret",
+                "ordersync.redelivery.maximum", "2")).start();
+        target.failAlways(503);
+        postOrders(3);
+        await().atMost(Duration.ofSeconds(90)).untilAsserted(() -> assertThat(
+                app.query("SELECT need_manual_retry, failed_attempts FROM sync_queue ORDER BY id"))
+                .extracting(m -> m.get("need_manual_retry") + "/" + m.get("failed_attempts"))
+                .containsExactly("exceeded/3", "exceeded/3", "exceeded/3"));
+        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'failure' AND message LIKE 'Temporary error, attempt 2 of 3 failed%'"))
+                .isEqualTo(3);
+    }
+
+    /** A breaker's pause lives in memory: after a restart the waiting rows go at once, not when the dead breaker would have. */
+    @Test
+    void afterARestartRowsHeldByTheBreakerAreDueAtOnce() throws Exception {
+        java.nio.file.Path file = Fixtures.mapping(mappings, "guarded", Map.of("max_attempts", "20", "backoff", "1s",
+                "response_timeout_ms", "2000", "rate_limit", "0", "breaker", "true"));
+        java.nio.file.Files.writeString(file, java.nio.file.Files.readString(file).replace("open_for: 2s", "open_for: 120s"));
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret")).start();
+        target.failAlways(503);
+        postOrders(8);
+        await().atMost(Duration.ofSeconds(15)).until(() -> "open".equals(circuit()));
+        app.stop();
+        assertThat(app.countWhileStopped("SELECT COUNT(*) FROM sync_queue WHERE not_before > CURRENT_TIMESTAMP + INTERVAL '30' SECOND"))
+                .as("no row waits for the dead process's breaker").isZero();
+        target.failAlways(0);
+        app.start();
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
+        assertThat(target.objects("contacts")).hasSize(8);
+    }
+
+    /** Retry-After is bounded, read defensively, and a manual retry lifts the pause it set. */
+    @Test
+    void anAbsurdRetryAfterIsCutAndAManualRetryLiftsThePause() throws Exception {
+        Fixtures.mapping(mappings, "guarded", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "2000",
+                "rate_limit", "0", "breaker", "false"));
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret",
+                "ordersync.delivery.max-retry-after", "PT10M")).start();
+        target.failNext(1, "/contacts", 429, "99999999999999999");
+        Instant before = Instant.now();
+        postOrders(1);
+        await().atMost(Duration.ofSeconds(10)).until(() -> !JSON.readTree(app.get("/api/providers").body()).get(0)
+                .path("paused_until").isNull());
+        Instant until = Instant.parse(JSON.readTree(app.get("/api/providers").body()).get(0).path("paused_until").asText());
+        assertThat(until).isBetween(before.plus(Duration.ofMinutes(9)), Instant.now().plus(Duration.ofMinutes(10)));
+        List<java.util.Map<String, Object>> rows = app.query("SELECT id, need_manual_retry, failed_attempts FROM sync_queue");
+        assertThat(rows).hasSize(1);
+        assertThat(rows.get(0).get("need_manual_retry")).as("not parked as internal").isNull();
+        assertThat(((Number) rows.get(0).get("failed_attempts")).intValue()).isEqualTo(1);
+        // Retry now: the pause is lifted and the order goes at once
+        assertThat(app.post("/api/queue/" + rows.get(0).get("id") + "/retry", "").statusCode()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
+        assertThat(target.objects("contacts")).hasSize(1);
+        assertThat(JSON.readTree(app.get("/api/providers").body()).get(0).path("paused_until").isNull()).isTrue();
+    }
+
     private String circuit() throws Exception {
         return JSON.readTree(app.get("/api/providers").body()).get(0).path("circuit").asText();
     }

@@ -89,7 +89,7 @@ public final class Ordersync {
                 new ProviderLoader(text -> context.resolvePropertyPlaceholders(text)));
         providers.reload();
         ProviderGate gate = new ProviderGate();
-        ProviderBreakers breakers = new ProviderBreakers();
+        ProviderBreakers breakers = new ProviderBreakers(gate);
         // H2 stores a document in-row, up to Database.MAX_DOCUMENT_CHARS: a larger limit would let one through
         // intake that the database then refuses
         int maxDocument = Database.isPostgres(settings.jdbcUrl) ? settings.maxDocumentBytes
@@ -100,6 +100,7 @@ public final class Ordersync {
         this.dispatcher = new Dispatcher(dataSource, queue, store, providers, gate, settings.instanceId, settings.lease,
                 settings.claimBatchSize);
         dispatcher.setPaused(breakers::isOpen);
+        dispatcher.setProbing(breakers::isHalfOpen);
         intake.setAfterCommit(dispatcher::newRows);
         // a wake-up is a message to the dispatch-wake route; while one waits, further ones are dropped (merged)
         dispatcher.setWaker(new Runnable() {
@@ -135,7 +136,7 @@ public final class Ordersync {
             // without JMS intake the intake-jms route is not created, and the Artemis client is never loaded
             r.bind("jmsConnectionFactory", jms.connectionFactory());
         }
-        Upserter upserter = new Upserter(mapper, gate, settings.maxInProcessRetryAfter);
+        Upserter upserter = new Upserter(mapper, gate, settings.maxInProcessRetryAfter, settings.maxRetryAfter);
         r.bind("delivery", new DeliveryProcessor(context, providers, store, parsed, upserter, gate, metrics, breakers));
         r.bind("adminApi", new AdminApi(queue, store, mapper, providers, parser, breakers, gate));
         AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken);

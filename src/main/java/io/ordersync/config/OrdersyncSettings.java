@@ -32,6 +32,8 @@ public final class OrdersyncSettings {
     public final int maxDocumentBytes;
     /** Longest Retry-After honoured by an in-process redelivery; longer waits go back to the queue. */
     public final Duration maxInProcessRetryAfter;
+    /** Longest pause a target's Retry-After imposes on its provider; a longer one is cut to this. */
+    public final Duration maxRetryAfter;
 
     /** Admin bearer token for the REST API and UI (none by default). */
     public final String adminToken;
@@ -73,6 +75,10 @@ public final class OrdersyncSettings {
         this.lease = Duration.parse(get(props, "ordersync.queue.lease", "PT5M"));
         this.maxDocumentBytes = Integer.parseInt(get(props, "ordersync.intake.max-document-bytes", "1000000"));
         this.maxInProcessRetryAfter = Duration.parse(get(props, "ordersync.delivery.max-in-process-retry-after", "PT5S"));
+        this.maxRetryAfter = Duration.parse(get(props, "ordersync.delivery.max-retry-after", "PT1H"));
+        if (maxRetryAfter.isNegative() || maxRetryAfter.isZero()) {
+            throw new IllegalArgumentException("ordersync.delivery.max-retry-after must be positive, not " + maxRetryAfter);
+        }
     }
 
     /** Reads the settings through a property lookup (Camel's properties component, or plain Properties). */

@@ -26,6 +26,11 @@ public final class DeliveryProcessor implements Processor {
 
     /** Exchange property holding the {@code List<OrderStore.Result>} of a successful sync. */
     public static final String RESULTS = "ordersync.results";
+    /**
+     * Exchange property set once this sync sent a request to the target (in any of its in-process tries): such
+     * a sync counts as an attempt even when a later try is held back by the breaker or a pause.
+     */
+    public static final String REQUEST_SENT = "ordersync.requestSent";
     /** Exchange property holding the {@link QueueEntry} being synced. */
     public static final String ENTRY = "ordersync.entry";
 
@@ -76,7 +81,20 @@ public final class DeliveryProcessor implements Processor {
         }
         HttpTarget http = target(provider);
         Transport counted = request -> {
-            Transport.Response r = http.send(request);
+            Transport.Response r;
+            try {
+                r = http.send(request);
+            } catch (DeferredDeliveryException paused) {
+                if (paused.requestSent()) {
+                    exchange.setProperty(REQUEST_SENT, Boolean.TRUE);
+                }
+                throw paused;
+            } catch (RuntimeException failed) {
+                // connection refused, timeout: the request went out (or tried to), the try counts
+                exchange.setProperty(REQUEST_SENT, Boolean.TRUE);
+                throw failed;
+            }
+            exchange.setProperty(REQUEST_SENT, Boolean.TRUE);
             metrics.httpResponse(provider.identifier(), r.status());
             return r;
         };

@@ -46,7 +46,7 @@ public final class Preview {
                 throw new IllegalStateException("preview failed: " + e.getMessage(), e);
             }
         };
-        List<OrderStore.Result> results = new Upserter(mapper, new ProviderGate(), Duration.ZERO).sync(provider, doc, recorder, d -> { });
+        List<OrderStore.Result> results = new Upserter(mapper, new ProviderGate(), Duration.ZERO, Duration.ofHours(1)).sync(provider, doc, recorder, d -> { });
         ArrayNode rs = out.putArray("results");
         for (OrderStore.Result r : results) {
             ObjectNode o = rs.addObject();

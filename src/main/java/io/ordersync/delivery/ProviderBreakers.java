@@ -23,6 +23,12 @@ public final class ProviderBreakers {
     }
 
     private final Map<String, Entry> breakers = new ConcurrentHashMap<>();
+    private final ProviderGate gate;
+
+    /** {@code gate}: the providers' Retry-After pauses, lifted with the breaker by {@link #reset}. */
+    public ProviderBreakers(ProviderGate gate) {
+        this.gate = java.util.Objects.requireNonNull(gate, "gate");
+    }
 
     /** The breaker of this provider version (a changed spec starts a fresh breaker); null when disabled. */
     public CircuitBreaker of(Provider p) {
@@ -56,13 +62,25 @@ public final class ProviderBreakers {
         return e == null ? null : e.breaker().getState().name().toLowerCase(Locale.ROOT);
     }
 
-    /** An operator asked for a retry now: close the provider's breaker so the retry is not held back by it. */
+    /**
+     * An operator asked for a retry or a sync now: close the provider's breaker and lift a Retry-After pause,
+     * so the request is not held back by either.
+     */
     public void reset(String provider) {
+        if (gate.resume(provider)) {
+            LOG.info("Retry-After pause of provider {} lifted by a manual retry", provider);
+        }
         Entry e = breakers.get(provider);
         if (e != null && e.breaker().getState() != CircuitBreaker.State.CLOSED) {
             LOG.info("Circuit breaker of provider {} closed by a manual retry", provider);
             e.breaker().reset();
         }
+    }
+
+    /** Whether the provider's breaker waits for the outcome of a probe. */
+    public boolean isHalfOpen(String provider) {
+        Entry e = breakers.get(provider);
+        return e != null && e.breaker().getState() == CircuitBreaker.State.HALF_OPEN;
     }
 
     /** Whether the provider is paused by its breaker (no claims, no requests). */

@@ -13,6 +13,11 @@ public final class ProviderGate {
         pausedUntil.merge(provider, until, (a, b) -> a.isAfter(b) ? a : b);
     }
 
+    /** Lifts the provider's pause (an operator asked for a retry now); whether there was one. */
+    public boolean resume(String provider) {
+        return pausedUntil.remove(provider) != null;
+    }
+
     /** The end of the provider's pause, or null when it is not paused. */
     public Instant pausedUntil(String provider, Instant now) {
         Instant until = pausedUntil.get(provider);

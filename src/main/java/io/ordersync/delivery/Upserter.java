@@ -30,7 +30,11 @@ public final class Upserter {
     private final ProviderGate gate;
     private final Duration maxInProcessRetryAfter;
 
-    public Upserter(ObjectMapper mapper, ProviderGate gate, Duration maxInProcessRetryAfter) {
+    private final Duration maxRetryAfter;
+
+    /** {@code maxRetryAfter}: the longest pause a target's Retry-After can impose (longer ones are cut). */
+    public Upserter(ObjectMapper mapper, ProviderGate gate, Duration maxInProcessRetryAfter, Duration maxRetryAfter) {
+        this.maxRetryAfter = maxRetryAfter;
         this.mapper = mapper;
         this.gate = gate;
         this.maxInProcessRetryAfter = maxInProcessRetryAfter;
@@ -211,7 +215,7 @@ public final class Upserter {
         String what = req.method() + " " + req.path() + " → HTTP " + r.status() + excerpt(r.body());
         if (provider.recoverableStatuses().contains(r.status())) {
             Instant now = Instant.now();
-            Instant retryAt = HttpTarget.retryAt(r.retryAfter(), now);
+            Instant retryAt = HttpTarget.retryAt(r.retryAfter(), now, maxRetryAfter);
             if (retryAt != null) {
                 gate.pause(provider.identifier(), retryAt);
                 Duration wait = Duration.between(now, retryAt);

@@ -55,6 +55,13 @@ public final class Dispatcher extends ServiceSupport {
         this.batchSize = batchSize;
     }
 
+    private volatile Predicate<String> probing = provider -> false;
+
+    /** Tells whether a provider's breaker is half-open: one row at a time is claimed for it, as the probe. */
+    public void setProbing(Predicate<String> probing) {
+        this.probing = probing;
+    }
+
     /** Tells whether a provider is paused (its circuit breaker is open): nothing is claimed for it. */
     public void setPaused(Predicate<String> paused) {
         this.paused = paused;
@@ -108,6 +115,10 @@ public final class Dispatcher extends ServiceSupport {
         for (Provider p : providers.active()) {
             active.add(p.identifier());
             int free = capacity(p) - inFlight.getOrDefault(p.identifier(), 0);
+            if (probing.test(p.identifier())) {
+                // a half-open breaker lets one probe through: one row at a time, none while the probe is out
+                free = Math.min(free, 1 - inFlight.getOrDefault(p.identifier(), 0));
+            }
             if (free <= 0 || gate.pausedUntil(p.identifier(), now) != null
                     || !routeReady.test(p.identifier()) || paused.test(p.identifier())) {
                 continue;

@@ -91,10 +91,13 @@ public final class SyncOutcome {
         int attempts = e.failedAttempts();
         Instant next = now;
         String message = ex == null ? "unknown error" : describe(ex);
-        if (ex instanceof DeferredDeliveryException dd && !dd.requestSent()) {
-            // the provider was paused before anything was sent: wait out the pause, no attempt counted
+        boolean sent = Boolean.TRUE.equals(exchange.getProperty(DeliveryProcessor.REQUEST_SENT, Boolean.class));
+        if (ex instanceof DeferredDeliveryException dd && !dd.requestSent() && !sent) {
+            // the provider was paused (open breaker, Retry-After) before anything was sent: no attempt counted.
+            // The row is due at once: the dispatcher claims nothing for a paused provider, so the pause lives in
+            // memory only and ends with this process; a restarted or another instance tries at once
             park = null;
-            next = dd.notBefore() != null && dd.notBefore().isAfter(now) ? dd.notBefore() : now;
+            next = now;
         } else if (ex instanceof DeliveryException de && de.kind() == DeliveryException.Kind.RECOVERABLE) {
             attempts++;
             if (attempts >= maxAttempts) {
@@ -102,7 +105,9 @@ public final class SyncOutcome {
             } else {
                 park = null;
                 next = now.plus(p == null ? java.time.Duration.ofSeconds(5) : p.backoffAfter(attempts));
-                if (de.notBefore() != null && de.notBefore().isAfter(next)) {
+                // a pause this instance's breaker set (no request in this try) is not stored: it ends with the process
+                boolean heldBack = de instanceof DeferredDeliveryException dd && !dd.requestSent();
+                if (!heldBack && de.notBefore() != null && de.notBefore().isAfter(next)) {
                     next = de.notBefore();
                 }
             }
@@ -121,11 +126,11 @@ public final class SyncOutcome {
         int finalAttempts = attempts;
         Instant finalNext = next;
         String logLine = park == null && attempts == e.failedAttempts() && ex instanceof DeferredDeliveryException
-                ? "Provider paused, will try at " + next + ": " + message
+                ? "Provider paused, no request sent; the row waits until the provider resumes: " + message
                 : park == null && attempts == e.failedAttempts()
                 ? "Database unavailable, will try at " + next + ": " + message
                 : park == null
-                ? "Temporary error, retry " + attempts + " of " + (maxAttempts - 1) + " at " + next + ": " + message
+                ? "Temporary error, attempt " + attempts + " of " + maxAttempts + " failed, next try at " + next + ": " + message
                 : park.description() + ": " + message;
         try {
             Tx.run(ds, c -> {
