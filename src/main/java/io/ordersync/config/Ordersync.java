@@ -234,38 +234,71 @@ public final class Ordersync {
         for (String id : new ArrayList<>(routeConcurrency.keySet())) {
             Provider p = running.get(id);
             if (p == null || p.concurrency() != routeConcurrency.get(id) || p.rateLimit() != routeRateLimit.getOrDefault(id, 0)) {
-                for (String routeId : new String[]{"provider-" + id, "provider-" + id + "-http"}) {
-                    if (context.getRoute(routeId) != null) {
-                        context.getRouteController().stopRoute(routeId);
-                        context.removeRoute(routeId);
-                    }
-                }
-                routeConcurrency.remove(id);
-                routeRateLimit.remove(id);
+                removeProviderRoutes(id);
                 LOG.info("Route provider-{} removed{}", id, p == null ? "" : " (concurrency or rate limit changed)");
             }
         }
         for (Provider p : running.values()) {
-            String routeId = "provider-" + p.identifier();
-            if (context.getRoute(routeId) != null) {
+            if (context.getRoute("provider-" + p.identifier()) != null) {
+                startedVersions.put(p.identifier(), p);
                 continue;
             }
-            if (p.rateLimit() > 0) {
-                TemplatedRouteBuilder.builder(context, PROVIDER_HTTP_TEMPLATE)
-                        .routeId(routeId + "-http")
-                        .parameter("identifier", p.identifier())
-                        .parameter("rateLimit", String.valueOf(p.rateLimit()))
-                        .add();
+            try {
+                addProviderRoutes(p);
+                startedVersions.put(p.identifier(), p);
+            } catch (Exception e) {
+                // a version that cannot run must not leave its provider without a route while the API says active:
+                // the last version that ran is started again, and the file's state says why
+                removeProviderRoutes(p.identifier());
+                Provider previous = startedVersions.get(p.identifier());
+                String reason = e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
+                LOG.error("Provider {}: the route of the new version cannot start ({}){}", p.identifier(), reason,
+                        previous != null ? "; starting the last good version again" : "; the provider is disabled");
+                providers.startFailed(p.identifier(), previous, reason);
+                if (previous != null) {
+                    try {
+                        addProviderRoutes(previous);
+                    } catch (Exception again) {
+                        removeProviderRoutes(previous.identifier());
+                        providers.startFailed(p.identifier(), null, reason);
+                        LOG.error("Provider {}: the last good version cannot start either", p.identifier(), again);
+                    }
+                }
             }
-            TemplatedRouteBuilder.builder(context, PROVIDER_TEMPLATE)
-                    .routeId(routeId)
-                    .parameter("identifier", p.identifier())
-                    .parameter("concurrency", String.valueOf(p.concurrency()))
-                    .add();
-            routeConcurrency.put(p.identifier(), p.concurrency());
-            routeRateLimit.put(p.identifier(), p.rateLimit());
-            LOG.info("Route {} created ({} consumers, target {})", routeId, p.concurrency(), p.baseUrl());
         }
+    }
+
+    /** The version of each provider whose route last started: the one to go back to when a new one cannot start. */
+    private final Map<String, Provider> startedVersions = new HashMap<>();
+
+    private void addProviderRoutes(Provider p) throws Exception {
+        String routeId = "provider-" + p.identifier();
+        if (p.rateLimit() > 0) {
+            TemplatedRouteBuilder.builder(context, PROVIDER_HTTP_TEMPLATE)
+                    .routeId(routeId + "-http")
+                    .parameter("identifier", p.identifier())
+                    .parameter("rateLimit", String.valueOf(p.rateLimit()))
+                    .add();
+        }
+        TemplatedRouteBuilder.builder(context, PROVIDER_TEMPLATE)
+                .routeId(routeId)
+                .parameter("identifier", p.identifier())
+                .parameter("concurrency", String.valueOf(p.concurrency()))
+                .add();
+        routeConcurrency.put(p.identifier(), p.concurrency());
+        routeRateLimit.put(p.identifier(), p.rateLimit());
+        LOG.info("Route {} created ({} consumers, target {})", routeId, p.concurrency(), p.baseUrl());
+    }
+
+    private void removeProviderRoutes(String id) throws Exception {
+        for (String routeId : new String[]{"provider-" + id, "provider-" + id + "-http"}) {
+            if (context.getRoute(routeId) != null) {
+                context.getRouteController().stopRoute(routeId);
+                context.removeRoute(routeId);
+            }
+        }
+        routeConcurrency.remove(id);
+        routeRateLimit.remove(id);
     }
 
     /**

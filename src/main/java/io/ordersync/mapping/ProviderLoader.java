@@ -90,14 +90,57 @@ public final class ProviderLoader {
         }
     }
 
+    /** Highest values a mapping file may give: each one still works at run time (SEDA allows 500 consumers). */
+    static final int MAX_CONCURRENCY = 200;
+    static final int MAX_RATE_LIMIT = 100_000;
+    static final long MAX_TIMEOUT_MS = 600_000;
+    static final int MAX_ATTEMPTS = 1000;
+    static final Duration MAX_BACKOFF = Duration.ofDays(30);
+
     public Loaded load(Path file) {
         String fileName = file.getFileName().toString();
+        byte[] bytes;
         try {
-            return load(fileName, Files.readString(file, StandardCharsets.UTF_8), file);
+            bytes = Files.readAllBytes(file);
         } catch (IOException e) {
             return new Loaded(file, idOf(fileName), null, null,
-                    List.of(new MappingError(fileName, 0, 0, "", "cannot read: " + e.getMessage())));
+                    List.of(new MappingError(fileName, 0, 0, "", "cannot read: " + e.getClass().getSimpleName()
+                            + (e.getMessage() == null ? "" : ": " + e.getMessage()))));
         }
+        String text;
+        try {
+            text = StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+                    .decode(java.nio.ByteBuffer.wrap(bytes)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            return new Loaded(file, idOf(fileName), null, null, List.of(notUtf8(fileName, bytes)));
+        }
+        return load(fileName, text, file);
+    }
+
+    /** Where the first byte that is not UTF-8 is, as line and column, and what to do about it. */
+    static MappingError notUtf8(String fileName, byte[] bytes) {
+        java.nio.charset.CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT);
+        java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(bytes);
+        java.nio.CharBuffer out = java.nio.CharBuffer.allocate(bytes.length + 1);
+        decoder.decode(in, out, true);
+        int bad = in.position();
+        out.flip();
+        int line = 1;
+        int column = 1;
+        while (out.hasRemaining()) {
+            if (out.get() == '\n') {
+                line++;
+                column = 1;
+            } else {
+                column++;
+            }
+        }
+        return new MappingError(fileName, line, column, "", String.format("the file is not UTF-8: byte 0x%02X cannot be read "
+                + "(saved as Latin-1 or Windows-1252?); save the file as UTF-8", bytes[bad] & 0xff));
     }
 
     /** Loads a mapping given as text (e.g. a preview of an unsaved edit); {@code fileName} names it in errors. */
@@ -121,6 +164,10 @@ public final class ProviderLoader {
             return new Loaded(file, expectedId, null, null, List.of(new MappingError(fileName, 1, 1, "", "file is empty")));
         }
         Errors errors = new Errors(fileName, locator);
+        for (YamlLocator.DuplicateKey d : locator.duplicateKeys()) {
+            errors.list.add(new MappingError(fileName, d.line(), d.column(), d.key(), "key '" + d.key()
+                    + "' is given twice (first on line " + d.firstLine() + "); only one may stay"));
+        }
         for (YamlLocator.UnknownKey u : locator.unknownKeys(ProviderConfig.class)) {
             errors.add(u.path(), "unknown key '" + u.key() + "'" + Suggest.hint(u.key(), u.allowed())
                     + "; allowed here: " + String.join(", ", u.allowed()));
@@ -214,8 +261,8 @@ public final class ProviderLoader {
         // retry
         ProviderConfig.Retry r = c.retry();
         int maxAttempts = r != null && r.maxAttempts() != null ? r.maxAttempts() : 5;
-        if (maxAttempts < 1) {
-            errors.add("retry.max_attempts", "must be at least 1");
+        if (maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS) {
+            errors.add("retry.max_attempts", "must be 1 to " + MAX_ATTEMPTS + ", got " + maxAttempts);
         }
         List<Duration> backoff = new ArrayList<>();
         List<String> schedule = r != null && r.backoff() != null ? r.backoff() : List.of("5s", "5m", "30m", "2h", "5h");
@@ -223,6 +270,8 @@ public final class ProviderLoader {
             Duration d = parseDuration(schedule.get(i));
             if (d == null) {
                 errors.add("retry.backoff[" + i + "]", "'" + schedule.get(i) + "' is not a duration (use e.g. 5s, 5m, 2h, 1d or PT5M)");
+            } else if (d.isNegative() || d.compareTo(MAX_BACKOFF) > 0) {
+                errors.add("retry.backoff[" + i + "]", "'" + schedule.get(i) + "' must be 0s to 30d");
             } else {
                 backoff.add(d);
             }
@@ -263,18 +312,34 @@ public final class ProviderLoader {
             }
         }
         int concurrency = t != null && t.concurrency() != null ? t.concurrency() : 4;
-        if (concurrency < 1) {
-            errors.add("target.concurrency", "must be at least 1");
+        if (concurrency < 1 || concurrency > MAX_CONCURRENCY) {
+            errors.add("target.concurrency", "must be 1 to " + MAX_CONCURRENCY + " (concurrent requests), got " + concurrency);
         }
         int rateLimit = t != null && t.rateLimit() != null ? t.rateLimit() : 0;
-        if (rateLimit < 0) {
-            errors.add("target.rate_limit", "must be 0 (no limit) or more requests per second");
+        if (rateLimit < 0 || rateLimit > MAX_RATE_LIMIT) {
+            errors.add("target.rate_limit", "must be 0 (no limit) to " + MAX_RATE_LIMIT + " requests per second, got " + rateLimit);
+        }
+        for (String[] timeout : new String[][]{{"connect_timeout_ms", t == null || t.connectTimeoutMs() == null ? null
+                : String.valueOf(t.connectTimeoutMs())}, {"response_timeout_ms", t == null || t.responseTimeoutMs() == null ? null
+                : String.valueOf(t.responseTimeoutMs())}}) {
+            if (timeout[1] != null) {
+                long ms = Long.parseLong(timeout[1]);
+                if (ms < 1 || ms > MAX_TIMEOUT_MS) {
+                    errors.add("target." + timeout[0], "must be 1 to " + MAX_TIMEOUT_MS + " ms (10 minutes), got " + ms);
+                }
+            }
         }
         ProviderConfig.CircuitBreaker cb = t == null ? null : t.circuitBreaker();
         Duration openFor = parseDuration(cb == null || cb.openFor() == null ? "30s" : cb.openFor());
         if (openFor == null) {
             errors.add("target.circuit_breaker.open_for", "'" + cb.openFor() + "' is not a duration");
             openFor = Duration.ofSeconds(30);
+        } else if (openFor.compareTo(Duration.ofMillis(100)) < 0 || openFor.compareTo(Duration.ofDays(1)) > 0) {
+            errors.add("target.circuit_breaker.open_for", "'" + cb.openFor() + "' must be 100ms to 1d");
+            openFor = Duration.ofSeconds(30);
+        }
+        if (cb != null && cb.minimumCalls() != null && (cb.minimumCalls() < 1 || cb.minimumCalls() > 1000)) {
+            errors.add("target.circuit_breaker.minimum_calls", "must be 1 to 1000, got " + cb.minimumCalls());
         }
         int failureRate = cb == null || cb.failureRate() == null ? 50 : cb.failureRate();
         if (failureRate < 1 || failureRate > 100) {

@@ -124,6 +124,26 @@ public final class ProviderRegistry {
         return new Changes(added, changed, removed, failed);
     }
 
+    /**
+     * The running version of a provider could not be started (its route failed to build): the previous
+     * version runs again (or none), and the file's state carries the reason, so the API and UI do not say
+     * "active" for a provider without a route.
+     */
+    public synchronized void startFailed(String identifier, Provider previous, String reason) {
+        State s = states.get(identifier);
+        if (s == null) {
+            return;
+        }
+        ProviderLoader.Loaded l = s.latest();
+        List<MappingError> errors = new ArrayList<>(l.errors());
+        errors.add(new MappingError(l.file() == null ? identifier : l.file().getFileName().toString(), 0, 0, "",
+                "cannot start the provider's route: " + reason
+                        + (previous != null ? "; the last good version keeps running" : "; the provider is disabled")));
+        Map<String, State> next = new LinkedHashMap<>(states);
+        next.put(identifier, new State(new ProviderLoader.Loaded(l.file(), l.identifier(), l.config(), null, errors), previous));
+        states = next;
+    }
+
     /** Whether any file was added, removed or edited since the last reload. */
     public boolean changedOnDisk() {
         Map<Path, byte[]> now = readAll();

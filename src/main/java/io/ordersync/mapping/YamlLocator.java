@@ -99,6 +99,40 @@ final class YamlLocator {
         return out;
     }
 
+    /** A key given twice in one mapping: where its second occurrence is, and the line of the first. */
+    record DuplicateKey(String key, int line, int column, int firstLine) {
+    }
+
+    /** Every key given twice in one mapping, anywhere in the file (the parser would keep the last in silence). */
+    List<DuplicateKey> duplicateKeys() {
+        List<DuplicateKey> out = new ArrayList<>();
+        duplicates(root, out, 0);
+        return out;
+    }
+
+    private static void duplicates(Node node, List<DuplicateKey> out, int depth) {
+        if (node == null || depth > 100) {
+            return;
+        }
+        if (node instanceof MappingNode map) {
+            Map<String, Node> seen = new LinkedHashMap<>();
+            for (NodeTuple t : map.getValue()) {
+                if (t.getKeyNode() instanceof ScalarNode k) {
+                    Node first = seen.putIfAbsent(k.getValue(), k);
+                    if (first != null) {
+                        out.add(new DuplicateKey(k.getValue(), k.getStartMark().getLine() + 1, k.getStartMark().getColumn() + 1,
+                                first.getStartMark().getLine() + 1));
+                    }
+                }
+                duplicates(t.getValueNode(), out, depth + 1);
+            }
+        } else if (node instanceof SequenceNode seq) {
+            for (Node n : seq.getValue()) {
+                duplicates(n, out, depth + 1);
+            }
+        }
+    }
+
     /** Every key in the file that the record type does not declare, as (path, key, allowed keys). */
     record UnknownKey(String path, String key, List<String> allowed) {
     }

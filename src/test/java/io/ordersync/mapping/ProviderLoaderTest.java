@@ -106,6 +106,25 @@ class ProviderLoaderTest {
     }
 
     @Test
+    void aFileThatIsNotUtf8NamesThePlaceOfTheFirstBadByte() throws Exception {
+        Path f = dir.resolve("crm.yaml");
+        Files.write(f, GOOD.replace("display_name: CRM", "display_name: Café Müller").getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        ProviderLoader.Loaded l = loader.load(f);
+        assertThat(l.messages()).singleElement().asString()
+                .isEqualTo("crm.yaml:2:18: the file is not UTF-8: byte 0xE9 cannot be read (saved as Latin-1 or "
+                        + "Windows-1252?); save the file as UTF-8");
+    }
+
+    @Test
+    void everyBoundaryValueTheLoaderAcceptsIsUsable() throws Exception {
+        ProviderLoader.Loaded l = load("crm", GOOD.replace("  auth: {type: bearer, token: \"{{crm.token}}\"}",
+                "  auth: {type: bearer, token: \"{{crm.token}}\"}\n  concurrency: 200\n  rate_limit: 100000\n"
+                        + "  connect_timeout_ms: 1\n  response_timeout_ms: 600000\n  circuit_breaker: {open_for: 1d, minimum_calls: 1000}"));
+        assertThat(l.errors()).isEmpty();
+        assertThat(l.provider().concurrency()).isEqualTo(200);
+    }
+
+    @Test
     void syntaxErrorsNameTheLine() throws Exception {
         ProviderLoader.Loaded l = load("crm", GOOD.replace("triggers: [order.paid]", "triggers: [order.paid"));
         assertThat(l.messages()).singleElement().asString().matches("crm\\.yaml:\\d+:\\d+: YAML syntax: .*");
