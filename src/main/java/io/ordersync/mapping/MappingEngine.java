@@ -23,8 +23,16 @@ public final class MappingEngine {
 
     private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{([A-Za-z0-9_]+)}");
 
-    /** A property value to write, with its mode. */
-    public record NewValue(String remote, Object value, Mode mode) {
+    /**
+     * A property value to write, with its mode and whether a list is sent as a JSON list ({@code list}: true),
+     * joined with the separator (false), or as the provider's {@code native_lists} says (null).
+     */
+    public record NewValue(String remote, Object value, Mode mode, Boolean list) {
+
+        /** A value that follows the provider's list setting. */
+        public NewValue(String remote, Object value, Mode mode) {
+            this(remote, value, mode, null);
+        }
     }
 
     /** One remote object the order maps to, before references are resolved and it is compared with the target. */
@@ -82,7 +90,9 @@ public final class MappingEngine {
             if (p.valueMap() != null && v != null && !(v instanceof RefValue)) {
                 v = mapValue(p, v);
             }
-            values.add(new NewValue(p.remote(), v instanceof RefValue ? v : toOutput(v, provider), p.mode()));
+            // append keeps a list as its items (each one appended), every other mode sends the output form
+            values.add(new NewValue(p.remote(), v instanceof RefValue || p.mode() == Mode.APPEND ? v
+                    : toOutput(v, provider, p.list()), p.mode(), p.list()));
         }
         out.add(new PlannedObject(spec, position, idValue, values));
     }
@@ -124,11 +134,11 @@ public final class MappingEngine {
             }
             Object value;
             if (targetPerPosition && planned.positionKey() == null) {
-                value = toOutput(found, provider);
+                value = nv.mode() == Mode.APPEND ? found : toOutput(found, provider, nv.list());
             } else {
                 value = found.isEmpty() ? null : found.get(0);
             }
-            out.add(new NewValue(nv.remote(), value, nv.mode()));
+            out.add(new NewValue(nv.remote(), value, nv.mode(), nv.list()));
         }
         return out;
     }
@@ -154,9 +164,13 @@ public final class MappingEngine {
         return mapped;
     }
 
-    /** Lists become separator-joined strings unless the provider keeps native JSON lists. */
+    /** Lists become separator-joined strings unless the property ({@code list}) or else the provider keeps JSON lists. */
     private static Object toOutput(Object v, Provider provider) {
-        if (v instanceof List<?> list && !provider.nativeLists()) {
+        return toOutput(v, provider, null);
+    }
+
+    private static Object toOutput(Object v, Provider provider, Boolean asList) {
+        if (v instanceof List<?> list && !(asList != null ? asList : provider.nativeLists())) {
             List<String> parts = new ArrayList<>();
             for (Object o : list) {
                 parts.add(String.valueOf(o));
@@ -205,20 +219,33 @@ public final class MappingEngine {
                         out.put(k, v);
                     }
                 }
-                case APPEND -> out.put(k, append(nativeLists && isEmpty(current) ? List.of() : current, v, separator));
+                case APPEND -> {
+                    boolean asList = nv.list() != null ? nv.list() : nativeLists;
+                    Object merged = append(asList && isEmpty(current) ? List.of() : current, v, separator);
+                    if (!asList && merged instanceof List<?> joined && !(current instanceof List<?>)) {
+                        merged = String.join(separator, joined.stream().map(String::valueOf).toList());
+                    }
+                    out.put(k, merged);
+                }
                 default -> throw new IllegalStateException();
             }
         }
         return out;
     }
 
+    /**
+     * pretix's {@code _add_to_list}: the new items are added to the current ones unless already there. A list
+     * value (choice answers, references) gives one item per entry; the separator is removed from each new
+     * item ({@code "a;b"} appended to {@code "x"} with {@code ;} is {@code "x;ab"}), so one value stays one item.
+     */
     private static Object append(Object current, Object v, String separator) {
         List<Object> items = v instanceof Collection<?> c ? new ArrayList<>(c) : List.of(v);
         if (current instanceof List<?> list) {
             List<Object> merged = new ArrayList<>(list);
             for (Object item : items) {
-                if (merged.stream().noneMatch(e -> sameValue(e, item))) {
-                    merged.add(item);
+                Object clean = item instanceof String str ? str.replace(separator, "").trim() : item;
+                if (!isEmpty(clean) && merged.stream().noneMatch(e -> sameValue(e, clean))) {
+                    merged.add(clean);
                 }
             }
             return merged;
@@ -232,12 +259,9 @@ public final class MappingEngine {
             }
         }
         for (Object item : items) {
-            // a value may itself be a joined list: each of its entries is an item
-            for (String s : String.valueOf(item).split(Pattern.quote(separator))) {
-                String clean = s.replace(separator, "").trim();
-                if (!clean.isEmpty() && !parts.contains(clean)) {
-                    parts.add(clean);
-                }
+            String clean = String.valueOf(item).replace(separator, "").trim();
+            if (!clean.isEmpty() && !parts.contains(clean)) {
+                parts.add(clean);
             }
         }
         return String.join(separator, parts);

@@ -88,13 +88,16 @@ public record Provider(
 
     /** One property mapping, compiled. */
     public record PropertySpec(ValueKind kind, String source, Object constant, String template, String ref,
-                               String refField, String remote, Mode mode, Map<String, Object> valueMap,
+                               String refField, String remote, Mode mode, Map<String, Object> valueMap, Boolean list,
                                java.util.function.BiFunction<io.ordersync.order.OrderDocument, com.fasterxml.jackson.databind.JsonNode, Object> extractor) {
 
-        /** As loaded from a file: the source field's extraction is looked up here, once. */
+        /**
+         * As loaded from a file: the source field's extraction is looked up here, once. {@code list}: send a list
+         * value as a JSON list (true) or joined with the separator (false); null follows {@code native_lists}.
+         */
         public PropertySpec(ValueKind kind, String source, Object constant, String template, String ref,
-                            String refField, String remote, Mode mode, Map<String, Object> valueMap) {
-            this(kind, source, constant, template, ref, refField, remote, mode, valueMap,
+                            String refField, String remote, Mode mode, Map<String, Object> valueMap, Boolean list) {
+            this(kind, source, constant, template, ref, refField, remote, mode, valueMap, list,
                     source == null ? null : io.ordersync.order.SourceFields.extractor(source));
         }
     }

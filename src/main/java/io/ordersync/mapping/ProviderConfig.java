@@ -60,7 +60,7 @@ public record ProviderConfig(
 
     /** One remote field, filled from a source field, a constant, a template or an earlier mapping's objects. */
     public record PropertyMapping(String source, Object value, String template, String ref, String refField,
-                                  String remote, String mode, Map<String, Object> valueMap) {
+                                  String remote, String mode, Map<String, Object> valueMap, Boolean list) {
     }
 
     /** A condition over one source field; every condition of a filter must hold. */

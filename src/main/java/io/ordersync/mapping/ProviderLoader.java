@@ -575,15 +575,21 @@ public final class ProviderLoader {
         if (p.valueMap() != null) {
             checkValueMap(errors, at, p);
         }
-        return new Provider.PropertySpec(kind, p.source(), p.value(), p.template(), p.ref(), refField, p.remote(), mode, p.valueMap());
+        return new Provider.PropertySpec(kind, p.source(), p.value(), p.template(), p.ref(), refField, p.remote(), mode, p.valueMap(),
+                p.list());
     }
 
     /** Known choices: a value map must cover every option of a choice field. */
     private static void checkValueMap(Errors errors, String at, ProviderConfig.PropertyMapping p) {
         List<String> options = SourceFields.choices(p.source());
+        if (p.source() != null && SourceFields.hasOpenChoices(p.source())) {
+            // the options are the event's own (its locales): the map names those it needs; an unmapped one is
+            // a configuration error when an order has it
+            return;
+        }
         if (p.source() == null || options == null) {
             if (p.source() == null || !p.source().startsWith("question_")) {
-                errors.add(at + ".value_map", "value_map needs a choice field as source (order_status, ticket_status, question_…)");
+                errors.add(at + ".value_map", "value_map needs a choice field as source (order_status, ticket_status, order_locale, question_…)");
             }
             return;
         }

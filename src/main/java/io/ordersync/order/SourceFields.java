@@ -42,7 +42,7 @@ public final class SourceFields {
         add("order_date", Input.ORDER, "datetime", "Order date and time", (d, p) -> text(d.order(), "datetime"));
         add("payment_date", Input.ORDER, "datetime", "Payment date and time", (d, p) -> paymentDate(d));
         add("payment_provider", Input.ORDER, "string", "Payment provider", (d, p) -> text(d.order(), "payment_provider"));
-        add("order_locale", Input.ORDER, "string", "Order locale", (d, p) -> text(d.order(), "locale"));
+        add("order_locale", Input.ORDER, "choice", "Order locale", (d, p) -> text(d.order(), "locale"));
         add("presale_order_url", Input.ORDER, "url", "Order link", (d, p) -> text(d.order(), "url"));
         for (String part : List.of("company", "name", "street", "zipcode", "city", "country", "state", "vat_id")) {
             add("invoice_address_" + part, Input.ORDER, "string", "Invoice address: " + part.replace('_', ' '),
@@ -74,7 +74,9 @@ public final class SourceFields {
         add("ticket_status", Input.POSITION, "choice", "Ticket status",
                 (d, p) -> p.path("canceled").asBoolean(false) ? "c" : text(d.order(), "status"));
         add("ticket_secret", Input.POSITION, "string", "Ticket code", (d, p) -> text(p, "secret"));
-        add("position_id", Input.POSITION, "string", "Position ID", (d, p) -> text(p, "positionid"));
+        // pretix: the position's database id (the REST API's "id"), not its number within the order
+        add("position_id", Input.POSITION, "number", "Position ID", (d, p) -> text(p, "id"));
+        add("position_number", Input.POSITION, "number", "Position number within the order", (d, p) -> text(p, "positionid"));
         add("presale_ticket_url", Input.POSITION, "url", "Ticket link", (d, p) -> text(p, "url"));
         // event
         add("event_slug", Input.EVENT, "string", "Event short form", (d, p) -> d.eventSlug());
@@ -116,12 +118,20 @@ public final class SourceFields {
         return Collections.unmodifiableMap(PREFIXES);
     }
 
-    /** The options of a choice field known without a document (order and ticket status), else null. */
+    /**
+     * The options of a choice field known without a document, else null: order and ticket status have pretix's
+     * {@code Order.STATUS_CHOICE} (pending, paid, expired, canceled; "r" was retired into "c").
+     */
     public static List<String> choices(String name) {
         if ("order_status".equals(name) || "ticket_status".equals(name)) {
-            return List.of("n", "p", "e", "c", "r");
+            return List.of("n", "p", "e", "c");
         }
         return null;
+    }
+
+    /** Choice fields whose options depend on the event (its locales), so a value map names any it needs. */
+    public static boolean hasOpenChoices(String name) {
+        return "order_locale".equals(name);
     }
 
     /** Whether {@code name} is a field of the catalogue or of one of its families. */
@@ -256,12 +266,12 @@ public final class SourceFields {
             if (full == null) {
                 return null;
             }
-            full = full.trim();
+            // pretix's split_name_on_last_space: name.rsplit(" ", 1); one word is the given name
             int space = full.lastIndexOf(' ');
             if (space < 0) {
-                return part.equals("given_name") ? null : full;
+                return part.equals("given_name") ? full : "";
             }
-            return part.equals("given_name") ? full.substring(0, space).trim() : full.substring(space + 1);
+            return part.equals("given_name") ? full.substring(0, space) : full.substring(space + 1);
         }
         return null;
     }
@@ -298,25 +308,37 @@ public final class SourceFields {
         return d.event();
     }
 
+    /**
+     * pretix: null while the order is pending, else the latest {@code payment_date} among all the order's
+     * payments ({@code Max("payment_date")}), as a full ISO-8601 date and time; never the order's date-only field.
+     */
     private static String paymentDate(OrderDocument d) {
-        String status = text(d.order(), "status");
-        if ("n".equals(status)) {
+        if ("n".equals(text(d.order(), "status"))) {
             return null;
         }
-        String direct = text(d.order(), "payment_date");
-        if (direct != null) {
-            return direct;
-        }
         String latest = null;
+        java.time.OffsetDateTime latestAt = null;
         for (JsonNode payment : d.order().path("payments")) {
-            if ("confirmed".equals(text(payment, "state")) && text(payment, "payment_date") != null) {
-                String pd = text(payment, "payment_date");
-                if (latest == null || pd.compareTo(latest) > 0) {
-                    latest = pd;
-                }
+            String pd = text(payment, "payment_date");
+            if (pd == null) {
+                continue;
+            }
+            java.time.OffsetDateTime at = dateTime(pd);
+            if (latest == null || (at != null && latestAt != null ? at.isAfter(latestAt) : pd.compareTo(latest) > 0)) {
+                latest = pd;
+                latestAt = at;
             }
         }
         return latest;
+    }
+
+    /** An ISO-8601 date and time with offset, or null when the text is not one. */
+    private static java.time.OffsetDateTime dateTime(String text) {
+        try {
+            return java.time.OffsetDateTime.parse(text);
+        } catch (java.time.format.DateTimeParseException e) {
+            return null;
+        }
     }
 
     private static Object answer(OrderDocument d, JsonNode position, String identifier) {
@@ -355,18 +377,31 @@ public final class SourceFields {
         return null;
     }
 
+    /**
+     * pretix: the newest successful entry check-in on the list (its check-ins are ordered newest first and
+     * only successful ones are read); exits and failed scans do not count.
+     */
     private static String checkin(JsonNode position, String listId) {
-        String first = null;
+        String latest = null;
+        java.time.OffsetDateTime latestAt = null;
         for (JsonNode c : position.path("checkins")) {
             String type = text(c, "type");
-            if (listId.equals(text(c, "list")) && (type == null || "entry".equals(type))) {
-                String dt = text(c, "datetime");
-                if (dt != null && (first == null || dt.compareTo(first) < 0)) {
-                    first = dt;
-                }
+            JsonNode successful = c.get("successful");
+            if (!listId.equals(text(c, "list")) || (type != null && !"entry".equals(type))
+                    || (successful != null && successful.isBoolean() && !successful.asBoolean())) {
+                continue;
+            }
+            String dt = text(c, "datetime");
+            if (dt == null) {
+                continue;
+            }
+            java.time.OffsetDateTime at = dateTime(dt);
+            if (latest == null || (at != null && latestAt != null ? at.isAfter(latestAt) : dt.compareTo(latest) > 0)) {
+                latest = dt;
+                latestAt = at;
             }
         }
-        return first;
+        return latest;
     }
 
     /** Lower-cases nothing but converts the host to its IDNA (punycode) form, as pretix does. */

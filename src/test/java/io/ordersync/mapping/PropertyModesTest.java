@@ -37,7 +37,11 @@ class PropertyModesTest {
                 Arguments.of(Mode.APPEND, true, ABSENT, "a", "a"),
                 Arguments.of(Mode.APPEND, false, "x;y", "a", "x;y;a"),
                 Arguments.of(Mode.APPEND, false, "x;a", "a", "x;a"),
-                Arguments.of(Mode.APPEND, false, "x", "a;b", "x;a;b"),
+                // one value is one item: the separator is stripped from it (pretix's _add_to_list)
+                Arguments.of(Mode.APPEND, false, "x", "a;b", "x;ab"),
+                // a list value (choice answers) appends each of its entries
+                Arguments.of(Mode.APPEND, false, "x", List.of("a", "b"), "x;a;b"),
+                Arguments.of(Mode.APPEND, false, "x;a", List.of("a", "b;c"), "x;a;bc"),
                 Arguments.of(Mode.APPEND, false, "x", "", ABSENT),
                 Arguments.of(Mode.APPEND, false, List.of("x"), "a", List.of("x", "a")),
                 Arguments.of(Mode.APPEND, false, List.of("x", "a"), "a", List.of("x", "a")),
@@ -125,6 +129,17 @@ class PropertyModesTest {
         Map<String, Object> out = MappingEngine.assign(List.of(new MappingEngine.NewValue("tags", "a;", Mode.APPEND)),
                 Map.of("tags", "x"), false, ";");
         assertThat(out).containsEntry("tags", "x;a");
+    }
+
+    @Test
+    void aPropertysListSettingOverridesTheProviders() {
+        // list: true appends to a JSON list although the provider joins lists, and the reverse
+        Map<String, Object> asList = MappingEngine.assign(List.of(new MappingEngine.NewValue("links", "l1", Mode.APPEND, true)),
+                Map.of(), true, ";", false);
+        assertThat(asList).containsEntry("links", List.of("l1"));
+        Map<String, Object> joined = MappingEngine.assign(List.of(new MappingEngine.NewValue("tags", List.of("a", "b"), Mode.APPEND, false)),
+                Map.of(), true, ";", true);
+        assertThat(joined).containsEntry("tags", "a;b");
     }
 
     @Test

@@ -125,6 +125,52 @@ class ProviderLoaderTest {
     }
 
     @Test
+    void valueMapsFollowPretixsChoices() throws Exception {
+        String base = GOOD.replace("      - {value: x, remote: origin, mode: if_new}",
+                "      - {value: x, remote: origin, mode: if_new}\n      - PROPERTY");
+        assertThat(base).contains("- PROPERTY");
+        // order_status has n, p, e, c: a map of those four is complete, "r" is not an option
+        assertThat(load("crm", base.replace("PROPERTY",
+                "{source: order_status, remote: s, value_map: {n: pending, p: paid, e: expired, c: canceled}}")).errors()).isEmpty();
+        assertThat(load("crm", base.replace("PROPERTY",
+                "{source: order_status, remote: s, value_map: {n: a, p: b, e: c, c: d, r: e}}")).messages())
+                .anySatisfy(m -> assertThat(m).contains("'r' is not an option of order_status"));
+        // order_locale: the event's locales, a map names those it needs
+        assertThat(load("crm", base.replace("PROPERTY",
+                "{source: order_locale, remote: language, value_map: {de: German, en: English}}")).errors()).isEmpty();
+    }
+
+    @Test
+    void aPropertyCanSendItsListAsAJsonListOrJoined() throws Exception {
+        String yaml = GOOD
+                + """
+                  - id: ticket
+                    source: OrderPosition
+                    remote_type: ticket
+                    id_field: {source: ticket_id, remote: ticket_id}
+                    upsert: {path: "/tickets/{id_value}"}
+                    properties:
+                      - {source: question_TOPICS, remote: topics}
+                      - {source: question_TOPICS, remote: topics_list, list: true}
+                """;
+        for (boolean nativeLists : new boolean[]{false, true}) {
+            String file = (nativeLists ? "native_lists: true\n" : "separator: \";\"\n") + yaml.replace(
+                    "{source: question_TOPICS, remote: topics}", "{source: question_TOPICS, remote: topics, list: false}");
+            ProviderLoader.Loaded l = load("crm", file);
+            assertThat(l.errors()).isEmpty();
+            io.ordersync.order.OrderDocument doc = new io.ordersync.order.DocumentParser(new com.fasterxml.jackson.databind.ObjectMapper(),
+                    1 << 20).parse(io.ordersync.support.Fixtures.read("fixtures/order-catalogue.json"));
+            MappingEngine.PlannedObject ticket = MappingEngine.plan(l.provider(), doc).stream()
+                    .filter(o -> o.spec().id().equals("ticket")).findFirst().orElseThrow();
+            Map<String, Object> sent = MappingEngine.assign(ticket.values(), Map.of(), true, l.provider().separator(),
+                    l.provider().nativeLists());
+            String sep = l.provider().separator();
+            assertThat(sent).as("native_lists: " + nativeLists).containsEntry("topics", "AI" + sep + "OPS")
+                    .containsEntry("topics_list", List.of("AI", "OPS"));
+        }
+    }
+
+    @Test
     void syntaxErrorsNameTheLine() throws Exception {
         ProviderLoader.Loaded l = load("crm", GOOD.replace("triggers: [order.paid]", "triggers: [order.paid"));
         assertThat(l.messages()).singleElement().asString().matches("crm\\.yaml:\\d+:\\d+: YAML syntax: .*");

@@ -26,7 +26,8 @@ class SourceFieldsTest {
         assertThat(SourceFields.value("event_order_code", d, null)).isEqualTo("DEMOCON-ABC12");
         assertThat(SourceFields.value("order_total", d, null)).isEqualTo("46.00");
         assertThat(SourceFields.value("order_status", d, null)).isEqualTo("p");
-        assertThat(SourceFields.value("payment_date", d, null)).isEqualTo("2026-03-01");
+        // the payment's full date and time, not the order's date-only payment_date
+        assertThat(SourceFields.value("payment_date", d, null)).isEqualTo("2026-03-01T10:03:00Z");
         assertThat(SourceFields.value("invoice_address_name_given_name", d, null)).isEqualTo("John");
         assertThat(SourceFields.value("presale_order_url", d, null)).asString().contains("/order/ABC12/");
         assertThat(SourceFields.value("event_name", d, null)).isEqualTo("DemoCon 2026");
@@ -71,7 +72,8 @@ class SourceFieldsTest {
                 args("order_total", 0, "99.90"),
                 args("order_status", 0, "p"),
                 args("order_date", 0, "2026-04-01T08:00:00Z"),
-                args("payment_date", 0, "2026-04-01T08:05:00Z"),
+                // pretix: Max("payment_date") over all payments, compared as instants (09:00+02:00 is earlier)
+                args("payment_date", 0, "2026-04-03T08:05:00Z"),
                 args("payment_provider", 0, "stripe"),
                 args("order_locale", 0, "de"),
                 args("presale_order_url", 0, "https://tickets.example.org/series/order/CAT01/s3cr3t/"),
@@ -107,11 +109,13 @@ class SourceFieldsTest {
                 args("ticket_price", 1, "49.95"),
                 args("ticket_status", 1, "p"),
                 args("ticket_secret", 1, "sec101"),
-                args("position_id", 1, "1"),
+                args("position_id", 1, "101"),
+                args("position_number", 1, "1"),
                 args("presale_ticket_url", 1, "https://tickets.example.org/series/ticket/CAT01/1/sec101/"),
                 args("event_date_from", 1, "2026-06-05T10:00:00+02:00"),
                 args("event_date_to", 1, "2026-06-05T18:00:00+02:00"),
-                args("checkin_date_7", 1, "2026-06-05T08:30:00Z"),
+                // the latest successful entry: not the exit, not the failed scan at 10:00
+                args("checkin_date_7", 1, "2026-06-05T09:15:00Z"),
                 args("checkin_date_8", 1, "2026-06-05T12:00:00Z"),
                 args("checkin_date_9", 1, null),
                 args("question_NUM", 1, "3.50"),
@@ -154,6 +158,33 @@ class SourceFieldsTest {
         JsonNode p = position == 0 ? null : d.positions().get(position - 1);
         assertThat(SourceFields.isKnown(field)).isTrue();
         assertThat(SourceFields.value(field, d, p)).isEqualTo(expected);
+    }
+
+    /** pretix's split_name_on_last_space: one word is a given name, the family name is empty. */
+    @org.junit.jupiter.params.ParameterizedTest(name = "\"{0}\" -> \"{1}\" / \"{2}\"")
+    @org.junit.jupiter.params.provider.CsvSource(delimiter = '|', textBlock = """
+            Madonna            | Madonna    | ''
+            Anna Maria Schmidt | Anna Maria | Schmidt
+            Charlie de l'Exemple | Charlie de | l'Exemple
+            """)
+    void fullNamesSplitAsPretixSplitsThem(String full, String given, String family) throws Exception {
+        OrderDocument d = parser.parse("""
+                {"type": "order.placed", "event": {"slug": "e"}, "order": {"code": "N1", "status": "p",
+                 "invoice_address": {"name": "%s", "name_parts": {"_scheme": "full", "full_name": "%s"}},
+                 "positions": [{"id": 1, "positionid": 1, "attendee_name": "%s", "attendee_name_parts": {}}]}}
+                """.formatted(full, full, full));
+        assertThat(SourceFields.value("invoice_address_name_given_name", d, null)).isEqualTo(given);
+        assertThat(SourceFields.value("invoice_address_name_family_name", d, null)).isEqualTo(family);
+        JsonNode p = d.positions().get(0);
+        assertThat(SourceFields.value("attendee_name_given_name", d, p)).isEqualTo(given);
+        assertThat(SourceFields.value("attendee_name_family_name", d, p)).isEqualTo(family);
+    }
+
+    @Test
+    void orderAndTicketStatusHavePretixsFourOptionsAndTheLocaleIsAChoice() {
+        assertThat(SourceFields.choices("order_status")).containsExactly("n", "p", "e", "c");
+        assertThat(SourceFields.choices("ticket_status")).containsExactly("n", "p", "e", "c");
+        assertThat(SourceFields.hasOpenChoices("order_locale")).isTrue();
     }
 
     @Test
