@@ -18,6 +18,14 @@ public final class Application {
     private Application() {
     }
 
+    private static Throwable causedBy(Throwable e) {
+        Throwable t = e;
+        while (t.getCause() != null && !(t instanceof io.ordersync.config.Ports.PortInUseException)) {
+            t = t.getCause();
+        }
+        return t;
+    }
+
     public static void main(String[] args) throws Exception {
         int code = new Commands(System.out, System.err).run(args);
         if (code >= 0) {
@@ -28,6 +36,7 @@ public final class Application {
         main.addMainListener(new MainListenerSupport() {
             @Override
             public void beforeConfigure(BaseMainSupport m) {
+                io.ordersync.config.Ports.checkFree(m.getCamelContext());
                 // the migrations start before Camel's bootstrap, not after it
                 io.ordersync.config.Ordersync.openDatabaseEarly(m.getCamelContext());
             }
@@ -52,6 +61,15 @@ public final class Application {
         }
         try {
             main.run(args);
+        } catch (io.ordersync.config.Ports.PortInUseException e) {
+            System.err.println(e.getMessage());
+            System.exit(2);
+        } catch (Exception e) {
+            if (causedBy(e) instanceof io.ordersync.config.Ports.PortInUseException p) {
+                System.err.println(p.getMessage());
+                System.exit(2);
+            }
+            throw e;
         } finally {
             if (demo != null) {
                 demo.close();

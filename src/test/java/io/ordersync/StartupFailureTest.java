@@ -24,6 +24,28 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  */
 class StartupFailureTest {
 
+    /** A busy HTTP or management port stops the start with one line naming the port and the setting. */
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0} busy")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"camel.server", "camel.management"})
+    void aBusyPortFailsTheStartWithOneClearLine(String setting, @org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Fixtures.mapping(tmp.resolve("mappings"), "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "1000"));
+        Map<String, String> props = Map.of("ordersync.db.url", "jdbc:h2:file:" + tmp.resolve("db").toAbsolutePath(),
+                "ordersync.mappings.dir", tmp.resolve("mappings").toString(),
+                "test.crm.url", "http://127.0.0.1:1", "test.crm.token", "t");
+        try (io.ordersync.support.OrdersyncProcess p = new io.ordersync.support.OrdersyncProcess("busy", tmp.resolve("logs"), props)) {
+            int port = setting.equals("camel.server") ? p.serverPort() : p.managementPort();
+            try (ServerSocket other = new ServerSocket()) {
+                other.bind(new java.net.InetSocketAddress("127.0.0.1", port));
+                p.launch();
+                assertThat(p.awaitExit(java.time.Duration.ofSeconds(60))).as("exit code").isEqualTo(2);
+            }
+            String log = Files.readString(p.log());
+            assertThat(log).contains("ordersync cannot start: the ").contains(" port 127.0.0.1:" + port + " is not free")
+                    .contains("set " + setting + ".port");
+            assertThat(log).doesNotContain("ordersync demo is running").doesNotContain("Exception in thread");
+        }
+    }
+
     @Test
     void unreachableDatabaseFailsTheStartWithItsErrorAndStartsNoRoute() throws Exception {
         int closedPort;

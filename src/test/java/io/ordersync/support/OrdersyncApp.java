@@ -46,7 +46,12 @@ public final class OrdersyncApp implements AutoCloseable {
         properties.put("camel.main.shutdown-timeout", "10");
         properties.put("ordersync.admin.token", ADMIN_TOKEN);
         properties.putAll(extra);
+        // DEFAULT: leave the setting to application.properties
+        properties.values().removeIf(DEFAULT::equals);
     }
+
+    /** A value for {@code extra} that removes the test's own setting, so application.properties decides. */
+    public static final String DEFAULT = "<application.properties>";
 
     public OrdersyncApp start() throws Exception {
         main = new Main();

@@ -62,6 +62,24 @@ public final class OrdersyncProcess implements AutoCloseable {
         return "http://127.0.0.1:" + serverPort + path;
     }
 
+    public int serverPort() {
+        return serverPort;
+    }
+
+    public int managementPort() {
+        return managementPort;
+    }
+
+    /** Waits for the process to end by itself; its exit code, or -1 if it still runs after the timeout. */
+    public int awaitExit(java.time.Duration timeout) throws InterruptedException {
+        if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            return -1;
+        }
+        int code = process.exitValue();
+        process = null;
+        return code;
+    }
+
     public long pid() {
         return process.pid();
     }
