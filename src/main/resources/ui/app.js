@@ -72,8 +72,8 @@ async function dashboard(main) {
         <div class="stat good"><b data-testid="synced-${esc(p.identifier)}">${p.synced_24h}</b><span>synced in 24 h</span></div>
       </div>
       <div class="muted" style="margin-top:.6rem">last success ${when(p.last_success)}<br>last failure ${when(p.last_failure)}</div>
-      ${p.circuit && p.circuit !== 'closed' ? `<div class="bad" data-testid="circuit-${esc(p.identifier)}">Circuit breaker ${esc(p.circuit.replace(/_/g, ' '))}: the target kept failing, nothing is sent until a probe succeeds (Retry now closes it)</div>` : ''}
-      ${p.paused_until ? `<div class="bad" data-testid="paused-${esc(p.identifier)}">Paused by the target's Retry-After until ${when(p.paused_until)} (Retry now lifts it)</div>` : ''}
+      ${p.circuit && p.circuit !== 'closed' ? `<div class="notice" data-testid="circuit-${esc(p.identifier)}">Circuit breaker ${esc(p.circuit.replace(/_/g, ' '))}: the target kept failing, nothing is sent until a probe succeeds (Retry now closes it)</div>` : ''}
+      ${p.paused_until ? `<div class="notice" data-testid="paused-${esc(p.identifier)}">Paused by the target's Retry-After until ${when(p.paused_until)} (Retry now lifts it)</div>` : ''}
       ${p.errors.length ? `<ul class="errors">${p.errors.map((e) => `<li>${esc(e.text)}</li>`).join('')}</ul>` : ''}
       ${parkedTotal ? `<p><a href="#/problems?provider=${esc(p.identifier)}" data-testid="problems-link-${esc(p.identifier)}">Show problems →</a></p>` : ''}
     </div>`;

@@ -147,4 +147,23 @@ class AdminUiBrowserTest extends AppTestSupport {
         await().atMost(Duration.ofSeconds(15)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
         assertThat(target.objects("tickets")).extracting(t -> t.path("ticket_id").asText()).contains("BULK1-1", "BULK2-1");
     }
+
+    /** A retrying row reads "attempt 1 of 5" on the order page and in its log; the dashboard shows the pause. */
+    @Test
+    void theAttemptCountReadsTheSameEverywhereAndAPauseIsShown() throws Exception {
+        startWithCrm(5, "1h", Map.of("ordersync.redelivery.maximum", "0"));
+        target.failNext(1, "/contacts", 429, "600");
+        app.post("/api/events", fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(15)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE failed_attempts = 1") == 1);
+
+        browser.get(app.url("/login"));
+        browser.findElement(By.id("token")).sendKeys(io.ordersync.support.OrdersyncApp.ADMIN_TOKEN);
+        browser.findElement(By.id("submit")).click();
+        waitForText("paused-crm", "Paused by the target's Retry-After until");
+        screenshot("08-dashboard-paused");
+        browser.get(app.url("/ui/#/order/democon/ABC12"));
+        waitForText("status-text-crm", "Attempt 1 of 5 failed, next try at");
+        waitForText("log", "attempt 1 of 5 failed, next try at");
+        screenshot("09-order-retrying");
+    }
 }
