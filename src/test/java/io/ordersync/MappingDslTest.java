@@ -118,6 +118,36 @@ class MappingDslTest extends AppTestSupport {
                 "webhook-signature", List.of(posts.get(1).header("webhook-signature"))));
     }
 
+    /** A valid file whose route cannot start (here: its route id is taken) is reported, never shown as active. */
+    @Test
+    void aProviderWhoseRouteCannotStartIsReportedNotActive() throws Exception {
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));
+        startWith(Map.of());
+        app.context().addRoutes(new org.apache.camel.builder.RouteBuilder() {
+            @Override
+            public void configure() {
+                from("direct:someone-elses").routeId("provider-other").log("not a provider");
+            }
+        });
+        Files.writeString(mappings.resolve("other.yaml"), Files.readString(mappings.resolve("crm.yaml"))
+                .replace("identifier: crm", "identifier: other"));
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+            JsonNode other = null;
+            for (JsonNode p : JSON.readTree(app.get("/api/providers").body())) {
+                if (p.path("identifier").asText().equals("other")) {
+                    other = p;
+                }
+            }
+            assertThat(other).isNotNull();
+            assertThat(other.path("status").asText()).isEqualTo("disabled");
+            assertThat(other.path("errors").toString()).contains("cannot start the provider's route");
+        });
+        assertThat(app.context().getRoute("provider-other").getEndpoint().getEndpointUri()).isEqualTo("direct://someone-elses");
+        // the others go on
+        app.post("/api/events", fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("contacts").size() == 1);
+    }
+
     @Test
     void editingAMappingFileTakesEffectAndABrokenEditKeepsTheLastGoodVersion() throws Exception {
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));

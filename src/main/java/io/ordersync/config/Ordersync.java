@@ -39,6 +39,7 @@ import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -239,29 +240,36 @@ public final class Ordersync {
             }
         }
         for (Provider p : running.values()) {
-            if (context.getRoute("provider-" + p.identifier()) != null) {
+            if (routeConcurrency.containsKey(p.identifier()) && context.getRoute("provider-" + p.identifier()) != null) {
+                // its route runs (the same concurrency and rate limit): the new version is read per sync
                 startedVersions.put(p.identifier(), p);
                 continue;
             }
+            List<String> added = new ArrayList<>();
             try {
-                addProviderRoutes(p);
+                addProviderRoutes(p, added);
                 startedVersions.put(p.identifier(), p);
             } catch (Exception e) {
                 // a version that cannot run must not leave its provider without a route while the API says active:
                 // the last version that ran is started again, and the file's state says why
-                removeProviderRoutes(p.identifier());
+                removeRoutes(added);
+                routeConcurrency.remove(p.identifier());
+                routeRateLimit.remove(p.identifier());
                 Provider previous = startedVersions.get(p.identifier());
                 String reason = e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
                 LOG.error("Provider {}: the route of the new version cannot start ({}){}", p.identifier(), reason,
                         previous != null ? "; starting the last good version again" : "; the provider is disabled");
                 providers.startFailed(p.identifier(), previous, reason);
                 if (previous != null) {
+                    List<String> again = new ArrayList<>();
                     try {
-                        addProviderRoutes(previous);
-                    } catch (Exception again) {
-                        removeProviderRoutes(previous.identifier());
+                        addProviderRoutes(previous, again);
+                    } catch (Exception failedAgain) {
+                        removeRoutes(again);
+                        routeConcurrency.remove(p.identifier());
+                        routeRateLimit.remove(p.identifier());
                         providers.startFailed(p.identifier(), null, reason);
-                        LOG.error("Provider {}: the last good version cannot start either", p.identifier(), again);
+                        LOG.error("Provider {}: the last good version cannot start either", p.identifier(), failedAgain);
                     }
                 }
             }
@@ -271,34 +279,48 @@ public final class Ordersync {
     /** The version of each provider whose route last started: the one to go back to when a new one cannot start. */
     private final Map<String, Provider> startedVersions = new HashMap<>();
 
-    private void addProviderRoutes(Provider p) throws Exception {
+    /** Creates the provider's routes from the templates; {@code added} collects the ids of those created. */
+    private void addProviderRoutes(Provider p, List<String> added) throws Exception {
         String routeId = "provider-" + p.identifier();
+        for (String id : p.rateLimit() > 0 ? List.of(routeId + "-http", routeId) : List.of(routeId)) {
+            if (context.getRoute(id) != null) {
+                throw new IllegalStateException("the route id " + id + " is taken by another route (rename that route)");
+            }
+        }
         if (p.rateLimit() > 0) {
             TemplatedRouteBuilder.builder(context, PROVIDER_HTTP_TEMPLATE)
                     .routeId(routeId + "-http")
                     .parameter("identifier", p.identifier())
                     .parameter("rateLimit", String.valueOf(p.rateLimit()))
                     .add();
+            added.add(routeId + "-http");
         }
         TemplatedRouteBuilder.builder(context, PROVIDER_TEMPLATE)
                 .routeId(routeId)
                 .parameter("identifier", p.identifier())
                 .parameter("concurrency", String.valueOf(p.concurrency()))
                 .add();
+        added.add(routeId);
         routeConcurrency.put(p.identifier(), p.concurrency());
         routeRateLimit.put(p.identifier(), p.rateLimit());
         LOG.info("Route {} created ({} consumers, target {})", routeId, p.concurrency(), p.baseUrl());
     }
 
     private void removeProviderRoutes(String id) throws Exception {
-        for (String routeId : new String[]{"provider-" + id, "provider-" + id + "-http"}) {
+        // only the routes ordersync made: a -http route exists only with a rate limit
+        removeRoutes(routeRateLimit.getOrDefault(id, 0) > 0 ? List.of("provider-" + id, "provider-" + id + "-http")
+                : List.of("provider-" + id));
+        routeConcurrency.remove(id);
+        routeRateLimit.remove(id);
+    }
+
+    private void removeRoutes(List<String> routeIds) throws Exception {
+        for (String routeId : routeIds) {
             if (context.getRoute(routeId) != null) {
                 context.getRouteController().stopRoute(routeId);
                 context.removeRoute(routeId);
             }
         }
-        routeConcurrency.remove(id);
-        routeRateLimit.remove(id);
     }
 
     /**

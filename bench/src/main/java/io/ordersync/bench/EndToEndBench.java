@@ -268,6 +268,12 @@ public final class EndToEndBench {
         }
     }
 
+    /** CPU time this JVM's threads have used so far, in nanoseconds. */
+    static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
+    }
+
     /** b./c. ordersync on H2 (pg null) or PostgreSQL: throughput, then latency at half of it. */
     List<Result> ordersync(String db, EmbeddedPostgres pg, int n, boolean smoke) throws Exception {
         target.reset();
@@ -275,6 +281,9 @@ public final class EndToEndBench {
         props.put("bench.target.url", target.url());
         props.put("bench.target.token", TOKEN);
         props.put("camel.main.routes-reload-enabled", "false");
+        // -Dordersync.…=… given to the benchmark's JVM (BENCH_JAVA_OPTS) set ordersync, e.g. ordersync.db.h2-commit
+        System.getProperties().stringPropertyNames().stream().filter(k -> k.startsWith("ordersync."))
+                .forEach(k -> props.put(k, System.getProperty(k)));
         if (pg != null) {
             String name = "ordersync_bench_" + (++batch);
             try (Connection c = pg.getPostgresDatabase().getConnection(); Statement s = c.createStatement()) {
@@ -293,8 +302,12 @@ public final class EndToEndBench {
                 target.reset();
             }
             String prefix = "B" + batch + "X";
+            long cpuBefore = processCpuNanos();
             long start = insert(app.dataSource(), "order_outbox", prefix, n);
             long end = target.awaitTickets(2L * n, Duration.ofMinutes(30));
+            // the target runs in its own process: this is ordersync's CPU (and the few outbox inserts of the driver)
+            System.out.printf("ordersync on %s: %.2f ms CPU per order (process CPU time ÷ %d orders)%n", db,
+                    (processCpuNanos() - cpuBefore) / 1e6 / n, n);
             Result max = new Result("ordersync on " + db, n, (end - start) / 1e9, latencies(app.dataSource(), prefix, n));
             out.add(max);
             // latency at half of the maximum throughput: orders arrive at that rate for about ten seconds
