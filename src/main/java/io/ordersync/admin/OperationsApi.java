@@ -135,7 +135,7 @@ public final class OperationsApi {
             return false;
         }
         QueueEntry e = row.get();
-        return Tx.run(ds, c -> {
+        return Tx.runDurable(ds, c -> {
             if (queue.cancel(c, id)) {
                 store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "canceled", "queue entry canceled by an operator", Instant.now());
                 return true;
@@ -169,7 +169,7 @@ public final class OperationsApi {
             targets.addAll(providers.states().keySet());
         }
         Instant now = Instant.now();
-        List<Map<String, Object>> queued = Tx.run(ds, c -> {
+        List<Map<String, Object>> queued = Tx.runDurable(ds, c -> {
             List<Map<String, Object>> out = new ArrayList<>();
             for (String p : targets) {
                 SyncQueue.Enqueued q = queue.enqueue(c, event, code, p, "manual", now);
@@ -197,7 +197,7 @@ public final class OperationsApi {
         String event = in.get("event").asText();
         List<Map<String, Object>> orders = store.query("SELECT order_code FROM order_snapshot WHERE event_slug = ? ORDER BY order_code", event);
         Instant now = Instant.now();
-        int n = Tx.run(ds, c -> {
+        int n = Tx.runDurable(ds, c -> {
             int count = 0;
             for (Map<String, Object> o : orders) {
                 queue.enqueue(c, event, (String) o.get("order_code"), provider, "backfill", now);

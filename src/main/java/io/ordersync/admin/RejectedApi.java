@@ -85,7 +85,7 @@ public final class RejectedApi {
     /** {@code POST /api/rejected/{id}/discard}. */
     public void discard(Exchange exchange) throws Exception {
         Long id = Json.longParam(exchange, "id");
-        int n = id == null ? 0 : Tx.run(store.dataSource(), c -> {
+        int n = id == null ? 0 : Tx.runDurable(store.dataSource(), c -> {
             try (PreparedStatement ps = c.prepareStatement("DELETE FROM rejected_event WHERE id = ?")) {
                 ps.setLong(1, id);
                 return ps.executeUpdate();

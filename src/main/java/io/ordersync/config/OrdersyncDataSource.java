@@ -5,7 +5,7 @@ import com.zaxxer.hikari.HikariDataSource;
 /**
  * ordersync's connection pool: a HikariCP pool that also knows what makes a commit durable. H2 keeps a
  * committed transaction in memory and writes it to its file up to a second later (MVStore's background
- * writer); {@link Tx} runs {@link #durableCommitSql()} after each commit so that what was answered or
+ * writer); {@link Tx#runDurable} runs {@link #durableCommitSql()} after its commit so that what was answered or
  * deleted upstream is in the file first.
  */
 public final class OrdersyncDataSource extends HikariDataSource {

@@ -16,13 +16,31 @@ public final class Tx {
     private Tx() {
     }
 
+    /**
+     * Runs the work in one transaction. On PostgreSQL the commit is durable; on H2 it reaches the database file
+     * within about a second (H2's store writer): for work whose loss in a crash the queue repairs by itself
+     * (claims, outcomes: an order synced again is an idempotent upsert) and for reads.
+     */
     public static <T> T run(DataSource ds, Work<T> work) {
+        return run(ds, work, false);
+    }
+
+    /**
+     * Runs the work in one transaction whose commit is on disk when this returns, on H2 too: for what ordersync
+     * answers or acknowledges to someone else (an accepted event's 202, an outbox row's delete, a JMS
+     * acknowledgement, an operator's retry or cancel).
+     */
+    public static <T> T runDurable(DataSource ds, Work<T> work) {
+        return run(ds, work, true);
+    }
+
+    private static <T> T run(DataSource ds, Work<T> work, boolean durable) {
         try (Connection c = ds.getConnection()) {
             c.setAutoCommit(false);
             try {
                 T result = work.run(c);
                 c.commit();
-                if (ds instanceof OrdersyncDataSource o && o.durableCommitSql() != null) {
+                if (durable && ds instanceof OrdersyncDataSource o && o.durableCommitSql() != null) {
                     // H2: the commit is only in memory until its store writes it; write it now, before the
                     // caller answers 202 or deletes the event upstream (a killed process loses nothing)
                     try (java.sql.Statement s = c.createStatement()) {
@@ -45,15 +63,20 @@ public final class Tx {
     static final int CONFLICT_ATTEMPTS = 6;
 
     /**
-     * Like {@link #run}, but a transaction that lost a race (a unique key another transaction inserted first,
+     * Like {@link #runDurable}, but a transaction that lost a race (a unique key another transaction inserted first,
      * a serialization failure, a deadlock, H2's concurrent update or lock timeout) is rolled back and run
      * again, up to {@value #CONFLICT_ATTEMPTS} times with a short random pause: two first documents of one
      * order, or two instances accepting one order, both succeed.
      */
     public static <T> T runRetrying(DataSource ds, Work<T> work) {
+        return runRetrying(ds, true, work);
+    }
+
+    /** As {@link #runRetrying(DataSource, Work)}; {@code durable} false commits as {@link #run} does. */
+    public static <T> T runRetrying(DataSource ds, boolean durable, Work<T> work) {
         for (int attempt = 1; ; attempt++) {
             try {
-                return run(ds, work);
+                return run(ds, work, durable);
             } catch (RuntimeException e) {
                 if (attempt >= CONFLICT_ATTEMPTS || !isConflict(e)) {
                     throw e;

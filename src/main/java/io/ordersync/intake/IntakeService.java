@@ -84,7 +84,7 @@ public final class IntakeService {
 
     /** Keeps a document that could not be accepted, with its reason; returns the rejected row's id. */
     public long reject(String source, String payload, String reason) {
-        return Tx.run(ds, c -> store.reject(c, source, payload, reason, Instant.now()));
+        return Tx.runDurable(ds, c -> store.reject(c, source, payload, reason, Instant.now()));
     }
 
     public DataSource dataSource() {

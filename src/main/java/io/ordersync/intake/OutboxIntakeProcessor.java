@@ -35,7 +35,10 @@ public final class OutboxIntakeProcessor implements Processor {
         String payload = column(row, "payload") == null ? null : column(row, "payload").toString();
         String source = "outbox #" + id;
         try {
-            String outcome = Tx.runRetrying(intake.dataSource(), c -> {
+            // the row's delete and its enqueue are one transaction in the database that holds the outbox: after
+            // a crash both are on disk or neither is (the row is read again), so this commit needs no flush of
+            // its own (an HTTP 202 or a JMS acknowledgement does: the sender forgets the event)
+            String outcome = Tx.runRetrying(intake.dataSource(), false, c -> {
                 if (!delete(c, id)) {
                     return "taken";
                 }
@@ -57,7 +60,7 @@ public final class OutboxIntakeProcessor implements Processor {
             // a document that breaks intake in an unexpected way (or that the database refuses for its
             // content) must not block the outbox forever: the same row would fail again at every poll
             LOG.error("{} could not be accepted; moved to rejected events", source, e);
-            Tx.run(intake.dataSource(), c -> {
+            Tx.runDurable(intake.dataSource(), c -> {
                 if (delete(c, id)) {
                     intake.store().reject(c, "outbox", payload, "internal error while accepting: " + e, Instant.now());
                 }

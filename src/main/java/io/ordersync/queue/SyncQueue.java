@@ -427,7 +427,7 @@ public final class SyncQueue {
 
     /** Manual retry: clears the failure mode, resets the attempts, due now. False if no such waiting row. */
     public boolean retry(long id, Instant now) {
-        return Tx.run(ds, c -> {
+        return Tx.runDurable(ds, c -> {
             try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET need_manual_retry = NULL, "
                     + "failed_attempts = 0, not_before = ? WHERE id = ? AND slot = 'waiting'")) {
                 ps.setObject(1, ts(now));
@@ -511,7 +511,7 @@ public final class SyncQueue {
 
     /** Manual retry of every parked row of a provider in one mode (or every mode when null); returns how many. */
     public int retryParked(String provider, String mode, Instant now) {
-        return Tx.run(ds, c -> {
+        return Tx.runDurable(ds, c -> {
             try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET need_manual_retry = NULL, failed_attempts = 0, "
                     + "not_before = ? WHERE slot = 'waiting' AND provider = ? AND need_manual_retry IS NOT NULL"
                     + (mode == null ? "" : " AND need_manual_retry = ?"))) {
