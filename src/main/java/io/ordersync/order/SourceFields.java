@@ -316,28 +316,32 @@ public final class SourceFields {
         if ("n".equals(text(d.order(), "status"))) {
             return null;
         }
-        String latest = null;
-        java.time.OffsetDateTime latestAt = null;
+        Latest latest = new Latest();
         for (JsonNode payment : d.order().path("payments")) {
-            String pd = text(payment, "payment_date");
-            if (pd == null) {
-                continue;
-            }
-            java.time.OffsetDateTime at = dateTime(pd);
-            if (latest == null || (at != null && latestAt != null ? at.isAfter(latestAt) : pd.compareTo(latest) > 0)) {
-                latest = pd;
-                latestAt = at;
-            }
+            latest.offer(text(payment, "payment_date"));
         }
-        return latest;
+        return latest.text;
     }
 
-    /** An ISO-8601 date and time with offset, or null when the text is not one. */
-    private static java.time.OffsetDateTime dateTime(String text) {
-        try {
-            return java.time.OffsetDateTime.parse(text);
-        } catch (java.time.format.DateTimeParseException e) {
-            return null;
+    /** The latest of ISO-8601 dates and times offered, compared as instants (as text where one does not parse). */
+    private static final class Latest {
+        private String text;
+        private java.time.OffsetDateTime at;
+
+        void offer(String candidate) {
+            if (candidate == null) {
+                return;
+            }
+            java.time.OffsetDateTime candidateAt;
+            try {
+                candidateAt = java.time.OffsetDateTime.parse(candidate);
+            } catch (java.time.format.DateTimeParseException e) {
+                candidateAt = null;
+            }
+            if (text == null || (candidateAt != null && at != null ? candidateAt.isAfter(at) : candidate.compareTo(text) > 0)) {
+                text = candidate;
+                at = candidateAt;
+            }
         }
     }
 
@@ -382,26 +386,16 @@ public final class SourceFields {
      * only successful ones are read); exits and failed scans do not count.
      */
     private static String checkin(JsonNode position, String listId) {
-        String latest = null;
-        java.time.OffsetDateTime latestAt = null;
+        Latest latest = new Latest();
         for (JsonNode c : position.path("checkins")) {
             String type = text(c, "type");
             JsonNode successful = c.get("successful");
-            if (!listId.equals(text(c, "list")) || (type != null && !"entry".equals(type))
-                    || (successful != null && successful.isBoolean() && !successful.asBoolean())) {
-                continue;
-            }
-            String dt = text(c, "datetime");
-            if (dt == null) {
-                continue;
-            }
-            java.time.OffsetDateTime at = dateTime(dt);
-            if (latest == null || (at != null && latestAt != null ? at.isAfter(latestAt) : dt.compareTo(latest) > 0)) {
-                latest = dt;
-                latestAt = at;
+            if (listId.equals(text(c, "list")) && (type == null || "entry".equals(type))
+                    && (successful == null || !successful.isBoolean() || successful.asBoolean())) {
+                latest.offer(text(c, "datetime"));
             }
         }
-        return latest;
+        return latest.text;
     }
 
     /** Lower-cases nothing but converts the host to its IDNA (punycode) form, as pretix does. */
