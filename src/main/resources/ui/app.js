@@ -111,7 +111,7 @@ async function problems(main, params) {
 }
 
 async function order(main, params, event, code) {
-  const [o, providers] = await Promise.all([api('GET', `/api/orders/${encodeURIComponent(event)}/${encodeURIComponent(code)}`), api('GET', '/api/providers')]);
+  const [o, providers] = await Promise.all([api('GET', `/api/order?event=${encodeURIComponent(event)}&code=${encodeURIComponent(code)}`), api('GET', '/api/providers')]);
   const byProvider = {};
   for (const p of providers) byProvider[p.identifier] = {rows: [], results: []};
   for (const r of o.queue) (byProvider[r.provider] ||= {rows: [], results: []}).rows.push(r);
@@ -141,7 +141,7 @@ async function order(main, params, event, code) {
   if (!paint(main, html)) return;
   document.querySelectorAll('[data-retry]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/queue/${b.dataset.retry}/retry`), () => 'Queued for retry'); });
   document.querySelectorAll('[data-cancel]').forEach((b) => { b.onclick = () => confirm('Cancel this sync?') && act(() => api('POST', `/api/queue/${b.dataset.cancel}/cancel`), () => 'Canceled'); });
-  document.querySelectorAll('[data-sync]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/orders/${encodeURIComponent(event)}/${encodeURIComponent(code)}/sync`, {provider: b.dataset.sync}), () => 'Sync queued'); });
+  document.querySelectorAll('[data-sync]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/order/sync?event=${encodeURIComponent(event)}&code=${encodeURIComponent(code)}`, {provider: b.dataset.sync}), () => 'Sync queued'); });
 }
 
 async function mappings(main) {

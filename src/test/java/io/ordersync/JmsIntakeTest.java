@@ -32,7 +32,12 @@ class JmsIntakeTest extends AppTestSupport {
     }
 
     private static void send(String url, List<String> bodies) throws Exception {
-        try (ActiveMQConnectionFactory cf = new ActiveMQConnectionFactory(url); Connection c = cf.createConnection()) {
+        send(url, null, null, bodies);
+    }
+
+    private static void send(String url, String user, String password, List<String> bodies) throws Exception {
+        try (ActiveMQConnectionFactory cf = new ActiveMQConnectionFactory(url);
+             Connection c = user == null ? cf.createConnection() : cf.createConnection(user, password)) {
             Session session = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
             MessageProducer producer = session.createProducer(session.createQueue("ordersync.events"));
             for (String body : bodies) {
@@ -53,12 +58,18 @@ class JmsIntakeTest extends AppTestSupport {
     @Test
     void theEmbeddedBrokerTakesEventsPoisonIsRejectedOnceAndOrderIsKept() throws Exception {
         int port = freePort();
-        start(Map.of("ordersync.jms.data-dir", tmp.resolve("artemis").toString(), "ordersync.jms.embedded-port", String.valueOf(port)));
+        start(Map.of("ordersync.jms.data-dir", tmp.resolve("artemis").toString(), "ordersync.jms.embedded-port", String.valueOf(port),
+                "ordersync.jms.user", "shop", "ordersync.jms.password", "jms-s3cret-pw"));
+        // an anonymous sender, or one with a wrong password, is refused
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> send("tcp://127.0.0.1:" + port, List.of("{}")))
+                .isInstanceOf(jakarta.jms.JMSSecurityException.class);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> send("tcp://127.0.0.1:" + port, "shop", "guess", List.of("{}")))
+                .isInstanceOf(jakarta.jms.JMSSecurityException.class);
         ObjectNode placed = fixture("order-xyz34");
         ObjectNode paid = fixture("order-xyz34");
         paid.put("type", "order.paid");
         ((ObjectNode) paid.path("order")).put("status", "p").put("last_modified", "2026-03-03T09:00:00Z");
-        send("tcp://127.0.0.1:" + port, List.of("{not json", placed.toString(), "{\"type\": 1}", paid.toString()));
+        send("tcp://127.0.0.1:" + port, "shop", "jms-s3cret-pw", List.of("{not json", placed.toString(), "{\"type\": 1}", paid.toString()));
         await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'") == 2);
         awaitQueueEmpty();
         assertThat(target.objects("contacts")).hasSize(1);
@@ -69,6 +80,16 @@ class JmsIntakeTest extends AppTestSupport {
                 .satisfiesExactly(r -> assertThat((String) r).contains("not valid JSON"),
                         r -> assertThat((String) r).contains("type must be a string"));
         assertThat(app.query("SELECT DISTINCT source FROM rejected_event")).extracting(m -> m.get("source")).containsExactly("jms");
+    }
+
+    /** Without credentials the embedded broker has no TCP acceptor: nobody can send to it from outside. */
+    @Test
+    void withoutCredentialsTheEmbeddedBrokerIsInVmOnly() throws Exception {
+        int port = freePort();
+        start(Map.of("ordersync.jms.data-dir", tmp.resolve("artemis").toString(), "ordersync.jms.embedded-port", String.valueOf(port)));
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> send("tcp://127.0.0.1:" + port + "?reconnectAttempts=0&initialConnectAttempts=1",
+                List.of("{}"))).isInstanceOf(jakarta.jms.JMSException.class);
+        assertThat(app.count("SELECT COUNT(*) FROM rejected_event")).isZero();
     }
 
     @Test

@@ -97,6 +97,24 @@ public final class AdminApi {
         reply(exchange, 200, out);
     }
 
+    /** The placeholders ({@code {{…}}}) the saved mapping file of a provider uses; none when it has no file. */
+    private java.util.Set<String> savedPlaceholders(String id) {
+        var state = providers.states().get(id);
+        java.util.Set<String> out = new java.util.HashSet<>();
+        if (state == null || state.latest().file() == null) {
+            return out;
+        }
+        try {
+            var m = java.util.regex.Pattern.compile("\\{\\{[^{}]+}}").matcher(java.nio.file.Files.readString(state.latest().file()));
+            while (m.find()) {
+                out.add(m.group());
+            }
+        } catch (java.io.IOException | RuntimeException unreadable) {
+            // no placeholders then
+        }
+        return out;
+    }
+
     /** {@code GET /api/providers/{id}/file}: the mapping file as it is on disk (secrets are placeholders, never values). */
     public void providerFile(Exchange exchange) throws Exception {
         String id = exchange.getIn().getHeader("id", String.class);
@@ -140,7 +158,10 @@ public final class AdminApi {
         String id = in.path("provider").asText("");
         Provider provider;
         if (in.hasNonNull("mapping")) {
-            ProviderLoader.Loaded l = providers.loader().load(id + ".yaml", in.get("mapping").asText(), null);
+            // an unsaved mapping may resolve only the placeholders its saved file uses: a caller cannot read any
+            // other setting or environment variable through it (the admin password, another provider's key)
+            ProviderLoader.Loaded l = providers.loader().restrictedTo(savedPlaceholders(id))
+                    .load(id + ".yaml", in.get("mapping").asText(), null);
             if (!l.valid()) {
                 reply(exchange, 422, Map.of("error", "the mapping has errors", "errors", l.messages()));
                 return;

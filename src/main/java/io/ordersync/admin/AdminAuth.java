@@ -24,7 +24,7 @@ public final class AdminAuth implements Processor {
 
     /** Name of the UI session cookie. */
     public static final String COOKIE = "ordersync_session";
-    private static final Duration SESSION_TTL = Duration.ofHours(12);
+    static final Duration SESSION_TTL = Duration.ofHours(12);
 
     private final String token;
     private final String username;
@@ -60,13 +60,27 @@ public final class AdminAuth implements Processor {
         }
         String auth = exchange.getIn().getHeader("Authorization", String.class);
         boolean ok = false;
-        if (auth != null && auth.startsWith("Bearer ")) {
-            String t = auth.substring(7).trim();
-            ok = equal(t, token) || (path != null && path.equals("/api/events") && equal(t, intakeToken)) || validSession(t);
-        } else if (auth != null && auth.startsWith("Basic ")) {
-            String decoded = new String(Base64.getDecoder().decode(auth.substring(6).trim()), StandardCharsets.UTF_8);
-            int colon = decoded.indexOf(':');
-            ok = colon > 0 && equal(decoded.substring(0, colon), username) && equal(decoded.substring(colon + 1), password);
+        if (auth != null && (auth.startsWith("Bearer ") || auth.startsWith("Basic "))) {
+            String client = clientOf(exchange);
+            String user = auth.startsWith("Basic ") ? basicUser(auth) : null;
+            Instant now = Instant.now();
+            Duration locked = throttle.locked(now, client, userKey(user));
+            if (locked != null) {
+                tooMany(exchange, locked);
+                return;
+            }
+            if (auth.startsWith("Bearer ")) {
+                String t = auth.substring(7).trim();
+                ok = equal(t, token) || (path != null && path.equals("/api/events") && equal(t, intakeToken)) || validSession(t);
+            } else {
+                String[] pair = basicPair(auth);
+                ok = pair != null && equal(pair[0], username) && equal(pair[1], password);
+            }
+            if (ok) {
+                throttle.succeeded(client, userKey(user));
+            } else {
+                failedLogin(client, user, auth.startsWith("Basic ") ? "HTTP basic" : "bearer token", now);
+            }
         } else {
             String session = cookie(exchange.getIn().getHeader("Cookie", String.class));
             if (validSession(session)) {
@@ -92,6 +106,80 @@ public final class AdminAuth implements Processor {
                 : "no admin credentials are configured: set ordersync.admin.token or ordersync.admin.username and ordersync.admin.password");
     }
 
+    private final LoginThrottle throttle = new LoginThrottle();
+    private volatile Runnable failureMeter = () -> { };
+
+    /** Counts every failed login (the ordersync_login_failures_total meter). */
+    public void setFailureMeter(Runnable failureMeter) {
+        this.failureMeter = failureMeter;
+    }
+
+    /** The client's address as Vert.x saw it (no forwarding header is trusted), as a throttle key. */
+    static String clientOf(Exchange exchange) {
+        Object remote = exchange.getIn().getHeader("CamelVertxPlatformHttpRemoteAddress");
+        if (remote instanceof io.vertx.core.net.SocketAddress a) {
+            return "client:" + a.hostAddress();
+        }
+        return remote == null ? "client:unknown" : "client:" + remote.toString().replaceFirst(":\\d+$", "");
+    }
+
+    /** user name and password of a Basic header, or null when it is not valid base64 "user:password". */
+    private static String[] basicPair(String auth) {
+        String decoded;
+        try {
+            decoded = new String(Base64.getDecoder().decode(auth.substring(6).trim()), StandardCharsets.UTF_8);
+        } catch (IllegalArgumentException malformed) {
+            return null;
+        }
+        int colon = decoded.indexOf(':');
+        return colon > 0 ? new String[]{decoded.substring(0, colon), decoded.substring(colon + 1)} : null;
+    }
+
+    private static String basicUser(String auth) {
+        String[] pair = basicPair(auth);
+        return pair == null ? null : printable(pair[0]);
+    }
+
+    /** A user name as it is logged and used as a key: at most 64 printable characters. */
+    static String printable(String user) {
+        if (user == null) {
+            return null;
+        }
+        String cut = user.length() > 64 ? user.substring(0, 64) : user;
+        return cut.replaceAll("[^\\p{Print}]", "?");
+    }
+
+    private static String userKey(String user) {
+        return user == null ? null : "user:" + printable(user);
+    }
+
+    /** Counts the failure, logs it (never the password; at the 1st, 2nd, 4th, 8th … failure of a client only). */
+    void failedLogin(String client, String user, String how, Instant now) {
+        int n = throttle.failed(now, client, userKey(user));
+        failureMeter.run();
+        if (Integer.bitCount(n) == 1) {
+            LOG.warn("Failed login ({}) from {}{}: {} failure{} in a row{}", how, client.substring("client:".length()),
+                    user == null ? "" : " as user '" + user + "'", n, n == 1 ? "" : "s",
+                    n >= LoginThrottle.FREE_FAILURES ? "; locked out for a while" : "");
+        }
+    }
+
+    /** A UI or API login attempt that is locked out: how long is left, or null. */
+    Duration lockedFor(String client, String user) {
+        return throttle.locked(Instant.now(), client, userKey(user));
+    }
+
+    private static void tooMany(Exchange exchange, Duration locked) {
+        exchange.getMessage().setHeader(Exchange.HTTP_RESPONSE_CODE, 429);
+        exchange.getMessage().setHeader(Exchange.CONTENT_TYPE, "application/json");
+        exchange.getMessage().setHeader("Retry-After", String.valueOf(Math.max(1, locked.toSeconds())));
+        exchange.getMessage().setBody("{\"error\":\"too many failed logins from this client or for this user; try again in "
+                + Math.max(1, locked.toSeconds()) + " s\"}");
+        exchange.setRouteStop(true);
+    }
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(AdminAuth.class);
+
     private static void reject(Exchange exchange, int status, String message) {
         exchange.getMessage().setHeader(Exchange.HTTP_RESPONSE_CODE, status);
         exchange.getMessage().setHeader(Exchange.CONTENT_TYPE, "application/json");
@@ -100,13 +188,15 @@ public final class AdminAuth implements Processor {
         exchange.setRouteStop(true);
     }
 
-    /** Checks a UI login; returns a new session id, or null. */
-    public String login(String user, String pass, String adminToken) {
+    /** Checks a UI login; returns a new session id, or null. Throttled like every other credential check. */
+    public String login(String user, String pass, String adminToken, String client) {
         boolean ok = (adminToken != null && equal(adminToken, token))
                 || (user != null && pass != null && equal(user, username) && equal(pass, password));
         if (!ok) {
+            failedLogin(client, printable(user), "UI login", Instant.now());
             return null;
         }
+        throttle.succeeded(client, userKey(user));
         byte[] id = new byte[24];
         random.nextBytes(id);
         String session = HexFormat.of().formatHex(id);

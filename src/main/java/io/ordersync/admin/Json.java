@@ -12,7 +12,7 @@ final class Json {
 
     static void reply(ObjectMapper mapper, Exchange exchange, int status, Object body) throws Exception {
         // request headers (and form fields the HTTP server turned into headers) must not flow into the response
-        exchange.getMessage().removeHeaders("*", "Set-Cookie");
+        exchange.getMessage().removeHeaders("*", "Set-Cookie", "Retry-After");
         exchange.getMessage().setHeader(Exchange.HTTP_RESPONSE_CODE, status);
         exchange.getMessage().setHeader(Exchange.CONTENT_TYPE, "application/json");
         exchange.getMessage().setBody(mapper.writeValueAsString(body));

@@ -49,8 +49,8 @@ public final class OperationsApi {
         }
         Long offset = Json.longParam(exchange, "offset");
         Long limit = Json.longParam(exchange, "limit");
-        if ((offset != null && offset < 0) || (limit != null && (limit < 1 || limit > 1000))) {
-            Json.reply(mapper, exchange, 400, Map.of("error", "offset must be ≥ 0 and limit between 1 and 1000"));
+        if ((offset != null && (offset < 0 || offset > Integer.MAX_VALUE)) || (limit != null && (limit < 1 || limit > 1000))) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "offset must be 0 to " + Integer.MAX_VALUE + " and limit between 1 and 1000"));
             return;
         }
         SyncQueue.Filter f = new SyncQueue.Filter(exchange.getIn().getHeader("provider", String.class), state,
@@ -80,7 +80,9 @@ public final class OperationsApi {
             return;
         }
         Instant now = Instant.now();
-        if (in.has("ids")) {
+        if (in.has("ids") && ids(in) == null) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "ids must be a list of queue ids (numbers)"));
+        } else if (in.has("ids")) {
             int n = 0;
             List<Long> skipped = new ArrayList<>();
             for (JsonNode id : in.get("ids")) {
@@ -104,6 +106,22 @@ public final class OperationsApi {
         }
     }
 
+    /** The {@code ids} of a request body, or null when they are not a list of whole numbers. */
+    static List<Long> ids(JsonNode in) {
+        JsonNode ids = in.get("ids");
+        if (ids == null || !ids.isArray() || ids.size() > 10_000) {
+            return null;
+        }
+        List<Long> out = new ArrayList<>();
+        for (JsonNode id : ids) {
+            if (!id.isIntegralNumber() || !id.canConvertToLong()) {
+                return null;
+            }
+            out.add(id.asLong());
+        }
+        return out;
+    }
+
     /** {@code POST /api/queue/{id}/cancel}: removes a waiting row; the order is not synced to that provider. */
     public void cancel(Exchange exchange) throws Exception {
         Long id = Json.longParam(exchange, "id");
@@ -117,8 +135,8 @@ public final class OperationsApi {
     /** {@code POST /api/queue/cancel} with {@code {"ids": [..]}}. */
     public void cancelMany(Exchange exchange) throws Exception {
         JsonNode in = Json.body(mapper, exchange);
-        if (in == null || !in.has("ids")) {
-            Json.reply(mapper, exchange, 400, Map.of("error", "give ids"));
+        if (in == null || !in.has("ids") || ids(in) == null) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "give ids: a list of queue ids (numbers)"));
             return;
         }
         List<Long> done = new ArrayList<>();

@@ -33,20 +33,51 @@ public final class SessionApi {
             Json.reply(mapper, exchange, 401, Map.of("error", "no admin credentials are configured"));
             return;
         }
-        String session = auth.login(text(in, "username"), text(in, "password"), text(in, "token"));
+        String client = AdminAuth.clientOf(exchange);
+        java.time.Duration locked = auth.lockedFor(client, text(in, "username"));
+        if (locked != null) {
+            exchange.getMessage().setHeader("Retry-After", String.valueOf(Math.max(1, locked.toSeconds())));
+            Json.reply(mapper, exchange, 429, Map.of("error", "too many failed logins from this client or for this user; try again in "
+                    + Math.max(1, locked.toSeconds()) + " s"));
+            return;
+        }
+        String session = auth.login(text(in, "username"), text(in, "password"), text(in, "token"), client);
         if (session == null) {
             Json.reply(mapper, exchange, 401, Map.of("error", "wrong user name, password or token"));
             return;
         }
-        exchange.getMessage().setHeader("Set-Cookie", AdminAuth.COOKIE + "=" + session + "; Path=/; HttpOnly; SameSite=Strict");
+        exchange.getMessage().setHeader("Set-Cookie", AdminAuth.COOKIE + "=" + session + "; Path=/; Max-Age="
+                + AdminAuth.SESSION_TTL.toSeconds() + "; HttpOnly; SameSite=Strict" + (secure(exchange) ? "; Secure" : ""));
         Json.reply(mapper, exchange, 200, Map.of("ok", true));
     }
 
     /** {@code POST /api/logout}. */
     public void logout(Exchange exchange) throws Exception {
         auth.logout(AdminAuth.cookie(exchange.getIn().getHeader("Cookie", String.class)));
-        exchange.getMessage().setHeader("Set-Cookie", AdminAuth.COOKIE + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+        exchange.getMessage().setHeader("Set-Cookie", AdminAuth.COOKIE + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
+                + (secure(exchange) ? "; Secure" : ""));
         Json.reply(mapper, exchange, 200, Map.of("ok", true));
+    }
+
+    private volatile String cookieSecure = "auto";
+
+    /** {@code ordersync.admin.cookie-secure}: true, false, or auto (Secure when the request came over HTTPS). */
+    public void setCookieSecure(String cookieSecure) {
+        this.cookieSecure = cookieSecure == null ? "auto" : cookieSecure.trim().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /** Whether the session cookie is Secure: configured so, or the request came over HTTPS (directly or via a proxy). */
+    private boolean secure(Exchange exchange) {
+        if ("true".equals(cookieSecure)) {
+            return true;
+        }
+        if ("false".equals(cookieSecure)) {
+            return false;
+        }
+        // a forged header only makes the cookie stricter, so it may be trusted for this
+        String proto = exchange.getIn().getHeader("X-Forwarded-Proto", String.class);
+        String uri = exchange.getIn().getHeader(Exchange.HTTP_URL, String.class);
+        return "https".equalsIgnoreCase(proto) || (uri != null && uri.startsWith("https:"));
     }
 
     private static String text(JsonNode in, String field) {

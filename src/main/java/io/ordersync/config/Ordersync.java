@@ -121,6 +121,8 @@ public final class Ordersync {
         });
         SyncMetrics metrics = new SyncMetrics(context, store);
         SyncOutcome outcome = new SyncOutcome(dataSource, queue, store, providers, dispatcher, metrics);
+        outcome.setGlobalSecrets(java.util.Arrays.asList(settings.adminToken, settings.adminPassword, settings.intakeToken,
+                settings.jmsPassword, settings.jdbcPassword));
 
         Registry r = context.getRegistry();
         r.bind("dataSource", dataSource);
@@ -145,8 +147,11 @@ public final class Ordersync {
             LOG.warn("No admin credentials configured: the REST API and the UI refuse every request. "
                     + "Set ordersync.admin.token, or ordersync.admin.username and ordersync.admin.password");
         }
+        auth.setFailureMeter(() -> metrics.registry().counter("ordersync.login.failures").increment());
         r.bind("adminAuth", auth);
-        r.bind("sessionApi", new SessionApi(auth, mapper));
+        SessionApi sessionApi = new SessionApi(auth, mapper);
+        sessionApi.setCookieSecure(context.getPropertiesComponent().resolveProperty("ordersync.admin.cookie-secure").orElse("auto"));
+        r.bind("sessionApi", sessionApi);
         r.bind("operationsApi", new OperationsApi(dataSource, queue, store, providers, mapper, breakers));
         r.bind("rejectedApi", new RejectedApi(intake, store, mapper));
         r.bind("staticFiles", new StaticFiles());
@@ -211,7 +216,7 @@ public final class Ordersync {
                 public void onCamelContextStarted(CamelContext ctx, boolean alreadyStarted) {
                     // the HTTP server is up now (a service started before the routes); the readiness check
                     // answers only after this, so no intake request comes before it
-                    IntakeContentType.install(ctx);
+                    HttpHardening.install(ctx);
                 }
 
                 @Override

@@ -26,6 +26,30 @@ public final class Preview {
         this.mapper = mapper;
     }
 
+    private static void redact(JsonNode node, java.util.Set<String> secrets) {
+        if (secrets.isEmpty()) {
+            return;
+        }
+        if (node instanceof ObjectNode o) {
+            for (var it = o.fields(); it.hasNext(); ) {
+                var f = it.next();
+                if (f.getValue().isTextual()) {
+                    f.setValue(o.textNode(io.ordersync.mapping.Secrets.redact(f.getValue().textValue(), secrets)));
+                } else {
+                    redact(f.getValue(), secrets);
+                }
+            }
+        } else if (node instanceof ArrayNode a) {
+            for (int i = 0; i < a.size(); i++) {
+                if (a.get(i).isTextual()) {
+                    a.set(i, a.textNode(io.ordersync.mapping.Secrets.redact(a.get(i).textValue(), secrets)));
+                } else {
+                    redact(a.get(i), secrets);
+                }
+            }
+        }
+    }
+
     public ObjectNode run(Provider provider, OrderDocument doc, JsonNode remote) throws Exception {
         ObjectNode out = mapper.createObjectNode();
         out.put("provider", provider.identifier());
@@ -46,6 +70,7 @@ public final class Preview {
                 throw new IllegalStateException("preview failed: " + e.getMessage(), e);
             }
         };
+        java.util.Set<String> secrets = provider.secretValues();
         List<OrderStore.Result> results = new Upserter(mapper, new ProviderGate(), Duration.ZERO, Duration.ofHours(1)).sync(provider, doc, recorder, d -> { });
         ArrayNode rs = out.putArray("results");
         for (OrderStore.Result r : results) {
@@ -58,6 +83,8 @@ public final class Preview {
             o.put("external_link", r.externalLink());
             o.put("display_name", r.displayName());
         }
+        // a credential can reach the output through a URL or body template: none leaves the preview
+        redact(out, secrets);
         return out;
     }
 

@@ -212,7 +212,9 @@ public final class Upserter {
         if (r.status() >= 200 && r.status() < 300) {
             return;
         }
-        String what = req.method() + " " + req.path() + " → HTTP " + r.status() + excerpt(r.body());
+        // a target may echo the request (its Authorization header) in an error: never store or log a credential
+        String what = io.ordersync.mapping.Secrets.redact(req.method() + " " + req.path() + " → HTTP " + r.status()
+                + excerpt(r.body()), provider.secretValues());
         if (provider.recoverableStatuses().contains(r.status())) {
             Instant now = Instant.now();
             Instant retryAt = HttpTarget.retryAt(r.retryAfter(), now, maxRetryAfter);

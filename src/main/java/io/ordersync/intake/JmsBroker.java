@@ -15,8 +15,8 @@ import java.util.Map;
 
 /**
  * The JMS side of intake: a connection factory for an external broker given by URL, or, when JMS is
- * enabled without a URL, an embedded Artemis broker with a persistent journal (in-VM, and TCP on a
- * configurable port so a shop can send to it).
+ * enabled without a URL, an embedded Artemis broker with a persistent journal: in-VM only, or, with
+ * {@code ordersync.jms.user} and {@code .password}, also TCP on loopback for senders that log in.
  */
 public final class JmsBroker extends ServiceSupport {
 
@@ -55,19 +55,37 @@ public final class JmsBroker extends ServiceSupport {
         if (!embeddedBroker()) {
             return;
         }
+        boolean credentials = user != null && !user.isBlank() && password != null && !password.isBlank();
         Configuration config = new ConfigurationImpl()
                 .setPersistenceEnabled(true)
-                .setSecurityEnabled(false)
+                // with credentials every connection must log in; without, there is no TCP acceptor at all
+                .setSecurityEnabled(credentials)
                 .setJournalDirectory(dataDir.resolve("journal").toString())
                 .setBindingsDirectory(dataDir.resolve("bindings").toString())
                 .setLargeMessagesDirectory(dataDir.resolve("large").toString())
                 .setPagingDirectory(dataDir.resolve("paging").toString())
                 .addAcceptorConfiguration(new TransportConfiguration(InVMAcceptorFactory.class.getName(), Map.of("serverId", 0)))
-                .addAcceptorConfiguration("tcp", "tcp://127.0.0.1:" + port)
                 // a message that keeps failing (database down for long) ends in DLQ instead of looping forever
                 .addAddressSetting("#", new AddressSettings().setMaxDeliveryAttempts(20).setRedeliveryDelay(1000)
                         .setDeadLetterAddress(org.apache.activemq.artemis.api.core.SimpleString.of("DLQ")));
         embedded = new EmbeddedActiveMQ().setConfiguration(config);
+        if (credentials) {
+            // a shop sends over TCP with ordersync.jms.user / .password; an anonymous sender cannot bypass the intake
+            // token the HTTP intake asks for
+            config.addAcceptorConfiguration("tcp", "tcp://127.0.0.1:" + port);
+            org.apache.activemq.artemis.spi.core.security.ActiveMQJAASSecurityManager security =
+                    new org.apache.activemq.artemis.spi.core.security.ActiveMQJAASSecurityManager(
+                            org.apache.activemq.artemis.spi.core.security.jaas.InVMLoginModule.class.getName(),
+                            new org.apache.activemq.artemis.core.config.impl.SecurityConfiguration());
+            security.getConfiguration().addUser(user, password);
+            security.getConfiguration().addRole(user, "ordersync");
+            config.putSecurityRoles("#", java.util.Set.of(new org.apache.activemq.artemis.core.security.Role("ordersync",
+                    true, true, true, true, true, true, true, true, true, true, false, false)));
+            embedded.setSecurityManager(security);
+        } else {
+            org.slf4j.LoggerFactory.getLogger(JmsBroker.class).info("Embedded JMS broker: in-VM only; set ordersync.jms.user and "
+                    + "ordersync.jms.password to accept senders on tcp://127.0.0.1:{}", port);
+        }
         embedded.start();
     }
 

@@ -333,6 +333,10 @@ public final class MappingEngine {
             }
             if (urlEncode && !"base_url".equals(name)) {
                 value = URLEncoder.encode(value, StandardCharsets.UTF_8).replace("+", "%20");
+                if (value.equals(".") || value.equals("..")) {
+                    // a whole path segment of dots would change the path's structure (/contacts/.. is /)
+                    value = value.replace(".", "%2E");
+                }
             }
             m.appendReplacement(sb, Matcher.quoteReplacement(value));
         }

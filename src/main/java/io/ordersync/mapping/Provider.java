@@ -30,6 +30,18 @@ public record Provider(
     /** How objects reach the target. */
     public enum Kind { HTTP, WEBHOOK }
 
+    /**
+     * The resolved credentials of this provider (auth headers, secret headers, the webhook key), as they could
+     * appear in a target's answer: removed from everything ordersync stores, logs or shows.
+     */
+    public java.util.Set<String> secretValues() {
+        java.util.Set<String> out = new java.util.LinkedHashSet<>(Secrets.ofHeaders(headers));
+        if (webhook != null && webhook.key() != null) {
+            out.add(java.util.Base64.getEncoder().encodeToString(webhook.key()));
+        }
+        return out;
+    }
+
     /** The queue's next try after {@code failedAttempts} failures (1-based), from the backoff schedule. */
     public Duration backoffAfter(int failedAttempts) {
         if (backoff.isEmpty()) {

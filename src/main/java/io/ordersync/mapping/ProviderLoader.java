@@ -50,6 +50,30 @@ public final class ProviderLoader {
      *                     properties); throws when one is not set, or returns null to let an unset value pass
      *                     (validation without the production environment)
      */
+    /**
+     * A loader that resolves only these placeholders (exactly as written, e.g. {@code {{env:CRM_TOKEN}}}); any
+     * other is an error that names it. For previews of unsaved mapping text sent by a caller.
+     */
+    public ProviderLoader restrictedTo(Set<String> allowed) {
+        return new ProviderLoader(text -> {
+            Matcher m = PLACEHOLDER.matcher(text);
+            while (m.find()) {
+                if (!allowed.contains(m.group())) {
+                    throw new NotAllowedPlaceholder("placeholder " + m.group() + " is not used by the saved mapping file;"
+                            + " a preview of an unsaved mapping may only use the placeholders of the saved one");
+                }
+            }
+            return placeholders.apply(text);
+        });
+    }
+
+    /** A placeholder a restricted loader may not resolve. */
+    private static final class NotAllowedPlaceholder extends IllegalArgumentException {
+        NotAllowedPlaceholder(String message) {
+            super(message);
+        }
+    }
+
     public ProviderLoader(UnaryOperator<String> placeholders) {
         this.placeholders = placeholders;
         this.yaml = new ObjectMapper(new YAMLFactory())
@@ -243,9 +267,21 @@ public final class ProviderLoader {
             if (baseUrl != null && baseUrl.endsWith("/")) {
                 baseUrl = baseUrl.substring(0, baseUrl.length() - 1);
             }
+            if (baseUrl != null && baseUrl.matches("(?i)https?://[^/?#]*@.*")) {
+                errors.add("target.base_url", "credentials in the URL (user:password@host) are refused: they would be "
+                        + "logged and shown with the URL; use target.auth");
+                baseUrl = null;
+            }
             if (t.headers() != null) {
                 for (Map.Entry<String, String> h : t.headers().entrySet()) {
-                    headers.put(h.getKey(), resolve(errors, "target.headers." + h.getKey(), h.getValue(), false));
+                    String at = "target.headers." + h.getKey();
+                    if (Secrets.isSecretHeader(h.getKey()) && (h.getValue() == null
+                            || !Secrets.SECRET_HEADER_VALUE.matcher(h.getValue().trim()).matches())) {
+                        errors.add(at, "header " + h.getKey() + " carries a credential: its value must be one placeholder "
+                                + "without a default, optionally after a scheme word (\"Bearer {{env:CRM_TOKEN}}\")");
+                        continue;
+                    }
+                    headers.put(h.getKey(), resolve(errors, at, h.getValue(), false));
                 }
             }
             if (t.auth() != null) {
@@ -425,13 +461,17 @@ public final class ProviderLoader {
         if (value == null) {
             return null;
         }
-        if (secret && !PLACEHOLDER.matcher(value).find()) {
-            errors.add(path, "a secret must not be written in the file; use a placeholder such as {{env:MY_SECRET}}");
+        if (secret && !Secrets.ONE_PLACEHOLDER.matcher(value.trim()).matches()) {
+            errors.add(path, secretRule(value));
             return null;
         }
         try {
             return placeholders.apply(value);
         } catch (RuntimeException e) {
+            if (e instanceof NotAllowedPlaceholder) {
+                errors.add(path, e.getMessage());
+                return null;
+            }
             List<String> missing = new ArrayList<>();
             Matcher m = PLACEHOLDER.matcher(value);
             while (m.find()) {
@@ -447,6 +487,17 @@ public final class ProviderLoader {
                     : String.join(", ", missing) + (missing.size() == 1 ? " is" : " are") + " not set");
             return null;
         }
+    }
+
+    /** Why a secret's value is refused: it must be exactly one placeholder without a default. */
+    private static String secretRule(String value) {
+        if (!PLACEHOLDER.matcher(value).find()) {
+            return "a secret must not be written in the file; use a placeholder such as {{env:MY_SECRET}}";
+        }
+        if (value.matches("(?s).*\\{\\{(?:env:|sys:)?+[^}:]+:[^}]*}}.*")) {
+            return "a secret's placeholder must not have a default ({{env:NAME:default}} would put the secret in the file)";
+        }
+        return "a secret must be exactly one placeholder such as {{env:MY_SECRET}}, with no text around it";
     }
 
     private static String rootMessage(Throwable e) {

@@ -90,7 +90,11 @@ public final class SyncOutcome {
         FailureMode park;
         int attempts = e.failedAttempts();
         Instant next = now;
-        String message = ex == null ? "unknown error" : describe(ex);
+        java.util.Set<String> secrets = new java.util.HashSet<>(globalSecrets);
+        if (p != null) {
+            secrets.addAll(p.secretValues());
+        }
+        String message = io.ordersync.mapping.Secrets.redact(ex == null ? "unknown error" : describe(ex), secrets);
         boolean sent = Boolean.TRUE.equals(exchange.getProperty(DeliveryProcessor.REQUEST_SENT, Boolean.class));
         if (ex instanceof DeferredDeliveryException dd && !dd.requestSent() && !sent) {
             // the provider was paused (open breaker, Retry-After) before anything was sent: no attempt counted.
@@ -121,7 +125,12 @@ public final class SyncOutcome {
             next = now.plus(DATABASE_RETRY);
         } else {
             park = FailureMode.INTERNAL;
-            LOG.error("Unexpected error syncing {}/{} to {}", e.eventSlug(), e.orderCode(), e.provider(), ex);
+            // the message (which may quote a target's answer) is logged redacted; the stack trace without it
+            LOG.error("Unexpected error syncing {}/{} to {}: {}", e.eventSlug(), e.orderCode(), e.provider(),
+                    io.ordersync.mapping.Secrets.redact(describe(ex), secrets));
+            if (LOG.isDebugEnabled()) {
+                LOG.debug("Stack trace of the unexpected error", ex);
+            }
         }
         int finalAttempts = attempts;
         Instant finalNext = next;
@@ -146,6 +155,19 @@ public final class SyncOutcome {
         }
         metrics.synced(e.provider(), park == null ? "retry" : park.code());
         LOG.warn("Sync of {}/{} to {} failed: {}", e.eventSlug(), e.orderCode(), e.provider(), logLine);
+    }
+
+    private volatile java.util.Set<String> globalSecrets = java.util.Set.of();
+
+    /** Secrets of ordersync itself (admin and intake tokens, passwords), redacted from every stored failure. */
+    public void setGlobalSecrets(java.util.Collection<String> secrets) {
+        java.util.Set<String> s = new java.util.HashSet<>();
+        for (String v : secrets) {
+            if (v != null && !v.isBlank()) {
+                s.add(v);
+            }
+        }
+        this.globalSecrets = java.util.Set.copyOf(s);
     }
 
     /** How long a sync that failed on ordersync's own database waits before it is tried again. */

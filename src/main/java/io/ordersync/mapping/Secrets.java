@@ -1,0 +1,84 @@
+package io.ordersync.mapping;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.Collection;
+import java.util.LinkedHashSet;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/** Which values are secrets, and their removal from anything ordersync stores, logs or shows. */
+public final class Secrets {
+
+    /** What a secret is replaced with. */
+    public static final String REDACTED = "[redacted]";
+
+    /** Shorter values are not redacted (they would match ordinary text); no real credential is this short. */
+    static final int MIN_LENGTH = 6;
+
+    /** Exactly one placeholder without a default: {@code {{env:NAME}}}, {@code {{sys:name}}} or {@code {{a.property}}}. */
+    static final Pattern ONE_PLACEHOLDER = Pattern.compile("\\{\\{(?:env:|sys:)?[A-Za-z0-9_.\\-]+}}");
+
+    /** A secret header's value: an optional scheme word ("Bearer", "Token", …) and exactly one placeholder. */
+    static final Pattern SECRET_HEADER_VALUE = Pattern.compile("(?:[A-Za-z][A-Za-z0-9_-]* )?" + ONE_PLACEHOLDER.pattern());
+
+    private static final Set<String> SECRET_HEADERS = Set.of("authorization", "proxy-authorization", "cookie", "x-api-key",
+            "api-key", "apikey");
+    private static final Pattern SECRET_HEADER_WORD = Pattern.compile("token|secret|key|auth|password|passwd|session|signature");
+
+    private Secrets() {
+    }
+
+    /** Whether a request header carries a credential by its name (Authorization, Cookie, X-Api-Key, *-Token, …). */
+    public static boolean isSecretHeader(String name) {
+        String n = name.toLowerCase(Locale.ROOT);
+        return SECRET_HEADERS.contains(n) || SECRET_HEADER_WORD.matcher(n).find();
+    }
+
+    /**
+     * The secret values of a provider's resolved headers: each secret header's whole value, its credential
+     * without the scheme word, and for HTTP basic the decoded password and "user:password".
+     */
+    static Set<String> ofHeaders(Map<String, String> headers) {
+        Set<String> out = new LinkedHashSet<>();
+        headers.forEach((name, value) -> {
+            if (value == null || !isSecretHeader(name)) {
+                return;
+            }
+            out.add(value);
+            int space = value.indexOf(' ');
+            String credential = space > 0 ? value.substring(space + 1).trim() : value;
+            out.add(credential);
+            if (value.regionMatches(true, 0, "Basic ", 0, 6)) {
+                try {
+                    String pair = new String(Base64.getDecoder().decode(credential), StandardCharsets.UTF_8);
+                    out.add(pair);
+                    int colon = pair.indexOf(':');
+                    if (colon >= 0) {
+                        out.add(pair.substring(colon + 1));
+                    }
+                } catch (IllegalArgumentException notBase64) {
+                    // nothing more to add
+                }
+            }
+        });
+        out.removeIf(s -> s.length() < MIN_LENGTH);
+        return out;
+    }
+
+    /** The text with every occurrence of every secret replaced by {@value #REDACTED}; null stays null. */
+    public static String redact(String text, Collection<String> secrets) {
+        if (text == null || secrets.isEmpty()) {
+            return text;
+        }
+        String out = text;
+        for (String s : secrets) {
+            if (s != null && s.length() >= MIN_LENGTH && out.contains(s)) {
+                out = out.replace(s, REDACTED);
+            }
+        }
+        return out;
+    }
+}

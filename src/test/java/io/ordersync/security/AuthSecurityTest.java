@@ -1,0 +1,89 @@
+package io.ordersync.security;
+
+import io.ordersync.support.AppTestSupport;
+import io.ordersync.support.OrdersyncApp;
+import org.junit.jupiter.api.Test;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** Guessing credentials is throttled, malformed credentials are a plain 401, the session cookie is locked down. */
+class AuthSecurityTest extends AppTestSupport {
+
+    private final HttpClient http = HttpClient.newHttpClient();
+
+    private HttpResponse<String> get(String path, String authorization) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(app.url(path))).GET();
+        if (authorization != null) {
+            b.header("Authorization", authorization);
+        }
+        return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static String basic(String user, String password) {
+        return "Basic " + Base64.getEncoder().encodeToString((user + ":" + password).getBytes(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void guessingIsLockedOutWithAGrowingDelayAndCounted() throws Exception {
+        startWithCrm(5, "5s", Map.of("ordersync.admin.username", "admin", "ordersync.admin.password", "correct-horse-9"));
+        int locked = 0;
+        for (int i = 0; i < 40; i++) {
+            int status = get("/api/providers", basic("admin", "guess" + i)).statusCode();
+            assertThat(status).isIn(401, 429);
+            if (status == 429) {
+                locked++;
+            }
+        }
+        assertThat(locked).as("after five failures further guesses are refused unchecked").isGreaterThanOrEqualTo(30);
+        // the right password is refused too while the lock lasts (a guess cannot be confirmed), with Retry-After
+        HttpResponse<String> right = get("/api/providers", basic("admin", "correct-horse-9"));
+        assertThat(right.statusCode()).isEqualTo(429);
+        assertThat(right.headers().firstValue("Retry-After")).isPresent();
+        assertThat(right.body()).contains("too many failed logins");
+        // the UI login is throttled as well
+        HttpResponse<String> ui = http.send(HttpRequest.newBuilder(URI.create(app.url("/api/login")))
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"username\": \"admin\", \"password\": \"correct-horse-9\"}")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(ui.statusCode()).isEqualTo(429);
+        // counted in the metrics
+        String metrics = http.send(HttpRequest.newBuilder(URI.create(managementUrl("/observe/metrics"))).GET().build(),
+                HttpResponse.BodyHandlers.ofString()).body();
+        assertThat(metrics).containsPattern("ordersync_login_failures_total(\\{[^}]*})? [1-9]");
+    }
+
+    @Test
+    void malformedCredentialsAreAPlain401() throws Exception {
+        startWithCrm();
+        for (String bad : new String[]{"Basic !!!", "Basic ", "Basic " + "A".repeat(10_000), "Basic Og==", "Bearer ", "Digest x"}) {
+            HttpResponse<String> r = get("/api/providers", bad);
+            assertThat(r.statusCode()).as(bad.substring(0, Math.min(bad.length(), 20))).isIn(401, 429, 431);
+            assertThat(r.body()).doesNotContain("Exception").doesNotContain("at io.");
+        }
+    }
+
+    @Test
+    void theSessionCookieIsHttpOnlyStrictAndExpires() throws Exception {
+        startWithCrm();
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(app.url("/api/login")))
+                .header("Content-Type", "application/json").header("X-Forwarded-Proto", "https")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"token\": \"" + OrdersyncApp.ADMIN_TOKEN + "\"}")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).isEqualTo(200);
+        String cookie = r.headers().firstValue("Set-Cookie").orElseThrow();
+        assertThat(cookie).contains("HttpOnly").contains("SameSite=Strict").contains("Max-Age=43200").contains("Secure");
+    }
+
+    private String managementUrl(String path) {
+        return app.url(path).replace(":" + URI.create(app.url("/")).getPort() + "/",
+                ":" + app.context().getPropertiesComponent().resolveProperty("camel.management.port").orElseThrow() + "/");
+    }
+}

@@ -1,0 +1,70 @@
+package io.ordersync.security;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ordersync.support.AppTestSupport;
+import org.junit.jupiter.api.Test;
+
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** Secrets cannot be read through the preview API; path templates keep their structure; bad API input is a 400. */
+class SecretsSecurityTest extends AppTestSupport {
+
+    @Test
+    void anUnsavedMappingInPreviewCannotReadSettingsOrTheEnvironment() throws Exception {
+        startWithCrm(5, "5s", Map.of("ordersync.admin.password", "admin-pw-Zq81", "ordersync.admin.username", "admin",
+                "ordersync.intake.token", "intake-tok-Yy72"));
+        String saved = Files.readString(mappings.resolve("crm.yaml"));
+        for (String leak : new String[]{"{{ordersync.admin.password}}", "{{ordersync.intake.token}}", "{{ordersync.admin.token}}",
+                "{{env:HOME}}"}) {
+            ObjectNode req = JSON.createObjectNode();
+            req.put("provider", "crm");
+            req.put("mapping", saved.replace("base_url: \"{{test.crm.url}}\"", "base_url: \"http://x.example/" + leak + "\""));
+            req.set("document", fixture("order-abc12"));
+            HttpResponse<String> r = app.post("/api/preview", req.toString());
+            assertThat(r.statusCode()).as(leak).isEqualTo(422);
+            assertThat(r.body()).as(leak).doesNotContain("admin-pw-Zq81").doesNotContain("intake-tok-Yy72")
+                    .doesNotContain(io.ordersync.support.OrdersyncApp.ADMIN_TOKEN).doesNotContain(System.getProperty("user.home"))
+                    .contains("not used by the saved mapping file");
+        }
+        // the saved file's own placeholders work, and its token never shows, even when a template puts it in the URL
+        ObjectNode req = JSON.createObjectNode();
+        req.put("provider", "crm");
+        req.put("mapping", saved.replace("base_url: \"{{test.crm.url}}\"", "base_url: \"{{test.crm.url}}/{{test.crm.token}}\""));
+        req.set("document", fixture("order-abc12"));
+        HttpResponse<String> r = app.post("/api/preview", req.toString());
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        assertThat(r.body()).doesNotContain("s3cret").contains("[redacted]");
+    }
+
+    @Test
+    void aDotSegmentValueCannotChangeThePathAndSuchOrdersOpenInTheApi() throws Exception {
+        startWithCrm();
+        ObjectNode doc = fixture("order-abc12");
+        ((ObjectNode) doc.path("order")).put("code", "..");
+        assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
+        awaitQueueEmpty();
+        // tickets are keyed "..-1": look at every path the target saw
+        assertThat(target.requests()).allSatisfy(q -> assertThat(q.path()).doesNotContain("/../").doesNotEndWith("/.."));
+        HttpResponse<String> order = app.get("/api/order?event=democon&code=..");
+        assertThat(order.statusCode()).isEqualTo(200);
+        assertThat(JSON.readTree(order.body()).path("order").asText()).isEqualTo("..");
+        assertThat(io.ordersync.mapping.MappingEngine.template("/orders/{order_code}", null,
+                new io.ordersync.order.DocumentParser(JSON, 1 << 20).parse(doc.toString()), null, Map.of(), true))
+                .isEqualTo("/orders/%2E%2E");
+    }
+
+    @Test
+    void badQueueInputIsA400() throws Exception {
+        startWithCrm();
+        assertThat(app.get("/api/queue?offset=2147483648").statusCode()).isEqualTo(400);
+        assertThat(app.get("/api/queue?offset=99999999999999999999").statusCode()).isEqualTo(400);
+        assertThat(app.post("/api/queue/retry", "{\"ids\": \"x\"}").statusCode()).isEqualTo(400);
+        assertThat(app.post("/api/queue/retry", "{\"ids\": [1.5]}").statusCode()).isEqualTo(400);
+        assertThat(app.post("/api/queue/cancel", "{\"ids\": {\"a\": 1}}").statusCode()).isEqualTo(400);
+        assertThat(app.post("/api/queue/retry", "{\"ids\": []}").statusCode()).isEqualTo(200);
+    }
+}
