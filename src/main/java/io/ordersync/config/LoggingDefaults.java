@@ -42,6 +42,11 @@ public final class LoggingDefaults extends ContextAwareBase implements Configura
         root.addAppender(console);
         context.getLogger("com.zaxxer.hikari").setLevel(Level.WARN);
         context.getLogger("org.flywaydb").setLevel(Level.WARN);
+        // a flood of one identical warning or error (a request storm, a target down) is cut to 20 lines per 10 s
+        RepeatedLogFilter repeated = new RepeatedLogFilter();
+        repeated.setContext(context);
+        repeated.start();
+        context.addTurboFilter(repeated);
         return ExecutionStatus.DO_NOT_INVOKE_NEXT_IF_ANY;
     }
 }

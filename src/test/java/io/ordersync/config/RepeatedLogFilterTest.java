@@ -1,0 +1,44 @@
+package io.ordersync.config;
+
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.LoggerContext;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import org.junit.jupiter.api.Test;
+
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** A flood of one warning is cut to 20 lines per 10 s, with a count of what was left out; other lines pass. */
+class RepeatedLogFilterTest {
+
+    @Test
+    void aFloodOfOneWarningIsCutAndCounted() {
+        AtomicLong now = new AtomicLong(1_000_000);
+        LoggerContext context = new LoggerContext();
+        RepeatedLogFilter filter = new RepeatedLogFilter(now::get);
+        filter.setContext(context);
+        filter.start();
+        context.addTurboFilter(filter);
+        ListAppender<ILoggingEvent> out = new ListAppender<>();
+        out.setContext(context);
+        out.start();
+        Logger log = context.getLogger("flood");
+        log.addAppender(out);
+        for (int i = 0; i < 1000; i++) {
+            log.warn("Unauthorized request from {}", "10.0.0." + (i % 7));
+            log.info("an info line {}", i);
+        }
+        log.error("another problem");
+        assertThat(out.list.stream().filter(e -> e.getMessage().startsWith("Unauthorized"))).hasSize(20);
+        assertThat(out.list.stream().filter(e -> e.getLevel() == Level.INFO)).hasSize(1000);
+        assertThat(out.list.stream().filter(e -> e.getMessage().equals("another problem"))).hasSize(1);
+        now.addAndGet(10_001);
+        out.list.clear();
+        log.warn("Unauthorized request from {}", "10.0.0.1");
+        assertThat(out.list).extracting(ILoggingEvent::getFormattedMessage)
+                .containsExactly("980 more log lines like the next were left out in the last 10 s", "Unauthorized request from 10.0.0.1");
+    }
+}
