@@ -43,9 +43,10 @@ class AdminApiTest extends AppTestSupport {
             HttpResponse<String> none = raw(e[0], e[1], "{}");
             assertThat(none.statusCode()).as(e[0] + " " + e[1]).isEqualTo(401);
             assertThat(none.body()).contains("authentication required");
-            assertThat(raw(e[0], e[1], "{}", "Authorization", "Bearer wrong").statusCode()).as(e[1]).isEqualTo(401);
+            // wrong credentials: 401, or 429 once this client is locked out after five of them (AuthSecurityTest)
+            assertThat(raw(e[0], e[1], "{}", "Authorization", "Bearer wrong").statusCode()).as(e[1]).isIn(401, 429);
             assertThat(raw(e[0], e[1], "{}", "Authorization", "Basic " + Base64.getEncoder().encodeToString("admin:wrong".getBytes()))
-                    .statusCode()).as(e[1]).isEqualTo(401);
+                    .statusCode()).as(e[1]).isIn(401, 429);
         }
         assertThat(app.count("SELECT COUNT(*) FROM rejected_event")).as("nothing reached intake").isZero();
     }

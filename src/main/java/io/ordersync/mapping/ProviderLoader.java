@@ -438,7 +438,16 @@ public final class ProviderLoader {
             }
             case "api_key" -> {
                 String header = require(errors, "target.auth.header", a.header());
-                String value = resolve(errors, "target.auth.value", require(errors, "target.auth.value", a.value()), true);
+                // a header value: one placeholder, optionally after a scheme word ("Bearer {{env:KEY}}")
+                String raw = require(errors, "target.auth.value", a.value());
+                String value = null;
+                if (raw != null && !Secrets.SECRET_HEADER_VALUE.matcher(raw.trim()).matches()) {
+                    errors.add("target.auth.value", secretRule(raw).replace("a secret must be exactly one placeholder such as "
+                            + "{{env:MY_SECRET}}", "an API key must be one placeholder such as {{env:MY_KEY}}, optionally after a "
+                            + "scheme word (\"Bearer {{env:MY_KEY}}\")"));
+                } else {
+                    value = resolve(errors, "target.auth.value", raw, false);
+                }
                 if (header != null && value != null) {
                     headers.put(header, value);
                 }

@@ -1,4 +1,4 @@
-package io.ordersync.config;
+package io.ordersync.security;
 
 import io.ordersync.support.OrdersyncApp;
 import org.junit.jupiter.api.Test;
@@ -19,8 +19,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assumptions.assumeThat;
 
-/** The management port (health, metrics, no credentials) listens on loopback unless configured otherwise. */
-class ManagementBindingTest {
+/**
+ * Exposure by default: the management port (health, metrics, no credentials) listens on loopback unless
+ * configured otherwise, and the start-up log says which addresses are served.
+ */
+class ExposureSecurityTest {
 
     @TempDir
     Path tmp;
@@ -29,8 +32,16 @@ class ManagementBindingTest {
     void theManagementPortListensOnLoopbackByDefault() throws Exception {
         int port = freePort();
         Files.createDirectories(tmp.resolve("mappings"));
+        ch.qos.logback.classic.Logger root = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> startLog = new ch.qos.logback.core.read.ListAppender<>();
+        startLog.start();
+        root.addAppender(startLog);
         try (OrdersyncApp app = new OrdersyncApp(tmp.resolve("data"), tmp.resolve("mappings"),
                 Map.of("camel.management.host", OrdersyncApp.DEFAULT, "camel.management.port", String.valueOf(port))).start()) {
+            root.detachAppender(startLog);
+            assertThat(startLog.list).extracting(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage)
+                    .anySatisfy(m -> assertThat(m).startsWith("ordersync listens on http://127.0.0.1:")
+                            .contains("and http://127.0.0.1:" + port + " (health, metrics; no credentials)"));
             try (Socket s = new Socket()) {
                 s.connect(new InetSocketAddress("127.0.0.1", port), 2000);
                 assertThat(s.isConnected()).isTrue();
