@@ -97,6 +97,19 @@ public final class AdminApi {
         reply(exchange, 200, out);
     }
 
+    /** What these placeholders resolve to (those that resolve). */
+    private java.util.Set<String> resolvedValues(java.util.Set<String> placeholders) {
+        java.util.Set<String> out = new java.util.HashSet<>();
+        for (String p : placeholders) {
+            try {
+                out.add(providers.loader().resolvePlaceholder(p));
+            } catch (RuntimeException unresolved) {
+                // nothing to redact
+            }
+        }
+        return out;
+    }
+
     /** The placeholders ({@code {{…}}}) the saved mapping file of a provider uses; none when it has no file. */
     private java.util.Set<String> savedPlaceholders(String id) {
         var state = providers.states().get(id);
@@ -157,13 +170,19 @@ public final class AdminApi {
         }
         String id = in.path("provider").asText("");
         Provider provider;
+        java.util.Set<String> callerSecrets = java.util.Set.of();
         if (in.hasNonNull("mapping")) {
             // an unsaved mapping may resolve only the placeholders its saved file uses: a caller cannot read any
             // other setting or environment variable through it (the admin password, another provider's key)
-            ProviderLoader.Loaded l = providers.loader().restrictedTo(savedPlaceholders(id))
+            java.util.Set<String> allowed = savedPlaceholders(id);
+            ProviderLoader.Loaded l = providers.loader().restrictedTo(allowed)
                     .load(id + ".yaml", in.get("mapping").asText(), null);
+            // and every value those placeholders resolve to is redacted from the answer, wherever the caller put it
+            java.util.Set<String> resolved = resolvedValues(allowed);
+            callerSecrets = resolved;
             if (!l.valid()) {
-                reply(exchange, 422, Map.of("error", "the mapping has errors", "errors", l.messages()));
+                reply(exchange, 422, Map.of("error", "the mapping has errors", "errors",
+                        l.messages().stream().map(m -> io.ordersync.mapping.Secrets.redact(m, resolved)).toList()));
                 return;
             }
             provider = l.provider();
@@ -186,7 +205,7 @@ public final class AdminApi {
             return;
         }
         try {
-            reply(exchange, 200, new Preview(mapper).run(provider, doc, in.path("remote")));
+            reply(exchange, 200, new Preview(mapper).run(provider, doc, in.path("remote"), callerSecrets));
         } catch (MappingConfigException e) {
             reply(exchange, 422, Map.of("error", e.getMessage()));
         }

@@ -58,7 +58,9 @@ public final class AdminAuth implements Processor {
         if (path != null && (path.equals("/login") || path.startsWith("/api/login"))) {
             return;
         }
-        String auth = exchange.getIn().getHeader("Authorization", String.class);
+        // credentials and the anti-CSRF header are read from the request's own headers: platform-http also puts
+        // query and form fields into the message headers, and ?X-Ordersync-Request=1 must not count
+        String auth = requestHeader(exchange, "Authorization");
         boolean ok = false;
         if (auth != null && (auth.startsWith("Bearer ") || auth.startsWith("Basic "))) {
             String client = clientOf(exchange);
@@ -77,15 +79,18 @@ public final class AdminAuth implements Processor {
                 ok = pair != null && equal(pair[0], username) && equal(pair[1], password);
             }
             if (ok) {
-                throttle.succeeded(client, userKey(user));
+                // only an admin credential clears the count: the intake token's holder must not reset it between guesses
+                if (!(auth.startsWith("Bearer ") && equal(auth.substring(7).trim(), intakeToken))) {
+                    throttle.succeeded(client, userKey(user));
+                }
             } else {
                 failedLogin(client, user, auth.startsWith("Basic ") ? "HTTP basic" : "bearer token", now);
             }
         } else {
-            String session = cookie(exchange.getIn().getHeader("Cookie", String.class));
+            String session = cookie(requestHeader(exchange, "Cookie"));
             if (validSession(session)) {
                 boolean safe = "GET".equals(method) || "HEAD".equals(method);
-                ok = safe || "1".equals(exchange.getIn().getHeader("X-Ordersync-Request", String.class));
+                ok = safe || "1".equals(requestHeader(exchange, "X-Ordersync-Request"));
                 if (!ok) {
                     reject(exchange, 403, "state-changing requests from the UI need the header X-Ordersync-Request: 1");
                     return;
@@ -114,13 +119,22 @@ public final class AdminAuth implements Processor {
         this.failureMeter = failureMeter;
     }
 
-    /** The client's address as Vert.x saw it (no forwarding header is trusted), as a throttle key. */
+    /** The client's address as Vert.x saw it (no header or parameter is trusted for it), as a throttle key. */
     static String clientOf(Exchange exchange) {
-        Object remote = exchange.getIn().getHeader("CamelVertxPlatformHttpRemoteAddress");
-        if (remote instanceof io.vertx.core.net.SocketAddress a) {
-            return "client:" + a.hostAddress();
+        if (exchange.getIn() instanceof org.apache.camel.component.platform.http.vertx.HttpMessage m && m.getRequest() != null
+                && m.getRequest().remoteAddress() != null) {
+            return "client:" + m.getRequest().remoteAddress().hostAddress();
         }
-        return remote == null ? "client:unknown" : "client:" + remote.toString().replaceFirst(":\\d+$", "");
+        return "client:unknown";
+    }
+
+    /** A header of the HTTP request itself, not a query or form field of the same name. */
+    static String requestHeader(Exchange exchange, String name) {
+        if (exchange.getIn() instanceof org.apache.camel.component.platform.http.vertx.HttpMessage m && m.getRequest() != null) {
+            return m.getRequest().getHeader(name);
+        }
+        // not served by Vert.x (embedded in another HTTP layer): the message header, as that layer set it
+        return exchange.getIn().getHeader(name, String.class);
     }
 
     /** user name and password of a Basic header, or null when it is not valid base64 "user:password". */

@@ -24,12 +24,15 @@ public final class ResponseHeaderFilter implements HeaderFilterStrategy {
         return !RESPONSE_HEADERS.contains(headerName.toLowerCase(Locale.ROOT)) || hasLineBreak(headerValue);
     }
 
-    /** Inbound: true (drop it) for a parameter or request header named like a response header ordersync sets. */
+    /**
+     * Inbound: true (drop it) for a parameter or request header named like a response header ordersync sets, or
+     * like one of Camel's own headers ({@code CamelHttpResponseCode}, {@code CamelVertxPlatformHttpRemoteAddress},
+     * … set by a query or form field, they would steer the response or the login throttle).
+     */
     @Override
     public boolean applyFilterToExternalHeaders(String headerName, Object headerValue, Exchange exchange) {
         String name = headerName.toLowerCase(Locale.ROOT);
-        // the request's Content-Type is its own (the body's type); ordersync always sets the response's
-        return !"content-type".equals(name) && RESPONSE_HEADERS.contains(name);
+        return RESPONSE_HEADERS.contains(name) || name.startsWith("camel") || name.startsWith("org.apache.camel");
     }
 
     private static boolean hasLineBreak(Object value) {

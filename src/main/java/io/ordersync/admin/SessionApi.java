@@ -19,9 +19,10 @@ public final class SessionApi {
 
     /** {@code POST /api/login} with {@code {"username", "password"}} or {@code {"token"}}. */
     public void login(Exchange exchange) throws Exception {
-        String type = exchange.getIn().getHeader(Exchange.CONTENT_TYPE, String.class);
-        if (type != null && type.startsWith("application/x-www-form-urlencoded")) {
-            Json.reply(mapper, exchange, 400, Map.of("error", "send the login as JSON (Content-Type: application/json)"));
+        String type = AdminAuth.requestHeader(exchange, "Content-Type");
+        if (type == null || !type.toLowerCase(java.util.Locale.ROOT).startsWith("application/json")) {
+            // a cross-site page can send text/plain without a preflight (and lock the admin out): JSON only
+            Json.reply(mapper, exchange, 415, Map.of("error", "send the login as JSON (Content-Type: application/json)"));
             return;
         }
         JsonNode in = Json.body(mapper, exchange);
@@ -53,7 +54,7 @@ public final class SessionApi {
 
     /** {@code POST /api/logout}. */
     public void logout(Exchange exchange) throws Exception {
-        auth.logout(AdminAuth.cookie(exchange.getIn().getHeader("Cookie", String.class)));
+        auth.logout(AdminAuth.cookie(AdminAuth.requestHeader(exchange, "Cookie")));
         exchange.getMessage().setHeader("Set-Cookie", AdminAuth.COOKIE + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
                 + (secure(exchange) ? "; Secure" : ""));
         Json.reply(mapper, exchange, 200, Map.of("ok", true));
@@ -75,7 +76,7 @@ public final class SessionApi {
             return false;
         }
         // a forged header only makes the cookie stricter, so it may be trusted for this
-        String proto = exchange.getIn().getHeader("X-Forwarded-Proto", String.class);
+        String proto = AdminAuth.requestHeader(exchange, "X-Forwarded-Proto");
         String uri = exchange.getIn().getHeader(Exchange.HTTP_URL, String.class);
         return "https".equalsIgnoreCase(proto) || (uri != null && uri.startsWith("https:"));
     }

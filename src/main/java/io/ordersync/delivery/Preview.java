@@ -51,6 +51,11 @@ public final class Preview {
     }
 
     public ObjectNode run(Provider provider, OrderDocument doc, JsonNode remote) throws Exception {
+        return run(provider, doc, remote, java.util.Set.of());
+    }
+
+    /** As {@link #run(Provider, OrderDocument, JsonNode)}; {@code alsoRedact}: more values no answer may show. */
+    public ObjectNode run(Provider provider, OrderDocument doc, JsonNode remote, java.util.Set<String> alsoRedact) throws Exception {
         ObjectNode out = mapper.createObjectNode();
         out.put("provider", provider.identifier());
         ArrayNode requests = out.putArray("requests");
@@ -70,7 +75,8 @@ public final class Preview {
                 throw new IllegalStateException("preview failed: " + e.getMessage(), e);
             }
         };
-        java.util.Set<String> secrets = provider.secretValues();
+        java.util.Set<String> secrets = new java.util.HashSet<>(provider.secretValues());
+        secrets.addAll(alsoRedact);
         List<OrderStore.Result> results = new Upserter(mapper, new ProviderGate(), Duration.ZERO, Duration.ofHours(1)).sync(provider, doc, recorder, d -> { });
         ArrayNode rs = out.putArray("results");
         for (OrderStore.Result r : results) {

@@ -213,8 +213,10 @@ public final class Upserter {
             return;
         }
         // a target may echo the request (its Authorization header) in an error: never store or log a credential
+        // (the whole body first: a credential across the excerpt's cut would leave its start)
+        java.util.Set<String> secrets = provider.secretValues();
         String what = io.ordersync.mapping.Secrets.redact(req.method() + " " + req.path() + " → HTTP " + r.status()
-                + excerpt(r.body()), provider.secretValues());
+                + excerpt(io.ordersync.mapping.Secrets.redact(r.body(), secrets)), secrets);
         if (provider.recoverableStatuses().contains(r.status())) {
             Instant now = Instant.now();
             Instant retryAt = HttpTarget.retryAt(r.retryAfter(), now, maxRetryAfter);

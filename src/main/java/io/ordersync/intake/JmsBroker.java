@@ -60,6 +60,8 @@ public final class JmsBroker extends ServiceSupport {
                 .setPersistenceEnabled(true)
                 // with credentials every connection must log in; without, there is no TCP acceptor at all
                 .setSecurityEnabled(credentials)
+                // Artemis's built-in cluster login ("CHANGE ME!!") would skip every permission check: a random one
+                .setClusterPassword(java.util.UUID.randomUUID().toString() + java.util.UUID.randomUUID())
                 .setJournalDirectory(dataDir.resolve("journal").toString())
                 .setBindingsDirectory(dataDir.resolve("bindings").toString())
                 .setLargeMessagesDirectory(dataDir.resolve("large").toString())

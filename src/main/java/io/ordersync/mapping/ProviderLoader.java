@@ -67,6 +67,11 @@ public final class ProviderLoader {
         });
     }
 
+    /** What one placeholder text resolves to (for redaction); throws when it is not set. */
+    public String resolvePlaceholder(String placeholder) {
+        return placeholders.apply(placeholder);
+    }
+
     /** A placeholder a restricted loader may not resolve. */
     private static final class NotAllowedPlaceholder extends IllegalArgumentException {
         NotAllowedPlaceholder(String message) {

@@ -82,6 +82,40 @@ class AuthSecurityTest extends AppTestSupport {
         assertThat(cookie).contains("HttpOnly").contains("SameSite=Strict").contains("Max-Age=43200").contains("Secure");
     }
 
+    /** Attacks found by a review: a query parameter posing as the anti-CSRF header, a form field posing as the client address. */
+    @Test
+    void parametersCannotPoseAsRequestHeadersOrTheClientAddress() throws Exception {
+        startWithCrm(5, "5s", Map.of("ordersync.admin.username", "admin", "ordersync.admin.password", "correct-horse-9"));
+        HttpResponse<String> login = http.send(HttpRequest.newBuilder(URI.create(app.url("/api/login")))
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"username\": \"admin\", \"password\": \"correct-horse-9\"}")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        String cookie = login.headers().firstValue("Set-Cookie").orElseThrow().split(";")[0];
+        // the anti-CSRF header must be a real header, not ?X-Ordersync-Request=1
+        HttpResponse<String> csrf = http.send(HttpRequest.newBuilder(URI.create(app.url("/api/queue/retry?X-Ordersync-Request=1")))
+                .header("Cookie", cookie).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"ids\": []}")).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(csrf.statusCode()).isEqualTo(403);
+        // a login body that is not JSON (a cross-site text/plain post needs no preflight) is refused unchecked
+        HttpResponse<String> plain = http.send(HttpRequest.newBuilder(URI.create(app.url("/api/login")))
+                .header("Content-Type", "text/plain")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"username\": \"admin\", \"password\": \"x\"}")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(plain.statusCode()).isEqualTo(415);
+        // guesses that claim another client address in a form field are still one client
+        int locked = 0;
+        for (int i = 0; i < 20; i++) {
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(app.url("/api/logout")))
+                    .header("Authorization", "Bearer guess-" + i).header("Content-Type", "application/x-www-form-urlencoded")
+                    .POST(HttpRequest.BodyPublishers.ofString("CamelVertxPlatformHttpRemoteAddress=10.9.8." + i
+                            + "&CamelHttpResponseCode=200")).build(), HttpResponse.BodyHandlers.ofString());
+            if (r.statusCode() == 429) {
+                locked++;
+            }
+        }
+        assertThat(locked).isGreaterThanOrEqualTo(10);
+    }
+
     private String managementUrl(String path) {
         return app.url(path).replace(":" + URI.create(app.url("/")).getPort() + "/",
                 ":" + app.context().getPropertiesComponent().resolveProperty("camel.management.port").orElseThrow() + "/");

@@ -85,6 +85,19 @@ class ResponseHeadersSecurityTest extends AppTestSupport {
         }
     }
 
+    @Test
+    void camelsOwnHeaderNamesCannotBeSetByARequest() throws Exception {
+        startWithCrm();
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(app.url("/login?CamelHttpResponseCode=500&Content-Type=text/plain")))
+                .GET().build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).isEqualTo(200);
+        assertThat(r.headers().firstValue("Content-Type")).hasValueSatisfying(v -> assertThat(v).startsWith("text/html"));
+        HttpResponse<String> redirect = http.send(HttpRequest.newBuilder(URI.create(app.url("/?Content-Type=text/html&CamelHttpResponseCode=200")))
+                .GET().build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(redirect.statusCode()).isEqualTo(302);
+        assertThat(redirect.headers().firstValue("Content-Type")).isEmpty();
+    }
+
     private static String enc(String s) {
         return URLEncoder.encode(s, StandardCharsets.UTF_8);
     }

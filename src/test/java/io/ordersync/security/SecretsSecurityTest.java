@@ -30,6 +30,16 @@ class SecretsSecurityTest extends AppTestSupport {
                     .doesNotContain(io.ordersync.support.OrdersyncApp.ADMIN_TOKEN).doesNotContain(System.getProperty("user.home"))
                     .contains("not used by the saved mapping file");
         }
+        // a saved placeholder put where it gets echoed (a base_url that is not a URL, or no auth block to mark it secret)
+        for (String echoed : new String[]{"base_url: \"{{test.crm.token}}\"", "base_url: \"{{test.crm.url}}/{{test.crm.token}}\""}) {
+            ObjectNode req = JSON.createObjectNode();
+            req.put("provider", "crm");
+            req.put("mapping", saved.replace("base_url: \"{{test.crm.url}}\"", echoed)
+                    .replace("  auth:\n    type: bearer\n    token: \"{{test.crm.token}}\"\n", ""));
+            req.set("document", fixture("order-abc12"));
+            HttpResponse<String> r = app.post("/api/preview", req.toString());
+            assertThat(r.body()).as(echoed).doesNotContain("s3cret");
+        }
         // the saved file's own placeholders work, and its token never shows, even when a template puts it in the URL
         ObjectNode req = JSON.createObjectNode();
         req.put("provider", "crm");
