@@ -25,7 +25,8 @@ public record Provider(
         StatusSet recoverableStatuses,
         String separator,
         boolean nativeLists,
-        List<ObjectSpec> objects) {
+        List<ObjectSpec> objects,
+        Set<String> declaredSecrets) {
 
     /** How objects reach the target. */
     public enum Kind { HTTP, WEBHOOK }
@@ -36,6 +37,12 @@ public record Provider(
      */
     public java.util.Set<String> secretValues() {
         java.util.Set<String> out = new java.util.LinkedHashSet<>(Secrets.ofHeaders(headers));
+        // what the file declared secret (auth token, password, API key under any header name, credential headers)
+        for (String s : declaredSecrets) {
+            if (s != null && s.length() >= Secrets.MIN_LENGTH) {
+                out.add(s);
+            }
+        }
         if (webhook != null && webhook.key() != null) {
             out.add(java.util.Base64.getEncoder().encodeToString(webhook.key()));
         }

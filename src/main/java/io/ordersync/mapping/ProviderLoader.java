@@ -103,6 +103,8 @@ public final class ProviderLoader {
         final String file;
         final YamlLocator locator;
         final List<MappingError> list = new ArrayList<>();
+        /** Every value resolved for a field that holds a credential: redacted wherever it shows up. */
+        final Set<String> secrets = new LinkedHashSet<>();
 
         Errors(String file, YamlLocator locator) {
             this.file = file;
@@ -394,7 +396,7 @@ public final class ProviderLoader {
                 t != null && t.connectTimeoutMs() != null ? t.connectTimeoutMs() : 5000,
                 t != null && t.responseTimeoutMs() != null ? t.responseTimeoutMs() : 30000,
                 concurrency, rateLimit, breaker, maxAttempts, backoff, new Provider.StatusSet(ranges), separator,
-                Boolean.TRUE.equals(c.nativeLists()), objects);
+                Boolean.TRUE.equals(c.nativeLists()), objects, Set.copyOf(errors.secrets));
     }
 
     private Provider.WebhookSpec webhook(Errors errors, ProviderConfig.Webhook w) {
@@ -452,6 +454,12 @@ public final class ProviderLoader {
                             + "scheme word (\"Bearer {{env:MY_KEY}}\")"));
                 } else {
                     value = resolve(errors, "target.auth.value", raw, false);
+                    if (value != null) {
+                        // secret whatever the header is called
+                        errors.secrets.add(value);
+                        int space = value.indexOf(' ');
+                        errors.secrets.add(space > 0 ? value.substring(space + 1).trim() : value);
+                    }
                 }
                 if (header != null && value != null) {
                     headers.put(header, value);
@@ -480,7 +488,11 @@ public final class ProviderLoader {
             return null;
         }
         try {
-            return placeholders.apply(value);
+            String resolved = placeholders.apply(value);
+            if (secret && resolved != null) {
+                errors.secrets.add(resolved);
+            }
+            return resolved;
         } catch (RuntimeException e) {
             if (e instanceof NotAllowedPlaceholder) {
                 errors.add(path, e.getMessage());

@@ -170,6 +170,21 @@ class ProviderLoaderTest {
         }
     }
 
+    /** Whatever a credential's header is called, its value is known as secret and redacted from a target's echo. */
+    @Test
+    void anApiKeyUnderAnyHeaderNameIsASecret() throws Exception {
+        ProviderLoader keyed = new ProviderLoader(text -> text.replace("{{crm.url}}", "https://crm.example.org")
+                .replace("{{env:CRM_KEY}}", "key-0123456789abcdef"));
+        Path f = dir.resolve("crm.yaml");
+        Files.writeString(f, GOOD.replace("auth: {type: bearer, token: \"{{crm.token}}\"}",
+                "auth: {type: api_key, header: X-Credential, value: \"{{env:CRM_KEY}}\"}"));
+        ProviderLoader.Loaded l = keyed.load(f);
+        assertThat(l.errors()).isEmpty();
+        assertThat(l.provider().secretValues()).contains("key-0123456789abcdef");
+        assertThat(Secrets.redact("echo: X-Credential=key-0123456789abcdef", l.provider().secretValues()))
+                .isEqualTo("echo: X-Credential=[redacted]");
+    }
+
     @Test
     void syntaxErrorsNameTheLine() throws Exception {
         ProviderLoader.Loaded l = load("crm", GOOD.replace("triggers: [order.paid]", "triggers: [order.paid"));
