@@ -73,6 +73,7 @@ class OperationsTest extends AppTestSupport {
             assertThat(get(demo.sandbox().url() + "/")).contains("Sandbox CRM").contains("ada@example.org");
             // the demo credentials log in
             HttpResponse<String> login = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(app.url("/api/login")))
+                    .header("Content-Type", "application/json")
                     .POST(HttpRequest.BodyPublishers.ofString("{\"username\":\"demo\",\"password\":\"" + demo.password() + "\"}")).build(),
                     HttpResponse.BodyHandlers.ofString());
             assertThat(login.statusCode()).isEqualTo(200);
