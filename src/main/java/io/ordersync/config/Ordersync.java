@@ -216,7 +216,10 @@ public final class Ordersync {
                 public void onCamelContextStarted(CamelContext ctx, boolean alreadyStarted) {
                     // the HTTP server is up now (a service started before the routes); the readiness check
                     // answers only after this, so no intake request comes before it
-                    HttpHardening.install(ctx);
+                    // Camel may call this more than once during one start: the handlers go in once
+                    if (o.hardened.compareAndSet(false, true)) {
+                        HttpHardening.install(ctx);
+                    }
                 }
 
                 @Override
@@ -280,6 +283,9 @@ public final class Ordersync {
             }
         }
     }
+
+    /** Whether the HTTP server's hardening handlers are installed (see {@link HttpHardening}). */
+    private final java.util.concurrent.atomic.AtomicBoolean hardened = new java.util.concurrent.atomic.AtomicBoolean();
 
     /** The version of each provider whose route last started: the one to go back to when a new one cannot start. */
     private final Map<String, Provider> startedVersions = new HashMap<>();
