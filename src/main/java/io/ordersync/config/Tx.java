@@ -125,17 +125,6 @@ public final class Tx {
         return false;
     }
 
-    /** Whether the database failed (unreachable, connection lost): an SQLException anywhere in the causes. */
-    public static boolean isDatabaseFailure(Throwable e) {
-        while (e != null) {
-            if (e instanceof java.sql.SQLException) {
-                return true;
-            }
-            e = e.getCause();
-        }
-        return false;
-    }
-
     /**
      * Whether the database could not be reached or the connection broke (SQL state class 08, a server
      * shutdown 57P, or a transient/recoverable SQLException such as the pool's connection timeout); unlike
