@@ -37,6 +37,9 @@ class EmbeddingTest extends CamelTestSupport {
     private FakeTarget target;
     private Path dir;
     private int port;
+    private Ordersync ordersync;
+    /** The host platform's own data source, bound as "dataSource" before ordersync is installed. */
+    private org.h2.jdbcx.JdbcDataSource hostDataSource;
 
     @Override
     protected CamelContext createCamelContext() throws Exception {
@@ -53,7 +56,15 @@ class EmbeddingTest extends CamelTestSupport {
         settings.setProperty("ordersync.db.url", "jdbc:h2:file:" + dir.resolve("db").toAbsolutePath());
         settings.setProperty("ordersync.mappings.dir", dir.resolve("mappings").toString());
         settings.setProperty("ordersync.intake.token", "shop-token");
-        Ordersync.install(context, OrdersyncSettings.from(settings));
+        // the host has its own "dataSource" (and its own routes, below): ordersync must not replace or use it
+        hostDataSource = new org.h2.jdbcx.JdbcDataSource();
+        hostDataSource.setURL("jdbc:h2:mem:host-" + System.nanoTime() + ";DB_CLOSE_DELAY=-1");
+        hostDataSource.setUser("sa");
+        try (var c = hostDataSource.getConnection()) {
+            c.createStatement().execute("CREATE TABLE host_log (id IDENTITY PRIMARY KEY, msg VARCHAR(100))");
+        }
+        context.getRegistry().bind("dataSource", hostDataSource);
+        ordersync = Ordersync.install(context, OrdersyncSettings.from(settings));
 
         // the host platform provides the HTTP server that platform-http routes use
         try (ServerSocket s = new ServerSocket(0)) {
@@ -73,7 +84,18 @@ class EmbeddingTest extends CamelTestSupport {
             files.filter(f -> f.toString().endsWith(".camel.yaml")).sorted()
                     .forEach(f -> resources.add(ResourceHelper.resolveResource(context, "file:" + f)));
         }
-        return PluginHelper.getRoutesLoader(context).findRoutesBuilders(resources).toArray(new RoutesBuilder[0]);
+        List<RoutesBuilder> builders = new ArrayList<>(PluginHelper.getRoutesLoader(context).findRoutesBuilders(resources));
+        // the host platform's own routes: one on its data source, one on the shared HTTP server
+        builders.add(new org.apache.camel.builder.RouteBuilder() {
+            @Override
+            public void configure() {
+                from("direct:host-log").routeId("host-log")
+                        .to("sql:INSERT INTO host_log (msg) VALUES (:#${body})?dataSource=#dataSource");
+                from("platform-http:/host/ping?httpMethodRestrict=GET").routeId("host-ping")
+                        .setBody(constant("pong"));
+            }
+        });
+        return builders.toArray(new RoutesBuilder[0]);
     }
 
     @AfterEach
@@ -96,5 +118,62 @@ class EmbeddingTest extends CamelTestSupport {
         assertThat(r.statusCode()).isEqualTo(202);
         await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("tickets").size() == 2);
         assertThat(target.objects("contacts")).hasSize(1);
+    }
+
+    @Test
+    void theHostKeepsItsBeansAndRoutesBesideOrdersync() throws Exception {
+        await().atMost(Duration.ofSeconds(5)).until(() -> context.getRoute("provider-crm") != null);
+        // the host's bean is still the host's, and ordersync's are all under its prefix
+        assertThat(context.getRegistry().lookupByName("dataSource")).isSameAs(hostDataSource);
+        assertThat(context.getRegistry().lookupByName("ordersync.dataSource")).isNotSameAs(hostDataSource).isNotNull();
+        for (String name : List.of("providers", "dispatcher", "delivery", "syncOutcome", "adminApi", "adminAuth", "orderStore",
+                "syncQueue", "httpIntake", "outboxIntake", "syncMetrics", "staticFiles")) {
+            assertThat(context.getRegistry().lookupByName(name)).as("unprefixed bean " + name).isNull();
+        }
+        // the host's routes work: its SQL route writes into its own database, its HTTP route answers
+        template.sendBody("direct:host-log", "hello");
+        try (var c = hostDataSource.getConnection(); var rs = c.createStatement().executeQuery("SELECT COUNT(*) FROM host_log")) {
+            rs.next();
+            assertThat(rs.getInt(1)).isEqualTo(1);
+        }
+        HttpResponse<String> ping = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                URI.create("http://127.0.0.1:" + port + "/host/ping")).GET().build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(ping.statusCode()).isEqualTo(200);
+        assertThat(ping.body()).isEqualTo("pong");
+        // and ordersync's work beside them, on its own database
+        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                        URI.create("http://127.0.0.1:" + port + "/api/events"))
+                .header("Authorization", "Bearer shop-token")
+                .POST(HttpRequest.BodyPublishers.ofString(Fixtures.read("fixtures/order-abc12.json"))).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).isEqualTo(202);
+        await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("tickets").size() == 2);
+    }
+
+    @Test
+    void twoHundredMappingReloadsLeaveComponentsAndRoutesAsTheyWere() throws Exception {
+        await().atMost(Duration.ofSeconds(5)).until(() -> context.getRoute("provider-crm") != null);
+        int components = context.getComponentNames().size();
+        int routes = context.getRoutes().size();
+        Path file = dir.resolve("mappings").resolve("crm.yaml");
+        String original = java.nio.file.Files.readString(file);
+        for (int i = 0; i < 200; i++) {
+            // a changed response timeout re-creates the provider's routes and its HTTP component
+            java.nio.file.Files.writeString(file, original.replace("response_timeout_ms: 2000", "response_timeout_ms: " + (2000 + i % 2 + 1)));
+            // a reload takes a file once it read the same bytes twice (an editor may still be writing)
+            ordersync.reloadMappings();
+            ordersync.reloadMappings();
+        }
+        assertThat(ordersync.providers().active("crm").responseTimeoutMs()).isEqualTo(2000 + 199 % 2 + 1);
+        assertThat(context.getComponentNames()).hasSize(components);
+        assertThat(context.getRoutes()).hasSize(routes);
+        // and the provider still syncs
+        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                        URI.create("http://127.0.0.1:" + port + "/api/events"))
+                .header("Authorization", "Bearer shop-token")
+                .POST(HttpRequest.BodyPublishers.ofString(Fixtures.read("fixtures/order-abc12.json"))).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).isEqualTo(202);
+        await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("tickets").size() == 2);
     }
 }

@@ -156,7 +156,7 @@ class MappingDslTest extends AppTestSupport {
         Files.writeString(mappings.resolve("crm.yaml"), original.replace("{value: ordersync, remote: origin, mode: if_new}",
                 "{value: ordersync-v2, remote: origin, mode: if_new}"));
         await().atMost(Duration.ofSeconds(10)).until(() -> app.get("/api/providers").body().contains("\"status\":\"active\"")
-                && app.context().getRegistry().lookupByNameAndType("providers", io.ordersync.mapping.ProviderRegistry.class)
+                && app.context().getRegistry().lookupByNameAndType("ordersync.providers", io.ordersync.mapping.ProviderRegistry.class)
                 .active("crm").objects().get(0).properties().stream().anyMatch(p -> "ordersync-v2".equals(p.constant())));
         app.post("/api/events", fixture("order-abc12").toString());
         awaitQueueEmpty();

@@ -8,10 +8,9 @@ import io.ordersync.admin.OperationsApi;
 import io.ordersync.admin.RejectedApi;
 import io.ordersync.admin.SessionApi;
 import io.ordersync.admin.StaticFiles;
-import io.ordersync.delivery.DeliveryProcessor;
+import io.ordersync.delivery.DeliverySteps;
 import io.ordersync.delivery.ProviderBreakers;
 import io.ordersync.delivery.ProviderGate;
-import io.ordersync.delivery.Upserter;
 import io.ordersync.intake.HttpIntakeProcessor;
 import io.ordersync.intake.IntakeService;
 import io.ordersync.intake.JmsBroker;
@@ -53,8 +52,8 @@ public final class Ordersync {
 
     /** Name of the route template each provider route is made from (routes/provider.camel.yaml). */
     public static final String PROVIDER_TEMPLATE = "provider";
-    /** Template of the rate-limited HTTP route of a provider with a rate limit. */
-    public static final String PROVIDER_HTTP_TEMPLATE = "provider-http";
+    /** Template of a provider's call route: every request to its target (routes/provider.camel.yaml). */
+    public static final String PROVIDER_CALL_TEMPLATE = "provider-call";
 
     private final CamelContext context;
     private final OrdersyncSettings settings;
@@ -64,9 +63,26 @@ public final class Ordersync {
     private final Dispatcher dispatcher;
     private final SyncQueue queue;
     private final OrderStore store;
-    private final Map<String, Integer> routeConcurrency = new HashMap<>();
-    private final Map<String, Integer> routeRateLimit = new HashMap<>();
     private final JmsBroker jms;
+    private final ProviderBreakers breakers;
+    private final io.ordersync.spi.SyncProviders javaProviders;
+
+    /**
+     * What a provider's routes are built from: a change of any of these re-creates them (a change of anything
+     * else, mappings included, is read by the running route at the next sync).
+     */
+    private record RouteShape(Provider.Kind kind, int concurrency, int rateLimit, String destination, int connectTimeoutMs,
+                              int responseTimeoutMs, Provider.BreakerSpec breaker) {
+        static RouteShape of(Provider p) {
+            return new RouteShape(p.kind(), p.concurrency(), p.rateLimit(), p.destination() == null ? null : p.destination().uri(),
+                    p.connectTimeoutMs(), p.responseTimeoutMs(), p.breaker());
+        }
+    }
+
+    /** The shape of each provider's running routes, and the HTTP component its call route uses (or null). */
+    private final Map<String, RouteShape> routeShapes = new HashMap<>();
+    private final Map<String, String> routeComponents = new HashMap<>();
+    private static final java.util.concurrent.atomic.AtomicInteger COMPONENTS = new java.util.concurrent.atomic.AtomicInteger();
 
     private Ordersync(CamelContext context, OrdersyncSettings settings) {
         this.context = context;
@@ -86,11 +102,13 @@ public final class Ordersync {
         ObjectMapper mapper = new ObjectMapper();
         this.store = new OrderStore(dataSource);
         this.queue = new SyncQueue(dataSource, store);
+        this.javaProviders = io.ordersync.spi.SyncProviders.load(context.getApplicationContextClassLoader() != null
+                ? context.getApplicationContextClassLoader() : Ordersync.class.getClassLoader());
         this.providers = new ProviderRegistry(settings.mappingsDir,
-                new ProviderLoader(text -> context.resolvePropertyPlaceholders(text)));
+                new ProviderLoader(text -> context.resolvePropertyPlaceholders(text)).withJavaProviders(javaProviders));
         providers.reload();
         ProviderGate gate = new ProviderGate();
-        ProviderBreakers breakers = new ProviderBreakers(gate);
+        this.breakers = new ProviderBreakers(gate);
         // H2 stores a document in-row, up to Database.MAX_DOCUMENT_CHARS: a larger limit would let one through
         // intake that the database then refuses
         int maxDocument = Database.isPostgres(settings.jdbcUrl) ? settings.maxDocumentBytes
@@ -125,37 +143,39 @@ public final class Ordersync {
                 settings.jmsPassword, settings.jdbcPassword));
 
         Registry r = context.getRegistry();
-        r.bind("dataSource", dataSource);
-        r.bind("orderStore", store);
-        r.bind("syncQueue", queue);
-        r.bind("providers", providers);
-        r.bind("dispatcher", dispatcher);
-        r.bind("syncOutcome", outcome);
-        r.bind("outboxIntake", new OutboxIntakeProcessor(intake));
-        r.bind("httpIntake", new HttpIntakeProcessor(intake, mapper));
-        r.bind("jmsIntake", new JmsIntakeProcessor(intake));
+        r.bind("ordersync.dataSource", dataSource);
+        r.bind("ordersync.orderStore", store);
+        r.bind("ordersync.syncQueue", queue);
+        r.bind("ordersync.providers", providers);
+        r.bind("ordersync.dispatcher", dispatcher);
+        r.bind("ordersync.syncOutcome", outcome);
+        r.bind("ordersync.outboxIntake", new OutboxIntakeProcessor(intake));
+        r.bind("ordersync.httpIntake", new HttpIntakeProcessor(intake, mapper));
+        r.bind("ordersync.jmsIntake", new JmsIntakeProcessor(intake));
         this.jms = new JmsBroker(settings.jmsUrl, settings.jmsDataDir, settings.jmsEmbeddedPort, settings.jmsUser, settings.jmsPassword);
         if (settings.jmsEnabled) {
             // without JMS intake the intake-jms route is not created, and the Artemis client is never loaded
-            r.bind("jmsConnectionFactory", jms.connectionFactory());
+            r.bind("ordersync.jmsConnectionFactory", jms.connectionFactory());
         }
-        Upserter upserter = new Upserter(mapper, gate, settings.maxInProcessRetryAfter, settings.maxRetryAfter);
-        r.bind("delivery", new DeliveryProcessor(context, providers, store, parsed, upserter, gate, metrics, breakers));
-        r.bind("adminApi", new AdminApi(queue, store, mapper, providers, parser, breakers, gate));
+        DeliverySteps steps = new DeliverySteps(providers, store, parsed, gate, metrics, javaProviders, settings.maxInProcessRetryAfter,
+                settings.maxRetryAfter);
+        r.bind("ordersync.delivery", steps);
+        r.bind("ordersync.retryAfterDelay", (org.apache.camel.Processor) steps::retryAfterDelay);
+        r.bind("ordersync.adminApi", new AdminApi(queue, store, mapper, providers, parser, breakers, gate));
         AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken);
         if (!auth.configured()) {
             LOG.warn("No admin credentials configured: the REST API and the UI refuse every request. "
                     + "Set ordersync.admin.token, or ordersync.admin.username and ordersync.admin.password");
         }
         auth.setFailureMeter(() -> metrics.registry().counter("ordersync.login.failures").increment());
-        r.bind("adminAuth", auth);
+        r.bind("ordersync.adminAuth", auth);
         SessionApi sessionApi = new SessionApi(auth, mapper);
         sessionApi.setCookieSecure(context.getPropertiesComponent().resolveProperty("ordersync.admin.cookie-secure").orElse("auto"));
-        r.bind("sessionApi", sessionApi);
-        r.bind("operationsApi", new OperationsApi(dataSource, queue, store, providers, mapper, breakers));
-        r.bind("rejectedApi", new RejectedApi(intake, store, mapper));
-        r.bind("staticFiles", new StaticFiles());
-        r.bind("syncMetrics", metrics);
+        r.bind("ordersync.sessionApi", sessionApi);
+        r.bind("ordersync.operationsApi", new OperationsApi(dataSource, queue, store, providers, mapper, breakers));
+        r.bind("ordersync.rejectedApi", new RejectedApi(intake, store, mapper));
+        r.bind("ordersync.staticFiles", new StaticFiles());
+        r.bind("ordersync.syncMetrics", metrics);
         HealthCheckRegistry health = HealthCheckRegistry.get(context);
         if (health != null) {
             health.register(new DatabaseHealthCheck(dataSource));
@@ -240,16 +260,17 @@ public final class Ordersync {
     public synchronized void createProviderRoutes() throws Exception {
         Map<String, Provider> running = new HashMap<>();
         providers.active().forEach(p -> running.put(p.identifier(), p));
-        for (String id : new ArrayList<>(routeConcurrency.keySet())) {
+        for (String id : new ArrayList<>(routeShapes.keySet())) {
             Provider p = running.get(id);
-            if (p == null || p.concurrency() != routeConcurrency.get(id) || p.rateLimit() != routeRateLimit.getOrDefault(id, 0)) {
+            if (p == null || !RouteShape.of(p).equals(routeShapes.get(id))) {
                 removeProviderRoutes(id);
-                LOG.info("Route provider-{} removed{}", id, p == null ? "" : " (concurrency or rate limit changed)");
+                LOG.info("Route provider-{} removed{}", id, p == null ? "" : " (its kind, endpoint, concurrency, rate limit, "
+                        + "timeouts or circuit breaker changed)");
             }
         }
         for (Provider p : running.values()) {
-            if (routeConcurrency.containsKey(p.identifier()) && context.getRoute("provider-" + p.identifier()) != null) {
-                // its route runs (the same concurrency and rate limit): the new version is read per sync
+            if (routeShapes.containsKey(p.identifier()) && context.getRoute("provider-" + p.identifier()) != null) {
+                // its routes run with the same shape: the new version is read per sync
                 startedVersions.put(p.identifier(), p);
                 continue;
             }
@@ -260,9 +281,7 @@ public final class Ordersync {
             } catch (Exception e) {
                 // a version that cannot run must not leave its provider without a route while the API says active:
                 // the last version that ran is started again, and the file's state says why
-                removeRoutes(added);
-                routeConcurrency.remove(p.identifier());
-                routeRateLimit.remove(p.identifier());
+                removeAdded(p.identifier(), added);
                 Provider previous = startedVersions.get(p.identifier());
                 String reason = e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
                 LOG.error("Provider {}: the route of the new version cannot start ({}){}", p.identifier(), reason,
@@ -273,9 +292,7 @@ public final class Ordersync {
                     try {
                         addProviderRoutes(previous, again);
                     } catch (Exception failedAgain) {
-                        removeRoutes(again);
-                        routeConcurrency.remove(p.identifier());
-                        routeRateLimit.remove(p.identifier());
+                        removeAdded(p.identifier(), again);
                         providers.startFailed(p.identifier(), null, reason);
                         LOG.error("Provider {}: the last good version cannot start either", p.identifier(), failedAgain);
                     }
@@ -290,48 +307,79 @@ public final class Ordersync {
     /** The version of each provider whose route last started: the one to go back to when a new one cannot start. */
     private final Map<String, Provider> startedVersions = new HashMap<>();
 
-    /** Creates the provider's routes from the templates; {@code added} collects the ids of those created. */
+    /**
+     * Creates the provider's two routes from the templates: provider-<id>-call (its target's endpoint, throttle
+     * and circuit breaker) and provider-<id>. An HTTP provider gets its own camel-http component (its timeouts
+     * and connection pool), which lives and dies with these routes.
+     */
     private void addProviderRoutes(Provider p, List<String> added) throws Exception {
         String routeId = "provider-" + p.identifier();
-        for (String id : p.rateLimit() > 0 ? List.of(routeId + "-http", routeId) : List.of(routeId)) {
+        for (String id : List.of(routeId + "-call", routeId)) {
             if (context.getRoute(id) != null) {
                 throw new IllegalStateException("the route id " + id + " is taken by another route (rename that route)");
             }
         }
-        if (p.rateLimit() > 0) {
-            TemplatedRouteBuilder.builder(context, PROVIDER_HTTP_TEMPLATE)
-                    .routeId(routeId + "-http")
-                    .parameter("identifier", p.identifier())
-                    .parameter("rateLimit", String.valueOf(p.rateLimit()))
-                    .add();
-            added.add(routeId + "-http");
-        }
+        String target = switch (p.kind()) {
+            case HTTP, WEBHOOK -> {
+                String name = "ordersync-http-" + COMPONENTS.incrementAndGet();
+                org.apache.camel.component.http.HttpComponent component = new org.apache.camel.component.http.HttpComponent();
+                component.setConnectTimeout(p.connectTimeoutMs());
+                component.setResponseTimeout(p.responseTimeoutMs());
+                component.setSoTimeout(p.responseTimeoutMs());
+                component.setConnectionRequestTimeout(p.responseTimeoutMs());
+                component.setConnectionsPerRoute(Math.max(20, p.concurrency() * 2));
+                // retries are ours (Camel redelivery, then the queue): HttpClient must not re-send 429/503 by itself
+                component.setHttpClientConfigurer(builder -> builder.disableAutomaticRetries());
+                context.addComponent(name, component);
+                routeComponents.put(p.identifier(), name);
+                // copyHeaders=false: the answer carries only the target's headers (status, body, Retry-After are read)
+                yield name + "://" + p.baseUrl().replaceFirst("^https?://", "") + "?throwExceptionOnFailure=false&copyHeaders=false";
+            }
+            case ENDPOINT, ROUTE -> p.destination().uri();
+            case JAVA -> "bean:ordersync.delivery?method=syncJava";
+        };
+        context.getRegistry().bind("ordersync.breaker." + p.identifier(), breakers.of(p));
+        TemplatedRouteBuilder.builder(context, PROVIDER_CALL_TEMPLATE)
+                .routeId(routeId + "-call")
+                .parameter("identifier", p.identifier())
+                .parameter("target", target)
+                .parameter("throttled", String.valueOf(p.rateLimit() > 0))
+                .parameter("rateLimit", String.valueOf(Math.max(1, p.rateLimit())))
+                .add();
+        added.add(routeId + "-call");
         TemplatedRouteBuilder.builder(context, PROVIDER_TEMPLATE)
                 .routeId(routeId)
                 .parameter("identifier", p.identifier())
                 .parameter("concurrency", String.valueOf(p.concurrency()))
                 .add();
         added.add(routeId);
-        routeConcurrency.put(p.identifier(), p.concurrency());
-        routeRateLimit.put(p.identifier(), p.rateLimit());
-        LOG.info("Route {} created ({} consumers, target {})", routeId, p.concurrency(), p.baseUrl());
+        routeShapes.put(p.identifier(), RouteShape.of(p));
+        LOG.info("Route {} created ({} consumers, {} {})", routeId, p.concurrency(), p.kind().code(),
+                p.kind() == Provider.Kind.HTTP || p.kind() == Provider.Kind.WEBHOOK ? p.baseUrl()
+                        : p.destination().uri() == null ? "" : io.ordersync.mapping.Secrets.redact(p.destination().uri(), p.secretValues()));
     }
 
+    /** Removes the routes ordersync made for the provider, and its HTTP component. */
     private void removeProviderRoutes(String id) throws Exception {
-        // only the routes ordersync made: a -http route exists only with a rate limit
-        removeRoutes(routeRateLimit.getOrDefault(id, 0) > 0 ? List.of("provider-" + id, "provider-" + id + "-http")
-                : List.of("provider-" + id));
-        routeConcurrency.remove(id);
-        routeRateLimit.remove(id);
+        removeAdded(id, List.of("provider-" + id, "provider-" + id + "-call"));
     }
 
-    private void removeRoutes(List<String> routeIds) throws Exception {
+    /** Removes these routes (only ones ordersync made) and the provider's HTTP component. */
+    private void removeAdded(String id, List<String> routeIds) throws Exception {
         for (String routeId : routeIds) {
             if (context.getRoute(routeId) != null) {
                 context.getRouteController().stopRoute(routeId);
                 context.removeRoute(routeId);
             }
         }
+        String component = routeComponents.remove(id);
+        if (component != null) {
+            org.apache.camel.Component c = context.removeComponent(component);
+            if (c != null) {
+                c.stop();
+            }
+        }
+        routeShapes.remove(id);
     }
 
     /**

@@ -8,12 +8,11 @@ import io.ordersync.mapping.Provider;
 import io.ordersync.order.OrderDocument;
 import io.ordersync.order.OrderStore;
 
-import java.time.Duration;
 import java.util.List;
 
 
 /**
- * The requests a sync would send, without sending them: the real {@link Upserter} runs against a
+ * The requests a sync would send, without sending them: the sync's own decisions ({@link Sync}) run against a
  * transport that records each request and answers as the target would, from the remote objects given
  * (per mapping id or remote type; absent means "does not exist yet"). Header values of the provider
  * (credentials) are shown as {@code <redacted>}.
@@ -62,7 +61,8 @@ public final class Preview {
         Transport recorder = request -> {
             ObjectNode r = requests.addObject();
             r.put("method", request.method());
-            r.put("url", provider.baseUrl() + request.path());
+            r.put("url", request.purpose() == Transport.Purpose.SEND ? (provider.kind() == Provider.Kind.JAVA
+                    ? "java:" + provider.identifier() : request.path()) : provider.baseUrl() + request.path());
             ObjectNode headers = r.putObject("headers");
             provider.headers().keySet().forEach(h -> headers.put(h, "<redacted>"));
             request.headers().forEach(headers::put);
@@ -77,7 +77,7 @@ public final class Preview {
         };
         java.util.Set<String> secrets = new java.util.HashSet<>(provider.secretValues());
         secrets.addAll(alsoRedact);
-        List<OrderStore.Result> results = new Upserter(mapper, new ProviderGate(), Duration.ZERO, Duration.ofHours(1)).sync(provider, doc, recorder, d -> { });
+        List<OrderStore.Result> results = Sync.simulate(provider, doc, recorder);
         ArrayNode rs = out.putArray("results");
         for (OrderStore.Result r : results) {
             ObjectNode o = rs.addObject();

@@ -30,11 +30,16 @@ public final class ProviderBreakers {
         this.gate = java.util.Objects.requireNonNull(gate, "gate");
     }
 
-    /** The breaker of this provider version (a changed spec starts a fresh breaker); null when disabled. */
+    /**
+     * The breaker of this provider version (a changed spec starts a fresh breaker). A provider whose breaker is
+     * switched off gets one in resilience4j's DISABLED state: it lets every call through and records nothing.
+     */
     public CircuitBreaker of(Provider p) {
         if (!p.breaker().enabled()) {
             breakers.remove(p.identifier());
-            return null;
+            CircuitBreaker off = CircuitBreaker.ofDefaults("provider-" + p.identifier() + "-off");
+            off.transitionToDisabledState();
+            return off;
         }
         Entry e = breakers.compute(p.identifier(), (id, old) -> {
             if (old != null && old.spec().equals(p.breaker())) {
@@ -47,6 +52,8 @@ public final class ProviderBreakers {
                     .waitDurationInOpenState(p.breaker().openFor())
                     .permittedNumberOfCallsInHalfOpenState(1)
                     .automaticTransitionFromOpenToHalfOpenEnabled(true)
+                    // the target answered, it refused the data: not a sign that it is down
+                    .ignoreExceptions(PermanentDeliveryException.class, io.ordersync.mapping.MappingConfigException.class)
                     .build();
             CircuitBreaker cb = CircuitBreaker.of("provider-" + id, config);
             cb.getEventPublisher().onStateTransition(ev -> LOG.warn("Circuit breaker of provider {}: {}", id,

@@ -75,7 +75,7 @@ public final class Demo implements AutoCloseable {
                 + "  Sample orders arrive through the outbox over the next minute: watch syncs, a retry (flaky@)\n"
                 + "  and a parked permanent error (blocked@) on the dashboard: open it and click Retry now. Stop with Ctrl+C.\n";
         System.out.println(banner);
-        DataSource ds = context.getRegistry().lookupByNameAndType("dataSource", DataSource.class);
+        DataSource ds = context.getRegistry().lookupByNameAndType("ordersync.dataSource", DataSource.class);
         for (int i = 0; i < BUYERS.length; i++) {
             int n = i;
             feeder.schedule(() -> feed(ds, n), i < 3 ? 1 : (i - 2) * 5L, TimeUnit.SECONDS);

@@ -26,10 +26,28 @@ public record Provider(
         String separator,
         boolean nativeLists,
         List<ObjectSpec> objects,
-        Set<String> declaredSecrets) {
+        Set<String> declaredSecrets,
+        Destination destination) {
 
-    /** How objects reach the target. */
-    public enum Kind { HTTP, WEBHOOK }
+    /**
+     * How objects reach the target: an HTTP upsert, a signed webhook, the user's own route, any Camel
+     * endpoint, or a Java class registered through ServiceLoader.
+     */
+    public enum Kind {
+        HTTP, WEBHOOK, ROUTE, ENDPOINT, JAVA;
+
+        /** As written in the file. */
+        public String code() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+    }
+
+    /**
+     * Where objects of a {@code route} or {@code endpoint} provider go: the Camel endpoint URI, one message per
+     * object or per order, and header templates (endpoint only). Null for the other kinds.
+     */
+    public record Destination(String uri, boolean perOrder, Map<String, String> headers) {
+    }
 
     /**
      * The resolved credentials of this provider (auth headers, secret headers, the webhook key), as they could

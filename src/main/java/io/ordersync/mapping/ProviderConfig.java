@@ -17,6 +17,8 @@ public record ProviderConfig(
         List<Condition> filter,
         Target target,
         Webhook webhook,
+        String route,
+        Endpoint endpoint,
         Retry retry,
         String separator,
         Boolean nativeLists,
@@ -37,6 +39,13 @@ public record ProviderConfig(
 
     /** A webhook provider: signed POSTs (Standard Webhooks) of each object or of the whole order. */
     public record Webhook(String path, String secret, String per) {
+    }
+
+    /**
+     * A {@code kind: endpoint} provider: the Camel endpoint URI each object (or the order's objects) is sent to
+     * as JSON, and headers (templates) set on each message.
+     */
+    public record Endpoint(String uri, String per, Map<String, String> headers) {
     }
 
     /** The durable retry policy of the queue for this provider. */

@@ -44,6 +44,17 @@ public final class ProviderLoader {
 
     private final ObjectMapper yaml;
     private final UnaryOperator<String> placeholders;
+    private volatile io.ordersync.spi.SyncProviders javaProviders = io.ordersync.spi.SyncProviders.none();
+
+    /** The Java providers a {@code kind: java} file may name (found through ServiceLoader). */
+    public ProviderLoader withJavaProviders(io.ordersync.spi.SyncProviders javaProviders) {
+        this.javaProviders = javaProviders;
+        return this;
+    }
+
+    public io.ordersync.spi.SyncProviders javaProviders() {
+        return javaProviders;
+    }
 
     /**
      * @param placeholders resolves {@code {{...}}} placeholders (environment, system and application
@@ -64,7 +75,7 @@ public final class ProviderLoader {
                 }
             }
             return placeholders.apply(text);
-        });
+        }).withJavaProviders(javaProviders);
     }
 
     /** What one placeholder text resolves to (for redaction); throws when it is not set. */
@@ -252,10 +263,15 @@ public final class ProviderLoader {
             switch (c.kind()) {
                 case "http" -> kind = Provider.Kind.HTTP;
                 case "webhook" -> kind = Provider.Kind.WEBHOOK;
-                default -> errors.add("kind", "kind '" + c.kind() + "' is not one of http, webhook"
-                        + Suggest.hint(c.kind(), List.of("http", "webhook")));
+                case "route" -> kind = Provider.Kind.ROUTE;
+                case "endpoint" -> kind = Provider.Kind.ENDPOINT;
+                case "java" -> kind = Provider.Kind.JAVA;
+                default -> errors.add("kind", "kind '" + c.kind() + "' is not one of http, webhook, route, endpoint, java"
+                        + Suggest.hint(c.kind(), KINDS));
             }
         }
+        boolean overHttp = kind == Provider.Kind.HTTP || kind == Provider.Kind.WEBHOOK;
+        Provider.Destination destination = destination(errors, kind, c);
         if (c.triggers() == null || c.triggers().isEmpty()) {
             errors.add("triggers", "triggers must list at least one event type, e.g. [order.placed, order.paid]");
         }
@@ -264,7 +280,12 @@ public final class ProviderLoader {
         String baseUrl = null;
         Map<String, String> headers = new LinkedHashMap<>();
         ProviderConfig.Target t = c.target();
-        if (t == null || t.baseUrl() == null) {
+        if (!overHttp) {
+            if (t != null && (t.baseUrl() != null || t.auth() != null || t.headers() != null)) {
+                errors.add("target", "target.base_url, auth and headers are for kind http and webhook; a " + kind.code()
+                        + " provider takes only concurrency, rate_limit, timeouts and circuit_breaker from target");
+            }
+        } else if (t == null || t.baseUrl() == null) {
             errors.add("target", "target.base_url is required");
         } else {
             baseUrl = resolve(errors, "target.base_url", t.baseUrl(), false);
@@ -354,6 +375,16 @@ public final class ProviderLoader {
                 }
             }
         }
+        if (kind == Provider.Kind.JAVA && destination != null && c.objects() != null) {
+            List<String> can = javaProviders.get(c.identifier()).objects();
+            for (int i = 0; i < c.objects().size(); i++) {
+                ProviderConfig.ObjectMapping o = c.objects().get(i);
+                if (o != null && o.remoteType() != null && !can.contains(o.remoteType())) {
+                    errors.add("objects[" + i + "].remote_type", "the Java provider " + c.identifier() + " syncs "
+                            + String.join(", ", can) + ", not '" + o.remoteType() + "'" + Suggest.hint(o.remoteType(), can));
+                }
+            }
+        }
         int concurrency = t != null && t.concurrency() != null ? t.concurrency() : 4;
         if (concurrency < 1 || concurrency > MAX_CONCURRENCY) {
             errors.add("target.concurrency", "must be 1 to " + MAX_CONCURRENCY + " (concurrent requests), got " + concurrency);
@@ -391,12 +422,84 @@ public final class ProviderLoader {
         }
         Provider.BreakerSpec breaker = new Provider.BreakerSpec(cb == null || !Boolean.FALSE.equals(cb.enabled()), failureRate,
                 cb == null || cb.minimumCalls() == null ? 10 : Math.max(1, cb.minimumCalls()), openFor);
-        return new Provider(c.identifier(), c.displayName() == null ? c.identifier() : c.displayName(), kind,
+        String displayName = c.displayName() != null ? c.displayName()
+                : kind == Provider.Kind.JAVA && destination != null ? javaProviders.get(c.identifier()).displayName() : c.identifier();
+        return new Provider(c.identifier(), displayName, kind,
                 c.triggers() == null ? Set.of() : new LinkedHashSet<>(c.triggers()), filter, baseUrl, headers, webhook,
                 t != null && t.connectTimeoutMs() != null ? t.connectTimeoutMs() : 5000,
                 t != null && t.responseTimeoutMs() != null ? t.responseTimeoutMs() : 30000,
                 concurrency, rateLimit, breaker, maxAttempts, backoff, new Provider.StatusSet(ranges), separator,
-                Boolean.TRUE.equals(c.nativeLists()), objects, Set.copyOf(errors.secrets));
+                Boolean.TRUE.equals(c.nativeLists()), objects, Set.copyOf(errors.secrets), destination);
+    }
+
+    private static final List<String> KINDS = List.of("http", "webhook", "route", "endpoint", "java");
+
+    /** Where objects of a route, endpoint or java provider go; checks that only its own kind's section is set. */
+    private Provider.Destination destination(Errors errors, Provider.Kind kind, ProviderConfig c) {
+        if (kind != Provider.Kind.ROUTE && c.route() != null) {
+            errors.add("route", "route is for kind: route");
+        }
+        if (kind != Provider.Kind.ENDPOINT && c.endpoint() != null) {
+            errors.add("endpoint", "endpoint settings are for kind: endpoint");
+        }
+        switch (kind) {
+            case ROUTE -> {
+                if (c.route() == null || c.route().isBlank()) {
+                    errors.add("kind", "a route provider needs route: the Camel endpoint of your route, e.g. direct:my-crm");
+                    return null;
+                }
+                String uri = resolve(errors, "route", c.route().trim(), false);
+                if (uri != null && !uri.matches("[a-z][a-z0-9+.-]*:.+")) {
+                    errors.add("route", "'" + uri + "' is not a Camel endpoint URI (scheme:path, e.g. direct:my-crm)");
+                }
+                return new Provider.Destination(uri, false, Map.of());
+            }
+            case ENDPOINT -> {
+                ProviderConfig.Endpoint e = c.endpoint();
+                if (e == null || e.uri() == null || e.uri().isBlank()) {
+                    errors.add(e == null ? "kind" : "endpoint", "an endpoint provider needs endpoint.uri, e.g. jms:queue:crm or file:out");
+                    return null;
+                }
+                String uri = resolve(errors, "endpoint.uri", e.uri().trim(), false);
+                if (uri != null && !uri.matches("[a-z][a-z0-9+.-]*:.+")) {
+                    errors.add("endpoint.uri", "'" + uri + "' is not a Camel endpoint URI (scheme:path, e.g. jms:queue:crm)");
+                }
+                boolean perOrder = false;
+                if (e.per() != null) {
+                    switch (e.per()) {
+                        case "object" -> perOrder = false;
+                        case "order" -> perOrder = true;
+                        default -> errors.add("endpoint.per", "per must be object or order, got '" + e.per() + "'");
+                    }
+                }
+                Map<String, String> headers = new LinkedHashMap<>();
+                if (e.headers() != null) {
+                    for (Map.Entry<String, String> h : e.headers().entrySet()) {
+                        String at = "endpoint.headers." + h.getKey();
+                        if (h.getKey() == null || !h.getKey().matches("[A-Za-z][A-Za-z0-9_.-]{0,99}")) {
+                            errors.add(at, "a header name is letters, digits, '_', '.', '-'");
+                            continue;
+                        }
+                        checkTemplate(errors, at, h.getValue(), false, URL_TEMPLATE_EXTRAS);
+                        headers.put(h.getKey(), resolve(errors, at, h.getValue(), false));
+                    }
+                }
+                return new Provider.Destination(uri, perOrder, Map.copyOf(headers));
+            }
+            case JAVA -> {
+                io.ordersync.spi.SyncProvider p = c.identifier() == null ? null : javaProviders.get(c.identifier());
+                if (p == null) {
+                    errors.add("kind", "kind: java needs a Java provider registered as '" + c.identifier()
+                            + "' (META-INF/services/io.ordersync.spi.SyncProvider on the class path); registered: "
+                            + (javaProviders.all().isEmpty() ? "none" : String.join(", ", javaProviders.all().keySet())));
+                    return null;
+                }
+                return new Provider.Destination(null, false, Map.of());
+            }
+            default -> {
+                return null;
+            }
+        }
     }
 
     private Provider.WebhookSpec webhook(Errors errors, ProviderConfig.Webhook w) {
@@ -576,8 +679,10 @@ public final class ProviderLoader {
         if (kind == Provider.Kind.HTTP && upsert == null && (lookup == null || create == null || update == null)) {
             errors.add(at, "an http object mapping needs either upsert, or lookup, create and update");
         }
-        if (kind == Provider.Kind.WEBHOOK && (lookup != null || create != null || update != null || upsert != null)) {
-            errors.add(at, "a webhook object mapping has no lookup/create/update/upsert: objects are POSTed to webhook.path");
+        if (kind != Provider.Kind.HTTP && (lookup != null || create != null || update != null || upsert != null)) {
+            errors.add(at, "a " + kind.code() + " object mapping has no lookup/create/update/upsert: "
+                    + (kind == Provider.Kind.WEBHOOK ? "objects are POSTed to webhook.path" : "lookup and write are the "
+                    + (kind == Provider.Kind.JAVA ? "Java provider's" : kind == Provider.Kind.ROUTE ? "route's" : "endpoint's") + " job"));
         }
         checkTemplate(errors, at + ".external_link", o.externalLink(), perPosition, URL_TEMPLATE_EXTRAS);
         checkTemplate(errors, at + ".display_name", o.displayName(), perPosition, URL_TEMPLATE_EXTRAS);

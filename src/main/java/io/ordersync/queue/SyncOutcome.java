@@ -3,7 +3,8 @@ package io.ordersync.queue;
 import io.ordersync.config.Tx;
 import io.ordersync.delivery.DeferredDeliveryException;
 import io.ordersync.delivery.DeliveryException;
-import io.ordersync.delivery.DeliveryProcessor;
+import io.ordersync.delivery.DeliverySteps;
+import io.ordersync.delivery.Sync;
 import io.ordersync.mapping.MappingConfigException;
 import io.ordersync.mapping.Provider;
 import io.ordersync.mapping.ProviderRegistry;
@@ -42,8 +43,8 @@ public final class SyncOutcome {
     /** Success: results stored, success logged unless every object was "nothing to do", row deleted. */
     @SuppressWarnings("unchecked")
     public void success(Exchange exchange) {
-        QueueEntry e = exchange.getProperty(DeliveryProcessor.ENTRY, QueueEntry.class);
-        List<OrderStore.Result> results = exchange.getProperty(DeliveryProcessor.RESULTS, List.class);
+        QueueEntry e = exchange.getProperty(DeliverySteps.ENTRY, QueueEntry.class);
+        List<OrderStore.Result> results = exchange.getProperty(Sync.PROPERTY, Sync.class).results();
         try {
             Tx.run(ds, c -> {
                 if (!queue.complete(c, e)) {
@@ -75,7 +76,12 @@ public final class SyncOutcome {
 
     /** Failure: classified into recoverable (retry later) or a parked mode, stored and logged. */
     public void failure(Exchange exchange) {
-        QueueEntry e = exchange.getProperty(DeliveryProcessor.ENTRY, QueueEntry.class);
+        QueueEntry taken = exchange.getProperty(DeliverySteps.ENTRY, QueueEntry.class);
+        if (taken == null && exchange.getIn().getBody() instanceof QueueEntry first) {
+            // failed before the route's first step took the row (e.g. while stopping)
+            taken = first;
+        }
+        QueueEntry e = taken;
         Throwable ex = exchange.getProperty(Exchange.EXCEPTION_CAUGHT, Throwable.class);
         if (ex == null) {
             ex = exchange.getException();
@@ -95,7 +101,8 @@ public final class SyncOutcome {
             secrets.addAll(p.secretValues());
         }
         String message = io.ordersync.mapping.Secrets.redact(ex == null ? "unknown error" : describe(ex), secrets);
-        boolean sent = Boolean.TRUE.equals(exchange.getProperty(DeliveryProcessor.REQUEST_SENT, Boolean.class));
+        Sync sync = exchange.getProperty(Sync.PROPERTY, Sync.class);
+        boolean sent = sync != null && sync.requestSent();
         if (ex instanceof DeferredDeliveryException dd && !dd.requestSent() && !sent) {
             // the provider was paused (open breaker, Retry-After) before anything was sent: no attempt counted.
             // The row is due at once: the dispatcher claims nothing for a paused provider, so the pause lives in

@@ -35,7 +35,7 @@ class RetryAfterTest {
             ''                             | none
             """)
     void retryAfterIsBounded(String header, Long seconds) {
-        Instant at = HttpTarget.retryAt(header, NOW, CAP);
+        Instant at = RetryAfter.at(header, NOW, CAP);
         if (seconds == null) {
             assertThat(at).isNull();
         } else {

@@ -53,7 +53,48 @@ class ProviderLoaderTest {
             return text;
         }
         return props.get(text);
-    });
+    }).withJavaProviders(io.ordersync.spi.SyncProviders.load(ProviderLoaderTest.class.getClassLoader()));
+
+    private static final String MAILING_LIST = """
+            identifier: mailing-list
+            kind: java
+            triggers: [order.paid]
+            objects:
+              - id: member
+                source: Order
+                remote_type: member
+                id_field: {source: email, remote: email_address}
+                properties:
+                  - {source: invoice_address_name_given_name, remote: FNAME}
+            """;
+
+    @Test
+    void aJavaProviderIsFoundByItsIdentifierAndNamesTheObjectsItSyncs() throws Exception {
+        ProviderLoader.Loaded ok = load("mailing-list", MAILING_LIST);
+        assertThat(ok.messages()).isEmpty();
+        assertThat(ok.provider().kind()).isEqualTo(Provider.Kind.JAVA);
+        assertThat(ok.provider().displayName()).isEqualTo("Mailing list (MD5-keyed members)");
+        ProviderLoader.Loaded wrong = load("mailing-list", MAILING_LIST.replace("remote_type: member", "remote_type: membr"));
+        assertThat(wrong.messages()).singleElement().asString()
+                .isEqualTo("mailing-list.yaml:7:18: objects[0].remote_type: the Java provider mailing-list syncs member, "
+                        + "not 'membr' (did you mean 'member'?)");
+    }
+
+    @Test
+    void routeAndEndpointProvidersNeedNoTargetAndKeepTheirDestination() throws Exception {
+        ProviderLoader.Loaded route = load("mine", MAILING_LIST.replace("identifier: mailing-list", "identifier: mine")
+                .replace("kind: java", "kind: route\nroute: direct:mine"));
+        assertThat(route.messages()).isEmpty();
+        assertThat(route.provider().destination().uri()).isEqualTo("direct:mine");
+        ProviderLoader.Loaded endpoint = load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
+                .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm\", per: order, headers: {Subject: \"Order {order_code}\"}}"));
+        assertThat(endpoint.messages()).isEmpty();
+        assertThat(endpoint.provider().destination()).isEqualTo(new Provider.Destination("jms:queue:crm", true,
+                Map.of("Subject", "Order {order_code}")));
+        ProviderLoader.Loaded badHeader = load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
+                .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm\", headers: {Subject: \"Order {order_cod}\"}}"));
+        assertThat(badHeader.messages()).anySatisfy(m -> assertThat(m).contains("order_cod"));
+    }
 
     private ProviderLoader.Loaded load(String name, String yaml) throws Exception {
         Path f = dir.resolve(name + ".yaml");

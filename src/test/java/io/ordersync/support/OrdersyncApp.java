@@ -78,11 +78,11 @@ public final class OrdersyncApp implements AutoCloseable {
     }
 
     public DataSource dataSource() {
-        return context().getRegistry().lookupByNameAndType("dataSource", DataSource.class);
+        return context().getRegistry().lookupByNameAndType("ordersync.dataSource", DataSource.class);
     }
 
     public OrderStore store() {
-        return context().getRegistry().lookupByNameAndType("orderStore", OrderStore.class);
+        return context().getRegistry().lookupByNameAndType("ordersync.orderStore", OrderStore.class);
     }
 
     public String url(String path) {

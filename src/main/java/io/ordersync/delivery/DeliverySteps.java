@@ -1,0 +1,380 @@
+package io.ordersync.delivery;
+
+import io.ordersync.mapping.MappingConfigException;
+import io.ordersync.mapping.Provider;
+import io.ordersync.mapping.ProviderRegistry;
+import io.ordersync.ops.SyncMetrics;
+import io.ordersync.order.InvalidDocumentException;
+import io.ordersync.order.OrderDocument;
+import io.ordersync.order.OrderStore;
+import io.ordersync.order.ParsedDocuments;
+import io.ordersync.queue.QueueEntry;
+import io.ordersync.spi.SyncProvider;
+import io.ordersync.spi.SyncProviders;
+import org.apache.camel.Exchange;
+import org.apache.camel.ExchangePattern;
+import org.apache.camel.ExchangePropertyKey;
+import org.apache.camel.Message;
+import org.apache.camel.component.http.HttpMethods;
+
+import java.io.IOException;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * The steps of the provider routes ({@code routes/provider.camel.yaml}) that need Java: each is a small
+ * adapter between the exchange and the decisions of {@link Sync}, or a classification of what a target
+ * answered. The flow itself (the loop over objects, lookup, write, throttle, circuit breaker, the call of
+ * the target) is in the route file.
+ */
+public final class DeliverySteps {
+
+    /** Exchange property holding the {@link QueueEntry} being synced. */
+    public static final String ENTRY = "ordersync.entry";
+    /** Exchange property: whether the step before asked for a request to be sent (read by the route). */
+    public static final String SEND = "ordersyncSend";
+    /** Headers a route provider's route can set to report the remote object. */
+    public static final String REMOTE_ID = "OrdersyncRemoteId";
+    public static final String EXTERNAL_LINK = "OrdersyncExternalLink";
+
+    private final ProviderRegistry providers;
+    private final OrderStore store;
+    private final ParsedDocuments documents;
+    private final ProviderGate gate;
+    private final SyncMetrics metrics;
+    private final SyncProviders javaProviders;
+    private final Duration maxInProcessRetryAfter;
+    private final Duration maxRetryAfter;
+
+    public DeliverySteps(ProviderRegistry providers, OrderStore store, ParsedDocuments documents, ProviderGate gate,
+                         SyncMetrics metrics, SyncProviders javaProviders, Duration maxInProcessRetryAfter, Duration maxRetryAfter) {
+        this.providers = providers;
+        this.store = store;
+        this.documents = documents;
+        this.gate = gate;
+        this.metrics = metrics;
+        this.javaProviders = javaProviders;
+        this.maxInProcessRetryAfter = maxInProcessRetryAfter;
+        this.maxRetryAfter = maxRetryAfter;
+    }
+
+    private static Sync sync(Exchange exchange) {
+        return exchange.getProperty(Sync.PROPERTY, Sync.class);
+    }
+
+    // ---- the provider route ----
+
+    /** Loads the order's newest snapshot and plans its objects for the provider's current version. */
+    public void begin(Exchange exchange) {
+        QueueEntry entry = exchange.getIn().getBody(QueueEntry.class);
+        exchange.setProperty(ENTRY, entry);
+        Provider provider = providers.active(entry.provider());
+        if (provider == null) {
+            throw new MappingConfigException("provider '" + entry.provider() + "' is not active: "
+                    + String.join("; ", providers.errors(entry.provider())));
+        }
+        String json = store.snapshot(entry.eventSlug(), entry.orderCode());
+        if (json == null) {
+            throw new IllegalStateException("no snapshot stored for order " + entry.eventSlug() + "/" + entry.orderCode());
+        }
+        OrderDocument doc;
+        try {
+            doc = documents.parse(entry.eventSlug(), entry.orderCode(), json);
+        } catch (InvalidDocumentException e) {
+            throw new IllegalStateException("stored snapshot no longer parses: " + e.getMessage(), e);
+        }
+        exchange.setProperty(Sync.PROPERTY, new Sync(provider, doc));
+    }
+
+    /** The loop's condition: moves to the next object; false when all are done. */
+    public boolean nextObject(Exchange exchange) {
+        return sync(exchange).nextObject();
+    }
+
+    public void lookup(Exchange exchange) {
+        exchange.setProperty(SEND, sync(exchange).lookup() != null);
+    }
+
+    public void decide(Exchange exchange) throws Exception {
+        exchange.setProperty(SEND, sync(exchange).decide() != null);
+    }
+
+    public void record(Exchange exchange) {
+        sync(exchange).record();
+    }
+
+    public void finish(Exchange exchange) throws Exception {
+        exchange.setProperty(SEND, sync(exchange).finish() != null);
+    }
+
+    // ---- the provider-call route ----
+
+    /** No request while the target's Retry-After pause lasts: the row waits, no attempt counted. */
+    public void admit(Exchange exchange) {
+        Provider p = sync(exchange).provider();
+        Instant paused = gate.pausedUntil(p.identifier(), Instant.now());
+        if (paused != null) {
+            throw new DeferredDeliveryException("target asked for a pause (Retry-After) until " + paused
+                    + "; no request sent", paused, false);
+        }
+    }
+
+    /**
+     * Puts the request into the message, as the target's endpoint expects it: for HTTP the method, URL, query,
+     * the provider's headers and the JSON body; for an endpoint the JSON with its headers; for a route the
+     * mapped object (a map) with headers naming it.
+     */
+    public void prepare(Exchange exchange) {
+        Sync s = sync(exchange);
+        Provider p = s.provider();
+        Transport.Request req = s.request();
+        Message in = exchange.getIn();
+        // nothing of an earlier answer (its headers) may travel with this request
+        in.getHeaders().clear();
+        in.setBody(null);
+        s.markSent();
+        switch (p.kind()) {
+            case HTTP, WEBHOOK -> {
+                exchange.setPattern(ExchangePattern.InOut);
+                String url = p.baseUrl() + req.path();
+                int q = url.indexOf('?');
+                // the enum itself: a String would go through a type-converter lookup on every request
+                in.setHeader(Exchange.HTTP_METHOD, HttpMethods.valueOf(req.method()));
+                in.setHeader(Exchange.HTTP_URI, q < 0 ? url : url.substring(0, q));
+                if (q >= 0) {
+                    in.setHeader(Exchange.HTTP_QUERY, url.substring(q + 1));
+                }
+                in.setHeader("Accept", "application/json");
+                p.headers().forEach(in::setHeader);
+                req.headers().forEach(in::setHeader);
+                if ("POST".equals(req.method()) && req.idValue() != null) {
+                    // targets that honour idempotency keys (Stripe-style) make a repeated create a no-op
+                    in.setHeader("Idempotency-Key", idempotencyKey(p, req));
+                }
+                if (req.body() != null) {
+                    in.setHeader(Exchange.CONTENT_TYPE, "application/json; charset=utf-8");
+                    in.setBody(req.body());
+                }
+            }
+            case ENDPOINT -> {
+                exchange.setPattern(ExchangePattern.InOnly);
+                in.setHeader(Exchange.CONTENT_TYPE, "application/json");
+                req.headers().forEach(in::setHeader);
+                in.setBody(req.body());
+            }
+            case ROUTE, JAVA -> {
+                exchange.setPattern(ExchangePattern.InOut);
+                SyncProvider.MappedObject o = s.mappedObject();
+                in.setHeader("OrdersyncProvider", o.provider());
+                in.setHeader("OrdersyncMapping", o.mapping());
+                in.setHeader("OrdersyncIdValue", o.idValue());
+                in.setBody(p.kind() == Provider.Kind.JAVA ? o : asMap(o));
+            }
+        }
+    }
+
+    /** The mapped object as a route receives it: a map that marshals to JSON as it reads. */
+    static Map<String, Object> asMap(SyncProvider.MappedObject o) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("provider", o.provider());
+        m.put("event", o.event());
+        m.put("order", o.order());
+        m.put("mapping", o.mapping());
+        m.put("remote_type", o.remoteType());
+        m.put("id_field", o.idField());
+        m.put("id", o.idValue());
+        m.put("properties", o.properties());
+        Map<String, Object> earlier = new LinkedHashMap<>();
+        o.earlier().forEach((k, v) -> earlier.put(k, v.stream().map(r -> {
+            Map<String, Object> x = new LinkedHashMap<>();
+            x.put("remote_id", r.remoteId());
+            x.put("external_link", r.link());
+            x.put("action", r.action());
+            return x;
+        }).toList()));
+        m.put("earlier", earlier);
+        return m;
+    }
+
+    /** The Java provider's step (the {@code to} of a kind: java provider): syncs the object in the message. */
+    public Object syncJava(Exchange exchange) throws Exception {
+        Sync s = sync(exchange);
+        SyncProvider p = javaProviders.get(s.provider().identifier());
+        if (p == null) {
+            throw new MappingConfigException("no Java provider is registered as '" + s.provider().identifier() + "'");
+        }
+        return p.sync(exchange.getIn().getBody(SyncProvider.MappedObject.class));
+    }
+
+    /**
+     * The target failed to answer (connection refused, timeout, an exception of an endpoint or route): the
+     * failure, classified. A create that timed out may still be applied by the target: it is tried again only
+     * after the target had a whole timeout to finish it, so the next lookup finds it.
+     */
+    public void failed(Exchange exchange) {
+        Exception e = exchange.getProperty(ExchangePropertyKey.EXCEPTION_CAUGHT, Exception.class);
+        throw classify(sync(exchange), e, Instant.now());
+    }
+
+    /** The failure a thrown exception means; pure, for tests. */
+    static RuntimeException classify(Sync s, Throwable e, Instant now) {
+        Provider p = s.provider();
+        Transport.Request req = s.request();
+        if (e instanceof DeliveryException de) {
+            return de;
+        }
+        if (e instanceof SyncProvider.Recoverable r) {
+            return new RecoverableDeliveryException(e.getMessage(), r.retryAfterSeconds() > 0
+                    ? RetryAfter.at(String.valueOf(r.retryAfterSeconds()), now, Duration.ofHours(1)) : null, null);
+        }
+        if (e instanceof SyncProvider.Permanent) {
+            return new PermanentDeliveryException(e.getMessage());
+        }
+        boolean timedOut = has(e, SocketTimeoutException.class) || has(e, TimeoutException.class)
+                || has(e, org.apache.camel.ExchangeTimedOutException.class);
+        if (p.kind() == Provider.Kind.HTTP || p.kind() == Provider.Kind.WEBHOOK) {
+            String what = req.method() + " " + req.path() + " " + (timedOut ? "timed out" : "failed") + ": " + rootMessage(e);
+            if (timedOut && "POST".equals(req.method())) {
+                return new DeferredDeliveryException(what + "; outcome unknown, next try after the target had time to finish",
+                        now.plusMillis(p.responseTimeoutMs()));
+            }
+            return new RecoverableDeliveryException(what, null, e);
+        }
+        String where = p.kind() == Provider.Kind.JAVA ? "Java provider " + p.identifier() : p.destination().uri();
+        if (has(e, org.apache.camel.component.direct.DirectConsumerNotAvailableException.class)) {
+            return new MappingConfigException(where + " has no consumer: is the route that reads it loaded and started?");
+        }
+        org.apache.camel.http.base.HttpOperationFailedException http = find(e, org.apache.camel.http.base.HttpOperationFailedException.class);
+        if (http != null) {
+            return Sync.failure(p, req, new Transport.Response(http.getStatusCode(), http.getResponseBody(),
+                    http.getResponseHeaders() == null ? null : http.getResponseHeaders().get("Retry-After")), now, Duration.ofHours(1));
+        }
+        String what = where + (timedOut ? " timed out: " : " failed: ") + rootMessage(e);
+        if (timedOut || has(e, IOException.class) || hasNamed(e, "jakarta.jms.JMSException")
+                || has(e, java.sql.SQLTransientException.class) || has(e, java.sql.SQLRecoverableException.class)
+                || io.ordersync.config.Tx.isDatabaseUnavailable(e)) {
+            return new RecoverableDeliveryException(what, null, e);
+        }
+        return new PermanentDeliveryException(what);
+    }
+
+    /**
+     * The answer arrived. For HTTP: a recoverable status fails here, inside the circuit breaker, so the breaker
+     * counts it; a Retry-After pauses the whole provider (no request before it), and a wait longer than
+     * in-process redelivery may wait is left to the queue. Every other answer goes to the sync's decisions.
+     */
+    public void received(Exchange exchange) throws Exception {
+        Sync s = sync(exchange);
+        Provider p = s.provider();
+        Message out = exchange.getMessage();
+        switch (p.kind()) {
+            case HTTP, WEBHOOK -> {
+                Integer status = out.getHeader(Exchange.HTTP_RESPONSE_CODE, Integer.class);
+                Transport.Response r = new Transport.Response(status == null ? 0 : status, out.getBody(String.class),
+                        out.getHeader("Retry-After", String.class));
+                metrics.httpResponse(p.identifier(), r.status());
+                if (p.recoverableStatuses().contains(r.status())) {
+                    Instant now = Instant.now();
+                    DeliveryException failure = Sync.failure(p, s.request(), r, now, maxRetryAfter);
+                    Instant retryAt = failure.notBefore();
+                    if (retryAt != null) {
+                        gate.pause(p.identifier(), retryAt);
+                        if (Duration.between(now, retryAt).compareTo(maxInProcessRetryAfter) > 0) {
+                            throw new DeferredDeliveryException(failure.getMessage() + " (Retry-After until " + retryAt + ")", retryAt);
+                        }
+                    }
+                    throw failure;
+                }
+                s.answered(r);
+            }
+            case ENDPOINT -> s.answered(new Transport.Response(200, null, null));
+            case ROUTE, JAVA -> {
+                String remoteId = out.getHeader(REMOTE_ID, String.class);
+                if (remoteId != null) {
+                    Map<String, Object> m = new LinkedHashMap<>();
+                    m.put("remote_id", remoteId);
+                    m.put("external_link", out.getHeader(EXTERNAL_LINK, String.class));
+                    s.replied(m);
+                } else {
+                    Object body = out.getBody();
+                    s.replied(body instanceof SyncProvider.Synced || body instanceof Map<?, ?> ? body : null);
+                }
+            }
+        }
+    }
+
+    /** After the circuit breaker: an open breaker let nothing through, so nothing was sent and the row waits. */
+    public void afterBreaker(Exchange exchange) {
+        if (Boolean.TRUE.equals(exchange.getProperty(ExchangePropertyKey.CIRCUIT_BREAKER_RESPONSE_SHORT_CIRCUITED, Boolean.class))) {
+            Provider p = sync(exchange).provider();
+            throw new DeferredDeliveryException("circuit breaker open: the target kept failing; no request sent, "
+                    + "a probe follows after " + p.breaker().openFor().toSeconds() + " s",
+                    Instant.now().plus(p.breaker().openFor()), false);
+        }
+    }
+
+    /**
+     * The error handler's {@code onExceptionOccurred}: a Retry-After short enough to wait for in-process sets
+     * Camel's redelivery delay for this failure (plus a little clock slack).
+     */
+    public void retryAfterDelay(Exchange exchange) {
+        Exception e = exchange.getException();
+        exchange.getIn().removeHeader(Exchange.REDELIVERY_DELAY);
+        if (e instanceof RecoverableDeliveryException r && r.notBefore() != null) {
+            long ms = Duration.between(Instant.now(), r.notBefore()).toMillis();
+            exchange.getIn().setHeader(Exchange.REDELIVERY_DELAY, Math.max(0, ms) + 50);
+        }
+    }
+
+    /** Stable for one object of one provider: provider, mapping, id value and body, hashed. */
+    static String idempotencyKey(Provider provider, Transport.Request request) {
+        try {
+            byte[] h = MessageDigest.getInstance("SHA-256").digest((provider.identifier() + "\n" + request.mappingId() + "\n"
+                    + request.idValue() + "\n" + request.body()).getBytes(StandardCharsets.UTF_8));
+            return "ordersync-" + HexFormat.of().formatHex(h, 0, 16);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static boolean has(Throwable t, Class<? extends Throwable> type) {
+        return find(t, type) != null;
+    }
+
+    private static <T extends Throwable> T find(Throwable t, Class<T> type) {
+        for (int i = 0; t != null && i < 20; i++, t = t.getCause()) {
+            if (type.isInstance(t)) {
+                return type.cast(t);
+            }
+        }
+        return null;
+    }
+
+    private static boolean hasNamed(Throwable t, String className) {
+        for (int i = 0; t != null && i < 20; i++, t = t.getCause()) {
+            for (Class<?> c = t.getClass(); c != null; c = c.getSuperclass()) {
+                if (c.getName().equals(className)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    static String rootMessage(Throwable t) {
+        Throwable root = t;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        String m = root.getMessage();
+        return root.getClass().getSimpleName() + (m == null ? "" : ": " + m);
+    }
+}

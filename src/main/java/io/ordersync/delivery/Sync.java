@@ -1,0 +1,484 @@
+package io.ordersync.delivery;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ordersync.mapping.MappingEngine;
+import io.ordersync.mapping.Provider;
+import io.ordersync.mapping.Secrets;
+import io.ordersync.order.OrderDocument;
+import io.ordersync.order.OrderStore;
+import io.ordersync.spi.SyncProvider;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One sync of one order to one provider, as the decisions the provider route asks for step by step: which
+ * object is next, which request looks it up, what to write after the lookup (create, update, nothing), what
+ * the answer means. No I/O: the route sends the requests ({@code routes/provider.camel.yaml}); a preview
+ * answers them from given remote objects ({@link #simulate}). Held by the exchange in {@link #PROPERTY}; the
+ * circuit breaker works on a copy of the exchange, so everything a step must see later lives here.
+ */
+public final class Sync {
+
+    /** Exchange property holding the sync being delivered. */
+    public static final String PROPERTY = "ordersync.sync";
+
+    static final ObjectMapper MAPPER = new ObjectMapper();
+
+    /** What the next request is for. */
+    public enum Step { LOOKUP, WRITE, BATCH }
+
+    private final Provider provider;
+    private final OrderDocument doc;
+    private final List<MappingEngine.PlannedObject> plan;
+    private final List<MappingEngine.Done> done = new ArrayList<>();
+    private final List<OrderStore.Result> results = new ArrayList<>();
+    private final List<ObjectNode> batch = new ArrayList<>();
+    private int next;
+
+    private MappingEngine.PlannedObject current;
+    private List<MappingEngine.NewValue> values;
+    private JsonNode existing;
+    private Map<String, Object> old;
+    private String remoteId;
+    private String action;
+    private String link;
+
+    private Transport.Request request;
+    private Step step;
+    private Transport.Response response;
+    private Object reply;
+    private volatile boolean requestSent;
+
+    public Sync(Provider provider, OrderDocument doc) {
+        this.provider = provider;
+        this.doc = doc;
+        this.plan = MappingEngine.plan(provider, doc);
+    }
+
+    public Provider provider() {
+        return provider;
+    }
+
+    public OrderDocument document() {
+        return doc;
+    }
+
+    /** The results so far (all of them once the loop ended). */
+    public List<OrderStore.Result> results() {
+        return results;
+    }
+
+    /** The request to send now, or null. */
+    public Transport.Request request() {
+        return request;
+    }
+
+    public Step step() {
+        return step;
+    }
+
+    /** Whether a request of this sync went out (or was tried): then a failure counts as an attempt. */
+    public boolean requestSent() {
+        return requestSent;
+    }
+
+    public void markSent() {
+        requestSent = true;
+    }
+
+    /** Moves to the next planned object; false when every object is done. */
+    public boolean nextObject() {
+        if (next >= plan.size()) {
+            current = null;
+            return false;
+        }
+        current = plan.get(next++);
+        values = MappingEngine.resolve(provider, current, done);
+        existing = null;
+        old = Map.of();
+        remoteId = null;
+        action = null;
+        link = null;
+        request = null;
+        response = null;
+        reply = null;
+        return true;
+    }
+
+    /** The lookup request of the current object (kind http with a lookup), or null. */
+    public Transport.Request lookup() {
+        Provider.ObjectSpec spec = current.spec();
+        step = Step.LOOKUP;
+        request = provider.kind() == Provider.Kind.HTTP && spec.lookup() != null
+                ? httpRequest(spec.lookup(), extras(), null, Transport.Purpose.LOOKUP) : null;
+        return request;
+    }
+
+    /** The answer to the lookup: 404 means "not there yet"; any other non-2xx fails the sync. */
+    public void lookedUp(Transport.Response r) throws JsonProcessingException {
+        if (r.status() != 404) {
+            check(r);
+            existing = at(parse(r.body()), current.spec().lookup().resultPointer());
+        }
+        old = MappingEngine.toMap(MAPPER, existing);
+        remoteId = existing == null ? null : text(existing.at(current.spec().remoteIdPointer()));
+    }
+
+    /**
+     * What to write for the current object: the create, update or upsert request, the webhook message, the
+     * object for a route, endpoint or Java provider; or null when nothing is to be sent now (nothing changed,
+     * or the object waits for the order's one message).
+     */
+    public Transport.Request decide() throws JsonProcessingException {
+        Provider.ObjectSpec spec = current.spec();
+        step = Step.WRITE;
+        request = null;
+        switch (provider.kind()) {
+            case HTTP -> request = decideHttp(spec);
+            case WEBHOOK -> {
+                ObjectNode object = objectNode();
+                action = "sent";
+                if (provider.webhook().perOrder()) {
+                    batch.add(object);
+                } else {
+                    ObjectNode data = object.deepCopy();
+                    data.put("event", doc.eventSlug());
+                    data.put("order", doc.orderCode());
+                    request = webhookRequest(envelope(data), current);
+                }
+            }
+            case ENDPOINT -> {
+                ObjectNode object = objectNode();
+                action = "sent";
+                if (provider.destination().perOrder()) {
+                    batch.add(object);
+                } else {
+                    ObjectNode data = object.deepCopy();
+                    data.put("event", doc.eventSlug());
+                    data.put("order", doc.orderCode());
+                    request = new Transport.Request("SEND", provider.destination().uri(),
+                            MAPPER.writeValueAsString(envelope(data)), endpointHeaders(current), Transport.Purpose.SEND,
+                            spec.id(), spec.remoteType(), current.idValue());
+                }
+            }
+            case ROUTE, JAVA -> request = new Transport.Request("SYNC", provider.destination().uri(), null, Map.of(),
+                    Transport.Purpose.SEND, spec.id(), spec.remoteType(), current.idValue());
+        }
+        return request;
+    }
+
+    private Transport.Request decideHttp(Provider.ObjectSpec spec) throws JsonProcessingException {
+        boolean isNew = existing == null;
+        Map<String, Object> desired = MappingEngine.assign(values, old, isNew, provider.separator(), provider.nativeLists());
+        Map<String, String> extras = extras();
+        if (spec.upsert() != null) {
+            Map<String, Object> body = new LinkedHashMap<>();
+            body.put(spec.idRemote(), current.idValue());
+            body.putAll(isNew ? desired : MappingEngine.changes(desired, old));
+            if (!isNew && body.size() == 1) {
+                action = "nothing_to_do";
+                return null;
+            }
+            extras.put("remote_id", remoteId == null ? current.idValue() : remoteId);
+            return httpRequest(spec.upsert(), extras, MAPPER.writeValueAsString(body), Transport.Purpose.UPSERT);
+        }
+        if (isNew) {
+            Map<String, Object> body = new LinkedHashMap<>();
+            body.put(spec.idRemote(), current.idValue());
+            body.putAll(desired);
+            return httpRequest(spec.create(), extras, MAPPER.writeValueAsString(body), Transport.Purpose.CREATE);
+        }
+        Map<String, Object> changes = MappingEngine.changes(desired, old);
+        if (changes.isEmpty()) {
+            action = "nothing_to_do";
+            return null;
+        }
+        Map<String, Object> body = changes;
+        if ("PUT".equals(spec.update().method())) {
+            body = new LinkedHashMap<>(old);
+            body.putAll(changes);
+        }
+        extras.put("remote_id", remoteId == null ? "" : remoteId);
+        return httpRequest(spec.update(), extras, MAPPER.writeValueAsString(body), Transport.Purpose.UPDATE);
+    }
+
+    /** The answer to the write (HTTP kinds): the remote id it names, and what was done. */
+    public void written(Transport.Response r) throws JsonProcessingException {
+        check(r);
+        if (provider.kind() != Provider.Kind.HTTP) {
+            action = "sent";
+            return;
+        }
+        Provider.ObjectSpec spec = current.spec();
+        switch (request.purpose()) {
+            case UPSERT -> {
+                JsonNode returned = at(parse(r.body()), spec.upsert().resultPointer());
+                String id = returned == null ? null : text(returned.at(spec.remoteIdPointer()));
+                remoteId = id != null ? id : remoteId;
+                action = r.status() == 201 || existing == null && spec.lookup() != null ? "created" : "updated";
+            }
+            case CREATE -> {
+                JsonNode created = at(parse(r.body()), spec.create().resultPointer());
+                remoteId = created == null ? null : text(created.at(spec.remoteIdPointer()));
+                action = "created";
+            }
+            default -> action = "updated";
+        }
+    }
+
+    /** The object a route or Java provider receives for the current object. */
+    public SyncProvider.MappedObject mappedObject() {
+        Provider.ObjectSpec spec = current.spec();
+        Map<String, Object> props = new LinkedHashMap<>();
+        props.put(spec.idRemote(), current.idValue());
+        props.putAll(MappingEngine.assign(values, Map.of(), true, provider.separator(), provider.nativeLists()));
+        Map<String, List<SyncProvider.Synced>> earlier = new LinkedHashMap<>();
+        for (MappingEngine.Done d : done) {
+            earlier.computeIfAbsent(d.mappingId(), k -> new ArrayList<>()).add(new SyncProvider.Synced(d.result().remoteId(),
+                    d.result().externalLink(), d.result().action()));
+        }
+        return new SyncProvider.MappedObject(provider.identifier(), doc.eventSlug(), doc.orderCode(), spec.id(),
+                spec.remoteType(), spec.idRemote(), current.idValue(), props, earlier);
+    }
+
+    /**
+     * What a route or Java provider returned for the current object: a {@link SyncProvider.Synced}, a map with
+     * {@code remote_id}, {@code external_link}, {@code action}, a plain remote id, or nothing ({@code sent}).
+     */
+    public void replied(Object answer) {
+        reply = answer;
+        if (answer instanceof SyncProvider.Synced s) {
+            remoteId = s.remoteId();
+            link = s.link();
+            action = s.action() == null ? "sent" : s.action();
+        } else if (answer instanceof Map<?, ?> m) {
+            remoteId = m.get("remote_id") == null ? null : String.valueOf(m.get("remote_id"));
+            link = m.get("external_link") == null ? null : String.valueOf(m.get("external_link"));
+            action = m.get("action") == null ? (remoteId == null ? "sent" : "synced") : String.valueOf(m.get("action"));
+        } else if (answer instanceof CharSequence || answer instanceof Number) {
+            String s = answer.toString().strip();
+            remoteId = s.isEmpty() ? null : s.length() > 200 ? s.substring(0, 200) : s;
+            action = remoteId == null ? "sent" : "synced";
+        } else {
+            action = "sent";
+        }
+    }
+
+    /** Records the current object's result, for the sync's results and for references of later objects. */
+    public OrderStore.Result record() {
+        Provider.ObjectSpec spec = current.spec();
+        Map<String, String> extras = extras();
+        extras.put("remote_id", remoteId == null ? "" : remoteId);
+        String l = link != null ? link : MappingEngine.template(spec.externalLink(), provider, doc, current.position(), extras, false);
+        String display = MappingEngine.template(spec.displayName(), provider, doc, current.position(), extras, false);
+        OrderStore.Result r = new OrderStore.Result(spec.id(), spec.remoteType(), spec.idRemote(), current.idValue(), remoteId,
+                l, display != null && !display.isBlank() ? display : current.idValue(), action == null ? "sent" : action,
+                Instant.now());
+        results.add(r);
+        done.add(new MappingEngine.Done(spec.id(), current.positionKey(), r));
+        request = null;
+        return r;
+    }
+
+    /** The order's one message (webhook or endpoint with {@code per: order}), or null. */
+    public Transport.Request finish() throws JsonProcessingException {
+        step = Step.BATCH;
+        request = null;
+        if (batch.isEmpty()) {
+            return null;
+        }
+        ObjectNode data = MAPPER.createObjectNode();
+        data.put("event", doc.eventSlug());
+        data.put("order", doc.orderCode());
+        ArrayNode objects = data.putArray("objects");
+        batch.forEach(objects::add);
+        if (provider.kind() == Provider.Kind.WEBHOOK) {
+            request = webhookRequest(envelope(data), null);
+        } else {
+            request = new Transport.Request("SEND", provider.destination().uri(), MAPPER.writeValueAsString(envelope(data)),
+                    endpointHeaders(null), Transport.Purpose.SEND, null, null, null);
+        }
+        return request;
+    }
+
+    /** The answer to the order's one message. */
+    public void finished(Transport.Response r) {
+        check(r);
+    }
+
+    /** Receives the answer of the request just sent, for the step it was sent for. */
+    public void answered(Transport.Response r) throws JsonProcessingException {
+        response = r;
+        switch (step) {
+            case LOOKUP -> lookedUp(r);
+            case WRITE -> written(r);
+            case BATCH -> finished(r);
+        }
+    }
+
+    public Transport.Response response() {
+        return response;
+    }
+
+    // ---- classification ----
+
+    /**
+     * Fails the sync on a non-2xx answer: {@link RecoverableDeliveryException} for the provider's recoverable
+     * statuses (with the time a Retry-After names), {@link PermanentDeliveryException} otherwise. The message
+     * quotes the answer, with the provider's credentials removed.
+     */
+    public void check(Transport.Response r) {
+        if (r.status() >= 200 && r.status() < 300) {
+            return;
+        }
+        throw failure(provider, request, r, Instant.now(), Duration.ofHours(1));
+    }
+
+    /** The failure a non-2xx answer means (see {@link #check}); {@code maxRetryAfter} caps a Retry-After. */
+    public static DeliveryException failure(Provider provider, Transport.Request req, Transport.Response r, Instant now,
+                                            Duration maxRetryAfter) {
+        // a target may echo the request (its Authorization header) in an error: never store or log a credential
+        // (the whole body first: a credential across the excerpt's cut would leave its start)
+        java.util.Set<String> secrets = provider.secretValues();
+        String what = Secrets.redact((req == null ? "" : req.method() + " " + req.path() + " → ") + "HTTP " + r.status()
+                + excerpt(Secrets.redact(r.body(), secrets)), secrets);
+        if (provider.recoverableStatuses().contains(r.status())) {
+            return new RecoverableDeliveryException(what, RetryAfter.at(r.retryAfter(), now, maxRetryAfter), null);
+        }
+        return new PermanentDeliveryException(what);
+    }
+
+    private static String excerpt(String body) {
+        if (body == null || body.isBlank()) {
+            return "";
+        }
+        String b = body.strip().replaceAll("\\s+", " ");
+        return ": " + (b.length() > 300 ? b.substring(0, 300) + "…" : b);
+    }
+
+    // ---- requests ----
+
+    private Map<String, String> extras() {
+        Map<String, String> extras = new HashMap<>();
+        extras.put("id_value", current.idValue());
+        extras.put("base_url", provider.baseUrl());
+        return extras;
+    }
+
+    private Transport.Request httpRequest(Provider.Call call, Map<String, String> extras, String body, Transport.Purpose purpose) {
+        String path = MappingEngine.template(call.path(), provider, doc, current.position(), extras, true);
+        return new Transport.Request(call.method(), path, body, Map.of(), purpose, current.spec().id(),
+                current.spec().remoteType(), current.idValue());
+    }
+
+    private Map<String, String> endpointHeaders(MappingEngine.PlannedObject planned) {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (Map.Entry<String, String> h : provider.destination().headers().entrySet()) {
+            Map<String, String> extras = new HashMap<>();
+            extras.put("id_value", planned == null ? "" : planned.idValue());
+            out.put(h.getKey(), MappingEngine.template(h.getValue(), provider, doc, planned == null ? null : planned.position(),
+                    extras, false));
+        }
+        return out;
+    }
+
+    private ObjectNode objectNode() {
+        Provider.ObjectSpec spec = current.spec();
+        ObjectNode o = MAPPER.createObjectNode();
+        o.put("object_type", spec.remoteType());
+        o.put("id_field", spec.idRemote());
+        o.put("id", current.idValue());
+        Map<String, Object> props = new LinkedHashMap<>();
+        props.put(spec.idRemote(), current.idValue());
+        props.putAll(MappingEngine.assign(values, Map.of(), true, provider.separator(), provider.nativeLists()));
+        o.set("properties", MAPPER.valueToTree(props));
+        return o;
+    }
+
+    private ObjectNode envelope(ObjectNode data) {
+        ObjectNode body = MAPPER.createObjectNode();
+        body.put("type", doc.type());
+        // the order's own time, so a retried message is byte for byte the same
+        String ts = doc.lastModified() != null ? doc.lastModified() : doc.order().path("datetime").asText(null);
+        body.put("timestamp", ts);
+        body.set("data", data);
+        return body;
+    }
+
+    private Transport.Request webhookRequest(ObjectNode body, MappingEngine.PlannedObject planned) throws JsonProcessingException {
+        String json = MAPPER.writeValueAsString(body);
+        String id = WebhookSigner.messageId(provider.identifier(), json);
+        Map<String, String> headers = WebhookSigner.headers(provider.webhook().key(), id, Instant.now().getEpochSecond(), json);
+        return new Transport.Request("POST", provider.webhook().path(), json, headers, Transport.Purpose.WEBHOOK,
+                planned == null ? null : planned.spec().id(), planned == null ? null : planned.spec().remoteType(),
+                planned == null ? null : planned.idValue());
+    }
+
+    private static JsonNode parse(String body) throws JsonProcessingException {
+        if (body == null || body.isBlank()) {
+            return MAPPER.createObjectNode();
+        }
+        return MAPPER.readTree(body);
+    }
+
+    /** The node at a JSON pointer, or null when it is missing, null, or an empty list/object. */
+    private static JsonNode at(JsonNode root, String pointer) {
+        JsonNode n = pointer == null || pointer.isEmpty() ? root : root.at(pointer);
+        if (n == null || n.isMissingNode() || n.isNull() || (n.isContainerNode() && n.isEmpty())) {
+            return null;
+        }
+        return n.isArray() ? n.get(0) : n;
+    }
+
+    private static String text(JsonNode n) {
+        return n == null || n.isMissingNode() || n.isNull() ? null : n.asText();
+    }
+
+    // ---- preview ----
+
+    /**
+     * Runs the whole sync with {@code transport} answering every request, as the route does with the target:
+     * the preview's code path, decision for decision. A route or Java provider's object is recorded as sent.
+     */
+    public static List<OrderStore.Result> simulate(Provider provider, OrderDocument doc, Transport transport)
+            throws JsonProcessingException {
+        Sync s = new Sync(provider, doc);
+        while (s.nextObject()) {
+            if (s.lookup() != null) {
+                s.answered(transport.send(s.request()));
+            } else {
+                s.lookedUp404();
+            }
+            if (s.decide() != null) {
+                Transport.Response r = transport.send(s.request());
+                if (provider.kind() == Provider.Kind.ROUTE || provider.kind() == Provider.Kind.JAVA) {
+                    s.replied(null);
+                } else {
+                    s.answered(r);
+                }
+            }
+            s.record();
+        }
+        if (s.finish() != null) {
+            s.answered(transport.send(s.request()));
+        }
+        return s.results();
+    }
+
+    /** No lookup for the current object: it is compared with nothing (every value is new). */
+    public void lookedUp404() {
+        existing = null;
+        old = Map.of();
+        remoteId = null;
+    }
+}
