@@ -62,7 +62,7 @@ public final class Preview {
             ObjectNode r = requests.addObject();
             r.put("method", request.method());
             r.put("url", request.purpose() == Transport.Purpose.SEND ? (provider.kind() == Provider.Kind.JAVA
-                    ? "java:" + provider.identifier() : request.path()) : provider.baseUrl() + request.path());
+                    ? "java:" + provider.identifier() : org.apache.camel.util.URISupport.sanitizeUri(request.path())) : provider.baseUrl() + request.path());
             ObjectNode headers = r.putObject("headers");
             provider.headers().keySet().forEach(h -> headers.put(h, "<redacted>"));
             request.headers().forEach(headers::put);

@@ -171,7 +171,8 @@ public final class Sync {
                             spec.id(), spec.remoteType(), current.idValue());
                 }
             }
-            case ROUTE, JAVA -> request = new Transport.Request("SYNC", provider.destination().uri(), null, Map.of(),
+            case ROUTE, JAVA -> request = new Transport.Request("SYNC", provider.destination().uri(),
+                    MAPPER.writeValueAsString(DeliverySteps.asMap(mappedObject())), Map.of(),
                     Transport.Purpose.SEND, spec.id(), spec.remoteType(), current.idValue());
         }
         return request;
