@@ -480,6 +480,21 @@ public final class ProviderLoader {
                             errors.add(at, "a header name is letters, digits, '_', '.', '-'");
                             continue;
                         }
+                        if (Secrets.isSecretHeader(h.getKey())) {
+                            // a credential: one placeholder (after a scheme word), kept out of previews and messages
+                            if (h.getValue() == null || !Secrets.SECRET_HEADER_VALUE.matcher(h.getValue().trim()).matches()) {
+                                errors.add(at, "header " + h.getKey() + " carries a credential: its value must be one placeholder "
+                                        + "without a default, optionally after a scheme word (\"Bearer {{env:CRM_TOKEN}}\")");
+                                continue;
+                            }
+                            String v = resolve(errors, at, h.getValue(), false);
+                            if (v != null) {
+                                errors.secrets.add(v);
+                                errors.secrets.add(v.substring(v.lastIndexOf(' ') + 1));
+                                headers.put(h.getKey(), v);
+                            }
+                            continue;
+                        }
                         checkTemplate(errors, at, h.getValue(), false, URL_TEMPLATE_EXTRAS);
                         headers.put(h.getKey(), resolve(errors, at, h.getValue(), false));
                     }

@@ -94,6 +94,14 @@ class ProviderLoaderTest {
         ProviderLoader.Loaded badHeader = load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
                 .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm\", headers: {Subject: \"Order {order_cod}\"}}"));
         assertThat(badHeader.messages()).anySatisfy(m -> assertThat(m).contains("order_cod"));
+        // a credential header of an endpoint follows the rule of target.headers, and is a secret of the provider
+        ProviderLoader.Loaded literal = load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
+                .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm\", headers: {Authorization: \"Bearer abc123\"}}"));
+        assertThat(literal.messages()).anySatisfy(m -> assertThat(m).contains("header Authorization carries a credential"));
+        ProviderLoader.Loaded placeholder = load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
+                .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm\", headers: {Authorization: \"Bearer {{crm.token}}\"}}"));
+        assertThat(placeholder.messages()).isEmpty();
+        assertThat(placeholder.provider().secretValues()).contains("Bearer t0k");
     }
 
     private ProviderLoader.Loaded load(String name, String yaml) throws Exception {
