@@ -104,7 +104,11 @@ class AcceptedIsDurableTest {
                 String why = "run " + run + " (logs in " + tmp.resolve("logs") + ")";
                 int expected = EVENTS * run;
                 await(why).atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200))
-                        .untilAsserted(() -> assertThat(target.objects("contacts")).as("%s: orders synced", why).hasSize(expected));
+                        .untilAsserted(() -> {
+                            // the contact is an order's first object, its second ticket the last one
+                            assertThat(target.objects("contacts")).as("%s: orders synced", why).hasSize(expected);
+                            assertThat(target.objects("tickets")).as("%s: orders synced", why).hasSize(2 * expected);
+                        });
                 process.close();
                 process = null;
                 try (Connection c = DriverManager.getConnection("jdbc:h2:file:" + db.resolve("ordersync").toAbsolutePath(), "sa", "")) {
