@@ -53,6 +53,19 @@ class FailureHandlingTest extends AppTestSupport {
     }
 
     @Test
+    void aCreateTheTargetAppliedButAnsweredWith502IsLookedUpAgainNotCreatedTwice() throws Exception {
+        startWithCrm(5, "1s", Map.of());
+        target.recordRequests(true);
+        // the target creates the contact, but its gateway answers 502: the in-process retry must look it up first
+        target.applyThenFailNext(1, "/contacts", 502);
+        app.post("/api/events", fixture("order-xyz34").toString());
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).as("one contact, not two").hasSize(1);
+        assertThat(target.requests()).filteredOn(r -> r.path().equals("/contacts"))
+                .extracting(r -> r.method()).containsExactly("GET", "POST", "GET");
+    }
+
+    @Test
     void maxAttemptsParksAsExceededAndManualRetrySyncsIt() throws Exception {
         startWithCrm(2, "1s", Map.of());
         target.failAlways(500);

@@ -54,6 +54,8 @@ public final class Ordersync {
     public static final String PROVIDER_TEMPLATE = "provider";
     /** Template of a provider's call route: every request to its target (routes/provider.camel.yaml). */
     public static final String PROVIDER_CALL_TEMPLATE = "provider-call";
+    /** Template of a provider's sync route: the objects of one order, in order. */
+    public static final String PROVIDER_SYNC_TEMPLATE = "provider-sync";
 
     private final CamelContext context;
     private final OrdersyncSettings settings;
@@ -308,13 +310,13 @@ public final class Ordersync {
     private final Map<String, Provider> startedVersions = new HashMap<>();
 
     /**
-     * Creates the provider's two routes from the templates: provider-<id>-call (its target's endpoint, throttle
-     * and circuit breaker) and provider-<id>. An HTTP provider gets its own camel-http component (its timeouts
+     * Creates the provider's three routes from the templates: provider-<id>-call (its target's endpoint, throttle
+     * and circuit breaker), provider-<id>-sync (the objects of one order) and provider-<id> (queue row, outcome). An HTTP provider gets its own camel-http component (its timeouts
      * and connection pool), which lives and dies with these routes.
      */
     private void addProviderRoutes(Provider p, List<String> added) throws Exception {
         String routeId = "provider-" + p.identifier();
-        for (String id : List.of(routeId + "-call", routeId)) {
+        for (String id : List.of(routeId + "-call", routeId + "-sync", routeId)) {
             if (context.getRoute(id) != null) {
                 throw new IllegalStateException("the route id " + id + " is taken by another route (rename that route)");
             }
@@ -347,6 +349,11 @@ public final class Ordersync {
                 .parameter("rateLimit", String.valueOf(Math.max(1, p.rateLimit())))
                 .add();
         added.add(routeId + "-call");
+        TemplatedRouteBuilder.builder(context, PROVIDER_SYNC_TEMPLATE)
+                .routeId(routeId + "-sync")
+                .parameter("identifier", p.identifier())
+                .add();
+        added.add(routeId + "-sync");
         TemplatedRouteBuilder.builder(context, PROVIDER_TEMPLATE)
                 .routeId(routeId)
                 .parameter("identifier", p.identifier())
@@ -361,7 +368,7 @@ public final class Ordersync {
 
     /** Removes the routes ordersync made for the provider, and its HTTP component. */
     private void removeProviderRoutes(String id) throws Exception {
-        removeAdded(id, List.of("provider-" + id, "provider-" + id + "-call"));
+        removeAdded(id, List.of("provider-" + id, "provider-" + id + "-sync", "provider-" + id + "-call"));
     }
 
     /** Removes these routes (only ones ordersync made) and the provider's HTTP component. */

@@ -39,6 +39,8 @@ public final class DeliverySteps {
 
     /** Exchange property holding the {@link QueueEntry} being synced. */
     public static final String ENTRY = "ordersync.entry";
+    /** Exchange property: whether any try of this queue row sent a request (an AtomicBoolean, kept across redeliveries). */
+    public static final String SENT = "ordersync.sent";
     /** Exchange property: whether the step before asked for a request to be sent (read by the route). */
     public static final String SEND = "ordersyncSend";
     /** Headers a route provider's route can set to report the remote object. */
@@ -74,8 +76,17 @@ public final class DeliverySteps {
 
     /** Loads the order's newest snapshot and plans its objects for the provider's current version. */
     public void begin(Exchange exchange) {
-        QueueEntry entry = exchange.getIn().getBody(QueueEntry.class);
-        exchange.setProperty(ENTRY, entry);
+        // a redelivery starts the sync again: the row is in the property by then, the body is an answer
+        QueueEntry entry = exchange.getProperty(ENTRY, QueueEntry.class);
+        if (entry == null) {
+            entry = exchange.getIn().getBody(QueueEntry.class);
+            exchange.setProperty(ENTRY, entry);
+        }
+        java.util.concurrent.atomic.AtomicBoolean sent = exchange.getProperty(SENT, java.util.concurrent.atomic.AtomicBoolean.class);
+        if (sent == null) {
+            sent = new java.util.concurrent.atomic.AtomicBoolean();
+            exchange.setProperty(SENT, sent);
+        }
         Provider provider = providers.active(entry.provider());
         if (provider == null) {
             throw new MappingConfigException("provider '" + entry.provider() + "' is not active: "
@@ -91,7 +102,7 @@ public final class DeliverySteps {
         } catch (InvalidDocumentException e) {
             throw new IllegalStateException("stored snapshot no longer parses: " + e.getMessage(), e);
         }
-        exchange.setProperty(Sync.PROPERTY, new Sync(provider, doc));
+        exchange.setProperty(Sync.PROPERTY, new Sync(provider, doc, sent));
     }
 
     /** The loop's condition: moves to the next object; false when all are done. */
@@ -221,7 +232,25 @@ public final class DeliverySteps {
      */
     public void failed(Exchange exchange) {
         Exception e = exchange.getProperty(ExchangePropertyKey.EXCEPTION_CAUGHT, Exception.class);
-        throw classify(sync(exchange), e, Instant.now());
+        Sync s = sync(exchange);
+        throw paced(s.provider(), classify(s, e, Instant.now()), Instant.now());
+    }
+
+    /**
+     * A recoverable failure that names a time (Retry-After): the whole provider pauses until then, at most
+     * {@code ordersync.delivery.max-retry-after}; a wait longer than in-process redelivery may take is left to
+     * the queue (no worker sleeps through it).
+     */
+    private RuntimeException paced(Provider p, RuntimeException failure, Instant now) {
+        if (!(failure instanceof RecoverableDeliveryException r) || r.notBefore() == null) {
+            return failure;
+        }
+        Instant retryAt = r.notBefore().isAfter(now.plus(maxRetryAfter)) ? now.plus(maxRetryAfter) : r.notBefore();
+        gate.pause(p.identifier(), retryAt);
+        if (Duration.between(now, retryAt).compareTo(maxInProcessRetryAfter) > 0) {
+            return new DeferredDeliveryException(r.getMessage() + " (Retry-After until " + retryAt + ")", retryAt);
+        }
+        return retryAt.equals(r.notBefore()) ? r : new RecoverableDeliveryException(r.getMessage(), retryAt, r.getCause());
     }
 
     /** The failure a thrown exception means; pure, for tests. */
@@ -281,21 +310,17 @@ public final class DeliverySteps {
                 Transport.Response r = new Transport.Response(status == null ? 0 : status, out.getBody(String.class),
                         out.getHeader("Retry-After", String.class));
                 metrics.httpResponse(p.identifier(), r.status());
-                if (p.recoverableStatuses().contains(r.status())) {
-                    Instant now = Instant.now();
-                    DeliveryException failure = Sync.failure(p, s.request(), r, now, maxRetryAfter);
-                    Instant retryAt = failure.notBefore();
-                    if (retryAt != null) {
-                        gate.pause(p.identifier(), retryAt);
-                        if (Duration.between(now, retryAt).compareTo(maxInProcessRetryAfter) > 0) {
-                            throw new DeferredDeliveryException(failure.getMessage() + " (Retry-After until " + retryAt + ")", retryAt);
-                        }
-                    }
-                    throw failure;
+                if (r.status() == 0) {
+                    throw new RecoverableDeliveryException(s.request().method() + " " + s.request().path()
+                            + ": no HTTP status in the answer", null, null);
                 }
-                s.answered(r);
+                if (p.recoverableStatuses().contains(r.status())) {
+                    throw paced(p, Sync.failure(p, s.request(), r, Instant.now(), maxRetryAfter), Instant.now());
+                }
+                // read after the breaker: an answer that does not parse is not the target being down
+                s.respond(r);
             }
-            case ENDPOINT -> s.answered(new Transport.Response(200, null, null));
+            case ENDPOINT -> s.respond(new Transport.Response(200, null, null));
             case ROUTE, JAVA -> {
                 String remoteId = out.getHeader(REMOTE_ID, String.class);
                 if (remoteId != null) {
@@ -309,16 +334,21 @@ public final class DeliverySteps {
                 }
             }
         }
+        // what travelled with the request (credentials of an endpoint, a route's own headers) stays here
+        out.getHeaders().clear();
+        out.setBody(null);
     }
 
     /** After the circuit breaker: an open breaker let nothing through, so nothing was sent and the row waits. */
-    public void afterBreaker(Exchange exchange) {
+    public void afterBreaker(Exchange exchange) throws Exception {
+        Sync s = sync(exchange);
         if (Boolean.TRUE.equals(exchange.getProperty(ExchangePropertyKey.CIRCUIT_BREAKER_RESPONSE_SHORT_CIRCUITED, Boolean.class))) {
-            Provider p = sync(exchange).provider();
+            Provider p = s.provider();
             throw new DeferredDeliveryException("circuit breaker open: the target kept failing; no request sent, "
                     + "a probe follows after " + p.breaker().openFor().toSeconds() + " s",
                     Instant.now().plus(p.breaker().openFor()), false);
         }
+        s.answerPending();
     }
 
     /**
@@ -329,7 +359,7 @@ public final class DeliverySteps {
         Exception e = exchange.getException();
         exchange.getIn().removeHeader(Exchange.REDELIVERY_DELAY);
         if (e instanceof RecoverableDeliveryException r && r.notBefore() != null) {
-            long ms = Duration.between(Instant.now(), r.notBefore()).toMillis();
+            long ms = Math.min(Duration.between(Instant.now(), r.notBefore()).toMillis(), maxInProcessRetryAfter.toMillis());
             exchange.getIn().setHeader(Exchange.REDELIVERY_DELAY, Math.max(0, ms) + 50);
         }
     }

@@ -57,12 +57,18 @@ public final class Sync {
     private Step step;
     private Transport.Response response;
     private Object reply;
-    private volatile boolean requestSent;
+    /** Shared by every try of one queue row (redeliveries make a new Sync): whether any try sent a request. */
+    private final java.util.concurrent.atomic.AtomicBoolean requestSent;
 
     public Sync(Provider provider, OrderDocument doc) {
+        this(provider, doc, new java.util.concurrent.atomic.AtomicBoolean());
+    }
+
+    public Sync(Provider provider, OrderDocument doc, java.util.concurrent.atomic.AtomicBoolean requestSent) {
         this.provider = provider;
         this.doc = doc;
         this.plan = MappingEngine.plan(provider, doc);
+        this.requestSent = requestSent;
     }
 
     public Provider provider() {
@@ -89,11 +95,11 @@ public final class Sync {
 
     /** Whether a request of this sync went out (or was tried): then a failure counts as an attempt. */
     public boolean requestSent() {
-        return requestSent;
+        return requestSent.get();
     }
 
     public void markSent() {
-        requestSent = true;
+        requestSent.set(true);
     }
 
     /** Moves to the next planned object; false when every object is done. */
@@ -166,12 +172,12 @@ public final class Sync {
                     ObjectNode data = object.deepCopy();
                     data.put("event", doc.eventSlug());
                     data.put("order", doc.orderCode());
-                    request = new Transport.Request("SEND", provider.destination().uri(),
+                    request = new Transport.Request("SEND", shownUri(),
                             MAPPER.writeValueAsString(envelope(data)), endpointHeaders(current), Transport.Purpose.SEND,
                             spec.id(), spec.remoteType(), current.idValue());
                 }
             }
-            case ROUTE, JAVA -> request = new Transport.Request("SYNC", provider.destination().uri(),
+            case ROUTE, JAVA -> request = new Transport.Request("SYNC", shownUri(),
                     MAPPER.writeValueAsString(DeliverySteps.asMap(mappedObject())), Map.of(),
                     Transport.Purpose.SEND, spec.id(), spec.remoteType(), current.idValue());
         }
@@ -258,21 +264,31 @@ public final class Sync {
      */
     public void replied(Object answer) {
         reply = answer;
+        String a = null;
         if (answer instanceof SyncProvider.Synced s) {
             remoteId = s.remoteId();
             link = s.link();
-            action = s.action() == null ? "sent" : s.action();
+            a = s.action();
         } else if (answer instanceof Map<?, ?> m) {
             remoteId = m.get("remote_id") == null ? null : String.valueOf(m.get("remote_id"));
             link = m.get("external_link") == null ? null : String.valueOf(m.get("external_link"));
-            action = m.get("action") == null ? (remoteId == null ? "sent" : "synced") : String.valueOf(m.get("action"));
-        } else if (answer instanceof CharSequence || answer instanceof Number) {
-            String s = answer.toString().strip();
-            remoteId = s.isEmpty() ? null : s.length() > 200 ? s.substring(0, 200) : s;
-            action = remoteId == null ? "sent" : "synced";
-        } else {
-            action = "sent";
+            a = m.get("action") == null ? null : String.valueOf(m.get("action"));
         }
+        // what a provider answers is stored: bounded to the columns, the action one of the known words
+        remoteId = bounded(remoteId, 1000);
+        link = bounded(link, 2000);
+        action = a != null && ACTIONS.contains(a) ? a : remoteId == null ? "sent" : "synced";
+    }
+
+    /** The actions a route or Java provider may report; anything else is recorded as synced (or sent). */
+    static final java.util.Set<String> ACTIONS = java.util.Set.of("created", "updated", "nothing_to_do", "sent", "synced");
+
+    private static String bounded(String v, int max) {
+        if (v == null) {
+            return null;
+        }
+        String s = v.strip();
+        return s.isEmpty() ? null : s.length() > max ? s.substring(0, max) : s;
     }
 
     /** Records the current object's result, for the sync's results and for references of later objects. */
@@ -306,7 +322,7 @@ public final class Sync {
         if (provider.kind() == Provider.Kind.WEBHOOK) {
             request = webhookRequest(envelope(data), null);
         } else {
-            request = new Transport.Request("SEND", provider.destination().uri(), MAPPER.writeValueAsString(envelope(data)),
+            request = new Transport.Request("SEND", shownUri(), MAPPER.writeValueAsString(envelope(data)),
                     endpointHeaders(null), Transport.Purpose.SEND, null, null, null);
         }
         return request;
@@ -329,6 +345,22 @@ public final class Sync {
 
     public Transport.Response response() {
         return response;
+    }
+
+    private Transport.Response pending;
+
+    /** Keeps the answer of the request just sent; {@link #answerPending} applies it (outside the breaker). */
+    public void respond(Transport.Response r) {
+        pending = r;
+    }
+
+    /** Applies the answer kept by {@link #respond}, if any. */
+    public void answerPending() throws JsonProcessingException {
+        Transport.Response r = pending;
+        pending = null;
+        if (r != null) {
+            answered(r);
+        }
     }
 
     // ---- classification ----
@@ -369,6 +401,12 @@ public final class Sync {
 
     // ---- requests ----
 
+    /** The destination as shown in messages and previews: credentials in the URI masked. */
+    private String shownUri() {
+        String uri = provider.destination().uri();
+        return uri == null ? "java:" + provider.identifier() : org.apache.camel.util.URISupport.sanitizeUri(uri);
+    }
+
     private Map<String, String> extras() {
         Map<String, String> extras = new HashMap<>();
         extras.put("id_value", current.idValue());
@@ -385,6 +423,11 @@ public final class Sync {
     private Map<String, String> endpointHeaders(MappingEngine.PlannedObject planned) {
         Map<String, String> out = new LinkedHashMap<>();
         for (Map.Entry<String, String> h : provider.destination().headers().entrySet()) {
+            if (Secrets.isSecretHeader(h.getKey())) {
+                // a credential is sent as it is: a {word} in it is not a template
+                out.put(h.getKey(), h.getValue());
+                continue;
+            }
             Map<String, String> extras = new HashMap<>();
             extras.put("id_value", planned == null ? "" : planned.idValue());
             out.put(h.getKey(), MappingEngine.template(h.getValue(), provider, doc, planned == null ? null : planned.position(),

@@ -434,6 +434,27 @@ public final class ProviderLoader {
 
     private static final List<String> KINDS = List.of("http", "webhook", "route", "endpoint", "java");
 
+    /**
+     * Components a mapping file may not send objects to: they run code or reach into the process (beans,
+     * scripts, commands, route control) instead of delivering a message.
+     */
+    private static final Set<String> REFUSED_SCHEMES = Set.of("bean", "class", "exec", "language", "controlbus", "ref",
+            "stub", "mock", "dataset", "browse", "groovy", "jsh", "joor", "java", "js", "mvel", "ognl", "spel", "python",
+            "ssh", "docker", "kubernetes", "jmx", "management");
+
+    /** Refuses destinations that would run code or reach ordersync's own routes and beans. */
+    private static void refuseInternal(Errors errors, String at, String uri) {
+        String scheme = uri.substring(0, uri.indexOf(':')).toLowerCase(java.util.Locale.ROOT);
+        if (REFUSED_SCHEMES.contains(scheme) || scheme.startsWith("ordersync")) {
+            errors.add(at, "'" + scheme + ":' runs code or reaches into the process instead of delivering a message; "
+                    + "call it from your own route (kind: route) if you mean it");
+        } else if (uri.matches("(?s)(direct|seda|vm|direct-vm|disruptor|disruptor-vm):/{0,2}(ordersync-|provider-).*")) {
+            errors.add(at, "'" + org.apache.camel.util.URISupport.sanitizeUri(uri) + "' is one of ordersync's own routes");
+        } else if (uri.contains("#ordersync.") || uri.contains("#bean:ordersync.")) {
+            errors.add(at, "ordersync's own beans (#ordersync.…) are not for destinations: configure a bean of your own");
+        }
+    }
+
     /** Where objects of a route, endpoint or java provider go; checks that only its own kind's section is set. */
     private Provider.Destination destination(Errors errors, Provider.Kind kind, ProviderConfig c) {
         if (kind != Provider.Kind.ROUTE && c.route() != null) {
@@ -451,6 +472,8 @@ public final class ProviderLoader {
                 String uri = resolve(errors, "route", c.route().trim(), false);
                 if (uri != null && !uri.matches("[a-z][a-z0-9+.-]*:.+")) {
                     errors.add("route", "'" + uri + "' is not a Camel endpoint URI (scheme:path, e.g. direct:my-crm)");
+                } else if (uri != null) {
+                    refuseInternal(errors, "route", uri);
                 }
                 return new Provider.Destination(uri, false, Map.of());
             }
@@ -463,6 +486,8 @@ public final class ProviderLoader {
                 String uri = resolve(errors, "endpoint.uri", e.uri().trim(), false);
                 if (uri != null && !uri.matches("[a-z][a-z0-9+.-]*:.+")) {
                     errors.add("endpoint.uri", "'" + uri + "' is not a Camel endpoint URI (scheme:path, e.g. jms:queue:crm)");
+                } else if (uri != null) {
+                    refuseInternal(errors, "endpoint.uri", uri);
                 }
                 boolean perOrder = false;
                 if (e.per() != null) {
@@ -478,6 +503,11 @@ public final class ProviderLoader {
                         String at = "endpoint.headers." + h.getKey();
                         if (h.getKey() == null || !h.getKey().matches("[A-Za-z][A-Za-z0-9_.-]{0,99}")) {
                             errors.add(at, "a header name is letters, digits, '_', '.', '-'");
+                            continue;
+                        }
+                        if (h.getKey().regionMatches(true, 0, "Camel", 0, 5) || h.getKey().regionMatches(true, 0, "Ordersync", 0, 9)) {
+                            errors.add(at, "headers starting with Camel or Ordersync steer Camel's components and ordersync "
+                                    + "(the destination, the method); set them in a route (kind: route), not here");
                             continue;
                         }
                         if (Secrets.isSecretHeader(h.getKey())) {

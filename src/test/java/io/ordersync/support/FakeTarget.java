@@ -347,7 +347,24 @@ public final class FakeTarget implements AutoCloseable {
                 send(ex, 401, "{\"error\":\"unauthorized\"}");
                 return;
             }
-            route(ex, path, query, body);
+            Failure applied = null;
+            if (ex.getRequestMethod().equals("POST")) {
+                synchronized (appliedFailures) {
+                    for (int i = 0; i < appliedFailures.size() && applied == null; i++) {
+                        if (path.startsWith(appliedFailures.get(i).pathPrefix())) {
+                            applied = appliedFailures.remove(i);
+                        }
+                    }
+                }
+            }
+            if (applied != null) {
+                ANSWER_INSTEAD.set(applied.status());
+            }
+            try {
+                route(ex, path, query, body);
+            } finally {
+                ANSWER_INSTEAD.remove();
+            }
         }
     }
 
@@ -477,7 +494,30 @@ public final class FakeTarget implements AutoCloseable {
         return out;
     }
 
+    /** Set while a request is applied whose answer is then replaced by a failure (see {@link #applyThenFailNext}). */
+    private static final ThreadLocal<Integer> ANSWER_INSTEAD = new ThreadLocal<>();
+
+    /**
+     * The next {@code count} POSTs whose path starts with {@code pathPrefix} are applied (the object is created)
+     * but answered with {@code status}: the gateway in front of a target that timed out after the work was done.
+     */
+    public FakeTarget applyThenFailNext(int count, String pathPrefix, int status) {
+        synchronized (appliedFailures) {
+            for (int i = 0; i < count; i++) {
+                appliedFailures.add(new Failure(pathPrefix, status, null, 0));
+            }
+        }
+        return this;
+    }
+
+    private final List<Failure> appliedFailures = new ArrayList<>();
+
     private static void send(HttpExchange ex, int status, String body) throws IOException {
+        Integer instead = ANSWER_INSTEAD.get();
+        if (instead != null) {
+            status = instead;
+            body = "{\"error\":\"bad gateway (the request was applied)\"}";
+        }
         leave();
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
         ex.getResponseHeaders().add("Content-Type", "application/json");
