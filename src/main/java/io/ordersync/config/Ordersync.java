@@ -162,6 +162,18 @@ public final class Ordersync {
         DeliverySteps steps = new DeliverySteps(providers, store, parsed, gate, metrics, javaProviders, settings.maxInProcessRetryAfter,
                 settings.maxRetryAfter);
         r.bind("ordersync.delivery", steps);
+        // each step of the provider routes as a Processor: called directly, without the bean binding of a
+        // bean step on every request
+        r.bind("ordersync.delivery.begin", (org.apache.camel.Processor) steps::begin);
+        r.bind("ordersync.delivery.lookup", (org.apache.camel.Processor) steps::lookup);
+        r.bind("ordersync.delivery.decide", (org.apache.camel.Processor) steps::decide);
+        r.bind("ordersync.delivery.record", (org.apache.camel.Processor) steps::record);
+        r.bind("ordersync.delivery.finish", (org.apache.camel.Processor) steps::finish);
+        r.bind("ordersync.delivery.admit", (org.apache.camel.Processor) steps::admit);
+        r.bind("ordersync.delivery.prepare", (org.apache.camel.Processor) steps::prepare);
+        r.bind("ordersync.delivery.failed", (org.apache.camel.Processor) steps::failed);
+        r.bind("ordersync.delivery.received", (org.apache.camel.Processor) steps::received);
+        r.bind("ordersync.delivery.afterBreaker", (org.apache.camel.Processor) steps::afterBreaker);
         r.bind("ordersync.retryAfterDelay", (org.apache.camel.Processor) steps::retryAfterDelay);
         r.bind("ordersync.adminApi", new AdminApi(queue, store, mapper, providers, parser, breakers, gate));
         AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken);
