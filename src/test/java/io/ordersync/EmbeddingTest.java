@@ -98,6 +98,14 @@ class EmbeddingTest extends CamelTestSupport {
         return builders.toArray(new RoutesBuilder[0]);
     }
 
+    /** Posts the ABC12 order to the intake, as the shop would. */
+    private HttpResponse<String> postOrder() throws Exception {
+        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/events"))
+                .header("Authorization", "Bearer shop-token")
+                .POST(HttpRequest.BodyPublishers.ofString(Fixtures.read("fixtures/order-abc12.json"))).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
     @AfterEach
     void stopTarget() {
         target.close();
@@ -110,11 +118,7 @@ class EmbeddingTest extends CamelTestSupport {
         assertThat(context.getRoute("dispatch")).isNotNull();
         await().atMost(Duration.ofSeconds(5)).until(() -> context.getRoute("provider-crm") != null);
 
-        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                        URI.create("http://127.0.0.1:" + port + "/api/events"))
-                .header("Authorization", "Bearer shop-token")
-                .POST(HttpRequest.BodyPublishers.ofString(Fixtures.read("fixtures/order-abc12.json"))).build(),
-                HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> r = postOrder();
         assertThat(r.statusCode()).isEqualTo(202);
         await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("tickets").size() == 2);
         assertThat(target.objects("contacts")).hasSize(1);
@@ -141,11 +145,7 @@ class EmbeddingTest extends CamelTestSupport {
         assertThat(ping.statusCode()).isEqualTo(200);
         assertThat(ping.body()).isEqualTo("pong");
         // and ordersync's work beside them, on its own database
-        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                        URI.create("http://127.0.0.1:" + port + "/api/events"))
-                .header("Authorization", "Bearer shop-token")
-                .POST(HttpRequest.BodyPublishers.ofString(Fixtures.read("fixtures/order-abc12.json"))).build(),
-                HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> r = postOrder();
         assertThat(r.statusCode()).isEqualTo(202);
         await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("tickets").size() == 2);
     }
@@ -168,11 +168,7 @@ class EmbeddingTest extends CamelTestSupport {
         assertThat(context.getComponentNames()).hasSize(components);
         assertThat(context.getRoutes()).hasSize(routes);
         // and the provider still syncs
-        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                        URI.create("http://127.0.0.1:" + port + "/api/events"))
-                .header("Authorization", "Bearer shop-token")
-                .POST(HttpRequest.BodyPublishers.ofString(Fixtures.read("fixtures/order-abc12.json"))).build(),
-                HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> r = postOrder();
         assertThat(r.statusCode()).isEqualTo(202);
         await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("tickets").size() == 2);
     }
