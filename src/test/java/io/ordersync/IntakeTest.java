@@ -145,7 +145,7 @@ class IntakeTest extends AppTestSupport {
         assertThat(late.statusCode()).isEqualTo(202);
         assertThat(JSON.readTree(late.body()).path("snapshot").asText()).isEqualTo("kept newer stored snapshot");
         target.failAlways(0);
-        io.ordersync.config.Tx.run(app.dataSource(), c -> c.createStatement().executeUpdate(
+        io.ordersync.db.Tx.run(app.dataSource(), c -> c.createStatement().executeUpdate(
                 "UPDATE sync_queue SET not_before = CURRENT_TIMESTAMP - INTERVAL '1' HOUR, failed_attempts = 0"));
         awaitQueueEmpty();
         assertThat(target.objects("contacts")).extracting(c -> c.path("email").asText()).containsExactly("anna.new@example.com");
@@ -176,7 +176,7 @@ class IntakeTest extends AppTestSupport {
     /** Writes n distinct orders into the outbox in one transaction. */
     static final class OrdersyncAppFiller {
         static void fill(io.ordersync.support.OrdersyncApp app, ObjectNode template, int n) {
-            io.ordersync.config.Tx.run(app.dataSource(), c -> {
+            io.ordersync.db.Tx.run(app.dataSource(), c -> {
                 try (var ps = c.prepareStatement("INSERT INTO order_outbox (payload) VALUES (?)")) {
                     for (int i = 0; i < n; i++) {
                         ObjectNode doc = template.deepCopy();

@@ -45,7 +45,7 @@ class LeaseAndProviderLifecycleTest extends AppTestSupport {
         // due again now, so the restarted dispatcher sees it at once
         app.start();
         app.query("SELECT 1");
-        io.ordersync.config.Tx.run(app.dataSource(), c -> c.createStatement().executeUpdate(
+        io.ordersync.db.Tx.run(app.dataSource(), c -> c.createStatement().executeUpdate(
                 "UPDATE sync_queue SET not_before = CURRENT_TIMESTAMP - INTERVAL '1' HOUR"));
         awaitQueueEmpty();
         assertThat(app.query("SELECT message FROM order_log WHERE kind = 'dropped'"))

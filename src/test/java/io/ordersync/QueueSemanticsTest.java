@@ -1,8 +1,8 @@
 package io.ordersync;
 
-import io.ordersync.config.Database;
+import io.ordersync.db.Database;
 import io.ordersync.config.OrdersyncSettings;
-import io.ordersync.config.Tx;
+import io.ordersync.db.Tx;
 import io.ordersync.order.OrderStore;
 import io.ordersync.queue.FailureMode;
 import io.ordersync.queue.QueueEntry;

@@ -92,7 +92,7 @@ class StartupFailureTest {
             context.getPropertiesComponent().setInitialProperties(settings);
             Ordersync.openDatabaseEarly(context);
             var early = context.getRegistry().lookupByNameAndType("ordersync.earlyDatabase",
-                    io.ordersync.config.Database.Opening.class);
+                    io.ordersync.db.Database.Opening.class);
 
             Ordersync same = Ordersync.install(context, OrdersyncSettings.from(settings));
             assertThat(same.dataSource()).isSameAs(early.dataSource());
@@ -127,7 +127,7 @@ class StartupFailureTest {
         };
         Thread.currentThread().setContextClassLoader(withoutMigrations);
         try {
-            assertThatThrownBy(() -> io.ordersync.config.Database.open(OrdersyncSettings.from(settings)))
+            assertThatThrownBy(() -> io.ordersync.db.Database.open(OrdersyncSettings.from(settings)))
                     .hasStackTraceContaining("db/migration");
         } finally {
             Thread.currentThread().setContextClassLoader(original);

@@ -2,7 +2,7 @@ package io.ordersync.admin;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.ordersync.config.Tx;
+import io.ordersync.db.Tx;
 import io.ordersync.delivery.ProviderBreakers;
 import io.ordersync.mapping.ProviderRegistry;
 import io.ordersync.order.OrderStore;

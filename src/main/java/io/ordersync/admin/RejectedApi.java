@@ -1,7 +1,7 @@
 package io.ordersync.admin;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.ordersync.config.Tx;
+import io.ordersync.db.Tx;
 import io.ordersync.intake.IntakeService;
 import io.ordersync.order.InvalidDocumentException;
 import io.ordersync.order.OrderStore;

@@ -1,5 +1,7 @@
 package io.ordersync.config;
 
+import io.ordersync.db.OrdersyncDataSource;
+import io.ordersync.db.Database;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.zaxxer.hikari.HikariDataSource;
 import io.ordersync.admin.AdminApi;

@@ -1,5 +1,6 @@
 package io.ordersync.config;
 
+import io.ordersync.db.Database;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Objects;

@@ -289,7 +289,7 @@ public final class DeliverySteps {
         String what = where + (timedOut ? " timed out: " : " failed: ") + rootMessage(e);
         if (timedOut || has(e, IOException.class) || hasNamed(e, "jakarta.jms.JMSException")
                 || has(e, java.sql.SQLTransientException.class) || has(e, java.sql.SQLRecoverableException.class)
-                || io.ordersync.config.Tx.isDatabaseUnavailable(e)) {
+                || io.ordersync.db.Tx.isDatabaseUnavailable(e)) {
             return new RecoverableDeliveryException(what, null, e);
         }
         return new PermanentDeliveryException(what);

@@ -1,7 +1,7 @@
 package io.ordersync.intake;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.ordersync.config.Tx;
+import io.ordersync.db.Tx;
 import io.ordersync.order.InvalidDocumentException;
 import org.apache.camel.Exchange;
 import org.apache.camel.Processor;

@@ -1,6 +1,6 @@
 package io.ordersync.intake;
 
-import io.ordersync.config.Tx;
+import io.ordersync.db.Tx;
 import io.ordersync.mapping.ProviderRegistry;
 import io.ordersync.order.DocumentParser;
 import io.ordersync.order.InvalidDocumentException;

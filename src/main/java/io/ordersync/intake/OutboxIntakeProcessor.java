@@ -1,6 +1,6 @@
 package io.ordersync.intake;
 
-import io.ordersync.config.Tx;
+import io.ordersync.db.Tx;
 import io.ordersync.order.InvalidDocumentException;
 import org.apache.camel.Exchange;
 import org.apache.camel.Processor;

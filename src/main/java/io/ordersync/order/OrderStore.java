@@ -1,6 +1,6 @@
 package io.ordersync.order;
 
-import io.ordersync.config.Tx;
+import io.ordersync.db.Tx;
 
 import javax.sql.DataSource;
 import java.sql.Connection;

@@ -1,6 +1,6 @@
 package io.ordersync.queue;
 
-import io.ordersync.config.Tx;
+import io.ordersync.db.Tx;
 import io.ordersync.delivery.ProviderGate;
 import io.ordersync.mapping.Provider;
 import io.ordersync.mapping.ProviderRegistry;

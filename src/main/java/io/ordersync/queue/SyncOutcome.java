@@ -1,6 +1,6 @@
 package io.ordersync.queue;
 
-import io.ordersync.config.Tx;
+import io.ordersync.db.Tx;
 import io.ordersync.delivery.DeferredDeliveryException;
 import io.ordersync.delivery.DeliveryException;
 import io.ordersync.delivery.DeliverySteps;

@@ -1,6 +1,6 @@
 package io.ordersync.queue;
 
-import io.ordersync.config.Tx;
+import io.ordersync.db.Tx;
 import io.ordersync.order.OrderStore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

@@ -1,9 +1,9 @@
 package io.ordersync.order;
 
 import com.zaxxer.hikari.HikariDataSource;
-import io.ordersync.config.Database;
+import io.ordersync.db.Database;
 import io.ordersync.config.OrdersyncSettings;
-import io.ordersync.config.Tx;
+import io.ordersync.db.Tx;
 import io.ordersync.support.Postgres;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;

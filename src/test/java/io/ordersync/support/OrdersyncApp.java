@@ -1,7 +1,7 @@
 package io.ordersync.support;
 
 import io.ordersync.config.OrdersyncConfiguration;
-import io.ordersync.config.Tx;
+import io.ordersync.db.Tx;
 import io.ordersync.order.OrderStore;
 import org.apache.camel.CamelContext;
 import org.apache.camel.main.Main;

@@ -1,4 +1,4 @@
-package io.ordersync.config;
+package io.ordersync.db;
 
 import javax.sql.DataSource;
 import java.sql.Connection;

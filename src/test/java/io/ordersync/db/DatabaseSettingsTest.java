@@ -1,5 +1,6 @@
-package io.ordersync.config;
+package io.ordersync.db;
 
+import io.ordersync.config.OrdersyncSettings;
 import com.zaxxer.hikari.HikariDataSource;
 import org.junit.jupiter.api.Test;
 
