@@ -55,8 +55,6 @@ public final class Sync {
 
     private Transport.Request request;
     private Step step;
-    private Transport.Response response;
-    private Object reply;
     /** Shared by every try of one queue row (redeliveries make a new Sync): whether any try sent a request. */
     private final java.util.concurrent.atomic.AtomicBoolean requestSent;
 
@@ -89,10 +87,6 @@ public final class Sync {
         return request;
     }
 
-    public Step step() {
-        return step;
-    }
-
     /** Whether a request of this sync went out (or was tried): then a failure counts as an attempt. */
     public boolean requestSent() {
         return requestSent.get();
@@ -116,8 +110,6 @@ public final class Sync {
         action = null;
         link = null;
         request = null;
-        response = null;
-        reply = null;
         return true;
     }
 
@@ -151,30 +143,17 @@ public final class Sync {
         request = null;
         switch (provider.kind()) {
             case HTTP -> request = decideHttp(spec);
-            case WEBHOOK -> {
+            case WEBHOOK, ENDPOINT -> {
                 ObjectNode object = objectNode();
                 action = "sent";
-                if (provider.webhook().perOrder()) {
+                boolean perOrder = provider.kind() == Provider.Kind.WEBHOOK ? provider.webhook().perOrder()
+                        : provider.destination().perOrder();
+                if (perOrder) {
                     batch.add(object);
                 } else {
-                    ObjectNode data = object.deepCopy();
-                    data.put("event", doc.eventSlug());
-                    data.put("order", doc.orderCode());
-                    request = webhookRequest(envelope(data), current);
-                }
-            }
-            case ENDPOINT -> {
-                ObjectNode object = objectNode();
-                action = "sent";
-                if (provider.destination().perOrder()) {
-                    batch.add(object);
-                } else {
-                    ObjectNode data = object.deepCopy();
-                    data.put("event", doc.eventSlug());
-                    data.put("order", doc.orderCode());
-                    request = new Transport.Request("SEND", shownUri(),
-                            MAPPER.writeValueAsString(envelope(data)), endpointHeaders(current), Transport.Purpose.SEND,
-                            spec.id(), spec.remoteType(), current.idValue());
+                    object.put("event", doc.eventSlug());
+                    object.put("order", doc.orderCode());
+                    request = message(envelope(object), current);
                 }
             }
             case ROUTE, JAVA -> request = new Transport.Request("SYNC", shownUri(),
@@ -263,7 +242,6 @@ public final class Sync {
      * {@code remote_id}, {@code external_link}, {@code action}, a plain remote id, or nothing ({@code sent}).
      */
     public void replied(Object answer) {
-        reply = answer;
         String a = null;
         if (answer instanceof SyncProvider.Synced s) {
             remoteId = s.remoteId();
@@ -319,12 +297,7 @@ public final class Sync {
         data.put("order", doc.orderCode());
         ArrayNode objects = data.putArray("objects");
         batch.forEach(objects::add);
-        if (provider.kind() == Provider.Kind.WEBHOOK) {
-            request = webhookRequest(envelope(data), null);
-        } else {
-            request = new Transport.Request("SEND", shownUri(), MAPPER.writeValueAsString(envelope(data)),
-                    endpointHeaders(null), Transport.Purpose.SEND, null, null, null);
-        }
+        request = message(envelope(data), null);
         return request;
     }
 
@@ -335,16 +308,11 @@ public final class Sync {
 
     /** Receives the answer of the request just sent, for the step it was sent for. */
     public void answered(Transport.Response r) throws JsonProcessingException {
-        response = r;
         switch (step) {
             case LOOKUP -> lookedUp(r);
             case WRITE -> written(r);
             case BATCH -> finished(r);
         }
-    }
-
-    public Transport.Response response() {
-        return response;
     }
 
     private Transport.Response pending;
@@ -459,8 +427,17 @@ public final class Sync {
         return body;
     }
 
-    private Transport.Request webhookRequest(ObjectNode body, MappingEngine.PlannedObject planned) throws JsonProcessingException {
+    /**
+     * The message of a webhook (signed POST) or endpoint provider: one object ({@code planned}) or, with
+     * {@code per: order}, the order's objects ({@code planned} null).
+     */
+    private Transport.Request message(ObjectNode body, MappingEngine.PlannedObject planned) throws JsonProcessingException {
         String json = MAPPER.writeValueAsString(body);
+        if (provider.kind() == Provider.Kind.ENDPOINT) {
+            return new Transport.Request("SEND", shownUri(), json, endpointHeaders(planned), Transport.Purpose.SEND,
+                    planned == null ? null : planned.spec().id(), planned == null ? null : planned.spec().remoteType(),
+                    planned == null ? null : planned.idValue());
+        }
         String id = WebhookSigner.messageId(provider.identifier(), json);
         Map<String, String> headers = WebhookSigner.headers(provider.webhook().key(), id, Instant.now().getEpochSecond(), json);
         return new Transport.Request("POST", provider.webhook().path(), json, headers, Transport.Purpose.WEBHOOK,
@@ -500,8 +477,6 @@ public final class Sync {
         while (s.nextObject()) {
             if (s.lookup() != null) {
                 s.answered(transport.send(s.request()));
-            } else {
-                s.lookedUp404();
             }
             if (s.decide() != null) {
                 Transport.Response r = transport.send(s.request());
@@ -517,12 +492,5 @@ public final class Sync {
             s.answered(transport.send(s.request()));
         }
         return s.results();
-    }
-
-    /** No lookup for the current object: it is compared with nothing (every value is new). */
-    public void lookedUp404() {
-        existing = null;
-        old = Map.of();
-        remoteId = null;
     }
 }
