@@ -56,6 +56,31 @@ class AdminApiTest extends AppTestSupport {
         assertThat(app.count("SELECT COUNT(*) FROM rejected_event")).as("nothing reached intake").isZero();
     }
 
+    /** The REST binding parses bodies: what it cannot parse is a plain 400 that shows no exception, and changes nothing. */
+    @Test
+    void bodiesThatAreNotAJsonObjectAreA400WithoutInternals() throws Exception {
+        startWithCrm();
+        String admin = "Bearer " + OrdersyncApp.ADMIN_TOKEN;
+        for (String bad : new String[]{"{not json", "[1, 2]", "\"text\"", "{\"ids\": [1,", "{\"a\": " + "[".repeat(5000)}) {
+            for (String[] e : new String[][]{{"POST", "/api/queue/retry"}, {"POST", "/api/queue/cancel"}, {"POST", "/api/preview"},
+                    {"POST", "/api/providers/crm/backfill"}, {"POST", "/api/orders/democon/ABC12/sync"}}) {
+                for (String auth : new String[]{admin, "Bearer wrong"}) {
+                    HttpResponse<String> r = raw(e[0], e[1], bad, "Authorization", auth);
+                    assertThat(r.statusCode()).as(e[1] + " " + bad.length()).isIn(400, 401, 429);
+                    assertThat(r.body()).as(e[1]).doesNotContain("Exception").doesNotContain("at io.").doesNotContain("at org.")
+                            .doesNotContain("jackson");
+                }
+            }
+        }
+        // a body over camel.server.max-body-size is refused before anything parses it, with or without credentials
+        String huge = "{\"ids\": [" + "1,".repeat(1_200_000) + "1]}";
+        assertThat(raw("POST", "/api/queue/retry", huge, "Authorization", "Bearer wrong").statusCode()).isEqualTo(413);
+        assertThat(raw("POST", "/api/queue/retry", huge, "Authorization", admin).statusCode()).isEqualTo(413);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).as("nothing was queued").isZero();
+        // a JSON object still works after all that
+        assertThat(raw("POST", "/api/queue/retry", "{\"ids\": []}", "Authorization", admin).statusCode()).isEqualTo(200);
+    }
+
     @Test
     void uiPagesRedirectToTheLoginAndAGetChangesNothing() throws Exception {
         startWithCrm();

@@ -161,10 +161,8 @@ public final class AdminApi {
      * → the HTTP requests a sync would send; nothing is sent. {@code mapping} previews an unsaved edit.
      */
     public void preview(Exchange exchange) throws Exception {
-        JsonNode in;
-        try {
-            in = mapper.readTree(exchange.getIn().getBody(String.class));
-        } catch (Exception e) {
+        JsonNode in = Json.body(mapper, exchange);
+        if (in == null || !in.isObject()) {
             reply(exchange, 400, Map.of("error", "body must be JSON: {\"provider\": …, \"document\": {…}}"));
             return;
         }

@@ -75,7 +75,7 @@ public final class RejectedApi {
                 }
                 return acc;
             });
-            Json.reply(mapper, exchange, 202, Map.of("event", a.eventSlug(), "order", a.orderCode(),
+            Json.replyText(mapper, exchange, 202, Map.of("event", a.eventSlug(), "order", a.orderCode(),
                     "queued", a.queued().stream().map(q -> Map.of("id", q.id(), "provider", q.provider(), "action", q.action())).toList()));
         } catch (IllegalArgumentException e) {
             Json.reply(mapper, exchange, 400, Map.of("error", e.getMessage()));

@@ -22,34 +22,34 @@ public final class SessionApi {
         String type = AdminAuth.requestHeader(exchange, "Content-Type");
         if (type == null || !type.toLowerCase(java.util.Locale.ROOT).startsWith("application/json")) {
             // a cross-site page can send text/plain without a preflight (and lock the admin out): JSON only
-            Json.reply(mapper, exchange, 415, Map.of("error", "send the login as JSON (Content-Type: application/json)"));
+            Json.replyText(mapper, exchange, 415, Map.of("error", "send the login as JSON (Content-Type: application/json)"));
             return;
         }
         JsonNode in = Json.body(mapper, exchange);
         if (in == null) {
-            Json.reply(mapper, exchange, 400, Map.of("error", "body must be JSON"));
+            Json.replyText(mapper, exchange, 400, Map.of("error", "body must be JSON"));
             return;
         }
         if (!auth.configured()) {
-            Json.reply(mapper, exchange, 401, Map.of("error", "no admin credentials are configured"));
+            Json.replyText(mapper, exchange, 401, Map.of("error", "no admin credentials are configured"));
             return;
         }
         String client = AdminAuth.clientOf(exchange);
         java.time.Duration locked = auth.lockedFor(client, text(in, "username"));
         if (locked != null) {
             exchange.getMessage().setHeader("Retry-After", String.valueOf(Math.max(1, locked.toSeconds())));
-            Json.reply(mapper, exchange, 429, Map.of("error", "too many failed logins from this client or for this user; try again in "
+            Json.replyText(mapper, exchange, 429, Map.of("error", "too many failed logins from this client or for this user; try again in "
                     + Math.max(1, locked.toSeconds()) + " s"));
             return;
         }
         String session = auth.login(text(in, "username"), text(in, "password"), text(in, "token"), client);
         if (session == null) {
-            Json.reply(mapper, exchange, 401, Map.of("error", "wrong user name, password or token"));
+            Json.replyText(mapper, exchange, 401, Map.of("error", "wrong user name, password or token"));
             return;
         }
         exchange.getMessage().setHeader("Set-Cookie", AdminAuth.COOKIE + "=" + session + "; Path=/; Max-Age="
                 + AdminAuth.SESSION_TTL.toSeconds() + "; HttpOnly; SameSite=Strict" + (secure(exchange) ? "; Secure" : ""));
-        Json.reply(mapper, exchange, 200, Map.of("ok", true));
+        Json.replyText(mapper, exchange, 200, Map.of("ok", true));
     }
 
     /** {@code POST /api/logout}. */
@@ -57,7 +57,7 @@ public final class SessionApi {
         auth.logout(AdminAuth.cookie(AdminAuth.requestHeader(exchange, "Cookie")));
         exchange.getMessage().setHeader("Set-Cookie", AdminAuth.COOKIE + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
                 + (secure(exchange) ? "; Secure" : ""));
-        Json.reply(mapper, exchange, 200, Map.of("ok", true));
+        Json.replyText(mapper, exchange, 200, Map.of("ok", true));
     }
 
     private volatile String cookieSecure = "auto";
