@@ -33,7 +33,9 @@ public final class AdminAuth implements Processor {
     private final Map<String, Instant> sessions = new ConcurrentHashMap<>();
     private final SecureRandom random = new SecureRandom();
 
-    public AdminAuth(String token, String username, String password, String intakeToken) {
+    /** {@code failureMeter}: counts every failed login (the ordersync_login_failures_total meter). */
+    public AdminAuth(String token, String username, String password, String intakeToken, Runnable failureMeter) {
+        this.failureMeter = failureMeter;
         this.token = blankToNull(token);
         this.username = blankToNull(username);
         this.password = blankToNull(password);
@@ -112,12 +114,7 @@ public final class AdminAuth implements Processor {
     }
 
     private final LoginThrottle throttle = new LoginThrottle();
-    private volatile Runnable failureMeter = () -> { };
-
-    /** Counts every failed login (the ordersync_login_failures_total meter). */
-    public void setFailureMeter(Runnable failureMeter) {
-        this.failureMeter = failureMeter;
-    }
+    private final Runnable failureMeter;
 
     /** The client's address as Vert.x saw it (no header or parameter is trusted for it), as a throttle key. */
     static String clientOf(Exchange exchange) {

@@ -12,7 +12,9 @@ public final class SessionApi {
     private final AdminAuth auth;
     private final ObjectMapper mapper;
 
-    public SessionApi(AdminAuth auth, ObjectMapper mapper) {
+    /** {@code cookieSecure}: {@code ordersync.admin.cookie-secure}, true, false, or auto (Secure when the request came over HTTPS). */
+    public SessionApi(AdminAuth auth, ObjectMapper mapper, String cookieSecure) {
+        this.cookieSecure = cookieSecure == null ? "auto" : cookieSecure.trim().toLowerCase(java.util.Locale.ROOT);
         this.auth = auth;
         this.mapper = mapper;
     }
@@ -60,12 +62,7 @@ public final class SessionApi {
         Json.replyText(mapper, exchange, 200, Map.of("ok", true));
     }
 
-    private volatile String cookieSecure = "auto";
-
-    /** {@code ordersync.admin.cookie-secure}: true, false, or auto (Secure when the request came over HTTPS). */
-    public void setCookieSecure(String cookieSecure) {
-        this.cookieSecure = cookieSecure == null ? "auto" : cookieSecure.trim().toLowerCase(java.util.Locale.ROOT);
-    }
+    private final String cookieSecure;
 
     /** Whether the session cookie is Secure: configured so, or the request came over HTTPS (directly or via a proxy). */
     private boolean secure(Exchange exchange) {

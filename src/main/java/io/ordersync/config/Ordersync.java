@@ -119,32 +119,19 @@ public final class Ordersync {
                 : Math.min(settings.maxDocumentBytes, Database.MAX_DOCUMENT_CHARS);
         DocumentParser parser = new DocumentParser(mapper, maxDocument);
         ParsedDocuments parsed = new ParsedDocuments(parser, PARSED_DOCUMENT_CHARS);
-        IntakeService intake = new IntakeService(dataSource, parser, store, queue, providers, parsed);
+        org.apache.camel.ProducerTemplate wake = context.createProducerTemplate();
         this.dispatcher = new Dispatcher(dataSource, queue, store, providers, gate, settings.instanceId, settings.lease,
-                settings.claimBatchSize);
-        dispatcher.setPaused(breakers::isOpen);
-        dispatcher.setProbing(breakers::isHalfOpen);
-        intake.setAfterCommit(dispatcher::newRows);
-        // a wake-up is a message to the dispatch-wake route; while one waits, further ones are dropped (merged)
-        dispatcher.setWaker(new Runnable() {
-            private volatile org.apache.camel.ProducerTemplate template;
-
-            @Override
-            public void run() {
-                if (template == null) {
-                    template = context.createProducerTemplate();
-                }
-                template.sendBody(DISPATCH_WAKE, null);
-            }
-        });
-        dispatcher.setRouteReady(id -> {
-            org.apache.camel.Route route = context.getRoute("provider-" + id);
-            return route != null && context.getRouteController().getRouteStatus(route.getId()).isStarted();
-        });
+                settings.claimBatchSize, new Dispatcher.Signals(breakers::isOpen, breakers::isHalfOpen, id -> {
+                    org.apache.camel.Route route = context.getRoute("provider-" + id);
+                    return route != null && context.getRouteController().getRouteStatus(route.getId()).isStarted();
+                },
+                // a wake-up is a message to the dispatch-wake route; while one waits, further ones are dropped (merged)
+                () -> wake.sendBody(DISPATCH_WAKE, null)));
+        IntakeService intake = new IntakeService(dataSource, parser, store, queue, providers, parsed, dispatcher::newRows);
         SyncMetrics metrics = new SyncMetrics(context, store);
-        SyncOutcome outcome = new SyncOutcome(dataSource, queue, store, providers, dispatcher, metrics);
-        outcome.setGlobalSecrets(java.util.Arrays.asList(settings.adminToken, settings.adminPassword, settings.intakeToken,
-                settings.jmsPassword, settings.jdbcPassword));
+        SyncOutcome outcome = new SyncOutcome(dataSource, queue, store, providers, dispatcher, metrics,
+                java.util.Arrays.asList(settings.adminToken, settings.adminPassword, settings.intakeToken,
+                        settings.jmsPassword, settings.jdbcPassword));
 
         Registry r = context.getRegistry();
         r.bind("ordersync.dataSource", dataSource);
@@ -178,16 +165,14 @@ public final class Ordersync {
         r.bind("ordersync.delivery.afterBreaker", (org.apache.camel.Processor) steps::afterBreaker);
         r.bind("ordersync.retryAfterDelay", (org.apache.camel.Processor) steps::retryAfterDelay);
         r.bind("ordersync.adminApi", new AdminApi(queue, store, mapper, providers, parser, breakers, gate));
-        AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken);
+        AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken,
+                () -> metrics.registry().counter("ordersync.login.failures").increment());
         if (!auth.configured()) {
             LOG.warn("No admin credentials configured: the REST API and the UI refuse every request. "
                     + "Set ordersync.admin.token, or ordersync.admin.username and ordersync.admin.password");
         }
-        auth.setFailureMeter(() -> metrics.registry().counter("ordersync.login.failures").increment());
         r.bind("ordersync.adminAuth", auth);
-        SessionApi sessionApi = new SessionApi(auth, mapper);
-        sessionApi.setCookieSecure(context.getPropertiesComponent().resolveProperty("ordersync.admin.cookie-secure").orElse("auto"));
-        r.bind("ordersync.sessionApi", sessionApi);
+        r.bind("ordersync.sessionApi", new SessionApi(auth, mapper, settings.cookieSecure));
         r.bind("ordersync.operationsApi", new OperationsApi(dataSource, queue, store, providers, mapper, breakers));
         r.bind("ordersync.rejectedApi", new RejectedApi(intake, store, mapper));
         r.bind("ordersync.staticFiles", new StaticFiles());
@@ -227,6 +212,13 @@ public final class Ordersync {
      * created from the {@value #PROVIDER_TEMPLATE} template once the routes are loaded.
      */
     public static Ordersync install(CamelContext context, OrdersyncSettings settings) {
+        // the routes' {{ordersync.…}} placeholders: the declared default of every key nobody set
+        var properties = context.getPropertiesComponent();
+        OrdersyncSettings.DEFAULTS.forEach((key, value) -> {
+            if (properties.resolveProperty(key).isEmpty()) {
+                properties.addInitialProperty(key, value);
+            }
+        });
         Ordersync o = new Ordersync(context, settings);
         try {
             if (settings.jmsEnabled && o.jms.embeddedBroker()) {

@@ -3,13 +3,62 @@ package io.ordersync.config;
 import io.ordersync.db.Database;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
 import java.util.UUID;
 import java.util.function.Function;
 
-/** Every ordersync setting, declared once with its property name, default and meaning. */
+/**
+ * Every ordersync setting, declared once: its property name and default in {@link #DEFAULTS}, its meaning on the
+ * field (and in README's "Settings" table, which SettingsTest compares with this class). The routes use the
+ * same keys as plain {@code {{ordersync.…}}} placeholders: {@link Ordersync#install} gives Camel the defaults of
+ * the keys nobody set, so neither a route file nor application.properties repeats a default.
+ */
 public final class OrdersyncSettings {
+
+    /** Every {@code ordersync.*} key and its default (empty: none). */
+    public static final Map<String, String> DEFAULTS;
+
+    static {
+        Map<String, String> d = new LinkedHashMap<>();
+        d.put("ordersync.db.url", "jdbc:h2:file:./data/ordersync");
+        d.put("ordersync.db.user", "sa");
+        d.put("ordersync.db.password", "");
+        d.put("ordersync.db.pool-size", "10");
+        d.put("ordersync.db.connection-timeout-ms", "3000");
+        d.put("ordersync.db.h2-commit", "write");
+        d.put("ordersync.mappings.dir", "mappings");
+        d.put("ordersync.mappings.watch-period-ms", "1000");
+        // empty: a generated ordersync-<8 hex digits>
+        d.put("ordersync.instance-id", "");
+        d.put("ordersync.dispatch.period-ms", "50");
+        d.put("ordersync.dispatch.batch-size", "100");
+        d.put("ordersync.queue.lease", "PT5M");
+        d.put("ordersync.queue.reaper-period-ms", "10000");
+        d.put("ordersync.outbox.poll-delay-ms", "250");
+        d.put("ordersync.outbox.batch-size", "100");
+        d.put("ordersync.intake.max-document-bytes", "1000000");
+        d.put("ordersync.intake.token", "");
+        d.put("ordersync.redelivery.maximum", "2");
+        d.put("ordersync.redelivery.delay-ms", "200");
+        d.put("ordersync.delivery.max-in-process-retry-after", "PT5S");
+        d.put("ordersync.delivery.max-retry-after", "PT1H");
+        d.put("ordersync.admin.token", "");
+        d.put("ordersync.admin.username", "");
+        d.put("ordersync.admin.password", "");
+        d.put("ordersync.admin.cookie-secure", "auto");
+        d.put("ordersync.jms.enabled", "false");
+        d.put("ordersync.jms.url", "");
+        d.put("ordersync.jms.user", "");
+        d.put("ordersync.jms.password", "");
+        d.put("ordersync.jms.queue", "ordersync.events");
+        d.put("ordersync.jms.data-dir", "data/artemis");
+        d.put("ordersync.jms.embedded-port", "61616");
+        DEFAULTS = Collections.unmodifiableMap(d);
+    }
 
     /** JDBC URL of the database; H2 files under ./data by default, PostgreSQL in production. */
     public final String jdbcUrl;
@@ -43,6 +92,8 @@ public final class OrdersyncSettings {
     public final String adminPassword;
     /** A token that may only post events to /api/events (for the shop), besides the admin token. */
     public final String intakeToken;
+    /** Secure flag of the UI session cookie: true, false, or auto (when the request came over HTTPS). */
+    public final String cookieSecure;
 
     /** JMS intake on; without a URL an embedded Artemis broker is started. */
     public final boolean jmsEnabled;
@@ -54,29 +105,31 @@ public final class OrdersyncSettings {
     public final int jmsEmbeddedPort;
 
     private OrdersyncSettings(Function<String, String> props) {
-        this.jmsEnabled = Boolean.parseBoolean(get(props, "ordersync.jms.enabled", "false"));
-        this.jmsUrl = get(props, "ordersync.jms.url", "");
-        this.jmsUser = get(props, "ordersync.jms.user", "");
-        this.jmsPassword = get(props, "ordersync.jms.password", "");
-        this.jmsDataDir = Path.of(get(props, "ordersync.jms.data-dir", "data/artemis"));
-        this.jmsEmbeddedPort = Integer.parseInt(get(props, "ordersync.jms.embedded-port", "61616"));
-        this.adminToken = get(props, "ordersync.admin.token", "");
-        this.adminUsername = get(props, "ordersync.admin.username", "");
-        this.adminPassword = get(props, "ordersync.admin.password", "");
-        this.intakeToken = get(props, "ordersync.intake.token", "");
-        this.jdbcUrl = get(props, "ordersync.db.url", "jdbc:h2:file:./data/ordersync");
-        this.jdbcUser = get(props, "ordersync.db.user", "sa");
-        this.jdbcPassword = get(props, "ordersync.db.password", "");
-        this.poolSize = Integer.parseInt(get(props, "ordersync.db.pool-size", "10"));
-        this.connectionTimeoutMs = Long.parseLong(get(props, "ordersync.db.connection-timeout-ms", "3000"));
-        this.h2Commit = get(props, "ordersync.db.h2-commit", "write");
-        this.mappingsDir = Path.of(get(props, "ordersync.mappings.dir", "mappings"));
-        this.instanceId = get(props, "ordersync.instance-id", "ordersync-" + UUID.randomUUID().toString().substring(0, 8));
-        this.claimBatchSize = Integer.parseInt(get(props, "ordersync.dispatch.batch-size", "100"));
-        this.lease = Duration.parse(get(props, "ordersync.queue.lease", "PT5M"));
-        this.maxDocumentBytes = Integer.parseInt(get(props, "ordersync.intake.max-document-bytes", "1000000"));
-        this.maxInProcessRetryAfter = Duration.parse(get(props, "ordersync.delivery.max-in-process-retry-after", "PT5S"));
-        this.maxRetryAfter = Duration.parse(get(props, "ordersync.delivery.max-retry-after", "PT1H"));
+        this.jmsEnabled = Boolean.parseBoolean(get(props, "ordersync.jms.enabled"));
+        this.jmsUrl = get(props, "ordersync.jms.url");
+        this.jmsUser = get(props, "ordersync.jms.user");
+        this.jmsPassword = get(props, "ordersync.jms.password");
+        this.jmsDataDir = Path.of(get(props, "ordersync.jms.data-dir"));
+        this.jmsEmbeddedPort = Integer.parseInt(get(props, "ordersync.jms.embedded-port"));
+        this.adminToken = get(props, "ordersync.admin.token");
+        this.adminUsername = get(props, "ordersync.admin.username");
+        this.adminPassword = get(props, "ordersync.admin.password");
+        this.intakeToken = get(props, "ordersync.intake.token");
+        this.cookieSecure = get(props, "ordersync.admin.cookie-secure");
+        this.jdbcUrl = get(props, "ordersync.db.url");
+        this.jdbcUser = get(props, "ordersync.db.user");
+        this.jdbcPassword = get(props, "ordersync.db.password");
+        this.poolSize = Integer.parseInt(get(props, "ordersync.db.pool-size"));
+        this.connectionTimeoutMs = Long.parseLong(get(props, "ordersync.db.connection-timeout-ms"));
+        this.h2Commit = get(props, "ordersync.db.h2-commit");
+        this.mappingsDir = Path.of(get(props, "ordersync.mappings.dir"));
+        String instance = get(props, "ordersync.instance-id");
+        this.instanceId = instance.isEmpty() ? "ordersync-" + UUID.randomUUID().toString().substring(0, 8) : instance;
+        this.claimBatchSize = Integer.parseInt(get(props, "ordersync.dispatch.batch-size"));
+        this.lease = Duration.parse(get(props, "ordersync.queue.lease"));
+        this.maxDocumentBytes = Integer.parseInt(get(props, "ordersync.intake.max-document-bytes"));
+        this.maxInProcessRetryAfter = Duration.parse(get(props, "ordersync.delivery.max-in-process-retry-after"));
+        this.maxRetryAfter = Duration.parse(get(props, "ordersync.delivery.max-retry-after"));
         if (maxRetryAfter.isNegative() || maxRetryAfter.isZero()) {
             throw new IllegalArgumentException("ordersync.delivery.max-retry-after must be positive, not " + maxRetryAfter);
         }
@@ -91,7 +144,11 @@ public final class OrdersyncSettings {
         return from(props::getProperty);
     }
 
-    private static String get(Function<String, String> props, String key, String defaultValue) {
+    private static String get(Function<String, String> props, String key) {
+        String defaultValue = DEFAULTS.get(key);
+        if (defaultValue == null) {
+            throw new IllegalStateException(key + " is not declared in OrdersyncSettings.DEFAULTS");
+        }
         String value = props.apply(key);
         return value == null || value.isBlank() ? defaultValue : value.trim();
     }

@@ -26,9 +26,15 @@ public final class IntakeService {
     private final ProviderRegistry providers;
     private final ParsedDocuments parsed;
 
-    /** {@code parsed}: where accepted documents are kept parsed for their delivery. */
+    private final Runnable afterCommit;
+
+    /**
+     * {@code parsed}: where accepted documents are kept parsed for their delivery; {@code afterCommit}: what
+     * {@link #committed()} does (ordersync wakes its dispatcher).
+     */
     public IntakeService(DataSource ds, DocumentParser parser, OrderStore store, SyncQueue queue, ProviderRegistry providers,
-                         ParsedDocuments parsed) {
+                         ParsedDocuments parsed, Runnable afterCommit) {
+        this.afterCommit = afterCommit;
         this.parsed = parsed;
         this.ds = ds;
         this.parser = parser;
@@ -74,13 +80,6 @@ public final class IntakeService {
     public void committed() {
         afterCommit.run();
     }
-
-    /** What {@link #committed()} does (ordersync wakes its dispatcher). */
-    public void setAfterCommit(Runnable afterCommit) {
-        this.afterCommit = afterCommit;
-    }
-
-    private volatile Runnable afterCommit = () -> { };
 
     /** Keeps a document that could not be accepted, with its reason; returns the rejected row's id. */
     public long reject(String source, String payload, String reason) {

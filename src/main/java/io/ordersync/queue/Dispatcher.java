@@ -39,12 +39,20 @@ public final class Dispatcher extends ServiceSupport {
     private final int batchSize;
     private final Map<Long, QueueEntry> claimed = new ConcurrentHashMap<>();
     private final Map<String, Integer> inFlight = new ConcurrentHashMap<>();
-    private volatile Predicate<String> routeReady = provider -> true;
-    private volatile Predicate<String> paused = provider -> false;
-    private volatile Runnable waker = () -> { };
+    private final Signals signals;
+
+    /**
+     * What the dispatcher asks the rest of ordersync, without knowing it: whether a provider is paused (its
+     * circuit breaker is open: nothing is claimed for it), probing (half-open: one row at a time, as the probe),
+     * whether its route runs (rows are not claimed for a provider whose route is not up yet), and how to run a
+     * dispatch now, between timer ticks (the {@code dispatch-wake} route).
+     */
+    public record Signals(Predicate<String> paused, Predicate<String> probing, Predicate<String> routeReady, Runnable waker) {
+    }
 
     public Dispatcher(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, ProviderGate gate,
-                      String instanceId, Duration lease, int batchSize) {
+                      String instanceId, Duration lease, int batchSize, Signals signals) {
+        this.signals = signals;
         this.ds = ds;
         this.queue = queue;
         this.store = store;
@@ -55,30 +63,13 @@ public final class Dispatcher extends ServiceSupport {
         this.batchSize = batchSize;
     }
 
-    private volatile Predicate<String> probing = provider -> false;
-
-    /** Tells whether a provider's breaker is half-open: one row at a time is claimed for it, as the probe. */
-    public void setProbing(Predicate<String> probing) {
-        this.probing = probing;
-    }
-
-    /** Tells whether a provider is paused (its circuit breaker is open): nothing is claimed for it. */
-    public void setPaused(Predicate<String> paused) {
-        this.paused = paused;
-    }
-
-    /** How to run a dispatch now, between timer ticks (the {@code dispatch-wake} route). */
-    public void setWaker(Runnable waker) {
-        this.waker = waker;
-    }
-
     /**
      * Asks for a dispatch now instead of at the next tick: after new rows were committed, or when a provider's
      * batch has been taken up by its workers. Wake-ups that come while one is pending are merged.
      */
     public void wake() {
         if (isRunAllowed()) {
-            waker.run();
+            signals.waker().run();
         }
     }
 
@@ -96,11 +87,6 @@ public final class Dispatcher extends ServiceSupport {
         }
     }
 
-    /** Tells whether a provider's route runs; rows are not claimed for a provider whose route is not up yet. */
-    public void setRouteReady(Predicate<String> routeReady) {
-        this.routeReady = routeReady;
-    }
-
     private static final Duration OTHERS_SCAN_PERIOD = Duration.ofSeconds(1);
     private Instant nextOthersScan = Instant.EPOCH;
 
@@ -115,12 +101,12 @@ public final class Dispatcher extends ServiceSupport {
         for (Provider p : providers.active()) {
             active.add(p.identifier());
             int free = capacity(p) - inFlight.getOrDefault(p.identifier(), 0);
-            if (probing.test(p.identifier())) {
+            if (signals.probing().test(p.identifier())) {
                 // a half-open breaker lets one probe through: one row at a time, none while the probe is out
                 free = Math.min(free, 1 - inFlight.getOrDefault(p.identifier(), 0));
             }
             if (free <= 0 || gate.pausedUntil(p.identifier(), now) != null
-                    || !routeReady.test(p.identifier()) || paused.test(p.identifier())) {
+                    || !signals.routeReady().test(p.identifier()) || signals.paused().test(p.identifier())) {
                 continue;
             }
             // never more than the provider can start soon: a row's lease runs from its claim, also while it waits

@@ -30,8 +30,16 @@ public final class SyncOutcome {
     private final Dispatcher dispatcher;
     private final SyncMetrics metrics;
 
+    /** {@code globalSecrets}: secrets of ordersync itself (admin and intake tokens, passwords), redacted from every stored failure. */
     public SyncOutcome(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, Dispatcher dispatcher,
-                       SyncMetrics metrics) {
+                       SyncMetrics metrics, java.util.Collection<String> globalSecrets) {
+        java.util.Set<String> secrets = new java.util.HashSet<>();
+        for (String v : globalSecrets) {
+            if (v != null && !v.isBlank()) {
+                secrets.add(v);
+            }
+        }
+        this.globalSecrets = java.util.Set.copyOf(secrets);
         this.metrics = metrics;
         this.ds = ds;
         this.queue = queue;
@@ -164,18 +172,7 @@ public final class SyncOutcome {
         LOG.warn("Sync of {}/{} to {} failed: {}", e.eventSlug(), e.orderCode(), e.provider(), logLine);
     }
 
-    private volatile java.util.Set<String> globalSecrets = java.util.Set.of();
-
-    /** Secrets of ordersync itself (admin and intake tokens, passwords), redacted from every stored failure. */
-    public void setGlobalSecrets(java.util.Collection<String> secrets) {
-        java.util.Set<String> s = new java.util.HashSet<>();
-        for (String v : secrets) {
-            if (v != null && !v.isBlank()) {
-                s.add(v);
-            }
-        }
-        this.globalSecrets = java.util.Set.copyOf(s);
-    }
+    private final java.util.Set<String> globalSecrets;
 
     /** How long a sync that failed on ordersync's own database waits before it is tried again. */
     static final java.time.Duration DATABASE_RETRY = java.time.Duration.ofSeconds(2);

@@ -1,0 +1,82 @@
+package io.ordersync.config;
+
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Properties;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** Each ordersync.* key and its default is declared once (OrdersyncSettings.DEFAULTS); nothing else repeats or contradicts it. */
+class SettingsTest {
+
+    @Test
+    void routesUseDeclaredKeysWithoutDefaultsOfTheirOwn() throws IOException {
+        Pattern placeholder = Pattern.compile("\\{\\{(ordersync\\.[^}:]+)(:[^}]*)?}}");
+        int seen = 0;
+        try (Stream<Path> files = Files.list(Path.of("routes"))) {
+            for (Path f : files.filter(p -> p.toString().endsWith(".yaml")).toList()) {
+                Matcher m = placeholder.matcher(Files.readString(f));
+                while (m.find()) {
+                    seen++;
+                    assertThat(OrdersyncSettings.DEFAULTS).as(f + ": " + m.group()).containsKey(m.group(1));
+                    assertThat(m.group(2)).as(f + ": " + m.group() + " repeats a default").isNull();
+                }
+            }
+        }
+        assertThat(seen).isGreaterThan(5);
+    }
+
+    @Test
+    void readmeListsEveryKeyWithItsDefault() throws IOException {
+        Map<String, String> documented = new LinkedHashMap<>();
+        for (String line : Files.readAllLines(Path.of("README.md"))) {
+            if (!line.startsWith("| `ordersync.")) {
+                continue;
+            }
+            String[] cells = line.split("\\|");
+            String[] keys = cells[1].trim().split(" / ");
+            String[] defaults = cells[2].trim().split(" / ");
+            String first = keys[0].replace("`", "");
+            for (int i = 0; i < keys.length; i++) {
+                String k = keys[i].replace("`", "");
+                String key = i == 0 ? k : first.substring(0, first.lastIndexOf('.')) + k;
+                String d = defaults[Math.min(i, defaults.length - 1)].replace("`", "");
+                documented.put(key, d.equals("none") || d.equals("empty") || d.equals("random") ? "" : d);
+            }
+        }
+        assertThat(new TreeSet<>(documented.keySet())).isEqualTo(new TreeSet<>(OrdersyncSettings.DEFAULTS.keySet()));
+        documented.forEach((key, d) -> assertThat(d).as(key).isEqualTo(OrdersyncSettings.DEFAULTS.get(key)));
+    }
+
+    @Test
+    void applicationPropertiesRepeatsNoDefault() throws IOException {
+        Properties p = new Properties();
+        try (InputStream in = Files.newInputStream(Path.of("src/main/resources/application.properties"))) {
+            p.load(in);
+        }
+        p.stringPropertyNames().stream().filter(k -> k.startsWith("ordersync.")).forEach(k -> {
+            assertThat(OrdersyncSettings.DEFAULTS).as(k + " is not a setting").containsKey(k);
+            assertThat(p.getProperty(k).trim()).as(k + " repeats its default").isNotEqualTo(OrdersyncSettings.DEFAULTS.get(k));
+        });
+    }
+
+    @Test
+    void unsetKeysTakeTheirDeclaredDefault() {
+        Properties p = new Properties();
+        p.setProperty("ordersync.db.pool-size", "3");
+        OrdersyncSettings s = OrdersyncSettings.from(p);
+        assertThat(s.poolSize).isEqualTo(3);
+        assertThat(s.lease).isEqualTo(java.time.Duration.parse(OrdersyncSettings.DEFAULTS.get("ordersync.queue.lease")));
+        assertThat(s.instanceId).matches("ordersync-[0-9a-f]{8}");
+    }
+}
