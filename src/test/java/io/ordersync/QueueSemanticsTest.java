@@ -44,7 +44,7 @@ class QueueSemanticsTest {
     void open() {
         ds = Database.open(OrdersyncSettings.from(database()));
         store = new OrderStore(ds);
-        queue = new SyncQueue(ds, store);
+        queue = new SyncQueue(ds);
     }
 
     @AfterEach

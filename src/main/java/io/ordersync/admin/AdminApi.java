@@ -28,6 +28,7 @@ import java.util.Optional;
 public final class AdminApi {
 
     private final SyncQueue queue;
+    private final io.ordersync.queue.QueueView view;
     private final OrderStore store;
     private final ObjectMapper mapper;
     private final ProviderRegistry providers;
@@ -36,11 +37,12 @@ public final class AdminApi {
     private final io.ordersync.delivery.ProviderBreakers breakers;
     private final io.ordersync.delivery.ProviderGate gate;
 
-    public AdminApi(SyncQueue queue, OrderStore store, ObjectMapper mapper, ProviderRegistry providers, DocumentParser parser,
+    public AdminApi(SyncQueue queue, io.ordersync.queue.QueueView view, OrderStore store, ObjectMapper mapper, ProviderRegistry providers, DocumentParser parser,
                     io.ordersync.delivery.ProviderBreakers breakers, io.ordersync.delivery.ProviderGate gate) {
         this.breakers = breakers;
         this.gate = gate;
         this.queue = queue;
+        this.view = view;
         this.store = store;
         this.mapper = mapper;
         this.providers = providers;
@@ -50,7 +52,7 @@ public final class AdminApi {
     /** {@code GET /api/providers}: every provider with its state, its file's errors and its queue counts. */
     public void providers(Exchange exchange) throws Exception {
         Map<String, Map<String, Object>> counts = new LinkedHashMap<>();
-        for (Map<String, Object> c : queue.counts()) {
+        for (Map<String, Object> c : view.counts()) {
             Map<String, Object> m = counts.computeIfAbsent((String) c.get("provider"), k -> new LinkedHashMap<>(
                     Map.of("waiting", 0L, "in_flight", 0L, "parked", new LinkedHashMap<String, Object>())));
             long n = ((Number) c.get("n")).longValue();
@@ -214,7 +216,7 @@ public final class AdminApi {
         String event = exchange.getIn().getHeader("event", String.class);
         String code = exchange.getIn().getHeader("code", String.class);
         List<Map<String, Object>> rows = new ArrayList<>();
-        for (QueueEntry e : queue.forOrder(event, code)) {
+        for (QueueEntry e : view.forOrder(event, code)) {
             rows.add(row(e, providers));
         }
         List<Map<String, Object>> results = store.results(event, code);
@@ -242,7 +244,7 @@ public final class AdminApi {
             reply(exchange, 400, Map.of("error", "queue id must be a number, got '" + idText + "'"));
             return;
         }
-        Optional<QueueEntry> row = queue.find(id);
+        Optional<QueueEntry> row = view.find(id);
         if (row.isEmpty()) {
             reply(exchange, 404, Map.of("error", "no queue row " + id + " (already synced or dropped?)"));
         } else if (row.get().inFlight()) {
@@ -250,7 +252,7 @@ public final class AdminApi {
         } else if (queue.retry(id, Instant.now())) {
             breakers.reset(row.get().provider());
             store.log(row.get().eventSlug(), row.get().orderCode(), row.get().provider(), "retry", "manual retry requested");
-            reply(exchange, 200, row(queue.find(id).orElse(row.get())));
+            reply(exchange, 200, row(view.find(id).orElse(row.get())));
         } else {
             reply(exchange, 409, Map.of("error", "queue row " + id + " changed meanwhile; try again"));
         }

@@ -25,16 +25,18 @@ public final class OperationsApi {
 
     private final DataSource ds;
     private final SyncQueue queue;
+    private final io.ordersync.queue.QueueView view;
     private final OrderStore store;
     private final ProviderRegistry providers;
     private final ObjectMapper mapper;
     private final ProviderBreakers breakers;
 
-    public OperationsApi(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, ObjectMapper mapper,
+    public OperationsApi(DataSource ds, SyncQueue queue, io.ordersync.queue.QueueView view, OrderStore store, ProviderRegistry providers, ObjectMapper mapper,
                          ProviderBreakers breakers) {
         this.breakers = breakers;
         this.ds = ds;
         this.queue = queue;
+        this.view = view;
         this.store = store;
         this.providers = providers;
         this.mapper = mapper;
@@ -53,19 +55,19 @@ public final class OperationsApi {
             Json.reply(mapper, exchange, 400, Map.of("error", "offset must be 0 to " + Integer.MAX_VALUE + " and limit between 1 and 1000"));
             return;
         }
-        SyncQueue.Filter f = new SyncQueue.Filter(exchange.getIn().getHeader("provider", String.class), state,
+        io.ordersync.queue.QueueView.Filter f = new io.ordersync.queue.QueueView.Filter(exchange.getIn().getHeader("provider", String.class), state,
                 exchange.getIn().getHeader("mode", String.class), exchange.getIn().getHeader("event", String.class));
         int off = offset == null ? 0 : offset.intValue();
         int lim = limit == null ? 50 : limit.intValue();
         List<Map<String, Object>> rows = new ArrayList<>();
-        for (QueueEntry e : queue.list(f, off, lim)) {
+        for (QueueEntry e : view.list(f, off, lim)) {
             Map<String, Object> row = AdminApi.row(e, providers);
             row.put("event", e.eventSlug());
             row.put("order", e.orderCode());
             rows.add(row);
         }
         Map<String, Object> out = new LinkedHashMap<>();
-        out.put("total", queue.count(f));
+        out.put("total", view.count(f));
         out.put("offset", off);
         out.put("limit", lim);
         out.put("rows", rows);
@@ -86,7 +88,7 @@ public final class OperationsApi {
             int n = 0;
             List<Long> skipped = new ArrayList<>();
             for (JsonNode id : in.get("ids")) {
-                var row = queue.find(id.asLong());
+                var row = view.find(id.asLong());
                 if (row.isPresent() && !row.get().inFlight() && queue.retry(id.asLong(), now)) {
                     breakers.reset(row.get().provider());
                     store.log(row.get().eventSlug(), row.get().orderCode(), row.get().provider(), "retry", "manual retry requested");
@@ -148,7 +150,7 @@ public final class OperationsApi {
     }
 
     private boolean cancelOne(long id) {
-        var row = queue.find(id);
+        var row = view.find(id);
         if (row.isEmpty() || row.get().inFlight()) {
             return false;
         }

@@ -29,6 +29,7 @@ import org.apache.camel.health.HealthCheckRegistry;
 import io.ordersync.order.OrderStore;
 import io.ordersync.queue.Dispatcher;
 import io.ordersync.queue.SyncOutcome;
+import io.ordersync.queue.QueueView;
 import io.ordersync.queue.SyncQueue;
 import org.apache.camel.CamelContext;
 import org.apache.camel.ExtendedStartupListener;
@@ -105,7 +106,7 @@ public final class Ordersync {
         this.dataSource = database.dataSource();
         ObjectMapper mapper = new ObjectMapper();
         this.store = new OrderStore(dataSource);
-        this.queue = new SyncQueue(dataSource, store);
+        this.queue = new SyncQueue(dataSource);
         this.javaProviders = io.ordersync.spi.SyncProviders.load(context.getApplicationContextClassLoader() != null
                 ? context.getApplicationContextClassLoader() : Ordersync.class.getClassLoader());
         this.providers = new ProviderRegistry(settings.mappingsDir,
@@ -164,7 +165,8 @@ public final class Ordersync {
         r.bind("ordersync.delivery.received", (org.apache.camel.Processor) steps::received);
         r.bind("ordersync.delivery.afterBreaker", (org.apache.camel.Processor) steps::afterBreaker);
         r.bind("ordersync.retryAfterDelay", (org.apache.camel.Processor) steps::retryAfterDelay);
-        r.bind("ordersync.adminApi", new AdminApi(queue, store, mapper, providers, parser, breakers, gate));
+        QueueView view = new QueueView(dataSource, store);
+        r.bind("ordersync.adminApi", new AdminApi(queue, view, store, mapper, providers, parser, breakers, gate));
         AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken,
                 () -> metrics.registry().counter("ordersync.login.failures").increment());
         if (!auth.configured()) {
@@ -173,7 +175,7 @@ public final class Ordersync {
         }
         r.bind("ordersync.adminAuth", auth);
         r.bind("ordersync.sessionApi", new SessionApi(auth, mapper, settings.cookieSecure));
-        r.bind("ordersync.operationsApi", new OperationsApi(dataSource, queue, store, providers, mapper, breakers));
+        r.bind("ordersync.operationsApi", new OperationsApi(dataSource, queue, view, store, providers, mapper, breakers));
         r.bind("ordersync.rejectedApi", new RejectedApi(intake, store, mapper));
         r.bind("ordersync.staticFiles", new StaticFiles());
         r.bind("ordersync.syncMetrics", metrics);

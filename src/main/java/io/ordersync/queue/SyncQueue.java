@@ -18,25 +18,25 @@ import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 
-/** The sync queue table with pretix's OrderSyncQueue semantics; every change is one short transaction. */
+/**
+ * The sync queue table with pretix's OrderSyncQueue semantics; every change is one short transaction. What the
+ * admin API only reads (listing, filters, counts) is in {@link QueueView}.
+ */
 public final class SyncQueue {
 
     private static final Logger LOG = LoggerFactory.getLogger(SyncQueue.class);
-    private static final String COLUMNS = "id, event_slug, order_code, provider, slot, triggered_by, triggered_at, "
+    static final String COLUMNS = "id, event_slug, order_code, provider, slot, triggered_by, triggered_at, "
             + "not_before, failed_attempts, need_manual_retry, last_error, claim_token, claimed_by, lease_until";
 
     private final DataSource ds;
-    private final OrderStore store;
     /** Whether the database is PostgreSQL; asked on first use, so constructing the queue opens no connection. */
     private volatile Boolean postgres;
 
-    public SyncQueue(DataSource ds, OrderStore store) {
+    public SyncQueue(DataSource ds) {
         this.ds = ds;
-        this.store = store;
     }
 
     private boolean postgres(Connection c) throws SQLException {
@@ -437,78 +437,6 @@ public final class SyncQueue {
         });
     }
 
-    public Optional<QueueEntry> find(long id) {
-        return Tx.run(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM sync_queue WHERE id = ?")) {
-                ps.setLong(1, id);
-                try (ResultSet rs = ps.executeQuery()) {
-                    return rs.next() ? Optional.of(read(rs)) : Optional.empty();
-                }
-            }
-        });
-    }
-
-    public List<QueueEntry> forOrder(String eventSlug, String orderCode) {
-        return entries("SELECT " + COLUMNS + " FROM sync_queue WHERE event_slug = ? AND order_code = ? ORDER BY provider, id",
-                eventSlug, orderCode);
-    }
-
-    /** Filters of the queue listing; null means any. state: waiting, retrying, in_flight, parked. */
-    public record Filter(String provider, String state, String mode, String event) {
-    }
-
-    private static String where(Filter f, List<Object> args) {
-        StringBuilder w = new StringBuilder(" WHERE 1 = 1");
-        if (f.provider() != null) {
-            w.append(" AND provider = ?");
-            args.add(f.provider());
-        }
-        if (f.event() != null) {
-            w.append(" AND event_slug = ?");
-            args.add(f.event());
-        }
-        if (f.mode() != null) {
-            w.append(" AND need_manual_retry = ?");
-            args.add(f.mode());
-        }
-        if (f.state() != null) {
-            switch (f.state()) {
-                case "in_flight" -> w.append(" AND slot = 'inflight'");
-                case "parked" -> w.append(" AND slot = 'waiting' AND need_manual_retry IS NOT NULL");
-                case "retrying" -> w.append(" AND slot = 'waiting' AND need_manual_retry IS NULL AND failed_attempts > 0");
-                case "waiting" -> w.append(" AND slot = 'waiting' AND need_manual_retry IS NULL AND failed_attempts = 0");
-                case "problems" -> w.append(" AND slot = 'waiting' AND (need_manual_retry IS NOT NULL OR failed_attempts > 0)");
-                default -> throw new IllegalArgumentException("state must be one of waiting, retrying, in_flight, parked, problems");
-            }
-        }
-        return w.toString();
-    }
-
-    /** One page of the queue, newest problems first within the filter. */
-    public List<QueueEntry> list(Filter f, int offset, int limit) {
-        List<Object> args = new ArrayList<>();
-        String sql = "SELECT " + COLUMNS + " FROM sync_queue" + where(f, args) + " ORDER BY id OFFSET ? ROWS FETCH NEXT ? ROWS ONLY";
-        args.add(offset);
-        args.add(limit);
-        return entries(sql, args.toArray());
-    }
-
-    public long count(Filter f) {
-        List<Object> args = new ArrayList<>();
-        String sql = "SELECT COUNT(*) FROM sync_queue" + where(f, args);
-        return Tx.run(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement(sql)) {
-                for (int i = 0; i < args.size(); i++) {
-                    ps.setObject(i + 1, args.get(i));
-                }
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    return rs.getLong(1);
-                }
-            }
-        });
-    }
-
     /** Manual retry of every parked row of a provider in one mode (or every mode when null); returns how many. */
     public int retryParked(String provider, String mode, Instant now) {
         return Tx.runDurable(ds, c -> {
@@ -531,12 +459,6 @@ public final class SyncQueue {
             ps.setLong(1, id);
             return ps.executeUpdate() == 1;
         }
-    }
-
-    /** Rows by provider, slot and failure mode, for dashboards and tests. */
-    public List<Map<String, Object>> counts() {
-        return store.query("SELECT provider, slot, need_manual_retry AS mode, COUNT(*) AS n FROM sync_queue "
-                + "GROUP BY provider, slot, need_manual_retry ORDER BY provider, slot");
     }
 
     private static String truncate(String s) {
