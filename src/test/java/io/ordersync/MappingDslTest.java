@@ -239,7 +239,10 @@ class MappingDslTest extends AppTestSupport {
                 """);
         await().atMost(Duration.ofSeconds(15)).until(() -> app.context().getRoute("custom-tick") != null);
         Files.writeString(routes.resolve("custom.camel.yaml"), "- route:\n    id: custom-tick\n    from: [broken\n");
-        Thread.sleep(3000); // give the watcher time to see the broken edit; nothing may change
+        // the watcher saw the broken edit (its failed counter says so), and the route it describes kept running
+        var watcher = app.context().hasService(org.apache.camel.support.ResourceReloadStrategySupport.class);
+        assertThat(watcher).as("camel-main's route watcher").isNotNull();
+        await().atMost(Duration.ofSeconds(15)).until(() -> watcher.getFailedCounter() >= 1);
         assertThat(app.context().getRoute("custom-tick")).isNotNull();
         app.post("/api/events", fixture("order-xyz34").toString());
         awaitQueueEmpty();
