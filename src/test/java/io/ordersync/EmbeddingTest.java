@@ -56,6 +56,7 @@ class EmbeddingTest extends CamelTestSupport {
         settings.setProperty("ordersync.db.url", "jdbc:h2:file:" + dir.resolve("db").toAbsolutePath());
         settings.setProperty("ordersync.mappings.dir", dir.resolve("mappings").toString());
         settings.setProperty("ordersync.intake.token", "shop-token");
+        settings.setProperty("ordersync.admin.token", "host-admin-token");
         // the host has its own "dataSource" (and its own routes, below): ordersync must not replace or use it
         hostDataSource = new org.h2.jdbcx.JdbcDataSource();
         hostDataSource.setURL("jdbc:h2:mem:host-" + System.nanoTime() + ";DB_CLOSE_DELAY=-1");
@@ -77,6 +78,8 @@ class EmbeddingTest extends CamelTestSupport {
         return context;
     }
 
+    private List<RoutesBuilder> ordersyncBuilders;
+
     @Override
     protected RoutesBuilder[] createRouteBuilders() throws Exception {
         List<Resource> resources = new ArrayList<>();
@@ -85,6 +88,7 @@ class EmbeddingTest extends CamelTestSupport {
                     .forEach(f -> resources.add(ResourceHelper.resolveResource(context, "file:" + f)));
         }
         List<RoutesBuilder> builders = new ArrayList<>(PluginHelper.getRoutesLoader(context).findRoutesBuilders(resources));
+        ordersyncBuilders = List.copyOf(builders);
         // the host platform's own routes: one on its data source, one on the shared HTTP server
         builders.add(new org.apache.camel.builder.RouteBuilder() {
             @Override
@@ -122,6 +126,28 @@ class EmbeddingTest extends CamelTestSupport {
         assertThat(r.statusCode()).isEqualTo(202);
         await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("tickets").size() == 2);
         assertThat(target.objects("contacts")).hasSize(1);
+    }
+
+    /**
+     * A platform adds the templated routes of the YAML files after their routes, as camel-main does (the preview
+     * routes are made from the provider templates): then a preview works in the host as standalone.
+     */
+    @Test
+    void previewRunsThroughTheProviderTemplatesInTheHost() throws Exception {
+        target.recordRequests(true);
+        for (RoutesBuilder b : ordersyncBuilders) {
+            b.addTemplatedRoutesToCamelContext(context);
+        }
+        assertThat(context.getRoute("ordersync-preview-sync")).isNotNull();
+        String body = "{\"provider\": \"crm\", \"document\": " + Fixtures.read("fixtures/order-abc12.json") + "}";
+        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/preview"))
+                .header("Authorization", "Bearer host-admin-token").header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        var preview = new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.body());
+        assertThat(preview.path("requests")).hasSize(6);
+        assertThat(preview.path("results")).hasSize(3);
+        assertThat(target.requests()).as("a preview sends nothing").isEmpty();
     }
 
     @Test

@@ -119,4 +119,24 @@ class ProviderRoutesTest extends AppTestSupport {
         assertThat(app.query("SELECT need_manual_retry AS mode FROM sync_queue WHERE order_code = 'PERM1'"))
                 .extracting(r -> r.get("mode")).containsExactly("permanent");
     }
+
+    /** Preview runs the provider templates: what a step of the call route adds to a request shows in the preview. */
+    @Test
+    void previewShowsTheRequestsAsTheCallRouteLeavesThem() throws Exception {
+        startWithCrm();
+        target.recordRequests(true);
+        AdviceWith.adviceWith(app.context(), "ordersync-preview-call", a ->
+                a.weaveByType(org.apache.camel.model.ToDefinition.class).before().setHeader("X-Trace").simple("${exchangeProperty[ordersync.sync].document().orderCode()}"));
+        String body = "{\"provider\": \"crm\", \"document\": " + fixture("order-abc12") + "}";
+        var r = app.post("/api/preview", body);
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        var requests = JSON.readTree(r.body()).path("requests");
+        assertThat(requests).hasSize(6);
+        for (var q : requests) {
+            assertThat(q.path("headers").path("X-Trace").asText()).isEqualTo("ABC12");
+            assertThat(q.path("headers").path("Authorization").asText()).isEqualTo("<redacted>");
+        }
+        assertThat(r.body()).doesNotContain("s3cret");
+        assertThat(target.requests()).as("a preview sends nothing").isEmpty();
+    }
 }

@@ -35,10 +35,12 @@ public final class AdminApi {
     private final DocumentParser parser;
 
     private final io.ordersync.delivery.ProviderBreakers breakers;
+    private final Preview preview;
     private final io.ordersync.delivery.ProviderGate gate;
 
     public AdminApi(SyncQueue queue, io.ordersync.queue.QueueView view, OrderStore store, ObjectMapper mapper, ProviderRegistry providers, DocumentParser parser,
-                    io.ordersync.delivery.ProviderBreakers breakers, io.ordersync.delivery.ProviderGate gate) {
+                    io.ordersync.delivery.ProviderBreakers breakers, io.ordersync.delivery.ProviderGate gate, Preview preview) {
+        this.preview = preview;
         this.breakers = breakers;
         this.gate = gate;
         this.queue = queue;
@@ -205,7 +207,7 @@ public final class AdminApi {
             return;
         }
         try {
-            reply(exchange, 200, new Preview(mapper).run(provider, doc, in.path("remote"), callerSecrets));
+            reply(exchange, 200, preview.run(provider, doc, in.path("remote"), callerSecrets));
         } catch (MappingConfigException e) {
             reply(exchange, 422, Map.of("error", e.getMessage()));
         }

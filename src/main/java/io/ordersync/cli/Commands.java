@@ -125,7 +125,9 @@ public final class Commands {
         ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
         OrderDocument doc = new DocumentParser(mapper, Integer.MAX_VALUE).parse(Files.readString(Path.of(order)));
         JsonNode remoteObjects = remote == null ? mapper.createObjectNode() : mapper.readTree(Files.readString(Path.of(remote)));
-        out.println(mapper.writeValueAsString(new Preview(mapper).run(l.provider(), doc, remoteObjects)));
+        try (Preview.Standalone preview = Preview.standalone(Path.of("routes"), mapper)) {
+            out.println(mapper.writeValueAsString(preview.preview().run(l.provider(), doc, remoteObjects)));
+        }
         return 0;
     }
 

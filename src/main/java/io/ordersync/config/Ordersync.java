@@ -11,6 +11,7 @@ import io.ordersync.admin.RejectedApi;
 import io.ordersync.admin.SessionApi;
 import io.ordersync.admin.StaticFiles;
 import io.ordersync.delivery.DeliverySteps;
+import io.ordersync.delivery.Preview;
 import io.ordersync.delivery.ProviderBreakers;
 import io.ordersync.delivery.ProviderGate;
 import io.ordersync.intake.HttpIntakeProcessor;
@@ -151,22 +152,10 @@ public final class Ordersync {
         }
         DeliverySteps steps = new DeliverySteps(providers, store, parsed, gate, metrics, javaProviders, settings.maxInProcessRetryAfter,
                 settings.maxRetryAfter);
-        r.bind("ordersync.delivery", steps);
-        // each step of the provider routes as a Processor: called directly, without the bean binding of a
-        // bean step on every request
-        r.bind("ordersync.delivery.begin", (org.apache.camel.Processor) steps::begin);
-        r.bind("ordersync.delivery.lookup", (org.apache.camel.Processor) steps::lookup);
-        r.bind("ordersync.delivery.decide", (org.apache.camel.Processor) steps::decide);
-        r.bind("ordersync.delivery.record", (org.apache.camel.Processor) steps::record);
-        r.bind("ordersync.delivery.finish", (org.apache.camel.Processor) steps::finish);
-        r.bind("ordersync.delivery.admit", (org.apache.camel.Processor) steps::admit);
-        r.bind("ordersync.delivery.prepare", (org.apache.camel.Processor) steps::prepare);
-        r.bind("ordersync.delivery.failed", (org.apache.camel.Processor) steps::failed);
-        r.bind("ordersync.delivery.received", (org.apache.camel.Processor) steps::received);
-        r.bind("ordersync.delivery.afterBreaker", (org.apache.camel.Processor) steps::afterBreaker);
-        r.bind("ordersync.retryAfterDelay", (org.apache.camel.Processor) steps::retryAfterDelay);
+        steps.bindInto(r);
         QueueView view = new QueueView(dataSource, store);
-        r.bind("ordersync.adminApi", new AdminApi(queue, view, store, mapper, providers, parser, breakers, gate));
+        Preview preview = Preview.bindInto(context, mapper);
+        r.bind("ordersync.adminApi", new AdminApi(queue, view, store, mapper, providers, parser, breakers, gate, preview));
         AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken,
                 () -> metrics.registry().counter("ordersync.login.failures").increment());
         if (!auth.configured()) {

@@ -68,6 +68,26 @@ public final class DeliverySteps {
         this.maxRetryAfter = maxRetryAfter;
     }
 
+    /**
+     * Binds the steps under the names routes/provider.camel.yaml and errors.camel.yaml use: each as a Processor,
+     * called directly, without the bean binding of a bean step on every request; and this object for the loop's
+     * condition and the Java provider's call.
+     */
+    public void bindInto(org.apache.camel.spi.Registry r) {
+        r.bind("ordersync.delivery", this);
+        r.bind("ordersync.delivery.begin", (org.apache.camel.Processor) this::begin);
+        r.bind("ordersync.delivery.lookup", (org.apache.camel.Processor) this::lookup);
+        r.bind("ordersync.delivery.decide", (org.apache.camel.Processor) this::decide);
+        r.bind("ordersync.delivery.record", (org.apache.camel.Processor) this::record);
+        r.bind("ordersync.delivery.finish", (org.apache.camel.Processor) this::finish);
+        r.bind("ordersync.delivery.admit", (org.apache.camel.Processor) this::admit);
+        r.bind("ordersync.delivery.prepare", (org.apache.camel.Processor) this::prepare);
+        r.bind("ordersync.delivery.failed", (org.apache.camel.Processor) this::failed);
+        r.bind("ordersync.delivery.received", (org.apache.camel.Processor) this::received);
+        r.bind("ordersync.delivery.afterBreaker", (org.apache.camel.Processor) this::afterBreaker);
+        r.bind("ordersync.retryAfterDelay", (org.apache.camel.Processor) this::retryAfterDelay);
+    }
+
     private static Sync sync(Exchange exchange) {
         return exchange.getProperty(Sync.PROPERTY, Sync.class);
     }
@@ -76,6 +96,10 @@ public final class DeliverySteps {
 
     /** Loads the order's newest snapshot and plans its objects for the provider's current version. */
     public void begin(Exchange exchange) {
+        if (Preview.of(exchange)) {
+            // a preview brings its sync (a document, maybe an unsaved mapping) with it
+            return;
+        }
         // a redelivery starts the sync again: the row is in the property by then, the body is an answer
         QueueEntry entry = exchange.getProperty(ENTRY, QueueEntry.class);
         if (entry == null) {
@@ -130,6 +154,10 @@ public final class DeliverySteps {
 
     /** No request while the target's Retry-After pause lasts: the row waits, no attempt counted. */
     public void admit(Exchange exchange) {
+        if (Preview.of(exchange)) {
+            // a preview sends nothing: the provider's pause is not its business
+            return;
+        }
         Provider p = sync(exchange).provider();
         Instant paused = gate.pausedUntil(p.identifier(), Instant.now());
         if (paused != null) {
@@ -309,7 +337,9 @@ public final class DeliverySteps {
                 Integer status = out.getHeader(Exchange.HTTP_RESPONSE_CODE, Integer.class);
                 Transport.Response r = new Transport.Response(status == null ? 0 : status, out.getBody(String.class),
                         out.getHeader("Retry-After", String.class));
-                metrics.httpResponse(p.identifier(), r.status());
+                if (!Preview.of(exchange)) {
+                    metrics.httpResponse(p.identifier(), r.status());
+                }
                 if (r.status() == 0) {
                     throw new RecoverableDeliveryException(s.request().method() + " " + s.request().path()
                             + ": no HTTP status in the answer", null, null);

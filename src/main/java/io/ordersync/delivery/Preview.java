@@ -8,21 +8,104 @@ import io.ordersync.mapping.Provider;
 import io.ordersync.order.OrderDocument;
 import io.ordersync.order.OrderStore;
 
+import org.apache.camel.Exchange;
+import org.apache.camel.Processor;
+import org.apache.camel.ProducerTemplate;
+
 import java.util.List;
 
 
 /**
- * The requests a sync would send, without sending them: the sync's own decisions ({@link Sync}) run against a
- * transport that records each request and answers as the target would, from the remote objects given
- * (per mapping id or remote type; absent means "does not exist yet"). Header values of the provider
- * (credentials) are shown as {@code <redacted>}.
+ * The requests a sync would send, without sending them. A preview runs the provider templates themselves
+ * (routes/provider.camel.yaml: routes {@code ordersync-preview-sync} and {@code ordersync-preview-call}, made
+ * from the same {@code provider-sync} and {@code provider-call} templates as every provider's routes) with the
+ * target pointed at a recording step ({@link Target}, route {@code ordersync-preview-target}): it records each
+ * request as the call route prepared it and answers as the target would, from the remote objects given (per
+ * mapping id or remote type; absent means "does not exist yet"). So preview and delivery are one code path: the
+ * same steps, decisions and messages; only the target differs, and nothing of the real provider (its Retry-After
+ * pause, throttle, breaker, metrics) is used. Header values of the provider (credentials) are shown as
+ * {@code <redacted>}.
  */
 public final class Preview {
 
-    private final ObjectMapper mapper;
+    /** The identifier the preview routes are made with: never a provider's ({@code [a-z0-9][a-z0-9_-]*}). */
+    public static final String IDENTIFIER = "ordersync.preview";
+    /** Exchange property holding the preview's {@link Recording}; its presence marks an exchange as a preview. */
+    public static final String PROPERTY = "ordersync.preview";
+    static final String SYNC_ENDPOINT = "direct:ordersync-sync-" + IDENTIFIER;
 
-    public Preview(ObjectMapper mapper) {
+    private final ObjectMapper mapper;
+    private final ProducerTemplate template;
+
+    /** {@code template}: of the CamelContext whose routes include the preview routes. */
+    public Preview(ObjectMapper mapper, ProducerTemplate template) {
         this.mapper = mapper;
+        this.template = template;
+    }
+
+    /**
+     * Binds what the preview routes need (their recording target, their breaker, which is off) and returns the
+     * preview that runs them.
+     */
+    public static Preview bindInto(org.apache.camel.CamelContext context, ObjectMapper mapper) {
+        Preview preview = new Preview(mapper, context.createProducerTemplate());
+        context.getRegistry().bind("ordersync.preview.target", preview.new Target());
+        context.getRegistry().bind("ordersync.breaker." + IDENTIFIER, ProviderBreakers.off(IDENTIFIER));
+        return preview;
+    }
+
+    /**
+     * A CamelContext of its own with only the provider templates, their error handling and the preview routes
+     * (routes/provider.camel.yaml and routes/errors.camel.yaml under {@code routesDir}), for a preview without a
+     * running ordersync (the {@code ordersync preview} command). Close it when done.
+     */
+    public static Standalone standalone(java.nio.file.Path routesDir, ObjectMapper mapper) throws Exception {
+        org.apache.camel.impl.DefaultCamelContext context = new org.apache.camel.impl.DefaultCamelContext();
+        io.ordersync.config.OrdersyncSettings.DEFAULTS.forEach(context.getPropertiesComponent()::addInitialProperty);
+        // only the preview's paths of the steps run here: no queue, store, gate pause or metrics are touched
+        new DeliverySteps(null, null, null, new ProviderGate(), null, null,
+                java.time.Duration.ofSeconds(5), java.time.Duration.ofHours(1)).bindInto(context.getRegistry());
+        Preview preview = bindInto(context, mapper);
+        List<org.apache.camel.spi.Resource> files = new java.util.ArrayList<>();
+        for (String name : List.of("errors.camel.yaml", "provider.camel.yaml")) {
+            files.add(org.apache.camel.support.ResourceHelper.resolveResource(context, "file:" + routesDir.resolve(name)));
+        }
+        var builders = org.apache.camel.support.PluginHelper.getRoutesLoader(context).findRoutesBuilders(files);
+        // as camel-main adds them: route configurations, then routes and templates, then the templated routes
+        for (org.apache.camel.RoutesBuilder b : builders) {
+            if (b instanceof org.apache.camel.RouteConfigurationsBuilder c) {
+                c.addRouteConfigurationsToCamelContext(context);
+            }
+        }
+        for (org.apache.camel.RoutesBuilder b : builders) {
+            b.addRoutesToCamelContext(context);
+        }
+        for (org.apache.camel.RoutesBuilder b : builders) {
+            b.addTemplatedRoutesToCamelContext(context);
+        }
+        context.start();
+        return new Standalone(context, preview);
+    }
+
+    /** A standalone preview and its CamelContext. */
+    public record Standalone(org.apache.camel.CamelContext context, Preview preview) implements AutoCloseable {
+        @Override
+        public void close() {
+            try {
+                context.close();
+            } catch (Exception e) {
+                throw new IllegalStateException("stopping the preview's CamelContext: " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /** Whether this exchange is a preview's. */
+    public static boolean of(Exchange exchange) {
+        return exchange.getProperty(PROPERTY) != null;
+    }
+
+    /** What one preview records: the requests, and the remote objects it answers from. */
+    record Recording(Provider provider, JsonNode remote, ArrayNode requests) {
     }
 
     private static void redact(JsonNode node, java.util.Set<String> secrets) {
@@ -53,31 +136,64 @@ public final class Preview {
         return run(provider, doc, remote, java.util.Set.of());
     }
 
+    /**
+     * The target of the preview's call route: records the request the call route prepared and puts the answer
+     * into the message as the provider's target would (an HTTP status and body; nothing for an endpoint; no
+     * reply of its own for a route or a Java provider).
+     */
+    public final class Target implements Processor {
+        @Override
+        public void process(Exchange exchange) throws Exception {
+            Recording rec = exchange.getProperty(PROPERTY, Recording.class);
+            Sync sync = exchange.getProperty(Sync.PROPERTY, Sync.class);
+            Provider provider = rec.provider();
+            Transport.Request request = sync.request();
+            ObjectNode r = rec.requests().addObject();
+            r.put("method", request.method());
+            r.put("url", request.purpose() == Transport.Purpose.SEND ? (provider.kind() == Provider.Kind.JAVA
+                    ? "java:" + provider.identifier() : org.apache.camel.util.URISupport.sanitizeUri(request.path())) : provider.baseUrl() + request.path());
+            // the headers as the call route left them: the provider's credentials redacted, Camel's own left out
+            // (a header a step of the template adds shows here as it would be sent)
+            ObjectNode headers = r.putObject("headers");
+            new java.util.TreeMap<>(exchange.getIn().getHeaders()).forEach((name, value) -> {
+                if (!name.startsWith("Camel") && value != null) {
+                    headers.put(name, provider.headers().containsKey(name) ? "<redacted>" : String.valueOf(value));
+                }
+            });
+            if (request.body() != null) {
+                r.set("body", mapper.readTree(request.body()));
+            }
+            Transport.Response answer = answer(provider, request, rec.remote());
+            var message = exchange.getMessage();
+            message.getHeaders().clear();
+            message.setBody(null);
+            if (provider.kind() == Provider.Kind.HTTP || provider.kind() == Provider.Kind.WEBHOOK) {
+                message.setHeader(Exchange.HTTP_RESPONSE_CODE, answer.status());
+                message.setBody(answer.body());
+            }
+        }
+    }
+
     /** As {@link #run(Provider, OrderDocument, JsonNode)}; {@code alsoRedact}: more values no answer may show. */
     public ObjectNode run(Provider provider, OrderDocument doc, JsonNode remote, java.util.Set<String> alsoRedact) throws Exception {
         ObjectNode out = mapper.createObjectNode();
         out.put("provider", provider.identifier());
         ArrayNode requests = out.putArray("requests");
-        Transport recorder = request -> {
-            ObjectNode r = requests.addObject();
-            r.put("method", request.method());
-            r.put("url", request.purpose() == Transport.Purpose.SEND ? (provider.kind() == Provider.Kind.JAVA
-                    ? "java:" + provider.identifier() : org.apache.camel.util.URISupport.sanitizeUri(request.path())) : provider.baseUrl() + request.path());
-            ObjectNode headers = r.putObject("headers");
-            provider.headers().keySet().forEach(h -> headers.put(h, "<redacted>"));
-            request.headers().forEach(headers::put);
-            try {
-                if (request.body() != null) {
-                    r.set("body", mapper.readTree(request.body()));
-                }
-                return answer(provider, request, remote);
-            } catch (Exception e) {
-                throw new IllegalStateException("preview failed: " + e.getMessage(), e);
-            }
-        };
         java.util.Set<String> secrets = new java.util.HashSet<>(provider.secretValues());
         secrets.addAll(alsoRedact);
-        List<OrderStore.Result> results = Sync.simulate(provider, doc, recorder);
+        Sync sync = new Sync(provider, doc);
+        Exchange done = template.send(SYNC_ENDPOINT, e -> {
+            e.setProperty(Sync.PROPERTY, sync);
+            e.setProperty(PROPERTY, new Recording(provider, remote == null ? mapper.createObjectNode() : remote, requests));
+        });
+        if (done.getException() instanceof RuntimeException e) {
+            // a mapping error (MappingConfigException) is the caller's to report; it names no secret
+            throw e;
+        }
+        if (done.getException() != null) {
+            throw done.getException();
+        }
+        List<OrderStore.Result> results = sync.results();
         ArrayNode rs = out.putArray("results");
         for (OrderStore.Result r : results) {
             ObjectNode o = rs.addObject();

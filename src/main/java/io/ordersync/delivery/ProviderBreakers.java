@@ -37,9 +37,7 @@ public final class ProviderBreakers {
     public CircuitBreaker of(Provider p) {
         if (!p.breaker().enabled()) {
             breakers.remove(p.identifier());
-            CircuitBreaker off = CircuitBreaker.ofDefaults("provider-" + p.identifier() + "-off");
-            off.transitionToDisabledState();
-            return off;
+            return off(p.identifier());
         }
         Entry e = breakers.compute(p.identifier(), (id, old) -> {
             if (old != null && old.spec().equals(p.breaker())) {
@@ -61,6 +59,13 @@ public final class ProviderBreakers {
             return new Entry(p.breaker(), cb);
         });
         return e.breaker();
+    }
+
+    /** A breaker in resilience4j's DISABLED state: lets every call through, records nothing. */
+    public static CircuitBreaker off(String identifier) {
+        CircuitBreaker off = CircuitBreaker.ofDefaults("provider-" + identifier + "-off");
+        off.transitionToDisabledState();
+        return off;
     }
 
     /** closed, open, half_open, or null when the provider has no breaker (yet). */

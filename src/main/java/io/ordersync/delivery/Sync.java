@@ -23,8 +23,8 @@ import java.util.Map;
 /**
  * One sync of one order to one provider, as the decisions the provider route asks for step by step: which
  * object is next, which request looks it up, what to write after the lookup (create, update, nothing), what
- * the answer means. No I/O: the route sends the requests ({@code routes/provider.camel.yaml}); a preview
- * answers them from given remote objects ({@link #simulate}). Held by the exchange in {@link #PROPERTY}; the
+ * the answer means. No I/O: the route sends the requests ({@code routes/provider.camel.yaml}), to the target or, for a
+ * preview, to a recording step ({@link Preview}). Held by the exchange in {@link #PROPERTY}; the
  * circuit breaker works on a copy of the exchange, so everything a step must see later lives here.
  */
 public final class Sync {
@@ -463,34 +463,5 @@ public final class Sync {
 
     private static String text(JsonNode n) {
         return n == null || n.isMissingNode() || n.isNull() ? null : n.asText();
-    }
-
-    // ---- preview ----
-
-    /**
-     * Runs the whole sync with {@code transport} answering every request, as the route does with the target:
-     * the preview's code path, decision for decision. A route or Java provider's object is recorded as sent.
-     */
-    public static List<OrderStore.Result> simulate(Provider provider, OrderDocument doc, Transport transport)
-            throws JsonProcessingException {
-        Sync s = new Sync(provider, doc);
-        while (s.nextObject()) {
-            if (s.lookup() != null) {
-                s.answered(transport.send(s.request()));
-            }
-            if (s.decide() != null) {
-                Transport.Response r = transport.send(s.request());
-                if (provider.kind() == Provider.Kind.ROUTE || provider.kind() == Provider.Kind.JAVA) {
-                    s.replied(null);
-                } else {
-                    s.answered(r);
-                }
-            }
-            s.record();
-        }
-        if (s.finish() != null) {
-            s.answered(transport.send(s.request()));
-        }
-        return s.results();
     }
 }
