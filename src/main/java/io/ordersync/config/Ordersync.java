@@ -153,6 +153,7 @@ public final class Ordersync {
         DeliverySteps steps = new DeliverySteps(providers, store, parsed, gate, metrics, javaProviders, settings.maxInProcessRetryAfter,
                 settings.maxRetryAfter);
         steps.bindInto(r);
+        bindPretix(context, settings, intake, mapper);
         QueueView view = new QueueView(dataSource, store);
         Preview preview = Preview.bindInto(context, mapper);
         r.bind("ordersync.adminApi", new AdminApi(queue, view, store, mapper, providers, parser, breakers, gate, preview));
@@ -173,6 +174,47 @@ public final class Ordersync {
             health.register(new DatabaseHealthCheck(dataSource));
         }
         r.bind("ordersync", this);
+    }
+
+    /**
+     * pretix as a source (routes/pretix.camel.yaml): the steps of its routes, and its own camel-http component
+     * (timeouts of ordersync.pretix.timeout-ms; HttpClient retries nothing by itself, the routes do).
+     */
+    private static void bindPretix(CamelContext context, OrdersyncSettings settings, IntakeService intake, ObjectMapper mapper) {
+        io.ordersync.pretix.PretixSettings ps = settings.pretix;
+        java.time.Clock clock = java.time.Clock.systemUTC();
+        var http = new io.ordersync.pretix.PretixHttp(ps, mapper, clock);
+        var catalog = new io.ordersync.pretix.PretixCatalog(ps, http, mapper, clock);
+        var source = new io.ordersync.pretix.PretixSource(ps, new io.ordersync.pretix.PretixStore(intake.dataSource()), http, catalog,
+                intake, mapper, clock);
+        Registry r = context.getRegistry();
+        r.bind("ordersync.pretix.source", source);
+        r.bind("ordersync.pretix.catalog", catalog);
+        r.bind("ordersync.pretix.orderRequest", (org.apache.camel.Processor) source::orderRequest);
+        r.bind("ordersync.pretix.orderReceived", (org.apache.camel.Processor) source::orderReceived);
+        r.bind("ordersync.pretix.pageReceived", (org.apache.camel.Processor) source::pageReceived);
+        r.bind("ordersync.pretix.accept", (org.apache.camel.Processor) source::accept);
+        r.bind("ordersync.pretix.failed", (org.apache.camel.Processor) source::failed);
+        r.bind("ordersync.pretix.catalogReceived", (org.apache.camel.Processor) catalog::received);
+        r.bind("ordersync.pretix.check", (org.apache.camel.Processor) http::check);
+        org.apache.camel.component.http.HttpComponent component = new org.apache.camel.component.http.HttpComponent();
+        component.setConnectTimeout(ps.timeoutMs());
+        component.setResponseTimeout(ps.timeoutMs());
+        component.setSoTimeout(ps.timeoutMs());
+        component.setConnectionRequestTimeout(ps.timeoutMs());
+        // a GET whose kept-alive connection the server had closed is sent once more; statuses (429, 503) are the routes' to handle
+        component.setHttpClientConfigurer(builder -> builder.setRetryStrategy(
+                new org.apache.hc.client5.http.impl.DefaultHttpRequestRetryStrategy(1, org.apache.hc.core5.util.TimeValue.ZERO_MILLISECONDS) {
+                    @Override
+                    public boolean retryRequest(org.apache.hc.core5.http.HttpResponse response, int execCount,
+                                                org.apache.hc.core5.http.protocol.HttpContext context) {
+                        return false;
+                    }
+                }));
+        context.addComponent("ordersync-pretix-http", component);
+        if (ps.enabled()) {
+            LOG.info("pretix source: {}", ps);
+        }
     }
 
     /** The dispatch-wake route's queue: one pending wake-up at most, further ones are dropped. */

@@ -57,6 +57,18 @@ public final class OrdersyncSettings {
         d.put("ordersync.jms.queue", "ordersync.events");
         d.put("ordersync.jms.data-dir", "data/artemis");
         d.put("ordersync.jms.embedded-port", "61616");
+        // pretix as a source (README "Connect pretix"); off while the URL is empty
+        d.put("ordersync.pretix.url", "");
+        d.put("ordersync.pretix.organizer", "");
+        // comma-separated event slugs; empty: every event of the organizer
+        d.put("ordersync.pretix.events", "");
+        d.put("ordersync.pretix.token", "");
+        d.put("ordersync.pretix.actions", io.ordersync.pretix.PretixActions.DEFAULT);
+        // 0: no polling (webhooks only)
+        d.put("ordersync.pretix.poll-interval-ms", "0");
+        d.put("ordersync.pretix.catalog-max-age", "PT10M");
+        d.put("ordersync.pretix.import-page-pause-ms", "250");
+        d.put("ordersync.pretix.timeout-ms", "10000");
         DEFAULTS = Collections.unmodifiableMap(d);
     }
 
@@ -95,6 +107,9 @@ public final class OrdersyncSettings {
     /** Secure flag of the UI session cookie: true, false, or auto (when the request came over HTTPS). */
     public final String cookieSecure;
 
+    /** pretix as a source: base URL (empty: off), organizer, events (empty: all), API token, action → trigger type. */
+    public final io.ordersync.pretix.PretixSettings pretix;
+
     /** JMS intake on; without a URL an embedded Artemis broker is started. */
     public final boolean jmsEnabled;
     public final String jmsUrl;
@@ -130,6 +145,11 @@ public final class OrdersyncSettings {
         this.maxDocumentBytes = Integer.parseInt(get(props, "ordersync.intake.max-document-bytes"));
         this.maxInProcessRetryAfter = Duration.parse(get(props, "ordersync.delivery.max-in-process-retry-after"));
         this.maxRetryAfter = Duration.parse(get(props, "ordersync.delivery.max-retry-after"));
+        this.pretix = new io.ordersync.pretix.PretixSettings(get(props, "ordersync.pretix.url"), get(props, "ordersync.pretix.organizer"),
+                get(props, "ordersync.pretix.events"), get(props, "ordersync.pretix.token"),
+                io.ordersync.pretix.PretixActions.parse(get(props, "ordersync.pretix.actions")),
+                Long.parseLong(get(props, "ordersync.pretix.poll-interval-ms")), Duration.parse(get(props, "ordersync.pretix.catalog-max-age")),
+                Long.parseLong(get(props, "ordersync.pretix.import-page-pause-ms")), Integer.parseInt(get(props, "ordersync.pretix.timeout-ms")));
         if (maxRetryAfter.isNegative() || maxRetryAfter.isZero()) {
             throw new IllegalArgumentException("ordersync.delivery.max-retry-after must be positive, not " + maxRetryAfter);
         }

@@ -86,7 +86,8 @@ public final class OrderStore {
         return true;
     }
 
-    private static boolean isOlder(String incoming, String stored) {
+    /** Whether pretix last_modified {@code incoming} is before {@code stored} (as instants; as text when either does not parse). */
+    public static boolean isOlder(String incoming, String stored) {
         try {
             return OffsetDateTime.parse(incoming).isBefore(OffsetDateTime.parse(stored));
         } catch (RuntimeException e) {

@@ -1,0 +1,420 @@
+package io.ordersync.pretix;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ordersync.db.Tx;
+import io.ordersync.intake.IntakeService;
+import io.ordersync.mapping.Secrets;
+import io.ordersync.order.InvalidDocumentException;
+import io.ordersync.order.OrderStore;
+import org.apache.camel.Exchange;
+import org.apache.camel.ExchangePropertyKey;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/**
+ * pretix as a source (routes/pretix.camel.yaml): the webhook intake, the steps of the fetch, poll and import
+ * routes, and the import API. The truth is always what pretix's REST API answers with the token; a webhook is
+ * only a trigger. Every order read goes through ordersync's intake like any other document (snapshot, queue),
+ * unless ordersync already has that state of the order (same {@code last_modified}): so a webhook, a poll and
+ * an import that read the same state sync it once.
+ */
+public final class PretixSource {
+
+    private static final Logger LOG = LoggerFactory.getLogger(PretixSource.class);
+    /** pretix order codes and event slugs as pretix allows them; anything else is not looked up. */
+    private static final Pattern CODE = Pattern.compile("[A-Za-z0-9]{1,64}");
+    private static final Pattern SLUG = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,199}");
+    static final int MAX_WEBHOOK_BYTES = 65_536;
+    private static final int FETCH_BATCH = 20;
+
+    private final PretixSettings settings;
+    private final PretixStore store;
+    private final PretixHttp http;
+    private final PretixCatalog catalog;
+    private final IntakeService intake;
+    private final ObjectMapper mapper;
+    private final Clock clock;
+
+    public PretixSource(PretixSettings settings, PretixStore store, PretixHttp http, PretixCatalog catalog, IntakeService intake,
+                        ObjectMapper mapper, Clock clock) {
+        this.settings = settings;
+        this.store = store;
+        this.http = http;
+        this.catalog = catalog;
+        this.intake = intake;
+        this.mapper = mapper;
+        this.clock = clock;
+    }
+
+    private static PretixWork work(Exchange exchange) {
+        return exchange.getProperty(PretixWork.PROPERTY, PretixWork.class);
+    }
+
+    private Set<String> secrets() {
+        return settings.token().isEmpty() ? Set.of() : Set.of(settings.token());
+    }
+
+    // ---- webhook intake: POST /api/sources/pretix/webhook ----
+
+    /**
+     * pretix's webhook body {@code {notification_id, organizer, event, code, action}}: checked, then a fetch of
+     * the order is queued (or merged into one waiting) and 200 answered. A repeated notification_id is
+     * recognised; an organizer or event this ordersync does not take is a 400 with the reason, kept as a
+     * rejected event; an action no rule maps triggers nothing (200, so that pretix does not retry it).
+     */
+    public void webhook(Exchange exchange) throws Exception {
+        if (!settings.enabled()) {
+            reply(exchange, 404, Map.of("error", "the pretix source is not configured: set ordersync.pretix.url and ordersync.pretix.organizer"));
+            return;
+        }
+        String body = exchange.getIn().getBody(String.class);
+        if (body == null || body.length() > MAX_WEBHOOK_BYTES) {
+            reply(exchange, body == null ? 400 : 413, Map.of("error", body == null ? "empty body: pretix sends {notification_id, organizer, event, code, action}"
+                    : "a pretix webhook is a few hundred bytes; this one is over " + MAX_WEBHOOK_BYTES));
+            return;
+        }
+        JsonNode in;
+        try {
+            in = mapper.readTree(body);
+        } catch (Exception e) {
+            in = null;
+        }
+        if (in == null || !in.isObject()) {
+            rejectWebhook(exchange, body, "not a JSON object: pretix sends {notification_id, organizer, event, code, action}");
+            return;
+        }
+        String organizer = in.path("organizer").asText("");
+        String event = in.path("event").asText("");
+        String code = in.path("code").asText("");
+        String action = in.path("action").asText("");
+        JsonNode id = in.path("notification_id");
+        if (!organizer.equals(settings.organizer())) {
+            rejectWebhook(exchange, body, "unknown organizer '" + printable(organizer) + "': this ordersync takes orders of organizer '"
+                    + settings.organizer() + "' (ordersync.pretix.organizer)");
+            return;
+        }
+        if (!SLUG.matcher(event).matches() || !settings.covers(event)) {
+            rejectWebhook(exchange, body, "unknown event '" + printable(event) + "': this ordersync takes orders of "
+                    + (settings.events().isEmpty() ? "every event" : "the events " + settings.events()) + " (ordersync.pretix.events)");
+            return;
+        }
+        var type = settings.actions().typeOf(action);
+        if (type.isEmpty()) {
+            LOG.info("pretix webhook {} for {}/{} ignored: action '{}' triggers nothing (ordersync.pretix.actions)",
+                    printable(id.asText()), event, printable(code), printable(action));
+            reply(exchange, 200, Map.of("ignored", "action '" + printable(action) + "' triggers nothing (ordersync.pretix.actions)"));
+            return;
+        }
+        if (!CODE.matcher(code).matches()) {
+            rejectWebhook(exchange, body, "'" + printable(code) + "' is not a pretix order code");
+            return;
+        }
+        if (!(id.isIntegralNumber() || id.isTextual()) || id.asText().isEmpty() || id.asText().length() > 100) {
+            rejectWebhook(exchange, body, "notification_id must be pretix's number");
+            return;
+        }
+        Instant now = clock.instant();
+        boolean fresh = Tx.runRetrying(store.dataSource(), c -> {
+            if (!firstTime(c, id.asText(), now)) {
+                return false;
+            }
+            store.enqueueFetch(c, event, code, type.get(), "webhook", now);
+            return true;
+        });
+        reply(exchange, 200, fresh ? Map.of("queued", "fetch of " + event + "/" + code, "type", type.get())
+                : Map.of("duplicate", "notification " + id.asText() + " was received before"));
+    }
+
+    /** Records the notification id; false when it was recorded before (pretix sent it again). */
+    private static boolean firstTime(java.sql.Connection c, String notificationId, Instant now) throws SQLException {
+        var sp = c.setSavepoint();
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO intake_message (source, message_id, received_at) VALUES ('pretix-webhook', ?, ?)")) {
+            ps.setString(1, notificationId);
+            ps.setObject(2, PretixStore.ts(now));
+            ps.executeUpdate();
+            return true;
+        } catch (SQLException e) {
+            if (!Tx.isConstraintViolation(e)) {
+                throw e;
+            }
+            c.rollback(sp);
+            return false;
+        }
+    }
+
+    private void rejectWebhook(Exchange exchange, String body, String reason) throws Exception {
+        intake.reject("pretix-webhook", body, reason);
+        LOG.warn("pretix webhook refused: {}", reason);
+        reply(exchange, 400, Map.of("error", reason));
+    }
+
+    private static String printable(String s) {
+        String cut = s.length() > 64 ? s.substring(0, 64) + "…" : s;
+        return cut.replaceAll("[^\\p{Print}]", "?");
+    }
+
+    private void reply(Exchange exchange, int status, Object body) throws Exception {
+        exchange.getMessage().removeHeaders("*");
+        exchange.getMessage().setHeader(Exchange.HTTP_RESPONSE_CODE, status);
+        exchange.getMessage().setHeader(Exchange.CONTENT_TYPE, "application/json");
+        exchange.getMessage().setBody(mapper.writeValueAsString(body));
+    }
+
+    // ---- route pretix-fetch ----
+
+    /** The due fetches, claimed; none while pretix asked for a pause or the source is off. */
+    public List<PretixWork> claimFetches() {
+        if (!settings.enabled() || http.pausedUntil() != null) {
+            return List.of();
+        }
+        List<PretixWork> out = new ArrayList<>();
+        for (PretixStore.Fetch f : store.claimFetches(FETCH_BATCH, clock.instant())) {
+            PretixWork w = PretixWork.fetch(f.id(), f.event(), f.code(), f.type());
+            w.version = f.version();
+            w.attempts = f.attempts();
+            out.add(w);
+        }
+        return out;
+    }
+
+    /** The GET of the order, with canceled positions and fees (pretix's data sync sees them too). */
+    public void orderRequest(Exchange exchange) {
+        PretixWork w = work(exchange);
+        http.request(exchange, settings.eventApi(w.event) + "/orders/" + w.code + "/?include_canceled_positions=true&include_canceled_fees=true", false);
+    }
+
+    public void orderReceived(Exchange exchange) throws Exception {
+        PretixWork w = work(exchange);
+        JsonNode order = mapper.readTree(exchange.getMessage().getBody(String.class));
+        if (!order.isObject() || !w.code.equals(order.path("code").asText())) {
+            throw new PretixException("pretix answered the order " + w.event + "/" + w.code + " with something else", false, null);
+        }
+        w.orders.clear();
+        w.orders.add(order);
+    }
+
+    // ---- routes pretix-poll and pretix-import ----
+
+    /** One poll per configured event (or one over the organizer's every event), from the stored modified_since. */
+    public List<PretixWork> polls() {
+        if (!settings.enabled() || http.pausedUntil() != null) {
+            return List.of();
+        }
+        List<PretixWork> out = new ArrayList<>();
+        List<String> keys = settings.events().isEmpty() ? List.of("*") : settings.events();
+        for (String key : keys) {
+            String since = store.cursor(key);
+            if (since == null) {
+                // polling takes what changes from when it was switched on; an import takes the orders before
+                since = clock.instant().minusSeconds(60).toString();
+            }
+            String base = "*".equals(key) ? settings.url() + "/api/v1/organizers/" + settings.organizer() : settings.eventApi(key);
+            out.add(PretixWork.poll(key, since, base + "/orders/?modified_since=" + URLEncoder.encode(since, StandardCharsets.UTF_8)
+                    + "&ordering=last_modified&testmode=false&include_canceled_positions=true&include_canceled_fees=true&page_size=50"));
+        }
+        return out;
+    }
+
+    /** A running import nobody works on, or null. */
+    public PretixWork claimImport() {
+        if (!settings.enabled() || http.pausedUntil() != null) {
+            return null;
+        }
+        Object[] row = store.claimImport(clock.instant());
+        if (row == null) {
+            return null;
+        }
+        long id = (Long) row[0];
+        String event = (String) row[1];
+        int page = (Integer) row[2];
+        return PretixWork.importOf(id, event, page, settings.eventApi(event) + "/orders/?ordering=datetime&testmode=false"
+                + "&include_canceled_positions=true&include_canceled_fees=true&page_size=50&page=" + page);
+    }
+
+    /** The loop condition of a poll or an import: the next page's GET into the message, or false when done. */
+    public boolean nextPage(Exchange exchange) {
+        PretixWork w = work(exchange);
+        if (w.nextUrl == null) {
+            return false;
+        }
+        if (exchange.getContext().isStopping()) {
+            // ordersync stops: the pages taken in are stored; the import is left for the next start (or instance)
+            if (w.kind == PretixWork.Kind.IMPORT) {
+                store.releaseImport(w.rowId);
+            }
+            return false;
+        }
+        http.request(exchange, w.nextUrl, false);
+        return true;
+    }
+
+    public void pageReceived(Exchange exchange) throws Exception {
+        PretixWork w = work(exchange);
+        JsonNode page = mapper.readTree(exchange.getMessage().getBody(String.class));
+        if (w.kind == PretixWork.Kind.POLL && w.pageGenerated == null) {
+            // pretix: the server time before the query, the modified_since of the next poll
+            w.pageGenerated = exchange.getMessage().getHeader("X-Page-Generated", String.class);
+        }
+        w.orders.clear();
+        page.path("results").forEach(w.orders::add);
+        w.total = page.hasNonNull("count") ? page.path("count").asInt() : null;
+        String next = page.path("next").isTextual() ? page.path("next").asText() : null;
+        w.nextUrl = next == null || next.isEmpty() ? null : http.sameOrigin(next);
+    }
+
+    // ---- all three: accept what was read ----
+
+    /**
+     * Takes the orders read into ordersync, in one transaction with the work's bookkeeping (the fetch row
+     * deleted, the poll's cursor or the import's progress moved): an order whose state ordersync already has
+     * (same last_modified, or an older one) is left alone; any other gets its document built and accepted.
+     */
+    public void accept(Exchange exchange) {
+        PretixWork w = work(exchange);
+        Instant now = clock.instant();
+        int[] counts = Tx.runRetrying(store.dataSource(), c -> {
+            int accepted = 0;
+            int unchanged = 0;
+            for (JsonNode order : w.orders) {
+                String event = order.path("event").asText(w.kind == PretixWork.Kind.POLL && "*".equals(w.event) ? "" : w.event);
+                String code = order.path("code").asText("");
+                if (event.isEmpty() || !settings.covers(event) || code.isEmpty()) {
+                    continue;
+                }
+                String lastModified = order.path("last_modified").asText(null);
+                String[] stored = store.snapshot(c, event, code, mapper);
+                if (stored != null && stored[0] != null && lastModified != null && !OrderStore.isOlder(stored[0], lastModified)) {
+                    unchanged++;
+                    continue;
+                }
+                String type = w.kind == PretixWork.Kind.FETCH ? w.type : PretixEnvelope.typeFor(order, stored == null ? null : stored[1]);
+                ObjectNode doc = PretixEnvelope.build(type, event, catalog.of(event), order);
+                try {
+                    intake.accept(c, mapper.writeValueAsString(doc), "pretix " + w);
+                } catch (InvalidDocumentException e) {
+                    // pretix's answer does not make a valid document: kept for an operator, the rest goes on
+                    intake.store().reject(c, "pretix", mapper.writeValueAsString(doc), e.getMessage(), now);
+                }
+                accepted++;
+            }
+            switch (w.kind) {
+                case FETCH -> store.fetchDone(c, w.rowId, w.version);
+                case POLL -> {
+                    if (w.nextUrl == null) {
+                        store.saveCursor(c, w.event, w.pageGenerated != null ? w.pageGenerated : newest(w, now), now);
+                    }
+                }
+                case IMPORT -> {
+                    w.page++;
+                    store.importPage(c, w.rowId, w.page, w.total, accepted, unchanged, w.nextUrl == null, now);
+                }
+            }
+            return new int[]{accepted, unchanged};
+        });
+        intake.committed();
+        if (w.kind == PretixWork.Kind.IMPORT && w.nextUrl == null) {
+            LOG.info("pretix import #{} of {} done", w.rowId, w.event);
+        }
+        LOG.debug("{}: {} accepted, {} unchanged", w, counts[0], counts[1]);
+    }
+
+    /** Without pretix's X-Page-Generated: the newest last_modified read (modified_since is inclusive: nothing is missed). */
+    private static String newest(PretixWork w, Instant now) {
+        String newest = w.since;
+        for (JsonNode o : w.orders) {
+            String lm = o.path("last_modified").asText(null);
+            if (lm != null && (newest == null || OrderStore.isOlder(newest, lm))) {
+                newest = lm;
+            }
+        }
+        return newest != null ? newest : now.toString();
+    }
+
+    /** doCatch of the pretix routes: the failure classified and recorded; nothing read is lost (it is read again). */
+    public void failed(Exchange exchange) {
+        PretixWork w = work(exchange);
+        Exception caught = exchange.getProperty(ExchangePropertyKey.EXCEPTION_CAUGHT, Exception.class);
+        PretixException e = PretixHttp.classify(caught, String.valueOf(exchange.getProperty(PretixHttp.URL)));
+        String message = Secrets.redact(e.getMessage(), secrets());
+        PretixException safe = new PretixException(message, e.recoverable(), e.retryAt());
+        Instant now = clock.instant();
+        switch (w.kind) {
+            case FETCH -> store.fetchFailed(w.rowId, w.version, w.attempts, safe, now);
+            case IMPORT -> store.importFailed(w.rowId, safe, now);
+            case POLL -> { }
+        }
+        LOG.warn("pretix {} failed{}: {}", w, safe.recoverable() ? " (tried again later)" : "", message);
+    }
+
+    // ---- the import API: POST and GET /api/sources/pretix/import, and the source's state ----
+
+    /** {@code POST /api/sources/pretix/import} with {@code {"event": "<slug>"}}: 202 and the import. */
+    public void startImport(Exchange exchange) throws Exception {
+        if (!settings.enabled()) {
+            reply(exchange, 404, Map.of("error", "the pretix source is not configured: set ordersync.pretix.url and ordersync.pretix.organizer"));
+            return;
+        }
+        JsonNode in = bodyObject(exchange);
+        String event = in == null ? "" : in.path("event").asText("");
+        if (!SLUG.matcher(event).matches()) {
+            reply(exchange, 400, Map.of("error", "give the event: {\"event\": \"<slug>\"}"));
+            return;
+        }
+        if (!settings.covers(event)) {
+            reply(exchange, 400, Map.of("error", "event '" + event + "' is not one of ordersync.pretix.events " + settings.events()));
+            return;
+        }
+        long id = store.startImport(event, clock.instant());
+        LOG.info("pretix import #{} of {} started", id, event);
+        reply(exchange, 202, Map.of("id", id, "event", event, "state", "running"));
+    }
+
+    /** {@code GET /api/sources/pretix}: configuration (no token), fetches, imports with progress. */
+    public void status(Exchange exchange) throws Exception {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("enabled", settings.enabled());
+        m.put("url", settings.url());
+        m.put("organizer", settings.organizer());
+        m.put("events", settings.events().isEmpty() ? "all" : settings.events());
+        m.put("token", settings.token().isEmpty() ? "not set" : "set");
+        m.put("polling_ms", settings.pollIntervalMs());
+        Instant paused = http.pausedUntil();
+        m.put("paused_until", paused == null ? null : paused.toString());
+        if (settings.enabled()) {
+            m.putAll(store.fetchStatus());
+            m.put("imports", store.imports());
+        }
+        reply(exchange, 200, m);
+    }
+
+    /** {@code POST /api/sources/pretix/retry}: parked fetches due again (after the token or the order was fixed). */
+    public void retryParked(Exchange exchange) throws Exception {
+        reply(exchange, 200, Map.of("retried", store.retryParked(clock.instant())));
+    }
+
+    private JsonNode bodyObject(Exchange exchange) {
+        Object b = exchange.getIn().getBody();
+        try {
+            JsonNode n = b instanceof JsonNode j ? j : b instanceof Map<?, ?> || b instanceof List<?> ? mapper.valueToTree(b)
+                    : mapper.readTree(exchange.getIn().getBody(String.class));
+            return n != null && n.isObject() ? n : null;
+        } catch (Exception e) {
+            return null;
+        }
+    }
+}

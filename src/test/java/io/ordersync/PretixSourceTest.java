@@ -1,0 +1,269 @@
+package io.ordersync;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ordersync.support.AppTestSupport;
+import io.ordersync.support.FakeTarget;
+import io.ordersync.support.Fixtures;
+import io.ordersync.support.OrdersyncApp;
+import io.ordersync.support.PretixTestServer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * pretix as a source, against a pretix test server that answers as pretix's API documentation says
+ * (PretixTestServer): webhook → fetch → sync, forged and foreign webhooks, pretix down, 429, a wrong token,
+ * polling across a restart, webhooks and polling together, and an import of 5 000 orders (100 pages of 50,
+ * pretix's largest page) with a restart in the middle.
+ */
+class PretixSourceTest extends AppTestSupport {
+
+    private PretixTestServer pretix;
+    private final HttpClient http = HttpClient.newHttpClient();
+
+    @AfterEach
+    void stopPretix() {
+        if (pretix != null) {
+            pretix.close();
+        }
+    }
+
+    private OrdersyncApp startWithPretix(Map<String, String> extra) throws Exception {
+        if (pretix == null) {
+            pretix = PretixTestServer.start();
+        }
+        Map<String, String> props = new HashMap<>();
+        props.put("ordersync.pretix.url", pretix.url());
+        props.put("ordersync.pretix.organizer", PretixTestServer.ORGANIZER);
+        props.put("ordersync.pretix.token", PretixTestServer.TOKEN);
+        props.putAll(extra);
+        return startWithCrm(5, "5s, 5m", props);
+    }
+
+    private HttpResponse<String> webhook(Object notificationId, String organizer, String event, String code, String action) throws Exception {
+        ObjectNode body = JSON.createObjectNode();
+        if (notificationId instanceof Number n) {
+            body.put("notification_id", n.longValue());
+        } else {
+            body.put("notification_id", String.valueOf(notificationId));
+        }
+        body.put("organizer", organizer).put("event", event).put("code", code).put("action", action);
+        return postWebhook(body.toString());
+    }
+
+    private HttpResponse<String> postWebhook(String body) throws Exception {
+        // as pretix sends it: JSON, no credentials
+        return http.send(HttpRequest.newBuilder(URI.create(app.url("/api/sources/pretix/webhook")))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    private long received(String code) {
+        return app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received' AND order_code = ?", code);
+    }
+
+    /** Target objects without the ids the target gave them. */
+    private static List<JsonNode> withoutIds(List<ObjectNode> objects) {
+        return objects.stream().map(o -> {
+            ObjectNode c = o.deepCopy();
+            c.remove("id");
+            return (JsonNode) c;
+        }).sorted(java.util.Comparator.comparing(JsonNode::toString)).toList();
+    }
+
+    @Test
+    void aWebhookFetchesTheOrderAndItSyncsAsTheHandWrittenDocumentDoes() throws Exception {
+        startWithPretix(Map.of());
+        HttpResponse<String> r = webhook(123455, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.placed");
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("tickets").size() == 2);
+        assertThat(target.objects("contacts")).hasSize(1);
+        // pretix may send a notification twice: recognised, no second fetch
+        HttpResponse<String> again = webhook(123455, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.placed");
+        assertThat(again.statusCode()).isEqualTo(200);
+        assertThat(again.body()).contains("duplicate");
+        awaitQueueEmpty();
+        assertThat(pretix.requestsTo("/orders/ABC12/")).isEqualTo(1);
+        assertThat(pretix.requests()).allSatisfy(q -> assertThat(q.authorization()).isEqualTo("Token " + PretixTestServer.TOKEN));
+        assertThat(app.query("SELECT event_type FROM order_snapshot WHERE order_code = 'ABC12'"))
+                .extracting(m -> m.get("event_type")).containsExactly("order.placed");
+
+        // the same order as the hand-written document of fixtures/order-abc12.json, into a second ordersync and target
+        try (FakeTarget other = new FakeTarget().requireAuthorization("Bearer s3cret")) {
+            java.nio.file.Path otherMappings = tmp.resolve("other-mappings");
+            Fixtures.mapping(otherMappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
+            OrdersyncApp second = new OrdersyncApp(tmp.resolve("other-data"), otherMappings,
+                    Map.of("test.crm.url", other.url(), "test.crm.token", "s3cret")).start();
+            try {
+                assertThat(second.post("/api/events", fixture("order-abc12").toString()).statusCode()).isEqualTo(202);
+                await().atMost(Duration.ofSeconds(20)).until(() -> other.objects("tickets").size() == 2);
+            } finally {
+                second.close();
+            }
+            assertThat(withoutIds(target.objects("contacts"))).isEqualTo(withoutIds(other.objects("contacts")));
+            assertThat(withoutIds(target.objects("tickets"))).isEqualTo(withoutIds(other.objects("tickets")));
+        }
+    }
+
+    @Test
+    void forgedAndForeignWebhooksInjectNothing() throws Exception {
+        startWithPretix(Map.of("ordersync.pretix.events", "democon"));
+        // another organizer, an event this ordersync does not take: 400 with the reason, kept as rejected events
+        HttpResponse<String> foreign = webhook(1, "someone-else", "democon", "ABC12", "pretix.event.order.paid");
+        assertThat(foreign.statusCode()).isEqualTo(400);
+        assertThat(foreign.body()).contains("unknown organizer 'someone-else'");
+        HttpResponse<String> otherEvent = webhook(2, PretixTestServer.ORGANIZER, "otherconf", "ABC12", "pretix.event.order.paid");
+        assertThat(otherEvent.statusCode()).isEqualTo(400);
+        assertThat(otherEvent.body()).contains("unknown event 'otherconf'");
+        assertThat(app.count("SELECT COUNT(*) FROM rejected_event WHERE source = 'pretix-webhook'")).isEqualTo(2);
+        // bodies that are not pretix's: a clear 4xx, nothing queued
+        assertThat(postWebhook("{not json").statusCode()).isEqualTo(400);
+        assertThat(postWebhook("[]").statusCode()).isEqualTo(400);
+        assertThat(postWebhook("x".repeat(70_000)).statusCode()).isEqualTo(413);
+        assertThat(webhook(3, PretixTestServer.ORGANIZER, "democon", "../../x", "pretix.event.order.paid").statusCode()).isEqualTo(400);
+        // an action no rule maps: 200 (pretix must not retry it), nothing fetched
+        HttpResponse<String> ignored = webhook(4, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.item.changed");
+        assertThat(ignored.statusCode()).isEqualTo(200);
+        assertThat(ignored.body()).contains("triggers nothing");
+        // a forged webhook with data of its own: only a trigger, what is synced is what pretix says
+        ObjectNode forged = JSON.createObjectNode().put("notification_id", 5).put("organizer", PretixTestServer.ORGANIZER)
+                .put("event", "democon").put("code", "ABC12").put("action", "pretix.event.order.paid");
+        forged.putObject("order").put("email", "attacker@evil.example");
+        assertThat(postWebhook(forged.toString()).statusCode()).isEqualTo(200);
+        // a code pretix does not have: one fetch, a 404, parked with the reason; nothing synced for it
+        assertThat(webhook(6, PretixTestServer.ORGANIZER, "democon", "NOPE1", "pretix.event.order.paid").statusCode()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("contacts").size() == 1
+                && app.count("SELECT COUNT(*) FROM pretix_fetch WHERE parked IS NOT NULL") == 1);
+        assertThat(target.objects("contacts").get(0).path("email").asText()).isEqualTo("tester@example.org");
+        JsonNode status = JSON.readTree(app.get("/api/sources/pretix").body());
+        assertThat(status.path("parked").asLong()).isEqualTo(1);
+        assertThat(status.path("problems").get(0).path("error").asText()).contains("NOPE1").contains("404");
+        assertThat(status.toString()).doesNotContain(PretixTestServer.TOKEN);
+        assertThat(pretix.requestsTo("/orders/NOPE1/")).isEqualTo(1);
+    }
+
+    @Test
+    void pretixDownThenA429ThenBackAndAWrongTokenParks() throws Exception {
+        startWithPretix(Map.of());
+        pretix.addOrders("democon", "D", 2);
+        pretix.stop();
+        assertThat(webhook(10, PretixTestServer.ORGANIZER, "democon", "D00001", "pretix.event.order.placed").statusCode()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM pretix_fetch WHERE attempts > 0 AND parked IS NULL") == 1);
+        assertThat(target.objects("contacts")).isEmpty();
+        pretix.restart();
+        // back after the backoff (5 s): fetched and synced, once
+        await().atMost(Duration.ofSeconds(30)).until(() -> target.objects("contacts").size() == 1);
+        assertThat(app.count("SELECT COUNT(*) FROM pretix_fetch")).isZero();
+
+        // 429 with Retry-After: 2: nothing is asked of pretix before those two seconds have passed
+        pretix.failNext(1, 429, "2");
+        assertThat(webhook(11, PretixTestServer.ORGANIZER, "democon", "D00002", "pretix.event.order.placed").statusCode()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(30)).until(() -> target.objects("contacts").size() == 2);
+        List<PretixTestServer.Request> reqs = pretix.requests();
+        PretixTestServer.Request throttled = reqs.stream().filter(q -> q.status() == 429).findFirst().orElseThrow();
+        PretixTestServer.Request nextOne = reqs.get(reqs.indexOf(throttled) + 1);
+        assertThat(Duration.between(throttled.at(), nextOne.at())).isGreaterThanOrEqualTo(Duration.ofMillis(1900));
+    }
+
+    @Test
+    void aWrongTokenParksWithAReasonAndIsNeverShown() throws Exception {
+        pretix = PretixTestServer.start();
+        pretix.echoAuthorizationOnError(true);
+        startWithPretix(Map.of("ordersync.pretix.token", "wrong-t0ken-123456"));
+        assertThat(webhook(20, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.placed").statusCode()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM pretix_fetch WHERE parked IS NOT NULL") == 1);
+        String error = (String) app.query("SELECT last_error FROM pretix_fetch").get(0).get("last_error");
+        assertThat(error).contains("401").contains("ordersync.pretix.token").doesNotContain("wrong-t0ken-123456");
+        String status = app.get("/api/sources/pretix").body();
+        assertThat(status).contains("\"token\":\"set\"").doesNotContain("wrong-t0ken-123456");
+        // retry after fixing: due again (and parked again here, the token is still wrong)
+        assertThat(app.post("/api/sources/pretix/retry", "{}").body()).contains("\"retried\":1");
+        await().atMost(Duration.ofSeconds(20)).until(() -> pretix.requestsTo("/orders/ABC12/") == 2
+                && app.count("SELECT COUNT(*) FROM pretix_fetch WHERE parked IS NOT NULL") == 1);
+        assertThat(target.objects("contacts")).isEmpty();
+    }
+
+    @Test
+    void pollingTakesEachChangeOnceAcrossARestart() throws Exception {
+        pretix = PretixTestServer.start();
+        List<String> codes = pretix.addOrders("democon", "P", 60);
+        startWithPretix(Map.of("ordersync.pretix.poll-interval-ms", "300", "ordersync.pretix.events", "democon"));
+        // 60 new orders (two pages) and ABC12, whose last_modified is older than polling: not taken
+        await().atMost(Duration.ofSeconds(60)).until(() -> target.objects("contacts").size() == 60);
+        pretix.modify("democon", codes.get(0), "+49 1");
+        pretix.markPaid("democon", codes.get(1));
+        await().atMost(Duration.ofSeconds(20)).until(() -> received(codes.get(0)) == 2 && received(codes.get(1)) == 2);
+        assertThat(app.query("SELECT event_type FROM order_snapshot WHERE order_code = ?", codes.get(1)))
+                .extracting(m -> m.get("event_type")).containsExactly("order.paid");
+        // stopped: a change while it is down is taken after the restart, nothing else is taken again
+        app.stop();
+        pretix.modify("democon", codes.get(2), "+49 2");
+        app.start();
+        await().atMost(Duration.ofSeconds(20)).until(() -> received(codes.get(2)) == 2);
+        awaitQueueEmpty();
+        long polls = pretix.requestsTo("/orders/");
+        await().atMost(Duration.ofSeconds(10)).until(() -> pretix.requestsTo("/orders/") >= polls + 5);
+        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'")).isEqualTo(63);
+        assertThat(received("ABC12")).isZero();
+    }
+
+    @Test
+    void webhooksAndPollingTogetherSyncEachStateOnce() throws Exception {
+        pretix = PretixTestServer.start();
+        List<String> codes = pretix.addOrders("democon", "W", 5);
+        startWithPretix(Map.of("ordersync.pretix.poll-interval-ms", "200"));
+        for (int i = 0; i < codes.size(); i++) {
+            webhook(100 + i, PretixTestServer.ORGANIZER, "democon", codes.get(i), "pretix.event.order.placed");
+        }
+        await().atMost(Duration.ofSeconds(30)).until(() -> target.objects("contacts").size() == 5);
+        pretix.markPaid("democon", codes.get(0));
+        webhook(200, PretixTestServer.ORGANIZER, "democon", codes.get(0), "pretix.event.order.paid");
+        await().atMost(Duration.ofSeconds(20)).until(() -> received(codes.get(0)) == 2);
+        long before = pretix.requestsTo("/orders/");
+        await().atMost(Duration.ofSeconds(10)).until(() -> pretix.requestsTo("/orders/") >= before + 5);
+        awaitQueueEmpty();
+        for (String code : codes) {
+            assertThat(received(code)).as(code).isEqualTo(code.equals(codes.get(0)) ? 2 : 1);
+        }
+    }
+
+    @Test
+    void anImportOf5000OrdersOver100PagesResumesAfterARestart() throws Exception {
+        pretix = PretixTestServer.start();
+        pretix.addOrders("democon", "I", 4999);
+        startWithPretix(Map.of("ordersync.pretix.import-page-pause-ms", "0"));
+        long started = System.nanoTime();
+        HttpResponse<String> r = app.post("/api/sources/pretix/import", "{\"event\": \"democon\"}");
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(202);
+        await().atMost(Duration.ofSeconds(60)).until(() -> app.count("SELECT done FROM pretix_import") >= 1000);
+        app.stop();
+        long doneAtStop = app.countWhileStopped("SELECT done FROM pretix_import");
+        assertThat(doneAtStop).isBetween(1000L, 4999L);
+        app.start();
+        await().atMost(Duration.ofSeconds(120)).until(() -> "done".equals(app.query("SELECT state FROM pretix_import").get(0).get("state")));
+        double seconds = (System.nanoTime() - started) / 1e9;
+        JsonNode status = JSON.readTree(app.get("/api/sources/pretix").body());
+        JsonNode imp = status.path("imports").get(0);
+        assertThat(imp.path("total").asInt()).isEqualTo(5000);
+        assertThat(imp.path("done").asInt() + imp.path("unchanged").asInt()).isEqualTo(5000);
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isEqualTo(5000);
+        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'")).as("each order taken in once").isEqualTo(5000);
+        System.out.printf("pretix import: 5000 orders (100 pages) into the queue in %.1f s, %.0f orders/s, with a restart%n",
+                seconds, 5000 / seconds);
+        await().atMost(Duration.ofSeconds(180)).until(() -> target.objects("contacts").size() == 5000);
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).hasSize(5000);
+    }
+}

@@ -1,0 +1,70 @@
+package io.ordersync.pretix;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.Test;
+
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** The pure decisions of the pretix source: action → trigger type, the envelope, the type of a polled order. */
+class PretixFunctionsTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Test
+    void actionsMapExactlyOrByPrefixFirstMatchWins() {
+        PretixActions a = PretixActions.parse(PretixActions.DEFAULT);
+        assertThat(a.typeOf("pretix.event.order.paid")).hasValue("order.paid");
+        assertThat(a.typeOf("pretix.event.order.placed.require_approval")).hasValue("order.placed");
+        assertThat(a.typeOf("pretix.event.order.changed.item")).hasValue("order.changed");
+        assertThat(a.typeOf("pretix.event.order.refund.created.externally")).hasValue("order.changed");
+        assertThat(a.typeOf("pretix.event.checkin.reverted")).hasValue("order.checkin");
+        assertThat(a.typeOf("pretix.event.item.changed")).isEmpty();
+        assertThat(a.typeOf(null)).isEmpty();
+        assertThat(PretixActions.parse("x.*=first, x.y=second").typeOf("x.y")).hasValue("first");
+        assertThatThrownBy(() -> PretixActions.parse("pretix.event.order.paid")).hasMessageContaining("not action=type");
+        assertThatThrownBy(() -> PretixActions.parse("=order.paid")).hasMessageContaining("not action=type");
+    }
+
+    @Test
+    void theEnvelopeNamesOnlyWhatTheOrderRefersTo() throws Exception {
+        JsonNode order = JSON.readTree("""
+                {"code": "ABC12", "event": "democon", "status": "p", "last_modified": "2026-03-01T10:05:00Z",
+                 "positions": [{"item": 1345, "variation": 7, "subevent": 17, "voucher": 55,
+                                "answers": [{"question": 12, "question_identifier": "WY3TP9SL", "answer": "Meat",
+                                             "options": [32], "option_identifiers": ["MEAT"]}]}]}""");
+        PretixCatalog.EventCatalog catalog = new PretixCatalog.EventCatalog(
+                JSON.readTree("{\"name\": {\"en\": \"DemoCon\"}, \"slug\": \"democon\", \"date_from\": \"2026-05-04T09:00:00+02:00\", \"timezone\": \"Europe/Berlin\"}"),
+                Map.of("1345", JSON.readTree("{\"id\": 1345, \"name\": {\"en\": \"Regular\"}, \"admission\": true, \"internal_name\": null, "
+                                + "\"variations\": [{\"id\": 7, \"value\": {\"en\": \"Student\"}}]}"),
+                        "9999", JSON.readTree("{\"id\": 9999, \"name\": {\"en\": \"Unused\"}}")),
+                Map.of("12", JSON.readTree("{\"id\": 12, \"identifier\": \"WY3TP9SL\", \"type\": \"C\", \"question\": {\"en\": \"Meal\"}, "
+                        + "\"options\": [{\"id\": 32, \"identifier\": \"MEAT\", \"answer\": {\"en\": \"Meat\"}}]}")),
+                Map.of("17", JSON.readTree("{\"id\": 17, \"name\": {\"en\": \"Day 1\"}, \"date_from\": \"2026-05-04T09:00:00Z\", \"date_to\": null}")),
+                Map.of());
+        ObjectNode doc = PretixEnvelope.build("order.paid", "democon", catalog, order);
+        assertThat(doc.path("type").asText()).isEqualTo("order.paid");
+        assertThat(doc.path("event").path("name").path("en").asText()).isEqualTo("DemoCon");
+        assertThat(doc.path("items").size()).as("only the item the order uses").isEqualTo(1);
+        assertThat(doc.path("items").path("1345").path("variations").path("7").path("en").asText()).isEqualTo("Student");
+        assertThat(doc.path("questions").path("WY3TP9SL").path("options").path("MEAT").path("en").asText()).isEqualTo("Meat");
+        assertThat(doc.path("subevents").path("17").path("name").path("en").asText()).isEqualTo("Day 1");
+        assertThat(doc.path("vouchers").size()).as("a voucher the catalogue does not know is left out").isZero();
+        assertThat(doc.path("order")).isSameAs(order);
+    }
+
+    @Test
+    void aPolledOrderIsChangedUnlessItsStatusChanged() throws Exception {
+        JsonNode paid = JSON.readTree("{\"status\": \"p\"}");
+        assertThat(PretixEnvelope.typeFor(paid, null)).isEqualTo("order.paid");
+        assertThat(PretixEnvelope.typeFor(paid, "n")).isEqualTo("order.paid");
+        assertThat(PretixEnvelope.typeFor(paid, "p")).isEqualTo("order.changed");
+        assertThat(PretixEnvelope.typeFor(JSON.readTree("{\"status\": \"n\"}"), null)).isEqualTo("order.placed");
+        assertThat(PretixEnvelope.typeFor(JSON.readTree("{\"status\": \"c\"}"), "p")).isEqualTo("order.canceled");
+        assertThat(PretixEnvelope.typeFor(JSON.readTree("{\"status\": \"e\"}"), "n")).isEqualTo("order.expired");
+    }
+}
