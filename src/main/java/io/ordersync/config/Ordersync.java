@@ -185,7 +185,7 @@ public final class Ordersync {
         java.time.Clock clock = java.time.Clock.systemUTC();
         var http = new io.ordersync.pretix.PretixHttp(ps, mapper, clock);
         var catalog = new io.ordersync.pretix.PretixCatalog(ps, http, mapper, clock);
-        var source = new io.ordersync.pretix.PretixSource(ps, new io.ordersync.pretix.PretixStore(intake.dataSource()), http, catalog,
+        var source = new io.ordersync.pretix.PretixSource(ps, new io.ordersync.pretix.PretixStore(intake.dataSource(), ps.lease()), http, catalog,
                 intake, mapper, clock);
         Registry r = context.getRegistry();
         r.bind("ordersync.pretix.source", source);

@@ -69,6 +69,8 @@ public final class OrdersyncSettings {
         d.put("ordersync.pretix.catalog-max-age", "PT10M");
         d.put("ordersync.pretix.import-page-pause-ms", "250");
         d.put("ordersync.pretix.timeout-ms", "10000");
+        // how long a fetch or an import page belongs to the instance working on it (a killed one's is taken up after)
+        d.put("ordersync.pretix.lease", "PT2M");
         DEFAULTS = Collections.unmodifiableMap(d);
     }
 
@@ -149,7 +151,8 @@ public final class OrdersyncSettings {
                 get(props, "ordersync.pretix.events"), get(props, "ordersync.pretix.token"),
                 io.ordersync.pretix.PretixActions.parse(get(props, "ordersync.pretix.actions")),
                 Long.parseLong(get(props, "ordersync.pretix.poll-interval-ms")), Duration.parse(get(props, "ordersync.pretix.catalog-max-age")),
-                Long.parseLong(get(props, "ordersync.pretix.import-page-pause-ms")), Integer.parseInt(get(props, "ordersync.pretix.timeout-ms")));
+                Long.parseLong(get(props, "ordersync.pretix.import-page-pause-ms")), Integer.parseInt(get(props, "ordersync.pretix.timeout-ms")),
+                Duration.parse(get(props, "ordersync.pretix.lease")));
         if (maxRetryAfter.isNegative() || maxRetryAfter.isZero()) {
             throw new IllegalArgumentException("ordersync.delivery.max-retry-after must be positive, not " + maxRetryAfter);
         }

@@ -11,13 +11,13 @@ import java.util.List;
  * cache and imports behave.
  */
 public record PretixSettings(String url, String organizer, List<String> events, String token, PretixActions actions,
-                             long pollIntervalMs, Duration catalogMaxAge, long importPagePauseMs, int timeoutMs) {
+                             long pollIntervalMs, Duration catalogMaxAge, long importPagePauseMs, int timeoutMs, Duration lease) {
 
     public PretixSettings(String url, String organizer, String events, String token, PretixActions actions,
-                          long pollIntervalMs, Duration catalogMaxAge, long importPagePauseMs, int timeoutMs) {
+                          long pollIntervalMs, Duration catalogMaxAge, long importPagePauseMs, int timeoutMs, Duration lease) {
         this(url.endsWith("/") ? url.substring(0, url.length() - 1) : url, organizer,
                 Arrays.stream(events.split(",")).map(String::trim).filter(e -> !e.isEmpty()).toList(),
-                token, actions, pollIntervalMs, catalogMaxAge, importPagePauseMs, timeoutMs);
+                token, actions, pollIntervalMs, catalogMaxAge, importPagePauseMs, timeoutMs, lease);
     }
 
     /** Whether the connector is configured (a URL and an organizer). */

@@ -19,13 +19,13 @@ import java.util.Map;
 /** The pretix source's tables (V7__pretix_source.sql): fetches to do, polling cursors, imports. */
 public final class PretixStore {
 
-    /** How long a claimed fetch or import belongs to this instance before another may take it up. */
-    static final Duration LEASE = Duration.ofMinutes(2);
-
     private final DataSource ds;
+    /** How long a claimed fetch or import belongs to this instance before another may take it up. */
+    private final Duration lease;
 
-    public PretixStore(DataSource ds) {
+    public PretixStore(DataSource ds, Duration lease) {
         this.ds = ds;
+        this.lease = lease;
     }
 
     public DataSource dataSource() {
@@ -102,7 +102,7 @@ public final class PretixStore {
             try (PreparedStatement ps = c.prepareStatement("UPDATE pretix_fetch SET not_before = ? WHERE id = ? AND version = ? "
                     + "AND parked IS NULL AND not_before <= ?")) {
                 for (Fetch f : due) {
-                    ps.setObject(1, ts(now.plus(LEASE)));
+                    ps.setObject(1, ts(now.plus(lease)));
                     ps.setLong(2, f.id());
                     ps.setInt(3, f.version());
                     ps.setObject(4, ts(now));
@@ -243,7 +243,7 @@ public final class PretixStore {
             }
             try (PreparedStatement ps = c.prepareStatement("UPDATE pretix_import SET lease_until = ? WHERE id = ? "
                     + "AND (lease_until IS NULL OR lease_until <= ?)")) {
-                ps.setObject(1, ts(now.plus(LEASE)));
+                ps.setObject(1, ts(now.plus(lease)));
                 ps.setLong(2, (Long) row[0]);
                 ps.setObject(3, ts(now));
                 return ps.executeUpdate() == 1 ? row : null;
@@ -261,7 +261,7 @@ public final class PretixStore {
             ps.setInt(4, unchanged);
             ps.setString(5, last ? "done" : "running");
             ps.setObject(6, ts(now));
-            ps.setObject(7, ts(last ? null : now.plus(LEASE)));
+            ps.setObject(7, ts(last ? null : now.plus(lease)));
             ps.setLong(8, id);
             ps.executeUpdate();
         }
