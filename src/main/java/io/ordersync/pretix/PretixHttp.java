@@ -83,7 +83,9 @@ public final class PretixHttp {
         if (status == 404 && Boolean.TRUE.equals(exchange.getProperty(OPTIONAL, Boolean.class))) {
             return;
         }
-        String detail = detail(out.getBody(String.class));
+        // an answer may repeat what it got (a proxy's error page, a debugging server): the token never leaves here
+        String detail = io.ordersync.mapping.Secrets.redact(detail(out.getBody(String.class)),
+                settings.token().isEmpty() ? java.util.Set.of() : java.util.Set.of(settings.token()));
         String what = "GET " + url + " answered " + status + (detail.isEmpty() ? "" : ": " + detail);
         if (status == 429 || status >= 500 || status == 0) {
             Instant retryAt = status == 429 ? RetryAfter.at(out.getHeader("Retry-After", String.class), clock.instant(), Duration.ofHours(1)) : null;

@@ -43,11 +43,14 @@ class SecretLeakScanTest {
     private static final String ADMIN_PASSWORD = "admin-pw-3a9e1f7720";
     private static final String INTAKE_TOKEN = "int-tok-44be07d1c2aa";
     private static final String CRM_TOKEN = "crm-tok-7d1e5c9a0b66";
+    /** The pretix API token: right for the first pretix server, and sent to a second one that echoes it in its 401. */
+    private static final String PRETIX_TOKEN = io.ordersync.support.PretixTestServer.TOKEN;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @TempDir
     Path tmp;
     private HttpServer echo;
+    private io.ordersync.support.PretixTestServer pretix;
     private OrdersyncProcess process;
     private final HttpClient http = HttpClient.newHttpClient();
 
@@ -55,6 +58,9 @@ class SecretLeakScanTest {
     void stop() throws Exception {
         if (process != null) {
             process.close();
+        }
+        if (pretix != null) {
+            pretix.close();
         }
         if (echo != null) {
             echo.stop(0);
@@ -92,9 +98,27 @@ class SecretLeakScanTest {
         props.put("ordersync.admin.password", ADMIN_PASSWORD);
         props.put("ordersync.intake.token", INTAKE_TOKEN);
         props.put("camel.main.routes-reload-enabled", "false");
-        process = new OrdersyncProcess("leaks", tmp.resolve("logs"), props).start();
-
+        // pretix as a source: its errors repeat the Authorization header they got (the token), and one fetch
+        // is of an order it does not have
+        pretix = io.ordersync.support.PretixTestServer.start();
+        pretix.echoAuthorizationOnError(true);
+        props.put("ordersync.pretix.url", pretix.url());
+        props.put("ordersync.pretix.organizer", io.ordersync.support.PretixTestServer.ORGANIZER);
+        props.put("ordersync.pretix.token", PRETIX_TOKEN);
         StringBuilder seen = new StringBuilder();
+        process = new OrdersyncProcess("leaks", tmp.resolve("logs"), props).start();
+        for (String code : List.of("ABC12", "MISSING1")) {
+            ObjectNode hook = JSON.createObjectNode().put("notification_id", code.length()).put("organizer", io.ordersync.support.PretixTestServer.ORGANIZER)
+                    .put("event", "democon").put("code", code).put("action", "pretix.event.order.paid");
+            send("POST", "/api/sources/pretix/webhook", null, hook.toString(), seen);
+        }
+        pretix.failNext(2, 500, null);
+        send("POST", "/api/sources/pretix/import", "Bearer " + ADMIN_TOKEN, "{\"event\": \"democon\"}", seen);
+        await().atMost(Duration.ofSeconds(30)).until(() -> JSON.readTree(send("GET", "/api/sources/pretix", "Bearer " + ADMIN_TOKEN, null,
+                new StringBuilder()).body()).path("parked").asInt() == 1);
+        assertThat(pretix.requests()).as("pretix's error answers did echo the token")
+                .anySatisfy(r -> assertThat(r.status()).isIn(404, 500));
+
         ObjectNode doc = (ObjectNode) JSON.readTree(Fixtures.read("fixtures/order-abc12.json"));
         assertThat(send("POST", "/api/events", "Bearer " + INTAKE_TOKEN, doc.toString(), seen).statusCode()).isEqualTo(202);
         await().atMost(Duration.ofSeconds(30)).until(() -> JSON.readTree(send("GET", "/api/queue?state=parked", "Bearer " + ADMIN_TOKEN,
@@ -111,7 +135,8 @@ class SecretLeakScanTest {
             send("POST", "/api/preview", "Bearer " + ADMIN_TOKEN, req.toString(), seen);
         }
         for (String path : List.of("/api/queue", "/api/queue?state=parked", "/api/orders/democon/ABC12", "/api/order?event=democon&code=ABC12",
-                "/api/providers", "/api/providers/crm/file", "/api/rejected", "/ui/", "/ui/app.js", "/login")) {
+                "/api/providers", "/api/providers/crm/file", "/api/rejected", "/ui/", "/ui/app.js", "/login", "/api/sources/pretix",
+                "/api/order?event=democon&code=MISSING1")) {
             send("GET", path, "Bearer " + ADMIN_TOKEN, null, seen);
         }
         // guesses last (they lock this client out)
@@ -131,7 +156,7 @@ class SecretLeakScanTest {
         assertThat(database).as("the parked sync kept the target's answer, redacted").contains("[redacted]").contains("you sent");
         String basicPair = Base64.getEncoder().encodeToString(("admin:" + ADMIN_PASSWORD).getBytes(StandardCharsets.UTF_8));
         String crmBasic = Base64.getEncoder().encodeToString(CRM_TOKEN.getBytes(StandardCharsets.UTF_8));
-        for (String secret : List.of(ADMIN_TOKEN, ADMIN_PASSWORD, INTAKE_TOKEN, CRM_TOKEN, basicPair, crmBasic)) {
+        for (String secret : List.of(ADMIN_TOKEN, ADMIN_PASSWORD, INTAKE_TOKEN, CRM_TOKEN, basicPair, crmBasic, PRETIX_TOKEN)) {
             assertThat(seen.toString()).as("API answers and UI pages").doesNotContain(secret);
             assertThat(log).as("the log").doesNotContain(secret);
             assertThat(database.toString()).as("the database").doesNotContain(secret);
