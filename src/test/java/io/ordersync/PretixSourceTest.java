@@ -266,4 +266,29 @@ class PretixSourceTest extends AppTestSupport {
         awaitQueueEmpty();
         assertThat(target.objects("contacts")).hasSize(5000);
     }
+
+    /** The command line: {@code ordersync pretix-import --event democon} against the running ordersync, with progress. */
+    @Test
+    void theCommandLineImportsAnEventAndShowsProgress() throws Exception {
+        pretix = PretixTestServer.start();
+        pretix.addOrders("democon", "C", 120);
+        startWithPretix(Map.of("ordersync.pretix.import-page-pause-ms", "100"));
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        System.setProperty("ordersync.admin.token", OrdersyncApp.ADMIN_TOKEN);
+        try {
+            int code = new io.ordersync.cli.Commands(new java.io.PrintStream(out, true), new java.io.PrintStream(err, true))
+                    .run(new String[]{"pretix-import", "--event", "democon", "--url", app.url("")});
+            assertThat(code).as(err.toString()).isZero();
+            assertThat(out.toString()).contains("import #1 of democon started").contains("121 / 121 orders").contains("import #1 done");
+            assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isEqualTo(121);
+            // a slug pretix cannot have: refused by ordersync with the reason, exit 1
+            code = new io.ordersync.cli.Commands(new java.io.PrintStream(out, true), new java.io.PrintStream(err, true))
+                    .run(new String[]{"pretix-import", "--event", "../x", "--url", app.url("")});
+            assertThat(code).isEqualTo(1);
+            assertThat(err.toString()).contains("give the event");
+        } finally {
+            System.clearProperty("ordersync.admin.token");
+        }
+    }
 }

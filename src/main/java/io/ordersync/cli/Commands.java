@@ -39,6 +39,7 @@ public final class Commands {
             case "validate" -> validate(rest);
             case "preview" -> preview(rest);
             case "fields" -> fields();
+            case "pretix-import" -> pretixImport(rest);
             case "help", "--help", "-h" -> help();
             default -> -1;
         };
@@ -51,7 +52,10 @@ public final class Commands {
                                                        check mapping files (default: mappings/); exit 1 on errors
                 ordersync preview --provider <id|file> --order <order.json> [--remote <remote.json>] [--ignore-unset]
                                                        print the HTTP requests a sync would send; sends nothing
-                ordersync fields                       list the source fields a mapping can read""");
+                ordersync fields                       list the source fields a mapping can read
+                ordersync pretix-import --event <slug> [--url http://127.0.0.1:8080] [--no-wait]
+                                                       import every order of a pretix event through the running
+                                                       ordersync (admin token: ORDERSYNC_ADMIN_TOKEN); prints progress""");
         return 0;
     }
 
@@ -129,6 +133,80 @@ public final class Commands {
             out.println(mapper.writeValueAsString(preview.preview().run(l.provider(), doc, remoteObjects)));
         }
         return 0;
+    }
+
+    /**
+     * Starts an import in the running ordersync ({@code POST /api/sources/pretix/import}) and follows its
+     * progress until it is done or failed. Exit 0 when done, 1 when it failed or was refused, 2 on bad usage.
+     */
+    private int pretixImport(List<String> args) throws Exception {
+        boolean noWait = args.remove("--no-wait");
+        String event = option(args, "--event");
+        String url = option(args, "--url");
+        if (event == null) {
+            err.println("pretix-import needs --event <slug>");
+            return 2;
+        }
+        if (url == null) {
+            url = "http://127.0.0.1:" + placeholders(true).apply("{{camel.server.port:8080}}");
+        }
+        String token = System.getenv("ORDERSYNC_ADMIN_TOKEN");
+        if (token == null || token.isBlank()) {
+            token = System.getProperty("ordersync.admin.token", "");
+        }
+        if (token.isBlank()) {
+            err.println("set ORDERSYNC_ADMIN_TOKEN (the running ordersync's admin token)");
+            return 2;
+        }
+        ObjectMapper mapper = new ObjectMapper();
+        java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+        String body = mapper.createObjectNode().put("event", event).toString();
+        java.net.http.HttpResponse<String> started = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(url + "/api/sources/pretix/import"))
+                .header("Authorization", "Bearer " + token).header("Content-Type", "application/json")
+                .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+        if (started.statusCode() != 202) {
+            err.println("ordersync refused the import (" + started.statusCode() + "): " + started.body());
+            return 1;
+        }
+        long id = mapper.readTree(started.body()).path("id").asLong();
+        out.println("import #" + id + " of " + event + " started");
+        if (noWait) {
+            return 0;
+        }
+        String last = "";
+        while (true) {
+            JsonNode status = mapper.readTree(http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(url + "/api/sources/pretix"))
+                    .header("Authorization", "Bearer " + token).build(), java.net.http.HttpResponse.BodyHandlers.ofString()).body());
+            JsonNode imp = null;
+            for (JsonNode i : status.path("imports")) {
+                if (i.path("id").asLong() == id) {
+                    imp = i;
+                }
+            }
+            if (imp == null) {
+                err.println("import #" + id + " is gone");
+                return 1;
+            }
+            String line = imp.path("done").asInt() + imp.path("unchanged").asInt() + " / "
+                    + (imp.path("total").isNull() ? "?" : imp.path("total").asText()) + " orders"
+                    + (imp.path("unchanged").asInt() > 0 ? " (" + imp.path("unchanged").asInt() + " unchanged)" : "")
+                    + (imp.hasNonNull("last_error") ? " — last error: " + imp.path("last_error").asText() : "");
+            if (!line.equals(last)) {
+                out.println(line);
+                last = line;
+            }
+            switch (imp.path("state").asText()) {
+                case "done" -> {
+                    out.println("import #" + id + " done");
+                    return 0;
+                }
+                case "failed", "canceled" -> {
+                    err.println("import #" + id + " " + imp.path("state").asText() + ": " + imp.path("last_error").asText());
+                    return 1;
+                }
+                default -> Thread.sleep(1000);
+            }
+        }
     }
 
     private static String option(List<String> args, String name) {
