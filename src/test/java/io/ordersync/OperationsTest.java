@@ -64,12 +64,15 @@ class OperationsTest extends AppTestSupport {
             props.put("ordersync.db.url", "jdbc:h2:file:" + tmp.resolve("demo").toAbsolutePath());
             props.put("ordersync.mappings.dir", Path.of("demo/mappings").toAbsolutePath().toString());
             app = new OrdersyncApp(tmp.resolve("data"), Path.of("demo/mappings"), props).start();
-            demo.started(app.context(), "0");
+            demo.started(app.context(), String.valueOf(URI.create(app.url("/")).getPort()));
             await().atMost(Duration.ofSeconds(30)).until(() ->
                     app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'permanent'") == 1
                             && app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'failure' AND message LIKE 'Temporary error%'") >= 1
                             && app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success' AND order_code = 'D1002'") == 1);
             assertThat(demo.sandbox().objects("contacts")).hasSizeGreaterThanOrEqualTo(4);
+            // D1002 came the way a real pretix sends it: a webhook, then a fetch from the sandbox's pretix API
+            assertThat(app.query("SELECT message FROM order_log WHERE kind = 'received' AND order_code = 'D1002'"))
+                    .extracting(m -> (String) m.get("message")).singleElement().asString().contains("via pretix fetch of democon/D1002");
             assertThat(get(demo.sandbox().url() + "/")).contains("Sandbox CRM").contains("ada@example.org");
             // the demo credentials log in
             HttpResponse<String> login = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(app.url("/api/login")))

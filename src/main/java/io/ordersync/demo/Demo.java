@@ -35,6 +35,7 @@ public final class Demo implements AutoCloseable {
 
     private final Sandbox sandbox;
     private final String password;
+    private final String pretixToken;
     private final ScheduledExecutorService feeder = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "demo-feeder");
         t.setDaemon(true);
@@ -46,6 +47,9 @@ public final class Demo implements AutoCloseable {
         byte[] b = new byte[6];
         new SecureRandom().nextBytes(b);
         this.password = "demo-" + java.util.HexFormat.of().formatHex(b);
+        new SecureRandom().nextBytes(b);
+        this.pretixToken = "demo-pretix-" + java.util.HexFormat.of().formatHex(b);
+        sandbox.pretixToken(pretixToken);
     }
 
     /** Settings the demo runs with (override application.properties). */
@@ -56,6 +60,11 @@ public final class Demo implements AutoCloseable {
         p.put("ordersync.demo.sandbox-url", sandbox.url() + "/api");
         p.put("ordersync.admin.username", "demo");
         p.put("ordersync.admin.password", password);
+        // the sandbox also plays pretix: some orders arrive as pretix webhooks and are fetched from its API
+        p.put("ordersync.pretix.url", sandbox.pretixUrl());
+        p.put("ordersync.pretix.organizer", "demo");
+        p.put("ordersync.pretix.events", "democon");
+        p.put("ordersync.pretix.token", pretixToken);
         return p;
     }
 
@@ -73,12 +82,66 @@ public final class Demo implements AutoCloseable {
                 + "    admin UI        http://localhost:" + port + "/ui/   (user: demo, password: " + password + ")\n"
                 + "    sandbox CRM     " + sandbox.url() + "/   (the external system ordersync syncs into)\n"
                 + "  Sample orders arrive through the outbox over the next minute: watch syncs, a retry (flaky@)\n"
-                + "  and a parked permanent error (blocked@) on the dashboard: open it and click Retry now. Stop with Ctrl+C.\n";
+                + "  and a parked permanent error (blocked@) on the dashboard: open it and click Retry now.\n"
+                + "  Every third order comes the way a real pretix sends it: the sandbox (playing pretix) posts a webhook to\n"
+                + "    http://localhost:" + port + "/api/sources/pretix/webhook and ordersync fetches the order from the sandbox's\n"
+                + "    pretix API (" + sandbox.pretixUrl() + "/api/v1/…) — see GET /api/sources/pretix. Stop with Ctrl+C.\n";
         System.out.println(banner);
         DataSource ds = context.getRegistry().lookupByNameAndType("ordersync.dataSource", DataSource.class);
         for (int i = 0; i < BUYERS.length; i++) {
             int n = i;
-            feeder.schedule(() -> feed(ds, n), i < 3 ? 1 : (i - 2) * 5L, TimeUnit.SECONDS);
+            boolean viaPretix = i % 3 == 2;
+            feeder.schedule(() -> {
+                if (viaPretix) {
+                    viaPretix(port, n);
+                } else {
+                    feed(ds, n);
+                }
+            }, i < 3 ? 1 : (i - 2) * 5L, TimeUnit.SECONDS);
+        }
+    }
+
+    /** The order as the demo's pretix holds it, then pretix's webhook for it, as pretix would post it. */
+    private void viaPretix(String port, int n) {
+        try {
+            ObjectMapper mapper = new ObjectMapper();
+            ObjectNode order = (ObjectNode) sample(mapper, n).get("order");
+            order.put("event", "democon");
+            order.put("last_modified", java.time.Instant.now().toString());
+            for (com.fasterxml.jackson.databind.JsonNode p : order.path("positions")) {
+                for (com.fasterxml.jackson.databind.JsonNode a : p.path("answers")) {
+                    ((ObjectNode) a).put("question", 1);
+                }
+            }
+            sandbox.pretixOrder(order);
+            ObjectNode hook = mapper.createObjectNode().put("notification_id", 9000 + n).put("organizer", "demo")
+                    .put("event", "democon").put("code", order.path("code").asText()).put("action", "pretix.event.order.paid");
+            java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                            java.net.URI.create("http://127.0.0.1:" + port + "/api/sources/pretix/webhook"))
+                    .header("Content-Type", "application/json").POST(java.net.http.HttpRequest.BodyPublishers.ofString(hook.toString())).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            LOG.info("Demo: order {} of {} placed in the sandbox's pretix, its webhook answered {}", order.path("code").asText(),
+                    BUYERS[n][2], r.statusCode());
+        } catch (Exception e) {
+            LOG.warn("Demo: could not send the pretix webhook of order {}: {}", n, e.getMessage());
+        }
+    }
+
+    private static ObjectNode sample(ObjectMapper mapper, int n) throws java.io.IOException {
+        try (InputStream in = Demo.class.getResourceAsStream("/demo/order.json")) {
+            ObjectNode doc = (ObjectNode) mapper.readTree(in);
+            String[] buyer = BUYERS[n];
+            String code = "D" + String.format("%04d", 1000 + n);
+            ObjectNode order = (ObjectNode) doc.get("order");
+            order.put("code", code);
+            order.put("email", buyer[2]);
+            ObjectNode address = (ObjectNode) order.get("invoice_address");
+            address.put("name", buyer[0] + " " + buyer[1]);
+            ((ObjectNode) address.get("name_parts")).put("given_name", buyer[0]).put("family_name", buyer[1]);
+            ObjectNode position = (ObjectNode) order.get("positions").get(0);
+            position.put("attendee_name", buyer[0] + " " + buyer[1]);
+            position.put("order", code);
+            return doc;
         }
     }
 

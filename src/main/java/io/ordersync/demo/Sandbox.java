@@ -33,6 +33,9 @@ public final class Sandbox implements AutoCloseable {
     private final AtomicLong ids = new AtomicLong(100);
     private final AtomicInteger flaky = new AtomicInteger();
     private final AtomicInteger blocked = new AtomicInteger();
+    /** The demo's pretix: organizer "demo", event democon, its orders by code (answers under /pretix/api/v1/…). */
+    private final Map<String, ObjectNode> pretixOrders = new ConcurrentHashMap<>();
+    private volatile String pretixToken = "";
 
     public Sandbox(int port) throws IOException {
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 0);
@@ -56,6 +59,10 @@ public final class Sandbox implements AutoCloseable {
             String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
             if (path.equals("/") || path.equals("/ui")) {
                 send(ex, 200, "text/html; charset=utf-8", page());
+                return;
+            }
+            if (path.startsWith("/pretix/")) {
+                pretix(ex, path.substring("/pretix".length()));
                 return;
             }
             if ((query.contains("flaky@") || body.contains("flaky@")) && flaky.getAndIncrement() < 3) {
@@ -121,6 +128,52 @@ public final class Sandbox implements AutoCloseable {
         ex.sendResponseHeaders(status, bytes.length);
         try (OutputStream os = ex.getResponseBody()) {
             os.write(bytes);
+        }
+    }
+
+    /** The demo's pretix accepts this API token ({@code Authorization: Token …}). */
+    public void pretixToken(String token) {
+        this.pretixToken = token;
+    }
+
+    /** An order as the demo's pretix holds it (pretix's REST shape). */
+    public void pretixOrder(ObjectNode order) {
+        pretixOrders.put(order.path("code").asText(), order);
+    }
+
+    public String pretixUrl() {
+        return url() + "/pretix";
+    }
+
+    /** The few answers of pretix's REST API ordersync's pretix source reads, in pretix's shapes. */
+    private void pretix(HttpExchange ex, String path) throws IOException {
+        if (pretixToken.isEmpty() || !("Token " + pretixToken).equals(ex.getRequestHeaders().getFirst("Authorization"))) {
+            send(ex, 401, "application/json", "{\"detail\":\"Invalid token.\"}");
+            return;
+        }
+        String event = "/api/v1/organizers/demo/events/democon/";
+        if (path.equals(event)) {
+            send(ex, 200, "application/json", "{\"name\":{\"en\":\"DemoCon 2026\"},\"slug\":\"democon\",\"live\":true,\"testmode\":false,"
+                    + "\"currency\":\"EUR\",\"date_from\":\"2026-05-04T09:00:00+02:00\",\"date_to\":null,\"timezone\":\"Europe/Berlin\","
+                    + "\"has_subevents\":false,\"location\":null,\"meta_data\":{}}");
+        } else if (path.equals(event + "items/")) {
+            send(ex, 200, "application/json", "{\"count\":1,\"next\":null,\"previous\":null,\"results\":[{\"id\":1345,"
+                    + "\"name\":{\"en\":\"Conference ticket\"},\"internal_name\":null,\"default_price\":\"249.00\",\"category\":null,"
+                    + "\"active\":true,\"admission\":true,\"has_variations\":false,\"variations\":[],\"addons\":[],\"bundles\":[]}]}");
+        } else if (path.equals(event + "questions/")) {
+            send(ex, 200, "application/json", "{\"count\":1,\"next\":null,\"previous\":null,\"results\":[{\"id\":1,"
+                    + "\"question\":{\"en\":\"Meal\"},\"type\":\"C\",\"required\":false,\"items\":[1345],\"identifier\":\"MEAL\","
+                    + "\"options\":[{\"id\":1,\"identifier\":\"VEG\",\"position\":0,\"answer\":{\"en\":\"Vegetarian\"}},"
+                    + "{\"id\":2,\"identifier\":\"MEAT\",\"position\":1,\"answer\":{\"en\":\"Meat\"}}]}]}");
+        } else if (path.startsWith(event + "orders/") && path.endsWith("/")) {
+            ObjectNode o = pretixOrders.get(path.substring((event + "orders/").length(), path.length() - 1));
+            if (o == null) {
+                send(ex, 404, "application/json", "{\"detail\":\"Not found.\"}");
+            } else {
+                send(ex, 200, "application/json", o.toString());
+            }
+        } else {
+            send(ex, 403, "application/json", "{\"detail\":\"The requested organizer/event does not exist or you have no permission to view this resource.\"}");
         }
     }
 
