@@ -195,6 +195,41 @@ async function rejected(main, params) {
     </tbody></table>` : '<div class="empty">No rejected events.</div>'}`);
 }
 
+/** pretix as a source: its settings (never the token), fetches that fail or are parked, imports with progress. */
+async function pretix(main) {
+  const s = await api('GET', '/api/sources/pretix');
+  if (!s.enabled) {
+    paint(main, `<h1>pretix</h1><div class="empty" data-testid="pretix-off">The pretix source is not configured: set
+      <code>ordersync.pretix.url</code>, <code>ordersync.pretix.organizer</code> and <code>ORDERSYNC_PRETIX_TOKEN</code>
+      (README, "Connect pretix").</div>`);
+    return;
+  }
+  const imports = s.imports || [];
+  const changed = paint(main, `<h1>pretix</h1>
+    <p class="muted">${esc(s.url)} · organizer <b>${esc(s.organizer)}</b> · events: ${esc(Array.isArray(s.events) ? s.events.join(', ') : s.events)}
+      · token ${esc(s.token)} · polling ${s.polling_ms ? esc(s.polling_ms) + ' ms' : 'off'}${s.paused_until ? ` · <b>paused by pretix until ${when(s.paused_until)}</b>` : ''}</p>
+    <div class="cards"><div class="card"><h3>Fetches after webhooks</h3><div class="stats">
+      <div class="stat"><b data-testid="pretix-fetches">${s.fetches}</b><span>waiting</span></div>
+      <div class="stat"><b>${s.retrying}</b><span>retrying (pretix unreachable)</span></div>
+      <div class="stat ${s.parked ? 'bad' : ''}"><b data-testid="pretix-parked">${s.parked}</b><span>parked (token, unknown order)</span></div></div></div></div>
+    ${s.problems.length ? `<table><thead><tr><th>Order</th><th>Error</th></tr></thead><tbody>${s.problems.map((p) =>
+      `<tr><td>${esc(p.event)} / ${esc(p.code)}</td><td class="error">${esc(p.error)}</td></tr>`).join('')}</tbody></table>
+      <div class="toolbar"><button id="pretix-retry">Retry parked fetches</button></div>` : ''}
+    <h2>Import every order of an event</h2>
+    <form id="pretix-import" class="toolbar"><input id="pretix-import-event" placeholder="event slug" required>
+      <button>Import</button></form>
+    ${imports.length ? `<table data-testid="pretix-imports"><thead><tr><th>#</th><th>Event</th><th>State</th><th>Progress</th><th>Last error</th></tr></thead><tbody>
+      ${imports.map((i) => `<tr><td>${i.id}</td><td>${esc(i.event)}</td><td>${esc(i.state)}</td>
+        <td data-testid="pretix-import-progress-${i.id}">${i.done + i.unchanged} / ${i.total ?? '?'}${i.unchanged ? ` (${i.unchanged} unchanged)` : ''}</td>
+        <td class="error">${esc(i.last_error)}</td></tr>`).join('')}</tbody></table>` : ''}`);
+  if (!changed) return;
+  if ($('#pretix-retry')) $('#pretix-retry').onclick = () => act(() => api('POST', '/api/sources/pretix/retry', {}), (r) => `${r.retried} due again`);
+  $('#pretix-import').onsubmit = (e) => {
+    e.preventDefault();
+    act(() => api('POST', '/api/sources/pretix/import', {event: $('#pretix-import-event').value.trim()}), (r) => `Import #${r.id} of ${r.event} started`);
+  };
+}
+
 // ---- routing -------------------------------------------------------------------------------
 
 async function render() {
@@ -209,6 +244,7 @@ async function render() {
     else if (page === 'order') await order(main, params, parts[1], parts[2]);
     else if (page === 'mappings') await mappings(main, params);
     else if (page === 'rejected') await rejected(main, params);
+    else if (page === 'pretix') await pretix(main, params);
     else await dashboard(main, params);
   } catch (e) {
     if (e.message !== 'logged out') paint(main, `<div class="empty">${esc(e.message)}</div>`);

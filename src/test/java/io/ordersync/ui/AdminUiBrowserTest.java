@@ -166,4 +166,31 @@ class AdminUiBrowserTest extends AppTestSupport {
         waitForText("log", "attempt 1 of 5 failed, next try at");
         screenshot("09-order-retrying");
     }
+
+    /** The pretix page: an import started from the form shows its progress until done; the token is never on the page. */
+    @Test
+    void anImportFromPretixIsStartedAndFollowedInTheUi() throws Exception {
+        try (io.ordersync.support.PretixTestServer pretix = io.ordersync.support.PretixTestServer.start()) {
+            pretix.addOrders("democon", "U", 149);
+            startWithCrm(5, "1h", Map.of("ordersync.admin.username", "admin", "ordersync.admin.password", "s3cure-pw",
+                    "ordersync.pretix.url", pretix.url(), "ordersync.pretix.organizer", io.ordersync.support.PretixTestServer.ORGANIZER,
+                    "ordersync.pretix.token", io.ordersync.support.PretixTestServer.TOKEN, "ordersync.pretix.import-page-pause-ms", "300"));
+            browser.get(app.url("/ui/"));
+            wait.until(ExpectedConditions.urlContains("/login"));
+            browser.findElement(By.id("username")).sendKeys("admin");
+            browser.findElement(By.id("password")).sendKeys("s3cure-pw");
+            browser.findElement(By.id("submit")).click();
+            wait.until(ExpectedConditions.urlContains("/ui/"));
+            browser.get(app.url("/ui/#/pretix"));
+            byTestId("pretix-fetches");
+            browser.findElement(By.id("pretix-import-event")).sendKeys("democon");
+            browser.findElement(By.cssSelector("#pretix-import button")).click();
+            waitForText("pretix-import-progress-1", "/ 150");
+            screenshot("20-pretix-import-running");
+            waitForText("pretix-import-progress-1", "150 / 150");
+            screenshot("21-pretix-import-done");
+            assertThat(browser.getPageSource()).contains("done").doesNotContain(io.ordersync.support.PretixTestServer.TOKEN);
+            assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isEqualTo(150);
+        }
+    }
 }
