@@ -291,4 +291,56 @@ class PretixSourceTest extends AppTestSupport {
             System.clearProperty("ordersync.admin.token");
         }
     }
+
+    /** Many webhooks for one order at once (pretix retrying, several actions): every one answered, one sync of the state. */
+    @Test
+    void concurrentWebhooksForOneOrderSyncItOnce() throws Exception {
+        startWithPretix(Map.of());
+        pretix.slow(200);
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(16);
+        List<java.util.concurrent.Future<HttpResponse<String>>> answers = new java.util.ArrayList<>();
+        for (int i = 0; i < 60; i++) {
+            int id = 1000 + i % 40; // 20 of them repeat a notification id
+            String action = i % 2 == 0 ? "pretix.event.order.placed" : "pretix.event.order.paid";
+            answers.add(pool.submit(() -> webhook(id, PretixTestServer.ORGANIZER, "democon", "ABC12", action)));
+        }
+        for (var a : answers) {
+            assertThat(a.get().statusCode()).isEqualTo(200);
+        }
+        pool.shutdown();
+        await().atMost(Duration.ofSeconds(30)).until(() -> app.count("SELECT COUNT(*) FROM pretix_fetch") == 0 && received("ABC12") == 1);
+        awaitQueueEmpty();
+        assertThat(app.count("SELECT COUNT(*) FROM intake_message WHERE source = 'pretix-webhook'")).isEqualTo(40);
+        assertThat(pretix.requestsTo("/orders/ABC12/")).as("merged into few fetches").isBetween(1L, 3L);
+        assertThat(received("ABC12")).as("one state, one sync").isEqualTo(1);
+        assertThat(target.objects("contacts")).hasSize(1);
+    }
+
+    /** An order with a sub-event and a voucher: their names come from pretix's subevents and vouchers resources. */
+    @Test
+    void subEventsAndVouchersTheOrderRefersToAreNamed() throws Exception {
+        pretix = PretixTestServer.start();
+        pretix.addSubevent("democon", 17, "Day 1", "2026-05-04T09:00:00Z");
+        pretix.addVoucher("democon", 55, "SUMMER25");
+        ObjectNode order = pretix.order("democon", "ABC12");
+        ((ObjectNode) order.path("positions").get(0)).put("subevent", 17).put("voucher", 55);
+        ((ObjectNode) order.path("positions").get(1)).put("subevent", 18);
+        startWithPretix(Map.of());
+        webhook(1, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.placed");
+        await().atMost(Duration.ofSeconds(20)).until(() -> received("ABC12") == 1);
+        JsonNode doc = JSON.readTree((String) app.query("SELECT document FROM order_snapshot WHERE order_code = 'ABC12'").get(0).get("document"));
+        assertThat(doc.path("subevents").path("17").path("name").path("en").asText()).isEqualTo("Day 1");
+        assertThat(doc.path("subevents").has("18")).as("a sub-event pretix does not have is left out").isFalse();
+        assertThat(doc.path("vouchers").path("55").asText()).isEqualTo("SUMMER25");
+        assertThat(doc.path("questions").path("WY3TP9SL").path("options").path("VEG").path("en").asText()).isEqualTo("Vegetarian");
+        assertThat(doc.path("items").path("1345").path("variations").path("7").path("en").asText()).isEqualTo("Student");
+        // a second order of the same event: the catalogue comes from the cache (no second items or event request)
+        pretix.addOrders("democon", "S", 1);
+        webhook(2, PretixTestServer.ORGANIZER, "democon", "S00001", "pretix.event.order.placed");
+        await().atMost(Duration.ofSeconds(20)).until(() -> received("S00001") == 1);
+        assertThat(pretix.requestsTo("/items/")).isEqualTo(1);
+        assertThat(pretix.requestsTo("/questions/")).isEqualTo(1);
+        assertThat(pretix.requests().stream().filter(r -> r.path().endsWith("/events/democon/")).count()).isEqualTo(1);
+        assertThat(pretix.requestsTo("/subevents/18/")).as("asked once per order, not in a loop").isEqualTo(1);
+    }
 }

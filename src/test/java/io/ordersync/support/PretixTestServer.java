@@ -170,6 +170,29 @@ public final class PretixTestServer implements AutoCloseable {
         }
     }
 
+    /** A sub-event as pretix's subevents resource shows it. */
+    public void addSubevent(String event, int id, String name, String dateFrom) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("id", id);
+        o.putObject("name").put("en", name);
+        o.put("event", event).put("active", true).put("is_public", true).put("date_from", dateFrom).putNull("date_to")
+                .putNull("date_admission").putNull("presale_start").putNull("presale_end").putNull("location")
+                .putNull("geo_lat").putNull("geo_lon").putNull("seating_plan");
+        o.putArray("item_price_overrides");
+        o.putArray("variation_price_overrides");
+        o.putObject("meta_data");
+        subevents.get(event).put(String.valueOf(id), o);
+    }
+
+    /** A voucher as pretix's vouchers resource shows it. */
+    public void addVoucher(String event, int id, String code) {
+        ObjectNode o = JSON.createObjectNode();
+        o.put("id", id).put("code", code).put("max_usages", 1).put("redeemed", 1).putNull("valid_until")
+                .put("block_quota", false).put("allow_ignore_quota", false).put("price_mode", "set").put("value", "12.00")
+                .putNull("item").putNull("variation").putNull("quota").put("tag", "").put("comment", "").putNull("seat").putNull("subevent");
+        vouchers.get(event).put(String.valueOf(id), o);
+    }
+
     public ObjectNode order(String event, String code) {
         return orders.get(event).get(code);
     }
