@@ -146,20 +146,11 @@ public final class Demo implements AutoCloseable {
     }
 
     private void feed(DataSource ds, int n) {
-        try (InputStream in = Demo.class.getResourceAsStream("/demo/order.json"); Connection c = ds.getConnection()) {
+        try (Connection c = ds.getConnection()) {
             ObjectMapper mapper = new ObjectMapper();
-            ObjectNode doc = (ObjectNode) mapper.readTree(in);
+            ObjectNode doc = sample(mapper, n);
+            String code = doc.path("order").path("code").asText();
             String[] buyer = BUYERS[n];
-            String code = "D" + String.format("%04d", 1000 + n);
-            ObjectNode order = (ObjectNode) doc.get("order");
-            order.put("code", code);
-            order.put("email", buyer[2]);
-            ObjectNode address = (ObjectNode) order.get("invoice_address");
-            address.put("name", buyer[0] + " " + buyer[1]);
-            ((ObjectNode) address.get("name_parts")).put("given_name", buyer[0]).put("family_name", buyer[1]);
-            ObjectNode position = (ObjectNode) order.get("positions").get(0);
-            position.put("attendee_name", buyer[0] + " " + buyer[1]);
-            position.put("order", code);
             try (PreparedStatement ps = c.prepareStatement("INSERT INTO order_outbox (payload) VALUES (?)")) {
                 ps.setString(1, mapper.writeValueAsString(doc));
                 ps.executeUpdate();

@@ -81,6 +81,28 @@ public final class IntakeService {
         afterCommit.run();
     }
 
+    /**
+     * Records a message id of a source (a JMS message id, a pretix notification id) in the caller's
+     * transaction; false when it was recorded before (the sender delivered it again).
+     */
+    public static boolean firstTime(Connection c, String source, String messageId) throws SQLException {
+        java.sql.Savepoint sp = c.setSavepoint();
+        try (java.sql.PreparedStatement ps = c.prepareStatement(
+                "INSERT INTO intake_message (source, message_id, received_at) VALUES (?, ?, ?)")) {
+            ps.setString(1, source);
+            ps.setString(2, messageId);
+            ps.setObject(3, java.time.OffsetDateTime.now(java.time.ZoneOffset.UTC));
+            ps.executeUpdate();
+            return true;
+        } catch (SQLException e) {
+            if (!io.ordersync.db.Tx.isConstraintViolation(e)) {
+                throw e;
+            }
+            c.rollback(sp);
+            return false;
+        }
+    }
+
     /** Keeps a document that could not be accepted, with its reason; returns the rejected row's id. */
     public long reject(String source, String payload, String reason) {
         return Tx.runDurable(ds, c -> store.reject(c, source, payload, reason, Instant.now()));

@@ -8,12 +8,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.sql.Connection;
-import java.sql.PreparedStatement;
 import java.sql.SQLException;
-import java.sql.Savepoint;
 import java.time.Instant;
-import java.time.OffsetDateTime;
-import java.time.ZoneOffset;
 
 /**
  * One JMS message: the document is accepted (snapshot and queue rows) in a database transaction that commits
@@ -54,19 +50,6 @@ public final class JmsIntakeProcessor implements Processor {
 
     /** Records the message id in the intake transaction; false when it was accepted before. */
     private static boolean firstDelivery(Connection c, String messageId) throws SQLException {
-        Savepoint sp = c.setSavepoint();
-        try (PreparedStatement ps = c.prepareStatement(
-                "INSERT INTO intake_message (source, message_id, received_at) VALUES ('jms', ?, ?)")) {
-            ps.setString(1, messageId);
-            ps.setObject(2, OffsetDateTime.now(ZoneOffset.UTC));
-            ps.executeUpdate();
-            return true;
-        } catch (SQLException e) {
-            if (!Tx.isConstraintViolation(e)) {
-                throw e;
-            }
-            c.rollback(sp);
-            return false;
-        }
+        return IntakeService.firstTime(c, "jms", messageId);
     }
 }

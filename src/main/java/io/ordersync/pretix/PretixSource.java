@@ -130,7 +130,7 @@ public final class PretixSource {
         }
         Instant now = clock.instant();
         boolean fresh = Tx.runRetrying(store.dataSource(), c -> {
-            if (!firstTime(c, id.asText(), now)) {
+            if (!IntakeService.firstTime(c, "pretix-webhook", id.asText())) {
                 return false;
             }
             store.enqueueFetch(c, event, code, type.get(), "webhook", now);
@@ -138,23 +138,6 @@ public final class PretixSource {
         });
         reply(exchange, 200, fresh ? Map.of("queued", "fetch of " + event + "/" + code, "type", type.get())
                 : Map.of("duplicate", "notification " + id.asText() + " was received before"));
-    }
-
-    /** Records the notification id; false when it was recorded before (pretix sent it again). */
-    private static boolean firstTime(java.sql.Connection c, String notificationId, Instant now) throws SQLException {
-        var sp = c.setSavepoint();
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO intake_message (source, message_id, received_at) VALUES ('pretix-webhook', ?, ?)")) {
-            ps.setString(1, notificationId);
-            ps.setObject(2, PretixStore.ts(now));
-            ps.executeUpdate();
-            return true;
-        } catch (SQLException e) {
-            if (!Tx.isConstraintViolation(e)) {
-                throw e;
-            }
-            c.rollback(sp);
-            return false;
-        }
     }
 
     private void rejectWebhook(Exchange exchange, String body, String reason) throws Exception {

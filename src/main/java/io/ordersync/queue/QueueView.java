@@ -103,19 +103,6 @@ public final class QueueView {
     }
 
     private List<QueueEntry> entries(String sql, Object... args) {
-        return Tx.run(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement(sql)) {
-                for (int i = 0; i < args.length; i++) {
-                    ps.setObject(i + 1, args[i]);
-                }
-                List<QueueEntry> rows = new ArrayList<>();
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        rows.add(SyncQueue.read(rs));
-                    }
-                }
-                return rows;
-            }
-        });
+        return SyncQueue.entries(ds, sql, args);
     }
 }

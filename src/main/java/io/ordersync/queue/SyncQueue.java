@@ -401,8 +401,12 @@ public final class SyncQueue {
         return complete(c, e);
     }
 
-    /** Queue rows of a query whose parameters are bound in order. */
     private List<QueueEntry> entries(String sql, Object... args) {
+        return entries(ds, sql, args);
+    }
+
+    /** Queue rows of a query whose parameters are bound in order. */
+    static List<QueueEntry> entries(DataSource ds, String sql, Object... args) {
         return Tx.run(ds, c -> {
             try (PreparedStatement ps = c.prepareStatement(sql)) {
                 for (int i = 0; i < args.length; i++) {
