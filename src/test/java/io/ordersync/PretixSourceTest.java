@@ -90,15 +90,20 @@ class PretixSourceTest extends AppTestSupport {
         assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
         await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("tickets").size() == 2);
         assertThat(target.objects("contacts")).hasSize(1);
-        // pretix may send a notification twice: recognised, no second fetch
+        // pretix may send a notification twice: recognised; fetched again (ids cannot be trusted), and not synced again
         HttpResponse<String> again = webhook(123455, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.placed");
         assertThat(again.statusCode()).isEqualTo(200);
         assertThat(again.body()).contains("duplicate");
+        await().atMost(Duration.ofSeconds(10)).until(() -> pretix.requestsTo("/orders/ABC12/") == 2
+                && app.count("SELECT COUNT(*) FROM pretix_fetch") == 0);
         awaitQueueEmpty();
-        assertThat(pretix.requestsTo("/orders/ABC12/")).isEqualTo(1);
+        assertThat(received("ABC12")).isEqualTo(1);
         assertThat(pretix.requests()).allSatisfy(q -> assertThat(q.authorization()).isEqualTo("Token " + PretixTestServer.TOKEN));
+        // the placed webhook read an order that is paid already: it is placed and paid (both triggers)
         assertThat(app.query("SELECT event_type FROM order_snapshot WHERE order_code = 'ABC12'"))
-                .extracting(m -> m.get("event_type")).containsExactly("order.placed");
+                .extracting(m -> m.get("event_type")).containsExactly("order.paid");
+        assertThat(app.query("SELECT message FROM order_log WHERE kind = 'received' AND order_code = 'ABC12'"))
+                .extracting(m -> (String) m.get("message")).singleElement().asString().startsWith("order.paid and order.placed received");
 
         // the same order as the hand-written document of fixtures/order-abc12.json, into a second ordersync and target
         try (FakeTarget other = new FakeTarget().requireAuthorization("Bearer s3cret")) {
@@ -342,5 +347,68 @@ class PretixSourceTest extends AppTestSupport {
         assertThat(pretix.requestsTo("/questions/")).isEqualTo(1);
         assertThat(pretix.requests().stream().filter(r -> r.path().endsWith("/events/democon/")).count()).isEqualTo(1);
         assertThat(pretix.requestsTo("/subevents/18/")).as("asked once per order, not in a loop").isEqualTo(1);
+    }
+
+    /** Found by an attack review: what an unauthenticated webhook can no longer do. */
+    @Test
+    void aForgedWebhookCanNeitherSquatANotificationIdNorChooseTheType() throws Exception {
+        startWithPretix(Map.of());
+        // an id taken ahead of pretix does not make pretix's real notification a no-op
+        webhook(5003, PretixTestServer.ORGANIZER, "democon", "ZZZZZ", "pretix.event.order.paid");
+        HttpResponse<String> real = webhook(5003, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.placed");
+        assertThat(real.statusCode()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("contacts").size() == 1);
+        // a forged check-in for a changed order does not hide the change: the state decides the type
+        pretix.modify("democon", "ABC12", "+49 555");
+        webhook(5004, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.checkin");
+        await().atMost(Duration.ofSeconds(20)).until(() -> received("ABC12") == 2);
+        assertThat(app.query("SELECT message FROM order_log WHERE kind = 'received' AND order_code = 'ABC12' ORDER BY id DESC"))
+                .first().satisfies(m -> assertThat((String) m.get("message")).startsWith("order.changed and order.checkin received")
+                        .contains("queued for crm"));
+        // (the crm maps no field of the change, so its second sync has nothing to write: it was queued, above)
+        awaitQueueEmpty();
+    }
+
+    @Test
+    void aWebhookSecretKeepsStrangersOut() throws Exception {
+        startWithPretix(Map.of("ordersync.pretix.webhook-secret", "hook-s3cret-77"));
+        assertThat(webhook(1, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.paid").statusCode()).isEqualTo(401);
+        HttpResponse<String> wrong = http.send(HttpRequest.newBuilder(URI.create(app.url("/api/sources/pretix/webhook?secret=guess")))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString("{}")).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(wrong.statusCode()).isEqualTo(401);
+        ObjectNode body = JSON.createObjectNode().put("notification_id", 2).put("organizer", PretixTestServer.ORGANIZER)
+                .put("event", "democon").put("code", "ABC12").put("action", "pretix.event.order.paid");
+        HttpResponse<String> right = http.send(HttpRequest.newBuilder(URI.create(app.url("/api/sources/pretix/webhook?secret=hook-s3cret-77")))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body.toString())).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(right.statusCode()).as(right.body()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("contacts").size() == 1);
+        assertThat(app.count("SELECT COUNT(*) FROM rejected_event")).isZero();
+        assertThat(app.get("/api/sources/pretix").body()).doesNotContain("hook-s3cret-77");
+    }
+
+    /** An order changed while a poll reads its pages is not skipped (pages are read newest first). */
+    @Test
+    void anOrderChangedBetweenPollPagesIsNotMissed() throws Exception {
+        pretix = PretixTestServer.start();
+        List<String> codes = pretix.addOrders("democon", "P", 60);
+        pretix.beforeOrdersPage2(() -> pretix.modify("democon", codes.get(0), "+49 9"));
+        startWithPretix(Map.of("ordersync.pretix.poll-interval-ms", "300", "ordersync.pretix.events", "democon"));
+        await().atMost(Duration.ofSeconds(60)).until(() -> app.count("SELECT COUNT(*) FROM order_snapshot") == 60);
+        await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("contacts").size() == 60);
+    }
+
+    /** A next link that points back to itself (a broken pretix or proxy) is refused, not followed for ever. */
+    @Test
+    void aNextLinkPointingBackIsNotFollowed() throws Exception {
+        pretix = PretixTestServer.start();
+        pretix.itemsNextLoops(true);
+        startWithPretix(Map.of());
+        webhook(1, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.paid");
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM pretix_fetch WHERE attempts > 0") == 1);
+        assertThat(pretix.requestsTo("/items/")).isLessThanOrEqualTo(2);
+        assertThat((String) app.query("SELECT last_error FROM pretix_fetch").get(0).get("last_error")).contains("was read before");
+        pretix.itemsNextLoops(false);
+        // the fetch is tried again after its backoff and goes through
+        await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("contacts").size() == 1);
     }
 }

@@ -133,7 +133,7 @@ public final class Ordersync {
         SyncMetrics metrics = new SyncMetrics(context, store);
         SyncOutcome outcome = new SyncOutcome(dataSource, queue, store, providers, dispatcher, metrics,
                 java.util.Arrays.asList(settings.adminToken, settings.adminPassword, settings.intakeToken,
-                        settings.jmsPassword, settings.jdbcPassword));
+                        settings.jmsPassword, settings.jdbcPassword, settings.pretix.token(), settings.pretix.webhookSecret()));
 
         Registry r = context.getRegistry();
         r.bind("ordersync.dataSource", dataSource);

@@ -63,6 +63,8 @@ public final class OrdersyncSettings {
         // comma-separated event slugs; empty: every event of the organizer
         d.put("ordersync.pretix.events", "");
         d.put("ordersync.pretix.token", "");
+        // when set, pretix's webhook URL must carry ?secret=<it>
+        d.put("ordersync.pretix.webhook-secret", "");
         d.put("ordersync.pretix.actions", io.ordersync.pretix.PretixActions.DEFAULT);
         // 0: no polling (webhooks only)
         d.put("ordersync.pretix.poll-interval-ms", "0");
@@ -152,7 +154,7 @@ public final class OrdersyncSettings {
                 io.ordersync.pretix.PretixActions.parse(get(props, "ordersync.pretix.actions")),
                 Long.parseLong(get(props, "ordersync.pretix.poll-interval-ms")), Duration.parse(get(props, "ordersync.pretix.catalog-max-age")),
                 Long.parseLong(get(props, "ordersync.pretix.import-page-pause-ms")), Integer.parseInt(get(props, "ordersync.pretix.timeout-ms")),
-                Duration.parse(get(props, "ordersync.pretix.lease")));
+                Duration.parse(get(props, "ordersync.pretix.lease")), get(props, "ordersync.pretix.webhook-secret"));
         if (maxRetryAfter.isNegative() || maxRetryAfter.isZero()) {
             throw new IllegalArgumentException("ordersync.delivery.max-retry-after must be positive, not " + maxRetryAfter);
         }

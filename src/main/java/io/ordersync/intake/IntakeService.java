@@ -15,6 +15,7 @@ import java.sql.SQLException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /** Accepts an order document: stores the newest snapshot and queues the order for every subscribed provider. */
 public final class IntakeService {
@@ -50,22 +51,35 @@ public final class IntakeService {
 
     /** Accepts a document inside the caller's transaction; an invalid document changes nothing. */
     public Accepted accept(Connection c, String payload, String source) throws InvalidDocumentException, SQLException {
+        return accept(c, payload, source, List.of());
+    }
+
+    /**
+     * As {@link #accept(Connection, String, String)}, for a document that also stands for other trigger types
+     * ({@code alsoTypes}): the providers triggered by any of them are queued, each with the first it is
+     * triggered by (the document's own type first).
+     */
+    public Accepted accept(Connection c, String payload, String source, List<String> alsoTypes)
+            throws InvalidDocumentException, SQLException {
         OrderDocument doc = parser.parse(payload);
         Instant now = Instant.now();
         boolean stored = store.saveSnapshot(c, doc, payload, now);
         if (stored) {
             parsed.remember(doc, payload);
         }
+        List<String> types = new ArrayList<>();
+        types.add(doc.type());
+        alsoTypes.stream().filter(t -> !types.contains(t)).forEach(types::add);
         List<SyncQueue.Enqueued> queued = new ArrayList<>();
-        for (String provider : providers.subscribers(doc)) {
-            queued.add(queue.enqueue(c, doc.eventSlug(), doc.orderCode(), provider, doc.type(), now));
+        for (Map.Entry<String, String> sub : providers.subscribers(doc, types).entrySet()) {
+            queued.add(queue.enqueue(c, doc.eventSlug(), doc.orderCode(), sub.getKey(), sub.getValue(), now));
         }
-        StringBuilder msg = new StringBuilder(doc.type()).append(" received via ").append(source);
+        StringBuilder msg = new StringBuilder(String.join(" and ", types)).append(" received via ").append(source);
         if (!stored) {
             msg.append(" (older than the stored snapshot by last_modified; snapshot kept)");
         }
         if (queued.isEmpty()) {
-            msg.append("; no provider is triggered by ").append(doc.type());
+            msg.append("; no provider is triggered by ").append(String.join(" or ", types));
         } else {
             msg.append("; queued for ");
             for (int i = 0; i < queued.size(); i++) {

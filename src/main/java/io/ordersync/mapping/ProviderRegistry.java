@@ -229,17 +229,26 @@ public final class ProviderRegistry {
      * (their rows then wait, parked as a configuration error).
      */
     public List<String> subscribers(OrderDocument doc) {
-        List<String> out = new ArrayList<>();
+        return new ArrayList<>(subscribers(doc, List.of(doc.type())).keySet());
+    }
+
+    /**
+     * The providers triggered by any of {@code types} (a document that stands for several events: a new order
+     * read from pretix already paid is placed and paid), each with the first of the types it is triggered by.
+     */
+    public Map<String, String> subscribers(OrderDocument doc, java.util.Collection<String> types) {
+        Map<String, String> out = new java.util.LinkedHashMap<>();
         for (Map.Entry<String, State> e : states.entrySet()) {
             Provider p = e.getValue().running();
-            if (p != null) {
-                if (p.triggers().contains(doc.type()) && Filters.orderMatches(p.filter(), doc)) {
-                    out.add(e.getKey());
-                }
-            } else {
-                ProviderConfig c = e.getValue().latest().config();
-                if (c != null && c.triggers() != null && c.triggers().contains(doc.type())) {
-                    out.add(e.getKey());
+            java.util.Collection<String> triggers = p != null ? p.triggers()
+                    : e.getValue().latest().config() != null ? e.getValue().latest().config().triggers() : null;
+            if (triggers == null || (p != null && !Filters.orderMatches(p.filter(), doc))) {
+                continue;
+            }
+            for (String type : types) {
+                if (triggers.contains(type)) {
+                    out.put(e.getKey(), type);
+                    break;
                 }
             }
         }

@@ -169,8 +169,11 @@ public final class PretixCatalog {
                         w.catalogBuilding.put(o.path("id").asText(), o);
                     }
                 }
-                String next = body.path("next").asText(null);
-                if (next != null && !next.isEmpty() && !"null".equals(next)) {
+                String next = body.path("next").isTextual() ? body.path("next").asText() : null;
+                if (next != null && !next.isEmpty()) {
+                    if (!w.visited.add(next) || w.visited.size() > PretixSource.MAX_PAGES) {
+                        throw new PretixException("pretix's next page link " + next + " was read before: not followed", true, null);
+                    }
                     w.catalogBuildingNext = http.sameOrigin(next);
                     return;
                 }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -106,22 +107,45 @@ public final class PretixEnvelope {
     }
 
     /**
-     * The trigger type of an order read by polling or an import (no webhook says what happened): a change of
-     * an order ordersync has seen is {@code order.changed} unless its status changed, then (and for an order
-     * not seen before) the type of its status: pending {@code order.placed}, paid {@code order.paid},
-     * canceled {@code order.canceled}, expired {@code order.expired}.
+     * The trigger types of an order as pretix answered it, decided by its state, not by what a webhook claims
+     * (pretix sends webhooks after the fact, and anyone can post one): an order ordersync has not seen is
+     * {@code order.placed}, and also the type of its status when that is not pending ({@code order.paid},
+     * {@code order.canceled}, {@code order.expired}); a known order whose status changed gets the type of the new
+     * status; any other change is {@code order.changed}. The type a webhook's action maps to is added when the
+     * state agrees with it: a status type only with that status, {@code order.placed} only for a new order, any
+     * other type (a check-in, your own) with any change. The first type is the document's; the others also
+     * trigger their providers. {@code storedStatus}: null when ordersync has no snapshot of the order.
      */
-    public static String typeFor(JsonNode order, String storedStatus) {
+    public static List<String> typesFor(JsonNode order, String storedStatus, boolean known, String actionType) {
         String status = order.path("status").asText("");
-        if (storedStatus != null && storedStatus.equals(status)) {
-            return "order.changed";
-        }
-        return switch (status) {
+        String statusType = switch (status) {
             case "p" -> "order.paid";
             case "c" -> "order.canceled";
             case "e" -> "order.expired";
             default -> "order.placed";
         };
+        java.util.LinkedHashSet<String> types = new java.util.LinkedHashSet<>();
+        if (!known) {
+            types.add(statusType);
+            types.add("order.placed");
+        } else if (!status.equals(storedStatus)) {
+            types.add(statusType);
+        } else {
+            types.add("order.changed");
+        }
+        if (actionType != null) {
+            boolean agrees = switch (actionType) {
+                case "order.paid" -> "p".equals(status);
+                case "order.canceled" -> "c".equals(status);
+                case "order.expired" -> "e".equals(status);
+                case "order.placed" -> !known;
+                default -> true;
+            };
+            if (agrees) {
+                types.add(actionType);
+            }
+        }
+        return List.copyOf(types);
     }
 
     private static void copy(JsonNode from, ObjectNode to, String... fields) {

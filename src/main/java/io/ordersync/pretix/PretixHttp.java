@@ -84,8 +84,9 @@ public final class PretixHttp {
             return;
         }
         // an answer may repeat what it got (a proxy's error page, a debugging server): the token never leaves here
-        String detail = io.ordersync.mapping.Secrets.redact(detail(out.getBody(String.class)),
-                settings.token().isEmpty() ? java.util.Set.of() : java.util.Set.of(settings.token()));
+        // (redacted whole, then shortened: a token cut in two would not be recognised)
+        String detail = detail(io.ordersync.mapping.Secrets.redact(String.valueOf(out.getBody(String.class)),
+                settings.token().isEmpty() ? java.util.Set.of() : java.util.Set.of(settings.token())));
         String what = "GET " + url + " answered " + status + (detail.isEmpty() ? "" : ": " + detail);
         if (status == 429 || status >= 500 || status == 0) {
             Instant retryAt = status == 429 ? RetryAfter.at(out.getHeader("Retry-After", String.class), clock.instant(), Duration.ofHours(1)) : null;
@@ -120,7 +121,7 @@ public final class PretixHttp {
 
     /** pretix's {@code {"detail": "…"}}, shortened; the raw body's start otherwise. */
     private String detail(String body) {
-        if (body == null || body.isBlank()) {
+        if (body == null || body.isBlank() || "null".equals(body)) {
             return "";
         }
         try {

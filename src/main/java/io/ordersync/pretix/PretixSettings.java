@@ -11,13 +11,13 @@ import java.util.List;
  * cache and imports behave.
  */
 public record PretixSettings(String url, String organizer, List<String> events, String token, PretixActions actions,
-                             long pollIntervalMs, Duration catalogMaxAge, long importPagePauseMs, int timeoutMs, Duration lease) {
+                             long pollIntervalMs, Duration catalogMaxAge, long importPagePauseMs, int timeoutMs, Duration lease, String webhookSecret) {
 
     public PretixSettings(String url, String organizer, String events, String token, PretixActions actions,
-                          long pollIntervalMs, Duration catalogMaxAge, long importPagePauseMs, int timeoutMs, Duration lease) {
+                          long pollIntervalMs, Duration catalogMaxAge, long importPagePauseMs, int timeoutMs, Duration lease, String webhookSecret) {
         this(url.endsWith("/") ? url.substring(0, url.length() - 1) : url, organizer,
                 Arrays.stream(events.split(",")).map(String::trim).filter(e -> !e.isEmpty()).toList(),
-                token, actions, pollIntervalMs, catalogMaxAge, importPagePauseMs, timeoutMs, lease);
+                token, actions, pollIntervalMs, catalogMaxAge, importPagePauseMs, timeoutMs, lease, webhookSecret);
     }
 
     /** Whether the connector is configured (a URL and an organizer). */
@@ -39,6 +39,6 @@ public record PretixSettings(String url, String organizer, List<String> events, 
     public String toString() {
         // the token never leaves through a log line or an error message
         return "PretixSettings[url=" + url + ", organizer=" + organizer + ", events=" + events + ", token="
-                + (token.isEmpty() ? "none" : "<set>") + "]";
+                + (token.isEmpty() ? "none" : "<set>") + ", webhook secret=" + (webhookSecret.isEmpty() ? "none" : "<set>") + "]";
     }
 }

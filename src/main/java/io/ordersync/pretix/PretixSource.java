@@ -40,7 +40,13 @@ public final class PretixSource {
     private static final Pattern CODE = Pattern.compile("[A-Za-z0-9]{1,64}");
     private static final Pattern SLUG = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,199}");
     static final int MAX_WEBHOOK_BYTES = 65_536;
-    private static final int FETCH_BATCH = 20;
+    /** Fetches claimed at once: each may take a request timeout, all must end within the lease. */
+    private static final int FETCH_BATCH = 5;
+    /** Pages one poll or one run of an import reads at most (50 000 orders); more waits for the next run. */
+    static final int MAX_PAGES = 1000;
+    /** How long a parked fetch is listed before it is forgotten. */
+    static final java.time.Duration PARKED_KEPT = java.time.Duration.ofDays(7);
+    private volatile Instant nextPrune = Instant.EPOCH;
 
     private final PretixSettings settings;
     private final PretixStore store;
@@ -80,6 +86,13 @@ public final class PretixSource {
     public void webhook(Exchange exchange) throws Exception {
         if (!settings.enabled()) {
             reply(exchange, 404, Map.of("error", "the pretix source is not configured: set ordersync.pretix.url and ordersync.pretix.organizer"));
+            return;
+        }
+        if (!settings.webhookSecret().isEmpty() && !java.security.MessageDigest.isEqual(
+                settings.webhookSecret().getBytes(StandardCharsets.UTF_8),
+                String.valueOf(exchange.getIn().getHeader("secret", String.class)).getBytes(StandardCharsets.UTF_8))) {
+            LOG.warn("pretix webhook refused: wrong or missing ?secret= (ordersync.pretix.webhook-secret)");
+            reply(exchange, 401, Map.of("error", "the webhook URL must carry ?secret=<ordersync.pretix.webhook-secret>"));
             return;
         }
         String body = exchange.getIn().getBody(String.class);
@@ -129,19 +142,26 @@ public final class PretixSource {
             return;
         }
         Instant now = clock.instant();
+        // a repeated notification is recognised, and still fetched: ids cannot be trusted (anyone can post one ahead
+        // of pretix), and a fetch that finds a state ordersync has already costs one request and changes nothing
         boolean fresh = Tx.runRetrying(store.dataSource(), c -> {
-            if (!IntakeService.firstTime(c, "pretix-webhook", id.asText())) {
-                return false;
-            }
+            boolean first = IntakeService.firstTime(c, "pretix-webhook", (organizer + "/" + event + "/" + code + "/" + action + "/" + id.asText())
+                    .substring(0, Math.min(200, (organizer + "/" + event + "/" + code + "/" + action + "/" + id.asText()).length())));
             store.enqueueFetch(c, event, code, type.get(), "webhook", now);
-            return true;
+            return first;
         });
-        reply(exchange, 200, fresh ? Map.of("queued", "fetch of " + event + "/" + code, "type", type.get())
-                : Map.of("duplicate", "notification " + id.asText() + " was received before"));
+        Map<String, Object> answer = new LinkedHashMap<>();
+        answer.put("queued", "fetch of " + event + "/" + code);
+        answer.put("type", type.get());
+        if (!fresh) {
+            answer.put("duplicate", "notification " + id.asText() + " was received before");
+        }
+        reply(exchange, 200, answer);
     }
 
     private void rejectWebhook(Exchange exchange, String body, String reason) throws Exception {
-        intake.reject("pretix-webhook", body, reason);
+        // the trace keeps the start of the body: a flood of large bodies must not fill the database
+        intake.reject("pretix-webhook", body.length() > 2000 ? body.substring(0, 2000) + "…" : body, reason);
         LOG.warn("pretix webhook refused: {}", reason);
         reply(exchange, 400, Map.of("error", reason));
     }
@@ -164,6 +184,14 @@ public final class PretixSource {
     public List<PretixWork> claimFetches() {
         if (!settings.enabled() || http.pausedUntil() != null) {
             return List.of();
+        }
+        Instant now = clock.instant();
+        if (now.isAfter(nextPrune)) {
+            nextPrune = now.plus(java.time.Duration.ofMinutes(10));
+            int pruned = store.pruneParked(now, PARKED_KEPT);
+            if (pruned > 0) {
+                LOG.info("pretix: {} fetches parked for over {} forgotten", pruned, PARKED_KEPT);
+            }
         }
         List<PretixWork> out = new ArrayList<>();
         for (PretixStore.Fetch f : store.claimFetches(FETCH_BATCH, clock.instant())) {
@@ -208,7 +236,7 @@ public final class PretixSource {
             }
             String base = "*".equals(key) ? settings.url() + "/api/v1/organizers/" + settings.organizer() : settings.eventApi(key);
             out.add(PretixWork.poll(key, since, base + "/orders/?modified_since=" + URLEncoder.encode(since, StandardCharsets.UTF_8)
-                    + "&ordering=last_modified&testmode=false&include_canceled_positions=true&include_canceled_fees=true&page_size=50"));
+                    + "&ordering=-last_modified&testmode=false&include_canceled_positions=true&include_canceled_fees=true&page_size=50"));
         }
         return out;
     }
@@ -242,6 +270,10 @@ public final class PretixSource {
             }
             return false;
         }
+        if (!w.visited.add(w.nextUrl) || w.visited.size() > MAX_PAGES) {
+            throw new PretixException("pretix's next page link " + w.nextUrl + " was read before (or over " + MAX_PAGES
+                    + " pages): not followed", true, null);
+        }
         http.request(exchange, w.nextUrl, false);
         return true;
     }
@@ -250,7 +282,9 @@ public final class PretixSource {
         PretixWork w = work(exchange);
         JsonNode page = mapper.readTree(exchange.getMessage().getBody(String.class));
         if (w.kind == PretixWork.Kind.POLL && w.pageGenerated == null) {
-            // pretix: the server time before the query, the modified_since of the next poll
+            // pretix: the server time before the query, the modified_since of the next poll. Pages are read newest
+            // first (ordering=-last_modified, as pretix's own sync client does): an order changed while they are
+            // read moves to a page already read and comes with the next poll; nothing shifts past a page boundary
             w.pageGenerated = exchange.getMessage().getHeader("X-Page-Generated", String.class);
         }
         w.orders.clear();
@@ -285,10 +319,11 @@ public final class PretixSource {
                     unchanged++;
                     continue;
                 }
-                String type = w.kind == PretixWork.Kind.FETCH ? w.type : PretixEnvelope.typeFor(order, stored == null ? null : stored[1]);
-                ObjectNode doc = PretixEnvelope.build(type, event, catalog.of(event), order);
+                List<String> types = PretixEnvelope.typesFor(order, stored == null ? null : stored[1], stored != null,
+                        w.kind == PretixWork.Kind.FETCH ? w.type : null);
+                ObjectNode doc = PretixEnvelope.build(types.get(0), event, catalog.of(event), order);
                 try {
-                    intake.accept(c, mapper.writeValueAsString(doc), "pretix " + w);
+                    intake.accept(c, mapper.writeValueAsString(doc), "pretix " + w, types.subList(1, types.size()));
                 } catch (InvalidDocumentException e) {
                     // pretix's answer does not make a valid document: kept for an operator, the rest goes on
                     intake.store().reject(c, "pretix", mapper.writeValueAsString(doc), e.getMessage(), now);

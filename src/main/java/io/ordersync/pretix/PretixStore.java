@@ -144,6 +144,16 @@ public final class PretixStore {
         });
     }
 
+    /** Parked fetches older than {@code age} are forgotten (an order pretix does not have, a flood of forged codes). */
+    int pruneParked(Instant now, Duration age) {
+        return Tx.runDurable(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("DELETE FROM pretix_fetch WHERE parked IS NOT NULL AND created_at < ?")) {
+                ps.setObject(1, ts(now.minus(age)));
+                return ps.executeUpdate();
+            }
+        });
+    }
+
     /** Parked fetches due again now (after the token or the order was fixed); returns how many. */
     int retryParked(Instant now) {
         return Tx.runDurable(ds, c -> {
@@ -157,9 +167,12 @@ public final class PretixStore {
 
     // ---- snapshots ----
 
-    /** The stored snapshot's last_modified and order status of an order, or null when there is none. */
+    /**
+     * The stored snapshot's last_modified and order status of an order, or null when there is none; locked, so
+     * that two readers of the same state (a fetch and a poll) cannot both take it in.
+     */
     String[] snapshot(Connection c, String event, String code, com.fasterxml.jackson.databind.ObjectMapper mapper) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT last_modified, document FROM order_snapshot WHERE event_slug = ? AND order_code = ?")) {
+        try (PreparedStatement ps = c.prepareStatement("SELECT last_modified, document FROM order_snapshot WHERE event_slug = ? AND order_code = ? FOR UPDATE")) {
             ps.setString(1, event);
             ps.setString(2, code);
             try (ResultSet rs = ps.executeQuery()) {
@@ -331,7 +344,7 @@ public final class PretixStore {
             }
             List<Map<String, Object>> parked = new ArrayList<>();
             try (PreparedStatement ps = c.prepareStatement("SELECT event_slug, order_code, last_error FROM pretix_fetch WHERE parked IS NOT NULL "
-                    + "OR attempts > 0 ORDER BY id FETCH FIRST 20 ROWS ONLY"); ResultSet rs = ps.executeQuery()) {
+                    + "OR attempts > 0 ORDER BY id DESC FETCH FIRST 20 ROWS ONLY"); ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     parked.add(Map.of("event", rs.getString(1), "code", rs.getString(2), "error", String.valueOf(rs.getString(3))));
                 }

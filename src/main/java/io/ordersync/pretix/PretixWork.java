@@ -37,6 +37,8 @@ public final class PretixWork {
     String nextUrl;
     int page;
     Integer total;
+    /** Pages read (a next link pointing back is refused). */
+    final Set<String> visited = new HashSet<>();
     /** The orders read by the last request, to be accepted. */
     final List<JsonNode> orders = new ArrayList<>();
     /** Catalogue requests already made for this work (a resource pretix does not have is asked once). */

@@ -58,13 +58,41 @@ class PretixFunctionsTest {
     }
 
     @Test
-    void aPolledOrderIsChangedUnlessItsStatusChanged() throws Exception {
+    void typesComeFromTheStateAWebhookOnlyAddsWhatTheStateAgreesWith() throws Exception {
         JsonNode paid = JSON.readTree("{\"status\": \"p\"}");
-        assertThat(PretixEnvelope.typeFor(paid, null)).isEqualTo("order.paid");
-        assertThat(PretixEnvelope.typeFor(paid, "n")).isEqualTo("order.paid");
-        assertThat(PretixEnvelope.typeFor(paid, "p")).isEqualTo("order.changed");
-        assertThat(PretixEnvelope.typeFor(JSON.readTree("{\"status\": \"n\"}"), null)).isEqualTo("order.placed");
-        assertThat(PretixEnvelope.typeFor(JSON.readTree("{\"status\": \"c\"}"), "p")).isEqualTo("order.canceled");
-        assertThat(PretixEnvelope.typeFor(JSON.readTree("{\"status\": \"e\"}"), "n")).isEqualTo("order.expired");
+        JsonNode pending = JSON.readTree("{\"status\": \"n\"}");
+        // new to ordersync: placed, and paid when it already is (pretix's placed webhook reads the paid state)
+        assertThat(PretixEnvelope.typesFor(paid, null, false, "order.placed")).containsExactly("order.paid", "order.placed");
+        assertThat(PretixEnvelope.typesFor(pending, null, false, null)).containsExactly("order.placed");
+        // a status change; any other change
+        assertThat(PretixEnvelope.typesFor(paid, "n", true, "order.paid")).containsExactly("order.paid");
+        assertThat(PretixEnvelope.typesFor(paid, "p", true, null)).containsExactly("order.changed");
+        assertThat(PretixEnvelope.typesFor(JSON.readTree("{\"status\": \"c\"}"), "p", true, null)).containsExactly("order.canceled");
+        assertThat(PretixEnvelope.typesFor(JSON.readTree("{\"status\": \"e\"}"), "n", true, null)).containsExactly("order.expired");
+        // a webhook's claim that the state contradicts is not taken (a forged "paid" for a pending order) ...
+        assertThat(PretixEnvelope.typesFor(pending, "n", true, "order.paid")).containsExactly("order.changed");
+        assertThat(PretixEnvelope.typesFor(paid, "p", true, "order.canceled")).containsExactly("order.changed");
+        assertThat(PretixEnvelope.typesFor(paid, "p", true, "order.placed")).containsExactly("order.changed");
+        // ... and a type the state cannot tell (a check-in, your own) is added, never instead of the state's
+        assertThat(PretixEnvelope.typesFor(paid, "p", true, "order.checkin")).containsExactly("order.changed", "order.checkin");
+    }
+
+    /** An error answer that repeats the token where the message is shortened: no part of the token is kept. */
+    @Test
+    void anErrorAnswerRepeatingTheTokenKeepsNoPartOfIt() throws Exception {
+        String token = "pretix-api-t0ken-e1l6gq2ye72thbwk";
+        PretixSettings settings = new PretixSettings("https://pretix.example", "org", "", token, PretixActions.parse(PretixActions.DEFAULT),
+                0, java.time.Duration.ofMinutes(10), 0, 1000, java.time.Duration.ofMinutes(2), "");
+        PretixHttp http = new PretixHttp(settings, JSON, java.time.Clock.systemUTC());
+        try (org.apache.camel.impl.DefaultCamelContext context = new org.apache.camel.impl.DefaultCamelContext()) {
+            for (int pad = 150; pad < 200; pad += 7) {
+                org.apache.camel.Exchange exchange = new org.apache.camel.support.DefaultExchange(context);
+                exchange.getMessage().setHeader(org.apache.camel.Exchange.HTTP_RESPONSE_CODE, 401);
+                exchange.getMessage().setBody("{\"detail\": \"" + "x".repeat(pad) + " you sent Authorization: Token " + token + "\"}");
+                assertThatThrownBy(() -> http.check(exchange)).satisfies(e -> {
+                    assertThat(e.getMessage()).doesNotContain(token.substring(0, 12)).doesNotContain(token.substring(token.length() - 12));
+                });
+            }
+        }
     }
 }

@@ -62,6 +62,8 @@ public final class PretixTestServer implements AutoCloseable {
     private volatile String retryAfter;
     private volatile long delayMs;
     private volatile boolean echoAuthorizationOnError;
+    private volatile Runnable beforeOrdersPage2;
+    private volatile boolean itemsNextLoops;
 
     private PretixTestServer(int port) throws IOException {
         this.server = create(port);
@@ -223,6 +225,16 @@ public final class PretixTestServer implements AutoCloseable {
         this.echoAuthorizationOnError = on;
     }
 
+    /** Runs once, right before the second page of an order list is answered (an order changed while pages are read). */
+    public void beforeOrdersPage2(Runnable r) {
+        this.beforeOrdersPage2 = r;
+    }
+
+    /** A broken pretix (or proxy): the items list's next link points back to itself. */
+    public void itemsNextLoops(boolean on) {
+        this.itemsNextLoops = on;
+    }
+
     /** pretix goes away: its port refuses connections until {@link #restart}. */
     public void stop() {
         server.stop(0);
@@ -298,7 +310,11 @@ public final class PretixTestServer implements AutoCloseable {
             if (rest.isEmpty()) {
                 send(ex, 200, events.get(event));
             } else if (rest.equals("items/")) {
-                send(ex, 200, page(ex, new ArrayList<JsonNode>(items.get(event)), params));
+                ObjectNode page = page(ex, new ArrayList<JsonNode>(items.get(event)), params);
+                if (itemsNextLoops) {
+                    page.put("next", url() + path + (query == null ? "" : "?" + query));
+                }
+                send(ex, 200, page);
             } else if (rest.equals("questions/")) {
                 send(ex, 200, page(ex, new ArrayList<JsonNode>(questions.get(event)), params));
             } else if (rest.startsWith("subevents/") || rest.startsWith("vouchers/")) {
@@ -334,6 +350,18 @@ public final class PretixTestServer implements AutoCloseable {
     }
 
     private int orderList(HttpExchange ex, List<ObjectNode> list, Map<String, String> params) throws IOException {
+        Runnable hook = beforeOrdersPage2;
+        if ("2".equals(params.get("page")) && hook != null) {
+            beforeOrdersPage2 = null;
+            hook.run();
+            // the list as it stands now
+            list = new ArrayList<>();
+            for (Map<String, ObjectNode> m : orders.values()) {
+                synchronized (m) {
+                    list.addAll(m.values());
+                }
+            }
+        }
         String generated = Instant.now().toString();
         List<ObjectNode> selected = new ArrayList<>();
         String since = params.get("modified_since");
