@@ -131,9 +131,10 @@ public final class Ordersync {
                 () -> wake.sendBody(DISPATCH_WAKE, null)));
         IntakeService intake = new IntakeService(dataSource, parser, store, queue, providers, parsed, dispatcher::newRows);
         SyncMetrics metrics = new SyncMetrics(context, store);
+        io.ordersync.delivery.OAuth2Tokens tokens = new io.ordersync.delivery.OAuth2Tokens(java.time.Clock.systemUTC());
         SyncOutcome outcome = new SyncOutcome(dataSource, queue, store, providers, dispatcher, metrics,
                 java.util.Arrays.asList(settings.adminToken, settings.adminPassword, settings.intakeToken,
-                        settings.jmsPassword, settings.jdbcPassword, settings.pretix.token(), settings.pretix.webhookSecret()));
+                        settings.jmsPassword, settings.jdbcPassword, settings.pretix.token(), settings.pretix.webhookSecret()), tokens::current);
 
         Registry r = context.getRegistry();
         r.bind("ordersync.dataSource", dataSource);
@@ -151,7 +152,7 @@ public final class Ordersync {
             r.bind("ordersync.jmsConnectionFactory", jms.connectionFactory());
         }
         DeliverySteps steps = new DeliverySteps(providers, store, parsed, gate, metrics, javaProviders, settings.maxInProcessRetryAfter,
-                settings.maxRetryAfter);
+                settings.maxRetryAfter, tokens);
         steps.bindInto(r);
         bindPretix(context, settings, intake, mapper);
         QueueView view = new QueueView(dataSource, store);

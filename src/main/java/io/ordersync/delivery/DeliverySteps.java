@@ -41,6 +41,10 @@ public final class DeliverySteps {
     public static final String ENTRY = "ordersync.entry";
     /** Exchange property: whether any try of this queue row sent a request (an AtomicBoolean, kept across redeliveries). */
     public static final String SENT = "ordersync.sent";
+    /** Exchange property: whether a 401 already made this sync fetch a new OAuth2 token (an AtomicBoolean, kept across redeliveries). */
+    public static final String OAUTH2_RETRIED = "ordersync.oauth2.retried";
+    /** Exchange property: the OAuth2 token the request was sent with. */
+    static final String OAUTH2_TOKEN = "ordersync.oauth2.token";
     /** Exchange property: whether the step before asked for a request to be sent (read by the route). */
     public static final String SEND = "ordersyncSend";
     /** Headers a route provider's route can set to report the remote object. */
@@ -55,9 +59,12 @@ public final class DeliverySteps {
     private final SyncProviders javaProviders;
     private final Duration maxInProcessRetryAfter;
     private final Duration maxRetryAfter;
+    private final OAuth2Tokens tokens;
 
     public DeliverySteps(ProviderRegistry providers, OrderStore store, ParsedDocuments documents, ProviderGate gate,
-                         SyncMetrics metrics, SyncProviders javaProviders, Duration maxInProcessRetryAfter, Duration maxRetryAfter) {
+                         SyncMetrics metrics, SyncProviders javaProviders, Duration maxInProcessRetryAfter, Duration maxRetryAfter,
+                         OAuth2Tokens tokens) {
+        this.tokens = tokens;
         this.providers = providers;
         this.store = store;
         this.documents = documents;
@@ -105,6 +112,9 @@ public final class DeliverySteps {
         if (entry == null) {
             entry = exchange.getIn().getBody(QueueEntry.class);
             exchange.setProperty(ENTRY, entry);
+        }
+        if (exchange.getProperty(OAUTH2_RETRIED) == null) {
+            exchange.setProperty(OAUTH2_RETRIED, new java.util.concurrent.atomic.AtomicBoolean());
         }
         java.util.concurrent.atomic.AtomicBoolean sent = exchange.getProperty(SENT, java.util.concurrent.atomic.AtomicBoolean.class);
         if (sent == null) {
@@ -193,6 +203,11 @@ public final class DeliverySteps {
                 }
                 in.setHeader("Accept", "application/json");
                 p.headers().forEach(in::setHeader);
+                if (p.oauth2() != null && !Preview.of(exchange)) {
+                    String token = tokens.token(p.oauth2(), Duration.ofMillis(p.responseTimeoutMs()));
+                    exchange.setProperty(OAUTH2_TOKEN, token);
+                    in.setHeader("Authorization", "Bearer " + token);
+                }
                 req.headers().forEach(in::setHeader);
                 if ("POST".equals(req.method()) && req.idValue() != null) {
                     // targets that honour idempotency keys (Stripe-style) make a repeated create a no-op
@@ -346,6 +361,16 @@ public final class DeliverySteps {
                 }
                 if (p.recoverableStatuses().contains(r.status())) {
                     throw paced(p, Sync.failure(p, s.request(), r, Instant.now(), maxRetryAfter), Instant.now());
+                }
+                if (r.status() == 401 && p.oauth2() != null && exchange.getProperty(OAUTH2_TOKEN) != null) {
+                    // the token expired early or was revoked: a new one, and the whole sync once more
+                    tokens.invalidate(p.oauth2(), exchange.getProperty(OAUTH2_TOKEN, String.class));
+                    java.util.concurrent.atomic.AtomicBoolean retried = exchange.getProperty(OAUTH2_RETRIED,
+                            java.util.concurrent.atomic.AtomicBoolean.class);
+                    if (retried != null && !retried.getAndSet(true)) {
+                        throw new RecoverableDeliveryException(s.request().method() + " " + s.request().path()
+                                + " answered 401 to the OAuth2 token: a new token is fetched and the sync tried again", null, null);
+                    }
                 }
                 // read after the breaker: an answer that does not parse is not the target being down
                 s.respond(r);

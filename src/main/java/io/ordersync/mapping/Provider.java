@@ -27,7 +27,19 @@ public record Provider(
         boolean nativeLists,
         List<ObjectSpec> objects,
         Set<String> declaredSecrets,
-        Destination destination) {
+        Destination destination,
+        OAuth2Spec oauth2) {
+
+    /**
+     * OAuth2 client credentials ({@code auth: {type: oauth2, …}}), resolved: each request carries a token from
+     * {@code tokenUrl}, fetched once and shared until shortly before it expires. Null for the other auth types.
+     */
+    public record OAuth2Spec(String tokenUrl, String clientId, String clientSecret, String scope) {
+        @Override
+        public String toString() {
+            return "OAuth2Spec[tokenUrl=" + tokenUrl + ", clientId=" + clientId + ", scope=" + scope + "]";
+        }
+    }
 
     /**
      * How objects reach the target: an HTTP upsert, a signed webhook, the user's own route, any Camel

@@ -33,8 +33,13 @@ public record ProviderConfig(
     public record CircuitBreaker(Boolean enabled, Integer failureRate, Integer minimumCalls, String openFor) {
     }
 
-    /** Credentials; secret values must be placeholders such as {@code {{env:CRM_TOKEN}}}. */
-    public record Auth(String type, String token, String username, String password, String header, String value) {
+    /**
+     * Credentials; secret values must be placeholders such as {@code {{env:CRM_TOKEN}}}. {@code oauth2}: the
+     * client-credentials grant against {@code token_url} with {@code client_id}, {@code client_secret} and an
+     * optional {@code scope}.
+     */
+    public record Auth(String type, String token, String username, String password, String header, String value,
+                       String tokenUrl, String clientId, String clientSecret, String scope) {
     }
 
     /** A webhook provider: signed POSTs (Standard Webhooks) of each object or of the whole order. */

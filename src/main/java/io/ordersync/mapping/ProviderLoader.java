@@ -279,6 +279,7 @@ public final class ProviderLoader {
         // target
         String baseUrl = null;
         Map<String, String> headers = new LinkedHashMap<>();
+        Provider.OAuth2Spec oauth2 = null;
         ProviderConfig.Target t = c.target();
         if (!overHttp) {
             if (t != null && (t.baseUrl() != null || t.auth() != null || t.headers() != null)) {
@@ -313,7 +314,7 @@ public final class ProviderLoader {
                 }
             }
             if (t.auth() != null) {
-                auth(errors, t.auth(), headers);
+                oauth2 = auth(errors, t.auth(), headers);
             }
         }
         Provider.WebhookSpec webhook = null;
@@ -429,7 +430,7 @@ public final class ProviderLoader {
                 t != null && t.connectTimeoutMs() != null ? t.connectTimeoutMs() : 5000,
                 t != null && t.responseTimeoutMs() != null ? t.responseTimeoutMs() : 30000,
                 concurrency, rateLimit, breaker, maxAttempts, backoff, new Provider.StatusSet(ranges), separator,
-                Boolean.TRUE.equals(c.nativeLists()), objects, Set.copyOf(errors.secrets), destination);
+                Boolean.TRUE.equals(c.nativeLists()), objects, Set.copyOf(errors.secrets), destination, oauth2);
     }
 
     private static final List<String> KINDS = List.of("http", "webhook", "route", "endpoint", "java");
@@ -573,10 +574,24 @@ public final class ProviderLoader {
         return new Provider.WebhookSpec(w.path() == null ? "" : w.path(), key, perOrder);
     }
 
-    private void auth(Errors errors, ProviderConfig.Auth a, Map<String, String> headers) {
+    /** Puts the credentials into the headers; returns the OAuth2 client of an {@code oauth2} auth (null otherwise). */
+    private Provider.OAuth2Spec auth(Errors errors, ProviderConfig.Auth a, Map<String, String> headers) {
         String type = a.type() == null ? "" : a.type().toLowerCase(Locale.ROOT);
         switch (type) {
             case "none" -> { }
+            case "oauth2" -> {
+                String tokenUrl = resolve(errors, "target.auth.token_url", require(errors, "target.auth.token_url", a.tokenUrl()), false);
+                if (tokenUrl != null && !tokenUrl.matches("https?://[^\\s]+")) {
+                    errors.add("target.auth.token_url", "must be an http:// or https:// URL, got '" + tokenUrl + "'");
+                    tokenUrl = null;
+                }
+                String clientId = resolve(errors, "target.auth.client_id", require(errors, "target.auth.client_id", a.clientId()), false);
+                String clientSecret = resolve(errors, "target.auth.client_secret", require(errors, "target.auth.client_secret",
+                        a.clientSecret()), true);
+                String scope = a.scope() == null ? null : resolve(errors, "target.auth.scope", a.scope(), false);
+                return tokenUrl == null || clientId == null || clientSecret == null ? null
+                        : new Provider.OAuth2Spec(tokenUrl, clientId, clientSecret, scope);
+            }
             case "bearer" -> {
                 String token = resolve(errors, "target.auth.token", require(errors, "target.auth.token", a.token()), true);
                 if (token != null) {
@@ -613,9 +628,10 @@ public final class ProviderLoader {
                     headers.put(header, value);
                 }
             }
-            default -> errors.add("target.auth.type", "'" + a.type() + "' is not one of none, bearer, basic, api_key"
-                    + Suggest.hint(a.type(), List.of("none", "bearer", "basic", "api_key")));
+            default -> errors.add("target.auth.type", "'" + a.type() + "' is not one of none, bearer, basic, api_key, oauth2"
+                    + Suggest.hint(a.type(), List.of("none", "bearer", "basic", "api_key", "oauth2")));
         }
+        return null;
     }
 
     private static String require(Errors errors, String path, String value) {

@@ -32,7 +32,9 @@ public final class SyncOutcome {
 
     /** {@code globalSecrets}: secrets of ordersync itself (admin and intake tokens, passwords), redacted from every stored failure. */
     public SyncOutcome(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, Dispatcher dispatcher,
-                       SyncMetrics metrics, java.util.Collection<String> globalSecrets) {
+                       SyncMetrics metrics, java.util.Collection<String> globalSecrets,
+                       java.util.function.Supplier<java.util.Set<String>> issuedSecrets) {
+        this.issuedSecrets = issuedSecrets;
         java.util.Set<String> secrets = new java.util.HashSet<>();
         for (String v : globalSecrets) {
             if (v != null && !v.isBlank()) {
@@ -105,6 +107,7 @@ public final class SyncOutcome {
         int attempts = e.failedAttempts();
         Instant next = now;
         java.util.Set<String> secrets = new java.util.HashSet<>(globalSecrets);
+        secrets.addAll(issuedSecrets.get());
         if (p != null) {
             secrets.addAll(p.secretValues());
         }
@@ -173,6 +176,8 @@ public final class SyncOutcome {
     }
 
     private final java.util.Set<String> globalSecrets;
+    /** Secrets handed out while running (OAuth2 tokens): redacted like the configured ones. */
+    private final java.util.function.Supplier<java.util.Set<String>> issuedSecrets;
 
     /** How long a sync that failed on ordersync's own database waits before it is tried again. */
     static final java.time.Duration DATABASE_RETRY = java.time.Duration.ofSeconds(2);

@@ -53,6 +53,7 @@ public final class FakeTarget implements AutoCloseable {
     private final List<Failure> failures = Collections.synchronizedList(new ArrayList<>());
     private final AtomicLong ids;
     private volatile String expectedAuthorization;
+    private volatile java.util.function.Predicate<String> authorizationCheck;
     private volatile int permanentStatus;
     private volatile double randomFailureRate;
     private volatile double randomStallRate;
@@ -134,6 +135,12 @@ public final class FakeTarget implements AutoCloseable {
 
     public FakeTarget requireAuthorization(String value) {
         this.expectedAuthorization = value;
+        return this;
+    }
+
+    /** Every request's Authorization header must pass this check (an OAuth2 access token, say), or it is a 401. */
+    public FakeTarget requireAuthorization(java.util.function.Predicate<String> check) {
+        this.authorizationCheck = check;
         return this;
     }
 
@@ -343,7 +350,8 @@ public final class FakeTarget implements AutoCloseable {
                 send(ex, permanentStatus, "{\"error\":\"always failing\"}");
                 return;
             }
-            if (expectedAuthorization != null && !expectedAuthorization.equals(ex.getRequestHeaders().getFirst("Authorization"))) {
+            if ((expectedAuthorization != null && !expectedAuthorization.equals(ex.getRequestHeaders().getFirst("Authorization")))
+                    || (authorizationCheck != null && !authorizationCheck.test(ex.getRequestHeaders().getFirst("Authorization")))) {
                 send(ex, 401, "{\"error\":\"unauthorized\"}");
                 return;
             }

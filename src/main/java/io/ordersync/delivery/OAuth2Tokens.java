@@ -1,0 +1,128 @@
+package io.ordersync.delivery;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ordersync.mapping.MappingConfigException;
+import io.ordersync.mapping.Provider;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Base64;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * OAuth2 client-credentials tokens of the providers with {@code auth: {type: oauth2}} (RFC 6749 4.4): fetched
+ * once from the token endpoint (client authenticated with HTTP Basic, as RFC 6749 2.3.1 asks servers to
+ * support), shared by all workers of the provider, and fetched again shortly before {@code expires_in} runs out
+ * or when the target answers 401 ({@link #invalidate}). A token endpoint that refuses the client (400/401,
+ * e.g. {@code invalid_client} of a revoked client) is a configuration error, readable; one that is down is
+ * recoverable. The tokens are secrets: {@link #current} lists them for redaction.
+ */
+public final class OAuth2Tokens {
+
+    /** A token is fetched again this long before it expires. */
+    static final Duration EARLY = Duration.ofSeconds(30);
+
+    private record Token(String value, Instant expiresAt) {
+    }
+
+    private final Map<Provider.OAuth2Spec, Token> tokens = new ConcurrentHashMap<>();
+    private final Map<Provider.OAuth2Spec, Object> locks = new ConcurrentHashMap<>();
+    private final Set<String> issued = ConcurrentHashMap.newKeySet();
+    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private final ObjectMapper mapper = new ObjectMapper();
+    private final Clock clock;
+
+    public OAuth2Tokens(Clock clock) {
+        this.clock = clock;
+    }
+
+    /** A valid token for the client: the cached one, or one fetched now (one fetch at a time per client). */
+    public String token(Provider.OAuth2Spec spec, Duration timeout) {
+        Token t = tokens.get(spec);
+        if (t != null && clock.instant().isBefore(t.expiresAt())) {
+            return t.value();
+        }
+        synchronized (locks.computeIfAbsent(spec, k -> new Object())) {
+            t = tokens.get(spec);
+            if (t != null && clock.instant().isBefore(t.expiresAt())) {
+                return t.value();
+            }
+            Token fresh = fetch(spec, timeout);
+            tokens.put(spec, fresh);
+            issued.add(fresh.value());
+            return fresh.value();
+        }
+    }
+
+    /** The target refused this token (401): the next request fetches a new one. */
+    public void invalidate(Provider.OAuth2Spec spec, String token) {
+        tokens.computeIfPresent(spec, (k, t) -> t.value().equals(token) ? null : t);
+    }
+
+    /** Every token handed out (to keep them out of stored errors, logs and answers). */
+    public Set<String> current() {
+        return issued;
+    }
+
+    private Token fetch(Provider.OAuth2Spec spec, Duration timeout) {
+        StringBuilder form = new StringBuilder("grant_type=client_credentials");
+        if (spec.scope() != null && !spec.scope().isBlank()) {
+            form.append("&scope=").append(URLEncoder.encode(spec.scope(), StandardCharsets.UTF_8));
+        }
+        String basic = Base64.getEncoder().encodeToString((URLEncoder.encode(spec.clientId(), StandardCharsets.UTF_8) + ":"
+                + URLEncoder.encode(spec.clientSecret(), StandardCharsets.UTF_8)).getBytes(StandardCharsets.UTF_8));
+        HttpRequest request = HttpRequest.newBuilder(URI.create(spec.tokenUrl())).timeout(timeout)
+                .header("Content-Type", "application/x-www-form-urlencoded").header("Accept", "application/json")
+                .header("Authorization", "Basic " + basic)
+                .POST(HttpRequest.BodyPublishers.ofString(form.toString())).build();
+        HttpResponse<String> r;
+        try {
+            r = http.send(request, HttpResponse.BodyHandlers.ofString());
+        } catch (IOException e) {
+            throw new RecoverableDeliveryException("OAuth2 token endpoint " + spec.tokenUrl() + " unreachable: " + e.getMessage(), null, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RecoverableDeliveryException("interrupted while fetching an OAuth2 token", null, e);
+        }
+        JsonNode body;
+        try {
+            body = mapper.readTree(r.body() == null || r.body().isBlank() ? "{}" : r.body());
+        } catch (IOException e) {
+            body = mapper.createObjectNode();
+        }
+        if (r.statusCode() == 400 || r.statusCode() == 401 || r.statusCode() == 403) {
+            String error = body.path("error").asText("");
+            throw new MappingConfigException("OAuth2: the token endpoint " + spec.tokenUrl() + " refused client '" + spec.clientId()
+                    + "' (" + r.statusCode() + (error.isEmpty() ? "" : " " + error) + (body.hasNonNull("error_description")
+                    ? ": " + cut(body.path("error_description").asText()) : "")
+                    + "); check target.auth.client_id, client_secret and scope");
+        }
+        if (r.statusCode() < 200 || r.statusCode() >= 300) {
+            throw new RecoverableDeliveryException("OAuth2 token endpoint " + spec.tokenUrl() + " answered " + r.statusCode(), null, null);
+        }
+        String value = body.path("access_token").asText("");
+        if (value.isEmpty()) {
+            throw new MappingConfigException("OAuth2: the token endpoint " + spec.tokenUrl() + " answered without an access_token");
+        }
+        long expiresIn = body.path("expires_in").asLong(3600);
+        // fetched again before it runs out: 30 s early, or at half its life when it lives shorter than a minute
+        Duration early = expiresIn < 60 ? Duration.ofSeconds(expiresIn).dividedBy(2) : EARLY;
+        Instant expiresAt = clock.instant().plusSeconds(expiresIn).minus(early);
+        return new Token(value, expiresAt);
+    }
+
+    private static String cut(String s) {
+        return s.length() > 200 ? s.substring(0, 200) + "…" : s;
+    }
+}
