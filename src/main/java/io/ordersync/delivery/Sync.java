@@ -200,6 +200,13 @@ public final class Sync {
 
     /** The answer to the write (HTTP kinds): the remote id it names, and what was done. */
     public void written(Transport.Response r) throws JsonProcessingException {
+        if (request.purpose() == Transport.Purpose.CREATE && current != null
+                && current.spec().create().conflictStatuses().contains(r.status())) {
+            // the object exists though the lookup did not find it (created meanwhile, a search index that lags):
+            // the whole sync again, whose lookup finds it and updates it
+            throw new RecoverableDeliveryException(request.method() + " " + request.path() + " answered " + r.status()
+                    + ": the " + current.spec().remoteType() + " exists already; it is looked up again and updated", null, null);
+        }
         check(r);
         if (provider.kind() != Provider.Kind.HTTP) {
             action = "sent";

@@ -129,7 +129,10 @@ public record Provider(
     }
 
     /** One HTTP call of an object mapping. */
-    public record Call(String method, String path, String resultPointer) {
+    public record Call(String method, String path, String resultPointer, Set<Integer> conflictStatuses) {
+        public Call(String method, String path, String resultPointer) {
+            this(method, path, resultPointer, Set.of());
+        }
     }
 
     /** Where a property's value comes from. */

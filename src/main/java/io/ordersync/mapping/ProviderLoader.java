@@ -892,7 +892,22 @@ public final class ProviderLoader {
         if (c.result() != null && !c.result().isEmpty() && !c.result().startsWith("/")) {
             errors.add(at + ".result", "must be a JSON pointer starting with '/', got '" + c.result() + "'");
         }
-        return new Provider.Call(method, c.path(), c.result() == null ? "" : c.result());
+        Set<Integer> conflict = Set.of();
+        if (c.conflict() != null) {
+            if (!at.endsWith("create")) {
+                errors.add(at + ".conflict", "conflict is for create: the statuses that mean the object exists already");
+            }
+            for (Integer status : c.conflict()) {
+                if (status == null || status < 400 || status > 499) {
+                    errors.add(at + ".conflict", "a conflict status is a 4xx status, got " + status);
+                }
+            }
+            conflict = Set.copyOf(c.conflict().stream().filter(java.util.Objects::nonNull).toList());
+        } else if (at.endsWith("create")) {
+            // the usual answer of an API to the create of an object that exists
+            conflict = Set.of(409);
+        }
+        return new Provider.Call(method, c.path(), c.result() == null ? "" : c.result(), conflict);
     }
 
     private static void checkField(Errors errors, String at, String field, boolean perPosition) {

@@ -54,6 +54,8 @@ public final class FakeTarget implements AutoCloseable {
     private final AtomicLong ids;
     private volatile String expectedAuthorization;
     private volatile java.util.function.Predicate<String> authorizationCheck;
+    private volatile String conflictField;
+    private final java.util.concurrent.atomic.AtomicInteger missLookups = new java.util.concurrent.atomic.AtomicInteger();
     private volatile int permanentStatus;
     private volatile double randomFailureRate;
     private volatile double randomStallRate;
@@ -135,6 +137,18 @@ public final class FakeTarget implements AutoCloseable {
 
     public FakeTarget requireAuthorization(String value) {
         this.expectedAuthorization = value;
+        return this;
+    }
+
+    /** A create whose {@code field} value an object of the collection has already is answered 409 (as most APIs do). */
+    public FakeTarget conflictOnCreate(String field) {
+        this.conflictField = field;
+        return this;
+    }
+
+    /** The next {@code n} lookups find nothing (a search index that lags behind the writes). */
+    public FakeTarget missNextLookups(int n) {
+        missLookups.set(n);
         return this;
     }
 
@@ -435,6 +449,9 @@ public final class FakeTarget implements AutoCloseable {
                         results.add(o);
                     }
                 }
+                if (!filter.isEmpty() && missLookups.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+                    results = MAPPER.createArrayNode();
+                }
                 ObjectNode out = MAPPER.createObjectNode();
                 out.set("results", results);
                 send(ex, 200, out.toString());
@@ -446,6 +463,12 @@ public final class FakeTarget implements AutoCloseable {
                     return;
                 }
                 ObjectNode o = (ObjectNode) MAPPER.readTree(body);
+                String unique = conflictField;
+                if (unique != null && o.hasNonNull(unique) && objects.values().stream()
+                        .anyMatch(x -> x.path(unique).asText().equals(o.path(unique).asText()))) {
+                    send(ex, 409, "{\"error\":\"a " + coll + " with this " + unique + " exists\"}");
+                    return;
+                }
                 if (key != null) {
                     byKey.put(coll + " " + key, o);
                 }
