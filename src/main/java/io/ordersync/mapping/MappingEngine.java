@@ -21,7 +21,8 @@ import java.util.regex.Pattern;
 /** Applies a provider's declarative mappings to an order: which objects, with which property values. */
 public final class MappingEngine {
 
-    private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{([A-Za-z0-9_]+)}");
+    /** {name} or {name|function|function(args)} (TemplateFunctions). */
+    private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{([A-Za-z0-9_]+)((?:\\|[^{}|]+)*)}");
 
     /**
      * A property value to write, with its mode and whether a list is sent as a JSON list ({@code list}: true),
@@ -330,6 +331,9 @@ public final class MappingEngine {
             }
             if (value == null) {
                 value = "";
+            }
+            if (m.group(2) != null && !m.group(2).isEmpty()) {
+                value = TemplateFunctions.apply(m.group(2), value);
             }
             if (urlEncode && !"base_url".equals(name)) {
                 value = URLEncoder.encode(value, StandardCharsets.UTF_8).replace("+", "%20");

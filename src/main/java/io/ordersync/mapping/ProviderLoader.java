@@ -36,7 +36,7 @@ import java.util.regex.Pattern;
 public final class ProviderLoader {
 
     private static final Pattern PLACEHOLDER = Pattern.compile("\\{\\{[^}]+}}");
-    private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{([A-Za-z0-9_]*)}");
+    private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{([A-Za-z0-9_]*)((?:\\|[^{}|]*)*)}");
     private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)");
     private static final Set<String> URL_TEMPLATE_EXTRAS = Set.of("id_value", "remote_id", "base_url");
     private static final Set<String> MODES = Set.of("overwrite", "if_new", "if_empty", "append");
@@ -941,6 +941,13 @@ public final class ProviderLoader {
                 errors.add(at, "empty {} in template '" + template + "'");
             } else if (!extras.contains(name)) {
                 checkField(errors, at, name, perPosition);
+            }
+            if (m.group(2) != null && !m.group(2).isEmpty()) {
+                try {
+                    TemplateFunctions.parse(m.group(2));
+                } catch (IllegalArgumentException e) {
+                    errors.add(at, e.getMessage() + " in template '" + template + "'");
+                }
             }
         }
     }
