@@ -128,7 +128,9 @@ public final class Sync {
             check(r);
             existing = at(parse(r.body()), current.spec().lookup().resultPointer());
         }
-        old = MappingEngine.toMap(MAPPER, existing);
+        // the found object's fields: at its top, or where the lookup's fields pointer says (HubSpot: /properties)
+        String fieldsAt = current.spec().lookup().fieldsPointer();
+        old = MappingEngine.toMap(MAPPER, existing == null || fieldsAt.isEmpty() ? existing : existing.at(fieldsAt));
         remoteId = existing == null ? null : text(existing.at(current.spec().remoteIdPointer()));
     }
 
@@ -391,8 +393,36 @@ public final class Sync {
 
     private Transport.Request httpRequest(Provider.Call call, Map<String, String> extras, String body, Transport.Purpose purpose) {
         String path = MappingEngine.template(call.path(), provider, doc, current.position(), extras, true);
-        return new Transport.Request(call.method(), path, body, Map.of(), purpose, current.spec().id(),
+        String sent = body;
+        if (call.body() != null) {
+            // the file's body template: its texts filled in, "{properties}" replaced by the object's fields
+            try {
+                JsonNode fields = body == null ? MAPPER.nullNode() : MAPPER.readTree(body);
+                sent = MAPPER.writeValueAsString(renderBody(call.body(), fields, extras));
+            } catch (JsonProcessingException e) {
+                throw new IllegalStateException("body of " + call.method() + " " + call.path() + ": " + e.getOriginalMessage(), e);
+            }
+        }
+        return new Transport.Request(call.method(), path, sent, Map.of(), purpose, current.spec().id(),
                 current.spec().remoteType(), current.idValue());
+    }
+
+    private JsonNode renderBody(JsonNode template, JsonNode fields, Map<String, String> extras) {
+        if (template.isTextual()) {
+            return "{properties}".equals(template.textValue()) ? fields
+                    : MAPPER.getNodeFactory().textNode(MappingEngine.template(template.textValue(), provider, doc, current.position(), extras, false));
+        }
+        if (template.isObject()) {
+            ObjectNode o = MAPPER.createObjectNode();
+            template.fields().forEachRemaining(e -> o.set(e.getKey(), renderBody(e.getValue(), fields, extras)));
+            return o;
+        }
+        if (template.isArray()) {
+            com.fasterxml.jackson.databind.node.ArrayNode a = MAPPER.createArrayNode();
+            template.forEach(e -> a.add(renderBody(e, fields, extras)));
+            return a;
+        }
+        return template;
     }
 
     private Map<String, String> endpointHeaders(MappingEngine.PlannedObject planned) {

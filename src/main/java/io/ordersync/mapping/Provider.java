@@ -129,9 +129,16 @@ public record Provider(
     }
 
     /** One HTTP call of an object mapping. */
-    public record Call(String method, String path, String resultPointer, Set<Integer> conflictStatuses) {
+    /**
+     * One request of an object mapping. {@code body}: a JSON template (string leaves are templates; the leaf
+     * {@code "{properties}"} is the object's fields) for search lookups and wrapped writes; null: the default
+     * body. {@code fieldsPointer}: where the found object keeps its fields (e.g. {@code /properties}); empty: at
+     * its top.
+     */
+    public record Call(String method, String path, String resultPointer, Set<Integer> conflictStatuses,
+                       com.fasterxml.jackson.databind.JsonNode body, String fieldsPointer) {
         public Call(String method, String path, String resultPointer) {
-            this(method, path, resultPointer, Set.of());
+            this(method, path, resultPointer, Set.of(), null, "");
         }
     }
 

@@ -70,7 +70,7 @@ public record ProviderConfig(
 
     /** One HTTP call: method, path template (relative to base_url) and where the object is in the response. */
     /** {@code conflict} (create only): statuses meaning "it exists already" — the object is looked up again and updated. */
-    public record Call(String method, String path, String result, List<Integer> conflict) {
+    public record Call(String method, String path, String result, List<Integer> conflict, Object body, String fields) {
     }
 
     /** One remote field, filled from a source field, a constant, a template or an earlier mapping's objects. */

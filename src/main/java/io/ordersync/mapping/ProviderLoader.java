@@ -733,10 +733,10 @@ public final class ProviderLoader {
                 checkField(errors, at + ".filter", cond.field(), false);
             }
         }
-        Provider.Call lookup = call(errors, at + ".lookup", o.lookup(), "GET");
-        Provider.Call create = call(errors, at + ".create", o.create(), "POST");
-        Provider.Call update = call(errors, at + ".update", o.update(), "PATCH");
-        Provider.Call upsert = call(errors, at + ".upsert", o.upsert(), "PUT");
+        Provider.Call lookup = call(errors, at + ".lookup", o.lookup(), "GET", perPosition);
+        Provider.Call create = call(errors, at + ".create", o.create(), "POST", perPosition);
+        Provider.Call update = call(errors, at + ".update", o.update(), "PATCH", perPosition);
+        Provider.Call upsert = call(errors, at + ".upsert", o.upsert(), "PUT", perPosition);
         if (kind == Provider.Kind.HTTP && upsert == null && (lookup == null || create == null || update == null)) {
             errors.add(at, "an http object mapping needs either upsert, or lookup, create and update");
         }
@@ -877,7 +877,7 @@ public final class ProviderLoader {
         return out;
     }
 
-    private static Provider.Call call(Errors errors, String at, ProviderConfig.Call c, String defaultMethod) {
+    private static Provider.Call call(Errors errors, String at, ProviderConfig.Call c, String defaultMethod, boolean perPosition) {
         if (c == null) {
             return null;
         }
@@ -907,7 +907,41 @@ public final class ProviderLoader {
             // the usual answer of an API to the create of an object that exists
             conflict = Set.of(409);
         }
-        return new Provider.Call(method, c.path(), c.result() == null ? "" : c.result(), conflict);
+        com.fasterxml.jackson.databind.JsonNode body = null;
+        if (c.body() != null) {
+            body = BODY_MAPPER.valueToTree(c.body());
+            checkBody(errors, at + ".body", body, at.endsWith("lookup"), perPosition);
+        }
+        if (c.fields() != null && !at.endsWith("lookup")) {
+            errors.add(at + ".fields", "fields is for lookup: where the found object keeps its fields, e.g. /properties");
+        }
+        if (c.fields() != null && !c.fields().isEmpty() && !c.fields().startsWith("/")) {
+            errors.add(at + ".fields", "must be a JSON pointer starting with '/', got '" + c.fields() + "'");
+        }
+        return new Provider.Call(method, c.path(), c.result() == null ? "" : c.result(), conflict, body,
+                c.fields() == null ? "" : c.fields());
+    }
+
+    private static final com.fasterxml.jackson.databind.ObjectMapper BODY_MAPPER = new com.fasterxml.jackson.databind.ObjectMapper();
+
+    /** A body template: its string leaves are templates; "{properties}" only in writes, and only as a whole leaf. */
+    private static void checkBody(Errors errors, String at, com.fasterxml.jackson.databind.JsonNode node, boolean lookup, boolean perPosition) {
+        if (node.isTextual()) {
+            String t = node.textValue();
+            if (t.equals("{properties}")) {
+                if (lookup) {
+                    errors.add(at, "{properties} is for create, update and upsert bodies: a lookup has only the id ({id_value})");
+                }
+                return;
+            }
+            if (t.contains("{properties}")) {
+                errors.add(at, "{properties} must be a whole value (\"{properties}\"), not inside text: '" + t + "'");
+                return;
+            }
+            checkTemplate(errors, at, t, perPosition, URL_TEMPLATE_EXTRAS);
+        } else if (node.isContainerNode()) {
+            node.forEach(child -> checkBody(errors, at, child, lookup, perPosition));
+        }
     }
 
     private static void checkField(Errors errors, String at, String field, boolean perPosition) {
