@@ -212,6 +212,10 @@ public final class Ordersync {
                         return false;
                     }
                 }));
+        // installed again into the same context (a test does): the new settings' component replaces the old
+        if (context.hasComponent("ordersync-pretix-http") != null) {
+            context.removeComponent("ordersync-pretix-http");
+        }
         context.addComponent("ordersync-pretix-http", component);
         if (ps.enabled()) {
             LOG.info("pretix source: {}", ps);
