@@ -165,7 +165,45 @@ public final class Sync {
         return request;
     }
 
+    /** Whether the current object's source is canceled: the order, or for a position mapping the position or its order. */
+    private boolean canceled() {
+        Object status = io.ordersync.order.SourceFields.value(current.spec().perPosition() ? "ticket_status" : "order_status",
+                doc, current.position());
+        return "c".equals(status);
+    }
+
+    /** on_cancel of a canceled object: delete it, archive it (only the given values), or leave it; null: update it as always. */
+    private Transport.Request decideCanceled(Provider.ObjectSpec spec) throws JsonProcessingException {
+        cancelAction = null;
+        if (spec.onCancel().action() == Provider.CancelAction.UPDATE || !canceled()) {
+            return null;
+        }
+        cancelAction = spec.onCancel().action();
+        if (cancelAction == Provider.CancelAction.NOTHING || existing == null) {
+            // nothing at the target to delete or archive (or nothing to be done)
+            action = "nothing_to_do";
+            return null;
+        }
+        Map<String, String> extras = extras();
+        extras.put("remote_id", remoteId == null ? "" : remoteId);
+        if (cancelAction == Provider.CancelAction.DELETE) {
+            return httpRequest(spec.delete(), extras, null, Transport.Purpose.DELETE);
+        }
+        Map<String, Object> changes = MappingEngine.changes(spec.onCancel().archiveValues(), old);
+        if (changes.isEmpty()) {
+            action = "nothing_to_do";
+            return null;
+        }
+        return httpRequest(spec.update(), extras, MAPPER.writeValueAsString(changes), Transport.Purpose.UPDATE);
+    }
+
+    private Provider.CancelAction cancelAction;
+
     private Transport.Request decideHttp(Provider.ObjectSpec spec) throws JsonProcessingException {
+        Transport.Request onCancel = decideCanceled(spec);
+        if (onCancel != null || cancelAction != null) {
+            return onCancel;
+        }
         boolean isNew = existing == null;
         Map<String, Object> desired = MappingEngine.assign(values, old, isNew, provider.separator(), provider.nativeLists());
         Map<String, String> extras = extras();
@@ -202,6 +240,11 @@ public final class Sync {
 
     /** The answer to the write (HTTP kinds): the remote id it names, and what was done. */
     public void written(Transport.Response r) throws JsonProcessingException {
+        if (request.purpose() == Transport.Purpose.DELETE && r.status() == 404) {
+            // gone already: what the delete wanted
+            action = "deleted";
+            return;
+        }
         if (request.purpose() == Transport.Purpose.CREATE && current != null
                 && current.spec().create().conflictStatuses().contains(r.status())) {
             // the object exists though the lookup did not find it (created meanwhile, a search index that lags):
@@ -227,7 +270,8 @@ public final class Sync {
                 remoteId = created == null ? null : text(created.at(spec.remoteIdPointer()));
                 action = "created";
             }
-            default -> action = "updated";
+            case DELETE -> action = "deleted";
+            default -> action = cancelAction == Provider.CancelAction.ARCHIVE ? "archived" : "updated";
         }
     }
 
@@ -268,7 +312,8 @@ public final class Sync {
     }
 
     /** The actions a route or Java provider may report; anything else is recorded as synced (or sent). */
-    static final java.util.Set<String> ACTIONS = java.util.Set.of("created", "updated", "nothing_to_do", "sent", "synced");
+    static final java.util.Set<String> ACTIONS = java.util.Set.of("created", "updated", "nothing_to_do", "sent", "synced",
+            "deleted", "archived");
 
     private static String bounded(String v, int max) {
         if (v == null) {

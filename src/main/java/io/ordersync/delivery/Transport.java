@@ -6,7 +6,7 @@ import java.util.Map;
 public interface Transport {
 
     /** What a request is for, so a preview can answer it like the target would. */
-    enum Purpose { LOOKUP, CREATE, UPDATE, UPSERT, WEBHOOK, SEND }
+    enum Purpose { LOOKUP, CREATE, UPDATE, UPSERT, DELETE, WEBHOOK, SEND }
 
     /** One request; {@code path} is relative to the provider's base URL. */
     record Request(String method, String path, String body, Map<String, String> headers, Purpose purpose,

@@ -106,15 +106,24 @@ public record Provider(
                              String remoteIdPointer, String externalLink, String displayName,
                              List<PropertySpec> properties,
                              java.util.function.BiFunction<io.ordersync.order.OrderDocument, com.fasterxml.jackson.databind.JsonNode, Object> idExtractor,
-                             int idProperty, boolean hasRefs) {
+                             int idProperty, boolean hasRefs, CancelSpec onCancel, Call delete) {
 
         public ObjectSpec(String id, boolean perPosition, String remoteType, String idSource, String idRemote,
                           List<Condition> filter, Call lookup, Call create, Call update, Call upsert,
                           String remoteIdPointer, String externalLink, String displayName,
                           List<PropertySpec> properties) {
             this(id, perPosition, remoteType, idSource, idRemote, filter, lookup, create, update, upsert, remoteIdPointer,
+                    externalLink, displayName, properties, CancelSpec.UPDATE, null);
+        }
+
+        public ObjectSpec(String id, boolean perPosition, String remoteType, String idSource, String idRemote,
+                          List<Condition> filter, Call lookup, Call create, Call update, Call upsert,
+                          String remoteIdPointer, String externalLink, String displayName,
+                          List<PropertySpec> properties, CancelSpec onCancel, Call delete) {
+            this(id, perPosition, remoteType, idSource, idRemote, filter, lookup, create, update, upsert, remoteIdPointer,
                     externalLink, displayName, properties, io.ordersync.order.SourceFields.extractor(idSource),
-                    sameSourceAsId(idSource, properties), properties.stream().anyMatch(p -> p.kind() == ValueKind.REF));
+                    sameSourceAsId(idSource, properties), properties.stream().anyMatch(p -> p.kind() == ValueKind.REF),
+                    onCancel, delete);
         }
 
         private static int sameSourceAsId(String idSource, List<PropertySpec> properties) {
@@ -127,6 +136,17 @@ public record Provider(
             return -1;
         }
     }
+
+    /**
+     * What a sync does with an object whose source is canceled (the order, or for a position mapping the position
+     * or its order): {@code UPDATE} it as always, {@code DELETE} it at the target, {@code ARCHIVE} it (an update
+     * with only the given values), or {@code NOTHING}.
+     */
+    public record CancelSpec(CancelAction action, Map<String, Object> archiveValues) {
+        public static final CancelSpec UPDATE = new CancelSpec(CancelAction.UPDATE, Map.of());
+    }
+
+    public enum CancelAction { UPDATE, DELETE, ARCHIVE, NOTHING }
 
     /** One HTTP call of an object mapping. */
     /**

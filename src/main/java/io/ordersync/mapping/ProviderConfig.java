@@ -58,10 +58,14 @@ public record ProviderConfig(
     }
 
     /** One kind of remote object produced from the order or from each of its positions. */
+    /**
+     * {@code onCancel}: {@code update} (default), {@code delete}, {@code nothing}, or {@code {archive: {field: value}}};
+     * {@code delete}: the call that deletes the remote object (for {@code on_cancel: delete}).
+     */
     public record ObjectMapping(String id, String source, String remoteType, IdField idField, List<Condition> filter,
                                 Call lookup, Call create, Call update, Call upsert,
                                 String remoteId, String externalLink, String displayName,
-                                List<PropertyMapping> properties) {
+                                List<PropertyMapping> properties, Object onCancel, Call delete) {
     }
 
     /** The source field that identifies the object and the remote field it is matched against. */

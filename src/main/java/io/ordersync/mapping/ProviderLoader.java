@@ -737,6 +737,11 @@ public final class ProviderLoader {
         Provider.Call create = call(errors, at + ".create", o.create(), "POST", perPosition);
         Provider.Call update = call(errors, at + ".update", o.update(), "PATCH", perPosition);
         Provider.Call upsert = call(errors, at + ".upsert", o.upsert(), "PUT", perPosition);
+        Provider.Call delete = call(errors, at + ".delete", o.delete(), "DELETE", perPosition);
+        Provider.CancelSpec onCancel = onCancel(errors, at + ".on_cancel", o.onCancel(), kind, lookup, update, delete);
+        if (delete != null && onCancel.action() != Provider.CancelAction.DELETE) {
+            errors.add(at + ".delete", "delete is the call of on_cancel: delete");
+        }
         if (kind == Provider.Kind.HTTP && upsert == null && (lookup == null || create == null || update == null)) {
             errors.add(at, "an http object mapping needs either upsert, or lookup, create and update");
         }
@@ -748,7 +753,8 @@ public final class ProviderLoader {
         checkTemplate(errors, at + ".external_link", o.externalLink(), perPosition, URL_TEMPLATE_EXTRAS);
         checkTemplate(errors, at + ".display_name", o.displayName(), perPosition, URL_TEMPLATE_EXTRAS);
         for (String[] call : new String[][]{{"lookup", lookup == null ? null : lookup.path()}, {"create", create == null ? null : create.path()},
-                {"update", update == null ? null : update.path()}, {"upsert", upsert == null ? null : upsert.path()}}) {
+                {"update", update == null ? null : update.path()}, {"upsert", upsert == null ? null : upsert.path()},
+                {"delete", delete == null ? null : delete.path()}}) {
             checkTemplate(errors, at + "." + call[0] + ".path", call[1], perPosition, URL_TEMPLATE_EXTRAS);
         }
         List<Provider.PropertySpec> props = new ArrayList<>();
@@ -767,7 +773,47 @@ public final class ProviderLoader {
         }
         return new Provider.ObjectSpec(o.id(), perPosition, o.remoteType(), o.idField().source(), o.idField().remote(),
                 filter == null ? List.of() : filter, lookup, create, update, upsert,
-                o.remoteId() == null ? "/id" : o.remoteId(), o.externalLink(), o.displayName(), props);
+                o.remoteId() == null ? "/id" : o.remoteId(), o.externalLink(), o.displayName(), props, onCancel, delete);
+    }
+
+    /** on_cancel: update (default), delete (needs lookup and delete), nothing, or {archive: {field: value}} (needs lookup and update). */
+    private static Provider.CancelSpec onCancel(Errors errors, String at, Object value, Provider.Kind kind, Provider.Call lookup,
+                                                Provider.Call update, Provider.Call delete) {
+        if (value == null) {
+            return Provider.CancelSpec.UPDATE;
+        }
+        if (kind != Provider.Kind.HTTP) {
+            errors.add(at, "on_cancel is for kind http (a " + kind.code() + " provider gets the canceled order as it is)");
+            return Provider.CancelSpec.UPDATE;
+        }
+        if (value instanceof Map<?, ?> m && m.size() == 1 && m.get("archive") instanceof Map<?, ?> values && !values.isEmpty()) {
+            if (lookup == null || update == null) {
+                errors.add(at, "on_cancel: archive needs lookup and update (the object is found and updated with the archive values)");
+            }
+            Map<String, Object> archive = new LinkedHashMap<>();
+            values.forEach((k, v) -> archive.put(String.valueOf(k), v));
+            return new Provider.CancelSpec(Provider.CancelAction.ARCHIVE, Map.copyOf(archive));
+        }
+        String text = String.valueOf(value).trim().toLowerCase(Locale.ROOT);
+        switch (text) {
+            case "update" -> {
+                return Provider.CancelSpec.UPDATE;
+            }
+            case "nothing" -> {
+                return new Provider.CancelSpec(Provider.CancelAction.NOTHING, Map.of());
+            }
+            case "delete" -> {
+                if (lookup == null || delete == null) {
+                    errors.add(at, "on_cancel: delete needs lookup and delete: {path: \"/contacts/{remote_id}\"}");
+                }
+                return new Provider.CancelSpec(Provider.CancelAction.DELETE, Map.of());
+            }
+            default -> {
+                errors.add(at, "on_cancel must be update, delete, nothing or {archive: {field: value, …}}, got " + value
+                        + Suggest.hint(text, List.of("update", "delete", "nothing", "archive")));
+                return Provider.CancelSpec.UPDATE;
+            }
+        }
     }
 
     private Provider.PropertySpec property(Errors errors, String at, ProviderConfig.PropertyMapping p, boolean perPosition,
@@ -886,8 +932,8 @@ public final class ProviderLoader {
             return null;
         }
         String method = c.method() == null ? defaultMethod : c.method().toUpperCase(Locale.ROOT);
-        if (!Set.of("GET", "POST", "PUT", "PATCH").contains(method)) {
-            errors.add(at + ".method", "'" + c.method() + "' is not one of GET, POST, PUT, PATCH");
+        if (!Set.of("GET", "POST", "PUT", "PATCH", "DELETE").contains(method)) {
+            errors.add(at + ".method", "'" + c.method() + "' is not one of GET, POST, PUT, PATCH, DELETE");
         }
         if (c.result() != null && !c.result().isEmpty() && !c.result().startsWith("/")) {
             errors.add(at + ".result", "must be a JSON pointer starting with '/', got '" + c.result() + "'");

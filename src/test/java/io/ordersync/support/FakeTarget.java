@@ -490,6 +490,14 @@ public final class FakeTarget implements AutoCloseable {
                 patch.fields().forEachRemaining(e -> o.set(e.getKey(), e.getValue()));
                 index(coll, o, true);
                 send(ex, 200, o.toString());
+            } else if (parts.length == 2 && method.equals("DELETE")) {
+                ObjectNode o = objects.remove(parts[1]);
+                if (o == null) {
+                    send(ex, 404, "{\"error\":\"not found\"}");
+                    return;
+                }
+                index(coll, o, false);
+                send(ex, 200, "{}");
             } else if (parts.length == 2 && method.equals("PUT")) {
                 // upsert by key: the path segment is the object's key (e.g. an e-mail)
                 String key = URLDecoder.decode(parts[1], StandardCharsets.UTF_8);
