@@ -106,12 +106,12 @@ public final class PretixCatalog {
                 return true;
             }
             if (!e.items.keySet().containsAll(be.getValue()[0]) && ask(w, "items", event, null)) {
-                startList(w, "items", event);
+                startList(w);
                 http.request(exchange, api + "/items/?page_size=50", false);
                 return true;
             }
             if (!e.questions.keySet().containsAll(be.getValue()[1]) && ask(w, "questions", event, null)) {
-                startList(w, "questions", event);
+                startList(w);
                 http.request(exchange, api + "/questions/?page_size=50", false);
                 return true;
             }
@@ -141,7 +141,7 @@ public final class PretixCatalog {
         return true;
     }
 
-    private static void startList(PretixWork w, String kind, String event) {
+    private static void startList(PretixWork w) {
         w.catalogBuilding = new HashMap<>();
         w.catalogBuildingNext = null;
     }

@@ -144,9 +144,10 @@ public final class PretixSource {
         Instant now = clock.instant();
         // a repeated notification is recognised, and still fetched: ids cannot be trusted (anyone can post one ahead
         // of pretix), and a fetch that finds a state ordersync has already costs one request and changes nothing
+        String notification = organizer + "/" + event + "/" + code + "/" + action + "/" + id.asText();
+        String key = notification.length() > 200 ? notification.substring(0, 200) : notification;
         boolean fresh = Tx.runRetrying(store.dataSource(), c -> {
-            boolean first = IntakeService.firstTime(c, "pretix-webhook", (organizer + "/" + event + "/" + code + "/" + action + "/" + id.asText())
-                    .substring(0, Math.min(200, (organizer + "/" + event + "/" + code + "/" + action + "/" + id.asText()).length())));
+            boolean first = IntakeService.firstTime(c, "pretix-webhook", key);
             store.enqueueFetch(c, event, code, type.get(), "webhook", now);
             return first;
         });
