@@ -208,19 +208,25 @@ public final class Sync {
         Map<String, Object> desired = MappingEngine.assign(values, old, isNew, provider.separator(), provider.nativeLists());
         Map<String, String> extras = extras();
         if (spec.upsert() != null) {
-            Map<String, Object> body = new LinkedHashMap<>();
-            body.put(spec.idRemote(), current.idValue());
-            body.putAll(isNew ? desired : MappingEngine.changes(desired, old));
-            if (!isNew && body.size() == 1) {
+            Map<String, Object> fields = isNew ? desired : MappingEngine.changes(desired, old);
+            if (!isNew && fields.isEmpty()) {
                 action = "nothing_to_do";
                 return null;
             }
+            Map<String, Object> body = new LinkedHashMap<>();
+            if (spec.upsert().body() == null) {
+                // the default body carries the id field; a body template places it itself ({id_value})
+                body.put(spec.idRemote(), current.idValue());
+            }
+            body.putAll(fields);
             extras.put("remote_id", remoteId == null ? current.idValue() : remoteId);
             return httpRequest(spec.upsert(), extras, MAPPER.writeValueAsString(body), Transport.Purpose.UPSERT);
         }
         if (isNew) {
             Map<String, Object> body = new LinkedHashMap<>();
-            body.put(spec.idRemote(), current.idValue());
+            if (spec.create().body() == null) {
+                body.put(spec.idRemote(), current.idValue());
+            }
             body.putAll(desired);
             return httpRequest(spec.create(), extras, MAPPER.writeValueAsString(body), Transport.Purpose.CREATE);
         }
@@ -433,10 +439,29 @@ public final class Sync {
         Map<String, String> extras = new HashMap<>();
         extras.put("id_value", current.idValue());
         extras.put("base_url", provider.baseUrl());
+        // {ref:<mapping>} in a call: the remote id of an earlier mapping's object (the same position's, or the first)
+        for (MappingEngine.Done d : done) {
+            if (d.result().remoteId() == null || d.positionKey() != null && current.positionKey() != null
+                    && !d.positionKey().equals(current.positionKey())) {
+                continue;
+            }
+            extras.putIfAbsent("ref:" + d.mappingId(), d.result().remoteId());
+        }
         return extras;
     }
 
+    private static final java.util.regex.Pattern REF_NAME = java.util.regex.Pattern.compile("\\{ref:([A-Za-z0-9_-]+)[|}]");
+
     private Transport.Request httpRequest(Provider.Call call, Map<String, String> extras, String body, Transport.Purpose purpose) {
+        for (String text : new String[]{call.path(), call.body() == null ? "" : call.body().toString()}) {
+            java.util.regex.Matcher m = REF_NAME.matcher(text);
+            while (m.find()) {
+                if (!extras.containsKey("ref:" + m.group(1))) {
+                    throw new PermanentDeliveryException(call.method() + " " + call.path() + " names {ref:" + m.group(1)
+                            + "}, but this order has no '" + m.group(1) + "' object with a remote id (skipped, or filtered out)");
+                }
+            }
+        }
         String path = MappingEngine.template(call.path(), provider, doc, current.position(), extras, true);
         String sent = body;
         if (call.body() != null) {

@@ -22,7 +22,7 @@ import java.util.regex.Pattern;
 public final class MappingEngine {
 
     /** {name} or {name|function|function(args)} (TemplateFunctions). */
-    private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{([A-Za-z0-9_]+)((?:\\|[^{}|]+)*)}");
+    private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{(ref:[A-Za-z0-9_-]+|[A-Za-z0-9_]+)((?:\\|[^{}|]+)*)}");
 
     /**
      * A property value to write, with its mode and whether a list is sent as a JSON list ({@code list}: true),

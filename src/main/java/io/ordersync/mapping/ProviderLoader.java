@@ -36,7 +36,7 @@ import java.util.regex.Pattern;
 public final class ProviderLoader {
 
     private static final Pattern PLACEHOLDER = Pattern.compile("\\{\\{[^}]+}}");
-    private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{([A-Za-z0-9_]*)((?:\\|[^{}|]*)*)}");
+    private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{(ref:[A-Za-z0-9_-]*|[A-Za-z0-9_]*)((?:\\|[^{}|]*)*)}");
     private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)");
     private static final Set<String> URL_TEMPLATE_EXTRAS = Set.of("id_value", "remote_id", "base_url");
     private static final Set<String> MODES = Set.of("overwrite", "if_new", "if_empty", "append");
@@ -733,11 +733,11 @@ public final class ProviderLoader {
                 checkField(errors, at + ".filter", cond.field(), false);
             }
         }
-        Provider.Call lookup = call(errors, at + ".lookup", o.lookup(), "GET", perPosition);
-        Provider.Call create = call(errors, at + ".create", o.create(), "POST", perPosition);
-        Provider.Call update = call(errors, at + ".update", o.update(), "PATCH", perPosition);
-        Provider.Call upsert = call(errors, at + ".upsert", o.upsert(), "PUT", perPosition);
-        Provider.Call delete = call(errors, at + ".delete", o.delete(), "DELETE", perPosition);
+        Provider.Call lookup = call(errors, at + ".lookup", o.lookup(), "GET", perPosition, earlier);
+        Provider.Call create = call(errors, at + ".create", o.create(), "POST", perPosition, earlier);
+        Provider.Call update = call(errors, at + ".update", o.update(), "PATCH", perPosition, earlier);
+        Provider.Call upsert = call(errors, at + ".upsert", o.upsert(), "PUT", perPosition, earlier);
+        Provider.Call delete = call(errors, at + ".delete", o.delete(), "DELETE", perPosition, earlier);
         Provider.CancelSpec onCancel = onCancel(errors, at + ".on_cancel", o.onCancel(), kind, lookup, update, delete);
         if (delete != null && onCancel.action() != Provider.CancelAction.DELETE) {
             errors.add(at + ".delete", "delete is the call of on_cancel: delete");
@@ -755,7 +755,7 @@ public final class ProviderLoader {
         for (String[] call : new String[][]{{"lookup", lookup == null ? null : lookup.path()}, {"create", create == null ? null : create.path()},
                 {"update", update == null ? null : update.path()}, {"upsert", upsert == null ? null : upsert.path()},
                 {"delete", delete == null ? null : delete.path()}}) {
-            checkTemplate(errors, at + "." + call[0] + ".path", call[1], perPosition, URL_TEMPLATE_EXTRAS);
+            checkTemplate(errors, at + "." + call[0] + ".path", call[1], perPosition, callExtras(earlier));
         }
         List<Provider.PropertySpec> props = new ArrayList<>();
         List<ProviderConfig.PropertyMapping> list = o.properties() == null ? List.of() : o.properties();
@@ -923,7 +923,8 @@ public final class ProviderLoader {
         return out;
     }
 
-    private static Provider.Call call(Errors errors, String at, ProviderConfig.Call c, String defaultMethod, boolean perPosition) {
+    private Provider.Call call(Errors errors, String at, ProviderConfig.Call c, String defaultMethod, boolean perPosition,
+                               Map<String, Boolean> earlier) {
         if (c == null) {
             return null;
         }
@@ -931,6 +932,7 @@ public final class ProviderLoader {
             errors.add(at, "path is required");
             return null;
         }
+        String path = placeholdersIn(errors, at + ".path", c.path());
         String method = c.method() == null ? defaultMethod : c.method().toUpperCase(Locale.ROOT);
         if (!Set.of("GET", "POST", "PUT", "PATCH", "DELETE").contains(method)) {
             errors.add(at + ".method", "'" + c.method() + "' is not one of GET, POST, PUT, PATCH, DELETE");
@@ -955,8 +957,8 @@ public final class ProviderLoader {
         }
         com.fasterxml.jackson.databind.JsonNode body = null;
         if (c.body() != null) {
-            body = BODY_MAPPER.valueToTree(c.body());
-            checkBody(errors, at + ".body", body, at.endsWith("lookup"), perPosition);
+            body = resolveBody(errors, at + ".body", BODY_MAPPER.valueToTree(c.body()));
+            checkBody(errors, at + ".body", body, at.endsWith("lookup"), perPosition, earlier);
         }
         if (c.fields() != null && !at.endsWith("lookup")) {
             errors.add(at + ".fields", "fields is for lookup: where the found object keeps its fields, e.g. /properties");
@@ -964,14 +966,74 @@ public final class ProviderLoader {
         if (c.fields() != null && !c.fields().isEmpty() && !c.fields().startsWith("/")) {
             errors.add(at + ".fields", "must be a JSON pointer starting with '/', got '" + c.fields() + "'");
         }
-        return new Provider.Call(method, c.path(), c.result() == null ? "" : c.result(), conflict, body,
+        return new Provider.Call(method, path, c.result() == null ? "" : c.result(), conflict, body,
                 c.fields() == null ? "" : c.fields());
+    }
+
+    /**
+     * Resolves the {{...}} placeholders of a call's path or body text at load (a list id from the environment);
+     * a value that is not set while validating without the environment stands in as "unset". A resolved value
+     * may not bring braces: it would become a template.
+     */
+    private String placeholdersIn(Errors errors, String at, String text) {
+        if (text == null || !text.contains("{{")) {
+            return text;
+        }
+        Matcher m = PLACEHOLDER.matcher(text);
+        StringBuilder sb = new StringBuilder();
+        while (m.find()) {
+            String value = resolve(errors, at, m.group(), false);
+            if (value != null && (value.contains("{") || value.contains("}"))) {
+                errors.add(at, m.group() + " resolves to a value with braces, which would read as a template");
+                value = "";
+            }
+            m.appendReplacement(sb, Matcher.quoteReplacement(value == null ? "unset" : value));
+        }
+        m.appendTail(sb);
+        return sb.toString();
+    }
+
+    private static final Pattern WHOLE_PLACEHOLDER = Pattern.compile("\\{\\{[^}]+}}");
+    private static final Pattern JSON_SCALAR = Pattern.compile("-?(?:0|[1-9]\\d{0,17})(?:\\.\\d+)?|true|false");
+
+    /**
+     * The body template with its placeholders resolved: a value that is only a placeholder takes the type its
+     * value reads as (listIds: ["{{env:BREVO_LIST_ID}}"] with 7 sends [7]); text around one stays text.
+     */
+    private com.fasterxml.jackson.databind.JsonNode resolveBody(Errors errors, String at, com.fasterxml.jackson.databind.JsonNode node) {
+        if (node.isTextual()) {
+            String t = node.textValue();
+            if (!t.contains("{{")) {
+                return node;
+            }
+            String resolved = placeholdersIn(errors, at, t);
+            if (WHOLE_PLACEHOLDER.matcher(t.strip()).matches() && JSON_SCALAR.matcher(resolved.strip()).matches()) {
+                try {
+                    return BODY_MAPPER.readTree(resolved.strip());
+                } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                    return BODY_MAPPER.getNodeFactory().textNode(resolved);
+                }
+            }
+            return BODY_MAPPER.getNodeFactory().textNode(resolved);
+        }
+        if (node.isObject()) {
+            com.fasterxml.jackson.databind.node.ObjectNode o = BODY_MAPPER.createObjectNode();
+            node.fields().forEachRemaining(e -> o.set(e.getKey(), resolveBody(errors, at, e.getValue())));
+            return o;
+        }
+        if (node.isArray()) {
+            com.fasterxml.jackson.databind.node.ArrayNode a = BODY_MAPPER.createArrayNode();
+            node.forEach(e -> a.add(resolveBody(errors, at, e)));
+            return a;
+        }
+        return node;
     }
 
     private static final com.fasterxml.jackson.databind.ObjectMapper BODY_MAPPER = new com.fasterxml.jackson.databind.ObjectMapper();
 
     /** A body template: its string leaves are templates; "{properties}" only in writes, and only as a whole leaf. */
-    private static void checkBody(Errors errors, String at, com.fasterxml.jackson.databind.JsonNode node, boolean lookup, boolean perPosition) {
+    private static void checkBody(Errors errors, String at, com.fasterxml.jackson.databind.JsonNode node, boolean lookup, boolean perPosition,
+                                  Map<String, Boolean> earlier) {
         if (node.isTextual()) {
             String t = node.textValue();
             if (t.equals("{properties}")) {
@@ -984,9 +1046,9 @@ public final class ProviderLoader {
                 errors.add(at, "{properties} must be a whole value (\"{properties}\"), not inside text: '" + t + "'");
                 return;
             }
-            checkTemplate(errors, at, t, perPosition, URL_TEMPLATE_EXTRAS);
+            checkTemplate(errors, at, t, perPosition, callExtras(earlier));
         } else if (node.isContainerNode()) {
-            node.forEach(child -> checkBody(errors, at, child, lookup, perPosition));
+            node.forEach(child -> checkBody(errors, at, child, lookup, perPosition, earlier));
         }
     }
 
@@ -997,6 +1059,13 @@ public final class ProviderLoader {
         } else if (input == SourceFields.Input.POSITION && !perPosition) {
             errors.add(at, "'" + field + "' is a position field: use it in a mapping with source OrderPosition");
         }
+    }
+
+    /** What a call's path and body may name besides source fields: id_value, remote_id, base_url, ref:<earlier mapping>. */
+    private static Set<String> callExtras(Map<String, Boolean> earlier) {
+        Set<String> extras = new java.util.HashSet<>(URL_TEMPLATE_EXTRAS);
+        earlier.keySet().forEach(id -> extras.add("ref:" + id));
+        return extras;
     }
 
     private static void checkTemplate(Errors errors, String at, String template, boolean perPosition, Set<String> extras) {
@@ -1019,6 +1088,12 @@ public final class ProviderLoader {
             String name = m.group(1);
             if (name.isEmpty()) {
                 errors.add(at, "empty {} in template '" + template + "'");
+            } else if (name.startsWith("ref:")) {
+                if (!extras.contains(name)) {
+                    errors.add(at, "{" + name + "}: " + (extras.contains("id_value")
+                            ? "no earlier object mapping '" + name.substring(4) + "' (a call can name the remote id of a mapping above it)"
+                            : "ref: is for the paths and bodies of calls"));
+                }
             } else if (!extras.contains(name)) {
                 checkField(errors, at, name, perPosition);
             }

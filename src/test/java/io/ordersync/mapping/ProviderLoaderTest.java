@@ -155,6 +155,49 @@ class ProviderLoaderTest {
     }
 
     @Test
+    void callsTakePlaceholdersAtLoadAndNameEarlierMappingsRemoteIds() throws Exception {
+        ProviderLoader l2 = new ProviderLoader(text -> switch (text) {
+            case "{{list.id}}" -> "7";
+            case "{{list.name}}" -> "a1b2";
+            case "{{crm.url}}" -> "https://crm.example.org";
+            case "{{crm.token}}" -> "t0k";
+            case "{{bad}}" -> "{email}";
+            default -> text.contains("{{") ? null : text;
+        });
+        Path f = dir.resolve("lists.yaml");
+        Files.writeString(f, """
+                identifier: lists
+                triggers: [order.paid]
+                target: {base_url: "{{crm.url}}", auth: {type: bearer, token: "{{crm.token}}"}}
+                objects:
+                  - id: contact
+                    source: Order
+                    remote_type: contact
+                    id_field: {source: email, remote: email}
+                    upsert: {path: "/lists/{{list.name}}/members/{email|lower|md5}", body: {email: "{id_value}", listIds: ["{{list.id}}"], note: "list {{list.id}}", attributes: "{properties}"}}
+                  - id: link
+                    source: Order
+                    remote_type: association
+                    id_field: {source: event_order_code, remote: code}
+                    upsert: {path: "/deals/{ref:contact}/link/{{unset.value}}", body: {contact: "{ref:contact}"}}
+                """);
+        ProviderLoader.Loaded ok = l2.load(f);
+        assertThat(ok.messages()).isEmpty();
+        Provider.ObjectSpec contact = ok.provider().objects().get(0);
+        assertThat(contact.upsert().path()).isEqualTo("/lists/a1b2/members/{email|lower|md5}");
+        // a value that is only a placeholder takes the type it reads as; text around one keeps it text
+        assertThat(contact.upsert().body().toString())
+                .isEqualTo("{\"email\":\"{id_value}\",\"listIds\":[7],\"note\":\"list 7\",\"attributes\":\"{properties}\"}");
+        // validating without the environment: an unset placeholder stands in, nothing fails
+        assertThat(ok.provider().objects().get(1).upsert().path()).isEqualTo("/deals/{ref:contact}/link/unset");
+
+        Files.writeString(f, Files.readString(f).replace("{{list.name}}", "{{bad}}").replace("{ref:contact}/link", "{ref:contct}/link"));
+        assertThat(l2.load(f).messages()).containsExactlyInAnyOrder(
+                "lists.yaml:9:20: objects[0].upsert.path: {{bad}} resolves to a value with braces, which would read as a template",
+                "lists.yaml:14:20: objects[1].upsert.path: {ref:contct}: no earlier object mapping 'contct' (a call can name the remote id of a mapping above it)");
+    }
+
+    @Test
     void aFileThatIsNotUtf8NamesThePlaceOfTheFirstBadByte() throws Exception {
         Path f = dir.resolve("crm.yaml");
         Files.write(f, GOOD.replace("display_name: CRM", "display_name: Café Müller").getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
