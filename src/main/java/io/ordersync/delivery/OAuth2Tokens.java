@@ -80,12 +80,18 @@ public final class OAuth2Tokens {
         if (spec.scope() != null && !spec.scope().isBlank()) {
             form.append("&scope=").append(URLEncoder.encode(spec.scope(), StandardCharsets.UTF_8));
         }
-        String basic = Base64.getEncoder().encodeToString((URLEncoder.encode(spec.clientId(), StandardCharsets.UTF_8) + ":"
-                + URLEncoder.encode(spec.clientSecret(), StandardCharsets.UTF_8)).getBytes(StandardCharsets.UTF_8));
-        HttpRequest request = HttpRequest.newBuilder(URI.create(spec.tokenUrl())).timeout(timeout)
-                .header("Content-Type", "application/x-www-form-urlencoded").header("Accept", "application/json")
-                .header("Authorization", "Basic " + basic)
-                .POST(HttpRequest.BodyPublishers.ofString(form.toString())).build();
+        HttpRequest.Builder builder = HttpRequest.newBuilder(URI.create(spec.tokenUrl())).timeout(timeout)
+                .header("Content-Type", "application/x-www-form-urlencoded").header("Accept", "application/json");
+        if (spec.secretInBody()) {
+            // client_secret_post (RFC 6749 2.3.1), as Salesforce's documented token request has it
+            form.append("&client_id=").append(URLEncoder.encode(spec.clientId(), StandardCharsets.UTF_8))
+                    .append("&client_secret=").append(URLEncoder.encode(spec.clientSecret(), StandardCharsets.UTF_8));
+        } else {
+            String basic = Base64.getEncoder().encodeToString((URLEncoder.encode(spec.clientId(), StandardCharsets.UTF_8) + ":"
+                    + URLEncoder.encode(spec.clientSecret(), StandardCharsets.UTF_8)).getBytes(StandardCharsets.UTF_8));
+            builder.header("Authorization", "Basic " + basic);
+        }
+        HttpRequest request = builder.POST(HttpRequest.BodyPublishers.ofString(form.toString())).build();
         HttpResponse<String> r;
         try {
             r = http.send(request, HttpResponse.BodyHandlers.ofString());

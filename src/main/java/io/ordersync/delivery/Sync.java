@@ -236,7 +236,8 @@ public final class Sync {
             return null;
         }
         Map<String, Object> body = changes;
-        if ("PUT".equals(spec.update().method())) {
+        if ("PUT".equals(spec.update().method()) && spec.update().body() == null) {
+            // a plain PUT replaces the object: all of it is sent; a body template places only the changes
             body = new LinkedHashMap<>(old);
             body.putAll(changes);
         }

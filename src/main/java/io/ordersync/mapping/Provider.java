@@ -34,10 +34,11 @@ public record Provider(
      * OAuth2 client credentials ({@code auth: {type: oauth2, …}}), resolved: each request carries a token from
      * {@code tokenUrl}, fetched once and shared until shortly before it expires. Null for the other auth types.
      */
-    public record OAuth2Spec(String tokenUrl, String clientId, String clientSecret, String scope) {
+    public record OAuth2Spec(String tokenUrl, String clientId, String clientSecret, String scope, boolean secretInBody) {
         @Override
         public String toString() {
-            return "OAuth2Spec[tokenUrl=" + tokenUrl + ", clientId=" + clientId + ", scope=" + scope + "]";
+            return "OAuth2Spec[tokenUrl=" + tokenUrl + ", clientId=" + clientId + ", scope=" + scope
+                    + ", clientAuth=" + (secretInBody ? "body" : "basic") + "]";
         }
     }
 

@@ -39,7 +39,7 @@ public record ProviderConfig(
      * optional {@code scope}.
      */
     public record Auth(String type, String token, String username, String password, String header, String value,
-                       String tokenUrl, String clientId, String clientSecret, String scope) {
+                       String tokenUrl, String clientId, String clientSecret, String scope, String clientAuth) {
     }
 
     /** A webhook provider: signed POSTs (Standard Webhooks) of each object or of the whole order. */

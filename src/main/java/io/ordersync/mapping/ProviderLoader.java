@@ -589,8 +589,13 @@ public final class ProviderLoader {
                 String clientSecret = resolve(errors, "target.auth.client_secret", require(errors, "target.auth.client_secret",
                         a.clientSecret()), true);
                 String scope = a.scope() == null ? null : resolve(errors, "target.auth.scope", a.scope(), false);
+                String clientAuth = a.clientAuth() == null ? "basic" : a.clientAuth().trim().toLowerCase(Locale.ROOT);
+                if (!clientAuth.equals("basic") && !clientAuth.equals("body")) {
+                    errors.add("target.auth.client_auth", "client_auth is basic (HTTP Basic, the default) or body (client_id and "
+                            + "client_secret in the form), got '" + a.clientAuth() + "'" + Suggest.hint(clientAuth, List.of("basic", "body")));
+                }
                 return tokenUrl == null || clientId == null || clientSecret == null ? null
-                        : new Provider.OAuth2Spec(tokenUrl, clientId, clientSecret, scope);
+                        : new Provider.OAuth2Spec(tokenUrl, clientId, clientSecret, scope, clientAuth.equals("body"));
             }
             case "bearer" -> {
                 String token = resolve(errors, "target.auth.token", require(errors, "target.auth.token", a.token()), true);
