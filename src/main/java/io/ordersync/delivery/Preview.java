@@ -227,7 +227,7 @@ public final class Preview {
             case CREATE, UPSERT -> {
                 ObjectNode created = (ObjectNode) mapper.readTree(request.body());
                 JsonNode existing = find(remote, spec, request.idValue());
-                String id = existing != null ? existing.at(spec.remoteIdPointer()).asText("") : "<new " + spec.remoteType() + ">";
+                String id = existing != null ? java.util.Objects.requireNonNullElse(spec.remoteIdIn(existing), "") : "<new " + spec.remoteType() + ">";
                 if (spec.remoteIdPointer().matches("/[^/]+")) {
                     created.put(spec.remoteIdPointer().substring(1), id);
                 }

@@ -131,7 +131,7 @@ public final class Sync {
         // the found object's fields: at its top, or where the lookup's fields pointer says (HubSpot: /properties)
         String fieldsAt = current.spec().lookup().fieldsPointer();
         old = MappingEngine.toMap(MAPPER, existing == null || fieldsAt.isEmpty() ? existing : existing.at(fieldsAt));
-        remoteId = existing == null ? null : text(existing.at(current.spec().remoteIdPointer()));
+        remoteId = current.spec().remoteIdIn(existing);
     }
 
     /**
@@ -268,13 +268,13 @@ public final class Sync {
         switch (request.purpose()) {
             case UPSERT -> {
                 JsonNode returned = at(parse(r.body()), spec.upsert().resultPointer());
-                String id = returned == null ? null : text(returned.at(spec.remoteIdPointer()));
+                String id = spec.remoteIdIn(returned);
                 remoteId = id != null ? id : remoteId;
                 action = r.status() == 201 || existing == null && spec.lookup() != null ? "created" : "updated";
             }
             case CREATE -> {
                 JsonNode created = at(parse(r.body()), spec.create().resultPointer());
-                remoteId = created == null ? null : text(created.at(spec.remoteIdPointer()));
+                remoteId = spec.remoteIdIn(created);
                 action = "created";
             }
             case DELETE -> action = "deleted";
@@ -465,7 +465,10 @@ public final class Sync {
         }
         String path = MappingEngine.template(call.path(), provider, doc, current.position(), extras, true);
         String sent = body;
-        if (call.body() != null) {
+        if (call.body() != null && call.body().isTextual() && call.body().textValue().isEmpty()) {
+            // body: "" — the call has no request body (HubSpot's v4 association PUT declares none)
+            sent = null;
+        } else if (call.body() != null) {
             // the file's body template: its texts filled in, "{properties}" replaced by the object's fields
             try {
                 JsonNode fields = body == null ? MAPPER.nullNode() : MAPPER.readTree(body);

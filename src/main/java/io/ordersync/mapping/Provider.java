@@ -104,24 +104,43 @@ public record Provider(
      */
     public record ObjectSpec(String id, boolean perPosition, String remoteType, String idSource, String idRemote,
                              List<Condition> filter, Call lookup, Call create, Call update, Call upsert,
-                             String remoteIdPointer, String externalLink, String displayName,
+                             List<String> remoteIdPointers, String externalLink, String displayName,
                              List<PropertySpec> properties,
                              java.util.function.BiFunction<io.ordersync.order.OrderDocument, com.fasterxml.jackson.databind.JsonNode, Object> idExtractor,
                              int idProperty, boolean hasRefs, CancelSpec onCancel, Call delete) {
 
-        public ObjectSpec(String id, boolean perPosition, String remoteType, String idSource, String idRemote,
-                          List<Condition> filter, Call lookup, Call create, Call update, Call upsert,
-                          String remoteIdPointer, String externalLink, String displayName,
-                          List<PropertySpec> properties) {
-            this(id, perPosition, remoteType, idSource, idRemote, filter, lookup, create, update, upsert, remoteIdPointer,
-                    externalLink, displayName, properties, CancelSpec.UPDATE, null);
+        /** The first JSON pointer of remote_id (the one a preview names). */
+        public String remoteIdPointer() {
+            return remoteIdPointers.get(0);
+        }
+
+        /** The remote id inside a found or returned object: at the first of remote_id's pointers that holds a value. */
+        public String remoteIdIn(com.fasterxml.jackson.databind.JsonNode object) {
+            if (object == null) {
+                return null;
+            }
+            for (String pointer : remoteIdPointers) {
+                com.fasterxml.jackson.databind.JsonNode n = object.at(pointer);
+                if (!n.isMissingNode() && !n.isNull() && !n.asText().isEmpty()) {
+                    return n.asText();
+                }
+            }
+            return null;
         }
 
         public ObjectSpec(String id, boolean perPosition, String remoteType, String idSource, String idRemote,
                           List<Condition> filter, Call lookup, Call create, Call update, Call upsert,
                           String remoteIdPointer, String externalLink, String displayName,
+                          List<PropertySpec> properties) {
+            this(id, perPosition, remoteType, idSource, idRemote, filter, lookup, create, update, upsert, List.of(remoteIdPointer),
+                    externalLink, displayName, properties, CancelSpec.UPDATE, null);
+        }
+
+        public ObjectSpec(String id, boolean perPosition, String remoteType, String idSource, String idRemote,
+                          List<Condition> filter, Call lookup, Call create, Call update, Call upsert,
+                          List<String> remoteIdPointers, String externalLink, String displayName,
                           List<PropertySpec> properties, CancelSpec onCancel, Call delete) {
-            this(id, perPosition, remoteType, idSource, idRemote, filter, lookup, create, update, upsert, remoteIdPointer,
+            this(id, perPosition, remoteType, idSource, idRemote, filter, lookup, create, update, upsert, remoteIdPointers,
                     externalLink, displayName, properties, io.ordersync.order.SourceFields.extractor(idSource),
                     sameSourceAsId(idSource, properties), properties.stream().anyMatch(p -> p.kind() == ValueKind.REF),
                     onCancel, delete);

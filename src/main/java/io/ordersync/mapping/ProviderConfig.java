@@ -64,7 +64,7 @@ public record ProviderConfig(
      */
     public record ObjectMapping(String id, String source, String remoteType, IdField idField, List<Condition> filter,
                                 Call lookup, Call create, Call update, Call upsert,
-                                String remoteId, String externalLink, String displayName,
+                                Object remoteId, String externalLink, String displayName,
                                 List<PropertyMapping> properties, Object onCancel, Call delete) {
     }
 

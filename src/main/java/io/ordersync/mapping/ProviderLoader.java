@@ -773,12 +773,34 @@ public final class ProviderLoader {
         if (o.id() != null) {
             earlier.put(o.id(), perPosition);
         }
+        List<String> remoteIds = remoteIdPointers(errors, at + ".remote_id", o.remoteId());
         if (errors.size() > before) {
             return null;
         }
         return new Provider.ObjectSpec(o.id(), perPosition, o.remoteType(), o.idField().source(), o.idField().remote(),
                 filter == null ? List.of() : filter, lookup, create, update, upsert,
-                o.remoteId() == null ? "/id" : o.remoteId(), o.externalLink(), o.displayName(), props, onCancel, delete);
+                remoteIds, o.externalLink(), o.displayName(), props, onCancel, delete);
+    }
+
+    /** remote_id: one JSON pointer, or a list of them (the first that holds a value wins); default /id. */
+    private static List<String> remoteIdPointers(Errors errors, String at, Object value) {
+        if (value == null) {
+            return List.of("/id");
+        }
+        List<String> out = new ArrayList<>();
+        for (Object o : value instanceof List<?> l ? l : List.of(value)) {
+            String p = o == null ? "" : String.valueOf(o);
+            if (!p.startsWith("/") || o instanceof Map) {
+                errors.add(at, "remote_id is a JSON pointer starting with '/' (or a list of them), got '" + p + "'");
+            } else {
+                out.add(p);
+            }
+        }
+        if (out.isEmpty()) {
+            errors.add(at, "remote_id needs at least one JSON pointer, e.g. /id");
+            return List.of("/id");
+        }
+        return List.copyOf(out);
     }
 
     /** on_cancel: update (default), delete (needs lookup and delete), nothing, or {archive: {field: value}} (needs lookup and update). */

@@ -46,10 +46,16 @@ class MappingSchemaTest {
             s.filter(f -> f.toString().endsWith(".yaml")).forEach(files::add);
         }
         assertThat(files).hasSizeGreaterThanOrEqualTo(3);
+        int samples = files.size();
+        try (Stream<Path> s = Files.list(Path.of("mappings/catalog"))) {
+            s.filter(f -> f.toString().endsWith(".yaml")).forEach(files::add);
+        }
+        assertThat(files).as("the catalogue").hasSize(samples + 4);
         for (Path f : files) {
             Set<ValidationMessage> errors = schema.validate(YAML.readTree(f.toFile()));
             assertThat(errors).as(f.toString()).isEmpty();
-            assertThat(Files.readString(f)).startsWith("# yaml-language-server: $schema=../src/main/resources/schema/mapping.schema.json");
+            String up = f.getParent().getFileName().toString().equals("catalog") ? "../../" : "../";
+            assertThat(Files.readString(f)).startsWith("# yaml-language-server: $schema=" + up + "src/main/resources/schema/mapping.schema.json");
         }
     }
 
