@@ -80,6 +80,58 @@ async function dashboard(main) {
   }).join('') + '</div>');
 }
 
+const STATUS = {n: 'pending', p: 'paid', e: 'expired', c: 'canceled'};
+
+/** Orders: search (e-mail, code, name), filters, paging over the stored orders; the query lives in the URL. */
+async function orders(main, params) {
+  const limit = 50;
+  const offset = Math.max(0, Number(params.get('offset') || 0));
+  const q = new URLSearchParams({limit: String(limit), offset: String(offset)});
+  for (const k of ['q', 'event', 'provider', 'state', 'from', 'to']) if (params.get(k)) q.set(k, params.get(k));
+  const [page, providers] = await Promise.all([api('GET', '/api/orders?' + q), api('GET', '/api/providers')]);
+  const v = (k) => esc(params.get(k) || '');
+  const link = (o) => { const p = new URLSearchParams(params); p.set('offset', String(o)); return '#/orders?' + p; };
+  const html = `<h1>Orders</h1>
+    <form id="order-search" class="toolbar filters">
+      <input name="q" placeholder="e-mail, order code or name" value="${v('q')}" size="28" data-testid="order-q">
+      <input name="event" placeholder="event" value="${v('event')}" size="10">
+      <select name="provider"><option value="">every provider</option>${providers.map((p) => `<option ${params.get('provider') === p.identifier ? 'selected' : ''}>${esc(p.identifier)}</option>`).join('')}</select>
+      <select name="state" data-testid="order-state"><option value="">any state</option>${['problem', 'pending', 'synced'].map((s) => `<option ${params.get('state') === s ? 'selected' : ''}>${s}</option>`).join('')}</select>
+      <label class="inline">from <input type="date" name="from" value="${v('from')}"></label>
+      <label class="inline">to <input type="date" name="to" value="${v('to')}"></label>
+      <button data-testid="order-search">Search</button>
+    </form>
+    <p class="muted" data-testid="order-total">${page.total} order${page.total === 1 ? '' : 's'}${page.total > limit ? ` · ${offset + 1}–${Math.min(offset + limit, page.total)}` : ''}</p>
+    ${page.rows.length ? `<table data-testid="orders"><thead><tr><th>Order</th><th>E-mail</th><th>Buyer</th><th>Status</th><th>Total</th><th>Sync</th><th>Received</th></tr></thead><tbody>
+    ${page.rows.map((r) => `<tr data-testid="order-row-${esc(r.code)}">
+      <td><a href="#/order/${encodeURIComponent(r.event)}/${encodeURIComponent(r.code)}">${esc(r.event)} / ${esc(r.code)}</a></td>
+      <td>${esc(r.email)}</td><td>${esc(r.buyer_name)}</td><td>${esc(STATUS[r.status] || r.status)}</td><td>${esc(r.total)}</td>
+      <td>${r.parked ? `<span class="badge parked">${r.parked} parked</span>` : r.queued ? `<span class="badge waiting">${r.queued} queued</span>` : r.synced_providers ? `<span class="badge synced">synced</span>` : '—'}</td>
+      <td>${when(r.received_at)}</td></tr>`).join('')}</tbody></table>
+    <div class="toolbar">${offset > 0 ? `<a href="${link(Math.max(0, offset - limit))}" data-testid="orders-prev">← newer</a>` : ''}
+      ${offset + limit < page.total ? `<a href="${link(offset + limit)}" data-testid="orders-next">older →</a>` : ''}</div>`
+    : '<div class="empty" data-testid="no-orders">No order matches.</div>'}`;
+  if (!paint(main, html)) return;
+  $('#order-search').onsubmit = (e) => {
+    e.preventDefault();
+    const p = new URLSearchParams();
+    for (const [k, val] of new FormData(e.target)) if (String(val).trim()) p.set(k, String(val).trim());
+    location.hash = '#/orders?' + p;
+  };
+}
+
+/** A try as one line of the timeline: time, provider, call, status, latency; its bodies folded out. */
+function attemptLine(a) {
+  const ok = a.status >= 200 && a.status < 300;
+  return `<li class="${ok ? 'ok' : 'bad'}" data-testid="attempt-${a.id}">
+    <details><summary><span class="muted">${when(a.attempted_at)}</span> <b>${esc(a.provider)}</b> ${esc(a.mapping_id || '')}
+      <code>${esc(a.method)} ${esc(a.url)}</code> → <span class="badge ${ok ? 'synced' : 'parked'}" data-testid="attempt-status-${a.id}">${a.status ?? 'no answer'}</span>
+      <span class="muted">${a.latency_ms} ms</span>${a.error ? ` <span class="error">${esc(a.error)}</span>` : ''}</summary>
+      ${a.request_body ? `<label>Request</label><pre>${esc(a.request_body)}</pre>` : ''}
+      ${a.response_body ? `<label>Answer</label><pre>${esc(a.response_body)}</pre>` : ''}
+    </details></li>`;
+}
+
 async function problems(main, params) {
   const q = new URLSearchParams({state: 'problems', limit: '200'});
   for (const k of ['provider', 'mode', 'event']) if (params.get(k)) q.set(k, params.get(k));
@@ -116,7 +168,14 @@ async function order(main, params, event, code) {
   for (const p of providers) byProvider[p.identifier] = {rows: [], results: []};
   for (const r of o.queue) (byProvider[r.provider] ||= {rows: [], results: []}).rows.push(r);
   for (const r of o.results) (byProvider[r.provider] ||= {rows: [], results: []}).results.push(r);
+  const s = o.summary;
   const html = `<h1>Order ${esc(code)} <span class="muted">· ${esc(event)}</span></h1>
+    ${s && !s.error ? `<div class="card order-summary" data-testid="order-summary">
+      <div><b data-testid="summary-name">${esc(s.name || '—')}</b>${s.company ? ' · ' + esc(s.company) : ''} · <span data-testid="summary-email">${esc(s.email || '—')}</span></div>
+      <div class="muted">${esc(s.event_name || event)} · ${esc(STATUS[s.status] || s.status)} · total <b data-testid="summary-total">${esc(s.total)}</b> · ordered ${when(s.datetime)} · last change ${when(s.last_modified)}</div>
+      ${s.positions.length ? `<table><thead><tr><th>#</th><th>Product</th><th>Attendee</th><th>Price</th></tr></thead><tbody>${s.positions.map((p) =>
+        `<tr class="${p.canceled ? 'muted' : ''}"><td>${esc(p.position)}</td><td>${esc(p.product)}${p.canceled ? ' (canceled)' : ''}</td><td>${esc(p.attendee)}</td><td>${esc(p.price)}</td></tr>`).join('')}</tbody></table>` : ''}
+    </div>` : ''}
     ${Object.entries(byProvider).map(([p, v]) => {
       const row = v.rows.find((r) => r.state !== 'in_flight') || v.rows[0];
       const text = row ? describe(row) : v.results.length ? 'Synced' : 'Not synced to this provider';
@@ -134,11 +193,20 @@ async function order(main, params, event, code) {
       ${o.results.map((r) => `<tr><td>${esc(r.provider)}</td><td>${esc(r.remote_type)}</td><td>${esc(r.id_field)} = ${esc(r.id_value)}</td>
         <td>${r.external_link ? `<a href="${esc(r.external_link)}" target="_blank" rel="noopener">${esc(r.display_name || r.remote_id)}</a>` : esc(r.display_name || r.remote_id || '')}</td>
         <td>${esc(r.action)}</td><td>${when(r.synced_at)}</td></tr>`).join('')}</tbody></table>` : '<div class="empty">Nothing synced yet.</div>'}
+    <h2>Attempts</h2>
+    ${o.attempts.length ? `<ol class="timeline" data-testid="attempts">${o.attempts.map(attemptLine).join('')}</ol>` : '<div class="empty">No request sent yet.</div>'}
     <h2>Log</h2>
     <table data-testid="log"><thead><tr><th>Time</th><th>Provider</th><th>Kind</th><th>Message</th></tr></thead><tbody>
       ${o.log.slice().reverse().map((l) => `<tr><td>${when(l.created_at)}</td><td>${esc(l.provider || '')}</td><td>${esc(l.kind)}</td><td>${esc(l.message)}</td></tr>`).join('')}
-    </tbody></table>`;
+    </tbody></table>
+    <h2>Data protection</h2>
+    <p class="muted">Erase everything ordersync holds about this order (snapshot, queue, results, attempts, log). The remote systems keep their copies.</p>
+    <button class="danger" id="erase-order" data-testid="erase-order">Erase this order</button>`;
+  const open = [...document.querySelectorAll('details[open]')].map((d) => d.parentElement?.dataset.testid);
   if (!paint(main, html)) return;
+  open.forEach((id) => { const li = id && document.querySelector(`[data-testid="${id}"] details`); if (li) li.open = true; });
+  $('#erase-order').onclick = () => confirm(`Erase order ${code}? This cannot be undone.`) && act(() => api('DELETE', `/api/orders/${encodeURIComponent(event)}/${encodeURIComponent(code)}`),
+    (r) => `Erased: ${Object.entries(r.deleted).map(([t, n]) => `${n} ${t}`).join(', ')}`).then(() => { location.hash = '#/orders'; });
   document.querySelectorAll('[data-retry]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/queue/${b.dataset.retry}/retry`), () => 'Queued for retry'); });
   document.querySelectorAll('[data-cancel]').forEach((b) => { b.onclick = () => confirm('Cancel this sync?') && act(() => api('POST', `/api/queue/${b.dataset.cancel}/cancel`), () => 'Canceled'); });
   document.querySelectorAll('[data-sync]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/order/sync?event=${encodeURIComponent(event)}&code=${encodeURIComponent(code)}`, {provider: b.dataset.sync}), () => 'Sync queued'); });
@@ -240,7 +308,8 @@ async function render() {
   const page = parts[0] || 'dashboard';
   document.querySelectorAll('nav a').forEach((a) => a.classList.toggle('active', a.dataset.nav === page));
   try {
-    if (page === 'problems') await problems(main, params);
+    if (page === 'orders') await orders(main, params);
+    else if (page === 'problems') await problems(main, params);
     else if (page === 'order') await order(main, params, parts[1], parts[2]);
     else if (page === 'mappings') await mappings(main, params);
     else if (page === 'rejected') await rejected(main, params);

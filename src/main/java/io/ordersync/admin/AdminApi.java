@@ -37,9 +37,12 @@ public final class AdminApi {
     private final io.ordersync.delivery.ProviderBreakers breakers;
     private final Preview preview;
     private final io.ordersync.delivery.ProviderGate gate;
+    private final io.ordersync.order.AttemptLog attempts;
 
     public AdminApi(SyncQueue queue, io.ordersync.queue.QueueView view, OrderStore store, ObjectMapper mapper, ProviderRegistry providers, DocumentParser parser,
-                    io.ordersync.delivery.ProviderBreakers breakers, io.ordersync.delivery.ProviderGate gate, Preview preview) {
+                    io.ordersync.delivery.ProviderBreakers breakers, io.ordersync.delivery.ProviderGate gate, Preview preview,
+                    io.ordersync.order.AttemptLog attempts) {
+        this.attempts = attempts;
         this.preview = preview;
         this.breakers = breakers;
         this.gate = gate;
@@ -223,7 +226,8 @@ public final class AdminApi {
         }
         List<Map<String, Object>> results = store.results(event, code);
         List<Map<String, Object>> log = store.logEntries(event, code);
-        if (rows.isEmpty() && results.isEmpty() && log.isEmpty() && store.snapshot(event, code) == null) {
+        String snapshot = store.snapshot(event, code);
+        if (rows.isEmpty() && results.isEmpty() && log.isEmpty() && snapshot == null) {
             reply(exchange, 404, Map.of("error", "no order " + code + " of event " + event));
             return;
         }
@@ -231,9 +235,47 @@ public final class AdminApi {
         out.put("event", event);
         out.put("order", code);
         out.put("queue", rows);
+        out.put("summary", summary(snapshot));
         out.put("results", results);
+        out.put("attempts", attempts.forOrder(event, code));
         out.put("log", log);
         reply(exchange, 200, out);
+    }
+
+    /** The order as the shop sent it, in brief: buyer, e-mail, status, total, date, positions; null without a snapshot. */
+    private Map<String, Object> summary(String json) {
+        if (json == null) {
+            return null;
+        }
+        io.ordersync.order.OrderDocument doc;
+        try {
+            doc = parser.parse(json);
+        } catch (Exception e) {
+            return Map.of("error", "the stored document no longer parses: " + e.getMessage());
+        }
+        com.fasterxml.jackson.databind.JsonNode o = doc.order();
+        Map<String, Object> s = new LinkedHashMap<>();
+        s.put("type", doc.type());
+        s.put("email", o.path("email").asText(null));
+        s.put("name", o.path("invoice_address").path("name").asText(null));
+        s.put("company", o.path("invoice_address").path("company").asText(null));
+        s.put("status", o.path("status").asText(null));
+        s.put("total", o.path("total").asText(null));
+        s.put("datetime", o.path("datetime").asText(null));
+        s.put("last_modified", doc.lastModified());
+        s.put("event_name", io.ordersync.order.SourceFields.value("event_name", doc, null));
+        List<Map<String, Object>> positions = new ArrayList<>();
+        for (com.fasterxml.jackson.databind.JsonNode p : doc.positions()) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("position", p.path("positionid").asText(null));
+            m.put("product", io.ordersync.order.SourceFields.value("product", doc, p));
+            m.put("attendee", io.ordersync.order.SourceFields.value("attendee_name", doc, p));
+            m.put("price", p.path("price").asText(null));
+            m.put("canceled", p.path("canceled").asBoolean(false));
+            positions.add(m);
+        }
+        s.put("positions", positions);
+        return s;
     }
 
     /** {@code POST /api/queue/{id}/retry}: clears the failure mode, resets attempts, due now. */

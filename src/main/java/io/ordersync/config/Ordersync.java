@@ -28,6 +28,8 @@ import io.ordersync.ops.DatabaseHealthCheck;
 import io.ordersync.ops.SyncMetrics;
 import org.apache.camel.health.HealthCheckRegistry;
 import io.ordersync.order.OrderStore;
+import io.ordersync.order.AttemptLog;
+import io.ordersync.order.Retention;
 import io.ordersync.queue.Dispatcher;
 import io.ordersync.queue.SyncOutcome;
 import io.ordersync.queue.QueueView;
@@ -132,9 +134,12 @@ public final class Ordersync {
         IntakeService intake = new IntakeService(dataSource, parser, store, queue, providers, parsed, dispatcher::newRows);
         SyncMetrics metrics = new SyncMetrics(context, store);
         io.ordersync.delivery.OAuth2Tokens tokens = new io.ordersync.delivery.OAuth2Tokens(java.time.Clock.systemUTC());
+        AttemptLog attempts = new AttemptLog(dataSource, settings.attemptBodyLimit, settings.attemptSecretFields);
+        Retention retention = new Retention(dataSource, store, attempts, settings.retainAttempts, settings.retainOrders);
         SyncOutcome outcome = new SyncOutcome(dataSource, queue, store, providers, dispatcher, metrics,
                 java.util.Arrays.asList(settings.adminToken, settings.adminPassword, settings.intakeToken,
-                        settings.jmsPassword, settings.jdbcPassword, settings.pretix.token(), settings.pretix.webhookSecret()), tokens::current);
+                        settings.jmsPassword, settings.jdbcPassword, settings.pretix.token(), settings.pretix.webhookSecret()), tokens::current,
+                attempts);
 
         Registry r = context.getRegistry();
         r.bind("ordersync.dataSource", dataSource);
@@ -143,6 +148,8 @@ public final class Ordersync {
         r.bind("ordersync.providers", providers);
         r.bind("ordersync.dispatcher", dispatcher);
         r.bind("ordersync.syncOutcome", outcome);
+        r.bind("ordersync.attempts", attempts);
+        r.bind("ordersync.retention", retention);
         r.bind("ordersync.outboxIntake", new OutboxIntakeProcessor(intake));
         r.bind("ordersync.httpIntake", new HttpIntakeProcessor(intake, mapper));
         r.bind("ordersync.jmsIntake", new JmsIntakeProcessor(intake));
@@ -157,7 +164,8 @@ public final class Ordersync {
         bindPretix(context, settings, intake, mapper);
         QueueView view = new QueueView(dataSource, store);
         Preview preview = Preview.bindInto(context, mapper);
-        r.bind("ordersync.adminApi", new AdminApi(queue, view, store, mapper, providers, parser, breakers, gate, preview));
+        r.bind("ordersync.adminApi", new AdminApi(queue, view, store, mapper, providers, parser, breakers, gate, preview, attempts));
+        r.bind("ordersync.ordersApi", new io.ordersync.admin.OrdersApi(store, retention, mapper));
         AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken,
                 () -> metrics.registry().counter("ordersync.login.failures").increment());
         if (!auth.configured()) {

@@ -73,6 +73,14 @@ public final class OrdersyncSettings {
         d.put("ordersync.pretix.timeout-ms", "10000");
         // how long a fetch or an import page belongs to the instance working on it (a killed one's is taken up after)
         d.put("ordersync.pretix.lease", "PT2M");
+        // every delivery try is stored (issue 17): bodies cut to this many characters, JSON fields whose name
+        // contains one of these words redacted (besides every credential value)
+        d.put("ordersync.attempts.body-limit", "2000");
+        d.put("ordersync.attempts.secret-fields", "password,secret,token,api_key,apikey,authorization");
+        // data protection: how long tries, and order data (snapshots, results, log, rejected events), are kept
+        d.put("ordersync.retention.attempts", "P30D");
+        d.put("ordersync.retention.orders", "P365D");
+        d.put("ordersync.retention.purge-period-ms", "3600000");
         DEFAULTS = Collections.unmodifiableMap(d);
     }
 
@@ -114,6 +122,15 @@ public final class OrdersyncSettings {
     /** pretix as a source: base URL (empty: off), organizer, events (empty: all), API token, action → trigger type. */
     public final io.ordersync.pretix.PretixSettings pretix;
 
+    /** Longest stored request or answer body of a try, in characters (at most 4000). */
+    public final int attemptBodyLimit;
+    /** Words that mark a JSON field of a stored body as secret (its value is redacted). */
+    public final java.util.List<String> attemptSecretFields;
+    /** Tries older than this are purged. */
+    public final Duration retainAttempts;
+    /** Orders with nothing queued whose snapshot is older than this are purged, with their results and log; log lines and rejected events older than this too. */
+    public final Duration retainOrders;
+
     /** JMS intake on; without a URL an embedded Artemis broker is started. */
     public final boolean jmsEnabled;
     public final String jmsUrl;
@@ -124,6 +141,17 @@ public final class OrdersyncSettings {
     public final int jmsEmbeddedPort;
 
     private OrdersyncSettings(Function<String, String> props) {
+        this.attemptBodyLimit = Integer.parseInt(get(props, "ordersync.attempts.body-limit"));
+        this.attemptSecretFields = java.util.Arrays.stream(get(props, "ordersync.attempts.secret-fields").split(","))
+                .map(String::trim).filter(w -> !w.isEmpty()).toList();
+        this.retainAttempts = Duration.parse(get(props, "ordersync.retention.attempts"));
+        this.retainOrders = Duration.parse(get(props, "ordersync.retention.orders"));
+        if (attemptBodyLimit < 0 || attemptBodyLimit > 4000) {
+            throw new IllegalArgumentException("ordersync.attempts.body-limit must be 0 to 4000, not " + attemptBodyLimit);
+        }
+        if (retainAttempts.isNegative() || retainOrders.isNegative()) {
+            throw new IllegalArgumentException("ordersync.retention.* must not be negative");
+        }
         this.jmsEnabled = Boolean.parseBoolean(get(props, "ordersync.jms.enabled"));
         this.jmsUrl = get(props, "ordersync.jms.url");
         this.jmsUser = get(props, "ordersync.jms.user");

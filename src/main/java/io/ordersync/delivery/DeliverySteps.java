@@ -25,6 +25,8 @@ import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HexFormat;
+import java.util.List;
+import io.ordersync.order.AttemptLog;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.TimeoutException;
@@ -47,6 +49,10 @@ public final class DeliverySteps {
     static final String OAUTH2_TOKEN = "ordersync.oauth2.token";
     /** Exchange property: whether the step before asked for a request to be sent (read by the route). */
     public static final String SEND = "ordersyncSend";
+    /** Exchange property: the tries of this sync (a list of AttemptLog.Attempt, kept across redeliveries), stored with its outcome. */
+    public static final String ATTEMPTS = "ordersync.attempts";
+    /** Exchange property: System.nanoTime() when the current request was handed to the target. */
+    static final String STARTED = "ordersync.attempt.started";
     /** Headers a route provider's route can set to report the remote object. */
     public static final String REMOTE_ID = "OrdersyncRemoteId";
     public static final String EXTERNAL_LINK = "OrdersyncExternalLink";
@@ -121,6 +127,11 @@ public final class DeliverySteps {
             sent = new java.util.concurrent.atomic.AtomicBoolean();
             exchange.setProperty(SENT, sent);
         }
+        if (exchange.getProperty(ATTEMPTS) == null) {
+            // made here, outside the circuit breaker: the breaker runs the call on a copy of the exchange, which
+            // shares this list but would drop a property it set itself when the call fails
+            exchange.setProperty(ATTEMPTS, java.util.Collections.synchronizedList(new java.util.ArrayList<AttemptLog.Attempt>()));
+        }
         Provider provider = providers.active(entry.provider());
         if (provider == null) {
             throw new MappingConfigException("provider '" + entry.provider() + "' is not active: "
@@ -190,6 +201,9 @@ public final class DeliverySteps {
         in.getHeaders().clear();
         in.setBody(null);
         s.markSent();
+        if (!Preview.of(exchange)) {
+            exchange.setProperty(STARTED, System.nanoTime());
+        }
         switch (p.kind()) {
             case HTTP, WEBHOOK -> {
                 exchange.setPattern(ExchangePattern.InOut);
@@ -276,7 +290,31 @@ public final class DeliverySteps {
     public void failed(Exchange exchange) {
         Exception e = exchange.getProperty(ExchangePropertyKey.EXCEPTION_CAUGHT, Exception.class);
         Sync s = sync(exchange);
-        throw paced(s.provider(), classify(s, e, Instant.now()), Instant.now());
+        RuntimeException failure = classify(s, e, Instant.now());
+        attempt(exchange, s, null, null, failure.getMessage());
+        throw paced(s.provider(), failure, Instant.now());
+    }
+
+    /** Records the try that just ended (an answer, or the error that came instead) for the sync's attempt log. */
+    @SuppressWarnings("unchecked")
+    private static void attempt(Exchange exchange, Sync s, Integer status, String answer, String error) {
+        Long started = exchange.getProperty(STARTED, Long.class);
+        if (started == null || Preview.of(exchange) || s.request() == null) {
+            return;
+        }
+        exchange.removeProperty(STARTED);
+        List<AttemptLog.Attempt> list = exchange.getProperty(ATTEMPTS, List.class);
+        if (list == null) {
+            list = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+            exchange.setProperty(ATTEMPTS, list);
+        }
+        Transport.Request req = s.request();
+        Provider p = s.provider();
+        String url = p.kind() == Provider.Kind.HTTP || p.kind() == Provider.Kind.WEBHOOK ? p.baseUrl() + req.path() : req.path();
+        long latency = (System.nanoTime() - started) / 1_000_000;
+        list.add(new AttemptLog.Attempt(Instant.now().minusMillis(latency), req.mappingId(), req.remoteType(),
+                req.purpose() == null ? null : req.purpose().name().toLowerCase(java.util.Locale.ROOT), req.method(), url, status,
+                latency, req.body(), answer, error));
     }
 
     /**
@@ -352,6 +390,7 @@ public final class DeliverySteps {
                 Integer status = out.getHeader(Exchange.HTTP_RESPONSE_CODE, Integer.class);
                 Transport.Response r = new Transport.Response(status == null ? 0 : status, out.getBody(String.class),
                         out.getHeader("Retry-After", String.class));
+                attempt(exchange, s, r.status(), r.body(), null);
                 if (!Preview.of(exchange)) {
                     metrics.httpResponse(p.identifier(), r.status());
                 }
@@ -375,8 +414,12 @@ public final class DeliverySteps {
                 // read after the breaker: an answer that does not parse is not the target being down
                 s.respond(r);
             }
-            case ENDPOINT -> s.respond(new Transport.Response(200, null, null));
+            case ENDPOINT -> {
+                attempt(exchange, s, null, null, null);
+                s.respond(new Transport.Response(200, null, null));
+            }
             case ROUTE, JAVA -> {
+                attempt(exchange, s, null, out.getBody() == null ? null : String.valueOf(out.getBody()), null);
                 String remoteId = out.getHeader(REMOTE_ID, String.class);
                 if (remoteId != null) {
                     Map<String, Object> m = new LinkedHashMap<>();

@@ -62,28 +62,79 @@ public final class OrderStore {
                 return false;
             }
             try (PreparedStatement ps = c.prepareStatement("UPDATE order_snapshot SET event_type = ?, document = ?, "
-                    + "last_modified = ?, received_at = ? WHERE event_slug = ? AND order_code = ?")) {
+                    + "last_modified = ?, received_at = ?, email = ?, order_status = ?, buyer_name = ?, order_total = ? "
+                    + "WHERE event_slug = ? AND order_code = ?")) {
                 ps.setString(1, doc.type());
                 ps.setString(2, json);
                 ps.setString(3, doc.lastModified());
                 ps.setObject(4, ts(now));
-                ps.setString(5, doc.eventSlug());
-                ps.setString(6, doc.orderCode());
+                searchColumns(ps, 5, doc.order());
+                ps.setString(9, doc.eventSlug());
+                ps.setString(10, doc.orderCode());
                 ps.executeUpdate();
             }
         } else {
-            try (PreparedStatement ps = c.prepareStatement("INSERT INTO order_snapshot "
-                    + "(event_slug, order_code, event_type, document, last_modified, received_at) VALUES (?, ?, ?, ?, ?, ?)")) {
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO order_snapshot (event_slug, order_code, event_type, "
+                    + "document, last_modified, received_at, email, order_status, buyer_name, order_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
                 ps.setString(1, doc.eventSlug());
                 ps.setString(2, doc.orderCode());
                 ps.setString(3, doc.type());
                 ps.setString(4, json);
                 ps.setString(5, doc.lastModified());
                 ps.setObject(6, ts(now));
+                searchColumns(ps, 7, doc.order());
                 ps.executeUpdate();
             }
         }
         return true;
+    }
+
+    /** The order's e-mail (lower case), status, buyer name and total: what the order list searches and shows. */
+    static void searchColumns(PreparedStatement ps, int first, com.fasterxml.jackson.databind.JsonNode order) throws SQLException {
+        String email = order.path("email").asText("");
+        ps.setString(first, email.isEmpty() ? null : truncate(email.trim().toLowerCase(java.util.Locale.ROOT), 320));
+        ps.setString(first + 1, truncate(order.path("status").asText(null), 10));
+        String name = order.path("invoice_address").path("name").asText("");
+        ps.setString(first + 2, name.isEmpty() ? null : truncate(name, 400));
+        ps.setString(first + 3, truncate(order.path("total").asText(null), 40));
+    }
+
+    /**
+     * Fills the search columns of snapshots stored before they existed (V8), in batches; returns how many.
+     * Idempotent: several instances starting together fill the same values.
+     */
+    public int fillSearchColumns(com.fasterxml.jackson.databind.ObjectMapper mapper) {
+        int total = 0;
+        while (true) {
+            int n = Tx.run(ds, c -> {
+                List<Map<String, Object>> rows = rows(c, "SELECT event_slug, order_code, document FROM order_snapshot "
+                        + "WHERE email IS NULL AND order_status IS NULL ORDER BY event_slug, order_code FETCH FIRST 500 ROWS ONLY");
+                try (PreparedStatement ps = c.prepareStatement("UPDATE order_snapshot SET email = ?, order_status = ?, buyer_name = ?, "
+                        + "order_total = ? WHERE event_slug = ? AND order_code = ?")) {
+                    for (Map<String, Object> r : rows) {
+                        com.fasterxml.jackson.databind.JsonNode order;
+                        try {
+                            order = mapper.readTree(String.valueOf(r.get("document"))).path("order");
+                        } catch (Exception e) {
+                            order = mapper.createObjectNode();
+                        }
+                        searchColumns(ps, 1, order);
+                        if (order.path("status").isMissingNode()) {
+                            ps.setString(2, "?");
+                        }
+                        ps.setString(5, (String) r.get("event_slug"));
+                        ps.setString(6, (String) r.get("order_code"));
+                        ps.addBatch();
+                    }
+                    ps.executeBatch();
+                }
+                return rows.size();
+            });
+            total += n;
+            if (n < 500) {
+                return total;
+            }
+        }
     }
 
     /** Whether pretix last_modified {@code incoming} is before {@code stored} (as instants; as text when either does not parse). */
@@ -217,34 +268,37 @@ public final class OrderStore {
 
     /** A small read helper: rows as ordered maps with lower-case column names. */
     public List<Map<String, Object>> query(String sql, Object... args) {
-        return Tx.run(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement(sql)) {
-                for (int i = 0; i < args.length; i++) {
-                    ps.setObject(i + 1, args[i]);
-                }
-                try (ResultSet rs = ps.executeQuery()) {
-                    List<Map<String, Object>> rows = new ArrayList<>();
-                    int n = rs.getMetaData().getColumnCount();
-                    while (rs.next()) {
-                        Map<String, Object> row = new LinkedHashMap<>();
-                        for (int i = 1; i <= n; i++) {
-                            String col = rs.getMetaData().getColumnLabel(i).toLowerCase();
-                            Object v = rs.getObject(i);
-                            if (v instanceof OffsetDateTime odt) {
-                                v = odt.toInstant().toString();
-                            } else if (v instanceof Timestamp t) {
-                                v = t.toInstant().toString();
-                            } else if (v instanceof java.sql.Clob clob) {
-                                v = clob.getSubString(1, (int) clob.length());
-                            }
-                            row.put(col, v);
-                        }
-                        rows.add(row);
-                    }
-                    return rows;
-                }
+        return Tx.run(ds, c -> rows(c, sql, args));
+    }
+
+    /** Rows of a query as ordered maps with lower-case column names, times as ISO instants. */
+    public static List<Map<String, Object>> rows(Connection c, String sql, Object... args) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+            for (int i = 0; i < args.length; i++) {
+                ps.setObject(i + 1, args[i]);
             }
-        });
+            try (ResultSet rs = ps.executeQuery()) {
+                List<Map<String, Object>> rows = new ArrayList<>();
+                int n = rs.getMetaData().getColumnCount();
+                while (rs.next()) {
+                    Map<String, Object> row = new LinkedHashMap<>();
+                    for (int i = 1; i <= n; i++) {
+                        String col = rs.getMetaData().getColumnLabel(i).toLowerCase();
+                        Object v = rs.getObject(i);
+                        if (v instanceof OffsetDateTime odt) {
+                            v = odt.toInstant().toString();
+                        } else if (v instanceof Timestamp t) {
+                            v = t.toInstant().toString();
+                        } else if (v instanceof java.sql.Clob clob) {
+                            v = clob.getSubString(1, (int) clob.length());
+                        }
+                        row.put(col, v);
+                    }
+                    rows.add(row);
+                }
+                return rows;
+            }
+        }
     }
 
     static String truncate(String s, int max) {

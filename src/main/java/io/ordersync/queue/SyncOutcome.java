@@ -33,7 +33,8 @@ public final class SyncOutcome {
     /** {@code globalSecrets}: secrets of ordersync itself (admin and intake tokens, passwords), redacted from every stored failure. */
     public SyncOutcome(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, Dispatcher dispatcher,
                        SyncMetrics metrics, java.util.Collection<String> globalSecrets,
-                       java.util.function.Supplier<java.util.Set<String>> issuedSecrets) {
+                       java.util.function.Supplier<java.util.Set<String>> issuedSecrets, io.ordersync.order.AttemptLog attempts) {
+        this.attemptLog = attempts;
         this.issuedSecrets = issuedSecrets;
         java.util.Set<String> secrets = new java.util.HashSet<>();
         for (String v : globalSecrets) {
@@ -50,16 +51,42 @@ public final class SyncOutcome {
         this.dispatcher = dispatcher;
     }
 
-    /** Success: results stored, success logged unless every object was "nothing to do", row deleted. */
+    private final io.ordersync.order.AttemptLog attemptLog;
+
+    /** The tries of this sync (DeliverySteps collects them), or none. */
     @SuppressWarnings("unchecked")
+    private static List<io.ordersync.order.AttemptLog.Attempt> tries(Exchange exchange) {
+        List<io.ordersync.order.AttemptLog.Attempt> list = exchange.getProperty(DeliverySteps.ATTEMPTS, List.class);
+        if (list == null) {
+            return List.of();
+        }
+        synchronized (list) {
+            return List.copyOf(list);
+        }
+    }
+
+    /** Every secret that must not be stored: ordersync's own, tokens handed out, the provider's credentials. */
+    private java.util.Set<String> secrets(Provider p) {
+        java.util.Set<String> secrets = new java.util.HashSet<>(globalSecrets);
+        secrets.addAll(issuedSecrets.get());
+        if (p != null) {
+            secrets.addAll(p.secretValues());
+        }
+        return secrets;
+    }
+
+    /** Success: results stored, success logged unless every object was "nothing to do", row deleted. */
     public void success(Exchange exchange) {
         QueueEntry e = exchange.getProperty(DeliverySteps.ENTRY, QueueEntry.class);
         List<OrderStore.Result> results = exchange.getProperty(Sync.PROPERTY, Sync.class).results();
+        List<io.ordersync.order.AttemptLog.Attempt> tries = tries(exchange);
+        java.util.Set<String> secrets = tries.isEmpty() ? java.util.Set.of() : secrets(providers.active(e.provider()));
         try {
             Tx.run(ds, c -> {
                 if (!queue.complete(c, e)) {
                     SyncQueue.logLost(e);
                 }
+                attemptLog.record(c, e.eventSlug(), e.orderCode(), e.provider(), tries, secrets);
                 Instant now = Instant.now();
                 long changed = 0;
                 StringBuilder msg = new StringBuilder();
@@ -106,11 +133,7 @@ public final class SyncOutcome {
         FailureMode park;
         int attempts = e.failedAttempts();
         Instant next = now;
-        java.util.Set<String> secrets = new java.util.HashSet<>(globalSecrets);
-        secrets.addAll(issuedSecrets.get());
-        if (p != null) {
-            secrets.addAll(p.secretValues());
-        }
+        java.util.Set<String> secrets = secrets(p);
         String message = io.ordersync.mapping.Secrets.redact(ex == null ? "unknown error" : describe(ex), secrets);
         Sync sync = exchange.getProperty(Sync.PROPERTY, Sync.class);
         boolean sent = sync != null && sync.requestSent();
@@ -162,6 +185,7 @@ public final class SyncOutcome {
         try {
             Tx.run(ds, c -> {
                 if (queue.release(c, e, finalAttempts, finalNext, park, message)) {
+                    attemptLog.record(c, e.eventSlug(), e.orderCode(), e.provider(), tries(exchange), secrets);
                     store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "failure", logLine, now);
                 } else {
                     SyncQueue.logLost(e);

@@ -96,6 +96,12 @@ public final class OrdersyncApp implements AutoCloseable {
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
+    public HttpResponse<String> delete(String path) throws Exception {
+        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url(path)))
+                        .header("Authorization", "Bearer " + ADMIN_TOKEN).DELETE().build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
     public HttpResponse<String> get(String path) throws Exception {
         return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(url(path)))
                         .header("Authorization", "Bearer " + ADMIN_TOKEN).GET().build(),

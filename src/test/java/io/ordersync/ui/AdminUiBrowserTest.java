@@ -21,6 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -120,6 +121,12 @@ class AdminUiBrowserTest extends AppTestSupport {
         waitForText("state-crm", "synced");
         assertThat(byTestId("results").getText()).contains("contact").contains("tester@example.org");
         assertThat(browser.findElements(By.cssSelector("[data-testid='results'] a"))).isNotEmpty();
+        // the timeline: the refused try (422), then the ones that went through
+        wait.until(d -> d.findElements(By.cssSelector("[data-testid='attempts'] li.bad")).size() >= 1
+                && d.findElements(By.cssSelector("[data-testid='attempts'] li.ok")).size() >= 1);
+        List<WebElement> tries = browser.findElements(By.cssSelector("[data-testid='attempts'] li"));
+        assertThat(tries.get(0).getText()).contains("422");
+        assertThat(tries.get(tries.size() - 1).getAttribute("class")).contains("ok");
         screenshot("05-order-synced");
 
         // Sync now sends the order again
@@ -151,6 +158,41 @@ class AdminUiBrowserTest extends AppTestSupport {
         screenshot("07-no-problems");
         await().atMost(Duration.ofSeconds(15)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
         assertThat(target.objects("tickets")).extracting(t -> t.path("ticket_id").asText()).contains("BULK1-1", "BULK2-1");
+    }
+
+    /** The Orders page finds an order by part of its e-mail; the order page shows it and erases it. */
+    @Test
+    void anOrderIsFoundBySearchShownWithItsAttemptsAndErased() throws Exception {
+        startWithCrm(5, "1h", Map.of("ordersync.admin.username", "admin", "ordersync.admin.password", "s3cure-pw"));
+        for (int i = 0; i < 3; i++) {
+            ObjectNode doc = fixture("order-abc12");
+            ((ObjectNode) doc.path("order")).put("code", "FIND" + i).put("email", "buyer" + i + "@example.org");
+            app.post("/api/events", doc.toString());
+        }
+        awaitQueueEmpty();
+        browser.get(app.url("/ui/"));
+        wait.until(ExpectedConditions.urlContains("/login"));
+        browser.findElement(By.id("username")).sendKeys("admin");
+        browser.findElement(By.id("password")).sendKeys("s3cure-pw");
+        browser.findElement(By.id("submit")).click();
+        wait.until(ExpectedConditions.urlContains("/ui/"));
+        browser.get(app.url("/ui/#/orders"));
+        waitForText("order-total", "3 orders");
+        byTestId("order-q").sendKeys("BUYER1@");
+        click("order-search");
+        waitForText("order-total", "1 order");
+        assertThat(byTestId("orders").getText()).contains("FIND1").doesNotContain("FIND2");
+        screenshot("10-orders-search");
+        browser.findElement(By.linkText("democon / FIND1")).click();
+        waitForText("summary-email", "buyer1@example.org");
+        waitForText("summary-total", "46.00");
+        assertThat(browser.findElements(By.cssSelector("[data-testid='attempts'] li.ok"))).isNotEmpty();
+        screenshot("11-order-attempts");
+        click("erase-order");
+        browser.switchTo().alert().accept();
+        wait.until(ExpectedConditions.urlContains("#/orders"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'FIND1'") == 0);
+        waitForText("order-total", "2 orders");
     }
 
     /** A retrying row reads "attempt 1 of 5" on the order page and in its log; the dashboard shows the pause. */

@@ -1,0 +1,191 @@
+package io.ordersync.order;
+
+import io.ordersync.db.Tx;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Data protection: order data is personal data. The purge deletes what is older than its retention; an erase
+ * deletes everything ordersync holds about one order (or every order of one e-mail) and says what it removed.
+ */
+public final class Retention {
+
+    /** An order is being synced right now: erasing it would race with the sync writing its results. */
+    public static final class Busy extends RuntimeException {
+        public Busy(String message) {
+            super(message);
+        }
+    }
+
+    private final DataSource ds;
+    private final AttemptLog attempts;
+    private final Duration retainAttempts;
+    private final Duration retainOrders;
+
+    private final OrderStore store;
+    private volatile boolean filled;
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Retention.class);
+
+    public Retention(DataSource ds, OrderStore store, AttemptLog attempts, Duration retainAttempts, Duration retainOrders) {
+        this.ds = ds;
+        this.store = store;
+        this.attempts = attempts;
+        this.retainAttempts = retainAttempts;
+        this.retainOrders = retainOrders;
+    }
+
+    /**
+     * The purge job (route retention-purge): on its first run it fills the search columns of snapshots stored
+     * before they existed, then purges what is older than its retention and logs what it deleted.
+     */
+    public void run() {
+        if (!filled) {
+            int n = store.fillSearchColumns(new com.fasterxml.jackson.databind.ObjectMapper());
+            filled = true;
+            if (n > 0) {
+                LOG.info("Filled the search columns of {} orders stored before this version", n);
+            }
+        }
+        Map<String, Integer> deleted = purge(Instant.now());
+        if (!deleted.isEmpty()) {
+            LOG.info("Retention: deleted {}", deleted);
+        }
+    }
+
+    /**
+     * Deletes tries older than the attempts retention; orders with nothing queued whose snapshot is older than the
+     * orders retention, with their results, log and tries; log lines and rejected events older than it. A zero
+     * retention keeps that data. Returns the rows deleted per table.
+     */
+    public Map<String, Integer> purge(Instant now) {
+        Map<String, Integer> out = new LinkedHashMap<>();
+        if (!retainAttempts.isZero()) {
+            out.put("sync_attempt", Tx.run(ds, c -> attempts.purge(c, now.minus(retainAttempts))));
+        }
+        if (!retainOrders.isZero()) {
+            Instant before = now.minus(retainOrders);
+            // in batches: one short transaction each, so intake and syncs are never held up by a long purge
+            while (true) {
+                List<String[]> old = Tx.run(ds, c -> {
+                    List<String[]> keys = new ArrayList<>();
+                    try (PreparedStatement ps = c.prepareStatement("SELECT s.event_slug, s.order_code FROM order_snapshot s "
+                            + "WHERE s.received_at < ? AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.event_slug = s.event_slug "
+                            + "AND q.order_code = s.order_code) ORDER BY s.received_at FETCH FIRST 200 ROWS ONLY")) {
+                        ps.setObject(1, before.atOffset(ZoneOffset.UTC));
+                        try (ResultSet rs = ps.executeQuery()) {
+                            while (rs.next()) {
+                                keys.add(new String[]{rs.getString(1), rs.getString(2)});
+                            }
+                        }
+                    }
+                    for (String[] k : keys) {
+                        add(out, deleteOrder(c, k[0], k[1], before));
+                    }
+                    return keys;
+                });
+                if (old.size() < 200) {
+                    break;
+                }
+            }
+            out.merge("order_log", Tx.run(ds, c -> delete(c, "DELETE FROM order_log WHERE created_at < ?", before)), Integer::sum);
+            out.merge("rejected_event", Tx.run(ds, c -> delete(c, "DELETE FROM rejected_event WHERE received_at < ?", before)), Integer::sum);
+        }
+        out.values().removeIf(n -> n == 0);
+        return out;
+    }
+
+    /**
+     * Erases one order: its snapshot, waiting queue rows, results, log, tries and pretix fetch. Refused while a
+     * sync of it is in flight ({@link Busy}). Returns the rows deleted per table (empty: nothing was held).
+     */
+    public Map<String, Integer> erase(String eventSlug, String orderCode) {
+        return Tx.run(ds, c -> {
+            busy(c, "SELECT COUNT(*) FROM sync_queue WHERE event_slug = ? AND order_code = ? AND slot = 'inflight'", eventSlug, orderCode);
+            Map<String, Integer> out = deleteOrder(c, eventSlug, orderCode, null);
+            out.values().removeIf(n -> n == 0);
+            return out;
+        });
+    }
+
+    /**
+     * Erases every order whose buyer e-mail is this one (case-insensitive), the results that name it as their id
+     * value, and the rejected events that contain it. Returns the orders erased and the rows deleted per table.
+     */
+    public Map<String, Object> eraseByEmail(String email) {
+        String e = email.trim().toLowerCase(Locale.ROOT);
+        return Tx.run(ds, c -> {
+            busy(c, "SELECT COUNT(*) FROM sync_queue q JOIN order_snapshot s ON s.event_slug = q.event_slug AND s.order_code = q.order_code "
+                    + "WHERE s.email = ? AND q.slot = 'inflight'", e);
+            List<Map<String, Object>> orders = OrderStore.rows(c, "SELECT event_slug, order_code FROM order_snapshot WHERE email = ? "
+                    + "ORDER BY event_slug, order_code", e);
+            Map<String, Integer> deleted = new LinkedHashMap<>();
+            for (Map<String, Object> o : orders) {
+                add(deleted, deleteOrder(c, (String) o.get("event_slug"), (String) o.get("order_code"), null));
+            }
+            try (PreparedStatement ps = c.prepareStatement("DELETE FROM sync_result WHERE LOWER(id_value) = ?")) {
+                ps.setString(1, e);
+                deleted.merge("sync_result", ps.executeUpdate(), Integer::sum);
+            }
+            try (PreparedStatement ps = c.prepareStatement("DELETE FROM rejected_event WHERE LOWER(payload) LIKE ? ESCAPE '\\'")) {
+                ps.setString(1, "%" + e.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%");
+                deleted.merge("rejected_event", ps.executeUpdate(), Integer::sum);
+            }
+            deleted.values().removeIf(n -> n == 0);
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("orders", orders.stream().map(o -> o.get("event_slug") + "/" + o.get("order_code")).toList());
+            out.put("deleted", deleted);
+            return out;
+        });
+    }
+
+    private static void busy(Connection c, String sql, Object... args) throws SQLException {
+        if (((Number) OrderStore.rows(c, sql, args).get(0).values().iterator().next()).longValue() > 0) {
+            throw new Busy("a sync of this order is under way; try again in a moment");
+        }
+    }
+
+    /** Deletes what is held about one order (with {@code before}: only if its snapshot is still older than that). */
+    private static Map<String, Integer> deleteOrder(Connection c, String eventSlug, String orderCode, Instant before) throws SQLException {
+        Map<String, Integer> out = new LinkedHashMap<>();
+        String snapshot = before == null ? "DELETE FROM order_snapshot WHERE event_slug = ? AND order_code = ?"
+                : "DELETE FROM order_snapshot WHERE event_slug = ? AND order_code = ? AND received_at < ?";
+        int snapshots = before == null ? delete(c, snapshot, eventSlug, orderCode) : delete(c, snapshot, eventSlug, orderCode, before);
+        if (before != null && snapshots == 0) {
+            return out; // taken in again meanwhile: not old any more
+        }
+        out.put("order_snapshot", snapshots);
+        if (before == null) {
+            out.put("sync_queue", delete(c, "DELETE FROM sync_queue WHERE event_slug = ? AND order_code = ? AND slot = 'waiting'", eventSlug, orderCode));
+            out.put("pretix_fetch", delete(c, "DELETE FROM pretix_fetch WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode));
+        }
+        out.put("sync_result", delete(c, "DELETE FROM sync_result WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode));
+        out.put("order_log", delete(c, "DELETE FROM order_log WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode));
+        out.put("sync_attempt", delete(c, "DELETE FROM sync_attempt WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode));
+        return out;
+    }
+
+    private static int delete(Connection c, String sql, Object... args) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+            for (int i = 0; i < args.length; i++) {
+                ps.setObject(i + 1, args[i] instanceof Instant t ? t.atOffset(ZoneOffset.UTC) : args[i]);
+            }
+            return ps.executeUpdate();
+        }
+    }
+
+    private static void add(Map<String, Integer> into, Map<String, Integer> counts) {
+        counts.forEach((k, v) -> into.merge(k, v, Integer::sum));
+    }
+}

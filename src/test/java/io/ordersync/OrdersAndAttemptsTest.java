@@ -1,0 +1,260 @@
+package io.ordersync;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.sun.net.httpserver.HttpServer;
+import io.ordersync.order.Retention;
+import io.ordersync.support.AppTestSupport;
+import io.ordersync.support.OrdersyncApp;
+import io.ordersync.support.Postgres;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.net.InetSocketAddress;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * Issue 17, points 1, 2 and 7: every delivery try stored (redacted, cut) and shown with the order; the order list
+ * (search, filters, paging, hostile parameters); erasure of an order or an e-mail address; the retention purge.
+ * On H2 (the default), and the list, erase and purge on PostgreSQL.
+ */
+class OrdersAndAttemptsTest extends AppTestSupport {
+
+    private HttpServer server;
+    private final AtomicInteger calls = new AtomicInteger();
+
+    @AfterEach
+    void stopServer() {
+        if (server != null) {
+            server.stop(0);
+        }
+    }
+
+    /** A target whose first answer is a 503 that echoes the token and names secrets, then 200 with a token in the body. */
+    private String startTarget(int bigBody) throws Exception {
+        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/", ex -> {
+            try (ex) {
+                ex.getRequestBody().readAllBytes();
+                int n = calls.incrementAndGet();
+                String auth = ex.getRequestHeaders().getFirst("Authorization");
+                String body = n == 1
+                        ? "{\"error\": \"maintenance\", \"echo\": \"" + auth + "\", \"password\": \"hunter2-visible\", \"pad\": \"" + "x".repeat(bigBody) + "\"}"
+                        : "{\"id\": \"m-1\", \"api_token\": \"rt-9999-visible\"}";
+                byte[] b = body.getBytes(StandardCharsets.UTF_8);
+                ex.getResponseHeaders().set("Content-Type", "application/json");
+                ex.sendResponseHeaders(n == 1 ? 503 : 200, b.length);
+                ex.getResponseBody().write(b);
+            }
+        });
+        server.start();
+        return "http://127.0.0.1:" + server.getAddress().getPort();
+    }
+
+    private OrdersyncApp startMembers(String url, Map<String, String> extra) throws Exception {
+        Files.createDirectories(mappings);
+        Files.writeString(mappings.resolve("members.yaml"), """
+                identifier: members
+                triggers: [order.placed, order.paid, order.changed]
+                target:
+                  base_url: "{{test.m.url}}"
+                  auth: {type: bearer, token: "{{test.m.token}}"}
+                  circuit_breaker: {enabled: false}
+                retry: {max_attempts: 5, backoff: [100ms]}
+                objects:
+                  - id: member
+                    source: Order
+                    remote_type: member
+                    id_field: {source: email, remote: email}
+                    upsert: {method: PUT, path: "/members/{id_value}"}
+                    properties:
+                      - {source: invoice_address_name, remote: name}
+                      - {value: pw-literal-visible, remote: account_password}
+                """);
+        Map<String, String> props = new HashMap<>(Map.of("test.m.url", url, "test.m.token", "tok-SECRET-123456",
+                "ordersync.redelivery.maximum", "0"));
+        props.putAll(extra);
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        return app;
+    }
+
+    @Test
+    void everyTryIsStoredRedactedCutAndShownWithTheOrder() throws Exception {
+        startMembers(startTarget(5000), Map.of("ordersync.attempts.body-limit", "300"));
+        assertThat(app.post("/api/events", fixture("order-abc12").toString()).statusCode()).isEqualTo(202);
+        awaitQueueEmpty();
+
+        JsonNode order = JSON.readTree(app.get("/api/orders/democon/ABC12").body());
+        JsonNode attempts = order.path("attempts");
+        assertThat(attempts).hasSize(2);
+        JsonNode failed = attempts.get(0);
+        JsonNode ok = attempts.get(1);
+        assertThat(failed.path("status").asInt()).isEqualTo(503);
+        assertThat(failed.path("method").asText()).isEqualTo("PUT");
+        assertThat(failed.path("url").asText()).endsWith("/members/tester%40example.org");
+        assertThat(failed.path("mapping_id").asText()).isEqualTo("member");
+        assertThat(failed.path("latency_ms").asLong()).isGreaterThanOrEqualTo(0);
+        // the echoed token and the secret field are redacted, the 5 000 characters cut to the limit
+        String failedBody = failed.path("response_body").asText();
+        assertThat(failedBody).contains("[redacted]").contains("maintenance").doesNotContain("tok-SECRET-123456").doesNotContain("hunter2")
+                .contains("[", "characters]");
+        assertThat(failedBody.length()).isLessThan(360);
+        assertThat(ok.path("status").asInt()).isEqualTo(200);
+        assertThat(ok.path("request_body").asText()).contains("John Doe").doesNotContain("pw-literal-visible");
+        assertThat(ok.path("response_body").asText()).contains("m-1").doesNotContain("rt-9999-visible");
+        // the order itself beside its status
+        JsonNode summary = order.path("summary");
+        assertThat(summary.path("name").asText()).isEqualTo("John Doe");
+        assertThat(summary.path("email").asText()).isEqualTo("tester@example.org");
+        assertThat(summary.path("total").asText()).isEqualTo("46.00");
+        assertThat(summary.path("positions")).isNotEmpty();
+        assertThat(summary.path("positions").get(0).path("product").asText()).isNotEmpty();
+        // nowhere in the table
+        String dump = app.query("SELECT * FROM sync_attempt").toString();
+        assertThat(dump).doesNotContain("tok-SECRET-123456", "hunter2", "pw-literal-visible", "rt-9999-visible");
+    }
+
+    @Test
+    void aTargetThatRefusesConnectionsIsATryWithAnErrorAndNoStatus() throws Exception {
+        java.net.ServerSocket s = new java.net.ServerSocket(0);
+        int port = s.getLocalPort();
+        s.close();
+        startMembers("http://127.0.0.1:" + port, Map.of());
+        app.post("/api/events", fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM sync_attempt") >= 1);
+        Map<String, Object> a = app.query("SELECT status, error FROM sync_attempt").get(0);
+        assertThat(a.get("status")).isNull();
+        assertThat(String.valueOf(a.get("error"))).contains("PUT /members/").contains("failed");
+    }
+
+    private void postOrders(int n) throws Exception {
+        for (int i = 0; i < n; i++) {
+            ObjectNode doc = fixture("order-abc12");
+            ObjectNode o = (ObjectNode) doc.path("order");
+            o.put("code", String.format("C%03d", i)).put("email", i % 5 == 0 ? "Buyer" + i + "@Example.ORG" : "person" + i + "@example.org");
+            ((ObjectNode) o.path("invoice_address")).put("name", i == 7 ? "Zoë 100%_real" : "Person " + i);
+            if (i == 3) {
+                doc.put("type", "order.placed");
+            }
+            assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
+        }
+    }
+
+    private JsonNode list(String query) throws Exception {
+        var r = app.get("/api/orders" + query);
+        assertThat(r.statusCode()).as(query + ": " + r.body()).isEqualTo(200);
+        return JSON.readTree(r.body());
+    }
+
+    @Test
+    void theOrderListSearchesFiltersPagesAndRefusesBadParameters() throws Exception {
+        startWithCrm();
+        listErasePurge();
+    }
+
+    @Test
+    void theOrderListEraseAndPurgeWorkOnPostgres() throws Exception {
+        Map<String, String> db = new HashMap<>();
+        Postgres.newDatabase().forEach((k, v) -> db.put((String) k, (String) v));
+        startWithCrm(5, "5s", db);
+        listErasePurge();
+    }
+
+    private void listErasePurge() throws Exception {
+        postOrders(25);
+        awaitQueueEmpty();
+        assertThat(list("").path("total").asInt()).isEqualTo(25);
+        JsonNode page = list("?limit=10&offset=20");
+        assertThat(page.path("rows")).hasSize(5);
+        // e-mail in any case, any part; order code; name with % and _ taken literally
+        assertThat(list("?q=BUYER10%40example").path("rows")).singleElement().satisfies(r -> assertThat(r.path("code").asText()).isEqualTo("C010"));
+        assertThat(list("?q=c02").path("total").asInt()).isEqualTo(5);
+        assertThat(list("?q=" + URLEncoder.encode("100%_real", StandardCharsets.UTF_8)).path("rows")).singleElement()
+                .satisfies(r -> assertThat(r.path("buyer_name").asText()).isEqualTo("Zoë 100%_real"));
+        assertThat(list("?q=" + URLEncoder.encode("%", StandardCharsets.UTF_8)).path("total").asInt()).isEqualTo(1);
+        assertThat(list("?q=" + URLEncoder.encode("' OR 1=1 --", StandardCharsets.UTF_8)).path("total").asInt()).isZero();
+        assertThat(list("?state=synced&provider=crm").path("total").asInt()).isEqualTo(25);
+        assertThat(list("?state=problem").path("total").asInt()).isZero();
+        assertThat(list("?event=democon&from=2000-01-01&to=2999-12-31").path("total").asInt()).isEqualTo(25);
+        assertThat(list("?to=2000-01-01").path("total").asInt()).isZero();
+        JsonNode row = list("?q=C001").path("rows").get(0);
+        assertThat(row.path("email").asText()).isEqualTo("person1@example.org");
+        assertThat(row.path("status").asText()).isEqualTo("p");
+        assertThat(row.path("synced_providers").asInt()).isEqualTo(1);
+        for (String bad : List.of("?limit=0", "?limit=201", "?offset=-1", "?limit=x", "?state=bogus", "?from=yesterday",
+                "?q=" + "a".repeat(201))) {
+            var r = app.get("/api/orders" + bad);
+            assertThat(r.statusCode()).as(bad).isEqualTo(400);
+            assertThat(JSON.readTree(r.body()).path("error").asText()).isNotEmpty();
+        }
+
+        // erase one order: what was removed, then nothing is held
+        var erased = app.delete("/api/orders/democon/C001");
+        assertThat(erased.statusCode()).isEqualTo(200);
+        JsonNode deleted = JSON.readTree(erased.body()).path("deleted");
+        assertThat(deleted.path("order_snapshot").asInt()).isEqualTo(1);
+        assertThat(deleted.path("sync_result").asInt()).isGreaterThan(0);
+        assertThat(deleted.path("order_log").asInt()).isGreaterThan(0);
+        assertThat(deleted.path("sync_attempt").asInt()).isGreaterThan(0);
+        assertThat(app.get("/api/orders/democon/C001").statusCode()).isEqualTo(404);
+        assertThat(app.delete("/api/orders/democon/C001").statusCode()).isEqualTo(404);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_attempt WHERE order_code = 'C001'")).isZero();
+        // by e-mail, in another case: the orders named, their data gone, the address not in the log answer
+        var byEmail = app.delete("/api/orders?email=" + URLEncoder.encode("buyer10@EXAMPLE.org", StandardCharsets.UTF_8));
+        assertThat(byEmail.statusCode()).isEqualTo(200);
+        assertThat(JSON.readTree(byEmail.body()).path("orders")).extracting(JsonNode::asText).containsExactly("democon/C010");
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'C010'")).isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM sync_result WHERE LOWER(id_value) = 'buyer10@example.org'")).isZero();
+        assertThat(app.delete("/api/orders?email=not-an-address").statusCode()).isEqualTo(400);
+        assertThat(app.delete("/api/orders").statusCode()).isEqualTo(400);
+        assertThat(list("").path("total").asInt()).isEqualTo(23);
+
+        // the purge: an order whose snapshot is older than the retention goes with everything about it
+        app.query("SELECT 1"); // the store is up
+        Retention purging = new Retention(app.dataSource(), app.store(),
+                new io.ordersync.order.AttemptLog(app.dataSource(), 2000, List.of()), Duration.ofDays(30), Duration.ofDays(365));
+        try (var c = app.dataSource().getConnection(); var ps = c.prepareStatement(
+                "UPDATE order_snapshot SET received_at = ? WHERE order_code IN ('C002', 'C003')")) {
+            ps.setObject(1, java.time.OffsetDateTime.now(java.time.ZoneOffset.UTC).minusDays(400));
+            ps.executeUpdate();
+        }
+        try (var c = app.dataSource().getConnection(); var ps = c.prepareStatement(
+                "UPDATE sync_attempt SET attempted_at = ? WHERE order_code = 'C004'")) {
+            ps.setObject(1, java.time.OffsetDateTime.now(java.time.ZoneOffset.UTC).minusDays(40));
+            ps.executeUpdate();
+        }
+        Map<String, Integer> purged = purging.purge(java.time.Instant.now());
+        assertThat(purged).containsEntry("order_snapshot", 2).containsKey("sync_attempt").containsKey("sync_result");
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code IN ('C002', 'C003')")).isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM sync_attempt WHERE order_code = 'C004'")).isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'C004'")).isEqualTo(1);
+        assertThat(list("").path("total").asInt()).isEqualTo(21);
+    }
+
+    @Test
+    void anOrderWithSomethingQueuedIsNotPurgedAndSnapshotsFromBeforeTheSearchColumnsAreFilled() throws Exception {
+        target.failAlways(400);
+        startWithCrm();
+        app.post("/api/events", fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry IS NOT NULL") == 1);
+        try (var c = app.dataSource().getConnection(); var st = c.createStatement()) {
+            st.executeUpdate("UPDATE order_snapshot SET received_at = received_at - INTERVAL '400' DAY, email = NULL, order_status = NULL, buyer_name = NULL");
+        }
+        Retention retention = (Retention) app.context().getRegistry().lookupByName("ordersync.retention");
+        retention.run();
+        // parked for an operator: kept, and found by its e-mail again
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isEqualTo(1);
+        assertThat(list("?q=tester@example").path("rows")).singleElement()
+                .satisfies(r -> assertThat(r.path("buyer_name").asText()).isEqualTo("John Doe"));
+    }
+}
