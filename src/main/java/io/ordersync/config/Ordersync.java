@@ -138,7 +138,8 @@ public final class Ordersync {
         Retention retention = new Retention(dataSource, store, attempts, settings.retainAttempts, settings.retainOrders);
         SyncOutcome outcome = new SyncOutcome(dataSource, queue, store, providers, dispatcher, metrics,
                 java.util.Arrays.asList(settings.adminToken, settings.adminPassword, settings.intakeToken,
-                        settings.jmsPassword, settings.jdbcPassword, settings.pretix.token(), settings.pretix.webhookSecret()), tokens::current,
+                        settings.jmsPassword, settings.jdbcPassword, settings.pretix.token(), settings.pretix.webhookSecret(),
+                        settings.alertsWebhookSecret), tokens::current,
                 attempts);
 
         Registry r = context.getRegistry();
@@ -178,6 +179,10 @@ public final class Ordersync {
         r.bind("ordersync.rejectedApi", new RejectedApi(intake, store, mapper));
         r.bind("ordersync.staticFiles", new StaticFiles());
         r.bind("ordersync.syncMetrics", metrics);
+        r.bind("ordersync.alerts", new io.ordersync.ops.Alerts(dataSource, providers, breakers, settings.alertsMinInterval,
+                settings.instanceId, java.time.Clock.systemUTC()));
+        r.bind("ordersync.alertSender", new io.ordersync.ops.AlertSender(mapper, settings.alertsWebhookUrl, settings.alertsWebhookSecret,
+                settings.alertsMailUri, settings.alertsMailTo, settings.alertsMailFrom));
         HealthCheckRegistry health = HealthCheckRegistry.get(context);
         if (health != null) {
             health.register(new DatabaseHealthCheck(dataSource));

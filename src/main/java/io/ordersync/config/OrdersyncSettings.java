@@ -81,6 +81,14 @@ public final class OrdersyncSettings {
         d.put("ordersync.retention.attempts", "P30D");
         d.put("ordersync.retention.orders", "P365D");
         d.put("ordersync.retention.purge-period-ms", "3600000");
+        // operational alerts (README "Alerts"): off while neither a webhook URL nor a mail URI is set
+        d.put("ordersync.alerts.webhook-url", "");
+        d.put("ordersync.alerts.webhook-secret", "");
+        d.put("ordersync.alerts.mail.uri", "");
+        d.put("ordersync.alerts.mail.to", "");
+        d.put("ordersync.alerts.mail.from", "ordersync@localhost");
+        d.put("ordersync.alerts.min-interval", "PT15M");
+        d.put("ordersync.alerts.check-period-ms", "10000");
         DEFAULTS = Collections.unmodifiableMap(d);
     }
 
@@ -131,6 +139,14 @@ public final class OrdersyncSettings {
     /** Orders with nothing queued whose snapshot is older than this are purged, with their results and log; log lines and rejected events older than this too. */
     public final Duration retainOrders;
 
+    /** Alerts: webhook URL and its whsec_ secret, camel-mail endpoint URI, recipients, sender, one alert per key and interval. */
+    public final String alertsWebhookUrl;
+    public final String alertsWebhookSecret;
+    public final String alertsMailUri;
+    public final String alertsMailTo;
+    public final String alertsMailFrom;
+    public final Duration alertsMinInterval;
+
     /** JMS intake on; without a URL an embedded Artemis broker is started. */
     public final boolean jmsEnabled;
     public final String jmsUrl;
@@ -141,6 +157,12 @@ public final class OrdersyncSettings {
     public final int jmsEmbeddedPort;
 
     private OrdersyncSettings(Function<String, String> props) {
+        this.alertsWebhookUrl = get(props, "ordersync.alerts.webhook-url");
+        this.alertsWebhookSecret = get(props, "ordersync.alerts.webhook-secret");
+        this.alertsMailUri = get(props, "ordersync.alerts.mail.uri");
+        this.alertsMailTo = get(props, "ordersync.alerts.mail.to");
+        this.alertsMailFrom = get(props, "ordersync.alerts.mail.from");
+        this.alertsMinInterval = Duration.parse(get(props, "ordersync.alerts.min-interval"));
         this.attemptBodyLimit = Integer.parseInt(get(props, "ordersync.attempts.body-limit"));
         this.attemptSecretFields = java.util.Arrays.stream(get(props, "ordersync.attempts.secret-fields").split(","))
                 .map(String::trim).filter(w -> !w.isEmpty()).toList();

@@ -1,0 +1,126 @@
+package io.ordersync;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.icegreen.greenmail.junit5.GreenMailExtension;
+import com.icegreen.greenmail.util.ServerSetupTest;
+import com.sun.net.httpserver.HttpServer;
+import io.ordersync.support.AppTestSupport;
+import jakarta.mail.internet.MimeMessage;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * Issue 17, point 6: operational alerts to a webhook receiver on loopback (checked against the Standard Webhooks
+ * signature) and by e-mail to a real SMTP server (GreenMail): a row parked, a flood cut to one alert per
+ * interval, a provider disabled, the recovery.
+ */
+class AlertsTest extends AppTestSupport {
+
+    @RegisterExtension
+    static GreenMailExtension mail = new GreenMailExtension(ServerSetupTest.SMTP.dynamicPort());
+
+    private static final byte[] KEY = "0123456789abcdef0123456789abcdef".getBytes(StandardCharsets.UTF_8);
+    private HttpServer receiver;
+    private final List<JsonNode> alerts = new CopyOnWriteArrayList<>();
+    private final List<String> badSignatures = new CopyOnWriteArrayList<>();
+
+    @AfterEach
+    void stopReceiver() {
+        if (receiver != null) {
+            receiver.stop(0);
+        }
+    }
+
+    private String startReceiver() throws Exception {
+        receiver = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        receiver.createContext("/ops", ex -> {
+            try (ex) {
+                String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+                String id = ex.getRequestHeaders().getFirst("webhook-id");
+                String ts = ex.getRequestHeaders().getFirst("webhook-timestamp");
+                String sig = ex.getRequestHeaders().getFirst("webhook-signature");
+                try {
+                    Mac mac = Mac.getInstance("HmacSHA256");
+                    mac.init(new SecretKeySpec(KEY, "HmacSHA256"));
+                    String expected = "v1," + Base64.getEncoder().encodeToString(mac.doFinal((id + "." + ts + "." + body).getBytes(StandardCharsets.UTF_8)));
+                    if (!expected.equals(sig) || Math.abs(System.currentTimeMillis() / 1000 - Long.parseLong(ts)) > 300) {
+                        badSignatures.add(body);
+                    }
+                    alerts.add(JSON.readTree(body));
+                } catch (Exception e) {
+                    badSignatures.add(body + " " + e);
+                }
+                ex.sendResponseHeaders(204, -1);
+            }
+        });
+        receiver.start();
+        return "http://127.0.0.1:" + receiver.getAddress().getPort() + "/ops";
+    }
+
+    private List<JsonNode> of(String type) {
+        return alerts.stream().filter(a -> a.path("type").asText().equals(type)).toList();
+    }
+
+    @Test
+    void parkedDisabledAndRecoveredAlertsReachTheWebhookAndTheMailboxOncePerInterval() throws Exception {
+        String url = startReceiver();
+        target.failAlways(422);
+        startWithCrm(5, "1h", Map.of("ordersync.alerts.webhook-url", url,
+                "ordersync.alerts.webhook-secret", "whsec_" + Base64.getEncoder().encodeToString(KEY),
+                "ordersync.alerts.mail.uri", "smtp://127.0.0.1:" + mail.getSmtp().getPort(),
+                "ordersync.alerts.mail.to", "ops@example.org", "ordersync.alerts.check-period-ms", "200",
+                "ordersync.alerts.min-interval", "PT1H"));
+        // the first check takes its bearings; what is parked after it is news
+        Thread.sleep(3500);
+        app.post("/api/events", fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(20)).until(() -> !of("sync.parked").isEmpty());
+        JsonNode parked = of("sync.parked").get(0);
+        assertThat(parked.path("data").path("provider").asText()).isEqualTo("crm");
+        assertThat(parked.path("data").path("rows").get(0).path("order").asText()).isEqualTo("ABC12");
+        assertThat(parked.path("data").path("summary").asText()).contains("Provider reported a permanent error").contains("422");
+        assertThat(badSignatures).isEmpty();
+        await().atMost(Duration.ofSeconds(20)).until(() -> mail.getReceivedMessages().length >= 1);
+        MimeMessage m = mail.getReceivedMessages()[0];
+        assertThat(m.getSubject()).startsWith("[ordersync] 1 sync of crm parked");
+        assertThat(m.getAllRecipients()[0].toString()).isEqualTo("ops@example.org");
+        assertThat(String.valueOf(m.getContent())).contains("\"type\":\"sync.parked\"").doesNotContain("s3cret");
+
+        // a flood: more parked rows within the interval bring no second alert
+        for (int i = 0; i < 5; i++) {
+            var doc = fixture("order-abc12");
+            ((com.fasterxml.jackson.databind.node.ObjectNode) doc.path("order")).put("code", "FLOOD" + i);
+            app.post("/api/events", doc.toString());
+        }
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry IS NOT NULL") == 6);
+        Thread.sleep(1000);
+        assertThat(of("sync.parked")).hasSize(1);
+
+        // a mapping file that cannot run: its provider is disabled
+        Files.writeString(mappings.resolve("broken.yaml"), "identifier: broken\ntriggers: [order.paid]\nobjects: []\n");
+        await().atMost(Duration.ofSeconds(20)).until(() -> !of("provider.disabled").isEmpty());
+        assertThat(of("provider.disabled").get(0).path("data").path("provider").asText()).isEqualTo("broken");
+
+        // the target is fixed, the parked rows retried: recovered
+        target.failAlways(0);
+        assertThat(app.post("/api/queue/retry", "{\"provider\": \"crm\", \"mode\": \"permanent\"}").statusCode()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(20)).until(() -> !of("provider.recovered").isEmpty());
+        assertThat(of("provider.recovered").get(0).path("data").path("provider").asText()).isEqualTo("crm");
+        assertThat(badSignatures).isEmpty();
+        assertThat(alerts.toString()).doesNotContain("s3cret");
+    }
+}
