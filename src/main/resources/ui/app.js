@@ -81,6 +81,8 @@ async function dashboard(main) {
 }
 
 const STATUS = {n: 'pending', p: 'paid', e: 'expired', c: 'canceled'};
+const ACTIONS = {nothing_to_do: 'unchanged (checked)', created: 'created', updated: 'updated', deleted: 'deleted',
+  archived: 'archived', sent: 'sent', synced: 'synced'};
 
 /** Orders: search (e-mail, code, name), filters, paging over the stored orders; the query lives in the URL. */
 async function orders(main, params) {
@@ -133,15 +135,30 @@ function attemptLine(a) {
 }
 
 async function problems(main, params) {
-  const q = new URLSearchParams({state: 'problems', limit: '200'});
-  for (const k of ['provider', 'mode', 'event']) if (params.get(k)) q.set(k, params.get(k));
-  const page = await api('GET', '/api/queue?' + q);
+  const limit = 50;
+  const offset = Math.max(0, Number(params.get('offset') || 0));
+  const q = new URLSearchParams({state: 'problems', limit: String(limit), offset: String(offset)});
+  const g = new URLSearchParams();
+  for (const k of ['provider', 'mode', 'event']) if (params.get(k)) { q.set(k, params.get(k)); g.set(k, params.get(k)); }
+  const [page, grouped, providers] = await Promise.all([api('GET', '/api/queue?' + q), api('GET', '/api/queue/groups?' + g), api('GET', '/api/providers')]);
   const selected = new Set([...document.querySelectorAll('input[data-row]:checked')].map((c) => c.dataset.row));
+  const v = (k) => esc(params.get(k) || '');
+  const link = (o) => { const p = new URLSearchParams(params); p.set('offset', String(o)); return '#/problems?' + p; };
   const html = `<h1>Problems${params.get('provider') ? ' · ' + esc(params.get('provider')) : ''}</h1>
+    <form id="problem-filter" class="toolbar filters">
+      <select name="provider"><option value="">every provider</option>${providers.map((p) => `<option ${params.get('provider') === p.identifier ? 'selected' : ''}>${esc(p.identifier)}</option>`).join('')}</select>
+      <select name="mode"><option value="">any failure</option>${Object.keys(MODES).map((m) => `<option ${params.get('mode') === m ? 'selected' : ''}>${m}</option>`).join('')}</select>
+      <input name="event" placeholder="event" value="${v('event')}" size="10"><button>Filter</button>
+    </form>
+    ${grouped.groups.length ? `<h2>By cause</h2><table data-testid="problem-groups"><thead><tr><th>Rows</th><th>Provider</th><th>Failure</th><th>Cause</th><th></th></tr></thead><tbody>
+      ${grouped.groups.map((x, n) => `<tr data-testid="group-${n}"><td><b>${x.count}</b></td><td>${esc(x.provider)}</td>
+        <td>${esc(x.description)}</td><td class="error">${esc(x.cause)}</td>
+        <td><button class="secondary" data-group-retry="${n}" data-testid="group-retry-${n}">Retry ${x.count}</button>
+            <button class="danger" data-group-cancel="${n}">Cancel ${x.count}</button></td></tr>`).join('')}</tbody></table>` : ''}
     <div class="toolbar">
       <button id="bulk-retry" data-testid="bulk-retry">Retry selected</button>
       <button id="bulk-cancel" class="danger" data-testid="bulk-cancel">Cancel selected</button>
-      <span class="muted">${page.total} waiting with a failure</span>
+      <span class="muted" data-testid="problem-total">${page.total} waiting with a failure${page.total > limit ? ` · ${offset + 1}–${Math.min(offset + limit, page.total)}` : ''}</span>
     </div>
     ${page.rows.length ? `<table><thead><tr><th><input type="checkbox" id="select-all"></th><th>Order</th><th>Provider</th><th>State</th><th>Failure</th><th>Attempts</th><th>Next try</th><th></th></tr></thead><tbody>
     ${page.rows.map((r) => `<tr data-testid="problem-${r.id}">
@@ -152,13 +169,24 @@ async function problems(main, params) {
       <td class="error">${esc(r.failure_description || 'Temporary error, will retry')}<br><span class="muted">${esc(r.last_error)}</span></td>
       <td>${r.failed_attempts}</td><td>${r.state === 'parked' ? 'manual' : when(r.not_before)}</td>
       <td><button class="secondary" data-retry="${r.id}">Retry now</button></td></tr>`).join('')}
-    </tbody></table>` : '<div class="empty" data-testid="no-problems">No problems. Everything is synced or on its way.</div>'}`;
+    </tbody></table>
+    <div class="toolbar">${offset > 0 ? `<a href="${link(Math.max(0, offset - limit))}">← previous</a>` : ''}
+      ${offset + limit < page.total ? `<a href="${link(offset + limit)}" data-testid="problems-next">next →</a>` : ''}</div>`
+    : '<div class="empty" data-testid="no-problems">No problems. Everything is synced or on its way.</div>'}`;
   if (!paint(main, html)) return;
   document.querySelectorAll('input[data-row]').forEach((c) => { c.checked = selected.has(c.dataset.row); });
   const ids = () => [...document.querySelectorAll('input[data-row]:checked')].map((c) => Number(c.dataset.row));
+  $('#problem-filter').onsubmit = (e) => {
+    e.preventDefault();
+    const p = new URLSearchParams();
+    for (const [k, val] of new FormData(e.target)) if (String(val).trim()) p.set(k, String(val).trim());
+    location.hash = '#/problems?' + p;
+  };
   $('#select-all')?.addEventListener('change', (e) => document.querySelectorAll('input[data-row]').forEach((c) => { c.checked = e.target.checked; }));
   $('#bulk-retry').onclick = () => act(() => api('POST', '/api/queue/retry', {ids: ids()}), (r) => `${r.retried} queued for retry`);
   $('#bulk-cancel').onclick = () => confirm('Cancel the selected syncs?') && act(() => api('POST', '/api/queue/cancel', {ids: ids()}), (r) => `${r.canceled.length} canceled`);
+  document.querySelectorAll('[data-group-retry]').forEach((b) => { b.onclick = () => act(() => api('POST', '/api/queue/retry', {ids: grouped.groups[b.dataset.groupRetry].ids}), (r) => `${r.retried} queued for retry`); });
+  document.querySelectorAll('[data-group-cancel]').forEach((b) => { b.onclick = () => confirm(`Cancel ${grouped.groups[b.dataset.groupCancel].count} syncs?`) && act(() => api('POST', '/api/queue/cancel', {ids: grouped.groups[b.dataset.groupCancel].ids}), (r) => `${r.canceled.length} canceled`); });
   document.querySelectorAll('[data-retry]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/queue/${b.dataset.retry}/retry`), () => 'Queued for retry'); });
 }
 
@@ -192,7 +220,7 @@ async function order(main, params, event, code) {
     ${o.results.length ? `<table data-testid="results"><thead><tr><th>Provider</th><th>Object</th><th>Id</th><th>Remote</th><th>Action</th><th>Synced</th></tr></thead><tbody>
       ${o.results.map((r) => `<tr><td>${esc(r.provider)}</td><td>${esc(r.remote_type)}</td><td>${esc(r.id_field)} = ${esc(r.id_value)}</td>
         <td>${r.external_link ? `<a href="${esc(r.external_link)}" target="_blank" rel="noopener">${esc(r.display_name || r.remote_id)}</a>` : esc(r.display_name || r.remote_id || '')}</td>
-        <td>${esc(r.action)}</td><td>${when(r.synced_at)}</td></tr>`).join('')}</tbody></table>` : '<div class="empty">Nothing synced yet.</div>'}
+        <td>${esc(ACTIONS[r.action] || r.action)}</td><td>${when(r.synced_at)}</td></tr>`).join('')}</tbody></table>` : '<div class="empty">Nothing synced yet.</div>'}
     <h2>Attempts</h2>
     ${o.attempts.length ? `<ol class="timeline" data-testid="attempts">${o.attempts.map(attemptLine).join('')}</ol>` : '<div class="empty">No request sent yet.</div>'}
     <h2>Log</h2>

@@ -74,6 +74,27 @@ public final class OperationsApi {
         Json.reply(mapper, exchange, 200, out);
     }
 
+    /** {@code GET /api/queue/groups?provider=&mode=&event=}: the problems grouped by provider, failure mode and cause. */
+    public void groups(Exchange exchange) throws Exception {
+        io.ordersync.queue.QueueView.Filter f = new io.ordersync.queue.QueueView.Filter(exchange.getIn().getHeader("provider", String.class),
+                null, exchange.getIn().getHeader("mode", String.class), exchange.getIn().getHeader("event", String.class));
+        List<Map<String, Object>> groups = new ArrayList<>();
+        for (io.ordersync.queue.QueueView.Group g : view.groups(f)) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("provider", g.provider());
+            m.put("mode", g.mode());
+            io.ordersync.queue.FailureMode mode = java.util.Arrays.stream(io.ordersync.queue.FailureMode.values())
+                    .filter(x -> x.code().equals(g.mode())).findFirst().orElse(null);
+            m.put("description", mode == null ? "Temporary error, will retry" : mode.description());
+            m.put("cause", g.cause());
+            m.put("count", g.count());
+            m.put("ids", g.ids());
+            m.put("example", g.example());
+            groups.add(m);
+        }
+        Json.reply(mapper, exchange, 200, Map.of("groups", groups));
+    }
+
     /** {@code POST /api/queue/retry} with {@code {"ids": [..]}} or {@code {"provider": "crm", "mode": "exceeded"}}. */
     public void retryMany(Exchange exchange) throws Exception {
         JsonNode in = Json.body(mapper, exchange);

@@ -96,6 +96,50 @@ public final class QueueView {
         });
     }
 
+    /** Rows with a failure grouped by what went wrong (see {@link #cause}); the largest groups first. */
+    public record Group(String provider, String mode, String cause, long count, List<Long> ids, String example) {
+    }
+
+    private static final java.util.regex.Pattern EMAIL = java.util.regex.Pattern.compile("[^\\s/\"'<>@]+(@|%40)[^\\s/\"'<>?&]+");
+    private static final java.util.regex.Pattern NUMBER = java.util.regex.Pattern.compile("\\d+");
+    private static final java.util.regex.Pattern QUERY = java.util.regex.Pattern.compile("\\?\\S*");
+
+    /**
+     * What a failure says without what differs from order to order: e-mail addresses, numbers and query strings
+     * replaced, cut to 160 characters. "PUT /members/a%40b.org → HTTP 400: …" and the same of another member are
+     * one cause.
+     */
+    public static String cause(String error) {
+        if (error == null || error.isBlank()) {
+            return "";
+        }
+        String c = EMAIL.matcher(error).replaceAll("…");
+        c = QUERY.matcher(c).replaceAll("?…");
+        c = NUMBER.matcher(c).replaceAll("#");
+        c = c.replaceAll("\\s+", " ").strip();
+        return c.length() > 160 ? c.substring(0, 160) + "…" : c;
+    }
+
+    /** The problems (parked or retrying) of the filter, grouped by provider, failure mode and cause; at most 5000 rows read. */
+    public List<Group> groups(Filter f) {
+        List<Object> args = new ArrayList<>();
+        Filter problems = new Filter(f.provider(), "problems", f.mode(), f.event());
+        String sql = "SELECT " + COLUMNS + " FROM sync_queue" + where(problems, args) + " ORDER BY id FETCH FIRST 5000 ROWS ONLY";
+        Map<String, List<QueueEntry>> by = new java.util.LinkedHashMap<>();
+        for (QueueEntry e : entries(sql, args.toArray())) {
+            String mode = e.needManualRetry() == null ? "retrying" : e.needManualRetry();
+            by.computeIfAbsent(e.provider() + "\n" + mode + "\n" + cause(e.lastError()), k -> new ArrayList<>()).add(e);
+        }
+        List<Group> out = new ArrayList<>();
+        by.forEach((k, rows) -> {
+            String[] p = k.split("\n", 3);
+            List<Long> ids = rows.stream().map(QueueEntry::id).limit(1000).toList();
+            out.add(new Group(p[0], p[1], p[2], rows.size(), ids, rows.get(0).lastError()));
+        });
+        out.sort((a, b) -> Long.compare(b.count(), a.count()));
+        return out;
+    }
+
     /** Rows by provider, slot and failure mode, for dashboards and tests. */
     public List<Map<String, Object>> counts() {
         return store.query("SELECT provider, slot, need_manual_retry AS mode, COUNT(*) AS n FROM sync_queue "

@@ -101,6 +101,11 @@ public final class SyncOutcome {
                 if (changed > 0 || results.isEmpty()) {
                     store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "success",
                             (results.isEmpty() ? "synced, no objects to send" : "synced: " + msg) + " (instance " + e.claimedBy() + ")", now);
+                } else if ("manual".equals(e.triggeredBy())) {
+                    // an operator asked: say that it ran, and that the target already had everything
+                    store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "success",
+                            "synced on request, nothing changed: the target already has every object as mapped (" + msg
+                                    + "; instance " + e.claimedBy() + ")", now);
                 }
                 return null;
             });

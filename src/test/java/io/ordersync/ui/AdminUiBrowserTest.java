@@ -110,6 +110,7 @@ class AdminUiBrowserTest extends AppTestSupport {
         click("problems-link-crm");
         byTestId("order-link-ABC12");
         assertThat(browser.getPageSource()).contains("Provider reported a permanent error");
+        assertThat(byTestId("problem-groups").getText()).contains("crm").contains("HTTP #");
         screenshot("03-problems");
         click("order-link-ABC12");
 
