@@ -56,14 +56,43 @@ function describe(row) {
 
 // ---- pages ---------------------------------------------------------------------------------
 
-async function dashboard(main) {
-  const providers = await api('GET', '/api/providers');
+const charts = {};
+
+/** Syncs and failures per minute (or hour) and the 95th percentile latency of a provider, drawn with uPlot. */
+function chart(el, stats) {
+  const t = stats.points.map((p) => Date.parse(p.t) / 1000);
+  const data = [t, stats.points.map((p) => p.syncs), stats.points.map((p) => p.failures), stats.points.map((p) => p.p95)];
+  const key = el.dataset.chart;
+  const existing = charts[key];
+  if (existing && existing.root.isConnected) { existing.setData(data); return; }
+  if (typeof uPlot === 'undefined') return;
+  el.innerHTML = '';
+  charts[key] = new uPlot({
+    width: Math.max(220, el.clientWidth), height: 140, legend: {show: true},
+    scales: {x: {time: true}, ms: {auto: true}},
+    axes: [{}, {size: 40}, {scale: 'ms', side: 1, size: 44, grid: {show: false}}],
+    series: [{}, {label: 'syncs', stroke: '#15803d', width: 1.5}, {label: 'failed', stroke: '#b91c1c', width: 1.5},
+      {label: 'p95 ms', stroke: '#2563eb', width: 1, dash: [4, 3], scale: 'ms'}],
+  }, data, el);
+}
+
+async function dashboard(main, params) {
+  const win = params.get('window') === '24h' ? '24h' : '1h';
+  const [providers, rejected] = await Promise.all([api('GET', '/api/providers'), api('GET', '/api/rejected?limit=1')]);
   if (!providers.length) { paint(main, '<h1>Providers</h1><div class="empty">No mapping files in mappings/ yet.</div>'); return; }
-  paint(main, '<h1>Providers</h1><div class="cards">' + providers.map((p) => {
+  const stats = await Promise.all(providers.map((p) => api('GET', `/api/providers/${encodeURIComponent(p.identifier)}/stats?window=${win}`)));
+  paint(main, `<h1>Providers</h1>
+    <div class="toolbar"><span class="muted">over the last</span>
+      <a href="#/?window=1h" class="${win === '1h' ? 'active' : ''}">hour</a> · <a href="#/?window=24h" class="${win === '24h' ? 'active' : ''}">24 hours</a>
+      <span style="margin-left:auto" data-testid="rejected-count">${rejected.total ? `<a href="#/rejected" class="error">${rejected.total} rejected event${rejected.total === 1 ? '' : 's'}</a>` : '<span class="muted">no rejected events</span>'}</span></div>
+    <div class="cards">` + providers.map((p) => {
     const parked = Object.entries(p.queue.parked || {});
     const parkedTotal = parked.reduce((a, [, n]) => a + n, 0);
+    const circuit = p.circuit && p.circuit !== 'closed';
     return `<div class="card" data-testid="provider-${esc(p.identifier)}">
-      <h3>${esc(p.display_name)} <span class="badge ${esc(p.status)}">${esc(p.status.replace(/_/g, ' '))}</span></h3>
+      <h3>${esc(p.display_name)} <span class="badge ${esc(p.status)}">${esc(p.status.replace(/_/g, ' '))}</span>
+        ${circuit ? `<span class="badge parked" data-testid="circuit-badge-${esc(p.identifier)}">circuit ${esc(p.circuit.replace(/_/g, ' '))}</span>` : ''}
+        ${p.paused_until ? '<span class="badge retrying">paused</span>' : ''}</h3>
       <div class="id">${esc(p.identifier)} · ${esc(p.kind || '')}</div>
       <div class="stats">
         <div class="stat"><b data-testid="waiting-${esc(p.identifier)}">${p.queue.waiting}</b><span>waiting</span></div>
@@ -71,13 +100,15 @@ async function dashboard(main) {
         <div class="stat ${parkedTotal ? 'bad' : ''}"><b data-testid="parked-${esc(p.identifier)}">${parkedTotal}</b><span>parked${parked.length ? ': ' + parked.map(([m, n]) => `<a href="#/problems?provider=${esc(p.identifier)}&mode=${esc(m)}">${n} ${esc(m)}</a>`).join(', ') : ''}</span></div>
         <div class="stat good"><b data-testid="synced-${esc(p.identifier)}">${p.synced_24h}</b><span>synced in 24 h</span></div>
       </div>
+      <div class="chart" data-chart="${esc(p.identifier)}" data-testid="chart-${esc(p.identifier)}"></div>
       <div class="muted" style="margin-top:.6rem">last success ${when(p.last_success)}<br>last failure ${when(p.last_failure)}</div>
-      ${p.circuit && p.circuit !== 'closed' ? `<div class="notice" data-testid="circuit-${esc(p.identifier)}">Circuit breaker ${esc(p.circuit.replace(/_/g, ' '))}: the target kept failing, nothing is sent until a probe succeeds (Retry now closes it)</div>` : ''}
+      ${circuit ? `<div class="notice" data-testid="circuit-${esc(p.identifier)}">Circuit breaker ${esc(p.circuit.replace(/_/g, ' '))}: the target kept failing, nothing is sent until a probe succeeds (Retry now closes it)</div>` : ''}
       ${p.paused_until ? `<div class="notice" data-testid="paused-${esc(p.identifier)}">Paused by the target's Retry-After until ${when(p.paused_until)} (Retry now lifts it)</div>` : ''}
       ${p.errors.length ? `<ul class="errors">${p.errors.map((e) => `<li>${esc(e.text)}</li>`).join('')}</ul>` : ''}
       ${parkedTotal ? `<p><a href="#/problems?provider=${esc(p.identifier)}" data-testid="problems-link-${esc(p.identifier)}">Show problems →</a></p>` : ''}
     </div>`;
   }).join('') + '</div>');
+  providers.forEach((p, n) => { const el = document.querySelector(`[data-chart="${CSS.escape(p.identifier)}"]`); if (el) chart(el, stats[n]); });
 }
 
 const STATUS = {n: 'pending', p: 'paid', e: 'expired', c: 'canceled'};

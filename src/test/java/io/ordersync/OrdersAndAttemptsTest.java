@@ -119,6 +119,14 @@ class OrdersAndAttemptsTest extends AppTestSupport {
         assertThat(summary.path("total").asText()).isEqualTo("46.00");
         assertThat(summary.path("positions")).isNotEmpty();
         assertThat(summary.path("positions").get(0).path("product").asText()).isNotEmpty();
+        // the provider's health over time counts the failed and the delivered sync, and their latency
+        JsonNode stats = JSON.readTree(app.get("/api/providers/members/stats?window=1h").body());
+        JsonNode now = stats.path("points").get(59);
+        assertThat(now.path("syncs").asInt() + stats.path("points").get(58).path("syncs").asInt()).isEqualTo(2);
+        assertThat(stats.path("points").findValues("failures").stream().mapToInt(JsonNode::asInt).sum()).isEqualTo(1);
+        assertThat(stats.path("points").findValues("p95").stream().anyMatch(n -> !n.isNull())).isTrue();
+        assertThat(app.get("/api/providers/members/stats?window=7d").statusCode()).isEqualTo(400);
+        assertThat(app.get("/api/providers/nope/stats").statusCode()).isEqualTo(404);
         // nowhere in the table
         String dump = app.query("SELECT * FROM sync_attempt").toString();
         assertThat(dump).doesNotContain("tok-SECRET-123456", "hunter2", "pw-literal-visible", "rt-9999-visible");

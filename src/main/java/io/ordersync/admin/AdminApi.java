@@ -41,7 +41,8 @@ public final class AdminApi {
 
     public AdminApi(SyncQueue queue, io.ordersync.queue.QueueView view, OrderStore store, ObjectMapper mapper, ProviderRegistry providers, DocumentParser parser,
                     io.ordersync.delivery.ProviderBreakers breakers, io.ordersync.delivery.ProviderGate gate, Preview preview,
-                    io.ordersync.order.AttemptLog attempts) {
+                    io.ordersync.order.AttemptLog attempts, io.ordersync.ops.HealthHistory history) {
+        this.history = history;
         this.attempts = attempts;
         this.preview = preview;
         this.breakers = breakers;
@@ -215,6 +216,24 @@ public final class AdminApi {
             reply(exchange, 422, Map.of("error", e.getMessage()));
         }
     }
+
+    /** {@code GET /api/providers/{id}/stats?window=1h|24h}: syncs, failures and latency percentiles over time. */
+    public void stats(Exchange exchange) throws Exception {
+        String id = exchange.getIn().getHeader("id", String.class);
+        String window = exchange.getIn().getHeader("window", "1h", String.class);
+        if (!"1h".equals(window) && !"24h".equals(window)) {
+            reply(exchange, 400, Map.of("error", "window is 1h or 24h"));
+            return;
+        }
+        if (!providers.states().containsKey(id)) {
+            reply(exchange, 404, Map.of("error", "no provider " + id));
+            return;
+        }
+        reply(exchange, 200, history.series(id, window));
+    }
+
+    /** The history the dashboard's charts read (SyncMetrics records it). */
+    private final io.ordersync.ops.HealthHistory history;
 
     /** {@code GET /api/orders/{event}/{code}}: queue rows, results and log of one order. */
     public void order(Exchange exchange) throws Exception {

@@ -19,8 +19,13 @@ public final class StaticFiles {
         if (name.isEmpty() || !name.matches("[a-z0-9_-]+\\.(js|css|svg|png|html)")) {
             name = "index.html";
         }
-        serve(exchange, "ui/" + name);
+        serve(exchange, VENDORED.getOrDefault(name, "ui/" + name));
     }
+
+    /** Libraries the UI uses, served from their webjars (no front-end build): uPlot draws the dashboard's charts. */
+    static final Map<String, String> VENDORED = Map.of(
+            "uplot.js", "META-INF/resources/webjars/uplot/1.6.30/dist/uPlot.iife.min.js",
+            "uplot.css", "META-INF/resources/webjars/uplot/1.6.30/dist/uPlot.min.css");
 
     /** {@code GET /login}. */
     public void login(Exchange exchange) throws IOException {

@@ -165,7 +165,8 @@ public final class Ordersync {
         bindPretix(context, settings, intake, mapper);
         QueueView view = new QueueView(dataSource, store);
         Preview preview = Preview.bindInto(context, mapper);
-        r.bind("ordersync.adminApi", new AdminApi(queue, view, store, mapper, providers, parser, breakers, gate, preview, attempts));
+        r.bind("ordersync.adminApi", new AdminApi(queue, view, store, mapper, providers, parser, breakers, gate, preview, attempts,
+                metrics.history()));
         r.bind("ordersync.ordersApi", new io.ordersync.admin.OrdersApi(store, retention, mapper));
         AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken,
                 () -> metrics.registry().counter("ordersync.login.failures").increment());

@@ -50,7 +50,15 @@ public final class SyncMetrics {
         return r;
     }
 
+    private final HealthHistory history = new HealthHistory(java.time.Clock.systemUTC());
+
+    /** Health over time (the dashboard's charts). */
+    public HealthHistory history() {
+        return history;
+    }
+
     public void synced(String provider, String outcome) {
+        history.synced(provider, "success".equals(outcome));
         Counter.builder("ordersync_syncs").description("Finished syncs by provider and outcome")
                 .tags("provider", provider, "outcome", outcome).register(registry()).increment();
     }

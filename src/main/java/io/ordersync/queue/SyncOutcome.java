@@ -80,6 +80,7 @@ public final class SyncOutcome {
         QueueEntry e = exchange.getProperty(DeliverySteps.ENTRY, QueueEntry.class);
         List<OrderStore.Result> results = exchange.getProperty(Sync.PROPERTY, Sync.class).results();
         List<io.ordersync.order.AttemptLog.Attempt> tries = tries(exchange);
+        tries.forEach(t -> metrics.history().latency(e.provider(), t.latencyMs()));
         java.util.Set<String> secrets = tries.isEmpty() ? java.util.Set.of() : secrets(providers.active(e.provider()));
         try {
             Tx.run(ds, c -> {
@@ -139,6 +140,7 @@ public final class SyncOutcome {
         int attempts = e.failedAttempts();
         Instant next = now;
         java.util.Set<String> secrets = secrets(p);
+        tries(exchange).forEach(t -> metrics.history().latency(e.provider(), t.latencyMs()));
         String message = io.ordersync.mapping.Secrets.redact(ex == null ? "unknown error" : describe(ex), secrets);
         Sync sync = exchange.getProperty(Sync.PROPERTY, Sync.class);
         boolean sent = sync != null && sync.requestSent();

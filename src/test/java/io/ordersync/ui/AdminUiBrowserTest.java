@@ -104,8 +104,10 @@ class AdminUiBrowserTest extends AppTestSupport {
         screenshot("01-login");
         browser.findElement(By.id("submit")).click();
 
-        // the dashboard shows the parked failure
+        // the dashboard shows the parked failure, and its chart the failed sync
         waitForText("parked-crm", "1");
+        wait.until(d -> !d.findElements(By.cssSelector("[data-testid='chart-crm'] canvas")).isEmpty());
+        assertThat(byTestId("chart-crm").getText()).contains("syncs").contains("failed").contains("p95 ms");
         screenshot("02-dashboard-parked");
         click("problems-link-crm");
         byTestId("order-link-ABC12");
