@@ -26,6 +26,18 @@ public final class Application {
         return t;
     }
 
+    /** The one line a normal start prints when it is ready: where the UI, the intake and the health check are. */
+    static String readyLine(org.apache.camel.CamelContext context) {
+        String host = context.resolvePropertyPlaceholders("{{camel.server.host:0.0.0.0}}");
+        String shown = host.equals("0.0.0.0") || host.equals("::") ? "localhost" : host;
+        String port = context.resolvePropertyPlaceholders("{{camel.server.port:8080}}");
+        String mHost = context.resolvePropertyPlaceholders("{{camel.management.host:127.0.0.1}}");
+        String mPort = context.resolvePropertyPlaceholders("{{camel.management.port:9876}}");
+        String base = "http://" + shown + ":" + port;
+        return "ordersync ready: admin UI " + base + "/ui/ · intake " + base + "/api/events · health http://"
+                + (mHost.equals("0.0.0.0") ? "localhost" : mHost) + ":" + mPort + "/observe/health";
+    }
+
     public static void main(String[] args) throws Exception {
         int code = new Commands(System.out, System.err).run(args);
         if (code >= 0) {
@@ -42,7 +54,17 @@ public final class Application {
             }
         });
         Demo demo = null;
-        if (List.of(args).contains("--demo")) {
+        boolean isDemo = List.of(args).contains("--demo");
+        main.addMainListener(new MainListenerSupport() {
+            @Override
+            public void afterStart(BaseMainSupport m) {
+                if (!isDemo) {
+                    System.out.println(readyLine(m.getCamelContext()));
+                }
+            }
+        });
+        if (isDemo) {
+            Demo.freshDatabase(java.nio.file.Path.of("data"));
             demo = new Demo(0);
             Demo d = demo;
             demo.properties().forEach(main::addOverrideProperty);

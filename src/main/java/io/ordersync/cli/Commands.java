@@ -47,7 +47,10 @@ public final class Commands {
 
     private int help() {
         out.println("""
-                ordersync                              run the service (application.properties)
+                ordersync                              run the service (application.properties, -Dkey=value, environment)
+                ordersync --demo                       run it with a sandbox CRM, a sandbox pretix and sample orders, on a
+                                                       fresh demo database (data/demo, removed at every demo start)
+                ordersync --help                       this text
                 ordersync validate [--ignore-unset] [file|dir ...]
                                                        check mapping files (default: mappings/); exit 1 on errors
                 ordersync preview --provider <id|file> --order <order.json> [--remote <remote.json>] [--ignore-unset]

@@ -53,6 +53,18 @@ public final class Demo implements AutoCloseable {
     }
 
     /** Settings the demo runs with (override application.properties). */
+    /** The demo's database files (data/demo.*): removed at every demo start, so each demo begins afresh. */
+    public static void freshDatabase(java.nio.file.Path dir) throws java.io.IOException {
+        if (!java.nio.file.Files.isDirectory(dir)) {
+            return;
+        }
+        try (java.util.stream.Stream<java.nio.file.Path> s = java.nio.file.Files.list(dir)) {
+            for (java.nio.file.Path f : s.filter(f -> f.getFileName().toString().startsWith("demo.")).toList()) {
+                java.nio.file.Files.deleteIfExists(f);
+            }
+        }
+    }
+
     public Map<String, String> properties() {
         Map<String, String> p = new LinkedHashMap<>();
         p.put("ordersync.db.url", "jdbc:h2:file:./data/demo");
