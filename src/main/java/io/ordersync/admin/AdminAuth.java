@@ -22,6 +22,9 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class AdminAuth implements Processor {
 
+    /** Exchange property: who made the request (for records such as the mapping editor's history). */
+    public static final String ACTOR = "ordersync.actor";
+
     /** Name of the UI session cookie. */
     public static final String COOKIE = "ordersync_session";
     static final Duration SESSION_TTL = Duration.ofHours(12);
@@ -76,9 +79,11 @@ public final class AdminAuth implements Processor {
             if (auth.startsWith("Bearer ")) {
                 String t = auth.substring(7).trim();
                 ok = equal(t, token) || (path != null && path.equals("/api/events") && equal(t, intakeToken)) || validSession(t);
+                exchange.setProperty(ACTOR, equal(t, token) ? "admin token" : validSession(t) ? "UI session of " + username : "intake token");
             } else {
                 String[] pair = basicPair(auth);
                 ok = pair != null && equal(pair[0], username) && equal(pair[1], password);
+                exchange.setProperty(ACTOR, "user " + username);
             }
             if (ok) {
                 // only an admin credential clears the count: the intake token's holder must not reset it between guesses
@@ -91,6 +96,7 @@ public final class AdminAuth implements Processor {
         } else {
             String session = cookie(requestHeader(exchange, "Cookie"));
             if (validSession(session)) {
+                exchange.setProperty(ACTOR, "UI session of " + username);
                 boolean safe = "GET".equals(method) || "HEAD".equals(method);
                 ok = safe || "1".equals(requestHeader(exchange, "X-Ordersync-Request"));
                 if (!ok) {

@@ -168,6 +168,7 @@ public final class Ordersync {
         r.bind("ordersync.adminApi", new AdminApi(queue, view, store, mapper, providers, parser, breakers, gate, preview, attempts,
                 metrics.history()));
         r.bind("ordersync.ordersApi", new io.ordersync.admin.OrdersApi(store, retention, mapper));
+        r.bind("ordersync.mappingEditor", new io.ordersync.admin.MappingEditor(providers, dataSource, mapper));
         AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken,
                 () -> metrics.registry().counter("ordersync.login.failures").increment());
         if (!auth.configured()) {

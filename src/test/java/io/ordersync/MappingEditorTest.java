@@ -1,0 +1,128 @@
+package io.ordersync;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.ordersync.support.AppTestSupport;
+import io.ordersync.support.OrdersyncApp;
+import org.junit.jupiter.api.Test;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * Issue 17, point 5, through the API: validate as you type (errors with line and column), save only what validates
+ * and only over the version opened, atomically, recorded with who and the diff; the hot reload runs the saved file.
+ */
+class MappingEditorTest extends AppTestSupport {
+
+    private HttpResponse<String> send(String method, String path, String body, String base) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(app.url(path))).header("Authorization", "Bearer " + OrdersyncApp.ADMIN_TOKEN)
+                .header("Content-Type", "text/plain").method(method, HttpRequest.BodyPublishers.ofString(body));
+        if (base != null) {
+            b.header("X-Ordersync-Base", base);
+        }
+        return HttpClient.newHttpClient().send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
+    void aSaveThatValidatesIsWrittenRecordedAndRunsAndABadOneIsRefused() throws Exception {
+        startWithCrm();
+        JsonNode opened = JSON.readTree(app.get("/api/providers/crm/edit").body());
+        String text = opened.path("text").asText();
+        String version = opened.path("version").asText();
+        assertThat(text).startsWith("identifier: crm");
+
+        // as you type: a misspelt mode, with its line and column
+        String broken = text.replace("remote: first_name, mode: if_empty", "remote: first_name, mode: if_emtpy");
+        JsonNode v = JSON.readTree(send("POST", "/api/providers/crm/validate", broken, null).body());
+        assertThat(v.path("valid").asBoolean()).isFalse();
+        assertThat(v.path("errors").get(0).path("line").asInt()).isEqualTo(31);
+        assertThat(v.path("errors").get(0).path("message").asText()).contains("if_emtpy").contains("if_empty");
+        assertThat(JSON.readTree(send("POST", "/api/providers/crm/validate", text, null).body()).path("valid").asBoolean()).isTrue();
+
+        // refused: no base version, a stale one, errors, a new placeholder, another identifier, too long
+        assertThat(send("PUT", "/api/providers/crm/file", text, null).statusCode()).isEqualTo(409);
+        assertThat(send("PUT", "/api/providers/crm/file", text, "0000").statusCode()).isEqualTo(409);
+        var bad = send("PUT", "/api/providers/crm/file", broken, version);
+        assertThat(bad.statusCode()).isEqualTo(422);
+        assertThat(bad.body()).contains("if_emtpy");
+        assertThat(send("PUT", "/api/providers/crm/file", text.replace("\"{{test.crm.url}}\"", "\"{{ordersync.admin.token}}\""), version)
+                .statusCode()).isEqualTo(422);
+        assertThat(send("PUT", "/api/providers/crm/file", text.replace("identifier: crm", "identifier: other"), version).statusCode()).isEqualTo(422);
+        assertThat(send("PUT", "/api/providers/crm/file", text + "#" + "x".repeat(300_000), version).statusCode()).isEqualTo(413);
+        assertThat(Files.readString(mappings.resolve("crm.yaml"))).isEqualTo(text);
+
+        // saved: the file, the history (who, the diff), and the next sync sends the renamed field
+        String edited = text.replace("remote: first_name, mode: if_empty", "remote: given_name, mode: if_empty");
+        var saved = send("PUT", "/api/providers/crm/file", edited, version);
+        assertThat(saved.statusCode()).as(saved.body()).isEqualTo(200);
+        assertThat(Files.readString(mappings.resolve("crm.yaml"))).isEqualTo(edited);
+        try (var files = Files.list(mappings)) {
+            assertThat(files.map(f -> f.getFileName().toString())).containsExactly("crm.yaml");
+        }
+        JsonNode history = JSON.readTree(app.get("/api/providers/crm/history").body()).path("changes");
+        assertThat(history).hasSize(1);
+        assertThat(history.get(0).path("actor").asText()).isEqualTo("admin token");
+        assertThat(history.get(0).path("diff").asText()).contains("-      - {source: invoice_address_name_given_name, remote: first_name")
+                .contains("+      - {source: invoice_address_name_given_name, remote: given_name");
+        await().atMost(Duration.ofSeconds(15)).until(() -> {
+            app.post("/api/events", fixture("order-abc12").put("type", "order.paid").toString());
+            awaitQueueEmpty();
+            return target.objects("contacts").stream().anyMatch(c -> c.has("given_name"));
+        });
+        // the old version is stale now
+        assertThat(send("PUT", "/api/providers/crm/file", text, version).statusCode()).isEqualTo(409);
+    }
+
+    @Test
+    void twoSavesOverTheSameVersionSaveOnce() throws Exception {
+        startWithCrm();
+        JsonNode opened = JSON.readTree(app.get("/api/providers/crm/edit").body());
+        String text = opened.path("text").asText();
+        String version = opened.path("version").asText();
+        ExecutorService pool = Executors.newFixedThreadPool(6);
+        try {
+            List<Future<Integer>> results = new ArrayList<>();
+            for (int i = 0; i < 6; i++) {
+                String edit = text.replace("display_name: Test CRM", "display_name: Test CRM " + i);
+                results.add(pool.submit((Callable<Integer>) () -> send("PUT", "/api/providers/crm/file", edit, version).statusCode()));
+            }
+            List<Integer> codes = new ArrayList<>();
+            for (Future<Integer> f : results) {
+                codes.add(f.get());
+            }
+            assertThat(codes).filteredOn(c -> c == 200).hasSize(1);
+            assertThat(codes).filteredOn(c -> c == 409).hasSize(5);
+        } finally {
+            pool.shutdownNow();
+        }
+        assertThat(JSON.readTree(app.get("/api/providers/crm/history").body()).path("changes")).hasSize(1);
+    }
+
+    @Test
+    void theFormsPropertiesAreSplicedIntoTheText() throws Exception {
+        startWithCrm();
+        String text = JSON.readTree(app.get("/api/providers/crm/edit").body()).path("text").asText();
+        var body = JSON.createObjectNode().put("text", text).put("object", 1);
+        body.putArray("properties").addObject().put("source", "product").put("remote", "product_name");
+        var r = app.post("/api/providers/crm/properties", body.toString());
+        assertThat(r.statusCode()).isEqualTo(200);
+        String out = JSON.readTree(r.body()).path("text").asText();
+        assertThat(out).contains("      - {source: product, remote: product_name}").doesNotContain("remote: attendee}");
+        assertThat(out.substring(0, out.indexOf("  - id: ticket"))).isEqualTo(text.substring(0, text.indexOf("  - id: ticket")));
+        assertThat(JSON.readTree(send("POST", "/api/providers/crm/validate", out, null).body()).path("valid").asBoolean()).isTrue();
+        assertThat(app.post("/api/providers/crm/properties", "{\"text\": 5}").statusCode()).isEqualTo(400);
+    }
+}

@@ -1,0 +1,90 @@
+package io.ordersync.admin;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** The form's edit of one object mapping's properties leaves every other line of the file as it was. */
+class MappingEditorSpliceTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private static final String FILE = """
+            # my CRM: comments stay
+            identifier: crm
+            triggers: [order.paid]
+            objects:
+              - id: contact   # the buyer
+                source: Order
+                remote_type: contact
+                id_field: {source: email, remote: email}
+                upsert: {path: "/contacts/{id_value}"}
+                properties:
+                  - {source: email, remote: email}
+                  # a note about names
+                  - {source: invoice_address_name, remote: name, mode: if_empty}
+
+                # the ticket follows
+              - id: ticket
+                source: OrderPosition
+                remote_type: ticket
+                id_field: {source: ticket_id, remote: ticket_id}
+                upsert: {path: "/tickets/{id_value}"}
+            """;
+
+    @Test
+    void theFormReplacesOnlyThePropertiesBlockOfItsObject() throws Exception {
+        String out = MappingEditor.splice(FILE, 0, JSON.readTree("""
+                [{"source": "invoice_address_name", "remote": "name", "mode": "overwrite"},
+                 {"source": "order_status", "remote": "status", "value_map": {"n": "pending", "p": "paid", "e": "expired", "c": "canceled"}},
+                 {"value": "a: b {x}", "remote": "note"}]"""));
+        assertThat(out).isEqualTo("""
+                # my CRM: comments stay
+                identifier: crm
+                triggers: [order.paid]
+                objects:
+                  - id: contact   # the buyer
+                    source: Order
+                    remote_type: contact
+                    id_field: {source: email, remote: email}
+                    upsert: {path: "/contacts/{id_value}"}
+                    properties:
+                      - {source: invoice_address_name, remote: name, mode: overwrite}
+                      - {source: order_status, remote: status, value_map: {n: pending, p: paid, e: expired, c: canceled}}
+                      - {value: "a: b {x}", remote: note}
+
+                    # the ticket follows
+                  - id: ticket
+                    source: OrderPosition
+                    remote_type: ticket
+                    id_field: {source: ticket_id, remote: ticket_id}
+                    upsert: {path: "/tickets/{id_value}"}
+                """);
+    }
+
+    @Test
+    void anObjectWithoutPropertiesGetsThemAtItsEnd() throws Exception {
+        String out = MappingEditor.splice(FILE, 1, JSON.readTree("[{\"ref\": \"contact\", \"remote\": \"contact_id\"}]"));
+        assertThat(out).endsWith("""
+                    upsert: {path: "/tickets/{id_value}"}
+                    properties:
+                      - {ref: contact, remote: contact_id}
+                """);
+        assertThat(out).startsWith(FILE.substring(0, FILE.indexOf("  - id: ticket")));
+    }
+
+    @Test
+    void hostileInputIsRefusedWithAReason() throws Exception {
+        assertThatThrownBy(() -> MappingEditor.splice(FILE, 5, JSON.readTree("[]"))).hasMessageContaining("no object mapping 5");
+        assertThatThrownBy(() -> MappingEditor.splice(FILE, 0, JSON.readTree("[{\"remote\": \"x\", \"evil\": \"y\"}]")))
+                .hasMessageContaining("unknown property key 'evil'");
+        assertThatThrownBy(() -> MappingEditor.splice(FILE, 0, JSON.readTree("[\"text\"]"))).hasMessageContaining("each property is an object");
+        assertThatThrownBy(() -> MappingEditor.splice("objects: [a", 0, JSON.readTree("[]"))).hasMessageContaining("not YAML");
+        // a value that tries to break out of its flow mapping stays one quoted value
+        String out = MappingEditor.splice(FILE, 0, JSON.readTree("[{\"value\": \"x}\\n  - {source: email, remote: injected\", \"remote\": \"note\"}]"));
+        assertThat(out).contains("- {value: \"x}\\n  - {source: email, remote: injected\", remote: note}");
+        assertThat(new org.yaml.snakeyaml.Yaml().<java.util.Map<String, Object>>load(out).toString()).doesNotContain("remote=injected");
+    }
+}
