@@ -155,10 +155,11 @@ async function orders(main, params) {
 
 /** A try as one line of the timeline: time, provider, call, status, latency; its bodies folded out. */
 function attemptLine(a) {
-  const ok = a.status >= 200 && a.status < 300;
+  // a route, endpoint or Java provider has no HTTP status: without an error it went through
+  const ok = !a.error && (a.status == null || (a.status >= 200 && a.status < 300));
   return `<li class="${ok ? 'ok' : 'bad'}" data-testid="attempt-${a.id}">
     <details><summary><span class="muted">${when(a.attempted_at)}</span> <b>${esc(a.provider)}</b> ${esc(a.mapping_id || '')}
-      <code>${esc(a.method)} ${esc(a.url)}</code> → <span class="badge ${ok ? 'synced' : 'parked'}" data-testid="attempt-status-${a.id}">${a.status ?? 'no answer'}</span>
+      <code>${esc(a.method)} ${esc(a.url)}</code> → <span class="badge ${ok ? 'synced' : 'parked'}" data-testid="attempt-status-${a.id}">${a.status ?? (ok ? 'done' : 'no answer')}</span>
       <span class="muted">${a.latency_ms} ms</span>${a.error ? ` <span class="error">${esc(a.error)}</span>` : ''}</summary>
       ${a.request_body ? `<label>Request</label><pre>${esc(a.request_body)}</pre>` : ''}
       ${a.response_body ? `<label>Answer</label><pre>${esc(a.response_body)}</pre>` : ''}
@@ -252,7 +253,7 @@ async function order(main, params, event, code) {
       ${o.results.map((r) => `<tr><td>${esc(r.provider)}</td><td>${esc(r.remote_type)}</td><td>${esc(r.id_field)} = ${esc(r.id_value)}</td>
         <td>${r.external_link ? `<a href="${esc(r.external_link)}" target="_blank" rel="noopener">${esc(r.display_name || r.remote_id)}</a>` : esc(r.display_name || r.remote_id || '')}</td>
         <td>${esc(ACTIONS[r.action] || r.action)}</td><td>${when(r.synced_at)}</td></tr>`).join('')}</tbody></table>` : '<div class="empty">Nothing synced yet.</div>'}
-    <h2>Attempts</h2>
+    <h2>Attempts${o.attempts_total > o.attempts.length ? ` <span class="muted">(the newest ${o.attempts.length} of ${o.attempts_total})</span>` : ''}</h2>
     ${o.attempts.length ? `<ol class="timeline" data-testid="attempts">${o.attempts.map(attemptLine).join('')}</ol>` : '<div class="empty">No request sent yet.</div>'}
     <h2>Log</h2>
     <table data-testid="log"><thead><tr><th>Time</th><th>Provider</th><th>Kind</th><th>Message</th></tr></thead><tbody>
@@ -264,8 +265,14 @@ async function order(main, params, event, code) {
   const open = [...document.querySelectorAll('details[open]')].map((d) => d.parentElement?.dataset.testid);
   if (!paint(main, html)) return;
   open.forEach((id) => { const li = id && document.querySelector(`[data-testid="${id}"] details`); if (li) li.open = true; });
-  $('#erase-order').onclick = () => confirm(`Erase order ${code}? This cannot be undone.`) && act(() => api('DELETE', `/api/orders/${encodeURIComponent(event)}/${encodeURIComponent(code)}`),
-    (r) => `Erased: ${Object.entries(r.deleted).map(([t, n]) => `${n} ${t}`).join(', ')}`).then(() => { location.hash = '#/orders'; });
+  $('#erase-order').onclick = async () => {
+    if (!confirm(`Erase order ${code}? This cannot be undone.`)) return;
+    try {
+      const r = await api('DELETE', `/api/orders/${encodeURIComponent(event)}/${encodeURIComponent(code)}`);
+      toast(`Erased: ${Object.entries(r.deleted).map(([t, n]) => `${n} ${t}`).join(', ')}`);
+      location.hash = '#/orders';
+    } catch (e) { toast('Error: ' + e.message); }
+  };
   document.querySelectorAll('[data-retry]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/queue/${b.dataset.retry}/retry`), () => 'Queued for retry'); });
   document.querySelectorAll('[data-cancel]').forEach((b) => { b.onclick = () => confirm('Cancel this sync?') && act(() => api('POST', `/api/queue/${b.dataset.cancel}/cancel`), () => 'Canceled'); });
   document.querySelectorAll('[data-sync]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/order/sync?event=${encodeURIComponent(event)}&code=${encodeURIComponent(code)}`, {provider: b.dataset.sync}), () => 'Sync queued'); });

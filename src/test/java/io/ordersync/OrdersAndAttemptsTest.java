@@ -132,6 +132,34 @@ class OrdersAndAttemptsTest extends AppTestSupport {
         assertThat(dump).doesNotContain("tok-SECRET-123456", "hunter2", "pw-literal-visible", "rt-9999-visible");
     }
 
+    /** A sync that ran past its lease finishes after the order was erased: nothing of the order is stored again. */
+    @Test
+    void anOrderErasedWhileALateSyncRunsStaysErased() throws Exception {
+        io.ordersync.support.Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1h", "response_timeout_ms", "20000"));
+        target.stallNext(1, "/contacts", 5000);
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret",
+                "ordersync.queue.lease", "PT1S", "ordersync.queue.reaper-period-ms", "200")).start();
+        app.post("/api/events", fixture("order-abc12").toString());
+        // the reaper hands the row back (lease expired) while the first request still hangs; then the order is erased
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE slot = 'waiting'") == 1);
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.delete("/api/orders/democon/ABC12").statusCode() == 200);
+        // the late sync finishes (its request answers after 5 s) and finds its claim lost
+        Thread.sleep(6000);
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM sync_result")).isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM sync_attempt")).isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE order_code = 'ABC12'")).isZero();
+    }
+
+    @Test
+    void theLargestBodyLimitStillStoresTheTriesAndTheOutcome() throws Exception {
+        startMembers(startTarget(6000), Map.of("ordersync.attempts.body-limit", "4000"));
+        app.post("/api/events", fixture("order-abc12").toString());
+        awaitQueueEmpty();
+        assertThat(app.count("SELECT COUNT(*) FROM sync_attempt")).isEqualTo(2);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_result")).isEqualTo(1);
+    }
+
     @Test
     void aTargetThatRefusesConnectionsIsATryWithAnErrorAndNoStatus() throws Exception {
         java.net.ServerSocket s = new java.net.ServerSocket(0);
@@ -200,10 +228,33 @@ class OrdersAndAttemptsTest extends AppTestSupport {
         assertThat(row.path("status").asText()).isEqualTo("p");
         assertThat(row.path("synced_providers").asInt()).isEqualTo(1);
         for (String bad : List.of("?limit=0", "?limit=201", "?offset=-1", "?limit=x", "?state=bogus", "?from=yesterday",
-                "?q=" + "a".repeat(201))) {
+                "?q=" + "a".repeat(201), "?to=%2B999999999-12-31", "?from=%2B300000-01-01", "?q=a%00b", "?q=C001&q=C002")) {
             var r = app.get("/api/orders" + bad);
             assertThat(r.statusCode()).as(bad).isEqualTo(400);
             assertThat(JSON.readTree(r.body()).path("error").asText()).isNotEmpty();
+        }
+
+        // request headers named like the parameters neither filter nor choose what is erased
+        var headerQ = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(app.url("/api/orders")))
+                .header("Authorization", "Bearer " + OrdersyncApp.ADMIN_TOKEN).header("q", "C001").header("limit", "1").GET().build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertThat(JSON.readTree(headerQ.body()).path("total").asInt()).isEqualTo(25);
+        assertThat(JSON.readTree(headerQ.body()).path("limit").asInt()).isEqualTo(50);
+        var headerEmail = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(app.url("/api/orders")))
+                .header("Authorization", "Bearer " + OrdersyncApp.ADMIN_TOKEN).header("email", "person1@example.org").DELETE().build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertThat(headerEmail.statusCode()).isEqualTo(400);
+        var headerCode = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(app.url("/api/orders/democon/NOPE")))
+                .header("Authorization", "Bearer " + OrdersyncApp.ADMIN_TOKEN).header("code", "C001").DELETE().build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+        assertThat(headerCode.statusCode()).isEqualTo(404);
+        assertThat(list("").path("total").asInt()).isEqualTo(25);
+        // a bare @ or a partial address erases nothing, and another address's rejected events stay
+        app.post("/api/events", "{\"type\": \"order.paid\", \"note\": \"xbuyer10@example.org.evil\"}");
+        long rejected = app.count("SELECT COUNT(*) FROM rejected_event");
+        assertThat(rejected).isGreaterThan(0);
+        for (String bad : List.of("@", "buyer10@", "@example.org", "a@b")) {
+            assertThat(app.delete("/api/orders?email=" + URLEncoder.encode(bad, StandardCharsets.UTF_8)).statusCode()).as(bad).isEqualTo(400);
         }
 
         // erase one order: what was removed, then nothing is held
@@ -223,14 +274,14 @@ class OrdersAndAttemptsTest extends AppTestSupport {
         assertThat(JSON.readTree(byEmail.body()).path("orders")).extracting(JsonNode::asText).containsExactly("democon/C010");
         assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'C010'")).isZero();
         assertThat(app.count("SELECT COUNT(*) FROM sync_result WHERE LOWER(id_value) = 'buyer10@example.org'")).isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM rejected_event")).isEqualTo(rejected);
         assertThat(app.delete("/api/orders?email=not-an-address").statusCode()).isEqualTo(400);
         assertThat(app.delete("/api/orders").statusCode()).isEqualTo(400);
         assertThat(list("").path("total").asInt()).isEqualTo(23);
 
         // the purge: an order whose snapshot is older than the retention goes with everything about it
         app.query("SELECT 1"); // the store is up
-        Retention purging = new Retention(app.dataSource(), app.store(),
-                new io.ordersync.order.AttemptLog(app.dataSource(), 2000, List.of()), Duration.ofDays(30), Duration.ofDays(365));
+        Retention purging = new Retention(app.dataSource(), app.store(), Duration.ofDays(30), Duration.ofDays(365));
         try (var c = app.dataSource().getConnection(); var ps = c.prepareStatement(
                 "UPDATE order_snapshot SET received_at = ? WHERE order_code IN ('C002', 'C003')")) {
             ps.setObject(1, java.time.OffsetDateTime.now(java.time.ZoneOffset.UTC).minusDays(400));
@@ -258,10 +309,20 @@ class OrdersAndAttemptsTest extends AppTestSupport {
         try (var c = app.dataSource().getConnection(); var st = c.createStatement()) {
             st.executeUpdate("UPDATE order_snapshot SET received_at = received_at - INTERVAL '400' DAY, email = NULL, order_status = NULL, buyer_name = NULL");
         }
+        // and 600 stored before the search columns whose order has no status at all: the fill ends
+        try (var c = app.dataSource().getConnection(); var ps = c.prepareStatement("INSERT INTO order_snapshot (event_slug, order_code, "
+                + "event_type, document, received_at) VALUES ('old', ?, 'order.paid', '{\"order\": {\"status\": null}}', CURRENT_TIMESTAMP)")) {
+            for (int i = 0; i < 600; i++) {
+                ps.setString(1, "N" + i);
+                ps.addBatch();
+            }
+            ps.executeBatch();
+        }
         Retention retention = (Retention) app.context().getRegistry().lookupByName("ordersync.retention");
-        retention.run();
+        java.util.concurrent.CompletableFuture.runAsync(retention::run).get(30, java.util.concurrent.TimeUnit.SECONDS);
         // parked for an operator: kept, and found by its e-mail again
-        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isEqualTo(1);
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE event_slug = 'democon'")).isEqualTo(1);
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_status IS NULL")).isZero();
         assertThat(list("?q=tester@example").path("rows")).singleElement()
                 .satisfies(r -> assertThat(r.path("buyer_name").asText()).isEqualTo("John Doe"));
     }

@@ -256,7 +256,9 @@ public final class AdminApi {
         out.put("queue", rows);
         out.put("summary", summary(snapshot));
         out.put("results", results);
-        out.put("attempts", attempts.forOrder(event, code));
+        // the newest 200 (an order retried for days has thousands); attempts_total says how many there are
+        out.put("attempts", attempts.forOrder(event, code, 200));
+        out.put("attempts_total", attempts.count(event, code));
         out.put("log", log);
         reply(exchange, 200, out);
     }

@@ -44,10 +44,21 @@ public final class OrdersApi {
      * was last received.
      */
     public void list(Exchange exchange) throws Exception {
-        String q = param(exchange, "q");
-        String event = param(exchange, "event");
-        String provider = param(exchange, "provider");
-        String state = param(exchange, "state");
+        Map<String, String> query;
+        try {
+            query = query(exchange);
+        } catch (IllegalArgumentException e) {
+            Json.reply(mapper, exchange, 400, Map.of("error", e.getMessage()));
+            return;
+        }
+        String q = query.get("q");
+        String event = query.get("event");
+        String provider = query.get("provider");
+        String state = query.get("state");
+        if (q != null && q.chars().anyMatch(ch -> ch < 0x20 || ch == 0x7f)) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "q may not contain control characters"));
+            return;
+        }
         for (String[] p : new String[][]{{"q", q}, {"event", event}, {"provider", provider}}) {
             if (p[1] != null && p[1].length() > 200) {
                 Json.reply(mapper, exchange, 400, Map.of("error", p[0] + " is longer than 200 characters"));
@@ -61,18 +72,22 @@ public final class OrdersApi {
         LocalDate from;
         LocalDate to;
         try {
-            from = param(exchange, "from") == null ? null : LocalDate.parse(param(exchange, "from"));
-            to = param(exchange, "to") == null ? null : LocalDate.parse(param(exchange, "to"));
+            from = query.get("from") == null ? null : LocalDate.parse(query.get("from"));
+            to = query.get("to") == null ? null : LocalDate.parse(query.get("to"));
         } catch (DateTimeParseException e) {
             Json.reply(mapper, exchange, 400, Map.of("error", "from and to are dates, e.g. 2026-03-01"));
+            return;
+        }
+        if (from != null && (from.getYear() < 1970 || from.getYear() > 9999) || to != null && (to.getYear() < 1970 || to.getYear() > 9999)) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "from and to are dates between 1970 and 9999"));
             return;
         }
         Long offset;
         Long limit;
         try {
-            offset = Json.longParam(exchange, "offset");
-            limit = Json.longParam(exchange, "limit");
-        } catch (RuntimeException e) {
+            offset = query.get("offset") == null ? null : Long.parseLong(query.get("offset"));
+            limit = query.get("limit") == null ? null : Long.parseLong(query.get("limit"));
+        } catch (NumberFormatException e) {
             Json.reply(mapper, exchange, 400, Map.of("error", "offset and limit are numbers"));
             return;
         }
@@ -140,8 +155,14 @@ public final class OrdersApi {
 
     /** {@code DELETE /api/orders/{event}/{code}}: erases the order; says what was removed (404: nothing was held). */
     public void erase(Exchange exchange) throws Exception {
-        String event = exchange.getIn().getHeader("event", String.class);
-        String code = exchange.getIn().getHeader("code", String.class);
+        // from the path itself: a request header named event or code must not choose the order
+        String[] path = pathSegments(exchange);
+        if (path.length < 2) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "DELETE /api/orders/{event}/{code}"));
+            return;
+        }
+        String event = path[path.length - 2];
+        String code = path[path.length - 1];
         try {
             Map<String, Integer> deleted = retention.erase(event, code);
             if (deleted.isEmpty()) {
@@ -157,8 +178,14 @@ public final class OrdersApi {
 
     /** {@code DELETE /api/orders?email=…}: erases every order of that buyer e-mail; says which, and what was removed. */
     public void eraseByEmail(Exchange exchange) throws Exception {
-        String email = param(exchange, "email");
-        if (email == null || email.length() > 320 || !email.contains("@")) {
+        String email;
+        try {
+            email = query(exchange).get("email");
+        } catch (IllegalArgumentException e) {
+            Json.reply(mapper, exchange, 400, Map.of("error", e.getMessage()));
+            return;
+        }
+        if (email == null || email.length() > 320 || !OrderStore.normalEmail(email).matches("[^@\\s\"]+@[^@\\s\"]+\\.[^@\\s\"]+")) {
             Json.reply(mapper, exchange, 400, Map.of("error", "email must be an e-mail address (at most 320 characters)"));
             return;
         }
@@ -172,8 +199,48 @@ public final class OrdersApi {
         }
     }
 
-    private static String param(Exchange exchange, String name) {
-        String v = exchange.getIn().getHeader(name, String.class);
-        return v == null || v.isBlank() ? null : v.trim();
+    /**
+     * The request's query parameters, from its query string only (Camel also turns request headers into message
+     * headers: a header named q or email must not filter or choose what is erased); a repeated one is refused.
+     */
+    static Map<String, String> query(Exchange exchange) {
+        Map<String, String> out = new LinkedHashMap<>();
+        String raw = exchange.getIn().getHeader(Exchange.HTTP_RAW_QUERY, String.class);
+        if (raw == null) {
+            raw = exchange.getIn().getHeader(Exchange.HTTP_QUERY, String.class);
+        }
+        if (raw == null || raw.isEmpty()) {
+            return out;
+        }
+        for (String pair : raw.split("&")) {
+            if (pair.isEmpty()) {
+                continue;
+            }
+            int eq = pair.indexOf('=');
+            String k = java.net.URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), java.nio.charset.StandardCharsets.UTF_8);
+            String v = eq < 0 ? "" : java.net.URLDecoder.decode(pair.substring(eq + 1), java.nio.charset.StandardCharsets.UTF_8);
+            if (out.containsKey(k)) {
+                throw new IllegalArgumentException("parameter " + k + " is given more than once");
+            }
+            if (!v.isBlank()) {
+                out.put(k, v.trim());
+            }
+        }
+        return out;
+    }
+
+    /** The request path's segments, decoded. */
+    static String[] pathSegments(Exchange exchange) {
+        String path = exchange.getIn().getHeader(Exchange.HTTP_PATH, String.class);
+        if (path == null) {
+            path = exchange.getIn().getHeader(Exchange.HTTP_URI, String.class);
+        }
+        if (path == null) {
+            return new String[0];
+        }
+        int q = path.indexOf('?');
+        String[] parts = (q < 0 ? path : path.substring(0, q)).split("/");
+        return java.util.Arrays.stream(parts).filter(s -> !s.isEmpty())
+                .map(s -> java.net.URLDecoder.decode(s.replace("+", "%2B"), java.nio.charset.StandardCharsets.UTF_8)).toArray(String[]::new);
     }
 }

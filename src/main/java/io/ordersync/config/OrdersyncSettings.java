@@ -76,7 +76,7 @@ public final class OrdersyncSettings {
         // every delivery try is stored (issue 17): bodies cut to this many characters, JSON fields whose name
         // contains one of these words redacted (besides every credential value)
         d.put("ordersync.attempts.body-limit", "2000");
-        d.put("ordersync.attempts.secret-fields", "password,secret,token,api_key,apikey,authorization");
+        d.put("ordersync.attempts.secret-fields", "password,passwd,secret,token,key,authorization,session,signature,credential");
         // data protection: how long tries, and order data (snapshots, results, log, rejected events), are kept
         d.put("ordersync.retention.attempts", "P30D");
         d.put("ordersync.retention.orders", "P365D");

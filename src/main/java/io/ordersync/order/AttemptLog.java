@@ -36,13 +36,17 @@ public final class AttemptLog {
     private final DataSource ds;
     private final int bodyLimit;
     private final List<String> secretFieldWords;
-    private final ObjectMapper mapper = new ObjectMapper();
+    private final ObjectMapper mapper = new ObjectMapper().enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+    /** "name": "value", name=value, name: value — for bodies that are not one JSON document (form data, NDJSON, prefixed JSON). */
+    private final java.util.regex.Pattern fieldPattern;
 
     /** {@code secretFieldWords}: a JSON field whose lower-cased name contains one of them has its value redacted. */
     public AttemptLog(DataSource ds, int bodyLimit, Collection<String> secretFieldWords) {
         this.ds = ds;
         this.bodyLimit = Math.max(0, Math.min(bodyLimit, 4000));
         this.secretFieldWords = secretFieldWords.stream().map(w -> w.trim().toLowerCase(Locale.ROOT)).filter(w -> !w.isEmpty()).toList();
+        String words = this.secretFieldWords.stream().map(java.util.regex.Pattern::quote).reduce((a, b) -> a + "|" + b).orElse("(?!)");
+        this.fieldPattern = java.util.regex.Pattern.compile("(?i)(\"?[\\w.\\-]*(?:" + words + ")[\\w.\\-]*\"?\\s*[:=]\\s*)(\"(?:[^\"\\\\]|\\\\.)*\"|[^&\\s,;}\\]]+)");
     }
 
     /** Stores the tries of one sync, redacted with these secret values (the provider's credentials, tokens, ordersync's own). */
@@ -51,6 +55,19 @@ public final class AttemptLog {
         if (attempts == null || attempts.isEmpty()) {
             return;
         }
+        // behind a savepoint: tries that cannot be stored must not cost the sync's outcome
+        java.sql.Savepoint sp = c.setSavepoint();
+        try {
+            insert(c, eventSlug, orderCode, provider, attempts, secrets);
+        } catch (SQLException | RuntimeException e) {
+            c.rollback(sp);
+            org.slf4j.LoggerFactory.getLogger(AttemptLog.class).warn("The tries of {}/{} to {} were not stored: {}", eventSlug, orderCode,
+                    provider, e.getMessage());
+        }
+    }
+
+    private void insert(Connection c, String eventSlug, String orderCode, String provider, List<Attempt> attempts,
+                        Set<String> secrets) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("INSERT INTO sync_attempt (event_slug, order_code, provider, mapping_id, "
                 + "remote_type, purpose, method, url, status, latency_ms, request_body, response_body, error, attempted_at) "
                 + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
@@ -79,26 +96,37 @@ public final class AttemptLog {
         }
     }
 
-    /** A body as stored: secret fields and values redacted, then cut to the limit. */
+    /**
+     * A body as stored: secret fields and values redacted, then cut to the limit (the cut body with its note fits
+     * the 4000-character column whatever the limit). A JSON document is parsed and written again (so an escaped
+     * credential, {@code tok\/en}, reads as itself and is found); anything else — form data, several JSON values,
+     * a prefixed answer — has its secret-named fields redacted by pattern.
+     */
     String body(String body, Set<String> secrets) {
         if (body == null || body.isEmpty()) {
             return body;
         }
         String text = body;
+        boolean parsed = false;
         String t = body.stripLeading();
-        if (!secretFieldWords.isEmpty() && (t.startsWith("{") || t.startsWith("["))) {
+        if (t.startsWith("{") || t.startsWith("[")) {
             try {
                 JsonNode tree = mapper.readTree(body);
-                if (redactFields(tree)) {
-                    text = mapper.writeValueAsString(tree);
-                }
-            } catch (Exception notJson) {
-                // stored as text
+                redactFields(tree);
+                text = mapper.writeValueAsString(tree);
+                parsed = true;
+            } catch (Exception notOneDocument) {
+                // redacted by pattern below
             }
+        }
+        if (!parsed && !secretFieldWords.isEmpty()) {
+            text = fieldPattern.matcher(text).replaceAll(m -> java.util.regex.Matcher.quoteReplacement(m.group(1)
+                    + (m.group(2).startsWith("\"") ? "\"" + REDACTED + "\"" : REDACTED)));
         }
         // values first (a credential cut in two by the limit would leave its start)
         text = Secrets.redact(text, secrets);
-        return text.length() > bodyLimit ? text.substring(0, bodyLimit) + "… [" + text.length() + " characters]" : text;
+        int limit = Math.min(bodyLimit, 3950);
+        return text.length() > limit ? text.substring(0, limit) + "… [" + text.length() + " characters]" : text;
     }
 
     private boolean redactFields(JsonNode node) {
@@ -128,21 +156,23 @@ public final class AttemptLog {
     }
 
     private static String cut(String s, int max) {
+        // also used for over-long texts of a target (an error of 10 000 characters)
         return s == null || s.length() <= max ? s : s.substring(0, max - 1) + "…";
     }
 
-    /** The tries of one order, oldest first. */
-    public List<Map<String, Object>> forOrder(String eventSlug, String orderCode) {
-        return Tx.run(ds, c -> OrderStore.rows(c, "SELECT id, provider, mapping_id, remote_type, purpose, method, url, status, "
-                + "latency_ms, request_body, response_body, error, attempted_at FROM sync_attempt WHERE event_slug = ? AND order_code = ? "
-                + "ORDER BY attempted_at, id", eventSlug, orderCode));
+    /** The newest {@code limit} tries of one order, oldest first. */
+    public List<Map<String, Object>> forOrder(String eventSlug, String orderCode, int limit) {
+        List<Map<String, Object>> rows = new java.util.ArrayList<>(Tx.run(ds, c -> OrderStore.rows(c, "SELECT id, provider, mapping_id, "
+                + "remote_type, purpose, method, url, status, latency_ms, request_body, response_body, error, attempted_at FROM sync_attempt "
+                + "WHERE event_slug = ? AND order_code = ? ORDER BY attempted_at DESC, id DESC FETCH FIRST " + Math.max(1, limit) + " ROWS ONLY",
+                eventSlug, orderCode)));
+        java.util.Collections.reverse(rows);
+        return rows;
     }
 
-    /** Deletes the tries older than {@code before}; returns how many. */
-    public int purge(Connection c, Instant before) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("DELETE FROM sync_attempt WHERE attempted_at < ?")) {
-            ps.setObject(1, before.atOffset(ZoneOffset.UTC));
-            return ps.executeUpdate();
-        }
+    /** How many tries of one order are stored. */
+    public long count(String eventSlug, String orderCode) {
+        return ((Number) Tx.run(ds, c -> OrderStore.rows(c, "SELECT COUNT(*) AS n FROM sync_attempt WHERE event_slug = ? AND order_code = ?",
+                eventSlug, orderCode)).get(0).get("n")).longValue();
     }
 }

@@ -91,12 +91,21 @@ public final class OrderStore {
 
     /** The order's e-mail (lower case), status, buyer name and total: what the order list searches and shows. */
     static void searchColumns(PreparedStatement ps, int first, com.fasterxml.jackson.databind.JsonNode order) throws SQLException {
-        String email = order.path("email").asText("");
-        ps.setString(first, email.isEmpty() ? null : truncate(email.trim().toLowerCase(java.util.Locale.ROOT), 320));
+        String email = normalEmail(order.path("email").asText(""));
+        ps.setString(first, email.isEmpty() ? null : truncate(email, 320));
         ps.setString(first + 1, truncate(order.path("status").asText(null), 10));
         String name = order.path("invoice_address").path("name").asText("");
         ps.setString(first + 2, name.isEmpty() ? null : truncate(name, 400));
         ps.setString(first + 3, truncate(order.path("total").asText(null), 40));
+    }
+
+    /** An e-mail address as stored for search and erasure: Unicode NFC, no surrounding (also non-breaking) space, lower case. */
+    public static String normalEmail(String email) {
+        if (email == null) {
+            return "";
+        }
+        String e = java.text.Normalizer.normalize(email, java.text.Normalizer.Form.NFC).replaceAll("^[\\s\\p{Z}]+|[\\s\\p{Z}]+$", "");
+        return e.toLowerCase(java.util.Locale.ROOT);
     }
 
     /**
@@ -119,7 +128,8 @@ public final class OrderStore {
                             order = mapper.createObjectNode();
                         }
                         searchColumns(ps, 1, order);
-                        if (order.path("status").isMissingNode()) {
+                        if (order.path("status").asText(null) == null) {
+                            // no status (or null): marked, so the next batch does not read it again
                             ps.setString(2, "?");
                         }
                         ps.setString(5, (String) r.get("event_slug"));

@@ -30,7 +30,6 @@ public final class Retention {
     }
 
     private final DataSource ds;
-    private final AttemptLog attempts;
     private final Duration retainAttempts;
     private final Duration retainOrders;
 
@@ -38,10 +37,9 @@ public final class Retention {
     private volatile boolean filled;
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Retention.class);
 
-    public Retention(DataSource ds, OrderStore store, AttemptLog attempts, Duration retainAttempts, Duration retainOrders) {
+    public Retention(DataSource ds, OrderStore store, Duration retainAttempts, Duration retainOrders) {
         this.ds = ds;
         this.store = store;
-        this.attempts = attempts;
         this.retainAttempts = retainAttempts;
         this.retainOrders = retainOrders;
     }
@@ -72,7 +70,7 @@ public final class Retention {
     public Map<String, Integer> purge(Instant now) {
         Map<String, Integer> out = new LinkedHashMap<>();
         if (!retainAttempts.isZero()) {
-            out.put("sync_attempt", Tx.run(ds, c -> attempts.purge(c, now.minus(retainAttempts))));
+            out.put("sync_attempt", batches("sync_attempt", "attempted_at < ?", now.minus(retainAttempts)));
         }
         if (!retainOrders.isZero()) {
             Instant before = now.minus(retainOrders);
@@ -99,9 +97,14 @@ public final class Retention {
                     break;
                 }
             }
-            out.merge("order_log", Tx.run(ds, c -> delete(c, "DELETE FROM order_log WHERE created_at < ?", before)), Integer::sum);
-            out.merge("rejected_event", Tx.run(ds, c -> delete(c, "DELETE FROM rejected_event WHERE received_at < ?", before)), Integer::sum);
+            out.merge("order_log", batches("order_log", "created_at < ?", before), Integer::sum);
+            out.merge("rejected_event", batches("rejected_event", "received_at < ?", before), Integer::sum);
         }
+        // results and tries of orders that are gone (erased while a sync of them ran on): personal data without an owner
+        String orphan = "NOT EXISTS (SELECT 1 FROM order_snapshot s WHERE s.event_slug = x.event_slug AND s.order_code = x.order_code) "
+                + "AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.event_slug = x.event_slug AND q.order_code = x.order_code)";
+        out.merge("sync_result", Tx.run(ds, c -> delete(c, "DELETE FROM sync_result x WHERE " + orphan)), Integer::sum);
+        out.merge("sync_attempt", Tx.run(ds, c -> delete(c, "DELETE FROM sync_attempt x WHERE " + orphan)), Integer::sum);
         out.values().removeIf(n -> n == 0);
         return out;
     }
@@ -124,7 +127,7 @@ public final class Retention {
      * value, and the rejected events that contain it. Returns the orders erased and the rows deleted per table.
      */
     public Map<String, Object> eraseByEmail(String email) {
-        String e = email.trim().toLowerCase(Locale.ROOT);
+        String e = OrderStore.normalEmail(email);
         return Tx.run(ds, c -> {
             busy(c, "SELECT COUNT(*) FROM sync_queue q JOIN order_snapshot s ON s.event_slug = q.event_slug AND s.order_code = q.order_code "
                     + "WHERE s.email = ? AND q.slot = 'inflight'", e);
@@ -138,8 +141,9 @@ public final class Retention {
                 ps.setString(1, e);
                 deleted.merge("sync_result", ps.executeUpdate(), Integer::sum);
             }
+            // the address as a whole JSON string ("…"), not as part of a longer one (xalice@example.org.evil)
             try (PreparedStatement ps = c.prepareStatement("DELETE FROM rejected_event WHERE LOWER(payload) LIKE ? ESCAPE '\\'")) {
-                ps.setString(1, "%" + e.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%");
+                ps.setString(1, "%\"" + e.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "\"%");
                 deleted.merge("rejected_event", ps.executeUpdate(), Integer::sum);
             }
             deleted.values().removeIf(n -> n == 0);
@@ -174,6 +178,19 @@ public final class Retention {
         out.put("order_log", delete(c, "DELETE FROM order_log WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode));
         out.put("sync_attempt", delete(c, "DELETE FROM sync_attempt WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode));
         return out;
+    }
+
+    /** Deletes the rows of a table that match, 5 000 a transaction (a large purge never holds long locks). */
+    private int batches(String table, String condition, Instant before) {
+        int total = 0;
+        while (true) {
+            int n = Tx.run(ds, c -> delete(c, "DELETE FROM " + table + " WHERE id IN (SELECT id FROM " + table + " WHERE " + condition
+                    + " ORDER BY id FETCH FIRST 5000 ROWS ONLY)", before));
+            total += n;
+            if (n < 5000) {
+                return total;
+            }
+        }
     }
 
     private static int delete(Connection c, String sql, Object... args) throws SQLException {

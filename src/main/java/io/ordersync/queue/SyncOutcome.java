@@ -82,10 +82,19 @@ public final class SyncOutcome {
         List<io.ordersync.order.AttemptLog.Attempt> tries = tries(exchange);
         tries.forEach(t -> metrics.history().latency(e.provider(), t.latencyMs()));
         java.util.Set<String> secrets = tries.isEmpty() ? java.util.Set.of() : secrets(providers.active(e.provider()));
+        if (!tries.isEmpty()) {
+            // the version that sent the requests (a file edited meanwhile may name other credentials)
+            secrets.addAll(exchange.getProperty(Sync.PROPERTY, Sync.class).provider().secretValues());
+        }
         try {
             Tx.run(ds, c -> {
                 if (!queue.complete(c, e)) {
                     SyncQueue.logLost(e);
+                    if (io.ordersync.order.OrderStore.rows(c, "SELECT 1 AS x FROM order_snapshot WHERE event_slug = ? AND order_code = ?",
+                            e.eventSlug(), e.orderCode()).isEmpty()) {
+                        // the order was erased while this sync ran past its lease: nothing of it is stored again
+                        return null;
+                    }
                 }
                 attemptLog.record(c, e.eventSlug(), e.orderCode(), e.provider(), tries, secrets);
                 Instant now = Instant.now();
@@ -140,6 +149,10 @@ public final class SyncOutcome {
         int attempts = e.failedAttempts();
         Instant next = now;
         java.util.Set<String> secrets = secrets(p);
+        Sync synced = exchange.getProperty(Sync.PROPERTY, Sync.class);
+        if (synced != null) {
+            secrets.addAll(synced.provider().secretValues());
+        }
         tries(exchange).forEach(t -> metrics.history().latency(e.provider(), t.latencyMs()));
         String message = io.ordersync.mapping.Secrets.redact(ex == null ? "unknown error" : describe(ex), secrets);
         Sync sync = exchange.getProperty(Sync.PROPERTY, Sync.class);
