@@ -278,14 +278,16 @@ async function order(main, params, event, code) {
   document.querySelectorAll('[data-sync]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/order/sync?event=${encodeURIComponent(event)}&code=${encodeURIComponent(code)}`, {provider: b.dataset.sync}), () => 'Sync queued'); });
 }
 
-async function mappings(main) {
+async function mappings(main, params) {
+  if (params.get('edit')) return editor(main, params.get('edit'));
   const providers = await api('GET', '/api/providers');
   if ($('#preview-doc')) { // keep the form while the page refreshes
     return;
   }
   main.innerHTML = `<h1>Mappings</h1>
     ${providers.map((p) => `<div class="card" style="margin-bottom:1rem" data-testid="mapping-${esc(p.identifier)}">
-      <h3>${esc(p.display_name)} <span class="badge ${esc(p.status)}">${esc(p.status.replace(/_/g, ' '))}</span></h3>
+      <h3>${esc(p.display_name)} <span class="badge ${esc(p.status)}">${esc(p.status.replace(/_/g, ' '))}</span>
+        <a href="#/mappings?edit=${encodeURIComponent(p.identifier)}" data-testid="edit-${esc(p.identifier)}" style="float:right">Edit</a></h3>
       <div class="muted">${esc(p.file)} · triggers: ${esc((p.triggers || []).join(', '))}</div>
       ${p.errors.length ? `<ul class="errors">${p.errors.map((e) => `<li>${esc(e.text)}</li>`).join('')}</ul>` : '<p class="muted">No errors.</p>'}
       <details data-file="${esc(p.identifier)}"><summary>${esc(p.file)}</summary><pre></pre></details>
@@ -308,6 +310,189 @@ async function mappings(main) {
       if ($('#preview-remote').value.trim()) body.remote = JSON.parse($('#preview-remote').value);
       $('#preview-out').textContent = JSON.stringify(await api('POST', '/api/preview', body), null, 2);
     } catch (e) { $('#preview-out').textContent = 'Error: ' + e.message; }
+  };
+}
+
+/** A text body (the YAML) to the editor's endpoints, JSON back. */
+async function sendText(method, path, text, headers = {}) {
+  const r = await fetch(path, {method, headers: {'X-Ordersync-Request': '1', 'Content-Type': 'text/plain; charset=utf-8', ...headers}, body: text});
+  if (r.status === 401) { location.href = '/login'; throw new Error('logged out'); }
+  return {status: r.status, data: await r.json().catch(() => ({}))};
+}
+
+const MODES_OF_PROPERTY = ['overwrite', 'if_new', 'if_empty', 'append'];
+const KINDS = ['source', 'value', 'template', 'ref'];
+
+/**
+ * The mapping editor: the YAML with line numbers and its errors marked in place, validated as you type; a form
+ * for one object mapping's properties (pretix's property editor: field from the catalogue, remote field, mode,
+ * value map, order); preview against a stored order; save (only what validates); the file's history.
+ */
+async function editor(main, id) {
+  if ($('#ed-text') && $('#ed-text').dataset.provider === id) return; // never redraw under the typing
+  const [file, fields, history] = await Promise.all([api('GET', `/api/providers/${encodeURIComponent(id)}/edit`), api('GET', '/api/fields'),
+    api('GET', `/api/providers/${encodeURIComponent(id)}/history`)]);
+  let version = file.version;
+  let objects = file.objects || [];
+  let rows = [];
+  main.innerHTML = `<h1>Edit ${esc(file.file)} <a class="muted" href="#/mappings" style="font-size:.9rem">back</a></h1>
+    <div class="editor"><pre class="gutter" id="ed-gutter" aria-hidden="true"></pre>
+      <textarea id="ed-text" data-provider="${esc(id)}" spellcheck="false" wrap="off" data-testid="ed-text"></textarea></div>
+    <div class="toolbar"><button id="ed-save" data-testid="ed-save">Save</button>
+      <span id="ed-state" data-testid="ed-state" class="muted"></span></div>
+    <ul id="ed-errors" class="errors" data-testid="ed-errors"></ul>
+    <h2>Properties</h2>
+    <div class="toolbar"><label class="inline">object mapping <select id="ed-object" data-testid="ed-object"></select></label>
+      <button class="secondary" id="ed-add" data-testid="ed-add">Add property</button>
+      <button id="ed-apply" data-testid="ed-apply">Apply to the file</button>
+      <span class="muted">edits the text above; save to run it</span></div>
+    <table id="ed-props" data-testid="ed-props"><thead><tr><th></th><th>From</th><th>Value</th><th>Remote field</th><th>Mode</th><th>Value map</th><th></th></tr></thead><tbody></tbody></table>
+    <dialog id="ed-map"><form method="dialog"><label>Value map: one <code>option = remote value</code> a line</label>
+      <textarea id="ed-map-text" rows="8" data-testid="ed-map-text"></textarea>
+      <div class="toolbar"><button value="ok" data-testid="ed-map-ok">OK</button><button value="cancel" class="secondary">Cancel</button></div></form></dialog>
+    <h2>Preview against a stored order</h2>
+    <div class="toolbar"><input id="ed-pv-event" placeholder="event" size="10"><input id="ed-pv-code" placeholder="order code" size="10">
+      <button class="secondary" id="ed-preview" data-testid="ed-preview">Preview the text above</button></div>
+    <pre id="ed-pv-out" data-testid="ed-pv-out"></pre>
+    <h2>History</h2>
+    ${history.changes.length ? `<ul class="history" data-testid="ed-history">${history.changes.map((c) => `<li><details><summary>${when(c.changed_at)} · ${esc(c.actor)}</summary>
+      <pre>${esc(c.diff)}</pre></details></li>`).join('')}</ul>` : '<p class="muted" data-testid="ed-history">No saves through the editor yet.</p>'}`;
+  const text = $('#ed-text');
+  text.value = file.text;
+  const groups = {order: 'Order', position: 'Position (ticket)', event: 'Event', event_or_date: 'Event or date'};
+  const fieldOptions = (current) => {
+    const known = new Set(fields.fields.map((f) => f.name));
+    let html = Object.entries(groups).map(([input, label]) => `<optgroup label="${esc(label)}">${fields.fields.filter((f) => f.input === input)
+      .map((f) => `<option value="${esc(f.name)}" ${f.name === current ? 'selected' : ''}>${esc(f.label)} (${esc(f.name)})</option>`).join('')}</optgroup>`).join('');
+    if (current && !known.has(current)) html = `<optgroup label="In this file"><option selected>${esc(current)}</option></optgroup>` + html;
+    return html;
+  };
+  const drawRows = () => {
+    $('#ed-props tbody').innerHTML = rows.map((r, n) => {
+      const kind = KINDS.find((k) => r[k] !== undefined) || 'source';
+      const value = r[kind] ?? '';
+      return `<tr data-testid="ed-row-${n}"><td>${n + 1}</td>
+        <td><select data-k="kind" data-n="${n}">${KINDS.map((k) => `<option ${k === kind ? 'selected' : ''}>${k}</option>`).join('')}</select></td>
+        <td>${kind === 'source' ? `<select data-k="value" data-n="${n}" data-testid="ed-source-${n}">${fieldOptions(value)}</select>`
+          : `<input data-k="value" data-n="${n}" value="${esc(value)}" data-testid="ed-value-${n}">`}</td>
+        <td><input data-k="remote" data-n="${n}" value="${esc(r.remote ?? '')}" data-testid="ed-remote-${n}"></td>
+        <td><select data-k="mode" data-n="${n}">${MODES_OF_PROPERTY.map((m) => `<option ${m === (r.mode || 'overwrite') ? 'selected' : ''}>${m}</option>`).join('')}</select></td>
+        <td><button class="secondary" data-map="${n}">${r.value_map ? Object.keys(r.value_map).length + ' entries' : 'none'}</button></td>
+        <td><button class="link" data-up="${n}" title="up">↑</button><button class="link" data-down="${n}" title="down">↓</button>
+          <button class="link" data-del="${n}" data-testid="ed-del-${n}" title="delete">✕</button></td></tr>`;
+    }).join('');
+  };
+  const pickObject = (keep) => {
+    const sel = $('#ed-object');
+    const before = keep ? Number(sel.value || 0) : 0;
+    sel.innerHTML = (objects || []).map((o, n) => `<option value="${n}">${esc(o.id)} (${esc(o.source)})</option>`).join('');
+    sel.value = String(Math.min(before, Math.max(0, (objects || []).length - 1)));
+    rows = JSON.parse(JSON.stringify(((objects || [])[Number(sel.value)] || {}).properties || []));
+    drawRows();
+  };
+  const mark = (errors) => {
+    const bad = new Set(errors.map((e) => e.line));
+    const n = text.value.split('\n').length;
+    $('#ed-gutter').innerHTML = Array.from({length: n}, (_, i) => bad.has(i + 1) ? `<span class="bad" data-testid="ed-bad-${i + 1}">${i + 1}</span>` : String(i + 1)).join('\n');
+    $('#ed-errors').innerHTML = errors.map((e) => `<li><a href="#" data-line="${e.line}">line ${e.line}, column ${e.column}</a>: ${esc(e.path ? e.path + ': ' : '')}${esc(e.message)}</li>`).join('');
+    document.querySelectorAll('[data-line]').forEach((a) => { a.onclick = (ev) => { ev.preventDefault(); goTo(Number(a.dataset.line)); }; });
+  };
+  const goTo = (line) => {
+    const lines = text.value.split('\n');
+    const start = lines.slice(0, line - 1).join('\n').length + (line > 1 ? 1 : 0);
+    text.focus();
+    text.setSelectionRange(start, start + (lines[line - 1] || '').length);
+    text.scrollTop = Math.max(0, (line - 5) * 18);
+  };
+  let timer = null;
+  let formDirty = false;
+  const check = async () => {
+    const r = await sendText('POST', `/api/providers/${encodeURIComponent(id)}/validate`, text.value);
+    const errors = r.data.errors || [];
+    mark(errors);
+    $('#ed-state').textContent = r.status !== 200 ? (r.data.error || 'cannot validate') : errors.length ? `${errors.length} error${errors.length === 1 ? '' : 's'}: not saved while it has errors` : 'valid';
+    $('#ed-state').className = errors.length || r.status !== 200 ? 'error' : 'muted';
+    if (r.data.objects && !formDirty) { objects = r.data.objects; pickObject(true); }
+  };
+  text.addEventListener('input', () => { mark([]); clearTimeout(timer); timer = setTimeout(check, 300); });
+  text.addEventListener('scroll', () => { $('#ed-gutter').scrollTop = text.scrollTop; });
+  mark([]);
+  pickObject(false);
+  check();
+  $('#ed-object').onchange = () => { formDirty = false; rows = JSON.parse(JSON.stringify(objects[Number($('#ed-object').value)].properties || [])); drawRows(); };
+  $('#ed-props').addEventListener('change', (ev) => {
+    const t = ev.target;
+    const n = Number(t.dataset.n);
+    if (Number.isNaN(n)) return;
+    formDirty = true;
+    const r = rows[n];
+    if (t.dataset.k === 'kind') {
+      const old = KINDS.find((k) => r[k] !== undefined);
+      const v = old ? r[old] : '';
+      KINDS.forEach((k) => delete r[k]);
+      r[t.value] = t.value === 'source' ? (fields.fields[0] || {}).name : v;
+      drawRows();
+    } else if (t.dataset.k === 'value') {
+      const kind = KINDS.find((k) => r[k] !== undefined) || 'source';
+      r[kind] = t.value;
+    } else if (t.dataset.k === 'mode') {
+      if (t.value === 'overwrite') delete r.mode; else r.mode = t.value;
+    } else {
+      r[t.dataset.k] = t.value;
+    }
+  });
+  $('#ed-props').addEventListener('click', (ev) => {
+    const b = ev.target.closest('button');
+    if (!b) return;
+    formDirty = true;
+    if (b.dataset.del) rows.splice(Number(b.dataset.del), 1);
+    else if (b.dataset.up && Number(b.dataset.up) > 0) { const n = Number(b.dataset.up); [rows[n - 1], rows[n]] = [rows[n], rows[n - 1]]; }
+    else if (b.dataset.down && Number(b.dataset.down) < rows.length - 1) { const n = Number(b.dataset.down); [rows[n + 1], rows[n]] = [rows[n], rows[n + 1]]; }
+    else if (b.dataset.map) {
+      const n = Number(b.dataset.map);
+      $('#ed-map-text').value = Object.entries(rows[n].value_map || {}).map(([k, v]) => `${k} = ${v}`).join('\n');
+      $('#ed-map').onclose = () => {
+        if ($('#ed-map').returnValue !== 'ok') return;
+        const map = {};
+        $('#ed-map-text').value.split('\n').map((l) => l.split('=')).filter((p) => p.length >= 2 && p[0].trim())
+          .forEach((p) => { map[p[0].trim()] = p.slice(1).join('=').trim(); });
+        if (Object.keys(map).length) rows[n].value_map = map; else delete rows[n].value_map;
+        drawRows();
+      };
+      $('#ed-map').showModal();
+      return;
+    } else return;
+    drawRows();
+  });
+  $('#ed-add').onclick = () => { formDirty = true; rows.push({source: (fields.fields[0] || {}).name, remote: ''}); drawRows(); };
+  $('#ed-apply').onclick = async () => {
+    try {
+      const r = await api('POST', `/api/providers/${encodeURIComponent(id)}/properties`, {text: text.value, object: Number($('#ed-object').value), properties: rows});
+      text.value = r.text;
+      formDirty = false;
+      await check();
+      toast('Applied to the text: save to run it');
+    } catch (e) { toast('Error: ' + e.message); }
+  };
+  $('#ed-save').onclick = async () => {
+    const r = await sendText('PUT', `/api/providers/${encodeURIComponent(id)}/file`, text.value, {'X-Ordersync-Base': version});
+    if (r.status === 200) {
+      version = r.data.version;
+      toast(r.data.saved ? 'Saved: the provider reloads it within seconds' : 'Nothing changed');
+      $('#ed-state').textContent = r.data.saved ? 'saved' : 'unchanged';
+      main._html = null;
+      setTimeout(() => { $('#ed-text').dataset.provider = ''; render(); }, 300);
+    } else {
+      if (r.data.errors) mark(r.data.errors);
+      $('#ed-state').textContent = r.data.error || 'not saved';
+      $('#ed-state').className = 'error';
+    }
+  };
+  $('#ed-preview').onclick = async () => {
+    try {
+      const out = await api('POST', '/api/preview', {provider: id, mapping: text.value, order: {event: $('#ed-pv-event').value.trim(), code: $('#ed-pv-code').value.trim()}});
+      $('#ed-pv-out').textContent = JSON.stringify(out, null, 2);
+    } catch (e) { $('#ed-pv-out').textContent = 'Error: ' + e.message; }
   };
 }
 

@@ -82,6 +82,16 @@ class MappingEditorTest extends AppTestSupport {
             awaitQueueEmpty();
             return target.objects("contacts").stream().anyMatch(c -> c.has("given_name"));
         });
+        // preview of an unsaved edit against the stored order: the requests it would send, nothing sent
+        int before = target.requests().size();
+        var body = JSON.createObjectNode().put("provider", "crm").put("mapping", edited.replace("remote: given_name", "remote: prename"));
+        body.putObject("order").put("event", "democon").put("code", "ABC12");
+        var preview = app.post("/api/preview", body.toString());
+        assertThat(preview.statusCode()).as(preview.body()).isEqualTo(200);
+        assertThat(preview.body()).contains("prename");
+        assertThat(target.requests()).hasSize(before);
+        body.putObject("order").put("event", "democon").put("code", "NOPE");
+        assertThat(app.post("/api/preview", body.toString()).statusCode()).isEqualTo(404);
         // the old version is stale now
         assertThat(send("PUT", "/api/providers/crm/file", text, version).statusCode()).isEqualTo(409);
     }

@@ -22,6 +22,8 @@ class ProblemGroupsTest extends AppTestSupport {
                 .isEqualTo("PUT /members/… → HTTP #: invalid member #");
         assertThat(QueueView.cause("x".repeat(500))).hasSize(161);
         assertThat(QueueView.cause(null)).isEmpty();
+        assertThat(QueueView.cause("GET /contacts?email=tester%40example.org → HTTP 422: {\"error\": \"x\"}"))
+                .isEqualTo("GET /contacts?… → HTTP #: {\"error\": \"x\"}");
     }
 
     @Test

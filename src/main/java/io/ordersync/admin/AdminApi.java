@@ -205,7 +205,18 @@ public final class AdminApi {
         }
         OrderDocument doc;
         try {
-            doc = parser.validate(in.path("document"));
+            if (in.path("order").isObject()) {
+                // a stored order: its newest snapshot
+                String json = store.snapshot(in.path("order").path("event").asText(""), in.path("order").path("code").asText(""));
+                if (json == null) {
+                    reply(exchange, 404, Map.of("error", "no stored order " + in.path("order").path("code").asText("")
+                            + " of event " + in.path("order").path("event").asText("")));
+                    return;
+                }
+                doc = parser.parse(json);
+            } else {
+                doc = parser.validate(in.path("document"));
+            }
         } catch (InvalidDocumentException e) {
             reply(exchange, 400, Map.of("error", "document: " + e.getMessage()));
             return;

@@ -111,7 +111,33 @@ public final class MappingEditor {
             return;
         }
         String text = Files.readString(f);
-        Json.reply(mapper, exchange, 200, Map.of("provider", id, "file", f.getFileName().toString(), "text", text, "version", hash(text)));
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("provider", id);
+        out.put("file", f.getFileName().toString());
+        out.put("text", text);
+        out.put("version", hash(text));
+        out.put("objects", structure(text));
+        Json.reply(mapper, exchange, 200, out);
+    }
+
+    private static final ObjectMapper YAML = new ObjectMapper(new com.fasterxml.jackson.dataformat.yaml.YAMLFactory());
+
+    /** The object mappings of a text as the form shows them (id, source, properties), or null when it does not parse. */
+    static List<Map<String, Object>> structure(String text) {
+        try {
+            JsonNode root = YAML.readTree(text);
+            List<Map<String, Object>> out = new ArrayList<>();
+            for (JsonNode o : root.path("objects")) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("id", o.path("id").asText(""));
+                m.put("source", o.path("source").asText(""));
+                m.put("properties", o.path("properties").isArray() ? o.path("properties") : List.of());
+                out.add(m);
+            }
+            return out;
+        } catch (Exception e) {
+            return null;
+        }
     }
 
     /** {@code POST /api/providers/{id}/validate} with the YAML text: its errors, each with line and column. */
@@ -128,7 +154,11 @@ public final class MappingEditor {
             return;
         }
         ProviderLoader.Loaded l = load(id, f, text);
-        Json.reply(mapper, exchange, 200, Map.of("valid", l.valid(), "errors", errors(l)));
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("valid", l.valid());
+        out.put("errors", errors(l));
+        out.put("objects", structure(text));
+        Json.reply(mapper, exchange, 200, out);
     }
 
     /**
@@ -199,6 +229,21 @@ public final class MappingEditor {
         List<String> b = List.of(after.split("\n", -1));
         var patch = com.github.difflib.DiffUtils.diff(a, b);
         return String.join("\n", com.github.difflib.UnifiedDiffUtils.generateUnifiedDiff("a/" + name, "b/" + name, a, patch, 3));
+    }
+
+    /** {@code GET /api/fields}: the source fields a mapping can read, by the part of the order they come from. */
+    public void fields(Exchange exchange) throws Exception {
+        List<Map<String, Object>> out = new ArrayList<>();
+        for (io.ordersync.order.SourceFields.Field f : io.ordersync.order.SourceFields.catalogue()) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("name", f.name());
+            m.put("input", f.input().name().toLowerCase(java.util.Locale.ROOT));
+            m.put("type", f.type());
+            m.put("label", f.label());
+            out.add(m);
+        }
+        Json.reply(mapper, exchange, 200, Map.of("fields", out, "patterns", List.of("attendee_name_<part>", "invoice_address_name_<part>",
+                "question_<identifier>", "checkin_date_<list id>")));
     }
 
     /** {@code GET /api/providers/{id}/history}: the saves of the file, newest first. */

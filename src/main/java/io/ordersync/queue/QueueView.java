@@ -100,7 +100,7 @@ public final class QueueView {
     public record Group(String provider, String mode, String cause, long count, List<Long> ids, String example) {
     }
 
-    private static final java.util.regex.Pattern EMAIL = java.util.regex.Pattern.compile("[^\\s/\"'<>@]+(@|%40)[^\\s/\"'<>?&]+");
+    private static final java.util.regex.Pattern EMAIL = java.util.regex.Pattern.compile("[^\\s/\"'<>@?&=]+(@|%40)[^\\s/\"'<>?&]+");
     private static final java.util.regex.Pattern NUMBER = java.util.regex.Pattern.compile("\\d+");
     private static final java.util.regex.Pattern QUERY = java.util.regex.Pattern.compile("\\?\\S*");
 
@@ -113,8 +113,8 @@ public final class QueueView {
         if (error == null || error.isBlank()) {
             return "";
         }
-        String c = EMAIL.matcher(error).replaceAll("…");
-        c = QUERY.matcher(c).replaceAll("?…");
+        String c = QUERY.matcher(error).replaceAll("?…");
+        c = EMAIL.matcher(c).replaceAll("…");
         c = NUMBER.matcher(c).replaceAll("#");
         c = c.replaceAll("\\s+", " ").strip();
         return c.length() > 160 ? c.substring(0, 160) + "…" : c;

@@ -53,7 +53,7 @@ class AdminUiBrowserTest extends AppTestSupport {
         options.setBinary(CHROMIUM.toFile());
         options.addArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1400,1000", "--user-data-dir=" + Files.createTempDirectory(tmp, "chrome"));
+                "--disable-dev-shm-usage", "--window-size=1400,1043", "--user-data-dir=" + Files.createTempDirectory(tmp, "chrome"));
         ChromeDriverService service = new ChromeDriverService.Builder().usingDriverExecutable(CHROMEDRIVER.toFile()).build();
         browser = new ChromeDriver(service, options);
         wait = new WebDriverWait(browser, Duration.ofSeconds(20));
@@ -186,6 +186,13 @@ class AdminUiBrowserTest extends AppTestSupport {
         waitForText("order-total", "1 order");
         assertThat(byTestId("orders").getText()).contains("FIND1").doesNotContain("FIND2");
         screenshot("10-orders-search");
+        // and a rejected event, on its page
+        app.post("/api/events", "{\"type\": \"order.paid\", \"order\": {\"code\": \"BAD\"}}");
+        browser.get(app.url("/ui/#/rejected"));
+        wait.until(d -> d.getPageSource().contains("BAD") || d.findElements(By.cssSelector("td.error")).size() > 0);
+        screenshot("15-rejected");
+        browser.get(app.url("/ui/#/orders?q=BUYER1%40"));
+        waitForText("order-total", "1 order");
         browser.findElement(By.linkText("democon / FIND1")).click();
         waitForText("summary-email", "buyer1@example.org");
         waitForText("summary-total", "46.00");
@@ -196,6 +203,61 @@ class AdminUiBrowserTest extends AppTestSupport {
         wait.until(ExpectedConditions.urlContains("#/orders"));
         await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'FIND1'") == 0);
         waitForText("order-total", "2 orders");
+    }
+
+    /** The mapping editor: a bad edit is marked at its line and refused; a form edit is applied, saved and runs. */
+    @Test
+    void aFormEditSavesAFileThatValidatesAndABadEditIsRefused() throws Exception {
+        startWithCrm(5, "1h", Map.of("ordersync.admin.username", "admin", "ordersync.admin.password", "s3cure-pw"));
+        browser.get(app.url("/ui/"));
+        wait.until(ExpectedConditions.urlContains("/login"));
+        browser.findElement(By.id("username")).sendKeys("admin");
+        browser.findElement(By.id("password")).sendKeys("s3cure-pw");
+        browser.findElement(By.id("submit")).click();
+        wait.until(ExpectedConditions.urlContains("/ui/"));
+        browser.get(app.url("/ui/#/mappings"));
+        byTestId("mapping-crm");
+        screenshot("14-mappings");
+        click("edit-crm");
+        waitForText("ed-state", "valid");
+        String original = Files.readString(mappings.resolve("crm.yaml"));
+
+        // a misspelt mode: marked at its line as you type, and the save refused
+        WebElement text = byTestId("ed-text");
+        String broken = original.replace("remote: first_name, mode: if_empty", "remote: first_name, mode: if_emtpy");
+        ((org.openqa.selenium.JavascriptExecutor) browser).executeScript(
+                "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'));", text, broken);
+        waitForText("ed-state", "1 error");
+        // the gutter marks line 31 (it is scrolled out of view: present, not visible)
+        wait.until(ExpectedConditions.presenceOfElementLocated(By.cssSelector("[data-testid='ed-bad-31']")));
+        assertThat(byTestId("ed-errors").getText()).contains("line 31").contains("if_emtpy");
+        screenshot("12-mapping-error");
+        click("ed-save");
+        waitForText("ed-state", "not saved");
+        assertThat(Files.readString(mappings.resolve("crm.yaml"))).isEqualTo(original);
+
+        // back to the saved text; the form renames a remote field; applied, valid, saved, on disk, in the history
+        ((org.openqa.selenium.JavascriptExecutor) browser).executeScript(
+                "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'));", text, original);
+        waitForText("ed-state", "valid");
+        WebElement remote = byTestId("ed-remote-1");
+        assertThat(remote.getAttribute("value")).isEqualTo("first_name");
+        remote.clear();
+        remote.sendKeys("given_name");
+        remote.sendKeys(org.openqa.selenium.Keys.TAB);
+        click("ed-apply");
+        wait.until(d -> String.valueOf(((org.openqa.selenium.JavascriptExecutor) d).executeScript(
+                "return document.querySelector('[data-testid=ed-text]').value")).contains("remote: given_name"));
+        waitForText("ed-state", "valid");
+        screenshot("13-mapping-form");
+        click("ed-save");
+        await().atMost(Duration.ofSeconds(10)).until(() -> Files.readString(mappings.resolve("crm.yaml")).contains("remote: given_name, mode: if_empty"));
+        String saved = Files.readString(mappings.resolve("crm.yaml"));
+        // only the properties block of the contact changed: the comment above it is still there
+        assertThat(saved).contains("# the circuit breaker has its own tests");
+        waitForText("ed-history", "admin");
+        assertThat(app.query("SELECT actor FROM mapping_change")).singleElement()
+                .satisfies(r -> assertThat(r.get("actor")).isEqualTo("UI session of admin"));
     }
 
     /** A retrying row reads "attempt 1 of 5" on the order page and in its log; the dashboard shows the pause. */
