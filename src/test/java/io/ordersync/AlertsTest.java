@@ -85,8 +85,7 @@ class AlertsTest extends AppTestSupport {
                 "ordersync.alerts.mail.uri", "smtp://127.0.0.1:" + mail.getSmtp().getPort(),
                 "ordersync.alerts.mail.to", "ops@example.org", "ordersync.alerts.check-period-ms", "200",
                 "ordersync.alerts.min-interval", "PT1H"));
-        // the first check takes its bearings; what is parked after it is news
-        Thread.sleep(3500);
+        // parked at once after the start (before the first check): news all the same
         app.post("/api/events", fixture("order-abc12").toString());
         await().atMost(Duration.ofSeconds(20)).until(() -> !of("sync.parked").isEmpty());
         JsonNode parked = of("sync.parked").get(0);

@@ -52,7 +52,12 @@ public final class Alerts {
         this.minInterval = minInterval;
         this.instance = instance;
         this.clock = clock;
+        // what was parked before this instance started was alerted then, or shows on the dashboard; rows parked
+        // since (also before the first check) are news
+        this.startedAt = clock.instant();
     }
+
+    private final Instant startedAt;
 
     /** One check (the timer of route alerts-check): the alerts to send now, each a JSON-ready map. */
     public synchronized List<Map<String, Object>> check() {
@@ -144,24 +149,17 @@ public final class Alerts {
     /** Rows parked since the last check, per provider, from the order log (where each park is written with its reason). */
     private Map<String, List<Map<String, Object>>> newlyParked() {
         Map<String, List<Map<String, Object>>> out = new HashMap<>();
-        if (lastLogId < 0) {
-            // the first check: what was parked before this instance started was alerted before, or is on the dashboard
-            lastLogId = Tx.run(ds, c -> {
-                Object max = OrderStore.rows(c, "SELECT MAX(id) AS m FROM order_log").get(0).get("m");
-                return max == null ? 0L : ((Number) max).longValue();
-            });
-            return out;
-        }
         Object newest = Tx.run(ds, c -> OrderStore.rows(c, "SELECT MAX(id) AS m FROM order_log").get(0).get("m"));
         long upTo = newest == null ? lastLogId : ((Number) newest).longValue();
         if (upTo <= lastLogId) {
             return out;
         }
         StringBuilder sql = new StringBuilder("SELECT id, provider, event_slug, order_code, message FROM order_log WHERE id > ? "
-                + "AND id <= ? AND kind = 'failure' AND (");
+                + "AND id <= ? AND created_at >= ? AND kind = 'failure' AND (");
         List<Object> args = new ArrayList<>();
         args.add(lastLogId);
         args.add(upTo);
+        args.add(startedAt.atOffset(ZoneOffset.UTC));
         FailureMode[] modes = FailureMode.values();
         for (int i = 0; i < modes.length; i++) {
             sql.append(i == 0 ? "" : " OR ").append("message LIKE ?");

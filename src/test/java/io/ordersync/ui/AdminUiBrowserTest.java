@@ -91,7 +91,18 @@ class AdminUiBrowserTest extends AppTestSupport {
 
     @Test
     void anAdminFindsAParkedFailureRetriesItSyncsAnOrderNowAndBulkRetries() throws Exception {
-        startWithCrm(1, "1h", Map.of("ordersync.admin.username", "admin", "ordersync.admin.password", "s3cure-pw"));
+        // the operator is also told: an alert webhook receiver on loopback
+        List<String> alerts = new java.util.concurrent.CopyOnWriteArrayList<>();
+        com.sun.net.httpserver.HttpServer receiver = com.sun.net.httpserver.HttpServer.create(new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        receiver.createContext("/alerts", ex -> {
+            alerts.add(new String(ex.getRequestBody().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8));
+            ex.sendResponseHeaders(204, -1);
+            ex.close();
+        });
+        receiver.start();
+        startWithCrm(1, "1h", Map.of("ordersync.admin.username", "admin", "ordersync.admin.password", "s3cure-pw",
+                "ordersync.alerts.webhook-url", "http://127.0.0.1:" + receiver.getAddress().getPort() + "/alerts",
+                "ordersync.alerts.check-period-ms", "300"));
         target.failAlways(422);
         app.post("/api/events", fixture("order-abc12").toString());
         await().atMost(Duration.ofSeconds(15)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'permanent'") == 1);
@@ -104,8 +115,9 @@ class AdminUiBrowserTest extends AppTestSupport {
         screenshot("01-login");
         browser.findElement(By.id("submit")).click();
 
-        // the dashboard shows the parked failure, and its chart the failed sync
+        // the dashboard shows the parked failure, and its chart the failed sync; the alert has arrived
         waitForText("parked-crm", "1");
+        await().atMost(Duration.ofSeconds(15)).until(() -> alerts.stream().anyMatch(a -> a.contains("\"type\":\"sync.parked\"") && a.contains("ABC12")));
         wait.until(d -> !d.findElements(By.cssSelector("[data-testid='chart-crm'] canvas")).isEmpty());
         assertThat(byTestId("chart-crm").getText()).contains("syncs").contains("failed").contains("p95 ms");
         screenshot("02-dashboard-parked");
@@ -161,6 +173,7 @@ class AdminUiBrowserTest extends AppTestSupport {
         screenshot("07-no-problems");
         await().atMost(Duration.ofSeconds(15)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
         assertThat(target.objects("tickets")).extracting(t -> t.path("ticket_id").asText()).contains("BULK1-1", "BULK2-1");
+        receiver.stop(0);
     }
 
     /** The Orders page finds an order by part of its e-mail; the order page shows it and erases it. */
