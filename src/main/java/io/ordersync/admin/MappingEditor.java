@@ -97,9 +97,24 @@ public final class MappingEditor {
         return out;
     }
 
-    private String text(Exchange exchange) {
+    /** The provider, its file and the edited text of a request; null after answering 404 or 413. */
+    private record Edit(String id, Path file, String text) {
+    }
+
+    private Edit edit(Exchange exchange) throws Exception {
+        String id = exchange.getIn().getHeader("id", String.class);
+        Path f = file(id);
+        if (f == null) {
+            Json.reply(mapper, exchange, 404, Map.of("error", "no provider '" + id + "'"));
+            return null;
+        }
         String body = exchange.getIn().getBody(String.class);
-        return body == null ? "" : body;
+        String text = body == null ? "" : body;
+        if (text.length() > MAX_FILE_CHARS) {
+            Json.reply(mapper, exchange, 413, Map.of("error", "a mapping file is at most " + MAX_FILE_CHARS + " characters"));
+            return null;
+        }
+        return new Edit(id, f, text);
     }
 
     /** {@code GET /api/providers/{id}/edit}: the file's text and its version (for the save's base). */
@@ -142,17 +157,13 @@ public final class MappingEditor {
 
     /** {@code POST /api/providers/{id}/validate} with the YAML text: its errors, each with line and column. */
     public void validate(Exchange exchange) throws Exception {
-        String id = exchange.getIn().getHeader("id", String.class);
-        Path f = file(id);
-        if (f == null) {
-            Json.reply(mapper, exchange, 404, Map.of("error", "no provider '" + id + "'"));
+        Edit e = edit(exchange);
+        if (e == null) {
             return;
         }
-        String text = text(exchange);
-        if (text.length() > MAX_FILE_CHARS) {
-            Json.reply(mapper, exchange, 413, Map.of("error", "a mapping file is at most " + MAX_FILE_CHARS + " characters"));
-            return;
-        }
+        String id = e.id();
+        Path f = e.file();
+        String text = e.text();
         ProviderLoader.Loaded l = load(id, f, text);
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("valid", l.valid());
@@ -167,17 +178,13 @@ public final class MappingEditor {
      * otherwise); the write is atomic; the change is recorded.
      */
     public void save(Exchange exchange) throws Exception {
-        String id = exchange.getIn().getHeader("id", String.class);
-        Path f = file(id);
-        if (f == null) {
-            Json.reply(mapper, exchange, 404, Map.of("error", "no provider '" + id + "'"));
+        Edit e = edit(exchange);
+        if (e == null) {
             return;
         }
-        String text = text(exchange);
-        if (text.length() > MAX_FILE_CHARS) {
-            Json.reply(mapper, exchange, 413, Map.of("error", "a mapping file is at most " + MAX_FILE_CHARS + " characters"));
-            return;
-        }
+        String id = e.id();
+        Path f = e.file();
+        String text = e.text();
         String base = AdminAuth.requestHeader(exchange, "X-Ordersync-Base");
         synchronized (this) {
             String current = Files.readString(f);

@@ -85,6 +85,16 @@ class AdminUiBrowserTest extends AppTestSupport {
         });
     }
 
+    /** Logs in as the admin user the tests start with (admin / s3cure-pw). */
+    private void logIn() {
+        browser.get(app.url("/ui/"));
+        wait.until(ExpectedConditions.urlContains("/login"));
+        browser.findElement(By.id("username")).sendKeys("admin");
+        browser.findElement(By.id("password")).sendKeys("s3cure-pw");
+        browser.findElement(By.id("submit")).click();
+        wait.until(ExpectedConditions.urlContains("/ui/"));
+    }
+
     private void waitForText(String testId, String text) {
         wait.until(ExpectedConditions.textToBePresentInElementLocated(By.cssSelector("[data-testid='" + testId + "']"), text));
     }
@@ -186,12 +196,7 @@ class AdminUiBrowserTest extends AppTestSupport {
             app.post("/api/events", doc.toString());
         }
         awaitQueueEmpty();
-        browser.get(app.url("/ui/"));
-        wait.until(ExpectedConditions.urlContains("/login"));
-        browser.findElement(By.id("username")).sendKeys("admin");
-        browser.findElement(By.id("password")).sendKeys("s3cure-pw");
-        browser.findElement(By.id("submit")).click();
-        wait.until(ExpectedConditions.urlContains("/ui/"));
+        logIn();
         browser.get(app.url("/ui/#/orders"));
         waitForText("order-total", "3 orders");
         byTestId("order-q").sendKeys("BUYER1@");
@@ -222,12 +227,7 @@ class AdminUiBrowserTest extends AppTestSupport {
     @Test
     void aFormEditSavesAFileThatValidatesAndABadEditIsRefused() throws Exception {
         startWithCrm(5, "1h", Map.of("ordersync.admin.username", "admin", "ordersync.admin.password", "s3cure-pw"));
-        browser.get(app.url("/ui/"));
-        wait.until(ExpectedConditions.urlContains("/login"));
-        browser.findElement(By.id("username")).sendKeys("admin");
-        browser.findElement(By.id("password")).sendKeys("s3cure-pw");
-        browser.findElement(By.id("submit")).click();
-        wait.until(ExpectedConditions.urlContains("/ui/"));
+        logIn();
         browser.get(app.url("/ui/#/mappings"));
         byTestId("mapping-crm");
         screenshot("14-mappings");
