@@ -109,7 +109,10 @@ public final class AttemptLog {
         String text = body;
         boolean parsed = false;
         String t = body.stripLeading();
-        if (t.startsWith("{") || t.startsWith("[")) {
+        // most bodies name no secret field and escape nothing: nothing to parse (the credential values are
+        // redacted below in any case); 4 % of ordersync's CPU in the e2e profile went to parsing them all
+        boolean suspect = body.indexOf('\\') >= 0 || containsWord(body);
+        if (suspect && (t.startsWith("{") || t.startsWith("["))) {
             try {
                 JsonNode tree = mapper.readTree(body);
                 redactFields(tree);
@@ -119,7 +122,7 @@ public final class AttemptLog {
                 // redacted by pattern below
             }
         }
-        if (!parsed && !secretFieldWords.isEmpty()) {
+        if (suspect && !parsed && !secretFieldWords.isEmpty()) {
             text = fieldPattern.matcher(text).replaceAll(m -> java.util.regex.Matcher.quoteReplacement(m.group(1)
                     + (m.group(2).startsWith("\"") ? "\"" + REDACTED + "\"" : REDACTED)));
         }
@@ -127,6 +130,16 @@ public final class AttemptLog {
         text = Secrets.redact(text, secrets);
         int limit = Math.min(bodyLimit, 3950);
         return text.length() > limit ? text.substring(0, limit) + "… [" + text.length() + " characters]" : text;
+    }
+
+    private boolean containsWord(String body) {
+        String lower = body.toLowerCase(Locale.ROOT);
+        for (String w : secretFieldWords) {
+            if (lower.contains(w)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private boolean redactFields(JsonNode node) {
