@@ -126,10 +126,7 @@ public final class AdminApi {
             return out;
         }
         try {
-            var m = java.util.regex.Pattern.compile("\\{\\{[^{}]+}}").matcher(java.nio.file.Files.readString(state.latest().file()));
-            while (m.find()) {
-                out.add(m.group());
-            }
+            out.addAll(MappingEditor.placeholders(java.nio.file.Files.readString(state.latest().file())));
         } catch (java.io.IOException | RuntimeException unreadable) {
             // no placeholders then
         }

@@ -78,9 +78,9 @@ public final class MappingEditor {
     }
 
     /** Loads an edited text as the registry would, resolving only the placeholders its saved file uses. */
-    private ProviderLoader.Loaded load(String id, Path file, String text) throws Exception {
-        Set<String> allowed = placeholders(Files.readString(file));
-        return providers.loader().restrictedTo(allowed).load(file.getFileName().toString(), text, file);
+    private ProviderLoader.Loaded load(Edit e) throws Exception {
+        Set<String> allowed = placeholders(Files.readString(e.file()));
+        return providers.loader().restrictedTo(allowed).load(e.file().getFileName().toString(), e.text(), e.file());
     }
 
     private static List<Map<String, Object>> errors(ProviderLoader.Loaded l) {
@@ -161,14 +161,11 @@ public final class MappingEditor {
         if (e == null) {
             return;
         }
-        String id = e.id();
-        Path f = e.file();
-        String text = e.text();
-        ProviderLoader.Loaded l = load(id, f, text);
+        ProviderLoader.Loaded l = load(e);
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("valid", l.valid());
         out.put("errors", errors(l));
-        out.put("objects", structure(text));
+        out.put("objects", structure(e.text()));
         Json.reply(mapper, exchange, 200, out);
     }
 
@@ -193,7 +190,7 @@ public final class MappingEditor {
                         + "given): reload it and apply the edit again", "version", hash(current)));
                 return;
             }
-            ProviderLoader.Loaded l = load(id, f, text);
+            ProviderLoader.Loaded l = load(e);
             if (!l.valid()) {
                 Json.reply(mapper, exchange, 422, Map.of("error", "the mapping has errors: not saved", "errors", errors(l)));
                 return;

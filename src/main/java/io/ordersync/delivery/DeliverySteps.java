@@ -303,10 +303,10 @@ public final class DeliverySteps {
             return;
         }
         exchange.removeProperty(STARTED);
+        // made by begin(), outside the circuit breaker's copy of the exchange
         List<AttemptLog.Attempt> list = exchange.getProperty(ATTEMPTS, List.class);
         if (list == null) {
-            list = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
-            exchange.setProperty(ATTEMPTS, list);
+            return;
         }
         Transport.Request req = s.request();
         Provider p = s.provider();

@@ -169,7 +169,6 @@ public final class AttemptLog {
     }
 
     private static String cut(String s, int max) {
-        // also used for over-long texts of a target (an error of 10 000 characters)
         return s == null || s.length() <= max ? s : s.substring(0, max - 1) + "…";
     }
 
