@@ -184,6 +184,30 @@ public final class OrderStore {
         }
     }
 
+    /** One line of an order's sync log. */
+    public record LogEntry(String eventSlug, String orderCode, String provider, String kind, String message, Instant at) {
+    }
+
+    /** Several log lines in one batched statement (a group commit's). */
+    public void log(Connection c, List<LogEntry> entries) throws SQLException {
+        if (entries.isEmpty()) {
+            return;
+        }
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO order_log "
+                + "(event_slug, order_code, provider, kind, message, created_at) VALUES (?, ?, ?, ?, ?, ?)")) {
+            for (LogEntry e : entries) {
+                ps.setString(1, e.eventSlug());
+                ps.setString(2, e.orderCode());
+                ps.setString(3, e.provider());
+                ps.setString(4, e.kind());
+                ps.setString(5, truncate(e.message(), 4000));
+                ps.setObject(6, ts(e.at()));
+                ps.addBatch();
+            }
+            ps.executeBatch();
+        }
+    }
+
     public void log(String eventSlug, String orderCode, String provider, String kind, String message) {
         Tx.run(ds, c -> {
             log(c, eventSlug, orderCode, provider, kind, message, Instant.now());
@@ -204,45 +228,63 @@ public final class OrderStore {
      */
     public void saveResults(Connection c, String eventSlug, String orderCode, String provider, List<Result> all)
             throws SQLException {
-        if (all.isEmpty()) {
+        saveResults(c, List.of(new ResultsOf(eventSlug, orderCode, provider, all)));
+    }
+
+    /** The results of one sync: an order, a provider, its objects. */
+    public record ResultsOf(String eventSlug, String orderCode, String provider, List<Result> results) {
+    }
+
+    /** As {@link #saveResults(Connection, String, String, String, List)} for the syncs of a group commit: still two statements. */
+    public void saveResults(Connection c, List<ResultsOf> syncs) throws SQLException {
+        List<ResultsOf> kept = new java.util.ArrayList<>();
+        for (ResultsOf s : syncs) {
+            Map<String, Result> byObject = new LinkedHashMap<>();
+            for (Result r : s.results()) {
+                String key = r.mappingId() + '\n' + truncate(r.idValue(), 1000);
+                byObject.remove(key);
+                byObject.put(key, r);
+            }
+            if (!byObject.isEmpty()) {
+                kept.add(new ResultsOf(s.eventSlug(), s.orderCode(), s.provider(), List.copyOf(byObject.values())));
+            }
+        }
+        if (kept.isEmpty()) {
             return;
         }
-        Map<String, Result> byObject = new LinkedHashMap<>();
-        for (Result r : all) {
-            String key = r.mappingId() + '\n' + truncate(r.idValue(), 1000);
-            byObject.remove(key);
-            byObject.put(key, r);
-        }
-        java.util.Collection<Result> results = byObject.values();
         try (PreparedStatement ps = c.prepareStatement("DELETE FROM sync_result WHERE event_slug = ? AND order_code = ? "
                 + "AND provider = ? AND mapping_id = ? AND id_value = ?")) {
-            for (Result r : results) {
-                ps.setString(1, eventSlug);
-                ps.setString(2, orderCode);
-                ps.setString(3, provider);
-                ps.setString(4, r.mappingId());
-                ps.setString(5, truncate(r.idValue(), 1000));
-                ps.addBatch();
+            for (ResultsOf s : kept) {
+                for (Result r : s.results()) {
+                    ps.setString(1, s.eventSlug());
+                    ps.setString(2, s.orderCode());
+                    ps.setString(3, s.provider());
+                    ps.setString(4, r.mappingId());
+                    ps.setString(5, truncate(r.idValue(), 1000));
+                    ps.addBatch();
+                }
             }
             ps.executeBatch();
         }
         try (PreparedStatement ps = c.prepareStatement("INSERT INTO sync_result (event_slug, order_code, provider, mapping_id, "
                 + "remote_type, id_field, id_value, remote_id, external_link, display_name, action, synced_at) "
                 + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
-            for (Result r : results) {
-                ps.setString(1, eventSlug);
-                ps.setString(2, orderCode);
-                ps.setString(3, provider);
-                ps.setString(4, r.mappingId());
-                ps.setString(5, r.remoteType());
-                ps.setString(6, r.idField());
-                ps.setString(7, truncate(r.idValue(), 1000));
-                ps.setString(8, truncate(r.remoteId(), 1000));
-                ps.setString(9, truncate(r.externalLink(), 2000));
-                ps.setString(10, truncate(r.displayName(), 1000));
-                ps.setString(11, r.action());
-                ps.setObject(12, ts(r.syncedAt()));
-                ps.addBatch();
+            for (ResultsOf s : kept) {
+                for (Result r : s.results()) {
+                    ps.setString(1, s.eventSlug());
+                    ps.setString(2, s.orderCode());
+                    ps.setString(3, s.provider());
+                    ps.setString(4, r.mappingId());
+                    ps.setString(5, r.remoteType());
+                    ps.setString(6, r.idField());
+                    ps.setString(7, truncate(r.idValue(), 1000));
+                    ps.setString(8, truncate(r.remoteId(), 1000));
+                    ps.setString(9, truncate(r.externalLink(), 2000));
+                    ps.setString(10, truncate(r.displayName(), 1000));
+                    ps.setString(11, r.action());
+                    ps.setObject(12, ts(r.syncedAt()));
+                    ps.addBatch();
+                }
             }
             ps.executeBatch();
         }

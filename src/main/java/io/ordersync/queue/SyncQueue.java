@@ -179,25 +179,49 @@ public final class SyncQueue {
         });
     }
 
-    /** Puts the rows in flight for this instance; a row a sibling beat us to is skipped at its savepoint. */
-    private static List<QueueEntry> markInFlight(Connection c, List<QueueEntry> rows, String instanceId, Instant leaseUntil,
+    private static final String MARK_IN_FLIGHT = "UPDATE sync_queue SET slot = 'inflight', claim_token = ?, "
+            + "claimed_by = ?, lease_until = ? WHERE id = ? AND slot = 'waiting' AND need_manual_retry IS NULL "
+            + "AND not_before <= ?";
+
+    /**
+     * Puts the rows in flight for this instance: one batched statement; when the database refuses one of them (a
+     * sibling of the same order and provider is in flight already), row by row, each behind a savepoint.
+     */
+    static List<QueueEntry> markInFlight(Connection c, List<QueueEntry> rows, String instanceId, Instant leaseUntil,
                                                  Instant now) throws SQLException {
+        List<String> tokens = new ArrayList<>(rows.size());
+        Savepoint batch = c.setSavepoint();
+        try (PreparedStatement ps = c.prepareStatement(MARK_IN_FLIGHT)) {
+            for (QueueEntry e : rows) {
+                String token = UUID.randomUUID().toString();
+                tokens.add(token);
+                bindMark(ps, token, instanceId, leaseUntil, e.id(), now);
+                ps.addBatch();
+            }
+            int[] counts = ps.executeBatch();
+            List<QueueEntry> claimed = new ArrayList<>();
+            for (int i = 0; i < rows.size(); i++) {
+                if (counts[i] == 1) {
+                    claimed.add(inFlight(rows.get(i), tokens.get(i), instanceId, leaseUntil));
+                }
+            }
+            return claimed;
+        } catch (SQLException ex) {
+            if (!Tx.isConstraintViolation(ex)) {
+                throw ex;
+            }
+            // PostgreSQL aborts the whole transaction on the refused row, H2 keeps the others: back to the
+            // savepoint either way, and row by row
+            c.rollback(batch);
+        }
         List<QueueEntry> claimed = new ArrayList<>();
         for (QueueEntry e : rows) {
             String token = UUID.randomUUID().toString();
             Savepoint sp = c.setSavepoint();
-            try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET slot = 'inflight', claim_token = ?, "
-                    + "claimed_by = ?, lease_until = ? WHERE id = ? AND slot = 'waiting' AND need_manual_retry IS NULL "
-                    + "AND not_before <= ?")) {
-                ps.setString(1, token);
-                ps.setString(2, instanceId);
-                ps.setObject(3, ts(leaseUntil));
-                ps.setLong(4, e.id());
-                ps.setObject(5, ts(now));
+            try (PreparedStatement ps = c.prepareStatement(MARK_IN_FLIGHT)) {
+                bindMark(ps, token, instanceId, leaseUntil, e.id(), now);
                 if (ps.executeUpdate() == 1) {
-                    claimed.add(new QueueEntry(e.id(), e.eventSlug(), e.orderCode(), e.provider(), "inflight",
-                            e.triggeredBy(), e.triggeredAt(), e.notBefore(), e.failedAttempts(), null, e.lastError(),
-                            token, instanceId, leaseUntil));
+                    claimed.add(inFlight(e, token, instanceId, leaseUntil));
                 }
             } catch (SQLException ex) {
                 // a sibling of the same order and provider is in flight already: the database refuses a second one
@@ -208,6 +232,20 @@ public final class SyncQueue {
             }
         }
         return claimed;
+    }
+
+    private static void bindMark(PreparedStatement ps, String token, String instanceId, Instant leaseUntil, long id, Instant now)
+            throws SQLException {
+        ps.setString(1, token);
+        ps.setString(2, instanceId);
+        ps.setObject(3, ts(leaseUntil));
+        ps.setLong(4, id);
+        ps.setObject(5, ts(now));
+    }
+
+    private static QueueEntry inFlight(QueueEntry e, String token, String instanceId, Instant leaseUntil) {
+        return new QueueEntry(e.id(), e.eventSlug(), e.orderCode(), e.provider(), "inflight", e.triggeredBy(), e.triggeredAt(),
+                e.notBefore(), e.failedAttempts(), null, e.lastError(), token, instanceId, leaseUntil);
     }
 
     /**
@@ -340,6 +378,27 @@ public final class SyncQueue {
             ps.setString(2, e.claimToken());
             return ps.executeUpdate() == 1;
         }
+    }
+
+    /** {@link #complete(Connection, QueueEntry)} for the rows of a group commit, in one batched statement: which were still ours. */
+    public boolean[] complete(Connection c, List<QueueEntry> entries) throws SQLException {
+        boolean[] done = new boolean[entries.size()];
+        if (entries.isEmpty()) {
+            return done;
+        }
+        try (PreparedStatement ps = c.prepareStatement("DELETE FROM sync_queue WHERE id = ? AND claim_token = ?")) {
+            for (QueueEntry e : entries) {
+                ps.setLong(1, e.id());
+                ps.setString(2, e.claimToken());
+                ps.addBatch();
+            }
+            int[] counts = ps.executeBatch();
+            for (int i = 0; i < done.length; i++) {
+                // both drivers report a count per row of a prepared batch (PostgreSQL without reWriteBatchedInserts)
+                done[i] = counts[i] == 1;
+            }
+        }
+        return done;
     }
 
     /**

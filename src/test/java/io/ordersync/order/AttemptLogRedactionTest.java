@@ -28,6 +28,22 @@ class AttemptLogRedactionTest {
     }
 
     @Test
+    void aSecretFieldIsFoundInAnyCaseAnywhereInTheBodyWithoutALowerCasedCopy() {
+        assertThat(log.containsWord("{\"API_KEY\": 1}")).isTrue();
+        assertThat(log.containsWord("{\"x\": \"é\", \"AccessToKen\": 1}")).isTrue();
+        // the last characters of the body
+        assertThat(log.containsWord("…pAsSwOrD")).isTrue();
+        // Kelvin sign: lower-cases to k, as String.toLowerCase found it
+        assertThat(log.containsWord("{\"\u212Aey\": 1}")).isTrue();
+        assertThat(log.containsWord("{\"name\": \"Anna\", \"total\": \"46.00\"}")).isFalse();
+        assertThat(log.containsWord("")).isFalse();
+        assertThat(log.containsWord("toke")).isFalse();
+        AttemptLog nonAscii = new AttemptLog(null, 4000, List.of("émail"));
+        assertThat(nonAscii.containsWord("{\"ÉMAIL\": 1}")).isTrue();
+        assertThat(nonAscii.containsWord("{\"mail\": 1}")).isFalse();
+    }
+
+    @Test
     void theCutBodyAndItsNoteFitTheColumn() {
         String body = log.body("x".repeat(10_000), Set.of());
         assertThat(body.length()).isLessThanOrEqualTo(4000);

@@ -64,6 +64,8 @@ public final class EndToEndBench {
     private final int orders;
     private final int warmup;
     private int batch;
+    /** With {@code --count-sql}: the SQL round trips and commits of the measured orders (the proxies cost CPU). */
+    private SqlCounter sql;
 
     public EndToEndBench(TargetProcess target, Path work, int orders) {
         this(target, work, orders, 0);
@@ -82,9 +84,12 @@ public final class EndToEndBench {
         Integer warm = null;
         boolean smoke = false;
         String only = null;
+        boolean countSql = false;
         for (String a : args) {
-            if (a.startsWith("--only=")) {
-                // profiling aid: ordersync on H2 only
+            if (a.equals("--count-sql")) {
+                countSql = true;
+            } else if (a.startsWith("--only=")) {
+                // profiling aid: ordersync on H2 (--only=h2) or PostgreSQL (--only=pg) only
                 only = a.substring(7);
             } else if (a.startsWith("--warmup=")) {
                 warm = Integer.parseInt(a.substring(9));
@@ -103,9 +108,19 @@ public final class EndToEndBench {
         List<Result> results = new ArrayList<>();
         try (TargetProcess target = new TargetProcess()) {
             EndToEndBench bench = new EndToEndBench(target, work, n, warmup);
+            if (countSql) {
+                bench.sql = SqlCounter.install();
+            }
             if ("h2".equals(only)) {
                 bench.ordersync("H2", null, n, smoke).forEach(r -> System.out.println(r.name() + ": "
                         + Math.round(r.ordersPerSecond()) + " orders/s, " + r.latency()));
+                return;
+            }
+            if ("pg".equals(only)) {
+                try (EmbeddedPostgres pg = EmbeddedPostgres.builder().start()) {
+                    bench.ordersync("PostgreSQL", pg, n, smoke).forEach(r -> System.out.println(r.name() + ": "
+                            + Math.round(r.ordersPerSecond()) + " orders/s, " + r.latency()));
+                }
                 return;
             }
             if (warmup > 0) {
@@ -303,12 +318,21 @@ public final class EndToEndBench {
             }
             String prefix = "B" + batch + "X";
             long cpuBefore = processCpuNanos();
+            long[] sqlBefore = sql == null ? null : sql.snapshot();
+            if (sql != null) {
+                sql.resetBreakdown();
+            }
             long start = insert(app.dataSource(), "order_outbox", prefix, n);
             long end = target.awaitTickets(2L * n, Duration.ofMinutes(30));
             // the target runs in its own process: this is ordersync's CPU (and the few outbox inserts of the driver)
             System.out.printf("ordersync on %s: %.2f ms CPU per order (process CPU time ÷ %d orders)%n", db,
                     (processCpuNanos() - cpuBefore) / 1e6 / n, n);
             Result max = new Result("ordersync on " + db, n, (end - start) / 1e9, latencies(app.dataSource(), prefix, n));
+            if (sql != null) {
+                // after latencies(), which waits for every outcome: every statement of the measured orders is in
+                System.out.printf("ordersync on %s, SQL per synced order: %s%n", db, sql.perOrder(sqlBefore, n));
+                System.out.print(sql.breakdown(n));
+            }
             out.add(max);
             // latency at half of the maximum throughput: orders arrive at that rate for about ten seconds
             target.reset();

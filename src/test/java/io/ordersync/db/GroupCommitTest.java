@@ -1,0 +1,162 @@
+package io.ordersync.db;
+
+import com.zaxxer.hikari.HikariDataSource;
+import io.ordersync.config.OrdersyncSettings;
+import io.ordersync.support.Postgres;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.file.Files;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** Group commit on a real database: threads that arrive during a commit share the next one; a bad item fails alone. */
+class GroupCommitTest {
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void threadsArrivingDuringACommitShareTheNextAndEachReturnsOnlyOnceItsItemIsCommitted(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+            CountDownLatch firstWriting = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            GroupCommit<String> group = new GroupCommit<>(ds, 64, (c, items) -> {
+                if (items.contains("first")) {
+                    firstWriting.countDown();
+                    // the others arrive while this commit is under way
+                    assertThat(release.await(10, TimeUnit.SECONDS)).isTrue();
+                }
+                insert(c, items);
+            });
+            ExecutorService pool = Executors.newFixedThreadPool(9);
+            try {
+                Future<?> first = pool.submit(() -> group.commit("first"));
+                assertThat(firstWriting.await(10, TimeUnit.SECONDS)).isTrue();
+                List<Future<Integer>> others = new ArrayList<>();
+                for (int i = 0; i < 8; i++) {
+                    String item = "o" + i;
+                    others.add(pool.submit(() -> {
+                        group.commit(item);
+                        // returned: committed, visible to any other connection
+                        return count(ds, item);
+                    }));
+                }
+                // all eight queued behind the first commit before it ends
+                Thread.sleep(300);
+                assertThat(count(ds, null)).isZero();
+                release.countDown();
+                first.get(10, TimeUnit.SECONDS);
+                for (Future<Integer> f : others) {
+                    assertThat(f.get(10, TimeUnit.SECONDS)).isEqualTo(1);
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+            assertThat(count(ds, null)).isEqualTo(9);
+            // the first alone, the eight that waited in one more transaction
+            assertThat(group.stats()).isEqualTo(new GroupCommit.Stats(2, 9));
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void anItemTheDatabaseRefusesFailsOnlyItsOwnThreadTheOthersOfItsGroupAreCommitted(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+            CountDownLatch firstWriting = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            GroupCommit<String> group = new GroupCommit<>(ds, 64, (c, items) -> {
+                if (items.contains("first")) {
+                    firstWriting.countDown();
+                    assertThat(release.await(10, TimeUnit.SECONDS)).isTrue();
+                }
+                insert(c, items);
+            });
+            ExecutorService pool = Executors.newFixedThreadPool(5);
+            try {
+                Future<?> first = pool.submit(() -> group.commit("first"));
+                assertThat(firstWriting.await(10, TimeUnit.SECONDS)).isTrue();
+                // a value longer than the column: the whole group's batch fails
+                String tooLong = "x".repeat(300);
+                List<Future<?>> good = new ArrayList<>();
+                for (int i = 0; i < 3; i++) {
+                    String item = "g" + i;
+                    good.add(pool.submit(() -> group.commit(item)));
+                }
+                Future<?> bad = pool.submit(() -> group.commit(tooLong));
+                Thread.sleep(300);
+                release.countDown();
+                first.get(10, TimeUnit.SECONDS);
+                for (Future<?> f : good) {
+                    f.get(10, TimeUnit.SECONDS);
+                }
+                // its own failure, as the database gave it: a value too long (SQLState 22001)
+                assertThatThrownBy(() -> bad.get(10, TimeUnit.SECONDS)).cause().isInstanceOf(Tx.TxException.class)
+                        .satisfies(e -> assertThat(Tx.isDataError(e)).isTrue());
+            } finally {
+                pool.shutdownNow();
+            }
+            assertThat(count(ds, null)).isEqualTo(4);
+            assertThat(count(ds, "g0") + count(ds, "g1") + count(ds, "g2")).isEqualTo(3);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void aThreadAloneCommitsItsOwnItemAtOnce(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+            GroupCommit<String> group = new GroupCommit<>(ds, 64, GroupCommitTest::insert);
+            for (int i = 0; i < 3; i++) {
+                group.commit("a" + i);
+                assertThat(count(ds, "a" + i)).isEqualTo(1);
+            }
+            assertThat(group.stats()).isEqualTo(new GroupCommit.Stats(3, 3));
+        }
+    }
+
+    private static void insert(java.sql.Connection c, List<String> items) throws Exception {
+        try (var s = c.createStatement()) {
+            s.execute("CREATE TABLE IF NOT EXISTS group_commit_item (item VARCHAR(100) NOT NULL)");
+        }
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO group_commit_item (item) VALUES (?)")) {
+            for (String i : items) {
+                ps.setString(1, i);
+                ps.addBatch();
+            }
+            ps.executeBatch();
+        }
+    }
+
+    private static int count(HikariDataSource ds, String item) throws Exception {
+        try (var c = ds.getConnection(); var s = c.createStatement()) {
+            s.execute("CREATE TABLE IF NOT EXISTS group_commit_item (item VARCHAR(100) NOT NULL)");
+            try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM group_commit_item" + (item == null ? "" : " WHERE item = ?"))) {
+                if (item != null) {
+                    ps.setString(1, item);
+                }
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    return rs.getInt(1);
+                }
+            }
+        }
+    }
+
+    private static Properties settings(String db) throws Exception {
+        if (db.equals("postgresql")) {
+            return Postgres.newDatabase();
+        }
+        Properties p = new Properties();
+        p.setProperty("ordersync.db.url", "jdbc:h2:file:" + Files.createTempDirectory("ordersync-group").resolve("db").toAbsolutePath());
+        return p;
+    }
+}

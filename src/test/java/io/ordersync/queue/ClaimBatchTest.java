@@ -1,0 +1,88 @@
+package io.ordersync.queue;
+
+import com.zaxxer.hikari.HikariDataSource;
+import io.ordersync.config.OrdersyncSettings;
+import io.ordersync.db.Database;
+import io.ordersync.db.Tx;
+import io.ordersync.order.OrderStore;
+import io.ordersync.support.Postgres;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.file.Files;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Properties;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * A claim puts its rows in flight with one batched statement; when the database refuses one (a sibling of the
+ * same order and provider got in flight between the claim's read and its write, e.g. on another instance), the
+ * others are still claimed, row by row.
+ */
+class ClaimBatchTest {
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void aRowTheDatabaseRefusesIsSkippedAndTheRestOfTheBatchIsClaimed(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+            SyncQueue queue = new SyncQueue(ds);
+            Instant t0 = Instant.parse("2026-12-02T10:00:00Z");
+            enqueue(ds, queue, "ABC12", t0);
+            List<QueueEntry> first = queue.claim("i1", Duration.ofMinutes(5), 10, List.of(), t0.plusSeconds(1));
+            assertThat(first).hasSize(1);
+            // the order changes while in flight: a waiting sibling; and another order waits
+            long sibling = enqueue(ds, queue, "ABC12", t0.plusSeconds(2));
+            long other = enqueue(ds, queue, "XYZ34", t0.plusSeconds(2));
+            // the claim's read saw both as claimable (as a second instance's could, racing the first)
+            List<QueueEntry> read = List.of(waiting(sibling, "ABC12", t0), waiting(other, "XYZ34", t0));
+            List<QueueEntry> claimed = Tx.run(ds, c -> SyncQueue.markInFlight(c, read, "i2", t0.plusSeconds(300), t0.plusSeconds(3)));
+
+            assertThat(claimed).extracting(QueueEntry::id).containsExactly(other);
+            assertThat(claimed.get(0).claimToken()).isNotBlank();
+            assertThat(claimed.get(0).claimedBy()).isEqualTo("i2");
+            assertThat(new OrderStore(ds).query("SELECT order_code, slot, claimed_by FROM sync_queue ORDER BY id"))
+                    .extracting(r -> r.get("order_code") + " " + r.get("slot") + " " + r.get("claimed_by"))
+                    .containsExactly("ABC12 inflight i1", "ABC12 waiting null", "XYZ34 inflight i2");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void aBatchOfClaimableRowsIsClaimedWholeEachWithItsOwnToken(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+            SyncQueue queue = new SyncQueue(ds);
+            Instant t0 = Instant.parse("2026-12-02T10:00:00Z");
+            for (int i = 0; i < 20; i++) {
+                enqueue(ds, queue, "C" + i, t0);
+            }
+            List<QueueEntry> claimed = queue.claim("i1", Duration.ofMinutes(5), 16, List.of(), t0.plusSeconds(1));
+            assertThat(claimed).hasSize(16);
+            assertThat(claimed).extracting(QueueEntry::claimToken).doesNotHaveDuplicates().doesNotContainNull();
+            assertThat(((Number) new OrderStore(ds).query("SELECT COUNT(*) AS n FROM sync_queue WHERE slot = 'inflight'")
+                    .get(0).get("n")).intValue()).isEqualTo(16);
+            // each row is completed by its own token only
+            assertThat(Tx.<Boolean>run(ds, c -> queue.complete(c, claimed.get(0)))).isTrue();
+            assertThat(Tx.<Boolean>run(ds, c -> queue.complete(c, claimed.get(0)))).isFalse();
+        }
+    }
+
+    private static long enqueue(HikariDataSource ds, SyncQueue queue, String code, Instant at) {
+        return Tx.run(ds, c -> queue.enqueue(c, "democon", code, "crm", "order.placed", at)).id();
+    }
+
+    private static QueueEntry waiting(long id, String code, Instant at) {
+        return new QueueEntry(id, "democon", code, "crm", "waiting", "order.placed", at, at, 0, null, null, null, null, null);
+    }
+
+    private static Properties settings(String db) throws Exception {
+        if (db.equals("postgresql")) {
+            return Postgres.newDatabase();
+        }
+        Properties p = new Properties();
+        p.setProperty("ordersync.db.url", "jdbc:h2:file:" + Files.createTempDirectory("ordersync-claim").resolve("db").toAbsolutePath());
+        return p;
+    }
+}
