@@ -61,6 +61,16 @@ public final class IntakeService {
      */
     public Accepted accept(Connection c, String payload, String source, List<String> alsoTypes)
             throws InvalidDocumentException, SQLException {
+        return accept(c, payload, source, alsoTypes, null);
+    }
+
+    /**
+     * As {@link #accept(Connection, String, String, List)}; with {@code logLater} not null the "received" line is added
+     * to it instead of written, for the caller to write the lines of several documents in one batch
+     * ({@link OrderStore#log(Connection, List)}) in the same transaction.
+     */
+    public Accepted accept(Connection c, String payload, String source, List<String> alsoTypes, List<OrderStore.LogEntry> logLater)
+            throws InvalidDocumentException, SQLException {
         OrderDocument doc = parser.parse(payload);
         Instant now = Instant.now();
         boolean stored = store.saveSnapshot(c, doc, payload, now);
@@ -86,7 +96,11 @@ public final class IntakeService {
                 msg.append(i == 0 ? "" : ", ").append(queued.get(i).provider());
             }
         }
-        store.log(c, doc.eventSlug(), doc.orderCode(), null, "received", msg.toString(), now);
+        if (logLater != null) {
+            logLater.add(new OrderStore.LogEntry(doc.eventSlug(), doc.orderCode(), null, "received", msg.toString(), now));
+        } else {
+            store.log(c, doc.eventSlug(), doc.orderCode(), null, "received", msg.toString(), now);
+        }
         return new Accepted(doc.eventSlug(), doc.orderCode(), doc.type(), stored, queued);
     }
 

@@ -11,7 +11,10 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
+import io.ordersync.order.OrderStore;
 
 /**
  * Consumes one order_outbox row (as read by camel-sql): deleting the row and enqueueing its order commit
@@ -28,11 +31,84 @@ public final class OutboxIntakeProcessor implements Processor {
         this.intake = intake;
     }
 
+    /**
+     * Rows accepted in one transaction: their deletes and "received" lines are two batched statements, and one
+     * commit instead of one per row. Small, because the first row of a chunk becomes claimable only when the
+     * whole chunk commits.
+     */
+    static final int CHUNK = 8;
+
     @Override
     public void process(Exchange exchange) throws Exception {
-        Map<?, ?> row = exchange.getIn().getMandatoryBody(Map.class);
+        Object body = exchange.getIn().getBody();
+        List<Map<?, ?>> rows = new ArrayList<>();
+        if (body instanceof List<?> list) {
+            // the route reads a poll's rows as one list (camel-sql useIterator=false)
+            list.forEach(r -> rows.add((Map<?, ?>) r));
+        } else {
+            rows.add(exchange.getIn().getMandatoryBody(Map.class));
+        }
+        List<String> outcomes = new ArrayList<>();
+        for (int from = 0; from < rows.size(); from += CHUNK) {
+            List<Map<?, ?>> chunk = rows.subList(from, Math.min(rows.size(), from + CHUNK));
+            if (chunk.size() > 1) {
+                try {
+                    outcomes.addAll(acceptTogether(chunk));
+                    continue;
+                } catch (RuntimeException e) {
+                    if (Tx.isDatabaseUnavailable(e)) {
+                        throw e; // nothing committed; the rows are read again at the next poll
+                    }
+                    // one row may be the cause (a document the database refuses): each on its own, as below
+                    LOG.debug("A chunk of {} outbox rows failed together ({}); accepting them one by one", chunk.size(), e.toString());
+                }
+            }
+            for (Map<?, ?> row : chunk) {
+                outcomes.add(acceptAlone(row));
+            }
+        }
+        exchange.getIn().setBody(outcomes.size() == 1 ? outcomes.get(0) : outcomes);
+    }
+
+    /** The rows of a chunk in one transaction; a row another consumer took meanwhile is skipped. */
+    private List<String> acceptTogether(List<Map<?, ?>> chunk) {
+        List<String> outcomes = Tx.runRetrying(intake.dataSource(), false, c -> {
+            List<String> out = new ArrayList<>();
+            boolean[] ours = delete(c, chunk.stream().map(r -> ((Number) column(r, "id")).longValue()).toList());
+            List<OrderStore.LogEntry> received = new ArrayList<>();
+            for (int i = 0; i < chunk.size(); i++) {
+                long id = ((Number) column(chunk.get(i), "id")).longValue();
+                if (!ours[i]) {
+                    out.add("outbox #" + id + ": taken");
+                    continue;
+                }
+                out.add("outbox #" + id + ": " + accept(c, id, payload(chunk.get(i)), received));
+            }
+            intake.store().log(c, received);
+            return out;
+        });
+        intake.committed();
+        if (LOG.isDebugEnabled()) {
+            outcomes.forEach(o -> LOG.debug("{}", o));
+        }
+        return outcomes;
+    }
+
+    /** One document in the caller's transaction: accepted, or rejected with its reason. */
+    private String accept(Connection c, long id, String payload, List<OrderStore.LogEntry> received) throws SQLException {
+        try {
+            IntakeService.Accepted a = intake.accept(c, payload, "outbox #" + id, List.of(), received);
+            return "accepted " + a.eventSlug() + "/" + a.orderCode();
+        } catch (InvalidDocumentException e) {
+            intake.store().reject(c, "outbox", payload, e.getMessage(), Instant.now());
+            return "rejected: " + e.getMessage();
+        }
+    }
+
+    /** One row in its own transaction; a row that breaks intake unexpectedly is moved to the rejected events. */
+    private String acceptAlone(Map<?, ?> row) {
         long id = ((Number) column(row, "id")).longValue();
-        String payload = column(row, "payload") == null ? null : column(row, "payload").toString();
+        String payload = payload(row);
         String source = "outbox #" + id;
         try {
             // the row's delete and its enqueue are one transaction in the database that holds the outbox: after
@@ -42,17 +118,11 @@ public final class OutboxIntakeProcessor implements Processor {
                 if (!delete(c, id)) {
                     return "taken";
                 }
-                try {
-                    IntakeService.Accepted a = intake.accept(c, payload, source);
-                    return "accepted " + a.eventSlug() + "/" + a.orderCode();
-                } catch (InvalidDocumentException e) {
-                    intake.store().reject(c, "outbox", payload, e.getMessage(), Instant.now());
-                    return "rejected: " + e.getMessage();
-                }
+                return accept(c, id, payload, null);
             });
             intake.committed();
             LOG.debug("{}: {}", source, outcome);
-            exchange.getIn().setBody(outcome);
+            return source + ": " + outcome;
         } catch (RuntimeException e) {
             if (Tx.isDatabaseUnavailable(e) || Tx.isConflict(e)) {
                 throw e; // nothing committed; the row is read again at the next poll
@@ -66,7 +136,29 @@ public final class OutboxIntakeProcessor implements Processor {
                 }
                 return null;
             });
+            return source + ": rejected after an internal error";
         }
+    }
+
+    private static String payload(Map<?, ?> row) {
+        Object p = column(row, "payload");
+        return p == null ? null : p.toString();
+    }
+
+    /** Deletes the rows in one batched statement: which of them this transaction took. */
+    private static boolean[] delete(Connection c, List<Long> ids) throws SQLException {
+        boolean[] ours = new boolean[ids.size()];
+        try (PreparedStatement ps = c.prepareStatement("DELETE FROM order_outbox WHERE id = ?")) {
+            for (long id : ids) {
+                ps.setLong(1, id);
+                ps.addBatch();
+            }
+            int[] counts = ps.executeBatch();
+            for (int i = 0; i < ours.length; i++) {
+                ours[i] = counts[i] == 1;
+            }
+        }
+        return ours;
     }
 
     private static boolean delete(Connection c, long id) throws SQLException {

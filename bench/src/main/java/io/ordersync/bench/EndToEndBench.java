@@ -318,6 +318,7 @@ public final class EndToEndBench {
             }
             String prefix = "B" + batch + "X";
             long cpuBefore = processCpuNanos();
+            double pgBefore = pg == null ? 0 : ProcCpu.postgresMillis();
             long[] sqlBefore = sql == null ? null : sql.snapshot();
             if (sql != null) {
                 sql.resetBreakdown();
@@ -327,6 +328,11 @@ public final class EndToEndBench {
             // the target runs in its own process: this is ordersync's CPU (and the few outbox inserts of the driver)
             System.out.printf("ordersync on %s: %.2f ms CPU per order (process CPU time ÷ %d orders)%n", db,
                     (processCpuNanos() - cpuBefore) / 1e6 / n, n);
+            if (pg != null) {
+                // the database server's own CPU, on the same two cores (its backends are separate processes)
+                System.out.printf("PostgreSQL server: %.2f ms CPU per order (its processes' CPU time ÷ %d orders)%n",
+                        (ProcCpu.postgresMillis() - pgBefore) / n, n);
+            }
             Result max = new Result("ordersync on " + db, n, (end - start) / 1e9, latencies(app.dataSource(), prefix, n));
             if (sql != null) {
                 // after latencies(), which waits for every outcome: every statement of the measured orders is in

@@ -1,0 +1,51 @@
+package io.ordersync.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * CPU time of other processes on this machine, from {@code /proc/<pid>/stat} (Linux): the PostgreSQL server's
+ * backends, which the benchmark JVM's own CPU time does not include. Processes that ended between two readings
+ * are missed; the pool keeps its backends for the whole run.
+ */
+final class ProcCpu {
+
+    private ProcCpu() {
+    }
+
+    /** Milliseconds of CPU used so far by PostgreSQL's server processes (its postmaster and backends). */
+    static double postgresMillis() {
+        // the postmaster runs as …/bin/postgres, its children rename themselves "postgres: …"
+        return millis(cmd -> cmd.startsWith("postgres:") || cmd.contains("/bin/postgres "));
+    }
+
+    /** Milliseconds of CPU (user + system) used so far by the processes whose command line matches. */
+    static double millis(java.util.function.Predicate<String> command) {
+        double ticks = 0;
+        try (var dirs = Files.list(Path.of("/proc"))) {
+            for (Path dir : (Iterable<Path>) dirs::iterator) {
+                String name = dir.getFileName().toString();
+                if (!name.chars().allMatch(Character::isDigit)) {
+                    continue;
+                }
+                try {
+                    String cmd = new String(Files.readAllBytes(dir.resolve("cmdline"))).replace('\0', ' ');
+                    if (!command.test(cmd)) {
+                        continue;
+                    }
+                    String stat = Files.readString(dir.resolve("stat"));
+                    // fields after the command name in parentheses: state is field 3, utime 14, stime 15
+                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    ticks += Long.parseLong(f[11]) + Long.parseLong(f[12]);
+                } catch (IOException | RuntimeException gone) {
+                    // the process ended meanwhile
+                }
+            }
+        } catch (IOException e) {
+            return Double.NaN;
+        }
+        // USER_HZ is 100 on Linux
+        return ticks * 10.0;
+    }
+}
