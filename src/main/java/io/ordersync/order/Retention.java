@@ -22,6 +22,9 @@ import java.util.Map;
  */
 public final class Retention {
 
+    /** An erased order's waiting rows (slot written as SyncQueue.SLOT_IS_WAITING explains: H2's cached plan). */
+    public static final String ERASE_WAITING = "DELETE FROM sync_queue WHERE event_slug = ? AND order_code = ? AND COALESCE(slot, '') = 'waiting'";
+
     /** An order is being synced right now: erasing it would race with the sync writing its results. */
     public static final class Busy extends RuntimeException {
         public Busy(String message) {
@@ -171,7 +174,7 @@ public final class Retention {
         }
         out.put("order_snapshot", snapshots);
         if (before == null) {
-            out.put("sync_queue", delete(c, "DELETE FROM sync_queue WHERE event_slug = ? AND order_code = ? AND slot = 'waiting'", eventSlug, orderCode));
+            out.put("sync_queue", delete(c, ERASE_WAITING, eventSlug, orderCode));
             out.put("pretix_fetch", delete(c, "DELETE FROM pretix_fetch WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode));
         }
         out.put("sync_result", delete(c, "DELETE FROM sync_result WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode));
