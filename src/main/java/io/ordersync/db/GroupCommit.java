@@ -4,13 +4,12 @@ import javax.sql.DataSource;
 import java.sql.Connection;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.locks.ReentrantLock;
+import java.util.ArrayDeque;
 
 /**
  * Group commit: the writes of many threads in one transaction. A thread hands its item in and waits until it is
- * committed; the first thread to find no commit running writes every item waiting at that moment (up to
- * {@code maxBatch}) in one transaction, while the threads that arrive meanwhile queue up for the next one. Alone, a
+ * committed; a thread that finds a lane free writes every item waiting at that moment (up to {@code maxBatch}) in
+ * one transaction, while the threads that arrive when every lane is busy queue up for the next one. Alone, a
  * thread commits its own item at once: no timer, no added latency. When a group's transaction fails, each of its
  * items is written again in a transaction of its own, so one bad item fails only its own thread.
  *
@@ -40,38 +39,74 @@ public final class GroupCommit<T> {
 
     private final DataSource ds;
     private final int maxBatch;
+    private final int lanes;
     private final Writer<T> writer;
-    private final ConcurrentLinkedQueue<Pending<T>> waiting = new ConcurrentLinkedQueue<>();
-    private final ReentrantLock committing = new ReentrantLock();
+    private final ArrayDeque<Pending<T>> waiting = new ArrayDeque<>();
+    /** Guards waiting, running, the items' done flags and the counters. */
+    private final Object monitor = new Object();
+    private int running;
     private long commits;
     private long items;
 
+    /** One transaction at a time ({@code lanes} 1). */
     public GroupCommit(DataSource ds, int maxBatch, Writer<T> writer) {
-        if (maxBatch < 1) {
-            throw new IllegalArgumentException("maxBatch must be at least 1");
+        this(ds, maxBatch, 1, writer);
+    }
+
+    /**
+     * {@code lanes}: transactions that may run at the same time. With more than one, a thread that finds every
+     * lane busy waits and then commits what queued up meanwhile; a database whose commit waits for the disk
+     * (PostgreSQL) keeps more than one commit under way.
+     */
+    public GroupCommit(DataSource ds, int maxBatch, int lanes, Writer<T> writer) {
+        if (maxBatch < 1 || lanes < 1) {
+            throw new IllegalArgumentException("maxBatch and lanes must be at least 1");
         }
         this.ds = ds;
         this.maxBatch = maxBatch;
+        this.lanes = lanes;
         this.writer = writer;
     }
 
     /** Writes the item, with whatever else is waiting, and returns once it is committed; throws its failure. */
     public void commit(T item) {
         Pending<T> mine = new Pending<>(item);
-        waiting.add(mine);
-        committing.lock();
-        try {
-            // an earlier leader may have written it meanwhile (it held the lock, so its writes are visible)
-            while (!mine.done) {
-                List<Pending<T>> group = new ArrayList<>();
+        List<Pending<T>> group = null;
+        boolean interrupted = false;
+        synchronized (monitor) {
+            waiting.add(mine);
+        }
+        while (true) {
+            synchronized (monitor) {
+                if (group != null) {
+                    // the group this thread wrote: done, a lane free again
+                    running--;
+                    group.forEach(p -> p.done = true);
+                    monitor.notifyAll();
+                    group = null;
+                }
+                while (!mine.done && (running >= lanes || waiting.isEmpty())) {
+                    try {
+                        monitor.wait();
+                    } catch (InterruptedException e) {
+                        // the item is queued or being written: it must be waited for, the interrupt kept
+                        interrupted = true;
+                    }
+                }
+                if (mine.done) {
+                    break;
+                }
+                group = new ArrayList<>();
                 Pending<T> p;
                 while (group.size() < maxBatch && (p = waiting.poll()) != null) {
                     group.add(p);
                 }
-                write(group);
+                running++;
             }
-        } finally {
-            committing.unlock();
+            write(group);
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
         if (mine.failure != null) {
             throw mine.failure;
@@ -84,7 +119,7 @@ public final class GroupCommit<T> {
                 writer.write(c, group.stream().map(p -> p.item).toList());
                 return null;
             });
-            commits++;
+            counted();
         } catch (RuntimeException groupFailed) {
             if (group.size() == 1) {
                 group.get(0).failure = groupFailed;
@@ -96,24 +131,28 @@ public final class GroupCommit<T> {
                             writer.write(c, List.of(p.item));
                             return null;
                         });
-                        commits++;
+                        counted();
                     } catch (RuntimeException e) {
                         p.failure = e;
                     }
                 }
             }
         }
-        items += group.size();
-        group.forEach(p -> p.done = true);
+        synchronized (monitor) {
+            items += group.size();
+        }
+    }
+
+    private void counted() {
+        synchronized (monitor) {
+            commits++;
+        }
     }
 
     /** Commits made and items written so far. */
     public Stats stats() {
-        committing.lock();
-        try {
+        synchronized (monitor) {
             return new Stats(commits, items);
-        } finally {
-            committing.unlock();
         }
     }
 }

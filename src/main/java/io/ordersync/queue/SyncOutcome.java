@@ -49,7 +49,7 @@ public final class SyncOutcome {
         this.store = store;
         this.providers = providers;
         this.dispatcher = dispatcher;
-        this.successes = new io.ordersync.db.GroupCommit<>(ds, GROUP_COMMIT_MAX, this::store);
+        this.successes = new io.ordersync.db.GroupCommit<>(ds, GROUP_COMMIT_MAX, GROUP_COMMIT_LANES, this::store);
     }
 
     private final io.ordersync.db.GroupCommit<Done> successes;
@@ -85,6 +85,12 @@ public final class SyncOutcome {
 
     /** Most successes committed in one transaction. */
     static final int GROUP_COMMIT_MAX = 64;
+    /**
+     * Success transactions under way at once: with one, every worker that finished during a commit waited for it
+     * (on PostgreSQL, whose commit waits for its log, p50 at half load rose from 17 to 31 ms); with two, a
+     * commit starts at once unless two are running.
+     */
+    static final int GROUP_COMMIT_LANES = 2;
 
     /**
      * Success: results stored, success logged unless every object was "nothing to do", row deleted — committed

@@ -112,6 +112,46 @@ class GroupCommitTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
+    void withTwoLanesTwoCommitsRunAtOnceAndTheThreadsBehindThemShareTheNext(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+            CountDownLatch bothWriting = new CountDownLatch(2);
+            CountDownLatch release = new CountDownLatch(1);
+            GroupCommit<String> group = new GroupCommit<>(ds, 64, 2, (c, items) -> {
+                if (items.contains("a") || items.contains("b")) {
+                    bothWriting.countDown();
+                    assertThat(release.await(10, TimeUnit.SECONDS)).isTrue();
+                }
+                insert(c, items);
+            });
+            ExecutorService pool = Executors.newFixedThreadPool(8);
+            try {
+                Future<?> a = pool.submit(() -> group.commit("a"));
+                Future<?> b = pool.submit(() -> group.commit("b"));
+                // a and b are written at the same time, each in its own transaction
+                assertThat(bothWriting.await(10, TimeUnit.SECONDS)).isTrue();
+                List<Future<?>> rest = new ArrayList<>();
+                for (int i = 0; i < 6; i++) {
+                    String item = "r" + i;
+                    rest.add(pool.submit(() -> group.commit(item)));
+                }
+                Thread.sleep(300);
+                assertThat(count(ds, null)).isZero();
+                release.countDown();
+                a.get(10, TimeUnit.SECONDS);
+                b.get(10, TimeUnit.SECONDS);
+                for (Future<?> f : rest) {
+                    f.get(10, TimeUnit.SECONDS);
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+            assertThat(count(ds, null)).isEqualTo(8);
+            assertThat(group.stats()).isEqualTo(new GroupCommit.Stats(3, 8));
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
     void aThreadAloneCommitsItsOwnItemAtOnce(String db) throws Exception {
         try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
             GroupCommit<String> group = new GroupCommit<>(ds, 64, GroupCommitTest::insert);
