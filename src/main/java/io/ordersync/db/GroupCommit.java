@@ -103,7 +103,29 @@ public final class GroupCommit<T> {
                 }
                 running++;
             }
-            write(group);
+            // the group holds other threads' items: an interrupt meant for this thread must not fail their
+            // commits (the pool refuses a connection to an interrupted thread); it is kept and restored below
+            interrupted |= Thread.interrupted();
+            try {
+                write(group);
+            } catch (Error e) {
+                // out of memory or the like: every item of the group fails with it, and the lane is freed, before
+                // the error goes on (the other threads of the group would wait forever otherwise)
+                synchronized (monitor) {
+                    for (Pending<T> p : group) {
+                        if (p.failure == null) {
+                            p.failure = new IllegalStateException("group commit failed: " + e, e);
+                        }
+                        p.done = true;
+                    }
+                    running--;
+                    monitor.notifyAll();
+                }
+                if (interrupted) {
+                    Thread.currentThread().interrupt();
+                }
+                throw e;
+            }
         }
         if (interrupted) {
             Thread.currentThread().interrupt();
@@ -121,8 +143,10 @@ public final class GroupCommit<T> {
             });
             counted();
         } catch (RuntimeException groupFailed) {
-            if (group.size() == 1) {
-                group.get(0).failure = groupFailed;
+            if (group.size() == 1 || Tx.isDatabaseUnavailable(groupFailed)) {
+                // the database is down, or the commit's outcome unknown (its connection broke): the same again item
+                // by item would wait for a connection once per item, or store a committed item a second time
+                group.forEach(p -> p.failure = groupFailed);
             } else {
                 // one item may be the cause: each again on its own, so only that one fails
                 for (Pending<T> p : group) {

@@ -51,6 +51,14 @@ public final class Tx {
             } catch (Exception e) {
                 c.rollback();
                 throw e instanceof RuntimeException re ? re : new TxException(e);
+            } catch (Error e) {
+                // rolled back here: setAutoCommit(true) below would otherwise commit the half-done work
+                try {
+                    c.rollback();
+                } catch (SQLException rollbackFailed) {
+                    e.addSuppressed(rollbackFailed);
+                }
+                throw e;
             } finally {
                 c.setAutoCommit(true);
             }

@@ -57,6 +57,7 @@ public final class OutboxIntakeProcessor implements Processor {
                     continue;
                 } catch (RuntimeException e) {
                     if (Tx.isDatabaseUnavailable(e)) {
+                        pauseAfterFailure();
                         throw e; // nothing committed; the rows are read again at the next poll
                     }
                     // one row may be the cause (a document the database refuses): each on its own, as below
@@ -125,7 +126,10 @@ public final class OutboxIntakeProcessor implements Processor {
             return source + ": " + outcome;
         } catch (RuntimeException e) {
             if (Tx.isDatabaseUnavailable(e) || Tx.isConflict(e)) {
-                throw e; // nothing committed; the row is read again at the next poll
+                // nothing committed; the row is read again at the next poll — after a pause: the consumer polls
+                // again at once after a poll that found rows (greedy), and would retry in a tight loop
+                pauseAfterFailure();
+                throw e;
             }
             // a document that breaks intake in an unexpected way (or that the database refuses for its
             // content) must not block the outbox forever: the same row would fail again at every poll
@@ -137,6 +141,17 @@ public final class OutboxIntakeProcessor implements Processor {
                 return null;
             });
             return source + ": rejected after an internal error";
+        }
+    }
+
+    /** How long intake waits after a failure that leaves the rows in the outbox (database down, lost races). */
+    static final long FAILURE_PAUSE_MS = 250;
+
+    private static void pauseAfterFailure() {
+        try {
+            Thread.sleep(FAILURE_PAUSE_MS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -53,7 +53,8 @@ public final class AttemptLog {
         this.wordsByFirst = new String[128][];
         for (String w : this.secretFieldWords) {
             char first = w.charAt(0);
-            if (first >= 128) {
+            if (!w.chars().allMatch(ch -> ch < 128)) {
+                // lower-casing may change its length (İ → i̇): compared with a lower-cased copy, as configured
                 nonAsciiWords.add(w);
                 continue;
             }

@@ -152,6 +152,105 @@ class GroupCommitTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
+    void whenTheDatabaseIsUnavailableTheGroupFailsAtOnceWithoutATryPerItem(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+            CountDownLatch firstWriting = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            java.util.concurrent.atomic.AtomicInteger writes = new java.util.concurrent.atomic.AtomicInteger();
+            GroupCommit<String> group = new GroupCommit<>(ds, 64, (c, items) -> {
+                if (items.contains("first")) {
+                    firstWriting.countDown();
+                    assertThat(release.await(10, TimeUnit.SECONDS)).isTrue();
+                    return;
+                }
+                writes.incrementAndGet();
+                insert(c, items);
+                // the connection breaks (SQLState class 08) after the statements ran
+                throw new java.sql.SQLTransientConnectionException("connection reset", "08006");
+            });
+            ExecutorService pool = Executors.newFixedThreadPool(5);
+            try {
+                Future<?> first = pool.submit(() -> group.commit("first"));
+                assertThat(firstWriting.await(10, TimeUnit.SECONDS)).isTrue();
+                List<Future<?>> others = new ArrayList<>();
+                for (int i = 0; i < 4; i++) {
+                    String item = "u" + i;
+                    others.add(pool.submit(() -> group.commit(item)));
+                }
+                Thread.sleep(300);
+                release.countDown();
+                first.get(10, TimeUnit.SECONDS);
+                for (Future<?> f : others) {
+                    assertThatThrownBy(() -> f.get(10, TimeUnit.SECONDS)).cause()
+                            .satisfies(e -> assertThat(Tx.isDatabaseUnavailable(e)).isTrue());
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+            // one try for the group of four, none item by item; nothing of it committed
+            assertThat(writes.get()).isEqualTo(1);
+            assertThat(count(ds, null)).isZero();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void anErrorWhileWritingFailsTheGroupRollsItBackAndFreesTheLane(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+            CountDownLatch firstWriting = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            GroupCommit<String> group = new GroupCommit<>(ds, 64, (c, items) -> {
+                if (items.contains("first")) {
+                    firstWriting.countDown();
+                    assertThat(release.await(10, TimeUnit.SECONDS)).isTrue();
+                    return;
+                }
+                insert(c, items);
+                if (items.contains("boom")) {
+                    throw new StackOverflowError("a bug in a writer");
+                }
+            });
+            ExecutorService pool = Executors.newFixedThreadPool(4);
+            try {
+                Future<?> first = pool.submit(() -> group.commit("first"));
+                assertThat(firstWriting.await(10, TimeUnit.SECONDS)).isTrue();
+                Future<?> boom = pool.submit(() -> group.commit("boom"));
+                Future<?> other = pool.submit(() -> group.commit("other"));
+                Thread.sleep(300);
+                release.countDown();
+                first.get(10, TimeUnit.SECONDS);
+                // whichever thread wrote the group gets the error itself, the other its failure: neither hangs
+                assertThatThrownBy(() -> boom.get(10, TimeUnit.SECONDS)).isInstanceOf(java.util.concurrent.ExecutionException.class);
+                assertThatThrownBy(() -> other.get(10, TimeUnit.SECONDS)).isInstanceOf(java.util.concurrent.ExecutionException.class);
+            } finally {
+                pool.shutdownNow();
+            }
+            // rolled back, not committed by the connection's return to auto-commit
+            assertThat(count(ds, null)).isZero();
+            // the lane is free again
+            group.commit("after");
+            assertThat(count(ds, "after")).isEqualTo(1);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void anInterruptedThreadStillCommitsAndKeepsItsInterrupt(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+            GroupCommit<String> group = new GroupCommit<>(ds, 64, GroupCommitTest::insert);
+            Thread.currentThread().interrupt();
+            try {
+                group.commit("interrupted");
+                assertThat(Thread.currentThread().isInterrupted()).isTrue();
+            } finally {
+                Thread.interrupted();
+            }
+            assertThat(count(ds, "interrupted")).isEqualTo(1);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
     void aThreadAloneCommitsItsOwnItemAtOnce(String db) throws Exception {
         try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
             GroupCommit<String> group = new GroupCommit<>(ds, 64, GroupCommitTest::insert);

@@ -41,6 +41,9 @@ class AttemptLogRedactionTest {
         AttemptLog nonAscii = new AttemptLog(null, 4000, List.of("émail"));
         assertThat(nonAscii.containsWord("{\"ÉMAIL\": 1}")).isTrue();
         assertThat(nonAscii.containsWord("{\"mail\": 1}")).isFalse();
+        // a word with a non-ASCII letter after an ASCII one, whose lower case is longer (İ → i̇): as configured
+        AttemptLog dotted = new AttemptLog(null, 4000, List.of("GİZLİ"));
+        assertThat(dotted.containsWord("{\"GİZLİ_anahtar\": 1}")).isTrue();
     }
 
     @Test
