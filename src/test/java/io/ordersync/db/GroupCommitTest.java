@@ -6,12 +6,10 @@ import io.ordersync.support.Postgres;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.nio.file.Files;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -27,21 +25,17 @@ class GroupCommitTest {
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void threadsArrivingDuringACommitShareTheNextAndEachReturnsOnlyOnceItsItemIsCommitted(String db) throws Exception {
-        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
-            CountDownLatch firstWriting = new CountDownLatch(1);
-            CountDownLatch release = new CountDownLatch(1);
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase(db)))) {
+            HeldFirst held = new HeldFirst();
             GroupCommit<String> group = new GroupCommit<>(ds, 64, (c, items) -> {
-                if (items.contains("first")) {
-                    firstWriting.countDown();
-                    // the others arrive while this commit is under way
-                    assertThat(release.await(10, TimeUnit.SECONDS)).isTrue();
-                }
+                // the others arrive while this commit is under way
+                held.holdIfFirst(items);
                 insert(c, items);
             });
             ExecutorService pool = Executors.newFixedThreadPool(9);
             try {
                 Future<?> first = pool.submit(() -> group.commit("first"));
-                assertThat(firstWriting.await(10, TimeUnit.SECONDS)).isTrue();
+                held.awaitFirstWriting();
                 List<Future<Integer>> others = new ArrayList<>();
                 for (int i = 0; i < 8; i++) {
                     String item = "o" + i;
@@ -54,7 +48,7 @@ class GroupCommitTest {
                 // all eight queued behind the first commit before it ends
                 Thread.sleep(300);
                 assertThat(count(ds, null)).isZero();
-                release.countDown();
+                held.release();
                 first.get(10, TimeUnit.SECONDS);
                 for (Future<Integer> f : others) {
                     assertThat(f.get(10, TimeUnit.SECONDS)).isEqualTo(1);
@@ -71,20 +65,16 @@ class GroupCommitTest {
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void anItemTheDatabaseRefusesFailsOnlyItsOwnThreadTheOthersOfItsGroupAreCommitted(String db) throws Exception {
-        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
-            CountDownLatch firstWriting = new CountDownLatch(1);
-            CountDownLatch release = new CountDownLatch(1);
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase(db)))) {
+            HeldFirst held = new HeldFirst();
             GroupCommit<String> group = new GroupCommit<>(ds, 64, (c, items) -> {
-                if (items.contains("first")) {
-                    firstWriting.countDown();
-                    assertThat(release.await(10, TimeUnit.SECONDS)).isTrue();
-                }
+                held.holdIfFirst(items);
                 insert(c, items);
             });
             ExecutorService pool = Executors.newFixedThreadPool(5);
             try {
                 Future<?> first = pool.submit(() -> group.commit("first"));
-                assertThat(firstWriting.await(10, TimeUnit.SECONDS)).isTrue();
+                held.awaitFirstWriting();
                 // a value longer than the column: the whole group's batch fails
                 String tooLong = "x".repeat(300);
                 List<Future<?>> good = new ArrayList<>();
@@ -94,7 +84,7 @@ class GroupCommitTest {
                 }
                 Future<?> bad = pool.submit(() -> group.commit(tooLong));
                 Thread.sleep(300);
-                release.countDown();
+                held.release();
                 first.get(10, TimeUnit.SECONDS);
                 for (Future<?> f : good) {
                     f.get(10, TimeUnit.SECONDS);
@@ -113,7 +103,7 @@ class GroupCommitTest {
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void withTwoLanesTwoCommitsRunAtOnceAndTheThreadsBehindThemShareTheNext(String db) throws Exception {
-        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase(db)))) {
             CountDownLatch bothWriting = new CountDownLatch(2);
             CountDownLatch release = new CountDownLatch(1);
             GroupCommit<String> group = new GroupCommit<>(ds, 64, 2, (c, items) -> {
@@ -153,14 +143,11 @@ class GroupCommitTest {
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void whenTheDatabaseIsUnavailableTheGroupFailsAtOnceWithoutATryPerItem(String db) throws Exception {
-        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
-            CountDownLatch firstWriting = new CountDownLatch(1);
-            CountDownLatch release = new CountDownLatch(1);
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase(db)))) {
+            HeldFirst held = new HeldFirst();
             java.util.concurrent.atomic.AtomicInteger writes = new java.util.concurrent.atomic.AtomicInteger();
             GroupCommit<String> group = new GroupCommit<>(ds, 64, (c, items) -> {
-                if (items.contains("first")) {
-                    firstWriting.countDown();
-                    assertThat(release.await(10, TimeUnit.SECONDS)).isTrue();
+                if (held.holdIfFirst(items)) {
                     return;
                 }
                 writes.incrementAndGet();
@@ -171,14 +158,14 @@ class GroupCommitTest {
             ExecutorService pool = Executors.newFixedThreadPool(5);
             try {
                 Future<?> first = pool.submit(() -> group.commit("first"));
-                assertThat(firstWriting.await(10, TimeUnit.SECONDS)).isTrue();
+                held.awaitFirstWriting();
                 List<Future<?>> others = new ArrayList<>();
                 for (int i = 0; i < 4; i++) {
                     String item = "u" + i;
                     others.add(pool.submit(() -> group.commit(item)));
                 }
                 Thread.sleep(300);
-                release.countDown();
+                held.release();
                 first.get(10, TimeUnit.SECONDS);
                 for (Future<?> f : others) {
                     assertThatThrownBy(() -> f.get(10, TimeUnit.SECONDS)).cause()
@@ -196,13 +183,10 @@ class GroupCommitTest {
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void anErrorWhileWritingFailsTheGroupRollsItBackAndFreesTheLane(String db) throws Exception {
-        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
-            CountDownLatch firstWriting = new CountDownLatch(1);
-            CountDownLatch release = new CountDownLatch(1);
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase(db)))) {
+            HeldFirst held = new HeldFirst();
             GroupCommit<String> group = new GroupCommit<>(ds, 64, (c, items) -> {
-                if (items.contains("first")) {
-                    firstWriting.countDown();
-                    assertThat(release.await(10, TimeUnit.SECONDS)).isTrue();
+                if (held.holdIfFirst(items)) {
                     return;
                 }
                 insert(c, items);
@@ -213,11 +197,11 @@ class GroupCommitTest {
             ExecutorService pool = Executors.newFixedThreadPool(4);
             try {
                 Future<?> first = pool.submit(() -> group.commit("first"));
-                assertThat(firstWriting.await(10, TimeUnit.SECONDS)).isTrue();
+                held.awaitFirstWriting();
                 Future<?> boom = pool.submit(() -> group.commit("boom"));
                 Future<?> other = pool.submit(() -> group.commit("other"));
                 Thread.sleep(300);
-                release.countDown();
+                held.release();
                 first.get(10, TimeUnit.SECONDS);
                 // whichever thread wrote the group gets the error itself, the other its failure: neither hangs
                 assertThatThrownBy(() -> boom.get(10, TimeUnit.SECONDS)).isInstanceOf(java.util.concurrent.ExecutionException.class);
@@ -236,7 +220,7 @@ class GroupCommitTest {
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void anInterruptedThreadStillCommitsAndKeepsItsInterrupt(String db) throws Exception {
-        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase(db)))) {
             GroupCommit<String> group = new GroupCommit<>(ds, 64, GroupCommitTest::insert);
             Thread.currentThread().interrupt();
             try {
@@ -252,13 +236,37 @@ class GroupCommitTest {
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void aThreadAloneCommitsItsOwnItemAtOnce(String db) throws Exception {
-        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase(db)))) {
             GroupCommit<String> group = new GroupCommit<>(ds, 64, GroupCommitTest::insert);
             for (int i = 0; i < 3; i++) {
                 group.commit("a" + i);
                 assertThat(count(ds, "a" + i)).isEqualTo(1);
             }
             assertThat(group.stats()).isEqualTo(new GroupCommit.Stats(3, 3));
+        }
+    }
+
+    /** Holds the group that contains "first" in its transaction until released: the threads after it queue up. */
+    private static final class HeldFirst {
+        private final CountDownLatch writing = new CountDownLatch(1);
+        private final CountDownLatch released = new CountDownLatch(1);
+
+        /** In the writer: holds the group if it has "first"; whether it did. */
+        boolean holdIfFirst(List<String> items) throws InterruptedException {
+            if (!items.contains("first")) {
+                return false;
+            }
+            writing.countDown();
+            assertThat(released.await(10, TimeUnit.SECONDS)).isTrue();
+            return true;
+        }
+
+        void awaitFirstWriting() throws InterruptedException {
+            assertThat(writing.await(10, TimeUnit.SECONDS)).isTrue();
+        }
+
+        void release() {
+            released.countDown();
         }
     }
 
@@ -290,12 +298,4 @@ class GroupCommitTest {
         }
     }
 
-    private static Properties settings(String db) throws Exception {
-        if (db.equals("postgresql")) {
-            return Postgres.newDatabase();
-        }
-        Properties p = new Properties();
-        p.setProperty("ordersync.db.url", "jdbc:h2:file:" + Files.createTempDirectory("ordersync-group").resolve("db").toAbsolutePath());
-        return p;
-    }
 }

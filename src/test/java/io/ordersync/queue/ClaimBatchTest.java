@@ -9,11 +9,9 @@ import io.ordersync.support.Postgres;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.nio.file.Files;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.Properties;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -27,7 +25,7 @@ class ClaimBatchTest {
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void aRowTheDatabaseRefusesIsSkippedAndTheRestOfTheBatchIsClaimed(String db) throws Exception {
-        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase(db)))) {
             SyncQueue queue = new SyncQueue(ds);
             Instant t0 = Instant.parse("2026-12-02T10:00:00Z");
             enqueue(ds, queue, "ABC12", t0);
@@ -52,7 +50,7 @@ class ClaimBatchTest {
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void aBatchOfClaimableRowsIsClaimedWholeEachWithItsOwnToken(String db) throws Exception {
-        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase(db)))) {
             SyncQueue queue = new SyncQueue(ds);
             Instant t0 = Instant.parse("2026-12-02T10:00:00Z");
             for (int i = 0; i < 20; i++) {
@@ -77,12 +75,4 @@ class ClaimBatchTest {
         return new QueueEntry(id, "democon", code, "crm", "waiting", "order.placed", at, at, 0, null, null, null, null, null);
     }
 
-    private static Properties settings(String db) throws Exception {
-        if (db.equals("postgresql")) {
-            return Postgres.newDatabase();
-        }
-        Properties p = new Properties();
-        p.setProperty("ordersync.db.url", "jdbc:h2:file:" + Files.createTempDirectory("ordersync-claim").resolve("db").toAbsolutePath());
-        return p;
-    }
 }

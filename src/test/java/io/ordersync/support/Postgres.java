@@ -43,4 +43,18 @@ public final class Postgres {
         p.setProperty("ordersync.db.password", "postgres");
         return p;
     }
+
+    /**
+     * The ordersync.db.* settings of a new, empty database: {@code "postgresql"} for one on the embedded server,
+     * anything else for an H2 file in a new temporary directory.
+     */
+    public static Properties newDatabase(String db) throws Exception {
+        if (db.equals("postgresql")) {
+            return newDatabase();
+        }
+        Properties p = new Properties();
+        p.setProperty("ordersync.db.url", "jdbc:h2:file:" + java.nio.file.Files.createTempDirectory("ordersync-db").resolve("db")
+                .toAbsolutePath());
+        return p;
+    }
 }
