@@ -2,16 +2,17 @@ package io.ordersync.db;
 
 import javax.sql.DataSource;
 import java.sql.Connection;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.ArrayDeque;
 
 /**
  * Group commit: the writes of many threads in one transaction. A thread hands its item in and waits until it is
  * committed; a thread that finds a lane free writes every item waiting at that moment (up to {@code maxBatch}) in
  * one transaction, while the threads that arrive when every lane is busy queue up for the next one. Alone, a
  * thread commits its own item at once: no timer, no added latency. When a group's transaction fails, each of its
- * items is written again in a transaction of its own, so one bad item fails only its own thread.
+ * items is written again in a transaction of its own, so one bad item fails only its own thread — unless the
+ * database is unavailable (or the commit's outcome unknown): then every item fails with it at once.
  *
  * @param <T> what one thread writes (a sync's outcome)
  */
@@ -23,7 +24,7 @@ public final class GroupCommit<T> {
         void write(Connection c, List<T> items) throws Exception;
     }
 
-    /** Commits and items per commit since the start (for the benchmarks and metrics). */
+    /** Commits made and items written since the start. */
     public record Stats(long commits, long items) {
     }
 
