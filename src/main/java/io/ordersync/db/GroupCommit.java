@@ -138,11 +138,7 @@ public final class GroupCommit<T> {
 
     private void write(List<Pending<T>> group) {
         try {
-            Tx.run(ds, c -> {
-                writer.write(c, group.stream().map(p -> p.item).toList());
-                return null;
-            });
-            counted();
+            inOneTransaction(group.stream().map(p -> p.item).toList());
         } catch (RuntimeException groupFailed) {
             if (group.size() == 1 || Tx.isDatabaseUnavailable(groupFailed)) {
                 // the database is down, or the commit's outcome unknown (its connection broke): the same again item
@@ -152,11 +148,7 @@ public final class GroupCommit<T> {
                 // one item may be the cause: each again on its own, so only that one fails
                 for (Pending<T> p : group) {
                     try {
-                        Tx.run(ds, c -> {
-                            writer.write(c, List.of(p.item));
-                            return null;
-                        });
-                        counted();
+                        inOneTransaction(List.of(p.item));
                     } catch (RuntimeException e) {
                         p.failure = e;
                     }
@@ -168,7 +160,12 @@ public final class GroupCommit<T> {
         }
     }
 
-    private void counted() {
+    /** Writes the items in one transaction and counts its commit. */
+    private void inOneTransaction(List<T> items) {
+        Tx.run(ds, c -> {
+            writer.write(c, items);
+            return null;
+        });
         synchronized (monitor) {
             commits++;
         }

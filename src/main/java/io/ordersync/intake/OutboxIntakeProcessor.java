@@ -177,10 +177,7 @@ public final class OutboxIntakeProcessor implements Processor {
     }
 
     private static boolean delete(Connection c, long id) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("DELETE FROM order_outbox WHERE id = ?")) {
-            ps.setLong(1, id);
-            return ps.executeUpdate() == 1;
-        }
+        return delete(c, List.of(id))[0];
     }
 
     /** camel-sql keeps the database's column case (H2: upper, PostgreSQL: lower). */

@@ -172,16 +172,7 @@ public final class OrderStore {
 
     public void log(Connection c, String eventSlug, String orderCode, String provider, String kind, String message,
                     Instant now) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO order_log "
-                + "(event_slug, order_code, provider, kind, message, created_at) VALUES (?, ?, ?, ?, ?, ?)")) {
-            ps.setString(1, eventSlug);
-            ps.setString(2, orderCode);
-            ps.setString(3, provider);
-            ps.setString(4, kind);
-            ps.setString(5, truncate(message, 4000));
-            ps.setObject(6, ts(now));
-            ps.executeUpdate();
-        }
+        log(c, List.of(new LogEntry(eventSlug, orderCode, provider, kind, message, now)));
     }
 
     /** One line of an order's sync log. */

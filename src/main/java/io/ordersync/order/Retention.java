@@ -23,7 +23,8 @@ import java.util.Map;
 public final class Retention {
 
     /** An erased order's waiting rows (slot written as SyncQueue.SLOT_IS_WAITING explains: H2's cached plan). */
-    public static final String ERASE_WAITING = "DELETE FROM sync_queue WHERE event_slug = ? AND order_code = ? AND COALESCE(slot, '') = 'waiting'";
+    public static final String ERASE_WAITING = "DELETE FROM sync_queue WHERE event_slug = ? AND order_code = ? AND "
+            + io.ordersync.queue.SyncQueue.SLOT_IS_WAITING;
 
     /** An order is being synced right now: erasing it would race with the sync writing its results. */
     public static final class Busy extends RuntimeException {

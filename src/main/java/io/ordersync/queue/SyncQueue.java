@@ -35,7 +35,7 @@ public final class SyncQueue {
      * of the e2e benchmark (BENCHMARKS.md, issue 18). Written this way no index can serve it; {@code slot} is
      * never null. {@code PlansOnAnEmptyDatabaseTest} checks the plans.
      */
-    static final String SLOT_IS_WAITING = "COALESCE(slot, '') = 'waiting'";
+    public static final String SLOT_IS_WAITING = "COALESCE(slot, '') = 'waiting'";
 
 
     private static final Logger LOG = LoggerFactory.getLogger(SyncQueue.class);
@@ -388,11 +388,7 @@ public final class SyncQueue {
 
     /** Success: the row is done. False when the claim was lost (lease expired and the row was taken back). */
     public boolean complete(Connection c, QueueEntry e) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("DELETE FROM sync_queue WHERE id = ? AND claim_token = ?")) {
-            ps.setLong(1, e.id());
-            ps.setString(2, e.claimToken());
-            return ps.executeUpdate() == 1;
-        }
+        return complete(c, List.of(e))[0];
     }
 
     /** {@link #complete(Connection, QueueEntry)} for the rows of a group commit, in one batched statement: which were still ours. */
