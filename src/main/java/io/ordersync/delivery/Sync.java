@@ -205,7 +205,7 @@ public final class Sync {
             return onCancel;
         }
         boolean isNew = existing == null;
-        Map<String, Object> desired = MappingEngine.assign(values, old, isNew, provider.separator(), provider.nativeLists());
+        Map<String, Object> desired = MappingEngine.assign(current, values, old, isNew, provider);
         Map<String, String> extras = extras();
         if (spec.upsert() != null) {
             Map<String, Object> fields = isNew ? desired : MappingEngine.changes(desired, old);
@@ -287,7 +287,7 @@ public final class Sync {
         Provider.ObjectSpec spec = current.spec();
         Map<String, Object> props = new LinkedHashMap<>();
         props.put(spec.idRemote(), current.idValue());
-        props.putAll(MappingEngine.assign(values, Map.of(), true, provider.separator(), provider.nativeLists()));
+        props.putAll(MappingEngine.assign(current, values, Map.of(), true, provider));
         Map<String, List<SyncProvider.Synced>> earlier = new LinkedHashMap<>();
         for (MappingEngine.Done d : done) {
             earlier.computeIfAbsent(d.mappingId(), k -> new ArrayList<>()).add(new SyncProvider.Synced(d.result().remoteId(),
@@ -523,7 +523,7 @@ public final class Sync {
         o.put("id", current.idValue());
         Map<String, Object> props = new LinkedHashMap<>();
         props.put(spec.idRemote(), current.idValue());
-        props.putAll(MappingEngine.assign(values, Map.of(), true, provider.separator(), provider.nativeLists()));
+        props.putAll(MappingEngine.assign(current, values, Map.of(), true, provider));
         o.set("properties", MAPPER.valueToTree(props));
         return o;
     }

@@ -100,14 +100,16 @@ public record Provider(
     /**
      * One object mapping, compiled. Besides what the file says: the id field's extraction, the property that
      * reads the same source field as the id (its value is the id's, not extracted twice; -1 if none), and
-     * whether any property references an earlier mapping's objects.
+     * whether any property references an earlier mapping's objects, and the distinct remote field names (the
+     * slots of the object's {@link FieldMap}; shared, not to be changed) with each property's slot among them.
      */
     public record ObjectSpec(String id, boolean perPosition, String remoteType, String idSource, String idRemote,
                              List<Condition> filter, Call lookup, Call create, Call update, Call upsert,
                              List<String> remoteIdPointers, String externalLink, String displayName,
                              List<PropertySpec> properties,
                              java.util.function.BiFunction<io.ordersync.order.OrderDocument, com.fasterxml.jackson.databind.JsonNode, Object> idExtractor,
-                             int idProperty, boolean hasRefs, CancelSpec onCancel, Call delete) {
+                             int idProperty, boolean hasRefs, CancelSpec onCancel, Call delete, String[] fieldNames,
+                             int[] fieldSlots) {
 
         /** The first JSON pointer of remote_id (the one a preview names). */
         public String remoteIdPointer() {
@@ -143,7 +145,16 @@ public record Provider(
             this(id, perPosition, remoteType, idSource, idRemote, filter, lookup, create, update, upsert, remoteIdPointers,
                     externalLink, displayName, properties, io.ordersync.order.SourceFields.extractor(idSource),
                     sameSourceAsId(idSource, properties), properties.stream().anyMatch(p -> p.kind() == ValueKind.REF),
-                    onCancel, delete);
+                    onCancel, delete, fieldNames(properties), fieldSlots(properties));
+        }
+
+        private static String[] fieldNames(List<PropertySpec> properties) {
+            return properties.stream().map(PropertySpec::remote).distinct().toArray(String[]::new);
+        }
+
+        private static int[] fieldSlots(List<PropertySpec> properties) {
+            List<String> names = List.of(fieldNames(properties));
+            return properties.stream().mapToInt(p -> names.indexOf(p.remote())).toArray();
         }
 
         private static int sameSourceAsId(String idSource, List<PropertySpec> properties) {
@@ -188,16 +199,19 @@ public record Provider(
     /** One property mapping, compiled. */
     public record PropertySpec(ValueKind kind, String source, Object constant, String template, String ref,
                                String refField, String remote, Mode mode, Map<String, Object> valueMap, Boolean list,
-                               java.util.function.BiFunction<io.ordersync.order.OrderDocument, com.fasterxml.jackson.databind.JsonNode, Object> extractor) {
+                               java.util.function.BiFunction<io.ordersync.order.OrderDocument, com.fasterxml.jackson.databind.JsonNode, Object> extractor,
+                               java.util.function.BiFunction<io.ordersync.order.OrderDocument, com.fasterxml.jackson.databind.JsonNode, Object> positionExtractor) {
 
         /**
-         * As loaded from a file: the source field's extraction is looked up here, once. {@code list}: send a list
+         * As loaded from a file: the source field's extraction is looked up here, once (and the one for a call that
+         * always has a position). {@code list}: send a list
          * value as a JSON list (true) or joined with the separator (false); null follows {@code native_lists}.
          */
         public PropertySpec(ValueKind kind, String source, Object constant, String template, String ref,
                             String refField, String remote, Mode mode, Map<String, Object> valueMap, Boolean list) {
             this(kind, source, constant, template, ref, refField, remote, mode, valueMap, list,
-                    source == null ? null : io.ordersync.order.SourceFields.extractor(source));
+                    source == null ? null : io.ordersync.order.SourceFields.extractor(source),
+                    source == null ? null : io.ordersync.order.SourceFields.positionExtractor(source));
         }
     }
 

@@ -20,11 +20,13 @@ public final class OrderDocument {
     private final String orderCode;
     private final List<JsonNode> positions;
     private final Map<Long, JsonNode> positionsById;
+    private final JsonNode items;
 
     OrderDocument(JsonNode root) {
         this.root = root;
         this.order = root.path("order");
         this.event = root.path("event");
+        this.items = root.path("items");
         this.type = root.path("type").asText();
         this.eventSlug = event.path("slug").asText();
         this.orderCode = order.path("code").asText();
@@ -82,6 +84,11 @@ public final class OrderDocument {
             return null;
         }
         return positionsById.get(addonTo.asLong());
+    }
+
+    /** The product {@code key} of the envelope's {@code items} table (as {@code lookup("items", key)}), missing when absent. */
+    public JsonNode item(String key) {
+        return key == null ? MissingNode.getInstance() : items.path(key);
     }
 
     /** The named lookup tables of the envelope ({@code items}, {@code questions}, ...), missing when absent. */

@@ -1,6 +1,7 @@
 package io.ordersync.order;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.IntNode;
 import com.fasterxml.jackson.databind.node.TextNode;
 
 import java.net.IDN;
@@ -63,8 +64,8 @@ public final class SourceFields {
         add("product", Input.POSITION, "string", "Product name and variation", SourceFields::product);
         add("product_id", Input.POSITION, "string", "Product ID", (d, p) -> text(p, "item"));
         add("product_is_admission", Input.POSITION, "boolean", "Product is an admission ticket",
-                (d, p) -> d.lookup("items", text(p, "item")).path("admission").isBoolean()
-                        ? d.lookup("items", text(p, "item")).path("admission").asBoolean() : null);
+                (d, p) -> d.item(text(p, "item")).path("admission").isBoolean()
+                        ? d.item(text(p, "item")).path("admission").asBoolean() : null);
         add("voucher_code", Input.POSITION, "string", "Voucher code", (d, p) -> {
             String v = text(p, "voucher");
             return v == null ? null : text(d.root().path("vouchers"), v);
@@ -161,6 +162,15 @@ public final class SourceFields {
      * The extraction of field {@code name}, looked up once (the mapping engine keeps it with the property
      * instead of finding the field by name for every value).
      */
+    /**
+     * As {@link #extractor(String)} for a call that always has a position: without the check for a missing one
+     * (a second call through a shared lambda for every value of a per-position mapping).
+     */
+    public static BiFunction<OrderDocument, JsonNode, Object> positionExtractor(String name) {
+        Field f = FIELDS.get(name);
+        return f == null ? (d, p) -> value(name, d, p) : f.extractor();
+    }
+
     public static BiFunction<OrderDocument, JsonNode, Object> extractor(String name) {
         Field f = FIELDS.get(name);
         if (f == null) {
@@ -209,6 +219,9 @@ public final class SourceFields {
             // most fields are strings: no virtual calls (this method is the mapping's innermost loop)
             String s = t.textValue();
             return s.isEmpty() ? null : s;
+        }
+        if (v instanceof IntNode i) {
+            return Integer.toString(i.intValue()); // ids and numbers (item, positionid): no virtual calls either
         }
         if (v == null || v.isNull() || v.isMissingNode()) {
             return null;
@@ -277,7 +290,7 @@ public final class SourceFields {
     }
 
     private static String product(OrderDocument d, JsonNode p) {
-        JsonNode item = d.lookup("items", text(p, "item"));
+        JsonNode item = d.item(text(p, "item"));
         String name = text(item, "internal_name");
         if (name == null) {
             name = i18n(item.get("name"));
@@ -400,15 +413,32 @@ public final class SourceFields {
 
     /** Lower-cases nothing but converts the host to its IDNA (punycode) form, as pretix does. */
     public static String normaliseEmail(String email) {
-        if (email == null || email.isBlank()) {
+        if (email == null || email.isEmpty()) {
             return null;
         }
-        email = email.trim();
-        int at = email.lastIndexOf('@');
+        if (isSpace(email.charAt(0)) || isSpace(email.charAt(email.length() - 1))) {
+            if (email.isBlank()) {
+                return null;
+            }
+            email = email.trim();
+        }
+        // one pass from the end: the host's characters, then its '@'
+        int at = -1;
+        boolean lowerAscii = true;
+        for (int i = email.length() - 1; i >= 0; i--) {
+            char c = email.charAt(i);
+            if (c == '@') {
+                at = i;
+                break;
+            }
+            if (c >= 128 || (c >= 'A' && c <= 'Z')) {
+                lowerAscii = false;
+            }
+        }
         if (at < 0) {
             return email;
         }
-        if (isLowerAscii(email, at + 1)) {
+        if (lowerAscii) {
             // the usual case: nothing to convert, and no copy
             return email;
         }
@@ -425,14 +455,10 @@ public final class SourceFields {
         return email.substring(0, at) + "@" + host;
     }
 
-    private static boolean isLowerAscii(String s, int from) {
-        for (int i = from; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c >= 128 || (c >= 'A' && c <= 'Z')) {
-                return false;
-            }
-        }
-        return true;
+
+    /** What trim() removes or isBlank() counts as blank; a blank value starts with one. */
+    private static boolean isSpace(char c) {
+        return c <= ' ' || Character.isWhitespace(c);
     }
 
     private static boolean isAscii(String s) {

@@ -58,7 +58,7 @@ public class MappingBenchmark {
         List<Map<String, Object>> bodies = new ArrayList<>(planned.size());
         for (MappingEngine.PlannedObject p : planned) {
             List<MappingEngine.NewValue> values = MappingEngine.resolve(provider, p, List.of());
-            bodies.add(MappingEngine.assign(values, Map.of(), true, provider.separator(), provider.nativeLists()));
+            bodies.add(MappingEngine.assign(p, values, Map.of(), true, provider));
         }
         return bodies;
     }
