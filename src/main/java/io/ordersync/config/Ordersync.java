@@ -241,10 +241,12 @@ public final class Ordersync {
     static final String DISPATCH_WAKE = "seda:ordersync-dispatch-wake?size=1&discardWhenFull=true&waitForTaskToComplete=Never";
 
     /**
-     * Characters of accepted documents kept parsed for their delivery: some thousand typical orders, a few
-     * megabytes of heap.
+     * Characters of accepted documents kept parsed for their delivery: a few hundred typical orders, enough for
+     * the gap between intake and delivery. A parsed document takes about ten times its text in heap (a map entry
+     * per field); at 4 000 000 characters the cache was half of the live heap (about 40 MB), and every document
+     * in it was copied by the young collections while it lived there (BENCHMARKS.md, round three).
      */
-    static final long PARSED_DOCUMENT_CHARS = 4_000_000;
+    static final long PARSED_DOCUMENT_CHARS = 1_000_000;
 
     /** Registry name of a database opening started before the context is configured (see {@link #openDatabaseEarly}). */
     static final String EARLY_DATABASE = "ordersync.earlyDatabase";
