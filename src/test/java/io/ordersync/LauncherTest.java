@@ -60,10 +60,13 @@ class LauncherTest {
             management = b.getLocalPort();
         }
         Files.createDirectories(tmp.resolve("mappings"));
-        Process p = new ProcessBuilder("./ordersync", "-Dcamel.server.port=" + port, "-Dcamel.server.host=127.0.0.1",
+        ProcessBuilder builder = new ProcessBuilder("./ordersync", "-Dcamel.server.port=" + port, "-Dcamel.server.host=127.0.0.1",
                 "-Dcamel.management.port=" + management, "-Dordersync.db.url=jdbc:h2:file:" + tmp.resolve("db").toAbsolutePath(),
                 "-Dordersync.mappings.dir=" + tmp.resolve("mappings").toAbsolutePath(), "-Dcamel.main.routes-reload-enabled=false")
-                .redirectErrorStream(true).start();
+                .redirectErrorStream(true);
+        builder.environment().remove("JAVA_OPTS");
+        builder.environment().remove("MALLOC_ARENA_MAX");
+        Process p = builder.start();
         try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
             List<String> ready = new ArrayList<>();
             long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
@@ -76,12 +79,26 @@ class LauncherTest {
             }
             assertThat(ready).singleElement().isEqualTo("ordersync ready: admin UI http://127.0.0.1:" + port + "/ui/ · intake http://127.0.0.1:"
                     + port + "/api/events · health http://127.0.0.1:" + management + "/observe/health");
+            // without JAVA_OPTS, the production defaults of jvm.options (the launcher execs java: same process)
+            List<String> cmdline = List.of(Files.readString(Path.of("/proc/" + p.pid() + "/cmdline")).split("\0"));
+            assertThat(cmdline).contains("-Xmx144m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1");
+            assertThat(Files.readString(Path.of("/proc/" + p.pid() + "/environ")).split("\0")).contains("MALLOC_ARENA_MAX=2");
         } finally {
             p.destroy();
             if (!p.waitFor(20, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
             }
         }
+    }
+
+    @Test
+    void javaOptsReplaceTheProductionDefaults() throws Exception {
+        ProcessBuilder builder = new ProcessBuilder("./ordersync", "--help").redirectErrorStream(true);
+        builder.environment().put("JAVA_OPTS", "-XX:+PrintCommandLineFlags -Xmx200m");
+        Process p = builder.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
+        assertThat(out).contains("-XX:MaxHeapSize=209715200").doesNotContain("UseSerialGC").doesNotContain("TieredStopAtLevel");
     }
 
     @Test

@@ -26,6 +26,7 @@ public final class OrdersyncProcess implements AutoCloseable {
     private final int managementPort;
     private final int serverPort;
     private List<String> jvmOptions = List.of("-Xmx256m", "-XX:TieredStopAtLevel=1");
+    private Map<String, String> environment = Map.of();
     private Process process;
     private int starts;
 
@@ -55,6 +56,12 @@ public final class OrdersyncProcess implements AutoCloseable {
     /** JVM options of the process (default: a 256 MB heap and quick start-up compilation, for tests). */
     public OrdersyncProcess jvmOptions(List<String> options) {
         this.jvmOptions = List.copyOf(options);
+        return this;
+    }
+
+    /** Environment variables set for the process besides this JVM's. */
+    public OrdersyncProcess environment(Map<String, String> environment) {
+        this.environment = Map.copyOf(environment);
         return this;
     }
 
@@ -103,8 +110,10 @@ public final class OrdersyncProcess implements AutoCloseable {
         starts++;
         Files.writeString(log, "==== start " + starts + "\n", java.nio.file.StandardOpenOption.CREATE,
                 java.nio.file.StandardOpenOption.APPEND);
-        process = new ProcessBuilder(cmd).directory(Paths.get(System.getProperty("user.dir")).toFile())
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        ProcessBuilder builder = new ProcessBuilder(cmd).directory(Paths.get(System.getProperty("user.dir")).toFile())
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        builder.environment().putAll(environment);
+        process = builder.start();
         return this;
     }
 

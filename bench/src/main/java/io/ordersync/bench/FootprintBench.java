@@ -33,6 +33,21 @@ public final class FootprintBench {
         if (List.of(args).contains("--smoke")) {
             orders = 20;
         }
+        String only = List.of(args).stream().filter(a -> a.startsWith("--options=")).findFirst().orElse(null);
+        if (only != null) {
+            // one configuration: --options=-Xmx256m,-XX:+UseSerialGC [--env=MALLOC_ARENA_MAX=2,...]
+            List<String> options = List.of(only.substring("--options=".length()).split(","));
+            Map<String, String> env = new java.util.LinkedHashMap<>();
+            List.of(args).stream().filter(a -> a.startsWith("--env=")).flatMap(a -> List.of(a.substring(6).split(",")).stream())
+                    .forEach(kv -> env.put(kv.substring(0, kv.indexOf('=')), kv.substring(kv.indexOf('=') + 1)));
+            Result r = run(orders, options, env);
+            System.out.printf("%n%s %s: ready %.2f s, first sync %.2f s, RSS after first sync %d MB, max %d MB (%.0f orders/s)%n",
+                    options, env, r.secondsToReady(), r.secondsToFirstSync(), r.rssIdleMb(), r.rssMaxUnderLoadMb(),
+                    r.orders() / r.loadSeconds());
+            return;
+        }
+        // what ./ordersync runs with when JAVA_OPTS is not set: jvm.options and MALLOC_ARENA_MAX=2
+        Result production = run(orders, productionOptions(), Map.of("MALLOC_ARENA_MAX", "2"));
         Result plain = run(orders, List.of("-Xmx256m"));
         // the same with an application class-data archive (AppCDS): one run writes it, the next one uses it
         Path jsa = Files.createTempDirectory("ordersync-cds").resolve("ordersync.jsa");
@@ -48,16 +63,23 @@ public final class FootprintBench {
         // sets too); with a heap this small, the serial collector's pauses stay short
         Result serial = run(orders, List.of("-Xmx256m", "-Xshare:on", "-XX:SharedArchiveFile=" + jsa, "-XX:TieredStopAtLevel=1",
                 "-XX:+UseSerialGC"));
-        List<Result> all = List.of(plain, cds, c1, serial);
+        List<Result> all = List.of(production, plain, cds, c1, serial);
         System.out.println();
-        System.out.println("| footprint (all -Xmx256m) | default | AppCDS archive | AppCDS, -XX:TieredStopAtLevel=1 "
-                + "| AppCDS, -XX:TieredStopAtLevel=1, -XX:+UseSerialGC |");
-        System.out.println("|---|---|---|---|---|");
+        System.out.println("| footprint | production defaults (jvm.options: " + String.join(" ", productionOptions())
+                + "; MALLOC_ARENA_MAX=2) | -Xmx256m | -Xmx256m, AppCDS archive | -Xmx256m, AppCDS, -XX:TieredStopAtLevel=1 "
+                + "| -Xmx256m, AppCDS, -XX:TieredStopAtLevel=1, -XX:+UseSerialGC |");
+        System.out.println("|---|---|---|---|---|---|");
         row("launch → ready (health UP)", all, r -> String.format("%.2f s", r.secondsToReady()));
         row("launch → first order synced", all, r -> String.format("%.2f s", r.secondsToFirstSync()));
         row("RSS after the first sync", all, r -> r.rssIdleMb() + " MB");
         row("RSS max while syncing " + orders + " orders", all,
                 r -> String.format("%d MB (%.0f orders/s)", r.rssMaxUnderLoadMb(), r.orders() / r.loadSeconds()));
+    }
+
+    /** The options of jvm.options, which ./ordersync uses when JAVA_OPTS is not set. */
+    static List<String> productionOptions() throws java.io.IOException {
+        return Files.readAllLines(Path.of("jvm.options")).stream().map(String::trim)
+                .filter(l -> !l.isEmpty() && !l.startsWith("#")).toList();
     }
 
     private static void row(String name, List<Result> results, java.util.function.Function<Result, String> cell) {
@@ -114,6 +136,10 @@ public final class FootprintBench {
     }
 
     public static Result run(int orders, List<String> jvmOptions) throws Exception {
+        return run(orders, jvmOptions, Map.of());
+    }
+
+    public static Result run(int orders, List<String> jvmOptions, Map<String, String> environment) throws Exception {
         Path work = Files.createTempDirectory("ordersync-footprint");
         try (TargetProcess target = new TargetProcess()) {
             Map<String, String> props = Map.of(
@@ -124,7 +150,7 @@ public final class FootprintBench {
                     "camel.main.routes-reload-enabled", "false");
             HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
             try (OrdersyncProcess p = new OrdersyncProcess("footprint", work.resolve("logs"), props)
-                    .jvmOptions(jvmOptions).classPath(jarClassPath())) {
+                    .jvmOptions(jvmOptions).environment(environment).classPath(jarClassPath())) {
                 long launched = System.nanoTime();
                 p.launch();
                 // the first event goes in as soon as the intake answers
