@@ -38,7 +38,7 @@ public final class OrdersyncSettings {
         d.put("ordersync.dispatch.batch-size", "100");
         d.put("ordersync.queue.lease", "PT5M");
         d.put("ordersync.queue.reaper-period-ms", "10000");
-        d.put("ordersync.outbox.poll-delay-ms", "50");
+        d.put("ordersync.outbox.poll-delay-ms", "10");
         d.put("ordersync.outbox.batch-size", "100");
         d.put("ordersync.intake.max-document-bytes", "1000000");
         d.put("ordersync.intake.token", "");

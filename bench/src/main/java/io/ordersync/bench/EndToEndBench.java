@@ -296,6 +296,8 @@ public final class EndToEndBench {
         props.put("bench.target.url", target.url());
         props.put("bench.target.token", TOKEN);
         props.put("camel.main.routes-reload-enabled", "false");
+        // the outbox is polled as ordersync's defaults say (the test harness polls every 100 ms)
+        props.put("ordersync.outbox.poll-delay-ms", OrdersyncApp.DEFAULT);
         // -Dordersync.…=… given to the benchmark's JVM (BENCH_JAVA_OPTS) set ordersync, e.g. ordersync.db.h2-commit
         System.getProperties().stringPropertyNames().stream().filter(k -> k.startsWith("ordersync."))
                 .forEach(k -> props.put(k, System.getProperty(k)));
@@ -358,6 +360,7 @@ public final class EndToEndBench {
             long lend = target.awaitTickets(2L * m, Duration.ofMinutes(10));
             out.add(new Result(String.format("ordersync on %s at %.0f orders/s", db, rate), m, (lend - lstart) / 1e9,
                     latencies(app.dataSource(), lprefix, m)));
+            System.out.print(stages(app.dataSource(), lprefix, db));
         }
         return out;
     }
@@ -403,6 +406,48 @@ public final class EndToEndBench {
             }
         }
         return Latencies.of(ms);
+    }
+
+    /**
+     * Where the latency at half load goes, per order: accepted (the received log entry) → first request sent
+     * (waiting for dispatch and a worker) → last answer received (the sync: requests, mapping) → outcome stored.
+     */
+    static String stages(DataSource ds, String prefix, String db) throws Exception {
+        List<Double> queued = new ArrayList<>();
+        List<Double> sync = new ArrayList<>();
+        List<Double> stored = new ArrayList<>();
+        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement(
+                "SELECT l.order_code, MIN(CASE WHEN l.kind = 'received' THEN l.created_at END), "
+                        + "MAX(CASE WHEN l.kind = 'success' THEN l.created_at END) FROM order_log l "
+                        + "WHERE l.order_code LIKE ? GROUP BY l.order_code");
+             PreparedStatement pa = c.prepareStatement(
+                     "SELECT order_code, MIN(attempted_at), MAX(attempted_at), COUNT(*) FROM sync_attempt "
+                             + "WHERE order_code LIKE ? GROUP BY order_code")) {
+            Map<String, java.time.OffsetDateTime[]> attempts = new HashMap<>();
+            pa.setString(1, prefix + "%");
+            try (var rs = pa.executeQuery()) {
+                while (rs.next()) {
+                    attempts.put(rs.getString(1), new java.time.OffsetDateTime[] {
+                            rs.getObject(2, java.time.OffsetDateTime.class), rs.getObject(3, java.time.OffsetDateTime.class)});
+                }
+            }
+            ps.setString(1, prefix + "%");
+            try (var rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    var a = rs.getObject(2, java.time.OffsetDateTime.class);
+                    var b = rs.getObject(3, java.time.OffsetDateTime.class);
+                    var t = attempts.get(rs.getString(1));
+                    if (a != null && b != null && t != null) {
+                        queued.add(Duration.between(a, t[0]).toNanos() / 1e6);
+                        sync.add(Duration.between(t[0], t[1]).toNanos() / 1e6);
+                        stored.add(Duration.between(t[1], b).toNanos() / 1e6);
+                    }
+                }
+            }
+        }
+        return String.format("ordersync on %s at half load, by stage:%n  accepted → first request: %s%n"
+                        + "  first → last request sent: %s%n  last request sent → outcome stored: %s%n",
+                db, Latencies.of(queued), Latencies.of(sync), Latencies.of(stored));
     }
 
     static long insert(DataSource ds, String table, String prefix, int n) throws Exception {
