@@ -123,13 +123,9 @@ public final class EndToEndBench {
                 }
                 return;
             }
-            if (warmup > 0) {
-                bench.bareClient(warmup, 0);
-            }
+            bench.warm("bare HTTP client", w -> bench.bareClient(w, 0));
             results.add(bench.bareClient(n, 0));
-            if (warmup > 0) {
-                bench.naiveRoute(warmup);
-            }
+            bench.warm("naive Camel route", bench::naiveRoute);
             results.add(bench.naiveRoute(n));
             List<Result> h2 = bench.ordersync("H2", null, n, smoke);
             results.addAll(h2);
@@ -283,6 +279,46 @@ public final class EndToEndBench {
         }
     }
 
+    /** One round of warm-up orders. */
+    @FunctionalInterface
+    interface WarmRound {
+        Object send(int orders) throws Exception;
+    }
+
+    /** A warm-up ends when the JIT compiler threads used less than this share of the last round's process CPU time. */
+    static final double JIT_QUIET = 0.05;
+    /** Rounds after the first at most, each of a fifth of {@code --warmup} orders (at least 2 000). */
+    static final int MAX_EXTRA_ROUNDS = 10;
+
+    /**
+     * Warms a variant up: {@code --warmup} orders, then more rounds until the JIT is quiet. On two cores the
+     * default JIT was still compiling after 20 000 orders: 29 % of ordersync's CPU time in the measured phase
+     * went to the compiler threads (per-thread CPU from /proc, BENCHMARKS.md issue 18 round four), so the
+     * CPU per order and the throughput measured the JIT's backlog as well as ordersync.
+     */
+    void warm(String name, WarmRound round) throws Exception {
+        if (warmup <= 0) {
+            return;
+        }
+        int orders = warmup;
+        for (int r = 0; r <= MAX_EXTRA_ROUNDS; r++) {
+            long cpu = processCpuNanos();
+            double compiling = ProcCpu.jitMillis();
+            round.send(orders);
+            double share = (ProcCpu.jitMillis() - compiling) * 1e6 / Math.max(1, processCpuNanos() - cpu);
+            if (Double.isNaN(share)) {
+                return; // no /proc: the first round only
+            }
+            System.out.printf("%s: warm-up round %d, %d orders: the JIT compiler threads used %.0f %% of the CPU time%n", name, r + 1,
+                    orders, share * 100);
+            if (share < JIT_QUIET) {
+                return;
+            }
+            orders = Math.max(2000, warmup / 5);
+        }
+        System.out.printf("%s: the JIT was still compiling after the last warm-up round%n", name);
+    }
+
     /** CPU time this JVM's threads have used so far, in nanoseconds. */
     static long processCpuNanos() {
         return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean())
@@ -313,13 +349,18 @@ public final class EndToEndBench {
         Path dir = work.resolve("ordersync-" + (++batch));
         List<Result> out = new ArrayList<>();
         try (OrdersyncApp app = new OrdersyncApp(dir.resolve("data"), BenchData.mappingsDir(dir.resolve("mappings")), props).start()) {
-            if (warmup > 0) {
-                insert(app.dataSource(), "order_outbox", "W" + batch + "X", warmup);
-                target.awaitTickets(2L * warmup, Duration.ofMinutes(30));
+            int[] round = {0};
+            warm("ordersync on " + db, w -> {
+                insert(app.dataSource(), "order_outbox", "W" + batch + "R" + (round[0]++) + "X", w);
+                target.awaitTickets(2L * w, Duration.ofMinutes(30));
                 target.reset();
-            }
+                return null;
+            });
             String prefix = "B" + batch + "X";
+            // a profiler attached now sees the measured orders only (BENCHMARKS.md, "Profiling")
+            System.out.printf("ordersync on %s: warm, measuring %d orders%n", db, n);
             long cpuBefore = processCpuNanos();
+            double jitBefore = ProcCpu.jitMillis();
             double pgBefore = pg == null ? 0 : ProcCpu.postgresMillis();
             long[] sqlBefore = sql == null ? null : sql.snapshot();
             if (sql != null) {
@@ -328,8 +369,9 @@ public final class EndToEndBench {
             long start = insert(app.dataSource(), "order_outbox", prefix, n);
             long end = target.awaitTickets(2L * n, Duration.ofMinutes(30));
             // the target runs in its own process: this is ordersync's CPU (and the few outbox inserts of the driver)
-            System.out.printf("ordersync on %s: %.2f ms CPU per order (process CPU time ÷ %d orders)%n", db,
-                    (processCpuNanos() - cpuBefore) / 1e6 / n, n);
+            System.out.printf("ordersync on %s: %.2f ms CPU per order (process CPU time ÷ %d orders; the JIT compiler threads used %.2f ms of it)%n",
+                    db, (processCpuNanos() - cpuBefore) / 1e6 / n, n,
+                    (ProcCpu.jitMillis() - jitBefore) / n);
             if (pg != null) {
                 // the database server's own CPU, on the same two cores (its backends are separate processes)
                 System.out.printf("PostgreSQL server: %.2f ms CPU per order (its processes' CPU time ÷ %d orders)%n",
