@@ -272,11 +272,54 @@ public final class SyncQueue {
     }
 
     /**
+     * As {@link #distinctWaitingRecursive}, on H2 as a loop of one prepared statement, one index probe per value: H2
+     * plans a recursive query again each time it runs it (5.5 % of ordersync's CPU at full load in the e2e benchmark,
+     * BENCHMARKS.md, issue 18 round four), while the probes stay in its statement cache. PostgreSQL runs the
+     * recursive query, one round trip.
+     */
+    private List<String> distinctWaiting(Connection c, String column) throws SQLException {
+        if (postgres(c)) {
+            return distinctWaitingRecursive(c, column);
+        }
+        List<String> out = new ArrayList<>();
+        try (PreparedStatement first = c.prepareStatement(firstWaiting(column));
+             PreparedStatement next = c.prepareStatement(nextWaiting(column))) {
+            PreparedStatement ps = first;
+            while (true) {
+                String value = null;
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next()) {
+                        value = rs.getString(1);
+                    }
+                }
+                if (value == null) {
+                    return out;
+                }
+                out.add(value);
+                next.setString(1, value);
+                ps = next;
+            }
+        }
+    }
+
+    /**
      * The distinct values of {@code column} (event_slug or provider) among waiting rows: a loose index scan,
      * each step jumping to the next value in the index on (slot, column, ...). The ORDER BY names slot too, so
      * that H2 sees it can read the index in order (with the column alone it sorted all waiting rows per step).
      */
-    private static List<String> distinctWaiting(Connection c, String column) throws SQLException {
+    /** The first value of {@code column} among waiting rows (an index on slot and it serves it). */
+    static String firstWaiting(String column) {
+        return "SELECT q." + column + " FROM sync_queue q WHERE q.slot = 'waiting' ORDER BY q.slot, q." + column
+                + " FETCH FIRST 1 ROW ONLY";
+    }
+
+    /** The next value of {@code column} after the parameter among waiting rows. */
+    static String nextWaiting(String column) {
+        return "SELECT q." + column + " FROM sync_queue q WHERE q.slot = 'waiting' AND q." + column + " > ? ORDER BY q.slot, q."
+                + column + " FETCH FIRST 1 ROW ONLY";
+    }
+
+    private static List<String> distinctWaitingRecursive(Connection c, String column) throws SQLException {
         List<String> out = new ArrayList<>();
         try (PreparedStatement ps = c.prepareStatement("WITH RECURSIVE v(val) AS ("
                 + "SELECT (SELECT q." + column + " FROM sync_queue q WHERE q.slot = 'waiting' ORDER BY q.slot, q." + column

@@ -34,7 +34,12 @@ class PlansOnAnEmptyDatabaseTest {
                 new String[]{"retry", SyncQueue.RETRY, primary},
                 new String[]{"cancel", SyncQueue.CANCEL, primary},
                 new String[]{"complete", "DELETE FROM sync_queue WHERE id = ? AND claim_token = ?", primary},
-                new String[]{"erase", io.ordersync.order.Retention.ERASE_WAITING, order});
+                new String[]{"erase", io.ordersync.order.Retention.ERASE_WAITING, order},
+                // the events and providers with waiting rows, probed one value at a time from their index
+                new String[]{"first waiting event", SyncQueue.firstWaiting("event_slug"), "SYNC_QUEUE_EVENT_DUE"},
+                new String[]{"next waiting event", SyncQueue.nextWaiting("event_slug"), "SYNC_QUEUE_EVENT_DUE"},
+                new String[]{"first waiting provider", SyncQueue.firstWaiting("provider"), "SYNC_QUEUE_PROVIDER"},
+                new String[]{"next waiting provider", SyncQueue.nextWaiting("provider"), "SYNC_QUEUE_PROVIDER"});
     }
 
     @ParameterizedTest(name = "{0}")

@@ -53,10 +53,39 @@ public final class EndToEndBench {
     private static final String TOKEN = "s3cret";
 
     /** One variant's outcome. */
-    public record Result(String name, int orders, double seconds, Latencies latency) {
+    public record Result(String name, int orders, double seconds, Latencies latency, Cpu cpu) {
+        public Result(String name, int orders, double seconds, Latencies latency) {
+            this(name, orders, seconds, latency, null);
+        }
+
         public double ordersPerSecond() {
             return orders / seconds;
         }
+    }
+
+    /**
+     * CPU time per order of a measured phase, in ms: this JVM's (the client, the naive route or ordersync with
+     * its H2; the benchmark driver's few outbox inserts included) and the target process's.
+     */
+    public record Cpu(double self, double target) {
+        @Override
+        public String toString() {
+            return String.format("%.2f ms (target %.2f ms)", self, target);
+        }
+    }
+
+    /** Starts counting CPU for a measured phase; {@link #perOrder} ends it. */
+    private final class CpuMeter {
+        final long self = processCpuNanos();
+        final double target = ProcCpu.millis(EndToEndBench::isTarget);
+
+        Cpu perOrder(int n) {
+            return new Cpu((processCpuNanos() - self) / 1e6 / n, (ProcCpu.millis(EndToEndBench::isTarget) - target) / n);
+        }
+    }
+
+    private static boolean isTarget(String commandLine) {
+        return commandLine.contains(TargetMain.class.getName());
     }
 
     private final TargetProcess target;
@@ -142,11 +171,12 @@ public final class EndToEndBench {
         double limit = results.get(0).ordersPerSecond();
         double naive = results.stream().filter(r -> r.name().contains("naive")).findFirst().orElseThrow().ordersPerSecond();
         System.out.println();
-        System.out.println("| variant | orders | orders/s | × limit | × naive route | latency accepted → delivered |");
-        System.out.println("|---|---|---|---|---|---|");
+        System.out.println("| variant | orders | orders/s | × limit | × naive route | CPU per order | latency accepted → delivered |");
+        System.out.println("|---|---|---|---|---|---|---|");
         for (Result r : results) {
-            System.out.printf("| %s | %d | %.0f | %.2f | %.2f | %s |%n", r.name(), r.orders(), r.ordersPerSecond(),
-                    r.ordersPerSecond() / limit, r.ordersPerSecond() / naive, r.latency() == null ? "–" : r.latency());
+            System.out.printf("| %s | %d | %.0f | %.2f | %.2f | %s | %s |%n", r.name(), r.orders(), r.ordersPerSecond(),
+                    r.ordersPerSecond() / limit, r.ordersPerSecond() / naive, r.cpu() == null ? "–" : r.cpu(),
+                    r.latency() == null ? "–" : r.latency());
         }
     }
 
@@ -184,6 +214,7 @@ public final class EndToEndBench {
         ExecutorService pool = Executors.newFixedThreadPool(CONCURRENCY);
         try (CloseableHttpClient http = HttpClients.custom().setConnectionManager(PoolingHttpClientConnectionManagerBuilder
                 .create().setMaxConnPerRoute(CONCURRENCY).setMaxConnTotal(CONCURRENCY).build()).build()) {
+            CpuMeter cpu = new CpuMeter();
             long start = System.nanoTime();
             for (int i = 0; i < n; i++) {
                 List<Call> order = work.get(i);
@@ -211,7 +242,7 @@ public final class EndToEndBench {
             pool.awaitTermination(1, TimeUnit.HOURS);
             long end = target.awaitTickets(2L * n, Duration.ofMinutes(5));
             if (rate == 0) {
-                return new Result("a. bare HTTP client (limit)", n, (end - start) / 1e9, null);
+                return new Result("a. bare HTTP client (limit)", n, (end - start) / 1e9, null, cpu.perOrder(n));
             }
             return new Result(String.format("a. bare HTTP client at %.0f orders/s", rate), n, (end - start) / 1e9,
                     Latencies.of(latencies));
@@ -273,9 +304,10 @@ public final class EndToEndBench {
                 }
             });
             camel.start();
+            CpuMeter cpu = new CpuMeter();
             long start = insert(ds, "naive_outbox", "N" + batch + "X", n);
             long end = target.awaitTickets(2L * n, Duration.ofMinutes(30));
-            return new Result("d. naive Camel route (sql → JSLT → http)", n, (end - start) / 1e9, null);
+            return new Result("d. naive Camel route (sql → JSLT → http)", n, (end - start) / 1e9, null, cpu.perOrder(n));
         }
     }
 
@@ -359,6 +391,7 @@ public final class EndToEndBench {
             String prefix = "B" + batch + "X";
             // a profiler attached now sees the measured orders only (BENCHMARKS.md, "Profiling")
             System.out.printf("ordersync on %s: warm, measuring %d orders%n", db, n);
+            CpuMeter cpu = new CpuMeter();
             long cpuBefore = processCpuNanos();
             double jitBefore = ProcCpu.jitMillis();
             double pgBefore = pg == null ? 0 : ProcCpu.postgresMillis();
@@ -368,6 +401,7 @@ public final class EndToEndBench {
             }
             long start = insert(app.dataSource(), "order_outbox", prefix, n);
             long end = target.awaitTickets(2L * n, Duration.ofMinutes(30));
+            Cpu used = cpu.perOrder(n);
             // the target runs in its own process: this is ordersync's CPU (and the few outbox inserts of the driver)
             System.out.printf("ordersync on %s: %.2f ms CPU per order (process CPU time ÷ %d orders; the JIT compiler threads used %.2f ms of it)%n",
                     db, (processCpuNanos() - cpuBefore) / 1e6 / n, n,
@@ -377,7 +411,7 @@ public final class EndToEndBench {
                 System.out.printf("PostgreSQL server: %.2f ms CPU per order (its processes' CPU time ÷ %d orders)%n",
                         (ProcCpu.postgresMillis() - pgBefore) / n, n);
             }
-            Result max = new Result("ordersync on " + db, n, (end - start) / 1e9, latencies(app.dataSource(), prefix, n));
+            Result max = new Result("ordersync on " + db, n, (end - start) / 1e9, latencies(app.dataSource(), prefix, n), used);
             if (sql != null) {
                 // after latencies(), which waits for every outcome: every statement of the measured orders is in
                 System.out.printf("ordersync on %s, SQL per synced order: %s%n", db, sql.perOrder(sqlBefore, n));
