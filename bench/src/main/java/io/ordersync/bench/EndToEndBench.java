@@ -389,10 +389,9 @@ public final class EndToEndBench {
                 return null;
             });
             String prefix = "B" + batch + "X";
-            // a profiler attached now sees the measured orders only (BENCHMARKS.md, "Profiling")
+            // a profiler attached now sees the measured orders only (BENCHMARKS.md, issue 18 round four, "Profiling the measured phase")
             System.out.printf("ordersync on %s: warm, measuring %d orders%n", db, n);
             CpuMeter cpu = new CpuMeter();
-            long cpuBefore = processCpuNanos();
             double jitBefore = ProcCpu.jitMillis();
             double pgBefore = pg == null ? 0 : ProcCpu.postgresMillis();
             long[] sqlBefore = sql == null ? null : sql.snapshot();
@@ -404,7 +403,7 @@ public final class EndToEndBench {
             Cpu used = cpu.perOrder(n);
             // the target runs in its own process: this is ordersync's CPU (and the few outbox inserts of the driver)
             System.out.printf("ordersync on %s: %.2f ms CPU per order (process CPU time ÷ %d orders; the JIT compiler threads used %.2f ms of it)%n",
-                    db, (processCpuNanos() - cpuBefore) / 1e6 / n, n,
+                    db, used.self(), n,
                     (ProcCpu.jitMillis() - jitBefore) / n);
             if (pg != null) {
                 // the database server's own CPU, on the same two cores (its backends are separate processes)
@@ -486,7 +485,8 @@ public final class EndToEndBench {
 
     /**
      * Where the latency at half load goes, per order: accepted (the received log entry) → first request sent
-     * (waiting for dispatch and a worker) → last answer received (the sync: requests, mapping) → outcome stored.
+     * (waiting for dispatch and a worker) → last request sent (the sync: requests, mapping) → outcome stored
+     * (the last answer, the group commit).
      */
     static String stages(DataSource ds, String prefix, String db) throws Exception {
         List<Double> queued = new ArrayList<>();

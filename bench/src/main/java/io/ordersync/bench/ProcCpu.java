@@ -34,9 +34,7 @@ final class ProcCpu {
                     if (!comm.startsWith("C1 CompilerThre") && !comm.startsWith("C2 CompilerThre")) {
                         continue;
                     }
-                    String stat = Files.readString(task.resolve("stat"));
-                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-                    ticks += Long.parseLong(f[11]) + Long.parseLong(f[12]);
+                    ticks += ticks(task);
                 } catch (IOException | RuntimeException gone) {
                     // the thread ended meanwhile (the JVM stops idle compiler threads)
                 }
@@ -45,6 +43,14 @@ final class ProcCpu {
             return Double.NaN;
         }
         return ticks * 10.0;
+    }
+
+    /** User and system CPU time of a process or thread ({@code /proc/<pid>} or its {@code task/<tid>}), in ticks. */
+    private static long ticks(Path dir) throws IOException {
+        String stat = Files.readString(dir.resolve("stat"));
+        // fields after the command name in parentheses: state is field 3, utime 14, stime 15
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return Long.parseLong(f[11]) + Long.parseLong(f[12]);
     }
 
     /** Milliseconds of CPU (user + system) used so far by the processes whose command line matches. */
@@ -61,10 +67,7 @@ final class ProcCpu {
                     if (!command.test(cmd)) {
                         continue;
                     }
-                    String stat = Files.readString(dir.resolve("stat"));
-                    // fields after the command name in parentheses: state is field 3, utime 14, stime 15
-                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-                    ticks += Long.parseLong(f[11]) + Long.parseLong(f[12]);
+                    ticks += ticks(dir);
                 } catch (IOException | RuntimeException gone) {
                     // the process ended meanwhile
                 }
