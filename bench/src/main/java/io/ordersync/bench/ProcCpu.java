@@ -25,25 +25,29 @@ final class ProcCpu {
      * "C2 CompilerThread…"); NaN where /proc is not there. The compilation MXBean counts the compilations'
      * elapsed time instead, which on two busy cores is several times their CPU time.
      */
-    static double jitMillis() {
-        double ticks = 0;
+    static synchronized double jitMillis() {
         try (var tasks = Files.list(Path.of("/proc/self/task"))) {
             for (Path task : (Iterable<Path>) tasks::iterator) {
                 try {
                     String comm = Files.readString(task.resolve("comm")).trim();
-                    if (!comm.startsWith("C1 CompilerThre") && !comm.startsWith("C2 CompilerThre")) {
-                        continue;
+                    if (comm.startsWith("C1 CompilerThre") || comm.startsWith("C2 CompilerThre")) {
+                        COMPILER_TICKS.put(task.getFileName().toString(), ticks(task));
                     }
-                    ticks += ticks(task);
                 } catch (IOException | RuntimeException gone) {
-                    // the thread ended meanwhile (the JVM stops idle compiler threads)
+                    // the thread ended meanwhile
                 }
             }
         } catch (IOException e) {
             return Double.NaN;
         }
-        return ticks * 10.0;
+        return COMPILER_TICKS.values().stream().mapToLong(Long::longValue).sum() * 10.0;
     }
+
+    /**
+     * The last reading of every compiler thread seen, by thread id: the JVM stops idle compiler threads, and a sum of
+     * the threads alive now would go down (what they used until their last reading is kept).
+     */
+    private static final java.util.Map<String, Long> COMPILER_TICKS = new java.util.HashMap<>();
 
     /** User and system CPU time of a process or thread ({@code /proc/<pid>} or its {@code task/<tid>}), in ticks. */
     private static long ticks(Path dir) throws IOException {
