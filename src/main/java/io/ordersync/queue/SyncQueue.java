@@ -272,7 +272,7 @@ public final class SyncQueue {
     }
 
     /**
-     * As {@link #distinctWaitingRecursive}, on H2 as a loop of one prepared statement, one index probe per value: H2
+     * As {@link #distinctWaitingRecursive}, on H2 as a loop of two prepared statements, one index probe per value: H2
      * plans a recursive query again each time it runs it (5.5 % of ordersync's CPU at full load in the e2e benchmark,
      * BENCHMARKS.md, issue 18 round four), while the probes stay in its statement cache. PostgreSQL runs the
      * recursive query, one round trip.
@@ -302,11 +302,6 @@ public final class SyncQueue {
         }
     }
 
-    /**
-     * The distinct values of {@code column} (event_slug or provider) among waiting rows: a loose index scan,
-     * each step jumping to the next value in the index on (slot, column, ...). The ORDER BY names slot too, so
-     * that H2 sees it can read the index in order (with the column alone it sorted all waiting rows per step).
-     */
     /** The first value of {@code column} among waiting rows (an index on slot and it serves it). */
     static String firstWaiting(String column) {
         return "SELECT q." + column + " FROM sync_queue q WHERE q.slot = 'waiting' ORDER BY q.slot, q." + column
@@ -315,16 +310,24 @@ public final class SyncQueue {
 
     /** The next value of {@code column} after the parameter among waiting rows. */
     static String nextWaiting(String column) {
-        return "SELECT q." + column + " FROM sync_queue q WHERE q.slot = 'waiting' AND q." + column + " > ? ORDER BY q.slot, q."
-                + column + " FETCH FIRST 1 ROW ONLY";
+        return nextWaiting(column, "?");
     }
 
+    /** The next value of {@code column} after {@code after} (a parameter, or the recursive query's last value). */
+    private static String nextWaiting(String column, String after) {
+        return "SELECT q." + column + " FROM sync_queue q WHERE q.slot = 'waiting' AND q." + column + " > " + after
+                + " ORDER BY q.slot, q." + column + " FETCH FIRST 1 ROW ONLY";
+    }
+
+    /**
+     * The distinct values of {@code column} (event_slug or provider) among waiting rows: a loose index scan,
+     * each step jumping to the next value in the index on (slot, column, ...). The ORDER BY names slot too, so
+     * that H2 sees it can read the index in order (with the column alone it sorted all waiting rows per step).
+     */
     private static List<String> distinctWaitingRecursive(Connection c, String column) throws SQLException {
         List<String> out = new ArrayList<>();
-        try (PreparedStatement ps = c.prepareStatement("WITH RECURSIVE v(val) AS ("
-                + "SELECT (SELECT q." + column + " FROM sync_queue q WHERE q.slot = 'waiting' ORDER BY q.slot, q." + column
-                + " FETCH FIRST 1 ROW ONLY) UNION ALL SELECT (SELECT q." + column + " FROM sync_queue q WHERE q.slot = 'waiting' "
-                + "AND q." + column + " > v.val ORDER BY q.slot, q." + column + " FETCH FIRST 1 ROW ONLY) FROM v WHERE v.val IS NOT NULL) "
+        try (PreparedStatement ps = c.prepareStatement("WITH RECURSIVE v(val) AS (SELECT (" + firstWaiting(column)
+                + ") UNION ALL SELECT (" + nextWaiting(column, "v.val") + ") FROM v WHERE v.val IS NOT NULL) "
                 + "SELECT val FROM v WHERE val IS NOT NULL");
              ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
