@@ -190,7 +190,7 @@ public final class SyncQueue {
             if (found.isEmpty()) {
                 return List.of();
             }
-            return markInFlight(c, postgres(c) ? lockSkippingLocked(c, found, now) : found, instanceId, leaseUntil, now);
+            return markInFlight(c, found, postgres(c), instanceId, leaseUntil, now);
         });
     }
 
@@ -198,45 +198,63 @@ public final class SyncQueue {
             + "claimed_by = ?, lease_until = ? WHERE id = ? AND " + SLOT_IS_WAITING + " AND need_manual_retry IS NULL "
             + "AND not_before <= ?";
 
+    /** As {@link #markInFlight(Connection, List, boolean, String, Instant, Instant)}, without locking them first (H2). */
+    static List<QueueEntry> markInFlight(Connection c, List<QueueEntry> rows, String instanceId, Instant leaseUntil,
+                                         Instant now) throws SQLException {
+        return markInFlight(c, rows, false, instanceId, leaseUntil, now);
+    }
+
     /**
      * Puts the rows in flight for this instance: one batched statement; when the database refuses one of them (a
-     * sibling of the same order and provider is in flight already), row by row, each behind a savepoint.
+     * sibling of the same order and provider is in flight already), row by row, each behind a savepoint. With
+     * {@code lock} (PostgreSQL) each row is first locked, skipping those another instance holds — after the
+     * savepoint, in the same subtransaction as its update: a row locked by the transaction and updated by a
+     * subtransaction gets a MultiXact as its xmax, which every later reader of the row resolves (1 413 MultiXacts
+     * for 1 000 claims; 3.6 % of the server's CPU in the e2e benchmark, BENCHMARKS.md issue 18 round five).
      */
-    static List<QueueEntry> markInFlight(Connection c, List<QueueEntry> rows, String instanceId, Instant leaseUntil,
-                                                 Instant now) throws SQLException {
-        List<String> tokens = new ArrayList<>(rows.size());
+    static List<QueueEntry> markInFlight(Connection c, List<QueueEntry> rows, boolean lock, String instanceId,
+                                         Instant leaseUntil, Instant now) throws SQLException {
         Savepoint batch = c.setSavepoint();
-        try (PreparedStatement ps = c.prepareStatement(MARK_IN_FLIGHT)) {
-            for (QueueEntry e : rows) {
-                String token = UUID.randomUUID().toString();
-                tokens.add(token);
-                bindMark(ps, token, instanceId, leaseUntil, e.id(), now);
-                ps.addBatch();
-            }
-            int[] counts = ps.executeBatch();
-            List<QueueEntry> claimed = new ArrayList<>();
-            for (int i = 0; i < rows.size(); i++) {
-                if (counts[i] == 1) {
-                    claimed.add(inFlight(rows.get(i), tokens.get(i), instanceId, leaseUntil));
+        try {
+            List<QueueEntry> mine = lock ? lockSkippingLocked(c, rows, now) : rows;
+            List<String> tokens = new ArrayList<>(mine.size());
+            try (PreparedStatement ps = c.prepareStatement(MARK_IN_FLIGHT)) {
+                for (QueueEntry e : mine) {
+                    String token = UUID.randomUUID().toString();
+                    tokens.add(token);
+                    bindMark(ps, token, instanceId, leaseUntil, e.id(), now);
+                    ps.addBatch();
                 }
+                int[] counts = mine.isEmpty() ? new int[0] : ps.executeBatch();
+                List<QueueEntry> claimed = new ArrayList<>();
+                for (int i = 0; i < mine.size(); i++) {
+                    if (counts[i] == 1) {
+                        claimed.add(inFlight(mine.get(i), tokens.get(i), instanceId, leaseUntil));
+                    }
+                }
+                return claimed;
             }
-            return claimed;
         } catch (SQLException ex) {
             if (!Tx.isConstraintViolation(ex)) {
                 throw ex;
             }
             // PostgreSQL aborts the whole transaction on the refused row, H2 keeps the others: back to the
-            // savepoint either way, and row by row
+            // savepoint either way (which also lets go of the locks), and row by row
             c.rollback(batch);
         }
         List<QueueEntry> claimed = new ArrayList<>();
         for (QueueEntry e : rows) {
             String token = UUID.randomUUID().toString();
             Savepoint sp = c.setSavepoint();
-            try (PreparedStatement ps = c.prepareStatement(MARK_IN_FLIGHT)) {
-                bindMark(ps, token, instanceId, leaseUntil, e.id(), now);
-                if (ps.executeUpdate() == 1) {
-                    claimed.add(inFlight(e, token, instanceId, leaseUntil));
+            try {
+                if (lock && lockSkippingLocked(c, List.of(e), now).isEmpty()) {
+                    continue;
+                }
+                try (PreparedStatement ps = c.prepareStatement(MARK_IN_FLIGHT)) {
+                    bindMark(ps, token, instanceId, leaseUntil, e.id(), now);
+                    if (ps.executeUpdate() == 1) {
+                        claimed.add(inFlight(e, token, instanceId, leaseUntil));
+                    }
                 }
             } catch (SQLException ex) {
                 // a sibling of the same order and provider is in flight already: the database refuses a second one
