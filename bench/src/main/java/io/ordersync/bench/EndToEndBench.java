@@ -95,6 +95,11 @@ public final class EndToEndBench {
     private int batch;
     /** With {@code --count-sql}: the SQL round trips and commits of the measured orders (the proxies cost CPU). */
     private SqlCounter sql;
+    /**
+     * With {@code --pg-statements}: PostgreSQL's pg_stat_statements over the measured orders, the statements that
+     * took the server's time (execution time, not CPU; the server's CPU per order is printed in any case).
+     */
+    private boolean pgStatements;
 
     public EndToEndBench(TargetProcess target, Path work, int orders) {
         this(target, work, orders, 0);
@@ -114,9 +119,12 @@ public final class EndToEndBench {
         boolean smoke = false;
         String only = null;
         boolean countSql = false;
+        boolean pgStatements = false;
         for (String a : args) {
             if (a.equals("--count-sql")) {
                 countSql = true;
+            } else if (a.equals("--pg-statements")) {
+                pgStatements = true;
             } else if (a.startsWith("--only=")) {
                 // profiling aid: ordersync on H2 (--only=h2) or PostgreSQL (--only=pg) only
                 only = a.substring(7);
@@ -140,13 +148,14 @@ public final class EndToEndBench {
             if (countSql) {
                 bench.sql = SqlCounter.install();
             }
+            bench.pgStatements = pgStatements;
             if ("h2".equals(only)) {
                 bench.ordersync("H2", null, n, smoke).forEach(r -> System.out.println(r.name() + ": "
                         + Math.round(r.ordersPerSecond()) + " orders/s, " + r.latency()));
                 return;
             }
             if ("pg".equals(only)) {
-                try (EmbeddedPostgres pg = EmbeddedPostgres.builder().start()) {
+                try (EmbeddedPostgres pg = bench.postgres()) {
                     bench.ordersync("PostgreSQL", pg, n, smoke).forEach(r -> System.out.println(r.name() + ": "
                             + Math.round(r.ordersPerSecond()) + " orders/s, " + r.latency()));
                 }
@@ -158,7 +167,7 @@ public final class EndToEndBench {
             results.add(bench.naiveRoute(n));
             List<Result> h2 = bench.ordersync("H2", null, n, smoke);
             results.addAll(h2);
-            try (EmbeddedPostgres pg = EmbeddedPostgres.builder().start()) {
+            try (EmbeddedPostgres pg = bench.postgres()) {
                 results.addAll(bench.ordersync("PostgreSQL", pg, n, smoke));
             }
             double half = h2.get(0).ordersPerSecond() / 2;
@@ -363,6 +372,38 @@ public final class EndToEndBench {
     }
 
     /** b./c. ordersync on H2 (pg null) or PostgreSQL: throughput, then latency at half of it. */
+    /** The embedded PostgreSQL server; with {@code --pg-statements}, with pg_stat_statements loaded. */
+    EmbeddedPostgres postgres() throws java.io.IOException {
+        EmbeddedPostgres.Builder b = EmbeddedPostgres.builder();
+        if (pgStatements) {
+            b.setServerConfig("shared_preload_libraries", "pg_stat_statements");
+        }
+        return b.start();
+    }
+
+    /** Clears pg_stat_statements (creating the extension in the benchmark's database the first time). */
+    private void resetPgStatements(DataSource ds) throws Exception {
+        try (Connection c = ds.getConnection(); Statement s = c.createStatement()) {
+            s.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+            s.execute("SELECT pg_stat_statements_reset()");
+        }
+    }
+
+    /** The statements that took most of the server's time since {@link #resetPgStatements}, per synced order. */
+    private static void printPgStatements(DataSource ds, int n) throws Exception {
+        try (Connection c = ds.getConnection(); Statement s = c.createStatement(); var rs = s.executeQuery(
+                "SELECT calls, total_exec_time, rows, query FROM pg_stat_statements WHERE dbid = "
+                        + "(SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 15")) {
+            System.out.println("PostgreSQL statements over the measured orders (pg_stat_statements; per order: calls, "
+                    + "execution ms, rows):");
+            while (rs.next()) {
+                System.out.printf("  %6.2f %7.3f ms %6.2f  %s%n", rs.getLong(1) / (double) n, rs.getDouble(2) / n,
+                        rs.getLong(3) / (double) n, rs.getString(4).replaceAll("\\s+", " ").substring(0,
+                                Math.min(110, rs.getString(4).replaceAll("\\s+", " ").length())));
+            }
+        }
+    }
+
     List<Result> ordersync(String db, EmbeddedPostgres pg, int n, boolean smoke) throws Exception {
         target.reset();
         Map<String, String> props = new HashMap<>();
@@ -403,6 +444,9 @@ public final class EndToEndBench {
             if (sql != null) {
                 sql.resetBreakdown();
             }
+            if (pg != null && pgStatements) {
+                resetPgStatements(app.dataSource());
+            }
             long start = insert(app.dataSource(), "order_outbox", prefix, n);
             long end = target.awaitTickets(2L * n, Duration.ofMinutes(30));
             Cpu used = cpu.perOrder(n);
@@ -416,6 +460,10 @@ public final class EndToEndBench {
                         (ProcCpu.postgresMillis() - pgBefore) / n, n);
             }
             Result max = new Result("ordersync on " + db, n, (end - start) / 1e9, latencies(app.dataSource(), prefix, n), used);
+            if (pg != null && pgStatements) {
+                // after latencies(), which waits for every outcome (and adds a few of its own statements)
+                printPgStatements(app.dataSource(), n);
+            }
             if (sql != null) {
                 // after latencies(), which waits for every outcome: every statement of the measured orders is in
                 System.out.printf("ordersync on %s, SQL per synced order: %s%n", db, sql.perOrder(sqlBefore, n));
