@@ -317,6 +317,10 @@ public final class EndToEndBench {
             long start = insert(ds, "naive_outbox", "N" + batch + "X", n);
             long end = target.awaitTickets(2L * n, Duration.ofMinutes(30));
             return new Result("d. naive Camel route (sql → JSLT → http)", n, (end - start) / 1e9, null, cpu.perOrder(n));
+        } finally {
+            try (var files = Files.list(work)) {
+                files.filter(f -> f.getFileName().toString().startsWith("naive-" + batch)).forEach(EndToEndBench::discard);
+            }
         }
     }
 
@@ -436,7 +440,7 @@ public final class EndToEndBench {
             });
             String prefix = "B" + batch + "X";
             // a profiler attached now sees the measured orders only (BENCHMARKS.md, issue 18 round four, "Profiling the measured phase")
-            System.out.printf("ordersync on %s: warm, measuring %d orders%n", db, n);
+            System.out.printf("ordersync on %s: warm, measuring %d orders (%d MB of page cache not yet on the disk)%n", db, n, dirtyMb());
             CpuMeter cpu = new CpuMeter();
             double jitBefore = ProcCpu.jitMillis();
             double pgBefore = pg == null ? 0 : ProcCpu.postgresMillis();
@@ -489,8 +493,40 @@ public final class EndToEndBench {
             out.add(new Result(String.format("ordersync on %s at %.0f orders/s", db, rate), m, (lend - lstart) / 1e9,
                     latencies(app.dataSource(), lprefix, m)));
             System.out.print(stages(app.dataSource(), lprefix, db));
+        } finally {
+            discard(dir);
         }
         return out;
+    }
+
+    /**
+     * Deletes a finished variant's files. Its database leaves hundreds of MB of written pages in the page cache,
+     * which the kernel may write back during the next variant's measured phase; deleted, they are dropped
+     * unwritten. (Two full runs measured PostgreSQL, right after H2, at 322 and 348 orders/s with 2.6–3.4 ms of
+     * server CPU per order, against 659–695 and 1.2 ms otherwise; the cause was not proven: BENCHMARKS.md, issue 18
+     * round five. The measured phase's first line now says how much written page cache is not on the disk yet.)
+     */
+    static void discard(Path dir) {
+        try (var files = Files.walk(dir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        } catch (java.io.IOException | java.io.UncheckedIOException e) {
+            System.out.println("(could not delete " + dir + ": " + e + ")");
+        }
+    }
+
+    /** Page cache written but not yet on the disk, in MB (/proc/meminfo's Dirty and Writeback). */
+    static long dirtyMb() {
+        try {
+            long kb = 0;
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("Dirty:") || line.startsWith("Writeback:")) {
+                    kb += Long.parseLong(line.replaceAll("[^0-9]", ""));
+                }
+            }
+            return kb / 1024;
+        } catch (java.io.IOException | RuntimeException e) {
+            return -1;
+        }
     }
 
     /**
