@@ -52,6 +52,9 @@ class WaitingProbesTest {
             add(ps, "small", "S1", "crm\u0000");
             add(ps, "small\u0000", "S2", "crm\u0000x");
             add(ps, "tiny", "T1", "mailer");
+            // values as long as their columns allow: the probe's successor is one character longer
+            add(ps, "e".repeat(200), "L1", "m".repeat(100));
+            add(ps, "f".repeat(200), "L2", "n".repeat(100));
             ps.executeBatch();
             // an in-flight row is not waiting
             c.createStatement().executeUpdate("INSERT INTO sync_queue (event_slug, order_code, provider, slot, triggered_by, "
@@ -75,7 +78,11 @@ class WaitingProbesTest {
 
     @Test
     void everyValueWithWaitingRowsIsFoundOnceInOrder() {
-        assertThat(new SyncQueue(ds).waitingProviders()).containsExactly("crm", "crm\u0000", "crm\u0000x", "mailer");
+        assertThat(new SyncQueue(ds).waitingProviders()).containsExactly("crm", "crm\u0000", "crm\u0000x", "mailer",
+                "m".repeat(100), "n".repeat(100));
+        // a claim walks the events the same way, past the longest slugs the column holds
+        assertThat(new SyncQueue(ds).claim("test", java.time.Duration.ofMinutes(5), 10, java.util.Set.of(), "n".repeat(100),
+                java.time.Instant.now().plusSeconds(60))).extracting(QueueEntry::orderCode).containsExactly("L2");
     }
 
     @Test
@@ -85,7 +92,7 @@ class WaitingProbesTest {
         try (HikariDataSource collated = open(";COLLATION=ENGLISH STRENGTH PRIMARY")) {
             java.util.List<String> found = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(
                     java.time.Duration.ofSeconds(20), () -> new SyncQueue(collated).waitingProviders());
-            assertThat(found).startsWith("crm").endsWith("mailer").doesNotHaveDuplicates();
+            assertThat(found).startsWith("crm").contains("mailer", "m".repeat(100)).endsWith("n".repeat(100)).doesNotHaveDuplicates();
         }
     }
 
