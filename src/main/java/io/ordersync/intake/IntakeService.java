@@ -77,13 +77,79 @@ public final class IntakeService {
         if (stored) {
             parsed.remember(doc, payload);
         }
-        List<String> types = new ArrayList<>();
-        types.add(doc.type());
-        alsoTypes.stream().filter(t -> !types.contains(t)).forEach(types::add);
+        List<String> types = types(doc, alsoTypes);
         List<SyncQueue.Enqueued> queued = new ArrayList<>();
         for (Map.Entry<String, String> sub : providers.subscribers(doc, types).entrySet()) {
             queued.add(queue.enqueue(c, doc.eventSlug(), doc.orderCode(), sub.getKey(), sub.getValue(), now));
         }
+        OrderStore.LogEntry line = received(doc, types, source, stored, queued, now);
+        if (logLater != null) {
+            logLater.add(line);
+        } else {
+            store.log(c, List.of(line));
+        }
+        return new Accepted(doc.eventSlug(), doc.orderCode(), doc.type(), stored, queued);
+    }
+
+    /** A document as parsed, with where it came from. */
+    public record Incoming(OrderDocument doc, String payload, String source) {
+    }
+
+    /** Parses a document (nothing is stored). */
+    public OrderDocument parse(String payload) throws InvalidDocumentException {
+        return parser.parse(payload);
+    }
+
+    /**
+     * Accepts parsed documents of distinct orders in the caller's transaction, as {@link #accept} does one by one,
+     * adding their "received" lines to {@code logLater}. On PostgreSQL the snapshots and the queue rows of all of
+     * them take three or four statements instead of three per document (a round trip each).
+     */
+    public List<Accepted> acceptAll(Connection c, List<Incoming> incoming, List<OrderStore.LogEntry> logLater) throws SQLException {
+        Instant now = Instant.now();
+        List<OrderDocument> docs = incoming.stream().map(Incoming::doc).toList();
+        boolean[] stored = store.saveSnapshots(c, docs, incoming.stream().map(Incoming::payload).toList(), now, queue.onPostgres(c));
+        List<List<String>> types = new ArrayList<>();
+        List<SyncQueue.Wanted> wanted = new ArrayList<>();
+        List<Integer> wantedBy = new ArrayList<>();
+        for (int i = 0; i < docs.size(); i++) {
+            OrderDocument doc = docs.get(i);
+            if (stored[i]) {
+                parsed.remember(doc, incoming.get(i).payload());
+            }
+            types.add(types(doc, List.of()));
+            for (Map.Entry<String, String> sub : providers.subscribers(doc, types.get(i)).entrySet()) {
+                wanted.add(new SyncQueue.Wanted(doc.eventSlug(), doc.orderCode(), sub.getKey(), sub.getValue()));
+                wantedBy.add(i);
+            }
+        }
+        List<SyncQueue.Enqueued> enqueued = queue.enqueueAll(c, wanted, now);
+        List<Accepted> out = new ArrayList<>(docs.size());
+        for (int i = 0; i < docs.size(); i++) {
+            OrderDocument doc = docs.get(i);
+            List<SyncQueue.Enqueued> queued = new ArrayList<>();
+            for (int j = 0; j < enqueued.size(); j++) {
+                if (wantedBy.get(j) == i) {
+                    queued.add(enqueued.get(j));
+                }
+            }
+            logLater.add(received(doc, types.get(i), incoming.get(i).source(), stored[i], queued, now));
+            out.add(new Accepted(doc.eventSlug(), doc.orderCode(), doc.type(), stored[i], queued));
+        }
+        return out;
+    }
+
+    /** The document's own type, then the other trigger types it stands for. */
+    private static List<String> types(OrderDocument doc, List<String> alsoTypes) {
+        List<String> types = new ArrayList<>();
+        types.add(doc.type());
+        alsoTypes.stream().filter(t -> !types.contains(t)).forEach(types::add);
+        return types;
+    }
+
+    /** The "received" line of the order's log. */
+    private static OrderStore.LogEntry received(OrderDocument doc, List<String> types, String source, boolean stored,
+                                                List<SyncQueue.Enqueued> queued, Instant now) {
         StringBuilder msg = new StringBuilder(String.join(" and ", types)).append(" received via ").append(source);
         if (!stored) {
             msg.append(" (older than the stored snapshot by last_modified; snapshot kept)");
@@ -96,12 +162,7 @@ public final class IntakeService {
                 msg.append(i == 0 ? "" : ", ").append(queued.get(i).provider());
             }
         }
-        if (logLater != null) {
-            logLater.add(new OrderStore.LogEntry(doc.eventSlug(), doc.orderCode(), null, "received", msg.toString(), now));
-        } else {
-            store.log(c, doc.eventSlug(), doc.orderCode(), null, "received", msg.toString(), now);
-        }
-        return new Accepted(doc.eventSlug(), doc.orderCode(), doc.type(), stored, queued);
+        return new OrderStore.LogEntry(doc.eventSlug(), doc.orderCode(), null, "received", msg.toString(), now);
     }
 
     /** Called after a transaction with accepted events committed: their rows can be claimed now. */

@@ -74,25 +74,61 @@ public final class OutboxIntakeProcessor implements Processor {
     /** The rows of a chunk in one transaction; a row another consumer took meanwhile is skipped. */
     private List<String> acceptTogether(List<Map<?, ?>> chunk) {
         List<String> outcomes = Tx.runRetrying(intake.dataSource(), false, c -> {
-            List<String> out = new ArrayList<>();
+            String[] out = new String[chunk.size()];
             boolean[] ours = delete(c, chunk.stream().map(r -> ((Number) column(r, "id")).longValue()).toList());
             List<OrderStore.LogEntry> received = new ArrayList<>();
+            // the valid documents are accepted together (PostgreSQL: a few statements for all of them); an order
+            // that comes again within the chunk starts a new group, so that its documents are compared in turn
+            List<IntakeService.Incoming> group = new ArrayList<>();
+            List<Integer> groupRows = new ArrayList<>();
+            java.util.Set<List<String>> orders = new java.util.HashSet<>();
             for (int i = 0; i < chunk.size(); i++) {
                 long id = ((Number) column(chunk.get(i), "id")).longValue();
                 if (!ours[i]) {
-                    out.add("outbox #" + id + ": taken");
+                    out[i] = "outbox #" + id + ": taken";
                     continue;
                 }
-                out.add("outbox #" + id + ": " + accept(c, id, payload(chunk.get(i)), received));
+                String payload = payload(chunk.get(i));
+                io.ordersync.order.OrderDocument doc;
+                try {
+                    doc = intake.parse(payload);
+                } catch (InvalidDocumentException e) {
+                    intake.store().reject(c, "outbox", payload, e.getMessage(), Instant.now());
+                    out[i] = "outbox #" + id + ": rejected: " + e.getMessage();
+                    continue;
+                }
+                if (!orders.add(List.of(doc.eventSlug(), doc.orderCode()))) {
+                    acceptGroup(c, group, groupRows, out, received);
+                    orders.clear();
+                    orders.add(List.of(doc.eventSlug(), doc.orderCode()));
+                }
+                group.add(new IntakeService.Incoming(doc, payload, "outbox #" + id));
+                groupRows.add(i);
             }
+            acceptGroup(c, group, groupRows, out, received);
             intake.store().log(c, received);
-            return out;
+            return List.of(out);
         });
         intake.committed();
         if (LOG.isDebugEnabled()) {
             outcomes.forEach(o -> LOG.debug("{}", o));
         }
         return outcomes;
+    }
+
+    /** Accepts a group of documents of distinct orders, notes each row's outcome, and empties the group. */
+    private void acceptGroup(Connection c, List<IntakeService.Incoming> group, List<Integer> rows, String[] out,
+                             List<OrderStore.LogEntry> received) throws SQLException {
+        if (group.isEmpty()) {
+            return;
+        }
+        List<IntakeService.Accepted> accepted = intake.acceptAll(c, group, received);
+        for (int j = 0; j < group.size(); j++) {
+            IntakeService.Accepted a = accepted.get(j);
+            out[rows.get(j)] = group.get(j).source() + ": accepted " + a.eventSlug() + "/" + a.orderCode();
+        }
+        group.clear();
+        rows.clear();
     }
 
     /** One document in the caller's transaction: accepted, or rejected with its reason. */

@@ -50,6 +50,11 @@ public final class SyncQueue {
         this.ds = ds;
     }
 
+    /** Whether the queue is in PostgreSQL (otherwise H2). */
+    public boolean onPostgres(Connection c) throws SQLException {
+        return postgres(c);
+    }
+
     private boolean postgres(Connection c) throws SQLException {
         Boolean p = postgres;
         if (p == null) {
@@ -116,6 +121,57 @@ public final class SyncQueue {
                 }
             }
         }
+    }
+
+    /** An order to be queued for a provider, with what triggered it. */
+    public record Wanted(String eventSlug, String orderCode, String provider, String trigger) {
+    }
+
+    /**
+     * As {@link #enqueue} for several (order, provider) pairs, none twice, in the caller's transaction; returns what was
+     * done for each, in the same order. On PostgreSQL one statement for all (the pairs sorted, so that two instances
+     * queueing the same orders update their rows in the same order); elsewhere one pair after the other.
+     */
+    public List<Enqueued> enqueueAll(Connection c, List<Wanted> wanted, Instant now) throws SQLException {
+        List<Enqueued> out = new ArrayList<>(wanted.size());
+        if (!postgres(c) || wanted.size() < 2 || new java.util.HashSet<>(wanted.stream()
+                .map(w -> List.of(w.eventSlug(), w.orderCode(), w.provider())).toList()).size() < wanted.size()) {
+            for (Wanted w : wanted) {
+                out.add(enqueue(c, w.eventSlug(), w.orderCode(), w.provider(), w.trigger(), now));
+            }
+            return out;
+        }
+        List<Wanted> sorted = new ArrayList<>(wanted);
+        sorted.sort(java.util.Comparator.comparing(Wanted::eventSlug).thenComparing(Wanted::orderCode).thenComparing(Wanted::provider));
+        java.util.Map<List<String>, Enqueued> done = new java.util.HashMap<>();
+        try (PreparedStatement ps = c.prepareStatement("INSERT INTO sync_queue (event_slug, order_code, provider, slot, triggered_by, "
+                + "triggered_at, not_before, failed_attempts) SELECT u.e, u.o, u.p, 'waiting', u.t, ?, ?, 0 "
+                + "FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS u(e, o, p, t, n) ORDER BY u.n "
+                + "ON CONFLICT ON CONSTRAINT sync_queue_slot DO UPDATE SET triggered_by = EXCLUDED.triggered_by, "
+                + "triggered_at = EXCLUDED.triggered_at, not_before = EXCLUDED.not_before, failed_attempts = CASE WHEN "
+                + "sync_queue.need_manual_retry IS NULL THEN sync_queue.failed_attempts ELSE 0 END, need_manual_retry = NULL "
+                + "RETURNING id, event_slug, order_code, provider, (xmax = 0) AS inserted")) {
+            ps.setObject(1, ts(now));
+            ps.setObject(2, ts(now));
+            ps.setArray(3, c.createArrayOf("text", sorted.stream().map(Wanted::eventSlug).toArray()));
+            ps.setArray(4, c.createArrayOf("text", sorted.stream().map(Wanted::orderCode).toArray()));
+            ps.setArray(5, c.createArrayOf("text", sorted.stream().map(Wanted::provider).toArray()));
+            ps.setArray(6, c.createArrayOf("text", sorted.stream().map(Wanted::trigger).toArray()));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    done.put(List.of(rs.getString(2), rs.getString(3), rs.getString(4)),
+                            new Enqueued(rs.getLong(1), rs.getString(4), rs.getBoolean(5) ? "created" : "updated"));
+                }
+            }
+        }
+        for (Wanted w : wanted) {
+            Enqueued e = done.get(List.of(w.eventSlug(), w.orderCode(), w.provider()));
+            if (e == null) {
+                throw new SQLException("queueing " + w.eventSlug() + "/" + w.orderCode() + " for " + w.provider() + " returned no row");
+            }
+            out.add(e);
+        }
+        return out;
     }
 
     static final String ENQUEUE_UPDATE = "UPDATE sync_queue SET triggered_by = ?, triggered_at = ?, "

@@ -1,0 +1,153 @@
+package io.ordersync;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ordersync.db.Tx;
+import io.ordersync.order.DocumentParser;
+import io.ordersync.order.OrderDocument;
+import io.ordersync.support.AppTestSupport;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.sql.Connection;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * The outbox accepts the documents of a chunk together (on PostgreSQL: the snapshots and queue rows of all of them in
+ * a few statements). Together or one by one, the outcome is the same: the newest snapshot by last_modified wins, also
+ * between two documents of one order in the same chunk; a parked row is queued afresh; an invalid row is rejected
+ * and costs no other; every row gets its "received" line in order.
+ */
+class ChunkedIntakeTest extends AppTestSupport {
+
+    private static Map<String, String> database(String db) throws Exception {
+        Map<String, String> props = new HashMap<>();
+        if (db.equals("postgresql")) {
+            io.ordersync.support.Postgres.newDatabase().forEach((k, v) -> props.put((String) k, (String) v));
+        }
+        return props;
+    }
+
+    private static ObjectNode order(String code, String lastModified, String email) {
+        ObjectNode doc = fixture("order-xyz34");
+        ((ObjectNode) doc.path("order")).put("code", code);
+        ((ObjectNode) doc.path("order")).put("last_modified", lastModified);
+        ((ObjectNode) doc.path("order")).put("email", email);
+        return doc;
+    }
+
+    private void consumeOutbox() {
+        try {
+            app.context().getRouteController().startRoute("intake-outbox");
+            await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM order_outbox") == 0);
+            app.context().getRouteController().stopRoute("intake-outbox");
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private String snapshotEmail(String code) {
+        return (String) app.query("SELECT email FROM order_snapshot WHERE order_code = ?", code).get(0).get("email");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void aChunkKeepsTheNewestSnapshotQueuesEachOrderOnceAndRejectsOnlyTheBadRow(String db) throws Exception {
+        startWithCrm(5, "5s", database(db));
+        // nothing is claimed meanwhile: the queue shows what intake wrote
+        app.context().getRouteController().stopRoute("dispatch");
+        app.context().getRouteController().stopRoute("dispatch-wake");
+        app.context().getRouteController().stopRoute("intake-outbox");
+        app.insertOutbox(order("OLD01", "2026-03-01T10:00:00Z", "old01-first@example.org").toString());
+        app.insertOutbox(order("KEEP1", "2026-03-05T10:00:00Z", "keep1-stored@example.org").toString());
+        consumeOutbox();
+        // OLD01's row as if parked after its last attempt
+        Tx.run(app.dataSource(), c -> c.createStatement().executeUpdate(
+                "UPDATE sync_queue SET failed_attempts = 5, need_manual_retry = 'exceeded' WHERE order_code = 'OLD01'"));
+
+        // one poll, chunks of eight: the first eight rows, then the ninth
+        app.insertOutbox(order("NEW01", "2026-03-02T10:00:00Z", "new01@example.org").toString());
+        app.insertOutbox(order("OLD01", "2026-03-02T10:00:00+01:00", "old01-newer@example.org").toString());
+        app.insertOutbox(order("KEEP1", "2026-03-04T10:00:00Z", "keep1-older@example.org").toString());
+        app.insertOutbox("{not json");
+        app.insertOutbox(order("NEW02", "2026-03-02T10:00:00Z", "new02-newer@example.org").toString());
+        app.insertOutbox(order("NEW02", "2026-03-01T10:00:00Z", "new02-older@example.org").toString());
+        app.insertOutbox(order("NEW03", "2026-03-01T10:00:00Z", "new03-older@example.org").toString());
+        app.insertOutbox(order("NEW03", "2026-03-04T10:00:00Z", "new03-newer@example.org").toString());
+        app.insertOutbox(order("NEW01", "2026-03-01T10:00:00Z", "new01-older@example.org").toString());
+        consumeOutbox();
+
+        assertThat(snapshotEmail("NEW01")).isEqualTo("new01@example.org");
+        assertThat(snapshotEmail("OLD01")).isEqualTo("old01-newer@example.org");
+        assertThat(snapshotEmail("KEEP1")).isEqualTo("keep1-stored@example.org");
+        assertThat(snapshotEmail("NEW02")).isEqualTo("new02-newer@example.org");
+        assertThat(snapshotEmail("NEW03")).isEqualTo("new03-newer@example.org");
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isEqualTo(5);
+
+        assertThat(app.query("SELECT order_code, message FROM order_log WHERE kind = 'received' ORDER BY id"))
+                .extracting(r -> r.get("order_code") + ": " + (((String) r.get("message")).contains("snapshot kept") ? "kept" : "stored")
+                        + (((String) r.get("message")).endsWith("queued for crm") ? ", queued" : ", not queued"))
+                .containsExactly("OLD01: stored, queued", "KEEP1: stored, queued",
+                        "NEW01: stored, queued", "OLD01: stored, queued", "KEEP1: kept, queued", "NEW02: stored, queued",
+                        "NEW02: kept, queued", "NEW03: stored, queued", "NEW03: stored, queued", "NEW01: kept, queued");
+
+        // one waiting row per order; the parked one queued afresh
+        assertThat(app.query("SELECT order_code, slot, failed_attempts, need_manual_retry FROM sync_queue ORDER BY order_code"))
+                .extracting(r -> r.get("order_code") + " " + r.get("slot") + " " + ((Number) r.get("failed_attempts")).intValue()
+                        + " " + r.get("need_manual_retry"))
+                .containsExactly("KEEP1 waiting 0 null", "NEW01 waiting 0 null", "NEW02 waiting 0 null", "NEW03 waiting 0 null",
+                        "OLD01 waiting 0 null");
+        assertThat(app.query("SELECT source, reason FROM rejected_event")).singleElement()
+                .satisfies(r -> assertThat((String) r.get("reason")).contains("not valid JSON"));
+
+        app.context().getRouteController().startRoute("dispatch-wake");
+        app.context().getRouteController().startRoute("dispatch");
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).extracting(c -> c.path("email").asText()).containsExactlyInAnyOrder(
+                "new01@example.org", "old01-newer@example.org", "keep1-stored@example.org", "new02-newer@example.org",
+                "new03-newer@example.org");
+    }
+
+    /**
+     * PostgreSQL: a new order that another transaction inserts after the chunk read the stored versions. The chunk's
+     * insert waits for that transaction and then skips the row; the document is then compared with the committed
+     * one, as one document alone is: the newer of the two is kept, whichever it is.
+     */
+    @Test
+    void aNewOrderInsertedConcurrentlyIsComparedWithTheCommittedVersion() throws Exception {
+        startWithCrm(5, "5s", database("postgresql"));
+        app.context().getRouteController().stopRoute("intake-outbox");
+        DocumentParser parser = new DocumentParser(JSON, 1 << 20);
+        for (boolean incomingNewer : new boolean[]{false, true}) {
+            String code = incomingNewer ? "RACE2" : "RACE1";
+            String other = incomingNewer ? "RACE4" : "RACE3";
+            String theirs = order(code, "2026-03-03T10:00:00Z", "theirs@example.org").toString();
+            String ours = order(code, incomingNewer ? "2026-03-04T10:00:00Z" : "2026-03-02T10:00:00Z", "ours@example.org").toString();
+            String alone = order(other, "2026-03-02T10:00:00Z", "alone@example.org").toString();
+            try (Connection them = app.dataSource().getConnection()) {
+                them.setAutoCommit(false);
+                app.store().saveSnapshot(them, parser.parse(theirs), theirs, Instant.now());
+                List<OrderDocument> docs = List.of(parser.parse(ours), parser.parse(alone));
+                CompletableFuture<boolean[]> chunk = CompletableFuture.supplyAsync(() -> Tx.run(app.dataSource(),
+                        c -> app.store().saveSnapshots(c, docs, List.of(ours, alone), Instant.now(), true)));
+                // the chunk's insert waits for the other transaction's row
+                await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM pg_stat_activity "
+                        + "WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO order_snapshot%'") == 1);
+                assertThat(chunk).isNotDone();
+                them.commit();
+                boolean[] stored = chunk.get(10, java.util.concurrent.TimeUnit.SECONDS);
+                assertThat(stored).containsExactly(incomingNewer, true);
+            }
+            assertThat(snapshotEmail(code)).isEqualTo(incomingNewer ? "ours@example.org" : "theirs@example.org");
+            assertThat(snapshotEmail(other)).isEqualTo("alone@example.org");
+        }
+    }
+}
