@@ -397,14 +397,15 @@ public final class EndToEndBench {
     /** The statements that took most of the server's time since {@link #resetPgStatements}, per synced order. */
     private static void printPgStatements(DataSource ds, int n) throws Exception {
         try (Connection c = ds.getConnection(); Statement s = c.createStatement(); var rs = s.executeQuery(
-                "SELECT calls, total_exec_time, rows, query FROM pg_stat_statements WHERE dbid = "
+                "SELECT calls, total_exec_time, rows, query, shared_blks_hit + shared_blks_read FROM pg_stat_statements WHERE dbid = "
                         + "(SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 15")) {
             System.out.println("PostgreSQL statements over the measured orders (pg_stat_statements; per order: calls, "
-                    + "execution ms, rows):");
+                    + "execution ms, rows; buffers per call):");
             while (rs.next()) {
                 String query = rs.getString(4).replaceAll("\\s+", " ");
-                System.out.printf("  %6.2f %7.3f ms %6.2f  %s%n", rs.getLong(1) / (double) n, rs.getDouble(2) / n,
-                        rs.getLong(3) / (double) n, query.substring(0, Math.min(110, query.length())));
+                System.out.printf("  %6.2f %7.3f ms %6.2f %7.1f  %s%n", rs.getLong(1) / (double) n, rs.getDouble(2) / n,
+                        rs.getLong(3) / (double) n, rs.getLong(5) / (double) Math.max(1, rs.getLong(1)),
+                        query.substring(0, Math.min(100, query.length())));
             }
         }
     }
