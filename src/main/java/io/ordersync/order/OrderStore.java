@@ -61,16 +61,8 @@ public final class OrderStore {
             if (stored != null && incoming != null && isOlder(incoming, stored)) {
                 return false;
             }
-            try (PreparedStatement ps = c.prepareStatement("UPDATE order_snapshot SET event_type = ?, document = ?, "
-                    + "last_modified = ?, received_at = ?, email = ?, order_status = ?, buyer_name = ?, order_total = ? "
-                    + "WHERE event_slug = ? AND order_code = ?")) {
-                ps.setString(1, doc.type());
-                ps.setString(2, json);
-                ps.setString(3, doc.lastModified());
-                ps.setObject(4, ts(now));
-                searchColumns(ps, 5, doc.order());
-                ps.setString(9, doc.eventSlug());
-                ps.setString(10, doc.orderCode());
+            try (PreparedStatement ps = c.prepareStatement(UPDATE_SNAPSHOT)) {
+                bindUpdate(ps, doc, json, now);
                 ps.executeUpdate();
             }
         } else {
@@ -95,6 +87,28 @@ public final class OrderStore {
         for (int k = 0; k < v.length; k++) {
             ps.setString(first + k, v[k]);
         }
+    }
+
+    /**
+     * PostgreSQL: the stored versions of several orders (two text arrays: event slugs, order codes), locked, one
+     * primary-key lookup each in the arrays' order ({@code ChunkedIntakeTest} checks the generic plan).
+     */
+    public static final String LOCK_STORED_VERSIONS = "SELECT s.event_slug, s.order_code, s.last_modified "
+            + "FROM unnest(?::text[], ?::text[]) WITH ORDINALITY AS u(e, o, n) CROSS JOIN LATERAL (SELECT x.event_slug, "
+            + "x.order_code, x.last_modified FROM order_snapshot x WHERE x.event_slug = u.e AND x.order_code = u.o "
+            + "FOR UPDATE) s ORDER BY u.n";
+
+    private static final String UPDATE_SNAPSHOT = "UPDATE order_snapshot SET event_type = ?, document = ?, last_modified = ?, "
+            + "received_at = ?, email = ?, order_status = ?, buyer_name = ?, order_total = ? WHERE event_slug = ? AND order_code = ?";
+
+    private static void bindUpdate(PreparedStatement ps, OrderDocument doc, String json, Instant now) throws SQLException {
+        ps.setString(1, doc.type());
+        ps.setString(2, json);
+        ps.setString(3, doc.lastModified());
+        ps.setObject(4, ts(now));
+        searchColumns(ps, 5, doc.order());
+        ps.setString(9, doc.eventSlug());
+        ps.setString(10, doc.orderCode());
     }
 
     /** The values of the search columns (e-mail, status, buyer name, total) for an order. */
@@ -158,7 +172,7 @@ public final class OrderStore {
      * each whether it was stored. On PostgreSQL in two or three round trips for all of them instead of two per
      * document: the stored versions are read and locked by one statement (in key order, so two instances
      * accepting the same orders lock them in the same order), then the new ones are inserted by one statement and
-     * the newer ones updated by one. A new order another transaction inserted meanwhile is saved as
+     * the newer ones updated by one batch. A new order another transaction inserted meanwhile is saved as
      * {@link #saveSnapshot} does. Elsewhere (H2, no round trips) one document after the other.
      */
     public boolean[] saveSnapshots(Connection c, List<OrderDocument> docs, List<String> jsons, Instant now, boolean postgres)
@@ -171,11 +185,14 @@ public final class OrderStore {
             return stored;
         }
         Map<List<String>, String> existing = new java.util.HashMap<>();
-        try (PreparedStatement ps = c.prepareStatement("SELECT s.event_slug, s.order_code, s.last_modified FROM order_snapshot s "
-                + "WHERE (s.event_slug, s.order_code) IN (SELECT * FROM unnest(?::text[], ?::text[])) "
-                + "ORDER BY s.event_slug, s.order_code FOR UPDATE OF s")) {
-            ps.setArray(1, c.createArrayOf("text", docs.stream().map(OrderDocument::eventSlug).toArray()));
-            ps.setArray(2, c.createArrayOf("text", docs.stream().map(OrderDocument::orderCode).toArray()));
+        // one index lookup per document, whatever the statistics say: as a join or an IN over unnest() the planner
+        // chose a scan of the whole table in some runs (2 418 buffers per call, BENCHMARKS.md issue 18 round six).
+        // The lookups run in key order, which is the order the rows are locked in.
+        List<OrderDocument> byKey = new ArrayList<>(docs);
+        byKey.sort(java.util.Comparator.comparing(OrderDocument::eventSlug).thenComparing(OrderDocument::orderCode));
+        try (PreparedStatement ps = c.prepareStatement(LOCK_STORED_VERSIONS)) {
+            ps.setArray(1, c.createArrayOf("text", byKey.stream().map(OrderDocument::eventSlug).toArray()));
+            ps.setArray(2, c.createArrayOf("text", byKey.stream().map(OrderDocument::orderCode).toArray()));
             try (ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     existing.put(key(rs.getString(1), rs.getString(2)), rs.getString(3));
@@ -220,13 +237,13 @@ public final class OrderStore {
             }
         }
         if (!updates.isEmpty()) {
-            try (PreparedStatement ps = c.prepareStatement("UPDATE order_snapshot s SET event_type = u.t, document = u.d, "
-                    + "last_modified = u.lm, received_at = ?, email = u.em, order_status = u.st, buyer_name = u.bn, order_total = u.tot "
-                    + "FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[]) "
-                    + "AS u(e, o, t, d, lm, em, st, bn, tot) WHERE s.event_slug = u.e AND s.order_code = u.o")) {
-                ps.setObject(1, ts(now));
-                bindColumns(c, ps, 2, docs, jsons, updates);
-                ps.executeUpdate();
+            // a batch of single-row updates (one round trip): each by the primary key, whatever the statistics say
+            try (PreparedStatement ps = c.prepareStatement(UPDATE_SNAPSHOT)) {
+                for (int i : updates) {
+                    bindUpdate(ps, docs.get(i), jsons.get(i), now);
+                    ps.addBatch();
+                }
+                ps.executeBatch();
             }
         }
         return stored;

@@ -377,6 +377,19 @@ public final class EndToEndBench {
                 .getProcessCpuTime();
     }
 
+    /**
+     * PostgreSQL's WAL records, full-page images and bytes so far, its checkpoints and the buffers they wrote: a
+     * checkpoint in the measured phase makes the next change of every page write the whole page to the WAL.
+     */
+    static double[] walAndCheckpoints(DataSource ds) throws Exception {
+        try (Connection c = ds.getConnection(); Statement s = c.createStatement(); var rs = s.executeQuery(
+                "SELECT w.wal_records, w.wal_fpi, w.wal_bytes, b.checkpoints_timed + b.checkpoints_req, b.buffers_checkpoint "
+                        + "FROM pg_stat_wal w, pg_stat_bgwriter b")) {
+            rs.next();
+            return new double[]{rs.getDouble(1), rs.getDouble(2), rs.getDouble(3), rs.getDouble(4), rs.getDouble(5)};
+        }
+    }
+
     /** The embedded PostgreSQL server; with {@code --pg-statements}, with pg_stat_statements loaded. */
     EmbeddedPostgres postgres() throws java.io.IOException {
         EmbeddedPostgres.Builder b = EmbeddedPostgres.builder();
@@ -447,6 +460,7 @@ public final class EndToEndBench {
             CpuMeter cpu = new CpuMeter();
             double jitBefore = ProcCpu.jitMillis();
             double pgBefore = pg == null ? 0 : ProcCpu.postgresMillis();
+            double[] walBefore = pg == null ? null : walAndCheckpoints(app.dataSource());
             long[] sqlBefore = sql == null ? null : sql.snapshot();
             if (sql != null) {
                 sql.resetBreakdown();
@@ -465,6 +479,10 @@ public final class EndToEndBench {
                 // the database server's own CPU, on the same two cores (its backends are separate processes)
                 System.out.printf("PostgreSQL server: %.2f ms CPU per order (its processes' CPU time ÷ %d orders)%n",
                         (ProcCpu.postgresMillis() - pgBefore) / n, n);
+                double[] wal = walAndCheckpoints(app.dataSource());
+                System.out.printf("PostgreSQL WAL per order: %.1f records, %.2f full-page images, %.1f kB; checkpoints during "
+                                + "the phase: %.0f (%.0f buffers written by them)%n", (wal[0] - walBefore[0]) / n,
+                        (wal[1] - walBefore[1]) / n, (wal[2] - walBefore[2]) / n / 1024, wal[3] - walBefore[3], wal[4] - walBefore[4]);
             }
             Result max = new Result("ordersync on " + db, n, (end - start) / 1e9, latencies(app.dataSource(), prefix, n), used);
             if (pg != null && pgStatements) {
