@@ -185,8 +185,9 @@ public final class OrderStore {
             return stored;
         }
         Map<List<String>, String> existing = new java.util.HashMap<>();
-        // one index lookup per document, whatever the statistics say: as a join or an IN over unnest() the planner
-        // chose a scan of the whole table in some runs (2 418 buffers per call, BENCHMARKS.md issue 18 round six).
+        // one primary-key lookup per document, whatever the statistics say: written as an IN over unnest(), the
+        // planner chose a scan of the whole table in one benchmark run (2 418 buffers per call, BENCHMARKS.md issue 18
+        // round six); a lateral lookup has no such choice.
         // The lookups run in key order, which is the order the rows are locked in.
         List<OrderDocument> byKey = new ArrayList<>(docs);
         byKey.sort(java.util.Comparator.comparing(OrderDocument::eventSlug).thenComparing(OrderDocument::orderCode));
