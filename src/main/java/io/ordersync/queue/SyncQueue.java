@@ -123,6 +123,15 @@ public final class SyncQueue {
         }
     }
 
+    /**
+     * PostgreSQL: what queueing does to the order's waiting row when there is one — the trigger and time updated, a
+     * parked failure cleared (as {@link #ENQUEUE_UPDATE} does on H2).
+     */
+    private static final String ON_WAITING_CONFLICT = "ON CONFLICT ON CONSTRAINT sync_queue_slot DO UPDATE SET "
+            + "triggered_by = EXCLUDED.triggered_by, triggered_at = EXCLUDED.triggered_at, not_before = EXCLUDED.not_before, "
+            + "failed_attempts = CASE WHEN sync_queue.need_manual_retry IS NULL THEN sync_queue.failed_attempts ELSE 0 END, "
+            + "need_manual_retry = NULL ";
+
     /** An order to be queued for a provider, with what triggered it. */
     public record Wanted(String eventSlug, String orderCode, String provider, String trigger) {
     }
@@ -147,10 +156,7 @@ public final class SyncQueue {
         try (PreparedStatement ps = c.prepareStatement("INSERT INTO sync_queue (event_slug, order_code, provider, slot, triggered_by, "
                 + "triggered_at, not_before, failed_attempts) SELECT u.e, u.o, u.p, 'waiting', u.t, ?, ?, 0 "
                 + "FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS u(e, o, p, t, n) ORDER BY u.n "
-                + "ON CONFLICT ON CONSTRAINT sync_queue_slot DO UPDATE SET triggered_by = EXCLUDED.triggered_by, "
-                + "triggered_at = EXCLUDED.triggered_at, not_before = EXCLUDED.not_before, failed_attempts = CASE WHEN "
-                + "sync_queue.need_manual_retry IS NULL THEN sync_queue.failed_attempts ELSE 0 END, need_manual_retry = NULL "
-                + "RETURNING id, event_slug, order_code, provider, (xmax = 0) AS inserted")) {
+                + ON_WAITING_CONFLICT + "RETURNING id, event_slug, order_code, provider, (xmax = 0) AS inserted")) {
             ps.setObject(1, ts(now));
             ps.setObject(2, ts(now));
             ps.setArray(3, c.createArrayOf("text", sorted.stream().map(Wanted::eventSlug).toArray()));
@@ -190,10 +196,7 @@ public final class SyncQueue {
                                           Instant now) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("INSERT INTO sync_queue (event_slug, order_code, provider, slot, "
                 + "triggered_by, triggered_at, not_before, failed_attempts) VALUES (?, ?, ?, 'waiting', ?, ?, ?, 0) "
-                + "ON CONFLICT ON CONSTRAINT sync_queue_slot DO UPDATE SET triggered_by = EXCLUDED.triggered_by, "
-                + "triggered_at = EXCLUDED.triggered_at, not_before = EXCLUDED.not_before, failed_attempts = CASE WHEN "
-                + "sync_queue.need_manual_retry IS NULL THEN sync_queue.failed_attempts ELSE 0 END, need_manual_retry = NULL "
-                + "RETURNING id, (xmax = 0) AS inserted")) {
+                + ON_WAITING_CONFLICT + "RETURNING id, (xmax = 0) AS inserted")) {
             bindNewRow(ps, eventSlug, orderCode, provider, trigger, now);
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
