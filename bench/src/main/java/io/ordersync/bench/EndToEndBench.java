@@ -390,6 +390,24 @@ public final class EndToEndBench {
         }
     }
 
+    /**
+     * The tables that churn (a row in and out per order) as PostgreSQL's statistics see them: live and dead rows,
+     * vacuums so far, and the pages of the indexes a claim and the outbox poll walk from their left end.
+     */
+    static String churn(DataSource ds) throws Exception {
+        StringBuilder out = new StringBuilder();
+        try (Connection c = ds.getConnection(); Statement s = c.createStatement(); var rs = s.executeQuery(
+                "SELECT relname, n_live_tup, n_dead_tup, vacuum_count + autovacuum_count, "
+                        + "pg_relation_size(CASE relname WHEN 'sync_queue' THEN 'sync_queue_event_due' ELSE 'order_outbox_pkey' END) / 8192 "
+                        + "FROM pg_stat_user_tables WHERE relname IN ('sync_queue', 'order_outbox') ORDER BY relname")) {
+            while (rs.next()) {
+                out.append(String.format("%s %d live, %d dead, %d vacuums, index %d pages; ", rs.getString(1), rs.getLong(2),
+                        rs.getLong(3), rs.getLong(4), rs.getLong(5)));
+            }
+        }
+        return out.toString();
+    }
+
     /** The embedded PostgreSQL server; with {@code --pg-statements}, with pg_stat_statements loaded. */
     EmbeddedPostgres postgres() throws java.io.IOException {
         EmbeddedPostgres.Builder b = EmbeddedPostgres.builder();
@@ -461,6 +479,9 @@ public final class EndToEndBench {
             double jitBefore = ProcCpu.jitMillis();
             double pgBefore = pg == null ? 0 : ProcCpu.postgresMillis();
             double[] walBefore = pg == null ? null : walAndCheckpoints(app.dataSource());
+            if (pg != null) {
+                System.out.printf("PostgreSQL before the measured phase: %s%n", churn(app.dataSource()));
+            }
             long[] sqlBefore = sql == null ? null : sql.snapshot();
             if (sql != null) {
                 sql.resetBreakdown();
@@ -479,6 +500,7 @@ public final class EndToEndBench {
                 // the database server's own CPU, on the same two cores (its backends are separate processes)
                 System.out.printf("PostgreSQL server: %.2f ms CPU per order (its processes' CPU time ÷ %d orders)%n",
                         (ProcCpu.postgresMillis() - pgBefore) / n, n);
+                System.out.printf("PostgreSQL after the measured phase: %s%n", churn(app.dataSource()));
                 double[] wal = walAndCheckpoints(app.dataSource());
                 System.out.printf("PostgreSQL WAL per order: %.1f records, %.2f full-page images, %.1f kB; checkpoints during "
                                 + "the phase: %.0f (%.0f buffers written by them)%n", (wal[0] - walBefore[0]) / n,
