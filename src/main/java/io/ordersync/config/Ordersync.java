@@ -151,8 +151,6 @@ public final class Ordersync {
         r.bind("ordersync.syncOutcome", outcome);
         r.bind("ordersync.attempts", attempts);
         r.bind("ordersync.retention", retention);
-        r.bind("ordersync.vacuum", new io.ordersync.db.QueueVacuum(dataSource, Database.isPostgres(settings.jdbcUrl),
-                settings.vacuumDeadRows));
         r.bind("ordersync.outboxIntake", new OutboxIntakeProcessor(intake));
         r.bind("ordersync.httpIntake", new HttpIntakeProcessor(intake, mapper));
         r.bind("ordersync.jmsIntake", new JmsIntakeProcessor(intake));

@@ -30,9 +30,6 @@ public final class OrdersyncSettings {
         d.put("ordersync.db.pool-size", "10");
         d.put("ordersync.db.connection-timeout-ms", "3000");
         d.put("ordersync.db.h2-commit", "write");
-        // PostgreSQL: sync_queue and order_outbox vacuumed by ordersync once they hold this many dead rows (0: off)
-        d.put("ordersync.db.vacuum-dead-rows", "2000");
-        d.put("ordersync.db.vacuum-check-ms", "1000");
         d.put("ordersync.mappings.dir", "mappings");
         d.put("ordersync.mappings.watch-period-ms", "1000");
         // empty: a generated ordersync-<8 hex digits>
@@ -105,8 +102,6 @@ public final class OrdersyncSettings {
     public final long connectionTimeoutMs;
     /** H2 only: when a commit reaches the database file (write, sync or delayed; see Database). */
     public final String h2Commit;
-    /** PostgreSQL: dead rows of sync_queue or order_outbox from which ordersync vacuums the table (0: never). */
-    public final long vacuumDeadRows;
     /** Directory holding one mapping file per provider. */
     public final Path mappingsDir;
     /** Name of this instance, stored with each claim so an operator sees who holds a row. */
@@ -196,10 +191,6 @@ public final class OrdersyncSettings {
         this.poolSize = Integer.parseInt(get(props, "ordersync.db.pool-size"));
         this.connectionTimeoutMs = Long.parseLong(get(props, "ordersync.db.connection-timeout-ms"));
         this.h2Commit = get(props, "ordersync.db.h2-commit");
-        this.vacuumDeadRows = Long.parseLong(get(props, "ordersync.db.vacuum-dead-rows"));
-        if (vacuumDeadRows < 0) {
-            throw new IllegalArgumentException("ordersync.db.vacuum-dead-rows must not be negative (0 turns the vacuum off)");
-        }
         this.mappingsDir = Path.of(get(props, "ordersync.mappings.dir"));
         String instance = get(props, "ordersync.instance-id");
         this.instanceId = instance.isEmpty() ? "ordersync-" + UUID.randomUUID().toString().substring(0, 8) : instance;
