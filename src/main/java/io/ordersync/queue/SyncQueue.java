@@ -637,9 +637,10 @@ public final class SyncQueue {
 
     /** In-flight rows whose lease expired before {@code now}. */
     public List<QueueEntry> expired(Instant now) {
-        return entries("SELECT " + COLUMNS + " FROM sync_queue WHERE slot = 'inflight' AND lease_until < ? ORDER BY lease_until",
-                ts(now));
+        return entries(EXPIRED, ts(now));
     }
+
+    static final String EXPIRED = "SELECT " + COLUMNS + " FROM sync_queue WHERE slot = 'inflight' AND lease_until < ? ORDER BY lease_until";
 
     static final String RETRY = "UPDATE sync_queue SET need_manual_retry = NULL, failed_attempts = 0, not_before = ? "
             + "WHERE id = ? AND " + SLOT_IS_WAITING;

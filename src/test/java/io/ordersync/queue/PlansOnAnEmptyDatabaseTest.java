@@ -39,7 +39,9 @@ class PlansOnAnEmptyDatabaseTest {
                 new String[]{"first waiting event", SyncQueue.firstWaiting("event_slug"), "SYNC_QUEUE_EVENT_DUE"},
                 new String[]{"next waiting event", SyncQueue.nextWaiting("event_slug"), "SYNC_QUEUE_EVENT_DUE"},
                 new String[]{"first waiting provider", SyncQueue.firstWaiting("provider"), "SYNC_QUEUE_PROVIDER"},
-                new String[]{"next waiting provider", SyncQueue.nextWaiting("provider"), "SYNC_QUEUE_PROVIDER"});
+                new String[]{"next waiting provider", SyncQueue.nextWaiting("provider"), "SYNC_QUEUE_PROVIDER"},
+                // the in-flight rows (a few per worker) through an index that starts with slot, not the whole queue
+                new String[]{"expired leases", SyncQueue.EXPIRED, "SYNC_QUEUE_PROVIDER"});
     }
 
     @ParameterizedTest(name = "{0}")

@@ -58,7 +58,8 @@ class WaitingProbesTest {
             ps.executeBatch();
             // an in-flight row is not waiting
             c.createStatement().executeUpdate("INSERT INTO sync_queue (event_slug, order_code, provider, slot, triggered_by, "
-                    + "triggered_at, not_before) VALUES ('zbusy', 'Z1', 'zbusy', 'inflight', 'test', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)");
+                    + "triggered_at, not_before, lease_until) VALUES ('zbusy', 'Z1', 'zbusy', 'inflight', 'test', CURRENT_TIMESTAMP, "
+                    + "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)");
             c.commit();
         }
         return ds;
@@ -122,5 +123,22 @@ class WaitingProbesTest {
                 assertThat(Integer.parseInt(m.group(1))).isGreaterThan(BACKLOG);
             }
         }
+    }
+
+    @Test
+    void theLeaseCheckReadsTheInFlightRowsNotTheBacklog() throws Exception {
+        // no index of its own since V11: the in-flight rows come from the index that starts with slot
+        try (Connection c = ds.getConnection(); PreparedStatement ps = c.prepareStatement("EXPLAIN ANALYZE " + SyncQueue.EXPIRED)) {
+            ps.setObject(1, java.time.OffsetDateTime.now().plusDays(1));
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                String plan = rs.getString(1);
+                Matcher m = Pattern.compile("scanCount: (\\d+)").matcher(plan);
+                assertThat(m.find()).as(plan).isTrue();
+                assertThat(Integer.parseInt(m.group(1))).as(plan).isLessThanOrEqualTo(2);
+            }
+        }
+        assertThat(new SyncQueue(ds).expired(java.time.Instant.now().plusSeconds(60))).extracting(QueueEntry::orderCode)
+                .containsExactly("Z1");
     }
 }
