@@ -480,6 +480,7 @@ public final class EndToEndBench {
             // a profiler attached now sees the measured orders only (BENCHMARKS.md, issue 18 round four, "Profiling the measured phase")
             System.out.printf("ordersync on %s: warm, measuring %d orders (%d MB of page cache not yet on the disk)%n", db, n, dirtyMb());
             CpuMeter cpu = new CpuMeter();
+            HeapMeter heap = new HeapMeter();
             double jitBefore = ProcCpu.jitMillis();
             double pgBefore = pg == null ? 0 : ProcCpu.postgresMillis();
             double[] walBefore = pg == null ? null : walAndCheckpoints(app.dataSource());
@@ -493,10 +494,14 @@ public final class EndToEndBench {
             long start = insert(app.dataSource(), "order_outbox", prefix, n);
             long end = target.awaitTickets(2L * n, Duration.ofMinutes(30));
             Cpu used = cpu.perOrder(n);
+            HeapMeter.Heap h = heap.stop();
             // the target runs in its own process: this is ordersync's CPU (and the few outbox inserts of the driver)
             System.out.printf("ordersync on %s: %.2f ms CPU per order (process CPU time ÷ %d orders; the JIT compiler threads used %.2f ms of it)%n",
                     db, used.self(), n,
                     (ProcCpu.jitMillis() - jitBefore) / n);
+            System.out.printf("ordersync on %s: %.0f kB allocated per order; %d young collections (one per %.0f orders), %d ms in them; "
+                            + "%d other collections, %d ms%n", db, h.bytes() / 1024.0 / n, h.youngCollections(),
+                    n / (double) Math.max(1, h.youngCollections()), h.youngMillis(), h.oldCollections(), h.oldMillis());
             if (pg != null) {
                 // the database server's own CPU, on the same two cores (its backends are separate processes)
                 System.out.printf("PostgreSQL server: %.2f ms CPU per order (its processes' CPU time ÷ %d orders)%n",
