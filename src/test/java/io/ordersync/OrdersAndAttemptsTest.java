@@ -128,7 +128,7 @@ class OrdersAndAttemptsTest extends AppTestSupport {
         assertThat(app.get("/api/providers/members/stats?window=7d").statusCode()).isEqualTo(400);
         assertThat(app.get("/api/providers/nope/stats").statusCode()).isEqualTo(404);
         // nowhere in the table
-        String dump = app.query("SELECT * FROM sync_attempt").toString();
+        String dump = app.query("SELECT * FROM sync_tries").toString();
         assertThat(dump).doesNotContain("tok-SECRET-123456", "hunter2", "pw-literal-visible", "rt-9999-visible");
     }
 
@@ -147,7 +147,7 @@ class OrdersAndAttemptsTest extends AppTestSupport {
         Thread.sleep(6000);
         assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isZero();
         assertThat(app.count("SELECT COUNT(*) FROM sync_result")).isZero();
-        assertThat(app.count("SELECT COUNT(*) FROM sync_attempt")).isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM sync_tries")).isZero();
         assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE order_code = 'ABC12'")).isZero();
     }
 
@@ -156,7 +156,9 @@ class OrdersAndAttemptsTest extends AppTestSupport {
         startMembers(startTarget(6000), Map.of("ordersync.attempts.body-limit", "4000"));
         app.post("/api/events", fixture("order-abc12").toString());
         awaitQueueEmpty();
-        assertThat(app.count("SELECT COUNT(*) FROM sync_attempt")).isEqualTo(2);
+        // the failed sync's try and the next sync's, a row each
+        assertThat(app.count("SELECT COUNT(*) FROM sync_tries")).isEqualTo(2);
+        assertThat(app.count("SELECT SUM(try_count) FROM sync_tries")).isEqualTo(2);
         assertThat(app.count("SELECT COUNT(*) FROM sync_result")).isEqualTo(1);
     }
 
@@ -167,10 +169,10 @@ class OrdersAndAttemptsTest extends AppTestSupport {
         s.close();
         startMembers("http://127.0.0.1:" + port, Map.of());
         app.post("/api/events", fixture("order-abc12").toString());
-        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM sync_attempt") >= 1);
-        Map<String, Object> a = app.query("SELECT status, error FROM sync_attempt").get(0);
-        assertThat(a.get("status")).isNull();
-        assertThat(String.valueOf(a.get("error"))).contains("PUT /members/").contains("failed");
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM sync_tries") >= 1);
+        JsonNode a = JSON.readTree(app.get("/api/orders/democon/ABC12").body()).path("attempts").get(0);
+        assertThat(a.path("status").isNull()).as(a.toString()).isTrue();
+        assertThat(a.path("error").asText()).contains("PUT /members/").contains("failed");
     }
 
     private void postOrders(int n) throws Exception {
@@ -264,10 +266,10 @@ class OrdersAndAttemptsTest extends AppTestSupport {
         assertThat(deleted.path("order_snapshot").asInt()).isEqualTo(1);
         assertThat(deleted.path("sync_result").asInt()).isGreaterThan(0);
         assertThat(deleted.path("order_log").asInt()).isGreaterThan(0);
-        assertThat(deleted.path("sync_attempt").asInt()).isGreaterThan(0);
+        assertThat(deleted.path("sync_tries").asInt()).isGreaterThan(0);
         assertThat(app.get("/api/orders/democon/C001").statusCode()).isEqualTo(404);
         assertThat(app.delete("/api/orders/democon/C001").statusCode()).isEqualTo(404);
-        assertThat(app.count("SELECT COUNT(*) FROM sync_attempt WHERE order_code = 'C001'")).isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM sync_tries WHERE order_code = 'C001'")).isZero();
         // by e-mail, in another case: the orders named, their data gone, the address not in the log answer
         var byEmail = app.delete("/api/orders?email=" + URLEncoder.encode("buyer10@EXAMPLE.org", StandardCharsets.UTF_8));
         assertThat(byEmail.statusCode()).isEqualTo(200);
@@ -288,14 +290,15 @@ class OrdersAndAttemptsTest extends AppTestSupport {
             ps.executeUpdate();
         }
         try (var c = app.dataSource().getConnection(); var ps = c.prepareStatement(
-                "UPDATE sync_attempt SET attempted_at = ? WHERE order_code = 'C004'")) {
+                "UPDATE sync_tries SET first_at = ?, last_at = ? WHERE order_code = 'C004'")) {
             ps.setObject(1, java.time.OffsetDateTime.now(java.time.ZoneOffset.UTC).minusDays(40));
+            ps.setObject(2, java.time.OffsetDateTime.now(java.time.ZoneOffset.UTC).minusDays(40));
             ps.executeUpdate();
         }
         Map<String, Integer> purged = purging.purge(java.time.Instant.now());
-        assertThat(purged).containsEntry("order_snapshot", 2).containsKey("sync_attempt").containsKey("sync_result");
+        assertThat(purged).containsEntry("order_snapshot", 2).containsKey("sync_tries").containsKey("sync_result");
         assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code IN ('C002', 'C003')")).isZero();
-        assertThat(app.count("SELECT COUNT(*) FROM sync_attempt WHERE order_code = 'C004'")).isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM sync_tries WHERE order_code = 'C004'")).isZero();
         assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'C004'")).isEqualTo(1);
         assertThat(list("").path("total").asInt()).isEqualTo(21);
     }

@@ -124,9 +124,10 @@ public final class Database {
     /** The longest order document the database stores (H2's limit for an in-row string). */
     public static final int MAX_DOCUMENT_CHARS = 1_000_000;
 
-    static void migrate(OrdersyncDataSource dataSource, String jdbcUrl) {
+    /** ordersync's schema migrations for this database (tests migrate to an older version with it). */
+    public static org.flywaydb.core.api.configuration.FluentConfiguration flyway(javax.sql.DataSource dataSource, String jdbcUrl) {
         boolean postgres = isPostgres(jdbcUrl);
-        Flyway.configure()
+        return Flyway.configure()
                 .dataSource(dataSource)
                 .locations("classpath:db/migration")
                 // a packaging without the migrations must not start on an empty schema
@@ -134,9 +135,11 @@ public final class Database {
                 // document: a whole order document; on H2 an in-row string (a CLOB goes through H2's LOB store,
                 // which cost 6 % of the CPU of the end-to-end benchmark), as long as intake's size limit allows
                 .placeholders(Map.of("text", postgres ? "TEXT" : "CLOB",
-                        "document", postgres ? "TEXT" : "CHARACTER VARYING(" + MAX_DOCUMENT_CHARS + ")"))
-                .load()
-                .migrate();
+                        "document", postgres ? "TEXT" : "CHARACTER VARYING(" + MAX_DOCUMENT_CHARS + ")"));
+    }
+
+    static void migrate(OrdersyncDataSource dataSource, String jdbcUrl) {
+        flyway(dataSource, jdbcUrl).load().migrate();
         if (dataSource.durableCommitSql() != null) {
             // fail the start, not the first accepted event, when the user may not write the store (CHECKPOINT needs admin)
             try (java.sql.Connection c = dataSource.getConnection(); java.sql.Statement st = c.createStatement()) {

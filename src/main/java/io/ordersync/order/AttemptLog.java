@@ -10,7 +10,6 @@ import javax.sql.DataSource;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
-import java.sql.Types;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.Collection;
@@ -20,9 +19,10 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Every delivery try of a sync (table sync_attempt): the request and the answer as far as an operator needs them
- * to see what went wrong — bodies cut to a limit, every credential value and every JSON field whose name marks
- * a secret replaced by [redacted]; request headers are never stored. Written with the sync's outcome.
+ * Every delivery try of a sync (table sync_tries, one row per sync): the request and the answer as far as an
+ * operator needs them to see what went wrong — bodies cut to a limit, every credential value and every JSON field
+ * whose name marks a secret replaced by [redacted]; request headers are never stored. Written with the sync's
+ * outcome.
  */
 public final class AttemptLog {
 
@@ -92,7 +92,8 @@ public final class AttemptLog {
                 rows.add(new Row(cut(a.mappingId(), 100), cut(a.remoteType(), 100), cut(a.purpose(), 20), cut(a.method(), 10),
                         cut(Secrets.redact(a.url(), secrets), 2000), a.status(),
                         (int) Math.min(Integer.MAX_VALUE, Math.max(0, a.latencyMs())), body(a.requestBody(), secrets),
-                        body(a.responseBody(), secrets), cut(Secrets.redact(a.error(), secrets), 2000), a.at()));
+                        body(a.responseBody(), secrets), cut(Secrets.redact(a.error(), secrets), 2000),
+                        a.at() == null ? Instant.now() : a.at()));
             }
         }
         return new Tries(eventSlug, orderCode, provider, rows);
@@ -122,35 +123,101 @@ public final class AttemptLog {
         }
     }
 
+    /**
+     * Longest JSON text of tries in one row: the column holds 1 000 000 characters on H2; a sync whose tries need
+     * more (hundreds of tries with long bodies) takes several rows.
+     */
+    static final int MAX_ROW_CHARS = 900_000;
+
+    /** One row of sync_tries as written: some or all tries of one sync, as a JSON array. */
+    public record Chunk(String json, int count, Instant first, Instant last) {
+    }
+
+    /** The tries of one sync as the JSON arrays of its rows, in the order they were made. */
+    public static List<Chunk> chunks(List<Row> rows) {
+        List<Chunk> out = new java.util.ArrayList<>(1);
+        StringBuilder json = new StringBuilder(1024).append('[');
+        int count = 0;
+        Instant first = null;
+        Instant last = null;
+        for (Row r : rows) {
+            String one = tryJson(r);
+            if (count > 0 && json.length() + one.length() + 2 > MAX_ROW_CHARS) {
+                out.add(new Chunk(json.append(']').toString(), count, first, last));
+                json.setLength(0);
+                json.append('[');
+                count = 0;
+                first = null;
+                last = null;
+            }
+            if (count > 0) {
+                json.append(',');
+            }
+            json.append(one);
+            count++;
+            first = first == null || r.at().isBefore(first) ? r.at() : first;
+            last = last == null || r.at().isAfter(last) ? r.at() : last;
+        }
+        if (count > 0) {
+            out.add(new Chunk(json.append(']').toString(), count, first, last));
+        }
+        return out;
+    }
+
+    private static final com.fasterxml.jackson.core.JsonFactory JSON = new com.fasterxml.jackson.core.JsonFactory();
+
+    /** One try as a JSON object, with the names the API answers with. */
+    private static String tryJson(Row r) {
+        java.io.StringWriter w = new java.io.StringWriter(256);
+        try (com.fasterxml.jackson.core.JsonGenerator g = JSON.createGenerator(w)) {
+            g.writeStartObject();
+            g.writeStringField("mapping_id", r.mappingId());
+            g.writeStringField("remote_type", r.remoteType());
+            g.writeStringField("purpose", r.purpose());
+            g.writeStringField("method", r.method());
+            g.writeStringField("url", r.url());
+            if (r.status() == null) {
+                g.writeNullField("status");
+            } else {
+                g.writeNumberField("status", r.status());
+            }
+            g.writeNumberField("latency_ms", r.latencyMs());
+            g.writeStringField("request_body", r.requestBody());
+            g.writeStringField("response_body", r.responseBody());
+            g.writeStringField("error", r.error());
+            g.writeStringField("attempted_at", r.at().toString());
+            g.writeEndObject();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e); // a StringWriter does not fail
+        }
+        return w.toString();
+    }
+
+    public static final String INSERT = "INSERT INTO sync_tries (event_slug, order_code, provider, try_count, first_at, last_at, tries) "
+            + "VALUES (?, ?, ?, ?, ?, ?, ?)";
+
     private static void insert(Connection c, List<Tries> syncs) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO sync_attempt (event_slug, order_code, provider, mapping_id, "
-                + "remote_type, purpose, method, url, status, latency_ms, request_body, response_body, error, attempted_at) "
-                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+        try (PreparedStatement ps = c.prepareStatement(INSERT)) {
             for (Tries t : syncs) {
-                for (Row a : t.rows()) {
-                    ps.setString(1, t.eventSlug());
-                    ps.setString(2, t.orderCode());
-                    ps.setString(3, t.provider());
-                    ps.setString(4, a.mappingId());
-                    ps.setString(5, a.remoteType());
-                    ps.setString(6, a.purpose());
-                    ps.setString(7, a.method());
-                    ps.setString(8, a.url());
-                    if (a.status() == null) {
-                        ps.setNull(9, Types.INTEGER);
-                    } else {
-                        ps.setInt(9, a.status());
-                    }
-                    ps.setInt(10, a.latencyMs());
-                    ps.setString(11, a.requestBody());
-                    ps.setString(12, a.responseBody());
-                    ps.setString(13, a.error());
-                    ps.setObject(14, a.at().atOffset(ZoneOffset.UTC));
+                for (Chunk chunk : chunks(t.rows())) {
+                    insert(ps, t.eventSlug(), t.orderCode(), t.provider(), chunk);
                     ps.addBatch();
                 }
             }
             ps.executeBatch();
         }
+    }
+
+    /** Binds one row of sync_tries (also for the migration of the rows of sync_attempt, V13). */
+    public static void insert(PreparedStatement ps, String eventSlug, String orderCode, String provider, Chunk chunk)
+            throws SQLException {
+        ps.setString(1, eventSlug);
+        ps.setString(2, orderCode);
+        ps.setString(3, provider);
+        ps.setInt(4, chunk.count());
+        ps.setObject(5, chunk.first().atOffset(ZoneOffset.UTC));
+        ps.setObject(6, chunk.last().atOffset(ZoneOffset.UTC));
+        ps.setString(7, chunk.json());
     }
 
     /**
@@ -241,19 +308,65 @@ public final class AttemptLog {
         return s == null || s.length() <= max ? s : s.substring(0, max - 1) + "…";
     }
 
-    /** The newest {@code limit} tries of one order, oldest first. */
+    /**
+     * The newest {@code limit} tries of one order, oldest first; {@code id} is the row of the sync they belong to
+     * (the tries of one sync share it).
+     */
     public List<Map<String, Object>> forOrder(String eventSlug, String orderCode, int limit) {
-        List<Map<String, Object>> rows = new java.util.ArrayList<>(Tx.run(ds, c -> OrderStore.rows(c, "SELECT id, provider, mapping_id, "
-                + "remote_type, purpose, method, url, status, latency_ms, request_body, response_body, error, attempted_at FROM sync_attempt "
-                + "WHERE event_slug = ? AND order_code = ? ORDER BY attempted_at DESC, id DESC FETCH FIRST " + Math.max(1, limit) + " ROWS ONLY",
-                eventSlug, orderCode)));
-        java.util.Collections.reverse(rows);
-        return rows;
+        int max = Math.max(1, limit);
+        return Tx.run(ds, c -> {
+            List<Map<String, Object>> tries = new java.util.ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement("SELECT id, provider, tries FROM sync_tries WHERE event_slug = ? "
+                    + "AND order_code = ? ORDER BY last_at DESC, id DESC")) {
+                ps.setString(1, eventSlug);
+                ps.setString(2, orderCode);
+                try (java.sql.ResultSet rs = ps.executeQuery()) {
+                    // the syncs newest first, until they hold enough tries (syncs to several providers may overlap in time)
+                    while (tries.size() < max && rs.next()) {
+                        long id = rs.getLong(1);
+                        String provider = rs.getString(2);
+                        JsonNode array;
+                        try {
+                            array = mapper.readTree(rs.getString(3));
+                        } catch (java.io.IOException e) {
+                            throw new SQLException("sync_tries row " + id + " holds no JSON array of tries", e);
+                        }
+                        for (JsonNode t : array) {
+                            tries.add(tryMap(id, provider, t));
+                        }
+                    }
+                }
+            }
+            tries.sort(java.util.Comparator.comparing((Map<String, Object> t) -> (String) t.get("attempted_at"),
+                    java.util.Comparator.nullsFirst(java.util.Comparator.comparing(Instant::parse))));
+            return new java.util.ArrayList<>(tries.subList(Math.max(0, tries.size() - max), tries.size()));
+        });
+    }
+
+    private static Map<String, Object> tryMap(long id, String provider, JsonNode t) {
+        Map<String, Object> m = new java.util.LinkedHashMap<>();
+        m.put("id", id);
+        m.put("provider", provider);
+        for (String f : new String[]{"mapping_id", "remote_type", "purpose", "method", "url"}) {
+            m.put(f, text(t, f));
+        }
+        JsonNode status = t.get("status");
+        m.put("status", status == null || status.isNull() ? null : status.asInt());
+        m.put("latency_ms", t.path("latency_ms").asInt());
+        for (String f : new String[]{"request_body", "response_body", "error", "attempted_at"}) {
+            m.put(f, text(t, f));
+        }
+        return m;
+    }
+
+    private static String text(JsonNode t, String field) {
+        JsonNode v = t.get(field);
+        return v == null || v.isNull() ? null : v.asText();
     }
 
     /** How many tries of one order are stored. */
     public long count(String eventSlug, String orderCode) {
-        return ((Number) Tx.run(ds, c -> OrderStore.rows(c, "SELECT COUNT(*) AS n FROM sync_attempt WHERE event_slug = ? AND order_code = ?",
-                eventSlug, orderCode)).get(0).get("n")).longValue();
+        return ((Number) Tx.run(ds, c -> OrderStore.rows(c, "SELECT COALESCE(SUM(try_count), 0) AS n FROM sync_tries "
+                + "WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode)).get(0).get("n")).longValue();
     }
 }

@@ -74,7 +74,8 @@ public final class Retention {
     public Map<String, Integer> purge(Instant now) {
         Map<String, Integer> out = new LinkedHashMap<>();
         if (!retainAttempts.isZero()) {
-            out.put("sync_attempt", batches("sync_attempt", "attempted_at < ?", now.minus(retainAttempts)));
+            // a sync's tries go together, once the last of them is older than the retention
+            out.put("sync_tries", batches("sync_tries", "last_at < ?", now.minus(retainAttempts)));
         }
         if (!retainOrders.isZero()) {
             Instant before = now.minus(retainOrders);
@@ -108,7 +109,7 @@ public final class Retention {
         String orphan = "NOT EXISTS (SELECT 1 FROM order_snapshot s WHERE s.event_slug = x.event_slug AND s.order_code = x.order_code) "
                 + "AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.event_slug = x.event_slug AND q.order_code = x.order_code)";
         out.merge("sync_result", Tx.run(ds, c -> delete(c, "DELETE FROM sync_result x WHERE " + orphan)), Integer::sum);
-        out.merge("sync_attempt", Tx.run(ds, c -> delete(c, "DELETE FROM sync_attempt x WHERE " + orphan)), Integer::sum);
+        out.merge("sync_tries", Tx.run(ds, c -> delete(c, "DELETE FROM sync_tries x WHERE " + orphan)), Integer::sum);
         out.values().removeIf(n -> n == 0);
         return out;
     }
@@ -180,7 +181,7 @@ public final class Retention {
         }
         out.put("sync_result", delete(c, "DELETE FROM sync_result WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode));
         out.put("order_log", delete(c, "DELETE FROM order_log WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode));
-        out.put("sync_attempt", delete(c, "DELETE FROM sync_attempt WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode));
+        out.put("sync_tries", delete(c, "DELETE FROM sync_tries WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode));
         return out;
     }
 

@@ -635,7 +635,7 @@ public final class EndToEndBench {
                         + "MAX(CASE WHEN l.kind = 'success' THEN l.created_at END) FROM order_log l "
                         + "WHERE l.order_code LIKE ? GROUP BY l.order_code");
              PreparedStatement pa = c.prepareStatement(
-                     "SELECT order_code, MIN(attempted_at), MAX(attempted_at) FROM sync_attempt "
+                     "SELECT order_code, MIN(first_at), MAX(last_at) FROM sync_tries "
                              + "WHERE order_code LIKE ? GROUP BY order_code")) {
             Map<String, java.time.OffsetDateTime[]> attempts = new HashMap<>();
             pa.setString(1, prefix + "%");
