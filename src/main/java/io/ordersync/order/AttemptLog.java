@@ -93,7 +93,8 @@ public final class AttemptLog {
                         cut(Secrets.redact(a.url(), secrets), 2000), a.status(),
                         (int) Math.min(Integer.MAX_VALUE, Math.max(0, a.latencyMs())), body(a.requestBody(), secrets),
                         body(a.responseBody(), secrets), cut(Secrets.redact(a.error(), secrets), 2000),
-                        a.at() == null ? Instant.now() : a.at()));
+                        // microseconds, as the database keeps every other time
+                        (a.at() == null ? Instant.now() : a.at()).truncatedTo(java.time.temporal.ChronoUnit.MICROS)));
             }
         }
         return new Tries(eventSlug, orderCode, provider, rows);

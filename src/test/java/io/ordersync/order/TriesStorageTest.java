@@ -60,6 +60,13 @@ class TriesStorageTest {
                 assertThat((String) t.get("response_body")).startsWith("\"\\\"\\").contains("… [").endsWith(" characters]");
             }
             assertThat(log.count("democon", "BIG01")).isEqualTo(300);
+            // a try's time is kept to the microsecond, as the database keeps every other time
+            Tx.run(ds, c -> {
+                log.record(c, "democon", "NANO1", "crm", List.of(new AttemptLog.Attempt(t0.plusNanos(789), "m", "contact",
+                        "upsert", "GET", "https://crm.example.org/", 200, 1, null, null, null)), Set.of());
+                return null;
+            });
+            assertThat(log.forOrder("democon", "NANO1", 10)).extracting(t -> t.get("attempted_at")).containsExactly(t0.toString());
             // the newest ten, oldest first
             assertThat(log.forOrder("democon", "BIG01", 10)).extracting(t -> t.get("mapping_id"))
                     .containsExactly("m290", "m291", "m292", "m293", "m294", "m295", "m296", "m297", "m298", "m299");
