@@ -155,7 +155,7 @@ public final class AttemptLog {
         }
         StringBuffer all = w.getBuffer();
         if (all.length() <= MAX_ROW_CHARS) {
-            return List.of(new Chunk(all.toString(), rows.size(), first(rows, 0, rows.size()), last(rows, 0, rows.size())));
+            return List.of(chunk(all.toString(), rows));
         }
         // too long for one row: as many tries to a row as fit (each try's text runs from after the "[" or "," before it)
         List<Chunk> out = new java.util.ArrayList<>();
@@ -166,26 +166,16 @@ public final class AttemptLog {
             while (to < rows.size() && ends[to] - start + 2 <= MAX_ROW_CHARS) {
                 to++;
             }
-            out.add(new Chunk("[" + all.substring(start, ends[to - 1]) + "]", to - from, first(rows, from, to), last(rows, from, to)));
+            out.add(chunk("[" + all.substring(start, ends[to - 1]) + "]", rows.subList(from, to)));
             from = to;
         }
         return out;
     }
 
-    private static Instant first(List<Row> rows, int from, int to) {
-        Instant t = rows.get(from).at();
-        for (int i = from + 1; i < to; i++) {
-            t = rows.get(i).at().isBefore(t) ? rows.get(i).at() : t;
-        }
-        return t;
-    }
-
-    private static Instant last(List<Row> rows, int from, int to) {
-        Instant t = rows.get(from).at();
-        for (int i = from + 1; i < to; i++) {
-            t = rows.get(i).at().isAfter(t) ? rows.get(i).at() : t;
-        }
-        return t;
+    /** The row holding these tries as {@code json}, with the time of the first and the last of them. */
+    private static Chunk chunk(String json, List<Row> rows) {
+        return new Chunk(json, rows.size(), rows.stream().map(Row::at).min(Instant::compareTo).orElseThrow(),
+                rows.stream().map(Row::at).max(Instant::compareTo).orElseThrow());
     }
 
     private static final com.fasterxml.jackson.core.JsonFactory JSON = new com.fasterxml.jackson.core.JsonFactory();
