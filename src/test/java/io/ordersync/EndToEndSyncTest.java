@@ -6,10 +6,12 @@ import io.ordersync.support.AppTestSupport;
 import org.junit.jupiter.api.Test;
 
 import java.net.http.HttpResponse;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 /** Two orders with three positions go in over HTTP and the outbox; the expected objects appear, once. */
 class EndToEndSyncTest extends AppTestSupport {
@@ -157,6 +159,44 @@ class EndToEndSyncTest extends AppTestSupport {
         assertThat(target.writes()).as("nothing changed, nothing written").isEmpty();
         assertThat(app.query("SELECT action FROM sync_result WHERE provider = 'newsletter' AND order_code = 'ABC12'"))
                 .extracting(m -> m.get("action")).containsExactly("nothing_to_do");
+    }
+
+    /**
+     * A claim reads the snapshot its row's sync starts from. An order that changes after its row was claimed, while
+     * the row waits for a free worker, is synced with the claimed snapshot and then again, by the waiting row its
+     * new event made, with the newest: the target ends with the newest data and nothing is left queued.
+     */
+    @Test
+    void anOrderChangedAfterItsRowWasClaimedIsSyncedAgainWithTheNewest() throws Exception {
+        startWithCrm();
+        // both workers (concurrency 2) are held by the first two orders' lookups
+        target.stallNext(2, "/contacts", 1500);
+        app.post("/api/events", fixture("order-abc12").toString());
+        app.post("/api/events", fixture("order-xyz34").toString());
+        ObjectNode third = fixture("order-abc12");
+        ((ObjectNode) third.path("order")).put("code", "CCC33").put("email", "carla@example.org");
+        ((ObjectNode) third.path("order").path("positions").get(0)).put("attendee_name", "Carla Old");
+        app.post("/api/events", third.toString());
+        // CCC33's row is claimed (two workers, four rows claimed at most) but not started
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count(
+                "SELECT COUNT(*) FROM sync_queue WHERE order_code = 'CCC33' AND slot = 'inflight'") == 1);
+        assertThat(target.requests()).noneMatch(r -> r.query() != null && r.query().contains("carla"));
+
+        ObjectNode changed = third.deepCopy();
+        changed.put("type", "order.changed");
+        ((ObjectNode) changed.path("order")).put("last_modified", "2026-03-05T10:00:00Z");
+        ((ObjectNode) changed.path("order").path("positions").get(0)).put("attendee_name", "Carla New");
+        assertThat(app.post("/api/events", changed.toString()).statusCode()).isEqualTo(202);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue WHERE order_code = 'CCC33' AND slot = 'waiting'")).isEqualTo(1);
+        awaitQueueEmpty();
+
+        // the claimed snapshot was synced first, the newest after it
+        List<String> ccc = target.writes().stream().filter(w -> w.body().contains("Carla")).map(w -> w.method() + " "
+                + (w.body().contains("Carla New") ? "new" : "old")).toList();
+        assertThat(ccc).first().asString().endsWith("old");
+        assertThat(ccc).last().isEqualTo("PATCH new");
+        assertThat(byTicket(target.objects("tickets"), "CCC33-1").path("attendee").asText()).isEqualTo("Carla New");
+        assertThat(target.objects("contacts")).hasSize(3);
     }
 
     private static JsonNode byTicket(List<ObjectNode> tickets, String id) {

@@ -160,7 +160,7 @@ public final class Ordersync {
             r.bind("ordersync.jmsConnectionFactory", jms.connectionFactory());
         }
         DeliverySteps steps = new DeliverySteps(providers, store, parsed, gate, metrics, javaProviders, settings.maxInProcessRetryAfter,
-                settings.maxRetryAfter, tokens);
+                settings.maxRetryAfter, tokens, dispatcher::takeSnapshot);
         steps.bindInto(r);
         bindPretix(context, settings, intake, mapper);
         QueueView view = new QueueView(dataSource, store);

@@ -66,11 +66,17 @@ public final class DeliverySteps {
     private final Duration maxInProcessRetryAfter;
     private final Duration maxRetryAfter;
     private final OAuth2Tokens tokens;
+    private final java.util.function.LongFunction<String> claimedSnapshots;
 
+    /**
+     * {@code claimedSnapshots}: the snapshot a row's claim read, by row id ({@code Dispatcher::takeSnapshot}); null
+     * where there is none, and the sync reads the order's snapshot itself.
+     */
     public DeliverySteps(ProviderRegistry providers, OrderStore store, ParsedDocuments documents, ProviderGate gate,
                          SyncMetrics metrics, SyncProviders javaProviders, Duration maxInProcessRetryAfter, Duration maxRetryAfter,
-                         OAuth2Tokens tokens) {
+                         OAuth2Tokens tokens, java.util.function.LongFunction<String> claimedSnapshots) {
         this.tokens = tokens;
+        this.claimedSnapshots = claimedSnapshots;
         this.providers = providers;
         this.store = store;
         this.documents = documents;
@@ -137,7 +143,11 @@ public final class DeliverySteps {
             throw new MappingConfigException("provider '" + entry.provider() + "' is not active: "
                     + String.join("; ", providers.errors(entry.provider())));
         }
-        String json = store.snapshot(entry.eventSlug(), entry.orderCode());
+        // the first start of a claimed row's sync: the snapshot its claim read (taken once); a redelivery reads the newest
+        String json = claimedSnapshots.apply(entry.id());
+        if (json == null) {
+            json = store.snapshot(entry.eventSlug(), entry.orderCode());
+        }
         if (json == null) {
             throw new IllegalStateException("no snapshot stored for order " + entry.eventSlug() + "/" + entry.orderCode());
         }

@@ -39,6 +39,8 @@ public final class Dispatcher extends ServiceSupport {
     private final int batchSize;
     private final Map<Long, QueueEntry> claimed = new ConcurrentHashMap<>();
     private final Map<String, Integer> inFlight = new ConcurrentHashMap<>();
+    /** The order snapshot each claimed row's sync starts from, read by its claim; taken when the sync begins. */
+    private final Map<Long, String> snapshots = new ConcurrentHashMap<>();
     private final Signals signals;
 
     /**
@@ -110,7 +112,7 @@ public final class Dispatcher extends ServiceSupport {
                 continue;
             }
             // never more than the provider can start soon: a row's lease runs from its claim, also while it waits
-            rows.addAll(queue.claim(instanceId, lease, Math.min(batchSize, free), Set.of(), p.identifier(), now));
+            rows.addAll(queue.claim(instanceId, lease, Math.min(batchSize, free), Set.of(), p.identifier(), now, snapshots));
         }
         // rows of providers without a working definition (broken file, removed) are parked or dropped downstream;
         // asked for by provider, so that a long queue of working providers' rows is not scanned to find them.
@@ -138,8 +140,19 @@ public final class Dispatcher extends ServiceSupport {
         return p.concurrency() * 2;
     }
 
+    /**
+     * The snapshot of the row's order as its claim read it, once: the first start of its sync takes it; a
+     * redelivery, a row this instance did not claim, or one whose order had no snapshot gets null and reads the
+     * order's snapshot itself. A newer event of the order that arrives after the claim queues the row again
+     * (a waiting sibling of the row in flight), so the newest snapshot is still the last one synced.
+     */
+    public String takeSnapshot(long rowId) {
+        return snapshots.remove(rowId);
+    }
+
     /** Called once for every claimed row when its outcome has been stored. */
     public void finished(QueueEntry e) {
+        snapshots.remove(e.id());
         if (claimed.remove(e.id()) != null) {
             Integer left = inFlight.computeIfPresent(e.provider(), (k, v) -> v <= 1 ? null : v - 1);
             Provider p = providers.active(e.provider());

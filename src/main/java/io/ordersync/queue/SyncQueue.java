@@ -18,6 +18,7 @@ import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 
@@ -239,6 +240,17 @@ public final class SyncQueue {
     /** As {@link #claim(String, Duration, int, Collection, Instant)}, only rows of provider {@code only} when not null. */
     public List<QueueEntry> claim(String instanceId, Duration lease, int limit, Collection<String> full, String only,
                                   Instant now) {
+        return claim(instanceId, lease, limit, full, only, now, null);
+    }
+
+    /**
+     * As {@link #claim(String, Duration, int, Collection, String, Instant)}; with {@code snapshots}, also puts each
+     * claimed row's order snapshot there (by row id), read in the claim's transaction: the sync of the row starts
+     * from it instead of a transaction of its own (one commit per synced order fewer, BENCHMARKS.md issue 18 round
+     * eleven). A row whose order has no snapshot gets no entry.
+     */
+    public List<QueueEntry> claim(String instanceId, Duration lease, int limit, Collection<String> full, String only,
+                                  Instant now, Map<Long, String> snapshots) {
         if (limit <= 0) {
             return List.of();
         }
@@ -249,8 +261,68 @@ public final class SyncQueue {
             if (found.isEmpty()) {
                 return List.of();
             }
-            return markInFlight(c, found, postgres(c), instanceId, leaseUntil, now);
+            List<QueueEntry> claimed = markInFlight(c, found, postgres(c), instanceId, leaseUntil, now);
+            if (snapshots != null && !claimed.isEmpty()) {
+                snapshots.putAll(snapshots(c, claimed, postgres(c)));
+            }
+            return claimed;
         });
+    }
+
+    static final String SNAPSHOT = "SELECT document FROM order_snapshot WHERE event_slug = ? AND order_code = ?";
+
+    /**
+     * PostgreSQL: the snapshots of all the claimed rows' orders in one round trip (an index probe per order).
+     */
+    static final String SNAPSHOTS_PG = "SELECT k.event_slug, k.order_code, s.document "
+            + "FROM unnest(?::varchar[], ?::varchar[]) AS k(event_slug, order_code) "
+            + "JOIN order_snapshot s ON s.event_slug = k.event_slug AND s.order_code = k.order_code";
+
+    /** The newest snapshot of each row's order, by row id; rows of one order share the one read. */
+    static Map<Long, String> snapshots(Connection c, List<QueueEntry> rows, boolean postgres) throws SQLException {
+        Map<List<String>, List<Long>> idsByOrder = new java.util.LinkedHashMap<>();
+        for (QueueEntry e : rows) {
+            idsByOrder.computeIfAbsent(List.of(e.eventSlug(), e.orderCode()), k -> new ArrayList<>(1)).add(e.id());
+        }
+        Map<Long, String> out = new java.util.HashMap<>();
+        if (postgres) {
+            String[] events = new String[idsByOrder.size()];
+            String[] codes = new String[idsByOrder.size()];
+            int i = 0;
+            for (List<String> k : idsByOrder.keySet()) {
+                events[i] = k.get(0);
+                codes[i++] = k.get(1);
+            }
+            try (PreparedStatement ps = c.prepareStatement(SNAPSHOTS_PG)) {
+                ps.setArray(1, c.createArrayOf("varchar", events));
+                ps.setArray(2, c.createArrayOf("varchar", codes));
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        String document = rs.getString(3);
+                        for (Long id : idsByOrder.getOrDefault(List.of(rs.getString(1), rs.getString(2)), List.of())) {
+                            out.put(id, document);
+                        }
+                    }
+                }
+            }
+            return out;
+        }
+        // H2 runs in this process: a probe per order costs no round trip
+        try (PreparedStatement ps = c.prepareStatement(SNAPSHOT)) {
+            for (Map.Entry<List<String>, List<Long>> order : idsByOrder.entrySet()) {
+                ps.setString(1, order.getKey().get(0));
+                ps.setString(2, order.getKey().get(1));
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next()) {
+                        String document = rs.getString(1);
+                        for (Long id : order.getValue()) {
+                            out.put(id, document);
+                        }
+                    }
+                }
+            }
+        }
+        return out;
     }
 
     static final String MARK_IN_FLIGHT = "UPDATE sync_queue SET slot = 'inflight', claim_token = ?, "
