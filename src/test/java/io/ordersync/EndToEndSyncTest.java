@@ -199,6 +199,28 @@ class EndToEndSyncTest extends AppTestSupport {
         assertThat(target.objects("contacts")).hasSize(3);
     }
 
+    /**
+     * The provider's HTTP client keeps no cookies (every request carries its own credentials; a session one order's
+     * answer set is not sent with another's) and reuses its connections: many requests over at most as many
+     * connections as the provider has workers (concurrency 2).
+     */
+    @Test
+    void aTargetsCookiesAreNotSentBackAndConnectionsAreReused() throws Exception {
+        target.setCookieOnResponses("session=s3cr3t-session; Path=/");
+        startWithCrm();
+        for (int i = 0; i < 12; i++) {
+            ObjectNode order = fixture("order-abc12");
+            ((ObjectNode) order.path("order")).put("code", "K" + i).put("email", "k" + i + "@example.org");
+            assertThat(app.post("/api/events", order.toString()).statusCode()).isEqualTo(202);
+        }
+        awaitQueueEmpty();
+
+        assertThat(target.objects("contacts")).hasSize(12);
+        assertThat(target.requests()).hasSizeGreaterThanOrEqualTo(12 * 4);
+        assertThat(target.requests()).allSatisfy(r -> assertThat(r.header("Cookie")).isNull());
+        assertThat(target.connections()).hasSizeLessThanOrEqualTo(2);
+    }
+
     private static JsonNode byTicket(List<ObjectNode> tickets, String id) {
         return tickets.stream().filter(t -> t.path("ticket_id").asText().equals(id)).findFirst().orElseThrow();
     }

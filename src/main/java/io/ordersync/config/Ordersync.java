@@ -385,7 +385,7 @@ public final class Ordersync {
         String target = switch (p.kind()) {
             case HTTP, WEBHOOK -> {
                 String name = "ordersync-http-" + COMPONENTS.incrementAndGet();
-                org.apache.camel.component.http.HttpComponent component = new org.apache.camel.component.http.HttpComponent();
+                org.apache.camel.component.http.HttpComponent component = new io.ordersync.delivery.ProviderHttpComponent();
                 component.setConnectTimeout(p.connectTimeoutMs());
                 component.setResponseTimeout(p.responseTimeoutMs());
                 component.setSoTimeout(p.responseTimeoutMs());
@@ -393,10 +393,13 @@ public final class Ordersync {
                 component.setConnectionsPerRoute(Math.max(20, p.concurrency() * 2));
                 // retries are ours (Camel redelivery, then the queue): HttpClient must not re-send 429/503 by itself
                 component.setHttpClientConfigurer(builder -> builder.disableAutomaticRetries());
+                // every request carries its own credentials: no cookie a target sets is sent back (one order's
+                // session is not another's), and no shared cookie store is locked on every request
+                component.setCookieManagementDisabled(true);
                 context.addComponent(name, component);
                 routeComponents.put(p.identifier(), name);
                 // copyHeaders=false: the answer carries only the target's headers (status, body, Retry-After are read)
-                yield name + "://" + p.baseUrl().replaceFirst("^https?://", "") + "?throwExceptionOnFailure=false&copyHeaders=false";
+                yield name + "://" + p.baseUrl().replaceFirst("^https?://", "") + "?throwExceptionOnFailure=false&copyHeaders=false&clearExpiredCookies=false";
             }
             case ENDPOINT, ROUTE -> p.destination().uri();
             case JAVA -> "bean:ordersync.delivery?method=syncJava";

@@ -49,7 +49,7 @@ class ParsedDocumentsTest {
     }
 
     @Test
-    void holdsNoMoreCharactersThanItsLimitDroppingTheLeastRecentlyUsed() throws Exception {
+    void holdsNoMoreCharactersThanItsLimitDroppingTheOldest() throws Exception {
         ParsedDocuments parsed = new ParsedDocuments(parser, json.length() * 5L);
         OrderDocument first = null;
         for (int i = 0; i < 8; i++) {
@@ -75,5 +75,50 @@ class ParsedDocumentsTest {
         parsed.remember(doc, json);
         assertThat(parsed.chars()).isZero();
         assertThat(parsed.parse(doc.eventSlug(), doc.orderCode(), json)).isNotSameAs(doc);
+    }
+
+    /**
+     * Intake remembering and workers parsing at once, with replacements and evictions: a tree is only ever
+     * returned for the very text it was parsed from, and the limit holds when they are done.
+     */
+    @Test
+    void concurrentIntakeAndDeliveryNeverGetAnotherTextsTree() throws Exception {
+        long limit = json.length() * 20L;
+        ParsedDocuments parsed = new ParsedDocuments(parser, limit);
+        String[] statuses = {"p", "n", "c", "e"};
+        int threads = 8;
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+        try {
+            java.util.List<java.util.concurrent.Future<Integer>> done = new java.util.ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int seed = t;
+                done.add(pool.submit(() -> {
+                    java.util.Random random = new java.util.Random(seed);
+                    int checked = 0;
+                    for (int i = 0; i < 1500; i++) {
+                        String code = "ORD" + random.nextInt(40);
+                        String status = statuses[random.nextInt(statuses.length)];
+                        String text = json.replace("ABC12", code).replace("\"status\": \"p\"", "\"status\": \"" + status + "\"");
+                        if (random.nextBoolean()) {
+                            parsed.remember(parser.parse(text), text);
+                        } else {
+                            OrderDocument doc = parsed.parse("democon", code, new String(text.toCharArray()));
+                            assertThat(doc.orderCode()).isEqualTo(code);
+                            assertThat(doc.order().path("status").asText()).isEqualTo(status);
+                            checked++;
+                        }
+                    }
+                    return checked;
+                }));
+            }
+            int checked = 0;
+            for (java.util.concurrent.Future<Integer> f : done) {
+                checked += f.get(60, java.util.concurrent.TimeUnit.SECONDS);
+            }
+            assertThat(checked).isGreaterThan(threads * 500);
+        } finally {
+            pool.shutdownNow();
+        }
+        assertThat(parsed.chars()).isLessThanOrEqualTo(limit).isPositive();
     }
 }

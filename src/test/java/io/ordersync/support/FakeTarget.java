@@ -316,8 +316,26 @@ public final class FakeTarget implements AutoCloseable {
         }
     }
 
+    /** Every response sets this cookie (null: none), as a target behind a session or load balancer cookie would. */
+    public FakeTarget setCookieOnResponses(String cookie) {
+        this.setCookie = cookie;
+        return this;
+    }
+
+    /** The client connections requests came on (remote address and port), in the order first seen. */
+    public java.util.Set<String> connections() {
+        return connections;
+    }
+
+    private volatile String setCookie;
+    private final java.util.Set<String> connections = Collections.synchronizedSet(new java.util.LinkedHashSet<>());
+
     private void handle(HttpExchange ex, String body, String path, String query) throws IOException {
         try (ex) {
+            connections.add(String.valueOf(ex.getRemoteAddress()));
+            if (setCookie != null) {
+                ex.getResponseHeaders().add("Set-Cookie", setCookie);
+            }
             Map<String, String> headers = new LinkedHashMap<>();
             ex.getRequestHeaders().forEach((k, v) -> headers.put(k.toLowerCase(), v.get(0)));
             if (recording) {
