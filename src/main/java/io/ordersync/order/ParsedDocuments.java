@@ -12,8 +12,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * afresh; parsed documents are never modified. Holds at most {@code maxChars} characters of documents
  * (replaced ones count until they leave); the oldest go first.
  *
- * <p>Without a lock: every worker starts its sync here, and a lock held by a thread the OS had put aside kept
- * all of them waiting 10–25 ms at half load (JFR, BENCHMARKS.md issue 18 round eleven).
+ * <p>Without a lock: every worker starts its sync here, and with the lock the workers were seen waiting for it
+ * 10–25 ms at half load, several at once (JFR, BENCHMARKS.md issue 18 round eleven).
  */
 public final class ParsedDocuments {
 
