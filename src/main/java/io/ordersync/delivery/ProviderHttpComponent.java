@@ -13,8 +13,9 @@ import org.apache.hc.core5.util.TimeValue;
  * camel-http for one provider's target: Camel's component, with a connection pool of HttpClient's
  * {@link PoolConcurrencyPolicy#LAX LAX} policy instead of {@code STRICT}. The strict pool takes one lock for every
  * lease and release of any connection; with the provider's workers on a busy machine, several of them were seen
- * waiting for it 10–20 ms at once (JFR at half load, BENCHMARKS.md issue 18 round eleven). The lax pool locks per route and does not enforce a total, which a provider does not need: its workers
- * are at most {@code concurrency}, and the limit per route stays {@code max(20, 2 × concurrency)}.
+ * waiting for it 10–20 ms at once (JFR at half load, BENCHMARKS.md issue 18 round eleven). The lax pool locks per
+ * route and does not enforce a total, which a provider does not need: its workers are at most {@code concurrency},
+ * and the limit per route stays {@code max(20, 2 × concurrency)}.
  */
 public class ProviderHttpComponent extends HttpComponent {
 

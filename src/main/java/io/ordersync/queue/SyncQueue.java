@@ -255,18 +255,24 @@ public final class SyncQueue {
             return List.of();
         }
         Instant leaseUntil = now.plus(lease);
+        Map<Long, String> read = new java.util.HashMap<>();
         // one transaction per claim: read the candidates, (PostgreSQL) lock those no sibling instance holds, mark them
-        return Tx.run(ds, c -> {
+        List<QueueEntry> claimed = Tx.run(ds, c -> {
             List<QueueEntry> found = candidates(c, now, limit, full, only);
             if (found.isEmpty()) {
                 return List.of();
             }
-            List<QueueEntry> claimed = markInFlight(c, found, postgres(c), instanceId, leaseUntil, now);
-            if (snapshots != null && !claimed.isEmpty()) {
-                snapshots.putAll(snapshots(c, claimed, postgres(c)));
+            List<QueueEntry> mine = markInFlight(c, found, postgres(c), instanceId, leaseUntil, now);
+            if (snapshots != null && !mine.isEmpty()) {
+                read.putAll(snapshots(c, mine, postgres(c)));
             }
-            return claimed;
+            return mine;
         });
+        // handed over only once the claim committed: a claim that failed leaves nothing behind
+        if (snapshots != null) {
+            snapshots.putAll(read);
+        }
+        return claimed;
     }
 
     static final String SNAPSHOT = "SELECT document FROM order_snapshot WHERE event_slug = ? AND order_code = ?";
