@@ -143,8 +143,8 @@ public final class Dispatcher extends ServiceSupport {
     /**
      * The snapshot of the row's order as its claim read it, once: the first start of its sync takes it; a
      * redelivery, a row this instance did not claim, or one whose order had no snapshot gets null and reads the
-     * order's snapshot itself. A newer event of the order that arrives after the claim queues the row again
-     * (a waiting sibling of the row in flight), so the newest snapshot is still the last one synced.
+     * order's snapshot itself. An event of the order that arrives after the claim and triggers the provider queues
+     * the order again (a waiting sibling of the row in flight), so that event's snapshot is synced after it.
      */
     public String takeSnapshot(long rowId) {
         return snapshots.remove(rowId);
