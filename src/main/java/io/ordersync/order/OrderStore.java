@@ -287,10 +287,12 @@ public final class OrderStore {
     }
 
     /** The stored document of an order, or null. */
+    /** An order's stored snapshot, by event and order code (also read by a claim, {@code SyncQueue#claim}). */
+    public static final String SNAPSHOT = "SELECT document FROM order_snapshot WHERE event_slug = ? AND order_code = ?";
+
     public String snapshot(String eventSlug, String orderCode) {
         return Tx.run(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement(
-                    "SELECT document FROM order_snapshot WHERE event_slug = ? AND order_code = ?")) {
+            try (PreparedStatement ps = c.prepareStatement(SNAPSHOT)) {
                 ps.setString(1, eventSlug);
                 ps.setString(2, orderCode);
                 try (ResultSet rs = ps.executeQuery()) {

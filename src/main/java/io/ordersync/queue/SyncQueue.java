@@ -275,8 +275,6 @@ public final class SyncQueue {
         return claimed;
     }
 
-    static final String SNAPSHOT = "SELECT document FROM order_snapshot WHERE event_slug = ? AND order_code = ?";
-
     /**
      * PostgreSQL: the snapshots of all the claimed rows' orders in one round trip (an index probe per order).
      */
@@ -314,7 +312,7 @@ public final class SyncQueue {
             return out;
         }
         // H2 runs in this process: a probe per order costs no round trip
-        try (PreparedStatement ps = c.prepareStatement(SNAPSHOT)) {
+        try (PreparedStatement ps = c.prepareStatement(OrderStore.SNAPSHOT)) {
             for (Map.Entry<List<String>, List<Long>> order : idsByOrder.entrySet()) {
                 ps.setString(1, order.getKey().get(0));
                 ps.setString(2, order.getKey().get(1));
