@@ -344,8 +344,8 @@ public final class OrderStore {
     }
 
     /**
-     * Stores the results of one sync, each replacing the earlier result of the same object: two batched
-     * statements for all of them (on PostgreSQL one round trip each, instead of two per object). Two
+     * Stores the results of one sync, each replacing the earlier result of the same object (an upsert: the row
+     * keeps its id): one batched statement for all of them (on PostgreSQL one round trip). Two
      * objects of one sync with the same mapping and id value (e.g. two tickets keyed by one attendee
      * e-mail) are one object at the target: the later result is kept.
      */
@@ -358,7 +358,32 @@ public final class OrderStore {
     public record ResultsOf(String eventSlug, String orderCode, String provider, List<Result> results) {
     }
 
-    /** As {@link #saveResults(Connection, String, String, String, List)} for the syncs of a group commit: still two statements. */
+    private static final String RESULT_COLUMNS = "event_slug, order_code, provider, mapping_id, remote_type, id_field, "
+            + "id_value, remote_id, external_link, display_name, action, synced_at";
+
+    /** H2: update the object's row if there is one, else insert it (the row keeps its id). */
+    static final String UPSERT_RESULT_H2 = "MERGE INTO sync_result (" + RESULT_COLUMNS + ") "
+            + "KEY (event_slug, order_code, provider, mapping_id, id_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+    /** PostgreSQL: the same, atomic against a concurrent write of the same object. */
+    static final String UPSERT_RESULT_POSTGRES = "INSERT INTO sync_result (" + RESULT_COLUMNS + ") "
+            + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ON CONSTRAINT sync_result_object DO UPDATE SET "
+            + "remote_type = EXCLUDED.remote_type, id_field = EXCLUDED.id_field, remote_id = EXCLUDED.remote_id, "
+            + "external_link = EXCLUDED.external_link, display_name = EXCLUDED.display_name, action = EXCLUDED.action, "
+            + "synced_at = EXCLUDED.synced_at";
+
+    private volatile Boolean postgres;
+
+    private boolean postgres(Connection c) throws SQLException {
+        Boolean p = postgres;
+        if (p == null) {
+            p = c.getMetaData().getDatabaseProductName().toLowerCase(java.util.Locale.ROOT).contains("postgres");
+            postgres = p;
+        }
+        return p;
+    }
+
+    /** As {@link #saveResults(Connection, String, String, String, List)} for the syncs of a group commit: one batched statement. */
     public void saveResults(Connection c, List<ResultsOf> syncs) throws SQLException {
         List<ResultsOf> kept = new java.util.ArrayList<>();
         for (ResultsOf s : syncs) {
@@ -375,23 +400,7 @@ public final class OrderStore {
         if (kept.isEmpty()) {
             return;
         }
-        try (PreparedStatement ps = c.prepareStatement("DELETE FROM sync_result WHERE event_slug = ? AND order_code = ? "
-                + "AND provider = ? AND mapping_id = ? AND id_value = ?")) {
-            for (ResultsOf s : kept) {
-                for (Result r : s.results()) {
-                    ps.setString(1, s.eventSlug());
-                    ps.setString(2, s.orderCode());
-                    ps.setString(3, s.provider());
-                    ps.setString(4, r.mappingId());
-                    ps.setString(5, truncate(r.idValue(), 1000));
-                    ps.addBatch();
-                }
-            }
-            ps.executeBatch();
-        }
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO sync_result (event_slug, order_code, provider, mapping_id, "
-                + "remote_type, id_field, id_value, remote_id, external_link, display_name, action, synced_at) "
-                + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+        try (PreparedStatement ps = c.prepareStatement(postgres(c) ? UPSERT_RESULT_POSTGRES : UPSERT_RESULT_H2)) {
             for (ResultsOf s : kept) {
                 for (Result r : s.results()) {
                     ps.setString(1, s.eventSlug());

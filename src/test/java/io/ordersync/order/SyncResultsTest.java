@@ -30,12 +30,16 @@ class SyncResultsTest {
                     result("ticket", "ABC12-1", "T1", "created", t),
                     result("ticket", "ABC12-2", "T2", "created", t)));
             // the next sync of the order: the contact and the first ticket again, the second ticket not
-            save(ds, store, List.of(result("contact", "a@example.org", "C1", "nothing_to_do", t.plusSeconds(60)),
+            // (the contact was made anew at the target: a new remote id)
+            save(ds, store, List.of(result("contact", "a@example.org", "C9", "nothing_to_do", t.plusSeconds(60)),
                     result("ticket", "ABC12-1", "T1", "updated", t.plusSeconds(60))));
 
-            assertThat(store.results("democon", "ABC12")).extracting(r -> r.get("mapping_id"), r -> r.get("id_value"), r -> r.get("action"))
-                    .containsExactlyInAnyOrder(tuple("contact", "a@example.org", "nothing_to_do"), tuple("ticket", "ABC12-1", "updated"),
-                            tuple("ticket", "ABC12-2", "created"));
+            assertThat(store.results("democon", "ABC12")).extracting(r -> r.get("mapping_id"), r -> r.get("id_value"),
+                            r -> r.get("remote_id"), r -> r.get("action"), r -> java.time.OffsetDateTime.parse((String) r.get("synced_at"))
+                                    .toEpochSecond())
+                    .containsExactlyInAnyOrder(tuple("contact", "a@example.org", "C9", "nothing_to_do", t.plusSeconds(60).getEpochSecond()),
+                            tuple("ticket", "ABC12-1", "T1", "updated", t.plusSeconds(60).getEpochSecond()),
+                            tuple("ticket", "ABC12-2", "T2", "created", t.getEpochSecond()));
         }
     }
 
@@ -51,6 +55,40 @@ class SyncResultsTest {
 
             List<Map<String, Object>> rows = store.results("democon", "ABC12");
             assertThat(rows).extracting(r -> r.get("action")).containsExactly("updated");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void theSyncsOfOneGroupCommitAreStoredTogetherEachOrderOnItsOwn(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+            OrderStore store = new OrderStore(ds);
+            Instant t = Instant.parse("2026-11-28T10:00:00Z");
+            save(ds, store, List.of(result("contact", "a@example.org", "C1", "created", t)));
+            Tx.run(ds, c -> {
+                store.saveResults(c, List.of(
+                        new OrderStore.ResultsOf("democon", "ABC12", "crm", List.of(result("contact", "a@example.org", "C1", "updated", t.plusSeconds(5)))),
+                        new OrderStore.ResultsOf("democon", "XYZ99", "crm", List.of(result("contact", "a@example.org", "C1", "nothing_to_do", t.plusSeconds(5)))),
+                        new OrderStore.ResultsOf("democon", "ABC12", "mail", List.of(result("contact", "a@example.org", "M1", "created", t.plusSeconds(5))))));
+                return null;
+            });
+            assertThat(store.results("democon", "ABC12")).extracting(r -> r.get("provider"), r -> r.get("remote_id"), r -> r.get("action"))
+                    .containsExactlyInAnyOrder(tuple("crm", "C1", "updated"), tuple("mail", "M1", "created"));
+            assertThat(store.results("democon", "XYZ99")).extracting(r -> r.get("action")).containsExactly("nothing_to_do");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void anOverLongIdValueIsCutTheSameWayEachTimeSoItsResultIsReplaced(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+            OrderStore store = new OrderStore(ds);
+            Instant t = Instant.parse("2026-11-28T10:00:00Z");
+            String longId = "x".repeat(5000);
+            save(ds, store, List.of(result("contact", longId, "C1", "created", t)));
+            save(ds, store, List.of(result("contact", longId, "C2", "updated", t.plusSeconds(1))));
+            assertThat(store.results("democon", "ABC12")).extracting(r -> ((String) r.get("id_value")).length(), r -> r.get("remote_id"))
+                    .containsExactly(tuple(1000, "C2"));
         }
     }
 
