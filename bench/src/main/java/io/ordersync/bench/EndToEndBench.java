@@ -100,6 +100,12 @@ public final class EndToEndBench {
      * took the server's time (execution time, not CPU; the server's CPU per order is printed in any case).
      */
     private boolean pgStatements;
+    /**
+     * PostgreSQL's {@code synchronous_commit}: {@code on}, PostgreSQL's default and what a production server runs
+     * with (a commit returns once its WAL is on the disk); the embedded server of zonky sets {@code off} unless told.
+     * {@code --pg-synchronous-commit=off} measures as rounds one to eleven did.
+     */
+    private String pgSynchronousCommit = "on";
 
     public EndToEndBench(TargetProcess target, Path work, int orders) {
         this(target, work, orders, 0);
@@ -120,11 +126,18 @@ public final class EndToEndBench {
         String only = null;
         boolean countSql = false;
         boolean pgStatements = false;
+        String pgSynchronousCommit = "on";
         for (String a : args) {
             if (a.equals("--count-sql")) {
                 countSql = true;
             } else if (a.equals("--pg-statements")) {
                 pgStatements = true;
+            } else if (a.startsWith("--pg-synchronous-commit=")) {
+                pgSynchronousCommit = a.substring("--pg-synchronous-commit=".length());
+                if (!List.of("on", "off", "local", "remote_write", "remote_apply").contains(pgSynchronousCommit)) {
+                    throw new IllegalArgumentException("--pg-synchronous-commit: on, off, local, remote_write or remote_apply, not "
+                            + pgSynchronousCommit);
+                }
             } else if (a.startsWith("--only=")) {
                 // profiling aid: ordersync on H2 (--only=h2) or PostgreSQL (--only=pg) only
                 only = a.substring(7);
@@ -149,6 +162,7 @@ public final class EndToEndBench {
                 bench.sql = SqlCounter.install();
             }
             bench.pgStatements = pgStatements;
+            bench.pgSynchronousCommit = pgSynchronousCommit;
             if ("h2".equals(only)) {
                 bench.ordersync("H2", null, n, smoke).forEach(r -> System.out.println(r.name() + ": "
                         + Math.round(r.ordersPerSecond()) + " orders/s, " + r.latency()));
@@ -408,13 +422,23 @@ public final class EndToEndBench {
         return out.toString();
     }
 
-    /** The embedded PostgreSQL server; with {@code --pg-statements}, with pg_stat_statements loaded. */
-    EmbeddedPostgres postgres() throws java.io.IOException {
-        EmbeddedPostgres.Builder b = EmbeddedPostgres.builder();
+    /**
+     * The embedded PostgreSQL server, with {@code synchronous_commit} as chosen (printed with fsync, as the server
+     * reports them); with {@code --pg-statements}, with pg_stat_statements loaded.
+     */
+    EmbeddedPostgres postgres() throws Exception {
+        EmbeddedPostgres.Builder b = EmbeddedPostgres.builder().setServerConfig("synchronous_commit", pgSynchronousCommit);
         if (pgStatements) {
             b.setServerConfig("shared_preload_libraries", "pg_stat_statements");
         }
-        return b.start();
+        EmbeddedPostgres pg = b.start();
+        try (Connection c = pg.getPostgresDatabase().getConnection(); Statement s = c.createStatement();
+             var rs = s.executeQuery("SELECT current_setting('synchronous_commit'), current_setting('fsync'), version()")) {
+            rs.next();
+            System.out.printf("PostgreSQL: synchronous_commit=%s, fsync=%s (%s)%n", rs.getString(1), rs.getString(2),
+                    rs.getString(3).replaceAll(",.*", ""));
+        }
+        return pg;
     }
 
     /** Clears pg_stat_statements (creating the extension in the benchmark's database the first time). */
