@@ -51,9 +51,8 @@ public final class BacklogBench {
     public static List<Result> run(int measured, List<Integer> backlogs) throws Exception {
         Path work = Files.createTempDirectory("ordersync-backlog");
         List<Result> out = new ArrayList<>();
-        try (TargetProcess target = new TargetProcess(); EmbeddedPostgres pg = EmbeddedPostgres.builder()
-                // PostgreSQL's default, as in production (the embedded server would run with it off)
-                .setServerConfig("synchronous_commit", "on").start()) {
+        try (TargetProcess target = new TargetProcess(); EmbeddedPostgres pg = EndToEndBench.flushed(
+                EmbeddedPostgres.builder(), true).start()) {
             int n = 0;
             for (int backlog : backlogs) {
                 target.reset();

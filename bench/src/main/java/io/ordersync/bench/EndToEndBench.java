@@ -101,11 +101,12 @@ public final class EndToEndBench {
      */
     private boolean pgStatements;
     /**
-     * PostgreSQL's {@code synchronous_commit}: {@code on}, PostgreSQL's default and what a production server runs
-     * with (a commit returns once its WAL is on the disk); the embedded server of zonky sets {@code off} unless told.
-     * {@code --pg-synchronous-commit=off} measures as rounds one to eleven did.
+     * With {@code --pg-unflushed}: PostgreSQL with {@code fsync=off} and {@code synchronous_commit=off}, as zonky's
+     * embedded server starts by default and as rounds one to eleven of issue 18 measured unawares. Without it, both
+     * {@code on}: PostgreSQL's defaults and what a production server runs with (a commit returns once its WAL is on
+     * the disk).
      */
-    private String pgSynchronousCommit = "on";
+    private boolean pgUnflushed;
 
     public EndToEndBench(TargetProcess target, Path work, int orders) {
         this(target, work, orders, 0);
@@ -126,18 +127,14 @@ public final class EndToEndBench {
         String only = null;
         boolean countSql = false;
         boolean pgStatements = false;
-        String pgSynchronousCommit = "on";
+        boolean pgUnflushed = false;
         for (String a : args) {
             if (a.equals("--count-sql")) {
                 countSql = true;
             } else if (a.equals("--pg-statements")) {
                 pgStatements = true;
-            } else if (a.startsWith("--pg-synchronous-commit=")) {
-                pgSynchronousCommit = a.substring("--pg-synchronous-commit=".length());
-                if (!List.of("on", "off", "local", "remote_write", "remote_apply").contains(pgSynchronousCommit)) {
-                    throw new IllegalArgumentException("--pg-synchronous-commit: on, off, local, remote_write or remote_apply, not "
-                            + pgSynchronousCommit);
-                }
+            } else if (a.equals("--pg-unflushed")) {
+                pgUnflushed = true;
             } else if (a.startsWith("--only=")) {
                 // profiling aid: ordersync on H2 (--only=h2) or PostgreSQL (--only=pg) only
                 only = a.substring(7);
@@ -162,7 +159,7 @@ public final class EndToEndBench {
                 bench.sql = SqlCounter.install();
             }
             bench.pgStatements = pgStatements;
-            bench.pgSynchronousCommit = pgSynchronousCommit;
+            bench.pgUnflushed = pgUnflushed;
             if ("h2".equals(only)) {
                 bench.ordersync("H2", null, n, smoke).forEach(r -> System.out.println(r.name() + ": "
                         + Math.round(r.ordersPerSecond()) + " orders/s, " + r.latency()));
@@ -423,11 +420,11 @@ public final class EndToEndBench {
     }
 
     /**
-     * The embedded PostgreSQL server, with {@code synchronous_commit} as chosen (printed with fsync, as the server
-     * reports them); with {@code --pg-statements}, with pg_stat_statements loaded.
+     * The embedded PostgreSQL server, flushing its commits unless {@code --pg-unflushed} (the settings are printed as
+     * the server reports them); with {@code --pg-statements}, with pg_stat_statements loaded.
      */
     EmbeddedPostgres postgres() throws Exception {
-        EmbeddedPostgres.Builder b = EmbeddedPostgres.builder().setServerConfig("synchronous_commit", pgSynchronousCommit);
+        EmbeddedPostgres.Builder b = flushed(EmbeddedPostgres.builder(), !pgUnflushed);
         if (pgStatements) {
             b.setServerConfig("shared_preload_libraries", "pg_stat_statements");
         }
@@ -439,6 +436,15 @@ public final class EndToEndBench {
                     rs.getString(3).replaceAll(",.*", ""));
         }
         return pg;
+    }
+
+    /**
+     * {@code flushed}: PostgreSQL's defaults {@code fsync=on} and {@code synchronous_commit=on}, which zonky's
+     * embedded server turns off (its {@code -F} option and its default configuration); a later {@code -c fsync=on}
+     * wins over {@code -F}. Otherwise both off.
+     */
+    static EmbeddedPostgres.Builder flushed(EmbeddedPostgres.Builder b, boolean flushed) {
+        return b.setServerConfig("fsync", flushed ? "on" : "off").setServerConfig("synchronous_commit", flushed ? "on" : "off");
     }
 
     /** Clears pg_stat_statements (creating the extension in the benchmark's database the first time). */
