@@ -49,7 +49,14 @@ public final class Tx {
                 }
                 return result;
             } catch (Exception e) {
-                c.rollback();
+                // a connection that broke (the server crashed, a failover) is closed by the pool by now, and its
+                // rollback fails: that failure goes with the cause, it must not replace it (the cause says
+                // "database unavailable"; "Connection is closed" says nothing, and the sync was parked for it)
+                try {
+                    c.rollback();
+                } catch (SQLException rollbackFailed) {
+                    e.addSuppressed(rollbackFailed);
+                }
                 throw e instanceof RuntimeException re ? re : new TxException(e);
             } catch (Error e) {
                 // rolled back here: setAutoCommit(true) below would otherwise commit the half-done work
@@ -60,10 +67,23 @@ public final class Tx {
                 }
                 throw e;
             } finally {
-                c.setAutoCommit(true);
+                resetAutoCommit(c);
             }
         } catch (SQLException e) {
             throw new TxException(e);
+        }
+    }
+
+    /**
+     * Auto-commit back on before the connection goes back to the pool. On a broken connection it fails; nothing is
+     * left to reset then, and the failure must not replace what the transaction threw or returned (the pool drops a
+     * broken connection, and resets auto-commit itself on one it keeps).
+     */
+    private static void resetAutoCommit(Connection c) {
+        try {
+            c.setAutoCommit(true);
+        } catch (SQLException brokenConnection) {
+            // see above
         }
     }
 

@@ -139,7 +139,11 @@ public final class Alerts {
             ps.setObject(2, now.atOffset(ZoneOffset.UTC));
             ps.executeUpdate();
             return true;
-        } catch (SQLException duplicate) {
+        } catch (SQLException e) {
+            if (!io.ordersync.db.Tx.isConstraintViolation(e)) {
+                // not a duplicate: the database failed (a rollback to the savepoint would hide why)
+                throw e;
+            }
             // another instance claimed it at the same moment
             c.rollback(sp);
             return false;

@@ -110,6 +110,11 @@ public final class AttemptLog {
         try {
             insert(c, syncs);
         } catch (SQLException | RuntimeException e) {
+            if (io.ordersync.db.Tx.isDatabaseUnavailable(e)) {
+                // the connection is gone, and the outcomes' transaction with it: that is the failure to report
+                // (rolling back to the savepoint would only fail with "Connection is closed" and hide it)
+                throw e;
+            }
             c.rollback(sp);
             if (syncs.size() > 1) {
                 // one sync's tries may be the cause: each again behind its own savepoint, so only those are lost

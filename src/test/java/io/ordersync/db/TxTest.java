@@ -1,0 +1,66 @@
+package io.ordersync.db;
+
+import com.zaxxer.hikari.HikariDataSource;
+import io.ordersync.config.OrdersyncSettings;
+import io.ordersync.support.Postgres;
+import org.junit.jupiter.api.Test;
+
+import java.sql.Statement;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
+
+/** What a transaction throws when its connection breaks under it (a real PostgreSQL server ends the session). */
+class TxTest {
+
+    @Test
+    void aConnectionThatBreaksMidTransactionIsReportedAsTheDatabaseBeingUnavailable() throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase()))) {
+            // the server ends this session mid-transaction, as a crash or a failover does; the pool then closes the
+            // connection, and its rollback fails: that failure must not hide why the transaction failed
+            Throwable thrown = catchThrowable(() -> Tx.run(ds, c -> {
+                try (Statement s = c.createStatement()) {
+                    s.execute("SELECT 1");
+                    s.execute("SELECT pg_terminate_backend(pg_backend_pid())");
+                }
+                return null;
+            }));
+
+            assertThat(thrown).isNotNull();
+            assertThat(Tx.isDatabaseUnavailable(thrown)).as("classified as an outage: %s", thrown).isTrue();
+            assertThat(thrown).hasMessageContaining("terminating connection");
+            // the pool goes on with a new connection
+            Integer answer = Tx.run(ds, c -> {
+                try (Statement s = c.createStatement(); var rs = s.executeQuery("SELECT 41 + 1")) {
+                    rs.next();
+                    return rs.getInt(1);
+                }
+            });
+            assertThat(answer).isEqualTo(42);
+        }
+    }
+
+    @Test
+    void aConnectionThatBreaksWhileTheTriesAreStoredFailsTheOutcomeAsAnOutageNotAsClosed() throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase()))) {
+            io.ordersync.order.AttemptLog log = new io.ordersync.order.AttemptLog(ds, 4000, java.util.List.of("token"));
+            java.time.Instant t0 = java.time.Instant.parse("2026-12-04T08:00:00Z");
+            // the tries are stored behind a savepoint (tries that cannot be stored must not cost the outcome); a
+            // broken connection is not such a case: rolling back to the savepoint fails with "Connection is closed".
+            // The session ends inside the tries' insert: a trigger has the server terminate it there
+            try (java.sql.Connection c = ds.getConnection(); Statement s = c.createStatement()) {
+                s.execute("CREATE FUNCTION end_session() RETURNS trigger AS $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); "
+                        + "RETURN NEW; END $$ LANGUAGE plpgsql");
+                s.execute("CREATE TRIGGER end_session BEFORE INSERT ON sync_tries FOR EACH ROW EXECUTE FUNCTION end_session()");
+            }
+            Throwable thrown = catchThrowable(() -> Tx.run(ds, c -> {
+                log.record(c, "democon", "ABC12", "crm", java.util.List.of(new io.ordersync.order.AttemptLog.Attempt(t0, "contact",
+                        "contact", "upsert", "POST", "https://crm.example.org/contacts", 200, 5, "{}", "{}", null)), java.util.Set.of());
+                return null;
+            }));
+
+            assertThat(thrown).isNotNull();
+            assertThat(Tx.isDatabaseUnavailable(thrown)).as("classified as an outage: %s", thrown).isTrue();
+        }
+    }
+}
