@@ -110,12 +110,14 @@ public final class AttemptLog {
         try {
             insert(c, syncs);
         } catch (SQLException | RuntimeException e) {
-            if (io.ordersync.db.Tx.isDatabaseUnavailable(e)) {
-                // the connection is gone, and the outcomes' transaction with it: that is the failure to report
-                // (rolling back to the savepoint would only fail with "Connection is closed" and hide it)
+            try {
+                c.rollback(sp);
+            } catch (SQLException rollbackFailed) {
+                // the connection is gone (the pool closed it when the insert found it broken), and the outcomes'
+                // transaction with it: the insert's failure says why, "Connection is closed" would not
+                e.addSuppressed(rollbackFailed);
                 throw e;
             }
-            c.rollback(sp);
             if (syncs.size() > 1) {
                 // one sync's tries may be the cause: each again behind its own savepoint, so only those are lost
                 for (Tries t : syncs) {
