@@ -2,29 +2,22 @@ package io.ordersync;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ordersync.support.AppTestSupport;
+import io.ordersync.support.EventPoster;
 import io.ordersync.support.Fixtures;
 import io.ordersync.support.OrdersyncApp;
+import io.ordersync.support.PostgresOnDisk;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-import java.net.ServerSocket;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
@@ -43,9 +36,15 @@ class PostgresCrashTest extends AppTestSupport {
     private static final boolean UNFLUSHED = Boolean.getBoolean("ordersync.pg-crash.unflushed");
 
     private EmbeddedPostgres pg;
+    /** What SyncOutcome logs during the run: how the syncs under way when the server died were taken. */
+    private final ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> outcomeLog =
+            new ch.qos.logback.core.read.ListAppender<>();
+    private final ch.qos.logback.classic.Logger outcomes = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(
+            io.ordersync.queue.SyncOutcome.class);
 
     @AfterEach
     void stopPostgres() throws Exception {
+        outcomes.detachAppender(outcomeLog);
         if (app != null) {
             app.close();
             app = null;
@@ -55,82 +54,44 @@ class PostgresCrashTest extends AppTestSupport {
         }
     }
 
-    private EmbeddedPostgres startPostgres(Path dataDir, int port) throws Exception {
-        String flush = UNFLUSHED ? "off" : "on";
-        // a later -c fsync=on wins over the -F (fsync off) zonky passes
-        return EmbeddedPostgres.builder().setDataDirectory(dataDir).setCleanDataDirectory(false).setPort(port)
-                .setServerConfig("fsync", flush).setServerConfig("synchronous_commit", flush).start();
-    }
-
     @Test
     void everyEventAnswered202SurvivesAPostgresCrash() throws Exception {
         Path dataDir = tmp.resolve("pgdata");
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
-        pg = startPostgres(dataDir, port);
-        try (Connection c = pg.getPostgresDatabase().getConnection(); Statement s = c.createStatement()) {
-            s.execute("CREATE DATABASE ordersync");
-            var rs = s.executeQuery("SELECT current_setting('fsync'), current_setting('synchronous_commit')");
+        int port = PostgresOnDisk.freePort();
+        pg = PostgresOnDisk.start(dataDir, port, !UNFLUSHED);
+        PostgresOnDisk.createDatabase(pg);
+        try (Connection c = pg.getPostgresDatabase().getConnection(); Statement s = c.createStatement();
+             var rs = s.executeQuery("SELECT current_setting('fsync'), current_setting('synchronous_commit')")) {
             rs.next();
             String expected = UNFLUSHED ? "off" : "on";
             assertThat(List.of(rs.getString(1), rs.getString(2))).as("the server's flushing").containsExactly(expected, expected);
         }
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "2000"));
-        Map<String, String> props = new HashMap<>();
-        props.put("ordersync.db.url", "jdbc:postgresql://localhost:" + port + "/ordersync");
-        props.put("ordersync.db.user", "postgres");
-        props.put("ordersync.db.password", "postgres");
-        props.put("test.crm.url", target.url());
-        props.put("test.crm.token", "s3cret");
-        props.put("ordersync.queue.lease", "PT5S");
-        props.put("ordersync.queue.reaper-period-ms", "500");
-        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, PostgresOnDisk.settings(port, target)).start();
         target.trackOverlaps();
-        // what the syncs under way when the server died were taken for
-        ch.qos.logback.classic.Logger outcomes = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(
-                io.ordersync.queue.SyncOutcome.class);
-        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> outcomeLog = new ch.qos.logback.core.read.ListAppender<>();
         outcomeLog.start();
         outcomes.addAppender(outcomeLog);
 
         ObjectNode template = fixture("order-abc12");
-        HttpClient http = HttpClient.newHttpClient();
-        ExecutorService posters = Executors.newFixedThreadPool(8);
-        List<CompletableFuture<Integer>> posts = new ArrayList<>();
-        try {
-            for (int i = 0; i < EVENTS; i++) {
-                ObjectNode doc = template.deepCopy();
-                ((ObjectNode) doc.path("order")).put("code", "PGC" + i);
-                ((ObjectNode) doc.path("order")).put("email", "pgc" + i + "@example.org");
-                HttpRequest post = HttpRequest.newBuilder(URI.create(app.url("/api/events")))
-                        .header("Authorization", "Bearer " + OrdersyncApp.ADMIN_TOKEN)
-                        .header("Content-Type", "application/json")
-                        .POST(HttpRequest.BodyPublishers.ofString(doc.toString())).build();
-                posts.add(CompletableFuture.supplyAsync(() -> {
-                    try {
-                        return http.send(post, HttpResponse.BodyHandlers.discarding()).statusCode();
-                    } catch (Exception e) {
-                        throw new IllegalStateException(e);
-                    }
-                }, posters));
-            }
-            for (CompletableFuture<Integer> p : posts) {
-                assertThat(p.join()).isEqualTo(202);
-            }
-        } finally {
-            posters.shutdownNow();
+        List<ObjectNode> docs = new ArrayList<>();
+        for (int i = 0; i < EVENTS; i++) {
+            ObjectNode doc = template.deepCopy();
+            ((ObjectNode) doc.path("order")).put("code", "PGC" + i);
+            ((ObjectNode) doc.path("order")).put("email", "pgc" + i + "@example.org");
+            docs.add(doc);
         }
+        assertThat(EventPoster.postAll(app.url("/api/events"), docs)).as("every event accepted").containsOnly(202);
 
         crash(dataDir);
+        assertThat(target.objects("tickets").size()).as("the server crashed while orders were still to be synced")
+                .isLessThan(2 * EVENTS);
         // zonky's handle: its stop finds no server; it gives up its lock on the data directory
         try {
             pg.close();
         } catch (Exception alreadyDead) {
             // nothing to stop
         }
-        pg = startPostgres(dataDir, port);
+        pg = PostgresOnDisk.start(dataDir, port, !UNFLUSHED);
 
         await("every accepted order synced").atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(300))
                 .untilAsserted(() -> {
@@ -144,7 +105,6 @@ class PostgresCrashTest extends AppTestSupport {
         assertThat(target.writes().stream().filter(r -> r.method().equals("POST") && r.path().equals("/contacts")).count())
                 .as("each order's contact created once").isEqualTo(EVENTS);
         assertThat(target.overlaps()).isZero();
-        outcomes.detachAppender(outcomeLog);
         // a sync whose connection broke is the database being unavailable (retried, no attempt counted), not an
         // unexpected error (parked for an operator when its outcome can be stored)
         assertThat(outcomeLog.list).extracting(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage)

@@ -3,20 +3,17 @@ package io.ordersync;
 import io.ordersync.support.AppTestSupport;
 import io.ordersync.support.Fixtures;
 import io.ordersync.support.OrdersyncApp;
+import io.ordersync.support.PostgresOnDisk;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
-import java.sql.Connection;
-import java.sql.Statement;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -41,31 +38,15 @@ class PostgresRestartTest extends AppTestSupport {
         }
     }
 
-    private EmbeddedPostgres startPostgres(Path dataDir, int port) throws Exception {
-        return EmbeddedPostgres.builder().setDataDirectory(dataDir).setCleanDataDirectory(false).setPort(port).start();
-    }
-
     @Test
     void postgresRestartedMidRunLosesNothing() throws Exception {
         Path dataDir = tmp.resolve("pgdata");
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
-        pg = startPostgres(dataDir, port);
-        try (Connection c = pg.getPostgresDatabase().getConnection(); Statement s = c.createStatement()) {
-            s.execute("CREATE DATABASE ordersync");
-        }
+        int port = PostgresOnDisk.freePort();
+        // a clean stop writes everything: zonky's defaults (commits not flushed) lose nothing here
+        pg = PostgresOnDisk.start(dataDir, port, false);
+        PostgresOnDisk.createDatabase(pg);
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "2000"));
-        Map<String, String> props = new HashMap<>();
-        props.put("ordersync.db.url", "jdbc:postgresql://localhost:" + port + "/ordersync");
-        props.put("ordersync.db.user", "postgres");
-        props.put("ordersync.db.password", "postgres");
-        props.put("test.crm.url", target.url());
-        props.put("test.crm.token", "s3cret");
-        props.put("ordersync.queue.lease", "PT5S");
-        props.put("ordersync.queue.reaper-period-ms", "500");
-        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, PostgresOnDisk.settings(port, target)).start();
         target.trackOverlaps();
         // a slow target, so that the database stops while deliveries are under way
         target.randomFaults(0, 1.0, 20);
@@ -79,7 +60,7 @@ class PostgresRestartTest extends AppTestSupport {
         await("readiness reports the database down").atMost(Duration.ofSeconds(30))
                 .until(() -> health() == 503);
         Thread.sleep(3000);
-        pg = startPostgres(dataDir, port);
+        pg = PostgresOnDisk.start(dataDir, port, false);
 
         await("ordersync resumes by itself").atMost(Duration.ofSeconds(120)).until(() ->
                 target.objects("tickets").size() == 2 * n && app.count(
