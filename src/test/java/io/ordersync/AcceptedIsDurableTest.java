@@ -87,6 +87,11 @@ class AcceptedIsDurableTest {
                         assertThat(target.objects("contacts")).as("%s: orders synced", why).hasSize(expected);
                         assertThat(target.objects("tickets")).as("%s: orders synced", why).hasSize(2 * expected);
                     });
+            // a row the killed process had synced but whose outcome it had not stored comes back after its lease
+            // and finds nothing to do (as in H2OutboxCrashTest): wait until the queue is empty (this assertion
+            // failed once in a clean-clone CI run without the wait: 2 rows left, every order already at the target)
+            await(why).atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200))
+                    .until(() -> process.queueTotal() == 0);
             process.close();
             process = null;
             try (Connection c = DriverManager.getConnection("jdbc:h2:file:" + db.resolve("ordersync").toAbsolutePath(), "sa", "")) {

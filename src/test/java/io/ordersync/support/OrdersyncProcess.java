@@ -73,6 +73,14 @@ public final class OrdersyncProcess implements AutoCloseable {
         return serverPort;
     }
 
+    /** Rows in the queue, waiting or in flight, as {@code GET /api/queue} reports them. */
+    public int queueTotal() throws Exception {
+        String body = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
+                        java.net.URI.create(url("/api/queue"))).header("Authorization", "Bearer " + OrdersyncApp.ADMIN_TOKEN).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+        return new com.fasterxml.jackson.databind.ObjectMapper().readTree(body).path("total").asInt(-1);
+    }
+
     public int managementPort() {
         return managementPort;
     }
