@@ -32,7 +32,7 @@ import java.util.logging.Logger;
  */
 final class SqlCounter implements Driver {
 
-    /** Round trips: a statement executed, or a whole JDBC batch. */
+    /** Round trips: a statement executed, a whole JDBC batch, or a savepoint set, released or rolled back to. */
     final LongAdder roundTrips = new LongAdder();
     /** Statements, a batch counted by its entries. */
     final LongAdder statements = new LongAdder();
@@ -85,9 +85,17 @@ final class SqlCounter implements Driver {
 
                     @Override
                     public void afterMethod(MethodExecutionContext ctx) {
-                        if ("commit".equals(ctx.getMethod().getName()) && ctx.getTarget() instanceof Connection
-                                && !Thread.currentThread().getName().startsWith("main")) {
+                        if (!(ctx.getTarget() instanceof Connection) || Thread.currentThread().getName().startsWith("main")) {
+                            return;
+                        }
+                        String m = ctx.getMethod().getName();
+                        if ("commit".equals(m)) {
                             commits.increment();
+                        } else if ("setSavepoint".equals(m) || "releaseSavepoint".equals(m)
+                                || ("rollback".equals(m) && ctx.getMethod().getParameterCount() == 1)) {
+                            // a statement of its own on PostgreSQL (SAVEPOINT, RELEASE, ROLLBACK TO): a round trip
+                            roundTrips.increment();
+                            bySql.computeIfAbsent("(" + m + ")", k -> new LongAdder()).increment();
                         }
                     }
                 })
