@@ -132,6 +132,41 @@ public final class AttemptLog {
     }
 
     /**
+     * Stores the tries of several syncs as the first writes of the caller's transaction, without a savepoint (on
+     * PostgreSQL a savepoint is a round trip of its own, in every group commit). When they cannot be stored, the
+     * transaction is rolled back, which loses nothing since nothing else was written in it yet, and false is
+     * returned: the caller goes on without them (and stores them with {@link #record(Connection, List)}, which
+     * keeps each sync's tries apart). When the rollback fails too (the connection broke), the insert's failure is thrown.
+     */
+    public boolean recordFirst(Connection c, List<Tries> syncs) throws SQLException {
+        if (syncs.stream().allMatch(t -> t.rows().isEmpty())) {
+            return true;
+        }
+        try {
+            insert(c, syncs);
+            return true;
+        } catch (SQLException | RuntimeException e) {
+            try {
+                c.rollback();
+            } catch (SQLException rollbackFailed) {
+                // the connection is gone: the insert's failure says why
+                e.addSuppressed(rollbackFailed);
+                throw e;
+            }
+            return false;
+        }
+    }
+
+    /** Deletes every try stored of an order, in the caller's transaction (an order erased while its sync ran). */
+    public void forget(Connection c, String eventSlug, String orderCode) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("DELETE FROM sync_tries WHERE event_slug = ? AND order_code = ?")) {
+            ps.setString(1, eventSlug);
+            ps.setString(2, orderCode);
+            ps.executeUpdate();
+        }
+    }
+
+    /**
      * Longest JSON text of tries in one row: the column holds 1 000 000 characters on H2; a sync whose tries need
      * more (hundreds of tries with long bodies) takes several rows.
      */

@@ -94,8 +94,8 @@ public final class SyncOutcome {
 
     /**
      * Success: results stored, success logged unless every object was "nothing to do", row deleted — committed
-     * together with the successes other workers finish meanwhile (group commit: one transaction and five batched
-     * statements for the group instead of one transaction and five statements per order). Returns once this
+     * together with the successes other workers finish meanwhile (group commit: one transaction and four batched
+     * statements for the group instead of one transaction and four statements per order). Returns once this
      * order's outcome is committed, as before.
      */
     public void success(Exchange exchange) {
@@ -143,8 +143,13 @@ public final class SyncOutcome {
         return null;
     }
 
-    /** Stores a group of successes in the caller's transaction: five batched statements whatever its size. */
+    /**
+     * Stores a group of successes in the caller's transaction: four batched statements whatever its size. The tries
+     * go first, without a savepoint: tries the database refuses are rolled back with nothing else written yet, and
+     * stored again sync by sync behind savepoints after the outcomes (they must not cost an outcome).
+     */
     private void store(java.sql.Connection c, List<Done> group) throws java.sql.SQLException {
+        boolean triesStored = attemptLog.recordFirst(c, group.stream().map(Done::tries).toList());
         boolean[] ours = queue.complete(c, group.stream().map(Done::entry).toList());
         List<Done> kept = new java.util.ArrayList<>(group.size());
         for (int i = 0; i < ours.length; i++) {
@@ -153,13 +158,19 @@ public final class SyncOutcome {
                 SyncQueue.logLost(d.entry());
                 if (OrderStore.rows(c, "SELECT 1 AS x FROM order_snapshot WHERE event_slug = ? AND order_code = ?",
                         d.entry().eventSlug(), d.entry().orderCode()).isEmpty()) {
-                    // the order was erased while this sync ran past its lease: nothing of it is stored again
+                    // the order was erased while this sync ran past its lease: nothing of it is stored again, nor
+                    // the tries just stored (the erasure removed all others of the order)
+                    if (triesStored) {
+                        attemptLog.forget(c, d.entry().eventSlug(), d.entry().orderCode());
+                    }
                     continue;
                 }
             }
             kept.add(d);
         }
-        attemptLog.record(c, kept.stream().map(Done::tries).toList());
+        if (!triesStored) {
+            attemptLog.record(c, kept.stream().map(Done::tries).toList());
+        }
         store.saveResults(c, kept.stream().map(d -> new OrderStore.ResultsOf(d.entry().eventSlug(), d.entry().orderCode(),
                 d.entry().provider(), d.results())).toList());
         store.log(c, kept.stream().map(Done::log).filter(java.util.Objects::nonNull).toList());

@@ -53,14 +53,22 @@ class TxTest {
                         + "RETURN NEW; END $$ LANGUAGE plpgsql");
                 s.execute("CREATE TRIGGER end_session BEFORE INSERT ON sync_tries FOR EACH ROW EXECUTE FUNCTION end_session()");
             }
+            io.ordersync.order.AttemptLog.Tries tries = log.prepare("democon", "ABC12", "crm", java.util.List.of(
+                    new io.ordersync.order.AttemptLog.Attempt(t0, "contact", "contact", "upsert", "POST",
+                            "https://crm.example.org/contacts", 200, 5, "{}", "{}", null)), java.util.Set.of());
             Throwable thrown = catchThrowable(() -> Tx.run(ds, c -> {
-                log.record(c, "democon", "ABC12", "crm", java.util.List.of(new io.ordersync.order.AttemptLog.Attempt(t0, "contact",
-                        "contact", "upsert", "POST", "https://crm.example.org/contacts", 200, 5, "{}", "{}", null)), java.util.Set.of());
+                log.record(c, java.util.List.of(tries));
                 return null;
             }));
 
             assertThat(thrown).isNotNull();
             assertThat(Tx.isDatabaseUnavailable(thrown)).as("classified as an outage: %s", thrown).isTrue();
+            // the same without a savepoint (the tries as a group commit's first writes): the rollback that would
+            // let the outcomes go on without the tries fails, and the insert's failure is thrown, not "no tries"
+            Throwable first = catchThrowable(() -> Tx.run(ds, c -> log.recordFirst(c, java.util.List.of(tries))));
+            assertThat(first).isNotNull();
+            assertThat(Tx.isDatabaseUnavailable(first)).as("classified as an outage: %s", first).isTrue();
+            assertThat(first).hasStackTraceContaining("terminating connection due to administrator command");
         }
     }
 }
