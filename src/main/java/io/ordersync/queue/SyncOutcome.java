@@ -148,7 +148,7 @@ public final class SyncOutcome {
     /**
      * Stores a group of successes in the caller's transaction: four batched statements whatever its size. The tries
      * go first, without a savepoint: tries the database refuses are rolled back with nothing else written yet, and
-     * stored again sync by sync behind savepoints after the outcomes (they must not cost an outcome).
+     * stored after the outcomes sync by sync, each behind a savepoint (they must not cost an outcome).
      */
     private void store(java.sql.Connection c, List<Done> group) throws java.sql.SQLException {
         boolean triesStored = attemptLog.recordFirst(c, group.stream().map(Done::tries).toList());
@@ -171,7 +171,10 @@ public final class SyncOutcome {
             kept.add(d);
         }
         if (!triesStored) {
-            attemptLog.record(c, kept.stream().map(Done::tries).toList());
+            // the group's insert was just refused: each sync's tries on their own, so only the refused ones are lost
+            for (Done d : kept) {
+                attemptLog.record(c, List.of(d.tries()));
+            }
         }
         store.saveResults(c, kept.stream().map(d -> new OrderStore.ResultsOf(d.entry().eventSlug(), d.entry().orderCode(),
                 d.entry().provider(), d.results())).toList());
