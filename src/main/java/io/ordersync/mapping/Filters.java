@@ -2,7 +2,6 @@ package io.ordersync.mapping;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.ordersync.order.OrderDocument;
-import io.ordersync.order.SourceFields;
 
 import java.util.Collection;
 import java.util.List;
@@ -19,10 +18,10 @@ public final class Filters {
      */
     public static boolean orderMatches(List<Provider.Condition> conditions, OrderDocument doc) {
         for (Provider.Condition c : conditions) {
-            if (SourceFields.inputOf(c.field()) == SourceFields.Input.POSITION) {
+            if (c.positionField()) {
                 boolean any = false;
                 for (JsonNode p : doc.positions()) {
-                    if (holds(c, SourceFields.value(c.field(), doc, p))) {
+                    if (holds(c, c.extractor().apply(doc, p))) {
                         any = true;
                         break;
                     }
@@ -30,7 +29,7 @@ public final class Filters {
                 if (!any) {
                     return false;
                 }
-            } else if (!holds(c, SourceFields.value(c.field(), doc, null))) {
+            } else if (!holds(c, c.extractor().apply(doc, null))) {
                 return false;
             }
         }
@@ -39,35 +38,47 @@ public final class Filters {
 
     /** Object filters: the conditions against one position (or the order, for Order mappings). */
     public static boolean matches(List<Provider.Condition> conditions, OrderDocument doc, JsonNode position) {
-        for (Provider.Condition c : conditions) {
-            if (!holds(c, SourceFields.value(c.field(), doc, position))) {
+        for (int i = 0; i < conditions.size(); i++) {
+            Provider.Condition c = conditions.get(i);
+            if (!holds(c, c.extractor().apply(doc, position))) {
                 return false;
             }
         }
         return true;
     }
 
+    /** Whether {@code value} passes the condition: the options compare as text (compiled with the condition). */
     static boolean holds(Provider.Condition c, Object value) {
         if (c.empty() != null) {
             return c.empty() == MappingEngine.isEmpty(value);
         }
-        if (c.equalTo() != null) {
-            return contains(value, c.equalTo());
+        String[] options = c.optionTexts();
+        if (options == null) {
+            return true;
         }
-        if (c.in() != null) {
-            return c.in().stream().anyMatch(o -> contains(value, o));
+        boolean found = false;
+        for (String option : options) {
+            if (contains(value, option)) {
+                found = true;
+                break;
+            }
         }
-        if (c.notIn() != null) {
-            return c.notIn().stream().noneMatch(o -> contains(value, o));
-        }
-        return true;
+        return c.notIn() != null && c.equalTo() == null && c.in() == null ? !found : found;
     }
 
     /** Equal as text; a list value (choice answers) contains the option. */
-    private static boolean contains(Object value, Object option) {
-        if (value instanceof Collection<?> list) {
-            return list.stream().anyMatch(v -> String.valueOf(v).equals(String.valueOf(option)));
+    private static boolean contains(Object value, String option) {
+        if (value instanceof String s) {
+            return s.equals(option); // the usual case, and a test against a final class (see MappingEngine.isEmpty)
         }
-        return value != null && String.valueOf(value).equals(String.valueOf(option));
+        if (value instanceof Collection<?> list) {
+            for (Object v : list) {
+                if (String.valueOf(v).equals(option)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+        return value != null && String.valueOf(value).equals(option);
     }
 }

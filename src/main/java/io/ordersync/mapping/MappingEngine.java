@@ -4,10 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.ordersync.order.OrderDocument;
 import io.ordersync.order.OrderStore;
-import io.ordersync.order.SourceFields;
 
-import java.net.URLEncoder;
-import java.nio.charset.StandardCharsets;
 import java.util.AbstractList;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -16,15 +13,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.RandomAccess;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Function;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** Applies a provider's declarative mappings to an order: which objects, with which property values. */
 public final class MappingEngine {
-
-    /** {name} or {name|function|function(args)} (TemplateFunctions). */
-    private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{(ref:[A-Za-z0-9_-]+|[A-Za-z0-9_]+)((?:\\|[^{}|]+)*)}");
 
     /**
      * A property value to write, with its mode and whether a list is sent as a JSON list ({@code list}: true),
@@ -212,7 +206,7 @@ public final class MappingEngine {
         return v;
     }
 
-    private static String render(Object v, Provider provider, Function<String, String> encode) {
+    static String render(Object v, Provider provider, Function<String, String> encode) {
         Object out = toOutput(v, provider);
         String s = String.valueOf(out);
         return encode == null ? s : encode.apply(s);
@@ -399,40 +393,32 @@ public final class MappingEngine {
         return String.valueOf(a).equals(String.valueOf(b));
     }
 
-    /** Fills {name} placeholders of a template from source fields and the given extras. */
+    /**
+     * Fills {name} placeholders of a template from source fields and the given extras. Each template text is
+     * compiled once ({@link Template}) and kept: the templates are those of the loaded mapping files.
+     */
     public static String template(String template, Provider provider, OrderDocument doc, JsonNode position,
                                   Map<String, String> extras, boolean urlEncode) {
         if (template == null) {
             return null;
         }
-        Matcher m = TEMPLATE_VAR.matcher(template);
-        StringBuilder sb = new StringBuilder();
-        while (m.find()) {
-            String name = m.group(1);
-            String value;
-            if (extras.containsKey(name)) {
-                value = extras.get(name);
-            } else {
-                Object v = SourceFields.value(name, doc, position);
-                value = v == null ? "" : render(v, provider, null);
+        return compiled(template).render(provider, doc, position, extras, urlEncode);
+    }
+
+    /** At most this many compiled templates are kept; past it (mapping files edited and reloaded very often) they are compiled again. */
+    private static final int MAX_TEMPLATES = 10_000;
+    private static final Map<String, Template> TEMPLATES = new ConcurrentHashMap<>();
+
+    private static Template compiled(String text) {
+        Template t = TEMPLATES.get(text);
+        if (t == null) {
+            if (TEMPLATES.size() >= MAX_TEMPLATES) {
+                TEMPLATES.clear();
             }
-            if (value == null) {
-                value = "";
-            }
-            if (m.group(2) != null && !m.group(2).isEmpty()) {
-                value = TemplateFunctions.apply(m.group(2), value);
-            }
-            if (urlEncode && !"base_url".equals(name)) {
-                value = URLEncoder.encode(value, StandardCharsets.UTF_8).replace("+", "%20");
-                if (value.equals(".") || value.equals("..")) {
-                    // a whole path segment of dots would change the path's structure (/contacts/.. is /)
-                    value = value.replace(".", "%2E");
-                }
-            }
-            m.appendReplacement(sb, Matcher.quoteReplacement(value));
+            t = Template.compile(text);
+            TEMPLATES.put(text, t);
         }
-        m.appendTail(sb);
-        return sb.toString();
+        return t;
     }
 
     /** Converts a JSON object of the target into plain Java values for comparison. */

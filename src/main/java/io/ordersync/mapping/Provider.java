@@ -215,8 +215,32 @@ public record Provider(
         }
     }
 
-    /** A filter condition: field equals / in / not in / empty. */
-    public record Condition(String field, Object equalTo, List<Object> in, List<Object> notIn, Boolean empty) {
+    /**
+     * A filter condition: field equals / in / not in / empty. Compiled: the field's extraction (see
+     * {@link io.ordersync.order.SourceFields#extractor(String)}), whether it reads a position, and the options
+     * as the text they are compared by ({@code equals}, else {@code in} or {@code not_in}; null for {@code empty}).
+     */
+    public record Condition(String field, Object equalTo, List<Object> in, List<Object> notIn, Boolean empty,
+                            java.util.function.BiFunction<io.ordersync.order.OrderDocument, com.fasterxml.jackson.databind.JsonNode, Object> extractor,
+                            boolean positionField, String[] optionTexts) {
+
+        /** As written in a file: compiled here, once. */
+        public Condition(String field, Object equalTo, List<Object> in, List<Object> notIn, Boolean empty) {
+            this(field, equalTo, in, notIn, empty, io.ordersync.order.SourceFields.extractor(field),
+                    io.ordersync.order.SourceFields.inputOf(field) == io.ordersync.order.SourceFields.Input.POSITION,
+                    optionTexts(equalTo, in, notIn, empty));
+        }
+
+        private static String[] optionTexts(Object equalTo, List<Object> in, List<Object> notIn, Boolean empty) {
+            if (empty != null) {
+                return null;
+            }
+            if (equalTo != null) {
+                return new String[] {String.valueOf(equalTo)};
+            }
+            List<Object> options = in != null ? in : notIn;
+            return options == null ? null : options.stream().map(String::valueOf).toArray(String[]::new);
+        }
     }
 
     /** HTTP statuses given as single codes or ranges such as {@code 500-599}. */

@@ -34,8 +34,15 @@ public final class TemplateFunctions {
             Map.entry("date", new int[]{1, 2}), Map.entry("cents", new int[]{0, 0}), Map.entry("number", new int[]{1, 1}),
             Map.entry("substring", new int[]{1, 2}));
 
-    /** One function of a pipeline with its arguments. */
-    public record Call(String name, List<String> args) {
+    /**
+     * One function of a pipeline with its arguments. {@code date}'s pattern and zone are compiled with it
+     * ({@code formatter}, {@code zone}; null for the other functions), not for every value.
+     */
+    public record Call(String name, List<String> args, DateTimeFormatter formatter, ZoneId zone) {
+        public Call(String name, List<String> args) {
+            this(name, args, name.equals("date") ? DateTimeFormatter.ofPattern(args.get(0), Locale.ROOT) : null,
+                    name.equals("date") ? (args.size() == 2 ? ZoneId.of(args.get(1)) : ZoneOffset.UTC) : null);
+        }
     }
 
     private static final Map<String, List<Call>> PARSED = new ConcurrentHashMap<>();
@@ -121,6 +128,15 @@ public final class TemplateFunctions {
         return v;
     }
 
+    /** Applies parsed calls (from {@link #parse}) to a value, left to right. */
+    static String apply(List<Call> calls, String value) {
+        String v = value == null ? "" : value;
+        for (Call c : calls) {
+            v = apply(c, v);
+        }
+        return v;
+    }
+
     static String apply(Call c, String v) {
         return switch (c.name()) {
             case "lower" -> v.toLowerCase(Locale.ROOT);
@@ -129,7 +145,7 @@ public final class TemplateFunctions {
             case "md5" -> hex("MD5", v);
             case "sha256" -> hex("SHA-256", v);
             case "default" -> v.isEmpty() ? c.args().get(0) : v;
-            case "date" -> date(v, c.args());
+            case "date" -> date(v, c.formatter(), c.zone());
             case "cents" -> decimal(v) == null ? v : decimal(v).movePointRight(2).setScale(0, RoundingMode.HALF_UP).toPlainString();
             case "number" -> decimal(v) == null ? v
                     : new DecimalFormat(c.args().get(0), DecimalFormatSymbols.getInstance(Locale.ROOT)).format(decimal(v));
@@ -151,12 +167,10 @@ public final class TemplateFunctions {
     }
 
     /** An ISO date-time (converted to the zone, UTC by default) or date, formatted; anything else as it is. */
-    private static String date(String v, List<String> args) {
+    private static String date(String v, DateTimeFormatter f, ZoneId zone) {
         if (v.isBlank()) {
             return v;
         }
-        DateTimeFormatter f = DateTimeFormatter.ofPattern(args.get(0), Locale.ROOT);
-        ZoneId zone = args.size() == 2 ? ZoneId.of(args.get(1)) : ZoneOffset.UTC;
         try {
             return OffsetDateTime.parse(v.trim()).atZoneSameInstant(zone).format(f);
         } catch (RuntimeException notADateTime) {

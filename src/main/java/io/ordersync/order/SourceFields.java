@@ -155,60 +155,74 @@ public final class SourceFields {
     }
 
     /**
-     * The value of a field for an order, and for a position when the field is position-level
-     * (position may be null for order-level mappings; position fields then read null).
+     * The extraction of field {@code name}, resolved once: the mapping engine, filters and templates keep it
+     * with what they compile instead of finding the field by name for every value. A family field
+     * ({@code question_<identifier>}, {@code attendee_name_<part>}, ...) is bound to its family and suffix here.
+     * A position field reads null without a position.
      */
-    /**
-     * The extraction of field {@code name}, looked up once (the mapping engine keeps it with the property
-     * instead of finding the field by name for every value).
-     */
+    public static BiFunction<OrderDocument, JsonNode, Object> extractor(String name) {
+        Field f = FIELDS.get(name);
+        BiFunction<OrderDocument, JsonNode, Object> x = f != null ? f.extractor() : family(name);
+        if (x == null) {
+            return (d, p) -> value(name, d, p); // unknown: fails as value() does (the loader refuses it first)
+        }
+        if ((f != null ? f.input() : familyInput(name)) == Input.POSITION) {
+            return (d, p) -> p == null ? null : x.apply(d, p);
+        }
+        return x;
+    }
+
     /**
      * As {@link #extractor(String)} for a call that always has a position: without the check for a missing one
      * (a second call through a shared lambda for every value of a per-position mapping).
      */
     public static BiFunction<OrderDocument, JsonNode, Object> positionExtractor(String name) {
         Field f = FIELDS.get(name);
-        return f == null ? (d, p) -> value(name, d, p) : f.extractor();
+        BiFunction<OrderDocument, JsonNode, Object> x = f != null ? f.extractor() : family(name);
+        return x != null ? x : (d, p) -> value(name, d, p);
     }
 
-    public static BiFunction<OrderDocument, JsonNode, Object> extractor(String name) {
-        Field f = FIELDS.get(name);
-        if (f == null) {
-            return (d, p) -> value(name, d, p);
-        }
-        BiFunction<OrderDocument, JsonNode, Object> x = f.extractor();
-        if (f.input() == Input.POSITION) {
-            return (d, p) -> p == null ? null : x.apply(d, p);
-        }
-        return x;
-    }
-
+    /**
+     * The value of a field for an order, and for a position when the field is position-level
+     * (position may be null for order-level mappings; position fields then read null). Finds the field by name:
+     * for one-off reads; what runs for every order uses {@link #extractor(String)}.
+     */
     public static Object value(String name, OrderDocument doc, JsonNode position) {
         Field f = FIELDS.get(name);
-        if (f != null) {
-            if (position == null && f.input() == Input.POSITION) {
-                return null;
-            }
-            return f.extractor().apply(doc, position);
+        BiFunction<OrderDocument, JsonNode, Object> x = f != null ? f.extractor() : family(name);
+        if (x == null) {
+            throw new IllegalArgumentException("unknown source field: " + name);
         }
-        if (name.startsWith("invoice_address_name_")) {
-            return namePart(doc.order().path("invoice_address"), "name", "name_parts",
-                    name.substring("invoice_address_name_".length()));
-        }
-        if (position == null) {
+        if (position == null && (f != null ? f.input() : familyInput(name)) == Input.POSITION) {
             return null;
         }
+        return x.apply(doc, position);
+    }
+
+    /** The extraction of a family field bound to its suffix, or null when {@code name} is of no family. */
+    private static BiFunction<OrderDocument, JsonNode, Object> family(String name) {
+        if (name.startsWith("invoice_address_name_")) {
+            String part = name.substring("invoice_address_name_".length());
+            return (d, p) -> namePart(d.order().path("invoice_address"), "name", "name_parts", part);
+        }
         if (name.startsWith("question_")) {
-            return answer(doc, position, name.substring("question_".length()));
+            String identifier = name.substring("question_".length());
+            return (d, p) -> answer(d, p, identifier);
         }
         if (name.startsWith("checkin_date_")) {
-            return checkin(position, name.substring("checkin_date_".length()));
+            String listId = name.substring("checkin_date_".length());
+            return (d, p) -> checkin(p, listId);
         }
         if (name.startsWith("attendee_name_")) {
-            JsonNode source = nameSource(doc, position);
-            return namePart(source, "attendee_name", "attendee_name_parts", name.substring("attendee_name_".length()));
+            String part = name.substring("attendee_name_".length());
+            return (d, p) -> namePart(nameSource(d, p), "attendee_name", "attendee_name_parts", part);
         }
-        throw new IllegalArgumentException("unknown source field: " + name);
+        return null;
+    }
+
+    /** What a family field reads: the order for invoice address name parts, else the position. */
+    private static Input familyInput(String name) {
+        return name.startsWith("invoice_address_name_") ? Input.ORDER : Input.POSITION;
     }
 
     // ---- helpers -----------------------------------------------------------------------------
@@ -336,24 +350,39 @@ public final class SourceFields {
         return latest.text;
     }
 
-    /** The latest of ISO-8601 dates and times offered, compared as instants (as text where one does not parse). */
+    /**
+     * The latest of ISO-8601 dates and times offered, compared as instants (as text where one does not parse).
+     * A date is parsed only once there are two to compare: most positions have one check-in, most orders one payment.
+     */
     private static final class Latest {
         private String text;
         private java.time.OffsetDateTime at;
+        private boolean parsed;
 
         void offer(String candidate) {
             if (candidate == null) {
                 return;
             }
-            java.time.OffsetDateTime candidateAt;
-            try {
-                candidateAt = java.time.OffsetDateTime.parse(candidate);
-            } catch (java.time.format.DateTimeParseException e) {
-                candidateAt = null;
+            if (text == null) {
+                text = candidate;
+                return;
             }
-            if (text == null || (candidateAt != null && at != null ? candidateAt.isAfter(at) : candidate.compareTo(text) > 0)) {
+            if (!parsed) {
+                at = parse(text);
+                parsed = true;
+            }
+            java.time.OffsetDateTime candidateAt = parse(candidate);
+            if (candidateAt != null && at != null ? candidateAt.isAfter(at) : candidate.compareTo(text) > 0) {
                 text = candidate;
                 at = candidateAt;
+            }
+        }
+
+        private static java.time.OffsetDateTime parse(String text) {
+            try {
+                return java.time.OffsetDateTime.parse(text);
+            } catch (java.time.format.DateTimeParseException e) {
+                return null;
             }
         }
     }

@@ -118,6 +118,10 @@ class SourceFieldsTest {
                 args("checkin_date_7", 1, "2026-06-05T09:15:00Z"),
                 args("checkin_date_8", 1, "2026-06-05T12:00:00Z"),
                 args("checkin_date_9", 1, null),
+                // position families read nothing for the order itself
+                args("question_TXT", 0, null),
+                args("attendee_name_given_name", 0, null),
+                args("checkin_date_7", 0, null),
                 args("question_NUM", 1, "3.50"),
                 args("question_TXT", 1, "Hello"),
                 args("question_LONG", 1, "Line 1\nLine 2"),
@@ -158,6 +162,13 @@ class SourceFieldsTest {
         JsonNode p = position == 0 ? null : d.positions().get(position - 1);
         assertThat(SourceFields.isKnown(field)).isTrue();
         assertThat(SourceFields.value(field, d, p)).isEqualTo(expected);
+        // the extraction compiled once (families bound to their suffix) reads the same value
+        assertThat(SourceFields.extractor(field).apply(d, p)).as("compiled").isEqualTo(expected);
+        if (p != null) {
+            assertThat(SourceFields.positionExtractor(field).apply(d, p)).as("compiled for positions").isEqualTo(expected);
+        } else if (SourceFields.inputOf(field) == SourceFields.Input.POSITION) {
+            assertThat(SourceFields.extractor(field).apply(d, null)).as("position field without a position").isNull();
+        }
     }
 
     /** pretix's split_name_on_last_space: one word is a given name, the family name is empty. */
