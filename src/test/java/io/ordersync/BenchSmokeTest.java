@@ -4,6 +4,7 @@ import io.ordersync.bench.BacklogBench;
 import io.ordersync.bench.EndToEndBench;
 import io.ordersync.bench.FootprintBench;
 import io.ordersync.bench.MappingBench;
+import io.ordersync.bench.MappingBenchmark;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
@@ -20,8 +21,26 @@ class BenchSmokeTest {
     @Test
     void mappingBenchmarkRunsAllThreeVariants() throws Exception {
         Map<String, Double> ns = MappingBench.run(true);
-        assertThat(ns).containsOnlyKeys("ordersync", "jslt", "jsonata");
+        assertThat(ns).containsOnlyKeys("ordersync", "ordersyncLanguage", "jslt", "jsonata");
         assertThat(ns.values()).allMatch(v -> v > 0);
+    }
+
+    /** The second mapping benchmark maps what its file says: filters pass, answers, name parts, check-ins, templates. */
+    @Test
+    void theLanguageBenchmarkMapsEveryPart() throws Exception {
+        MappingBenchmark b = new MappingBenchmark();
+        b.setup();
+        List<Map<String, Object>> bodies = b.ordersyncLanguage();
+        assertThat(bodies).hasSize(4);
+        assertThat(bodies.get(0)).containsEntry("first_name", "John").containsEntry("last_name", "Doe")
+                .containsEntry("reference", "DEMOCON-BENCH1").containsEntry("status", "paid");
+        assertThat(bodies.get(0).get("ordered_on")).asString().matches("\\d{4}-\\d{2}-\\d{2}");
+        assertThat(bodies.get(1)).containsEntry("ticket_id", "BENCH1-1").containsEntry("first_name", "Peter")
+                .containsEntry("last_name", "Miller").containsEntry("meal", "VEG")
+                .containsEntry("checked_in", "2026-05-04T08:45:23Z");
+        assertThat(bodies.get(1).get("badge")).asString().startsWith("PETER (");
+        // the add-on inherits its parent's name parts and answers
+        assertThat(bodies.get(2)).containsEntry("first_name", "Peter").containsEntry("meal", "VEG");
     }
 
     @Test

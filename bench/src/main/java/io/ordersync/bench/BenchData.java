@@ -33,8 +33,16 @@ public final class BenchData {
 
     /** The benchmark provider, loaded as ordersync loads it. */
     public static Provider provider(String targetUrl) {
-        ProviderLoader.Loaded loaded = new ProviderLoader(text -> text.replace("{{bench.target.url}}", targetUrl).replace("{{bench.target.token}}", "s3cret"))
-                .load("crm.yaml", resource("bench/mappings/crm.yaml"), null);
+        return load("crm.yaml", resource("bench/mappings/crm.yaml"),
+                text -> text.replace("{{bench.target.url}}", targetUrl).replace("{{bench.target.token}}", "s3cret"));
+    }
+
+    /**
+     * A provider file loaded as ordersync loads it, its placeholders filled by {@code resolver}; an invalid one
+     * throws with the loader's messages.
+     */
+    public static Provider load(String name, String yaml, java.util.function.UnaryOperator<String> resolver) {
+        ProviderLoader.Loaded loaded = new ProviderLoader(resolver).load(name, yaml, null);
         if (!loaded.valid()) {
             throw new IllegalStateException(String.join("\n", loaded.messages()));
         }

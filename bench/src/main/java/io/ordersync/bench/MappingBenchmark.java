@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.schibsted.spt.data.jslt.Expression;
 import com.schibsted.spt.data.jslt.Parser;
+import io.ordersync.mapping.Filters;
 import io.ordersync.mapping.MappingEngine;
 import io.ordersync.mapping.Provider;
 import io.ordersync.order.DocumentParser;
@@ -34,6 +35,8 @@ import java.util.concurrent.TimeUnit;
 public class MappingBenchmark {
 
     Provider provider;
+    /** bench/crm-language.yaml: filters, answers, name parts, check-ins, templates (no JSLT twin). */
+    Provider language;
     OrderDocument doc;
     JsonNode root;
     Map<String, Object> rootAsMap;
@@ -43,6 +46,7 @@ public class MappingBenchmark {
     @Setup
     public void setup() throws Exception {
         provider = BenchData.provider("http://127.0.0.1:1");
+        language = BenchData.load("crm-language.yaml", BenchData.resource("bench/crm-language.yaml"), text -> text);
         ObjectNode order = BenchData.order("BENCH1", 3);
         root = order;
         doc = new DocumentParser(BenchData.JSON, Integer.MAX_VALUE).validate(order);
@@ -50,6 +54,10 @@ public class MappingBenchmark {
         rootAsMap = BenchData.JSON.convertValue(order, new TypeReference<Map<String, Object>>() { });
         jslt = Parser.compileString(BenchData.resource("bench/crm.jslt"));
         jsonata = Jsonata.jsonata(BenchData.resource("bench/crm.jsonata"));
+        int objects = MappingEngine.plan(language, doc).size();
+        if (objects != 4) {
+            throw new IllegalStateException("the language benchmark must map 4 objects (1 contact, 3 tickets), mapped " + objects);
+        }
     }
 
     @Benchmark
@@ -59,6 +67,21 @@ public class MappingBenchmark {
         for (MappingEngine.PlannedObject p : planned) {
             List<MappingEngine.NewValue> values = MappingEngine.resolve(provider, p, List.of());
             bodies.add(MappingEngine.assign(p, values, Map.of(), true, provider));
+        }
+        return bodies;
+    }
+
+    /** The same work as {@link #ordersync()} for the provider that uses the rest of the mapping language. */
+    @Benchmark
+    public List<Map<String, Object>> ordersyncLanguage() {
+        if (!Filters.orderMatches(language.filter(), doc)) {
+            throw new IllegalStateException("the benchmark order must pass the provider's filter");
+        }
+        List<MappingEngine.PlannedObject> planned = MappingEngine.plan(language, doc);
+        List<Map<String, Object>> bodies = new ArrayList<>(planned.size());
+        for (MappingEngine.PlannedObject p : planned) {
+            List<MappingEngine.NewValue> values = MappingEngine.resolve(language, p, List.of());
+            bodies.add(MappingEngine.assign(p, values, Map.of(), true, language));
         }
         return bodies;
     }
