@@ -191,6 +191,10 @@ public final class SourceFields {
         Field f = FIELDS.get(name);
         BiFunction<OrderDocument, JsonNode, Object> x = f != null ? f.extractor() : family(name);
         if (x == null) {
+            if (position == null) {
+                // as it always was: an order-level read of a name of no field (remote_id in a lookup path) is empty
+                return null;
+            }
             throw new IllegalArgumentException("unknown source field: " + name);
         }
         if (position == null && (f != null ? f.input() : familyInput(name)) == Input.POSITION) {
