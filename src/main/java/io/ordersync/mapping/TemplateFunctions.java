@@ -17,7 +17,6 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Functions in templates: {@code {email|lower|md5}}, {@code {order_total|cents}},
@@ -44,8 +43,6 @@ public final class TemplateFunctions {
                     name.equals("date") ? (args.size() == 2 ? ZoneId.of(args.get(1)) : ZoneOffset.UTC) : null);
         }
     }
-
-    private static final Map<String, List<Call>> PARSED = new ConcurrentHashMap<>();
 
     private TemplateFunctions() {
     }
@@ -116,16 +113,15 @@ public final class TemplateFunctions {
         }
     }
 
-    /** Applies the pipeline (as written after the field name) to a value; parsed once per pipeline text. */
+    /**
+     * Applies the pipeline as written after the field name (parsed for this call: for tools and tests; templates
+     * keep their parsed calls, see {@link Template}).
+     */
     public static String apply(String pipeline, String value) {
         if (pipeline == null || pipeline.isEmpty()) {
             return value;
         }
-        String v = value == null ? "" : value;
-        for (Call c : PARSED.computeIfAbsent(pipeline, TemplateFunctions::parse)) {
-            v = apply(c, v);
-        }
-        return v;
+        return apply(parse(pipeline), value);
     }
 
     /** Applies parsed calls (from {@link #parse}) to a value, left to right. */
