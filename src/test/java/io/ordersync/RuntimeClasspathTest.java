@@ -51,4 +51,28 @@ class RuntimeClasspathTest {
             assertThat(r.statusCode()).as(path + ": " + r.body()).isEqualTo(200);
         }
     }
+
+    /**
+     * Libraries released in lockstep come at one version: Maven's nearest-wins once mixed Netty 4.1.112, 4.1.119
+     * and 4.1.130 under Vert.x (from the Artemis client and a test dependency). Nothing failed, until a call
+     * into a class of another release would.
+     */
+    @Test
+    void eachLockstepFamilyHasOneVersionOnTheRuntimeClassPath() throws Exception {
+        String dependencies = Files.readString(Path.of("target", "runtime-classpath.txt")).trim();
+        Map<String, java.util.Set<String>> versions = new java.util.TreeMap<>();
+        for (String jar : dependencies.split(File.pathSeparator)) {
+            // .../repository/<group path>/<artifact>/<version>/<artifact>-<version>.jar
+            Path p = Path.of(jar);
+            String version = p.getParent().getFileName().toString();
+            String group = p.getParent().getParent().getParent().toString().replace(File.separatorChar, '/');
+            for (String family : new String[]{"io/netty", "io/micrometer", "io/vertx", "com/fasterxml/jackson/core", "org/apache/camel"}) {
+                if (group.endsWith("/" + family)) {
+                    versions.computeIfAbsent(family, k -> new java.util.TreeSet<>()).add(version);
+                }
+            }
+        }
+        assertThat(versions).containsOnlyKeys("io/netty", "io/micrometer", "io/vertx", "com/fasterxml/jackson/core", "org/apache/camel");
+        assertThat(versions).allSatisfy((family, found) -> assertThat(found).as(family).hasSize(1));
+    }
 }
