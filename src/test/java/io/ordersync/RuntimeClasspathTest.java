@@ -40,15 +40,28 @@ class RuntimeClasspathTest {
     void startsAndAnswersWithTheRuntimeClassPathOnly() throws Exception {
         String dependencies = Files.readString(Path.of("target", "runtime-classpath.txt")).trim();
         String classPath = Path.of("target", "classes").toAbsolutePath() + File.pathSeparator + dependencies;
+        Path vertxCache = Files.createDirectories(tmp.resolve("vertx"));
         process = new OrdersyncProcess("runtime-cp", tmp.resolve("logs"), Map.of(
                 "ordersync.db.url", "jdbc:h2:file:" + tmp.resolve("db").resolve("ordersync").toAbsolutePath(),
                 "ordersync.mappings.dir", tmp.resolve("mappings").toAbsolutePath().toString(),
-                "camel.main.routes-reload-enabled", "false")).classPath(classPath).start();
+                "camel.main.routes-reload-enabled", "false",
+                // Vert.x would make its directory vertx/vertx-cache-<uuid> from this, which a kill -9 leaves behind
+                "vertx.cacheDirBase", vertxCache.resolve("vertx-cache").toString())).classPath(classPath).start();
         HttpClient http = HttpClient.newHttpClient();
         for (String path : new String[]{"/api/providers", "/api/sources/pretix", "/api/queue"}) {
             HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(process.url(path)))
                     .header("Authorization", "Bearer " + OrdersyncApp.ADMIN_TOKEN).build(), HttpResponse.BodyHandlers.ofString());
             assertThat(r.statusCode()).as(path + ": " + r.body()).isEqualTo(200);
+        }
+        for (String path : new String[]{"/login", "/ui/app.js"}) {
+            HttpResponse<String> ui = http.send(HttpRequest.newBuilder(URI.create(process.url(path)))
+                    .header("Authorization", "Bearer " + OrdersyncApp.ADMIN_TOKEN).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(ui.statusCode()).as(path + ", served by ordersync's routes from the class path").isEqualTo(200);
+            assertThat(ui.body()).isNotBlank();
+        }
+        process.kill();
+        try (var left = Files.list(vertxCache)) {
+            assertThat(left).as("Vert.x's class-path file cache, left behind by a kill -9").isEmpty();
         }
     }
 
