@@ -38,16 +38,6 @@ public final class Application {
                 + (mHost.equals("0.0.0.0") ? "localhost" : mHost) + ":" + mPort + "/observe/health";
     }
 
-    /**
-     * The options of the Vert.x instances behind camel-main's HTTP servers: no resolving of files from the class
-     * path (ordersync's routes serve the UI themselves). With it, every start created a {@code vertx-cache-<uuid>}
-     * directory in {@code java.io.tmpdir} that only a clean stop removed: each kill -9 or crash left one behind.
-     */
-    static io.vertx.core.VertxOptions vertxOptions() {
-        return new io.vertx.core.VertxOptions().setFileSystemOptions(new io.vertx.core.file.FileSystemOptions()
-                .setClassPathResolvingEnabled(false).setFileCachingEnabled(false));
-    }
-
     public static void main(String[] args) throws Exception {
         int code = new Commands(System.out, System.err).run(args);
         if (code >= 0) {
@@ -55,7 +45,6 @@ public final class Application {
         }
         Main main = new Main();
         main.configure().addConfiguration(OrdersyncConfiguration.class);
-        main.bind("ordersyncVertxOptions", vertxOptions());
         main.addMainListener(new MainListenerSupport() {
             @Override
             public void beforeConfigure(BaseMainSupport m) {
