@@ -60,9 +60,7 @@ class CompiledAssignTest {
 
     @Test
     void compiledAndGenericAssignAgree() throws Exception {
-        ProviderLoader.Loaded loaded = new ProviderLoader(text -> text).load("crm.yaml", YAML, null);
-        assertThat(loaded.errors()).isEmpty();
-        Provider provider = loaded.provider();
+        Provider provider = LoadedProviders.crm(YAML);
         for (String fixture : List.of("fixtures/order-abc12.json", "fixtures/order-catalogue.json")) {
             OrderDocument doc = new DocumentParser(new ObjectMapper(), 1 << 20).parse(Fixtures.read(fixture));
             List<MappingEngine.PlannedObject> planned = MappingEngine.plan(provider, doc);

@@ -133,9 +133,7 @@ class CompiledFiltersTest {
                     properties:
                       - {source: ticket_id, remote: ticket_id}
                 """;
-        ProviderLoader.Loaded loaded = new ProviderLoader(text -> text).load("crm.yaml", yaml, null);
-        assertThat(loaded.errors()).isEmpty();
-        Provider provider = loaded.provider();
+        Provider provider = LoadedProviders.crm(yaml);
         Provider.Condition topics = provider.filter().get(0);
         assertThat(topics.positionField()).isTrue();
         assertThat(topics.optionTexts()).containsExactly("AI");
