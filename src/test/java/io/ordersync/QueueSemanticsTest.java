@@ -97,6 +97,35 @@ class QueueSemanticsTest {
         String text = String.join("\n", plan);
         if (postgres) {
             assertThat(text).contains("sync_queue_event_due").doesNotContain("Sort");
+            // the claim itself, one statement: each event's rows from the same index, no step reads the backlog
+            List<String> claimPlan = new java.util.ArrayList<>();
+            try (var c = ds.getConnection(); var ps = c.prepareStatement("EXPLAIN ANALYZE " + SyncQueue.claimSqlPostgres(0, true))) {
+                var now = t0.atOffset(java.time.ZoneOffset.UTC);
+                ps.setObject(1, now);
+                ps.setString(2, "crm");
+                ps.setInt(3, 16);
+                ps.setInt(4, 16);
+                ps.setObject(5, now);
+                ps.setArray(6, c.createArrayOf("varchar", java.util.stream.IntStream.range(0, 16).mapToObj(i -> "t" + i).toArray()));
+                ps.setString(7, "explain");
+                ps.setObject(8, now.plusMinutes(5));
+                try (var rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        claimPlan.add(rs.getString(1));
+                    }
+                }
+            }
+            String claimText = String.join("\n", claimPlan);
+            assertThat(claimText).contains("sync_queue_event_due");
+            var rows = java.util.regex.Pattern.compile("actual time=[0-9.]+\\.\\.[0-9.]+ rows=(\\d+)").matcher(claimText);
+            int nodes = 0;
+            while (rows.find()) {
+                nodes++;
+                assertThat(Integer.parseInt(rows.group(1))).as(claimText).isLessThanOrEqualTo(16);
+            }
+            assertThat(nodes).as(claimText).isGreaterThan(5);
+            assertThat(((Number) store.query("SELECT COUNT(*) AS n FROM sync_queue WHERE claimed_by = 'explain'").get(0).get("n"))
+                    .intValue()).isEqualTo(16);
         } else {
             // H2: the outer query scans about the 16 rows it returns, not the 3 000 waiting (it sorted them all before)
             var m = java.util.regex.Pattern.compile("scanCount: (\\d+)").matcher(text);

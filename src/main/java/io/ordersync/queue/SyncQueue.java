@@ -255,6 +255,12 @@ public final class SyncQueue {
             return List.of();
         }
         Instant leaseUntil = now.plus(lease);
+        if (!Boolean.FALSE.equals(postgres)) {
+            List<QueueEntry> mine = claimPostgres(instanceId, leaseUntil, limit, full, only, now, snapshots);
+            if (mine != null) {
+                return mine;
+            }
+        }
         Map<Long, String> read = new java.util.HashMap<>();
         // one transaction per claim: read the candidates, (PostgreSQL) lock those no sibling instance holds, mark them
         List<QueueEntry> claimed = Tx.run(ds, c -> {
@@ -273,6 +279,108 @@ public final class SyncQueue {
             snapshots.putAll(read);
         }
         return claimed;
+    }
+
+    /**
+     * PostgreSQL: the claim in one statement, committed on its own — the events with due rows (a loose index scan),
+     * each event's first due rows from its index, fair across events, those no other instance has locked
+     * ({@code SKIP LOCKED}) put in flight — then the claimed rows' snapshots in a second round trip. The claim in
+     * {@link #claim(String, Duration, int, Collection, String, Instant, Map)}'s transaction took seven round trips
+     * (events, candidates, savepoint, lock, update, snapshots, commit): at half load on two cores each one waits for
+     * the server's process to be scheduled, 5 ms a claim at the median (BENCHMARKS.md, issue 18 round sixteen).
+     * The snapshots are read after the claim committed, not in its statement: an event committed while the statement
+     * ran would be in the row it claimed but not in the statement's snapshot of the order. Null when the database
+     * refused a row (a sibling of the same order and provider got in flight meanwhile, on another instance): the
+     * statement changed nothing, and the caller claims row by row. Null on H2 too.
+     */
+    private List<QueueEntry> claimPostgres(String instanceId, Instant leaseUntil, int limit, Collection<String> full,
+                                           String only, Instant now, Map<Long, String> snapshots) {
+        String[] tokens = new String[limit];
+        for (int i = 0; i < limit; i++) {
+            tokens[i] = UUID.randomUUID().toString();
+        }
+        try (Connection c = ds.getConnection()) {
+            if (!postgres(c)) {
+                return null;
+            }
+            List<QueueEntry> mine = new ArrayList<>();
+            String sql = full.isEmpty() ? CLAIM_PG[only == null ? 0 : 1] : claimSqlPostgres(full.size(), only != null);
+            try (PreparedStatement ps = c.prepareStatement(sql)) {
+                int i = 1;
+                ps.setObject(i++, ts(now));
+                for (String p : full) {
+                    ps.setString(i++, p);
+                }
+                if (only != null) {
+                    ps.setString(i++, only);
+                }
+                ps.setInt(i++, limit);
+                ps.setInt(i++, limit);
+                ps.setObject(i++, ts(now));
+                ps.setArray(i++, c.createArrayOf("varchar", tokens));
+                ps.setString(i++, instanceId);
+                ps.setObject(i, ts(leaseUntil));
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        mine.add(read(rs));
+                    }
+                }
+            } catch (SQLException ex) {
+                if (Tx.isConstraintViolation(ex)) {
+                    return null;
+                }
+                throw ex;
+            }
+            if (snapshots != null && !mine.isEmpty()) {
+                snapshots.putAll(snapshots(c, mine, true));
+            }
+            return mine;
+        } catch (SQLException e) {
+            throw new Tx.TxException(e);
+        }
+    }
+
+    /** {@link #claimSqlPostgres} for no full providers, without and with {@code only}: built once. */
+    private static final String[] CLAIM_PG = {claimSqlPostgres(0, false), claimSqlPostgres(0, true)};
+
+    /**
+     * The claim on PostgreSQL (parameters: now, the {@code full} providers, {@code only}, the limit per event, the
+     * limit, now, the claim tokens, the instance, the lease's end), its rows in claim order. Public for the test that
+     * checks it reads each event's rows from the index however long the backlog.
+     */
+    public static String claimSqlPostgres(int full, boolean only) {
+        StringBuilder due = new StringBuilder("SELECT q.id, q.not_before FROM sync_queue q WHERE q.slot = 'waiting' "
+                + "AND q.event_slug = ev.val AND q.need_manual_retry IS NULL AND q.not_before <= ? "
+                + "AND NOT EXISTS (SELECT 1 FROM sync_queue f WHERE f.slot = 'inflight' AND f.event_slug = q.event_slug "
+                + "AND f.order_code = q.order_code AND f.provider = q.provider)");
+        for (int i = 0; i < full; i++) {
+            due.append(i == 0 ? " AND q.provider NOT IN (?" : ", ?");
+        }
+        if (full > 0) {
+            due.append(")");
+        }
+        if (only) {
+            due.append(" AND q.provider = ?");
+        }
+        due.append(" ORDER BY q.slot, q.event_slug, q.not_before, q.id LIMIT ?");
+        return "WITH RECURSIVE ev(val) AS (SELECT (" + firstWaiting("event_slug") + ") UNION ALL SELECT ("
+                + nextWaiting("event_slug", ">", "ev.val") + ") FROM ev WHERE ev.val IS NOT NULL), "
+                // the first due rows of every event, then the second of every event, …
+                + "cand AS (SELECT d.id, row_number() OVER (ORDER BY d.rank, d.val) AS n FROM (SELECT e.id, ev.val, "
+                + "row_number() OVER (PARTITION BY ev.val ORDER BY e.not_before, e.id) AS rank FROM ev CROSS JOIN LATERAL ("
+                + due + ") e WHERE ev.val IS NOT NULL) d ORDER BY d.rank, d.val LIMIT ?), "
+                // by id from the primary key (a join let the planner read the whole queue for 16 rows)
+                + "locked AS (SELECT q.id FROM sync_queue q WHERE q.id = ANY(ARRAY(SELECT id FROM cand)) AND q.slot = 'waiting' "
+                + "AND q.need_manual_retry IS NULL AND q.not_before <= ? FOR UPDATE SKIP LOCKED), "
+                + "claimed AS (UPDATE sync_queue q SET slot = 'inflight', "
+                + "claim_token = (?::varchar[])[(SELECT cand.n FROM cand WHERE cand.id = q.id)::int], claimed_by = ?, "
+                + "lease_until = ? WHERE q.id = ANY(ARRAY(SELECT id FROM locked)) RETURNING " + qualified("q") + ") "
+                + "SELECT " + qualified("claimed") + " FROM claimed JOIN cand ON cand.id = claimed.id ORDER BY cand.n";
+    }
+
+    /** {@link #COLUMNS}, each prefixed with {@code alias}. */
+    private static String qualified(String alias) {
+        return COLUMNS.replaceAll("(\\w+)", alias + ".$1");
     }
 
     /**

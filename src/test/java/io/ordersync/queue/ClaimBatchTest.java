@@ -67,6 +67,47 @@ class ClaimBatchTest {
         }
     }
 
+    /**
+     * PostgreSQL claims in one statement. A sibling put in flight by a transaction that commits while the statement
+     * runs is not in the statement's snapshot: the database refuses the row when the statement puts it in flight too.
+     * The whole statement fails and changes nothing, and the claim is made again row by row: the other rows are claimed,
+     * the refused one waits.
+     */
+    @org.junit.jupiter.api.Test
+    void onPostgresASiblingCommittedDuringTheClaimStatementMakesItClaimRowByRow() throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase("postgresql")))) {
+            SyncQueue queue = new SyncQueue(ds);
+            Instant t0 = Instant.now().minusSeconds(60);
+            enqueue(ds, queue, "ABC12", t0);
+            enqueue(ds, queue, "XYZ34", t0);
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
+            try (java.sql.Connection other = ds.getConnection()) {
+                // another instance's claim of an in-flight row of ABC12, not committed yet
+                other.setAutoCommit(false);
+                try (var s = other.createStatement()) {
+                    s.executeUpdate("INSERT INTO sync_queue (event_slug, order_code, provider, slot, triggered_by, triggered_at, "
+                            + "not_before, claim_token, claimed_by, lease_until) VALUES ('democon', 'ABC12', 'crm', 'inflight', "
+                            + "'order.placed', now(), now(), 'other-token', 'i2', now() + interval '5 minutes')");
+                }
+                java.util.concurrent.Future<List<QueueEntry>> claim = pool.submit(() ->
+                        queue.claim("i1", Duration.ofMinutes(5), 10, List.of(), Instant.now()));
+                // the statement waits on the other transaction's key (event, order, provider, inflight)
+                Thread.sleep(500);
+                assertThat(claim).isNotDone();
+                other.commit();
+                List<QueueEntry> claimed = claim.get(30, java.util.concurrent.TimeUnit.SECONDS);
+                assertThat(claimed).extracting(QueueEntry::orderCode).containsExactly("XYZ34");
+                assertThat(claimed.get(0).claimedBy()).isEqualTo("i1");
+                assertThat(claimed.get(0).claimToken()).isNotBlank();
+            } finally {
+                pool.shutdownNow();
+            }
+            assertThat(new OrderStore(ds).query("SELECT order_code, slot, claimed_by FROM sync_queue ORDER BY order_code, slot"))
+                    .extracting(r -> r.get("order_code") + " " + r.get("slot") + " " + r.get("claimed_by"))
+                    .containsExactly("ABC12 inflight i2", "ABC12 waiting null", "XYZ34 inflight i1");
+        }
+    }
+
     private static long enqueue(HikariDataSource ds, SyncQueue queue, String code, Instant at) {
         return Tx.run(ds, c -> queue.enqueue(c, "democon", code, "crm", "order.placed", at)).id();
     }
