@@ -99,16 +99,15 @@ class QueueSemanticsTest {
             assertThat(text).contains("sync_queue_event_due").doesNotContain("Sort");
             // the claim itself, one statement: each event's rows from the same index, no step reads the backlog
             List<String> claimPlan = new java.util.ArrayList<>();
-            try (var c = ds.getConnection(); var ps = c.prepareStatement("EXPLAIN ANALYZE " + SyncQueue.claimSqlPostgres(0, true))) {
+            try (var c = ds.getConnection(); var ps = c.prepareStatement("EXPLAIN ANALYZE " + SyncQueue.claimSqlPostgres(0, true, 16))) {
                 var now = t0.atOffset(java.time.ZoneOffset.UTC);
                 ps.setObject(1, now);
                 ps.setString(2, "crm");
                 ps.setInt(3, 16);
-                ps.setInt(4, 16);
-                ps.setObject(5, now);
-                ps.setArray(6, c.createArrayOf("varchar", java.util.stream.IntStream.range(0, 16).mapToObj(i -> "t" + i).toArray()));
-                ps.setString(7, "explain");
-                ps.setObject(8, now.plusMinutes(5));
+                ps.setObject(4, now);
+                ps.setArray(5, c.createArrayOf("varchar", java.util.stream.IntStream.range(0, 16).mapToObj(i -> "t" + i).toArray()));
+                ps.setString(6, "explain");
+                ps.setObject(7, now.plusMinutes(5));
                 try (var rs = ps.executeQuery()) {
                     while (rs.next()) {
                         claimPlan.add(rs.getString(1));
@@ -235,6 +234,9 @@ class QueueSemanticsTest {
         List<QueueEntry> batch = claim(5, t0.plusSeconds(10));
         assertThat(batch).hasSize(5);
         assertThat(batch).extracting(QueueEntry::eventSlug).contains("smallcon", "tinycon");
+        // no more than the limit is put in flight (PostgreSQL's claim reads more candidates than it claims)
+        assertThat(((Number) store.query("SELECT COUNT(*) AS n FROM sync_queue WHERE slot = 'inflight'").get(0).get("n"))
+                .intValue()).isEqualTo(5);
     }
 
     @Test
