@@ -91,10 +91,12 @@ public final class OrderStore {
 
     /**
      * PostgreSQL: the stored versions of several orders (two text arrays: event slugs, order codes), locked, one
-     * primary-key lookup each in the arrays' order ({@code ChunkedIntakeTest} checks the generic plan).
+     * primary-key lookup each in the arrays' order ({@code ChunkedIntakeTest} checks the generic plan). The arrays as
+     * {@code (SELECT ?)}, so that PostgreSQL uses that generic plan instead of planning every execution
+     * ({@code GenericPlansTest}).
      */
     public static final String LOCK_STORED_VERSIONS = "SELECT s.event_slug, s.order_code, s.last_modified "
-            + "FROM unnest(?::text[], ?::text[]) WITH ORDINALITY AS u(e, o, n) CROSS JOIN LATERAL (SELECT x.event_slug, "
+            + "FROM unnest((SELECT ?::text[]), (SELECT ?::text[])) WITH ORDINALITY AS u(e, o, n) CROSS JOIN LATERAL (SELECT x.event_slug, "
             + "x.order_code, x.last_modified FROM order_snapshot x WHERE x.event_slug = u.e AND x.order_code = u.o "
             + "FOR UPDATE) s ORDER BY u.n";
 
