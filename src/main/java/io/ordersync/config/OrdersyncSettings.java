@@ -189,6 +189,12 @@ public final class OrdersyncSettings {
         this.jdbcUser = get(props, "ordersync.db.user");
         this.jdbcPassword = get(props, "ordersync.db.password");
         this.poolSize = Integer.parseInt(get(props, "ordersync.db.pool-size"));
+        if (poolSize < 2) {
+            // Flyway holds two connections while it migrates (PostgreSQL): with one, the start failed after the
+            // connection timeout with "Connection is not available"
+            throw new IllegalArgumentException("ordersync.db.pool-size must be at least 2 (the schema migration on PostgreSQL holds two "
+                    + "connections at once), not " + poolSize);
+        }
         this.connectionTimeoutMs = Long.parseLong(get(props, "ordersync.db.connection-timeout-ms"));
         this.h2Commit = get(props, "ordersync.db.h2-commit");
         this.mappingsDir = Path.of(get(props, "ordersync.mappings.dir"));

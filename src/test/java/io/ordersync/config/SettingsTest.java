@@ -79,4 +79,13 @@ class SettingsTest {
         assertThat(s.lease).isEqualTo(java.time.Duration.parse(OrdersyncSettings.DEFAULTS.get("ordersync.queue.lease")));
         assertThat(s.instanceId).matches("ordersync-[0-9a-f]{8}");
     }
+
+    @Test
+    void aPoolOfOneConnectionIsRefusedWithTheReason() {
+        Properties p = new Properties();
+        p.setProperty("ordersync.db.pool-size", "1");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> OrdersyncSettings.from(p))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("ordersync.db.pool-size must be at least 2 (the schema migration on PostgreSQL holds two connections at once), not 1");
+    }
 }
