@@ -100,6 +100,8 @@ public final class EndToEndBench {
      * took the server's time (execution time, not CPU; the server's CPU per order is printed in any case).
      */
     private boolean pgStatements;
+    /** {@code --latency-rate}: the latency phase's orders per second; null: half the measured maximum. */
+    private Double latencyRate;
     /**
      * With {@code --pg-unflushed}: PostgreSQL with {@code fsync=off} and {@code synchronous_commit=off}, as zonky's
      * embedded server starts by default and as rounds one to eleven of issue 18 measured unawares. Without it, both
@@ -128,6 +130,7 @@ public final class EndToEndBench {
         boolean countSql = false;
         boolean pgStatements = false;
         boolean pgUnflushed = false;
+        Double latencyRate = null;
         for (String a : args) {
             if (a.equals("--count-sql")) {
                 countSql = true;
@@ -138,6 +141,10 @@ public final class EndToEndBench {
             } else if (a.startsWith("--only=")) {
                 // profiling aid: ordersync on H2 (--only=h2) or PostgreSQL (--only=pg) only
                 only = a.substring(7);
+            } else if (a.startsWith("--latency-rate=")) {
+                // the latency phase at this many orders/s instead of half the measured maximum: two runs of
+                // different code compared at the same load
+                latencyRate = Double.parseDouble(a.substring(15));
             } else if (a.startsWith("--warmup=")) {
                 warm = Integer.parseInt(a.substring(9));
             } else if (a.equals("--smoke")) {
@@ -160,6 +167,7 @@ public final class EndToEndBench {
             }
             bench.pgStatements = pgStatements;
             bench.pgUnflushed = pgUnflushed;
+            bench.latencyRate = latencyRate;
             if ("h2".equals(only)) {
                 bench.ordersync("H2", null, n, smoke).forEach(r -> System.out.println(r.name() + ": "
                         + Math.round(r.ordersPerSecond()) + " orders/s, " + r.latency()));
@@ -555,7 +563,7 @@ public final class EndToEndBench {
             out.add(max);
             // latency at half of the maximum throughput: orders arrive at that rate for about ten seconds
             target.reset();
-            double rate = max.ordersPerSecond() / 2;
+            double rate = latencyRate != null ? latencyRate : max.ordersPerSecond() / 2;
             int m = Math.max(10, (int) (rate * (smoke ? 1 : 10)));
             String lprefix = "L" + batch + "X";
             long lstart = System.nanoTime();
