@@ -115,7 +115,11 @@ class QueueSemanticsTest {
                 }
             }
             String claimText = String.join("\n", claimPlan);
-            assertThat(claimText).contains("sync_queue_event_due");
+            assertThat(claimText).contains("sync_queue_event_due").doesNotContain("Seq Scan");
+            var removed = java.util.regex.Pattern.compile("Rows Removed by Filter: (\\d+)").matcher(claimText);
+            while (removed.find()) {
+                assertThat(Integer.parseInt(removed.group(1))).as(claimText).isLessThanOrEqualTo(16);
+            }
             var rows = java.util.regex.Pattern.compile("actual time=[0-9.]+\\.\\.[0-9.]+ rows=(\\d+)").matcher(claimText);
             int nodes = 0;
             while (rows.find()) {

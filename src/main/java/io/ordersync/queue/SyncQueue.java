@@ -245,9 +245,9 @@ public final class SyncQueue {
 
     /**
      * As {@link #claim(String, Duration, int, Collection, String, Instant)}; with {@code snapshots}, also puts each
-     * claimed row's order snapshot there (by row id), read in the claim's transaction: the sync of the row starts
-     * from it instead of a transaction of its own (one commit per synced order fewer, BENCHMARKS.md issue 18 round
-     * eleven). A row whose order has no snapshot gets no entry.
+     * claimed row's order snapshot there (by row id), read with the claim (H2: in its transaction; PostgreSQL: right
+     * after it committed): the sync of the row starts from it instead of a read of its own (one commit per synced
+     * order fewer, BENCHMARKS.md issue 18 round eleven). A row whose order has no snapshot gets no entry.
      */
     public List<QueueEntry> claim(String instanceId, Duration lease, int limit, Collection<String> full, String only,
                                   Instant now, Map<Long, String> snapshots) {
@@ -290,8 +290,10 @@ public final class SyncQueue {
      * the server's process to be scheduled, 5 ms a claim at the median (BENCHMARKS.md, issue 18 round sixteen).
      * The snapshots are read after the claim committed, not in its statement: an event committed while the statement
      * ran would be in the row it claimed but not in the statement's snapshot of the order. Null when the database
-     * refused a row (a sibling of the same order and provider got in flight meanwhile, on another instance): the
-     * statement changed nothing, and the caller claims row by row. Null on H2 too.
+     * refused a row (a sibling of the same order and provider in flight that the statement's snapshot did not show):
+     * the statement changed nothing, and the caller claims the earlier way (one transaction: batched, then row by row).
+     * ordersync's own claims cannot cause that (a waiting row is the only one of its order and provider, and a row
+     * another claim took is locked or no longer waiting): it is a safeguard. Null on H2 too.
      */
     private List<QueueEntry> claimPostgres(String instanceId, Instant leaseUntil, int limit, Collection<String> full,
                                            String only, Instant now, Map<Long, String> snapshots) {
@@ -333,7 +335,14 @@ public final class SyncQueue {
                 throw ex;
             }
             if (snapshots != null && !mine.isEmpty()) {
-                snapshots.putAll(snapshots(c, mine, true));
+                try {
+                    snapshots.putAll(snapshots(c, mine, true));
+                } catch (SQLException ex) {
+                    // the rows are in flight already: handed over without snapshots (each sync reads its order's own)
+                    // rather than left to their leases
+                    LOG.warn("Claimed {} queue rows; reading their orders' snapshots failed, their syncs read them: {}",
+                            mine.size(), ex.getMessage());
+                }
             }
             return mine;
         } catch (SQLException e) {
@@ -402,7 +411,7 @@ public final class SyncQueue {
     /**
      * PostgreSQL: the snapshots of all the claimed rows' orders in one round trip (an index probe per order). The arrays
      * as {@code (SELECT ?)}: a custom plan, which knows their length, looked cheaper than the generic one, which
-     * guesses ten elements, so every execution was planned (742 plans for 742 calls, pg_stat_statements).
+     * guesses ten elements, so every execution was planned (767 plans for about as many calls, pg_stat_statements).
      */
     static final String SNAPSHOTS_PG = "SELECT k.event_slug, k.order_code, s.document "
             + "FROM unnest((SELECT ?::varchar[]), (SELECT ?::varchar[])) AS k(event_slug, order_code) "

@@ -92,7 +92,15 @@ class ClaimBatchTest {
                 java.util.concurrent.Future<List<QueueEntry>> claim = pool.submit(() ->
                         queue.claim("i1", Duration.ofMinutes(5), 10, List.of(), Instant.now()));
                 // the statement waits on the other transaction's key (event, order, provider, inflight)
-                Thread.sleep(500);
+                try (java.sql.Connection watch = ds.getConnection()) {
+                    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).until(() -> {
+                        try (var st = watch.createStatement(); var rs = st.executeQuery("SELECT COUNT(*) FROM pg_stat_activity "
+                                + "WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH RECURSIVE ev%'")) {
+                            rs.next();
+                            return rs.getInt(1) == 1;
+                        }
+                    });
+                }
                 assertThat(claim).isNotDone();
                 other.commit();
                 List<QueueEntry> claimed = claim.get(30, java.util.concurrent.TimeUnit.SECONDS);
@@ -105,6 +113,47 @@ class ClaimBatchTest {
             assertThat(new OrderStore(ds).query("SELECT order_code, slot, claimed_by FROM sync_queue ORDER BY order_code, slot"))
                     .extracting(r -> r.get("order_code") + " " + r.get("slot") + " " + r.get("claimed_by"))
                     .containsExactly("ABC12 inflight i2", "ABC12 waiting null", "XYZ34 inflight i1");
+        }
+    }
+
+    /**
+     * On PostgreSQL the claim commits before its rows' snapshots are read. When that read fails, the rows are in
+     * flight already: they are handed over without snapshots (each sync reads its order's own) instead of being lost
+     * to the dispatcher until their leases expire.
+     */
+    @org.junit.jupiter.api.Test
+    void onPostgresAFailedSnapshotReadStillHandsOverTheClaimedRows() throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase("postgresql")))) {
+            // the real pool, with the snapshot read failing as a dropped connection would make it fail
+            javax.sql.DataSource failing = (javax.sql.DataSource) java.lang.reflect.Proxy.newProxyInstance(getClass().getClassLoader(),
+                    new Class<?>[]{javax.sql.DataSource.class}, (proxy, m, args) -> {
+                        Object r = m.invoke(ds, args);
+                        if (!m.getName().equals("getConnection")) {
+                            return r;
+                        }
+                        java.sql.Connection real = (java.sql.Connection) r;
+                        return java.lang.reflect.Proxy.newProxyInstance(getClass().getClassLoader(), new Class<?>[]{java.sql.Connection.class},
+                                (p2, cm, cargs) -> {
+                                    if (cm.getName().equals("prepareStatement") && SyncQueue.SNAPSHOTS_PG.equals(cargs[0])) {
+                                        throw new java.sql.SQLException("injected: connection reset");
+                                    }
+                                    try {
+                                        return cm.invoke(real, cargs);
+                                    } catch (java.lang.reflect.InvocationTargetException e) {
+                                        throw e.getCause();
+                                    }
+                                });
+                    });
+            SyncQueue queue = new SyncQueue(failing);
+            Instant t0 = Instant.now().minusSeconds(60);
+            enqueue(ds, queue, "ABC12", t0);
+            enqueue(ds, queue, "XYZ34", t0);
+            java.util.Map<Long, String> snapshots = new java.util.HashMap<>();
+            List<QueueEntry> claimed = queue.claim("i1", Duration.ofMinutes(5), 10, List.of(), "crm", Instant.now(), snapshots);
+            assertThat(claimed).extracting(QueueEntry::orderCode).containsExactlyInAnyOrder("ABC12", "XYZ34");
+            assertThat(snapshots).isEmpty();
+            assertThat(new OrderStore(ds).query("SELECT slot, claimed_by FROM sync_queue"))
+                    .extracting(r -> r.get("slot") + " " + r.get("claimed_by")).containsOnly("inflight i1");
         }
     }
 

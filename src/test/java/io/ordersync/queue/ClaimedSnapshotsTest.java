@@ -19,8 +19,8 @@ import java.util.Set;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * A claim reads the snapshots of its rows' orders in its own transaction, so that a sync starts without a
- * transaction of its own: each claimed row gets its order's newest snapshot, rows of one order (several providers)
+ * A claim reads the snapshots of its rows' orders (H2: in its transaction; PostgreSQL: right after it committed), so
+ * that a sync starts without a transaction of its own: each claimed row gets its order's newest snapshot, rows of one order (several providers)
  * the same one, a row whose order has none gets nothing; keys with characters that a PostgreSQL array literal
  * would have to escape, and a large document, come back as stored.
  */
