@@ -373,20 +373,8 @@ public final class SyncQueue {
      * each event's rows from the index however long the backlog.
      */
     public static String claimSqlPostgres(int full, boolean only, int most) {
-        StringBuilder due = new StringBuilder("SELECT q.id, q.not_before FROM sync_queue q WHERE q.slot = 'waiting' "
-                + "AND q.event_slug = ev.val AND q.need_manual_retry IS NULL AND q.not_before <= (SELECT ?::timestamptz) "
-                + "AND NOT EXISTS (SELECT 1 FROM sync_queue f WHERE f.slot = 'inflight' AND f.event_slug = q.event_slug "
-                + "AND f.order_code = q.order_code AND f.provider = q.provider)");
-        for (int i = 0; i < full; i++) {
-            due.append(i == 0 ? " AND q.provider NOT IN (?" : ", ?");
-        }
-        if (full > 0) {
-            due.append(")");
-        }
-        if (only) {
-            due.append(" AND q.provider = (SELECT ?::varchar)");
-        }
-        due.append(" ORDER BY q.slot, q.event_slug, q.not_before, q.id LIMIT ").append(most);
+        String due = dueRows("SELECT q.id, q.not_before", "ev.val", "(SELECT ?::timestamptz)", full,
+                only ? "(SELECT ?::varchar)" : null) + " LIMIT " + most;
         return "WITH RECURSIVE ev(val) AS (SELECT (" + firstWaiting("event_slug") + ") UNION ALL SELECT ("
                 + nextWaiting("event_slug", ">", "ev.val") + ") FROM ev WHERE ev.val IS NOT NULL), "
                 // the first due rows of every event, then the second of every event, …
@@ -697,8 +685,17 @@ public final class SyncQueue {
      * Public for the test that checks the database reads them from the index instead of sorting the backlog.
      */
     public static String candidatesSql(int full, boolean only) {
-        StringBuilder sql = new StringBuilder("SELECT " + COLUMNS + " FROM sync_queue q WHERE q.slot = 'waiting' "
-                + "AND q.event_slug = ? AND q.need_manual_retry IS NULL AND q.not_before <= ? "
+        return dueRows("SELECT " + COLUMNS, "?", "?", full, only ? "?" : null) + " FETCH FIRST ? ROWS ONLY";
+    }
+
+    /**
+     * One event's due rows without a sibling in flight, ordered as the index on (slot, event_slug, not_before, id) is:
+     * {@code event}, {@code now} and {@code only} (null: any provider) are SQL expressions, {@code full} the number of
+     * providers to skip (a parameter each). For {@link #candidatesSql} and the PostgreSQL claim.
+     */
+    private static String dueRows(String select, String event, String now, int full, String only) {
+        StringBuilder sql = new StringBuilder(select + " FROM sync_queue q WHERE q.slot = 'waiting' "
+                + "AND q.event_slug = " + event + " AND q.need_manual_retry IS NULL AND q.not_before <= " + now + " "
                 + "AND NOT EXISTS (SELECT 1 FROM sync_queue f WHERE f.slot = 'inflight' AND f.event_slug = q.event_slug "
                 + "AND f.order_code = q.order_code AND f.provider = q.provider)");
         for (int i = 0; i < full; i++) {
@@ -707,12 +704,12 @@ public final class SyncQueue {
         if (full > 0) {
             sql.append(")");
         }
-        if (only) {
-            sql.append(" AND q.provider = ?");
+        if (only != null) {
+            sql.append(" AND q.provider = ").append(only);
         }
         // ordered as the index is, equality columns included: only then does H2 read the first rows from the
         // index instead of sorting every waiting row of the event on every claim
-        sql.append(" ORDER BY q.slot, q.event_slug, q.not_before, q.id FETCH FIRST ? ROWS ONLY");
+        sql.append(" ORDER BY q.slot, q.event_slug, q.not_before, q.id");
         return sql.toString();
     }
 
