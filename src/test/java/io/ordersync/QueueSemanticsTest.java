@@ -105,7 +105,7 @@ class QueueSemanticsTest {
                 ps.setString(2, "crm");
                 ps.setInt(3, 16);
                 ps.setObject(4, now);
-                ps.setArray(5, c.createArrayOf("varchar", java.util.stream.IntStream.range(0, 16).mapToObj(i -> "t" + i).toArray()));
+                ps.setString(5, "explain-token");
                 ps.setString(6, "explain");
                 ps.setObject(7, now.plusMinutes(5));
                 try (var rs = ps.executeQuery()) {

@@ -297,10 +297,6 @@ public final class SyncQueue {
      */
     private List<QueueEntry> claimPostgres(String instanceId, Instant leaseUntil, int limit, Collection<String> full,
                                            String only, Instant now, Map<Long, String> snapshots) {
-        String[] tokens = new String[limit];
-        for (int i = 0; i < limit; i++) {
-            tokens[i] = UUID.randomUUID().toString();
-        }
         try (Connection c = ds.getConnection()) {
             if (!postgres(c)) {
                 return null;
@@ -320,7 +316,8 @@ public final class SyncQueue {
                 }
                 ps.setInt(i++, limit);
                 ps.setObject(i++, ts(now));
-                ps.setArray(i++, c.createArrayOf("varchar", tokens));
+                // each row's token: this claim's random part and the row's place in it
+                ps.setString(i++, UUID.randomUUID().toString());
                 ps.setString(i++, instanceId);
                 ps.setObject(i, ts(leaseUntil));
                 try (ResultSet rs = ps.executeQuery()) {
@@ -362,8 +359,8 @@ public final class SyncQueue {
     }
 
     /**
-     * The claim on PostgreSQL (parameters: now, the {@code full} providers, {@code only}, the limit, now, the claim
-     * tokens, the instance, the lease's end), its rows in claim order. It reads the first {@code most} due rows (a
+     * The claim on PostgreSQL (parameters: now, the {@code full} providers, {@code only}, the limit, now, the claim's
+     * random token part, the instance, the lease's end), its rows in claim order. It reads the first {@code most} due rows (a
      * constant in the statement, at least the limit) and claims the first ones up to the limit (a parameter): with
      * the limits as parameters PostgreSQL planned the statement again on every claim (1.3 ms of its CPU per claim in
      * the e2e benchmark, pg_stat_statements): its generic plan, guessing a tenth of the rows for a {@code LIMIT ?},
@@ -386,7 +383,7 @@ public final class SyncQueue {
                 + "AND q.slot = 'waiting' "
                 + "AND q.need_manual_retry IS NULL AND q.not_before <= ? FOR UPDATE SKIP LOCKED), "
                 + "claimed AS (UPDATE sync_queue q SET slot = 'inflight', "
-                + "claim_token = (?::varchar[])[(SELECT cand.n FROM cand WHERE cand.id = q.id)::int], claimed_by = ?, "
+                + "claim_token = ?::varchar || '-' || (SELECT cand.n FROM cand WHERE cand.id = q.id), claimed_by = ?, "
                 + "lease_until = ? WHERE q.id = ANY(ARRAY(SELECT id FROM locked)) RETURNING " + qualified("q") + ") "
                 + "SELECT " + qualified("claimed") + " FROM claimed JOIN cand ON cand.id = claimed.id ORDER BY cand.n";
     }
