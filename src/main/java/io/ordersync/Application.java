@@ -8,6 +8,7 @@ import org.apache.camel.main.Main;
 import org.apache.camel.main.MainListenerSupport;
 
 import java.util.List;
+import java.util.Map;
 
 /**
  * Runs ordersync as a standalone Camel Main application ({@code --demo}: with a sandbox target and sample
@@ -45,6 +46,26 @@ public final class Application {
         }
         Main main = new Main();
         main.configure().addConfiguration(OrdersyncConfiguration.class);
+        java.nio.file.Path training = io.ordersync.config.ClassArchiveTraining.scratch();
+        if (training != null) {
+            // the launcher's training start (./ordersync, AppCDS): ready, then stop; the JVM writes the archive at exit
+            Map<String, String> overrides = io.ordersync.config.ClassArchiveTraining.overrides(training);
+            overrides.forEach(System::setProperty);
+            overrides.forEach(main::addOverrideProperty);
+            main.addMainListener(new MainListenerSupport() {
+                @Override
+                public void beforeConfigure(BaseMainSupport m) {
+                    // before the database opens: a setting that still wins over the training's (the environment) stops it
+                    io.ordersync.config.ClassArchiveTraining.check(m.getCamelContext(), overrides);
+                }
+
+                @Override
+                public void afterStart(BaseMainSupport m) {
+                    main.completed();
+                }
+            });
+            args = List.of(args).stream().filter(a -> !a.equals("--demo")).toArray(String[]::new);
+        }
         main.addMainListener(new MainListenerSupport() {
             @Override
             public void beforeConfigure(BaseMainSupport m) {
@@ -54,11 +75,11 @@ public final class Application {
             }
         });
         Demo demo = null;
-        boolean isDemo = List.of(args).contains("--demo");
+        boolean isDemo = training == null && List.of(args).contains("--demo");
         main.addMainListener(new MainListenerSupport() {
             @Override
             public void afterStart(BaseMainSupport m) {
-                if (!isDemo) {
+                if (!isDemo && training == null) {
                     System.out.println(readyLine(m.getCamelContext()));
                 }
             }
@@ -83,6 +104,9 @@ public final class Application {
         }
         try {
             main.run(args);
+            if (training != null) {
+                System.exit(0); // a thread left by a library must not hold the exit (and the archive) back
+            }
         } catch (io.ordersync.config.Ports.PortInUseException e) {
             System.err.println(e.getMessage());
             System.exit(2);

@@ -116,7 +116,8 @@ public final class FootprintBench {
 
     private static String jarClassPath;
 
-    private static Path jar(Path classes, Path jar) throws java.io.IOException {
+    /** A jar of a class directory (directory entries too), as a build makes it. */
+    public static Path jar(Path classes, Path jar) throws java.io.IOException {
         try (var out = new java.util.jar.JarOutputStream(Files.newOutputStream(jar)); var files = Files.walk(classes)) {
             for (Path f : (Iterable<Path>) files.filter(f -> !f.equals(classes)).sorted()::iterator) {
                 String name = classes.relativize(f).toString().replace('\\', '/');

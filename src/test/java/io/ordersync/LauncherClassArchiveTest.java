@@ -1,0 +1,205 @@
+package io.ordersync;
+
+import io.ordersync.bench.FootprintBench;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Issue 18: the ./ordersync launcher writes an application class-data archive (AppCDS) at the first service start
+ * of a build, by a training start that stops when ready, and every later start of that build maps it. Runs the
+ * launcher from an installation of jars (the archive needs a class path of jars: the build's jar and
+ * target/runtime-classpath.txt), as after {@code mvn package}.
+ */
+class LauncherClassArchiveTest {
+
+    @TempDir
+    Path tmp;
+    private Path install;
+
+    @BeforeEach
+    void install() throws Exception {
+        install = Files.createDirectories(tmp.resolve("install"));
+        for (String f : new String[]{"ordersync", "jvm.options"}) {
+            Files.copy(Path.of(f), install.resolve(f));
+        }
+        install.resolve("ordersync").toFile().setExecutable(true);
+        Files.createDirectories(install.resolve("routes"));
+        try (Stream<Path> routes = Files.list(Path.of("routes"))) {
+            for (Path r : routes.toList()) {
+                Files.copy(r, install.resolve("routes").resolve(r.getFileName()));
+            }
+        }
+        Path target = Files.createDirectories(install.resolve("target"));
+        FootprintBench.jar(Path.of("target", "classes"), target.resolve("ordersync-0.1.0-SNAPSHOT.jar"));
+        Files.copy(Path.of("target", "runtime-classpath.txt"), target.resolve("runtime-classpath.txt"));
+        Files.createDirectories(tmp.resolve("mappings"));
+    }
+
+    private record Started(Process process, String output, List<String> cmdline, String maps) {
+    }
+
+    /** ./ordersync as the service, until its ready line; what it printed, its command line and its mapped files. */
+    private Started start(Map<String, String> env) throws Exception {
+        int port;
+        int management;
+        try (ServerSocket a = new ServerSocket(0); ServerSocket b = new ServerSocket(0)) {
+            port = a.getLocalPort();
+            management = b.getLocalPort();
+        }
+        ProcessBuilder builder = new ProcessBuilder("./ordersync", "-Dcamel.server.port=" + port, "-Dcamel.server.host=127.0.0.1",
+                "-Dcamel.management.port=" + management, "-Dordersync.mappings.dir=" + tmp.resolve("mappings").toAbsolutePath())
+                .directory(install.toFile()).redirectErrorStream(true);
+        builder.environment().remove("JAVA_OPTS");
+        builder.environment().keySet().removeIf(k -> k.startsWith("ORDERSYNC_"));
+        // the real database comes from the environment, as in production: the training must not use it
+        builder.environment().put("ORDERSYNC_DB_URL", "jdbc:h2:file:" + tmp.resolve("real").resolve("ordersync").toAbsolutePath());
+        builder.environment().putAll(env);
+        Process p = builder.start();
+        StringBuilder out = new StringBuilder();
+        try {
+            BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+            String line;
+            while (System.nanoTime() < until && (line = r.readLine()) != null) {
+                out.append(line).append('\n');
+                if (line.startsWith("ordersync ready:")) {
+                    List<String> cmdline = List.of(Files.readString(Path.of("/proc/" + p.pid() + "/cmdline")).split("\0"));
+                    String maps = Files.readString(Path.of("/proc/" + p.pid() + "/maps"));
+                    Thread drain = new Thread(() -> {
+                        try {
+                            r.transferTo(java.io.Writer.nullWriter());
+                        } catch (java.io.IOException ignored) {
+                            // stopped
+                        }
+                    });
+                    drain.setDaemon(true);
+                    drain.start();
+                    return new Started(p, out.toString(), cmdline, maps);
+                }
+            }
+            throw new AssertionError("no ready line; it printed:\n" + out);
+        } catch (Throwable t) {
+            stop(p);
+            throw t;
+        }
+    }
+
+    private static void stop(Process p) throws InterruptedException {
+        p.destroy();
+        if (!p.waitFor(30, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+        }
+    }
+
+    private List<Path> archives() throws Exception {
+        Path dir = install.resolve("target/class-archive");
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.filter(f -> f.getFileName().toString().endsWith(".jsa")).toList();
+        }
+    }
+
+    private Started startAndStop(Map<String, String> env) throws Exception {
+        Started s = start(env);
+        stop(s.process());
+        return s;
+    }
+
+    @Test
+    void theFirstStartOfABuildWritesTheArchiveAndEveryLaterStartMapsIt() throws Exception {
+        Started first = startAndStop(Map.of());
+        assertThat(first.output()).contains("writing this build's class-data archive");
+        assertThat(archives()).hasSize(1);
+        Path jsa = archives().get(0).toRealPath();
+        assertThat(first.cmdline()).contains("-XX:SharedArchiveFile=target/class-archive/" + jsa.getFileName(), "-Xmx144m");
+        assertThat(first.maps()).as("the service maps the archive").contains(jsa.toString());
+        // the training ran on its own scratch database (removed), never on the one the environment names
+        String training = Files.readString(install.resolve("target/class-archive/training.log"));
+        assertThat(training).contains("ordersync.db.url = jdbc:h2:file:" + install.resolve("target/class-archive").toRealPath() + "/scratch.")
+                .doesNotContain(tmp.resolve("real").toString()).contains("Routes startup (total:0)");
+        try (Stream<Path> left = Files.list(install.resolve("target/class-archive"))) {
+            assertThat(left.map(f -> f.getFileName().toString())).noneMatch(n -> n.startsWith("scratch."));
+        }
+        assertThat(tmp.resolve("real").resolve("ordersync.mv.db")).as("the service's own database").exists();
+
+        Started second = startAndStop(Map.of());
+        assertThat(second.output()).doesNotContain("class-data archive");
+        assertThat(second.maps()).contains(jsa.toString());
+
+        // another build (the jar changed): a new archive, the old one removed
+        Path jar = install.resolve("target/ordersync-0.1.0-SNAPSHOT.jar");
+        Files.setLastModifiedTime(jar, FileTime.fromMillis(Files.getLastModifiedTime(jar).toMillis() + 5_000));
+        Started rebuilt = startAndStop(Map.of());
+        assertThat(rebuilt.output()).contains("writing this build's class-data archive");
+        assertThat(archives()).hasSize(1).doesNotContain(jsa);
+        assertThat(rebuilt.maps()).contains(archives().get(0).toRealPath().toString());
+    }
+
+    @Test
+    void aTrainingThatFailsLeavesTheStartWithoutArchiveAndIsNotRepeatedForTheBuild() throws Exception {
+        // a training that takes longer than allowed is stopped
+        Started failed = startAndStop(Map.of("ORDERSYNC_CLASS_ARCHIVE_TIMEOUT", "1"));
+        assertThat(failed.output()).contains("the class-data archive could not be written", "not trying again for this build");
+        assertThat(archives()).isEmpty();
+        assertThat(failed.cmdline()).noneMatch(a -> a.contains("SharedArchive"));
+        try (Stream<Path> left = Files.list(install.resolve("target/class-archive"))) {
+            assertThat(left.map(f -> f.getFileName().toString())).noneMatch(n -> n.startsWith("scratch."))
+                    .anyMatch(n -> n.endsWith(".failed"));
+        }
+        Started next = startAndStop(Map.of());
+        assertThat(next.output()).doesNotContain("class-data archive");
+        assertThat(next.cmdline()).noneMatch(a -> a.contains("SharedArchive"));
+    }
+
+    @Test
+    void anArchiveDirectoryThatCannotBeMadeOrSwitchedOffStartsWithoutOne() throws Exception {
+        Started off = startAndStop(Map.of("ORDERSYNC_CLASS_ARCHIVE", "off"));
+        assertThat(off.output()).doesNotContain("class-data archive");
+        assertThat(off.cmdline()).noneMatch(a -> a.contains("SharedArchive"));
+        assertThat(install.resolve("target/class-archive")).doesNotExist();
+
+        Files.writeString(install.resolve("target/class-archive"), "not a directory");
+        Started unwritable = startAndStop(Map.of());
+        assertThat(unwritable.output()).contains("is not writable; starting without a class-data archive");
+        assertThat(unwritable.cmdline()).noneMatch(a -> a.contains("SharedArchive"));
+    }
+
+    /**
+     * The training refuses to run when a setting of the environment would win over its own (ORDERSYNC_DB_URL
+     * points at the real database), before it opens any database. The launcher keeps those variables out of
+     * the training's environment; this is the check behind it.
+     */
+    @Test
+    void aTrainingStartRefusesSettingsFromTheEnvironment() throws Exception {
+        Path real = tmp.resolve("real").resolve("ordersync");
+        ProcessBuilder builder = new ProcessBuilder("java", "-Dordersync.class-archive.training=" + tmp.resolve("scratch"),
+                "-Dordersync.mappings.dir=" + tmp.resolve("mappings"), "-cp",
+                Path.of("target", "classes").toAbsolutePath() + ":" + Files.readString(Path.of("target", "runtime-classpath.txt")).trim(),
+                "io.ordersync.Application").redirectErrorStream(true);
+        builder.environment().put("ORDERSYNC_DB_URL", "jdbc:h2:file:" + real.toAbsolutePath());
+        Process p = builder.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).isNotZero();
+        assertThat(out).contains("class-data archive training refused: ordersync.db.url is set elsewhere");
+        assertThat(tmp.resolve("real")).doesNotExist();
+    }
+}
