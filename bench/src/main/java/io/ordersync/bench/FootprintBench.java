@@ -15,7 +15,8 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Footprint: ordersync as its own process (H2, the benchmark provider, {@code -Xmx256m}): time from launching the
+ * Footprint: ordersync as its own process (H2, the benchmark provider; the production defaults as the launcher runs them,
+ * with the class-data archive of its training start, and other options): time from launching the
  * JVM to ready and to the first order synced (the event is posted as soon as the HTTP intake answers), then the
  * resident set size (VmRSS) while it takes and syncs a stream of orders. {@code bench/run footprint [orders]}.
  */
@@ -46,34 +47,66 @@ public final class FootprintBench {
                     r.orders() / r.loadSeconds());
             return;
         }
-        // what ./ordersync runs with when JAVA_OPTS is not set: jvm.options and MALLOC_ARENA_MAX=2
-        Result production = run(orders, productionOptions(), Map.of("MALLOC_ARENA_MAX", "2"));
+        // what ./ordersync runs with when JAVA_OPTS is not set: jvm.options, MALLOC_ARENA_MAX=2 and the class-data
+        // archive its training start wrote (the launcher's two steps: the training, then the start that maps it)
+        Map<String, String> arena = Map.of("MALLOC_ARENA_MAX", "2");
+        Path archives = Files.createTempDirectory("ordersync-cds");
+        Path launcherJsa = archives.resolve("launcher.jsa");
+        double trainingSeconds = train(productionOptions(), arena, launcherJsa);
+        List<String> withArchive = new java.util.ArrayList<>(productionOptions());
+        withArchive.addAll(List.of("-Xshare:on", "-XX:SharedArchiveFile=" + launcherJsa));
+        Result production = run(orders, withArchive, arena);
+        // ORDERSYNC_CLASS_ARCHIVE=off
+        Result noArchive = run(orders, productionOptions(), arena);
         Result plain = run(orders, List.of("-Xmx256m"));
-        // the same with an application class-data archive (AppCDS): one run writes it, the next one uses it
-        Path jsa = Files.createTempDirectory("ordersync-cds").resolve("ordersync.jsa");
+        // -Xmx256m with an archive written at the exit of a run that synced an order (README's earlier recipe)
+        Path jsa = archives.resolve("ordersync.jsa");
         run(1, List.of("-Xmx256m", "-XX:ArchiveClassesAtExit=" + jsa));
         if (!Files.isRegularFile(jsa)) {
             throw new IllegalStateException("no class-data archive was written to " + jsa + "; see the process log");
         }
         // -Xshare:on: fail instead of silently running without the archive
         Result cds = run(orders, List.of("-Xmx256m", "-Xshare:on", "-XX:SharedArchiveFile=" + jsa));
-        // C1 only: on a machine with two cores, C2 compiling competes with start-up (and with the first minutes of work)
-        Result c1 = run(orders, List.of("-Xmx256m", "-Xshare:on", "-XX:SharedArchiveFile=" + jsa, "-XX:TieredStopAtLevel=1"));
-        // and the serial collector: G1 grows the touched heap towards -Xmx under load (its regions and remembered
-        // sets too); with a heap this small, the serial collector's pauses stay short
-        Result serial = run(orders, List.of("-Xmx256m", "-Xshare:on", "-XX:SharedArchiveFile=" + jsa, "-XX:TieredStopAtLevel=1",
-                "-XX:+UseSerialGC"));
-        List<Result> all = List.of(production, plain, cds, c1, serial);
+        List<Result> all = List.of(production, noArchive, plain, cds);
         System.out.println();
-        System.out.println("| footprint | production defaults (jvm.options: " + String.join(" ", productionOptions())
-                + "; MALLOC_ARENA_MAX=2) | -Xmx256m | -Xmx256m, AppCDS archive | -Xmx256m, AppCDS, -XX:TieredStopAtLevel=1 "
-                + "| -Xmx256m, AppCDS, -XX:TieredStopAtLevel=1, -XX:+UseSerialGC |");
-        System.out.println("|---|---|---|---|---|---|");
+        System.out.printf("The launcher's training start (once per build) took %.2f s; its archive is %d MB.%n", trainingSeconds,
+                Files.size(launcherJsa) >> 20);
+        System.out.println();
+        System.out.println("| footprint | production defaults, as ./ordersync runs them (jvm.options: " + String.join(" ", productionOptions())
+                + "; MALLOC_ARENA_MAX=2; the class-data archive of its training start) | the same without the archive "
+                + "(ORDERSYNC_CLASS_ARCHIVE=off) | -Xmx256m | -Xmx256m, AppCDS archive |");
+        System.out.println("|---|---|---|---|---|");
         row("launch → ready (health UP)", all, r -> String.format("%.2f s", r.secondsToReady()));
         row("launch → first order synced", all, r -> String.format("%.2f s", r.secondsToFirstSync()));
         row("RSS after the first sync", all, r -> r.rssIdleMb() + " MB");
         row("RSS max while syncing " + orders + " orders", all,
                 r -> String.format("%d MB (%.0f orders/s)", r.rssMaxUnderLoadMb(), r.orders() / r.loadSeconds()));
+    }
+
+    /**
+     * The launcher's training start (./ordersync, io.ordersync.config.ClassArchiveTraining): ordersync with these
+     * options starts on a scratch database, stops when ready, and the JVM writes its class-data archive at exit.
+     * Returns the seconds it took, launch to exit.
+     */
+    static double train(List<String> options, Map<String, String> environment, Path jsa) throws Exception {
+        Path scratch = Files.createTempDirectory("ordersync-training");
+        List<String> cmd = new java.util.ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.addAll(options);
+        cmd.addAll(List.of("-XX:ArchiveClassesAtExit=" + jsa, "-Dordersync.class-archive.training=" + scratch,
+                "-Dordersync.mappings.dir=" + BenchData.mappingsDir(scratch.resolve("mappings")).toAbsolutePath(),
+                "-Dbench.target.url=http://127.0.0.1:9", "-Dbench.target.token=s3cret",
+                "-cp", jarClassPath(), "io.ordersync.Application"));
+        ProcessBuilder b = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(scratch.resolve("training.log").toFile());
+        b.environment().keySet().removeIf(k -> k.startsWith("ORDERSYNC_") || k.startsWith("CAMEL_"));
+        b.environment().putAll(environment);
+        long start = System.nanoTime();
+        Process p = b.start();
+        if (!p.waitFor(3, java.util.concurrent.TimeUnit.MINUTES) || p.exitValue() != 0 || !Files.isRegularFile(jsa)) {
+            p.destroyForcibly();
+            throw new IllegalStateException("the training start failed; see " + scratch.resolve("training.log"));
+        }
+        return (System.nanoTime() - start) / 1e9;
     }
 
     /** The options of jvm.options, which ./ordersync uses when JAVA_OPTS is not set. */
