@@ -182,6 +182,25 @@ class LauncherClassArchiveTest {
         assertThat(unwritable.cmdline()).noneMatch(a -> a.contains("SharedArchive"));
     }
 
+    /** For an image or a deployment step: the archive written now, without starting the service. */
+    @Test
+    void theClassArchiveCommandWritesItWithoutStartingTheService() throws Exception {
+        ProcessBuilder builder = new ProcessBuilder("./ordersync", "class-archive").directory(install.toFile()).redirectErrorStream(true);
+        builder.environment().remove("JAVA_OPTS");
+        builder.environment().keySet().removeIf(k -> k.startsWith("ORDERSYNC_"));
+        Process p = builder.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(180, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).as(out).isZero();
+        assertThat(archives()).hasSize(1);
+        assertThat(out).contains("writing this build's class-data archive", "class-data archive " + install.toRealPath().resolve("target/class-archive")
+                .resolve(archives().get(0).getFileName())).doesNotContain("ordersync ready");
+
+        Started next = startAndStop(Map.of());
+        assertThat(next.output()).doesNotContain("class-data archive");
+        assertThat(next.maps()).contains(archives().get(0).toRealPath().toString());
+    }
+
     /**
      * The training refuses to run when a setting of the environment would win over its own (ORDERSYNC_DB_URL
      * points at the real database), before it opens any database. The launcher keeps those variables out of

@@ -58,7 +58,9 @@ public final class Commands {
                 ordersync fields                       list the source fields a mapping can read
                 ordersync pretix-import --event <slug> [--url http://127.0.0.1:8080] [--no-wait]
                                                        import every order of a pretix event through the running
-                                                       ordersync (admin token: ORDERSYNC_ADMIN_TOKEN); prints progress""");
+                                                       ordersync (admin token: ORDERSYNC_ADMIN_TOKEN); prints progress
+                ordersync class-archive                write this build's class-data archive for faster starts and exit
+                                                       (./ordersync only; its first service start of a build does it too)""");
         return 0;
     }
 
