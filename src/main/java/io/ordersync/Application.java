@@ -60,6 +60,11 @@ public final class Application {
                 }
 
                 @Override
+                public void beforeStart(BaseMainSupport m) {
+                    io.ordersync.config.ClassArchiveTraining.checkStarting(m.getCamelContext());
+                }
+
+                @Override
                 public void afterStart(BaseMainSupport m) {
                     main.completed();
                 }

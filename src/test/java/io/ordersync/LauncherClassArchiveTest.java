@@ -134,7 +134,7 @@ class LauncherClassArchiveTest {
         // the training ran on its own scratch database (removed), never on the one the environment names
         String training = Files.readString(install.resolve("target/class-archive/training.log"));
         assertThat(training).contains("ordersync.db.url = jdbc:h2:file:" + install.resolve("target/class-archive").toRealPath() + "/scratch.")
-                .doesNotContain(tmp.resolve("real").toString()).contains("Routes startup (total:0)");
+                .doesNotContain(tmp.resolve("real").toString()).contains("Routes startup (total:0)").doesNotContain("    Started ");
         try (Stream<Path> left = Files.list(install.resolve("target/class-archive"))) {
             assertThat(left.map(f -> f.getFileName().toString())).noneMatch(n -> n.startsWith("scratch."));
         }
@@ -144,13 +144,20 @@ class LauncherClassArchiveTest {
         assertThat(second.output()).doesNotContain("class-data archive");
         assertThat(second.maps()).contains(jsa.toString());
 
-        // another build (the jar changed): a new archive, the old one removed
+        // another build (the jar changed): a new archive; of the earlier ones, the newest stays
         Path jar = install.resolve("target/ordersync-0.1.0-SNAPSHOT.jar");
         Files.setLastModifiedTime(jar, FileTime.fromMillis(Files.getLastModifiedTime(jar).toMillis() + 5_000));
         Started rebuilt = startAndStop(Map.of());
         assertThat(rebuilt.output()).contains("writing this build's class-data archive");
-        assertThat(archives()).hasSize(1).doesNotContain(jsa);
-        assertThat(rebuilt.maps()).contains(archives().get(0).toRealPath().toString());
+        assertThat(archives()).hasSize(2).contains(jsa);
+        Path newer = archives().stream().filter(a -> !a.equals(jsa)).findFirst().orElseThrow().toRealPath();
+        assertThat(rebuilt.maps()).contains(newer.toString()).doesNotContain(jsa.toString());
+        Files.setLastModifiedTime(jar, FileTime.fromMillis(Files.getLastModifiedTime(jar).toMillis() + 5_000));
+        startAndStop(Map.of());
+        assertThat(archives()).as("the two newest").hasSize(2).doesNotContain(jsa).contains(newer);
+        try (Stream<Path> checked = Files.list(install.resolve("target/class-archive"))) {
+            assertThat(checked.filter(f -> f.toString().endsWith(".checked"))).hasSize(2);
+        }
     }
 
     @Test
@@ -165,7 +172,8 @@ class LauncherClassArchiveTest {
                     .anyMatch(n -> n.endsWith(".failed"));
         }
         Started next = startAndStop(Map.of());
-        assertThat(next.output()).doesNotContain("class-data archive");
+        assertThat(next.output()).contains("no class-data archive for this build: its training failed (exit 124",
+                "./ordersync class-archive tries again").doesNotContain("writing this build's");
         assertThat(next.cmdline()).noneMatch(a -> a.contains("SharedArchive"));
     }
 
@@ -182,16 +190,159 @@ class LauncherClassArchiveTest {
         assertThat(unwritable.cmdline()).noneMatch(a -> a.contains("SharedArchive"));
     }
 
-    /** For an image or a deployment step: the archive written now, without starting the service. */
-    @Test
-    void theClassArchiveCommandWritesItWithoutStartingTheService() throws Exception {
-        ProcessBuilder builder = new ProcessBuilder("./ordersync", "class-archive").directory(install.toFile()).redirectErrorStream(true);
+    private record Ran(int exit, String out) {
+    }
+
+    private Ran classArchive(Map<String, String> env, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of("./ordersync", "class-archive"));
+        cmd.addAll(List.of(args));
+        ProcessBuilder builder = new ProcessBuilder(cmd).directory(install.toFile()).redirectErrorStream(true);
         builder.environment().remove("JAVA_OPTS");
         builder.environment().keySet().removeIf(k -> k.startsWith("ORDERSYNC_"));
+        builder.environment().putAll(env);
         Process p = builder.start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertThat(p.waitFor(180, TimeUnit.SECONDS)).isTrue();
-        assertThat(p.exitValue()).as(out).isZero();
+        return new Ran(p.exitValue(), out);
+    }
+
+    /** A loopback port that counts the connections made to it. */
+    private static final class Listener implements AutoCloseable {
+        final ServerSocket socket = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress());
+        final java.util.concurrent.atomic.AtomicInteger connections = new java.util.concurrent.atomic.AtomicInteger();
+
+        Listener() throws java.io.IOException {
+            Thread t = new Thread(() -> {
+                while (!socket.isClosed()) {
+                    try (java.net.Socket ignored = socket.accept()) {
+                        connections.incrementAndGet();
+                    } catch (java.io.IOException closed) {
+                        return;
+                    }
+                }
+            });
+            t.setDaemon(true);
+            t.start();
+        }
+
+        String url() {
+            return "http://127.0.0.1:" + socket.getLocalPort();
+        }
+
+        @Override
+        public void close() throws java.io.IOException {
+            socket.close();
+        }
+    }
+
+    /**
+     * The training gets none of the service's settings and starts nothing: with every setting the launcher is
+     * given pointing at real systems (database, pretix, alerts, JMS, the mappings, a user's routes with a timer
+     * and mail and HTTP producers; in -D arguments, the environment and JAVA_OPTS), none of them is reached.
+     */
+    @Test
+    void theTrainingReachesNothingTheServiceIsConfiguredFor() throws Exception {
+        try (Listener pretix = new Listener(); Listener alerts = new Listener(); Listener jms = new Listener();
+             Listener mail = new Listener(); Listener target = new Listener()) {
+            Files.writeString(install.resolve("routes/users-own.camel.yaml"), """
+                    - route:
+                        id: users-timer
+                        from:
+                          uri: "timer:users-own?delay=0&period=10"
+                          steps:
+                            - to: "%s/from-a-timer"
+                    - route:
+                        id: users-mail
+                        from:
+                          uri: "direct:users-mail"
+                          steps:
+                            - to: "smtp://127.0.0.1:%d?to=ops@example.org"
+                    """.formatted(target.url(), mail.socket.getLocalPort()));
+            Path mappings = Files.createDirectories(tmp.resolve("real-mappings"));
+            Files.writeString(mappings.resolve("crm.yaml"), Files.readString(Path.of("mappings/crm.yaml")));
+            Path gcLog = tmp.resolve("gc.log");
+            Ran r = classArchive(Map.of(
+                            "ORDERSYNC_DB_URL", "jdbc:h2:file:" + tmp.resolve("real").resolve("env").toAbsolutePath(),
+                            "ORDERSYNC_PRETIX_URL", pretix.url(), "ORDERSYNC_PRETIX_ORGANIZER", "o", "ORDERSYNC_PRETIX_EVENTS", "e",
+                            "ORDERSYNC_PRETIX_TOKEN", "t", "CRM_URL", target.url(), "CRM_TOKEN", "secret-crm-token",
+                            "JAVA_OPTS", "-Xmx144m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dordersync.db.url=jdbc:h2:file:"
+                                    + tmp.resolve("real").resolve("opts").toAbsolutePath() + " -Xlog:gc:file=" + gcLog),
+                    "-Dordersync.db.url=jdbc:h2:file:" + tmp.resolve("real").resolve("arg").toAbsolutePath(),
+                    "-Dordersync.alerts.webhook-url=" + alerts.url(), "-Dordersync.jms.enabled=true",
+                    "-Dordersync.jms.url=tcp://127.0.0.1:" + jms.socket.getLocalPort(), "-Dordersync.mappings.dir=" + mappings);
+            assertThat(r.exit()).as(r.out()).isZero();
+            assertThat(archives()).hasSize(1);
+            Thread.sleep(500);
+            assertThat(List.of(pretix.connections.get(), alerts.connections.get(), jms.connections.get(), mail.connections.get(),
+                    target.connections.get())).as("connections to pretix, alerts, JMS, a mail server, the CRM").containsOnly(0);
+            assertThat(tmp.resolve("real")).as("no database of the service's settings").doesNotExist();
+            assertThat(gcLog).as("JAVA_OPTS' log file").doesNotExist();
+            String training = Files.readString(install.resolve("target/class-archive/training.log"));
+            assertThat(training).doesNotContain("secret-crm-token").doesNotContain(target.url()).contains("Routes startup (total:0)")
+                    .doesNotContain("    Started ");
+            assertThat(Files.getPosixFilePermissions(install.resolve("target/class-archive/training.log")))
+                    .containsOnly(java.nio.file.attribute.PosixFilePermission.OWNER_READ, java.nio.file.attribute.PosixFilePermission.OWNER_WRITE);
+        }
+    }
+
+    /** Two at once: one trains, the other waits for it; one archive. A damaged archive is written again. */
+    @Test
+    void concurrentCallsWriteOneArchiveAndADamagedOneIsWrittenAgain() throws Exception {
+        java.util.concurrent.ExecutorService two = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            var a = two.submit(() -> classArchive(Map.of()));
+            var b = two.submit(() -> classArchive(Map.of()));
+            Ran ra = a.get(4, TimeUnit.MINUTES);
+            Ran rb = b.get(4, TimeUnit.MINUTES);
+            assertThat(List.of(ra.exit(), rb.exit())).as(ra.out() + rb.out()).containsOnly(0);
+            assertThat((ra.out() + rb.out()).split("writing this build's class-data archive", -1)).hasSize(2);
+        } finally {
+            two.shutdownNow();
+        }
+        assertThat(archives()).hasSize(1);
+        Path jsa = archives().get(0);
+        jsa.toFile().setWritable(true);
+        try (var ch = java.nio.channels.FileChannel.open(jsa, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.truncate(1000); // a JDK 17 given this archive crashes
+        }
+        Started after = startAndStop(Map.of());
+        assertThat(after.output()).contains("is not the archive that was checked; writing it again", "writing this build's class-data archive");
+        assertThat(Files.size(archives().get(0))).isGreaterThan(1_000_000);
+        assertThat(after.maps()).contains(archives().get(0).toRealPath().toString());
+    }
+
+    /** A stop of the launcher (SIGTERM from a supervisor) while it trains stops the training too, and leaves nothing. */
+    @Test
+    void stoppingTheLauncherWhileItTrainsStopsTheTraining() throws Exception {
+        ProcessBuilder builder = new ProcessBuilder("./ordersync", "class-archive").directory(install.toFile()).redirectErrorStream(true)
+                .redirectOutput(tmp.resolve("out.log").toFile());
+        builder.environment().remove("JAVA_OPTS");
+        Process p = builder.start();
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        List<ProcessHandle> jvms = List.of();
+        while (System.nanoTime() < until && jvms.isEmpty()) {
+            jvms = p.descendants().filter(h -> h.info().command().orElse("").endsWith("java")).toList();
+            Thread.sleep(50);
+        }
+        assertThat(jvms).as("the training's JVM").isNotEmpty();
+        Thread.sleep(1000);
+        p.destroy(); // SIGTERM to the launcher
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).isEqualTo(143);
+        for (ProcessHandle h : jvms) {
+            assertThat(h.onExit()).succeedsWithin(java.time.Duration.ofSeconds(30));
+        }
+        try (Stream<Path> left = Files.list(install.resolve("target/class-archive"))) {
+            assertThat(left.map(f -> f.getFileName().toString())).noneMatch(n -> n.startsWith("scratch.") || n.endsWith(".jsa"));
+        }
+    }
+
+    /** For an image or a deployment step: the archive written now, without starting the service. */
+    @Test
+    void theClassArchiveCommandWritesItWithoutStartingTheService() throws Exception {
+        Ran r = classArchive(Map.of());
+        String out = r.out();
+        assertThat(r.exit()).as(out).isZero();
         assertThat(archives()).hasSize(1);
         assertThat(out).contains("writing this build's class-data archive", "class-data archive " + install.toRealPath().resolve("target/class-archive")
                 .resolve(archives().get(0).getFileName())).doesNotContain("ordersync ready");

@@ -41,6 +41,10 @@ public final class Commands {
             case "fields" -> fields();
             case "pretix-import" -> pretixImport(rest);
             case "help", "--help", "-h" -> help();
+            case "class-archive" -> {
+                err.println("class-archive is a command of the ./ordersync launcher, which writes the archive; run ./ordersync class-archive");
+                yield 2;
+            }
             default -> -1;
         };
     }

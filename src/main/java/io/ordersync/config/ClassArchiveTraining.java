@@ -1,22 +1,28 @@
 package io.ordersync.config;
 
+import org.apache.camel.CamelContext;
+
 import java.io.IOException;
 import java.net.ServerSocket;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
  * The training start the {@code ./ordersync} launcher runs once per build to write an application class-data
- * archive (AppCDS; README, "Memory and start"): ordersync starts with the settings it is given, then stops as soon
- * as it is ready, and the JVM writes the classes the start loaded into the archive at exit
- * ({@code -XX:ArchiveClassesAtExit}). The next starts map them instead of loading and verifying them again.
+ * archive (AppCDS; README, "The class-data archive"): ordersync starts, then stops as soon as it is ready, and the
+ * JVM writes the classes the start loaded into the archive at exit ({@code -XX:ArchiveClassesAtExit}). The next
+ * starts map them instead of loading and verifying them again.
  *
- * <p>A training start must not touch what the real service works on, so it overrides: its own H2 database in the
- * launcher's scratch directory (never the configured one), loopback ports nobody listens on, no JMS, no pretix,
- * no alerts, no route reload, and no route started ({@code camel.main.auto-startup=false}: a route of the user's
- * that consumes a queue, a topic or a directory is created, its classes loaded, but it takes nothing). The
- * mapping files are the configured ones, read only.
+ * <p>A training start must not touch anything the real service works with. The launcher gives it none of the
+ * service's settings (an empty environment but for a few basics, no {@code -D} values), and this class overrides
+ * what could still point elsewhere: its own H2 database in the launcher's scratch directory, free loopback ports,
+ * no JMS, no pretix, no alerts, no route reload, the demo's mapping (a provider on a closed loopback port) or none,
+ * no route consumer started ({@code camel.main.auto-startup=false}) and every producer started lazily, on its first
+ * message, which never comes ({@code camel.main.endpoint-lazy-start-producer=true}). The routes of {@code routes/}
+ * are created, so their classes are archived, but nothing in them runs. {@link #check} refuses to go on when any
+ * of this did not take effect.
  */
 public final class ClassArchiveTraining {
 
@@ -42,7 +48,13 @@ public final class ClassArchiveTraining {
         p.put("ordersync.pretix.url", "");
         p.put("ordersync.alerts.webhook-url", "");
         p.put("ordersync.alerts.mail.uri", "");
+        // the demo's provider (so that loading and compiling a mapping is archived too), aimed at the discard port
+        Path demo = Path.of("demo", "mappings");
+        p.put("ordersync.mappings.dir", Files.isDirectory(demo) ? demo.toAbsolutePath().toString()
+                : Files.createDirectories(scratch.resolve("mappings")).toString());
+        p.put("ordersync.demo.sandbox-url", "http://127.0.0.1:9/api");
         p.put("camel.main.auto-startup", "false");
+        p.put("camel.main.endpoint-lazy-start-producer", "true");
         p.put("camel.main.routes-reload-enabled", "false");
         p.put("camel.server.host", "127.0.0.1");
         p.put("camel.management.host", "127.0.0.1");
@@ -54,17 +66,25 @@ public final class ClassArchiveTraining {
     }
 
     /**
-     * Refuses a training start whose settings are not the training's: a value from the environment
-     * ({@code ORDERSYNC_DB_URL}, {@code CAMEL_SERVER_PORT}, …) wins over them, and the launcher removes those
-     * variables from the training's environment. This check makes sure none was missed before the database opens.
+     * Refuses a training start whose settings are not the training's, before the database opens: a value from the
+     * environment ({@code ORDERSYNC_DB_URL}, {@code CAMEL_SERVER_PORT}, …) wins over them (the launcher gives the
+     * training an empty environment; this makes sure), and the context must neither start routes nor producers.
      */
-    public static void check(org.apache.camel.CamelContext context, Map<String, String> overrides) {
+    public static void check(CamelContext context, Map<String, String> overrides) {
         for (Map.Entry<String, String> e : overrides.entrySet()) {
             String actual = context.getPropertiesComponent().resolveProperty(e.getKey()).orElse("");
             if (!actual.equals(e.getValue())) {
                 throw new IllegalStateException("class-data archive training refused: " + e.getKey()
                         + " is set elsewhere (the environment?) and would not be the training's own");
             }
+        }
+    }
+
+    /** Before the context starts: no route may start, and no producer before its first message. */
+    public static void checkStarting(CamelContext context) {
+        if (context.isAutoStartup() || !context.getGlobalEndpointConfiguration().isLazyStartProducer()) {
+            throw new IllegalStateException("class-data archive training refused: routes would start (auto-startup "
+                    + context.isAutoStartup() + ", lazy producers " + context.getGlobalEndpointConfiguration().isLazyStartProducer() + ")");
         }
     }
 }
