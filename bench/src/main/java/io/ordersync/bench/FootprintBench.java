@@ -94,11 +94,10 @@ public final class FootprintBench {
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(options);
         cmd.addAll(List.of("-XX:ArchiveClassesAtExit=" + jsa, "-Dordersync.class-archive.training=" + scratch,
-                "-Dordersync.mappings.dir=" + BenchData.mappingsDir(scratch.resolve("mappings")).toAbsolutePath(),
-                "-Dbench.target.url=http://127.0.0.1:9", "-Dbench.target.token=s3cret",
                 "-cp", jarClassPath(), "io.ordersync.Application"));
         ProcessBuilder b = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(scratch.resolve("training.log").toFile());
-        b.environment().keySet().removeIf(k -> k.startsWith("ORDERSYNC_") || k.startsWith("CAMEL_"));
+        // as the launcher: an empty environment but for a few basics
+        b.environment().keySet().retainAll(java.util.Set.of("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "MALLOC_ARENA_MAX"));
         b.environment().putAll(environment);
         long start = System.nanoTime();
         Process p = b.start();
