@@ -57,6 +57,7 @@ public final class Application {
                 public void beforeConfigure(BaseMainSupport m) {
                     // before the database opens: a setting that still wins over the training's (the environment) stops it
                     io.ordersync.config.ClassArchiveTraining.check(m.getCamelContext(), overrides);
+                    io.ordersync.config.ClassArchiveTraining.lazyProducers(m.getCamelContext());
                 }
 
                 @Override

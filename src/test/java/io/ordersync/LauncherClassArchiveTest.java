@@ -256,17 +256,21 @@ class LauncherClassArchiveTest {
                         from:
                           uri: "direct:users-mail"
                           steps:
-                            - to: "smtp://127.0.0.1:%d?to=ops@example.org"
+                            - to: "smtp://127.0.0.1:%d?to=ops@example.org&lazyStartProducer=false"
                     """.formatted(target.url(), mail.socket.getLocalPort()));
             Path mappings = Files.createDirectories(tmp.resolve("real-mappings"));
             Files.writeString(mappings.resolve("crm.yaml"), Files.readString(Path.of("mappings/crm.yaml")));
             Path gcLog = tmp.resolve("gc.log");
+            // an argument file the JVM would expand: its option would write a second log file
+            Files.writeString(tmp.resolve("argfile"), "-Xlog:gc:file=" + tmp.resolve("argfile-gc.log"));
             Ran r = classArchive(Map.of(
                             "ORDERSYNC_DB_URL", "jdbc:h2:file:" + tmp.resolve("real").resolve("env").toAbsolutePath(),
                             "ORDERSYNC_PRETIX_URL", pretix.url(), "ORDERSYNC_PRETIX_ORGANIZER", "o", "ORDERSYNC_PRETIX_EVENTS", "e",
                             "ORDERSYNC_PRETIX_TOKEN", "t", "CRM_URL", target.url(), "CRM_TOKEN", "secret-crm-token",
                             "JAVA_OPTS", "-Xmx144m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dordersync.db.url=jdbc:h2:file:"
-                                    + tmp.resolve("real").resolve("opts").toAbsolutePath() + " -Xlog:gc:file=" + gcLog),
+                                    + tmp.resolve("real").resolve("opts").toAbsolutePath() + " -Xlog:gc:file=" + gcLog
+                                    + " -Xrunjdwp:transport=dt_socket,server=y,suspend=y,address=127.0.0.1:" + jms.socket.getLocalPort()
+                                    + " @" + tmp.resolve("argfile")),
                     "-Dordersync.db.url=jdbc:h2:file:" + tmp.resolve("real").resolve("arg").toAbsolutePath(),
                     "-Dordersync.alerts.webhook-url=" + alerts.url(), "-Dordersync.jms.enabled=true",
                     "-Dordersync.jms.url=tcp://127.0.0.1:" + jms.socket.getLocalPort(), "-Dordersync.mappings.dir=" + mappings);
@@ -277,6 +281,7 @@ class LauncherClassArchiveTest {
                     target.connections.get())).as("connections to pretix, alerts, JMS, a mail server, the CRM").containsOnly(0);
             assertThat(tmp.resolve("real")).as("no database of the service's settings").doesNotExist();
             assertThat(gcLog).as("JAVA_OPTS' log file").doesNotExist();
+            assertThat(tmp.resolve("argfile-gc.log")).as("the argument file's log file").doesNotExist();
             String training = Files.readString(install.resolve("target/class-archive/training.log"));
             assertThat(training).doesNotContain("secret-crm-token").doesNotContain(target.url()).contains("Routes startup (total:0)")
                     .doesNotContain("    Started ");
@@ -335,6 +340,19 @@ class LauncherClassArchiveTest {
         try (Stream<Path> left = Files.list(install.resolve("target/class-archive"))) {
             assertThat(left.map(f -> f.getFileName().toString())).noneMatch(n -> n.startsWith("scratch.") || n.endsWith(".jsa"));
         }
+    }
+
+    /** A jvm.options whose every line is a comment: the JVM's own defaults (it once ended the launcher silently). */
+    @Test
+    void aJvmOptionsFileWithOnlyCommentsLeavesTheJvmDefaults() throws Exception {
+        Files.writeString(install.resolve("jvm.options"), "# -Xmx144m\n\n#-XX:+UseSerialGC\n");
+        ProcessBuilder builder = new ProcessBuilder("./ordersync", "--help").directory(install.toFile()).redirectErrorStream(true);
+        builder.environment().remove("JAVA_OPTS");
+        Process p = builder.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).as(out).isZero();
+        assertThat(out).contains("ordersync validate");
     }
 
     /** For an image or a deployment step: the archive written now, without starting the service. */

@@ -80,6 +80,22 @@ public final class ClassArchiveTraining {
         }
     }
 
+    /**
+     * Every endpoint starts its producer lazily, on its first message, which never comes: also one whose URI says
+     * {@code lazyStartProducer=false} (that wins over the global setting). An endpoint that cannot be made lazy stops
+     * the training.
+     */
+    public static void lazyProducers(CamelContext context) {
+        context.getCamelContextExtension().registerEndpointCallback((uri, endpoint) -> {
+            if (!(endpoint instanceof org.apache.camel.support.DefaultEndpoint d)) {
+                throw new IllegalStateException("class-data archive training refused: the producer of " + endpoint.getClass().getName()
+                        + " cannot be kept from starting");
+            }
+            d.setLazyStartProducer(true);
+            return endpoint;
+        });
+    }
+
     /** Before the context starts: no route may start, and no producer before its first message. */
     public static void checkStarting(CamelContext context) {
         if (context.isAutoStartup() || !context.getGlobalEndpointConfiguration().isLazyStartProducer()) {
