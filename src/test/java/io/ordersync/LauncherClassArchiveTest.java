@@ -342,6 +342,30 @@ class LauncherClassArchiveTest {
         }
     }
 
+    /**
+     * Without flock (a minimal image), and with a lock that cannot be opened, the service starts without an
+     * archive, and says why.
+     */
+    @Test
+    void noFlockOrNoLockStartsWithoutTheArchive() throws Exception {
+        // a PATH with everything the launcher calls but flock
+        Path bin = Files.createDirectories(tmp.resolve("bin"));
+        for (String c : new String[]{"bash", "dirname", "readlink", "cat", "find", "grep", "tr", "mktemp", "stat", "xargs", "cksum",
+                "cut", "ls", "tail", "env", "timeout", "mv", "chmod", "rm", "date", "sed", "mkdir", "sleep", "head", "java"}) {
+            Path real = Stream.of(System.getenv("PATH").split(":")).map(d -> Path.of(d, c)).filter(Files::isExecutable).findFirst()
+                    .orElseThrow(() -> new AssertionError("no " + c + " on PATH"));
+            Files.createSymbolicLink(bin.resolve(c), real.toRealPath());
+        }
+        Started noFlock = startAndStop(Map.of("PATH", bin.toString()));
+        assertThat(noFlock.output()).contains("no flock (util-linux) here; starting without a class-data archive");
+        assertThat(noFlock.cmdline()).noneMatch(a -> a.contains("SharedArchive"));
+
+        Files.createDirectories(install.resolve("target/class-archive/.lock")); // not a file: cannot be opened
+        Started noLock = startAndStop(Map.of());
+        assertThat(noLock.output()).contains("is not writable; starting without a class-data archive");
+        assertThat(noLock.cmdline()).noneMatch(a -> a.contains("SharedArchive"));
+    }
+
     /** A jvm.options whose every line is a comment: the JVM's own defaults (it once ended the launcher silently). */
     @Test
     void aJvmOptionsFileWithOnlyCommentsLeavesTheJvmDefaults() throws Exception {
