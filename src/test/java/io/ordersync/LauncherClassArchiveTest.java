@@ -243,7 +243,7 @@ class LauncherClassArchiveTest {
     @Test
     void theTrainingReachesNothingTheServiceIsConfiguredFor() throws Exception {
         try (Listener pretix = new Listener(); Listener alerts = new Listener(); Listener jms = new Listener();
-             Listener mail = new Listener(); Listener target = new Listener()) {
+             Listener mail = new Listener(); Listener broker = new Listener(); Listener target = new Listener()) {
             Files.writeString(install.resolve("routes/users-own.camel.yaml"), """
                     - route:
                         id: users-timer
@@ -257,7 +257,19 @@ class LauncherClassArchiveTest {
                           uri: "direct:users-mail"
                           steps:
                             - to: "smtp://127.0.0.1:%d?to=ops@example.org&lazyStartProducer=false"
-                    """.formatted(target.url(), mail.socket.getLocalPort()));
+                    # a producer that connects when it starts: JMS with testConnectionOnStartup, made eager in its URI
+                    - beans:
+                        - name: usersBroker
+                          type: org.apache.activemq.artemis.jms.client.ActiveMQConnectionFactory
+                          properties:
+                            brokerURL: "tcp://127.0.0.1:%d"
+                    - route:
+                        id: users-jms
+                        from:
+                          uri: "direct:users-jms"
+                          steps:
+                            - to: "jms:queue:orders?connectionFactory=#usersBroker&testConnectionOnStartup=true&lazyStartProducer=false"
+                    """.formatted(target.url(), mail.socket.getLocalPort(), broker.socket.getLocalPort()));
             Path mappings = Files.createDirectories(tmp.resolve("real-mappings"));
             Files.writeString(mappings.resolve("crm.yaml"), Files.readString(Path.of("mappings/crm.yaml")));
             Path gcLog = tmp.resolve("gc.log");
@@ -277,8 +289,8 @@ class LauncherClassArchiveTest {
             assertThat(r.exit()).as(r.out()).isZero();
             assertThat(archives()).hasSize(1);
             Thread.sleep(500);
-            assertThat(List.of(pretix.connections.get(), alerts.connections.get(), jms.connections.get(), mail.connections.get(),
-                    target.connections.get())).as("connections to pretix, alerts, JMS, a mail server, the CRM").containsOnly(0);
+            assertThat(List.of(pretix.connections.get(), alerts.connections.get(), jms.connections.get(), mail.connections.get(), broker.connections.get(),
+                    target.connections.get())).as("connections to pretix, alerts, JMS, a mail server, a user's broker, the CRM").containsOnly(0);
             assertThat(tmp.resolve("real")).as("no database of the service's settings").doesNotExist();
             assertThat(gcLog).as("JAVA_OPTS' log file").doesNotExist();
             assertThat(tmp.resolve("argfile-gc.log")).as("the argument file's log file").doesNotExist();
