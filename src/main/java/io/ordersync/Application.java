@@ -81,7 +81,7 @@ public final class Application {
             }
         });
         Demo demo = null;
-        boolean isDemo = training == null && List.of(args).contains("--demo");
+        boolean isDemo = List.of(args).contains("--demo"); // a training start's args no longer have it
         main.addMainListener(new MainListenerSupport() {
             @Override
             public void afterStart(BaseMainSupport m) {
