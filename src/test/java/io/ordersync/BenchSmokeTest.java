@@ -61,4 +61,18 @@ class BenchSmokeTest {
         assertThat(r.secondsToFirstSync()).isPositive();
         assertThat(r.rssMaxUnderLoadMb()).isGreaterThanOrEqualTo(r.rssIdleMb()).isPositive();
     }
+
+    @Test
+    void footprintBenchmarkRunsOnPostgres() throws Exception {
+        try (var pg = io.zonky.test.db.postgres.embedded.EmbeddedPostgres.builder().start()) {
+            FootprintBench.Result r = FootprintBench.run(5, List.of("-Xmx256m"), Map.of(), pg);
+            assertThat(r.secondsToFirstSync()).isPositive();
+            // the run used the server: its database has the synced orders' queue history
+            try (var c = pg.getDatabase("postgres", "ordersync_footprint_1").getConnection(); var s = c.createStatement();
+                 var rs = s.executeQuery("SELECT COUNT(DISTINCT order_code) FROM order_log WHERE kind = 'success'")) {
+                rs.next();
+                assertThat(rs.getInt(1)).isEqualTo(6);
+            }
+        }
+    }
 }

@@ -18,7 +18,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * Footprint: ordersync as its own process (H2, the benchmark provider; the production defaults as the launcher runs them,
  * with the class-data archive of its training start, and other options): time from launching the
  * JVM to ready and to the first order synced (the event is posted as soon as the HTTP intake answers), then the
- * resident set size (VmRSS) while it takes and syncs a stream of orders. {@code bench/run footprint [orders]}.
+ * resident set size (VmRSS) while it takes and syncs a stream of orders. {@code bench/run footprint [orders] [--pg]}:
+ * {@code --pg} runs ordersync on PostgreSQL (an embedded server in the benchmark's JVM, a new database per run).
  */
 public final class FootprintBench {
 
@@ -34,6 +35,26 @@ public final class FootprintBench {
         if (List.of(args).contains("--smoke")) {
             orders = 20;
         }
+        if (List.of(args).contains("--pg")) {
+            // ordersync on PostgreSQL, as the README recommends for production: each run on a new database of one
+            // embedded server (flushed commits, as the e2e benchmark), which starts before the first run
+            postgres = EndToEndBench.flushed(io.zonky.test.db.postgres.embedded.EmbeddedPostgres.builder(), true).start();
+            System.out.println("ordersync on PostgreSQL (--pg); the training start runs on H2 as the launcher's does");
+        }
+        try {
+            measure(args, orders);
+        } finally {
+            if (postgres != null) {
+                postgres.close();
+            }
+        }
+    }
+
+    /** With {@code --pg}: the PostgreSQL server every run gets a new database on; null: H2. */
+    private static io.zonky.test.db.postgres.embedded.EmbeddedPostgres postgres;
+    private static final java.util.concurrent.atomic.AtomicInteger DATABASES = new java.util.concurrent.atomic.AtomicInteger();
+
+    private static void measure(String[] args, int orders) throws Exception {
         String only = List.of(args).stream().filter(a -> a.startsWith("--options=")).findFirst().orElse(null);
         if (only != null) {
             // one configuration: --options=-Xmx256m,-XX:+UseSerialGC [--env=MALLOC_ARENA_MAX=2,...]
@@ -173,14 +194,29 @@ public final class FootprintBench {
     }
 
     public static Result run(int orders, List<String> jvmOptions, Map<String, String> environment) throws Exception {
+        return run(orders, jvmOptions, environment, postgres);
+    }
+
+    /** {@code pg}: run ordersync on a new database of this server; null: on H2. */
+    public static Result run(int orders, List<String> jvmOptions, Map<String, String> environment,
+                             io.zonky.test.db.postgres.embedded.EmbeddedPostgres pg) throws Exception {
         Path work = Files.createTempDirectory("ordersync-footprint");
         try (TargetProcess target = new TargetProcess()) {
-            Map<String, String> props = Map.of(
+            Map<String, String> props = new java.util.HashMap<>(Map.of(
                     "ordersync.db.url", "jdbc:h2:file:" + work.resolve("data/ordersync").toAbsolutePath(),
                     "ordersync.mappings.dir", BenchData.mappingsDir(work.resolve("mappings")).toAbsolutePath().toString(),
                     "bench.target.url", target.url(),
                     "bench.target.token", "s3cret",
-                    "camel.main.routes-reload-enabled", "false");
+                    "camel.main.routes-reload-enabled", "false"));
+            if (pg != null) {
+                String name = "ordersync_footprint_" + DATABASES.incrementAndGet();
+                try (java.sql.Connection c = pg.getPostgresDatabase().getConnection(); java.sql.Statement s = c.createStatement()) {
+                    s.execute("CREATE DATABASE " + name);
+                }
+                props.put("ordersync.db.url", "jdbc:postgresql://localhost:" + pg.getPort() + "/" + name);
+                props.put("ordersync.db.user", "postgres");
+                props.put("ordersync.db.password", "postgres");
+            }
             HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
             try (OrdersyncProcess p = new OrdersyncProcess("footprint", work.resolve("logs"), props)
                     .jvmOptions(jvmOptions).environment(environment).classPath(jarClassPath())) {
