@@ -328,6 +328,35 @@ class LauncherClassArchiveTest {
         assertThat(after.maps()).contains(archives().get(0).toRealPath().toString());
     }
 
+    /**
+     * A changed archive that cannot be removed (a read-only target/) is neither used nor written over: the start
+     * goes on without an archive and says why. The removal is refused by an {@code rm} ahead on the PATH, as a
+     * read-only directory would refuse it (the tests may run as root, whom a directory's mode does not stop).
+     */
+    @Test
+    void aChangedArchiveThatCannotBeRemovedIsNotUsed() throws Exception {
+        Ran written = classArchive(Map.of());
+        assertThat(written.exit()).as(written.out()).isZero();
+        Path jsa = archives().get(0);
+        try (var ch = java.nio.channels.FileChannel.open(jsa, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.truncate(1000); // a JDK 17 given this archive crashes
+        }
+        Path realRm = Stream.of(System.getenv("PATH").split(":")).map(d -> Path.of(d, "rm")).filter(Files::isExecutable)
+                .findFirst().orElseThrow().toRealPath();
+        Path bin = Files.createDirectories(tmp.resolve("bin"));
+        Path rm = bin.resolve("rm");
+        Files.writeString(rm, "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in *.jsa) echo \"rm: cannot remove '$a': Read-only file system\" >&2; "
+                + "exit 1;; esac; done\nexec " + realRm + " \"$@\"\n");
+        assertThat(rm.toFile().setExecutable(true)).isTrue();
+
+        Started s = startAndStop(Map.of("PATH", bin + ":" + System.getenv("PATH")));
+        assertThat(s.output()).contains("is not the archive that was checked, and could not be removed; starting without a class-data archive")
+                .doesNotContain("writing this build's", "writing it again");
+        assertThat(s.cmdline()).noneMatch(a -> a.contains("SharedArchive"));
+        assertThat(s.maps()).doesNotContain(jsa.getFileName().toString());
+        assertThat(Files.size(jsa)).as("left as it was").isEqualTo(1000);
+    }
+
     /** A stop of the launcher (SIGTERM from a supervisor) while it trains stops the training too, and leaves nothing. */
     @Test
     void stoppingTheLauncherWhileItTrainsStopsTheTraining() throws Exception {
