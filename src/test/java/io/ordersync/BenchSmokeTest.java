@@ -67,8 +67,15 @@ class BenchSmokeTest {
         try (var pg = io.zonky.test.db.postgres.embedded.EmbeddedPostgres.builder().start()) {
             FootprintBench.Result r = FootprintBench.run(5, List.of("-Xmx256m"), Map.of(), pg);
             assertThat(r.secondsToFirstSync()).isPositive();
-            // the run used the server: its database has the synced orders' queue history
-            try (var c = pg.getDatabase("postgres", "ordersync_footprint_1").getConnection(); var s = c.createStatement();
+            // the run used the server: its one database (made by the run) has the synced orders' log
+            String db;
+            try (var c = pg.getPostgresDatabase().getConnection(); var s = c.createStatement();
+                 var rs = s.executeQuery("SELECT datname FROM pg_database WHERE datname LIKE 'ordersync_footprint_%'")) {
+                assertThat(rs.next()).isTrue();
+                db = rs.getString(1);
+                assertThat(rs.next()).isFalse();
+            }
+            try (var c = pg.getDatabase("postgres", db).getConnection(); var s = c.createStatement();
                  var rs = s.executeQuery("SELECT COUNT(DISTINCT order_code) FROM order_log WHERE kind = 'success'")) {
                 rs.next();
                 assertThat(rs.getInt(1)).isEqualTo(6);

@@ -19,7 +19,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * with the class-data archive of its training start, and other options): time from launching the
  * JVM to ready and to the first order synced (the event is posted as soon as the HTTP intake answers), then the
  * resident set size (VmRSS) while it takes and syncs a stream of orders. {@code bench/run footprint [orders] [--pg]}:
- * {@code --pg} runs ordersync on PostgreSQL (an embedded server in the benchmark's JVM, a new database per run).
+ * {@code --pg} runs ordersync on PostgreSQL (a zonky embedded server, its own processes, a new database per run; the
+ * RSS is ordersync's process alone, without the server's).
  */
 public final class FootprintBench {
 
@@ -35,26 +36,23 @@ public final class FootprintBench {
         if (List.of(args).contains("--smoke")) {
             orders = 20;
         }
-        if (List.of(args).contains("--pg")) {
-            // ordersync on PostgreSQL, as the README recommends for production: each run on a new database of one
-            // embedded server (flushed commits, as the e2e benchmark), which starts before the first run
-            postgres = EndToEndBench.flushed(io.zonky.test.db.postgres.embedded.EmbeddedPostgres.builder(), true).start();
-            System.out.println("ordersync on PostgreSQL (--pg); the training start runs on H2 as the launcher's does");
+        if (!List.of(args).contains("--pg")) {
+            measure(args, orders, null);
+            return;
         }
-        try {
-            measure(args, orders);
-        } finally {
-            if (postgres != null) {
-                postgres.close();
-            }
+        // ordersync on PostgreSQL, as the README recommends for production: each run on a new database of one
+        // zonky server (its own processes, flushed commits as in the e2e benchmark; its memory is not in the RSS
+        // measured, which is ordersync's process alone)
+        System.out.println("ordersync on PostgreSQL (--pg); the training start runs on H2 as the launcher's does");
+        try (var pg = EndToEndBench.flushed(io.zonky.test.db.postgres.embedded.EmbeddedPostgres.builder(), true).start()) {
+            measure(args, orders, pg);
         }
     }
 
-    /** With {@code --pg}: the PostgreSQL server every run gets a new database on; null: H2. */
-    private static io.zonky.test.db.postgres.embedded.EmbeddedPostgres postgres;
     private static final java.util.concurrent.atomic.AtomicInteger DATABASES = new java.util.concurrent.atomic.AtomicInteger();
 
-    private static void measure(String[] args, int orders) throws Exception {
+    /** {@code pg}: every run on a new database of this server; null: on H2. */
+    private static void measure(String[] args, int orders, io.zonky.test.db.postgres.embedded.EmbeddedPostgres pg) throws Exception {
         String only = List.of(args).stream().filter(a -> a.startsWith("--options=")).findFirst().orElse(null);
         if (only != null) {
             // one configuration: --options=-Xmx256m,-XX:+UseSerialGC [--env=MALLOC_ARENA_MAX=2,...]
@@ -62,7 +60,7 @@ public final class FootprintBench {
             Map<String, String> env = new java.util.LinkedHashMap<>();
             List.of(args).stream().filter(a -> a.startsWith("--env=")).flatMap(a -> List.of(a.substring(6).split(",")).stream())
                     .forEach(kv -> env.put(kv.substring(0, kv.indexOf('=')), kv.substring(kv.indexOf('=') + 1)));
-            Result r = run(orders, options, env);
+            Result r = run(orders, options, env, pg);
             System.out.printf("%n%s %s: ready %.2f s, first sync %.2f s, RSS after first sync %d MB, max %d MB (%.0f orders/s)%n",
                     options, env, r.secondsToReady(), r.secondsToFirstSync(), r.rssIdleMb(), r.rssMaxUnderLoadMb(),
                     r.orders() / r.loadSeconds());
@@ -76,18 +74,18 @@ public final class FootprintBench {
         double trainingSeconds = train(productionOptions(), arena, launcherJsa);
         List<String> withArchive = new java.util.ArrayList<>(productionOptions());
         withArchive.addAll(List.of("-Xshare:on", "-XX:SharedArchiveFile=" + launcherJsa));
-        Result production = run(orders, withArchive, arena);
+        Result production = run(orders, withArchive, arena, pg);
         // ORDERSYNC_CLASS_ARCHIVE=off
-        Result noArchive = run(orders, productionOptions(), arena);
-        Result plain = run(orders, List.of("-Xmx256m"));
+        Result noArchive = run(orders, productionOptions(), arena, pg);
+        Result plain = run(orders, List.of("-Xmx256m"), Map.of(), pg);
         // -Xmx256m with an archive written at the exit of a run that synced an order (README's earlier recipe)
         Path jsa = archives.resolve("ordersync.jsa");
-        run(1, List.of("-Xmx256m", "-XX:ArchiveClassesAtExit=" + jsa));
+        run(1, List.of("-Xmx256m", "-XX:ArchiveClassesAtExit=" + jsa), Map.of(), pg);
         if (!Files.isRegularFile(jsa)) {
             throw new IllegalStateException("no class-data archive was written to " + jsa + "; see the process log");
         }
         // -Xshare:on: fail instead of silently running without the archive
-        Result cds = run(orders, List.of("-Xmx256m", "-Xshare:on", "-XX:SharedArchiveFile=" + jsa));
+        Result cds = run(orders, List.of("-Xmx256m", "-Xshare:on", "-XX:SharedArchiveFile=" + jsa), Map.of(), pg);
         List<Result> all = List.of(production, noArchive, plain, cds);
         System.out.println();
         System.out.printf("The launcher's training start (once per build) took %.2f s; its archive is %d MB.%n", trainingSeconds,
@@ -194,7 +192,7 @@ public final class FootprintBench {
     }
 
     public static Result run(int orders, List<String> jvmOptions, Map<String, String> environment) throws Exception {
-        return run(orders, jvmOptions, environment, postgres);
+        return run(orders, jvmOptions, environment, null);
     }
 
     /** {@code pg}: run ordersync on a new database of this server; null: on H2. */
