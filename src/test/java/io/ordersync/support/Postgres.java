@@ -32,8 +32,11 @@ public final class Postgres {
 
     /** Creates an empty database and returns the ordersync.db.* settings for it. */
     public static Properties newDatabase() throws Exception {
-        EmbeddedPostgres pg = server();
-        String name = "ordersync_" + DATABASES.incrementAndGet();
+        return newDatabase(server(), "ordersync_" + DATABASES.incrementAndGet());
+    }
+
+    /** Creates the empty database {@code name} on {@code pg} and returns the ordersync.db.* settings for it. */
+    public static Properties newDatabase(EmbeddedPostgres pg, String name) throws Exception {
         try (Connection c = pg.getPostgresDatabase().getConnection(); Statement s = c.createStatement()) {
             s.execute("CREATE DATABASE " + name);
         }

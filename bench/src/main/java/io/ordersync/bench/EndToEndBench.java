@@ -492,13 +492,8 @@ public final class EndToEndBench {
         System.getProperties().stringPropertyNames().stream().filter(k -> k.startsWith("ordersync."))
                 .forEach(k -> props.put(k, System.getProperty(k)));
         if (pg != null) {
-            String name = "ordersync_bench_" + (++batch);
-            try (Connection c = pg.getPostgresDatabase().getConnection(); Statement s = c.createStatement()) {
-                s.execute("CREATE DATABASE " + name);
-            }
-            props.put("ordersync.db.url", "jdbc:postgresql://localhost:" + pg.getPort() + "/" + name);
-            props.put("ordersync.db.user", "postgres");
-            props.put("ordersync.db.password", "postgres");
+            io.ordersync.support.Postgres.newDatabase(pg, "ordersync_bench_" + (++batch))
+                    .forEach((k, v) -> props.put((String) k, (String) v));
         }
         Path dir = work.resolve("ordersync-" + (++batch));
         List<Result> out = new ArrayList<>();

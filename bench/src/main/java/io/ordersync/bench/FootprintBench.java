@@ -207,13 +207,8 @@ public final class FootprintBench {
                     "bench.target.token", "s3cret",
                     "camel.main.routes-reload-enabled", "false"));
             if (pg != null) {
-                String name = "ordersync_footprint_" + DATABASES.incrementAndGet();
-                try (java.sql.Connection c = pg.getPostgresDatabase().getConnection(); java.sql.Statement s = c.createStatement()) {
-                    s.execute("CREATE DATABASE " + name);
-                }
-                props.put("ordersync.db.url", "jdbc:postgresql://localhost:" + pg.getPort() + "/" + name);
-                props.put("ordersync.db.user", "postgres");
-                props.put("ordersync.db.password", "postgres");
+                io.ordersync.support.Postgres.newDatabase(pg, "ordersync_footprint_" + DATABASES.incrementAndGet())
+                        .forEach((k, v) -> props.put((String) k, (String) v));
             }
             HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
             try (OrdersyncProcess p = new OrdersyncProcess("footprint", work.resolve("logs"), props)
