@@ -424,6 +424,7 @@ public final class FakeTarget implements AutoCloseable {
             ObjectNode out = MAPPER.createObjectNode();
             collections.forEach((k, v) -> out.put(k, v.size()));
             out.put("_requests", served.get());
+            out.put("_connections", connections.size());
             send(ex, 200, out.toString());
             return;
         }
@@ -432,6 +433,7 @@ public final class FakeTarget implements AutoCloseable {
             indexes.clear();
             requests.clear();
             served.set(0);
+            connections.clear();
             send(ex, 200, "{}");
             return;
         }

@@ -182,8 +182,10 @@ public final class EndToEndBench {
             }
             bench.warm("bare HTTP client", w -> bench.bareClient(w, 0));
             results.add(bench.bareClient(n, 0));
+            System.out.println(target.traffic("bare HTTP client", n));
             bench.warm("naive Camel route", bench::naiveRoute);
             results.add(bench.naiveRoute(n));
+            System.out.println(target.traffic("naive Camel route", n));
             List<Result> h2 = bench.ordersync("H2", null, n, smoke);
             results.addAll(h2);
             try (EmbeddedPostgres pg = bench.postgres()) {
@@ -527,6 +529,7 @@ public final class EndToEndBench {
             long start = insert(app.dataSource(), "order_outbox", prefix, n);
             long end = target.awaitTickets(2L * n, Duration.ofMinutes(30));
             Cpu used = cpu.perOrder(n);
+            System.out.println(target.traffic("ordersync on " + db, n));
             HeapMeter.Heap h = heap.stop();
             // the target runs in its own process: this is ordersync's CPU (and the few outbox inserts of the driver)
             System.out.printf("ordersync on %s: %.2f ms CPU per order (process CPU time ÷ %d orders; the JIT compiler threads used %.2f ms of it)%n",

@@ -49,6 +49,23 @@ public final class TargetProcess implements AutoCloseable {
                 HttpResponse.BodyHandlers.ofString()).body());
     }
 
+    /**
+     * The requests the target served since its last reset, per order, and the client connections they came on (one
+     * of them is this benchmark's own, which reads the counts). Fails when a connection carried fewer than four
+     * requests on average: the variant did not keep its connections alive, and its figures would measure that.
+     */
+    public String traffic(String variant, long orders) throws IOException, InterruptedException {
+        JsonNode s = stats();
+        long requests = s.path("_requests").asLong();
+        long connections = s.path("_connections").asLong();
+        if (connections * 4 > requests) {
+            throw new IllegalStateException(variant + " opened " + connections + " connections for " + requests
+                    + " requests: it does not reuse its connections to the target");
+        }
+        return String.format("%s: the target served %.2f requests per order on %d connections", variant,
+                requests / (double) orders, connections);
+    }
+
     public long count(String collection) throws IOException, InterruptedException {
         return stats().path(collection).asLong();
     }
