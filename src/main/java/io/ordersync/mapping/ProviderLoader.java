@@ -116,6 +116,11 @@ public final class ProviderLoader {
         final List<MappingError> list = new ArrayList<>();
         /** Every value resolved for a field that holds a credential: redacted wherever it shows up. */
         final Set<String> secrets = new LinkedHashSet<>();
+        /**
+         * Every value a placeholder resolved to, secret or not: an error message that quotes a value (a base_url that
+         * is no URL) names what the file says, never what the environment holds (a token put in the wrong field).
+         */
+        final Set<String> resolved = new LinkedHashSet<>();
 
         Errors(String file, YamlLocator locator) {
             this.file = file;
@@ -230,8 +235,12 @@ public final class ProviderLoader {
             return new Loaded(file, expectedId, null, null, errors.list);
         }
         Provider provider = compile(errors, expectedId, config);
+        Set<String> hidden = new LinkedHashSet<>(errors.secrets);
+        hidden.addAll(errors.resolved);
+        List<MappingError> list = errors.list.stream().map(e -> new MappingError(e.file(), e.line(), e.column(), e.path(),
+                Secrets.redact(e.message(), hidden))).toList();
         return new Loaded(file, config.identifier() != null ? config.identifier() : expectedId, config,
-                errors.size() == 0 ? provider : null, errors.list);
+                errors.size() == 0 ? provider : null, list);
     }
 
     private static String idOf(String fileName) {
@@ -660,6 +669,13 @@ public final class ProviderLoader {
             String resolved = placeholders.apply(value);
             if (secret && resolved != null) {
                 errors.secrets.add(resolved);
+            }
+            if (resolved != null && !resolved.equals(value)) {
+                errors.resolved.add(resolved);
+                Matcher each = PLACEHOLDER.matcher(value);
+                while (each.find()) {
+                    errors.resolved.add(placeholders.apply(each.group()));
+                }
             }
             return resolved;
         } catch (RuntimeException e) {

@@ -277,6 +277,23 @@ class ProviderLoaderTest {
                 .isEqualTo("echo: X-Credential=[redacted]");
     }
 
+    /**
+     * A placeholder's value never comes back in an error, whatever field it was put in: a token in base_url, in a
+     * route or in an endpoint's uri is quoted by the error as [redacted] (the editor, the log and the API show these).
+     */
+    @Test
+    void anErrorNeverQuotesWhatAPlaceholderResolvedTo() throws Exception {
+        ProviderLoader keyed = new ProviderLoader(text -> text.replace("{{crm.url}}", "https://crm.example.org")
+                .replace("{{crm.token}}", "t0k").replace("{{env:CRM_TOKEN}}", "s3cr3t-crm-token-XYZ"));
+        Path f = dir.resolve("crm.yaml");
+        Files.writeString(f, GOOD.replace("{{crm.url}}", "{{env:CRM_TOKEN}}"));
+        ProviderLoader.Loaded l = keyed.load(f);
+        assertThat(l.messages()).isNotEmpty().noneMatch(m -> m.contains("s3cr3t-crm-token-XYZ"))
+                .anyMatch(m -> m.contains("base_url") && m.contains(Secrets.REDACTED));
+        Files.writeString(f, GOOD.replace("{{crm.url}}", "{{env:CRM_TOKEN}}/api"));
+        assertThat(keyed.load(f).messages()).isNotEmpty().noneMatch(m -> m.contains("s3cr3t-crm-token-XYZ"));
+    }
+
     @Test
     void syntaxErrorsNameTheLine() throws Exception {
         ProviderLoader.Loaded l = load("crm", GOOD.replace("triggers: [order.paid]", "triggers: [order.paid"));
