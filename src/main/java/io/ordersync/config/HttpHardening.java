@@ -21,6 +21,11 @@ import java.util.Locale;
  * type (curl's {@code -d} sends {@code application/x-www-form-urlencoded}) is replaced by
  * {@code application/json}, so Vert.x's body handler does not decode the JSON as a form and answer a
  * plain-text 400.</li>
+ * <li>request bodies being read share a budget of heap ({@code ordersync.http.body-budget-bytes}, by default a
+ * sixteenth of the heap and at least two bodies of {@code camel.server.max-body-size}): Vert.x reads a body whole
+ * before any route, authentication included, sees the request, so forty unauthenticated uploads of 2 MiB at once
+ * exhausted a 144 MB heap. A request whose body does not fit gets a JSON 503 with {@code Retry-After} before its
+ * body is read; a body counts with its {@code Content-Length}, or the largest allowed when it has none.</li>
  * </ul>
  */
 final class HttpHardening {
@@ -63,6 +68,31 @@ final class HttpHardening {
             headers.set("Referrer-Policy", "no-referrer");
             ctx.next();
         });
+        long maxBody = props.resolveProperty("camel.server.max-body-size").map(v -> Long.parseLong(v.trim())).orElse(2L << 20);
+        long budget = props.resolveProperty("ordersync.http.body-budget-bytes").map(v -> Long.parseLong(v.trim()))
+                .orElse(Math.max(2 * maxBody, Runtime.getRuntime().maxMemory() / 16));
+        BodyBudget bodies = new BodyBudget(budget);
+        router.route().order(Integer.MIN_VALUE + 2).handler(ctx -> {
+            long claim = bodies.claimOf(ctx.request().getHeader("Content-Length"), ctx.request().getHeader("Transfer-Encoding"), maxBody);
+            if (claim == 0) {
+                ctx.next();
+            } else if (bodies.take(claim)) {
+                // once: the response's end, or the connection's loss before it
+                var given = new java.util.concurrent.atomic.AtomicBoolean();
+                ctx.addEndHandler(done -> {
+                    if (given.compareAndSet(false, true)) {
+                        bodies.give(claim);
+                    }
+                });
+                ctx.next();
+            } else {
+                ctx.response().setStatusCode(503).putHeader("Content-Type", "application/json").putHeader("Retry-After", "1")
+                        .putHeader("Connection", "close")
+                        .end("{\"error\":\"too many request bodies are being received at once; try again in a second\"}")
+                        // and the connection with it: its body is not read (Vert.x would wait for it before closing)
+                        .onComplete(sent -> ctx.request().connection().close());
+            }
+        });
         router.route(INTAKE_PATH).order(Integer.MIN_VALUE + 1).handler(ctx -> {
             String type = ctx.request().getHeader("Content-Type");
             if (type == null || !type.toLowerCase(Locale.ROOT).contains("json")) {
@@ -70,6 +100,52 @@ final class HttpHardening {
             }
             ctx.next();
         });
+    }
+
+    /** The bytes of request bodies being read, bounded; a pure decision, tested as a function. */
+    static final class BodyBudget {
+        private final long limit;
+        private final java.util.concurrent.atomic.AtomicLong used = new java.util.concurrent.atomic.AtomicLong();
+
+        BodyBudget(long limit) {
+            this.limit = limit;
+        }
+
+        /**
+         * What a request's body counts: its declared length; the largest allowed body when it is chunked or its length
+         * does not parse (Vert.x refuses those itself); 0 without a body.
+         */
+        long claimOf(String contentLength, String transferEncoding, long maxBody) {
+            if (contentLength != null) {
+                try {
+                    return Math.min(Math.max(0, Long.parseLong(contentLength.trim())), maxBody);
+                } catch (NumberFormatException bad) {
+                    return maxBody;
+                }
+            }
+            return transferEncoding != null ? maxBody : 0;
+        }
+
+        /** Takes {@code bytes} from the budget if they fit; a body of any size fits into an unused budget. */
+        boolean take(long bytes) {
+            while (true) {
+                long now = used.get();
+                if (now > 0 && now + bytes > limit) {
+                    return false;
+                }
+                if (used.compareAndSet(now, now + bytes)) {
+                    return true;
+                }
+            }
+        }
+
+        void give(long bytes) {
+            used.addAndGet(-bytes);
+        }
+
+        long used() {
+            return used.get();
+        }
     }
 
     /** {@code 'sha256-…'} of the inline script of ui/login.html, as CSP wants it. */
