@@ -5,7 +5,9 @@ import io.ordersync.support.Fixtures;
 import io.ordersync.support.OrdersyncApp;
 import org.junit.jupiter.api.Test;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -51,6 +53,55 @@ class LeaseAndProviderLifecycleTest extends AppTestSupport {
         assertThat(app.query("SELECT message FROM order_log WHERE kind = 'dropped'"))
                 .extracting(m -> (String) m.get("message")).singleElement().asString()
                 .contains("provider 'crm' no longer exists");
+    }
+
+    /**
+     * A replace that is not atomic (rsync, a checkout, an editor's backup and rename) leaves the directory without the
+     * file for a moment: the provider runs on, its queued rows stay, and events meanwhile are queued for it.
+     */
+    @Test
+    void aMappingFileMissingForAMomentKeepsItsProviderAndItsQueue() throws Exception {
+        startWithCrm(5, "1h", Map.of());
+        target.failAlways(503);
+        app.post("/api/events", fixture("order-xyz34").toString());
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE failed_attempts = 1") == 1);
+        Path file = mappings.resolve("crm.yaml");
+        Path aside = mappings.resolveSibling("crm.yaml.aside");
+        Files.move(file, aside);
+        Thread.sleep(3500); // more than three checks of the directory (one a second)
+        assertThat(JSON.readTree(app.get("/api/providers").body()).get(0).path("status").asText()).isEqualTo("active");
+        app.post("/api/events", fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 2);
+        Files.move(aside, file);
+        Thread.sleep(2500);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).isEqualTo(2);
+        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'")).isZero();
+        assertThat(app.context().getRoute("provider-crm")).isNotNull();
+    }
+
+    /** {@code crm.yaml} beside {@code crm.yml}: an error that names both; neither is read, the running version stays. */
+    @Test
+    void twoFilesForOneProviderAreAnErrorThatNamesBoth() throws Exception {
+        startWithCrm(5, "1h", Map.of());
+        Files.writeString(mappings.resolve("crm.yml"), Files.readString(mappings.resolve("crm.yaml"))
+                .replace("display_name: Test CRM", "display_name: Shadow CRM"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.get("/api/providers").body().contains("two files for provider"));
+        JsonNode crm = JSON.readTree(app.get("/api/providers").body()).get(0);
+        assertThat(crm.path("status").asText()).isEqualTo("active_with_errors");
+        assertThat(crm.toString()).contains("crm.yaml and crm.yml").doesNotContain("Shadow");
+        Files.delete(mappings.resolve("crm.yml"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.get("/api/providers").body().contains("\"status\":\"active\""));
+    }
+
+    /** A file over 1 MiB is not read (it was read whole every second): an error with its size; the others still reload. */
+    @Test
+    void anOversizedMappingFileIsAnErrorAndIsNotRead() throws Exception {
+        startWithCrm(5, "1h", Map.of());
+        Files.writeString(mappings.resolve("big.yaml"), "# filler\n".repeat(200_000));
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.get("/api/providers").body().contains("at most 1048576"));
+        assertThat(app.get("/api/providers").body()).contains("the file has 1800000 bytes");
+        Files.writeString(mappings.resolve("crm2.yaml"), Files.readString(mappings.resolve("crm.yaml")).replace("identifier: crm", "identifier: crm2"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.context().getRoute("provider-crm2") != null);
     }
 
     @Test

@@ -151,7 +151,8 @@ class MappingDslTest extends AppTestSupport {
     @Test
     void editingAMappingFileTakesEffectAndABrokenEditKeepsTheLastGoodVersion() throws Exception {
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));
-        startWith(Map.of());
+        // a removed file's provider goes after this grace (30 s by default)
+        startWith(Map.of("ordersync.mappings.removal-grace-ms", "2000"));
         String original = Files.readString(mappings.resolve("crm.yaml"));
         Files.writeString(mappings.resolve("crm.yaml"), original.replace("{value: ordersync, remote: origin, mode: if_new}",
                 "{value: ordersync-v2, remote: origin, mode: if_new}"));
@@ -175,8 +176,10 @@ class MappingDslTest extends AppTestSupport {
         assertThat(target.objects("contacts")).hasSize(2);
         assertThat(app.context().getRoute("provider-crm")).isNotNull();
 
-        // removing the file removes the provider and its route
+        // removing the file removes the provider and its route, once the grace is over
         Files.delete(mappings.resolve("crm.yaml"));
+        Thread.sleep(1000);
+        assertThat(app.context().getRoute("provider-crm")).as("still within the grace").isNotNull();
         await().atMost(Duration.ofSeconds(10)).until(() -> app.context().getRoute("provider-crm") == null);
         assertThat(JSON.readTree(app.get("/api/providers").body())).isEmpty();
     }

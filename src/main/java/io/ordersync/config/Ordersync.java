@@ -113,7 +113,8 @@ public final class Ordersync {
         this.javaProviders = io.ordersync.spi.SyncProviders.load(context.getApplicationContextClassLoader() != null
                 ? context.getApplicationContextClassLoader() : Ordersync.class.getClassLoader());
         this.providers = new ProviderRegistry(settings.mappingsDir,
-                new ProviderLoader(text -> context.resolvePropertyPlaceholders(text)).withJavaProviders(javaProviders));
+                new ProviderLoader(text -> context.resolvePropertyPlaceholders(text)).withJavaProviders(javaProviders),
+                settings.mappingsRemovalGrace);
         providers.reload();
         ProviderGate gate = new ProviderGate();
         this.breakers = new ProviderBreakers(gate);

@@ -32,6 +32,8 @@ public final class OrdersyncSettings {
         d.put("ordersync.db.h2-commit", "write");
         d.put("ordersync.mappings.dir", "mappings");
         d.put("ordersync.mappings.watch-period-ms", "1000");
+        // a mapping file missing for less than this (a replace that is not atomic) keeps its provider and its queue
+        d.put("ordersync.mappings.removal-grace-ms", "30000");
         // empty: a generated ordersync-<8 hex digits>
         d.put("ordersync.instance-id", "");
         d.put("ordersync.dispatch.period-ms", "50");
@@ -104,6 +106,8 @@ public final class OrdersyncSettings {
     public final String h2Commit;
     /** Directory holding one mapping file per provider. */
     public final Path mappingsDir;
+    /** How long a mapping file may be missing before its provider is removed and its queued rows dropped. */
+    public final Duration mappingsRemovalGrace;
     /** Name of this instance, stored with each claim so an operator sees who holds a row. */
     public final String instanceId;
     /** Most queue rows claimed in one dispatch round. */
@@ -198,6 +202,7 @@ public final class OrdersyncSettings {
         this.connectionTimeoutMs = Long.parseLong(get(props, "ordersync.db.connection-timeout-ms"));
         this.h2Commit = get(props, "ordersync.db.h2-commit");
         this.mappingsDir = Path.of(get(props, "ordersync.mappings.dir"));
+        this.mappingsRemovalGrace = Duration.ofMillis(Long.parseLong(get(props, "ordersync.mappings.removal-grace-ms")));
         String instance = get(props, "ordersync.instance-id");
         this.instanceId = instance.isEmpty() ? "ordersync-" + UUID.randomUUID().toString().substring(0, 8) : instance;
         this.claimBatchSize = Integer.parseInt(get(props, "ordersync.dispatch.batch-size"));

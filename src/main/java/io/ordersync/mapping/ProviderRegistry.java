@@ -5,6 +5,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -13,6 +14,7 @@ import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.stream.Stream;
 
 /**
@@ -45,10 +47,34 @@ public final class ProviderRegistry {
     /** Edited files seen once: loaded when the next check sees the same bytes (an editor may still be writing). */
     private final Map<Path, byte[]> settling = new java.util.HashMap<>();
     private boolean loadedOnce;
+    /** Files gone since a check, by when they were first missed: their providers run on until the grace is over. */
+    private final Map<Path, java.time.Instant> missing = new java.util.HashMap<>();
+    private final java.time.Duration removalGrace;
+    /** Providers with two files (.yaml and .yml) at the last reload: read again once one of them is gone. */
+    private Set<String> duplicated = Set.of();
 
+    /** The largest mapping file read (the editor takes 256 Ki characters): a larger one is an error, not read. */
+    public static final long MAX_FILE_BYTES = 1 << 20;
+    /** What a file over {@link #MAX_FILE_BYTES} is held as: its size and time, so a change of either is seen. */
+    private static final String OVERSIZED = "\0oversized ";
+
+    /** A registry that removes the provider of a file that has been gone for 30 s. */
     public ProviderRegistry(Path dir, ProviderLoader loader) {
+        this(dir, loader, DEFAULT_REMOVAL_GRACE);
+    }
+
+    /** The grace a file that disappears gets before its provider is removed (and its queued rows dropped). */
+    public static final java.time.Duration DEFAULT_REMOVAL_GRACE = java.time.Duration.ofSeconds(30);
+
+    /**
+     * {@code removalGrace}: how long a mapping file may be missing before its provider is removed. A replace that is
+     * not atomic (rsync, a checkout, an editor's backup and rename) leaves the directory without the file for a
+     * moment, and a removed provider's queued rows are dropped: the provider runs on meanwhile.
+     */
+    public ProviderRegistry(Path dir, ProviderLoader loader, java.time.Duration removalGrace) {
         this.dir = dir;
         this.loader = loader;
+        this.removalGrace = removalGrace;
     }
 
     public Path dir() {
@@ -86,7 +112,31 @@ public final class ProviderRegistry {
                 }
             }
         }
+        java.time.Instant at = java.time.Instant.now();
+        missing.keySet().removeIf(now::containsKey);
+        for (Path gone : contents.keySet()) {
+            String goneId = gone.getFileName().toString().replaceFirst("\\.ya?ml$", "");
+            boolean sibling = now.keySet().stream().anyMatch(f -> f.getFileName().toString().replaceFirst("\\.ya?ml$", "").equals(goneId));
+            // no grace when the provider's other file (.yaml beside .yml) is still there: that one is read now
+            if (!now.containsKey(gone) && loadedOnce && !sibling) {
+                java.time.Instant since = missing.computeIfAbsent(gone, g -> {
+                    LOG.warn("Mapping file {} is gone; its provider runs on unless it is still gone in {} s", g,
+                            removalGrace.toSeconds());
+                    return at;
+                });
+                if (at.isBefore(since.plus(removalGrace))) {
+                    now.put(gone, contents.get(gone));
+                } else {
+                    missing.remove(gone);
+                }
+            }
+        }
         loadedOnce = true;
+        // <id>.yaml and <id>.yml both there: neither is taken (which one counts would be a guess); the running version stays
+        Map<String, List<Path>> byId = new LinkedHashMap<>();
+        for (Path file : now.keySet()) {
+            byId.computeIfAbsent(file.getFileName().toString().replaceFirst("\\.ya?ml$", ""), k -> new ArrayList<>()).add(file);
+        }
         Map<String, State> next = new LinkedHashMap<>();
         List<String> added = new ArrayList<>();
         List<String> changed = new ArrayList<>();
@@ -96,11 +146,29 @@ public final class ProviderRegistry {
             Path file = e.getKey();
             String id = file.getFileName().toString().replaceFirst("\\.ya?ml$", "");
             State old = states.get(id);
-            if (old != null && Arrays.equals(contents.get(file), e.getValue())) {
+            List<Path> same = byId.get(id);
+            if (same.size() > 1) {
+                if (!next.containsKey(id)) {
+                    String names = same.stream().map(f -> f.getFileName().toString()).sorted().collect(java.util.stream.Collectors.joining(" and "));
+                    ProviderLoader.Loaded l = new ProviderLoader.Loaded(file, id, null, null, List.of(new MappingError(names, 0, 0, "",
+                            "two files for provider '" + id + "': remove one (neither is read while both are there)")));
+                    next.put(id, new State(l, old == null ? null : old.running()));
+                    failed.add(id);
+                    LOG.error("Provider {}: both {} exist; neither is read{}", id, names,
+                            old != null && old.running() != null ? "; the running version keeps running" : "");
+                }
+                continue;
+            }
+            if (old != null && Arrays.equals(contents.get(file), e.getValue()) && file.equals(old.latest().file())
+                    && !duplicated.contains(id)) {
                 next.put(id, old);
                 continue;
             }
-            ProviderLoader.Loaded l = loader.load(file);
+            ProviderLoader.Loaded l = isOversized(e.getValue())
+                    ? new ProviderLoader.Loaded(file, id, null, null, List.of(new MappingError(file.getFileName().toString(), 0, 0, "",
+                            "the file has " + new String(e.getValue(), StandardCharsets.UTF_8).split(" ")[1]
+                                    + " bytes; a mapping file may have at most " + MAX_FILE_BYTES + " (it is not read)")))
+                    : loader.load(file);
             Provider running = l.valid() ? l.provider() : old == null ? null : old.running();
             next.put(id, new State(l, running));
             if (l.valid()) {
@@ -121,6 +189,13 @@ public final class ProviderRegistry {
         }
         states = next;
         contents = now;
+        Set<String> twice = new java.util.HashSet<>();
+        byId.forEach((id, files) -> {
+            if (files.size() > 1) {
+                twice.add(id);
+            }
+        });
+        duplicated = twice;
         return new Changes(added, changed, removed, failed);
     }
 
@@ -172,6 +247,11 @@ public final class ProviderRegistry {
         }
         for (Path f : files) {
             try {
+                long size = Files.size(f);
+                if (size > MAX_FILE_BYTES) {
+                    out.put(f, (OVERSIZED + size + " " + Files.getLastModifiedTime(f).toMillis()).getBytes(StandardCharsets.UTF_8));
+                    continue;
+                }
                 out.put(f, Files.readAllBytes(f));
             } catch (IOException e) {
                 // being written right now: take it at the next check
@@ -182,6 +262,10 @@ public final class ProviderRegistry {
             }
         }
         return out;
+    }
+
+    private static boolean isOversized(byte[] content) {
+        return content.length > 0 && content[0] == 0 && new String(content, StandardCharsets.UTF_8).startsWith(OVERSIZED);
     }
 
     /** The running version of a provider, or null. */
