@@ -33,8 +33,23 @@ final class YamlLocator {
 
     /** Composes the node tree; YAML syntax errors propagate as snakeyaml's MarkedYAMLException. */
     static YamlLocator parse(String text) {
+        // anchors and aliases: Jackson's YAML reader takes an alias for the text of its name (remote: *f sent "f"),
+        // and nested aliases cost seconds to walk; refused where they are, before the tree is composed
+        for (org.yaml.snakeyaml.events.Event ev : new Yaml(new LoaderOptions()).parse(new StringReader(text))) {
+            if (ev instanceof org.yaml.snakeyaml.events.AliasEvent
+                    || ev instanceof org.yaml.snakeyaml.events.NodeEvent n && n.getAnchor() != null) {
+                throw new AnchorNotSupported(ev.getStartMark());
+            }
+        }
         Node root = new Yaml(new LoaderOptions()).compose(new StringReader(text));
         return new YamlLocator(root);
+    }
+
+    /** An anchor ({@code &name}) or alias ({@code *name}) in a mapping file, where it is. */
+    static final class AnchorNotSupported extends org.yaml.snakeyaml.error.MarkedYAMLException {
+        AnchorNotSupported(org.yaml.snakeyaml.error.Mark at) {
+            super(null, null, "anchors and aliases (&name, *name) are not supported in mapping files: write the value out", at);
+        }
     }
 
     boolean isEmpty() {

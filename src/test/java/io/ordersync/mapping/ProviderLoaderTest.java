@@ -294,6 +294,18 @@ class ProviderLoaderTest {
         assertThat(keyed.load(f).messages()).isNotEmpty().noneMatch(m -> m.contains("s3cr3t-crm-token-XYZ"));
     }
 
+    /** An alias was read as the text of its name (remote: *f sent a property "f"): anchors and aliases are refused. */
+    @Test
+    void anchorsAndAliasesAreRefusedWhereTheyAre() throws Exception {
+        ProviderLoader.Loaded l = load("crm", GOOD.replace("id_field: {source: email, remote: email}",
+                "id_field: {source: email, remote: &f email}").replace("- {source: email, remote: email}", "- {source: email, remote: *f}"));
+        assertThat(l.valid()).isFalse();
+        assertThat(l.messages()).singleElement().asString()
+                .matches("crm\\.yaml:\\d+:\\d+: YAML syntax: anchors and aliases \\(&name, \\*name\\) are not supported.*");
+        assertThat(l.errors().get(0).line()).isEqualTo(GOOD.lines().toList().indexOf(
+                GOOD.lines().filter(x -> x.contains("id_field: {source: email, remote: email}")).findFirst().orElseThrow()) + 1);
+    }
+
     @Test
     void syntaxErrorsNameTheLine() throws Exception {
         ProviderLoader.Loaded l = load("crm", GOOD.replace("triggers: [order.paid]", "triggers: [order.paid"));
