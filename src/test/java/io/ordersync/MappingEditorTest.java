@@ -96,6 +96,23 @@ class MappingEditorTest extends AppTestSupport {
         assertThat(send("PUT", "/api/providers/crm/file", text, version).statusCode()).isEqualTo(409);
     }
 
+    /** A save keeps the file's mode (it became 0600) and writes through a link to the file instead of replacing the link. */
+    @Test
+    void aSaveKeepsTheFilesModeAndItsLink() throws Exception {
+        startWithCrm();
+        java.nio.file.Path store = Files.createDirectories(tmp.resolve("store")).resolve("crm.yaml");
+        Files.move(mappings.resolve("crm.yaml"), store);
+        Files.createSymbolicLink(mappings.resolve("crm.yaml"), store);
+        Files.setPosixFilePermissions(store, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        JsonNode opened = JSON.readTree(app.get("/api/providers/crm/edit").body());
+        String edited = opened.path("text").asText().replace("remote: first_name, mode: if_empty", "remote: given_name, mode: if_empty");
+        var saved = send("PUT", "/api/providers/crm/file", edited, opened.path("version").asText());
+        assertThat(saved.statusCode()).as(saved.body()).isEqualTo(200);
+        assertThat(Files.isSymbolicLink(mappings.resolve("crm.yaml"))).isTrue();
+        assertThat(Files.readString(store)).isEqualTo(edited);
+        assertThat(java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(store))).isEqualTo("rw-r--r--");
+    }
+
     @Test
     void twoSavesOverTheSameVersionSaveOnce() throws Exception {
         startWithCrm();

@@ -204,10 +204,17 @@ public final class MappingEditor {
                 return;
             }
             String diff = unifiedDiff(f.getFileName().toString(), current, text);
-            Path tmp = Files.createTempFile(f.getParent(), "." + id + "-", ".yaml.tmp");
+            // the file a link points to is replaced, not the link; and it keeps its mode (a temporary file is 0600)
+            Path real = f.toRealPath();
+            Path tmp = Files.createTempFile(real.getParent(), "." + id + "-", ".yaml.tmp");
             try {
                 Files.writeString(tmp, text);
-                Files.move(tmp, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                try {
+                    Files.setPosixFilePermissions(tmp, Files.getPosixFilePermissions(real));
+                } catch (UnsupportedOperationException notPosix) {
+                    // Windows: the directory's default
+                }
+                Files.move(tmp, real, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } finally {
                 Files.deleteIfExists(tmp);
             }
