@@ -118,8 +118,22 @@ class AdminApiTest extends AppTestSupport {
         assertThat(raw("POST", "/api/queue/retry", "{\"ids\":[]}", "Cookie", session, "X-Ordersync-Request", "1").statusCode()).isEqualTo(200);
         assertThat(raw("GET", "/api/providers", null, "Authorization", "Basic " + Base64.getEncoder().encodeToString("admin:pw".getBytes()))
                 .statusCode()).isEqualTo(200);
-        raw("POST", "/api/logout", null, "Cookie", session, "X-Ordersync-Request", "1");
+        var out = raw("POST", "/api/logout", null, "Cookie", session, "X-Ordersync-Request", "1");
+        // an object, not a JSON string holding one
+        assertThat(JSON.readTree(out.body()).path("ok").asBoolean()).as(out.body()).isTrue();
         assertThat(raw("GET", "/api/providers", null, "Cookie", session).statusCode()).isEqualTo(401);
+    }
+
+    /** Paging of the rejected events as of the other lists: out of range or not a number is a 400 (3000000000 was a 500). */
+    @Test
+    void rejectedEventsPageAsTheOtherLists() throws Exception {
+        startWithCrm();
+        for (String bad : new String[]{"offset=3000000000", "offset=-1", "limit=0", "limit=100000", "limit=x", "offset=x"}) {
+            var r = app.get("/api/rejected?" + bad);
+            assertThat(r.statusCode()).as(bad).isEqualTo(400);
+            assertThat(JSON.readTree(r.body()).path("error").asText()).as(bad).contains("offset must be 0 to 10000000");
+        }
+        assertThat(app.get("/api/rejected?offset=0&limit=1000").statusCode()).isEqualTo(200);
     }
 
     @Test

@@ -28,8 +28,13 @@ public final class RejectedApi {
     public void list(Exchange exchange) throws Exception {
         Long offset = Json.longParam(exchange, "offset");
         Long limit = Json.longParam(exchange, "limit");
-        int off = offset == null || offset < 0 ? 0 : offset.intValue();
-        int lim = limit == null || limit < 1 || limit > 1000 ? 50 : limit.intValue();
+        // as /api/orders and /api/queue: a bad page is a 400, not a silent default (an offset over 2^31 was a 500)
+        if (offset != null && (offset < 0 || offset > 10_000_000) || limit != null && (limit < 1 || limit > 1000)) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "offset must be 0 to 10000000 and limit 1 to 1000"));
+            return;
+        }
+        int off = offset == null ? 0 : offset.intValue();
+        int lim = limit == null ? 50 : limit.intValue();
         List<Map<String, Object>> rows = store.query("SELECT id, source, reason, received_at FROM rejected_event "
                 + "ORDER BY id DESC OFFSET ? ROWS FETCH NEXT ? ROWS ONLY", off, lim);
         long total = ((Number) store.query("SELECT COUNT(*) AS n FROM rejected_event").get(0).get("n")).longValue();

@@ -59,7 +59,8 @@ public final class SessionApi {
         auth.logout(AdminAuth.cookie(AdminAuth.requestHeader(exchange, "Cookie")));
         exchange.getMessage().setHeader("Set-Cookie", AdminAuth.COOKIE + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
                 + (secure(exchange) ? "; Secure" : ""));
-        Json.replyText(mapper, exchange, 200, Map.of("ok", true));
+        // the logout route has JSON binding on: the binding writes the object (text would be sent as a JSON string)
+        Json.reply(mapper, exchange, 200, Map.of("ok", true));
     }
 
     private final String cookieSecure;
