@@ -102,7 +102,7 @@ final class HttpHardening {
         });
     }
 
-    /** The bytes of request bodies being read, bounded; a pure decision, tested as a function. */
+    /** The bytes of request bodies being read, bounded. */
     static final class BodyBudget {
         private final long limit;
         private final java.util.concurrent.atomic.AtomicLong used = new java.util.concurrent.atomic.AtomicLong();
@@ -141,10 +141,6 @@ final class HttpHardening {
 
         void give(long bytes) {
             used.addAndGet(-bytes);
-        }
-
-        long used() {
-            return used.get();
         }
     }
 

@@ -243,7 +243,8 @@ public final class ProviderLoader {
                 errors.size() == 0 ? provider : null, list);
     }
 
-    private static String idOf(String fileName) {
+    /** The provider identifier a mapping file's name gives: its name without {@code .yaml} or {@code .yml}. */
+    static String idOf(String fileName) {
         return fileName.replaceFirst("\\.ya?ml$", "");
     }
 

@@ -114,11 +114,11 @@ public final class ProviderRegistry {
         }
         java.time.Instant at = java.time.Instant.now();
         missing.keySet().removeIf(now::containsKey);
+        Set<String> present = new java.util.HashSet<>();
+        now.keySet().forEach(f -> present.add(idOf(f)));
         for (Path gone : contents.keySet()) {
-            String goneId = gone.getFileName().toString().replaceFirst("\\.ya?ml$", "");
-            boolean sibling = now.keySet().stream().anyMatch(f -> f.getFileName().toString().replaceFirst("\\.ya?ml$", "").equals(goneId));
             // no grace when the provider's other file (.yaml beside .yml) is still there: that one is read now
-            if (!now.containsKey(gone) && loadedOnce && !sibling) {
+            if (!now.containsKey(gone) && loadedOnce && !present.contains(idOf(gone))) {
                 java.time.Instant since = missing.computeIfAbsent(gone, g -> {
                     LOG.warn("Mapping file {} is gone; its provider runs on unless it is still gone in {} s", g,
                             removalGrace.toSeconds());
@@ -135,7 +135,7 @@ public final class ProviderRegistry {
         // <id>.yaml and <id>.yml both there: neither is taken (which one counts would be a guess); the running version stays
         Map<String, List<Path>> byId = new LinkedHashMap<>();
         for (Path file : now.keySet()) {
-            byId.computeIfAbsent(file.getFileName().toString().replaceFirst("\\.ya?ml$", ""), k -> new ArrayList<>()).add(file);
+            byId.computeIfAbsent(idOf(file), k -> new ArrayList<>()).add(file);
         }
         Map<String, State> next = new LinkedHashMap<>();
         List<String> added = new ArrayList<>();
@@ -144,7 +144,7 @@ public final class ProviderRegistry {
         List<String> failed = new ArrayList<>();
         for (Map.Entry<Path, byte[]> e : now.entrySet()) {
             Path file = e.getKey();
-            String id = file.getFileName().toString().replaceFirst("\\.ya?ml$", "");
+            String id = idOf(file);
             State old = states.get(id);
             List<Path> same = byId.get(id);
             if (same.size() > 1) {
@@ -262,6 +262,10 @@ public final class ProviderRegistry {
             }
         }
         return out;
+    }
+
+    private static String idOf(Path file) {
+        return ProviderLoader.idOf(file.getFileName().toString());
     }
 
     private static boolean isOversized(byte[] content) {
