@@ -31,6 +31,7 @@ import io.ordersync.order.OrderStore;
 import io.ordersync.order.AttemptLog;
 import io.ordersync.order.Retention;
 import io.ordersync.queue.Dispatcher;
+import io.ordersync.queue.ProviderPresence;
 import io.ordersync.queue.SyncOutcome;
 import io.ordersync.queue.QueueView;
 import io.ordersync.queue.SyncQueue;
@@ -126,7 +127,7 @@ public final class Ordersync {
         ParsedDocuments parsed = new ParsedDocuments(parser, PARSED_DOCUMENT_CHARS);
         org.apache.camel.ProducerTemplate wake = context.createProducerTemplate();
         this.dispatcher = new Dispatcher(dataSource, queue, store, providers, gate, settings.instanceId, settings.lease,
-                settings.claimBatchSize, new Dispatcher.Signals(breakers::isOpen, breakers::isHalfOpen, id -> {
+                settings.claimBatchSize, new ProviderPresence(dataSource, settings.instanceId, settings.presenceTtl), new Dispatcher.Signals(breakers::isOpen, breakers::isHalfOpen, id -> {
                     org.apache.camel.Route route = context.getRoute("provider-" + id);
                     return route != null && context.getRouteController().getRouteStatus(route.getId()).isStarted();
                 },
@@ -363,6 +364,8 @@ public final class Ordersync {
                 }
             }
         }
+        // the other instances on the database learn at once which providers this one runs now
+        dispatcher.announce();
     }
 
     /** Whether the HTTP server's hardening handlers are installed (see {@link HttpHardening}). */

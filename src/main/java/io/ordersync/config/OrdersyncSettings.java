@@ -39,6 +39,7 @@ public final class OrdersyncSettings {
         d.put("ordersync.dispatch.period-ms", "50");
         d.put("ordersync.dispatch.batch-size", "100");
         d.put("ordersync.queue.lease", "PT5M");
+        d.put("ordersync.queue.presence-ttl", "PT30S");
         d.put("ordersync.queue.reaper-period-ms", "10000");
         d.put("ordersync.outbox.poll-delay-ms", "10");
         d.put("ordersync.outbox.batch-size", "100");
@@ -114,6 +115,8 @@ public final class OrdersyncSettings {
     public final int claimBatchSize;
     /** How long a claim lasts before the reaper hands the row back to the queue. */
     public final Duration lease;
+    /** How long an instance's word that it runs a provider holds (refreshed at a third of it); see ProviderPresence. */
+    public final Duration presenceTtl;
     /** Largest order document accepted, in bytes. */
     public final int maxDocumentBytes;
     /** Longest Retry-After honoured by an in-process redelivery; longer waits go back to the queue. */
@@ -207,6 +210,10 @@ public final class OrdersyncSettings {
         this.instanceId = instance.isEmpty() ? "ordersync-" + UUID.randomUUID().toString().substring(0, 8) : instance;
         this.claimBatchSize = Integer.parseInt(get(props, "ordersync.dispatch.batch-size"));
         this.lease = Duration.parse(get(props, "ordersync.queue.lease"));
+        this.presenceTtl = Duration.parse(get(props, "ordersync.queue.presence-ttl"));
+        if (presenceTtl.compareTo(Duration.ofSeconds(3)) < 0) {
+            throw new IllegalArgumentException("ordersync.queue.presence-ttl must be at least PT3S, not " + presenceTtl);
+        }
         this.maxDocumentBytes = Integer.parseInt(get(props, "ordersync.intake.max-document-bytes"));
         this.maxInProcessRetryAfter = Duration.parse(get(props, "ordersync.delivery.max-in-process-retry-after"));
         this.maxRetryAfter = Duration.parse(get(props, "ordersync.delivery.max-retry-after"));

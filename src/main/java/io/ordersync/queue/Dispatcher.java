@@ -42,6 +42,8 @@ public final class Dispatcher extends ServiceSupport {
     /** The order snapshot each claimed row's sync starts from, read by its claim; taken when the sync begins. */
     private final Map<Long, String> snapshots = new ConcurrentHashMap<>();
     private final Signals signals;
+    private final ProviderPresence presence;
+    private Instant nextAnnounce = Instant.EPOCH;
 
     /**
      * What the dispatcher asks the rest of ordersync, without knowing it: whether a provider is paused (its
@@ -53,8 +55,9 @@ public final class Dispatcher extends ServiceSupport {
     }
 
     public Dispatcher(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, ProviderGate gate,
-                      String instanceId, Duration lease, int batchSize, Signals signals) {
+                      String instanceId, Duration lease, int batchSize, ProviderPresence presence, Signals signals) {
         this.signals = signals;
+        this.presence = presence;
         this.ds = ds;
         this.queue = queue;
         this.store = store;
@@ -118,11 +121,22 @@ public final class Dispatcher extends ServiceSupport {
         // asked for by provider, so that a long queue of working providers' rows is not scanned to find them.
         // They need no low latency: looked for at most once a second, not on every claim (3 % of the CPU at
         // a hundred orders a second)
+        if (!now.isBefore(nextAnnounce)) {
+            announce(active, now);
+        }
         if (!now.isBefore(nextOthersScan)) {
             nextOthersScan = now.plus(OTHERS_SCAN_PERIOD);
+            Set<String> elsewhere = null;
             for (String other : queue.waitingProviders()) {
                 if (!active.contains(other)) {
-                    rows.addAll(queue.claim(instanceId, lease, batchSize, Set.of(), other, now));
+                    if (elsewhere == null) {
+                        elsewhere = presence.runElsewhere(now);
+                    }
+                    // another instance runs it (a rolling deploy: this one lacks the new file, or has a broken
+                    // version of it): its rows are that instance's to sync, not this one's to drop or park
+                    if (!elsewhere.contains(other)) {
+                        rows.addAll(queue.claim(instanceId, lease, batchSize, Set.of(), other, now));
+                    }
                 }
             }
         }
@@ -133,6 +147,27 @@ public final class Dispatcher extends ServiceSupport {
             out.add(e);
         }
         return out;
+    }
+
+    /**
+     * Tells the other instances which providers this one runs, now and then at a third of the presence's lifetime.
+     * Called by the claims, and when the providers change (so that rows this instance queues for a provider it
+     * has just got are not dropped by an instance that does not have it yet).
+     */
+    public synchronized void announce() {
+        Set<String> active = new HashSet<>();
+        providers.active().forEach(p -> active.add(p.identifier()));
+        announce(active, Instant.now());
+    }
+
+    private void announce(Set<String> active, Instant now) {
+        try {
+            presence.announce(active, now);
+            nextAnnounce = now.plus(presence.ttl().dividedBy(3));
+        } catch (RuntimeException e) {
+            // the database is away: the claims fail as well; tried again at the next claim
+            LOG.debug("Could not announce this instance's providers: {}", e.getMessage());
+        }
     }
 
     /** Claimed rows per provider: the worker threads plus one batch waiting for them. */
@@ -256,6 +291,12 @@ public final class Dispatcher extends ServiceSupport {
         }
         if (n > 0) {
             LOG.info("Handed back {} claimed queue rows at shutdown", n);
+        }
+        try {
+            presence.withdraw();
+        } catch (RuntimeException e) {
+            LOG.warn("Could not withdraw this instance's providers at shutdown; the others see them for up to {}: {}",
+                    presence.ttl(), e.getMessage());
         }
     }
 

@@ -1,0 +1,88 @@
+package io.ordersync;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ordersync.support.AppTestSupport;
+import io.ordersync.support.Fixtures;
+import io.ordersync.support.OrdersyncApp;
+import io.ordersync.support.Postgres;
+import io.ordersync.queue.SyncQueue;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Properties;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * Several instances on one PostgreSQL whose {@code mappings/} differ for a while, as in a rolling deploy: an
+ * instance that has no file (or a broken one) for a provider leaves that provider's queued rows to the instance
+ * that runs it, instead of dropping (or parking) them; once no instance runs the provider, its rows are dropped.
+ */
+class RollingDeployTest extends AppTestSupport {
+
+    private static final int ORDERS = 150;
+
+    @Test
+    void anInstanceWithoutAProvidersFileLeavesItsRowsToTheInstanceThatRunsIt() throws Exception {
+        Properties db = Postgres.newDatabase();
+        // the new version: the crm provider, its target slow enough that rows wait in the queue for a while
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "5000"));
+        target.randomFaults(0, 1.0, 20);
+        Path oldMappings = Files.createDirectories(tmp.resolve("old-mappings"));
+        Path brokenMappings = Files.createDirectories(tmp.resolve("broken-mappings"));
+        // a version whose crm file does not load (a field this release does not know)
+        Files.writeString(brokenMappings.resolve("crm.yaml"), Files.readString(mappings.resolve("crm.yaml"))
+                .replaceFirst("(?m)^objects:", "no_such_setting: 1\nobjects:"));
+        Map<String, String> props = new HashMap<>();
+        db.forEach((k, v) -> props.put((String) k, (String) v));
+        props.put("test.crm.url", target.url());
+        props.put("test.crm.token", "s3cret");
+        // the others look for rows of providers they cannot run every second: many chances to take the crm rows
+        props.put("ordersync.instance-id", "new");
+        app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
+        props.put("ordersync.instance-id", "old");
+        OrdersyncApp old = new OrdersyncApp(tmp.resolve("b"), oldMappings, props).start();
+        props.put("ordersync.instance-id", "broken");
+        try (old; OrdersyncApp broken = new OrdersyncApp(tmp.resolve("c"), brokenMappings, props).start()) {
+            assertThat(broken.get("/api/providers").body()).contains("no_such_setting");
+            for (int i = 0; i < ORDERS; i++) {
+                ObjectNode doc = fixture("order-abc12");
+                ((ObjectNode) doc.path("order")).put("code", "R" + i);
+                ((ObjectNode) doc.path("order")).put("email", "r" + i + "@example.org");
+                assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
+            }
+            await().atMost(Duration.ofSeconds(90)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'")).as("no row dropped").isZero();
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'failure'")).as("no row parked").isZero();
+            assertThat(target.objects("contacts")).hasSize(ORDERS);
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success' AND message LIKE '%(instance new)'"))
+                    .isEqualTo(ORDERS);
+
+            // the deploy is rolled back: the instance that ran crm stops with rows still queued. No instance runs
+            // crm now, so its rows are for nobody: the instance without the file drops them, the one with the broken
+            // file parks them as a configuration error (a fixed file would sync them), as with a single instance
+            target.randomFaults(0, 1.0, 300);
+            for (int i = 0; i < 40; i++) {
+                ObjectNode doc = fixture("order-abc12");
+                ((ObjectNode) doc.path("order")).put("code", "L" + i);
+                ((ObjectNode) doc.path("order")).put("email", "l" + i + "@example.org");
+                assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
+            }
+            app.stop();
+            await().atMost(Duration.ofSeconds(20)).until(() -> old.count("SELECT COUNT(*) FROM sync_queue WHERE "
+                    + SyncQueue.SLOT_IS_WAITING + " AND need_manual_retry IS NULL") == 0);
+            long delivered = old.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success' AND order_code LIKE 'L%'");
+            long dropped = old.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'");
+            long parked = old.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'config'");
+            // a sync cut off by the stop's timeout keeps its lease; the reaper hands it back when that runs out
+            long held = old.count("SELECT COUNT(*) FROM sync_queue WHERE claimed_by = 'new'");
+            assertThat(dropped + parked).as("rows left for nobody, dropped or parked").isPositive();
+            assertThat(delivered + dropped + parked + held).as("every order delivered, dropped, parked or held").isEqualTo(40);
+        }
+    }
+}
