@@ -87,6 +87,39 @@ class IntakeTest extends AppTestSupport {
         assertThat((String) app.query("SELECT reason FROM rejected_event").get(0).get("reason")).isEqualTo(error);
     }
 
+    @Test
+    void aLoneSurrogateIsRefusedWithItsPathAndAnEscapedPairIsKept() throws Exception {
+        startWithCrm();
+        // two codes that differ only in a lone surrogate: stored, both would be "A?", one order
+        String template = fixture("order-abc12").toString().replace("\"ABC12\"", "\"A@@\"");
+        for (String lone : List.of("\\ud800", "\\uDBFF", "\\udc00x")) {
+            HttpResponse<String> r = app.post("/api/events", template.replace("@@", lone));
+            assertThat(r.statusCode()).as(lone).isEqualTo(400);
+            assertThat(JSON.readTree(r.body()).path("error").asText()).startsWith("order.code has a lone UTF-16 surrogate");
+        }
+        ObjectNode named = fixture("order-abc12");
+        String body = named.toString().replace("\"ABC12\"", "\"B1\"")
+                .replaceFirst("\"email\": ?\"", "\"email\":\"\\\\ud83d\\\\ude00");
+        assertThat(body).contains("\\ud83d\\ude00");
+        HttpResponse<String> ok = app.post("/api/events", body);
+        assertThat(ok.statusCode()).as(ok.body()).isEqualTo(202);
+        String stored = (String) app.query("SELECT document FROM order_snapshot WHERE order_code = 'B1'").get(0).get("document");
+        assertThat(JSON.readTree(stored).path("order").path("email").asText()).startsWith(new String(Character.toChars(0x1F600)));
+        // a key, deep in the document, and from the outbox too
+        app.insertOutbox(template.replace("@@", "2").replace("\"positions\"", "\"x\\ud801\": 1, \"positions\""));
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM order_outbox") == 0);
+        assertThat(app.query("SELECT source, reason, payload FROM rejected_event ORDER BY id"))
+                .hasSize(4)
+                .allSatisfy(m -> assertThat((String) m.get("payload")).as("the refused document is kept as sent")
+                        .containsPattern("\\\\u[dD][89a-fA-F]"))
+                .last().satisfies(m -> {
+                    assertThat(m.get("source")).isEqualTo("outbox");
+                    assertThat((String) m.get("reason")).isEqualTo("a key in order has a lone UTF-16 surrogate, "
+                            + "which cannot be stored: send the whole pair, or none");
+                });
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isEqualTo(1);
+    }
+
     @ParameterizedTest(name = "Content-Type: {0}")
     @org.junit.jupiter.params.provider.ValueSource(strings = {"", "application/x-www-form-urlencoded", "text/plain",
             "multipart/form-data; boundary=x"})

@@ -38,7 +38,68 @@ public final class DocumentParser {
         } catch (java.io.IOException e) {
             throw new InvalidDocumentException("not valid JSON: " + e.getClass().getSimpleName());
         }
+        if (mayEscapeSurrogates(payload)) {
+            refuseLoneSurrogates(root, "");
+        }
         return validate(root);
+    }
+
+    /**
+     * Whether the text has an escape {@code \\uD800} to {@code \\uDFFF}: the only way a JSON text in a Java string can
+     * give a lone surrogate (UTF-8 cannot encode one; bytes that try are decoded as U+FFFD). Escaped pairs are common
+     * (Python's {@code json.dumps} escapes every emoji so): only those documents are walked.
+     */
+    static boolean mayEscapeSurrogates(String payload) {
+        for (int i = payload.indexOf("\\u"); i >= 0 && i + 3 < payload.length(); i = payload.indexOf("\\u", i + 2)) {
+            char a = payload.charAt(i + 2);
+            char b = payload.charAt(i + 3);
+            if ((a == 'd' || a == 'D') && "89abcdefABCDEF".indexOf(b) >= 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * A lone UTF-16 surrogate in a key or a text value is refused with its path: no database stores one (both encode
+     * it as '?'), so two order codes that differ only there would become one order, and a name would change.
+     */
+    static void refuseLoneSurrogates(JsonNode node, String path) throws InvalidDocumentException {
+        if (node.isTextual()) {
+            int at = loneSurrogate(node.textValue());
+            if (at >= 0) {
+                throw new InvalidDocumentException((path.isEmpty() ? "the document" : path) + " has a lone UTF-16 surrogate (U+"
+                        + Integer.toHexString(node.textValue().charAt(at)).toUpperCase() + ") at character " + at
+                        + ", which cannot be stored: send the whole pair, or none");
+            }
+        } else if (node.isObject()) {
+            for (var it = node.fields(); it.hasNext(); ) {
+                var e = it.next();
+                String child = path.isEmpty() ? e.getKey() : path + "." + e.getKey();
+                if (loneSurrogate(e.getKey()) >= 0) {
+                    throw new InvalidDocumentException("a key in " + (path.isEmpty() ? "the document" : path)
+                            + " has a lone UTF-16 surrogate, which cannot be stored: send the whole pair, or none");
+                }
+                refuseLoneSurrogates(e.getValue(), child);
+            }
+        } else if (node.isArray()) {
+            for (int i = 0; i < node.size(); i++) {
+                refuseLoneSurrogates(node.get(i), path + "[" + i + "]");
+            }
+        }
+    }
+
+    /** The index of the first surrogate that is not half of a pair, or -1. */
+    static int loneSurrogate(String s) {
+        for (int i = 0, len = s.length(); i < len; i++) {
+            char ch = s.charAt(i);
+            if (Character.isHighSurrogate(ch) && i + 1 < len && Character.isLowSurrogate(s.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(ch)) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     /** The length of the text in UTF-8, counted without encoding it (a copy of every document, 1 % of the allocation). */
