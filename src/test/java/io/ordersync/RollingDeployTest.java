@@ -74,15 +74,17 @@ class RollingDeployTest extends AppTestSupport {
                 assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
             }
             app.stop();
-            await().atMost(Duration.ofSeconds(20)).until(() -> old.count("SELECT COUNT(*) FROM sync_queue WHERE "
-                    + SyncQueue.SLOT_IS_WAITING + " AND need_manual_retry IS NULL") == 0);
-            long delivered = old.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success' AND order_code LIKE 'L%'");
+            // every order ends delivered, dropped or parked, or held by the stopped instance (a sync its stop cut
+            // off keeps its lease; the reaper hands it back when that runs out). Counted in one statement: a row
+            // moves from waiting to claimed to dropped while this looks
+            String accounted = "SELECT (SELECT COUNT(*) FROM order_log WHERE kind = 'success' AND order_code LIKE 'L%')"
+                    + " + (SELECT COUNT(*) FROM order_log WHERE kind = 'dropped')"
+                    + " + (SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'config')"
+                    + " + (SELECT COUNT(*) FROM sync_queue WHERE claimed_by = 'new' AND slot = 'inflight')";
+            await().atMost(Duration.ofSeconds(30)).until(() -> old.count(accounted) == 40);
             long dropped = old.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'");
             long parked = old.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'config'");
-            // a sync cut off by the stop's timeout keeps its lease; the reaper hands it back when that runs out
-            long held = old.count("SELECT COUNT(*) FROM sync_queue WHERE claimed_by = 'new'");
             assertThat(dropped + parked).as("rows left for nobody, dropped or parked").isPositive();
-            assertThat(delivered + dropped + parked + held).as("every order delivered, dropped, parked or held").isEqualTo(40);
         }
     }
 }

@@ -117,13 +117,13 @@ public final class Dispatcher extends ServiceSupport {
             // never more than the provider can start soon: a row's lease runs from its claim, also while it waits
             rows.addAll(queue.claim(instanceId, lease, Math.min(batchSize, free), Set.of(), p.identifier(), now, snapshots));
         }
+        if (!now.isBefore(nextAnnounce)) {
+            announce(active, now);
+        }
         // rows of providers without a working definition (broken file, removed) are parked or dropped downstream;
         // asked for by provider, so that a long queue of working providers' rows is not scanned to find them.
         // They need no low latency: looked for at most once a second, not on every claim (3 % of the CPU at
         // a hundred orders a second)
-        if (!now.isBefore(nextAnnounce)) {
-            announce(active, now);
-        }
         if (!now.isBefore(nextOthersScan)) {
             nextOthersScan = now.plus(OTHERS_SCAN_PERIOD);
             Set<String> elsewhere = null;
