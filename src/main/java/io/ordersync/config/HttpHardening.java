@@ -79,8 +79,8 @@ final class HttpHardening {
             long claim = bodies.claimOf(ctx.request().getHeader("Content-Length"), ctx.request().getHeader("Transfer-Encoding"), maxBody);
             if (claim > 0 && !INTAKE_PATH.equals(ctx.normalizedPath()) && isForm(ctx.request().getHeader("Content-Type"))) {
                 // Vert.x would decode it as a form: Camel's JSON binding then answers a plain-text 400, and a multipart
-                // body reaches the route empty. Intake takes any type (above); the login refuses these types anyway
-                // the connection stays: Vert.x reads the rest of the body (at most the budget's share) and drops it
+                // body reaches the route empty. Intake takes any type (above); the login refuses these types anyway.
+                // The connection stays: Vert.x reads the rest of the body and drops it (BodyTypesTest)
                 answer(ctx, 415, "this endpoint takes JSON (Content-Type: application/json), or a mapping file or "
                         + "document as text (text/plain), not a form: curl -d sends a form type unless told otherwise");
                 return;
