@@ -76,7 +76,10 @@ final class HttpHardening {
                 .orElse(Math.max(2 * maxBody, Runtime.getRuntime().maxMemory() / 16));
         BodyBudget bodies = new BodyBudget(budget);
         router.route().order(Integer.MIN_VALUE + 2).handler(ctx -> {
-            long claim = bodies.claimOf(ctx.request().getHeader("Content-Length"), ctx.request().getHeader("Transfer-Encoding"), maxBody);
+            long declared = bodies.claimOf(ctx.request().getHeader("Content-Length"), ctx.request().getHeader("Transfer-Encoding"), maxBody);
+            // an HTTP/2 stream may carry a body without a length (and has no Transfer-Encoding): the largest allowed
+            long claim = declared == 0 && ctx.request().version() == io.vertx.core.http.HttpVersion.HTTP_2
+                    && !ctx.request().isEnded() ? maxBody : declared;
             if (claim > 0 && !INTAKE_PATH.equals(ctx.normalizedPath()) && isForm(ctx.request().getHeader("Content-Type"))) {
                 // Vert.x would decode it as a form: Camel's JSON binding then answers a plain-text 400, and a multipart
                 // body reaches the route empty. Intake takes any type (above); the login refuses these types anyway.

@@ -91,6 +91,31 @@ class BodyTypesTest extends AppTestSupport {
     }
 
     @Test
+    void anHttp2BodyWithoutALengthIsCheckedAsAnyOther() throws Exception {
+        startWithCrm();
+        URI base = URI.create(app.url("/"));
+        io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+        try {
+            // HTTP/2 over cleartext with prior knowledge: a stream's body needs neither a length nor Transfer-Encoding
+            io.vertx.core.http.HttpClient client = vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions()
+                    .setProtocolVersion(io.vertx.core.http.HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false));
+            String answer = client.request(io.vertx.core.http.HttpMethod.POST, base.getPort(), base.getHost(), "/api/queue/retry")
+                    .compose(request -> {
+                        request.putHeader("Authorization", "Bearer " + OrdersyncApp.ADMIN_TOKEN)
+                                .putHeader("Content-Type", "multipart/form-data; boundary=x").setChunked(true);
+                        request.write("{\"ids\": [1]}");
+                        return request.end().compose(sent -> request.response());
+                    })
+                    .compose(response -> response.body().map(body -> response.version() + " " + response.statusCode() + " "
+                            + response.getHeader("Content-Type") + " " + body))
+                    .toCompletionStage().toCompletableFuture().get(20, java.util.concurrent.TimeUnit.SECONDS);
+            assertThat(answer).startsWith("HTTP_2 415 application/json {\"error\":\"this endpoint takes JSON");
+        } finally {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, java.util.concurrent.TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
     void aBodyOverTheLimitGetsAJson413() throws Exception {
         startWithCrm();
         String huge = "{\"ids\": [" + "1,".repeat(1_200_000) + "1]}";
