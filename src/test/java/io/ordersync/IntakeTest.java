@@ -118,6 +118,12 @@ class IntakeTest extends AppTestSupport {
                             + "which cannot be stored: send the whole pair, or none");
                 });
         assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isEqualTo(1);
+        // not escaped but in the text itself, as a JMS message or a body in CESU-8 or UTF-32 brings it
+        app.insertOutbox(template.replace("@@", "\uD800"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM order_outbox") == 0);
+        assertThat((String) app.query("SELECT reason FROM rejected_event ORDER BY id DESC").get(0).get("reason"))
+                .startsWith("order.code has a lone UTF-16 surrogate (U+D800) at character 1");
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isEqualTo(1);
     }
 
     @ParameterizedTest(name = "Content-Type: {0}")

@@ -38,22 +38,30 @@ public final class DocumentParser {
         } catch (java.io.IOException e) {
             throw new InvalidDocumentException("not valid JSON: " + e.getClass().getSimpleName());
         }
-        if (mayEscapeSurrogates(payload)) {
-            refuseLoneSurrogates(root, "");
+        if (mayHaveLoneSurrogate(payload)) {
+            refuseLoneSurrogates(root, new java.util.ArrayDeque<>());
         }
         return validate(root);
     }
 
     /**
-     * Whether the text has an escape {@code \\uD800} to {@code \\uDFFF}: the only way a JSON text in a Java string can
-     * give a lone surrogate (UTF-8 cannot encode one; bytes that try are decoded as U+FFFD). Escaped pairs are common
-     * (Python's {@code json.dumps} escapes every emoji so): only those documents are walked.
+     * Whether the text may give a lone surrogate: it has one itself (a JMS text, or a body in a charset such as CESU-8
+     * or UTF-32 decodes to one; UTF-8 cannot encode one, bytes that try become U+FFFD), or an escape {@code \\uD800}
+     * to {@code \\uDFFF}. Escaped pairs are common (Python's {@code json.dumps} escapes every emoji so): only those
+     * documents are walked. One pass over the text.
      */
-    static boolean mayEscapeSurrogates(String payload) {
-        for (int i = payload.indexOf("\\u"); i >= 0 && i + 3 < payload.length(); i = payload.indexOf("\\u", i + 2)) {
-            char a = payload.charAt(i + 2);
-            char b = payload.charAt(i + 3);
-            if ((a == 'd' || a == 'D') && "89abcdefABCDEF".indexOf(b) >= 0) {
+    static boolean mayHaveLoneSurrogate(String payload) {
+        for (int i = 0, len = payload.length(); i < len; i++) {
+            char ch = payload.charAt(i);
+            if (ch == '\\' && i + 3 < len && payload.charAt(i + 1) == 'u') {
+                char a = payload.charAt(i + 2);
+                if ((a == 'd' || a == 'D') && "89abcdefABCDEF".indexOf(payload.charAt(i + 3)) >= 0) {
+                    return true;
+                }
+                i++;
+            } else if (Character.isHighSurrogate(ch) && i + 1 < len && Character.isLowSurrogate(payload.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(ch)) {
                 return true;
             }
         }
@@ -62,31 +70,45 @@ public final class DocumentParser {
 
     /**
      * A lone UTF-16 surrogate in a key or a text value is refused with its path: no database stores one (both encode
-     * it as '?'), so two order codes that differ only there would become one order, and a name would change.
+     * it as '?'), so two order codes that differ only there would become one order, and a name would change. The path
+     * is kept as parts and joined only for the message: building it for every value cost seconds on a large document.
      */
-    static void refuseLoneSurrogates(JsonNode node, String path) throws InvalidDocumentException {
+    static void refuseLoneSurrogates(JsonNode node, java.util.Deque<String> path) throws InvalidDocumentException {
         if (node.isTextual()) {
             int at = loneSurrogate(node.textValue());
             if (at >= 0) {
-                throw new InvalidDocumentException((path.isEmpty() ? "the document" : path) + " has a lone UTF-16 surrogate (U+"
-                        + Integer.toHexString(node.textValue().charAt(at)).toUpperCase() + ") at character " + at
-                        + ", which cannot be stored: send the whole pair, or none");
+                throw new InvalidDocumentException((path.isEmpty() ? "the document" : joined(path)) + " has a lone UTF-16 "
+                        + "surrogate (U+" + Integer.toHexString(node.textValue().charAt(at)).toUpperCase() + ") at character "
+                        + at + ", which cannot be stored: send the whole pair, or none");
             }
         } else if (node.isObject()) {
             for (var it = node.fields(); it.hasNext(); ) {
                 var e = it.next();
-                String child = path.isEmpty() ? e.getKey() : path + "." + e.getKey();
                 if (loneSurrogate(e.getKey()) >= 0) {
-                    throw new InvalidDocumentException("a key in " + (path.isEmpty() ? "the document" : path)
+                    throw new InvalidDocumentException("a key in " + (path.isEmpty() ? "the document" : joined(path))
                             + " has a lone UTF-16 surrogate, which cannot be stored: send the whole pair, or none");
                 }
-                refuseLoneSurrogates(e.getValue(), child);
+                JsonNode value = e.getValue();
+                if (value.isContainerNode() || value.isTextual()) {
+                    path.addLast(path.isEmpty() ? e.getKey() : "." + e.getKey());
+                    refuseLoneSurrogates(value, path);
+                    path.removeLast();
+                }
             }
         } else if (node.isArray()) {
             for (int i = 0; i < node.size(); i++) {
-                refuseLoneSurrogates(node.get(i), path + "[" + i + "]");
+                JsonNode value = node.get(i);
+                if (value.isContainerNode() || value.isTextual()) {
+                    path.addLast("[" + i + "]");
+                    refuseLoneSurrogates(value, path);
+                    path.removeLast();
+                }
             }
         }
+    }
+
+    private static String joined(java.util.Deque<String> path) {
+        return String.join("", path);
     }
 
     /** The index of the first surrogate that is not half of a pair, or -1. */
