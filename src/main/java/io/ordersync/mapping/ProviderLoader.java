@@ -260,6 +260,9 @@ public final class ProviderLoader {
         return sb.toString();
     }
 
+    /** The longest provider identifier the database's provider columns hold. */
+    public static final int MAX_IDENTIFIER = 100;
+
     private Provider compile(Errors errors, String expectedId, ProviderConfig c) {
         if (c.identifier() == null || c.identifier().isBlank()) {
             errors.add("identifier", "identifier is required (the file name without .yaml: '" + expectedId + "')");
@@ -267,6 +270,10 @@ public final class ProviderLoader {
             errors.add("identifier", "'" + c.identifier() + "' must match the file name '" + expectedId + "'");
         } else if (!c.identifier().matches("[a-z0-9][a-z0-9_-]*")) {
             errors.add("identifier", "'" + c.identifier() + "' may contain only a-z, 0-9, '_' and '-'");
+        } else if (c.identifier().length() > MAX_IDENTIFIER) {
+            // the database's provider columns (sync_queue, sync_result, provider_presence) hold 100 characters
+            errors.add("identifier", "the identifier is " + c.identifier().length() + " characters long, at most "
+                    + MAX_IDENTIFIER + " (and the file name with it)");
         }
         Provider.Kind kind = Provider.Kind.HTTP;
         if (c.kind() != null) {

@@ -111,6 +111,16 @@ class ProviderLoaderTest {
     }
 
     @Test
+    void anIdentifierLongerThanTheDatabaseKeepsIsAnError() throws Exception {
+        String id = "p" + "x".repeat(ProviderLoader.MAX_IDENTIFIER);
+        ProviderLoader.Loaded tooLong = load(id, GOOD.replace("identifier: crm", "identifier: " + id));
+        assertThat(tooLong.provider()).isNull();
+        assertThat(tooLong.messages()).anySatisfy(m -> assertThat(m).contains("the identifier is 101 characters long, at most 100"));
+        String longest = "x".repeat(ProviderLoader.MAX_IDENTIFIER);
+        assertThat(load(longest, GOOD.replace("identifier: crm", "identifier: " + longest)).messages()).isEmpty();
+    }
+
+    @Test
     void aGoodFileCompiles() throws Exception {
         ProviderLoader.Loaded l = load("crm", GOOD);
         assertThat(l.errors()).isEmpty();
