@@ -87,4 +87,44 @@ class RollingDeployTest extends AppTestSupport {
             assertThat(dropped + parked).as("rows left for nobody, dropped or parked").isPositive();
         }
     }
+
+    @Test
+    void providersAddedByAHotReloadAreAnnouncedBeforeTheirRowsCanBeTakenForRemovedOnes() throws Exception {
+        // found by an attack: with twenty new files, intake queued rows for seconds before the routes were built and
+        // the providers announced, and the instance without the files dropped 195 of them
+        Properties db = Postgres.newDatabase();
+        java.nio.file.Files.createDirectories(mappings);
+        target.randomFaults(0, 1.0, 20);
+        Map<String, String> props = new HashMap<>();
+        db.forEach((k, v) -> props.put((String) k, (String) v));
+        props.put("test.crm.url", target.url());
+        props.put("test.crm.token", "s3cret");
+        props.put("ordersync.mappings.watch-period-ms", "200");
+        props.put("ordersync.instance-id", "new");
+        app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
+        props.put("ordersync.instance-id", "old");
+        try (OrdersyncApp old = new OrdersyncApp(tmp.resolve("b"), Files.createDirectories(tmp.resolve("old-mappings")), props).start()) {
+            Path staging = Files.createDirectories(tmp.resolve("staging"));
+            Fixtures.mapping(staging, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "5000"));
+            String crm = Files.readString(staging.resolve("crm.yaml"));
+            for (int k = 0; k < 20; k++) {
+                Files.writeString(staging.resolve("crm" + k + ".yaml"), crm.replace("identifier: crm", "identifier: crm" + k));
+            }
+            for (int k = 0; k < 20; k++) {
+                Files.move(staging.resolve("crm" + k + ".yaml"), mappings.resolve("crm" + k + ".yaml"));
+            }
+            long end = System.nanoTime() + Duration.ofSeconds(8).toNanos();
+            int posted = 0;
+            while (System.nanoTime() < end) {
+                ObjectNode doc = fixture("order-abc12");
+                ((ObjectNode) doc.path("order")).put("code", "M" + posted);
+                ((ObjectNode) doc.path("order")).put("email", "m" + posted + "@example.org");
+                assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
+                posted++;
+            }
+            await().atMost(Duration.ofSeconds(120)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'")).as("dropped of %d orders", posted).isZero();
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success'")).isPositive();
+        }
+    }
 }

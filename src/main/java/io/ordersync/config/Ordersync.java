@@ -467,6 +467,9 @@ public final class Ordersync {
         }
         ProviderRegistry.Changes changes = providers.reload();
         if (changes.any()) {
+            // intake queues rows for a new provider from now on: the other instances learn it runs here before its
+            // routes are built, so that one without its file does not take those rows for a removed provider's
+            dispatcher.announce();
             createProviderRoutes();
         }
     }

@@ -44,6 +44,14 @@ public final class Dispatcher extends ServiceSupport {
     private final Signals signals;
     private final ProviderPresence presence;
     private Instant nextAnnounce = Instant.EPOCH;
+    /**
+     * Since when this instance's announces have succeeded without a break (null after a failure). It drops or parks
+     * other providers' rows only once this is a whole presence lifetime ago: after a database outage, the instances
+     * that run those providers need that long to be seen again, and their old entries ran out meanwhile.
+     */
+    private Instant announcingSince;
+    /** Whether an announce has failed since this instance started (before that, the first one is trusted at once). */
+    private boolean announceFailed;
 
     /**
      * What the dispatcher asks the rest of ordersync, without knowing it: whether a provider is paused (its
@@ -100,6 +108,17 @@ public final class Dispatcher extends ServiceSupport {
         if (!isRunAllowed()) {
             return List.of();
         }
+        try {
+            return claimDue();
+        } catch (RuntimeException e) {
+            // the database failed: the others' entries may run out before this instance sees them again
+            announcingSince = null;
+            announceFailed = true;
+            throw e;
+        }
+    }
+
+    private List<QueueEntry> claimDue() {
         Instant now = Instant.now();
         Set<String> active = new HashSet<>();
         List<QueueEntry> rows = new ArrayList<>();
@@ -124,7 +143,8 @@ public final class Dispatcher extends ServiceSupport {
         // asked for by provider, so that a long queue of working providers' rows is not scanned to find them.
         // They need no low latency: looked for at most once a second, not on every claim (3 % of the CPU at
         // a hundred orders a second)
-        if (!now.isBefore(nextOthersScan)) {
+        boolean seesOthers = announcingSince != null && !now.isBefore(announcingSince.plus(presence.ttl()));
+        if (seesOthers && !now.isBefore(nextOthersScan)) {
             nextOthersScan = now.plus(OTHERS_SCAN_PERIOD);
             Set<String> elsewhere = null;
             for (String other : queue.waitingProviders()) {
@@ -164,9 +184,20 @@ public final class Dispatcher extends ServiceSupport {
         try {
             presence.announce(active, now);
             nextAnnounce = now.plus(presence.ttl().dividedBy(3));
+            if (announcingSince == null) {
+                // at a start without trouble the others' entries are as fresh as ever; after a failure they may have
+                // run out while nobody could write them
+                announcingSince = announceFailed ? now : Instant.EPOCH;
+            }
         } catch (RuntimeException e) {
-            // the database is away: the claims fail as well; tried again at the next claim
-            LOG.debug("Could not announce this instance's providers: {}", e.getMessage());
+            // tried again at the next claim; until announces have worked for a whole lifetime again, no other
+            // provider's row is dropped or parked (see announcingSince)
+            if (announcingSince != null) {
+                LOG.warn("Could not tell the other instances which providers this one runs ({}); rows of providers it "
+                        + "does not run are left alone until it can again, for {}", e.getMessage(), presence.ttl());
+            }
+            announcingSince = null;
+            announceFailed = true;
         }
     }
 
