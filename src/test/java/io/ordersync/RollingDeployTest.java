@@ -113,7 +113,7 @@ class RollingDeployTest extends AppTestSupport {
             for (int k = 0; k < 20; k++) {
                 Files.move(staging.resolve("crm" + k + ".yaml"), mappings.resolve("crm" + k + ".yaml"));
             }
-            long end = System.nanoTime() + Duration.ofSeconds(8).toNanos();
+            long end = System.nanoTime() + Duration.ofSeconds(5).toNanos();
             int posted = 0;
             while (System.nanoTime() < end) {
                 ObjectNode doc = fixture("order-abc12");
