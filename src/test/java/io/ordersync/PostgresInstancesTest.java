@@ -8,7 +8,6 @@ import io.ordersync.support.Postgres;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
 
@@ -28,10 +27,7 @@ class PostgresInstancesTest extends AppTestSupport {
         target.trackOverlaps();
         Properties db = Postgres.newDatabase();
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "5000"));
-        Map<String, String> props = new HashMap<>();
-        db.forEach((k, v) -> props.put((String) k, (String) v));
-        props.put("test.crm.url", target.url());
-        props.put("test.crm.token", "s3cret");
+        Map<String, String> props = crmOn(db);
         props.put("ordersync.instance-id", "one");
         app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
         props.put("ordersync.instance-id", "two");

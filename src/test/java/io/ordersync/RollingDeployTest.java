@@ -11,7 +11,6 @@ import org.junit.jupiter.api.Test;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.Properties;
 
@@ -38,10 +37,7 @@ class RollingDeployTest extends AppTestSupport {
         // a version whose crm file does not load (a field this release does not know)
         Files.writeString(brokenMappings.resolve("crm.yaml"), Files.readString(mappings.resolve("crm.yaml"))
                 .replaceFirst("(?m)^objects:", "no_such_setting: 1\nobjects:"));
-        Map<String, String> props = new HashMap<>();
-        db.forEach((k, v) -> props.put((String) k, (String) v));
-        props.put("test.crm.url", target.url());
-        props.put("test.crm.token", "s3cret");
+        Map<String, String> props = crmOn(db);
         // the others look for rows of providers they cannot run every second: many chances to take the crm rows
         props.put("ordersync.instance-id", "new");
         app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
@@ -95,10 +91,7 @@ class RollingDeployTest extends AppTestSupport {
         Properties db = Postgres.newDatabase();
         java.nio.file.Files.createDirectories(mappings);
         target.randomFaults(0, 1.0, 20);
-        Map<String, String> props = new HashMap<>();
-        db.forEach((k, v) -> props.put((String) k, (String) v));
-        props.put("test.crm.url", target.url());
-        props.put("test.crm.token", "s3cret");
+        Map<String, String> props = crmOn(db);
         props.put("ordersync.mappings.watch-period-ms", "200");
         props.put("ordersync.instance-id", "new");
         app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();

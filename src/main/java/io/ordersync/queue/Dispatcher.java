@@ -45,13 +45,12 @@ public final class Dispatcher extends ServiceSupport {
     private final ProviderPresence presence;
     private Instant nextAnnounce = Instant.EPOCH;
     /**
-     * Since when this instance's announces have succeeded without a break (null after a failure). It drops or parks
-     * other providers' rows only once this is a whole presence lifetime ago: after a database outage, the instances
-     * that run those providers need that long to be seen again, and their old entries ran out meanwhile.
+     * Since when this instance's announces and claims have succeeded without a break (null after a failure; at a
+     * start without trouble the others' entries are as fresh as ever, so it starts trusted). It drops or parks other
+     * providers' rows only once this is a whole presence lifetime ago: after a database outage, the instances that
+     * run those providers need that long to be seen again, and their old entries ran out meanwhile.
      */
-    private Instant announcingSince;
-    /** Whether an announce has failed since this instance started (before that, the first one is trusted at once). */
-    private boolean announceFailed;
+    private Instant announcingSince = Instant.EPOCH;
 
     /**
      * What the dispatcher asks the rest of ordersync, without knowing it: whether a provider is paused (its
@@ -113,7 +112,6 @@ public final class Dispatcher extends ServiceSupport {
         } catch (RuntimeException e) {
             // the database failed: the others' entries may run out before this instance sees them again
             announcingSince = null;
-            announceFailed = true;
             throw e;
         }
     }
@@ -185,9 +183,7 @@ public final class Dispatcher extends ServiceSupport {
             presence.announce(active, now);
             nextAnnounce = now.plus(presence.ttl().dividedBy(3));
             if (announcingSince == null) {
-                // at a start without trouble the others' entries are as fresh as ever; after a failure they may have
-                // run out while nobody could write them
-                announcingSince = announceFailed ? now : Instant.EPOCH;
+                announcingSince = now;
             }
         } catch (RuntimeException e) {
             // tried again at the next claim; until announces have worked for a whole lifetime again, no other
@@ -197,7 +193,6 @@ public final class Dispatcher extends ServiceSupport {
                         + "does not run are left alone until it can again, for {}", e.getMessage(), presence.ttl());
             }
             announcingSince = null;
-            announceFailed = true;
         }
     }
 

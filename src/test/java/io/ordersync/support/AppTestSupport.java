@@ -54,6 +54,15 @@ public abstract class AppTestSupport {
         return startWithCrm(5, "5s, 5m, 30m, 2h, 5h", Map.of());
     }
 
+    /** The settings of an instance on this database with the test CRM's target and token. */
+    protected Map<String, String> crmOn(java.util.Properties database) {
+        Map<String, String> props = new HashMap<>();
+        database.forEach((k, v) -> props.put((String) k, (String) v));
+        props.put("test.crm.url", target.url());
+        props.put("test.crm.token", "s3cret");
+        return props;
+    }
+
     protected static ObjectNode fixture(String name) {
         try {
             return (ObjectNode) JSON.readTree(Fixtures.read("fixtures/" + name + ".json"));
