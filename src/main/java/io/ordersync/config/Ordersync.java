@@ -182,6 +182,8 @@ public final class Ordersync {
         r.bind("ordersync.operationsApi", new OperationsApi(dataSource, queue, view, store, providers, mapper, breakers));
         r.bind("ordersync.rejectedApi", new RejectedApi(intake, store, mapper));
         r.bind("ordersync.staticFiles", new StaticFiles());
+        // the REST DSL's clientRequestValidation finds it by type: the API's JSON errors for bodies it refuses
+        r.bind("ordersync.requestValidator", new io.ordersync.admin.JsonRequestValidator(mapper));
         r.bind("ordersync.syncMetrics", metrics);
         r.bind("ordersync.alerts", new io.ordersync.ops.Alerts(dataSource, providers, breakers, settings.alertsMinInterval,
                 settings.instanceId, java.time.Clock.systemUTC()));

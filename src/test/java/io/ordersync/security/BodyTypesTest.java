@@ -129,4 +129,42 @@ class BodyTypesTest extends AppTestSupport {
         }
         assertThat(app.count("SELECT COUNT(*) FROM rejected_event")).isZero();
     }
+
+    /**
+     * A body that is not JSON, or JSON that Jackson will not read (nested deeper than its limit of 1 000), on an
+     * endpoint that takes JSON: a JSON 400 that says where the body stops being JSON, without echoing the body,
+     * and nothing done. Camel's own answer was the plain-text {@code Invalid JSon payload.}
+     */
+    @ParameterizedTest(name = "{0} {1} as {2}: {3}")
+    @CsvSource(delimiter = '|', textBlock = """
+            POST | /api/queue/retry              | application/json | truncated | line 1, column
+            POST | /api/queue/retry              | application/json | not-json  | line 1, column 4
+            POST | /api/queue/retry              | text/plain       | not-json  | line 1, column 4
+            POST | /api/queue/retry              | application/json | too-deep  | exceeds the maximum allowed (1000
+            POST | /api/queue/retry              | application/json | trailing  | line 1, column 16
+            POST | /api/providers/crm/properties | application/json | not-json  | line 1, column 4
+            POST | /api/preview                  | application/json | script    | line 1, column 1
+            """)
+    void aBodyThatIsNotJsonGetsAJson400ThatSaysWhere(String method, String path, String type, String kind, String where) throws Exception {
+        startWithCrm();
+        String body = switch (kind) {
+            case "truncated" -> "{\"ids\": [1, 2";
+            case "not-json" -> "ids=1&ids=2";
+            case "too-deep" -> "{\"ids\": " + "[".repeat(5000) + "]".repeat(5000) + "}";
+            case "script" -> "<script>alert(1)</script>";
+            case "trailing" -> "{\"ids\": []} ids=1";
+            default -> throw new IllegalArgumentException(kind);
+        };
+        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(app.url(path)))
+                .header("Authorization", "Bearer " + OrdersyncApp.ADMIN_TOKEN).header("Content-Type", type)
+                .header("X-Echo", "ids=").method(method, HttpRequest.BodyPublishers.ofString(body)).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(400);
+        assertThat(r.headers().map().keySet()).as("no request header comes back").doesNotContain("x-echo");
+        assertThat(r.headers().firstValue("Content-Type")).as(r.body()).hasValue("application/json");
+        String error = new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.body()).path("error").asText();
+        assertThat(error).startsWith("the request body is not valid JSON").contains(where);
+        assertThat(r.body()).doesNotContain("script").doesNotContain("ids=");
+        assertThat(app.count("SELECT COUNT(*) FROM order_log")).isZero();
+    }
 }
