@@ -40,6 +40,7 @@ public final class Commands {
             case "preview" -> preview(rest);
             case "fields" -> fields();
             case "pretix-import" -> pretixImport(rest);
+            case "recover-db" -> recoverDb(rest);
             case "help", "--help", "-h" -> help();
             case "class-archive" -> {
                 err.println("class-archive is a command of the ./ordersync launcher, which writes the archive; run ./ordersync class-archive");
@@ -63,6 +64,8 @@ public final class Commands {
                 ordersync pretix-import --event <slug> [--url http://127.0.0.1:8080] [--no-wait]
                                                        import every order of a pretix event through the running
                                                        ordersync (admin token: ORDERSYNC_ADMIN_TOKEN); prints progress
+                ordersync recover-db [--force]         rebuild the H2 database file when H2 can no longer open it (after a
+                                                       kill or power cut); keeps the damaged file; ordersync must be stopped
                 ordersync class-archive                write this build's class-data archive for faster starts and exit
                                                        (./ordersync only; its first service start of a build does it too)""");
         return 0;
@@ -221,6 +224,38 @@ public final class Commands {
     private static String option(List<String> args, String name) {
         int i = args.indexOf(name);
         return i >= 0 && i + 1 < args.size() ? args.get(i + 1) : null;
+    }
+
+    /**
+     * Rebuilds the embedded H2 database of the service's settings ({@code ordersync.db.*}) from a file H2 cannot
+     * open any more. Exit 0 when rebuilt or when there was nothing to do, 1 when refused or failed, 2 on bad usage.
+     */
+    private int recoverDb(List<String> args) throws Exception {
+        boolean force = args.remove("--force");
+        if (!args.isEmpty()) {
+            err.println("recover-db takes no arguments but --force (the database is ordersync.db.url): " + args);
+            return 2;
+        }
+        DefaultCamelContext context = new DefaultCamelContext();
+        context.getPropertiesComponent().setLocation("classpath:application.properties");
+        io.ordersync.config.OrdersyncSettings settings = io.ordersync.config.OrdersyncSettings.from(
+                key -> context.getPropertiesComponent().resolveProperty(key).orElse(null));
+        try {
+            io.ordersync.db.H2Recovery.Result r = io.ordersync.db.H2Recovery.recover(settings.jdbcUrl, settings.jdbcUser,
+                    settings.jdbcPassword, force, java.time.Clock.systemUTC());
+            if (!r.rebuilt()) {
+                out.println("recover-db: " + r.database() + " opens: nothing to recover (--force rebuilds it anyway). It holds "
+                        + r.counts());
+                return 0;
+            }
+            out.println("recover-db: rebuilt " + r.database() + " from the damaged file, which is kept as " + r.damaged());
+            out.println("recover-db: the rebuilt database holds " + r.counts());
+            out.println("recover-db: start ordersync; check the queue and rejected events in the UI.");
+            return 0;
+        } catch (IllegalArgumentException | IllegalStateException | java.sql.SQLException | java.io.IOException e) {
+            err.println("recover-db: " + e.getMessage());
+            return 1;
+        }
     }
 
     private int fields() {

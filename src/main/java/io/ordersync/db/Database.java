@@ -139,7 +139,15 @@ public final class Database {
     }
 
     static void migrate(OrdersyncDataSource dataSource, String jdbcUrl) {
-        flyway(dataSource, jdbcUrl).load().migrate();
+        try {
+            flyway(dataSource, jdbcUrl).load().migrate();
+        } catch (RuntimeException e) {
+            if (H2Recovery.fileOf(jdbcUrl) != null && H2Recovery.isDamage(e)) {
+                // not H2's "use the recovery tool" with a stack trace: what happened, and ordersync's command for it
+                throw new IllegalStateException(H2Recovery.damagedMessage(jdbcUrl, e), e);
+            }
+            throw e;
+        }
         if (dataSource.durableCommitSql() != null) {
             // fail the start, not the first accepted event, when the user may not write the store (CHECKPOINT needs admin)
             try (java.sql.Connection c = dataSource.getConnection(); java.sql.Statement st = c.createStatement()) {
