@@ -35,11 +35,7 @@ class H2RecoveryTest extends AppTestSupport {
 
     @Test
     void aDamagedFileFailsTheStartWithTheCommandThatRebuildsItAndNothingIsLost() throws Exception {
-        Path data = tmp.resolve("data");
-        Files.createDirectories(data);
-        try (InputStream in = new GZIPInputStream(getClass().getResourceAsStream("/h2/damaged-double-mark.mv.db.gz"))) {
-            Files.copy(in, data.resolve("ordersync.mv.db"));
-        }
+        Path data = damagedDatabase();
         String url = "jdbc:h2:file:" + data.resolve("ordersync").toAbsolutePath();
         // H2 itself cannot open it: the fixture is damaged
         assertThatThrownBy(() -> DriverManager.getConnection(url + ";IFEXISTS=TRUE", "sa", "").close())
@@ -93,6 +89,47 @@ class H2RecoveryTest extends AppTestSupport {
         try (Stream<Path> files = Files.list(data)) {
             assertThat(files.filter(p -> p.getFileName().toString().contains("damaged"))).hasSize(2);
         }
+    }
+
+    @Test
+    void withAutomaticRecoveryTheStartRebuildsTheFileKeepsItAndSaysWhatItHolds() throws Exception {
+        Path data = damagedDatabase();
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> log = new ch.qos.logback.core.read.ListAppender<>();
+        ch.qos.logback.classic.Logger logger = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(io.ordersync.db.Database.class);
+        log.start();
+        logger.addAppender(log);
+        try {
+            Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
+            app = new OrdersyncApp(data, mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret",
+                    "ordersync.db.h2-recover", "auto")).start();
+        } finally {
+            logger.detachAppender(log);
+        }
+        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'")).isEqualTo(560);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_result")).isEqualTo(3 * 560);
+        assertThat(log.list).filteredOn(e -> e.getLevel() == ch.qos.logback.classic.Level.ERROR).singleElement()
+                .satisfies(e -> assertThat(e.getFormattedMessage())
+                        .startsWith("The H2 database file " + data.resolve("ordersync.mv.db").toAbsolutePath() + " was damaged (")
+                        .contains("Double mark").contains("the damaged file kept as " + data.toAbsolutePath() + "/ordersync.mv.db.damaged-")
+                        .contains("events received=560"));
+        app.insertOutbox(fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(target.objects("contacts")).hasSize(1));
+    }
+
+    @Test
+    void anUnknownRecoveryModeFailsTheStart() {
+        assertThatThrownBy(() -> io.ordersync.config.OrdersyncSettings.from(Map.of("ordersync.db.h2-recover", "yes")::get))
+                .hasMessage("ordersync.db.h2-recover must be manual or auto, not 'yes'");
+    }
+
+    /** The fixture's damaged file as data/ordersync.mv.db under the test's directory. */
+    private Path damagedDatabase() throws Exception {
+        Path data = tmp.resolve("data");
+        Files.createDirectories(data);
+        try (InputStream in = new GZIPInputStream(getClass().getResourceAsStream("/h2/damaged-double-mark.mv.db.gz"))) {
+            Files.copy(in, data.resolve("ordersync.mv.db"));
+        }
+        return data;
     }
 
     @Test

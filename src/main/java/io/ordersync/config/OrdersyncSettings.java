@@ -30,6 +30,8 @@ public final class OrdersyncSettings {
         d.put("ordersync.db.pool-size", "10");
         d.put("ordersync.db.connection-timeout-ms", "3000");
         d.put("ordersync.db.h2-commit", "write");
+        // manual: a start on a damaged H2 file fails and names ./ordersync recover-db; auto: the start runs it
+        d.put("ordersync.db.h2-recover", "manual");
         d.put("ordersync.mappings.dir", "mappings");
         d.put("ordersync.mappings.watch-period-ms", "1000");
         // a mapping file missing for less than this (a replace that is not atomic) keeps its provider and its queue
@@ -105,6 +107,8 @@ public final class OrdersyncSettings {
     public final long connectionTimeoutMs;
     /** H2 only: when a commit reaches the database file (write, sync or delayed; see Database). */
     public final String h2Commit;
+    /** Whether a start on an H2 file that H2 cannot open rebuilds it ({@code ordersync.db.h2-recover=auto}). */
+    public final boolean h2RecoverAuto;
     /** Directory holding one mapping file per provider. */
     public final Path mappingsDir;
     /** How long a mapping file may be missing before its provider is removed and its queued rows dropped. */
@@ -204,6 +208,11 @@ public final class OrdersyncSettings {
         }
         this.connectionTimeoutMs = Long.parseLong(get(props, "ordersync.db.connection-timeout-ms"));
         this.h2Commit = get(props, "ordersync.db.h2-commit");
+        String recover = get(props, "ordersync.db.h2-recover");
+        if (!recover.equals("manual") && !recover.equals("auto")) {
+            throw new IllegalArgumentException("ordersync.db.h2-recover must be manual or auto, not '" + recover + "'");
+        }
+        this.h2RecoverAuto = recover.equals("auto");
         this.mappingsDir = Path.of(get(props, "ordersync.mappings.dir"));
         this.mappingsRemovalGrace = Duration.ofMillis(Long.parseLong(get(props, "ordersync.mappings.removal-grace-ms")));
         String instance = get(props, "ordersync.instance-id");

@@ -19,7 +19,7 @@ public final class Database {
         OrdersyncDataSource dataSource = new OrdersyncDataSource();
         config(settings).copyStateTo(dataSource);
         dataSource.setDurableCommitSql(durableCommitSql(settings));
-        migrate(dataSource, settings.jdbcUrl);
+        migrate(dataSource, settings);
         return dataSource;
     }
 
@@ -36,7 +36,7 @@ public final class Database {
         CompletableFuture<Void> schema = new CompletableFuture<>();
         Thread t = new Thread(() -> {
             try {
-                migrate(dataSource, settings.jdbcUrl);
+                migrate(dataSource, settings);
                 schema.complete(null);
             } catch (Throwable e) {
                 schema.completeExceptionally(e);
@@ -138,15 +138,32 @@ public final class Database {
                         "document", postgres ? "TEXT" : "CHARACTER VARYING(" + MAX_DOCUMENT_CHARS + ")"));
     }
 
-    static void migrate(OrdersyncDataSource dataSource, String jdbcUrl) {
+    static void migrate(OrdersyncDataSource dataSource, OrdersyncSettings settings) {
+        String jdbcUrl = settings.jdbcUrl;
         try {
             flyway(dataSource, jdbcUrl).load().migrate();
         } catch (RuntimeException e) {
-            if (H2Recovery.fileOf(jdbcUrl) != null && H2Recovery.isDamage(e)) {
+            if (H2Recovery.fileOf(jdbcUrl) == null || !H2Recovery.isDamage(e)) {
+                throw e;
+            }
+            if (!settings.h2RecoverAuto) {
                 // not H2's "use the recovery tool" with a stack trace: what happened, and ordersync's command for it
                 throw new IllegalStateException(H2Recovery.damagedMessage(jdbcUrl, e), e);
             }
-            throw e;
+            // ordersync.db.h2-recover=auto: what ./ordersync recover-db does, before the pool has a connection
+            H2Recovery.Result r;
+            try {
+                r = H2Recovery.recover(jdbcUrl, settings.jdbcUser, settings.jdbcPassword, false, java.time.Clock.systemUTC());
+            } catch (Exception failed) {
+                failed.addSuppressed(e);
+                throw new IllegalStateException("The H2 database file " + H2Recovery.fileOf(jdbcUrl) + ".mv.db is damaged and "
+                        + "rebuilding it failed: " + failed.getMessage(), failed);
+            }
+            org.slf4j.LoggerFactory.getLogger(Database.class).error("The H2 database file {} was damaged ({}); rebuilt from it "
+                    + "(ordersync.db.h2-recover=auto), the damaged file kept as {}. The rebuilt database holds {}: compare "
+                    + "with what the shop sent (RELIABILITY.md, \"H2 after a crash\").", r.database(), H2Recovery.rootMessage(e),
+                    r.damaged(), r.counts());
+            flyway(dataSource, jdbcUrl).load().migrate();
         }
         if (dataSource.durableCommitSql() != null) {
             // fail the start, not the first accepted event, when the user may not write the store (CHECKPOINT needs admin)
