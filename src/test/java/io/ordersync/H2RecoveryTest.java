@@ -147,6 +147,81 @@ class H2RecoveryTest extends AppTestSupport {
     }
 
     @Test
+    void aDamagedFileBehindALinkIsRebuiltWhereItIsWithItsPermissionsAndALeftWorkDirectoryIsRemoved() throws Exception {
+        Path data = damagedDatabase();
+        Path volume = Files.createDirectories(tmp.resolve("volume"));
+        Files.move(data.resolve("ordersync.mv.db"), volume.resolve("real.mv.db"));
+        Files.createSymbolicLink(data.resolve("ordersync.mv.db"), volume.resolve("real.mv.db"));
+        Files.setPosixFilePermissions(volume.resolve("real.mv.db"), java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        // what a run killed with SIGKILL leaves: its work directory, with the data in clear text
+        Path left = Files.createDirectories(volume.resolve("real.recovery-20261205T000000Z"));
+        Files.writeString(left.resolve("real.h2.sql"), "INSERT INTO O_1 VALUES('someone@example.org');");
+
+        Cli run = recoverDb("jdbc:h2:file:" + data.resolve("ordersync").toAbsolutePath());
+        assertThat(run.code).as(run.err).isZero();
+        assertThat(run.out).contains("events received=560");
+        assertThat(Files.isSymbolicLink(data.resolve("ordersync.mv.db"))).isTrue();
+        assertThat(Files.readSymbolicLink(data.resolve("ordersync.mv.db"))).isEqualTo(volume.resolve("real.mv.db"));
+        assertThat(java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(volume.resolve("real.mv.db"))))
+                .isEqualTo("rw-------");
+        try (Stream<Path> files = Files.list(volume)) {
+            // besides H2's own trace file of the failed open: the rebuilt file and the damaged one, nothing else
+            assertThat(files.map(p -> p.getFileName().toString()).filter(n -> !n.endsWith(".trace.db")))
+                    .hasSize(2).contains("real.mv.db").anyMatch(n -> n.startsWith("real.mv.db.damaged-"));
+        }
+        try (Stream<Path> files = Files.list(data)) {
+            assertThat(files.map(p -> p.getFileName().toString())).containsExactly("ordersync.mv.db");
+        }
+    }
+
+    @Test
+    void recoverDbChangesNothingThatIsNotADamagedOrdersyncDatabase() throws Exception {
+        Path data = Files.createDirectories(tmp.resolve("data"));
+        String url = "jdbc:h2:file:" + data.resolve("ordersync").toAbsolutePath();
+        Path file = data.resolve("ordersync.mv.db");
+
+        Files.write(file, new byte[0]);
+        Cli empty = recoverDb(url);
+        assertThat(empty.code).isEqualTo(1);
+        assertThat(empty.err).contains("is not an H2 database file (0 bytes); nothing changed");
+        assertThat(Files.size(file)).isZero();
+
+        byte[] text = "hello, this is not H2\n".repeat(1000).getBytes(StandardCharsets.US_ASCII);
+        Files.write(file, text);
+        for (String option : new String[]{"", "--force"}) {
+            Cli notH2 = option.isEmpty() ? recoverDb(url) : recoverDb(url, option);
+            assertThat(notH2.code).as(notH2.out).isEqualTo(1);
+            assertThat(Files.readAllBytes(file)).isEqualTo(text);
+        }
+
+        // an H2 database, but not ordersync's: H2's tool recovers no ordersync schema from it
+        Files.delete(file);
+        try (java.sql.Connection c = DriverManager.getConnection(url, "sa", "")) {
+            c.createStatement().execute("CREATE TABLE other(id INT)");
+        }
+        Cli other = recoverDb(url, "--force");
+        assertThat(other.code).isEqualTo(1);
+        assertThat(other.err).contains("found no ordersync schema").contains("nothing changed");
+
+        for (String option : new String[]{";CIPHER=AES", ";FILE_LOCK=NO", ";ACCESS_MODE_DATA=r"}) {
+            Cli refused = recoverDb(url + option);
+            assertThat(refused.code).as(option).isEqualTo(1);
+        }
+        try (Stream<Path> files = Files.list(data)) {
+            assertThat(files.map(p -> p.getFileName().toString()))
+                    .noneMatch(n -> n.contains("damaged") || n.contains("recovery"));
+        }
+    }
+
+    @Test
+    void onlyH2sFileCorruptedErrorIsDamage() {
+        assertThat(H2Recovery.isDamage(new RuntimeException(new java.sql.SQLException("corrupted", "90030", 90030)))).isTrue();
+        assertThat(H2Recovery.isDamage(new java.sql.SQLException("locked", "90020", 90020))).isFalse();
+        assertThat(H2Recovery.isDamage(new java.sql.SQLException("wrong file password", "90049", 90049))).isFalse();
+        assertThat(H2Recovery.isDamage(new java.sql.SQLException("wrong user or password", "28000", 28000))).isFalse();
+    }
+
+    @Test
     void theDatabaseFileOfAUrl() {
         assertThat(H2Recovery.fileOf("jdbc:h2:file:./data/ordersync")).isEqualTo(Path.of("data/ordersync").toAbsolutePath());
         assertThat(H2Recovery.fileOf("jdbc:h2:/var/lib/ordersync/db;DB_CLOSE_ON_EXIT=FALSE")).isEqualTo(Path.of("/var/lib/ordersync/db"));

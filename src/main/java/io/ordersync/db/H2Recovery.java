@@ -7,6 +7,7 @@ import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -64,13 +65,13 @@ public final class H2Recovery {
         return rest.isEmpty() ? null : Path.of(rest).toAbsolutePath().normalize();
     }
 
-    /** Whether {@code e} (or a cause) is H2 saying that its file is damaged. */
+    /**
+     * Whether {@code e} (or a cause) is H2 saying that its file is damaged: its error 90030 only. A locked file
+     * (90020), a wrong file password (90049) or credentials are not damage, and the file is left alone.
+     */
     public static boolean isDamage(Throwable e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
             if (t instanceof SQLException s && s.getErrorCode() == FILE_CORRUPTED) {
-                return true;
-            }
-            if (t.getClass().getName().equals("org.h2.mvstore.MVStoreException")) {
                 return true;
             }
         }
@@ -87,7 +88,15 @@ public final class H2Recovery {
 
     /**
      * Rebuilds the database of {@code jdbcUrl} when H2 cannot open it; with {@code force}, also one that opens.
-     * Refuses (IllegalStateException) when the file is missing or in use by a running process.
+     * Refuses (IllegalStateException, IllegalArgumentException) a missing file, one that is no H2 database, one in
+     * use, an encrypted or read-only database, and a file from which H2's tool recovers no ordersync schema.
+     *
+     * <p>Nothing under the database's name changes until the rebuilt file is complete: it is built in a private
+     * work directory beside the file, the damaged file is kept as {@code <name>.mv.db.damaged-<UTC time>} (a hard
+     * link where the file system has them, else a copy), and the rebuilt file replaces it by an atomic rename, with
+     * the damaged file's permissions and owner. The file stays locked against other processes throughout. The work
+     * directory holds the recovered SQL, every order in clear text: it is readable by its owner only, removed at
+     * the end and on SIGTERM, and one left by a killed run is removed by the next.
      */
     public static Result recover(String jdbcUrl, String user, String password, boolean force, Clock clock) throws Exception {
         Path base = fileOf(jdbcUrl);
@@ -95,68 +104,165 @@ public final class H2Recovery {
             throw new IllegalArgumentException("recover-db rebuilds an embedded H2 file database; ordersync.db.url is "
                     + jdbcUrl.replaceAll("(?i)(password=)[^;&]*", "$1***"));
         }
+        String options = optionsOf(jdbcUrl);
+        String upper = options.toUpperCase(java.util.Locale.ROOT);
+        if (upper.contains(";CIPHER=")) {
+            throw new IllegalArgumentException("recover-db does not rebuild an encrypted H2 database (CIPHER)");
+        }
+        if (upper.contains(";FILE_LOCK=NO")) {
+            throw new IllegalArgumentException("recover-db needs H2's file lock to know that no process uses the file; "
+                    + "ordersync.db.url has FILE_LOCK=NO");
+        }
+        if (upper.contains(";ACCESS_MODE_DATA=R")) {
+            throw new IllegalArgumentException("ordersync.db.url opens the database read-only (ACCESS_MODE_DATA=r)");
+        }
         Path file = Path.of(base + ".mv.db");
         if (!Files.isRegularFile(file)) {
             throw new IllegalStateException("no database file " + file);
         }
-        requireUnused(file);
-        String url = "jdbc:h2:file:" + base;
+        if (Files.size(file) < MIN_FILE_BYTES) {
+            throw new IllegalStateException(file + " is not an H2 database file (" + Files.size(file) + " bytes); nothing changed");
+        }
+        Path real = file.toRealPath(); // a link to the file: the file itself is rebuilt, where it is
+        Path dir = real.getParent();
+        String name = real.getFileName().toString().substring(0, real.getFileName().toString().length() - ".mv.db".length());
+        removeLeftWorkDirectories(dir, name);
+        String url = "jdbc:h2:file:" + base + options;
+        try (FileChannel probe = FileChannel.open(real, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            FileLock free = lock(probe);
+            if (free == null) {
+                throw new IllegalStateException("the database file " + file + " is in use: stop ordersync first");
+            }
+            free.release(); // the open below takes H2's own lock; the rebuild takes this one again and holds it
+        }
         if (!force) {
-            try (Connection c = DriverManager.getConnection(url + ";IFEXISTS=TRUE", user, password)) {
+            try (Connection c = DriverManager.getConnection(upper.contains(";IFEXISTS=") ? url : url + ";IFEXISTS=TRUE",
+                    user, password)) {
                 return new Result(false, file, null, counts(c));
             } catch (SQLException e) {
                 if (!isDamage(e)) {
-                    throw e; // a wrong password, a file of another H2 version: not for this tool
+                    throw e; // a wrong password, a locked file, another H2 version: not for this tool
                 }
             }
         }
         String stamp = DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'").withZone(ZoneOffset.UTC).format(clock.instant());
-        String name = base.getFileName().toString();
-        Path work = base.resolveSibling(name + ".recovery-" + stamp);
-        Files.createDirectory(work);
-        try {
-            Files.copy(file, work.resolve(name + ".mv.db"));
-            // H2's recovery tool: every table's rows, the schema and the users, as the SQL that builds them again
-            org.h2.tools.Recover.execute(work.toString(), name);
-            Path script = work.resolve(name + ".h2.sql");
-            if (!Files.isRegularFile(script)) {
-                throw new IllegalStateException("H2's recovery tool wrote no script for " + file);
+        try (FileChannel channel = FileChannel.open(real, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            FileLock lock = lock(channel);
+            if (lock == null) {
+                throw new IllegalStateException("the database file " + file + " is in use: stop ordersync first");
             }
-            Path damaged = base.resolveSibling(name + ".mv.db.damaged-" + stamp);
-            Files.move(file, damaged);
+            Path work = dir.resolve(name + WORK_DIRECTORY + stamp);
+            createPrivateDirectory(work);
+            Thread cleanUp = new Thread(() -> delete(work), "ordersync-recover-db-cleanup");
+            Runtime.getRuntime().addShutdownHook(cleanUp);
             try {
-                org.h2.tools.RunScript.execute(url, user, password, script.toString(), StandardCharsets.UTF_8, false);
-            } catch (SQLException | RuntimeException e) {
-                // leave things as they were: the damaged file under its name, no half-built database
-                Files.deleteIfExists(file);
-                Files.move(damaged, file);
-                throw new IllegalStateException("the rebuilt database refused the recovered data, nothing changed: "
-                        + rootMessage(e), e);
-            }
-            try (Connection c = DriverManager.getConnection(url + ";IFEXISTS=TRUE", user, password)) {
-                return new Result(true, file, damaged, counts(c));
-            }
-        } finally {
-            // the script holds every order in clear text: it does not stay on the disk
-            try (Stream<Path> files = Files.walk(work)) {
-                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+                Files.copy(real, work.resolve(name + ".mv.db"));
+                // H2's recovery tool: every table's rows, the schema and the users, as the SQL that builds them again
+                org.h2.tools.Recover.execute(work.toString(), name);
+                Path script = work.resolve(name + ".h2.sql");
+                if (!Files.isRegularFile(script) || !holdsOrdersync(script)) {
+                    throw new IllegalStateException("H2's recovery tool found no ordersync schema in " + file + "; nothing changed");
+                }
+                Path rebuilt = work.resolve("rebuilt");
+                try {
+                    org.h2.tools.RunScript.execute("jdbc:h2:file:" + rebuilt + options, user, password, script.toString(),
+                            StandardCharsets.UTF_8, false);
+                } catch (SQLException | RuntimeException e) {
+                    throw new IllegalStateException("the recovered data could not be loaded into a new database, nothing "
+                            + "changed: " + rootMessage(e), e);
+                }
+                Files.delete(script);
+                Map<String, Long> counts;
+                try (Connection c = DriverManager.getConnection("jdbc:h2:file:" + rebuilt + options + ";IFEXISTS=TRUE", user, password)) {
+                    counts = counts(c);
+                }
+                Path rebuiltFile = work.resolve("rebuilt.mv.db");
+                copyAccess(real, rebuiltFile);
+                Path damaged = dir.resolve(name + ".mv.db.damaged-" + stamp);
+                try {
+                    Files.createLink(damaged, real);
+                } catch (IOException | UnsupportedOperationException e) {
+                    Files.copy(real, damaged, StandardCopyOption.COPY_ATTRIBUTES);
+                }
+                Files.move(rebuiltFile, real, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                return new Result(true, file, damaged, counts);
+            } finally {
+                delete(work);
+                try {
+                    Runtime.getRuntime().removeShutdownHook(cleanUp);
+                } catch (IllegalStateException shuttingDown) {
+                    // the hook runs anyway
+                }
+                lock.release();
             }
         }
     }
 
-    /** Refuses when a process holds the file (H2 locks it while a database is open). */
-    private static void requireUnused(Path file) throws IOException {
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            FileLock lock;
-            try {
-                lock = channel.tryLock();
-            } catch (OverlappingFileLockException e) {
-                lock = null;
-            }
-            if (lock == null) {
-                throw new IllegalStateException("the database file " + file + " is in use: stop ordersync first");
-            }
-            lock.release();
+    /** The smallest H2 2.x file: its two header blocks. */
+    static final long MIN_FILE_BYTES = 8192;
+    private static final String WORK_DIRECTORY = ".recovery-";
+
+    /** The URL's settings ({@code ;KEY=value…}), kept for the rebuilt database; empty when it has none. */
+    static String optionsOf(String jdbcUrl) {
+        int i = jdbcUrl.indexOf(';');
+        return i < 0 ? "" : jdbcUrl.substring(i);
+    }
+
+    /** Takes H2's lock on the file for this process, or null when another process (or this one) holds it. */
+    private static FileLock lock(FileChannel channel) throws IOException {
+        try {
+            return channel.tryLock();
+        } catch (OverlappingFileLockException e) {
+            return null;
+        }
+    }
+
+    /** Whether the recovered SQL builds ordersync's schema (Flyway's history table; its name is always lower case). */
+    private static boolean holdsOrdersync(Path script) throws IOException {
+        try (Stream<String> lines = Files.lines(script, StandardCharsets.UTF_8)) {
+            return lines.anyMatch(l -> l.startsWith("CREATE") && l.contains(".\"flyway_schema_history\"("));
+        }
+    }
+
+    private static void createPrivateDirectory(Path dir) throws IOException {
+        try {
+            Files.createDirectory(dir, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                    java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
+        } catch (UnsupportedOperationException e) {
+            Files.createDirectory(dir);
+        }
+    }
+
+    /** The rebuilt file gets the damaged one's permissions and owner (a run as root must not widen or take it). */
+    private static void copyAccess(Path from, Path to) throws IOException {
+        try {
+            Files.setPosixFilePermissions(to, Files.getPosixFilePermissions(from));
+        } catch (UnsupportedOperationException e) {
+            return; // not a POSIX file system
+        }
+        try {
+            Files.setOwner(to, Files.getOwner(from));
+        } catch (IOException e) {
+            // only root may give a file away; a user rebuilding their own file already owns it
+        }
+    }
+
+    /** Work directories of runs that were killed: they hold clear-text copies of the data. */
+    private static void removeLeftWorkDirectories(Path dir, String name) throws IOException {
+        try (Stream<Path> files = Files.list(dir)) {
+            files.filter(p -> p.getFileName().toString().startsWith(name + WORK_DIRECTORY) && Files.isDirectory(p))
+                    .forEach(H2Recovery::delete);
+        }
+    }
+
+    private static void delete(Path dir) {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> files = Files.walk(dir)) {
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            // best effort: the next run removes what is left
         }
     }
 
