@@ -36,13 +36,30 @@ public final class JsonRequestValidator implements RestClientRequestValidator {
     /** Jackson's default limits, those of the binding's reader (camel-jackson's own ObjectMapper). */
     private final JsonFactory json = new JsonFactory();
     private final ObjectMapper mapper;
+    private final AdminAuth auth;
 
-    public JsonRequestValidator(ObjectMapper mapper) {
+    /** {@code auth}: the API's credentials check, run before any body is read (null: none, for tests of the body check). */
+    public JsonRequestValidator(ObjectMapper mapper, AdminAuth auth) {
         this.mapper = mapper;
+        this.auth = auth;
     }
 
     @Override
     public ValidationError validate(Exchange exchange, ValidationContext context) {
+        if (auth != null) {
+            // the binding reads and parses the body before the route's own check of the credentials
+            // (routes/auth.camel.yaml) runs: without this, anyone could have 2 MiB bodies parsed
+            auth.process(exchange);
+            if (exchange.isRouteStop()) {
+                Integer status = exchange.getMessage().getHeader(Exchange.HTTP_RESPONSE_CODE, Integer.class);
+                return new ValidationError(status == null ? 401 : status, exchange.getMessage().getBody(String.class));
+            }
+        }
+        String charset = exchange.getProperty(Exchange.CHARSET_NAME, String.class);
+        if (charset != null && !supported(charset)) {
+            // Camel's conversion of the body would fail with a plain-text 500 (and the bean's own read likewise)
+            return answer(exchange, 415, "the charset of the request's Content-Type is not one this server knows: send UTF-8");
+        }
         ValidationError error = camel.validate(exchange, context);
         if (error != null) {
             String message = error.body() == null ? null : error.body().trim();
@@ -87,6 +104,14 @@ public final class JsonRequestValidator implements RestClientRequestValidator {
             return NOT_JSON + at(e.getLocation());
         } catch (IOException e) {
             return NOT_JSON;
+        }
+    }
+
+    private static boolean supported(String charset) {
+        try {
+            return java.nio.charset.Charset.isSupported(charset.trim());
+        } catch (java.nio.charset.IllegalCharsetNameException e) {
+            return false;
         }
     }
 

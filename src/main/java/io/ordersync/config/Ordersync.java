@@ -178,12 +178,13 @@ public final class Ordersync {
                     + "Set ordersync.admin.token, or ordersync.admin.username and ordersync.admin.password");
         }
         r.bind("ordersync.adminAuth", auth);
+        // the REST DSL's clientRequestValidation finds it by type: credentials checked before any body is read,
+        // and the API's JSON errors for the bodies it refuses
+        r.bind("ordersync.requestValidator", new io.ordersync.admin.JsonRequestValidator(mapper, auth));
         r.bind("ordersync.sessionApi", new SessionApi(auth, mapper, settings.cookieSecure));
         r.bind("ordersync.operationsApi", new OperationsApi(dataSource, queue, view, store, providers, mapper, breakers));
         r.bind("ordersync.rejectedApi", new RejectedApi(intake, store, mapper));
         r.bind("ordersync.staticFiles", new StaticFiles());
-        // the REST DSL's clientRequestValidation finds it by type: the API's JSON errors for bodies it refuses
-        r.bind("ordersync.requestValidator", new io.ordersync.admin.JsonRequestValidator(mapper));
         r.bind("ordersync.syncMetrics", metrics);
         r.bind("ordersync.alerts", new io.ordersync.ops.Alerts(dataSource, providers, breakers, settings.alertsMinInterval,
                 settings.instanceId, java.time.Clock.systemUTC()));

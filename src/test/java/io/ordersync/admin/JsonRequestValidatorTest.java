@@ -8,7 +8,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 /** What the API's request validation finds wrong in a body, as a function of the body's text. */
 class JsonRequestValidatorTest {
 
-    private final JsonRequestValidator validator = new JsonRequestValidator(new ObjectMapper());
+    private final JsonRequestValidator validator = new JsonRequestValidator(new ObjectMapper(), null);
 
     @Test
     void jsonTheBindingReadsPasses() {
@@ -26,6 +26,8 @@ class JsonRequestValidatorTest {
         assertThat(validator.notJson("{\n  \"a\": 1,\n}")).isEqualTo("the request body is not valid JSON (line 3, column 1)");
         assertThat(validator.notJson("{\"a\": 1} secret-token-123")).doesNotContain("secret").contains("(line 1, column");
         assertThat(validator.notJson("{\"a\": [1, 2")).contains("not valid JSON");
+        // the binding reads the body as text and refuses a byte order mark as well
+        assertThat(validator.notJson("\uFEFF{}")).isEqualTo("the request body is not valid JSON (line 1, column 1)");
     }
 
     @Test
