@@ -27,6 +27,10 @@ import java.util.Map;
  * is JSON, whatever its type says.
  *
  * <p>The message names a line and column, never the body's text, which is the client's and may be anything.
+ *
+ * <p>It runs before the binding reads the body, and so before the route's own credentials check: it runs that
+ * check first ({@link AdminAuth}), so that no body of a client without credentials is read or parsed, and refuses a
+ * charset Java does not know (Camel's conversion of the body would answer an empty plain-text 500).
  */
 public final class JsonRequestValidator implements RestClientRequestValidator {
 

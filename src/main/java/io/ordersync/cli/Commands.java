@@ -252,8 +252,9 @@ public final class Commands {
             out.println("recover-db: the rebuilt database holds " + r.counts());
             out.println("recover-db: start ordersync; check the queue and rejected events in the UI.");
             return 0;
-        } catch (IllegalArgumentException | IllegalStateException | java.sql.SQLException | java.io.IOException e) {
-            err.println("recover-db: " + e.getMessage());
+        } catch (Exception e) {
+            // one line, as for every refusal: the file, the lock, H2's own error
+            err.println("recover-db: " + (e.getMessage() != null ? e.getMessage() : e.toString()));
             return 1;
         }
     }

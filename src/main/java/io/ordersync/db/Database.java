@@ -159,10 +159,12 @@ public final class Database {
                 throw new IllegalStateException("The H2 database file " + H2Recovery.fileOf(jdbcUrl) + ".mv.db is damaged and "
                         + "rebuilding it failed: " + failed.getMessage(), failed);
             }
-            org.slf4j.LoggerFactory.getLogger(Database.class).error("The H2 database file {} was damaged ({}); rebuilt from it "
-                    + "(ordersync.db.h2-recover=auto), the damaged file kept as {}. The rebuilt database holds {}: compare "
-                    + "with what the shop sent (RELIABILITY.md, \"H2 after a crash\").", r.database(), H2Recovery.rootMessage(e),
-                    r.damaged(), r.counts());
+            if (r.rebuilt()) {
+                org.slf4j.LoggerFactory.getLogger(Database.class).error("The H2 database file {} was damaged ({}); rebuilt "
+                        + "from it (ordersync.db.h2-recover=auto), the damaged file kept as {}. The rebuilt database holds {}: "
+                        + "compare with what the shop sent (RELIABILITY.md, \"H2 after a crash\").", r.database(),
+                        H2Recovery.rootMessage(e), r.damaged(), r.counts());
+            }
             flyway(dataSource, jdbcUrl).load().migrate();
         }
         if (dataSource.durableCommitSql() != null) {
