@@ -27,8 +27,9 @@ import static org.awaitility.Awaitility.await;
 /**
  * kill -9 in the middle of a pretix import (ordersync as its own process): after the restart the import goes on
  * from the page after the last one stored, and every order is taken in once and created once at the target.
- * On PostgreSQL by default; {@code -Dordersync.pretix-crash.db=h2} runs it on the default H2 setup (opt-in like
- * H2OutboxCrashTest: H2 2.3.232 sometimes corrupts its file after a kill, RELIABILITY.md "Open problems").
+ * On PostgreSQL by default; {@code -Dordersync.pretix-crash.db=h2} runs it on the default H2 setup (opt-in: H2
+ * 2.3.232 sometimes damages its file after a kill, and unlike H2OutboxCrashTest this test does not rebuild it with
+ * recover-db; RELIABILITY.md "H2 after a crash").
  */
 class PretixImportCrashTest {
 
