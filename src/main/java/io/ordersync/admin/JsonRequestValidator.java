@@ -148,13 +148,13 @@ public final class JsonRequestValidator implements RestClientRequestValidator {
     }
 
     private ValidationError answer(Exchange exchange, int status, String message) {
-        // as every error of the API (Json.reply): no request header or parameter flows into the response
-        exchange.getMessage().removeHeaders("*");
-        exchange.getMessage().setHeader(Exchange.CONTENT_TYPE, "application/json");
         try {
-            return new ValidationError(status, mapper.writeValueAsString(Map.of("error", message)));
-        } catch (JsonProcessingException e) {
+            // as every error of the API: no request header or parameter flows into the response
+            Json.replyText(mapper, exchange, status, Map.of("error", message));
+        } catch (Exception e) {
             throw new IllegalStateException(e); // a map of two strings always writes
         }
+        return new ValidationError(status, exchange.getMessage().getBody(String.class));
     }
+
 }

@@ -129,11 +129,7 @@ public final class H2Recovery {
         removeLeftWorkDirectories(dir, name);
         String url = "jdbc:h2:file:" + base + options;
         try (FileChannel probe = FileChannel.open(real, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            FileLock free = lock(probe);
-            if (free == null) {
-                throw new IllegalStateException("the database file " + file + " is in use: stop ordersync first");
-            }
-            free.release(); // the open below takes H2's own lock; the rebuild takes this one again and holds it
+            lock(probe, file).release(); // the open below takes H2's own lock; the rebuild takes this one again and holds it
         }
         if (!force) {
             try (Connection c = DriverManager.getConnection(upper.contains(";IFEXISTS=") ? url : url + ";IFEXISTS=TRUE",
@@ -147,10 +143,7 @@ public final class H2Recovery {
         }
         String stamp = DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'").withZone(ZoneOffset.UTC).format(clock.instant());
         try (FileChannel channel = FileChannel.open(real, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            FileLock lock = lock(channel);
-            if (lock == null) {
-                throw new IllegalStateException("the database file " + file + " is in use: stop ordersync first");
-            }
+            FileLock lock = lock(channel, file);
             Path work = dir.resolve(name + WORK_DIRECTORY + stamp);
             createPrivateDirectory(work);
             Thread cleanUp = new Thread(() -> delete(work), "ordersync-recover-db-cleanup");
@@ -208,13 +201,18 @@ public final class H2Recovery {
         return i < 0 ? "" : jdbcUrl.substring(i);
     }
 
-    /** Takes H2's lock on the file for this process, or null when another process (or this one) holds it. */
-    private static FileLock lock(FileChannel channel) throws IOException {
+    /** Takes H2's lock on the file for this process; refuses when another process (or this one) holds it. */
+    private static FileLock lock(FileChannel channel, Path file) throws IOException {
+        FileLock lock;
         try {
-            return channel.tryLock();
+            lock = channel.tryLock();
         } catch (OverlappingFileLockException e) {
-            return null;
+            lock = null;
         }
+        if (lock == null) {
+            throw new IllegalStateException("the database file " + file + " is in use: stop ordersync first");
+        }
+        return lock;
     }
 
     /** Whether the recovered SQL builds ordersync's schema (Flyway's history table; its name is always lower case). */
