@@ -5,12 +5,14 @@ import io.ordersync.support.AppTestSupport;
 import io.ordersync.support.Fixtures;
 import io.ordersync.support.OrdersyncApp;
 import io.ordersync.support.Postgres;
+import io.ordersync.mapping.ProviderRegistry;
 import io.ordersync.queue.SyncQueue;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 
@@ -119,5 +121,84 @@ class RollingDeployTest extends AppTestSupport {
             assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'")).as("dropped of %d orders", posted).isZero();
             assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success'")).isPositive();
         }
+    }
+
+    @Test
+    void eventsAcceptedByAnInstanceWithoutTheFileAreQueuedAsTheInstanceThatRunsItSays() throws Exception {
+        // before: an instance without the new provider's file queued nothing for it, and the events it accepted
+        // during the deploy never reached the provider
+        Properties db = Postgres.newDatabase();
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "5000"));
+        // crm takes paid orders only: the instances without its file must apply that filter too
+        Files.writeString(mappings.resolve("crm.yaml"), Files.readString(mappings.resolve("crm.yaml"))
+                .replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\ntarget:"));
+        Path brokenMappings = Files.createDirectories(tmp.resolve("broken-mappings"));
+        Files.writeString(brokenMappings.resolve("crm.yaml"), Files.readString(mappings.resolve("crm.yaml"))
+                .replaceFirst("(?m)^objects:", "no_such_setting: 1\nobjects:"));
+        Map<String, String> props = crmOn(db);
+        props.put("ordersync.queue.presence-ttl", "PT3S");
+        props.put("ordersync.instance-id", "new");
+        app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
+        props.put("ordersync.instance-id", "old");
+        OrdersyncApp old = new OrdersyncApp(tmp.resolve("b"), Files.createDirectories(tmp.resolve("old-mappings")), props).start();
+        props.put("ordersync.instance-id", "broken");
+        try (old; OrdersyncApp broken = new OrdersyncApp(tmp.resolve("c"), brokenMappings, props).start()) {
+            await().atMost(Duration.ofSeconds(10)).until(() -> runsElsewhere(old, "crm") && runsElsewhere(broken, "crm"));
+            for (OrdersyncApp at : List.of(old, broken)) {
+                String prefix = at == old ? "O" : "B";
+                for (int i = 0; i < 30; i++) {
+                    assertThat(at.post("/api/events", order(prefix + "P" + i, "order.paid", "p").toString()).statusCode()).isEqualTo(202);
+                    // placed, not yet paid: the filter leaves it out
+                    assertThat(at.post("/api/events", order(prefix + "N" + i, "order.placed", "n").toString()).statusCode()).isEqualTo(202);
+                }
+                // paid, but of a type crm is not triggered by
+                assertThat(at.post("/api/events", order(prefix + "C0", "order.canceled", "p").toString()).statusCode()).isEqualTo(202);
+            }
+            await().atMost(Duration.ofSeconds(90)).until(() -> target.objects("contacts").size() == 60
+                    && app.count("SELECT COUNT(*) FROM sync_queue") == 0);
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success' AND message LIKE '%(instance new)'"))
+                    .isEqualTo(60);
+            assertThat(target.objects("contacts")).extracting(c -> c.path("email").asText())
+                    .as("the paid orders, each once").doesNotHaveDuplicates().allMatch(e -> e.matches("[ob]p\\d+@example\\.org"));
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received' AND message LIKE '%queued for crm'"))
+                    .as("queued by the instances without a working file").isEqualTo(60);
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received' AND (order_code LIKE '_N%'"
+                    + " OR order_code LIKE '_C%') AND message LIKE '%no provider is triggered%'")).isEqualTo(62);
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind IN ('dropped', 'failure')")).isZero();
+
+            // crm is gone from every instance that runs it: the others stop queueing for it when its entry goes
+            app.stop();
+            await().atMost(Duration.ofSeconds(10)).until(() -> !runsElsewhere(old, "crm") && !runsElsewhere(broken, "crm"));
+            for (OrdersyncApp at : List.of(old, broken)) {
+                String prefix = at == old ? "X" : "Y";
+                assertThat(at.post("/api/events", order(prefix + "P0", "order.paid", "p").toString()).statusCode()).isEqualTo(202);
+                assertThat(at.post("/api/events", order(prefix + "N0", "order.placed", "n").toString()).statusCode()).isEqualTo(202);
+            }
+            assertThat(old.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received' AND order_code LIKE 'X%'"
+                    + " AND message LIKE '%no provider is triggered%'")).isEqualTo(2);
+            // the broken file alone: its filter still holds as written; its row is for nobody now, parked by the
+            // instance with the broken file or dropped by the one without a file, as in the first test
+            assertThat(old.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received' AND order_code = 'YP0'"
+                    + " AND message LIKE '%queued for crm'")).isEqualTo(1);
+            assertThat(old.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received' AND order_code = 'YN0'"
+                    + " AND message LIKE '%no provider is triggered%'")).isEqualTo(1);
+            await().atMost(Duration.ofSeconds(30)).until(() -> old.count("SELECT (SELECT COUNT(*) FROM sync_queue"
+                    + " WHERE order_code = 'YP0' AND need_manual_retry = 'config') + (SELECT COUNT(*) FROM order_log"
+                    + " WHERE order_code = 'YP0' AND kind = 'dropped')") == 1);
+        }
+    }
+
+    private static boolean runsElsewhere(OrdersyncApp at, String provider) {
+        return at.context().getRegistry().lookupByNameAndType("ordersync.providers", ProviderRegistry.class)
+                .elsewhere().containsKey(provider);
+    }
+
+    private static ObjectNode order(String code, String type, String status) {
+        ObjectNode doc = fixture("order-abc12");
+        doc.put("type", type);
+        ((ObjectNode) doc.path("order")).put("code", code);
+        ((ObjectNode) doc.path("order")).put("status", status);
+        ((ObjectNode) doc.path("order")).put("email", code.toLowerCase(java.util.Locale.ROOT) + "@example.org");
+        return doc;
     }
 }

@@ -313,8 +313,8 @@ public final class ProviderRegistry {
 
     /**
      * Providers this order event is queued for: running providers whose triggers include its type and
-     * whose filter the order passes; also providers that cannot run but whose file names the trigger
-     * (their rows then wait, parked as a configuration error).
+     * whose filter the order passes; also providers that cannot run but whose file names the trigger and whose
+     * filter, where it can be read, the order passes (their rows then wait, parked as a configuration error).
      */
     public List<String> subscribers(OrderDocument doc) {
         return new ArrayList<>(subscribers(doc, List.of(doc.type())).keySet());
@@ -323,15 +323,29 @@ public final class ProviderRegistry {
     /**
      * The providers triggered by any of {@code types} (a document that stands for several events: a new order
      * read from pretix already paid is placed and paid), each with the first of the types it is triggered by.
+     * Also the providers this instance has no file for but another instance on the database runs
+     * ({@link #runElsewhere}), as that instance's file subscribes them.
      */
     public Map<String, String> subscribers(OrderDocument doc, java.util.Collection<String> types) {
         Map<String, String> out = new java.util.LinkedHashMap<>();
-        for (Map.Entry<String, State> e : states.entrySet()) {
+        Map<String, State> here = states;
+        for (Map.Entry<String, State> e : here.entrySet()) {
             Provider p = e.getValue().running();
-            java.util.Collection<String> triggers = p != null ? p.triggers()
-                    : e.getValue().latest().config() != null ? e.getValue().latest().config().triggers() : null;
+            if (p == null && elsewhere.containsKey(e.getKey())) {
+                continue; // broken here, running elsewhere: queued below as the instance that runs it says
+            }
+            ProviderConfig broken = p == null ? e.getValue().latest().config() : null;
+            java.util.Collection<String> triggers = p != null ? p.triggers() : broken != null ? broken.triggers() : null;
             if (triggers == null || (p != null && !Filters.orderMatches(p.filter(), doc))) {
                 continue;
+            }
+            if (broken != null && broken.filter() != null) {
+                // a file with errors: its rows are parked until it is fixed, then synced. Its filter holds as written
+                // when it can be read; when it cannot, every triggered order is queued (and parked)
+                Subscription sub = Subscription.of(e.getKey(), triggers, broken.filter());
+                if (sub.evaluable() && !Filters.orderMatches(sub.filter(), doc)) {
+                    continue;
+                }
             }
             for (String type : types) {
                 if (triggers.contains(type)) {
@@ -340,6 +354,40 @@ public final class ProviderRegistry {
                 }
             }
         }
+        if (!elsewhere.isEmpty()) {
+            long now = System.currentTimeMillis();
+            for (Map.Entry<String, Elsewhere> e : elsewhere.entrySet()) {
+                State s = here.get(e.getKey());
+                if ((s != null && s.running() != null) || e.getValue().untilMillis() <= now) {
+                    continue;
+                }
+                for (Subscription sub : e.getValue().subscriptions()) {
+                    String type = sub.triggeredBy(doc, types);
+                    if (type != null) {
+                        out.put(e.getKey(), type);
+                        break;
+                    }
+                }
+            }
+        }
         return out;
+    }
+
+    /** What the other instances announced for a provider: its subscriptions, valid until (epoch milliseconds). */
+    public record Elsewhere(List<Subscription> subscriptions, long untilMillis) {
+    }
+
+    private volatile Map<String, Elsewhere> elsewhere = Map.of();
+
+    /**
+     * The providers the other live instances on the database run, with their subscriptions (read every second by
+     * the dispatcher). An announcement runs out at its time even if no newer read replaces it.
+     */
+    public void runElsewhere(Map<String, Elsewhere> others) {
+        this.elsewhere = Map.copyOf(others);
+    }
+
+    public Map<String, Elsewhere> elsewhere() {
+        return elsewhere;
     }
 }

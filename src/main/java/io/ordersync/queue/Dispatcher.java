@@ -4,6 +4,7 @@ import io.ordersync.db.Tx;
 import io.ordersync.delivery.ProviderGate;
 import io.ordersync.mapping.Provider;
 import io.ordersync.mapping.ProviderRegistry;
+import io.ordersync.mapping.Subscription;
 import io.ordersync.order.OrderStore;
 import org.apache.camel.support.service.ServiceSupport;
 import org.slf4j.Logger;
@@ -13,6 +14,7 @@ import javax.sql.DataSource;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -118,6 +120,9 @@ public final class Dispatcher extends ServiceSupport {
 
     private List<QueueEntry> claimDue() {
         Instant now = Instant.now();
+        if (!now.isBefore(nextOthersRead)) {
+            readOthers(now);
+        }
         Set<String> active = new HashSet<>();
         List<QueueEntry> rows = new ArrayList<>();
         for (Provider p : providers.active()) {
@@ -180,7 +185,14 @@ public final class Dispatcher extends ServiceSupport {
 
     private void announce(Set<String> active, Instant now) {
         try {
-            presence.announce(active, now);
+            Map<String, String> subscriptions = new java.util.LinkedHashMap<>();
+            for (Provider p : providers.active()) {
+                if (active.contains(p.identifier())) {
+                    subscriptions.put(p.identifier(), announced.computeIfAbsent(p, Subscription::announce));
+                }
+            }
+            announced.keySet().removeIf(p -> !subscriptions.containsKey(p.identifier()) || providers.active(p.identifier()) != p);
+            presence.announce(subscriptions, now);
             nextAnnounce = now.plus(presence.ttl().dividedBy(3));
             if (announcingSince == null) {
                 announcingSince = now;
@@ -194,6 +206,56 @@ public final class Dispatcher extends ServiceSupport {
             }
             announcingSince = null;
         }
+    }
+
+    /** Each running provider's subscription as announced, written once per version of its file. */
+    private final Map<Provider, String> announced = new java.util.IdentityHashMap<>();
+    /** The others' announcements as last read, and their subscriptions as read from them (by their text). */
+    private final Map<String, java.util.Optional<Subscription>> readSubscriptions = new HashMap<>();
+    private static final Duration OTHERS_READ_PERIOD = Duration.ofSeconds(1);
+    private Instant nextOthersRead = Instant.EPOCH;
+
+    /**
+     * Reads which providers the other instances run and what for, every second: intake queues the events this
+     * instance accepts for those it has no file for (a rolling deploy that adds a provider). Until a read works
+     * again the last one holds, each entry until its own time runs out.
+     */
+    private void readOthers(Instant now) {
+        nextOthersRead = now.plus(OTHERS_READ_PERIOD);
+        List<ProviderPresence.Entry> entries;
+        try {
+            entries = presence.others(now);
+        } catch (RuntimeException e) {
+            LOG.debug("Could not read the other instances' providers: {}", e.getMessage());
+            return;
+        }
+        Map<String, List<Subscription>> subs = new HashMap<>();
+        Map<String, Long> until = new HashMap<>();
+        Set<String> texts = new HashSet<>();
+        for (ProviderPresence.Entry e : entries) {
+            if (e.subscription() == null) {
+                continue; // an instance of an earlier version: it says that it runs the provider, not what for
+            }
+            String key = e.provider() + "\n" + e.subscription();
+            texts.add(key);
+            Subscription sub = readSubscriptions.computeIfAbsent(key, k -> {
+                Subscription read = Subscription.read(e.provider(), e.subscription());
+                if (read == null || !read.evaluable()) {
+                    LOG.warn("Instance {} runs provider '{}' with {}: the events this instance accepts are not queued "
+                            + "for that provider until it has the provider's file", e.instanceId(), e.provider(),
+                            read == null ? "an announcement this version cannot read" : "a filter on a source field this version does not know");
+                }
+                return java.util.Optional.ofNullable(read);
+            }).orElse(null);
+            if (sub != null) {
+                subs.computeIfAbsent(e.provider(), k -> new ArrayList<>()).add(sub);
+                until.merge(e.provider(), e.until().toEpochMilli(), Math::max);
+            }
+        }
+        readSubscriptions.keySet().retainAll(texts);
+        Map<String, ProviderRegistry.Elsewhere> elsewhere = new HashMap<>();
+        subs.forEach((provider, list) -> elsewhere.put(provider, new ProviderRegistry.Elsewhere(List.copyOf(list), until.get(provider))));
+        providers.runElsewhere(elsewhere);
     }
 
     /** Claimed rows per provider: the worker threads plus one batch waiting for them. */

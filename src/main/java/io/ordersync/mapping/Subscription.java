@@ -1,0 +1,108 @@
+package io.ordersync.mapping;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ordersync.order.OrderDocument;
+import io.ordersync.order.SourceFields;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Which order events a provider is queued for: its triggers and its provider-level filter. An instance that runs
+ * the provider announces it (as JSON, in {@code provider_presence}); an instance on the same database without
+ * the provider's file reads it back and queues the events it accepts for that provider as the file says, so that
+ * during a rolling deploy no event is missed by the instances that have not got the file yet.
+ *
+ * @param evaluable false when the filter cannot be evaluated here (a source field this version does not know):
+ *                  such an instance queues nothing for the provider rather than orders the filter would leave out
+ */
+public record Subscription(String provider, Set<String> triggers, List<Provider.Condition> filter, boolean evaluable) {
+
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+
+    /** As announced: triggers, and the filter's conditions as written in the file. */
+    private record Wire(List<String> triggers, List<ProviderConfig.Condition> filter) {
+    }
+
+    /** The provider's subscription as JSON, for the other instances. */
+    public static String announce(Provider p) {
+        List<ProviderConfig.Condition> filter = new ArrayList<>();
+        for (Provider.Condition c : p.filter()) {
+            filter.add(new ProviderConfig.Condition(c.field(), c.equalTo(), c.in(), c.notIn(), c.empty()));
+        }
+        try {
+            return JSON.writeValueAsString(new Wire(new ArrayList<>(p.triggers()), filter));
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot write the subscription of " + p.identifier(), e);
+        }
+    }
+
+    /**
+     * Reads an announced subscription; null when the text is not one (an instance of a later version may announce
+     * more, which is ignored, but not less).
+     */
+    public static Subscription read(String provider, String json) {
+        if (json == null) {
+            return null;
+        }
+        Wire w;
+        try {
+            w = JSON.readValue(json, Wire.class);
+        } catch (JsonProcessingException e) {
+            return null;
+        }
+        if (w == null || w.triggers() == null || w.triggers().isEmpty()) {
+            return null;
+        }
+        return of(provider, w.triggers(), w.filter());
+    }
+
+    /** A subscription from a file's triggers and filter as written; not evaluable if a condition is not one here. */
+    public static Subscription of(String provider, Collection<String> triggers, List<ProviderConfig.Condition> filter) {
+        List<Provider.Condition> conditions = new ArrayList<>();
+        boolean evaluable = true;
+        for (ProviderConfig.Condition c : filter == null ? List.<ProviderConfig.Condition>of() : filter) {
+            int tests = c == null ? 0 : (c.equalTo() != null ? 1 : 0) + (c.in() != null ? 1 : 0) + (c.notIn() != null ? 1 : 0)
+                    + (c.empty() != null ? 1 : 0);
+            if (tests != 1 || c.field() == null || SourceFields.inputOf(c.field()) == null) {
+                evaluable = false;
+                continue;
+            }
+            conditions.add(new Provider.Condition(c.field(), c.equalTo(), c.in(), c.notIn(), c.empty()));
+        }
+        return new Subscription(provider, Set.copyOf(new LinkedHashSet<>(triggers)), List.copyOf(conditions), evaluable);
+    }
+
+    /** The first of {@code types} this subscription queues the order for, or null. */
+    public String triggeredBy(OrderDocument doc, Collection<String> types) {
+        if (!evaluable) {
+            return null;
+        }
+        for (String type : types) {
+            if (triggers.contains(type)) {
+                return Filters.orderMatches(filter, doc) ? type : null;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The subscriptions of several announcements of one provider (instances of a deploy that changes its file
+     * may announce different versions): an order is queued when any of them queues it.
+     */
+    public static Map<String, List<Subscription>> byProvider(Collection<Subscription> all) {
+        Map<String, List<Subscription>> out = new LinkedHashMap<>();
+        for (Subscription s : all) {
+            out.computeIfAbsent(s.provider(), k -> new ArrayList<>()).add(s);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,103 @@
+package io.ordersync.mapping;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ordersync.order.DocumentParser;
+import io.ordersync.order.OrderDocument;
+import io.ordersync.support.Fixtures;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * What an instance announces about a provider it runs, read back by an instance without the provider's file: the
+ * same orders are queued for it on both, and an announcement the reader cannot evaluate queues nothing.
+ */
+class SubscriptionTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String FILTER = "filter:\n"
+            + "  - {field: order_status, in: [p, n]}\n"
+            + "  - {field: product_id, equals: 1345}\n"
+            + "  - {field: invoice_address_company, empty: false}\n"
+            + "  - {field: event_slug, not_in: [other]}\n";
+
+    private static Provider provider(String filter) throws Exception {
+        String text = Fixtures.read("mappings/crm.yaml", Map.of("max_attempts", "3", "backoff", "1s", "response_timeout_ms", "1000"))
+                .replaceFirst("(?m)^target:", filter + "target:");
+        ProviderLoader.Loaded l = new ProviderLoader(t -> t.replace("{{test.crm.url}}", "http://127.0.0.1:1")
+                .replace("{{test.crm.token}}", "t")).load("crm.yaml", text, Path.of("crm.yaml"));
+        assertThat(l.errors()).isEmpty();
+        return l.provider();
+    }
+
+    private static OrderDocument doc(String type, String status, String product) throws Exception {
+        ObjectNode d = (ObjectNode) JSON.readTree(Fixtures.read("fixtures/order-abc12.json"));
+        d.put("type", type);
+        ((ObjectNode) d.path("order")).put("status", status);
+        for (var p : d.path("order").path("positions")) {
+            ((ObjectNode) p).put("item", Integer.parseInt(product));
+        }
+        return new DocumentParser(JSON, 1 << 20).parse(d.toString());
+    }
+
+    @Test
+    void anInstanceWithoutTheFileQueuesWhatTheFileQueues() throws Exception {
+        Provider p = provider(FILTER);
+        String announced = Subscription.announce(p);
+        assertThat(announced).doesNotContain("t0ken", "127.0.0.1"); // triggers and filter only: no target, no secret
+        Subscription read = Subscription.read("crm", announced);
+        assertThat(read.evaluable()).isTrue();
+        java.util.Set<Boolean> outcomes = new java.util.HashSet<>();
+        for (String type : List.of("order.placed", "order.paid", "order.canceled")) {
+            for (String status : List.of("n", "p", "c")) {
+                for (String product : List.of("1345", "1400")) {
+                    OrderDocument d = doc(type, status, product);
+                    boolean here = p.triggers().contains(type) && Filters.orderMatches(p.filter(), d);
+                    outcomes.add(here);
+                    assertThat(read.triggeredBy(d, List.of(type))).as("%s %s %s", type, status, product)
+                            .isEqualTo(here ? type : null);
+                }
+            }
+        }
+        assertThat(outcomes).as("both queued and left out").containsExactlyInAnyOrder(true, false);
+        OrderDocument paid = doc("order.paid", "p", "1345");
+        assertThat(read.triggeredBy(paid, List.of("order.paid"))).isEqualTo("order.paid");
+        assertThat(read.triggeredBy(paid, List.of("order.canceled", "order.paid"))).as("the first type it is triggered by")
+                .isEqualTo("order.paid");
+        assertThat(read.triggeredBy(doc("order.paid", "c", "1345"), List.of("order.paid"))).isNull();
+    }
+
+    @Test
+    void aFilterThisVersionCannotEvaluateQueuesNothing() throws Exception {
+        OrderDocument paid = doc("order.paid", "p", "1345");
+        // an instance of a later version, with a source field this one does not know
+        Subscription unknown = Subscription.read("crm",
+                "{\"triggers\":[\"order.paid\"],\"filter\":[{\"field\":\"consent_given_later\",\"equals\":true}]}");
+        assertThat(unknown.evaluable()).isFalse();
+        assertThat(unknown.triggeredBy(paid, List.of("order.paid"))).isNull();
+        Subscription twoTests = Subscription.read("crm",
+                "{\"triggers\":[\"order.paid\"],\"filter\":[{\"field\":\"order_status\",\"equals\":\"p\",\"in\":[\"p\"]}]}");
+        assertThat(twoTests.triggeredBy(paid, List.of("order.paid"))).isNull();
+        // more than this version announces is ignored; less is not a subscription
+        assertThat(Subscription.read("crm", "{\"triggers\":[\"order.paid\"],\"filter\":[],\"since\":3}")
+                .triggeredBy(paid, List.of("order.paid"))).isEqualTo("order.paid");
+        assertThat(Subscription.read("crm", "{\"filter\":[]}")).isNull();
+        assertThat(Subscription.read("crm", "{\"triggers\":[]}")).isNull();
+        assertThat(Subscription.read("crm", "not json")).isNull();
+        assertThat(Subscription.read("crm", "[1]")).isNull();
+        assertThat(Subscription.read("crm", null)).isNull();
+    }
+
+    @Test
+    void withoutAFilterEveryTriggeredOrderIsQueued() throws Exception {
+        Subscription read = Subscription.read("crm", Subscription.announce(provider("")));
+        assertThat(read.filter()).isEmpty();
+        assertThat(read.triggeredBy(doc("order.placed", "c", "1400"), List.of("order.placed"))).isEqualTo("order.placed");
+        assertThat(read.triggeredBy(doc("order.canceled", "c", "1400"), List.of("order.canceled"))).isNull();
+    }
+}
