@@ -275,7 +275,7 @@ async function order(main, params, event, code) {
   };
   document.querySelectorAll('[data-retry]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/queue/${b.dataset.retry}/retry`), () => 'Queued for retry'); });
   document.querySelectorAll('[data-cancel]').forEach((b) => { b.onclick = () => confirm('Cancel this sync?') && act(() => api('POST', `/api/queue/${b.dataset.cancel}/cancel`), () => 'Canceled'); });
-  document.querySelectorAll('[data-sync]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/order/sync?event=${encodeURIComponent(event)}&code=${encodeURIComponent(code)}`, {provider: b.dataset.sync}), () => 'Sync queued'); });
+  document.querySelectorAll('[data-sync]').forEach((b) => { b.onclick = () => act(() => api('POST', `/api/order/sync?event=${encodeURIComponent(event)}&code=${encodeURIComponent(code)}`, {provider: b.dataset.sync}), (r) => (r.queued.length ? 'Sync queued' : 'Not queued: ' + r.skipped.map((s) => s.reason).join('; '))); });
 }
 
 async function mappings(main, params) {

@@ -215,6 +215,41 @@ class AdminApiTest extends AppTestSupport {
     }
 
     @Test
+    void syncNowAndBackfillKeepToTheProvidersFilter() throws Exception {
+        // before: both queued every order asked for, and a mailing list whose filter takes only consenting
+        // customers got everyone of the event from a backfill
+        io.ordersync.support.Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
+        java.nio.file.Files.writeString(mappings.resolve("crm.yaml"), java.nio.file.Files.readString(mappings.resolve("crm.yaml"))
+                .replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\ntarget:"));
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret")).start();
+        app.post("/api/events", fixture("order-abc12").toString()); // paid
+        app.post("/api/events", fixture("order-xyz34").toString()); // pending: not queued
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).hasSize(1);
+        target.clearRequests();
+
+        HttpResponse<String> one = app.post("/api/orders/democon/XYZ34/sync", "{\"provider\": \"crm\"}");
+        assertThat(one.statusCode()).isEqualTo(202);
+        assertThat(JSON.readTree(one.body()).path("queued")).isEmpty();
+        assertThat(JSON.readTree(one.body()).path("skipped").get(0).path("reason").asText()).contains("filter");
+        HttpResponse<String> every = app.post("/api/orders/democon/XYZ34/sync", "{}");
+        assertThat(JSON.readTree(every.body()).path("skipped").get(0).path("provider").asText()).isEqualTo("crm");
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).isZero();
+        assertThat(JSON.readTree(app.post("/api/orders/democon/ABC12/sync", "{}").body()).path("queued")).hasSize(1);
+        awaitQueueEmpty();
+
+        HttpResponse<String> backfill = app.post("/api/providers/crm/backfill", "{\"event\": \"democon\"}");
+        assertThat(backfill.statusCode()).isEqualTo(202);
+        assertThat(JSON.readTree(backfill.body()).path("queued").asInt()).isEqualTo(1);
+        assertThat(JSON.readTree(backfill.body()).path("skipped").asInt()).isEqualTo(1);
+        awaitQueueEmpty();
+        assertThat(target.requests()).isNotEmpty().noneMatch(r -> (r.body() + r.query()).contains("anna@example.com"));
+        assertThat(target.objects("contacts")).hasSize(1);
+        assertThat(JSON.readTree(app.post("/api/providers/crm/backfill", "{\"event\": \"no-such-event\"}").body())
+                .path("queued").asInt()).isZero();
+    }
+
+    @Test
     void rejectedEventsCanBeShownFixedResubmittedAndDiscarded() throws Exception {
         startWithCrm();
         app.post("/api/events", "{\"type\": \"order.placed\", \"event\": {\"slug\": \"democon\"}, \"order\": {\"code\": 12}}");

@@ -5,12 +5,17 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.ordersync.db.Tx;
 import io.ordersync.delivery.ProviderBreakers;
 import io.ordersync.mapping.ProviderRegistry;
+import io.ordersync.order.DocumentParser;
+import io.ordersync.order.InvalidDocumentException;
+import io.ordersync.order.OrderDocument;
 import io.ordersync.order.OrderStore;
 import io.ordersync.queue.QueueEntry;
 import io.ordersync.queue.SyncQueue;
 import org.apache.camel.Exchange;
 
 import javax.sql.DataSource;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -30,9 +35,11 @@ public final class OperationsApi {
     private final ProviderRegistry providers;
     private final ObjectMapper mapper;
     private final ProviderBreakers breakers;
+    private final DocumentParser parser;
 
     public OperationsApi(DataSource ds, SyncQueue queue, io.ordersync.queue.QueueView view, OrderStore store, ProviderRegistry providers, ObjectMapper mapper,
-                         ProviderBreakers breakers) {
+                         ProviderBreakers breakers, DocumentParser parser) {
+        this.parser = parser;
         this.breakers = breakers;
         this.ds = ds;
         this.queue = queue;
@@ -194,8 +201,16 @@ public final class OperationsApi {
             Json.reply(mapper, exchange, 400, Map.of("error", "body must be JSON"));
             return;
         }
-        if (store.snapshot(event, code) == null) {
+        String document = store.snapshot(event, code);
+        if (document == null) {
             Json.reply(mapper, exchange, 404, Map.of("error", "no order " + code + " of event " + event));
+            return;
+        }
+        OrderDocument doc;
+        try {
+            doc = parser.parse(document);
+        } catch (InvalidDocumentException e) {
+            Json.reply(mapper, exchange, 409, Map.of("error", "the stored document of " + code + " is not valid: " + e.getMessage()));
             return;
         }
         List<String> targets = new ArrayList<>();
@@ -209,6 +224,15 @@ public final class OperationsApi {
         } else {
             targets.addAll(providers.states().keySet());
         }
+        // the provider's filter decides here as at intake: an operator's sync does not send an order it leaves out
+        List<Map<String, Object>> skipped = new ArrayList<>();
+        targets.removeIf(p -> {
+            if (providers.passesFilter(p, doc)) {
+                return false;
+            }
+            skipped.add(Map.of("provider", p, "reason", "the order does not pass the provider's filter"));
+            return true;
+        });
         Instant now = Instant.now();
         List<Map<String, Object>> queued = Tx.runDurable(ds, c -> {
             List<Map<String, Object>> out = new ArrayList<>();
@@ -220,7 +244,7 @@ public final class OperationsApi {
             }
             return out;
         });
-        Json.reply(mapper, exchange, 202, Map.of("queued", queued));
+        Json.reply(mapper, exchange, 202, Map.of("queued", queued, "skipped", skipped));
     }
 
     /** {@code POST /api/providers/{id}/backfill} with {@code {"event": "democon"}}: queue every known order of the event. */
@@ -236,16 +260,36 @@ public final class OperationsApi {
             return;
         }
         String event = in.get("event").asText();
-        List<Map<String, Object>> orders = store.query("SELECT order_code FROM order_snapshot WHERE event_slug = ? ORDER BY order_code", event);
         Instant now = Instant.now();
-        int n = Tx.runDurable(ds, c -> {
-            int count = 0;
-            for (Map<String, Object> o : orders) {
-                queue.enqueue(c, event, (String) o.get("order_code"), provider, "backfill", now);
-                count++;
+        int[] counts = Tx.runDurable(ds, c -> {
+            int queuedCount = 0;
+            int skippedCount = 0;
+            // read as they come (not all documents of a large event in memory); each goes through the filter
+            try (PreparedStatement ps = c.prepareStatement(
+                    "SELECT order_code, document FROM order_snapshot WHERE event_slug = ? ORDER BY order_code")) {
+                ps.setFetchSize(200);
+                ps.setString(1, event);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        String code = rs.getString(1);
+                        boolean passes;
+                        try {
+                            passes = providers.passesFilter(provider, parser.parse(rs.getString(2)));
+                        } catch (InvalidDocumentException e) {
+                            passes = false;
+                        }
+                        if (passes) {
+                            queue.enqueue(c, event, code, provider, "backfill", now);
+                            queuedCount++;
+                        } else {
+                            skippedCount++;
+                        }
+                    }
+                }
             }
-            return count;
+            return new int[]{queuedCount, skippedCount};
         });
-        Json.reply(mapper, exchange, 202, Map.of("queued", n, "event", event, "provider", provider));
+        int n = counts[0];
+        Json.reply(mapper, exchange, 202, Map.of("queued", n, "skipped", counts[1], "event", event, "provider", provider));
     }
 }

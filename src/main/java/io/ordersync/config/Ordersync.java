@@ -182,7 +182,7 @@ public final class Ordersync {
         // and the API's JSON errors for the bodies it refuses
         r.bind("ordersync.requestValidator", new io.ordersync.admin.JsonRequestValidator(mapper, auth));
         r.bind("ordersync.sessionApi", new SessionApi(auth, mapper, settings.cookieSecure));
-        r.bind("ordersync.operationsApi", new OperationsApi(dataSource, queue, view, store, providers, mapper, breakers));
+        r.bind("ordersync.operationsApi", new OperationsApi(dataSource, queue, view, store, providers, mapper, breakers, parser));
         r.bind("ordersync.rejectedApi", new RejectedApi(intake, store, mapper));
         r.bind("ordersync.staticFiles", new StaticFiles());
         r.bind("ordersync.syncMetrics", metrics);

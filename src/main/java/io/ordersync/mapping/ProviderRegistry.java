@@ -373,6 +373,33 @@ public final class ProviderRegistry {
         return out;
     }
 
+    /**
+     * Whether an operator's sync of {@code doc} (one order now, or a backfill) goes to {@code provider}: the
+     * provider's filter decides, as at intake; a file with errors by its filter as written when that can be read
+     * (its rows wait, parked, for the fix), and a provider not here by what the instance that runs it announced.
+     */
+    public boolean passesFilter(String provider, OrderDocument doc) {
+        State s = states.get(provider);
+        if (s != null && s.running() != null) {
+            return Filters.orderMatches(s.running().filter(), doc);
+        }
+        Elsewhere other = elsewhere.get(provider);
+        if (other != null && other.untilMillis() > System.currentTimeMillis()) {
+            for (Subscription sub : other.subscriptions()) {
+                if (sub.evaluable() && Filters.orderMatches(sub.filter(), doc)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+        ProviderConfig broken = s == null ? null : s.latest().config();
+        if (broken == null || broken.filter() == null) {
+            return s != null;
+        }
+        Subscription sub = Subscription.of(provider, List.of(), broken.filter());
+        return !sub.evaluable() || Filters.orderMatches(sub.filter(), doc);
+    }
+
     /** What the other instances announced for a provider: its subscriptions, valid until (epoch milliseconds). */
     public record Elsewhere(List<Subscription> subscriptions, long untilMillis) {
     }

@@ -26,14 +26,35 @@ import java.util.Set;
 public record Subscription(String provider, Set<String> triggers, List<Provider.Condition> filter, boolean evaluable) {
 
     private static final ObjectMapper JSON = new ObjectMapper()
-            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false)
+            .setSerializationInclusion(com.fasterxml.jackson.annotation.JsonInclude.Include.NON_NULL);
 
     /** As announced: triggers, and the filter's conditions as written in the file. */
     private record Wire(List<String> triggers, List<ProviderConfig.Condition> filter) {
     }
 
-    /** The provider's subscription as JSON, for the other instances. */
+    /** The longest announcement: the column holds a million characters on H2. */
+    public static final int MAX_CHARS = 900_000;
+
+    /**
+     * The provider's subscription as JSON, for the other instances; null when it is not to be announced: longer
+     * than {@link #MAX_CHARS}, or holding one of the provider's credentials (pasted as a filter value), which
+     * stay out of the database.
+     */
     public static String announce(Provider p) {
+        String json = json(p);
+        if (json.length() > MAX_CHARS) {
+            return null;
+        }
+        for (String secret : p.secretValues()) {
+            if (json.contains(secret)) {
+                return null;
+            }
+        }
+        return json;
+    }
+
+    private static String json(Provider p) {
         List<ProviderConfig.Condition> filter = new ArrayList<>();
         for (Provider.Condition c : p.filter()) {
             filter.add(new ProviderConfig.Condition(c.field(), c.equalTo(), c.in(), c.notIn(), c.empty()));

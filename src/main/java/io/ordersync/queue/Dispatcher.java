@@ -188,7 +188,7 @@ public final class Dispatcher extends ServiceSupport {
             Map<String, String> subscriptions = new java.util.LinkedHashMap<>();
             for (Provider p : providers.active()) {
                 if (active.contains(p.identifier())) {
-                    subscriptions.put(p.identifier(), announced.computeIfAbsent(p, Subscription::announce));
+                    subscriptions.put(p.identifier(), announced.computeIfAbsent(p, Dispatcher::subscription).orElse(null));
                 }
             }
             announced.keySet().removeIf(p -> !subscriptions.containsKey(p.identifier()) || providers.active(p.identifier()) != p);
@@ -209,7 +209,17 @@ public final class Dispatcher extends ServiceSupport {
     }
 
     /** Each running provider's subscription as announced, written once per version of its file. */
-    private final Map<Provider, String> announced = new java.util.IdentityHashMap<>();
+    private final Map<Provider, java.util.Optional<String>> announced = new java.util.IdentityHashMap<>();
+
+    private static java.util.Optional<String> subscription(Provider p) {
+        String json = Subscription.announce(p);
+        if (json == null) {
+            LOG.warn("Provider {}: its triggers and filter are not announced to the other instances (longer than {} "
+                    + "characters, or a filter value that is one of its credentials); an instance without its file queues "
+                    + "nothing for it", p.identifier(), Subscription.MAX_CHARS);
+        }
+        return java.util.Optional.ofNullable(json);
+    }
     /** The others' announcements as last read, and their subscriptions as read from them (by their text). */
     private final Map<String, java.util.Optional<Subscription>> readSubscriptions = new HashMap<>();
     private static final Duration OTHERS_READ_PERIOD = Duration.ofSeconds(1);

@@ -100,4 +100,22 @@ class SubscriptionTest {
         assertThat(read.triggeredBy(doc("order.placed", "c", "1400"), List.of("order.placed"))).isEqualTo("order.placed");
         assertThat(read.triggeredBy(doc("order.canceled", "c", "1400"), List.of("order.canceled"))).isNull();
     }
+
+    @Test
+    void aFilterWithACredentialOrTooLongIsNotAnnounced() throws Exception {
+        // a filter value that is the provider's own bearer token (placeholders are not resolved in filters, but a
+        // value can be pasted): credentials stay out of the database
+        assertThat(Subscription.announce(provider("filter: [{field: email, not_in: [x@example.org]}]\n"))).contains("x@example.org");
+        String text = Fixtures.read("mappings/crm.yaml", Map.of("max_attempts", "3", "backoff", "1s", "response_timeout_ms", "1000"))
+                .replaceFirst("(?m)^target:", "filter: [{field: email, not_in: [t0ken-secret-value]}]\ntarget:");
+        Provider leaking = new ProviderLoader(t -> t.replace("{{test.crm.url}}", "http://127.0.0.1:1")
+                .replace("{{test.crm.token}}", "t0ken-secret-value")).load("crm.yaml", text, Path.of("crm.yaml")).provider();
+        assertThat(leaking.secretValues()).contains("t0ken-secret-value");
+        assertThat(Subscription.announce(leaking)).isNull();
+        StringBuilder many = new StringBuilder("filter: [{field: product_id, in: [");
+        for (int i = 0; i < 120_000; i++) {
+            many.append(i == 0 ? "" : ", ").append(1_000_000 + i);
+        }
+        assertThat(Subscription.announce(provider(many.append("]}]\n").toString()))).isNull();
+    }
 }
