@@ -2,8 +2,8 @@ package io.ordersync;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.ordersync.db.H2Recovery;
 import io.ordersync.support.FakeTarget;
+import io.ordersync.support.H2Damage;
 import io.ordersync.support.Fixtures;
 import io.ordersync.support.OrdersyncProcess;
 import org.junit.jupiter.api.AfterEach;
@@ -44,7 +44,7 @@ class H2OutboxCrashTest {
     private FakeTarget target;
     private OrdersyncProcess process;
     private String url;
-    private int rebuilt;
+    private H2Damage h2;
 
     @AfterEach
     void stop() throws Exception {
@@ -62,6 +62,7 @@ class H2OutboxCrashTest {
         Path mappings = tmp.resolve("mappings");
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "2000"));
         url = "jdbc:h2:file:" + tmp.resolve("db").resolve("ordersync").toAbsolutePath();
+        h2 = new H2Damage(url);
         Map<String, String> props = new HashMap<>();
         props.put("ordersync.db.url", url + System.getProperty("ordersync.h2crash.url-suffix", ""));
         props.put("ordersync.mappings.dir", mappings.toAbsolutePath().toString());
@@ -83,19 +84,19 @@ class H2OutboxCrashTest {
         for (int run = 1; run <= RUNS; run++) {
             int from = total;
             // the shop's inserts, written while ordersync is stopped (an embedded H2 file has one process)
-            surviving("the shop's inserts", () -> {
+            h2.surviving("the shop's inserts", () -> {
                 try (Connection c = DriverManager.getConnection(url, "sa", "")) {
                     insertOrders(c, template, from, ORDERS_PER_RUN);
                 }
                 return null;
             });
             total += ORDERS_PER_RUN;
-            surviving("the start", process::start);
+            h2.surviving("the start", process::start);
             long delay = random.nextInt(1500);
             Thread.sleep(delay);
             process.kill();
             System.out.printf("H2 run %d: killed after %d ms%n", run, delay);
-            surviving("the start after the kill", process::start);
+            h2.surviving("the start after the kill", process::start);
             int expected = total;
             String why = "run " + run + " (logs in " + tmp.resolve("logs") + ")";
             await(why).atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200))
@@ -105,7 +106,7 @@ class H2OutboxCrashTest {
             await(why).atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200))
                     .until(() -> JSON.readTree(get(process.url("/api/queue"))).path("total").asInt() == 0);
             process.close();
-            surviving("the checks", () -> {
+            h2.surviving("the checks", () -> {
                 try (Connection c = DriverManager.getConnection(url, "sa", "")) {
                     assertThat(count(c, "SELECT COUNT(*) FROM order_outbox")).as(why).isZero();
                     assertThat(count(c, "SELECT COUNT(*) FROM sync_queue")).as(why).isZero();
@@ -118,34 +119,7 @@ class H2OutboxCrashTest {
             assertThat(creates("/contacts")).as("%s: no duplicate contacts", why).isEqualTo(expected);
             assertThat(creates("/tickets")).as("%s: no duplicate tickets", why).isEqualTo(2L * expected);
         }
-        System.out.printf("H2 kill -9: %d runs, the file rebuilt by recover-db %d times%n", RUNS, rebuilt);
-    }
-
-    /**
-     * Runs {@code step}; when it failed because H2 cannot open its file any more, rebuilds the database as the
-     * operator would ({@code ./ordersync recover-db}) and runs the step again. No process holds the file then: the
-     * step's own connection failed, or the started process exited.
-     */
-    private <T> T surviving(String step, java.util.concurrent.Callable<T> action) throws Exception {
-        try {
-            return action.call();
-        } catch (Exception e) {
-            if (!damaged()) {
-                throw e;
-            }
-            H2Recovery.Result r = H2Recovery.recover(url, "sa", "", false, java.time.Clock.systemUTC());
-            rebuilt++;
-            System.out.printf("H2 file damaged, found at %s; rebuilt by recover-db: %s%n", step, r.counts());
-            return action.call();
-        }
-    }
-
-    private boolean damaged() {
-        try (Connection c = DriverManager.getConnection(url + ";IFEXISTS=TRUE", "sa", "")) {
-            return false;
-        } catch (java.sql.SQLException e) {
-            return H2Recovery.isDamage(e);
-        }
+        System.out.printf("H2 kill -9: %d runs, the file rebuilt by recover-db %d times%n", RUNS, h2.rebuilt());
     }
 
     private static String get(String url) throws Exception {
