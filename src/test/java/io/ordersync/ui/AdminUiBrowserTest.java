@@ -157,6 +157,7 @@ class AdminUiBrowserTest extends AppTestSupport {
         // Sync now sends the order again
         target.clearRequests();
         click("sync-crm");
+        wait.until(d -> d.findElement(By.id("toast")).getAttribute("textContent").contains("Sync queued"));
         await().atMost(Duration.ofSeconds(15)).until(() -> !target.requests().isEmpty());
         waitForText("log", "sync requested by an operator");
         waitForText("state-crm", "synced");
