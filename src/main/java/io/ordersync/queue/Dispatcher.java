@@ -125,6 +125,7 @@ public final class Dispatcher extends ServiceSupport {
         }
         Set<String> active = new HashSet<>();
         List<QueueEntry> rows = new ArrayList<>();
+        RuntimeException failure = null;
         for (Provider p : providers.active()) {
             active.add(p.identifier());
             int free = capacity(p) - inFlight.getOrDefault(p.identifier(), 0);
@@ -137,7 +138,13 @@ public final class Dispatcher extends ServiceSupport {
                 continue;
             }
             // never more than the provider can start soon: a row's lease runs from its claim, also while it waits
-            rows.addAll(queue.claim(instanceId, lease, Math.min(batchSize, free), Set.of(), p.identifier(), now, snapshots));
+            try {
+                rows.addAll(queue.claim(instanceId, lease, Math.min(batchSize, free), Set.of(), p.identifier(), now, snapshots));
+            } catch (RuntimeException e) {
+                // the rows already claimed for other providers are committed: they are dispatched below, not left
+                // to wait for their lease; the other providers' claims are still tried
+                failure = failure == null ? e : failure;
+            }
         }
         if (!now.isBefore(nextAnnounce)) {
             announce(active, now);
@@ -146,22 +153,33 @@ public final class Dispatcher extends ServiceSupport {
         // asked for by provider, so that a long queue of working providers' rows is not scanned to find them.
         // They need no low latency: looked for at most once a second, not on every claim (3 % of the CPU at
         // a hundred orders a second)
-        boolean seesOthers = announcingSince != null && !now.isBefore(announcingSince.plus(presence.ttl()));
+        boolean seesOthers = failure == null && announcingSince != null && !now.isBefore(announcingSince.plus(presence.ttl()));
         if (seesOthers && !now.isBefore(nextOthersScan)) {
             nextOthersScan = now.plus(OTHERS_SCAN_PERIOD);
             Set<String> elsewhere = null;
-            for (String other : queue.waitingProviders()) {
-                if (!active.contains(other)) {
-                    if (elsewhere == null) {
-                        elsewhere = presence.runElsewhere(now);
-                    }
-                    // another instance runs it (a rolling deploy: this one lacks the new file, or has a broken
-                    // version of it): its rows are that instance's to sync, not this one's to drop or park
-                    if (!elsewhere.contains(other)) {
-                        rows.addAll(queue.claim(instanceId, lease, batchSize, Set.of(), other, now));
+            try {
+                for (String other : queue.waitingProviders()) {
+                    if (!active.contains(other)) {
+                        if (elsewhere == null) {
+                            elsewhere = presence.runElsewhere(now);
+                        }
+                        // another instance runs it (a rolling deploy: this one lacks the new file, or has a broken
+                        // version of it): its rows are that instance's to sync, not this one's to drop or park
+                        if (!elsewhere.contains(other)) {
+                            rows.addAll(queue.claim(instanceId, lease, batchSize, Set.of(), other, now));
+                        }
                     }
                 }
+            } catch (RuntimeException e) {
+                failure = e;
             }
+        }
+        if (failure != null) {
+            if (rows.isEmpty()) {
+                throw failure;
+            }
+            announcingSince = null;
+            LOG.warn("A claim failed ({}); the {} rows claimed for other providers are dispatched", failure.getMessage(), rows.size());
         }
         List<QueueEntry> out = new ArrayList<>(rows.size());
         for (QueueEntry e : rows) {
