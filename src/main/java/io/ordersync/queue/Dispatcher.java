@@ -161,7 +161,7 @@ public final class Dispatcher extends ServiceSupport {
                 for (String other : queue.waitingProviders()) {
                     if (!active.contains(other)) {
                         if (elsewhere == null) {
-                            elsewhere = presence.runElsewhere(now);
+                            elsewhere = presence.runElsewhere();
                         }
                         // another instance runs it (a rolling deploy: this one lacks the new file, or has a broken
                         // version of it): its rows are that instance's to sync, not this one's to drop or park
@@ -210,7 +210,7 @@ public final class Dispatcher extends ServiceSupport {
                 }
             }
             announced.keySet().removeIf(p -> !subscriptions.containsKey(p.identifier()) || providers.active(p.identifier()) != p);
-            presence.announce(subscriptions, now);
+            presence.announce(subscriptions);
             nextAnnounce = now.plus(presence.ttl().dividedBy(3));
             if (announcingSince == null) {
                 announcingSince = now;
@@ -252,7 +252,7 @@ public final class Dispatcher extends ServiceSupport {
         nextOthersRead = now.plus(OTHERS_READ_PERIOD);
         List<ProviderPresence.Entry> entries;
         try {
-            entries = presence.others(now);
+            entries = presence.others();
         } catch (RuntimeException e) {
             LOG.debug("Could not read the other instances' providers: {}", e.getMessage());
             return;

@@ -3,35 +3,45 @@ package io.ordersync.queue;
 import io.ordersync.db.Tx;
 
 import javax.sql.DataSource;
+import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
-import java.util.Collection;
 import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
 /**
- * Which providers the instances on one database run (table {@code provider_presence}). Each instance says, every
- * few seconds, which providers it runs and until when that holds; a graceful stop withdraws it at once, a crashed
- * instance's entries run out after {@code ttl}. The dispatcher asks it before it drops or parks the rows of a
- * provider it cannot run itself: those rows belong to another instance as long as one runs their provider.
+ * Which providers the instances on one database run (table {@code provider_presence}), and what for. Each instance
+ * says, every few seconds, which providers it runs and until when that holds; a graceful stop withdraws it at once,
+ * a crashed instance's entries run out after {@code ttl}. The dispatcher asks it before it drops or parks the rows
+ * of a provider it cannot run itself (those rows belong to another instance as long as one runs their provider),
+ * and intake queues for such a provider as its entry says. Every time here is the database's clock, so instances
+ * whose clocks differ still agree on whose entries are live.
  */
 public final class ProviderPresence {
 
     private final DataSource ds;
     private final String instanceId;
     private final Duration ttl;
+    private final java.time.Clock clock;
 
     public ProviderPresence(DataSource ds, String instanceId, Duration ttl) {
+        this(ds, instanceId, ttl, java.time.Clock.systemUTC());
+    }
+
+    /** {@code clock}: this instance's, only to say until when an entry holds in its own time ({@link Entry#until}). */
+    public ProviderPresence(DataSource ds, String instanceId, Duration ttl, java.time.Clock clock) {
         this.ds = ds;
         this.instanceId = instanceId;
         this.ttl = ttl;
+        this.clock = clock;
     }
 
     /** How long an instance's word holds; it refreshes it at a third of this. */
@@ -39,24 +49,19 @@ public final class ProviderPresence {
         return ttl;
     }
 
-    /** Replaces this instance's entries with {@code providers}, each good until {@code now + ttl}. */
-    public void announce(Collection<String> providers, Instant now) {
-        Map<String, String> none = new LinkedHashMap<>();
-        providers.forEach(p -> none.put(p, null));
-        announce(none, now);
-    }
-
     /**
      * Replaces this instance's entries with the providers of {@code subscriptions} (name → what it is queued for,
-     * as {@link io.ordersync.mapping.Subscription#announce} writes it), each good until {@code now + ttl}.
+     * as {@link io.ordersync.mapping.Subscription#announce} writes it, or null), each good for {@code ttl} from the
+     * database's now.
      */
-    public void announce(Map<String, String> subscriptions, Instant now) {
+    public void announce(Map<String, String> subscriptions) {
         Tx.run(ds, c -> {
+            OffsetDateTime now = databaseNow(c);
             // this instance's entries, and those of instances gone for good (a new id at each start)
             try (PreparedStatement del = c.prepareStatement(
                     "DELETE FROM provider_presence WHERE instance_id = ? OR seen_until < ?")) {
                 del.setString(1, instanceId);
-                del.setObject(2, now.minus(ttl).atOffset(ZoneOffset.UTC));
+                del.setObject(2, now.minus(ttl));
                 del.executeUpdate();
             }
             if (!subscriptions.isEmpty()) {
@@ -65,7 +70,7 @@ public final class ProviderPresence {
                     for (Map.Entry<String, String> p : subscriptions.entrySet()) {
                         ins.setString(1, instanceId);
                         ins.setString(2, p.getKey());
-                        ins.setObject(3, now.plus(ttl).atOffset(ZoneOffset.UTC));
+                        ins.setObject(3, now.plus(ttl));
                         ins.setString(4, p.getValue());
                         ins.addBatch();
                     }
@@ -76,22 +81,27 @@ public final class ProviderPresence {
         });
     }
 
-    /** One live entry of another instance: a provider it runs, what for (null from earlier versions), until when. */
+    /**
+     * One live entry of another instance: a provider it runs, what for (null from earlier versions), and until when
+     * by this instance's clock (the entry's time left by the database's clock, from this instance's now).
+     */
     public record Entry(String instanceId, String provider, String subscription, Instant until) {
     }
 
     /** The live entries of the other instances. */
-    public List<Entry> others(Instant now) {
+    public List<Entry> others() {
+        Instant here = clock.instant();
         return Tx.run(ds, c -> {
+            OffsetDateTime now = databaseNow(c);
             List<Entry> out = new ArrayList<>();
             try (PreparedStatement ps = c.prepareStatement("SELECT instance_id, provider, subscription, seen_until"
                     + " FROM provider_presence WHERE instance_id <> ? AND seen_until > ?")) {
                 ps.setString(1, instanceId);
-                ps.setObject(2, now.atOffset(ZoneOffset.UTC));
+                ps.setObject(2, now);
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
-                        out.add(new Entry(rs.getString(1), rs.getString(2), rs.getString(3),
-                                rs.getObject(4, java.time.OffsetDateTime.class).toInstant()));
+                        Duration left = Duration.between(now, rs.getObject(4, OffsetDateTime.class));
+                        out.add(new Entry(rs.getString(1), rs.getString(2), rs.getString(3), here.plus(left)));
                     }
                 }
             }
@@ -100,25 +110,23 @@ public final class ProviderPresence {
     }
 
     /** The providers some other live instance runs. */
-    public Set<String> runElsewhere(Instant now) {
-        return Tx.run(ds, c -> {
-            Set<String> out = new HashSet<>();
-            try (PreparedStatement ps = c.prepareStatement(
-                    "SELECT DISTINCT provider FROM provider_presence WHERE instance_id <> ? AND seen_until > ?")) {
-                ps.setString(1, instanceId);
-                ps.setObject(2, now.atOffset(ZoneOffset.UTC));
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        out.add(rs.getString(1));
-                    }
-                }
-            }
-            return out;
-        });
+    public Set<String> runElsewhere() {
+        Set<String> out = new HashSet<>();
+        others().forEach(e -> out.add(e.provider()));
+        return out;
     }
 
     /** This instance stops: its entries go at once, so the others need not wait for them to run out. */
     public void withdraw() {
-        announce(Map.of(), Instant.now());
+        announce(Map.of());
+    }
+
+    /** The database's clock, which every instance reads the same. */
+    private static OffsetDateTime databaseNow(Connection c) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT CURRENT_TIMESTAMP");
+             ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return rs.getObject(1, OffsetDateTime.class).withOffsetSameInstant(ZoneOffset.UTC);
+        }
     }
 }
