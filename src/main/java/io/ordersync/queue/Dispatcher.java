@@ -142,11 +142,15 @@ public final class Dispatcher extends ServiceSupport {
                 rows.addAll(queue.claim(instanceId, lease, Math.min(batchSize, free), Set.of(), p.identifier(), now, snapshots));
             } catch (RuntimeException e) {
                 // the rows already claimed for other providers are committed: they are dispatched below, not left
-                // to wait for their lease; the other providers' claims are still tried
+                // to wait for their lease. The other providers' claims are still tried, unless the database is
+                // out of reach (each would wait for a connection in vain)
                 failure = failure == null ? e : failure;
+                if (io.ordersync.db.Tx.isDatabaseUnavailable(e)) {
+                    break;
+                }
             }
         }
-        if (!now.isBefore(nextAnnounce)) {
+        if (failure == null && !now.isBefore(nextAnnounce)) {
             announce(active, now);
         }
         // rows of providers without a working definition (broken file, removed) are parked or dropped downstream;
@@ -238,6 +242,7 @@ public final class Dispatcher extends ServiceSupport {
         }
         return java.util.Optional.ofNullable(json);
     }
+
     /** The others' announcements as last read, and their subscriptions as read from them (by their text). */
     private final Map<String, java.util.Optional<Subscription>> readSubscriptions = new HashMap<>();
     private static final Duration OTHERS_READ_PERIOD = Duration.ofSeconds(1);
