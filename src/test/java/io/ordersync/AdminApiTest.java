@@ -250,6 +250,64 @@ class AdminApiTest extends AppTestSupport {
     }
 
     @Test
+    void aBackfillOfManyOrdersGoesChunkByChunkAndCountsWhatItLeftOut() throws Exception {
+        io.ordersync.support.Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));
+        java.nio.file.Files.writeString(mappings.resolve("crm.yaml"), java.nio.file.Files.readString(mappings.resolve("crm.yaml"))
+                .replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\ntarget:"));
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret")).start();
+        target.failAlways(503); // nothing synced meanwhile: the backfill's rows are what is counted below
+        for (int i = 0; i < 250; i++) {
+            ObjectNode doc = fixture("order-abc12");
+            ((ObjectNode) doc.path("order")).put("code", "B" + i);
+            ((ObjectNode) doc.path("order")).put("status", i % 5 == 0 ? "n" : "p");
+            doc.put("type", "order.canceled"); // not a trigger: intake queues none of them
+            assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
+        }
+        // a stored document an earlier version took in and this one no longer reads
+        try (var c = app.dataSource().getConnection(); var st = c.createStatement()) {
+            st.executeUpdate("INSERT INTO order_snapshot (event_slug, order_code, event_type, document, received_at) VALUES "
+                    + "('democon', 'B999', 'order.paid', '{\"type\":\"order.paid\"}', CURRENT_TIMESTAMP)");
+        }
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).isZero();
+        JsonNode backfill = JSON.readTree(app.post("/api/providers/crm/backfill", "{\"event\": \"democon\"}").body());
+        assertThat(backfill.path("queued").asInt()).isEqualTo(200);
+        assertThat(backfill.path("skipped").asInt()).isEqualTo(50);
+        assertThat(backfill.path("unreadable").asInt()).isEqualTo(1);
+        assertThat(app.count("SELECT COUNT(DISTINCT order_code) FROM sync_queue WHERE triggered_by = 'backfill'")).isEqualTo(200);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue q JOIN order_snapshot s ON s.event_slug = q.event_slug"
+                + " AND s.order_code = q.order_code WHERE s.document LIKE '%\"status\": \"n\"%' OR s.document LIKE '%\"status\":\"n\"%'")).isZero();
+        // asked again (a backfill cut off midway): the same orders, each waiting once (beside a try in flight)
+        app.post("/api/providers/crm/backfill", "{\"event\": \"democon\"}");
+        assertThat(app.count("SELECT COUNT(DISTINCT order_code) FROM sync_queue")).isEqualTo(200);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue WHERE slot = 'waiting'")).isEqualTo(200);
+    }
+
+    @Test
+    void aQueuedOrderThatNoLongerPassesTheFilterIsNotSent() throws Exception {
+        // queued while paid, canceled before its sync went through: the filter (paid only) is checked again on the
+        // order as it is when synced, and the canceled order is not sent
+        io.ordersync.support.Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));
+        java.nio.file.Files.writeString(mappings.resolve("crm.yaml"), java.nio.file.Files.readString(mappings.resolve("crm.yaml"))
+                .replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\ntarget:"));
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret")).start();
+        target.failAlways(503);
+        app.post("/api/events", fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(15)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE failed_attempts > 0") == 1);
+        ObjectNode canceled = fixture("order-abc12");
+        canceled.put("type", "order.canceled");
+        ((ObjectNode) canceled.path("order")).put("status", "c");
+        ((ObjectNode) canceled.path("order")).put("last_modified", "2026-03-02T10:00:00Z");
+        assertThat(app.post("/api/events", canceled.toString()).statusCode()).isEqualTo(202);
+        target.clearRequests();
+        target.failAlways(0);
+        awaitQueueEmpty();
+        assertThat(target.requests()).as("nothing sent for the canceled order").isEmpty();
+        assertThat(app.query("SELECT message FROM order_log WHERE kind = 'dropped'")).singleElement()
+                .satisfies(r -> assertThat(r.get("message").toString()).contains("does not pass the provider's filter"));
+        assertThat(app.count("SELECT COUNT(*) FROM sync_result")).isZero();
+    }
+
+    @Test
     void rejectedEventsCanBeShownFixedResubmittedAndDiscarded() throws Exception {
         startWithCrm();
         app.post("/api/events", "{\"type\": \"order.placed\", \"event\": {\"slug\": \"democon\"}, \"order\": {\"code\": 12}}");

@@ -247,6 +247,18 @@ public final class OperationsApi {
         Json.reply(mapper, exchange, 202, Map.of("queued", queued, "skipped", skipped));
     }
 
+    private static final int BACKFILL_CHUNK = 100;
+
+    private static String snapshot(java.sql.Connection c, String event, String code) throws java.sql.SQLException {
+        try (PreparedStatement ps = c.prepareStatement(OrderStore.SNAPSHOT)) {
+            ps.setString(1, event);
+            ps.setString(2, code);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? rs.getString(1) : null;
+            }
+        }
+    }
+
     /** {@code POST /api/providers/{id}/backfill} with {@code {"event": "democon"}}: queue every known order of the event. */
     public void backfill(Exchange exchange) throws Exception {
         String provider = exchange.getIn().getHeader("id", String.class);
@@ -260,36 +272,44 @@ public final class OperationsApi {
             return;
         }
         String event = in.get("event").asText();
+        List<Map<String, Object>> orders = store.query("SELECT order_code FROM order_snapshot WHERE event_slug = ? ORDER BY order_code", event);
         Instant now = Instant.now();
-        int[] counts = Tx.runDurable(ds, c -> {
-            int queuedCount = 0;
-            int skippedCount = 0;
-            // read as they come (not all documents of a large event in memory); each goes through the filter
-            try (PreparedStatement ps = c.prepareStatement(
-                    "SELECT order_code, document FROM order_snapshot WHERE event_slug = ? ORDER BY order_code")) {
-                ps.setFetchSize(200);
-                ps.setString(1, event);
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        String code = rs.getString(1);
-                        boolean passes;
-                        try {
-                            passes = providers.passesFilter(provider, parser.parse(rs.getString(2)));
-                        } catch (InvalidDocumentException e) {
-                            passes = false;
-                        }
-                        if (passes) {
-                            queue.enqueue(c, event, code, provider, "backfill", now);
-                            queuedCount++;
-                        } else {
-                            skippedCount++;
-                        }
+        // a transaction per chunk of orders, each document read and let go in turn: a large event is neither held in
+        // memory at once (H2 reads a whole result set) nor one long transaction. Queuing an order twice is harmless
+        // (its waiting row is kept), so a backfill cut off midway can simply be asked for again
+        int[] counts = new int[3];
+        for (int from = 0; from < orders.size(); from += BACKFILL_CHUNK) {
+            List<Map<String, Object>> chunk = orders.subList(from, Math.min(orders.size(), from + BACKFILL_CHUNK));
+            int[] c = Tx.runDurable(ds, conn -> {
+                int[] k = new int[3];
+                for (Map<String, Object> o : chunk) {
+                    String code = (String) o.get("order_code");
+                    String document = snapshot(conn, event, code);
+                    if (document == null) {
+                        continue; // purged meanwhile
+                    }
+                    OrderDocument doc;
+                    try {
+                        doc = parser.parse(document);
+                    } catch (InvalidDocumentException e) {
+                        k[2]++;
+                        continue;
+                    }
+                    if (providers.passesFilter(provider, doc)) {
+                        queue.enqueue(conn, event, code, provider, "backfill", now);
+                        k[0]++;
+                    } else {
+                        k[1]++;
                     }
                 }
+                return k;
+            });
+            for (int k = 0; k < 3; k++) {
+                counts[k] += c[k];
             }
-            return new int[]{queuedCount, skippedCount};
-        });
+        }
         int n = counts[0];
-        Json.reply(mapper, exchange, 202, Map.of("queued", n, "skipped", counts[1], "event", event, "provider", provider));
+        Json.reply(mapper, exchange, 202, Map.of("queued", n, "skipped", counts[1], "unreadable", counts[2], "event", event,
+                "provider", provider));
     }
 }

@@ -195,6 +195,9 @@ public final class Preview {
             throw done.getException();
         }
         List<OrderStore.Result> results = sync.results();
+        if (!sync.passesFilter()) {
+            out.put("note", "the order does not pass the provider's filter: nothing would be sent");
+        }
         ArrayNode rs = out.putArray("results");
         for (OrderStore.Result r : results) {
             ObjectNode o = rs.addObject();

@@ -65,8 +65,19 @@ public final class Sync {
     public Sync(Provider provider, OrderDocument doc, java.util.concurrent.atomic.AtomicBoolean requestSent) {
         this.provider = provider;
         this.doc = doc;
-        this.plan = MappingEngine.plan(provider, doc);
+        // the provider's filter decides again, on the order as it is now and the file as it is now: an order that
+        // no longer passes (changed since it was queued, or queued by an operator, another instance or a broken
+        // file that could not tell) is not sent
+        this.passesFilter = io.ordersync.mapping.Filters.orderMatches(provider.filter(), doc);
+        this.plan = passesFilter ? MappingEngine.plan(provider, doc) : List.of();
         this.requestSent = requestSent;
+    }
+
+    private final boolean passesFilter;
+
+    /** Whether the order passes the provider's filter; when it does not, nothing is planned or sent. */
+    public boolean passesFilter() {
+        return passesFilter;
     }
 
     public Provider provider() {

@@ -291,6 +291,12 @@ public final class ProviderLoader {
         Provider.Destination destination = destination(errors, kind, c);
         if (c.triggers() == null || c.triggers().isEmpty()) {
             errors.add("triggers", "triggers must list at least one event type, e.g. [order.placed, order.paid]");
+        } else {
+            for (int i = 0; i < c.triggers().size(); i++) {
+                if (c.triggers().get(i) == null || c.triggers().get(i).isBlank()) {
+                    errors.add("triggers[" + i + "]", "an empty item: each trigger is an event type, e.g. order.paid");
+                }
+            }
         }
         List<Provider.Condition> filter = conditions(errors, "filter", c.filter(), true);
         // target

@@ -329,9 +329,12 @@ public final class ProviderRegistry {
     public Map<String, String> subscribers(OrderDocument doc, java.util.Collection<String> types) {
         Map<String, String> out = new java.util.LinkedHashMap<>();
         Map<String, State> here = states;
+        Map<String, Elsewhere> others = elsewhere;
+        long now = others.isEmpty() ? 0 : System.currentTimeMillis();
         for (Map.Entry<String, State> e : here.entrySet()) {
             Provider p = e.getValue().running();
-            if (p == null && elsewhere.containsKey(e.getKey())) {
+            Elsewhere other = p == null ? others.get(e.getKey()) : null;
+            if (other != null && other.untilMillis() > now) {
                 continue; // broken here, running elsewhere: queued below as the instance that runs it says
             }
             ProviderConfig broken = p == null ? e.getValue().latest().config() : null;
@@ -354,9 +357,8 @@ public final class ProviderRegistry {
                 }
             }
         }
-        if (!elsewhere.isEmpty()) {
-            long now = System.currentTimeMillis();
-            for (Map.Entry<String, Elsewhere> e : elsewhere.entrySet()) {
+        if (!others.isEmpty()) {
+            for (Map.Entry<String, Elsewhere> e : others.entrySet()) {
                 State s = here.get(e.getKey());
                 if ((s != null && s.running() != null) || e.getValue().untilMillis() <= now) {
                     continue;
@@ -374,9 +376,10 @@ public final class ProviderRegistry {
     }
 
     /**
-     * Whether an operator's sync of {@code doc} (one order now, or a backfill) goes to {@code provider}: the
-     * provider's filter decides, as at intake; a file with errors by its filter as written when that can be read
-     * (its rows wait, parked, for the fix), and a provider not here by what the instance that runs it announced.
+     * Whether an operator's sync of {@code doc} (one order now, or a backfill) is queued for {@code provider}: the
+     * provider's filter decides, as at intake; for a file with errors its filter as written, when that can be read,
+     * and what the instance that runs the provider announced. When neither can tell, the order is queued: the
+     * filter is checked again when it is synced, with the file as it is then.
      */
     public boolean passesFilter(String provider, OrderDocument doc) {
         State s = states.get(provider);
@@ -386,7 +389,7 @@ public final class ProviderRegistry {
         Elsewhere other = elsewhere.get(provider);
         if (other != null && other.untilMillis() > System.currentTimeMillis()) {
             for (Subscription sub : other.subscriptions()) {
-                if (sub.evaluable() && Filters.orderMatches(sub.filter(), doc)) {
+                if (!sub.evaluable() || Filters.orderMatches(sub.filter(), doc)) {
                     return true;
                 }
             }
@@ -394,7 +397,7 @@ public final class ProviderRegistry {
         }
         ProviderConfig broken = s == null ? null : s.latest().config();
         if (broken == null || broken.filter() == null) {
-            return s != null;
+            return true;
         }
         Subscription sub = Subscription.of(provider, List.of(), broken.filter());
         return !sub.evaluable() || Filters.orderMatches(sub.filter(), doc);

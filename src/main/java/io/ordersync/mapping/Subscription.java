@@ -20,8 +20,11 @@ import java.util.Set;
  * the provider's file reads it back and queues the events it accepts for that provider as the file says, so that
  * during a rolling deploy no event is missed by the instances that have not got the file yet.
  *
+ * The instance that syncs a queued order checks the provider's filter again (on the order as it is then), so what
+ * is queued here decides only how much work is queued, never what is sent.
+ *
  * @param evaluable false when the filter cannot be evaluated here (a source field this version does not know):
- *                  such an instance queues nothing for the provider rather than orders the filter would leave out
+ *                  every triggered order is queued, and the filter decides when it is synced
  */
 public record Subscription(String provider, Set<String> triggers, List<Provider.Condition> filter, boolean evaluable) {
 
@@ -47,11 +50,26 @@ public record Subscription(String provider, Set<String> triggers, List<Provider.
             return null;
         }
         for (String secret : p.secretValues()) {
-            if (json.contains(secret)) {
-                return null;
+            for (Provider.Condition c : p.filter()) {
+                if (mentions(c.equalTo(), secret) || mentions(c.in(), secret) || mentions(c.notIn(), secret)) {
+                    return null;
+                }
             }
         }
         return json;
+    }
+
+    /** Whether a filter value (or one of a list) contains the secret, as the value is, not as JSON escapes it. */
+    private static boolean mentions(Object value, String secret) {
+        if (value instanceof Collection<?> list) {
+            for (Object v : list) {
+                if (mentions(v, secret)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+        return value != null && String.valueOf(value).contains(secret);
     }
 
     private static String json(Provider p) {
@@ -80,10 +98,11 @@ public record Subscription(String provider, Set<String> triggers, List<Provider.
         } catch (JsonProcessingException e) {
             return null;
         }
-        if (w == null || w.triggers() == null || w.triggers().isEmpty()) {
+        if (w == null || w.triggers() == null) {
             return null;
         }
-        return of(provider, w.triggers(), w.filter());
+        Subscription sub = of(provider, w.triggers(), w.filter());
+        return sub.triggers().isEmpty() ? null : sub;
     }
 
     /** A subscription from a file's triggers and filter as written; not evaluable if a condition is not one here. */
@@ -99,17 +118,20 @@ public record Subscription(String provider, Set<String> triggers, List<Provider.
             }
             conditions.add(new Provider.Condition(c.field(), c.equalTo(), c.in(), c.notIn(), c.empty()));
         }
-        return new Subscription(provider, Set.copyOf(new LinkedHashSet<>(triggers)), List.copyOf(conditions), evaluable);
+        Set<String> types = new LinkedHashSet<>();
+        for (String t : triggers == null ? List.<String>of() : triggers) {
+            if (t != null && !t.isBlank()) {
+                types.add(t);
+            }
+        }
+        return new Subscription(provider, Set.copyOf(types), List.copyOf(conditions), evaluable);
     }
 
     /** The first of {@code types} this subscription queues the order for, or null. */
     public String triggeredBy(OrderDocument doc, Collection<String> types) {
-        if (!evaluable) {
-            return null;
-        }
         for (String type : types) {
             if (triggers.contains(type)) {
-                return Filters.orderMatches(filter, doc) ? type : null;
+                return !evaluable || Filters.orderMatches(filter, doc) ? type : null;
             }
         }
         return null;

@@ -57,8 +57,11 @@ public final class SyncMetrics {
         return history;
     }
 
+    /** {@code outcome}: success, failure, or filtered (not sent: the order does not pass the filter; no failure). */
     public void synced(String provider, String outcome) {
-        history.synced(provider, "success".equals(outcome));
+        if (!"filtered".equals(outcome)) {
+            history.synced(provider, "success".equals(outcome));
+        }
         Counter.builder("ordersync_syncs").description("Finished syncs by provider and outcome")
                 .tags("provider", provider, "outcome", outcome).register(registry()).increment();
     }

@@ -272,11 +272,20 @@ public final class Dispatcher extends ServiceSupport {
             String key = e.provider() + "\n" + e.subscription();
             texts.add(key);
             Subscription sub = readSubscriptions.computeIfAbsent(key, k -> {
-                Subscription read = Subscription.read(e.provider(), e.subscription());
-                if (read == null || !read.evaluable()) {
-                    LOG.warn("Instance {} runs provider '{}' with {}: the events this instance accepts are not queued "
-                            + "for that provider until it has the provider's file", e.instanceId(), e.provider(),
-                            read == null ? "an announcement this version cannot read" : "a filter on a source field this version does not know");
+                Subscription read;
+                try {
+                    read = Subscription.read(e.provider(), e.subscription());
+                } catch (RuntimeException bad) {
+                    read = null; // one entry this version cannot make sense of must not hide the others
+                }
+                if (read == null) {
+                    LOG.warn("Instance {} runs provider '{}' with an announcement this version cannot read: the events "
+                            + "this instance accepts are not queued for that provider until it has the provider's file",
+                            e.instanceId(), e.provider());
+                } else if (!read.evaluable()) {
+                    LOG.info("Instance {} runs provider '{}' with a filter on a source field this version does not know: "
+                            + "every event that triggers it is queued for it here, and its filter decides when synced",
+                            e.instanceId(), e.provider());
                 }
                 return java.util.Optional.ofNullable(read);
             }).orElse(null);

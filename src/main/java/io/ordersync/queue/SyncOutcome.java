@@ -113,16 +113,25 @@ public final class SyncOutcome {
         }
         try {
             successes.commit(new Done(e, attemptLog.prepare(e.eventSlug(), e.orderCode(), e.provider(), tries, secrets), results,
-                    successLog(e, results)));
+                    successLog(e, sync.passesFilter(), results)));
         } finally {
             dispatcher.finished(e);
         }
-        metrics.synced(e.provider(), "success");
-        metrics.delivered(e.provider(), e.triggeredAt());
+        if (sync.passesFilter()) {
+            metrics.synced(e.provider(), "success");
+            metrics.delivered(e.provider(), e.triggeredAt());
+        } else {
+            metrics.synced(e.provider(), "filtered");
+        }
     }
 
     /** The success line of the order's log, or null when every object was "nothing to do" and nobody asked. */
-    private static OrderStore.LogEntry successLog(QueueEntry e, List<OrderStore.Result> results) {
+    private static OrderStore.LogEntry successLog(QueueEntry e, boolean passesFilter, List<OrderStore.Result> results) {
+        if (!passesFilter) {
+            return new OrderStore.LogEntry(e.eventSlug(), e.orderCode(), e.provider(), "dropped",
+                    "not sent: the order does not pass the provider's filter (checked again when synced); queue entry ("
+                            + e.triggeredBy() + ") dropped (instance " + e.claimedBy() + ")", Instant.now());
+        }
         long changed = 0;
         StringBuilder msg = new StringBuilder();
         for (OrderStore.Result r : results) {

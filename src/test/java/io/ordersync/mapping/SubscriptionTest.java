@@ -73,23 +73,33 @@ class SubscriptionTest {
     }
 
     @Test
-    void aFilterThisVersionCannotEvaluateQueuesNothing() throws Exception {
+    void whatThisVersionCannotEvaluateIsQueuedForTheSyncToDecide() throws Exception {
         OrderDocument paid = doc("order.paid", "p", "1345");
-        // an instance of a later version, with a source field this one does not know
+        // an instance of a later version, with a source field this one does not know: queued when triggered, and
+        // the instance that syncs it checks the filter (AdminApiTest.aQueuedOrderThatNoLongerPassesTheFilterIsNotSent)
         Subscription unknown = Subscription.read("crm",
                 "{\"triggers\":[\"order.paid\"],\"filter\":[{\"field\":\"consent_given_later\",\"equals\":true}]}");
         assertThat(unknown.evaluable()).isFalse();
-        assertThat(unknown.triggeredBy(paid, List.of("order.paid"))).isNull();
+        assertThat(unknown.triggeredBy(paid, List.of("order.paid"))).isEqualTo("order.paid");
+        assertThat(unknown.triggeredBy(paid, List.of("order.placed"))).isNull();
         Subscription twoTests = Subscription.read("crm",
                 "{\"triggers\":[\"order.paid\"],\"filter\":[{\"field\":\"order_status\",\"equals\":\"p\",\"in\":[\"p\"]}]}");
-        assertThat(twoTests.triggeredBy(paid, List.of("order.paid"))).isNull();
-        // more than this version announces is ignored; less is not a subscription
+        assertThat(twoTests.evaluable()).isFalse();
+        // more than this version announces is ignored; no filter key is no filter (the sync still applies the file's)
         assertThat(Subscription.read("crm", "{\"triggers\":[\"order.paid\"],\"filter\":[],\"since\":3}")
                 .triggeredBy(paid, List.of("order.paid"))).isEqualTo("order.paid");
+        assertThat(Subscription.read("crm", "{\"triggers\":[\"order.paid\"]}").filter()).isEmpty();
+        // found by an attack: a null trigger threw, and hid every other instance's announcement
+        assertThat(Subscription.read("crm", "{\"triggers\":[\"order.paid\",null,\" \"]}").triggers()).containsExactly("order.paid");
+        assertThat(Subscription.read("crm", "{\"triggers\":[null]}")).isNull();
         assertThat(Subscription.read("crm", "{\"filter\":[]}")).isNull();
         assertThat(Subscription.read("crm", "{\"triggers\":[]}")).isNull();
-        assertThat(Subscription.read("crm", "not json")).isNull();
-        assertThat(Subscription.read("crm", "[1]")).isNull();
+        assertThat(Subscription.read("crm", "{\"triggers\":[\"order.paid\"],\"filter\":[null]}").evaluable()).isFalse();
+        for (String bad : new String[]{"not json", "[1]", "{\"triggers\":5}", "{\"triggers\":[\"a\"],\"filter\":{\"x\":1}}",
+                "{\"triggers\":[\"a\"],\"filter\":[{\"field\":\"order_status\",\"in\":5}]}", "{\"triggers\":[[\"a\"]]}",
+                "[".repeat(5000)}) {
+            assertThat(Subscription.read("crm", bad)).as(bad.substring(0, Math.min(40, bad.length()))).isNull();
+        }
         assertThat(Subscription.read("crm", null)).isNull();
     }
 
@@ -112,10 +122,41 @@ class SubscriptionTest {
                 .replace("{{test.crm.token}}", "t0ken-secret-value")).load("crm.yaml", text, Path.of("crm.yaml")).provider();
         assertThat(leaking.secretValues()).contains("t0ken-secret-value");
         assertThat(Subscription.announce(leaking)).isNull();
+        // found by an attack: a credential with a quote was looked for in the JSON text, where it is escaped
+        String quoted = text.replace("not_in: [t0ken-secret-value]", "not_in: ['pa\"ss-w0rd-123']");
+        Provider withQuote = new ProviderLoader(t -> t.replace("{{test.crm.url}}", "http://127.0.0.1:1")
+                .replace("{{test.crm.token}}", "pa\"ss-w0rd-123")).load("crm.yaml", quoted, Path.of("crm.yaml")).provider();
+        assertThat(withQuote.secretValues()).contains("pa\"ss-w0rd-123");
+        assertThat(Subscription.announce(withQuote)).isNull();
         StringBuilder many = new StringBuilder("filter: [{field: product_id, in: [");
         for (int i = 0; i < 120_000; i++) {
             many.append(i == 0 ? "" : ", ").append(1_000_000 + i);
         }
         assertThat(Subscription.announce(provider(many.append("]}]\n").toString()))).isNull();
+    }
+
+    @Test
+    void aBrokenProviderWhoseAnnouncementRanOutIsQueuedAsItsOwnFileSays(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        // found by an attack: an announcement that had run out (a view of the others not refreshed) still hid the
+        // broken file's own subscription, and the order was queued nowhere
+        String text = Fixtures.read("mappings/crm.yaml", Map.of("max_attempts", "3", "backoff", "1s", "response_timeout_ms", "1000"))
+                .replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\nno_such_setting: 1\ntarget:");
+        java.nio.file.Files.writeString(dir.resolve("crm.yaml"), text);
+        ProviderRegistry registry = new ProviderRegistry(dir, new ProviderLoader(t -> t.replace("{{test.crm.url}}", "http://127.0.0.1:1")
+                .replace("{{test.crm.token}}", "t")));
+        registry.reload();
+        assertThat(registry.active()).isEmpty();
+        OrderDocument paid = doc("order.paid", "p", "1345");
+        OrderDocument pending = doc("order.paid", "n", "1345");
+        assertThat(registry.subscribers(paid, List.of("order.paid"))).containsOnlyKeys("crm");
+        assertThat(registry.subscribers(pending, List.of("order.paid"))).as("its filter, as written").isEmpty();
+
+        Subscription other = Subscription.read("crm", "{\"triggers\":[\"order.placed\"],\"filter\":[]}");
+        registry.runElsewhere(Map.of("crm", new ProviderRegistry.Elsewhere(List.of(other), System.currentTimeMillis() + 60_000)));
+        assertThat(registry.subscribers(paid, List.of("order.paid"))).as("as the instance that runs it says").isEmpty();
+        assertThat(registry.subscribers(pending, List.of("order.placed"))).containsOnlyKeys("crm");
+        registry.runElsewhere(Map.of("crm", new ProviderRegistry.Elsewhere(List.of(other), System.currentTimeMillis() - 1)));
+        assertThat(registry.subscribers(paid, List.of("order.paid"))).as("run out: its own file again").containsOnlyKeys("crm");
+        assertThat(registry.subscribers(pending, List.of("order.placed"))).isEmpty();
     }
 }
