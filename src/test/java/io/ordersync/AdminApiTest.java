@@ -218,10 +218,7 @@ class AdminApiTest extends AppTestSupport {
     void syncNowAndBackfillKeepToTheProvidersFilter() throws Exception {
         // before: both queued every order asked for, and a mailing list whose filter takes only consenting
         // customers got everyone of the event from a backfill
-        io.ordersync.support.Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
-        java.nio.file.Files.writeString(mappings.resolve("crm.yaml"), java.nio.file.Files.readString(mappings.resolve("crm.yaml"))
-                .replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\ntarget:"));
-        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret")).start();
+        startWithPaidOnlyCrm();
         app.post("/api/events", fixture("order-abc12").toString()); // paid
         app.post("/api/events", fixture("order-xyz34").toString()); // pending: not queued
         awaitQueueEmpty();
@@ -251,12 +248,9 @@ class AdminApiTest extends AppTestSupport {
 
     @Test
     void aBackfillOfManyOrdersGoesChunkByChunkAndCountsWhatItLeftOut() throws Exception {
-        io.ordersync.support.Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));
-        java.nio.file.Files.writeString(mappings.resolve("crm.yaml"), java.nio.file.Files.readString(mappings.resolve("crm.yaml"))
-                .replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\ntarget:"));
-        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret")).start();
+        startWithPaidOnlyCrm();
         target.failAlways(503); // nothing synced meanwhile: the backfill's rows are what is counted below
-        for (int i = 0; i < 250; i++) {
+        for (int i = 0; i < 130; i++) { // more than one chunk of a hundred
             ObjectNode doc = fixture("order-abc12");
             ((ObjectNode) doc.path("order")).put("code", "B" + i);
             ((ObjectNode) doc.path("order")).put("status", i % 5 == 0 ? "n" : "p");
@@ -270,26 +264,26 @@ class AdminApiTest extends AppTestSupport {
         }
         assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).isZero();
         JsonNode backfill = JSON.readTree(app.post("/api/providers/crm/backfill", "{\"event\": \"democon\"}").body());
-        assertThat(backfill.path("queued").asInt()).isEqualTo(200);
-        assertThat(backfill.path("skipped").asInt()).isEqualTo(50);
+        assertThat(backfill.path("queued").asInt()).isEqualTo(104);
+        assertThat(backfill.path("skipped").asInt()).isEqualTo(26);
         assertThat(backfill.path("unreadable").asInt()).isEqualTo(1);
-        assertThat(app.count("SELECT COUNT(DISTINCT order_code) FROM sync_queue WHERE triggered_by = 'backfill'")).isEqualTo(200);
+        assertThat(app.count("SELECT COUNT(DISTINCT order_code) FROM sync_queue WHERE triggered_by = 'backfill'")).isEqualTo(104);
         assertThat(app.count("SELECT COUNT(*) FROM sync_queue q JOIN order_snapshot s ON s.event_slug = q.event_slug"
                 + " AND s.order_code = q.order_code WHERE s.document LIKE '%\"status\": \"n\"%' OR s.document LIKE '%\"status\":\"n\"%'")).isZero();
         // asked again (a backfill cut off midway): the same orders, each waiting once (beside a try in flight)
         app.post("/api/providers/crm/backfill", "{\"event\": \"democon\"}");
-        assertThat(app.count("SELECT COUNT(DISTINCT order_code) FROM sync_queue")).isEqualTo(200);
-        assertThat(app.count("SELECT COUNT(*) FROM sync_queue WHERE slot = 'waiting'")).isEqualTo(200);
+        assertThat(app.count("SELECT COUNT(DISTINCT order_code) FROM sync_queue")).isEqualTo(104);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue WHERE slot = 'waiting'")).isEqualTo(104);
+        target.failAlways(0);
+        awaitQueueEmpty();
+        assertThat(app.count("SELECT COUNT(DISTINCT order_code) FROM sync_result")).isEqualTo(104);
     }
 
     @Test
     void aQueuedOrderThatNoLongerPassesTheFilterIsNotSent() throws Exception {
         // queued while paid, canceled before its sync went through: the filter (paid only) is checked again on the
         // order as it is when synced, and the canceled order is not sent
-        io.ordersync.support.Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));
-        java.nio.file.Files.writeString(mappings.resolve("crm.yaml"), java.nio.file.Files.readString(mappings.resolve("crm.yaml"))
-                .replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\ntarget:"));
-        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret")).start();
+        startWithPaidOnlyCrm();
         target.failAlways(503);
         app.post("/api/events", fixture("order-abc12").toString());
         await().atMost(Duration.ofSeconds(15)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE failed_attempts > 0") == 1);
@@ -339,5 +333,13 @@ class AdminApiTest extends AppTestSupport {
         startWithCrm(5, "5s", Map.of("ordersync.intake.token", "shop"));
         assertThat(raw("POST", "/api/events", fixture("order-abc12").toString(), "Authorization", "Bearer shop").statusCode()).isEqualTo(202);
         assertThat(raw("GET", "/api/providers", null, "Authorization", "Bearer shop").statusCode()).isEqualTo(401);
+    }
+
+    /** The test CRM with a filter that takes paid orders only (backoff 1 s). */
+    private void startWithPaidOnlyCrm() throws Exception {
+        io.ordersync.support.Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));
+        java.nio.file.Files.writeString(mappings.resolve("crm.yaml"), java.nio.file.Files.readString(mappings.resolve("crm.yaml"))
+                .replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\ntarget:"));
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret")).start();
     }
 }

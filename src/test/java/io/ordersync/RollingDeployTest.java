@@ -116,7 +116,10 @@ class RollingDeployTest extends AppTestSupport {
                 ((ObjectNode) doc.path("order")).put("email", "m" + posted + "@example.org");
                 assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
                 posted++;
+                // a steady stream through the reload, not as many as the machine takes (each is synced 20 times)
+                Thread.sleep(25);
             }
+            System.out.printf("posted %d orders during the reload%n", posted);
             await().atMost(Duration.ofSeconds(120)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
             assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'")).as("dropped of %d orders", posted).isZero();
             assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success'")).isPositive();
