@@ -8,10 +8,8 @@ import io.ordersync.order.SourceFields;
 
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 
 /**
@@ -85,8 +83,9 @@ public record Subscription(String provider, Set<String> triggers, List<Provider.
     }
 
     /**
-     * Reads an announced subscription; null when the text is not one (an instance of a later version may announce
-     * more, which is ignored, but not less).
+     * Reads an announced subscription; null when the text is not one, or names no trigger. What this version does not
+     * know is ignored (an instance of a later version may announce more); an announcement without a filter is one
+     * without conditions (the filter is checked again when the order is synced).
      */
     public static Subscription read(String provider, String json) {
         if (json == null) {
@@ -135,17 +134,5 @@ public record Subscription(String provider, Set<String> triggers, List<Provider.
             }
         }
         return null;
-    }
-
-    /**
-     * The subscriptions of several announcements of one provider (instances of a deploy that changes its file
-     * may announce different versions): an order is queued when any of them queues it.
-     */
-    public static Map<String, List<Subscription>> byProvider(Collection<Subscription> all) {
-        Map<String, List<Subscription>> out = new LinkedHashMap<>();
-        for (Subscription s : all) {
-            out.computeIfAbsent(s.provider(), k -> new ArrayList<>()).add(s);
-        }
-        return out;
     }
 }
