@@ -58,7 +58,7 @@ class ClaimFailureTest extends AppTestSupport {
         Files.writeString(mappings.resolve("crmz.yaml"), crm.replace("identifier: crm", "identifier: crmz"));
         app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret",
                 // long enough that a row left in flight would not come back while the test waits
-                "ordersync.queue.lease", "PT5M")).start();
+                "ordersync.queue.lease", "PT5M", "ordersync.queue.presence-ttl", "PT3S")).start();
         try (Connection c = app.dataSource().getConnection(); Statement st = c.createStatement()) {
             st.execute("CREATE TRIGGER refuse_crm0 BEFORE UPDATE ON sync_queue FOR EACH ROW CALL '"
                     + RefuseCrm0Claims.class.getName() + "'");
@@ -75,6 +75,10 @@ class ClaimFailureTest extends AppTestSupport {
         assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind IN ('failure', 'retry')")).isZero();
         assertThat(app.count("SELECT COUNT(*) FROM sync_queue WHERE provider = 'crm0' AND slot = 'waiting'")).isEqualTo(5);
         assertThat(app.count("SELECT COUNT(*) FROM sync_queue WHERE failed_attempts > 0")).isZero();
+        // found by an attack: a failing claim also stopped the instance announcing its providers, and another
+        // instance then dropped the rows of crm, which this one runs fine. It goes on announcing (a lifetime of 3 s)
+        Thread.sleep(4000);
+        assertThat(app.count("SELECT COUNT(*) FROM provider_presence WHERE seen_until > CURRENT_TIMESTAMP")).isEqualTo(3);
 
         // the database takes the claims again: crm0's rows go too
         try (Connection c = app.dataSource().getConnection(); Statement st = c.createStatement()) {

@@ -191,6 +191,38 @@ class RollingDeployTest extends AppTestSupport {
         }
     }
 
+    @Test
+    void aDeployThatWidensAFilterLosesNoOrderToTheInstancesOnTheOldFile() throws Exception {
+        // found by an attack: with the filter checked again at every sync, an instance on the old (narrower) file
+        // dropped 32 of 40 orders the new file had queued. Until every instance runs the new version, an order
+        // either live version takes is synced
+        Properties db = Postgres.newDatabase();
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "5000"));
+        String base = Files.readString(mappings.resolve("crm.yaml"));
+        Files.writeString(mappings.resolve("crm.yaml"), base.replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p, n]}]\ntarget:"));
+        Path oldMappings = Files.createDirectories(tmp.resolve("old-mappings"));
+        Files.writeString(oldMappings.resolve("crm.yaml"), base.replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\ntarget:"));
+        target.randomFaults(0, 1.0, 50);
+        Map<String, String> props = crmOn(db);
+        props.put("ordersync.instance-id", "new");
+        app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
+        props.put("ordersync.instance-id", "old");
+        try (OrdersyncApp old = new OrdersyncApp(tmp.resolve("b"), oldMappings, props).start()) {
+            for (int i = 0; i < 40; i++) {
+                ObjectNode doc = fixture("order-abc12");
+                doc.put("type", "order.placed");
+                ((ObjectNode) doc.path("order")).put("code", "W" + i);
+                ((ObjectNode) doc.path("order")).put("status", "n");
+                ((ObjectNode) doc.path("order")).put("email", "w" + i + "@example.org");
+                assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
+            }
+            await().atMost(Duration.ofSeconds(60)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'"))
+                    .as("pending orders the new file queued, deleted by the instance on the old file").isZero();
+            assertThat(target.objects("contacts")).hasSize(40);
+        }
+    }
+
     private static boolean runsElsewhere(OrdersyncApp at, String provider) {
         return at.context().getRegistry().lookupByNameAndType("ordersync.providers", ProviderRegistry.class)
                 .elsewhere().containsKey(provider);

@@ -143,8 +143,11 @@ public final class DeliverySteps {
             throw new MappingConfigException("provider '" + entry.provider() + "' is not active: "
                     + String.join("; ", providers.errors(entry.provider())));
         }
-        // the first start of a claimed row's sync: the snapshot its claim read (taken once); a redelivery reads the newest
-        String json = claimedSnapshots.apply(entry.id());
+        // the first start of a claimed row's sync: the snapshot its claim read (taken once); a redelivery reads the
+        // newest. A provider with a filter always reads the newest: an event that makes the order fail the filter
+        // after the claim (a cancellation, a consent withdrawn) queues no sibling row that would sync it later
+        String claimed = claimedSnapshots.apply(entry.id());
+        String json = provider.filter().isEmpty() ? claimed : null;
         if (json == null) {
             json = store.snapshot(entry.eventSlug(), entry.orderCode());
         }
@@ -157,7 +160,11 @@ public final class DeliverySteps {
         } catch (InvalidDocumentException e) {
             throw new IllegalStateException("stored snapshot no longer parses: " + e.getMessage(), e);
         }
-        exchange.setProperty(Sync.PROPERTY, new Sync(provider, doc, sent));
+        // the provider's filter, or during a deploy that changes it the version another live instance runs: an order
+        // the new version of a widened filter takes is not dropped by an instance that still runs the old one
+        boolean passes = io.ordersync.mapping.Filters.orderMatches(provider.filter(), doc)
+                || providers.admittedElsewhere(provider.identifier(), doc);
+        exchange.setProperty(Sync.PROPERTY, new Sync(provider, doc, sent, passes));
     }
 
     /** The loop's condition: moves to the next object; false when all are done. */

@@ -63,12 +63,18 @@ public final class Sync {
     }
 
     public Sync(Provider provider, OrderDocument doc, java.util.concurrent.atomic.AtomicBoolean requestSent) {
+        this(provider, doc, requestSent, io.ordersync.mapping.Filters.orderMatches(provider.filter(), doc));
+    }
+
+    /**
+     * {@code passesFilter}: whether the provider's filter takes the order (decided again for every try, on the order as
+     * it is now and the file as it is now: an order that no longer passes, because it changed since it was queued or
+     * was queued by an operator, another instance or a broken file that could not tell, is not sent).
+     */
+    public Sync(Provider provider, OrderDocument doc, java.util.concurrent.atomic.AtomicBoolean requestSent, boolean passesFilter) {
         this.provider = provider;
         this.doc = doc;
-        // the provider's filter decides again, on the order as it is now and the file as it is now: an order that
-        // no longer passes (changed since it was queued, or queued by an operator, another instance or a broken
-        // file that could not tell) is not sent
-        this.passesFilter = io.ordersync.mapping.Filters.orderMatches(provider.filter(), doc);
+        this.passesFilter = passesFilter;
         this.plan = passesFilter ? MappingEngine.plan(provider, doc) : List.of();
         this.requestSent = requestSent;
     }

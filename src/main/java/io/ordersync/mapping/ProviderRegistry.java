@@ -403,6 +403,23 @@ public final class ProviderRegistry {
         return !sub.evaluable() || Filters.orderMatches(sub.filter(), doc);
     }
 
+    /**
+     * Whether another live instance runs a version of {@code provider} whose filter takes {@code doc} (a deploy that
+     * changes the filter: until every instance runs the new version, an order either version takes is synced).
+     */
+    public boolean admittedElsewhere(String provider, OrderDocument doc) {
+        Elsewhere other = elsewhere.get(provider);
+        if (other == null || other.untilMillis() <= System.currentTimeMillis()) {
+            return false;
+        }
+        for (Subscription sub : other.subscriptions()) {
+            if (sub.evaluable() && Filters.orderMatches(sub.filter(), doc)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** What the other instances announced for a provider: its subscriptions, valid until (epoch milliseconds). */
     public record Elsewhere(List<Subscription> subscriptions, long untilMillis) {
     }

@@ -126,6 +126,7 @@ public final class Dispatcher extends ServiceSupport {
         Set<String> active = new HashSet<>();
         List<QueueEntry> rows = new ArrayList<>();
         RuntimeException failure = null;
+        boolean unreachable = false;
         for (Provider p : providers.active()) {
             active.add(p.identifier());
             int free = capacity(p) - inFlight.getOrDefault(p.identifier(), 0);
@@ -146,18 +147,21 @@ public final class Dispatcher extends ServiceSupport {
                 // out of reach (each would wait for a connection in vain)
                 failure = failure == null ? e : failure;
                 if (io.ordersync.db.Tx.isDatabaseUnavailable(e)) {
+                    unreachable = true;
                     break;
                 }
             }
         }
-        if (failure == null && !now.isBefore(nextAnnounce)) {
+        // one provider's claims failing (a statement the database refuses) is no reason to stop saying which
+        // providers this instance runs: the others would take its providers' rows for gone ones
+        if (!unreachable && !now.isBefore(nextAnnounce)) {
             announce(active, now);
         }
         // rows of providers without a working definition (broken file, removed) are parked or dropped downstream;
         // asked for by provider, so that a long queue of working providers' rows is not scanned to find them.
         // They need no low latency: looked for at most once a second, not on every claim (3 % of the CPU at
         // a hundred orders a second)
-        boolean seesOthers = failure == null && announcingSince != null && !now.isBefore(announcingSince.plus(presence.ttl()));
+        boolean seesOthers = !unreachable && announcingSince != null && !now.isBefore(announcingSince.plus(presence.ttl()));
         if (seesOthers && !now.isBefore(nextOthersScan)) {
             nextOthersScan = now.plus(OTHERS_SCAN_PERIOD);
             Set<String> elsewhere = null;
@@ -175,14 +179,18 @@ public final class Dispatcher extends ServiceSupport {
                     }
                 }
             } catch (RuntimeException e) {
-                failure = e;
+                failure = failure == null ? e : failure;
+                unreachable |= io.ordersync.db.Tx.isDatabaseUnavailable(e);
             }
         }
         if (failure != null) {
-            if (rows.isEmpty()) {
-                throw failure;
+            if (unreachable && rows.isEmpty()) {
+                throw failure; // the database is out of reach: claim() says so, and trusts the others' word less
             }
-            announcingSince = null;
+            if (unreachable) {
+                announcingSince = null;
+            }
+            // a constant message: repeated every tick while the failure lasts, the log's repeat filter folds it
             LOG.warn("A claim failed ({}); the {} rows claimed for other providers are dispatched", failure.getMessage(), rows.size());
         }
         List<QueueEntry> out = new ArrayList<>(rows.size());

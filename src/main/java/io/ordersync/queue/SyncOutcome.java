@@ -113,7 +113,7 @@ public final class SyncOutcome {
         }
         try {
             successes.commit(new Done(e, attemptLog.prepare(e.eventSlug(), e.orderCode(), e.provider(), tries, secrets), results,
-                    successLog(e, sync.passesFilter(), results)));
+                    successLog(e, sync.passesFilter(), sync.requestSent(), results)));
         } finally {
             dispatcher.finished(e);
         }
@@ -126,11 +126,15 @@ public final class SyncOutcome {
     }
 
     /** The success line of the order's log, or null when every object was "nothing to do" and nobody asked. */
-    private static OrderStore.LogEntry successLog(QueueEntry e, boolean passesFilter, List<OrderStore.Result> results) {
+    private static OrderStore.LogEntry successLog(QueueEntry e, boolean passesFilter, boolean requestSent,
+                                                  List<OrderStore.Result> results) {
         if (!passesFilter) {
-            return new OrderStore.LogEntry(e.eventSlug(), e.orderCode(), e.provider(), "dropped",
-                    "not sent: the order does not pass the provider's filter (checked again when synced); queue entry ("
-                            + e.triggeredBy() + ") dropped (instance " + e.claimedBy() + ")", Instant.now());
+            return new OrderStore.LogEntry(e.eventSlug(), e.orderCode(), e.provider(), "dropped", (requestSent
+                    ? "stopped: the order no longer passes the provider's filter (checked again at every try); an earlier"
+                    + " try of this sync had already sent requests (its tries are in the log), the objects it wrote are"
+                    + " not recorded; queue entry ("
+                    : "not sent: the order does not pass the provider's filter (checked again when synced); queue entry (")
+                    + e.triggeredBy() + ") dropped (instance " + e.claimedBy() + ")", Instant.now());
         }
         long changed = 0;
         StringBuilder msg = new StringBuilder();
