@@ -22,7 +22,7 @@ import static org.awaitility.Awaitility.await;
 class FilterAtSyncTest extends AppTestSupport {
 
     private OrdersyncApp startPaidOnlyCrm(Map<String, String> extra) throws Exception {
-        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "10000"));
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "30000"));
         Files.writeString(mappings.resolve("crm.yaml"), Files.readString(mappings.resolve("crm.yaml"))
                 .replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\ntarget:"));
         Map<String, String> props = new HashMap<>();
@@ -51,7 +51,7 @@ class FilterAtSyncTest extends AppTestSupport {
     void anOrderCanceledAfterItsRowWasClaimedButBeforeItsSyncStartedIsNotSent() throws Exception {
         startPaidOnlyCrm(Map.of());
         // the first two syncs hold both workers (concurrency 2) for a while; the next two rows are claimed meanwhile
-        target.stallNext(2, "/contacts", 4000);
+        target.stallNext(2, "/contacts", 10_000);
         for (int i = 0; i < 4; i++) {
             assertThat(app.post("/api/events", order("Q" + i, "order.paid", "p", "2026-03-01T10:05:00Z").toString())
                     .statusCode()).isEqualTo(202);
@@ -64,6 +64,8 @@ class FilterAtSyncTest extends AppTestSupport {
                     .statusCode()).isEqualTo(202);
         }
         assertThat(app.query("SELECT order_status FROM order_snapshot WHERE order_code = 'Q2'").get(0).get("order_status")).isEqualTo("c");
+        // the premise: neither of their syncs has sent anything yet (both workers are held by Q0 and Q1)
+        assertThat(target.requests()).noneMatch(r -> (r.query() + r.body()).contains("q2@") || (r.query() + r.body()).contains("q3@"));
         await().atMost(Duration.ofSeconds(30)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
         assertThat(target.objects("contacts")).extracting(c -> c.path("email").asText())
                 .as("canceled (filtered out) orders sent to crm").doesNotContain("q2@example.org", "q3@example.org")
