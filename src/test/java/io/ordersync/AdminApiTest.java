@@ -218,7 +218,7 @@ class AdminApiTest extends AppTestSupport {
     void syncNowAndBackfillKeepToTheProvidersFilter() throws Exception {
         // before: both queued every order asked for, and a mailing list whose filter takes only consenting
         // customers got everyone of the event from a backfill
-        startWithPaidOnlyCrm();
+        startWithPaidOnlyCrm(2000, Map.of());
         app.post("/api/events", fixture("order-abc12").toString()); // paid
         app.post("/api/events", fixture("order-xyz34").toString()); // pending: not queued
         awaitQueueEmpty();
@@ -248,7 +248,7 @@ class AdminApiTest extends AppTestSupport {
 
     @Test
     void aBackfillOfManyOrdersGoesChunkByChunkAndCountsWhatItLeftOut() throws Exception {
-        startWithPaidOnlyCrm();
+        startWithPaidOnlyCrm(2000, Map.of());
         target.failAlways(503); // nothing synced meanwhile: the backfill's rows are what is counted below
         for (int i = 0; i < 130; i++) { // more than one chunk of a hundred
             ObjectNode doc = fixture("order-abc12");
@@ -285,7 +285,7 @@ class AdminApiTest extends AppTestSupport {
     void aQueuedOrderThatNoLongerPassesTheFilterIsNotSent() throws Exception {
         // queued while paid, canceled before its sync went through: the filter (paid only) is checked again on the
         // order as it is when synced, and the canceled order is not sent
-        startWithPaidOnlyCrm();
+        startWithPaidOnlyCrm(2000, Map.of());
         target.failAlways(503);
         app.post("/api/events", fixture("order-abc12").toString());
         await().atMost(Duration.ofSeconds(15)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE failed_attempts > 0") == 1);
@@ -335,13 +335,5 @@ class AdminApiTest extends AppTestSupport {
         startWithCrm(5, "5s", Map.of("ordersync.intake.token", "shop"));
         assertThat(raw("POST", "/api/events", fixture("order-abc12").toString(), "Authorization", "Bearer shop").statusCode()).isEqualTo(202);
         assertThat(raw("GET", "/api/providers", null, "Authorization", "Bearer shop").statusCode()).isEqualTo(401);
-    }
-
-    /** The test CRM with a filter that takes paid orders only (backoff 1 s). */
-    private void startWithPaidOnlyCrm() throws Exception {
-        io.ordersync.support.Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));
-        java.nio.file.Files.writeString(mappings.resolve("crm.yaml"), java.nio.file.Files.readString(mappings.resolve("crm.yaml"))
-                .replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\ntarget:"));
-        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret")).start();
     }
 }

@@ -2,13 +2,9 @@ package io.ordersync;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ordersync.support.AppTestSupport;
-import io.ordersync.support.Fixtures;
-import io.ordersync.support.OrdersyncApp;
 import org.junit.jupiter.api.Test;
 
-import java.nio.file.Files;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -20,18 +16,6 @@ import static org.awaitility.Awaitility.await;
  * while it was still paid), and a row whose first try had already written to the target.
  */
 class FilterAtSyncTest extends AppTestSupport {
-
-    private OrdersyncApp startPaidOnlyCrm(Map<String, String> extra) throws Exception {
-        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "30000"));
-        Files.writeString(mappings.resolve("crm.yaml"), Files.readString(mappings.resolve("crm.yaml"))
-                .replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\ntarget:"));
-        Map<String, String> props = new HashMap<>();
-        props.put("test.crm.url", target.url());
-        props.put("test.crm.token", "s3cret");
-        props.putAll(extra);
-        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
-        return app;
-    }
 
     private static ObjectNode order(String code, String type, String status, String lastModified) {
         ObjectNode doc = fixture("order-abc12");
@@ -49,7 +33,7 @@ class FilterAtSyncTest extends AppTestSupport {
      */
     @Test
     void anOrderCanceledAfterItsRowWasClaimedButBeforeItsSyncStartedIsNotSent() throws Exception {
-        startPaidOnlyCrm(Map.of());
+        startWithPaidOnlyCrm(30_000, Map.of());
         // the first two syncs hold both workers (concurrency 2) for a while; the next two rows are claimed meanwhile
         target.stallNext(2, "/contacts", 10_000);
         for (int i = 0; i < 4; i++) {
@@ -80,7 +64,7 @@ class FilterAtSyncTest extends AppTestSupport {
      */
     @Test
     void aRowWhoseEarlierTryWroteToTheTargetSaysSoWhenTheFilterStopsIt() throws Exception {
-        startPaidOnlyCrm(Map.of("ordersync.redelivery.delay-ms", "3000", "ordersync.redelivery.maximum", "1"));
+        startWithPaidOnlyCrm(30_000, Map.of("ordersync.redelivery.delay-ms", "3000", "ordersync.redelivery.maximum", "1"));
         target.failNext(1, "/tickets", 503, null);
         assertThat(app.post("/api/events", order("M0", "order.paid", "p", "2026-03-01T10:05:00Z").toString()).statusCode())
                 .isEqualTo(202);

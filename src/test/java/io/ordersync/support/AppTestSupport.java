@@ -54,6 +54,23 @@ public abstract class AppTestSupport {
         return startWithCrm(5, "5s, 5m, 30m, 2h, 5h", Map.of());
     }
 
+    /**
+     * The test CRM with a provider filter that takes paid orders only ({@code order_status in [p]}), backoff 1 s,
+     * this response timeout, and these settings.
+     */
+    protected OrdersyncApp startWithPaidOnlyCrm(int responseTimeoutMs, Map<String, String> extraProps) throws Exception {
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms",
+                String.valueOf(responseTimeoutMs)));
+        java.nio.file.Files.writeString(mappings.resolve("crm.yaml"), java.nio.file.Files.readString(mappings.resolve("crm.yaml"))
+                .replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\ntarget:"));
+        Map<String, String> props = new HashMap<>();
+        props.put("test.crm.url", target.url());
+        props.put("test.crm.token", "s3cret");
+        props.putAll(extraProps);
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        return app;
+    }
+
     /** The settings of an instance on this database with the test CRM's target and token. */
     protected Map<String, String> crmOn(java.util.Properties database) {
         Map<String, String> props = new HashMap<>();
