@@ -42,6 +42,11 @@ public abstract class AppTestSupport {
     protected OrdersyncApp startWithCrm(int maxAttempts, String backoff, Map<String, String> extraProps) throws Exception {
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", String.valueOf(maxAttempts), "backoff", backoff,
                 "response_timeout_ms", "2000"));
+        return startWithCrmFile(extraProps);
+    }
+
+    /** Starts ordersync with the crm file as written in {@code mappings}, the test CRM's target and token, and these settings. */
+    private OrdersyncApp startWithCrmFile(Map<String, String> extraProps) throws Exception {
         Map<String, String> props = new HashMap<>();
         props.put("test.crm.url", target.url());
         props.put("test.crm.token", "s3cret");
@@ -63,12 +68,7 @@ public abstract class AppTestSupport {
                 String.valueOf(responseTimeoutMs)));
         java.nio.file.Files.writeString(mappings.resolve("crm.yaml"), java.nio.file.Files.readString(mappings.resolve("crm.yaml"))
                 .replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\ntarget:"));
-        Map<String, String> props = new HashMap<>();
-        props.put("test.crm.url", target.url());
-        props.put("test.crm.token", "s3cret");
-        props.putAll(extraProps);
-        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
-        return app;
+        return startWithCrmFile(extraProps);
     }
 
     /** The settings of an instance on this database with the test CRM's target and token. */
