@@ -143,6 +143,11 @@ public final class Ordersync {
                         settings.jmsPassword, settings.jdbcPassword, settings.pretix.token(), settings.pretix.webhookSecret(),
                         settings.alertsWebhookSecret), tokens::current,
                 attempts);
+        dispatcher.beforeHandBack(() -> {
+            if (!outcome.awaitCommitted(java.time.Duration.ofSeconds(10))) {
+                LOG.warn("Outcomes of syncs still being stored after 10 s at shutdown; their rows wait for their leases");
+            }
+        });
 
         Registry r = context.getRegistry();
         r.bind("ordersync.dataSource", dataSource);

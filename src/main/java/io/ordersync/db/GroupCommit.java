@@ -30,11 +30,14 @@ public final class GroupCommit<T> {
 
     private static final class Pending<T> {
         final T item;
-        boolean done;
+        /** {@link #submit}: told the outcome on the thread that wrote the item; {@link #commit}: null. */
+        final java.util.function.Consumer<RuntimeException> done;
+        boolean finished;
         RuntimeException failure;
 
-        Pending(T item) {
+        Pending(T item, java.util.function.Consumer<RuntimeException> done) {
             this.item = item;
+            this.done = done;
         }
     }
 
@@ -46,6 +49,19 @@ public final class GroupCommit<T> {
     /** Guards waiting, running, the items' done flags and the counters. */
     private final Object monitor = new Object();
     private int running;
+    /** A writer thread is started or under way for the submitted items ({@link #submit}). */
+    private boolean draining;
+    /**
+     * The writer thread of {@link #submit}: one at most, started when items are handed in and none is under way,
+     * ended when nothing is waiting (no thread is left behind when idle, nor after a stop).
+     */
+    private final java.util.concurrent.ThreadPoolExecutor writers = new java.util.concurrent.ThreadPoolExecutor(0, 1,
+            1, java.util.concurrent.TimeUnit.SECONDS, new java.util.concurrent.LinkedBlockingQueue<>(), r -> {
+        Thread t = new Thread(r, "ordersync-group-commit");
+        t.setDaemon(true);
+        return t;
+    });
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(GroupCommit.class);
     private long commits;
     private long items;
 
@@ -71,7 +87,7 @@ public final class GroupCommit<T> {
 
     /** Writes the item, with whatever else is waiting, and returns once it is committed; throws its failure. */
     public void commit(T item) {
-        Pending<T> mine = new Pending<>(item);
+        Pending<T> mine = new Pending<>(item, null);
         List<Pending<T>> group = null;
         boolean interrupted = false;
         synchronized (monitor) {
@@ -82,11 +98,17 @@ public final class GroupCommit<T> {
                 if (group != null) {
                     // the group this thread wrote: done, a lane free again
                     running--;
-                    group.forEach(p -> p.done = true);
+                    group.forEach(p -> p.finished = true);
                     monitor.notifyAll();
-                    group = null;
                 }
-                while (!mine.done && (running >= lanes || waiting.isEmpty())) {
+            }
+            if (group != null) {
+                // submitted items of the group: their callbacks, outside the monitor
+                tell(group);
+                group = null;
+            }
+            synchronized (monitor) {
+                while (!mine.finished && (running >= lanes || waiting.isEmpty())) {
                     try {
                         monitor.wait();
                     } catch (InterruptedException e) {
@@ -94,7 +116,7 @@ public final class GroupCommit<T> {
                         interrupted = true;
                     }
                 }
-                if (mine.done) {
+                if (mine.finished) {
                     break;
                 }
                 group = new ArrayList<>();
@@ -117,11 +139,12 @@ public final class GroupCommit<T> {
                         if (p.failure == null) {
                             p.failure = new IllegalStateException("group commit failed: " + e, e);
                         }
-                        p.done = true;
+                        p.finished = true;
                     }
                     running--;
                     monitor.notifyAll();
                 }
+                tell(group);
                 if (interrupted) {
                     Thread.currentThread().interrupt();
                 }
@@ -133,6 +156,119 @@ public final class GroupCommit<T> {
         }
         if (mine.failure != null) {
             throw mine.failure;
+        }
+    }
+
+    /**
+     * Hands the item in and returns at once, without waiting for the commit: {@code done} is called once the item is
+     * committed (with null) or has failed (with its failure), on the thread that wrote it. A writer thread of this
+     * group commit writes every item handed in, group after group, while items keep arriving; the items that arrive
+     * during a commit go into the next. Nothing is lost in memory for long: {@link #awaitIdle} waits until every item
+     * handed in has been written and told.
+     */
+    public void submit(T item, java.util.function.Consumer<RuntimeException> done) {
+        java.util.Objects.requireNonNull(done, "done");
+        boolean start;
+        synchronized (monitor) {
+            waiting.add(new Pending<>(item, done));
+            start = !draining;
+            draining = true;
+        }
+        if (start) {
+            try {
+                writers.execute(this::drain);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                // no writer thread can be started (the JVM is out of threads): this thread writes them
+                drain();
+            }
+        }
+    }
+
+    /** The writer thread: writes what is waiting, group after group, until nothing is. */
+    private void drain() {
+        while (true) {
+            List<Pending<T>> group = new ArrayList<>();
+            synchronized (monitor) {
+                boolean interrupted = false;
+                while (running >= lanes && !waiting.isEmpty()) {
+                    try {
+                        monitor.wait();
+                    } catch (InterruptedException e) {
+                        interrupted = true;
+                    }
+                }
+                if (waiting.isEmpty()) {
+                    draining = false;
+                    monitor.notifyAll();
+                    if (interrupted) {
+                        Thread.currentThread().interrupt();
+                    }
+                    return;
+                }
+                Pending<T> p;
+                while (group.size() < maxBatch && (p = waiting.poll()) != null) {
+                    group.add(p);
+                }
+                running++;
+            }
+            // an interrupt must not fail the commit (the pool refuses a connection to an interrupted thread)
+            boolean interrupted = Thread.interrupted();
+            try {
+                write(group);
+            } catch (Error e) {
+                for (Pending<T> p : group) {
+                    if (p.failure == null) {
+                        p.failure = new IllegalStateException("group commit failed: " + e, e);
+                    }
+                }
+                LOG.error("Group commit failed; its {} items are told so", group.size(), e);
+            } finally {
+                synchronized (monitor) {
+                    running--;
+                    group.forEach(p -> p.finished = true);
+                    monitor.notifyAll();
+                }
+            }
+            tell(group);
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** Calls the callbacks of the group's submitted items; one that throws does not keep the others from theirs. */
+    private static <T> void tell(List<Pending<T>> group) {
+        for (Pending<T> p : group) {
+            if (p.done != null) {
+                try {
+                    p.done.accept(p.failure);
+                } catch (RuntimeException | Error e) {
+                    LOG.error("An item's callback after its group commit failed", e);
+                }
+            }
+        }
+    }
+
+    /**
+     * Waits until every item handed in has been written and its callback has run, at most {@code timeout}; true
+     * when it has. For a shutdown: called once no more items are handed in.
+     */
+    public boolean awaitIdle(java.time.Duration timeout) {
+        long end = System.nanoTime() + timeout.toNanos();
+        synchronized (monitor) {
+            while (draining || running > 0 || !waiting.isEmpty()) {
+                long left = end - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                try {
+                    java.util.concurrent.TimeUnit.NANOSECONDS.timedWait(monitor, left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
+            }
+            return true;
         }
     }
 

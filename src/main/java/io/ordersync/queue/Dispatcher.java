@@ -415,6 +415,8 @@ public final class Dispatcher extends ServiceSupport {
     /** Hands back, due now, the rows this instance claimed but never started (routes are stopped by now). */
     @Override
     protected void doStop() {
+        // the outcomes of the syncs that ran are stored first: their rows are done, not to be handed back
+        beforeHandBack.run();
         int n = 0;
         for (QueueEntry e : new ArrayList<>(claimed.values())) {
             try {
@@ -436,6 +438,13 @@ public final class Dispatcher extends ServiceSupport {
             LOG.warn("Could not withdraw this instance's providers at shutdown; the others see them for up to {}: {}",
                     presence.ttl(), e.getMessage());
         }
+    }
+
+    private Runnable beforeHandBack = () -> { };
+
+    /** Runs at a stop before the claims are handed back (the routes are stopped by then): the outcomes' commits. */
+    public void beforeHandBack(Runnable r) {
+        this.beforeHandBack = r;
     }
 
     public String instanceId() {

@@ -97,8 +97,12 @@ public final class SyncOutcome {
     /**
      * Success: results stored, success logged unless every object was "nothing to do", row deleted — committed
      * together with the successes other workers finish meanwhile (group commit: one transaction and four batched
-     * statements for the group instead of one transaction and four statements per order). Returns once this
-     * order's outcome is committed, as before.
+     * statements for the group instead of one transaction and four statements per order). Returns as soon as the
+     * outcome is handed to the group commit: the worker takes its next row while the outcome is written (it waited
+     * for the commit before, half of its time on PostgreSQL; BENCHMARKS.md, issue 18 round twenty-two). Until the
+     * commit the row stays claimed by this instance and counts as in flight (no sibling row of the order is claimed,
+     * nothing more is claimed than the provider's capacity); a kill before the commit leaves the row to its lease,
+     * as a kill during the sync does. A commit that fails is handled as the sync's failure would have been.
      */
     public void success(Exchange exchange) {
         QueueEntry e = exchange.getProperty(DeliverySteps.ENTRY, QueueEntry.class);
@@ -111,18 +115,36 @@ public final class SyncOutcome {
             // the version that sent the requests (a file edited meanwhile may name other credentials)
             secrets.addAll(sync.provider().secretValues());
         }
-        try {
-            successes.commit(new Done(e, attemptLog.prepare(e.eventSlug(), e.orderCode(), e.provider(), tries, secrets), results,
-                    successLog(e, sync.passesFilter(), sync.requestSent(), results)));
-        } finally {
+        Done done = new Done(e, attemptLog.prepare(e.eventSlug(), e.orderCode(), e.provider(), tries, secrets), results,
+                successLog(e, sync.passesFilter(), sync.requestSent(), results));
+        successes.submit(done, failure -> {
+            if (failure != null) {
+                // as if the sync had failed with it: classified (our database unavailable: due again soon, no
+                // attempt counted), stored if the database takes it, logged
+                try {
+                    failure(e, sync, tries, failure);
+                } catch (RuntimeException notStored) {
+                    LOG.warn("The outcome of the sync of {}/{} to {} could not be stored ({}); its queue row waits for"
+                            + " its lease", e.eventSlug(), e.orderCode(), e.provider(), notStored.getMessage());
+                }
+                return;
+            }
             dispatcher.finished(e);
-        }
-        if (sync.passesFilter()) {
-            metrics.synced(e.provider(), "success");
-            metrics.delivered(e.provider(), e.triggeredAt());
-        } else {
-            metrics.synced(e.provider(), "filtered");
-        }
+            if (sync.passesFilter()) {
+                metrics.synced(e.provider(), "success");
+                metrics.delivered(e.provider(), e.triggeredAt());
+            } else {
+                metrics.synced(e.provider(), "filtered");
+            }
+        });
+    }
+
+    /**
+     * Waits until every success handed to the group commit is committed (or failed and handled), at most {@code
+     * timeout}; true when they are. At a stop, after the routes and before the dispatcher hands back its claims.
+     */
+    public boolean awaitCommitted(java.time.Duration timeout) {
+        return successes.awaitIdle(timeout);
     }
 
     /** The success line of the order's log, or null when every object was "nothing to do" and nobody asked. */
@@ -215,6 +237,13 @@ public final class SyncOutcome {
             LOG.error("Failure without a queue entry", ex);
             return;
         }
+        List<io.ordersync.order.AttemptLog.Attempt> tries = tries(exchange);
+        tries.forEach(t -> metrics.history().latency(e.provider(), t.latencyMs()));
+        failure(e, exchange.getProperty(Sync.PROPERTY, Sync.class), tries, ex);
+    }
+
+    /** The failure of the sync of row {@code e} ({@code sync} null when it failed before it began), stored and logged. */
+    private void failure(QueueEntry e, Sync sync, List<io.ordersync.order.AttemptLog.Attempt> tries, Throwable ex) {
         Provider p = providers.active(e.provider());
         int maxAttempts = p == null ? 5 : p.maxAttempts();
         Instant now = Instant.now();
@@ -222,13 +251,10 @@ public final class SyncOutcome {
         int attempts = e.failedAttempts();
         Instant next = now;
         java.util.Set<String> secrets = secrets(p);
-        Sync synced = exchange.getProperty(Sync.PROPERTY, Sync.class);
-        if (synced != null) {
-            secrets.addAll(synced.provider().secretValues());
+        if (sync != null) {
+            secrets.addAll(sync.provider().secretValues());
         }
-        tries(exchange).forEach(t -> metrics.history().latency(e.provider(), t.latencyMs()));
         String message = io.ordersync.mapping.Secrets.redact(ex == null ? "unknown error" : describe(ex), secrets);
-        Sync sync = exchange.getProperty(Sync.PROPERTY, Sync.class);
         boolean sent = sync != null && sync.requestSent();
         if (ex instanceof DeferredDeliveryException dd && !dd.requestSent() && !sent) {
             // the provider was paused (open breaker, Retry-After) before anything was sent: no attempt counted.
@@ -278,7 +304,7 @@ public final class SyncOutcome {
         try {
             Tx.run(ds, c -> {
                 if (queue.release(c, e, finalAttempts, finalNext, park, message)) {
-                    attemptLog.record(c, e.eventSlug(), e.orderCode(), e.provider(), tries(exchange), secrets);
+                    attemptLog.record(c, e.eventSlug(), e.orderCode(), e.provider(), tries, secrets);
                     store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "failure", logLine, now);
                 } else {
                     SyncQueue.logLost(e);

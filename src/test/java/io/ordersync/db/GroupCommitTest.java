@@ -247,6 +247,123 @@ class GroupCommitTest {
     }
 
     /** Holds the group that contains "first" in its transaction until released: the threads after it queue up. */
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void submittedItemsReturnAtOnceAndTheWriterThreadCommitsThoseArrivingMeanwhileInTheNextGroup(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase(db)))) {
+            HeldFirst held = new HeldFirst();
+            GroupCommit<String> group = new GroupCommit<>(ds, 64, (c, items) -> {
+                held.holdIfFirst(items);
+                insert(c, items);
+            });
+            java.util.Map<String, String> toldOn = new java.util.concurrent.ConcurrentHashMap<>();
+            CountDownLatch told = new CountDownLatch(9);
+            java.util.function.Function<String, java.util.function.Consumer<RuntimeException>> callback = item -> failure -> {
+                // told once, without a failure, after the commit: the item is visible to any other connection
+                assertThat(failure).isNull();
+                assertThat(countUnchecked(ds, item)).isEqualTo(1);
+                assertThat(toldOn.put(item, Thread.currentThread().getName())).isNull();
+                told.countDown();
+            };
+            // returns while its commit is held: nobody waits for it
+            group.submit("first", callback.apply("first"));
+            held.awaitFirstWriting();
+            for (int i = 0; i < 8; i++) {
+                group.submit("o" + i, callback.apply("o" + i));
+            }
+            assertThat(group.awaitIdle(java.time.Duration.ofMillis(300))).as("idle while a commit is held").isFalse();
+            assertThat(count(ds, null)).isZero();
+            assertThat(toldOn).isEmpty();
+            held.release();
+            assertThat(told.await(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(group.awaitIdle(java.time.Duration.ofSeconds(10))).isTrue();
+            assertThat(count(ds, null)).isEqualTo(9);
+            // the first alone, the eight handed in meanwhile in one more transaction, all by the writer thread
+            assertThat(group.stats()).isEqualTo(new GroupCommit.Stats(2, 9));
+            assertThat(toldOn.values()).containsOnly("ordersync-group-commit");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void aSubmittedItemTheDatabaseRefusesIsToldItsFailureAndTheOthersOfItsGroupAreCommitted(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase(db)))) {
+            HeldFirst held = new HeldFirst();
+            GroupCommit<String> group = new GroupCommit<>(ds, 64, (c, items) -> {
+                held.holdIfFirst(items);
+                insert(c, items);
+            });
+            java.util.Map<String, java.util.Optional<RuntimeException>> outcomes = new java.util.concurrent.ConcurrentHashMap<>();
+            group.submit("first", f -> outcomes.put("first", java.util.Optional.ofNullable(f)));
+            held.awaitFirstWriting();
+            String tooLong = "x".repeat(300);
+            for (String item : List.of("g0", tooLong, "g1")) {
+                group.submit(item, f -> outcomes.put(item, java.util.Optional.ofNullable(f)));
+            }
+            held.release();
+            assertThat(group.awaitIdle(java.time.Duration.ofSeconds(10))).isTrue();
+            assertThat(outcomes).hasSize(4);
+            assertThat(outcomes.get("first")).isEmpty();
+            assertThat(outcomes.get("g0")).isEmpty();
+            assertThat(outcomes.get("g1")).isEmpty();
+            assertThat(outcomes.get(tooLong)).hasValueSatisfying(e -> assertThat(Tx.isDataError(e)).isTrue());
+            assertThat(count(ds, null)).isEqualTo(3);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void manyThreadsSubmittingAndCommittingAtOnceLoseNoItemAndTellEachOnce(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase(db)))) {
+            GroupCommit<String> group = new GroupCommit<>(ds, 64, GroupCommitTest::insert);
+            int threads = 8;
+            int each = 150;
+            java.util.Set<String> told = java.util.concurrent.ConcurrentHashMap.newKeySet();
+            java.util.concurrent.atomic.AtomicInteger failures = new java.util.concurrent.atomic.AtomicInteger();
+            java.util.concurrent.atomic.AtomicInteger twice = new java.util.concurrent.atomic.AtomicInteger();
+            ExecutorService pool = Executors.newFixedThreadPool(threads);
+            try {
+                List<Future<?>> runs = new ArrayList<>();
+                for (int t = 0; t < threads; t++) {
+                    int thread = t;
+                    runs.add(pool.submit(() -> {
+                        for (int i = 0; i < each; i++) {
+                            String item = thread + "-" + i;
+                            if (i % 5 == 0) {
+                                // the waiting form in between: it shares groups with the submitted items
+                                group.commit(item);
+                                told.add(item);
+                            } else {
+                                group.submit(item, f -> {
+                                    if (f != null) {
+                                        failures.incrementAndGet();
+                                    }
+                                    if (!told.add(item)) {
+                                        twice.incrementAndGet();
+                                    }
+                                });
+                            }
+                        }
+                        return null;
+                    }));
+                }
+                for (Future<?> f : runs) {
+                    f.get(60, TimeUnit.SECONDS);
+                }
+            } finally {
+                pool.shutdownNow();
+            }
+            assertThat(group.awaitIdle(java.time.Duration.ofSeconds(30))).isTrue();
+            assertThat(failures).hasValue(0);
+            assertThat(twice).hasValue(0);
+            assertThat(told).hasSize(threads * each);
+            assertThat(count(ds, null)).isEqualTo(threads * each);
+            GroupCommit.Stats stats = group.stats();
+            assertThat(stats.items()).isEqualTo(threads * each);
+            assertThat(stats.commits()).as("items share commits").isLessThan(threads * each);
+        }
+    }
+
     private static final class HeldFirst {
         private final CountDownLatch writing = new CountDownLatch(1);
         private final CountDownLatch released = new CountDownLatch(1);
@@ -280,6 +397,14 @@ class GroupCommitTest {
                 ps.addBatch();
             }
             ps.executeBatch();
+        }
+    }
+
+    private static int countUnchecked(HikariDataSource ds, String item) {
+        try {
+            return count(ds, item);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
         }
     }
 
