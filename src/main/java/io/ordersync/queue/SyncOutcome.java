@@ -49,7 +49,7 @@ public final class SyncOutcome {
         this.store = store;
         this.providers = providers;
         this.dispatcher = dispatcher;
-        this.successes = new io.ordersync.db.GroupCommit<>(ds, GROUP_COMMIT_MAX, GROUP_COMMIT_LANES, this::store);
+        this.successes = new io.ordersync.db.GroupCommit<>(ds, GROUP_COMMIT_MAX, this::store);
     }
 
     private final io.ordersync.db.GroupCommit<Done> successes;
@@ -85,14 +85,6 @@ public final class SyncOutcome {
 
     /** Most successes committed in one transaction. */
     static final int GROUP_COMMIT_MAX = 64;
-    /**
-     * Success transactions under way at once. Two were faster when PostgreSQL was measured unflushed and with C1
-     * only (440 → 476 orders/s). With commits that wait for the disk and the default JIT, one is: the workers that
-     * finish during a commit go into the next group, 2.9 orders to a commit instead of 1.6, and per synced order
-     * 0.76 commits and 2.9 round trips instead of 1.01 and 4.2; in three pairs of e2e runs on PostgreSQL 2.5 to 6 %
-     * more orders/s and no change in the latency at half load (BENCHMARKS.md, issue 18 round thirteen).
-     */
-    static final int GROUP_COMMIT_LANES = 1;
 
     /**
      * Success: results stored, success logged unless every object was "nothing to do", row deleted — committed
