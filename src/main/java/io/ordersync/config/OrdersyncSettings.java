@@ -86,6 +86,8 @@ public final class OrdersyncSettings {
         d.put("ordersync.retention.attempts", "P30D");
         d.put("ordersync.retention.orders", "P365D");
         d.put("ordersync.retention.purge-period-ms", "3600000");
+        // PostgreSQL: how often the outbox and the sync queue are vacuumed (route queue-vacuum; QueueVacuum)
+        d.put("ordersync.db.vacuum-period-ms", "5000");
         // operational alerts (README "Alerts"): off while neither a webhook URL nor a mail URI is set
         d.put("ordersync.alerts.webhook-url", "");
         d.put("ordersync.alerts.webhook-secret", "");
@@ -105,6 +107,8 @@ public final class OrdersyncSettings {
     public final int poolSize;
     /** How long a caller waits for a pooled connection before the database counts as unreachable. */
     public final long connectionTimeoutMs;
+    /** PostgreSQL: how often the queue tables are vacuumed; 0: never (left to autovacuum). */
+    public final long vacuumPeriodMs;
     /** H2 only: when a commit reaches the database file (write, sync or delayed; see Database). */
     public final String h2Commit;
     /** Whether a start on an H2 file that H2 cannot open rebuilds it ({@code ordersync.db.h2-recover=auto}). */
@@ -207,6 +211,7 @@ public final class OrdersyncSettings {
                     + "connections at once), not " + poolSize);
         }
         this.connectionTimeoutMs = Long.parseLong(get(props, "ordersync.db.connection-timeout-ms"));
+        this.vacuumPeriodMs = Long.parseLong(get(props, "ordersync.db.vacuum-period-ms"));
         this.h2Commit = get(props, "ordersync.db.h2-commit");
         String recover = get(props, "ordersync.db.h2-recover");
         if (!recover.equals("manual") && !recover.equals("auto")) {

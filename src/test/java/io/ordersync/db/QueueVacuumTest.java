@@ -1,0 +1,150 @@
+package io.ordersync.db;
+
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import com.zaxxer.hikari.HikariDataSource;
+import io.ordersync.config.OrdersyncSettings;
+import io.ordersync.support.Postgres;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.time.Duration;
+import java.util.Properties;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * The queue tables' vacuum on a real PostgreSQL (the embedded server): the dead row versions of the outbox and the
+ * queue are removed; a user who may not vacuum them gets one warning, no failure; a period of 0 and H2 do nothing.
+ */
+class QueueVacuumTest {
+
+    private final ListAppender<ILoggingEvent> log = new ListAppender<>();
+    private final Logger logger = (Logger) org.slf4j.LoggerFactory.getLogger(QueueVacuum.class);
+
+    @BeforeEach
+    void attach() {
+        log.start();
+        logger.addAppender(log);
+    }
+
+    @AfterEach
+    void detach() {
+        logger.detachAppender(log);
+    }
+
+    @Test
+    void theOutboxAndTheQueueAreVacuumedAndTheirDeadRowVersionsRemoved() throws Exception {
+        Properties db = Postgres.newDatabase();
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(db))) {
+            deadRows(ds, 2000);
+            assertThat(vacuums(ds, "order_outbox")).isZero();
+
+            new QueueVacuum(ds, db.getProperty("ordersync.db.url"), 5000).run();
+
+            // the statistics reach the view within about half a second
+            await().atMost(Duration.ofSeconds(10)).until(() -> vacuums(ds, "order_outbox") == 1 && vacuums(ds, "sync_queue") == 1);
+            assertThat(deadTuples(ds, "order_outbox")).isZero();
+            assertThat(log.list).isEmpty();
+        }
+    }
+
+    @Test
+    void aUserWhoMayNotVacuumTheTablesGetsOneWarningAndNoFailure() throws Exception {
+        Properties db = Postgres.newDatabase();
+        String url = db.getProperty("ordersync.db.url");
+        try (HikariDataSource owner = Database.open(OrdersyncSettings.from(db))) {
+            try (Connection c = owner.getConnection(); Statement s = c.createStatement()) {
+                s.execute("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'not_owner') THEN "
+                        + "CREATE ROLE not_owner LOGIN PASSWORD 'not_owner'; END IF; END $$");
+                s.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO not_owner");
+            }
+            deadRows(owner, 200);
+            try (HikariDataSource other = new HikariDataSource()) {
+                other.setJdbcUrl(url);
+                other.setUsername("not_owner");
+                other.setPassword("not_owner");
+                QueueVacuum vacuum = new QueueVacuum(other, url, 5000);
+                vacuum.run();
+                vacuum.run();
+            }
+            assertThat(log.list).hasSize(1);
+            assertThat(log.list.get(0).getFormattedMessage())
+                    .startsWith("VACUUM of order_outbox did not run: ")
+                    .contains("it is left to autovacuum");
+            Thread.sleep(1000);
+            assertThat(vacuums(owner, "order_outbox")).isZero();
+        }
+    }
+
+    @Test
+    void aPeriodOfZeroVacuumsNothing() throws Exception {
+        Properties db = Postgres.newDatabase();
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(db))) {
+            deadRows(ds, 200);
+            new QueueVacuum(ds, db.getProperty("ordersync.db.url"), 0).run();
+            Thread.sleep(1000);
+            assertThat(vacuums(ds, "order_outbox") + vacuums(ds, "sync_queue")).isZero();
+        }
+    }
+
+    @Test
+    void onH2ItDoesNothingAndFailsNothing() throws Exception {
+        Properties db = Postgres.newDatabase("h2");
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(db))) {
+            new QueueVacuum(ds, db.getProperty("ordersync.db.url"), 5000).run();
+            assertThat(log.list).isEmpty();
+        }
+    }
+
+    /** Rows inserted into the outbox and the queue and deleted again: their dead versions wait for a vacuum. */
+    private static void deadRows(HikariDataSource ds, int n) throws Exception {
+        try (Connection c = ds.getConnection()) {
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO order_outbox (payload) VALUES (?)")) {
+                for (int i = 0; i < n; i++) {
+                    ps.setString(1, "{}");
+                    ps.addBatch();
+                }
+                ps.executeBatch();
+            }
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO sync_queue (event_slug, order_code, provider, slot, "
+                    + "triggered_by, triggered_at, not_before) VALUES ('e', ?, 'crm', 'waiting', 'order.placed', now(), now())")) {
+                for (int i = 0; i < n; i++) {
+                    ps.setString(1, "C" + i);
+                    ps.addBatch();
+                }
+                ps.executeBatch();
+            }
+            try (Statement s = c.createStatement()) {
+                s.execute("DELETE FROM order_outbox");
+                s.execute("DELETE FROM sync_queue");
+            }
+        }
+    }
+
+    private static long vacuums(HikariDataSource ds, String table) throws Exception {
+        return stat(ds, "vacuum_count", table);
+    }
+
+    private static long deadTuples(HikariDataSource ds, String table) throws Exception {
+        return stat(ds, "n_dead_tup", table);
+    }
+
+    private static long stat(HikariDataSource ds, String column, String table) throws Exception {
+        try (Connection c = ds.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT " + column + " FROM pg_stat_user_tables WHERE relname = ?")) {
+            ps.setString(1, table);
+            try (ResultSet rs = ps.executeQuery()) {
+                assertThat(rs.next()).isTrue();
+                return rs.getLong(1);
+            }
+        }
+    }
+}
