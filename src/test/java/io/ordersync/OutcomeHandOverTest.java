@@ -18,7 +18,8 @@ import static org.awaitility.Awaitility.await;
 /**
  * A worker hands its sync's success to the group commit and takes its next row; the row stays claimed until the
  * outcome is committed. A graceful stop stores the outcomes handed over before the dispatcher hands back its claims:
- * no row whose sync was done is handed back and synced again after a restart. On H2 and PostgreSQL.
+ * no row whose sync was done is handed back and synced again after a restart. A success the database refuses is
+ * handled as the sync's failure. On H2 and PostgreSQL.
  */
 class OutcomeHandOverTest extends AppTestSupport {
 
@@ -65,6 +66,39 @@ class OutcomeHandOverTest extends AppTestSupport {
         Thread.sleep(1500);
         assertThat(target.requests()).hasSize(requests);
         assertThat(target.objects("contacts")).hasSize(ORDERS);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void aSuccessTheDatabaseRefusesIsHandledAsTheSyncsFailureAndTheOthersAreSynced(String db) throws Exception {
+        Map<String, String> props = new HashMap<>();
+        if (db.equals("postgresql")) {
+            Postgres.newDatabase().forEach((k, v) -> props.put((String) k, (String) v));
+        }
+        startWithCrm(5, "1h", props);
+        try (Connection c = app.dataSource().getConnection(); Statement s = c.createStatement()) {
+            // the outcome's results of one order are refused: its group's commit fails, then its own
+            s.execute("ALTER TABLE sync_result ADD CONSTRAINT result_refused CHECK (order_code NOT LIKE 'BAD%')");
+        }
+        for (String code : new String[]{"OK001", "BAD01", "OK002", "OK003"}) {
+            ObjectNode doc = fixture("order-abc12");
+            ((ObjectNode) doc.path("order")).put("code", code).put("email", code.toLowerCase() + "@example.org");
+            assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
+        }
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE slot = 'waiting'"
+                + " AND need_manual_retry IS NOT NULL") == 1 && app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success'") == 3);
+        // the refused one: parked as a system error with the database's message, logged as a failure, not in flight
+        assertThat(app.queue().get(0).get("order_code")).isEqualTo("BAD01");
+        assertThat((String) app.queue().get(0).get("last_error")).containsIgnoringCase("result_refused");
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).isEqualTo(1);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'internal'")).isEqualTo(1);
+        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'failure' AND order_code = 'BAD01'")).isEqualTo(1);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_result WHERE order_code LIKE 'OK%'")).isEqualTo(9);
+        // and the provider's workers go on: one more order is synced
+        ObjectNode doc = fixture("order-abc12");
+        ((ObjectNode) doc.path("order")).put("code", "OK004").put("email", "ok004@example.org");
+        assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success'") == 4);
     }
 
     /** H2: the trigger that holds the delete of a queue row (an outcome's commit). */
