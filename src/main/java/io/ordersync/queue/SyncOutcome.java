@@ -83,6 +83,10 @@ public final class SyncOutcome {
                         OrderStore.LogEntry log) {
     }
 
+    /** When the handling of a failed success last found the database unreachable (System.nanoTime). */
+    private volatile long databaseDownAt = System.nanoTime() - 2 * DATABASE_DOWN_NANOS;
+    private static final long DATABASE_DOWN_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(5);
+
     /** Most successes committed in one transaction. */
     static final int GROUP_COMMIT_MAX = 64;
 
@@ -112,13 +116,23 @@ public final class SyncOutcome {
         successes.submit(done, failure -> {
             if (failure != null) {
                 // as if the sync had failed with it: classified (our database unavailable: due again soon, no
-                // attempt counted), stored if the database takes it, logged
+                // attempt counted), stored if the database takes it, logged. These run one after the other on the
+                // group commit's thread: while the database is still unreachable, the rest of the group are not
+                // each made to wait for a connection (3 s) to learn the same
+                boolean stillDown = Tx.isDatabaseUnavailable(failure) && System.nanoTime() - databaseDownAt < DATABASE_DOWN_NANOS;
                 try {
-                    failure(e, sync, tries, failure);
+                    if (!stillDown) {
+                        failure(e, sync, tries, failure);
+                        return;
+                    }
                 } catch (RuntimeException notStored) {
-                    LOG.warn("The outcome of the sync of {}/{} to {} could not be stored ({}); its queue row waits for"
-                            + " its lease", e.eventSlug(), e.orderCode(), e.provider(), notStored.getMessage());
+                    if (Tx.isDatabaseUnavailable(notStored)) {
+                        databaseDownAt = System.nanoTime();
+                    }
                 }
+                dispatcher.finished(e);
+                LOG.warn("The outcome of the sync of {}/{} to {} could not be stored ({}); its queue row waits for"
+                        + " its lease", e.eventSlug(), e.orderCode(), e.provider(), failure.getMessage());
                 return;
             }
             dispatcher.finished(e);
