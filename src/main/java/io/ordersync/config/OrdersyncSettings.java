@@ -212,6 +212,9 @@ public final class OrdersyncSettings {
         }
         this.connectionTimeoutMs = Long.parseLong(get(props, "ordersync.db.connection-timeout-ms"));
         this.vacuumPeriodMs = Long.parseLong(get(props, "ordersync.db.vacuum-period-ms"));
+        if (vacuumPeriodMs < 0) {
+            throw new IllegalArgumentException("ordersync.db.vacuum-period-ms must be 0 (off) or more, not " + vacuumPeriodMs);
+        }
         this.h2Commit = get(props, "ordersync.db.h2-commit");
         String recover = get(props, "ordersync.db.h2-recover");
         if (!recover.equals("manual") && !recover.equals("auto")) {

@@ -81,6 +81,18 @@ class SettingsTest {
     }
 
     @Test
+    void aNegativeVacuumPeriodIsRefusedAndZeroIsOff() {
+        Properties p = new Properties();
+        p.setProperty("ordersync.db.vacuum-period-ms", "-5");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> OrdersyncSettings.from(p))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("ordersync.db.vacuum-period-ms must be 0 (off) or more, not -5");
+        p.setProperty("ordersync.db.vacuum-period-ms", "0");
+        assertThat(OrdersyncSettings.from(p).vacuumPeriodMs).isZero();
+        assertThat(OrdersyncSettings.from(new Properties()).vacuumPeriodMs).isEqualTo(5000);
+    }
+
+    @Test
     void aPoolOfOneConnectionIsRefusedWithTheReason() {
         Properties p = new Properties();
         p.setProperty("ordersync.db.pool-size", "1");
