@@ -44,6 +44,7 @@ public final class GroupCommit<T> {
         final T item;
         final Consumer<RuntimeException> done;
         RuntimeException failure;
+        boolean told;
 
         Pending(T item, Consumer<RuntimeException> done) {
             this.item = item;
@@ -106,41 +107,72 @@ public final class GroupCommit<T> {
 
     /** The writer thread: writes what is waiting, group after group, until nothing is. */
     private void drain() {
-        while (true) {
-            List<Pending<T>> group = new ArrayList<>();
-            synchronized (monitor) {
-                Pending<T> p;
-                while (group.size() < maxBatch && (p = waiting.poll()) != null) {
-                    group.add(p);
-                }
-                if (group.isEmpty()) {
-                    draining = false;
-                    monitor.notifyAll();
-                    return;
-                }
-            }
-            // an interrupt must not fail the commit (the pool refuses a connection to an interrupted thread)
-            boolean interrupted = Thread.interrupted();
-            try {
-                write(group);
-            } catch (Error e) {
-                // out of memory or a bug in the writer: the group fails with it (rolled back), the writer goes on
-                LOG.error("Group commit of {} items failed", group.size(), e);
-                for (Pending<T> p : group) {
-                    if (p.failure == null) {
-                        p.failure = new IllegalStateException("group commit failed: " + e, e);
+        List<Pending<T>> group = List.of();
+        try {
+            while (true) {
+                group = new ArrayList<>();
+                synchronized (monitor) {
+                    Pending<T> p;
+                    while (group.size() < maxBatch && (p = waiting.poll()) != null) {
+                        group.add(p);
+                    }
+                    if (group.isEmpty()) {
+                        draining = false;
+                        monitor.notifyAll();
+                        return;
                     }
                 }
-            }
-            for (Pending<T> p : group) {
+                // an interrupt must not fail the commit (the pool refuses a connection to an interrupted thread)
+                boolean interrupted = Thread.interrupted();
                 try {
-                    p.done.accept(p.failure);
-                } catch (RuntimeException | Error e) {
-                    LOG.error("The callback of an item after its group commit failed", e);
+                    write(group);
+                } catch (Error e) {
+                    // out of memory or a bug in the writer: the group fails with it (rolled back), the writer goes on
+                    LOG.error("Group commit of {} items failed", group.size(), e);
+                    failAll(group, e);
+                }
+                tell(group);
+                if (interrupted) {
+                    Thread.currentThread().interrupt();
                 }
             }
-            if (interrupted) {
-                Thread.currentThread().interrupt();
+        } catch (Throwable t) {
+            // anything else that escaped (an allocation that failed): the group is told, and a writer runs again for
+            // whatever waits, so no item is left untold and no later item waits for a writer that is gone
+            LOG.error("The group commit's writer failed; it starts again", t);
+            failAll(group, t);
+            tell(group);
+            boolean again;
+            synchronized (monitor) {
+                draining = !waiting.isEmpty();
+                again = draining;
+                monitor.notifyAll();
+            }
+            if (again) {
+                writers.execute(this::drain);
+            }
+        }
+    }
+
+    private static <T> void failAll(List<Pending<T>> group, Throwable cause) {
+        for (Pending<T> p : group) {
+            if (p.failure == null) {
+                p.failure = new IllegalStateException("group commit failed: " + cause, cause);
+            }
+        }
+    }
+
+    /** Tells each item of the group its outcome, once; a callback that throws does not keep the others from theirs. */
+    private static <T> void tell(List<Pending<T>> group) {
+        for (Pending<T> p : group) {
+            if (p.told) {
+                continue;
+            }
+            p.told = true;
+            try {
+                p.done.accept(p.failure);
+            } catch (RuntimeException | Error e) {
+                LOG.error("The callback of an item after its group commit failed", e);
             }
         }
     }
