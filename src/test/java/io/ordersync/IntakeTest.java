@@ -195,14 +195,33 @@ class IntakeTest extends AppTestSupport {
         startWithCrm();
         target.failAlways(503); // deliveries are not the point here; keep the target quiet
         int n = 600;
+        // each received event's log line held 3 ms (a trigger, until the restart): the 600 take about 2 s, longer than a stop, also on a
+        // fast machine (without it, one consumed all 600 between the first 50 and the stop)
+        try (java.sql.Connection c = app.dataSource().getConnection(); java.sql.Statement s = c.createStatement()) {
+            s.execute("CREATE TRIGGER slow_log BEFORE INSERT ON order_log FOR EACH ROW CALL \"" + SlowInsert.class.getName() + "\"");
+        }
         // fill the outbox while its consumer is stopped, then stop ordersync in the middle of consuming
         app.context().getRouteController().stopRoute("intake-outbox");
         OrdersyncAppFiller.fill(app, fixture("order-xyz34"), n);
         app.context().getRouteController().startRoute("intake-outbox");
         await().atMost(Duration.ofSeconds(30)).until(() -> app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'") >= 50);
-        app.stop();
+        // the stop is graceful, not forced after Camel's timeout: nothing more is claimed once it began, so the
+        // provider's route (its target failing, its rows redelivered) is not fed new rows while the stop waits for it
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> shutdownLog = new ch.qos.logback.core.read.ListAppender<>();
+        ch.qos.logback.classic.Logger shutdownLogger = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(
+                org.apache.camel.impl.engine.DefaultShutdownStrategy.class);
+        shutdownLog.start();
+        shutdownLogger.addAppender(shutdownLog);
+        try {
+            app.stop();
+        } finally {
+            shutdownLogger.detachAppender(shutdownLog);
+        }
+        assertThat(shutdownLog.list).extracting(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage)
+                .noneMatch(m -> m.startsWith("Timeout occurred during graceful shutdown"));
         assertThat(app.countWhileStopped("SELECT COUNT(*) FROM order_outbox")).as("stopped mid-way").isPositive();
         app.start();
+        io.ordersync.db.Tx.run(app.dataSource(), c -> c.createStatement().execute("DROP TRIGGER slow_log"));
         await().atMost(Duration.ofSeconds(60)).until(() -> app.count("SELECT COUNT(*) FROM order_outbox") == 0);
         assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isEqualTo(n);
         assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'")).isEqualTo(n);
@@ -282,6 +301,18 @@ class IntakeTest extends AppTestSupport {
                 }
                 return null;
             });
+        }
+    }
+
+    /** H2: holds the insert of each log line 3 ms (intake slowed, so that a stop comes in the middle of it). */
+    public static final class SlowInsert implements org.h2.api.Trigger {
+        @Override
+        public void fire(java.sql.Connection conn, Object[] oldRow, Object[] newRow) {
+            try {
+                Thread.sleep(3);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 }

@@ -128,6 +128,11 @@ public final class Ordersync {
         org.apache.camel.ProducerTemplate wake = context.createProducerTemplate();
         this.dispatcher = new Dispatcher(dataSource, queue, store, providers, gate, settings.instanceId, settings.lease,
                 settings.claimBatchSize, new ProviderPresence(dataSource, settings.instanceId, settings.presenceTtl), new Dispatcher.Signals(breakers::isOpen, breakers::isHalfOpen, id -> {
+                    // nothing more is claimed once a stop began: the provider routes finish what they hold (the
+                    // stop waits for it), they are not fed new rows meanwhile
+                    if (context.isStopping()) {
+                        return false;
+                    }
                     org.apache.camel.Route route = context.getRoute("provider-" + id);
                     return route != null && context.getRouteController().getRouteStatus(route.getId()).isStarted();
                 },
