@@ -2,14 +2,12 @@ package io.ordersync;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ordersync.support.AppTestSupport;
-import io.ordersync.support.Postgres;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.sql.Connection;
 import java.sql.Statement;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -30,10 +28,7 @@ class OutcomeHandOverTest extends AppTestSupport {
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void aStopStoresTheOutcomesHandedOverAndHandsBackNoneOfTheirRows(String db) throws Exception {
-        Map<String, String> props = new HashMap<>();
-        if (db.equals("postgresql")) {
-            Postgres.newDatabase().forEach((k, v) -> props.put((String) k, (String) v));
-        }
+        Map<String, String> props = databaseSettings(db);
         startWithCrm(5, "1h", props);
         try (Connection c = app.dataSource().getConnection(); Statement s = c.createStatement()) {
             if (db.equals("postgresql")) {
@@ -71,10 +66,7 @@ class OutcomeHandOverTest extends AppTestSupport {
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void aSuccessTheDatabaseRefusesIsHandledAsTheSyncsFailureAndTheOthersAreSynced(String db) throws Exception {
-        Map<String, String> props = new HashMap<>();
-        if (db.equals("postgresql")) {
-            Postgres.newDatabase().forEach((k, v) -> props.put((String) k, (String) v));
-        }
+        Map<String, String> props = databaseSettings(db);
         startWithCrm(5, "1h", props);
         try (Connection c = app.dataSource().getConnection(); Statement s = c.createStatement()) {
             // the outcome's results of one order are refused: its group's commit fails, then its own

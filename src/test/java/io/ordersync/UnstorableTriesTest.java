@@ -9,7 +9,6 @@ import io.ordersync.queue.SyncOutcome;
 import io.ordersync.support.AppTestSupport;
 import io.ordersync.support.Fixtures;
 import io.ordersync.support.OrdersyncApp;
-import io.ordersync.support.Postgres;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -18,7 +17,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.Statement;
-import java.util.HashMap;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -45,10 +43,7 @@ class UnstorableTriesTest extends AppTestSupport {
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void triesTheDatabaseRefusesCostNeitherTheOutcomeNorTheOtherSyncsTries(String db) throws Exception {
-        Map<String, String> props = new HashMap<>();
-        if (db.equals("postgresql")) {
-            Postgres.newDatabase().forEach((k, v) -> props.put((String) k, (String) v));
-        }
+        Map<String, String> props = databaseSettings(db);
         // eight workers, and every outcome's commit slowed down (a trigger on the queue row's delete): the workers
         // that finish meanwhile are committed together, refused tries and stored ones in the same groups
         Path file = Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1h", "response_timeout_ms", "2000"));

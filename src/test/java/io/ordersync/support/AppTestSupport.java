@@ -71,6 +71,15 @@ public abstract class AppTestSupport {
         return startWithCrmFile(extraProps);
     }
 
+    /** The ordersync.db.* settings of a new database on the embedded PostgreSQL for "postgresql"; none (H2) otherwise. */
+    protected static Map<String, String> databaseSettings(String db) throws Exception {
+        Map<String, String> props = new HashMap<>();
+        if (db.equals("postgresql")) {
+            Postgres.newDatabase().forEach((k, v) -> props.put((String) k, (String) v));
+        }
+        return props;
+    }
+
     /** The settings of an instance on this database with the test CRM's target and token. */
     protected Map<String, String> crmOn(java.util.Properties database) {
         Map<String, String> props = new HashMap<>();
