@@ -24,6 +24,8 @@ public final class QueueVacuum {
 
     private static final Logger LOG = LoggerFactory.getLogger(QueueVacuum.class);
     private static final List<String> TABLES = List.of("order_outbox", "sync_queue");
+    /** SQLSTATE of "skipping vacuum of … --- lock not available" ({@code SKIP_LOCKED}). */
+    private static final String LOCK_NOT_AVAILABLE = "55P03";
 
     private final DataSource ds;
     private final boolean postgres;
@@ -50,11 +52,16 @@ public final class QueueVacuum {
             try (Statement s = c.createStatement()) {
                 for (String table : TABLES) {
                     s.execute("VACUUM (SKIP_LOCKED) " + table);
-                    SQLWarning w = s.getWarnings();
-                    if (w != null && !warned) {
-                        // e.g. not the table's owner: PostgreSQL skips it with a warning
-                        warned = true;
-                        LOG.warn("VACUUM of {} did not run: {} (it is left to autovacuum)", table, w.getMessage());
+                    for (SQLWarning w = s.getWarnings(); w != null; w = w.getNextWarning()) {
+                        if (LOCK_NOT_AVAILABLE.equals(w.getSQLState())) {
+                            // another vacuum (another instance's, autovacuum) holds the table: it does the work
+                            continue;
+                        }
+                        if (!warned) {
+                            // e.g. not the table's owner: PostgreSQL skips it with a warning
+                            warned = true;
+                            LOG.warn("VACUUM of {} did not run: {} (it is left to autovacuum)", table, w.getMessage());
+                        }
                     }
                     s.clearWarnings();
                 }

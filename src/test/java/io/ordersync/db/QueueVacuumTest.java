@@ -21,8 +21,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 /**
- * The queue tables' vacuum on a real PostgreSQL (the embedded server): the dead row versions of the outbox and the
- * queue are removed; a user who may not vacuum them gets one warning, no failure; a period of 0 and H2 do nothing.
+ * The queue tables' vacuum on a real PostgreSQL (the embedded server): the outbox and the queue, with dead row versions,
+ * are vacuumed (their statistics' n_dead_tup is no check: a backend reports its deletes up to 0.5 s late, after the
+ * vacuum's own report); a table another vacuum holds is skipped quietly; a user who may not vacuum them gets one warning,
+ * no failure; a period of 0 and H2 do nothing.
  */
 class QueueVacuumTest {
 
@@ -41,7 +43,7 @@ class QueueVacuumTest {
     }
 
     @Test
-    void theOutboxAndTheQueueAreVacuumedAndTheirDeadRowVersionsRemoved() throws Exception {
+    void theOutboxAndTheQueueAreVacuumed() throws Exception {
         Properties db = Postgres.newDatabase();
         try (HikariDataSource ds = Database.open(OrdersyncSettings.from(db))) {
             deadRows(ds, 2000);
@@ -51,7 +53,6 @@ class QueueVacuumTest {
 
             // the statistics reach the view within about half a second
             await().atMost(Duration.ofSeconds(10)).until(() -> vacuums(ds, "order_outbox") == 1 && vacuums(ds, "sync_queue") == 1);
-            assertThat(deadTuples(ds, "order_outbox")).isZero();
             assertThat(log.list).isEmpty();
         }
     }
@@ -81,6 +82,23 @@ class QueueVacuumTest {
                     .contains("it is left to autovacuum");
             Thread.sleep(1000);
             assertThat(vacuums(owner, "order_outbox")).isZero();
+        }
+    }
+
+    @Test
+    void aTableAnotherVacuumHoldsIsSkippedWithoutAWarningAndTheOtherIsVacuumed() throws Exception {
+        Properties db = Postgres.newDatabase();
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(db));
+             Connection holder = ds.getConnection(); Statement s = holder.createStatement()) {
+            deadRows(ds, 200);
+            // the lock a vacuum takes, held by another transaction (another instance's vacuum, autovacuum)
+            holder.setAutoCommit(false);
+            s.execute("LOCK TABLE sync_queue IN SHARE UPDATE EXCLUSIVE MODE");
+            new QueueVacuum(ds, db.getProperty("ordersync.db.url"), 5000).run();
+            holder.rollback();
+            await().atMost(Duration.ofSeconds(10)).until(() -> vacuums(ds, "order_outbox") == 1);
+            assertThat(vacuums(ds, "sync_queue")).isZero();
+            assertThat(log.list).isEmpty();
         }
     }
 
@@ -131,10 +149,6 @@ class QueueVacuumTest {
 
     private static long vacuums(HikariDataSource ds, String table) throws Exception {
         return stat(ds, "vacuum_count", table);
-    }
-
-    private static long deadTuples(HikariDataSource ds, String table) throws Exception {
-        return stat(ds, "n_dead_tup", table);
     }
 
     private static long stat(HikariDataSource ds, String column, String table) throws Exception {
