@@ -292,6 +292,10 @@ public final class FakeTarget implements AutoCloseable {
         String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
         String path = ex.getRequestURI().getPath();
         String query = ex.getRequestURI().getRawQuery();
+        if (path.equals("/_await") && ex.getRequestMethod().equals("GET")) {
+            awaitCount(ex, parseQuery(query));
+            return;
+        }
         String key = trackOverlaps ? orderKey(path, query, body) : null;
         java.util.concurrent.atomic.AtomicInteger counter = key == null ? null : busy.computeIfAbsent(key, k -> new java.util.concurrent.atomic.AtomicInteger());
         if (counter != null && counter.incrementAndGet() > 1) {
@@ -303,6 +307,58 @@ public final class FakeTarget implements AutoCloseable {
         } finally {
             leave();
         }
+    }
+
+    /** A {@code GET /_await}: answered once {@code collection} holds {@code count} objects (or at its timeout). */
+    private record Await(String collection, long count, java.util.concurrent.CountDownLatch reached) {
+        void check(String coll, long size) {
+            if (coll.equals(collection) && size >= count) {
+                reached.countDown();
+            }
+        }
+    }
+
+    private final List<Await> awaits = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    /**
+     * {@code GET /_await?collection=tickets&count=N&timeoutMs=T}: answers {@code {"count": n}} as soon as the
+     * collection holds N objects, or after T ms with what it holds then. The benchmarks wait with one such
+     * request instead of polling {@code /_stats} from the measured JVM. The wait runs on a thread of its own,
+     * so it takes none of the threads that serve the load.
+     */
+    private void awaitCount(HttpExchange ex, Map<String, String> q) throws IOException {
+        if (expectedAuthorization != null && !expectedAuthorization.equals(ex.getRequestHeaders().getFirst("Authorization"))) {
+            try (ex) {
+                send(ex, 401, "{\"error\":\"unauthorized\"}");
+            }
+            return;
+        }
+        String coll = q.getOrDefault("collection", "");
+        long count;
+        long timeoutMs;
+        try {
+            count = Long.parseLong(q.getOrDefault("count", ""));
+            timeoutMs = Long.parseLong(q.getOrDefault("timeoutMs", "60000"));
+        } catch (NumberFormatException e) {
+            try (ex) {
+                send(ex, 400, "{\"error\":\"count and timeoutMs must be numbers\"}");
+            }
+            return;
+        }
+        Await w = new Await(coll, count, new java.util.concurrent.CountDownLatch(1));
+        awaits.add(w);
+        w.check(coll, collections.getOrDefault(coll, Map.of()).size());
+        Thread t = new Thread(() -> {
+            try (ex) {
+                w.reached().await(timeoutMs, java.util.concurrent.TimeUnit.MILLISECONDS);
+                awaits.remove(w);
+                send(ex, 200, "{\"count\":" + collections.getOrDefault(coll, Map.of()).size() + "}");
+            } catch (IOException | InterruptedException e) {
+                awaits.remove(w);
+            }
+        }, "fake-target-await");
+        t.setDaemon(true);
+        t.start();
     }
 
     /** The order's busy counter of the request this thread answers; released just before the response goes out. */
@@ -495,6 +551,9 @@ public final class FakeTarget implements AutoCloseable {
                 o.put("id", String.valueOf(ids.incrementAndGet()));
                 objects.put(o.get("id").asText(), o);
                 index(coll, o, true);
+                if (!awaits.isEmpty()) {
+                    awaits.forEach(w -> w.check(coll, objects.size()));
+                }
                 send(ex, 201, o.toString());
             } else if (parts.length == 2 && method.equals("GET")) {
                 ObjectNode o = objects.get(parts[1]);

@@ -75,19 +75,32 @@ public final class TargetProcess implements AutoCloseable {
                 HttpResponse.BodyHandlers.discarding());
     }
 
-    /** Waits until the target holds {@code tickets} tickets; returns the nanoTime when it saw them. */
+    /**
+     * Waits until the target holds {@code tickets} tickets; returns the nanoTime when it saw them. One long request
+     * ({@code GET /_await}), answered by the target the moment the last ticket is stored: polling {@code /_stats}
+     * every 25 ms cost the measured JVM, which also runs ordersync, its HTTP client's CPU and JIT compilations
+     * (BENCHMARKS.md, issue 18 round twenty-three).
+     */
     public long awaitTickets(long tickets, Duration timeout) throws Exception {
         long deadline = System.nanoTime() + timeout.toNanos();
-        while (System.nanoTime() < deadline) {
-            long now = count("tickets");
-            if (now >= tickets) {
-                return System.nanoTime();
+        while (true) {
+            long left = Math.max(1, (deadline - System.nanoTime()) / 1_000_000);
+            // at most a minute per request, so a target that died is noticed
+            long wait = Math.min(left, 60_000);
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url() + "/_await?collection=tickets&count="
+                            + tickets + "&timeoutMs=" + wait)).header("Authorization", "Bearer s3cret")
+                    .timeout(Duration.ofMillis(wait + 10_000)).build(), HttpResponse.BodyHandlers.ofString());
+            long now = System.nanoTime();
+            if (r.statusCode() != 200) {
+                throw new IllegalStateException("target answered " + r.statusCode() + " to /_await: " + r.body());
             }
-            // each look is an HTTP request from this JVM, which also runs ordersync: every 25 ms until the last
-            // 2 %, then every 2 ms (the end time is what the throughput is computed from)
-            Thread.sleep(now < tickets * 0.98 ? 25 : 2);
+            if (BenchData.JSON.readTree(r.body()).path("count").asLong() >= tickets) {
+                return now;
+            }
+            if (now >= deadline) {
+                throw new IllegalStateException("target has " + count("tickets") + " of " + tickets + " tickets after " + timeout);
+            }
         }
-        throw new IllegalStateException("target has " + count("tickets") + " of " + tickets + " tickets after " + timeout);
     }
 
     @Override
