@@ -159,6 +159,10 @@ public final class Ordersync {
         r.bind("ordersync.orderStore", store);
         r.bind("ordersync.syncQueue", queue);
         r.bind("ordersync.providers", providers);
+        // the dispatcher's content-based router asks these of each claimed row (ref language: called as they are;
+        // a bean expression copies the exchange for every call)
+        r.bind("ordersync.providers.rowActive", (org.apache.camel.Predicate) e -> providers.isActive(e.getIn().getBody(io.ordersync.queue.QueueEntry.class).provider()));
+        r.bind("ordersync.providers.rowBroken", (org.apache.camel.Predicate) e -> providers.isBroken(e.getIn().getBody(io.ordersync.queue.QueueEntry.class).provider()));
         r.bind("ordersync.dispatcher", dispatcher);
         r.bind("ordersync.syncOutcome", outcome);
         r.bind("ordersync.attempts", attempts);

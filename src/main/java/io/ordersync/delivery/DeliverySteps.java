@@ -95,6 +95,8 @@ public final class DeliverySteps {
     public void bindInto(org.apache.camel.spi.Registry r) {
         r.bind("ordersync.delivery", this);
         r.bind("ordersync.delivery.begin", (org.apache.camel.Processor) this::begin);
+        // the loop's condition, for the ref language: a method-call expression copies the exchange on every call
+        r.bind("ordersync.delivery.nextObject", (org.apache.camel.Predicate) this::nextObject);
         r.bind("ordersync.delivery.lookup", (org.apache.camel.Processor) this::lookup);
         r.bind("ordersync.delivery.decide", (org.apache.camel.Processor) this::decide);
         r.bind("ordersync.delivery.record", (org.apache.camel.Processor) this::record);
