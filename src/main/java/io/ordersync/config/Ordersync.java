@@ -150,8 +150,10 @@ public final class Ordersync {
                 attempts);
         dispatcher.beforeHandBack(() -> {
             if (!outcome.awaitCommitted(java.time.Duration.ofSeconds(10))) {
-                LOG.warn("Outcomes of syncs still being stored after 10 s at shutdown; their rows wait for their leases");
+                LOG.warn("Outcomes of syncs still being stored after 10 s at shutdown; their rows are not handed back");
+                return false;
             }
+            return true;
         });
 
         Registry r = context.getRegistry();

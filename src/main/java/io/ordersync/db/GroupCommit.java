@@ -210,11 +210,25 @@ public final class GroupCommit<T> {
                 group.forEach(p -> p.failure = groupFailed);
             } else {
                 // one item may be the cause: each again on its own, so only that one fails
+                RuntimeException unavailable = null;
                 for (Pending<T> p : group) {
+                    if (unavailable != null) {
+                        // the database went out of reach meanwhile: the rest would wait for a connection each
+                        p.failure = unavailable;
+                        continue;
+                    }
                     try {
                         inOneTransaction(List.of(p.item));
                     } catch (RuntimeException e) {
                         p.failure = e;
+                        if (Tx.isDatabaseUnavailable(e)) {
+                            unavailable = e;
+                        }
+                    } catch (Error e) {
+                        // this item's transaction was rolled back; the items committed before it stay committed
+                        // (an Error escaping here would fail them all), those after it are still written
+                        LOG.error("Group commit of an item failed", e);
+                        p.failure = new IllegalStateException("group commit failed: " + e, e);
                     }
                 }
             }

@@ -17,8 +17,9 @@ import java.util.List;
  * at a database once a minute ({@code autovacuum_naptime}): at a thousand orders a second that is up to 150 000 dead
  * versions, and in the end-to-end benchmark PostgreSQL then used two to four times the CPU per order of a run whose
  * queue had just been vacuumed (BENCHMARKS.md, issue 18 round twenty-two). A vacuum of these small tables takes
- * milliseconds, takes no lock that DML waits for, and skips a table another vacuum holds ({@code SKIP_LOCKED}), so
- * several instances can all run it. On H2 (no dead row versions to vacuum) it does nothing, nor with a period of 0.
+ * milliseconds, takes no lock that DML waits for (not truncating: giving an emptied table's end pages back would
+ * need an exclusive lock, for which it waited up to 5 s per table while a writer had the table open), and skips a
+ * table another vacuum holds ({@code SKIP_LOCKED}), so several instances can all run it. On H2 (no dead row versions to vacuum) it does nothing, nor with a period of 0.
  */
 public final class QueueVacuum {
 
@@ -51,7 +52,10 @@ public final class QueueVacuum {
             c.setAutoCommit(true);
             try (Statement s = c.createStatement()) {
                 for (String table : TABLES) {
-                    s.execute("VACUUM (SKIP_LOCKED) " + table);
+                    // TRUNCATE false: giving an emptied table's end pages back needs an ACCESS EXCLUSIVE lock, which
+                    // SKIP_LOCKED does not cover: the vacuum waited up to 5 s per table for it while a writer had the
+                    // table open (and the writers would wait behind it once it has it)
+                    s.execute("VACUUM (SKIP_LOCKED, TRUNCATE false) " + table);
                     for (SQLWarning w = s.getWarnings(); w != null; w = w.getNextWarning()) {
                         if (LOCK_NOT_AVAILABLE.equals(w.getSQLState())) {
                             // another vacuum (another instance's, autovacuum) holds the table: it does the work

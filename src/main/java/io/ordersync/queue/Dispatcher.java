@@ -326,6 +326,7 @@ public final class Dispatcher extends ServiceSupport {
     /** Called once for every claimed row when its outcome has been stored. */
     public void finished(QueueEntry e) {
         snapshots.remove(e.id());
+        storing.remove(e.id());
         if (claimed.remove(e.id()) != null) {
             Integer left = inFlight.computeIfPresent(e.provider(), (k, v) -> v <= 1 ? null : v - 1);
             Provider p = providers.active(e.provider());
@@ -416,9 +417,15 @@ public final class Dispatcher extends ServiceSupport {
     @Override
     protected void doStop() {
         // the outcomes of the syncs that ran are stored first: their rows are done, not to be handed back
-        beforeHandBack.run();
+        boolean stored = beforeHandBack.getAsBoolean();
         int n = 0;
+        int left = 0;
         for (QueueEntry e : new ArrayList<>(claimed.values())) {
+            if (!stored && storing.contains(e.id())) {
+                // synced, its outcome still on its way to the database: handed back, it would be synced again
+                left++;
+                continue;
+            }
             try {
                 boolean ok = Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(), Instant.now(), null, e.lastError()));
                 if (ok) {
@@ -432,6 +439,10 @@ public final class Dispatcher extends ServiceSupport {
         if (n > 0) {
             LOG.info("Handed back {} claimed queue rows at shutdown", n);
         }
+        if (left > 0) {
+            LOG.warn("{} claimed queue rows whose outcomes were still being stored are not handed back; each is done"
+                    + " when its outcome is stored, or waits for its lease", left);
+        }
         try {
             presence.withdraw();
         } catch (RuntimeException e) {
@@ -440,11 +451,23 @@ public final class Dispatcher extends ServiceSupport {
         }
     }
 
-    private Runnable beforeHandBack = () -> { };
+    private java.util.function.BooleanSupplier beforeHandBack = () -> true;
 
-    /** Runs at a stop before the claims are handed back (the routes are stopped by then): the outcomes' commits. */
-    public void beforeHandBack(Runnable r) {
+    /**
+     * Runs at a stop before the claims are handed back (the routes are stopped by then): waits for the outcomes'
+     * commits, true when all are stored. When not, the rows whose outcomes are still being stored ({@link #storing})
+     * are not handed back.
+     */
+    public void beforeHandBack(java.util.function.BooleanSupplier r) {
         this.beforeHandBack = r;
+    }
+
+    /** Ids of claimed rows whose sync is done and whose outcome was handed to the group commit, until {@link #finished}. */
+    private final java.util.Set<Long> storing = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /** The row's sync is done and its outcome handed over to be stored: at a stop it is not handed back. */
+    public void storing(QueueEntry e) {
+        storing.add(e.id());
     }
 
     public String instanceId() {

@@ -113,6 +113,7 @@ public final class SyncOutcome {
         }
         Done done = new Done(e, attemptLog.prepare(e.eventSlug(), e.orderCode(), e.provider(), tries, secrets), results,
                 successLog(e, sync.passesFilter(), sync.requestSent(), results));
+        dispatcher.storing(e);
         successes.submit(done, failure -> {
             if (failure != null) {
                 // as if the sync had failed with it: classified (our database unavailable: due again soon, no
