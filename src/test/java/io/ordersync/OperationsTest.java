@@ -46,6 +46,8 @@ class OperationsTest extends AppTestSupport {
         assertThat(metrics).contains("ordersync_http_responses_total{provider=\"crm\",status=\"503\"} 3.0");
         assertThat(metrics).contains("ordersync_delivery_latency_seconds_count{provider=\"crm\"} 1");
         assertThat(metrics).contains("ordersync_delivery_latency_seconds_bucket{provider=\"crm\",le=");
+        // Camel's route policy times each route (camel.metrics.routePolicyLevel = route): the provider's call route too
+        assertThat(metrics.lines()).anyMatch(l -> l.startsWith("camel_") && l.contains("routeId=\"provider-crm-call\""));
     }
 
     @Test
