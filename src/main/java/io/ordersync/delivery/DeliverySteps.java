@@ -192,8 +192,23 @@ public final class DeliverySteps {
 
     // ---- the provider-call route ----
 
-    /** No request while the target's Retry-After pause lasts: the row waits, no attempt counted. */
+    /**
+     * The circuit breaker's flags of the previous call of this sync, which must not be read as this call's. By
+     * name, in one step: a removeProperties pattern compiled a regular expression for every property of every call
+     * (9 % of ordersync's CPU in the e2e profile), and seven removeProperty steps were seven more steps per call.
+     */
+    private static final String[] BREAKER_FLAGS = {"CamelCircuitBreakerState", "CamelCircuitBreakerSuccessfulExecution",
+            "CamelCircuitBreakerResponseFromFallback", "CamelCircuitBreakerResponseShortCircuited",
+            "CamelCircuitBreakerResponseTimedOut", "CamelCircuitBreakerResponseRejected", "CamelCircuitBreakerResponseIgnored"};
+
+    /**
+     * Clears the previous call's circuit breaker flags; no request while the target's Retry-After pause lasts (the
+     * row waits, no attempt counted).
+     */
     public void admit(Exchange exchange) {
+        for (String flag : BREAKER_FLAGS) {
+            exchange.removeProperty(flag);
+        }
         if (Preview.of(exchange)) {
             // a preview sends nothing: the provider's pause is not its business
             return;
