@@ -98,8 +98,9 @@ public final class GroupCommit<T> {
         if (start) {
             try {
                 writers.execute(this::drain);
-            } catch (RejectedExecutionException e) {
-                // no thread could be started (the JVM is out of them): this one writes
+            } catch (RejectedExecutionException | OutOfMemoryError e) {
+                // no thread could be started (the JVM is out of them: "unable to create native thread"): this one
+                // writes, or the items would wait for a writer that never comes
                 drain();
             }
         }
@@ -149,7 +150,11 @@ public final class GroupCommit<T> {
                 monitor.notifyAll();
             }
             if (again) {
-                writers.execute(this::drain);
+                try {
+                    writers.execute(this::drain);
+                } catch (RejectedExecutionException | OutOfMemoryError e) {
+                    drain();
+                }
             }
         }
     }
