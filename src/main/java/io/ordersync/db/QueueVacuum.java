@@ -17,9 +17,9 @@ import java.util.List;
  * at a database once a minute ({@code autovacuum_naptime}): at a thousand orders a second that is up to 150 000 dead
  * versions, and in the end-to-end benchmark PostgreSQL then used two to four times the CPU per order of a run whose
  * queue had just been vacuumed (BENCHMARKS.md, issue 18 round twenty-two). A vacuum of these small tables takes
- * milliseconds, takes no lock that DML waits for (not truncating: giving an emptied table's end pages back would
- * need an exclusive lock, for which it waited up to 5 s per table while a writer had the table open), and skips a
- * table another vacuum holds ({@code SKIP_LOCKED}), so several instances can all run it. On H2 (no dead row versions to vacuum) it does nothing, nor with a period of 0.
+ * milliseconds, takes no lock that DML waits for (but the few milliseconds of giving an emptied table's end pages
+ * back; while a writer holds the table it waits up to 5 s per table for that chance, and a stop waits for it), and
+ * skips a table another vacuum holds ({@code SKIP_LOCKED}), so several instances can all run it. On H2 (no dead row versions to vacuum) it does nothing, nor with a period of 0.
  */
 public final class QueueVacuum {
 
@@ -52,10 +52,11 @@ public final class QueueVacuum {
             c.setAutoCommit(true);
             try (Statement s = c.createStatement()) {
                 for (String table : TABLES) {
-                    // TRUNCATE false: giving an emptied table's end pages back needs an ACCESS EXCLUSIVE lock, which
-                    // SKIP_LOCKED does not cover: the vacuum waited up to 5 s per table for it while a writer had the
-                    // table open (and the writers would wait behind it once it has it)
-                    s.execute("VACUUM (SKIP_LOCKED, TRUNCATE false) " + table);
+                    // with the truncation of emptied end pages: it takes its ACCESS EXCLUSIVE lock only when no
+                    // writer holds the table (it tries every 50 ms, for up to 5 s per table, and gives the lock up as
+                    // soon as a writer waits for it). Without it (TRUNCATE false) the tables kept the size of the
+                    // largest backlog, and PostgreSQL used twice the CPU per order (BENCHMARKS.md, round twenty-three)
+                    s.execute("VACUUM (SKIP_LOCKED) " + table);
                     for (SQLWarning w = s.getWarnings(); w != null; w = w.getNextWarning()) {
                         if (LOCK_NOT_AVAILABLE.equals(w.getSQLState())) {
                             // another vacuum (another instance's, autovacuum) holds the table: it does the work
