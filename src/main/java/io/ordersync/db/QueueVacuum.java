@@ -19,7 +19,8 @@ import java.util.List;
  * queue had just been vacuumed (BENCHMARKS.md, issue 18 round twenty-two). A vacuum of these small tables takes
  * milliseconds, takes no lock that DML waits for (but the few milliseconds of giving an emptied table's end pages
  * back; while a writer holds the table it waits up to 5 s per table for that chance, and a stop waits for it), and
- * skips a table another vacuum holds ({@code SKIP_LOCKED}), so several instances can all run it. On H2 (no dead row versions to vacuum) it does nothing, nor with a period of 0.
+ * skips a table another vacuum holds ({@code SKIP_LOCKED}), so several instances can all run it. On H2 (no dead row
+ * versions to vacuum) it does nothing, nor with a period of 0.
  */
 public final class QueueVacuum {
 

@@ -6,8 +6,6 @@ import io.ordersync.support.Postgres;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -36,7 +34,7 @@ class GroupCommitItemByItemTest {
                     writing.countDown();
                     released.await(10, TimeUnit.SECONDS);
                 }
-                insert(c, items);
+                GroupCommitTest.insert(c, items);
                 // e.g. an OutOfMemoryError while this one item is written on its own
                 if (items.equals(List.of("err"))) {
                     throw new OutOfMemoryError("simulated");
@@ -60,9 +58,9 @@ class GroupCommitItemByItemTest {
             assertThat(group.awaitIdle(java.time.Duration.ofSeconds(10))).isTrue();
 
             // ok1 and ok2 were committed in transactions of their own: told so; only the value too long and err failed
-            assertThat(count(ds, "ok1")).isEqualTo(1);
-            assertThat(count(ds, "ok2")).isEqualTo(1);
-            assertThat(count(ds, "err")).isZero();
+            assertThat(GroupCommitTest.count(ds, "ok1")).isEqualTo(1);
+            assertThat(GroupCommitTest.count(ds, "ok2")).isEqualTo(1);
+            assertThat(GroupCommitTest.count(ds, "err")).isZero();
             assertThat(told.get("ok1")).as("ok1 is committed; its callback must say so").isEmpty();
             assertThat(told.get("ok2")).as("ok2 is written after err's Error").isEmpty();
             assertThat(told.get("bad")).isPresent();
@@ -89,7 +87,7 @@ class GroupCommitItemByItemTest {
                     groupFailing.countDown();
                     Thread.sleep(300); // the test takes every connection meanwhile (the database is out of reach)
                 }
-                insert(c, items);
+                GroupCommitTest.insert(c, items);
             });
             int n = 12;
             CountDownLatch all = new CountDownLatch(n + 1);
@@ -127,33 +125,7 @@ class GroupCommitItemByItemTest {
             }
             // the items told "committed" (some may have been, before the test had both connections) are stored
             for (Map.Entry<String, Optional<RuntimeException>> e : told.entrySet()) {
-                assertThat(count(ds, e.getKey().equals("bad") ? "x".repeat(300) : e.getKey())).isEqualTo(e.getValue().isEmpty() ? 1 : 0);
-            }
-        }
-    }
-
-    private static void insert(java.sql.Connection c, List<String> items) throws Exception {
-        try (var s = c.createStatement()) {
-            s.execute("CREATE TABLE IF NOT EXISTS group_commit_item (item VARCHAR(100) NOT NULL)");
-        }
-        try (PreparedStatement ps = c.prepareStatement("INSERT INTO group_commit_item (item) VALUES (?)")) {
-            for (String i : items) {
-                ps.setString(1, i);
-                ps.addBatch();
-            }
-            ps.executeBatch();
-        }
-    }
-
-    private static int count(HikariDataSource ds, String item) throws Exception {
-        try (var c = ds.getConnection(); var s = c.createStatement()) {
-            s.execute("CREATE TABLE IF NOT EXISTS group_commit_item (item VARCHAR(100) NOT NULL)");
-            try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM group_commit_item WHERE item = ?")) {
-                ps.setString(1, item);
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    return rs.getInt(1);
-                }
+                assertThat(GroupCommitTest.count(ds, e.getKey().equals("bad") ? "x".repeat(300) : e.getKey())).isEqualTo(e.getValue().isEmpty() ? 1 : 0);
             }
         }
     }

@@ -282,7 +282,8 @@ class GroupCommitTest {
         }
     }
 
-    private static void insert(java.sql.Connection c, List<String> items) throws Exception {
+    /** The items into a table of their own (created when missing); also GroupCommitItemByItemTest's writer. */
+    static void insert(java.sql.Connection c, List<String> items) throws Exception {
         try (var s = c.createStatement()) {
             s.execute("CREATE TABLE IF NOT EXISTS group_commit_item (item VARCHAR(100) NOT NULL)");
         }
@@ -318,7 +319,8 @@ class GroupCommitTest {
         }
     }
 
-    private static int count(HikariDataSource ds, String item) throws Exception {
+    /** Rows of the item (all rows: null); also GroupCommitItemByItemTest's. */
+    static int count(HikariDataSource ds, String item) throws Exception {
         try (var c = ds.getConnection(); var s = c.createStatement()) {
             s.execute("CREATE TABLE IF NOT EXISTS group_commit_item (item VARCHAR(100) NOT NULL)");
             try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM group_commit_item" + (item == null ? "" : " WHERE item = ?"))) {
