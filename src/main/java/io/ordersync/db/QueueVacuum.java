@@ -55,8 +55,8 @@ public final class QueueVacuum {
                 for (String table : TABLES) {
                     // with the truncation of emptied end pages: it takes its ACCESS EXCLUSIVE lock only when no
                     // writer holds the table (it tries every 50 ms, for up to 5 s per table, and gives the lock up as
-                    // soon as a writer waits for it). Without it (TRUNCATE false) the tables kept the size of the
-                    // largest backlog, and PostgreSQL used twice the CPU per order (BENCHMARKS.md, round twenty-three)
+                    // soon as a writer waits for it). Without it (TRUNCATE false) the tables would keep the size of
+                    // the largest backlog for good: this vacuum leaves autovacuum, which truncates, nothing to do
                     s.execute("VACUUM (SKIP_LOCKED) " + table);
                     for (SQLWarning w = s.getWarnings(); w != null; w = w.getNextWarning()) {
                         if (LOCK_NOT_AVAILABLE.equals(w.getSQLState())) {

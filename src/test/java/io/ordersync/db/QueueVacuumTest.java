@@ -106,8 +106,8 @@ class QueueVacuumTest {
      * A worker's transaction holds ROW EXCLUSIVE on the tables it writes, and giving an emptied table's end pages back
      * needs ACCESS EXCLUSIVE, which SKIP_LOCKED does not cover: the vacuum waits (up to 5 s per table) for a moment no
      * writer holds the table. Other writers must not wait meanwhile, and once the writer is done the pages go back.
-     * (Without the truncation, TRUNCATE false, the vacuum never waited, but the tables kept the size of the largest
-     * backlog and PostgreSQL used twice the CPU per order in the benchmark: BENCHMARKS.md, round twenty-three.)
+     * (Without the truncation, TRUNCATE false, the vacuum never waited, but the tables would keep the size of the
+     * largest backlog for good: BENCHMARKS.md, round twenty-three.)
      */
     @Test
     void whileTheVacuumWaitsToGiveEmptiedPagesBackWritersDoNotWait() throws Exception {
