@@ -397,10 +397,14 @@ public final class SyncQueue {
      * PostgreSQL: the snapshots of all the claimed rows' orders in one round trip (an index probe per order). The arrays
      * as {@code (SELECT ?)}: a custom plan, which knows their length, looked cheaper than the generic one, which
      * guesses ten elements, so every execution was planned (767 plans for about as many calls, pg_stat_statements).
+     * Each snapshot by a lateral subquery with a LIMIT, which the planner cannot turn into a join: as a join, about
+     * half of the benchmark's runs were planned reading the whole table, 7 858 buffers per call instead of 36, and
+     * PostgreSQL's CPU per order doubled (BENCHMARKS.md, issue 18 round twenty-three).
      */
     static final String SNAPSHOTS_PG = "SELECT k.event_slug, k.order_code, s.document "
             + "FROM unnest((SELECT ?::varchar[]), (SELECT ?::varchar[])) AS k(event_slug, order_code) "
-            + "JOIN order_snapshot s ON s.event_slug = k.event_slug AND s.order_code = k.order_code";
+            + "CROSS JOIN LATERAL (SELECT o.document FROM order_snapshot o WHERE o.event_slug = k.event_slug "
+            + "AND o.order_code = k.order_code LIMIT 1) s";
 
     /** The newest snapshot of each row's order, by row id; rows of one order share the one read. */
     static Map<Long, String> snapshots(Connection c, List<QueueEntry> rows, boolean postgres) throws SQLException {
