@@ -27,13 +27,9 @@ class GroupCommitItemByItemTest {
     @ValueSource(strings = {"h2", "postgresql"})
     void anItemCommittedOnItsOwnIsNotToldAFailureWhenALaterItemThrowsAnError(String db) throws Exception {
         try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase(db)))) {
-            CountDownLatch writing = new CountDownLatch(1);
-            CountDownLatch released = new CountDownLatch(1);
+            GroupCommitTest.HeldFirst held = new GroupCommitTest.HeldFirst();
             GroupCommit<String> group = new GroupCommit<>(ds, 64, (c, items) -> {
-                if (items.contains("first")) {
-                    writing.countDown();
-                    released.await(10, TimeUnit.SECONDS);
-                }
+                held.holdIfFirst(items);
                 GroupCommitTest.insert(c, items);
                 // e.g. an OutOfMemoryError while this one item is written on its own
                 if (items.equals(List.of("err"))) {
@@ -47,13 +43,13 @@ class GroupCommitItemByItemTest {
                 all.countDown();
             };
             group.submit("first", cb.apply("first"));
-            assertThat(writing.await(10, TimeUnit.SECONDS)).isTrue();
+            held.awaitFirstWriting();
             // one group: ok1, a value too long (the group's batch fails), err, ok2
             group.submit("ok1", cb.apply("ok1"));
             group.submit("x".repeat(300), cb.apply("bad"));
             group.submit("err", cb.apply("err"));
             group.submit("ok2", cb.apply("ok2"));
-            released.countDown();
+            held.release();
             assertThat(all.await(20, TimeUnit.SECONDS)).isTrue();
             assertThat(group.awaitIdle(java.time.Duration.ofSeconds(10))).isTrue();
 
@@ -78,14 +74,10 @@ class GroupCommitItemByItemTest {
     @ValueSource(strings = {"h2", "postgresql"})
     void whenTheDatabaseBecomesUnavailableWhileAFailedGroupIsWrittenItemByItemTheRestAreNotTried(String db) throws Exception {
         try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase(db)))) {
-            CountDownLatch writing = new CountDownLatch(1);
-            CountDownLatch released = new CountDownLatch(1);
+            GroupCommitTest.HeldFirst held = new GroupCommitTest.HeldFirst();
             List<String> tried = new java.util.concurrent.CopyOnWriteArrayList<>();
             GroupCommit<String> group = new GroupCommit<>(ds, 64, (c, items) -> {
-                if (items.contains("first")) {
-                    writing.countDown();
-                    released.await(10, TimeUnit.SECONDS);
-                }
+                held.holdIfFirst(items);
                 if (items.size() == 1 && !items.contains("first")) {
                     tried.add(items.get(0));
                     if (tried.size() == 1) {
@@ -98,7 +90,7 @@ class GroupCommitItemByItemTest {
             CountDownLatch all = new CountDownLatch(n + 1);
             Map<String, Optional<RuntimeException>> told = new ConcurrentHashMap<>();
             group.submit("first", f -> all.countDown());
-            assertThat(writing.await(10, TimeUnit.SECONDS)).isTrue();
+            held.awaitFirstWriting();
             // one group: a value too long (the group's batch fails), then eleven good items
             group.submit("x".repeat(300), f -> {
                 told.put("bad", Optional.ofNullable(f));
@@ -111,7 +103,7 @@ class GroupCommitItemByItemTest {
                     all.countDown();
                 });
             }
-            released.countDown();
+            held.release();
             assertThat(all.await(20, TimeUnit.SECONDS)).isTrue();
             // the first item on its own met the unreachable database; none after it was tried
             assertThat(tried).hasSize(1);

@@ -259,7 +259,8 @@ class GroupCommitTest {
         }
     }
 
-    private static final class HeldFirst {
+    /** Holds the group with "first" in the writer until released; also GroupCommitItemByItemTest's. */
+    static final class HeldFirst {
         private final CountDownLatch writing = new CountDownLatch(1);
         private final CountDownLatch released = new CountDownLatch(1);
 
