@@ -371,7 +371,7 @@ public final class SyncQueue {
      */
     public static String claimSqlPostgres(int full, boolean only, int most) {
         String due = dueRows("SELECT q.id, q.not_before", "ev.val", "(SELECT ?::timestamptz)", full,
-                only ? "(SELECT ?::varchar)" : null) + " LIMIT " + most;
+                only ? "(SELECT ?::varchar)" : null, true) + " LIMIT " + most;
         return "WITH RECURSIVE ev(val) AS (SELECT (" + firstWaiting("event_slug") + ") UNION ALL SELECT ("
                 + nextWaiting("event_slug", ">", "ev.val") + ") FROM ev WHERE ev.val IS NOT NULL), "
                 // the first due rows of every event, then the second of every event, …
@@ -379,9 +379,11 @@ public final class SyncQueue {
                 + "row_number() OVER (PARTITION BY ev.val ORDER BY e.not_before, e.id) AS rank FROM ev CROSS JOIN LATERAL ("
                 + due + ") e WHERE ev.val IS NOT NULL) d ORDER BY d.rank, d.val LIMIT " + most + "), "
                 // by id from the primary key (a join let the planner read the whole queue for 16 rows)
+                // the row's other conditions wrapped in IS TRUE, which no index can serve: with them plain, the
+                // planner read all due rows from the index on slot and due time and filtered them by id
                 + "locked AS (SELECT q.id FROM sync_queue q WHERE q.id = ANY(ARRAY(SELECT id FROM cand WHERE cand.n <= ?)) "
-                + "AND q.slot = 'waiting' "
-                + "AND q.need_manual_retry IS NULL AND q.not_before <= ? FOR UPDATE SKIP LOCKED), "
+                + "AND (q.slot = 'waiting' AND q.need_manual_retry IS NULL AND q.not_before <= ?) IS TRUE "
+                + "FOR UPDATE SKIP LOCKED), "
                 + "claimed AS (UPDATE sync_queue q SET slot = 'inflight', "
                 + "claim_token = ?::varchar || '-' || (SELECT cand.n FROM cand WHERE cand.id = q.id), claimed_by = ?, "
                 + "lease_until = ? WHERE q.id = ANY(ARRAY(SELECT id FROM locked)) RETURNING " + qualified("q") + ") "
@@ -686,7 +688,7 @@ public final class SyncQueue {
      * Public for the test that checks the database reads them from the index instead of sorting the backlog.
      */
     public static String candidatesSql(int full, boolean only) {
-        return dueRows("SELECT " + COLUMNS, "?", "?", full, only ? "?" : null) + " FETCH FIRST ? ROWS ONLY";
+        return dueRows("SELECT " + COLUMNS, "?", "?", full, only ? "?" : null, false) + " FETCH FIRST ? ROWS ONLY";
     }
 
     /**
@@ -694,11 +696,16 @@ public final class SyncQueue {
      * {@code event}, {@code now} and {@code only} (null: any provider) are SQL expressions, {@code full} the number of
      * providers to skip (a parameter each). For {@link #candidatesSql} and the PostgreSQL claim.
      */
-    private static String dueRows(String select, String event, String now, int full, String only) {
+    private static String dueRows(String select, String event, String now, int full, String only, boolean postgres) {
         StringBuilder sql = new StringBuilder(select + " FROM sync_queue q WHERE q.slot = 'waiting' "
                 + "AND q.event_slug = " + event + " AND q.need_manual_retry IS NULL AND q.not_before <= " + now + " "
-                + "AND NOT EXISTS (SELECT 1 FROM sync_queue f WHERE f.slot = 'inflight' AND f.event_slug = q.event_slug "
-                + "AND f.order_code = q.order_code AND f.provider = q.provider)");
+                // PostgreSQL: one probe of the unique key (event_slug, order_code, provider, slot) per due row. OFFSET 0
+                // keeps the test a subplan (as an anti-join the planner read every in-flight row of the event for each
+                // due row), and the slot wrapped in IS TRUE leaves no index but the unique key a prefix of the
+                // condition (it took the index on slot and provider, all the provider's in-flight rows per due row)
+                + "AND NOT EXISTS (SELECT 1 FROM sync_queue f WHERE " + (postgres ? "(f.slot = 'inflight') IS TRUE" : "f.slot = 'inflight'")
+                + " AND f.event_slug = q.event_slug AND f.order_code = q.order_code AND f.provider = q.provider"
+                + (postgres ? " OFFSET 0)" : ")"));
         for (int i = 0; i < full; i++) {
             sql.append(i == 0 ? " AND q.provider NOT IN (?" : ", ?");
         }
