@@ -132,27 +132,20 @@ class GenericPlansTest {
                 case "analyzed empty" -> s.execute("ANALYZE sync_queue");
                 case "analyzed with in-flight rows only" -> {
                     queueRows(s, "I", 40, "inflight");
-                    s.execute("ANALYZE sync_queue");
-                    s.execute("DELETE FROM sync_queue");
-                    s.execute("VACUUM sync_queue");
+                    analyzeThenEmpty(s, true);
                 }
                 case "analyzed with thousands of rows in flight" -> {
                     queueRows(s, "I", 5_000, "inflight");
-                    s.execute("ANALYZE sync_queue");
-                    s.execute("DELETE FROM sync_queue");
+                    analyzeThenEmpty(s, false);
                 }
                 case "analyzed with the rows in flight and a few waiting" -> {
                     queueRows(s, "I", 200, "inflight");
                     queueRows(s, "W", 3, "waiting");
-                    s.execute("ANALYZE sync_queue");
-                    s.execute("DELETE FROM sync_queue");
-                    s.execute("VACUUM sync_queue");
+                    analyzeThenEmpty(s, true);
                 }
                 case "analyzed with a backlog since claimed" -> {
                     queueRows(s, "W", 10_000, "waiting");
-                    s.execute("ANALYZE sync_queue");
-                    s.execute("DELETE FROM sync_queue");
-                    s.execute("VACUUM sync_queue");
+                    analyzeThenEmpty(s, true);
                 }
                 case "vacuumed after a backlog" -> {
                     queueRows(s, "W", 10_000, "waiting");
@@ -198,6 +191,15 @@ class GenericPlansTest {
                         "analyzed with a backlog since claimed",
                         "vacuumed after a backlog")
                 .flatMap(state -> Stream.of(Arguments.of(state, false), Arguments.of(state, true)));
+    }
+
+    /** Statistics taken of the rows there are, then the rows deleted (and vacuumed away). */
+    private static void analyzeThenEmpty(Statement s, boolean vacuum) throws java.sql.SQLException {
+        s.execute("ANALYZE sync_queue");
+        s.execute("DELETE FROM sync_queue");
+        if (vacuum) {
+            s.execute("VACUUM sync_queue");
+        }
     }
 
     private static void queueRows(Statement s, String prefix, int n, String slot) throws java.sql.SQLException {
