@@ -116,7 +116,7 @@ class GenericPlansTest {
      * gone), and the claim runs on a generic plan made from them. In about half of the benchmark's PostgreSQL runs the
      * plan read, for each due row, every in-flight row of its event, and locked the claimed rows by reading every due
      * row of the queue from the index on slot and due time (PostgreSQL's CPU per order doubled: BENCHMARKS.md, issue 18
-     * round twenty-four). Here, for each of six states of the statistics, with one provider or any, a backlog of
+     * round twenty-four). Here, for each of seven states of the statistics, with one provider or any, a backlog of
      * 10 000 due rows and 30 in-flight rows arrive after them, and the generic plan claims 8: the in-flight test must be
      * a probe of the unique key per due row, the lock a probe of the primary key per claimed row, and no step may
      * filter away more than the claim's rows. Not covered, because the claim still fails it: a queue vacuumed while
