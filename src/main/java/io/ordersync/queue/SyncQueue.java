@@ -380,7 +380,7 @@ public final class SyncQueue {
                 + due + ") e WHERE ev.val IS NOT NULL) d ORDER BY d.rank, d.val LIMIT " + most + "), "
                 // by id from the primary key (a join let the planner read the whole queue for 16 rows)
                 // the row's other conditions wrapped in IS TRUE, which no index can serve: with them plain, the
-                // planner read all due rows from the index on slot and due time and filtered them by id
+                // planner read all due rows from the index on (slot, event, due time) and filtered them by id
                 + "locked AS (SELECT q.id FROM sync_queue q WHERE q.id = ANY(ARRAY(SELECT id FROM cand WHERE cand.n <= ?)) "
                 + "AND (q.slot = 'waiting' AND q.need_manual_retry IS NULL AND q.not_before <= ?) IS TRUE "
                 + "FOR UPDATE SKIP LOCKED), "
