@@ -169,7 +169,8 @@ public final class Ordersync {
         r.bind("ordersync.syncOutcome", outcome);
         r.bind("ordersync.attempts", attempts);
         r.bind("ordersync.retention", retention);
-        r.bind("ordersync.queueVacuum", new io.ordersync.db.QueueVacuum(dataSource, settings.jdbcUrl, settings.vacuumPeriodMs));
+        r.bind("ordersync.queueVacuum", new io.ordersync.db.QueueVacuum(dataSource, settings.jdbcUrl, settings.vacuumPeriodMs,
+                settings.statisticsCheckMs));
         r.bind("ordersync.outboxIntake", new OutboxIntakeProcessor(intake));
         r.bind("ordersync.httpIntake", new HttpIntakeProcessor(intake, mapper));
         r.bind("ordersync.jmsIntake", new JmsIntakeProcessor(intake));

@@ -88,6 +88,9 @@ public final class OrdersyncSettings {
         d.put("ordersync.retention.purge-period-ms", "3600000");
         // PostgreSQL: how often the outbox and the sync queue are vacuumed (route queue-vacuum; QueueVacuum)
         d.put("ordersync.db.vacuum-period-ms", "5000");
+        // PostgreSQL: how often the queue tables' row estimates are checked, and analyzed when stale (route
+        // queue-statistics; QueueVacuum#analyzeIfStale)
+        d.put("ordersync.db.statistics-check-ms", "1000");
         // operational alerts (README "Alerts"): off while neither a webhook URL nor a mail URI is set
         d.put("ordersync.alerts.webhook-url", "");
         d.put("ordersync.alerts.webhook-secret", "");
@@ -109,6 +112,8 @@ public final class OrdersyncSettings {
     public final long connectionTimeoutMs;
     /** PostgreSQL: how often the queue tables are vacuumed; 0: never (left to autovacuum). */
     public final long vacuumPeriodMs;
+    /** PostgreSQL: how often the queue tables' row estimates are checked (analyzed when stale); 0: never. */
+    public final long statisticsCheckMs;
     /** H2 only: when a commit reaches the database file (write, sync or delayed; see Database). */
     public final String h2Commit;
     /** Whether a start on an H2 file that H2 cannot open rebuilds it ({@code ordersync.db.h2-recover=auto}). */
@@ -214,6 +219,10 @@ public final class OrdersyncSettings {
         this.vacuumPeriodMs = Long.parseLong(get(props, "ordersync.db.vacuum-period-ms"));
         if (vacuumPeriodMs < 0) {
             throw new IllegalArgumentException("ordersync.db.vacuum-period-ms must be 0 (off) or more, not " + vacuumPeriodMs);
+        }
+        this.statisticsCheckMs = Long.parseLong(get(props, "ordersync.db.statistics-check-ms"));
+        if (statisticsCheckMs < 0) {
+            throw new IllegalArgumentException("ordersync.db.statistics-check-ms must be 0 (off) or more, not " + statisticsCheckMs);
         }
         this.h2Commit = get(props, "ordersync.db.h2-commit");
         String recover = get(props, "ordersync.db.h2-recover");

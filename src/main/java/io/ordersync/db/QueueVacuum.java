@@ -21,6 +21,8 @@ import java.util.List;
  * back; while a writer holds the table it waits up to 5 s per table for that chance, and a stop waits for it), and
  * skips a table another vacuum holds ({@code SKIP_LOCKED}), so several instances can all run it. On H2 (no dead row
  * versions to vacuum) it does nothing, nor with a period of 0.
+ * <p>
+ * It also keeps the tables' row estimates from going stale ({@link #analyzeIfStale}, route {@code queue-statistics}).
  */
 public final class QueueVacuum {
 
@@ -36,10 +38,105 @@ public final class QueueVacuum {
     /** The last run failed (said once until a run succeeds). */
     private volatile boolean warnedFailure;
 
+    /**
+     * A table's row estimate is taken for stale when it has at least this many live rows and more than
+     * {@link #STALE_FACTOR} times the rows PostgreSQL's planner expects.
+     */
+    static final long STALE_MIN_ROWS = 1000;
+    static final double STALE_FACTOR = 10;
+    /**
+     * For each queue table: its live rows as the statistics collector counts them, and the rows the planner expects,
+     * the density of its last vacuum or analyze (reltuples over relpages) times its pages now; null when the planner
+     * guesses the density from the row width instead (never vacuumed or analyzed, or no pages then).
+     */
+    static final String ESTIMATES = "SELECT c.relname, s.n_live_tup, CASE WHEN c.reltuples < 0 OR c.relpages = 0 THEN NULL "
+            + "ELSE c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::int) END "
+            + "FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid "
+            + "WHERE c.oid IN ('order_outbox'::regclass, 'sync_queue'::regclass)";
+
+    private final boolean analyze;
+    /** An analyze was refused with a warning (said once). */
+    private volatile boolean warnedAnalyze;
+    /** The last check failed (said once until a check succeeds). */
+    private volatile boolean warnedCheckFailure;
+
     /** {@code periodMs} 0 or less: off (the timer then fires once, and that run does nothing). */
     public QueueVacuum(DataSource ds, String jdbcUrl, long periodMs) {
+        this(ds, jdbcUrl, periodMs, 0);
+    }
+
+    /**
+     * {@code periodMs}: the vacuum's period, {@code statisticsCheckMs}: the estimates' check's; 0 or less: that one is
+     * off.
+     */
+    public QueueVacuum(DataSource ds, String jdbcUrl, long periodMs, long statisticsCheckMs) {
         this.ds = ds;
         this.postgres = Database.isPostgres(jdbcUrl) && periodMs > 0;
+        this.analyze = Database.isPostgres(jdbcUrl) && statisticsCheckMs > 0;
+    }
+
+    /**
+     * PostgreSQL: analyzes a queue table whose row estimate is stale ({@link #isStale}), so that the statements
+     * planned with it are planned again. A vacuum of a nearly empty queue whose pages stay (a row near the end keeps
+     * them) stores a density of a row or so per hundred pages, and the planner scales that density to the table's
+     * pages: a backlog filling those pages still looks like one row. Every access path then looks as cheap as every
+     * other, and the claim read all waiting rows of its provider and sorted them, 31 ms per claim instead of 0.6
+     * (BENCHMARKS.md, issue 18 rounds twenty-four and twenty-five), until the next vacuum counted the rows. The check is
+     * one catalog read; an analyze of a queue table reads at most 30 000 sampled rows.
+     *
+     * @return the tables analyzed
+     */
+    public List<String> analyzeIfStale() {
+        if (!analyze) {
+            return List.of();
+        }
+        List<String> stale = new java.util.ArrayList<>();
+        try (Connection c = ds.getConnection()) {
+            boolean autoCommit = c.getAutoCommit();
+            c.setAutoCommit(true);
+            try (Statement s = c.createStatement()) {
+                try (java.sql.ResultSet rs = s.executeQuery(ESTIMATES)) {
+                    while (rs.next()) {
+                        long live = rs.getLong(2);
+                        double planned = rs.getDouble(3);
+                        if (isStale(live, rs.wasNull() ? null : planned)) {
+                            stale.add(rs.getString(1));
+                        }
+                    }
+                }
+                for (String table : stale) {
+                    s.execute("ANALYZE (SKIP_LOCKED) " + table);
+                    for (SQLWarning w = s.getWarnings(); w != null; w = w.getNextWarning()) {
+                        if (!LOCK_NOT_AVAILABLE.equals(w.getSQLState()) && !warnedAnalyze) {
+                            warnedAnalyze = true;
+                            LOG.warn("ANALYZE of {} did not run: {} (its row estimate is left to autovacuum)", table, w.getMessage());
+                        }
+                    }
+                    s.clearWarnings();
+                }
+                if (!stale.isEmpty()) {
+                    LOG.debug("Analyzed {}: their row estimates were stale", stale);
+                }
+            } finally {
+                c.setAutoCommit(autoCommit);
+            }
+            warnedCheckFailure = false;
+        } catch (SQLException | RuntimeException e) {
+            if (!warnedCheckFailure) {
+                warnedCheckFailure = true;
+                LOG.warn("Checking the queue tables' row estimates failed ({}); tried again at the next period", e.getMessage());
+            }
+        }
+        return stale;
+    }
+
+    /**
+     * Whether a table of {@code live} rows whose planner expects {@code planned} (null: a guess from the row width,
+     * not a stored density) has a stale estimate: at least {@link #STALE_MIN_ROWS} rows and more than
+     * {@link #STALE_FACTOR} times the rows expected.
+     */
+    static boolean isStale(long live, Double planned) {
+        return planned != null && live >= STALE_MIN_ROWS && live > STALE_FACTOR * Math.max(planned, 1);
     }
 
     /** Vacuums the queue tables (PostgreSQL); a failure is logged once and tried again next time. */

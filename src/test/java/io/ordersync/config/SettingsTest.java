@@ -93,6 +93,18 @@ class SettingsTest {
     }
 
     @Test
+    void aNegativeStatisticsCheckPeriodIsRefusedAndZeroIsOff() {
+        Properties p = new Properties();
+        p.setProperty("ordersync.db.statistics-check-ms", "-1");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> OrdersyncSettings.from(p))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("ordersync.db.statistics-check-ms must be 0 (off) or more, not -1");
+        p.setProperty("ordersync.db.statistics-check-ms", "0");
+        assertThat(OrdersyncSettings.from(p).statisticsCheckMs).isZero();
+        assertThat(OrdersyncSettings.from(new Properties()).statisticsCheckMs).isEqualTo(1000);
+    }
+
+    @Test
     void aPoolOfOneConnectionIsRefusedWithTheReason() {
         Properties p = new Properties();
         p.setProperty("ordersync.db.pool-size", "1");

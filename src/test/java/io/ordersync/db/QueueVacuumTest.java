@@ -165,6 +165,139 @@ class QueueVacuumTest {
         }
     }
 
+    /**
+     * The estimates' check as a decision: stale only with a stored density (not PostgreSQL's guess from the row width),
+     * at least 1 000 live rows, and more than ten times the rows expected.
+     */
+    @Test
+    void aRowEstimateIsStaleWithThousandsOfRowsAndTenTimesWhatThePlannerExpects() {
+        assertThat(QueueVacuum.isStale(10_031, 1.0)).isTrue();
+        assertThat(QueueVacuum.isStale(10_031, 0.0)).isTrue();
+        assertThat(QueueVacuum.isStale(1_000, 99.0)).isTrue();
+        assertThat(QueueVacuum.isStale(1_000, 100.0)).as("ten times, not more").isFalse();
+        assertThat(QueueVacuum.isStale(999, 0.0)).as("a few hundred rows: any plan reads them quickly").isFalse();
+        assertThat(QueueVacuum.isStale(10_000, null)).as("no stored density: the planner guesses from the row width").isFalse();
+        assertThat(QueueVacuum.isStale(0, 5_000.0)).as("fewer rows than expected: plans stay cheap").isFalse();
+    }
+
+    /**
+     * A queue vacuumed nearly empty whose pages stay, then a backlog: the planner still expects about one row until the
+     * check analyzes the table (and only that table); the next check finds nothing stale. Autovacuum is off for the
+     * tables, so that only the check counts the rows.
+     */
+    @Test
+    void aQueueWhoseEstimateWentStaleIsAnalyzedOnceAndTheOtherTableIsNot() throws Exception {
+        Properties db = Postgres.newDatabase();
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(db));
+             Connection c = ds.getConnection(); Statement s = c.createStatement()) {
+            s.execute("ALTER TABLE sync_queue SET (autovacuum_enabled = false)");
+            s.execute("ALTER TABLE order_outbox SET (autovacuum_enabled = false)");
+            queueRows(s, "W", 5_000);
+            s.execute("DELETE FROM sync_queue WHERE order_code <> 'W1'");
+            s.execute("VACUUM (TRUNCATE false) sync_queue");
+            s.execute("INSERT INTO order_outbox (payload) SELECT '{}' FROM generate_series(1, 3000)");
+            s.execute("ANALYZE order_outbox");
+            QueueVacuum check = new QueueVacuum(ds, db.getProperty("ordersync.db.url"), 5000, 1000);
+            // the first check sees the vacuum's one row: nothing stale yet
+            assertThat(check.analyzeIfStale()).isEmpty();
+
+            queueRows(s, "P", 5_000);
+            s.execute("INSERT INTO order_outbox (payload) SELECT '{}' FROM generate_series(1, 3000)");
+            assertThat(plannedWaiting(s)).isLessThan(10);
+            java.util.List<String> analyzed = new java.util.ArrayList<>();
+            await().atMost(Duration.ofSeconds(10)).until(() -> {
+                reportStatistics(s);
+                analyzed.addAll(check.analyzeIfStale());
+                return !analyzed.isEmpty();
+            });
+            // the outbox doubled (3 000 expected, 6 000 there): not stale
+            assertThat(analyzed).containsExactly("sync_queue");
+            assertThat(plannedWaiting(s)).isGreaterThan(4_000);
+            assertThat(check.analyzeIfStale()).isEmpty();
+            assertThat(log.list).isEmpty();
+        }
+    }
+
+    @Test
+    void aUserWhoMayNotAnalyzeTheTablesGetsOneWarningAndNoFailure() throws Exception {
+        Properties db = Postgres.newDatabase();
+        String url = db.getProperty("ordersync.db.url");
+        try (HikariDataSource owner = Database.open(OrdersyncSettings.from(db));
+             Connection c = owner.getConnection(); Statement s = c.createStatement()) {
+            s.execute("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'not_owner') THEN "
+                    + "CREATE ROLE not_owner LOGIN PASSWORD 'not_owner'; END IF; END $$");
+            s.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO not_owner");
+            s.execute("ALTER TABLE sync_queue SET (autovacuum_enabled = false)");
+            queueRows(s, "W", 100);
+            s.execute("DELETE FROM sync_queue WHERE order_code <> 'W1'");
+            s.execute("VACUUM (TRUNCATE false) sync_queue");
+            queueRows(s, "P", 2_000);
+            try (HikariDataSource other = new HikariDataSource()) {
+                other.setJdbcUrl(url);
+                other.setUsername("not_owner");
+                other.setPassword("not_owner");
+                QueueVacuum check = new QueueVacuum(other, url, 5000, 1000);
+                await().atMost(Duration.ofSeconds(10)).until(() -> {
+                    reportStatistics(s);
+                    return !check.analyzeIfStale().isEmpty();
+                });
+                check.analyzeIfStale();
+            }
+            assertThat(log.list).hasSize(1);
+            assertThat(log.list.get(0).getFormattedMessage())
+                    .startsWith("ANALYZE of sync_queue did not run: ")
+                    .contains("left to autovacuum");
+            assertThat(plannedWaiting(s)).isLessThan(10);
+        }
+    }
+
+    @Test
+    void aCheckPeriodOfZeroAndH2AnalyzeNothing() throws Exception {
+        Properties db = Postgres.newDatabase();
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(db));
+             Connection c = ds.getConnection(); Statement s = c.createStatement()) {
+            s.execute("ALTER TABLE sync_queue SET (autovacuum_enabled = false)");
+            queueRows(s, "W", 100);
+            s.execute("DELETE FROM sync_queue WHERE order_code <> 'W1'");
+            s.execute("VACUUM (TRUNCATE false) sync_queue");
+            queueRows(s, "P", 2_000);
+            Thread.sleep(600);
+            reportStatistics(s);
+            await().atMost(Duration.ofSeconds(10)).until(() -> stat(ds, "n_live_tup", "sync_queue") > 2_000);
+            assertThat(new QueueVacuum(ds, db.getProperty("ordersync.db.url"), 5000, 0).analyzeIfStale()).isEmpty();
+            assertThat(new QueueVacuum(ds, db.getProperty("ordersync.db.url"), 5000).analyzeIfStale()).isEmpty();
+            assertThat(plannedWaiting(s)).isLessThan(10);
+        }
+        Properties h2 = Postgres.newDatabase("h2");
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(h2))) {
+            assertThat(new QueueVacuum(ds, h2.getProperty("ordersync.db.url"), 5000, 1000).analyzeIfStale()).isEmpty();
+        }
+        assertThat(log.list).isEmpty();
+    }
+
+    /**
+     * A backend sends its counts to the statistics collector when it goes idle, at most every 0.5 s, and not later
+     * (PostgreSQL 14): a statement on the connection that wrote lets the counts go once the half second is past.
+     */
+    static void reportStatistics(Statement s) throws java.sql.SQLException {
+        s.execute("SELECT 1");
+    }
+
+    private static void queueRows(Statement s, String prefix, int n) throws java.sql.SQLException {
+        s.execute("INSERT INTO sync_queue (event_slug, order_code, provider, slot, triggered_by, triggered_at, not_before) "
+                + "SELECT 'e', '" + prefix + "' || g, 'crm', 'waiting', 'order.placed', now(), now() FROM generate_series(1, " + n + ") g");
+    }
+
+    /** The rows the planner expects to find waiting in the queue. */
+    private static long plannedWaiting(Statement s) throws java.sql.SQLException {
+        try (ResultSet rs = s.executeQuery("EXPLAIN SELECT id FROM sync_queue WHERE slot = 'waiting'")) {
+            assertThat(rs.next()).isTrue();
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile(" rows=(\\d+) ").matcher(rs.getString(1));
+            assertThat(m.find()).as(rs.getString(1)).isTrue();
+            return Long.parseLong(m.group(1));
+        }
+    }
+
     /** Rows inserted into the outbox and the queue and deleted again: their dead versions wait for a vacuum. */
     private static void deadRows(HikariDataSource ds, int n) throws Exception {
         try (Connection c = ds.getConnection()) {
