@@ -413,17 +413,17 @@ public final class EndToEndBench {
 
     /**
      * The tables that churn (a row in and out per order) as PostgreSQL's statistics see them: live and dead rows,
-     * vacuums so far, and the pages of the indexes a claim and the outbox poll walk from their left end.
+     * vacuums and analyzes so far, and the pages of the indexes a claim and the outbox poll walk from their left end.
      */
     static String churn(DataSource ds) throws Exception {
         StringBuilder out = new StringBuilder();
         try (Connection c = ds.getConnection(); Statement s = c.createStatement(); var rs = s.executeQuery(
-                "SELECT relname, n_live_tup, n_dead_tup, vacuum_count + autovacuum_count, "
+                "SELECT relname, n_live_tup, n_dead_tup, vacuum_count + autovacuum_count, analyze_count + autoanalyze_count, "
                         + "pg_relation_size(CASE relname WHEN 'sync_queue' THEN 'sync_queue_event_due' ELSE 'order_outbox_pkey' END) / 8192 "
                         + "FROM pg_stat_user_tables WHERE relname IN ('sync_queue', 'order_outbox') ORDER BY relname")) {
             while (rs.next()) {
-                out.append(String.format("%s %d live, %d dead, %d vacuums, index %d pages; ", rs.getString(1), rs.getLong(2),
-                        rs.getLong(3), rs.getLong(4), rs.getLong(5)));
+                out.append(String.format("%s %d live, %d dead, %d vacuums, %d analyzes, index %d pages; ", rs.getString(1),
+                        rs.getLong(2), rs.getLong(3), rs.getLong(4), rs.getLong(5), rs.getLong(6)));
             }
         }
         return out.toString();
