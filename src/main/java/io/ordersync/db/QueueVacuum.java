@@ -17,10 +17,10 @@ import java.util.List;
  * at a database once a minute ({@code autovacuum_naptime}): at a thousand orders a second that is up to 150 000 dead
  * versions, and in the end-to-end benchmark PostgreSQL then used two to four times the CPU per order of a run whose
  * queue had just been vacuumed (BENCHMARKS.md, issue 18 round twenty-two). A vacuum of these small tables takes
- * milliseconds, takes no lock that DML waits for (but the few milliseconds of giving an emptied table's end pages
- * back; while a writer holds the table it waits up to 5 s per table for that chance, and a stop waits for it), and
- * skips a table another vacuum holds ({@code SKIP_LOCKED}), so several instances can all run it. On H2 (no dead row
- * versions to vacuum) it does nothing, nor with a period of 0.
+ * milliseconds, takes no lock that DML waits for, and skips a table another vacuum holds ({@code SKIP_LOCKED}), so
+ * several instances can all run it. It gives emptied end pages back only once a table has grown past
+ * {@link #TRUNCATE_MIN_BYTES} ({@link #truncates}). On H2 (no dead row versions to vacuum) it does nothing, nor with a
+ * period of 0.
  * <p>
  * It also keeps the tables' row estimates from going stale ({@link #analyzeIfStale}, route {@code queue-statistics}).
  */
@@ -31,8 +31,13 @@ public final class QueueVacuum {
     /** SQLSTATE of "skipping vacuum of … --- lock not available" ({@code SKIP_LOCKED}). */
     private static final String LOCK_NOT_AVAILABLE = "55P03";
 
+    /**
+     * A table gives its emptied end pages back only from this size on (16 MB; the queue of about 60 000 orders). */
+    static final long TRUNCATE_MIN_BYTES = 16L << 20;
+
     private final DataSource ds;
     private final boolean postgres;
+    private final long truncateMinBytes;
     /** A table was skipped with a warning (said once: it will be again). */
     private volatile boolean warned;
     /** The last run failed (said once until a run succeeds). */
@@ -40,17 +45,15 @@ public final class QueueVacuum {
 
     /**
      * A table's row estimate is taken for stale when it has at least this many live rows and more than
-     * {@link #STALE_FACTOR} times the rows PostgreSQL's planner expects.
+     * {@link #STALE_FACTOR} times the rows its last vacuum or analyze counted.
      */
     static final long STALE_MIN_ROWS = 1000;
     static final double STALE_FACTOR = 10;
     /**
-     * For each queue table: its live rows as the statistics collector counts them, and the rows the planner expects,
-     * the density of its last vacuum or analyze (reltuples over relpages) times its pages now; null when the planner
-     * guesses the density from the row width instead (never vacuumed or analyzed, or no pages then).
+     * For each queue table: its live rows as the statistics collector counts them, and the rows its last vacuum or
+     * analyze counted ({@code reltuples}; -1 if none has run).
      */
-    static final String ESTIMATES = "SELECT c.relname, s.n_live_tup, CASE WHEN c.reltuples < 0 OR c.relpages = 0 THEN NULL "
-            + "ELSE c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::int) END "
+    static final String ESTIMATES = "SELECT c.relname, s.n_live_tup, c.reltuples "
             + "FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid "
             + "WHERE c.oid IN ('order_outbox'::regclass, 'sync_queue'::regclass)";
 
@@ -65,57 +68,78 @@ public final class QueueVacuum {
         this(ds, jdbcUrl, periodMs, 0);
     }
 
+    /** The tests' size from which a table's end pages are given back, instead of {@link #TRUNCATE_MIN_BYTES}. */
+    QueueVacuum(DataSource ds, String jdbcUrl, long periodMs, long statisticsCheckMs, long truncateMinBytes) {
+        this.ds = ds;
+        this.postgres = Database.isPostgres(jdbcUrl) && periodMs > 0;
+        this.analyze = Database.isPostgres(jdbcUrl) && statisticsCheckMs > 0;
+        this.truncateMinBytes = truncateMinBytes;
+    }
+
     /**
      * {@code periodMs}: the vacuum's period, {@code statisticsCheckMs}: the estimates' check's; 0 or less: that one is
      * off.
      */
     public QueueVacuum(DataSource ds, String jdbcUrl, long periodMs, long statisticsCheckMs) {
-        this.ds = ds;
-        this.postgres = Database.isPostgres(jdbcUrl) && periodMs > 0;
-        this.analyze = Database.isPostgres(jdbcUrl) && statisticsCheckMs > 0;
+        this(ds, jdbcUrl, periodMs, statisticsCheckMs, TRUNCATE_MIN_BYTES);
     }
 
     /**
      * PostgreSQL: analyzes a queue table whose row estimate is stale ({@link #isStale}), so that the statements
-     * planned with it are planned again. A vacuum of a nearly empty queue whose pages stay (a row near the end keeps
-     * them) stores a density of a row or so per hundred pages, and the planner scales that density to the table's
-     * pages: a backlog filling those pages still looks like one row. Every access path then looks as cheap as every
-     * other, and the claim read all waiting rows of its provider and sorted them, 31 ms per claim instead of 0.6
-     * (BENCHMARKS.md, issue 18 rounds twenty-four and twenty-five), until the next vacuum counted the rows. The check is
-     * one catalog read; an analyze of a queue table reads at most 30 000 sampled rows.
+     * planned with it are planned again. A statement keeps its plan until the table's statistics change, and a queue
+     * changes faster than its statistics. Two states made the claim's plan read every waiting row, until the next
+     * vacuum counted the rows (BENCHMARKS.md, issue 18 rounds twenty-four and twenty-five):
+     * <ul>
+     *   <li>a vacuum of a nearly empty queue whose pages stay stores a density of a row or so per hundred pages, and
+     *   the planner scales that density to the table's pages: a backlog filling those pages still looks like one row,
+     *   and every access path as cheap as every other (31 ms per claim instead of 0.6);</li>
+     *   <li>a claim planned while the queue had a page or two (sequential scans) kept that plan while a backlog filled
+     *   73 pages (1 s per claim).</li>
+     * </ul>
+     * The check is one catalog read (PostgreSQL 14's statistics collector answers in about 10 ms); an analyze of a
+     * queue table reads at most 30 000 sampled rows.
      *
-     * @return the tables analyzed
+     * @return the tables analyzed (not those skipped: another analyze or vacuum held them, or the user may not)
      */
     public List<String> analyzeIfStale() {
         if (!analyze) {
             return List.of();
         }
         List<String> stale = new java.util.ArrayList<>();
+        List<String> analyzed = new java.util.ArrayList<>();
         try (Connection c = ds.getConnection()) {
             boolean autoCommit = c.getAutoCommit();
             c.setAutoCommit(true);
             try (Statement s = c.createStatement()) {
+                List<String> why = new java.util.ArrayList<>();
                 try (java.sql.ResultSet rs = s.executeQuery(ESTIMATES)) {
                     while (rs.next()) {
                         long live = rs.getLong(2);
-                        double planned = rs.getDouble(3);
-                        if (isStale(live, rs.wasNull() ? null : planned)) {
+                        double counted = rs.getDouble(3);
+                        if (isStale(live, counted)) {
                             stale.add(rs.getString(1));
+                            why.add(live + " live rows, " + (counted < 0 ? "never counted" : Math.round(counted) + " when last counted"));
                         }
                     }
                 }
-                for (String table : stale) {
+                for (int i = 0; i < stale.size(); i++) {
+                    String table = stale.get(i);
                     s.execute("ANALYZE (SKIP_LOCKED) " + table);
+                    boolean ran = true;
                     for (SQLWarning w = s.getWarnings(); w != null; w = w.getNextWarning()) {
+                        // skipped: another instance's analyze or vacuum holds the table (tried again next time), or
+                        // not the table's owner
+                        ran = false;
                         if (!LOCK_NOT_AVAILABLE.equals(w.getSQLState()) && !warnedAnalyze) {
                             warnedAnalyze = true;
                             LOG.warn("ANALYZE of {} did not run: {} (its row estimate is left to autovacuum)", table, w.getMessage());
                         }
                     }
                     s.clearWarnings();
-                }
-                if (!stale.isEmpty()) {
-                    LOG.debug("Analyzed {}: their row estimates were stale", stale);
+                    if (ran) {
+                        analyzed.add(table);
+                        LOG.info("Analyzed {}: {} (its row estimate was stale)", table, why.get(i));
+                    }
                 }
             } finally {
                 c.setAutoCommit(autoCommit);
@@ -127,16 +151,28 @@ public final class QueueVacuum {
                 LOG.warn("Checking the queue tables' row estimates failed ({}); tried again at the next period", e.getMessage());
             }
         }
-        return stale;
+        return analyzed;
     }
 
     /**
-     * Whether a table of {@code live} rows whose planner expects {@code planned} (null: a guess from the row width,
-     * not a stored density) has a stale estimate: at least {@link #STALE_MIN_ROWS} rows and more than
-     * {@link #STALE_FACTOR} times the rows expected.
+     * Whether the vacuum of a table of {@code bytes} gives its emptied end pages back: only from {@code minBytes} on.
+     * Giving pages back takes an ACCESS EXCLUSIVE lock, which the vacuum tries for every 50 ms for up to 5 s while
+     * writers hold the table, keeping its own lock meanwhile: under load the statistics check's analyze was shut out
+     * for those seconds, and so was the next vacuum's count of the rows. And a table given back down to a page or
+     * two had the claim planned for a table of a page (sequential scans: at 1 s per claim once the next backlog had
+     * filled 73 pages, BENCHMARKS.md, issue 18 round twenty-five). Below the size, the pages stay and are reused; above
+     * it, a drained backlog's pages go back as before.
      */
-    static boolean isStale(long live, Double planned) {
-        return planned != null && live >= STALE_MIN_ROWS && live > STALE_FACTOR * Math.max(planned, 1);
+    static boolean truncates(long bytes, long minBytes) {
+        return bytes >= minBytes;
+    }
+
+    /**
+     * Whether a table of {@code live} rows whose last vacuum or analyze counted {@code counted} (-1: none has run) has
+     * a stale estimate: at least {@link #STALE_MIN_ROWS} rows and more than {@link #STALE_FACTOR} times the rows counted.
+     */
+    static boolean isStale(long live, double counted) {
+        return live >= STALE_MIN_ROWS && live > STALE_FACTOR * Math.max(counted, 1);
     }
 
     /** Vacuums the queue tables (PostgreSQL); a failure is logged once and tried again next time. */
@@ -149,12 +185,16 @@ public final class QueueVacuum {
             boolean autoCommit = c.getAutoCommit();
             c.setAutoCommit(true);
             try (Statement s = c.createStatement()) {
+                java.util.Map<String, Long> bytes = new java.util.HashMap<>();
+                try (java.sql.ResultSet rs = s.executeQuery("SELECT relname, pg_relation_size(oid) FROM pg_class "
+                        + "WHERE oid IN ('order_outbox'::regclass, 'sync_queue'::regclass)")) {
+                    while (rs.next()) {
+                        bytes.put(rs.getString(1), rs.getLong(2));
+                    }
+                }
                 for (String table : TABLES) {
-                    // with the truncation of emptied end pages: it takes its ACCESS EXCLUSIVE lock only when no
-                    // writer holds the table (it tries every 50 ms, for up to 5 s per table, and gives the lock up as
-                    // soon as a writer waits for it). Without it (TRUNCATE false) the tables would keep the size of
-                    // the largest backlog for good: this vacuum leaves autovacuum, which truncates, nothing to do
-                    s.execute("VACUUM (SKIP_LOCKED) " + table);
+                    s.execute("VACUUM (SKIP_LOCKED" + (truncates(bytes.getOrDefault(table, 0L), truncateMinBytes) ? "" : ", TRUNCATE false")
+                            + ") " + table);
                     for (SQLWarning w = s.getWarnings(); w != null; w = w.getNextWarning()) {
                         if (LOCK_NOT_AVAILABLE.equals(w.getSQLState())) {
                             // another vacuum (another instance's, autovacuum) holds the table: it does the work
