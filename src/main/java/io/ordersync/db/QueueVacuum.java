@@ -31,18 +31,8 @@ public final class QueueVacuum {
     /** SQLSTATE of "skipping vacuum of … --- lock not available" ({@code SKIP_LOCKED}). */
     private static final String LOCK_NOT_AVAILABLE = "55P03";
 
-    /**
-     * A table gives its emptied end pages back only from this size on (16 MB; the queue of about 60 000 orders). */
+    /** A table gives its emptied end pages back only from this size on (16 MB; the queue of about 60 000 orders). */
     static final long TRUNCATE_MIN_BYTES = 16L << 20;
-
-    private final DataSource ds;
-    private final boolean postgres;
-    private final long truncateMinBytes;
-    /** A table was skipped with a warning (said once: it will be again). */
-    private volatile boolean warned;
-    /** The last run failed (said once until a run succeeds). */
-    private volatile boolean warnedFailure;
-
     /**
      * A table's row estimate is taken for stale when it has at least this many live rows and more than
      * {@link #STALE_FACTOR} times the rows its last vacuum or analyze counted.
@@ -57,7 +47,14 @@ public final class QueueVacuum {
             + "FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid "
             + "WHERE c.oid IN ('order_outbox'::regclass, 'sync_queue'::regclass)";
 
+    private final DataSource ds;
+    private final boolean postgres;
     private final boolean analyze;
+    private final long truncateMinBytes;
+    /** A table was skipped with a warning (said once: it will be again). */
+    private volatile boolean warned;
+    /** The last run failed (said once until a run succeeds). */
+    private volatile boolean warnedFailure;
     /** An analyze was refused with a warning (said once). */
     private volatile boolean warnedAnalyze;
     /** The last check failed (said once until a check succeeds). */
