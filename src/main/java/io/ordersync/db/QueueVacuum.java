@@ -55,8 +55,11 @@ public final class QueueVacuum {
     private volatile boolean warned;
     /** The last run failed (said once until a run succeeds). */
     private volatile boolean warnedFailure;
-    /** An analyze was refused with a warning (said once). */
-    private volatile boolean warnedAnalyze;
+    /**
+     * An analyze was refused (e.g. not the table's owner): said once, and not tried again, as each refusal is a warning
+     * in PostgreSQL's log too.
+     */
+    private volatile boolean analyzeRefused;
     /** The last check failed (said once until a check succeeds). */
     private volatile boolean warnedCheckFailure;
 
@@ -99,7 +102,7 @@ public final class QueueVacuum {
      * @return the tables analyzed (not those skipped: another analyze or vacuum held them, or the user may not)
      */
     public List<String> analyzeIfStale() {
-        if (!analyze) {
+        if (!analyze || analyzeRefused) {
             return List.of();
         }
         List<String> stale = new java.util.ArrayList<>();
@@ -127,9 +130,10 @@ public final class QueueVacuum {
                         // skipped: another instance's analyze or vacuum holds the table (tried again next time), or
                         // not the table's owner
                         ran = false;
-                        if (!LOCK_NOT_AVAILABLE.equals(w.getSQLState()) && !warnedAnalyze) {
-                            warnedAnalyze = true;
-                            LOG.warn("ANALYZE of {} did not run: {} (its row estimate is left to autovacuum)", table, w.getMessage());
+                        if (!LOCK_NOT_AVAILABLE.equals(w.getSQLState()) && !analyzeRefused) {
+                            analyzeRefused = true;
+                            LOG.warn("ANALYZE of {} did not run: {} (the queue tables' row estimates are left to autovacuum; "
+                                    + "not tried again until a restart)", table, w.getMessage());
                         }
                     }
                     s.clearWarnings();
@@ -183,11 +187,14 @@ public final class QueueVacuum {
             c.setAutoCommit(true);
             try (Statement s = c.createStatement()) {
                 java.util.Map<String, Long> bytes = new java.util.HashMap<>();
-                try (java.sql.ResultSet rs = s.executeQuery("SELECT relname, pg_relation_size(oid) FROM pg_class "
-                        + "WHERE oid IN ('order_outbox'::regclass, 'sync_queue'::regclass)")) {
-                    while (rs.next()) {
-                        bytes.put(rs.getString(1), rs.getLong(2));
-                    }
+                // by name, not from pg_class: a user who may not read pg_class (and may vacuum) still vacuums
+                try (java.sql.ResultSet rs = s.executeQuery("SELECT pg_relation_size('order_outbox'), pg_relation_size('sync_queue')")) {
+                    rs.next();
+                    bytes.put("order_outbox", rs.getLong(1));
+                    bytes.put("sync_queue", rs.getLong(2));
+                } catch (SQLException e) {
+                    // no sizes: the pages are kept (TRUNCATE false), the vacuum still runs
+                    LOG.debug("Reading the queue tables' sizes failed: {}", e.getMessage());
                 }
                 for (String table : TABLES) {
                     s.execute("VACUUM (SKIP_LOCKED" + (truncates(bytes.getOrDefault(table, 0L), truncateMinBytes) ? "" : ", TRUNCATE false")
