@@ -64,15 +64,11 @@ class QueueVacuumTest {
         String url = db.getProperty("ordersync.db.url");
         try (HikariDataSource owner = Database.open(OrdersyncSettings.from(db))) {
             try (Connection c = owner.getConnection(); Statement s = c.createStatement()) {
-                s.execute("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'not_owner') THEN "
-                        + "CREATE ROLE not_owner LOGIN PASSWORD 'not_owner'; END IF; END $$");
+                role(s, "not_owner");
                 s.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO not_owner");
             }
             deadRows(owner, 200);
-            try (HikariDataSource other = new HikariDataSource()) {
-                other.setJdbcUrl(url);
-                other.setUsername("not_owner");
-                other.setPassword("not_owner");
+            try (HikariDataSource other = as(url, "not_owner")) {
                 QueueVacuum vacuum = new QueueVacuum(other, url, 5000);
                 vacuum.run();
                 vacuum.run();
@@ -263,18 +259,14 @@ class QueueVacuumTest {
         String url = db.getProperty("ordersync.db.url");
         try (HikariDataSource owner = Database.open(OrdersyncSettings.from(db));
              Connection c = owner.getConnection(); Statement s = c.createStatement()) {
-            s.execute("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'not_owner') THEN "
-                    + "CREATE ROLE not_owner LOGIN PASSWORD 'not_owner'; END IF; END $$");
+            role(s, "not_owner");
             s.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO not_owner");
             s.execute("ALTER TABLE sync_queue SET (autovacuum_enabled = false)");
             queueRows(s, "W", 100);
             s.execute("DELETE FROM sync_queue WHERE order_code <> 'W1'");
             s.execute("VACUUM (TRUNCATE false) sync_queue");
             queueRows(s, "P", 2_000);
-            try (HikariDataSource other = new HikariDataSource()) {
-                other.setJdbcUrl(url);
-                other.setUsername("not_owner");
-                other.setPassword("not_owner");
+            try (HikariDataSource other = as(url, "not_owner")) {
                 QueueVacuum check = new QueueVacuum(other, url, 5000, 1000);
                 // found stale, but the analyze is refused: nothing analyzed, one warning however often it is tried
                 await().atMost(Duration.ofSeconds(10)).until(() -> {
@@ -303,16 +295,12 @@ class QueueVacuumTest {
         String url = admin.getProperty("ordersync.db.url");
         try (HikariDataSource postgres = Database.open(OrdersyncSettings.from(admin));
              Connection c = postgres.getConnection(); Statement s = c.createStatement()) {
-            s.execute("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'queue_owner') THEN "
-                    + "CREATE ROLE queue_owner LOGIN PASSWORD 'queue_owner'; END IF; END $$");
+            role(s, "queue_owner");
             s.execute("ALTER TABLE order_outbox OWNER TO queue_owner");
             s.execute("ALTER TABLE sync_queue OWNER TO queue_owner");
             s.execute("REVOKE SELECT ON pg_catalog.pg_class FROM PUBLIC");
             deadRows(postgres, 500);
-            try (HikariDataSource owner = new HikariDataSource()) {
-                owner.setJdbcUrl(url);
-                owner.setUsername("queue_owner");
-                owner.setPassword("queue_owner");
+            try (HikariDataSource owner = as(url, "queue_owner")) {
                 try (Connection o = owner.getConnection(); Statement os = o.createStatement()) {
                     assertThatThrownBy(() -> os.executeQuery("SELECT relname FROM pg_class LIMIT 1"))
                             .hasMessageContaining("permission denied");
@@ -369,6 +357,21 @@ class QueueVacuumTest {
             assertThat(m.find()).as(rs.getString(1)).isTrue();
             return Long.parseLong(m.group(1));
         }
+    }
+
+    /** The login role {@code name} (password the same), created unless there. Roles are the server's, not a database's. */
+    private static void role(Statement s, String name) throws java.sql.SQLException {
+        s.execute("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" + name + "') THEN "
+                + "CREATE ROLE " + name + " LOGIN PASSWORD '" + name + "'; END IF; END $$");
+    }
+
+    /** A pool on {@code url} logged in as the role {@code name}. */
+    private static HikariDataSource as(String url, String name) {
+        HikariDataSource ds = new HikariDataSource();
+        ds.setJdbcUrl(url);
+        ds.setUsername(name);
+        ds.setPassword(name);
+        return ds;
     }
 
     /** Rows inserted into the outbox and the queue and deleted again: their dead versions wait for a vacuum. */
