@@ -224,11 +224,8 @@ class QueueVacuumTest {
         Properties db = Postgres.newDatabase();
         try (HikariDataSource ds = Database.open(OrdersyncSettings.from(db));
              Connection c = ds.getConnection(); Statement s = c.createStatement()) {
-            s.execute("ALTER TABLE sync_queue SET (autovacuum_enabled = false)");
             s.execute("ALTER TABLE order_outbox SET (autovacuum_enabled = false)");
-            queueRows(s, "W", 5_000);
-            s.execute("DELETE FROM sync_queue WHERE order_code <> 'W1'");
-            s.execute("VACUUM (TRUNCATE false) sync_queue");
+            vacuumedNearlyEmpty(s, 5_000);
             s.execute("INSERT INTO order_outbox (payload) SELECT '{}' FROM generate_series(1, 3000)");
             s.execute("ANALYZE order_outbox");
             QueueVacuum check = new QueueVacuum(ds, db.getProperty("ordersync.db.url"), 5000, 1000);
@@ -237,16 +234,16 @@ class QueueVacuumTest {
 
             queueRows(s, "P", 5_000);
             s.execute("INSERT INTO order_outbox (payload) SELECT '{}' FROM generate_series(1, 3000)");
-            assertThat(plannedWaiting(s)).isLessThan(10);
+            assertThat(Postgres.plannedWaitingRows(s)).isLessThan(10);
             java.util.List<String> analyzed = new java.util.ArrayList<>();
             await().atMost(Duration.ofSeconds(10)).until(() -> {
-                reportStatistics(s);
+                Postgres.reportStatistics(s);
                 analyzed.addAll(check.analyzeIfStale());
                 return !analyzed.isEmpty();
             });
             // the outbox doubled (3 000 expected, 6 000 there): not stale
             assertThat(analyzed).containsExactly("sync_queue");
-            assertThat(plannedWaiting(s)).isGreaterThan(4_000);
+            assertThat(Postgres.plannedWaitingRows(s)).isGreaterThan(4_000);
             assertThat(check.analyzeIfStale()).isEmpty();
             assertThat(log.list).singleElement().satisfies(e -> assertThat(e.getFormattedMessage())
                     .matches("Analyzed sync_queue: 5\\d{3} live rows, 1 when last counted \\(its row estimate was stale\\)"));
@@ -261,16 +258,13 @@ class QueueVacuumTest {
              Connection c = owner.getConnection(); Statement s = c.createStatement()) {
             role(s, "not_owner");
             s.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO not_owner");
-            s.execute("ALTER TABLE sync_queue SET (autovacuum_enabled = false)");
-            queueRows(s, "W", 100);
-            s.execute("DELETE FROM sync_queue WHERE order_code <> 'W1'");
-            s.execute("VACUUM (TRUNCATE false) sync_queue");
+            vacuumedNearlyEmpty(s, 100);
             queueRows(s, "P", 2_000);
             try (HikariDataSource other = as(url, "not_owner")) {
                 QueueVacuum check = new QueueVacuum(other, url, 5000, 1000);
                 // found stale, but the analyze is refused: nothing analyzed, one warning however often it is tried
                 await().atMost(Duration.ofSeconds(10)).until(() -> {
-                    reportStatistics(s);
+                    Postgres.reportStatistics(s);
                     return stat(owner, "n_live_tup", "sync_queue") > 2_000;
                 });
                 assertThat(check.analyzeIfStale()).isEmpty();
@@ -280,7 +274,7 @@ class QueueVacuumTest {
             assertThat(log.list.get(0).getFormattedMessage())
                     .startsWith("ANALYZE of sync_queue did not run: ")
                     .contains("left to autovacuum; not tried again until a restart");
-            assertThat(plannedWaiting(s)).isLessThan(10);
+            assertThat(Postgres.plannedWaitingRows(s)).isLessThan(10);
         }
     }
 
@@ -317,17 +311,14 @@ class QueueVacuumTest {
         Properties db = Postgres.newDatabase();
         try (HikariDataSource ds = Database.open(OrdersyncSettings.from(db));
              Connection c = ds.getConnection(); Statement s = c.createStatement()) {
-            s.execute("ALTER TABLE sync_queue SET (autovacuum_enabled = false)");
-            queueRows(s, "W", 100);
-            s.execute("DELETE FROM sync_queue WHERE order_code <> 'W1'");
-            s.execute("VACUUM (TRUNCATE false) sync_queue");
+            vacuumedNearlyEmpty(s, 100);
             queueRows(s, "P", 2_000);
             Thread.sleep(600);
-            reportStatistics(s);
+            Postgres.reportStatistics(s);
             await().atMost(Duration.ofSeconds(10)).until(() -> stat(ds, "n_live_tup", "sync_queue") > 2_000);
             assertThat(new QueueVacuum(ds, db.getProperty("ordersync.db.url"), 5000, 0).analyzeIfStale()).isEmpty();
             assertThat(new QueueVacuum(ds, db.getProperty("ordersync.db.url"), 5000).analyzeIfStale()).isEmpty();
-            assertThat(plannedWaiting(s)).isLessThan(10);
+            assertThat(Postgres.plannedWaitingRows(s)).isLessThan(10);
         }
         Properties h2 = Postgres.newDatabase("h2");
         try (HikariDataSource ds = Database.open(OrdersyncSettings.from(h2))) {
@@ -337,26 +328,20 @@ class QueueVacuumTest {
     }
 
     /**
-     * A backend sends its counts to the statistics collector when it goes idle, at most every 0.5 s, and not later
-     * (PostgreSQL 14): a statement on the connection that wrote lets the counts go once the half second is past.
+     * The queue filled with {@code rows} rows, all deleted but one, and vacuumed keeping its pages: one row counted in
+     * them, a stale estimate for the next backlog. Autovacuum is turned off for the queue, so that only the check
+     * counts the rows again.
      */
-    static void reportStatistics(Statement s) throws java.sql.SQLException {
-        s.execute("SELECT 1");
+    private static void vacuumedNearlyEmpty(Statement s, int rows) throws java.sql.SQLException {
+        s.execute("ALTER TABLE sync_queue SET (autovacuum_enabled = false)");
+        queueRows(s, "W", rows);
+        s.execute("DELETE FROM sync_queue WHERE order_code <> 'W1'");
+        s.execute("VACUUM (TRUNCATE false) sync_queue");
     }
 
     private static void queueRows(Statement s, String prefix, int n) throws java.sql.SQLException {
         s.execute("INSERT INTO sync_queue (event_slug, order_code, provider, slot, triggered_by, triggered_at, not_before) "
                 + "SELECT 'e', '" + prefix + "' || g, 'crm', 'waiting', 'order.placed', now(), now() FROM generate_series(1, " + n + ") g");
-    }
-
-    /** The rows the planner expects to find waiting in the queue. */
-    private static long plannedWaiting(Statement s) throws java.sql.SQLException {
-        try (ResultSet rs = s.executeQuery("EXPLAIN SELECT id FROM sync_queue WHERE slot = 'waiting'")) {
-            assertThat(rs.next()).isTrue();
-            java.util.regex.Matcher m = java.util.regex.Pattern.compile(" rows=(\\d+) ").matcher(rs.getString(1));
-            assertThat(m.find()).as(rs.getString(1)).isTrue();
-            return Long.parseLong(m.group(1));
-        }
     }
 
     /** The login role {@code name} (password the same), created unless there. Roles are the server's, not a database's. */

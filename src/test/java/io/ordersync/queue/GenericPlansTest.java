@@ -196,15 +196,14 @@ class GenericPlansTest {
             queueRows(s, "Q", 30, "inflight");
             if (statistics.equals(STALE) || statistics.equals(PLANNED_SMALL)) {
                 if (statistics.equals(STALE)) {
-                    assertThat(plannedRows(s)).as("the planner takes the backlog for a few rows").isLessThan(10);
+                    assertThat(Postgres.plannedWaitingRows(s)).as("the planner takes the backlog for a few rows").isLessThan(10);
                 }
                 QueueVacuum check = new QueueVacuum(ds, url, 5000, 1000);
                 await().atMost(Duration.ofSeconds(10)).until(() -> {
-                    // the counts go at this connection's next idle moment half a second after its last report
-                    s.execute("SELECT 1");
+                    Postgres.reportStatistics(s);
                     return !check.analyzeIfStale().isEmpty();
                 });
-                assertThat(plannedRows(s)).isGreaterThan(5_000);
+                assertThat(Postgres.plannedWaitingRows(s)).isGreaterThan(5_000);
                 assertThat(check.analyzeIfStale()).as("analyzed once: the estimate is no longer stale").isEmpty();
             }
             c.setAutoCommit(false);
@@ -237,16 +236,6 @@ class GenericPlansTest {
 
     private static final String STALE = "vacuumed nearly empty with its pages kept, then checked";
     private static final String PLANNED_SMALL = "planned on a queue of a page, then checked";
-
-    /** The rows the planner expects to find waiting in the queue. */
-    private static long plannedRows(Statement s) throws java.sql.SQLException {
-        try (ResultSet rs = s.executeQuery("EXPLAIN SELECT id FROM sync_queue WHERE slot = 'waiting'")) {
-            rs.next();
-            java.util.regex.Matcher m = java.util.regex.Pattern.compile(" rows=(\\d+) ").matcher(rs.getString(1));
-            assertThat(m.find()).as(rs.getString(1)).isTrue();
-            return Long.parseLong(m.group(1));
-        }
-    }
 
     /** A JDBC statement's {@code ?} parameters as PostgreSQL's {@code $1, $2, …}, for PREPARE. */
     private static String numbered(String sql) {

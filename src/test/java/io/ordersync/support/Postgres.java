@@ -60,4 +60,26 @@ public final class Postgres {
                 .toAbsolutePath());
         return p;
     }
+
+    /** The rows PostgreSQL's planner expects to find waiting in the queue (its estimate, from EXPLAIN). */
+    public static long plannedWaitingRows(Statement s) throws java.sql.SQLException {
+        try (java.sql.ResultSet rs = s.executeQuery("EXPLAIN SELECT id FROM sync_queue WHERE slot = 'waiting'")) {
+            if (!rs.next()) {
+                throw new IllegalStateException("EXPLAIN returned no plan");
+            }
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile(" rows=(\\d+) ").matcher(rs.getString(1));
+            if (!m.find()) {
+                throw new IllegalStateException("no row estimate in " + rs.getString(1));
+            }
+            return Long.parseLong(m.group(1));
+        }
+    }
+
+    /**
+     * Lets this connection's write counts go to the statistics collector: PostgreSQL 14 sends a backend's counts when
+     * it goes idle, at most every 0.5 s, and not later, so a statement once the half second is past sends them.
+     */
+    public static void reportStatistics(Statement s) throws java.sql.SQLException {
+        s.execute("SELECT 1");
+    }
 }
