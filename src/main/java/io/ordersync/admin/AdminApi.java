@@ -39,9 +39,14 @@ public final class AdminApi {
     private final io.ordersync.delivery.ProviderGate gate;
     private final io.ordersync.order.AttemptLog attempts;
 
+    /** The database's time, read here (DatabaseClock): every time the queue stores or compares. */
+    private final java.time.Clock clock;
+
     public AdminApi(SyncQueue queue, io.ordersync.queue.QueueView view, OrderStore store, ObjectMapper mapper, ProviderRegistry providers, DocumentParser parser,
                     io.ordersync.delivery.ProviderBreakers breakers, io.ordersync.delivery.ProviderGate gate, Preview preview,
-                    io.ordersync.order.AttemptLog attempts, io.ordersync.ops.HealthHistory history) {
+                    io.ordersync.order.AttemptLog attempts, io.ordersync.ops.HealthHistory history,
+                    java.time.Clock clock) {
+        this.clock = clock;
         this.history = history;
         this.attempts = attempts;
         this.preview = preview;
@@ -96,7 +101,7 @@ public final class AdminApi {
             }).toList());
             p.put("queue", counts.getOrDefault(id, Map.of("waiting", 0L, "in_flight", 0L, "parked", Map.of())));
             p.put("circuit", breakers.state(id));
-            java.time.Instant pausedUntil = gate.pausedUntil(id, java.time.Instant.now());
+            java.time.Instant pausedUntil = gate.pausedUntil(id, clock.instant());
             p.put("paused_until", pausedUntil == null ? null : pausedUntil.toString());
             Map<String, Object> activity = activity(id);
             p.putAll(activity);
@@ -322,7 +327,7 @@ public final class AdminApi {
             reply(exchange, 404, Map.of("error", "no queue row " + id + " (already synced or dropped?)"));
         } else if (row.get().inFlight()) {
             reply(exchange, 409, Map.of("error", "queue row " + id + " is being synced right now"));
-        } else if (queue.retry(id, Instant.now())) {
+        } else if (queue.retry(id, clock.instant())) {
             breakers.reset(row.get().provider());
             store.log(row.get().eventSlug(), row.get().orderCode(), row.get().provider(), "retry", "manual retry requested");
             reply(exchange, 200, row(view.find(id).orElse(row.get())));

@@ -37,8 +37,12 @@ public final class OperationsApi {
     private final ProviderBreakers breakers;
     private final DocumentParser parser;
 
+    /** The database's time, read here (DatabaseClock): every time the queue stores or compares. */
+    private final java.time.Clock clock;
+
     public OperationsApi(DataSource ds, SyncQueue queue, io.ordersync.queue.QueueView view, OrderStore store, ProviderRegistry providers, ObjectMapper mapper,
-                         ProviderBreakers breakers, DocumentParser parser) {
+                         ProviderBreakers breakers, DocumentParser parser, java.time.Clock clock) {
+        this.clock = clock;
         this.parser = parser;
         this.breakers = breakers;
         this.ds = ds;
@@ -109,7 +113,7 @@ public final class OperationsApi {
             Json.reply(mapper, exchange, 400, Map.of("error", "body must be JSON"));
             return;
         }
-        Instant now = Instant.now();
+        Instant now = clock.instant();
         if (in.has("ids") && ids(in) == null) {
             Json.reply(mapper, exchange, 400, Map.of("error", "ids must be a list of queue ids (numbers)"));
         } else if (in.has("ids")) {
@@ -185,7 +189,7 @@ public final class OperationsApi {
         QueueEntry e = row.get();
         return Tx.runDurable(ds, c -> {
             if (queue.cancel(c, id)) {
-                store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "canceled", "queue entry canceled by an operator", Instant.now());
+                store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "canceled", "queue entry canceled by an operator", clock.instant());
                 return true;
             }
             return false;
@@ -233,7 +237,7 @@ public final class OperationsApi {
             skipped.add(Map.of("provider", p, "reason", "the order does not pass the provider's filter"));
             return true;
         });
-        Instant now = Instant.now();
+        Instant now = clock.instant();
         List<Map<String, Object>> queued = Tx.runDurable(ds, c -> {
             List<Map<String, Object>> out = new ArrayList<>();
             for (String p : targets) {
@@ -273,7 +277,7 @@ public final class OperationsApi {
         }
         String event = in.get("event").asText();
         List<Map<String, Object>> orders = store.query("SELECT order_code FROM order_snapshot WHERE event_slug = ? ORDER BY order_code", event);
-        Instant now = Instant.now();
+        Instant now = clock.instant();
         // a transaction per chunk of orders, each document read and let go in turn: a large event is neither held in
         // memory at once (H2 reads a whole result set) nor one long transaction. Queuing an order twice is harmless
         // (its waiting row is kept), so a backfill cut off midway can simply be asked for again

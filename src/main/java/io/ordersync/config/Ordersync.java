@@ -2,6 +2,7 @@ package io.ordersync.config;
 
 import io.ordersync.db.OrdersyncDataSource;
 import io.ordersync.db.Database;
+import io.ordersync.db.DatabaseClock;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.zaxxer.hikari.HikariDataSource;
 import io.ordersync.admin.AdminApi;
@@ -70,6 +71,8 @@ public final class Ordersync {
     private final OrdersyncDataSource dataSource;
     private final ProviderRegistry providers;
     private final Dispatcher dispatcher;
+    /** The database's time, read here: every time the queue stores or compares (leases, due times, retries). */
+    private final DatabaseClock clock;
     private final SyncQueue queue;
     private final OrderStore store;
     private final JmsBroker jms;
@@ -126,6 +129,10 @@ public final class Ordersync {
         DocumentParser parser = new DocumentParser(mapper, maxDocument);
         ParsedDocuments parsed = new ParsedDocuments(parser, PARSED_DOCUMENT_CHARS);
         org.apache.camel.ProducerTemplate wake = context.createProducerTemplate();
+        // queue times are the database's (instances whose clocks differ agree on leases); an embedding platform may
+        // bind its own clock as ordersync.clock
+        java.time.Clock base = context.getRegistry().lookupByNameAndType(CLOCK, java.time.Clock.class);
+        this.clock = new DatabaseClock(dataSource, base != null ? base : java.time.Clock.systemUTC());
         this.dispatcher = new Dispatcher(dataSource, queue, store, providers, gate, settings.instanceId, settings.lease,
                 settings.claimBatchSize, new ProviderPresence(dataSource, settings.instanceId, settings.presenceTtl), new Dispatcher.Signals(breakers::isOpen, breakers::isHalfOpen, id -> {
                     // nothing more is claimed once a stop began: the provider routes finish what they hold (the
@@ -137,8 +144,8 @@ public final class Ordersync {
                     return route != null && context.getRouteController().getRouteStatus(route.getId()).isStarted();
                 },
                 // a wake-up is a message to the dispatch-wake route; while one waits, further ones are dropped (merged)
-                () -> wake.sendBody(DISPATCH_WAKE, null)));
-        IntakeService intake = new IntakeService(dataSource, parser, store, queue, providers, parsed, dispatcher::newRows);
+                () -> wake.sendBody(DISPATCH_WAKE, null)), clock);
+        IntakeService intake = new IntakeService(dataSource, parser, store, queue, providers, parsed, dispatcher::newRows, clock);
         SyncMetrics metrics = new SyncMetrics(context, store);
         io.ordersync.delivery.OAuth2Tokens tokens = new io.ordersync.delivery.OAuth2Tokens(java.time.Clock.systemUTC());
         AttemptLog attempts = new AttemptLog(dataSource, settings.attemptBodyLimit, settings.attemptSecretFields);
@@ -147,7 +154,7 @@ public final class Ordersync {
                 java.util.Arrays.asList(settings.adminToken, settings.adminPassword, settings.intakeToken,
                         settings.jmsPassword, settings.jdbcPassword, settings.pretix.token(), settings.pretix.webhookSecret(),
                         settings.alertsWebhookSecret), tokens::current,
-                attempts);
+                attempts, clock);
         dispatcher.beforeHandBack(() -> {
             if (!outcome.awaitCommitted(java.time.Duration.ofSeconds(10))) {
                 LOG.warn("Outcomes of syncs still being stored after 10 s at shutdown; their rows are not handed back");
@@ -166,6 +173,7 @@ public final class Ordersync {
         r.bind("ordersync.providers.rowActive", (org.apache.camel.Predicate) e -> providers.isActive(e.getIn().getBody(io.ordersync.queue.QueueEntry.class).provider()));
         r.bind("ordersync.providers.rowBroken", (org.apache.camel.Predicate) e -> providers.isBroken(e.getIn().getBody(io.ordersync.queue.QueueEntry.class).provider()));
         r.bind("ordersync.dispatcher", dispatcher);
+        r.bind("ordersync.databaseClock", clock);
         r.bind("ordersync.syncOutcome", outcome);
         r.bind("ordersync.attempts", attempts);
         r.bind("ordersync.retention", retention);
@@ -180,13 +188,13 @@ public final class Ordersync {
             r.bind("ordersync.jmsConnectionFactory", jms.connectionFactory());
         }
         DeliverySteps steps = new DeliverySteps(providers, store, parsed, gate, metrics, javaProviders, settings.maxInProcessRetryAfter,
-                settings.maxRetryAfter, tokens, dispatcher::takeSnapshot);
+                settings.maxRetryAfter, tokens, dispatcher::takeSnapshot, clock);
         steps.bindInto(r);
-        bindPretix(context, settings, intake, mapper);
+        bindPretix(context, settings, intake, mapper, clock);
         QueueView view = new QueueView(dataSource, store);
         Preview preview = Preview.bindInto(context, mapper);
         r.bind("ordersync.adminApi", new AdminApi(queue, view, store, mapper, providers, parser, breakers, gate, preview, attempts,
-                metrics.history()));
+                metrics.history(), clock));
         r.bind("ordersync.ordersApi", new io.ordersync.admin.OrdersApi(store, retention, mapper));
         r.bind("ordersync.mappingEditor", new io.ordersync.admin.MappingEditor(providers, dataSource, mapper));
         AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken,
@@ -200,12 +208,12 @@ public final class Ordersync {
         // and the API's JSON errors for the bodies it refuses
         r.bind("ordersync.requestValidator", new io.ordersync.admin.JsonRequestValidator(mapper, auth));
         r.bind("ordersync.sessionApi", new SessionApi(auth, mapper, settings.cookieSecure));
-        r.bind("ordersync.operationsApi", new OperationsApi(dataSource, queue, view, store, providers, mapper, breakers, parser));
+        r.bind("ordersync.operationsApi", new OperationsApi(dataSource, queue, view, store, providers, mapper, breakers, parser, clock));
         r.bind("ordersync.rejectedApi", new RejectedApi(intake, store, mapper));
         r.bind("ordersync.staticFiles", new StaticFiles());
         r.bind("ordersync.syncMetrics", metrics);
         r.bind("ordersync.alerts", new io.ordersync.ops.Alerts(dataSource, providers, breakers, settings.alertsMinInterval,
-                settings.instanceId, java.time.Clock.systemUTC()));
+                settings.instanceId, clock));
         r.bind("ordersync.alertSender", new io.ordersync.ops.AlertSender(mapper, settings.alertsWebhookUrl, settings.alertsWebhookSecret,
                 settings.alertsMailUri, settings.alertsMailTo, settings.alertsMailFrom));
         HealthCheckRegistry health = HealthCheckRegistry.get(context);
@@ -219,9 +227,9 @@ public final class Ordersync {
      * pretix as a source (routes/pretix.camel.yaml): the steps of its routes, and its own camel-http component
      * (timeouts of ordersync.pretix.timeout-ms; HttpClient retries nothing by itself, the routes do).
      */
-    private static void bindPretix(CamelContext context, OrdersyncSettings settings, IntakeService intake, ObjectMapper mapper) {
+    private static void bindPretix(CamelContext context, OrdersyncSettings settings, IntakeService intake, ObjectMapper mapper,
+                                   java.time.Clock clock) {
         io.ordersync.pretix.PretixSettings ps = settings.pretix;
-        java.time.Clock clock = java.time.Clock.systemUTC();
         var http = new io.ordersync.pretix.PretixHttp(ps, mapper, clock);
         var catalog = new io.ordersync.pretix.PretixCatalog(ps, http, mapper, clock);
         var source = new io.ordersync.pretix.PretixSource(ps, new io.ordersync.pretix.PretixStore(intake.dataSource(), ps.lease()), http, catalog,
@@ -275,6 +283,12 @@ public final class Ordersync {
     static final String EARLY_DATABASE = "ordersync.earlyDatabase";
 
     /**
+     * Registry name of the clock ordersync reads the time from (a {@link java.time.Clock}; the system's when nothing is
+     * bound). The queue's times are this clock plus its measured difference to the database's ({@link DatabaseClock}).
+     */
+    public static final String CLOCK = "ordersync.clock";
+
+    /**
      * Starts opening and migrating the database as soon as the properties can be read (camel-main's
      * {@code beforeConfigure}), so that it overlaps with Camel's own bootstrap too; {@link #install} takes it
      * over when its settings name the same database.
@@ -316,6 +330,8 @@ public final class Ordersync {
                 public void onCamelContextStarting(CamelContext ctx, boolean alreadyStarted) {
                     // no route starts before the schema is there
                     o.database.awaitSchema();
+                    // nor before the queue's times are the database's
+                    o.clock.synchronize();
                 }
 
                 @Override

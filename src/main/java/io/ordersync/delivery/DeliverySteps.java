@@ -68,13 +68,18 @@ public final class DeliverySteps {
     private final OAuth2Tokens tokens;
     private final java.util.function.LongFunction<String> claimedSnapshots;
 
+    /** The database's time, read here (DatabaseClock): every time the queue stores or compares. */
+    private final java.time.Clock clock;
+
     /**
      * {@code claimedSnapshots}: the snapshot a row's claim read, by row id ({@code Dispatcher::takeSnapshot}); null
      * where there is none, and the sync reads the order's snapshot itself.
      */
     public DeliverySteps(ProviderRegistry providers, OrderStore store, ParsedDocuments documents, ProviderGate gate,
                          SyncMetrics metrics, SyncProviders javaProviders, Duration maxInProcessRetryAfter, Duration maxRetryAfter,
-                         OAuth2Tokens tokens, java.util.function.LongFunction<String> claimedSnapshots) {
+                         OAuth2Tokens tokens, java.util.function.LongFunction<String> claimedSnapshots,
+                         java.time.Clock clock) {
+        this.clock = clock;
         this.tokens = tokens;
         this.claimedSnapshots = claimedSnapshots;
         this.providers = providers;
@@ -166,7 +171,7 @@ public final class DeliverySteps {
         // the new version of a widened filter takes is not dropped by an instance that still runs the old one
         boolean passes = io.ordersync.mapping.Filters.orderMatches(provider.filter(), doc)
                 || providers.admittedElsewhere(provider.identifier(), doc);
-        exchange.setProperty(Sync.PROPERTY, new Sync(provider, doc, sent, passes));
+        exchange.setProperty(Sync.PROPERTY, new Sync(provider, doc, sent, passes).clock(clock));
     }
 
     /** The loop's condition: moves to the next object; false when all are done. */
@@ -214,7 +219,7 @@ public final class DeliverySteps {
             return;
         }
         Provider p = sync(exchange).provider();
-        Instant paused = gate.pausedUntil(p.identifier(), Instant.now());
+        Instant paused = gate.pausedUntil(p.identifier(), clock.instant());
         if (paused != null) {
             throw new DeferredDeliveryException("target asked for a pause (Retry-After) until " + paused
                     + "; no request sent", paused, false);
@@ -324,14 +329,14 @@ public final class DeliverySteps {
     public void failed(Exchange exchange) {
         Exception e = exchange.getProperty(ExchangePropertyKey.EXCEPTION_CAUGHT, Exception.class);
         Sync s = sync(exchange);
-        RuntimeException failure = classify(s, e, Instant.now());
+        RuntimeException failure = classify(s, e, clock.instant());
         attempt(exchange, s, null, null, failure.getMessage());
-        throw paced(s.provider(), failure, Instant.now());
+        throw paced(s.provider(), failure, clock.instant());
     }
 
     /** Records the try that just ended (an answer, or the error that came instead) for the sync's attempt log. */
     @SuppressWarnings("unchecked")
-    private static void attempt(Exchange exchange, Sync s, Integer status, String answer, String error) {
+    private void attempt(Exchange exchange, Sync s, Integer status, String answer, String error) {
         Long started = exchange.getProperty(STARTED, Long.class);
         if (started == null || Preview.of(exchange) || s.request() == null) {
             return;
@@ -346,7 +351,7 @@ public final class DeliverySteps {
         Provider p = s.provider();
         String url = p.kind() == Provider.Kind.HTTP || p.kind() == Provider.Kind.WEBHOOK ? p.baseUrl() + req.path() : req.path();
         long latency = (System.nanoTime() - started) / 1_000_000;
-        list.add(new AttemptLog.Attempt(Instant.now().minusMillis(latency), req.mappingId(), req.remoteType(),
+        list.add(new AttemptLog.Attempt(clock.instant().minusMillis(latency), req.mappingId(), req.remoteType(),
                 req.purpose() == null ? null : req.purpose().name().toLowerCase(java.util.Locale.ROOT), req.method(), url, status,
                 latency, req.body(), answer, error));
     }
@@ -433,7 +438,7 @@ public final class DeliverySteps {
                             + ": no HTTP status in the answer", null, null);
                 }
                 if (p.recoverableStatuses().contains(r.status())) {
-                    throw paced(p, Sync.failure(p, s.request(), r, Instant.now(), maxRetryAfter), Instant.now());
+                    throw paced(p, Sync.failure(p, s.request(), r, clock.instant(), maxRetryAfter), clock.instant());
                 }
                 if (r.status() == 401 && p.oauth2() != null && exchange.getProperty(OAUTH2_TOKEN) != null) {
                     // the token expired early or was revoked: a new one, and the whole sync once more
@@ -478,7 +483,7 @@ public final class DeliverySteps {
             Provider p = s.provider();
             throw new DeferredDeliveryException("circuit breaker open: the target kept failing; no request sent, "
                     + "a probe follows after " + p.breaker().openFor().toSeconds() + " s",
-                    Instant.now().plus(p.breaker().openFor()), false);
+                    clock.instant().plus(p.breaker().openFor()), false);
         }
         s.answerPending();
     }
@@ -491,7 +496,7 @@ public final class DeliverySteps {
         Exception e = exchange.getException();
         exchange.getIn().removeHeader(Exchange.REDELIVERY_DELAY);
         if (e instanceof RecoverableDeliveryException r && r.notBefore() != null) {
-            long ms = Math.min(Duration.between(Instant.now(), r.notBefore()).toMillis(), maxInProcessRetryAfter.toMillis());
+            long ms = Math.min(Duration.between(clock.instant(), r.notBefore()).toMillis(), maxInProcessRetryAfter.toMillis());
             exchange.getIn().setHeader(Exchange.REDELIVERY_DELAY, Math.max(0, ms) + 50);
         }
     }

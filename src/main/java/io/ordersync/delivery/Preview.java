@@ -65,7 +65,7 @@ public final class Preview {
         // only the preview's paths of the steps run here: no queue, store, gate pause or metrics are touched
         new DeliverySteps(null, null, null, new ProviderGate(), null, null,
                 java.time.Duration.ofSeconds(5), java.time.Duration.ofHours(1), new OAuth2Tokens(java.time.Clock.systemUTC()),
-                id -> null).bindInto(context.getRegistry());
+                id -> null, java.time.Clock.systemUTC()).bindInto(context.getRegistry());
         Preview preview = bindInto(context, mapper);
         List<org.apache.camel.spi.Resource> files = new java.util.ArrayList<>();
         for (String name : List.of("errors.camel.yaml", "provider.camel.yaml")) {

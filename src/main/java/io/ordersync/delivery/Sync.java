@@ -81,6 +81,15 @@ public final class Sync {
 
     private final boolean passesFilter;
 
+    /** The clock of a result's time and of a Retry-After's end: the database's when delivering (DatabaseClock). */
+    private java.time.Clock clock = java.time.Clock.systemUTC();
+
+    /** Times this sync's results and Retry-After ends with {@code clock}; returns this sync. */
+    public Sync clock(java.time.Clock clock) {
+        this.clock = clock;
+        return this;
+    }
+
     /** Whether the order passes the provider's filter; when it does not, nothing is planned or sent. */
     public boolean passesFilter() {
         return passesFilter;
@@ -356,7 +365,7 @@ public final class Sync {
         String display = MappingEngine.template(spec.displayName(), provider, doc, current.position(), extras, false);
         OrderStore.Result r = new OrderStore.Result(spec.id(), spec.remoteType(), spec.idRemote(), current.idValue(), remoteId,
                 l, display != null && !display.isBlank() ? display : current.idValue(), action == null ? "sent" : action,
-                Instant.now());
+                clock.instant());
         results.add(r);
         done.add(new MappingEngine.Done(spec.id(), current.positionKey(), r));
         request = null;
@@ -420,7 +429,7 @@ public final class Sync {
         if (r.status() >= 200 && r.status() < 300) {
             return;
         }
-        throw failure(provider, request, r, Instant.now(), Duration.ofHours(1));
+        throw failure(provider, request, r, clock.instant(), Duration.ofHours(1));
     }
 
     /** The failure a non-2xx answer means (see {@link #check}); {@code maxRetryAfter} caps a Retry-After. */

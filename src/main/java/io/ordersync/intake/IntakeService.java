@@ -29,12 +29,16 @@ public final class IntakeService {
 
     private final Runnable afterCommit;
 
+    /** The database's time, read here (DatabaseClock): every time the queue stores or compares. */
+    private final java.time.Clock clock;
+
     /**
      * {@code parsed}: where accepted documents are kept parsed for their delivery; {@code afterCommit}: what
      * {@link #committed()} does (ordersync wakes its dispatcher).
      */
     public IntakeService(DataSource ds, DocumentParser parser, OrderStore store, SyncQueue queue, ProviderRegistry providers,
-                         ParsedDocuments parsed, Runnable afterCommit) {
+                         ParsedDocuments parsed, Runnable afterCommit, java.time.Clock clock) {
+        this.clock = clock;
         this.afterCommit = afterCommit;
         this.parsed = parsed;
         this.ds = ds;
@@ -72,7 +76,7 @@ public final class IntakeService {
     public Accepted accept(Connection c, String payload, String source, List<String> alsoTypes, List<OrderStore.LogEntry> logLater)
             throws InvalidDocumentException, SQLException {
         OrderDocument doc = parser.parse(payload);
-        Instant now = Instant.now();
+        Instant now = clock.instant();
         boolean stored = store.saveSnapshot(c, doc, payload, now);
         if (stored) {
             parsed.remember(doc, payload);
@@ -106,7 +110,7 @@ public final class IntakeService {
      * them take three or four statements instead of three per document (a round trip each).
      */
     public List<Accepted> acceptAll(Connection c, List<Incoming> incoming, List<OrderStore.LogEntry> logLater) throws SQLException {
-        Instant now = Instant.now();
+        Instant now = clock.instant();
         List<OrderDocument> docs = incoming.stream().map(Incoming::doc).toList();
         boolean[] stored = store.saveSnapshots(c, docs, incoming.stream().map(Incoming::payload).toList(), now, queue.onPostgres(c));
         List<List<String>> types = new ArrayList<>();
@@ -194,7 +198,7 @@ public final class IntakeService {
 
     /** Keeps a document that could not be accepted, with its reason; returns the rejected row's id. */
     public long reject(String source, String payload, String reason) {
-        return Tx.runDurable(ds, c -> store.reject(c, source, payload, reason, Instant.now()));
+        return Tx.runDurable(ds, c -> store.reject(c, source, payload, reason, clock.instant()));
     }
 
     public DataSource dataSource() {

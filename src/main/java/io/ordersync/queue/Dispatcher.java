@@ -63,8 +63,13 @@ public final class Dispatcher extends ServiceSupport {
     public record Signals(Predicate<String> paused, Predicate<String> probing, Predicate<String> routeReady, Runnable waker) {
     }
 
+    /** The database's time, read here (DatabaseClock): every time the queue stores or compares. */
+    private final java.time.Clock clock;
+
     public Dispatcher(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, ProviderGate gate,
-                      String instanceId, Duration lease, int batchSize, ProviderPresence presence, Signals signals) {
+                      String instanceId, Duration lease, int batchSize, ProviderPresence presence, Signals signals,
+                      java.time.Clock clock) {
+        this.clock = clock;
         this.signals = signals;
         this.presence = presence;
         this.ds = ds;
@@ -119,7 +124,7 @@ public final class Dispatcher extends ServiceSupport {
     }
 
     private List<QueueEntry> claimDue() {
-        Instant now = Instant.now();
+        Instant now = clock.instant();
         if (!now.isBefore(nextOthersRead)) {
             readOthers(now);
         }
@@ -210,7 +215,7 @@ public final class Dispatcher extends ServiceSupport {
     public synchronized void announce() {
         Set<String> active = new HashSet<>();
         providers.active().forEach(p -> active.add(p.identifier()));
-        announce(active, Instant.now());
+        announce(active, clock.instant());
     }
 
     private void announce(Set<String> active, Instant now) {
@@ -340,7 +345,7 @@ public final class Dispatcher extends ServiceSupport {
     /** A row that could not be handed to its provider's route: back to waiting, due now, no attempt counted. */
     public void handBack(QueueEntry e) {
         try {
-            Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(), Instant.now(), null, e.lastError()));
+            Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(), clock.instant(), null, e.lastError()));
             LOG.warn("Queue row {} of {}/{} could not be handed to route provider-{}; it waits again", e.id(), e.eventSlug(),
                     e.orderCode(), e.provider());
         } finally {
@@ -352,8 +357,8 @@ public final class Dispatcher extends ServiceSupport {
     public void parkMisconfigured(QueueEntry e) {
         String error = "provider '" + e.provider() + "' is disabled: " + String.join("; ", providers.errors(e.provider()));
         Tx.run(ds, c -> {
-            if (queue.release(c, e, e.failedAttempts(), Instant.now(), FailureMode.CONFIG, error)) {
-                store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "failure", FailureMode.CONFIG.description() + ": " + error, Instant.now());
+            if (queue.release(c, e, e.failedAttempts(), clock.instant(), FailureMode.CONFIG, error)) {
+                store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "failure", FailureMode.CONFIG.description() + ": " + error, clock.instant());
             }
             return null;
         });
@@ -365,7 +370,7 @@ public final class Dispatcher extends ServiceSupport {
         Tx.run(ds, c -> {
             if (queue.drop(c, e)) {
                 store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "dropped",
-                        "provider '" + e.provider() + "' no longer exists; queue entry (" + e.triggeredBy() + ") dropped", Instant.now());
+                        "provider '" + e.provider() + "' no longer exists; queue entry (" + e.triggeredBy() + ") dropped", clock.instant());
             }
             return null;
         });
@@ -378,7 +383,7 @@ public final class Dispatcher extends ServiceSupport {
      * failure, or are parked as {@code timeout} once their attempts are used up.
      */
     public int reap() {
-        Instant now = Instant.now();
+        Instant now = clock.instant();
         Tx.run(ds, c -> {
             try (var ps = c.prepareStatement("DELETE FROM intake_message WHERE received_at < ?")) {
                 ps.setObject(1, now.minus(Duration.ofDays(7)).atOffset(java.time.ZoneOffset.UTC));
@@ -427,7 +432,7 @@ public final class Dispatcher extends ServiceSupport {
                 continue;
             }
             try {
-                boolean ok = Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(), Instant.now(), null, e.lastError()));
+                boolean ok = Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(), clock.instant(), null, e.lastError()));
                 if (ok) {
                     n++;
                 }

@@ -30,10 +30,15 @@ public final class SyncOutcome {
     private final Dispatcher dispatcher;
     private final SyncMetrics metrics;
 
+    /** The database's time, read here (DatabaseClock): every time the queue stores or compares. */
+    private final java.time.Clock clock;
+
     /** {@code globalSecrets}: secrets of ordersync itself (admin and intake tokens, passwords), redacted from every stored failure. */
     public SyncOutcome(DataSource ds, SyncQueue queue, OrderStore store, ProviderRegistry providers, Dispatcher dispatcher,
                        SyncMetrics metrics, java.util.Collection<String> globalSecrets,
-                       java.util.function.Supplier<java.util.Set<String>> issuedSecrets, io.ordersync.order.AttemptLog attempts) {
+                       java.util.function.Supplier<java.util.Set<String>> issuedSecrets, io.ordersync.order.AttemptLog attempts,
+                       java.time.Clock clock) {
+        this.clock = clock;
         this.attemptLog = attempts;
         this.issuedSecrets = issuedSecrets;
         java.util.Set<String> secrets = new java.util.HashSet<>();
@@ -155,7 +160,7 @@ public final class SyncOutcome {
     }
 
     /** The success line of the order's log, or null when every object was "nothing to do" and nobody asked. */
-    private static OrderStore.LogEntry successLog(QueueEntry e, boolean passesFilter, boolean requestSent,
+    private OrderStore.LogEntry successLog(QueueEntry e, boolean passesFilter, boolean requestSent,
                                                   List<OrderStore.Result> results) {
         if (!passesFilter) {
             return new OrderStore.LogEntry(e.eventSlug(), e.orderCode(), e.provider(), "dropped", (requestSent
@@ -163,7 +168,7 @@ public final class SyncOutcome {
                     + " try of this sync had already sent requests (its tries are in the log), the objects it wrote are"
                     + " not recorded; queue entry ("
                     : "not sent: the order does not pass the provider's filter (checked again when synced); queue entry (")
-                    + e.triggeredBy() + ") dropped (instance " + e.claimedBy() + ")", Instant.now());
+                    + e.triggeredBy() + ") dropped (instance " + e.claimedBy() + ")", clock.instant());
         }
         long changed = 0;
         StringBuilder msg = new StringBuilder();
@@ -174,7 +179,7 @@ public final class SyncOutcome {
             msg.append(msg.length() == 0 ? "" : ", ").append(r.remoteType()).append(' ').append(r.idValue())
                     .append(": ").append(r.action());
         }
-        Instant now = Instant.now();
+        Instant now = clock.instant();
         if (changed > 0 || results.isEmpty()) {
             return new OrderStore.LogEntry(e.eventSlug(), e.orderCode(), e.provider(), "success",
                     (results.isEmpty() ? "synced, no objects to send" : "synced: " + msg) + " (instance " + e.claimedBy() + ")", now);
@@ -253,7 +258,7 @@ public final class SyncOutcome {
     private void failure(QueueEntry e, Sync sync, List<io.ordersync.order.AttemptLog.Attempt> tries, Throwable ex) {
         Provider p = providers.active(e.provider());
         int maxAttempts = p == null ? 5 : p.maxAttempts();
-        Instant now = Instant.now();
+        Instant now = clock.instant();
         FailureMode park;
         int attempts = e.failedAttempts();
         Instant next = now;

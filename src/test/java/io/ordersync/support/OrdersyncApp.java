@@ -31,6 +31,8 @@ public final class OrdersyncApp implements AutoCloseable {
     private final Map<String, String> properties;
     private final int port;
     private Main main;
+    /** Beans bound into the registry at every start (e.g. {@code ordersync.clock}). */
+    private final Map<String, Object> beans = new LinkedHashMap<>();
 
     public OrdersyncApp(Path dataDir, Path mappingsDir, Map<String, String> extra) {
         this.port = freePort();
@@ -53,8 +55,15 @@ public final class OrdersyncApp implements AutoCloseable {
     /** A value for {@code extra} that removes the test's own setting, so application.properties decides. */
     public static final String DEFAULT = "<application.properties>";
 
+    /** Binds {@code bean} as {@code name} into the registry before each start (an embedding platform's beans). */
+    public OrdersyncApp bind(String name, Object bean) {
+        beans.put(name, bean);
+        return this;
+    }
+
     public OrdersyncApp start() throws Exception {
         main = new Main();
+        beans.forEach(main::bind);
         main.configure().addConfiguration(OrdersyncConfiguration.class);
         properties.forEach(main::addOverrideProperty);
         main.start();

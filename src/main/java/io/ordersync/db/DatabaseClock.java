@@ -1,0 +1,137 @@
+package io.ordersync.db;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import javax.sql.DataSource;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
+
+/**
+ * The database's time, read on this instance: the instance's clock plus the difference to the database's clock, which
+ * {@link #synchronize} measures (at start and before each lease check, route {@code queue-reaper}). Every time the
+ * queue stores or compares — a row's due time, its lease, a retry's backoff, the pretix source's fetch and import
+ * leases — is taken from it, so instances whose clocks differ agree on when a lease runs out: before, an instance
+ * whose clock was ahead by more than a lease took the rows the others had in flight back as expired, and their orders
+ * were synced twice.
+ * <p>
+ * A measurement is one {@code SELECT CURRENT_TIMESTAMP}; its error is at most half its round trip (a millisecond on a
+ * local network). When it fails the last difference stays. A difference of a second or more is logged (once per
+ * change of a second or more) as the instance's clock being off.
+ */
+public final class DatabaseClock extends Clock {
+
+    private static final Logger LOG = LoggerFactory.getLogger(DatabaseClock.class);
+    /** A difference from this size on is logged. */
+    static final Duration NOTEWORTHY = Duration.ofSeconds(1);
+
+    private final DataSource ds;
+    private final Clock base;
+    /** Database time minus this instance's, in milliseconds. */
+    private volatile long offsetMillis;
+    /** The difference last logged (ms), or {@link Long#MIN_VALUE} while none was. */
+    private volatile long loggedMillis = Long.MIN_VALUE;
+    /** The last measurement failed (said once until one succeeds). */
+    private volatile boolean warnedFailure;
+
+    /** {@code base}: this instance's clock (the system's in production). */
+    public DatabaseClock(DataSource ds, Clock base) {
+        this.ds = ds;
+        this.base = base;
+    }
+
+    /**
+     * Measures the difference to the database's clock again. Returns it, or the last one if the database could not be
+     * asked (logged once until it can again).
+     */
+    public Duration synchronize() {
+        try (Connection c = ds.getConnection();
+             PreparedStatement ps = c.prepareStatement("SELECT CURRENT_TIMESTAMP")) {
+            long before = base.millis();
+            OffsetDateTime db;
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                db = rs.getObject(1, OffsetDateTime.class);
+            }
+            long after = base.millis();
+            if (!c.getAutoCommit()) {
+                c.commit();
+            }
+            long offset = db.toInstant().toEpochMilli() - (before + after) / 2;
+            offsetMillis = offset;
+            warnedFailure = false;
+            note(offset);
+        } catch (SQLException | RuntimeException e) {
+            if (!warnedFailure) {
+                warnedFailure = true;
+                LOG.warn("Could not read the database's clock; queue times keep the last difference ({} ms): {}",
+                        offsetMillis, e.getMessage());
+            }
+        }
+        return offset();
+    }
+
+    /** Database time minus this instance's, as last measured (zero before the first measurement). */
+    public Duration offset() {
+        return Duration.ofMillis(offsetMillis);
+    }
+
+    private void note(long offset) {
+        long logged = loggedMillis;
+        boolean large = Math.abs(offset) >= NOTEWORTHY.toMillis();
+        boolean wasLarge = logged != Long.MIN_VALUE && Math.abs(logged) >= NOTEWORTHY.toMillis();
+        if (large && (logged == Long.MIN_VALUE || Math.abs(offset - logged) >= NOTEWORTHY.toMillis())) {
+            loggedMillis = offset;
+            LOG.warn("This instance's clock is {} s {} the database's; queue times (due times, leases, retries) use the "
+                    + "database's. Keep the clocks in step (NTP)", String.format(java.util.Locale.ROOT, "%.1f",
+                    Math.abs(offset) / 1000.0), offset > 0 ? "behind" : "ahead of");
+        } else if (!large && wasLarge) {
+            loggedMillis = offset;
+            LOG.info("This instance's clock is within {} of the database's again", NOTEWORTHY);
+        }
+    }
+
+    @Override
+    public Instant instant() {
+        return base.instant().plusMillis(offsetMillis);
+    }
+
+    @Override
+    public long millis() {
+        return base.millis() + offsetMillis;
+    }
+
+    @Override
+    public ZoneId getZone() {
+        return ZoneOffset.UTC;
+    }
+
+    @Override
+    public Clock withZone(ZoneId zone) {
+        DatabaseClock self = this;
+        return new Clock() {
+            @Override
+            public ZoneId getZone() {
+                return zone;
+            }
+
+            @Override
+            public Clock withZone(ZoneId other) {
+                return self.withZone(other);
+            }
+
+            @Override
+            public Instant instant() {
+                return self.instant();
+            }
+        };
+    }
+}
