@@ -478,4 +478,9 @@ public final class Dispatcher extends ServiceSupport {
     public String instanceId() {
         return instanceId;
     }
+
+    /** This instance's word to the others about the providers it runs (and what it found of theirs). */
+    public ProviderPresence presence() {
+        return presence;
+    }
 }

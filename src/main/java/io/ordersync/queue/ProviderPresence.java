@@ -24,6 +24,10 @@ import java.util.Set;
  * of a provider it cannot run itself (those rows belong to another instance as long as one runs their provider),
  * and intake queues for such a provider as its entry says. Every time here is the database's clock, so instances
  * whose clocks differ still agree on whose entries are live.
+ * <p>
+ * Each process's entries carry its incarnation (random, new at each start) beside the instance id, so two processes
+ * started with one id keep their entries apart and each sees the other's; the first announce after the other one
+ * refreshed its entries says so in the log, once per such process.
  */
 public final class ProviderPresence {
 
@@ -31,6 +35,15 @@ public final class ProviderPresence {
     private final String instanceId;
     private final Duration ttl;
     private final java.time.Clock clock;
+    /** This process's incarnation: its entries are those with this instance id and this incarnation. */
+    private final String incarnation = java.util.UUID.randomUUID().toString();
+    /** The database's time of this process's first announce (null before it). */
+    private volatile OffsetDateTime firstAnnounce;
+    /** Incarnations of other live processes with this instance id, as the last announce found them. */
+    private volatile Set<String> sharing = Set.of();
+    /** Those already warned about. */
+    private final Set<String> warned = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ProviderPresence.class);
 
     public ProviderPresence(DataSource ds, String instanceId, Duration ttl) {
         this(ds, instanceId, ttl, java.time.Clock.systemUTC());
@@ -55,30 +68,72 @@ public final class ProviderPresence {
      * database's now.
      */
     public void announce(Map<String, String> subscriptions) {
-        Tx.run(ds, c -> {
+        Set<String> found = Tx.run(ds, c -> {
             OffsetDateTime now = databaseNow(c);
-            // this instance's entries, and those of instances gone for good (a new id at each start)
+            if (firstAnnounce == null) {
+                firstAnnounce = now;
+            }
+            Set<String> others = sharedWith(c);
+            // this process's entries, and those of instances gone for good (a new id at each start)
             try (PreparedStatement del = c.prepareStatement(
-                    "DELETE FROM provider_presence WHERE instance_id = ? OR seen_until < ?")) {
+                    "DELETE FROM provider_presence WHERE (instance_id = ? AND incarnation = ?) OR seen_until < ?")) {
                 del.setString(1, instanceId);
-                del.setObject(2, now.minus(ttl));
+                del.setString(2, incarnation);
+                del.setObject(3, now.minus(ttl));
                 del.executeUpdate();
             }
             if (!subscriptions.isEmpty()) {
-                try (PreparedStatement ins = c.prepareStatement(
-                        "INSERT INTO provider_presence (instance_id, provider, seen_until, subscription) VALUES (?, ?, ?, ?)")) {
+                try (PreparedStatement ins = c.prepareStatement("INSERT INTO provider_presence "
+                        + "(instance_id, incarnation, provider, seen_until, subscription) VALUES (?, ?, ?, ?, ?)")) {
                     for (Map.Entry<String, String> p : subscriptions.entrySet()) {
                         ins.setString(1, instanceId);
-                        ins.setString(2, p.getKey());
-                        ins.setObject(3, now.plus(ttl));
-                        ins.setString(4, p.getValue());
+                        ins.setString(2, incarnation);
+                        ins.setString(3, p.getKey());
+                        ins.setObject(4, now.plus(ttl));
+                        ins.setString(5, p.getValue());
                         ins.addBatch();
                     }
                     ins.executeBatch();
                 }
             }
-            return null;
+            return others;
         });
+        sharing = found;
+        for (String other : found) {
+            if (warned.add(other)) {
+                LOG.warn("Another running process uses this instance's id '{}'. Both run, each with its own entries, but "
+                        + "their claims and log lines carry the same name: give each instance its own ordersync.instance-id, "
+                        + "or leave it empty for a random one", instanceId);
+            }
+        }
+    }
+
+    /**
+     * The incarnations of other processes with this instance id whose entries were refreshed after this process's first
+     * announce: live ones (the entries of a predecessor that crashed were last refreshed before it).
+     */
+    private Set<String> sharedWith(Connection c) throws SQLException {
+        Set<String> out = new HashSet<>();
+        try (PreparedStatement ps = c.prepareStatement("SELECT DISTINCT incarnation FROM provider_presence "
+                + "WHERE instance_id = ? AND incarnation <> ? AND seen_until > ?")) {
+            ps.setString(1, instanceId);
+            ps.setString(2, incarnation);
+            ps.setObject(3, firstAnnounce.plus(ttl));
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(rs.getString(1));
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * How many other live processes use this instance id and run providers, as the last announce found them (their
+     * entries refreshed since this process started).
+     */
+    public int sharing() {
+        return sharing.size();
     }
 
     /**
@@ -88,16 +143,17 @@ public final class ProviderPresence {
     public record Entry(String instanceId, String provider, String subscription, Instant until) {
     }
 
-    /** The live entries of the other instances. */
+    /** The live entries of the other instances (other processes with this instance id among them). */
     public List<Entry> others() {
         Instant here = clock.instant();
         return Tx.run(ds, c -> {
             OffsetDateTime now = databaseNow(c);
             List<Entry> out = new ArrayList<>();
             try (PreparedStatement ps = c.prepareStatement("SELECT instance_id, provider, subscription, seen_until"
-                    + " FROM provider_presence WHERE instance_id <> ? AND seen_until > ?")) {
+                    + " FROM provider_presence WHERE NOT (instance_id = ? AND incarnation = ?) AND seen_until > ?")) {
                 ps.setString(1, instanceId);
-                ps.setObject(2, now);
+                ps.setString(2, incarnation);
+                ps.setObject(3, now);
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
                         Duration left = Duration.between(now, rs.getObject(4, OffsetDateTime.class));
