@@ -31,12 +31,8 @@ class ClockSkewTest extends AppTestSupport {
     @ValueSource(ints = {10, -10})
     void anInstanceWhoseClockIsOffLeavesTheOthersRowsInFlight(int minutes) throws Exception {
         Duration skew = Duration.ofMinutes(minutes);
-        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "5000"));
         // each request takes a while: the rows stay in flight over several lease checks of the other instance
-        target.randomFaults(0, 1.0, 150);
-        Map<String, String> props = crmOn(Postgres.newDatabase());
-        props.put("ordersync.queue.lease", "PT20S");
-        props.put("ordersync.queue.reaper-period-ms", "100");
+        Map<String, String> props = crmWithSlowTarget("PT20S", "100");
         props.put("ordersync.instance-id", "on-time");
         app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
         props.put("ordersync.instance-id", "off");
@@ -71,6 +67,85 @@ class ClockSkewTest extends AppTestSupport {
             // the times it stored are the database's, not ten minutes off
             assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE created_at > CURRENT_TIMESTAMP + INTERVAL '1 minute' "
                     + "OR created_at < CURRENT_TIMESTAMP - INTERVAL '5 minutes'")).isZero();
+        }
+    }
+
+    /**
+     * The clock of the instance that runs the provider steps by two minutes while it runs (an NTP step, a VM resumed);
+     * the other instance has no file for the provider. Found by an attack on the first form of the database clock
+     * (instance clock plus a difference measured every 10 s): a step back made the instance write leases that had
+     * already run out (its rows taken back and synced twice); a step forward, once measured away, stopped it from
+     * announcing that it runs the provider for as long as the step, and the orders the other instance took in meanwhile
+     * were never queued. The queue's time now runs on from each measurement by {@link System#nanoTime}, and the
+     * dispatcher's own deadlines are monotonic.
+     */
+    @ParameterizedTest(name = "clock steps by {0} s")
+    @ValueSource(ints = {120, -120})
+    void aStepOfTheClockWhileRunningChangesNothing(int seconds) throws Exception {
+        // the clocks are measured again at each lease check: the first orders are claimed before the next one
+        Map<String, String> props = crmWithSlowTarget("PT60S", "3000");
+        props.put("ordersync.queue.presence-ttl", "PT3S");
+        props.put("ordersync.instance-id", "stepping");
+        SteppingClock stepping = new SteppingClock();
+        app = new OrdersyncApp(tmp.resolve("a"), mappings, props).bind("ordersync.clock", stepping).start();
+        props.put("ordersync.instance-id", "without-file");
+        try (OrdersyncApp without = new OrdersyncApp(tmp.resolve("b"), java.nio.file.Files.createDirectories(tmp.resolve("none")),
+                props).start()) {
+            stepping.step = Duration.ofSeconds(seconds);
+            // right after the step: claimed by the stepping instance before its next lease check
+            for (int i = 0; i < 10; i++) {
+                post(app, "T" + i);
+            }
+            // then after a lease check (which measures the clocks again) and more than the presence lifetime, half to
+            // the instance without the file
+            Thread.sleep(7000);
+            for (int i = 10; i < ORDERS; i++) {
+                post(i % 2 == 0 ? app : without, "T" + i);
+            }
+            await().atMost(Duration.ofSeconds(90)).until(() -> app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success'") == ORDERS);
+            await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE message LIKE '%lease expired%'"))
+                    .as("rows taken back as expired").isZero();
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind IN ('failure', 'dropped')")).isZero();
+            assertThat(target.writes().stream().filter(r -> r.method().equals("POST") && r.path().equals("/contacts")))
+                    .hasSize(ORDERS);
+        }
+    }
+
+    /** The crm file, every request to its target held 150 ms, a new PostgreSQL database, this lease and lease check period. */
+    private Map<String, String> crmWithSlowTarget(String lease, String reaperPeriodMs) throws Exception {
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "5000"));
+        target.randomFaults(0, 1.0, 150);
+        Map<String, String> props = crmOn(Postgres.newDatabase());
+        props.put("ordersync.queue.lease", lease);
+        props.put("ordersync.queue.reaper-period-ms", reaperPeriodMs);
+        return props;
+    }
+
+    private static void post(OrdersyncApp to, String code) throws Exception {
+        ObjectNode doc = fixture("order-abc12");
+        ((ObjectNode) doc.path("order")).put("code", code);
+        ((ObjectNode) doc.path("order")).put("email", code.toLowerCase(java.util.Locale.ROOT) + "@example.org");
+        assertThat(to.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
+    }
+
+    /** The system's clock, stepped by {@link #step} from when it is set. */
+    private static final class SteppingClock extends Clock {
+        volatile Duration step = Duration.ZERO;
+
+        @Override
+        public java.time.ZoneId getZone() {
+            return java.time.ZoneOffset.UTC;
+        }
+
+        @Override
+        public Clock withZone(java.time.ZoneId zone) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public java.time.Instant instant() {
+            return Clock.systemUTC().instant().plus(step);
         }
     }
 }

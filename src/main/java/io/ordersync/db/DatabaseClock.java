@@ -16,8 +16,10 @@ import java.time.ZoneId;
 import java.time.ZoneOffset;
 
 /**
- * The database's time, read on this instance: the instance's clock plus the difference to the database's clock, which
- * {@link #synchronize} measures (at start and before each lease check, route {@code queue-reaper}). Every time the
+ * The database's time, read on this instance: the database's time at the last measurement ({@link #synchronize}, at
+ * start and before each lease check, route {@code queue-reaper}) plus the time passed since by {@link System#nanoTime},
+ * so that a step of the instance's own clock (an NTP correction, a VM resumed) changes nothing; before the first
+ * measurement it is the instance's clock. Every time the
  * queue stores or compares — a row's due time, its lease, a retry's backoff, the pretix source's fetch and import
  * leases — is taken from it, so instances whose clocks differ agree on when a lease runs out: before, an instance
  * whose clock was ahead by more than a lease took the rows the others had in flight back as expired, and their orders
@@ -35,8 +37,13 @@ public final class DatabaseClock extends Clock {
 
     private final DataSource ds;
     private final Clock base;
-    /** Database time minus this instance's, in milliseconds. */
+    /** Database time minus this instance's, in milliseconds, as last measured: for the log and {@link #offset}. */
     private volatile long offsetMillis;
+    /** The database's time (epoch nanoseconds) at the {@link System#nanoTime} of the last measurement; null before one. */
+    private volatile Anchor anchor;
+
+    private record Anchor(long epochNanos, long monotonicNanos) {
+    }
     /** The difference last logged (ms), or {@link Long#MIN_VALUE} while none was. */
     private volatile long loggedMillis = Long.MIN_VALUE;
     /** The last measurement failed (said once until one succeeds). */
@@ -56,16 +63,21 @@ public final class DatabaseClock extends Clock {
         try (Connection c = ds.getConnection();
              PreparedStatement ps = c.prepareStatement("SELECT CURRENT_TIMESTAMP")) {
             long before = base.millis();
+            long sent = System.nanoTime();
             OffsetDateTime db;
             try (ResultSet rs = ps.executeQuery()) {
                 rs.next();
                 db = rs.getObject(1, OffsetDateTime.class);
             }
+            long received = System.nanoTime();
             long after = base.millis();
             if (!c.getAutoCommit()) {
                 c.commit();
             }
-            long offset = db.toInstant().toEpochMilli() - (before + after) / 2;
+            Instant at = db.toInstant();
+            anchor = new Anchor(Math.addExact(Math.multiplyExact(at.getEpochSecond(), 1_000_000_000L), at.getNano()),
+                    sent + (received - sent) / 2);
+            long offset = at.toEpochMilli() - (before + after) / 2;
             offsetMillis = offset;
             warnedFailure = false;
             note(offset);
@@ -87,26 +99,36 @@ public final class DatabaseClock extends Clock {
     private void note(long offset) {
         long logged = loggedMillis;
         boolean large = Math.abs(offset) >= NOTEWORTHY.toMillis();
-        boolean wasLarge = logged != Long.MIN_VALUE && Math.abs(logged) >= NOTEWORTHY.toMillis();
         if (large && (logged == Long.MIN_VALUE || Math.abs(offset - logged) >= NOTEWORTHY.toMillis())) {
             loggedMillis = offset;
             LOG.warn("This instance's clock is {} s {} the database's; queue times (due times, leases, retries) use the "
                     + "database's. Keep the clocks in step (NTP)", String.format(java.util.Locale.ROOT, "%.1f",
                     Math.abs(offset) / 1000.0), offset > 0 ? "behind" : "ahead of");
-        } else if (!large && wasLarge) {
-            loggedMillis = offset;
-            LOG.info("This instance's clock is within {} of the database's again", NOTEWORTHY);
+        } else if (logged != Long.MIN_VALUE && Math.abs(offset) < NOTEWORTHY.toMillis() / 2) {
+            // back in step (below half the size, so that a difference near it does not log at every measurement): the
+            // next difference of a second or more is logged again
+            loggedMillis = Long.MIN_VALUE;
+            LOG.info("This instance's clock is within {} ms of the database's again", Math.abs(offset));
         }
     }
 
     @Override
     public Instant instant() {
-        return base.instant().plusMillis(offsetMillis);
+        Anchor a = anchor;
+        if (a == null) {
+            return base.instant();
+        }
+        long nanos = a.epochNanos() + (System.nanoTime() - a.monotonicNanos());
+        return Instant.ofEpochSecond(Math.floorDiv(nanos, 1_000_000_000L), Math.floorMod(nanos, 1_000_000_000L));
     }
 
     @Override
     public long millis() {
-        return base.millis() + offsetMillis;
+        Anchor a = anchor;
+        if (a == null) {
+            return base.millis();
+        }
+        return Math.floorDiv(a.epochNanos() + (System.nanoTime() - a.monotonicNanos()), 1_000_000L);
     }
 
     @Override

@@ -45,14 +45,19 @@ public final class Dispatcher extends ServiceSupport {
     private final Map<Long, String> snapshots = new ConcurrentHashMap<>();
     private final Signals signals;
     private final ProviderPresence presence;
-    private Instant nextAnnounce = Instant.EPOCH;
+    /**
+     * When this instance next says which providers it runs, and the other deadlines below: {@link System#nanoTime}, so
+     * that a step of any wall clock (this instance's, or the database's as the queue reads it) neither stalls nor rushes
+     * them. A forward step of the instance's clock once kept an instance from announcing for as long as the step.
+     */
+    private long nextAnnounce = System.nanoTime();
     /**
      * Since when this instance's announces and claims have succeeded without a break (null after a failure; at a
      * start without trouble the others' entries are as fresh as ever, so it starts trusted). It drops or parks other
      * providers' rows only once this is a whole presence lifetime ago: after a database outage, the instances that
      * run those providers need that long to be seen again, and their old entries ran out meanwhile.
      */
-    private Instant announcingSince = Instant.EPOCH;
+    private Long announcingSince;
 
     /**
      * What the dispatcher asks the rest of ordersync, without knowing it: whether a provider is paused (its
@@ -72,6 +77,8 @@ public final class Dispatcher extends ServiceSupport {
         this.clock = clock;
         this.signals = signals;
         this.presence = presence;
+        // a start without trouble: trusted at once (see announcingSince)
+        this.announcingSince = System.nanoTime() - presence.ttl().toNanos();
         this.ds = ds;
         this.queue = queue;
         this.store = store;
@@ -107,7 +114,7 @@ public final class Dispatcher extends ServiceSupport {
     }
 
     private static final Duration OTHERS_SCAN_PERIOD = Duration.ofSeconds(1);
-    private Instant nextOthersScan = Instant.EPOCH;
+    private long nextOthersScan = System.nanoTime();
 
     /** Claims the next batch of due rows; providers at capacity, paused by Retry-After or without a running route are skipped. */
     public synchronized List<QueueEntry> claim() {
@@ -125,8 +132,9 @@ public final class Dispatcher extends ServiceSupport {
 
     private List<QueueEntry> claimDue() {
         Instant now = clock.instant();
-        if (!now.isBefore(nextOthersRead)) {
-            readOthers(now);
+        long mono = System.nanoTime();
+        if (mono - nextOthersRead >= 0) {
+            readOthers(mono);
         }
         Set<String> active = new HashSet<>();
         List<QueueEntry> rows = new ArrayList<>();
@@ -159,16 +167,16 @@ public final class Dispatcher extends ServiceSupport {
         }
         // one provider's claims failing (a statement the database refuses) is no reason to stop saying which
         // providers this instance runs: the others would take its providers' rows for gone ones
-        if (!unreachable && !now.isBefore(nextAnnounce)) {
-            announce(active, now);
+        if (!unreachable && mono - nextAnnounce >= 0) {
+            announce(active, mono);
         }
         // rows of providers without a working definition (broken file, removed) are parked or dropped downstream;
         // asked for by provider, so that a long queue of working providers' rows is not scanned to find them.
         // They need no low latency: looked for at most once a second, not on every claim (3 % of the CPU at
         // a hundred orders a second)
-        boolean seesOthers = !unreachable && announcingSince != null && !now.isBefore(announcingSince.plus(presence.ttl()));
-        if (seesOthers && !now.isBefore(nextOthersScan)) {
-            nextOthersScan = now.plus(OTHERS_SCAN_PERIOD);
+        boolean seesOthers = !unreachable && announcingSince != null && mono - announcingSince >= presence.ttl().toNanos();
+        if (seesOthers && mono - nextOthersScan >= 0) {
+            nextOthersScan = mono + OTHERS_SCAN_PERIOD.toNanos();
             Set<String> elsewhere = null;
             try {
                 for (String other : queue.waitingProviders()) {
@@ -215,10 +223,10 @@ public final class Dispatcher extends ServiceSupport {
     public synchronized void announce() {
         Set<String> active = new HashSet<>();
         providers.active().forEach(p -> active.add(p.identifier()));
-        announce(active, clock.instant());
+        announce(active, System.nanoTime());
     }
 
-    private void announce(Set<String> active, Instant now) {
+    private void announce(Set<String> active, long mono) {
         try {
             Map<String, String> subscriptions = new java.util.LinkedHashMap<>();
             for (Provider p : providers.active()) {
@@ -228,9 +236,9 @@ public final class Dispatcher extends ServiceSupport {
             }
             announced.keySet().removeIf(p -> !subscriptions.containsKey(p.identifier()) || providers.active(p.identifier()) != p);
             presence.announce(subscriptions);
-            nextAnnounce = now.plus(presence.ttl().dividedBy(3));
+            nextAnnounce = mono + presence.ttl().dividedBy(3).toNanos();
             if (announcingSince == null) {
-                announcingSince = now;
+                announcingSince = mono;
             }
         } catch (RuntimeException e) {
             // tried again at the next claim; until announces have worked for a whole lifetime again, no other
@@ -259,15 +267,15 @@ public final class Dispatcher extends ServiceSupport {
     /** The others' announcements as last read, and their subscriptions as read from them (by their text). */
     private final Map<String, java.util.Optional<Subscription>> readSubscriptions = new HashMap<>();
     private static final Duration OTHERS_READ_PERIOD = Duration.ofSeconds(1);
-    private Instant nextOthersRead = Instant.EPOCH;
+    private long nextOthersRead = System.nanoTime();
 
     /**
      * Reads which providers the other instances run and what for, every second: intake queues the events this
      * instance accepts for those it has no file for (a rolling deploy that adds a provider). Until a read works
      * again the last one holds, each entry until its own time runs out.
      */
-    private void readOthers(Instant now) {
-        nextOthersRead = now.plus(OTHERS_READ_PERIOD);
+    private void readOthers(long mono) {
+        nextOthersRead = mono + OTHERS_READ_PERIOD.toNanos();
         List<ProviderPresence.Entry> entries;
         try {
             entries = presence.others();
