@@ -162,7 +162,7 @@ public final class AdminApi {
             m.put("last_" + r.get("kind"), r.get("at"));
         }
         m.put("synced_24h", ((Number) store.query("SELECT COUNT(*) AS n FROM order_log WHERE provider = ? AND kind = 'success' "
-                + "AND created_at > ?", provider, java.time.OffsetDateTime.now(java.time.ZoneOffset.UTC).minusHours(24)).get(0).get("n")).longValue());
+                + "AND created_at > ?", provider, clock.instant().atOffset(java.time.ZoneOffset.UTC).minusHours(24)).get(0).get("n")).longValue());
         return m;
     }
 
@@ -329,7 +329,7 @@ public final class AdminApi {
             reply(exchange, 409, Map.of("error", "queue row " + id + " is being synced right now"));
         } else if (queue.retry(id, clock.instant())) {
             breakers.reset(row.get().provider());
-            store.log(row.get().eventSlug(), row.get().orderCode(), row.get().provider(), "retry", "manual retry requested");
+            store.log(row.get().eventSlug(), row.get().orderCode(), row.get().provider(), "retry", "manual retry requested", clock.instant());
             reply(exchange, 200, row(view.find(id).orElse(row.get())));
         } else {
             reply(exchange, 409, Map.of("error", "queue row " + id + " changed meanwhile; try again"));

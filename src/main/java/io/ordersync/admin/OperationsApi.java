@@ -123,7 +123,7 @@ public final class OperationsApi {
                 var row = view.find(id.asLong());
                 if (row.isPresent() && !row.get().inFlight() && queue.retry(id.asLong(), now)) {
                     breakers.reset(row.get().provider());
-                    store.log(row.get().eventSlug(), row.get().orderCode(), row.get().provider(), "retry", "manual retry requested");
+                    store.log(row.get().eventSlug(), row.get().orderCode(), row.get().provider(), "retry", "manual retry requested", clock.instant());
                     n++;
                 } else {
                     skipped.add(id.asLong());

@@ -146,7 +146,7 @@ public final class Ordersync {
                 // a wake-up is a message to the dispatch-wake route; while one waits, further ones are dropped (merged)
                 () -> wake.sendBody(DISPATCH_WAKE, null)), clock);
         IntakeService intake = new IntakeService(dataSource, parser, store, queue, providers, parsed, dispatcher::newRows, clock);
-        SyncMetrics metrics = new SyncMetrics(context, store);
+        SyncMetrics metrics = new SyncMetrics(context, store, clock);
         io.ordersync.delivery.OAuth2Tokens tokens = new io.ordersync.delivery.OAuth2Tokens(java.time.Clock.systemUTC());
         AttemptLog attempts = new AttemptLog(dataSource, settings.attemptBodyLimit, settings.attemptSecretFields);
         Retention retention = new Retention(dataSource, store, settings.retainAttempts, settings.retainOrders);

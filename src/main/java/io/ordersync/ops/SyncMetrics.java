@@ -28,9 +28,13 @@ public final class SyncMetrics {
     private volatile MeterRegistry registry;
     private volatile MultiGauge queueDepth;
 
-    public SyncMetrics(CamelContext context, OrderStore store) {
+    /** The database's time as the queue reads it (DatabaseClock): the enqueue times the latency starts from are in it. */
+    private final java.time.Clock clock;
+
+    public SyncMetrics(CamelContext context, OrderStore store, java.time.Clock clock) {
         this.context = context;
         this.store = store;
+        this.clock = clock;
     }
 
     /** The registry camel-micrometer set up, or a private one when metrics are off (embedded use). */
@@ -74,7 +78,7 @@ public final class SyncMetrics {
         Timer.builder("ordersync_delivery_latency").description("Enqueue to delivered")
                 .tags("provider", provider).publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(5))
                 .maximumExpectedValue(Duration.ofHours(6)).register(registry())
-                .record(Duration.between(triggeredAt, Instant.now()));
+                .record(Duration.between(triggeredAt, clock.instant()));
     }
 
     public void httpResponse(String provider, int status) {

@@ -333,9 +333,9 @@ public final class OrderStore {
         }
     }
 
-    public void log(String eventSlug, String orderCode, String provider, String kind, String message) {
+    public void log(String eventSlug, String orderCode, String provider, String kind, String message, Instant at) {
         Tx.run(ds, c -> {
-            log(c, eventSlug, orderCode, provider, kind, message, Instant.now());
+            log(c, eventSlug, orderCode, provider, kind, message, at);
             return null;
         });
     }
