@@ -26,7 +26,7 @@ import java.time.ZoneOffset;
  * were synced twice.
  * <p>
  * A measurement is one {@code SELECT CURRENT_TIMESTAMP}; its error is at most half its round trip (a millisecond on a
- * local network). When it fails the last difference stays. A difference of a second or more is logged (once per
+ * local network). When one fails, the time counts on from the last one. A difference of a second or more is logged (once per
  * change of a second or more) as the instance's clock being off.
  */
 public final class DatabaseClock extends Clock {
@@ -41,13 +41,13 @@ public final class DatabaseClock extends Clock {
     private volatile long offsetMillis;
     /** The database's time (epoch nanoseconds) at the {@link System#nanoTime} of the last measurement; null before one. */
     private volatile Anchor anchor;
-
-    private record Anchor(long epochNanos, long monotonicNanos) {
-    }
     /** The difference last logged (ms), or {@link Long#MIN_VALUE} while none was. */
     private volatile long loggedMillis = Long.MIN_VALUE;
     /** The last measurement failed (said once until one succeeds). */
     private volatile boolean warnedFailure;
+
+    private record Anchor(long epochNanos, long monotonicNanos) {
+    }
 
     /** {@code base}: this instance's clock (the system's in production). */
     public DatabaseClock(DataSource ds, Clock base) {
@@ -56,8 +56,8 @@ public final class DatabaseClock extends Clock {
     }
 
     /**
-     * Measures the difference to the database's clock again. Returns it, or the last one if the database could not be
-     * asked (logged once until it can again).
+     * Reads the database's clock again; the queue's time counts on from this reading. Returns the difference to this
+     * instance's clock, or the last one if the database could not be asked (logged once until it can again).
      */
     public Duration synchronize() {
         try (Connection c = ds.getConnection();
@@ -84,8 +84,8 @@ public final class DatabaseClock extends Clock {
         } catch (SQLException | RuntimeException e) {
             if (!warnedFailure) {
                 warnedFailure = true;
-                LOG.warn("Could not read the database's clock; queue times keep the last difference ({} ms): {}",
-                        offsetMillis, e.getMessage());
+                LOG.warn("Could not read the database's clock; queue times count on from its last reading: {}",
+                        e.getMessage());
             }
         }
         return offset();
