@@ -283,8 +283,9 @@ public final class Ordersync {
     static final String EARLY_DATABASE = "ordersync.earlyDatabase";
 
     /**
-     * Registry name of the clock ordersync reads the time from (a {@link java.time.Clock}; the system's when nothing is
-     * bound). The queue's times are this clock plus its measured difference to the database's ({@link DatabaseClock}).
+     * Registry name of the instance's clock (a {@link java.time.Clock}; the system's when nothing is bound). The queue's
+     * times are the database's ({@link DatabaseClock}): this clock serves only until the database's is first read, and
+     * to say in the log how far it is off.
      */
     public static final String CLOCK = "ordersync.clock";
 
