@@ -5,13 +5,9 @@ import org.apache.camel.Processor;
 
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
-import java.security.SecureRandom;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Base64;
-import java.util.HexFormat;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * Protects the UI and the REST API: a bearer admin token, HTTP basic with the admin user, or the session
@@ -27,18 +23,23 @@ public final class AdminAuth implements Processor {
 
     /** Name of the UI session cookie. */
     public static final String COOKIE = "ordersync_session";
-    static final Duration SESSION_TTL = Duration.ofHours(12);
+    static final Duration SESSION_TTL = UiSessions.TTL;
 
     private final String token;
     private final String username;
     private final String password;
     private final String intakeToken;
-    private final Map<String, Instant> sessions = new ConcurrentHashMap<>();
-    private final SecureRandom random = new SecureRandom();
+    /** The UI sessions, in the database: every instance on it knows them. */
+    private final UiSessions sessions;
 
-    /** {@code failureMeter}: counts every failed login (the ordersync_login_failures_total meter). */
-    public AdminAuth(String token, String username, String password, String intakeToken, Runnable failureMeter) {
+    /**
+     * {@code failureMeter}: counts every failed login (the ordersync_login_failures_total meter); {@code sessions}: the
+     * UI sessions, made with the same credentials.
+     */
+    public AdminAuth(String token, String username, String password, String intakeToken, Runnable failureMeter,
+                     UiSessions sessions) {
         this.failureMeter = failureMeter;
+        this.sessions = sessions;
         this.token = blankToNull(token);
         this.username = blankToNull(username);
         this.password = blankToNull(password);
@@ -55,6 +56,20 @@ public final class AdminAuth implements Processor {
 
     @Override
     public void process(Exchange exchange) {
+        try {
+            check(exchange);
+        } catch (UiSessions.Unavailable e) {
+            // the session may well be good: not a 401 that sends the user to the login, but "try again"
+            LOG.warn("A UI session could not be checked: {}", e.getMessage());
+            exchange.getMessage().setHeader(Exchange.HTTP_RESPONSE_CODE, 503);
+            exchange.getMessage().setHeader(Exchange.CONTENT_TYPE, "application/json");
+            exchange.getMessage().setHeader("Retry-After", "5");
+            exchange.getMessage().setBody("{\"error\":\"the session could not be checked (database unavailable); try again\"}");
+            exchange.setRouteStop(true);
+        }
+    }
+
+    private void check(Exchange exchange) {
         String path = exchange.getIn().getHeader(Exchange.HTTP_PATH, String.class);
         if (path == null) {
             path = exchange.getIn().getHeader(Exchange.HTTP_URI, String.class);
@@ -78,8 +93,11 @@ public final class AdminAuth implements Processor {
             }
             if (auth.startsWith("Bearer ")) {
                 String t = auth.substring(7).trim();
-                ok = equal(t, token) || (path != null && path.equals("/api/events") && equal(t, intakeToken)) || validSession(t);
-                exchange.setProperty(ACTOR, equal(t, token) ? "admin token" : validSession(t) ? "UI session of " + username : "intake token");
+                boolean admin = equal(t, token);
+                boolean intake = !admin && path != null && path.equals("/api/events") && equal(t, intakeToken);
+                String session = admin || intake ? null : sessions.actor(t);
+                ok = admin || intake || session != null;
+                exchange.setProperty(ACTOR, admin ? "admin token" : session != null ? session : "intake token");
             } else {
                 String[] pair = basicPair(auth);
                 ok = pair != null && equal(pair[0], username) && equal(pair[1], password);
@@ -94,9 +112,9 @@ public final class AdminAuth implements Processor {
                 failedLogin(client, user, auth.startsWith("Basic ") ? "HTTP basic" : "bearer token", now);
             }
         } else {
-            String session = cookie(requestHeader(exchange, "Cookie"));
-            if (validSession(session)) {
-                exchange.setProperty(ACTOR, "UI session of " + username);
+            String session = sessions.actor(cookie(requestHeader(exchange, "Cookie")));
+            if (session != null) {
+                exchange.setProperty(ACTOR, session);
                 boolean safe = "GET".equals(method) || "HEAD".equals(method);
                 ok = safe || "1".equals(requestHeader(exchange, "X-Ordersync-Request"));
                 if (!ok) {
@@ -205,41 +223,24 @@ public final class AdminAuth implements Processor {
         exchange.setRouteStop(true);
     }
 
-    /** Checks a UI login; returns a new session id, or null. Throttled like every other credential check. */
+    /**
+     * Checks a UI login; returns the cookie value of a new session, or null. Throttled like every other credential
+     * check. Throws {@link UiSessions.Unavailable} when the session cannot be stored.
+     */
     public String login(String user, String pass, String adminToken, String client) {
-        boolean ok = (adminToken != null && equal(adminToken, token))
-                || (user != null && pass != null && equal(user, username) && equal(pass, password));
+        boolean byToken = adminToken != null && equal(adminToken, token);
+        boolean ok = byToken || (user != null && pass != null && equal(user, username) && equal(pass, password));
         if (!ok) {
             failedLogin(client, printable(user), "UI login", Instant.now());
             return null;
         }
         throttle.succeeded(client, userKey(user));
-        byte[] id = new byte[24];
-        random.nextBytes(id);
-        String session = HexFormat.of().formatHex(id);
-        sessions.put(session, Instant.now().plus(SESSION_TTL));
-        return session;
+        return sessions.create(byToken ? "UI session opened with the admin token" : "UI session of " + username);
     }
 
+    /** Ends the session of this cookie value, on every instance. */
     public void logout(String session) {
-        if (session != null) {
-            sessions.remove(session);
-        }
-    }
-
-    private boolean validSession(String session) {
-        if (session == null) {
-            return false;
-        }
-        Instant until = sessions.get(session);
-        if (until == null) {
-            return false;
-        }
-        if (until.isBefore(Instant.now())) {
-            sessions.remove(session);
-            return false;
-        }
-        return true;
+        sessions.end(session);
     }
 
     static String cookie(String header) {

@@ -44,7 +44,13 @@ public final class SessionApi {
                     + Math.max(1, locked.toSeconds()) + " s"));
             return;
         }
-        String session = auth.login(text(in, "username"), text(in, "password"), text(in, "token"), client);
+        String session;
+        try {
+            session = auth.login(text(in, "username"), text(in, "password"), text(in, "token"), client);
+        } catch (UiSessions.Unavailable e) {
+            unavailable(exchange, e, false);
+            return;
+        }
         if (session == null) {
             Json.replyText(mapper, exchange, 401, Map.of("error", "wrong user name, password or token"));
             return;
@@ -56,7 +62,13 @@ public final class SessionApi {
 
     /** {@code POST /api/logout}. */
     public void logout(Exchange exchange) throws Exception {
-        auth.logout(AdminAuth.cookie(AdminAuth.requestHeader(exchange, "Cookie")));
+        try {
+            auth.logout(AdminAuth.cookie(AdminAuth.requestHeader(exchange, "Cookie")));
+        } catch (UiSessions.Unavailable e) {
+            // the cookie is not cleared: the session still lives on the other instances
+            unavailable(exchange, e, true);
+            return;
+        }
         exchange.getMessage().setHeader("Set-Cookie", AdminAuth.COOKIE + "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
                 + (secure(exchange) ? "; Secure" : ""));
         // the logout route has JSON binding on: the binding writes the object (text would be sent as a JSON string)
@@ -64,6 +76,20 @@ public final class SessionApi {
     }
 
     private final String cookieSecure;
+
+    /** {@code bound}: the route has JSON binding on (logout), which writes the object itself. */
+    private void unavailable(Exchange exchange, UiSessions.Unavailable e, boolean bound) throws Exception {
+        LOG.warn("A UI session could not be stored or ended: {}", e.getMessage());
+        exchange.getMessage().setHeader("Retry-After", "5");
+        Map<String, String> error = Map.of("error", "the session could not be stored or ended (database unavailable); try again");
+        if (bound) {
+            Json.reply(mapper, exchange, 503, error);
+        } else {
+            Json.replyText(mapper, exchange, 503, error);
+        }
+    }
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(SessionApi.class);
 
     /** Whether the session cookie is Secure: configured so, or the request came over HTTPS (directly or via a proxy). */
     private boolean secure(Exchange exchange) {

@@ -198,7 +198,8 @@ public final class Ordersync {
         r.bind("ordersync.ordersApi", new io.ordersync.admin.OrdersApi(store, retention, mapper));
         r.bind("ordersync.mappingEditor", new io.ordersync.admin.MappingEditor(providers, dataSource, mapper));
         AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken,
-                () -> metrics.registry().counter("ordersync.login.failures").increment());
+                () -> metrics.registry().counter("ordersync.login.failures").increment(),
+                new io.ordersync.admin.UiSessions(dataSource, clock, settings.adminToken, settings.adminUsername, settings.adminPassword));
         if (!auth.configured()) {
             LOG.warn("No admin credentials configured: the REST API and the UI refuse every request. "
                     + "Set ordersync.admin.token, or ordersync.admin.username and ordersync.admin.password");

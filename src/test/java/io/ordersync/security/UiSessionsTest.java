@@ -1,0 +1,298 @@
+package io.ordersync.security;
+
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import io.ordersync.admin.UiSessions;
+import io.ordersync.support.AppTestSupport;
+import io.ordersync.support.Fixtures;
+import io.ordersync.support.OrdersyncApp;
+import io.ordersync.support.OrdersyncProcess;
+import io.ordersync.support.Postgres;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.function.Function;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * UI sessions live in the database: a login on one instance is good on another on the same database, a logout on
+ * either ends it on both, a restart (and a kill -9 right after the login or the logout) keeps what was answered, a
+ * change of the admin credentials ends every session, and the rows give no cookie that works.
+ */
+class UiSessionsTest extends AppTestSupport {
+
+    private static final String USER = "admin";
+    private static final String PASSWORD = "correct-horse-9";
+
+    private final HttpClient http = HttpClient.newHttpClient();
+
+    @Test
+    void aLoginIsGoodOnEveryInstanceAndALogoutEndsItOnAll() throws Exception {
+        Map<String, String> props = withUser(crmOn(Postgres.newDatabase()), PASSWORD);
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
+        app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
+        try (OrdersyncApp b = new OrdersyncApp(tmp.resolve("b"), mappings, props).start()) {
+            List<OrdersyncApp> both = List.of(app, b);
+            // sixteen logins at once on two fresh instances: both race to create the secret the cookies are signed with
+            ExecutorService pool = Executors.newFixedThreadPool(16);
+            List<Future<String>> logins = new ArrayList<>();
+            for (int i = 0; i < 16; i++) {
+                OrdersyncApp on = both.get(i % 2);
+                logins.add(pool.submit((Callable<String>) () -> login(on, USER, PASSWORD)));
+            }
+            List<String> cookies = new ArrayList<>();
+            for (Future<String> f : logins) {
+                cookies.add(f.get());
+            }
+            pool.shutdown();
+            assertThat(cookies).doesNotContainNull().doesNotHaveDuplicates();
+            assertThat(app.count("SELECT COUNT(*) FROM shared_secret")).isEqualTo(1);
+            // every session, made on either instance, is good on both; reads and (with the UI's header) changes
+            for (String cookie : cookies) {
+                for (OrdersyncApp on : both) {
+                    assertThat(withCookie(on, "GET", "/api/providers", cookie, false).statusCode()).isEqualTo(200);
+                }
+            }
+            String cookie = cookies.get(0);
+            assertThat(withCookie(b, "POST", "/api/queue/retry", cookie, true).statusCode()).isEqualTo(200);
+            assertThat(withCookie(b, "POST", "/api/queue/retry", cookie, false).statusCode()).isEqualTo(403);
+            // what the mapping editor's history and the logs name as the actor
+            assertThat(app.query("SELECT actor FROM ui_session")).extracting(r -> r.get("ACTOR") != null ? r.get("ACTOR") : r.get("actor"))
+                    .containsOnly("UI session of admin");
+
+            // a logout on b ends the session on a, at once; the other sessions live on
+            HttpResponse<String> logout = withCookie(b, "POST", "/api/logout", cookie, true);
+            assertThat(logout.statusCode()).isEqualTo(200);
+            assertThat(logout.headers().firstValue("Set-Cookie").orElseThrow()).startsWith("ordersync_session=;").contains("Max-Age=0");
+            assertThat(withCookie(app, "GET", "/api/providers", cookie, false).statusCode()).isEqualTo(401);
+            HttpResponse<String> page = withCookie(app, "GET", "/ui/", cookie, false);
+            assertThat(page.statusCode()).isEqualTo(302);
+            assertThat(page.headers().firstValue("Location")).hasValue("/login");
+            assertThat(withCookie(app, "GET", "/api/providers", cookies.get(1), false).statusCode()).isEqualTo(200);
+            assertThat(app.count("SELECT COUNT(*) FROM ui_session")).isEqualTo(15);
+        }
+    }
+
+    @Test
+    void whatWasAnsweredSurvivesAKillOnH2() throws Exception {
+        Path db = tmp.resolve("h2");
+        Map<String, String> props = withUser(new HashMap<>(), PASSWORD);
+        props.put("ordersync.db.url", "jdbc:h2:file:" + db.resolve("ordersync").toAbsolutePath());
+        props.put("ordersync.mappings.dir", tmp.resolve("none").toAbsolutePath().toString());
+        java.nio.file.Files.createDirectories(tmp.resolve("none"));
+        try (OrdersyncProcess p = new OrdersyncProcess("sessions", tmp.resolve("logs"), props).start()) {
+            Function<String, HttpRequest.Builder> at = path -> HttpRequest.newBuilder(URI.create(p.url(path)));
+            String kept = loginAt(at, USER, PASSWORD);
+            String ended = loginAt(at, USER, PASSWORD);
+            // killed right after the login's answer: the session is on disk
+            p.kill();
+            p.start();
+            assertThat(send(at.apply("/api/providers").header("Cookie", cookieHeader(kept)).GET()).statusCode()).isEqualTo(200);
+            assertThat(send(at.apply("/api/providers").header("Cookie", cookieHeader(ended)).GET()).statusCode()).isEqualTo(200);
+            // killed right after the logout's answer: the session stays ended
+            assertThat(send(at.apply("/api/logout").header("Cookie", cookieHeader(ended)).header("X-Ordersync-Request", "1")
+                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString("{}"))).statusCode())
+                    .isEqualTo(200);
+            p.kill();
+            p.start();
+            assertThat(send(at.apply("/api/providers").header("Cookie", cookieHeader(ended)).GET()).statusCode()).isEqualTo(401);
+            assertThat(send(at.apply("/api/providers").header("Cookie", cookieHeader(kept)).GET()).statusCode()).isEqualTo(200);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void newCredentialsEndEverySession(String db) throws Exception {
+        Map<String, String> props = withUser(databaseSettings(db), PASSWORD);
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
+        props.put("test.crm.url", target.url());
+        props.put("test.crm.token", "s3cret");
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        String byPassword = login(app, USER, PASSWORD);
+        String byToken = tokenLogin(app);
+        app.restart();
+        assertThat(withCookie(app, "GET", "/api/providers", byPassword, false).statusCode()).isEqualTo(200);
+        assertThat(withCookie(app, "GET", "/api/providers", byToken, false).statusCode()).isEqualTo(200);
+        app.close();
+        // the password changed: the sessions opened with the old one end, though their rows are still there
+        props.put("ordersync.admin.password", "battery-staple-10");
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        assertThat(app.count("SELECT COUNT(*) FROM ui_session")).isEqualTo(2);
+        assertThat(withCookie(app, "GET", "/api/providers", byPassword, false).statusCode()).isEqualTo(401);
+        assertThat(withCookie(app, "GET", "/api/providers", byToken, false).statusCode()).isEqualTo(401);
+        assertThat(login(app, USER, PASSWORD)).isNull();
+        assertThat(withCookie(app, "GET", "/api/providers", login(app, USER, "battery-staple-10"), false).statusCode()).isEqualTo(200);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void theRowsGiveNoCookieAndForgedOrBrokenCookiesAreRefused(String db) throws Exception {
+        Map<String, String> props = withUser(databaseSettings(db), PASSWORD);
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
+        props.put("test.crm.url", target.url());
+        props.put("test.crm.token", "s3cret");
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        String cookie = login(app, USER, PASSWORD);
+        assertThat(cookie).matches("[0-9a-f]{48}\\.[0-9a-f]{64}");
+        String id = cookie.substring(0, 48);
+        String mac = cookie.substring(49);
+        // nothing stored is a part of the cookie
+        for (Map<String, Object> row : app.query("SELECT * FROM ui_session")) {
+            assertThat(row.values()).allSatisfy(v -> assertThat(String.valueOf(v)).doesNotContain(id).doesNotContain(mac));
+        }
+        // a row written into the table by someone who can write to the database is no login
+        String forgedId = "ab".repeat(24);
+        try (Connection c = app.dataSource().getConnection(); Statement s = c.createStatement()) {
+            s.executeUpdate("INSERT INTO ui_session (id_hash, actor, created_at, expires_at) VALUES ('"
+                    + UiSessions.hash(forgedId) + "', 'forger', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP + INTERVAL '1' DAY)");
+        }
+        String flipped = cookie.substring(0, 112) + (cookie.charAt(112) == '0' ? '1' : '0');
+        for (String bad : new String[]{forgedId + "." + mac, forgedId + "." + "0".repeat(64), flipped, cookie.toUpperCase(),
+                cookie + "0", cookie.substring(1), id, cookie.replace('.', '-'), "x".repeat(4000), ""}) {
+            HttpResponse<String> r = withCookie(app, "GET", "/api/providers", bad, false);
+            assertThat(r.statusCode()).as(bad.length() > 20 ? bad.substring(0, 20) : bad).isEqualTo(401);
+            assertThat(r.body()).doesNotContain("Exception");
+        }
+
+        // a session that ran out is refused and its row removed
+        String expiring = login(app, USER, PASSWORD);
+        try (Connection c = app.dataSource().getConnection(); Statement s = c.createStatement()) {
+            s.executeUpdate("UPDATE ui_session SET expires_at = CURRENT_TIMESTAMP - INTERVAL '1' SECOND WHERE id_hash = '"
+                    + UiSessions.hash(expiring.substring(0, 48)) + "'");
+        }
+        assertThat(withCookie(app, "GET", "/api/providers", expiring, false).statusCode()).isEqualTo(401);
+        assertThat(app.count("SELECT COUNT(*) FROM ui_session WHERE id_hash = ?",
+                UiSessions.hash(expiring.substring(0, 48)))).isZero();
+        assertThat(withCookie(app, "GET", "/api/providers", cookie, false).statusCode()).isEqualTo(200);
+
+        // a session's cookie value sent as a bearer token is checked the same way (last: bearer guesses lock the client out)
+        assertThat(send(HttpRequest.newBuilder(URI.create(app.url("/api/providers"))).header("Authorization", "Bearer " + cookie)
+                .GET()).statusCode()).isEqualTo(200);
+        for (String bad : new String[]{forgedId + "." + mac, flipped, expiring, id}) {
+            assertThat(send(HttpRequest.newBuilder(URI.create(app.url("/api/providers"))).header("Authorization", "Bearer " + bad)
+                    .GET()).statusCode()).isEqualTo(401);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void aSessionThatCannotBeCheckedIsA503NotALogout(String db) throws Exception {
+        Map<String, String> props = withUser(databaseSettings(db), PASSWORD);
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
+        props.put("test.crm.url", target.url());
+        props.put("test.crm.token", "s3cret");
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        String cookie = login(app, USER, PASSWORD);
+        ListAppender<ILoggingEvent> log = new ListAppender<>();
+        Logger root = (Logger) org.slf4j.LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        log.start();
+        root.addAppender(log);
+        try {
+            // the table cannot be read (as when the database fails): the session may well be good, so "try again"
+            try (Connection c = app.dataSource().getConnection(); Statement s = c.createStatement()) {
+                s.execute("ALTER TABLE ui_session RENAME TO ui_session_away");
+            }
+            HttpResponse<String> r = withCookie(app, "GET", "/api/providers", cookie, false);
+            assertThat(r.statusCode()).isEqualTo(503);
+            assertThat(r.headers().firstValue("Retry-After")).hasValue("5");
+            assertThat(r.body()).contains("could not be checked").doesNotContain("Exception").doesNotContain("ui_session");
+            HttpResponse<String> in = http.send(HttpRequest.newBuilder(URI.create(app.url("/api/login")))
+                    .header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"username\": \"admin\", \"password\": \"" + PASSWORD + "\"}")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(in.statusCode()).isEqualTo(503);
+            assertThat(in.headers().firstValue("Set-Cookie")).isEmpty();
+            // the admin token still works: it needs no session
+            assertThat(app.get("/api/providers").statusCode()).isEqualTo(200);
+            try (Connection c = app.dataSource().getConnection(); Statement s = c.createStatement()) {
+                s.execute("ALTER TABLE ui_session_away RENAME TO ui_session");
+            }
+            assertThat(withCookie(app, "GET", "/api/providers", cookie, false).statusCode()).isEqualTo(200);
+        } finally {
+            root.detachAppender(log);
+        }
+        assertThat(log.list).anySatisfy(e -> assertThat(e.getFormattedMessage()).contains("could not be checked"));
+        assertThat(log.list).allSatisfy(e -> assertThat(e.getFormattedMessage()).doesNotContain(cookie.substring(0, 48))
+                .doesNotContain(cookie.substring(49)).doesNotContain(PASSWORD));
+    }
+
+    private static Map<String, String> withUser(Map<String, String> props, String password) {
+        props.put("ordersync.admin.username", USER);
+        props.put("ordersync.admin.password", password);
+        return props;
+    }
+
+    private static Map<String, String> withUser(java.util.Properties db, String password) {
+        Map<String, String> props = new HashMap<>();
+        db.forEach((k, v) -> props.put((String) k, (String) v));
+        return withUser(props, password);
+    }
+
+    private static String cookieHeader(String value) {
+        return "theme=dark; ordersync_session=" + value + "; other=1";
+    }
+
+    private HttpResponse<String> send(HttpRequest.Builder request) throws Exception {
+        return http.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private HttpResponse<String> withCookie(OrdersyncApp on, String method, String path, String cookie, boolean uiHeader) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(on.url(path))).header("Cookie", cookieHeader(cookie));
+        if (uiHeader) {
+            b.header("X-Ordersync-Request", "1");
+        }
+        if (method.equals("POST")) {
+            b.header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(
+                    path.endsWith("/retry") ? "{\"ids\": []}" : "{}"));
+        } else {
+            b.GET();
+        }
+        return send(b);
+    }
+
+    private String login(OrdersyncApp on, String user, String password) throws Exception {
+        return loginAt(path -> HttpRequest.newBuilder(URI.create(on.url(path))), user, password);
+    }
+
+    private String tokenLogin(OrdersyncApp on) throws Exception {
+        HttpResponse<String> r = send(HttpRequest.newBuilder(URI.create(on.url("/api/login"))).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"token\": \"" + OrdersyncApp.ADMIN_TOKEN + "\"}")));
+        assertThat(r.statusCode()).isEqualTo(200);
+        return cookieOf(r);
+    }
+
+    /** The cookie value of a login, or null when it was refused. */
+    private String loginAt(Function<String, HttpRequest.Builder> at, String user, String password) throws Exception {
+        HttpResponse<String> r = send(at.apply("/api/login").header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"username\": \"" + user + "\", \"password\": \"" + password + "\"}")));
+        if (r.statusCode() == 401) {
+            return null;
+        }
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+        return cookieOf(r);
+    }
+
+    private static String cookieOf(HttpResponse<String> r) {
+        String set = r.headers().firstValue("Set-Cookie").orElseThrow();
+        assertThat(set).startsWith("ordersync_session=");
+        return set.substring("ordersync_session=".length(), set.indexOf(';'));
+    }
+}
