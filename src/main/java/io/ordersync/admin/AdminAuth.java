@@ -8,6 +8,7 @@ import java.security.MessageDigest;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Base64;
+import java.util.List;
 
 /**
  * Protects the UI and the REST API: a bearer admin token, HTTP basic with the admin user, or the session
@@ -112,7 +113,15 @@ public final class AdminAuth implements Processor {
                 failedLogin(client, user, auth.startsWith("Basic ") ? "HTTP basic" : "bearer token", now);
             }
         } else {
-            String session = sessions.actor(cookie(requestHeader(exchange, "Cookie")));
+            String session = null;
+            // every ordersync_session cookie is tried: one planted before the real one (another path, a sibling
+            // domain) must not shut the user out; a forged one costs no query (its MAC does not hold)
+            for (String value : cookies(requestHeader(exchange, "Cookie"))) {
+                session = sessions.actor(value);
+                if (session != null) {
+                    break;
+                }
+            }
             if (session != null) {
                 exchange.setProperty(ACTOR, session);
                 boolean safe = "GET".equals(method) || "HEAD".equals(method);
@@ -193,8 +202,10 @@ public final class AdminAuth implements Processor {
         int n = throttle.failed(now, client, userKey(user));
         failureMeter.run();
         if (Integer.bitCount(n) == 1) {
+            // the user name only when it is the admin's: a password typed into the name field must not reach the log
+            String as = user == null ? "" : equal(user, printable(username)) ? " as user '" + user + "'" : " as an unknown user name";
             LOG.warn("Failed login ({}) from {}{}: {} failure{} in a row{}", how, client.substring("client:".length()),
-                    user == null ? "" : " as user '" + user + "'", n, n == 1 ? "" : "s",
+                    as, n, n == 1 ? "" : "s",
                     n >= LoginThrottle.FREE_FAILURES ? "; locked out for a while" : "");
         }
     }
@@ -238,22 +249,32 @@ public final class AdminAuth implements Processor {
         return sessions.create(byToken ? "UI session opened with the admin token" : "UI session of " + username);
     }
 
-    /** Ends the session of this cookie value, on every instance. */
-    public void logout(String session) {
-        sessions.end(session);
+    /** Ends the sessions of these cookie (or bearer) values, on every instance. */
+    public void logout(List<String> values) {
+        for (String value : values) {
+            sessions.end(value);
+        }
     }
 
+    /** The first session cookie value of a Cookie header, or null. */
     static String cookie(String header) {
+        List<String> all = cookies(header);
+        return all.isEmpty() ? null : all.get(0);
+    }
+
+    /** The session cookie values of a Cookie header, in order, at most 8. */
+    static List<String> cookies(String header) {
         if (header == null) {
-            return null;
+            return List.of();
         }
+        List<String> out = new java.util.ArrayList<>();
         for (String part : header.split(";")) {
             String p = part.trim();
-            if (p.startsWith(COOKIE + "=")) {
-                return p.substring(COOKIE.length() + 1);
+            if (p.startsWith(COOKIE + "=") && out.size() < 8) {
+                out.add(p.substring(COOKIE.length() + 1));
             }
         }
-        return null;
+        return out;
     }
 
     /** Constant-time comparison; false when the expected value is not configured. */

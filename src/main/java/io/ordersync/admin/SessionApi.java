@@ -63,7 +63,13 @@ public final class SessionApi {
     /** {@code POST /api/logout}. */
     public void logout(Exchange exchange) throws Exception {
         try {
-            auth.logout(AdminAuth.cookie(AdminAuth.requestHeader(exchange, "Cookie")));
+            // the session of the cookie, or of a bearer token that is a session's value (API.md allows both)
+            java.util.List<String> values = new java.util.ArrayList<>(AdminAuth.cookies(AdminAuth.requestHeader(exchange, "Cookie")));
+            String authorization = AdminAuth.requestHeader(exchange, "Authorization");
+            if (authorization != null && authorization.startsWith("Bearer ")) {
+                values.add(authorization.substring(7).trim());
+            }
+            auth.logout(values);
         } catch (UiSessions.Unavailable e) {
             // the cookie is not cleared: the session still lives on the other instances
             unavailable(exchange, e, true);

@@ -25,10 +25,13 @@ import java.util.HexFormat;
  * one instance is good on the others, a logout on one ends the session everywhere, a restart keeps it.
  * <p>
  * A session's cookie is {@code <id>.<mac>}: 24 random bytes and an HMAC-SHA256 over them, both in hex. The table holds
- * only the SHA-256 of the id, so its rows give no cookie that works. The MAC's key is derived from the admin
- * credentials and a random secret the instances share through the database (table {@code shared_secret}), and it
- * lives only in memory: a session ends when the credentials change, a row written into the table by someone who can
- * write to the database is no login, and a cookie whose MAC does not hold is refused without asking the database.
+ * only the SHA-256 of the id, so its rows give no cookie that works. The MAC's key is derived (PBKDF2, {@value
+ * #KDF_ITERATIONS} rounds, once per process) from the admin credentials with a random secret the instances share
+ * through the database as salt (table {@code shared_secret}), and it lives only in memory: a session ends when the
+ * credentials change, a row written into the table by someone who can write to the database is no login, a cookie
+ * whose MAC does not hold is refused without asking the database, and a database copy with one old cookie costs a
+ * guesser a PBKDF2 derivation per guess of the credentials. The secret is read again every {@link #SECRET_CHECK}: a
+ * row deleted is written back, a changed one (a rotation) is taken up by every instance, a malformed one replaced.
  * Times are the queue's clock (the database's), so instances whose clocks differ agree on when a session ends.
  */
 public final class UiSessions {
@@ -42,6 +45,11 @@ public final class UiSessions {
     static final int COOKIE_LENGTH = ID_HEX + 1 + MAC_HEX;
     private static final String SECRET_NAME = "ui-session";
     private static final HexFormat HEX = HexFormat.of();
+    /** PBKDF2-HMAC-SHA256 rounds of the key (OWASP's figure for it, 2023): a fifth of a second, once per process. */
+    static final int KDF_ITERATIONS = 600_000;
+    /** How often the shared secret is read again (on use; never more often). */
+    static final Duration SECRET_CHECK = Duration.ofSeconds(10);
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(UiSessions.class);
 
     /** The database could not be asked: the caller answers 503, not 401 (the session may be good). */
     public static final class Unavailable extends RuntimeException {
@@ -53,9 +61,15 @@ public final class UiSessions {
     private final DataSource ds;
     private final Clock clock;
     /** What the key is derived from, besides the shared secret: the admin credentials, as configured. */
-    private final byte[] credentials;
+    private final char[] credentials;
     private final SecureRandom random = new SecureRandom();
-    private volatile byte[] key;
+
+    /** The shared secret as last read, and the key derived with it. */
+    private record Keyed(String secret, byte[] key) {
+    }
+
+    private volatile Keyed keyed;
+    private volatile long checkedAt;
 
     /** {@code token}, {@code username}, {@code password}: the admin credentials as configured (null when not). */
     public UiSessions(DataSource ds, Clock clock, String token, String username, String password) {
@@ -66,7 +80,7 @@ public final class UiSessions {
             // length-prefixed, so no two different sets of credentials give the same material
             material.append('\0').append(part == null ? -1 : part.length()).append(':').append(part == null ? "" : part);
         }
-        this.credentials = material.toString().getBytes(StandardCharsets.UTF_8);
+        this.credentials = material.toString().toCharArray();
     }
 
     /** Starts a session for {@code actor} (who is logged in, as records name them); returns its cookie value. */
@@ -93,7 +107,7 @@ public final class UiSessions {
                 }
                 return null;
             });
-        } catch (RuntimeException e) {
+        } catch (Tx.TxException e) {
             throw new Unavailable(e);
         }
         return idHex + "." + mac;
@@ -122,7 +136,7 @@ public final class UiSessions {
                 delete(c, idHex);
                 return null;
             });
-        } catch (RuntimeException e) {
+        } catch (Tx.TxException e) {
             throw new Unavailable(e);
         }
     }
@@ -139,7 +153,7 @@ public final class UiSessions {
                 delete(c, idHex);
                 return null;
             });
-        } catch (RuntimeException e) {
+        } catch (Tx.TxException e) {
             throw new Unavailable(e);
         }
     }
@@ -177,55 +191,117 @@ public final class UiSessions {
         }
     }
 
-    /** The MAC key: HMAC-SHA256 of the credentials with the shared secret (read, or created, at first use). */
+    /**
+     * The MAC key, derived with the shared secret as it was read last; the secret is read again when that is
+     * {@link #SECRET_CHECK} ago. A failed read keeps the key (and is tried again after as long); without a key yet,
+     * it is {@link Unavailable}.
+     */
     private byte[] key() {
-        byte[] k = key;
-        if (k != null) {
-            return k;
+        Keyed k = keyed;
+        if (k != null && System.nanoTime() - checkedAt < SECRET_CHECK.toNanos()) {
+            return k.key();
         }
         synchronized (this) {
-            if (key == null) {
-                try {
-                    Mac mac = Mac.getInstance("HmacSHA256");
-                    mac.init(new SecretKeySpec(HEX.parseHex(sharedSecret()), "HmacSHA256"));
-                    key = mac.doFinal(credentials);
-                } catch (GeneralSecurityException e) {
-                    throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
-                } catch (RuntimeException e) {
+            k = keyed;
+            if (k != null && System.nanoTime() - checkedAt < SECRET_CHECK.toNanos()) {
+                return k.key();
+            }
+            String secret;
+            try {
+                secret = sharedSecret(k == null ? null : k.secret());
+            } catch (Tx.TxException e) {
+                if (k == null) {
                     throw new Unavailable(e);
                 }
+                checkedAt = System.nanoTime();
+                return k.key();
             }
-            return key;
+            if (k == null || !k.secret().equals(secret)) {
+                if (k != null) {
+                    LOG.warn("The UI sessions' shared secret (table shared_secret) changed: sessions made before the change end");
+                }
+                k = new Keyed(secret, derive(secret));
+                keyed = k;
+            }
+            checkedAt = System.nanoTime();
+            return k.key();
         }
     }
 
-    /** The secret of all instances on this database; the first to ask creates it (a second that races it reads it). */
-    private String sharedSecret() {
-        String found = readSecret();
-        if (found != null) {
-            return found;
-        }
-        byte[] fresh = new byte[32];
-        random.nextBytes(fresh);
+    private byte[] derive(String secret) {
         try {
+            javax.crypto.SecretKeyFactory kdf = javax.crypto.SecretKeyFactory.getInstance("PBKDF2WithHmacSHA256");
+            javax.crypto.spec.PBEKeySpec spec = new javax.crypto.spec.PBEKeySpec(credentials, HEX.parseHex(secret), KDF_ITERATIONS, 256);
+            try {
+                return kdf.generateSecret(spec).getEncoded();
+            } finally {
+                spec.clearPassword();
+            }
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("PBKDF2WithHmacSHA256 is part of every JDK", e);
+        }
+    }
+
+    private static boolean wellFormed(String secret) {
+        return secret != null && secret.matches("[0-9a-f]{64}");
+    }
+
+    /**
+     * The secret of all instances on this database. The first to ask creates it (a second that races it reads it);
+     * one deleted while instances run is written back as {@code cached} (so they keep agreeing); a malformed one is
+     * replaced, with an error in the log.
+     */
+    private String sharedSecret(String cached) {
+        String found = readSecret();
+        if (found != null && !wellFormed(found)) {
+            String bad = found;
+            LOG.error("The UI sessions' shared secret (table shared_secret, name '{}') is not 64 hexadecimal digits: replaced "
+                    + "with a new one; UI sessions made before end", SECRET_NAME);
+            String fresh = freshSecret();
             Tx.runDurable(ds, c -> {
-                try (PreparedStatement ins = c.prepareStatement(
-                        "INSERT INTO shared_secret (name, secret, created_at) VALUES (?, ?, ?)")) {
-                    ins.setString(1, SECRET_NAME);
-                    ins.setString(2, HEX.formatHex(fresh));
-                    ins.setObject(3, OffsetDateTime.ofInstant(clock.instant(), ZoneOffset.UTC));
-                    ins.executeUpdate();
+                try (PreparedStatement up = c.prepareStatement("UPDATE shared_secret SET secret = ? WHERE name = ? AND secret = ?")) {
+                    up.setString(1, fresh);
+                    up.setString(2, SECRET_NAME);
+                    up.setString(3, bad);
+                    up.executeUpdate();
                 }
                 return null;
             });
-        } catch (RuntimeException raced) {
-            // another instance created it first (a duplicate key): read that one below
+            found = readSecret();
         }
-        found = readSecret();
         if (found == null) {
-            throw new IllegalStateException("the shared secret '" + SECRET_NAME + "' could neither be read nor created");
+            if (cached != null) {
+                LOG.warn("The UI sessions' shared secret was deleted from table shared_secret: written back. To end every "
+                        + "session, delete the rows of ui_session; to change the secret, update its row");
+            }
+            String value = cached != null ? cached : freshSecret();
+            try {
+                Tx.runDurable(ds, c -> {
+                    try (PreparedStatement ins = c.prepareStatement(
+                            "INSERT INTO shared_secret (name, secret, created_at) VALUES (?, ?, ?)")) {
+                        ins.setString(1, SECRET_NAME);
+                        ins.setString(2, value);
+                        ins.setObject(3, OffsetDateTime.ofInstant(clock.instant(), ZoneOffset.UTC));
+                        ins.executeUpdate();
+                    }
+                    return null;
+                });
+            } catch (Tx.TxException raced) {
+                // another instance wrote it first (a duplicate key): read that one below
+            }
+            found = readSecret();
+        }
+        if (!wellFormed(found)) {
+            throw new IllegalStateException("the UI sessions' shared secret (table shared_secret, name '" + SECRET_NAME
+                    + "') could neither be read nor created as 64 hexadecimal digits");
         }
         return found;
+    }
+
+    private String freshSecret() {
+        byte[] fresh = new byte[32];
+        random.nextBytes(fresh);
+        return HEX.formatHex(fresh);
     }
 
     private String readSecret() {

@@ -234,6 +234,126 @@ class UiSessionsTest extends AppTestSupport {
                 .doesNotContain(cookie.substring(49)).doesNotContain(PASSWORD));
     }
 
+    @Test
+    void theSharedSecretDeletedIsWrittenBackAndAMalformedOneReplacedOnEveryInstance() throws Exception {
+        Map<String, String> props = withUser(crmOn(Postgres.newDatabase()), PASSWORD);
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
+        app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
+        ListAppender<ILoggingEvent> log = new ListAppender<>();
+        Logger sessionsLog = (Logger) org.slf4j.LoggerFactory.getLogger(UiSessions.class);
+        log.start();
+        sessionsLog.addAppender(log);
+        try (OrdersyncApp b = new OrdersyncApp(tmp.resolve("b"), mappings, props).start()) {
+            String onA = login(app, USER, PASSWORD);
+            String onB = login(b, USER, PASSWORD);
+            String secret = String.valueOf(app.query("SELECT secret FROM shared_secret").get(0).values().iterator().next());
+            // deleted while both run (a restore, a failover, a mistaken "rotation"): written back as it was, so every
+            // session lives on and both instances keep agreeing
+            try (Connection c = app.dataSource().getConnection(); Statement s = c.createStatement()) {
+                s.executeUpdate("DELETE FROM shared_secret");
+            }
+            Thread.sleep(UiSessionsSpec.CHECK_MS + 1000);
+            for (OrdersyncApp on : List.of(app, b)) {
+                assertThat(withCookie(on, "GET", "/api/providers", onA, false).statusCode()).isEqualTo(200);
+                assertThat(withCookie(on, "GET", "/api/providers", onB, false).statusCode()).isEqualTo(200);
+            }
+            assertThat(app.query("SELECT secret FROM shared_secret")).hasSize(1)
+                    .allSatisfy(r -> assertThat(r.values()).containsExactly(secret));
+            assertThat(log.list).anySatisfy(e -> assertThat(e.getFormattedMessage()).contains("was deleted from table shared_secret: written back"));
+
+            // malformed, and b restarted: b replaces it (an error in the log), a takes the new one up within the check;
+            // the old sessions end, new ones are good on both
+            try (Connection c = app.dataSource().getConnection(); Statement s = c.createStatement()) {
+                s.executeUpdate("UPDATE shared_secret SET secret = 'zz'");
+            }
+            b.restart();
+            String newOnB = login(b, USER, PASSWORD);
+            assertThat(log.list).anySatisfy(e -> assertThat(e.getFormattedMessage()).contains("is not 64 hexadecimal digits: replaced"));
+            Thread.sleep(UiSessionsSpec.CHECK_MS + 1000);
+            String newOnA = login(app, USER, PASSWORD);
+            for (OrdersyncApp on : List.of(app, b)) {
+                assertThat(withCookie(on, "GET", "/api/providers", newOnA, false).statusCode()).isEqualTo(200);
+                assertThat(withCookie(on, "GET", "/api/providers", newOnB, false).statusCode()).isEqualTo(200);
+                assertThat(withCookie(on, "GET", "/api/providers", onA, false).statusCode()).isEqualTo(401);
+            }
+            assertThat(String.valueOf(app.query("SELECT secret FROM shared_secret").get(0).values().iterator().next()))
+                    .matches("[0-9a-f]{64}").isNotEqualTo(secret);
+        } finally {
+            sessionsLog.detachAppender(log);
+        }
+    }
+
+    /** The key is PBKDF2 of the credentials with the shared secret: a database copy and a cookie cost a guesser that per guess. */
+    @Test
+    void theKeyIsPbkdf2OfTheCredentialsSaltedWithTheSharedSecret() throws Exception {
+        Map<String, String> props = withUser(new HashMap<>(), PASSWORD);
+        props.put("ordersync.admin.token", OrdersyncApp.DEFAULT);
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
+        props.put("test.crm.url", target.url());
+        props.put("test.crm.token", "s3cret");
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        String cookie = login(app, USER, PASSWORD);
+        String secret = String.valueOf(app.query("SELECT secret FROM shared_secret").get(0).values().iterator().next());
+        // the construction the documentation gives (API.md, "Session"): an unset token is empty
+        String material = "ordersync ui session v1\0" + "0:" + "\0" + USER.length() + ":" + USER + "\0" + PASSWORD.length() + ":" + PASSWORD;
+        byte[] key = javax.crypto.SecretKeyFactory.getInstance("PBKDF2WithHmacSHA256").generateSecret(new javax.crypto.spec.PBEKeySpec(
+                material.toCharArray(), java.util.HexFormat.of().parseHex(secret), 600_000, 256)).getEncoded();
+        javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
+        mac.init(new javax.crypto.spec.SecretKeySpec(key, "HmacSHA256"));
+        assertThat(cookie.substring(49)).isEqualTo(java.util.HexFormat.of().formatHex(mac.doFinal(cookie.substring(0, 48).getBytes())));
+        // a single HMAC of the credentials (the first form, which let a guesser try millions a second) does not give it
+        mac.init(new javax.crypto.spec.SecretKeySpec(java.util.HexFormat.of().parseHex(secret), "HmacSHA256"));
+        byte[] fast = mac.doFinal(material.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        mac.init(new javax.crypto.spec.SecretKeySpec(fast, "HmacSHA256"));
+        assertThat(cookie.substring(49)).isNotEqualTo(java.util.HexFormat.of().formatHex(mac.doFinal(cookie.substring(0, 48).getBytes())));
+    }
+
+    @Test
+    void aLogoutEndsABearerSessionAndAPlantedCookieShutsNoOneOut() throws Exception {
+        Map<String, String> props = withUser(new HashMap<>(), PASSWORD);
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
+        props.put("test.crm.url", target.url());
+        props.put("test.crm.token", "s3cret");
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        String cookie = login(app, USER, PASSWORD);
+        // a cookie planted before the real one (another path, a sibling domain): the real one still counts
+        HttpResponse<String> r = send(HttpRequest.newBuilder(URI.create(app.url("/api/providers")))
+                .header("Cookie", "ordersync_session=" + "ab".repeat(24) + "." + "0".repeat(64) + "; ordersync_session=" + cookie).GET());
+        assertThat(r.statusCode()).isEqualTo(200);
+        // a session used as a bearer token is ended by a logout with it
+        String bearer = login(app, USER, PASSWORD);
+        HttpRequest.Builder providers = HttpRequest.newBuilder(URI.create(app.url("/api/providers"))).header("Authorization", "Bearer " + bearer);
+        assertThat(send(providers.GET()).statusCode()).isEqualTo(200);
+        assertThat(send(HttpRequest.newBuilder(URI.create(app.url("/api/logout"))).header("Authorization", "Bearer " + bearer)
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString("{}"))).statusCode()).isEqualTo(200);
+        assertThat(send(HttpRequest.newBuilder(URI.create(app.url("/api/providers"))).header("Authorization", "Bearer " + bearer).GET())
+                .statusCode()).isEqualTo(401);
+        assertThat(withCookie(app, "GET", "/api/providers", cookie, false).statusCode()).isEqualTo(200);
+
+        // a password typed into the user name field does not reach the log; the admin's name does
+        ListAppender<ILoggingEvent> log = new ListAppender<>();
+        Logger authLog = (Logger) org.slf4j.LoggerFactory.getLogger(io.ordersync.admin.AdminAuth.class);
+        log.start();
+        authLog.addAppender(log);
+        try {
+            // this client's 2nd, 3rd and 4th failure (the bearer above was its 1st): the 2nd and the 4th are logged
+            assertThat(login(app, PASSWORD, "x")).isNull();
+            assertThat(login(app, PASSWORD, "y")).isNull();
+            assertThat(login(app, USER, "wrong")).isNull();
+        } finally {
+            authLog.detachAppender(log);
+        }
+        assertThat(log.list).extracting(ILoggingEvent::getFormattedMessage)
+                .anySatisfy(m -> assertThat(m).contains("as an unknown user name"))
+                .anySatisfy(m -> assertThat(m).contains("as user 'admin'"))
+                .allSatisfy(m -> assertThat(m).doesNotContain(PASSWORD));
+    }
+
+    /** The shared secret's check period, as the sessions have it. */
+    private static final class UiSessionsSpec {
+        static final long CHECK_MS = 10_000;
+    }
+
     private static Map<String, String> withUser(Map<String, String> props, String password) {
         props.put("ordersync.admin.username", USER);
         props.put("ordersync.admin.password", password);
