@@ -51,11 +51,38 @@ public final class MappingEditor {
     private final ProviderRegistry providers;
     private final DataSource ds;
     private final ObjectMapper mapper;
+    private final String instanceId;
+    /** This process's, new at each start: its own saves are not applied again (two processes may share an id). */
+    private final String incarnation = java.util.UUID.randomUUID().toString();
+    private final java.time.Clock clock;
+    private final boolean shareEdits;
+    /** Changes of other processes already looked at (id → when it was saved), within {@link #EDITS_WINDOW}. */
+    private final Map<Long, Instant> handled = new java.util.HashMap<>();
+    /** Whether the start's look at files older than the editor's last save was made. */
+    private boolean looked;
+    /**
+     * How far back each look for other processes' saves reaches: ids are given at the insert and committed in
+     * another order, so the look goes by time and remembers what it handled, not by the highest id.
+     */
+    static final java.time.Duration EDITS_WINDOW = java.time.Duration.ofMinutes(2);
 
     public MappingEditor(ProviderRegistry providers, DataSource ds, ObjectMapper mapper) {
+        this(providers, ds, mapper, "ordersync", java.time.Clock.systemUTC(), true);
+    }
+
+    /**
+     * {@code clock}: the queue's (the database's), which stamps and finds saves; {@code shareEdits}: apply the saves
+     * made through the editor of another instance on this database to this instance's files
+     * ({@code ordersync.mappings.share-edits}).
+     */
+    public MappingEditor(ProviderRegistry providers, DataSource ds, ObjectMapper mapper, String instanceId, java.time.Clock clock,
+                         boolean shareEdits) {
         this.providers = providers;
         this.ds = ds;
         this.mapper = mapper;
+        this.instanceId = instanceId;
+        this.clock = clock;
+        this.shareEdits = shareEdits;
     }
 
     private Path file(String id) {
@@ -204,33 +231,204 @@ public final class MappingEditor {
                 return;
             }
             String diff = unifiedDiff(f.getFileName().toString(), current, text);
-            // the file a link points to is replaced, not the link; and it keeps its mode (a temporary file is 0600)
-            Path real = f.toRealPath();
-            Path tmp = Files.createTempFile(real.getParent(), "." + id + "-", ".yaml.tmp");
-            try {
-                Files.writeString(tmp, text);
-                try {
-                    Files.setPosixFilePermissions(tmp, Files.getPosixFilePermissions(real));
-                } catch (UnsupportedOperationException notPosix) {
-                    // Windows: the directory's default
-                }
-                Files.move(tmp, real, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } finally {
-                Files.deleteIfExists(tmp);
-            }
+            write(f, text);
             String actor = exchange.getProperty(AdminAuth.ACTOR, "unknown", String.class);
-            Tx.run(ds, c -> {
-                try (PreparedStatement ps = c.prepareStatement("INSERT INTO mapping_change (provider, actor, diff, changed_at) VALUES (?, ?, ?, ?)")) {
+            // durable: the other instances apply what is recorded here (a change lost in a crash would reach none)
+            Tx.runDurable(ds, c -> {
+                try (PreparedStatement ps = c.prepareStatement("INSERT INTO mapping_change (provider, actor, diff, changed_at, "
+                        + "base_version, new_version, content, instance_id, incarnation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
                     ps.setString(1, id);
                     ps.setString(2, actor);
                     ps.setString(3, diff);
-                    ps.setObject(4, Instant.now().atOffset(ZoneOffset.UTC));
+                    ps.setObject(4, clock.instant().atOffset(ZoneOffset.UTC));
+                    ps.setString(5, base);
+                    ps.setString(6, hash(text));
+                    ps.setString(7, text);
+                    ps.setString(8, instanceId);
+                    ps.setString(9, incarnation);
                     ps.executeUpdate();
                 }
                 return null;
             });
             LOG.info("Mapping file {} saved by {} through the API", f.getFileName(), actor);
             Json.reply(mapper, exchange, 200, Map.of("saved", true, "version", hash(text), "diff", diff));
+        }
+    }
+
+    /**
+     * Writes a mapping file atomically: the file a link points to is replaced, not the link; and it keeps its mode
+     * (a temporary file is 0600).
+     */
+    private static void write(Path f, String text) throws java.io.IOException {
+        Path real = f.toRealPath();
+        Path tmp = Files.createTempFile(real.getParent(), "." + real.getFileName() + "-", ".tmp");
+        try {
+            Files.writeString(tmp, text);
+            try {
+                Files.setPosixFilePermissions(tmp, Files.getPosixFilePermissions(real));
+            } catch (UnsupportedOperationException notPosix) {
+                // Windows: the directory's default
+            }
+            Files.move(tmp, real, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** What a look at another process's save does with this instance's file. */
+    enum Apply { WRITE, ALREADY, DIFFERENT }
+
+    /** Pure: the file's version against the versions a save replaced and made. */
+    static Apply decide(String fileVersion, String baseVersion, String newVersion) {
+        if (fileVersion.equals(newVersion)) {
+            return Apply.ALREADY;
+        }
+        return fileVersion.equals(baseVersion) ? Apply.WRITE : Apply.DIFFERENT;
+    }
+
+    private record Change(long id, String provider, String actor, Instant at, String base, String made, String content,
+                          String instanceId, String incarnation) {
+    }
+
+    /**
+     * Route {@code mappings-watch}, before the reload: the saves made through the editor of another instance on this
+     * database since this process started are applied to this instance's files, in the order they were made: a
+     * file that is still the version a save replaced gets the saved text (written as a save writes it; the reload
+     * right after loads it), one that already has it is left alone (a shared mappings directory), one that differs
+     * is left alone with a warning. A text that does not load here (a placeholder this instance cannot resolve) is
+     * not written either. Saves made before this process started are not applied: it runs the files it was
+     * deployed with, and a file that is a version the editor replaced is named in a warning.
+     */
+    public synchronized void applyEditsOfOthers() {
+        if (!shareEdits) {
+            return;
+        }
+        try {
+            lookForEditsOfOthers();
+        } catch (Exception e) {
+            // never in the way of the reload that follows in the route (the files on disk are loaded all the same)
+            Instant now = Instant.now();
+            if (lastFailureLogged == null || now.isAfter(lastFailureLogged.plusSeconds(60))) {
+                lastFailureLogged = now;
+                LOG.warn("Could not look for mapping files saved through another instance's editor (tried again every "
+                        + "second, said again in a minute at most): {}", e.toString());
+            }
+        }
+    }
+
+    private Instant lastFailureLogged;
+    /** The queue's time when this process's routes were about to start (null: not told; the first look's time). */
+    private volatile Instant startedAt;
+
+    /** Called before the routes start: saves of other instances from now on are applied, earlier ones are not. */
+    public void started() {
+        startedAt = clock.instant();
+    }
+
+    private void lookForEditsOfOthers() throws Exception {
+        Instant now = clock.instant();
+        boolean first = !looked;
+        Instant since = now.minus(EDITS_WINDOW);
+        Instant start = startedAt != null ? startedAt : now;
+        handled.values().removeIf(at -> at.isBefore(since));
+        List<Change> changes = Tx.run(ds, c -> {
+            List<Change> out = new ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement("SELECT id, provider, actor, changed_at, base_version, new_version, content, "
+                    + "instance_id, incarnation FROM mapping_change WHERE changed_at >= ? AND content IS NOT NULL AND incarnation <> ? "
+                    + "ORDER BY id")) {
+                ps.setObject(1, since.atOffset(ZoneOffset.UTC));
+                ps.setString(2, incarnation);
+                try (java.sql.ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        out.add(new Change(rs.getLong(1), rs.getString(2), rs.getString(3),
+                                rs.getObject(4, java.time.OffsetDateTime.class).toInstant(), rs.getString(5), rs.getString(6),
+                                rs.getString(7), rs.getString(8), rs.getString(9)));
+                    }
+                }
+            }
+            return out;
+        });
+        if (first) {
+            // saves made before this process started are not applied: it runs the files it was deployed with (a
+            // restart right after a save would otherwise undo a deploy of other files); it says so when one of them
+            // is a version the editor replaced. Those made since its start are, below
+            changes.stream().filter(ch -> ch.at().isBefore(start)).forEach(ch -> handled.put(ch.id(), ch.at()));
+        }
+        for (Change ch : changes) {
+            if (!handled.containsKey(ch.id())) {
+                // handled once applied (or found not to apply); a write that failed is tried again at the next look
+                apply(ch);
+                handled.put(ch.id(), ch.at());
+            }
+        }
+        if (first) {
+            // after the saves since the start are applied: a file they brought up to date is no warning
+            looked = true;
+            warnAboutReplacedFiles(start);
+        }
+    }
+
+    private void apply(Change ch) throws Exception {
+        Path f = file(ch.provider());
+        if (f == null || ch.base() == null || ch.made() == null) {
+            // a provider this instance has no file for: the instances that run it apply it
+            return;
+        }
+        String what = "the edit #" + ch.id() + " saved by " + ch.actor() + " on instance " + ch.instanceId();
+        String current = Files.readString(f);
+        switch (decide(hash(current), ch.base(), ch.made())) {
+            case ALREADY -> {
+                // the same file (a shared directory), or applied already
+            }
+            case DIFFERENT -> LOG.warn("Mapping file {}: {} is not applied here: this instance's file is not the version that "
+                    + "edit was made on (edited here or deployed differently). Give every instance the same files", f.getFileName(), what);
+            case WRITE -> {
+                ProviderLoader.Loaded l = load(new Edit(ch.provider(), f, ch.content()));
+                if (!l.valid() || !ch.provider().equals(l.identifier())) {
+                    LOG.warn("Mapping file {}: {} is not applied here: it does not load on this instance: {}", f.getFileName(), what,
+                            l.errors().isEmpty() ? "its identifier is not '" + ch.provider() + "'" : l.errors().get(0));
+                    return;
+                }
+                write(f, ch.content());
+                LOG.info("Mapping file {}: applied {}", f.getFileName(), what);
+            }
+        }
+    }
+
+    /**
+     * At the first look: a file that is a version some save through the editor before this process's start replaced
+     * is named in a warning (saves since the start were applied, or said why not, one by one).
+     */
+    private void warnAboutReplacedFiles(Instant start) {
+        java.time.OffsetDateTime before = start.atOffset(ZoneOffset.UTC);
+        for (Map.Entry<String, ProviderRegistry.State> e : providers.states().entrySet()) {
+            try {
+                Path f = e.getValue().latest().file();
+                if (f == null || !Files.isRegularFile(f)) {
+                    continue;
+                }
+                String version = hash(Files.readString(f));
+                Map<String, Object> newest = Tx.run(ds, c -> {
+                    List<Map<String, Object>> rows = OrderStore.rows(c, "SELECT id, actor, changed_at, instance_id, new_version "
+                            + "FROM mapping_change WHERE provider = ? AND new_version IS NOT NULL AND changed_at < ? ORDER BY id DESC "
+                            + "FETCH FIRST 1 ROWS ONLY", e.getKey(), before);
+                    return rows.isEmpty() ? null : rows.get(0);
+                });
+                if (newest == null || version.equals(newest.get("new_version"))) {
+                    continue;
+                }
+                // only a version a save replaced: a file deployed with changes of its own is the operator's choice
+                boolean replaced = Tx.run(ds, c -> !OrderStore.rows(c, "SELECT id FROM mapping_change WHERE provider = ? AND base_version = ? "
+                        + "AND changed_at < ? FETCH FIRST 1 ROWS ONLY", e.getKey(), version, before).isEmpty());
+                if (replaced) {
+                    LOG.warn("Mapping file {} is a version the editor replaced (its last save: #{} by {} on instance {} at {}): this "
+                            + "instance runs the file it was deployed with. Put the editor's changes into the files you deploy "
+                            + "(GET /api/providers/{}/history has them as diffs)", f.getFileName(), newest.get("id"), newest.get("actor"),
+                            newest.get("instance_id"), newest.get("changed_at"), e.getKey());
+                }
+            } catch (Exception ex) {
+                LOG.debug("Could not compare mapping file of {} with the editor's saves: {}", e.getKey(), ex.toString());
+            }
         }
     }
 
@@ -261,7 +459,7 @@ public final class MappingEditor {
     public void history(Exchange exchange) throws Exception {
         String id = exchange.getIn().getHeader("id", String.class);
         Json.reply(mapper, exchange, 200, Map.of("changes", Tx.run(ds, c -> OrderStore.rows(c,
-                "SELECT id, actor, diff, changed_at FROM mapping_change WHERE provider = ? ORDER BY id DESC FETCH FIRST 100 ROWS ONLY", id))));
+                "SELECT id, actor, diff, changed_at, instance_id FROM mapping_change WHERE provider = ? ORDER BY id DESC FETCH FIRST 100 ROWS ONLY", id))));
     }
 
     /**

@@ -73,6 +73,7 @@ public final class Ordersync {
     private final Dispatcher dispatcher;
     /** The database's time, read here: every time the queue stores or compares (leases, due times, retries). */
     private final DatabaseClock clock;
+    private final io.ordersync.admin.MappingEditor mappingEditor;
     private final SyncQueue queue;
     private final OrderStore store;
     private final JmsBroker jms;
@@ -196,7 +197,9 @@ public final class Ordersync {
         r.bind("ordersync.adminApi", new AdminApi(queue, view, store, mapper, providers, parser, breakers, gate, preview, attempts,
                 metrics.history(), clock));
         r.bind("ordersync.ordersApi", new io.ordersync.admin.OrdersApi(store, retention, mapper));
-        r.bind("ordersync.mappingEditor", new io.ordersync.admin.MappingEditor(providers, dataSource, mapper));
+        this.mappingEditor = new io.ordersync.admin.MappingEditor(providers, dataSource, mapper, settings.instanceId, clock,
+                settings.shareEdits);
+        r.bind("ordersync.mappingEditor", mappingEditor);
         AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken,
                 () -> metrics.registry().counter("ordersync.login.failures").increment(),
                 new io.ordersync.admin.UiSessions(dataSource, clock, settings.adminToken, settings.adminUsername, settings.adminPassword));
@@ -334,6 +337,8 @@ public final class Ordersync {
                     o.database.awaitSchema();
                     // nor before the queue's times are the database's
                     o.clock.synchronize();
+                    // the editor's saves made by other instances from now on reach this instance's files
+                    o.mappingEditor.started();
                 }
 
                 @Override

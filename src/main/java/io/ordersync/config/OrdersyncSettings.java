@@ -36,6 +36,8 @@ public final class OrdersyncSettings {
         d.put("ordersync.mappings.watch-period-ms", "1000");
         // a mapping file missing for less than this (a replace that is not atomic) keeps its provider and its queue
         d.put("ordersync.mappings.removal-grace-ms", "30000");
+        // a save through the editor of another instance on the database is applied to this instance's files
+        d.put("ordersync.mappings.share-edits", "true");
         // empty: a generated ordersync-<8 hex digits>
         d.put("ordersync.instance-id", "");
         d.put("ordersync.dispatch.period-ms", "50");
@@ -122,6 +124,8 @@ public final class OrdersyncSettings {
     public final Path mappingsDir;
     /** How long a mapping file may be missing before its provider is removed and its queued rows dropped. */
     public final Duration mappingsRemovalGrace;
+    /** Saves through the editor of another instance on the database are applied to this instance's files. */
+    public final boolean shareEdits;
     /** Name of this instance, stored with each claim so an operator sees who holds a row. */
     public final String instanceId;
     /** Most queue rows claimed in one dispatch round. */
@@ -232,6 +236,11 @@ public final class OrdersyncSettings {
         this.h2RecoverAuto = recover.equals("auto");
         this.mappingsDir = Path.of(get(props, "ordersync.mappings.dir"));
         this.mappingsRemovalGrace = Duration.ofMillis(Long.parseLong(get(props, "ordersync.mappings.removal-grace-ms")));
+        String share = get(props, "ordersync.mappings.share-edits").trim();
+        if (!share.equals("true") && !share.equals("false")) {
+            throw new IllegalArgumentException("ordersync.mappings.share-edits must be true or false, not '" + share + "'");
+        }
+        this.shareEdits = share.equals("true");
         String instance = get(props, "ordersync.instance-id");
         this.instanceId = instance.isEmpty() ? "ordersync-" + UUID.randomUUID().toString().substring(0, 8) : instance;
         this.claimBatchSize = Integer.parseInt(get(props, "ordersync.dispatch.batch-size"));

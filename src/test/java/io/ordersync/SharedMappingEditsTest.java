@@ -1,0 +1,200 @@
+package io.ordersync;
+
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import com.fasterxml.jackson.databind.JsonNode;
+import io.ordersync.admin.MappingEditor;
+import io.ordersync.support.AppTestSupport;
+import io.ordersync.support.Fixtures;
+import io.ordersync.support.OrdersyncApp;
+import io.ordersync.support.Postgres;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * A mapping file saved through the editor of one instance reaches the files of the other instances on the same
+ * database whose file is still the version the save replaced; a file that differs is left alone with a warning, a
+ * shared directory is not written twice, a change that does not load on an instance is not written there, and an
+ * instance started with a file the editor had replaced says so.
+ */
+class SharedMappingEditsTest extends AppTestSupport {
+
+    private final ListAppender<ILoggingEvent> log = new ListAppender<>();
+    private final Logger editorLogger = (Logger) org.slf4j.LoggerFactory.getLogger(MappingEditor.class);
+
+    @BeforeEach
+    void attach() {
+        log.start();
+        editorLogger.addAppender(log);
+    }
+
+    @AfterEach
+    void detach() {
+        editorLogger.detachAppender(log);
+    }
+
+    @Test
+    void aSaveOnOneInstanceReachesTheFilesOfTheOthers() throws Exception {
+        Map<String, String> props = crmOn(Postgres.newDatabase());
+        Map<String, String> file = Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000");
+        Path dirA = tmp.resolve("mappings-a");
+        Path dirB = tmp.resolve("mappings-b");
+        Path dirC = tmp.resolve("mappings-c");
+        for (Path dir : List.of(dirA, dirB, dirC)) {
+            Fixtures.mapping(dir, "crm", file);
+        }
+        // c's file was changed by hand: not the version the editor opens on a
+        Files.writeString(dirC.resolve("crm.yaml"), Files.readString(dirC.resolve("crm.yaml")) + "# c's own\n");
+        String original = Files.readString(dirA.resolve("crm.yaml"));
+        app = new OrdersyncApp(tmp.resolve("a"), dirA, withId(props, "a")).start();
+        try (OrdersyncApp b = new OrdersyncApp(tmp.resolve("b"), dirB, withId(props, "b")).start();
+             OrdersyncApp c = new OrdersyncApp(tmp.resolve("c"), dirC, withId(props, "c")).start();
+             // d shares a's directory (a volume both mount)
+             OrdersyncApp d = new OrdersyncApp(tmp.resolve("d"), dirA, withId(props, "d")).start()) {
+            String edited = original.replace("remote: first_name, mode: if_empty", "remote: given_name, mode: if_empty");
+            assertThat(edited).isNotEqualTo(original);
+            save(app, original, edited);
+
+            // b's file becomes the saved text, b runs it, and b's history shows where the change was made
+            await().atMost(Duration.ofSeconds(15)).until(() -> Files.readString(dirB.resolve("crm.yaml")).equals(edited));
+            await().atMost(Duration.ofSeconds(15)).until(() -> version(b).equals(version(app)));
+            JsonNode history = JSON.readTree(b.get("/api/providers/crm/history").body()).path("changes");
+            assertThat(history.get(0).path("instance_id").asText()).isEqualTo(instanceId(app));
+            assertThat(messages()).anySatisfy(m -> assertThat(m).contains("crm.yaml: applied the edit #")
+                    .contains("on instance " + instanceId(app)));
+            // c's file differs: left alone, said in the log
+            await().atMost(Duration.ofSeconds(15)).until(() -> messages().stream().anyMatch(m -> m.contains("is not applied here: this "
+                    + "instance's file is not the version")));
+            assertThat(Files.readString(dirC.resolve("crm.yaml"))).endsWith("# c's own\n").doesNotContain("given_name, mode");
+            // the next sync, whichever of the instances makes it, sends the renamed field (c runs its own file)
+            c.stop();
+            await().atMost(Duration.ofSeconds(20)).until(() -> {
+                app.post("/api/events", fixture("order-abc12").put("type", "order.paid").toString());
+                awaitQueueEmpty();
+                return target.objects("contacts").stream().anyMatch(o -> o.has("given_name"));
+            });
+
+            // and back: a save on b (over the version it got) reaches a's directory, which d shares
+            String again = edited.replace("remote: given_name, mode: if_empty", "remote: prename, mode: if_empty");
+            save(b, edited, again);
+            await().atMost(Duration.ofSeconds(15)).until(() -> Files.readString(dirA.resolve("crm.yaml")).equals(again));
+            Thread.sleep(3000);
+            // one of a and d wrote it; the other found it there already: one "applied" line for the second save
+            long applied = messages().stream().filter(m -> m.contains("applied the edit #") && m.contains("on instance " + instanceId(b)))
+                    .count();
+            assertThat(applied).isEqualTo(1);
+            assertThat(Files.readString(dirB.resolve("crm.yaml"))).isEqualTo(again);
+            try (var files = Files.list(dirA)) {
+                assertThat(files.map(f -> f.getFileName().toString())).containsExactly("crm.yaml");
+            }
+        }
+    }
+
+    @Test
+    void aChangeThatDoesNotLoadHereOrNamesAnotherFileIsNotWritten() throws Exception {
+        Map<String, String> props = crmOn(Postgres.newDatabase());
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
+        app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
+        String original = Files.readString(mappings.resolve("crm.yaml"));
+        String version = version(app);
+        // rows as someone who can write to the database could put them there: a text that does not load, one with
+        // another identifier, a provider name that is a path, an unknown provider
+        insertChange("crm", version, "0123456789abcdef0123456789abcdef", "identifier: crm\nobjects: [nonsense");
+        insertChange("crm", version, "0123456789abcdef0123456789abcdee", original.replace("identifier: crm", "identifier: other"));
+        insertChange("../../crm", version, "0123456789abcdef0123456789abcded", "identifier: crm\n");
+        insertChange("nobody", version, "0123456789abcdef0123456789abcdec", "identifier: nobody\n");
+        await().atMost(Duration.ofSeconds(10)).until(() -> messages().stream().filter(m -> m.contains("does not load on this instance"))
+                .count() == 2);
+        Thread.sleep(1500);
+        assertThat(Files.readString(mappings.resolve("crm.yaml"))).isEqualTo(original);
+        try (var files = Files.list(mappings)) {
+            assertThat(files.map(f -> f.getFileName().toString())).containsExactly("crm.yaml");
+        }
+        assertThat(Files.exists(tmp.resolve("crm.yaml"))).isFalse();
+        assertThat(JSON.readTree(app.get("/api/providers").body()).toString()).contains("\"active\"");
+        // each was said once, with its reason; the start's look names no file (these came after the start)
+        assertThat(messages()).noneMatch(m -> m.contains("is a version the editor replaced"));
+    }
+
+    @Test
+    void anInstanceStartedWithAFileTheEditorReplacedSaysSo() throws Exception {
+        startWithCrm();
+        String original = Files.readString(mappings.resolve("crm.yaml"));
+        String edited = original.replace("remote: first_name, mode: if_empty", "remote: given_name, mode: if_empty");
+        save(app, original, edited);
+        app.restart();
+        Thread.sleep(2500);
+        assertThat(messages()).noneMatch(m -> m.contains("is a version the editor replaced"));
+        // deployed again with the files of before the edit
+        app.stop();
+        Files.writeString(mappings.resolve("crm.yaml"), original);
+        app.start();
+        await().atMost(Duration.ofSeconds(10)).until(() -> messages().stream().anyMatch(m -> m.contains("crm.yaml is a version the "
+                + "editor replaced") && m.contains("GET /api/providers/crm/history")));
+        assertThat(Files.readString(mappings.resolve("crm.yaml"))).isEqualTo(original);
+    }
+
+    @Test
+    void theSettingIsTrueOrFalse() {
+        assertThatThrownBy(() -> io.ordersync.config.OrdersyncSettings.from(Map.of("ordersync.mappings.share-edits", "yes")::get))
+                .hasMessage("ordersync.mappings.share-edits must be true or false, not 'yes'");
+    }
+
+    private void insertChange(String provider, String base, String made, String content) throws Exception {
+        try (Connection c = app.dataSource().getConnection(); PreparedStatement ps = c.prepareStatement("INSERT INTO mapping_change "
+                + "(provider, actor, diff, changed_at, base_version, new_version, content, instance_id, incarnation) "
+                + "VALUES (?, 'someone', '', CURRENT_TIMESTAMP, ?, ?, ?, 'elsewhere', 'x')")) {
+            ps.setString(1, provider);
+            ps.setString(2, base);
+            ps.setString(3, made);
+            ps.setString(4, content);
+            ps.executeUpdate();
+        }
+    }
+
+    private List<String> messages() {
+        return log.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
+    }
+
+    private static String instanceId(OrdersyncApp on) {
+        return on.context().getPropertiesComponent().resolveProperty("ordersync.instance-id").orElseThrow();
+    }
+
+    private static Map<String, String> withId(Map<String, String> props, String id) {
+        Map<String, String> out = new java.util.HashMap<>(props);
+        out.put("ordersync.instance-id", id);
+        return out;
+    }
+
+    private static String version(OrdersyncApp on) throws Exception {
+        return JSON.readTree(on.get("/api/providers/crm/edit").body()).path("version").asText();
+    }
+
+    private static void save(OrdersyncApp on, String current, String text) throws Exception {
+        JsonNode opened = JSON.readTree(on.get("/api/providers/crm/edit").body());
+        assertThat(opened.path("text").asText()).isEqualTo(current);
+        HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(on.url("/api/providers/crm/file")))
+                .header("Authorization", "Bearer " + OrdersyncApp.ADMIN_TOKEN).header("Content-Type", "text/plain")
+                .header("X-Ordersync-Base", opened.path("version").asText())
+                .PUT(HttpRequest.BodyPublishers.ofString(text)).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    }
+}
