@@ -88,7 +88,8 @@ public final class UiSessions {
         byte[] id = new byte[ID_BYTES];
         random.nextBytes(id);
         String idHex = HEX.formatHex(id);
-        String mac = mac(idHex);
+        // a login reads the secret anew: a session is never made with a secret another instance has replaced
+        String mac = mac(key(Duration.ZERO), idHex);
         Instant now = clock.instant();
         try {
             // durable: a session answered with 200 survives a crash of the process right after
@@ -178,13 +179,20 @@ public final class UiSessions {
         }
         String idHex = cookie.substring(0, ID_HEX);
         byte[] given = cookie.substring(ID_HEX + 1).getBytes(StandardCharsets.US_ASCII);
-        return MessageDigest.isEqual(given, mac(idHex).getBytes(StandardCharsets.US_ASCII)) ? idHex : null;
+        byte[] key = key(SECRET_CHECK);
+        if (MessageDigest.isEqual(given, mac(key, idHex).getBytes(StandardCharsets.US_ASCII))) {
+            return idHex;
+        }
+        // another instance may have changed the secret since this one read it (written anew after a delete): read it
+        // again, at most once a second, so the instances agree again at the first cookie that tells them apart
+        byte[] now = key(Duration.ofSeconds(1));
+        return now != key && MessageDigest.isEqual(given, mac(now, idHex).getBytes(StandardCharsets.US_ASCII)) ? idHex : null;
     }
 
-    private String mac(String idHex) {
+    private static String mac(byte[] key, String idHex) {
         try {
             Mac mac = Mac.getInstance("HmacSHA256");
-            mac.init(new SecretKeySpec(key(), "HmacSHA256"));
+            mac.init(new SecretKeySpec(key, "HmacSHA256"));
             return HEX.formatHex(mac.doFinal(idHex.getBytes(StandardCharsets.US_ASCII)));
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
@@ -193,17 +201,17 @@ public final class UiSessions {
 
     /**
      * The MAC key, derived with the shared secret as it was read last; the secret is read again when that is
-     * {@link #SECRET_CHECK} ago. A failed read keeps the key (and is tried again after as long); without a key yet,
-     * it is {@link Unavailable}.
+     * {@code maxAge} ago ({@link #SECRET_CHECK}; a login, and a MAC that does not hold, ask for fresher). A failed read
+     * keeps the key (and is tried again after as long); without a key yet, it is {@link Unavailable}.
      */
-    private byte[] key() {
+    private byte[] key(Duration maxAge) {
         Keyed k = keyed;
-        if (k != null && System.nanoTime() - checkedAt < SECRET_CHECK.toNanos()) {
+        if (k != null && System.nanoTime() - checkedAt < maxAge.toNanos()) {
             return k.key();
         }
         synchronized (this) {
             k = keyed;
-            if (k != null && System.nanoTime() - checkedAt < SECRET_CHECK.toNanos()) {
+            if (k != null && System.nanoTime() - checkedAt < maxAge.toNanos()) {
                 return k.key();
             }
             String secret;
