@@ -109,20 +109,32 @@ class SharedMappingEditsTest extends AppTestSupport {
     }
 
     @Test
-    void aChangeThatDoesNotLoadHereOrNamesAnotherFileIsNotWritten() throws Exception {
+    void aRowNotSignedWithTheAdminCredentialsOrThatDoesNotLoadHereIsNotWritten() throws Exception {
         Map<String, String> props = crmOn(Postgres.newDatabase());
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
         app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
         String original = Files.readString(mappings.resolve("crm.yaml"));
         String version = version(app);
-        // rows as someone who can write to the database could put them there: a text that does not load, one with
-        // another identifier, a provider name that is a path, an unknown provider
-        insertChange("crm", version, "0123456789abcdef0123456789abcdef", "identifier: crm\nobjects: [nonsense");
-        insertChange("crm", version, "0123456789abcdef0123456789abcdee", original.replace("identifier: crm", "identifier: other"));
-        insertChange("../../crm", version, "0123456789abcdef0123456789abcded", "identifier: crm\n");
-        insertChange("nobody", version, "0123456789abcdef0123456789abcdec", "identifier: nobody\n");
+        // a login makes the shared secret the key is derived with
+        assertThat(app.post("/api/login", "{\"token\": \"" + OrdersyncApp.ADMIN_TOKEN + "\"}").statusCode()).isEqualTo(200);
+        // someone who can write to the database, not knowing the admin credentials: the target's address changed, so
+        // that the instance would send its token there; unsigned, and signed for another text
+        String stolen = original.replace("base_url: \"{{test.crm.url}}\"", "base_url: \"http://attacker.invalid\"");
+        assertThat(stolen).isNotEqualTo(original);
+        insertChange("crm", version, hash(stolen), stolen, null);
+        insertChange("crm", version, hash(stolen), stolen, signature("crm", version, hash(original + "#"), original + "#"));
+        insertChange("crm", version, hash(stolen), stolen, "0".repeat(64));
+        // signed by someone who knows the credentials, but not loading on this instance, or naming another file
+        String broken = "identifier: crm\nobjects: [nonsense";
+        insertChange("crm", version, hash(broken), broken, signature("crm", version, hash(broken), broken));
+        String other = original.replace("identifier: crm", "identifier: other");
+        insertChange("crm", version, hash(other), other, signature("crm", version, hash(other), other));
+        // a provider name that is a path, one this instance has no file for
+        insertChange("../../crm", version, hash(original), original, signature("../../crm", version, hash(original), original));
+        insertChange("nobody", version, hash(original), original, signature("nobody", version, hash(original), original));
         await().atMost(Duration.ofSeconds(10)).until(() -> messages().stream().filter(m -> m.contains("does not load on this instance"))
                 .count() == 2);
+        assertThat(messages().stream().filter(m -> m.contains("its signature does not hold"))).hasSize(3);
         Thread.sleep(1500);
         assertThat(Files.readString(mappings.resolve("crm.yaml"))).isEqualTo(original);
         try (var files = Files.list(mappings)) {
@@ -132,6 +144,11 @@ class SharedMappingEditsTest extends AppTestSupport {
         assertThat(JSON.readTree(app.get("/api/providers").body()).toString()).contains("\"active\"");
         // each was said once, with its reason; the start's look names no file (these came after the start)
         assertThat(messages()).noneMatch(m -> m.contains("is a version the editor replaced"));
+
+        // and signed with the credentials, loading: written (what an instance with the same credentials would have sent)
+        String renamed = original.replace("remote: first_name, mode: if_empty", "remote: given_name, mode: if_empty");
+        insertChange("crm", version, hash(renamed), renamed, signature("crm", version, hash(renamed), renamed));
+        await().atMost(Duration.ofSeconds(10)).until(() -> Files.readString(mappings.resolve("crm.yaml")).equals(renamed));
     }
 
     @Test
@@ -158,16 +175,39 @@ class SharedMappingEditsTest extends AppTestSupport {
                 .hasMessage("ordersync.mappings.share-edits must be true or false, not 'yes'");
     }
 
-    private void insertChange(String provider, String base, String made, String content) throws Exception {
+    private void insertChange(String provider, String base, String made, String content, String signature) throws Exception {
         try (Connection c = app.dataSource().getConnection(); PreparedStatement ps = c.prepareStatement("INSERT INTO mapping_change "
-                + "(provider, actor, diff, changed_at, base_version, new_version, content, instance_id, incarnation) "
-                + "VALUES (?, 'someone', '', CURRENT_TIMESTAMP, ?, ?, ?, 'elsewhere', 'x')")) {
+                + "(provider, actor, diff, changed_at, base_version, new_version, content, instance_id, incarnation, signature) "
+                + "VALUES (?, 'someone', '', CURRENT_TIMESTAMP, ?, ?, ?, 'elsewhere', 'x', ?)")) {
             ps.setString(1, provider);
             ps.setString(2, base);
             ps.setString(3, made);
             ps.setString(4, content);
+            ps.setString(5, signature);
             ps.executeUpdate();
         }
+    }
+
+    /** The editor's version of a text: the first 16 bytes of its SHA-256, in hex. */
+    private static String hash(String text) throws Exception {
+        return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                .digest(text.getBytes(java.nio.charset.StandardCharsets.UTF_8)), 0, 16);
+    }
+
+    /**
+     * A save's signature as someone who knows the admin credentials (here the token only) and the shared secret makes
+     * it: HMAC-SHA256 keyed with PBKDF2 of the credentials, over the purpose, provider, versions and text.
+     */
+    private String signature(String provider, String base, String made, String content) throws Exception {
+        String secret = String.valueOf(app.query("SELECT secret FROM shared_secret").get(0).values().iterator().next());
+        String token = OrdersyncApp.ADMIN_TOKEN;
+        String material = "ordersync ui session v1\0" + token.length() + ":" + token + "\0" + "0:" + "\0" + "0:";
+        byte[] key = javax.crypto.SecretKeyFactory.getInstance("PBKDF2WithHmacSHA256").generateSecret(new javax.crypto.spec.PBEKeySpec(
+                material.toCharArray(), java.util.HexFormat.of().parseHex(secret), 600_000, 256)).getEncoded();
+        javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
+        mac.init(new javax.crypto.spec.SecretKeySpec(key, "HmacSHA256"));
+        return java.util.HexFormat.of().formatHex(mac.doFinal(("mapping-change\0" + provider + "\0" + base + "\0" + made + "\0" + content)
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8)));
     }
 
     private List<String> messages() {

@@ -66,23 +66,38 @@ public final class MappingEditor {
      */
     static final java.time.Duration EDITS_WINDOW = java.time.Duration.ofMinutes(2);
 
-    public MappingEditor(ProviderRegistry providers, DataSource ds, ObjectMapper mapper) {
-        this(providers, ds, mapper, "ordersync", java.time.Clock.systemUTC(), true);
-    }
-
     /**
      * {@code clock}: the queue's (the database's), which stamps and finds saves; {@code shareEdits}: apply the saves
      * made through the editor of another instance on this database to this instance's files
-     * ({@code ordersync.mappings.share-edits}).
+     * ({@code ordersync.mappings.share-edits}); {@code signer}: signs a save and checks another's, with the key derived
+     * from the admin credentials (a row someone wrote into the table without knowing them is applied nowhere).
      */
     public MappingEditor(ProviderRegistry providers, DataSource ds, ObjectMapper mapper, String instanceId, java.time.Clock clock,
-                         boolean shareEdits) {
+                         boolean shareEdits, UiSessions signer) {
         this.providers = providers;
         this.ds = ds;
         this.mapper = mapper;
         this.instanceId = instanceId;
         this.clock = clock;
         this.shareEdits = shareEdits;
+        this.signer = signer;
+    }
+
+    private final UiSessions signer;
+
+    /** The save's signature, or null when the key cannot be had (the save is made here all the same; others skip it). */
+    private String signature(String provider, String base, String made, String text) {
+        try {
+            return signer.sign(SIGNED, signedPart(provider, base, made, text));
+        } catch (UiSessions.Unavailable unsigned) {
+            return null;
+        }
+    }
+    private static final String SIGNED = "mapping-change";
+
+    /** What a save's signature covers: the provider, both versions and the text. */
+    private static String signedPart(String provider, String base, String made, String content) {
+        return provider + "\0" + base + "\0" + made + "\0" + content;
     }
 
     private Path file(String id) {
@@ -231,21 +246,24 @@ public final class MappingEditor {
                 return;
             }
             String diff = unifiedDiff(f.getFileName().toString(), current, text);
+            String made = hash(text);
+            String signature = signature(id, base, made, text);
             write(f, text);
             String actor = exchange.getProperty(AdminAuth.ACTOR, "unknown", String.class);
             // durable: the other instances apply what is recorded here (a change lost in a crash would reach none)
             Tx.runDurable(ds, c -> {
                 try (PreparedStatement ps = c.prepareStatement("INSERT INTO mapping_change (provider, actor, diff, changed_at, "
-                        + "base_version, new_version, content, instance_id, incarnation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+                        + "base_version, new_version, content, instance_id, incarnation, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
                     ps.setString(1, id);
                     ps.setString(2, actor);
                     ps.setString(3, diff);
                     ps.setObject(4, clock.instant().atOffset(ZoneOffset.UTC));
                     ps.setString(5, base);
-                    ps.setString(6, hash(text));
+                    ps.setString(6, made);
                     ps.setString(7, text);
                     ps.setString(8, instanceId);
                     ps.setString(9, incarnation);
+                    ps.setString(10, signature);
                     ps.executeUpdate();
                 }
                 return null;
@@ -287,7 +305,7 @@ public final class MappingEditor {
     }
 
     private record Change(long id, String provider, String actor, Instant at, String base, String made, String content,
-                          String instanceId, String incarnation) {
+                          String instanceId, String incarnation, String signature) {
     }
 
     /**
@@ -334,7 +352,7 @@ public final class MappingEditor {
         List<Change> changes = Tx.run(ds, c -> {
             List<Change> out = new ArrayList<>();
             try (PreparedStatement ps = c.prepareStatement("SELECT id, provider, actor, changed_at, base_version, new_version, content, "
-                    + "instance_id, incarnation FROM mapping_change WHERE changed_at >= ? AND content IS NOT NULL AND incarnation <> ? "
+                    + "instance_id, incarnation, signature FROM mapping_change WHERE changed_at >= ? AND content IS NOT NULL AND incarnation <> ? "
                     + "ORDER BY id")) {
                 ps.setObject(1, since.atOffset(ZoneOffset.UTC));
                 ps.setString(2, incarnation);
@@ -342,7 +360,7 @@ public final class MappingEditor {
                     while (rs.next()) {
                         out.add(new Change(rs.getLong(1), rs.getString(2), rs.getString(3),
                                 rs.getObject(4, java.time.OffsetDateTime.class).toInstant(), rs.getString(5), rs.getString(6),
-                                rs.getString(7), rs.getString(8), rs.getString(9)));
+                                rs.getString(7), rs.getString(8), rs.getString(9), rs.getString(10)));
                     }
                 }
             }
@@ -375,6 +393,12 @@ public final class MappingEditor {
             return;
         }
         String what = "the edit #" + ch.id() + " saved by " + ch.actor() + " on instance " + ch.instanceId();
+        if (!hash(ch.content()).equals(ch.made()) || !signer.signed(SIGNED, signedPart(ch.provider(), ch.base(), ch.made(), ch.content()),
+                ch.signature())) {
+            LOG.warn("Mapping file {}: {} is not applied here: its signature does not hold (the instances have different admin "
+                    + "credentials, or the row was not written by ordersync)", f.getFileName(), what);
+            return;
+        }
         String current = Files.readString(f);
         switch (decide(hash(current), ch.base(), ch.made())) {
             case ALREADY -> {

@@ -159,6 +159,34 @@ public final class UiSessions {
         }
     }
 
+    /**
+     * A signature of {@code data} with this key (another purpose than a session's MAC): what the instances on the
+     * database sign and check when only holders of the admin credentials may have written a row (the editor's saves
+     * that other instances apply).
+     */
+    public String sign(String purpose, String data) {
+        return sign(key(SECRET_CHECK), purpose, data);
+    }
+
+    /** Whether {@code signature} is {@link #sign}'s for this data (the secret read again once when it is not). */
+    public boolean signed(String purpose, String data, String signature) {
+        if (signature == null) {
+            return false;
+        }
+        byte[] given = signature.getBytes(StandardCharsets.US_ASCII);
+        byte[] key = key(SECRET_CHECK);
+        if (MessageDigest.isEqual(given, sign(key, purpose, data).getBytes(StandardCharsets.US_ASCII))) {
+            return true;
+        }
+        byte[] now = key(Duration.ofSeconds(1));
+        return now != key && MessageDigest.isEqual(given, sign(now, purpose, data).getBytes(StandardCharsets.US_ASCII));
+    }
+
+    private static String sign(byte[] key, String purpose, String data) {
+        // a purpose and a NUL before the data: never the input of a session's MAC (48 hex digits)
+        return mac(key, purpose + "\0" + data);
+    }
+
     private static void delete(Connection c, String idHex) throws SQLException {
         try (PreparedStatement del = c.prepareStatement("DELETE FROM ui_session WHERE id_hash = ?")) {
             del.setString(1, hash(idHex));
@@ -189,11 +217,11 @@ public final class UiSessions {
         return now != key && MessageDigest.isEqual(given, mac(now, idHex).getBytes(StandardCharsets.US_ASCII)) ? idHex : null;
     }
 
-    private static String mac(byte[] key, String idHex) {
+    private static String mac(byte[] key, String data) {
         try {
             Mac mac = Mac.getInstance("HmacSHA256");
             mac.init(new SecretKeySpec(key, "HmacSHA256"));
-            return HEX.formatHex(mac.doFinal(idHex.getBytes(StandardCharsets.US_ASCII)));
+            return HEX.formatHex(mac.doFinal(data.getBytes(StandardCharsets.UTF_8)));
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
         }

@@ -197,12 +197,15 @@ public final class Ordersync {
         r.bind("ordersync.adminApi", new AdminApi(queue, view, store, mapper, providers, parser, breakers, gate, preview, attempts,
                 metrics.history(), clock));
         r.bind("ordersync.ordersApi", new io.ordersync.admin.OrdersApi(store, retention, mapper));
+        // one key for the sessions and for the editor's saves that other instances apply: derived from the admin
+        // credentials, so someone who can only write to the database can forge neither
+        io.ordersync.admin.UiSessions sessions = new io.ordersync.admin.UiSessions(dataSource, clock, settings.adminToken,
+                settings.adminUsername, settings.adminPassword);
         this.mappingEditor = new io.ordersync.admin.MappingEditor(providers, dataSource, mapper, settings.instanceId, clock,
-                settings.shareEdits);
+                settings.shareEdits, sessions);
         r.bind("ordersync.mappingEditor", mappingEditor);
         AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken,
-                () -> metrics.registry().counter("ordersync.login.failures").increment(),
-                new io.ordersync.admin.UiSessions(dataSource, clock, settings.adminToken, settings.adminUsername, settings.adminPassword));
+                () -> metrics.registry().counter("ordersync.login.failures").increment(), sessions);
         if (!auth.configured()) {
             LOG.warn("No admin credentials configured: the REST API and the UI refuse every request. "
                     + "Set ordersync.admin.token, or ordersync.admin.username and ordersync.admin.password");
