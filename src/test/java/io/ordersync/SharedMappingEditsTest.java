@@ -129,12 +129,29 @@ class SharedMappingEditsTest extends AppTestSupport {
         insertChange("crm", version, hash(broken), broken, signature("crm", version, hash(broken), broken));
         String other = original.replace("identifier: crm", "identifier: other");
         insertChange("crm", version, hash(other), other, signature("crm", version, hash(other), other));
+        // too long to be a mapping file; an actor and instance id that try to forge log lines
+        String huge = original + "#" + "x".repeat(300_000);
+        insertChange("crm", version, hash(huge), huge, signature("crm", version, hash(huge), huge));
+        try (Connection c = app.dataSource().getConnection(); PreparedStatement ps = c.prepareStatement("INSERT INTO mapping_change "
+                + "(provider, actor, diff, changed_at, base_version, new_version, content, instance_id, incarnation, signature) "
+                + "VALUES ('crm', ?, '', CURRENT_TIMESTAMP, ?, ?, ?, ?, 'x', NULL)")) {
+            ps.setString(1, "admin\n12:00:00.000 ERROR [main] forged line");
+            ps.setString(2, "0".repeat(32));
+            ps.setString(3, "1".repeat(32));
+            ps.setString(4, original);
+            ps.setString(5, "b\r\nforged");
+            ps.executeUpdate();
+        }
         // a provider name that is a path, one this instance has no file for
         insertChange("../../crm", version, hash(original), original, signature("../../crm", version, hash(original), original));
         insertChange("nobody", version, hash(original), original, signature("nobody", version, hash(original), original));
         await().atMost(Duration.ofSeconds(10)).until(() -> messages().stream().filter(m -> m.contains("does not load on this instance"))
                 .count() == 2);
-        assertThat(messages().stream().filter(m -> m.contains("its signature does not hold"))).hasSize(3);
+        assertThat(messages().stream().filter(m -> m.contains("its signature does not hold"))).hasSize(4);
+        // the one made on another version of the file: said so, in one line
+        assertThat(messages()).anySatisfy(m -> assertThat(m).contains("is not the version").contains("admin?12:00:00.000 ERROR")
+                .contains("instance b??forged"));
+        assertThat(messages()).allSatisfy(m -> assertThat(m).doesNotContain("\n").doesNotContain("\r").doesNotContain("xxxxxxxxxx"));
         Thread.sleep(1500);
         assertThat(Files.readString(mappings.resolve("crm.yaml"))).isEqualTo(original);
         try (var files = Files.list(mappings)) {

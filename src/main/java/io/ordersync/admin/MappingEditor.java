@@ -304,8 +304,30 @@ public final class MappingEditor {
         return fileVersion.equals(baseVersion) ? Apply.WRITE : Apply.DIFFERENT;
     }
 
-    private record Change(long id, String provider, String actor, Instant at, String base, String made, String content,
-                          String instanceId, String incarnation, String signature) {
+    /** A save of another process, without its text ({@code length}: the text's, in characters). */
+    private record Change(long id, String provider, String actor, Instant at, String base, String made, String instanceId,
+                          String incarnation, String signature, long length) {
+    }
+
+    /** A value of a row as it may go into a log line: printable, at most 100 characters. */
+    private static String printable(String value) {
+        if (value == null) {
+            return null;
+        }
+        String cut = value.length() > 100 ? value.substring(0, 100) + "…" : value;
+        return cut.replaceAll("\\p{Cntrl}", "?");
+    }
+
+    /** The text of a save, read when it is to be written. */
+    private String content(long id) {
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("SELECT content FROM mapping_change WHERE id = ?")) {
+                ps.setLong(1, id);
+                try (java.sql.ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? rs.getString(1) : null;
+                }
+            }
+        });
     }
 
     /**
@@ -349,18 +371,19 @@ public final class MappingEditor {
         Instant since = now.minus(EDITS_WINDOW);
         Instant start = startedAt != null ? startedAt : now;
         handled.values().removeIf(at -> at.isBefore(since));
+        // the texts are read only for saves not handled yet (a look every second must not read them all again)
         List<Change> changes = Tx.run(ds, c -> {
             List<Change> out = new ArrayList<>();
-            try (PreparedStatement ps = c.prepareStatement("SELECT id, provider, actor, changed_at, base_version, new_version, content, "
-                    + "instance_id, incarnation, signature FROM mapping_change WHERE changed_at >= ? AND content IS NOT NULL AND incarnation <> ? "
-                    + "ORDER BY id")) {
+            try (PreparedStatement ps = c.prepareStatement("SELECT id, provider, actor, changed_at, base_version, new_version, "
+                    + "instance_id, incarnation, signature, LENGTH(content) FROM mapping_change WHERE changed_at >= ? "
+                    + "AND content IS NOT NULL AND incarnation <> ? ORDER BY id")) {
                 ps.setObject(1, since.atOffset(ZoneOffset.UTC));
                 ps.setString(2, incarnation);
                 try (java.sql.ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
-                        out.add(new Change(rs.getLong(1), rs.getString(2), rs.getString(3),
+                        out.add(new Change(rs.getLong(1), rs.getString(2), printable(rs.getString(3)),
                                 rs.getObject(4, java.time.OffsetDateTime.class).toInstant(), rs.getString(5), rs.getString(6),
-                                rs.getString(7), rs.getString(8), rs.getString(9), rs.getString(10)));
+                                printable(rs.getString(7)), rs.getString(8), rs.getString(9), rs.getLong(10)));
                     }
                 }
             }
@@ -393,12 +416,6 @@ public final class MappingEditor {
             return;
         }
         String what = "the edit #" + ch.id() + " saved by " + ch.actor() + " on instance " + ch.instanceId();
-        if (!hash(ch.content()).equals(ch.made()) || !signer.signed(SIGNED, signedPart(ch.provider(), ch.base(), ch.made(), ch.content()),
-                ch.signature())) {
-            LOG.warn("Mapping file {}: {} is not applied here: its signature does not hold (the instances have different admin "
-                    + "credentials, or the row was not written by ordersync)", f.getFileName(), what);
-            return;
-        }
         String current = Files.readString(f);
         switch (decide(hash(current), ch.base(), ch.made())) {
             case ALREADY -> {
@@ -407,13 +424,20 @@ public final class MappingEditor {
             case DIFFERENT -> LOG.warn("Mapping file {}: {} is not applied here: this instance's file is not the version that "
                     + "edit was made on (edited here or deployed differently). Give every instance the same files", f.getFileName(), what);
             case WRITE -> {
-                ProviderLoader.Loaded l = load(new Edit(ch.provider(), f, ch.content()));
+                String content = ch.length() > MAX_FILE_CHARS ? null : content(ch.id());
+                if (content == null || !hash(content).equals(ch.made())
+                        || !signer.signed(SIGNED, signedPart(ch.provider(), ch.base(), ch.made(), content), ch.signature())) {
+                    LOG.warn("Mapping file {}: {} is not applied here: its signature does not hold (the instances have different "
+                            + "admin credentials, or the row was not written by ordersync)", f.getFileName(), what);
+                    return;
+                }
+                ProviderLoader.Loaded l = load(new Edit(ch.provider(), f, content));
                 if (!l.valid() || !ch.provider().equals(l.identifier())) {
                     LOG.warn("Mapping file {}: {} is not applied here: it does not load on this instance: {}", f.getFileName(), what,
                             l.errors().isEmpty() ? "its identifier is not '" + ch.provider() + "'" : l.errors().get(0));
                     return;
                 }
-                write(f, ch.content());
+                write(f, content);
                 LOG.info("Mapping file {}: applied {}", f.getFileName(), what);
             }
         }
