@@ -355,7 +355,7 @@ async function editor(main, id) {
       <button class="secondary" id="ed-preview" data-testid="ed-preview">Preview the text above</button></div>
     <pre id="ed-pv-out" data-testid="ed-pv-out"></pre>
     <h2>History</h2>
-    ${history.changes.length ? `<ul class="history" data-testid="ed-history">${history.changes.map((c) => `<li><details><summary>${when(c.changed_at)} · ${esc(c.actor)}</summary>
+    ${history.changes.length ? `<ul class="history" data-testid="ed-history">${history.changes.map((c) => `<li><details><summary>${when(c.changed_at)} · ${esc(c.actor)}${c.instance_id ? ` · on ${esc(c.instance_id)}` : ''}</summary>
       <pre>${esc(c.diff)}</pre></details></li>`).join('')}</ul>` : '<p class="muted" data-testid="ed-history">No saves through the editor yet.</p>'}`;
   const text = $('#ed-text');
   text.value = file.text;

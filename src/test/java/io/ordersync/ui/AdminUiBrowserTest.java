@@ -270,6 +270,8 @@ class AdminUiBrowserTest extends AppTestSupport {
         // only the properties block of the contact changed: the comment above it is still there
         assertThat(saved).contains("# the circuit breaker has its own tests");
         waitForText("ed-history", "admin");
+        // where it was saved (several instances on one database: MAPPINGS.md, "Several instances")
+        waitForText("ed-history", "on ordersync-");
         assertThat(app.query("SELECT actor FROM mapping_change")).singleElement()
                 .satisfies(r -> assertThat(r.get("actor")).isEqualTo("UI session of admin"));
     }
