@@ -101,6 +101,12 @@ public final class AdminApi {
             }).toList());
             p.put("queue", counts.getOrDefault(id, Map.of("waiting", 0L, "in_flight", 0L, "parked", Map.of())));
             p.put("circuit", breakers.state(id));
+            // the provider's limits are shared by the instances that run it: this one's part of them
+            p.put("instances", providers.instances(id));
+            if (running != null) {
+                p.put("share", Map.of("concurrency", providers.concurrencyShare(running),
+                        "rate_limit", running.rateLimit() > 0 ? providers.rateShare(id) : 0));
+            }
             java.time.Instant pausedUntil = gate.pausedUntil(id, clock.instant());
             p.put("paused_until", pausedUntil == null ? null : pausedUntil.toString());
             Map<String, Object> activity = activity(id);

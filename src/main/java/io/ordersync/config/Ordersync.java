@@ -173,6 +173,23 @@ public final class Ordersync {
         // a bean expression copies the exchange for every call)
         r.bind("ordersync.providers.rowActive", (org.apache.camel.Predicate) e -> providers.isActive(e.getIn().getBody(io.ordersync.queue.QueueEntry.class).provider()));
         r.bind("ordersync.providers.rowBroken", (org.apache.camel.Predicate) e -> providers.isBroken(e.getIn().getBody(io.ordersync.queue.QueueEntry.class).provider()));
+        // the Throttle EIPs of the provider routes ask these: this process's share of a provider's concurrency (per
+        // sync, the row in the body) and of its rate limit (per request, the sync's provider), the limits divided
+        // among the processes that run the provider
+        r.bind("ordersync.providers.concurrencyShare", new org.apache.camel.support.ExpressionAdapter() {
+            @Override
+            public Object evaluate(org.apache.camel.Exchange e) {
+                Provider p = providers.active(e.getIn().getBody(io.ordersync.queue.QueueEntry.class).provider());
+                return p == null ? 1 : providers.concurrencyShare(p);
+            }
+        });
+        r.bind("ordersync.providers.rateShare", new org.apache.camel.support.ExpressionAdapter() {
+            @Override
+            public Object evaluate(org.apache.camel.Exchange e) {
+                return providers.rateShare(e.getProperty(io.ordersync.delivery.Sync.PROPERTY, io.ordersync.delivery.Sync.class)
+                        .provider().identifier());
+            }
+        });
         r.bind("ordersync.dispatcher", dispatcher);
         r.bind("ordersync.databaseClock", clock);
         r.bind("ordersync.syncOutcome", outcome);
@@ -461,7 +478,6 @@ public final class Ordersync {
                 .parameter("identifier", p.identifier())
                 .parameter("target", target)
                 .parameter("throttled", String.valueOf(p.rateLimit() > 0))
-                .parameter("rateLimit", String.valueOf(Math.max(1, p.rateLimit())))
                 .add();
         added.add(routeId + "-call");
         TemplatedRouteBuilder.builder(context, PROVIDER_SYNC_TEMPLATE)

@@ -434,6 +434,39 @@ public final class ProviderRegistry {
         this.elsewhere = Map.copyOf(others);
     }
 
+    /** Processes (this one included) that run each provider, as the last reading of the others' word found them. */
+    private volatile Map<String, Integer> runningOn = Map.of();
+
+    /** What the dispatcher read: how many other live processes run each provider. */
+    public void runningElsewhere(Map<String, Integer> othersByProvider) {
+        this.runningOn = Map.copyOf(othersByProvider);
+    }
+
+    /** How many processes on the database run this provider, this one counted: at least 1. */
+    public int instances(String provider) {
+        return 1 + runningOn.getOrDefault(provider, 0);
+    }
+
+    /**
+     * This process's share of the provider's {@code target.concurrency}: the concurrency divided among the processes
+     * that run it, at least 1 (so the target sees at most the concurrency, or one sync per process when there are
+     * more processes than that).
+     */
+    public int concurrencyShare(Provider p) {
+        return share(p.concurrency(), instances(p.identifier()));
+    }
+
+    /** This process's share of the provider's {@code target.rate_limit} (requests per second), as above; 0: none. */
+    public int rateShare(String provider) {
+        Provider p = active(provider);
+        return p == null || p.rateLimit() <= 0 ? 1 : share(p.rateLimit(), instances(provider));
+    }
+
+    /** Pure: a limit divided among {@code processes}, rounded down, at least 1. */
+    public static int share(int limit, int processes) {
+        return Math.max(1, limit / Math.max(1, processes));
+    }
+
     public Map<String, Elsewhere> elsewhere() {
         return elsewhere;
     }

@@ -286,6 +286,14 @@ public final class Dispatcher extends ServiceSupport {
         Map<String, List<Subscription>> subs = new HashMap<>();
         Map<String, Long> until = new HashMap<>();
         Set<String> texts = new HashSet<>();
+        // the other processes that run each provider: they share its concurrency and rate limit with this one
+        Map<String, Set<String>> processes = new HashMap<>();
+        for (ProviderPresence.Entry e : entries) {
+            processes.computeIfAbsent(e.provider(), k -> new HashSet<>()).add(e.instanceId() + "\n" + e.incarnation());
+        }
+        Map<String, Integer> running = new HashMap<>();
+        processes.forEach((provider, set) -> running.put(provider, set.size()));
+        providers.runningElsewhere(running);
         for (ProviderPresence.Entry e : entries) {
             if (e.subscription() == null) {
                 continue; // an instance of an earlier version: it says that it runs the provider, not what for
@@ -321,9 +329,9 @@ public final class Dispatcher extends ServiceSupport {
         providers.runElsewhere(elsewhere);
     }
 
-    /** Claimed rows per provider: the worker threads plus one batch waiting for them. */
-    private static int capacity(Provider p) {
-        return p.concurrency() * 2;
+    /** Claimed rows per provider: this process's share of its concurrency plus as many waiting for the workers. */
+    private int capacity(Provider p) {
+        return providers.concurrencyShare(p) * 2;
     }
 
     /**

@@ -140,7 +140,7 @@ public final class ProviderPresence {
      * One live entry of another instance: a provider it runs, what for (null from earlier versions), and until when
      * by this instance's clock (the entry's time left by the database's clock, from this instance's now).
      */
-    public record Entry(String instanceId, String provider, String subscription, Instant until) {
+    public record Entry(String instanceId, String provider, String subscription, Instant until, String incarnation) {
     }
 
     /** The live entries of the other instances (other processes with this instance id among them). */
@@ -149,7 +149,7 @@ public final class ProviderPresence {
         return Tx.run(ds, c -> {
             OffsetDateTime now = databaseNow(c);
             List<Entry> out = new ArrayList<>();
-            try (PreparedStatement ps = c.prepareStatement("SELECT instance_id, provider, subscription, seen_until"
+            try (PreparedStatement ps = c.prepareStatement("SELECT instance_id, provider, subscription, seen_until, incarnation"
                     + " FROM provider_presence WHERE NOT (instance_id = ? AND incarnation = ?) AND seen_until > ?")) {
                 ps.setString(1, instanceId);
                 ps.setString(2, incarnation);
@@ -157,7 +157,7 @@ public final class ProviderPresence {
                 try (ResultSet rs = ps.executeQuery()) {
                     while (rs.next()) {
                         Duration left = Duration.between(now, rs.getObject(4, OffsetDateTime.class));
-                        out.add(new Entry(rs.getString(1), rs.getString(2), rs.getString(3), here.plus(left)));
+                        out.add(new Entry(rs.getString(1), rs.getString(2), rs.getString(3), here.plus(left), rs.getString(5)));
                     }
                 }
             }

@@ -260,6 +260,14 @@ public final class FakeTarget implements AutoCloseable {
         return this;
     }
 
+    private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
+    private final java.util.concurrent.atomic.AtomicInteger maxInFlight = new java.util.concurrent.atomic.AtomicInteger();
+
+    /** The most requests that were being answered at once, since the start. */
+    public int maxInFlight() {
+        return maxInFlight.get();
+    }
+
     /** How many requests arrived while another request for the same order was being answered. */
     public int overlaps() {
         return overlaps.get();
@@ -302,9 +310,12 @@ public final class FakeTarget implements AutoCloseable {
             overlaps.incrementAndGet();
         }
         CURRENT.set(counter);
+        int now = inFlight.incrementAndGet();
+        maxInFlight.accumulateAndGet(now, Math::max);
         try {
             handle(ex, body, path, query);
         } finally {
+            inFlight.decrementAndGet();
             leave();
         }
     }
