@@ -104,6 +104,32 @@ class ProviderLoaderTest {
         assertThat(placeholder.provider().secretValues()).contains("Bearer t0k");
     }
 
+    /**
+     * A Simple expression in a destination URI is refused: components evaluate some options as Simple (file:
+     * fileName=${bean:type:java.lang.System?method=…}), which calls any method (found by an independent attack).
+     */
+    @Test
+    void aSimpleExpressionInADestinationUriIsRefused() throws Exception {
+        for (String uri : new String[]{"file:/tmp/out?fileName=${bean:type:java.lang.System?method=setProperty('x','y')}",
+                "file:/tmp/out?fileName=$simple{date:now:yyyy}", "file:/tmp/out?fileName=${header.x}-${date:now:yyyy}",
+                "sql:INSERT INTO t VALUES (:#${bean:type:java.lang.System?method=exit(1)})", "jms:queue:${headers.x.toString()}"}) {
+            ProviderLoader.Loaded endpoint = load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
+                    .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"" + uri + "\"}"));
+            assertThat(endpoint.provider()).as(uri).isNull();
+            assertThat(endpoint.messages()).as(uri).anySatisfy(m -> assertThat(m).contains("a Simple expression (${…}) in a destination URI")
+                    .contains("only ${body} and ${header.Name} are allowed"));
+            ProviderLoader.Loaded route = load("mine", MAILING_LIST.replace("identifier: mailing-list", "identifier: mine")
+                    .replace("kind: java", "kind: route\nroute: \"" + uri.replace("file:/tmp/out", "direct:mine") + "\""));
+            assertThat(route.provider()).as(uri).isNull();
+        }
+        // none, or reading the body or a header (camel-sql's :#${body}) is fine
+        for (String uri : new String[]{"file:/tmp/out?fileName=orders.json", "sql:INSERT INTO t VALUES (:#${body}, :#${header.OrderCode})",
+                "file:/tmp/out?fileName=${headers.Name}.json", "jms:queue:${header[Queue]}"}) {
+            assertThat(load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
+                    .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"" + uri + "\"}")).messages()).as(uri).isEmpty();
+        }
+    }
+
     private ProviderLoader.Loaded load(String name, String yaml) throws Exception {
         Path f = dir.resolve(name + ".yaml");
         Files.writeString(f, yaml);
