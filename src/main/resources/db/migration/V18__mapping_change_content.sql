@@ -11,3 +11,9 @@ ALTER TABLE mapping_change ADD COLUMN instance_id VARCHAR(200);
 ALTER TABLE mapping_change ADD COLUMN incarnation VARCHAR(64);
 ALTER TABLE mapping_change ADD COLUMN signature VARCHAR(64);
 CREATE INDEX mapping_change_changed ON mapping_change (changed_at);
+
+-- One row per provider whose file was saved through the editor: a save locks it (SELECT … FOR UPDATE) while it checks
+-- that no other instance saved from the same version a moment ago, writes the file and records the change.
+CREATE TABLE mapping_lock (
+    provider    VARCHAR(100) PRIMARY KEY
+);

@@ -168,6 +168,49 @@ class SharedMappingEditsTest extends AppTestSupport {
         await().atMost(Duration.ofSeconds(10)).until(() -> Files.readString(mappings.resolve("crm.yaml")).equals(renamed));
     }
 
+    /** Two saves from one version at once on two instances: one is saved, the other is a conflict; both end on the first. */
+    @Test
+    void twoSavesOfOneVersionOnTwoInstancesAreOneSaveAndOneConflict() throws Exception {
+        Map<String, String> props = crmOn(Postgres.newDatabase());
+        Map<String, String> file = Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000");
+        Path dirA = tmp.resolve("mappings-a");
+        Path dirB = tmp.resolve("mappings-b");
+        Fixtures.mapping(dirA, "crm", file);
+        Fixtures.mapping(dirB, "crm", file);
+        String original = Files.readString(dirA.resolve("crm.yaml"));
+        app = new OrdersyncApp(tmp.resolve("a"), dirA, withId(props, "a")).start();
+        try (OrdersyncApp b = new OrdersyncApp(tmp.resolve("b"), dirB, withId(props, "b")).start()) {
+            for (int round = 0; round < 3; round++) {
+                String base = Files.readString(dirA.resolve("crm.yaml"));
+                assertThat(Files.readString(dirB.resolve("crm.yaml"))).isEqualTo(base);
+                String onA = base + "# a" + round + "\n";
+                String onB = base + "# b" + round + "\n";
+                java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+                var pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+                var ra = pool.submit(() -> {
+                    go.await();
+                    return put(app, base, onA);
+                });
+                var rb = pool.submit(() -> {
+                    go.await();
+                    return put(b, base, onB);
+                });
+                go.countDown();
+                int sa = ra.get().statusCode();
+                int sb = rb.get().statusCode();
+                pool.shutdown();
+                assertThat(List.of(sa, sb)).as("round %d", round).containsExactlyInAnyOrder(200, 409);
+                String winner = sa == 200 ? onA : onB;
+                assertThat((sa == 409 ? ra : rb).get().body()).contains("was just saved from the same version on instance");
+                // both end on the saved text: the loser's instance gets it from the winner's
+                await().atMost(Duration.ofSeconds(15)).until(() -> Files.readString(dirA.resolve("crm.yaml")).equals(winner)
+                        && Files.readString(dirB.resolve("crm.yaml")).equals(winner));
+            }
+            assertThat(app.count("SELECT COUNT(*) FROM mapping_change")).isEqualTo(3);
+            assertThat(original).isNotEqualTo(Files.readString(dirA.resolve("crm.yaml")));
+        }
+    }
+
     @Test
     void anInstanceStartedWithAFileTheEditorReplacedSaysSo() throws Exception {
         startWithCrm();
@@ -243,6 +286,15 @@ class SharedMappingEditsTest extends AppTestSupport {
 
     private static String version(OrdersyncApp on) throws Exception {
         return JSON.readTree(on.get("/api/providers/crm/edit").body()).path("version").asText();
+    }
+
+    private static HttpResponse<String> put(OrdersyncApp on, String base, String text) throws Exception {
+        String version = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                .digest(base.getBytes(java.nio.charset.StandardCharsets.UTF_8)), 0, 16);
+        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(on.url("/api/providers/crm/file")))
+                .header("Authorization", "Bearer " + OrdersyncApp.ADMIN_TOKEN).header("Content-Type", "text/plain")
+                .header("X-Ordersync-Base", version)
+                .PUT(HttpRequest.BodyPublishers.ofString(text)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
     private static void save(OrdersyncApp on, String current, String text) throws Exception {

@@ -93,10 +93,10 @@ public final class MappingEditor {
             return null;
         }
     }
-    private static final String SIGNED = "mapping-change";
+    static final String SIGNED = "mapping-change";
 
     /** What a save's signature covers: the provider, both versions and the text. */
-    private static String signedPart(String provider, String base, String made, String content) {
+    static String signedPart(String provider, String base, String made, String content) {
         return provider + "\0" + base + "\0" + made + "\0" + content;
     }
 
@@ -248,10 +248,29 @@ public final class MappingEditor {
             String diff = unifiedDiff(f.getFileName().toString(), current, text);
             String made = hash(text);
             String signature = signature(id, base, made, text);
-            write(f, text);
             String actor = exchange.getProperty(AdminAuth.ACTOR, "unknown", String.class);
-            // durable: the other instances apply what is recorded here (a change lost in a crash would reach none)
-            Tx.runDurable(ds, c -> {
+            lockRow(id);
+            // durable: the other instances apply what is recorded here (a change lost in a crash would reach none).
+            // Under the provider's lock row: a save of the same version on another instance a moment ago (not here
+            // yet) is a conflict, as on one instance; otherwise the two would keep different files for good
+            String raced = Tx.runDurable(ds, c -> {
+                try (PreparedStatement lock = c.prepareStatement("SELECT provider FROM mapping_lock WHERE provider = ? FOR UPDATE")) {
+                    lock.setString(1, id);
+                    lock.executeQuery().close();
+                }
+                try (PreparedStatement q = c.prepareStatement("SELECT instance_id FROM mapping_change WHERE provider = ? "
+                        + "AND base_version = ? AND incarnation <> ? AND changed_at >= ? FETCH FIRST 1 ROWS ONLY")) {
+                    q.setString(1, id);
+                    q.setString(2, base);
+                    q.setString(3, incarnation);
+                    q.setObject(4, clock.instant().minus(EDITS_WINDOW).atOffset(ZoneOffset.UTC));
+                    try (java.sql.ResultSet rs = q.executeQuery()) {
+                        if (rs.next()) {
+                            return rs.getString(1) == null ? "?" : printable(rs.getString(1));
+                        }
+                    }
+                }
+                write(f, text);
                 try (PreparedStatement ps = c.prepareStatement("INSERT INTO mapping_change (provider, actor, diff, changed_at, "
                         + "base_version, new_version, content, instance_id, incarnation, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
                     ps.setString(1, id);
@@ -268,6 +287,11 @@ public final class MappingEditor {
                 }
                 return null;
             });
+            if (raced != null) {
+                Json.reply(mapper, exchange, 409, Map.of("error", "the file was just saved from the same version on instance " + raced
+                        + ": it reaches this instance within a second or two; reload it and apply the edit again", "version", base));
+                return;
+            }
             LOG.info("Mapping file {} saved by {} through the API", f.getFileName(), actor);
             Json.reply(mapper, exchange, 200, Map.of("saved", true, "version", hash(text), "diff", diff));
         }
@@ -307,6 +331,23 @@ public final class MappingEditor {
     /** A save of another process, without its text ({@code length}: the text's, in characters). */
     private record Change(long id, String provider, String actor, Instant at, String base, String made, String instanceId,
                           String incarnation, String signature, long length) {
+    }
+
+    /** The provider's row in {@code mapping_lock}, made once (a second instance that races it finds it made). */
+    private void lockRow(String provider) {
+        try {
+            Tx.run(ds, c -> {
+                try (PreparedStatement ins = c.prepareStatement("INSERT INTO mapping_lock (provider) SELECT ? WHERE NOT EXISTS "
+                        + "(SELECT 1 FROM mapping_lock WHERE provider = ?)")) {
+                    ins.setString(1, provider);
+                    ins.setString(2, provider);
+                    ins.executeUpdate();
+                }
+                return null;
+            });
+        } catch (Tx.TxException raced) {
+            // made by another instance at the same moment: there now
+        }
     }
 
     /** A value of a row as it may go into a log line: printable, at most 100 characters. */
@@ -357,6 +398,12 @@ public final class MappingEditor {
     }
 
     private Instant lastFailureLogged;
+    /** The queue's time of the last look that worked (null before the first). */
+    private Instant lastLook;
+    /** Saves whose apply failed, by id: how many times. */
+    private final Map<Long, Integer> failures = new java.util.HashMap<>();
+    /** Tries (one a second) before a save that cannot be applied is given up. */
+    static final int GIVE_UP_AFTER = 60;
     /** The queue's time when this process's routes were about to start (null: not told; the first look's time). */
     private volatile Instant startedAt;
 
@@ -368,8 +415,11 @@ public final class MappingEditor {
     private void lookForEditsOfOthers() throws Exception {
         Instant now = clock.instant();
         boolean first = !looked;
-        Instant since = now.minus(EDITS_WINDOW);
         Instant start = startedAt != null ? startedAt : now;
+        // from the last look that worked (or the start), with the window's overlap for saves committed late: an
+        // instance that could not look for a while (the database out of reach) still finds what was saved meanwhile
+        Instant from = lastLook != null ? lastLook : start;
+        Instant since = (from.isBefore(now) ? from : now).minus(EDITS_WINDOW);
         handled.values().removeIf(at -> at.isBefore(since));
         // the texts are read only for saves not handled yet (a look every second must not read them all again)
         List<Change> changes = Tx.run(ds, c -> {
@@ -395,13 +445,32 @@ public final class MappingEditor {
             // is a version the editor replaced. Those made since its start are, below
             changes.stream().filter(ch -> ch.at().isBefore(start)).forEach(ch -> handled.put(ch.id(), ch.at()));
         }
+        Set<String> held = new java.util.HashSet<>();
         for (Change ch : changes) {
-            if (!handled.containsKey(ch.id())) {
-                // handled once applied (or found not to apply); a write that failed is tried again at the next look
+            if (handled.containsKey(ch.id()) || held.contains(ch.provider())) {
+                continue;
+            }
+            try {
                 apply(ch);
                 handled.put(ch.id(), ch.at());
+                failures.remove(ch.id());
+            } catch (Exception e) {
+                // tried again at the next look; later saves of this provider wait for it (they were made on it), the
+                // others go on. After a minute of failures it is given up, and said so
+                held.add(ch.provider());
+                int n = failures.merge(ch.id(), 1, Integer::sum);
+                if (n >= GIVE_UP_AFTER) {
+                    handled.put(ch.id(), ch.at());
+                    failures.remove(ch.id());
+                    LOG.error("Mapping file of {}: the edit #{} saved by {} on instance {} could not be applied here, {} tries: {}. "
+                            + "Given up: this instance keeps its file", ch.provider(), ch.id(), ch.actor(), ch.instanceId(), n, e.toString());
+                } else if (n == 1) {
+                    LOG.warn("Mapping file of {}: the edit #{} saved by {} on instance {} could not be applied here (tried again "
+                            + "every second): {}", ch.provider(), ch.id(), ch.actor(), ch.instanceId(), e.toString());
+                }
             }
         }
+        lastLook = now;
         if (first) {
             // after the saves since the start are applied: a file they brought up to date is no warning
             looked = true;
