@@ -289,8 +289,7 @@ class SharedMappingEditsTest extends AppTestSupport {
     }
 
     private static HttpResponse<String> put(OrdersyncApp on, String base, String text) throws Exception {
-        String version = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
-                .digest(base.getBytes(java.nio.charset.StandardCharsets.UTF_8)), 0, 16);
+        String version = hash(base);
         return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(on.url("/api/providers/crm/file")))
                 .header("Authorization", "Bearer " + OrdersyncApp.ADMIN_TOKEN).header("Content-Type", "text/plain")
                 .header("X-Ordersync-Base", version)

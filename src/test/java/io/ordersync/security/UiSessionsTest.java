@@ -121,10 +121,7 @@ class UiSessionsTest extends AppTestSupport {
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void newCredentialsEndEverySession(String db) throws Exception {
-        Map<String, String> props = withUser(databaseSettings(db), PASSWORD);
-        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
-        props.put("test.crm.url", target.url());
-        props.put("test.crm.token", "s3cret");
+        Map<String, String> props = crmWithUser(databaseSettings(db));
         app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
         String byPassword = login(app, USER, PASSWORD);
         String byToken = tokenLogin(app);
@@ -145,10 +142,7 @@ class UiSessionsTest extends AppTestSupport {
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void theRowsGiveNoCookieAndForgedOrBrokenCookiesAreRefused(String db) throws Exception {
-        Map<String, String> props = withUser(databaseSettings(db), PASSWORD);
-        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
-        props.put("test.crm.url", target.url());
-        props.put("test.crm.token", "s3cret");
+        Map<String, String> props = crmWithUser(databaseSettings(db));
         app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
         String cookie = login(app, USER, PASSWORD);
         assertThat(cookie).matches("[0-9a-f]{48}\\.[0-9a-f]{64}");
@@ -195,10 +189,7 @@ class UiSessionsTest extends AppTestSupport {
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void aSessionThatCannotBeCheckedIsA503NotALogout(String db) throws Exception {
-        Map<String, String> props = withUser(databaseSettings(db), PASSWORD);
-        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
-        props.put("test.crm.url", target.url());
-        props.put("test.crm.token", "s3cret");
+        Map<String, String> props = crmWithUser(databaseSettings(db));
         app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
         String cookie = login(app, USER, PASSWORD);
         ListAppender<ILoggingEvent> log = new ListAppender<>();
@@ -304,11 +295,8 @@ class UiSessionsTest extends AppTestSupport {
     /** The key is PBKDF2 of the credentials with the shared secret: a database copy and a cookie cost a guesser that per guess. */
     @Test
     void theKeyIsPbkdf2OfTheCredentialsSaltedWithTheSharedSecret() throws Exception {
-        Map<String, String> props = withUser(new HashMap<>(), PASSWORD);
+        Map<String, String> props = crmWithUser(new HashMap<>());
         props.put("ordersync.admin.token", OrdersyncApp.DEFAULT);
-        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
-        props.put("test.crm.url", target.url());
-        props.put("test.crm.token", "s3cret");
         app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
         String cookie = login(app, USER, PASSWORD);
         String secret = String.valueOf(app.query("SELECT secret FROM shared_secret").get(0).values().iterator().next());
@@ -328,10 +316,7 @@ class UiSessionsTest extends AppTestSupport {
 
     @Test
     void aLogoutEndsABearerSessionAndAPlantedCookieShutsNoOneOut() throws Exception {
-        Map<String, String> props = withUser(new HashMap<>(), PASSWORD);
-        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
-        props.put("test.crm.url", target.url());
-        props.put("test.crm.token", "s3cret");
+        Map<String, String> props = crmWithUser(new HashMap<>());
         app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
         String cookie = login(app, USER, PASSWORD);
         // a cookie planted before the real one (another path, a sibling domain): the real one still counts
@@ -365,6 +350,15 @@ class UiSessionsTest extends AppTestSupport {
                 .anySatisfy(m -> assertThat(m).contains("as an unknown user name"))
                 .anySatisfy(m -> assertThat(m).contains("as user 'admin'"))
                 .allSatisfy(m -> assertThat(m).doesNotContain(PASSWORD));
+    }
+
+    /** These database settings, the admin user, and the test CRM's file, target and token. */
+    private Map<String, String> crmWithUser(Map<String, String> database) throws Exception {
+        Map<String, String> props = withUser(database, PASSWORD);
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
+        props.put("test.crm.url", target.url());
+        props.put("test.crm.token", "s3cret");
+        return props;
     }
 
     private static Map<String, String> withUser(Map<String, String> props, String password) {
