@@ -115,6 +115,9 @@ class ClockSkewTest extends AppTestSupport {
     /** The crm file, every request to its target held 150 ms, a new PostgreSQL database, this lease and lease check period. */
     private Map<String, String> crmWithSlowTarget(String lease, String reaperPeriodMs) throws Exception {
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "5000"));
+        // the file's concurrency is the target's, shared by the instances: each gets 2, as the file gives one instance
+        java.nio.file.Files.writeString(mappings.resolve("crm.yaml"), java.nio.file.Files.readString(mappings.resolve("crm.yaml"))
+                .replace("concurrency: 2", "concurrency: 4"));
         target.randomFaults(0, 1.0, 150);
         Map<String, String> props = crmOn(Postgres.newDatabase());
         props.put("ordersync.queue.lease", lease);

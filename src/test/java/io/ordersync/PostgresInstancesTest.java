@@ -27,6 +27,9 @@ class PostgresInstancesTest extends AppTestSupport {
         target.trackOverlaps();
         Properties db = Postgres.newDatabase();
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "5000"));
+        // the file's concurrency is the target's, shared by the instances: each gets 2, as the file gives one instance
+        java.nio.file.Files.writeString(mappings.resolve("crm.yaml"), java.nio.file.Files.readString(mappings.resolve("crm.yaml"))
+                .replace("concurrency: 2", "concurrency: 6"));
         Map<String, String> props = crmOn(db);
         props.put("ordersync.instance-id", "one");
         app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();

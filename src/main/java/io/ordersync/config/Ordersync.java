@@ -120,6 +120,9 @@ public final class Ordersync {
         this.providers = new ProviderRegistry(settings.mappingsDir,
                 new ProviderLoader(text -> context.resolvePropertyPlaceholders(text)).withJavaProviders(javaProviders),
                 settings.mappingsRemovalGrace);
+        // an embedded H2 file is one process's: the presence entries of other processes on it are those of a
+        // predecessor that crashed, which must not take half of the limits until they run out
+        providers.shareLimits(!embeddedH2(settings.jdbcUrl));
         providers.reload();
         ProviderGate gate = new ProviderGate();
         this.breakers = new ProviderBreakers(gate);
@@ -495,6 +498,12 @@ public final class Ordersync {
         LOG.info("Route {} created ({} consumers, {} {})", routeId, p.concurrency(), p.kind().code(),
                 p.kind() == Provider.Kind.HTTP || p.kind() == Provider.Kind.WEBHOOK ? p.baseUrl()
                         : p.destination().uri() == null ? "" : org.apache.camel.util.URISupport.sanitizeUri(io.ordersync.mapping.Secrets.redact(p.destination().uri(), p.secretValues())));
+    }
+
+    /** An H2 database only this process can open: embedded (file or memory), not a server nor AUTO_SERVER. */
+    static boolean embeddedH2(String url) {
+        String u = url.toLowerCase(java.util.Locale.ROOT);
+        return u.startsWith("jdbc:h2:") && !u.startsWith("jdbc:h2:tcp:") && !u.startsWith("jdbc:h2:ssl:") && !u.contains("auto_server=true");
     }
 
     /** Removes the routes ordersync made for the provider, and its HTTP component. */

@@ -67,6 +67,9 @@ public final class Preview {
                 java.time.Duration.ofSeconds(5), java.time.Duration.ofHours(1), new OAuth2Tokens(java.time.Clock.systemUTC()),
                 id -> null, java.time.Clock.systemUTC()).bindInto(context.getRegistry());
         Preview preview = bindInto(context, mapper);
+        // the call template's rate Throttle names its limit's expression (the preview's call route is not throttled,
+        // but the route is made with it, so the name must be bound): never evaluated here
+        context.getRegistry().bind("ordersync.providers.rateShare", org.apache.camel.support.builder.ExpressionBuilder.constantExpression(1));
         List<org.apache.camel.spi.Resource> files = new java.util.ArrayList<>();
         for (String name : List.of("errors.camel.yaml", "provider.camel.yaml")) {
             files.add(org.apache.camel.support.ResourceHelper.resolveResource(context, "file:" + routesDir.resolve(name)));

@@ -442,9 +442,16 @@ public final class ProviderRegistry {
         this.runningOn = Map.copyOf(othersByProvider);
     }
 
+    /** Whether the limits are shared with other processes (false: a database only this process can open). */
+    private volatile boolean shareLimits = true;
+
+    public void shareLimits(boolean share) {
+        this.shareLimits = share;
+    }
+
     /** How many processes on the database run this provider, this one counted: at least 1. */
     public int instances(String provider) {
-        return 1 + runningOn.getOrDefault(provider, 0);
+        return shareLimits ? 1 + runningOn.getOrDefault(provider, 0) : 1;
     }
 
     /**

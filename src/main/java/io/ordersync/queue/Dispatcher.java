@@ -329,9 +329,13 @@ public final class Dispatcher extends ServiceSupport {
         providers.runElsewhere(elsewhere);
     }
 
-    /** Claimed rows per provider: this process's share of its concurrency plus as many waiting for the workers. */
-    private int capacity(Provider p) {
-        return providers.concurrencyShare(p) * 2;
+    /**
+     * Claimed rows per provider: twice its concurrency, the workers' and as many waiting for them. The file's whole
+     * concurrency, also where this instance syncs only its share of it (the Throttle in provider-&lt;id&gt;): a claim
+     * only as deep as the share left the workers waiting for rows (5 000 orders on three instances: 20 s instead of 11).
+     */
+    private static int capacity(Provider p) {
+        return p.concurrency() * 2;
     }
 
     /**
