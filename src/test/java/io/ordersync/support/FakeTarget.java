@@ -263,7 +263,7 @@ public final class FakeTarget implements AutoCloseable {
     private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
     private final java.util.concurrent.atomic.AtomicInteger maxInFlight = new java.util.concurrent.atomic.AtomicInteger();
 
-    /** The most requests that were being answered at once, since the start. */
+    /** The most requests that were being answered at once (counted until just before each answer is sent), since the start. */
     public int maxInFlight() {
         return maxInFlight.get();
     }
@@ -312,10 +312,10 @@ public final class FakeTarget implements AutoCloseable {
         CURRENT.set(counter);
         int now = inFlight.incrementAndGet();
         maxInFlight.accumulateAndGet(now, Math::max);
+        IN_FLIGHT.set(inFlight);
         try {
             handle(ex, body, path, query);
         } finally {
-            inFlight.decrementAndGet();
             leave();
         }
     }
@@ -375,11 +375,20 @@ public final class FakeTarget implements AutoCloseable {
     /** The order's busy counter of the request this thread answers; released just before the response goes out. */
     private static final ThreadLocal<java.util.concurrent.atomic.AtomicInteger> CURRENT = new ThreadLocal<>();
 
+    /** The in-flight count of the target whose request this thread answers; also released before the response. */
+    private static final ThreadLocal<java.util.concurrent.atomic.AtomicInteger> IN_FLIGHT = new ThreadLocal<>();
+
     private static void leave() {
         java.util.concurrent.atomic.AtomicInteger counter = CURRENT.get();
         if (counter != null) {
             counter.decrementAndGet();
             CURRENT.remove();
+        }
+        // before the response goes out: the client may send its next request the moment it has the answer
+        java.util.concurrent.atomic.AtomicInteger busy = IN_FLIGHT.get();
+        if (busy != null) {
+            busy.decrementAndGet();
+            IN_FLIGHT.remove();
         }
     }
 
