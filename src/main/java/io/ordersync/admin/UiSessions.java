@@ -173,13 +173,22 @@ public final class UiSessions {
         if (signature == null) {
             return false;
         }
-        byte[] given = signature.getBytes(StandardCharsets.US_ASCII);
+        return holds(signature, key -> sign(key, purpose, data));
+    }
+
+    /**
+     * Whether {@code given} is what {@code expected} computes with the key; when it is not, the shared secret is read
+     * again (at most once a second) and, if another instance changed it since (written anew after a delete), checked
+     * with the new key, so the instances agree again at the first value that tells them apart.
+     */
+    private boolean holds(String given, java.util.function.Function<byte[], String> expected) {
+        byte[] bytes = given.getBytes(StandardCharsets.US_ASCII);
         byte[] key = key(SECRET_CHECK);
-        if (MessageDigest.isEqual(given, sign(key, purpose, data).getBytes(StandardCharsets.US_ASCII))) {
+        if (MessageDigest.isEqual(bytes, expected.apply(key).getBytes(StandardCharsets.US_ASCII))) {
             return true;
         }
         byte[] now = key(Duration.ofSeconds(1));
-        return now != key && MessageDigest.isEqual(given, sign(now, purpose, data).getBytes(StandardCharsets.US_ASCII));
+        return now != key && MessageDigest.isEqual(bytes, expected.apply(now).getBytes(StandardCharsets.US_ASCII));
     }
 
     private static String sign(byte[] key, String purpose, String data) {
@@ -206,15 +215,7 @@ public final class UiSessions {
             }
         }
         String idHex = cookie.substring(0, ID_HEX);
-        byte[] given = cookie.substring(ID_HEX + 1).getBytes(StandardCharsets.US_ASCII);
-        byte[] key = key(SECRET_CHECK);
-        if (MessageDigest.isEqual(given, mac(key, idHex).getBytes(StandardCharsets.US_ASCII))) {
-            return idHex;
-        }
-        // another instance may have changed the secret since this one read it (written anew after a delete): read it
-        // again, at most once a second, so the instances agree again at the first cookie that tells them apart
-        byte[] now = key(Duration.ofSeconds(1));
-        return now != key && MessageDigest.isEqual(given, mac(now, idHex).getBytes(StandardCharsets.US_ASCII)) ? idHex : null;
+        return holds(cookie.substring(ID_HEX + 1), key -> mac(key, idHex)) ? idHex : null;
     }
 
     private static String mac(byte[] key, String data) {
