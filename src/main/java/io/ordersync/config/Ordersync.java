@@ -124,7 +124,9 @@ public final class Ordersync {
         // predecessor that crashed, which must not take half of the limits until they run out
         providers.shareLimits(!embeddedH2(settings.jdbcUrl));
         providers.reload();
-        ProviderGate gate = new ProviderGate();
+        // a target's Retry-After pauses its provider on every instance on this database (and outlasts a restart)
+        ProviderGate gate = new ProviderGate(new io.ordersync.delivery.PauseTable(dataSource, settings.instanceId),
+                settings.maxRetryAfter);
         this.breakers = new ProviderBreakers(gate);
         // H2 stores a document in-row, up to Database.MAX_DOCUMENT_CHARS: a larger limit would let one through
         // intake that the database then refuses

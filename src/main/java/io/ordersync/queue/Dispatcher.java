@@ -136,6 +136,15 @@ public final class Dispatcher extends ServiceSupport {
         if (mono - nextOthersRead >= 0) {
             readOthers(mono);
         }
+        if (mono - nextPausesRead >= 0) {
+            nextPausesRead = mono + OTHERS_READ_PERIOD.toNanos();
+            try {
+                gate.refresh(now);
+            } catch (RuntimeException e) {
+                // this process keeps honouring the pauses it knows; the next read tries again
+                LOG.debug("Could not share or read the Retry-After pauses: {}", e.getMessage());
+            }
+        }
         Set<String> active = new HashSet<>();
         List<QueueEntry> rows = new ArrayList<>();
         RuntimeException failure = null;
@@ -268,6 +277,8 @@ public final class Dispatcher extends ServiceSupport {
     private final Map<String, java.util.Optional<Subscription>> readSubscriptions = new HashMap<>();
     private static final Duration OTHERS_READ_PERIOD = Duration.ofSeconds(1);
     private long nextOthersRead = System.nanoTime();
+    /** The next {@link ProviderGate#refresh}: the instances' Retry-After pauses, written and read every second. */
+    private long nextPausesRead = System.nanoTime();
 
     /**
      * Reads which providers the other instances run and what for, every second: intake queues the events this
