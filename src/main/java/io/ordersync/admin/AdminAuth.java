@@ -35,11 +35,13 @@ public final class AdminAuth implements Processor {
 
     /**
      * {@code failureMeter}: counts every failed login (the ordersync_login_failures_total meter); {@code sessions}: the
-     * UI sessions, made with the same credentials.
+     * UI sessions, made with the same credentials; {@code failures}: where the instances count failed logins together
+     * (the database), or null to count in this process only.
      */
     public AdminAuth(String token, String username, String password, String intakeToken, Runnable failureMeter,
-                     UiSessions sessions) {
+                     UiSessions sessions, javax.sql.DataSource failures) {
         this.failureMeter = failureMeter;
+        this.throttle = new LoginThrottle(failures == null ? null : new LoginFailureTable(failures));
         this.sessions = sessions;
         this.token = blankToNull(token);
         this.username = blankToNull(username);
@@ -146,7 +148,7 @@ public final class AdminAuth implements Processor {
                 : "no admin credentials are configured: set ordersync.admin.token or ordersync.admin.username and ordersync.admin.password");
     }
 
-    private final LoginThrottle throttle = new LoginThrottle();
+    private final LoginThrottle throttle;
     private final Runnable failureMeter;
 
     /** The client's address as Vert.x saw it (no header or parameter is trusted for it), as a throttle key. */
@@ -193,8 +195,16 @@ public final class AdminAuth implements Processor {
         return cut.replaceAll("[^\\p{Print}]", "?");
     }
 
-    private static String userKey(String user) {
-        return user == null ? null : "user:" + printable(user);
+    /**
+     * The throttle's key of a user name. Only the admin's is counted by all instances together (in the database); any
+     * other is counted in this process: a password typed into the name field must not reach the database, even hashed.
+     */
+    private String userKey(String user) {
+        if (user == null) {
+            return null;
+        }
+        String name = printable(user);
+        return (equal(name, printable(username)) ? "user:" : LoginThrottle.LOCAL + "user:") + name;
     }
 
     /** Counts the failure, logs it (never the password; at the 1st, 2nd, 4th, 8th … failure of a client only). */
