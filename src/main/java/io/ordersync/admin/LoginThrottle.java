@@ -71,6 +71,9 @@ final class LoginThrottle {
     /** How long the longest lock of these keys still lasts, or null when none is locked. */
     Duration locked(Instant now, String... keys) {
         readOthers(now);
+        if (states.isEmpty()) {
+            return null; // nothing failed: no key to hash
+        }
         Duration longest = null;
         for (String key : keys) {
             State s = key == null ? null : states.get(id(key));
