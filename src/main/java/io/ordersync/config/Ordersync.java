@@ -124,10 +124,6 @@ public final class Ordersync {
         // predecessor that crashed, which must not take half of the limits until they run out
         providers.shareLimits(!embeddedH2(settings.jdbcUrl));
         providers.reload();
-        // a target's Retry-After pauses its provider on every instance on this database (and outlasts a restart)
-        ProviderGate gate = new ProviderGate(new io.ordersync.delivery.PauseTable(dataSource, settings.instanceId),
-                settings.maxRetryAfter);
-        this.breakers = new ProviderBreakers(gate);
         // H2 stores a document in-row, up to Database.MAX_DOCUMENT_CHARS: a larger limit would let one through
         // intake that the database then refuses
         int maxDocument = Database.isPostgres(settings.jdbcUrl) ? settings.maxDocumentBytes
@@ -139,6 +135,10 @@ public final class Ordersync {
         // bind its own clock as ordersync.clock
         java.time.Clock base = context.getRegistry().lookupByNameAndType(CLOCK, java.time.Clock.class);
         this.clock = new DatabaseClock(dataSource, base != null ? base : java.time.Clock.systemUTC());
+        // a target's Retry-After pauses its provider on every instance on this database (and outlasts a restart)
+        ProviderGate gate = new ProviderGate(new io.ordersync.delivery.PauseTable(dataSource, settings.instanceId),
+                settings.maxRetryAfter, clock);
+        this.breakers = new ProviderBreakers(gate);
         this.dispatcher = new Dispatcher(dataSource, queue, store, providers, gate, settings.instanceId, settings.lease,
                 settings.claimBatchSize, new ProviderPresence(dataSource, settings.instanceId, settings.presenceTtl), new Dispatcher.Signals(breakers::isOpen, breakers::isHalfOpen, id -> {
                     // nothing more is claimed once a stop began: the provider routes finish what they hold (the

@@ -366,7 +366,7 @@ public final class DeliverySteps {
             return failure;
         }
         Instant retryAt = r.notBefore().isAfter(now.plus(maxRetryAfter)) ? now.plus(maxRetryAfter) : r.notBefore();
-        gate.pause(p.identifier(), retryAt);
+        gate.pause(p.identifier(), retryAt, now);
         if (Duration.between(now, retryAt).compareTo(maxInProcessRetryAfter) > 0) {
             return new DeferredDeliveryException(r.getMessage() + " (Retry-After until " + retryAt + ")", retryAt);
         }

@@ -475,6 +475,13 @@ public final class Dispatcher extends ServiceSupport {
         if (n > 0) {
             LOG.info("Handed back {} claimed queue rows at shutdown", n);
         }
+        // a Retry-After the last syncs got, or a manual retry of the last second: for the other instances, and on an
+        // embedded H2 for the next start
+        try {
+            gate.flush();
+        } catch (RuntimeException ex) {
+            LOG.warn("Could not write the providers' Retry-After pauses at shutdown: {}", ex.getMessage());
+        }
         if (left > 0) {
             LOG.warn("{} claimed queue rows whose outcomes were still being stored are not handed back; each is done"
                     + " when its outcome is stored, or waits for its lease", left);

@@ -166,6 +166,12 @@ public final class FakeTarget implements AutoCloseable {
         return this;
     }
 
+    /** The next matching request waits {@code ms}, then fails with {@code status} and Retry-After (a slow 429). */
+    public FakeTarget failNextSlowly(String pathPrefix, int status, String retryAfter, long ms) {
+        failures.add(new Failure(pathPrefix, status, retryAfter, ms));
+        return this;
+    }
+
     /** The next {@code count} requests wait {@code ms} before answering (to exceed a response timeout). */
     public FakeTarget stallNext(int count, String pathPrefix, long ms) {
         for (int i = 0; i < count; i++) {
@@ -425,7 +431,8 @@ public final class FakeTarget implements AutoCloseable {
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
-            } else if (f != null) {
+            }
+            if (f != null && f.status() != 0) {
                 if (f.retryAfter() != null) {
                     ex.getResponseHeaders().add("Retry-After", f.retryAfter());
                 }
