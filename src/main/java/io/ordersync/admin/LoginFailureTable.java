@@ -33,31 +33,31 @@ final class LoginFailureTable implements LoginThrottle.Shared {
     }
 
     @Override
-    public Map<String, Integer> failed(Set<String> keys) {
+    public Map<String, Integer> failed(Map<String, Integer> keys) {
         return Tx.runRetrying(ds, false, c -> {
-            for (String key : keys) {
+            Map<String, Integer> out = new HashMap<>();
+            for (Map.Entry<String, Integer> key : keys.entrySet()) {
                 int updated;
-                try (PreparedStatement up = c.prepareStatement("UPDATE login_failure SET failures = failures + 1, "
+                try (PreparedStatement up = c.prepareStatement("UPDATE login_failure SET failures = failures + ?, "
                         + "last_failure_at = CURRENT_TIMESTAMP WHERE key_hash = ?")) {
-                    up.setString(1, key);
+                    up.setInt(1, key.getValue());
+                    up.setString(2, key.getKey());
                     updated = up.executeUpdate();
                 }
                 if (updated == 0) {
                     // two instances counting a new key at once: one fails on the key, and runRetrying runs it again
                     try (PreparedStatement ins = c.prepareStatement("INSERT INTO login_failure (key_hash, failures, "
-                            + "last_failure_at) VALUES (?, 1, CURRENT_TIMESTAMP)")) {
-                        ins.setString(1, key);
+                            + "last_failure_at) VALUES (?, ?, CURRENT_TIMESTAMP)")) {
+                        ins.setString(1, key.getKey());
+                        ins.setInt(2, key.getValue());
                         ins.executeUpdate();
                     }
                 }
-            }
-            Map<String, Integer> out = new HashMap<>();
-            for (String key : keys) {
                 try (PreparedStatement ps = c.prepareStatement("SELECT failures FROM login_failure WHERE key_hash = ?")) {
-                    ps.setString(1, key);
+                    ps.setString(1, key.getKey());
                     try (ResultSet rs = ps.executeQuery()) {
                         if (rs.next()) {
-                            out.put(key, rs.getInt(1));
+                            out.put(key.getKey(), rs.getInt(1));
                         }
                     }
                 }
@@ -101,15 +101,20 @@ final class LoginFailureTable implements LoginThrottle.Shared {
                 }
             }
             if (mono - nextCleanup >= 0) {
-                try (PreparedStatement del = c.prepareStatement("DELETE FROM login_failure WHERE last_failure_at < ?")) {
+                // a key that never got locked is forgotten after the longest lock (a spray of addresses does not pile
+                // up), one that did after a day
+                try (PreparedStatement del = c.prepareStatement("DELETE FROM login_failure WHERE last_failure_at < ? "
+                        + "OR (failures < ? AND last_failure_at < ?)")) {
                     del.setObject(1, now.minus(FORGOTTEN_AFTER));
+                    del.setInt(2, LoginThrottle.FREE_FAILURES);
+                    del.setObject(3, now.minus(longestLock));
                     del.executeUpdate();
                 }
             }
             return rows;
         });
         if (mono - nextCleanup >= 0) {
-            nextCleanup = mono + Duration.ofMinutes(10).toNanos();
+            nextCleanup = mono + Duration.ofMinutes(1).toNanos();
         }
         lastRead = mono;
         readOnce = true;

@@ -6,6 +6,7 @@ import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HexFormat;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
@@ -32,8 +33,14 @@ final class LoginThrottle {
     /** A key counted in this process only. */
     static final String LOCAL = "local:";
     private static final Duration READ_PERIOD = Duration.ofSeconds(1);
-    /** After a failed read of the store: the next one not before this. */
-    private static final Duration READ_BACKOFF = Duration.ofSeconds(10);
+    /** After the store failed: it is not used again before this (a database that is down costs no login a timeout). */
+    private static final Duration STORE_BACKOFF = Duration.ofSeconds(10);
+    /**
+     * A client address's failures reach the store from its this-many-th failure here on (all of them then): a spray of
+     * addresses that each try once or twice costs the database nothing. The admin user's failures are stored from the
+     * first: they are what a guesser spread over many addresses adds up.
+     */
+    static final int CLIENT_STORED_FROM = 3;
 
     /** A key's failures in the store, and how long ago the last one was. */
     record Count(int failures, Duration ago) {
@@ -41,8 +48,8 @@ final class LoginThrottle {
 
     /** Where the instances count together; its keys are hashes. */
     interface Shared {
-        /** Counts one failure for each key; the counts after it. */
-        Map<String, Integer> failed(Set<String> keys);
+        /** Adds these failures (key → how many) to the keys' counts; the counts after it. */
+        Map<String, Integer> failed(Map<String, Integer> keys);
 
         /** Forgets these keys' failures (a success). */
         void cleared(Set<String> keys);
@@ -51,7 +58,8 @@ final class LoginThrottle {
         Map<String, Count> changed(Duration longestLock);
     }
 
-    private record State(int failures, Instant lockedUntil) {
+    /** A key's failures, its lock, and how many of the failures the store has not counted yet. */
+    private record State(int failures, Instant lockedUntil, int unstored) {
     }
 
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(LoginThrottle.class);
@@ -59,6 +67,8 @@ final class LoginThrottle {
     private final Map<String, State> states = new ConcurrentHashMap<>();
     private final Shared shared;
     private final AtomicLong nextRead = new AtomicLong(System.nanoTime());
+    /** The store is not used before this (monotonic), after it failed. */
+    private volatile long storeBackUntil = System.nanoTime();
 
     LoginThrottle() {
         this(null);
@@ -88,26 +98,41 @@ final class LoginThrottle {
     /** Counts a failure for each key; returns the highest failure count among them (all instances' with a store). */
     int failed(Instant now, String... keys) {
         if (states.size() > MAX_KEYS) {
-            states.values().removeIf(s -> s.lockedUntil() == null || !s.lockedUntil().isAfter(now));
-        }
-        Map<String, Integer> counted = Map.of();
-        Set<String> sharedIds = sharedIds(keys);
-        if (shared != null && !sharedIds.isEmpty()) {
-            try {
-                counted = shared.failed(sharedIds);
-            } catch (RuntimeException e) {
-                LOG.debug("Could not count a failed login in the database, counted here only: {}", e.getMessage());
-            }
+            prune(now);
         }
         int highest = 0;
+        Map<String, Integer> toStore = new HashMap<>();
         for (String key : keys) {
             if (key == null) {
                 continue;
             }
             String id = id(key);
-            Integer all = counted.get(id);
-            State s = all != null ? states.compute(id, (k, old) -> state(all, now))
-                    : states.merge(id, state(1, now), (old, one) -> state(old.failures() + 1, now));
+            State s = states.merge(id, state(1, now, 1), (old, one) -> state(old.failures() + 1, now, old.unstored() + 1));
+            highest = Math.max(highest, s.failures());
+            if (shared != null && !key.startsWith(LOCAL) && (key.startsWith("user:") || s.failures() >= CLIENT_STORED_FROM)) {
+                toStore.put(id, s.unstored());
+            }
+        }
+        if (toStore.isEmpty() || !storeUsable()) {
+            return highest;
+        }
+        long started = System.nanoTime();
+        Map<String, Integer> counted;
+        try {
+            counted = shared.failed(toStore);
+        } catch (RuntimeException e) {
+            storeFailed("count a failed login in the database, counted here only", e);
+            return highest;
+        }
+        // the lock runs from when the count came back: a slow database does not shorten it
+        Instant after = now.plusNanos(System.nanoTime() - started);
+        for (Map.Entry<String, Integer> c : counted.entrySet()) {
+            int stored = toStore.getOrDefault(c.getKey(), 0);
+            // the store's count includes this instance's; failures counted here meanwhile stay to be stored
+            State s = states.compute(c.getKey(), (k, old) -> {
+                int meanwhile = old == null ? 0 : Math.max(0, old.unstored() - stored);
+                return state(c.getValue() + meanwhile, after, meanwhile);
+            });
             highest = Math.max(highest, s.failures());
         }
         return highest;
@@ -121,11 +146,11 @@ final class LoginThrottle {
             }
         }
         // only keys with failures known here: a success is no write for the many requests that never failed
-        if (shared != null && !known.isEmpty()) {
+        if (shared != null && !known.isEmpty() && storeUsable()) {
             try {
                 shared.cleared(known);
             } catch (RuntimeException e) {
-                LOG.debug("Could not clear failed logins in the database: {}", e.getMessage());
+                storeFailed("clear failed logins in the database", e);
             }
         }
     }
@@ -137,35 +162,50 @@ final class LoginThrottle {
         if (shared == null || mono - due < 0 || !nextRead.compareAndSet(due, mono + READ_PERIOD.toNanos())) {
             return;
         }
+        if (!storeUsable()) {
+            return;
+        }
         Map<String, Count> changed;
         try {
             changed = shared.changed(MAX_LOCK);
         } catch (RuntimeException e) {
-            nextRead.set(mono + READ_BACKOFF.toNanos());
-            LOG.debug("Could not read the failed logins of the other instances: {}", e.getMessage());
+            storeFailed("read the failed logins of the other instances", e);
             return;
         }
-        changed.forEach((id, c) -> states.merge(id, state(c.failures(), now.minus(c.ago())),
-                (old, theirs) -> theirs.failures() >= old.failures() ? theirs : old));
+        // only what can lock a key soon (a spray of addresses that failed once or twice elsewhere is not kept here), and
+        // no new key beyond MAX_KEYS: this instance then learns such a key's count at its own first failure of it
+        if (states.size() > MAX_KEYS / 2) {
+            prune(now);
+        }
+        changed.forEach((id, c) -> {
+            if (c.failures() >= FREE_FAILURES - 1 && (states.size() < MAX_KEYS || states.containsKey(id))) {
+                states.merge(id, state(c.failures(), now.minus(c.ago()), 0), (old, theirs) -> theirs.failures() >= old.failures()
+                        ? new State(theirs.failures() + old.unstored(), theirs.lockedUntil(), old.unstored()) : old);
+            }
+        });
     }
 
-    /** The state after {@code failures}, the last of them at {@code at}. */
-    private static State state(int failures, Instant at) {
+    /** Forgets the keys that are not locked (a spray of addresses cannot fill the heap). */
+    private void prune(Instant now) {
+        states.values().removeIf(s -> s.lockedUntil() == null || !s.lockedUntil().isAfter(now));
+    }
+
+    private boolean storeUsable() {
+        return System.nanoTime() - storeBackUntil >= 0;
+    }
+
+    private void storeFailed(String what, RuntimeException e) {
+        storeBackUntil = System.nanoTime() + STORE_BACKOFF.toNanos();
+        LOG.debug("Could not {} (the database is not used for it for {}): {}", what, STORE_BACKOFF, e.getMessage());
+    }
+
+    /** The state after {@code failures}, the last of them at {@code at}, {@code unstored} of them not in the store. */
+    private static State state(int failures, Instant at, int unstored) {
         if (failures < FREE_FAILURES) {
-            return new State(failures, null);
+            return new State(failures, null, unstored);
         }
         long seconds = 1L << Math.min(20, failures - FREE_FAILURES);
-        return new State(failures, at.plus(Duration.ofSeconds(Math.min(seconds, MAX_LOCK.toSeconds()))));
-    }
-
-    private Set<String> sharedIds(String... keys) {
-        Set<String> out = new HashSet<>();
-        for (String key : keys) {
-            if (key != null && !key.startsWith(LOCAL)) {
-                out.add(id(key));
-            }
-        }
-        return out;
+        return new State(failures, at.plus(Duration.ofSeconds(Math.min(seconds, MAX_LOCK.toSeconds()))), unstored);
     }
 
     /** The key as it is stored: a local key as it is, a shared one as the SHA-256 of it (no address in the database). */
@@ -178,5 +218,10 @@ final class LoginThrottle {
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** How many keys this process holds (for tests). */
+    int keys() {
+        return states.size();
     }
 }

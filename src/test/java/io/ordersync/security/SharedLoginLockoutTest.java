@@ -64,10 +64,14 @@ class SharedLoginLockoutTest extends AppTestSupport {
     void onTheDefaultH2TheCountOutlastsARestartAndHoldsNoNameOrAddress() throws Exception {
         app = new OrdersyncApp(tmp.resolve("data"), mappings, credentials(new HashMap<>(Map.of("test.crm.url", target.url(),
                 "test.crm.token", "s3cret")))).start();
-        // a password typed into the user name field: counted for the client, the name is not in the table at all
-        assertThat(get(app, basic("my-Secret-Passw0rd", "x")).statusCode()).isEqualTo(401);
-        assertThat(app.query("SELECT key_hash FROM login_failure")).extracting(r -> r.get("key_hash"))
-                .containsExactly(sha256("client:127.0.0.1"));
+        // a password typed into the user name field: counted for the client (in the table from its third failure), the
+        // name is not in the table at all
+        for (int i = 0; i < 3; i++) {
+            assertThat(get(app, basic("my-Secret-Passw0rd", "x")).statusCode()).isEqualTo(401);
+            assertThat(app.count("SELECT COUNT(*) FROM login_failure")).isEqualTo(i < 2 ? 0 : 1);
+        }
+        assertThat(app.query("SELECT key_hash, failures FROM login_failure")).extracting(r -> r.get("key_hash") + " " + r.get("failures"))
+                .containsExactly(sha256("client:127.0.0.1") + " 3");
         // a success clears the count in the table
         assertThat(status(app, PASSWORD)).isEqualTo(200);
         assertThat(app.count("SELECT COUNT(*) FROM login_failure")).isZero();
@@ -119,6 +123,72 @@ class SharedLoginLockoutTest extends AppTestSupport {
             assertThat(status(app, "guess4")).isEqualTo(401);
             assertThat(status(app, PASSWORD)).isEqualTo(200);
         }
+    }
+
+    /**
+     * A spray of addresses that each fail once or twice costs the database nothing (before: a row and a transaction per
+     * request); the admin user's failures are in the table from the first.
+     */
+    @Test
+    void aSprayOfAddressesWritesNothing() throws Exception {
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, credentials(new HashMap<>(Map.of("test.crm.url", target.url(),
+                "test.crm.token", "s3cret")))).start();
+        int port = URI.create(app.url("/")).getPort();
+        for (int i = 0; i < 300; i++) {
+            String from = "127.0." + (2 + i / 250) + "." + (1 + i % 250);
+            for (int twice = 0; twice < 2; twice++) {
+                try (java.net.Socket s = new java.net.Socket()) {
+                    s.bind(new java.net.InetSocketAddress(from, 0));
+                    s.connect(new java.net.InetSocketAddress("127.0.0.1", port));
+                    s.getOutputStream().write(("GET /api/providers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                            + "Authorization: Bearer nope\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                    assertThat(new String(s.getInputStream().readNBytes(12), StandardCharsets.US_ASCII)).endsWith("401");
+                }
+            }
+        }
+        assertThat(app.count("SELECT COUNT(*) FROM login_failure")).as("rows after 600 failures from 300 addresses").isZero();
+        assertThat(status(app, "guess")).isEqualTo(401);
+        assertThat(app.query("SELECT key_hash FROM login_failure")).extracting(r -> r.get("key_hash")).containsExactly(sha256("user:" + USER));
+    }
+
+    /** The intake token's holder cannot reset the admin's count between guesses; nor can a user name with "local:". */
+    @Test
+    void theIntakeTokenAndALocalPrefixDoNotResetOrDodgeTheCount() throws Exception {
+        Map<String, String> props = credentials(new HashMap<>(Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret")));
+        props.put("ordersync.intake.token", "intake-token-0123456789");
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        for (int i = 0; i < 4; i++) {
+            assertThat(status(app, "guess" + i)).isEqualTo(401);
+            assertThat(http.send(HttpRequest.newBuilder(URI.create(app.url("/api/events")))
+                    .header("Authorization", "Bearer intake-token-0123456789").header("Content-Type", "application/json")
+                    .POST(HttpRequest.BodyPublishers.ofString(fixture("order-xyz34").toString())).build(),
+                    HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(202);
+        }
+        assertThat(get(app, basic("local:" + USER, PASSWORD)).statusCode()).isEqualTo(401);
+        assertThat(status(app, PASSWORD)).isEqualTo(429);
+    }
+
+    /**
+     * PostgreSQL gone: the first failed login finds out (the connection timeout), the ones after it do not wait for the
+     * database, and the instance still locks by its own count.
+     */
+    @Test
+    void aDatabaseOutageCostsOneLoginItsTimeoutNotEvery() throws Exception {
+        io.zonky.test.db.postgres.embedded.EmbeddedPostgres pg = io.zonky.test.db.postgres.embedded.EmbeddedPostgres.builder().start();
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, credentials(crmOn(Postgres.newDatabase(pg, "outage")))).start();
+        assertThat(status(app, PASSWORD)).isEqualTo(200);
+        pg.close();
+        assertThat(status(app, "guess0")).isEqualTo(401);
+        long slowest = 0;
+        int locked = 0;
+        for (int i = 1; i < 8; i++) {
+            long t = System.nanoTime();
+            int status = status(app, "guess" + i);
+            slowest = Math.max(slowest, (System.nanoTime() - t) / 1_000_000);
+            locked += status == 429 ? 1 : 0;
+        }
+        assertThat(slowest).as("ms for a failed login while the database is known to be down").isLessThan(1000);
+        assertThat(locked).as("guesses refused by this instance's own count").isGreaterThanOrEqualTo(2);
     }
 
     private int status(OrdersyncApp on, String password) throws Exception {
