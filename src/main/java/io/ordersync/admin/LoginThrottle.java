@@ -174,7 +174,7 @@ final class LoginThrottle {
         }
         // only what can lock a key soon (a spray of addresses that failed once or twice elsewhere is not kept here), and
         // no new key beyond MAX_KEYS: this instance then learns such a key's count at its own first failure of it
-        if (states.size() > MAX_KEYS / 2) {
+        if (states.size() > MAX_KEYS) {
             prune(now);
         }
         changed.forEach((id, c) -> {
