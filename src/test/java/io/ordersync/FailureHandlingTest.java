@@ -52,6 +52,28 @@ class FailureHandlingTest extends AppTestSupport {
                 .extracting(m -> m.get("kind")).containsExactly("received", "failure", "success");
     }
 
+    /**
+     * A sync that created the contact and then failed on a ticket: the contact exists at the target, so it is in the
+     * order's results from the failure on (as pretix records an object's mapping once it is written), not only after
+     * the retry that succeeds; the retry updates nothing twice.
+     */
+    @Test
+    void theObjectsWrittenBeforeAFailureAreRecordedWithIt() throws Exception {
+        startWithCrm(5, "1s", Map.of("ordersync.redelivery.maximum", "0"));
+        target.failNext(1, "/tickets", 503, null);
+        app.post("/api/events", fixture("order-xyz34").toString());
+        await().atMost(Duration.ofSeconds(10)).until(() -> attempts() == 1);
+        String contactId = target.objects("contacts").get(0).path("id").asText();
+        assertThat(app.query("SELECT remote_type, remote_id, action FROM sync_result WHERE order_code = 'XYZ34'"))
+                .extracting(r -> r.get("remote_type") + " " + r.get("remote_id") + " " + r.get("action"))
+                .containsExactly("contact " + contactId + " created");
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).hasSize(1);
+        assertThat(app.query("SELECT remote_type, remote_id FROM sync_result WHERE order_code = 'XYZ34' ORDER BY remote_type"))
+                .extracting(r -> r.get("remote_type") + " " + r.get("remote_id"))
+                .containsExactly("contact " + contactId, "ticket " + target.objects("tickets").get(0).path("id").asText());
+    }
+
     @Test
     void aCreateTheTargetAppliedButAnsweredWith502IsLookedUpAgainNotCreatedTwice() throws Exception {
         startWithCrm(5, "1s", Map.of());

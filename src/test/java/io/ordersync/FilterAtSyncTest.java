@@ -76,6 +76,12 @@ class FilterAtSyncTest extends AppTestSupport {
         assertThat(target.objects("tickets")).as("nothing more sent").isEmpty();
         assertThat(app.query("SELECT message FROM order_log WHERE order_code = 'M0' AND kind = 'dropped'")).singleElement()
                 .satisfies(r -> assertThat(r.get("message").toString()).startsWith("stopped: the order no longer passes")
-                        .contains("an earlier try of this sync had already sent requests"));
+                        .contains("an earlier try of this sync had already sent requests")
+                        .contains("the 1 object it wrote recorded"));
+        // the contact the first try created is in the order's results, with its id at the target
+        String contactId = target.objects("contacts").get(0).path("id").asText();
+        assertThat(app.query("SELECT remote_type, remote_id, action FROM sync_result WHERE order_code = 'M0'"))
+                .extracting(r -> r.get("remote_type") + " " + r.get("remote_id") + " " + r.get("action"))
+                .containsExactly("contact " + contactId + " created");
     }
 }

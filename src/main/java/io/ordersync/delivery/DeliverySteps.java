@@ -171,7 +171,10 @@ public final class DeliverySteps {
         // the new version of a widened filter takes is not dropped by an instance that still runs the old one
         boolean passes = io.ordersync.mapping.Filters.orderMatches(provider.filter(), doc)
                 || providers.admittedElsewhere(provider.identifier(), doc);
-        exchange.setProperty(Sync.PROPERTY, new Sync(provider, doc, sent, passes).clock(clock));
+        // a redelivery: the objects the failed try wrote go with this one's outcome
+        Sync earlier = exchange.getProperty(Sync.PROPERTY, Sync.class);
+        exchange.setProperty(Sync.PROPERTY, new Sync(provider, doc, sent, passes, earlier == null ? List.of() : earlier.written())
+                .clock(clock));
     }
 
     /** The loop's condition: moves to the next object; false when all are done. */

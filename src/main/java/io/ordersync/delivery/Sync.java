@@ -72,6 +72,16 @@ public final class Sync {
      * was queued by an operator, another instance or a broken file that could not tell, is not sent).
      */
     public Sync(Provider provider, OrderDocument doc, java.util.concurrent.atomic.AtomicBoolean requestSent, boolean passesFilter) {
+        this(provider, doc, requestSent, passesFilter, List.of());
+    }
+
+    /**
+     * {@code earlier}: what the earlier tries of the same queue row recorded (a redelivery makes a new Sync): the
+     * objects they wrote are recorded with this sync's outcome, also when this try fails or the filter stops it.
+     */
+    public Sync(Provider provider, OrderDocument doc, java.util.concurrent.atomic.AtomicBoolean requestSent, boolean passesFilter,
+                List<OrderStore.Result> earlier) {
+        this.earlier = List.copyOf(earlier);
         this.provider = provider;
         this.doc = doc;
         this.passesFilter = passesFilter;
@@ -80,6 +90,7 @@ public final class Sync {
     }
 
     private final boolean passesFilter;
+    private final List<OrderStore.Result> earlier;
 
     /** The clock of a result's time and of a Retry-After's end: the database's when delivering (DatabaseClock). */
     private java.time.Clock clock = java.time.Clock.systemUTC();
@@ -106,6 +117,20 @@ public final class Sync {
     /** The results so far (all of them once the loop ended). */
     public List<OrderStore.Result> results() {
         return results;
+    }
+
+    /**
+     * Every object the tries of this queue row recorded so far: the earlier tries' first, then this one's (a later
+     * result of the same object replaces an earlier one when stored). What the target holds now, also after a
+     * failure: pretix records an object's mapping as soon as it is written, too.
+     */
+    public List<OrderStore.Result> written() {
+        if (earlier.isEmpty()) {
+            return results;
+        }
+        List<OrderStore.Result> all = new ArrayList<>(earlier);
+        all.addAll(results);
+        return all;
     }
 
     /** The request to send now, or null. */

@@ -108,7 +108,7 @@ public final class SyncOutcome {
     public void success(Exchange exchange) {
         QueueEntry e = exchange.getProperty(DeliverySteps.ENTRY, QueueEntry.class);
         Sync sync = exchange.getProperty(Sync.PROPERTY, Sync.class);
-        List<OrderStore.Result> results = sync.results();
+        List<OrderStore.Result> results = sync.written();
         List<io.ordersync.order.AttemptLog.Attempt> tries = tries(exchange);
         tries.forEach(t -> metrics.history().latency(e.provider(), t.latencyMs()));
         java.util.Set<String> secrets = tries.isEmpty() ? java.util.Set.of() : secrets(providers.active(e.provider()));
@@ -117,7 +117,7 @@ public final class SyncOutcome {
             secrets.addAll(sync.provider().secretValues());
         }
         Done done = new Done(e, attemptLog.prepare(e.eventSlug(), e.orderCode(), e.provider(), tries, secrets), results,
-                successLog(e, sync.passesFilter(), sync.requestSent(), results));
+                successLog(e, sync.passesFilter(), sync.requestSent(), sync.passesFilter() ? sync.results() : results));
         dispatcher.storing(e);
         successes.submit(done, failure -> {
             if (failure != null) {
@@ -165,8 +165,8 @@ public final class SyncOutcome {
         if (!passesFilter) {
             return new OrderStore.LogEntry(e.eventSlug(), e.orderCode(), e.provider(), "dropped", (requestSent
                     ? "stopped: the order no longer passes the provider's filter (checked again at every try); an earlier"
-                    + " try of this sync had already sent requests (its tries are in the log), the objects it wrote are"
-                    + " not recorded; queue entry ("
+                    + " try of this sync had already sent requests (its tries are in the log)" + (results.isEmpty() ? ""
+                    : ", the " + results.size() + " object" + (results.size() == 1 ? "" : "s") + " it wrote recorded") + "; queue entry ("
                     : "not sent: the order does not pass the provider's filter (checked again when synced); queue entry (")
                     + e.triggeredBy() + ") dropped (instance " + e.claimedBy() + ")", clock.instant());
         }
@@ -270,8 +270,8 @@ public final class SyncOutcome {
         boolean sent = sync != null && sync.requestSent();
         if (ex instanceof DeferredDeliveryException dd && !dd.requestSent() && !sent) {
             // the provider was paused (open breaker, Retry-After) before anything was sent: no attempt counted.
-            // The row is due at once: the dispatcher claims nothing for a paused provider, so the pause lives in
-            // memory only and ends with this process; a restarted or another instance tries at once
+            // The row is due at once: the dispatcher claims nothing for a paused provider, so the row goes when the
+            // pause ends (the breaker's with this process; a Retry-After's is shared and kept in provider_pause)
             park = null;
             next = now;
         } else if (ex instanceof DeliveryException de && de.kind() == DeliveryException.Kind.RECOVERABLE) {
@@ -317,6 +317,11 @@ public final class SyncOutcome {
             Tx.run(ds, c -> {
                 if (queue.release(c, e, finalAttempts, finalNext, park, message)) {
                     attemptLog.record(c, e.eventSlug(), e.orderCode(), e.provider(), tries, secrets);
+                    if (sync != null && !sync.written().isEmpty()) {
+                        // the objects written before the failure exist at the target: recorded, as pretix records an
+                        // object's mapping as soon as it is written
+                        store.saveResults(c, e.eventSlug(), e.orderCode(), e.provider(), sync.written());
+                    }
                     store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "failure", logLine, now);
                 } else {
                     SyncQueue.logLost(e);
