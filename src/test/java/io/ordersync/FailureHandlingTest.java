@@ -54,7 +54,7 @@ class FailureHandlingTest extends AppTestSupport {
 
     /**
      * A sync that created the contact and then failed on a ticket: the contact exists at the target, so it is in the
-     * order's results from the failure on (as pretix records an object's mapping once it is written), not only after
+     * order's results from the failure on (as pretix's sync_object stores each object's OrderSyncResult right after writing it), not only after
      * the retry that succeeds; the retry updates nothing twice.
      */
     @Test

@@ -122,7 +122,7 @@ public final class Sync {
     /**
      * Every object the tries of this queue row recorded so far: the earlier tries' first, then this one's (a later
      * result of the same object replaces an earlier one when stored). What the target holds now, also after a
-     * failure: pretix records an object's mapping as soon as it is written, too.
+     * failure: pretix's sync_object stores each object's OrderSyncResult right after writing it, too.
      */
     public List<OrderStore.Result> written() {
         if (earlier.isEmpty()) {

@@ -319,7 +319,7 @@ public final class SyncOutcome {
                     attemptLog.record(c, e.eventSlug(), e.orderCode(), e.provider(), tries, secrets);
                     if (sync != null && !sync.written().isEmpty()) {
                         // the objects written before the failure exist at the target: recorded, as pretix records an
-                        // object's mapping as soon as it is written
+                        // object's OrderSyncResult right after writing it (sync_object)
                         store.saveResults(c, e.eventSlug(), e.orderCode(), e.provider(), sync.written());
                     }
                     store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "failure", logLine, now);
