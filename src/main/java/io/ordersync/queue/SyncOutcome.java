@@ -318,7 +318,7 @@ public final class SyncOutcome {
                 if (queue.release(c, e, finalAttempts, finalNext, park, message)) {
                     attemptLog.record(c, e.eventSlug(), e.orderCode(), e.provider(), tries, secrets);
                     if (sync != null && !sync.written().isEmpty()) {
-                        // the objects written before the failure exist at the target: recorded, as pretix records an
+                        // the objects written before the failure exist at the target: recorded, as pretix stores an
                         // object's OrderSyncResult right after writing it (sync_object)
                         store.saveResults(c, e.eventSlug(), e.orderCode(), e.provider(), sync.written());
                     }
