@@ -100,6 +100,24 @@ class MappingDslTest extends AppTestSupport {
                 .isInstanceOf(com.standardwebhooks.exceptions.WebhookVerificationException.class);
     }
 
+    /**
+     * The objects of a per-order message are recorded when the message is answered: a message that failed sent none of
+     * them, so after the failure the order has no results (a failure records only the objects the target has).
+     */
+    @Test
+    void theObjectsOfAFailedPerOrderMessageAreNotRecorded() throws Exception {
+        Fixtures.mapping(mappings, "hook", Map.of("per", "order"));
+        startWith(Map.of("test.hook.secret", newSecret(), "ordersync.redelivery.maximum", "0"));
+        target.failNext(1, "/hooks", 503, null);
+        app.post("/api/events", fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count(
+                "SELECT COUNT(*) FROM sync_queue WHERE failed_attempts = 1") == 1);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_result WHERE order_code = 'ABC12'")).isZero();
+        awaitQueueEmpty();
+        assertThat(app.query("SELECT action FROM sync_result WHERE order_code = 'ABC12'")).hasSize(3)
+                .allSatisfy(r -> assertThat(r.get("action")).isEqualTo("sent"));
+    }
+
     @Test
     void aWebhookPerOrderSendsOneMessageAndRetriesWithTheSameId() throws Exception {
         String secret = newSecret();

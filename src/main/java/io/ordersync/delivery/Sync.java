@@ -42,6 +42,12 @@ public final class Sync {
     private final List<MappingEngine.PlannedObject> plan;
     private final List<MappingEngine.Done> done = new ArrayList<>();
     private final List<OrderStore.Result> results = new ArrayList<>();
+    /** The results of objects the target has: all but those waiting for the order's one message until it is answered. */
+    private final List<OrderStore.Result> confirmed = new ArrayList<>();
+    /** The results of objects in the order's one message, not answered yet. */
+    private final List<OrderStore.Result> inBatch = new ArrayList<>();
+    /** Whether the current object went into the order's one message. */
+    private boolean batched;
     private final List<ObjectNode> batch = new ArrayList<>();
     private int next;
 
@@ -120,16 +126,17 @@ public final class Sync {
     }
 
     /**
-     * Every object the tries of this queue row recorded so far: the earlier tries' first, then this one's (a later
-     * result of the same object replaces an earlier one when stored). What the target holds now, also after a
+     * Every object the tries of this queue row recorded so far and the target has: the earlier tries' first, then this
+     * one's (a later result of the same object replaces an earlier one when stored); an object of the order's one
+     * message (webhook or endpoint {@code per: order}) once that message was answered. What the target holds now, also after a
      * failure: pretix's sync_object stores each object's OrderSyncResult right after writing it, too.
      */
     public List<OrderStore.Result> written() {
         if (earlier.isEmpty()) {
-            return results;
+            return confirmed;
         }
         List<OrderStore.Result> all = new ArrayList<>(earlier);
-        all.addAll(results);
+        all.addAll(confirmed);
         return all;
     }
 
@@ -155,6 +162,7 @@ public final class Sync {
         }
         current = plan.get(next++);
         values = MappingEngine.resolve(provider, current, done);
+        batched = false;
         existing = null;
         old = Map.of();
         remoteId = null;
@@ -203,6 +211,7 @@ public final class Sync {
                         : provider.destination().perOrder();
                 if (perOrder) {
                     batch.add(object);
+                    batched = true;
                 } else {
                     object.put("event", doc.eventSlug());
                     object.put("order", doc.orderCode());
@@ -392,6 +401,8 @@ public final class Sync {
                 l, display != null && !display.isBlank() ? display : current.idValue(), action == null ? "sent" : action,
                 clock.instant());
         results.add(r);
+        (batched ? inBatch : confirmed).add(r);
+        batched = false;
         done.add(new MappingEngine.Done(spec.id(), current.positionKey(), r));
         request = null;
         return r;
@@ -416,6 +427,8 @@ public final class Sync {
     /** The answer to the order's one message. */
     public void finished(Transport.Response r) {
         check(r);
+        confirmed.addAll(inBatch);
+        inBatch.clear();
     }
 
     /** Receives the answer of the request just sent, for the step it was sent for. */
