@@ -30,8 +30,7 @@ class SharedRetryAfterTest extends AppTestSupport {
 
     @Test
     void aRetryAfterPausesEveryInstanceAndARetryOnAnyLiftsIt() throws Exception {
-        Fixtures.mapping(mappings, "guarded", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "5000",
-                "rate_limit", "0", "breaker", "false"));
+        guarded("5000");
         Map<String, String> props = crmOn(Postgres.newDatabase());
         props.put("ordersync.redelivery.maximum", "0");
         app = new OrdersyncApp(tmp.resolve("a"), mappings, withId(props, "a")).start();
@@ -64,9 +63,8 @@ class SharedRetryAfterTest extends AppTestSupport {
 
     @Test
     void onTheDefaultH2APauseOutlastsARestart() throws Exception {
-        Fixtures.mapping(mappings, "guarded", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "5000",
-                "rate_limit", "0", "breaker", "false"));
-        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret")).start();
+        guarded("5000");
+        app = alone(Map.of());
         target.failNext(1, "/contacts", 429, "600");
         post(app, 0);
         // written to the database within about a second of the answer
@@ -92,10 +90,8 @@ class SharedRetryAfterTest extends AppTestSupport {
      */
     @Test
     void aPauseReadFromTheTableEndsAtTheLongestAllowed() throws Exception {
-        Fixtures.mapping(mappings, "guarded", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "5000",
-                "rate_limit", "0", "breaker", "false"));
-        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret",
-                "ordersync.delivery.max-retry-after", "PT3S")).start();
+        guarded("5000");
+        app = alone(Map.of("ordersync.delivery.max-retry-after", "PT3S"));
         try (var c = app.dataSource().getConnection(); var ps = c.prepareStatement("INSERT INTO provider_pause "
                 + "(provider, paused_until, paused_at, instance_id) VALUES ('guarded', ?, ?, 'elsewhere')")) {
             ps.setObject(1, java.time.OffsetDateTime.now(java.time.ZoneOffset.UTC).plusYears(100));
@@ -114,10 +110,8 @@ class SharedRetryAfterTest extends AppTestSupport {
     /** A Retry-After answered while the instance stops (its last syncs finish) is written for the next start. */
     @Test
     void aPauseGotWhileStoppingOutlastsTheRestart() throws Exception {
-        Fixtures.mapping(mappings, "guarded", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "10000",
-                "rate_limit", "0", "breaker", "false"));
-        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret",
-                "ordersync.redelivery.maximum", "0")).start();
+        guarded("10000");
+        app = alone(Map.of("ordersync.redelivery.maximum", "0"));
         target.failNextSlowly("/contacts", 429, "600", 2000);
         post(app, 0);
         await().atMost(Duration.ofSeconds(10)).until(() -> !target.requests().isEmpty());
@@ -135,8 +129,7 @@ class SharedRetryAfterTest extends AppTestSupport {
      */
     @Test
     void aRetryRightAfterTheAnswerOnAnotherInstanceHolds() throws Exception {
-        Fixtures.mapping(mappings, "guarded", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "5000",
-                "rate_limit", "0", "breaker", "false"));
+        guarded("5000");
         Map<String, String> props = crmOn(Postgres.newDatabase());
         props.put("ordersync.redelivery.maximum", "0");
         app = new OrdersyncApp(tmp.resolve("a"), mappings, withId(props, "a")).start();
@@ -155,6 +148,19 @@ class SharedRetryAfterTest extends AppTestSupport {
                 awaitQueueEmpty();
             }
         }
+    }
+
+    /** Provider "guarded": no rate limit, no breaker, a backoff of 1 s. */
+    private void guarded(String responseTimeoutMs) throws Exception {
+        Fixtures.mapping(mappings, "guarded", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", responseTimeoutMs,
+                "rate_limit", "0", "breaker", "false"));
+    }
+
+    /** One instance on the default embedded H2. */
+    private OrdersyncApp alone(Map<String, String> extra) throws Exception {
+        Map<String, String> props = new HashMap<>(Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret"));
+        props.putAll(extra);
+        return new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
     }
 
     private void post(OrdersyncApp on, int i) throws Exception {
