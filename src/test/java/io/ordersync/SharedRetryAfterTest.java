@@ -30,11 +30,7 @@ class SharedRetryAfterTest extends AppTestSupport {
 
     @Test
     void aRetryAfterPausesEveryInstanceAndARetryOnAnyLiftsIt() throws Exception {
-        guarded("5000");
-        Map<String, String> props = crmOn(Postgres.newDatabase());
-        props.put("ordersync.redelivery.maximum", "0");
-        app = new OrdersyncApp(tmp.resolve("a"), mappings, withId(props, "a")).start();
-        try (OrdersyncApp b = new OrdersyncApp(tmp.resolve("b"), mappings, withId(props, "b")).start()) {
+        try (OrdersyncApp b = twoOnPostgres()) {
             target.failNext(1, "/contacts", 429, "600");
             Instant before = Instant.now();
             post(app, 0);
@@ -129,11 +125,7 @@ class SharedRetryAfterTest extends AppTestSupport {
      */
     @Test
     void aRetryRightAfterTheAnswerOnAnotherInstanceHolds() throws Exception {
-        guarded("5000");
-        Map<String, String> props = crmOn(Postgres.newDatabase());
-        props.put("ordersync.redelivery.maximum", "0");
-        app = new OrdersyncApp(tmp.resolve("a"), mappings, withId(props, "a")).start();
-        try (OrdersyncApp b = new OrdersyncApp(tmp.resolve("b"), mappings, withId(props, "b")).start()) {
+        try (OrdersyncApp b = twoOnPostgres()) {
             for (int attempt = 0; attempt < 3; attempt++) {
                 int before = target.requests().size();
                 target.failNext(1, "/contacts", 429, "600");
@@ -154,6 +146,15 @@ class SharedRetryAfterTest extends AppTestSupport {
     private void guarded(String responseTimeoutMs) throws Exception {
         Fixtures.mapping(mappings, "guarded", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", responseTimeoutMs,
                 "rate_limit", "0", "breaker", "false"));
+    }
+
+    /** Instances a (this.app) and b on one PostgreSQL, provider "guarded", no in-process redelivery; returns b. */
+    private OrdersyncApp twoOnPostgres() throws Exception {
+        guarded("5000");
+        Map<String, String> props = crmOn(Postgres.newDatabase());
+        props.put("ordersync.redelivery.maximum", "0");
+        app = new OrdersyncApp(tmp.resolve("a"), mappings, withId(props, "a")).start();
+        return new OrdersyncApp(tmp.resolve("b"), mappings, withId(props, "b")).start();
     }
 
     /** One instance on the default embedded H2. */
