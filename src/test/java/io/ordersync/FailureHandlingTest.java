@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ordersync.support.AppTestSupport;
 import io.ordersync.support.FakeTarget;
+import io.ordersync.support.Fixtures;
+import io.ordersync.support.OrdersyncApp;
 import org.junit.jupiter.api.Test;
 
 import java.net.http.HttpResponse;
@@ -72,6 +74,32 @@ class FailureHandlingTest extends AppTestSupport {
         assertThat(app.query("SELECT remote_type, remote_id FROM sync_result WHERE order_code = 'XYZ34' ORDER BY remote_type"))
                 .extracting(r -> r.get("remote_type") + " " + r.get("remote_id"))
                 .containsExactly("contact " + contactId, "ticket " + target.objects("tickets").get(0).path("id").asText());
+    }
+
+    /**
+     * On PostgreSQL a result with a NUL (a product name) cannot be stored: the failure is stored all the same (attempt
+     * counted, logged), instead of the row waiting for its lease (found by an attack on the first version).
+     */
+    @Test
+    void aResultTheDatabaseRefusesDoesNotCostTheFailureItsRecord() throws Exception {
+        Map<String, String> props = databaseSettings("postgresql");
+        props.put("test.crm.url", target.url());
+        props.put("test.crm.token", "s3cret");
+        props.put("ordersync.redelivery.maximum", "0");
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        target.conflictOnCreate("product");
+        ObjectNode doc = fixture("order-xyz34");
+        ((ObjectNode) doc.path("items").path("1345").path("name")).put("en", "Regular\u0000ticket").put("de", "Regular\u0000ticket");
+        com.fasterxml.jackson.databind.node.ArrayNode positions = (com.fasterxml.jackson.databind.node.ArrayNode) doc.path("order").path("positions");
+        ObjectNode second = positions.get(0).deepCopy();
+        second.put("id", 23501).put("positionid", 2).put("secret", "z9y8x7w6v5");
+        positions.add(second);
+        assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
+        // the first ticket is created (its display name has the NUL), the second answered 409: a failure
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.queue().size() == 1
+                && ((Number) app.queue().get(0).get("failed_attempts")).intValue() == 1);
+        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE order_code = 'XYZ34' AND kind = 'failure'")).isEqualTo(1);
     }
 
     @Test

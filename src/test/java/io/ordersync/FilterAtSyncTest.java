@@ -84,4 +84,25 @@ class FilterAtSyncTest extends AppTestSupport {
                 .extracting(r -> r.get("remote_type") + " " + r.get("remote_id") + " " + r.get("action"))
                 .containsExactly("contact " + contactId + " created");
     }
+
+    /**
+     * Two tries wrote the contact (created, then nothing to do), the third is stopped by the filter: the log line counts
+     * the one object, not every try's result of it (found by an attack on the first version).
+     */
+    @Test
+    void theStoppedLineCountsEachWrittenObjectOnce() throws Exception {
+        startWithPaidOnlyCrm(30_000, Map.of("ordersync.redelivery.delay-ms", "2000", "ordersync.redelivery.maximum", "2"));
+        target.failNext(2, "/tickets", 503, null);
+        assertThat(app.post("/api/events", order("M1", "order.paid", "p", "2026-03-01T10:05:00Z").toString()).statusCode())
+                .isEqualTo(202);
+        await().atMost(Duration.ofSeconds(15)).until(() -> target.requests().stream()
+                .filter(r -> r.path().startsWith("/tickets")).count() == 2);
+        assertThat(app.post("/api/events", order("M1", "order.changed", "c", "2026-03-02T10:05:00Z").toString()).statusCode())
+                .isEqualTo(202);
+        await().atMost(Duration.ofSeconds(30)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
+        assertThat(target.objects("contacts")).hasSize(1);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_result WHERE order_code = 'M1'")).isEqualTo(1);
+        assertThat(app.query("SELECT message FROM order_log WHERE order_code = 'M1' AND kind = 'dropped'")).singleElement()
+                .satisfies(r -> assertThat(r.get("message").toString()).contains("the 1 object it wrote recorded"));
+    }
 }

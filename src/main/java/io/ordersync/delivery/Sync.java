@@ -135,9 +135,16 @@ public final class Sync {
         if (earlier.isEmpty()) {
             return confirmed;
         }
-        List<OrderStore.Result> all = new ArrayList<>(earlier);
-        all.addAll(confirmed);
-        return all;
+        // one result per object, the latest try's
+        Map<String, OrderStore.Result> byObject = new LinkedHashMap<>();
+        for (OrderStore.Result r : earlier) {
+            byObject.put(r.mappingId() + '\n' + r.idValue(), r);
+        }
+        for (OrderStore.Result r : confirmed) {
+            byObject.remove(r.mappingId() + '\n' + r.idValue());
+            byObject.put(r.mappingId() + '\n' + r.idValue(), r);
+        }
+        return List.copyOf(byObject.values());
     }
 
     /** The request to send now, or null. */

@@ -762,6 +762,9 @@ public final class ProviderLoader {
             errors.add(at, at + ".id is required");
         } else if (earlier.containsKey(o.id())) {
             errors.add(at + ".id", "id '" + o.id() + "' is used by an earlier object mapping");
+        } else if (o.id().length() > 100) {
+            // each is a column of the order's results (sync_result): a longer one could not be recorded
+            errors.add(at + ".id", "id is " + o.id().length() + " characters long, at most 100 are allowed");
         }
         boolean perPosition;
         if ("Order".equals(o.source())) {
@@ -775,6 +778,12 @@ public final class ProviderLoader {
         }
         if (o.remoteType() == null) {
             errors.add(at, at + ".remote_type is required");
+        } else if (o.remoteType().length() > 100) {
+            errors.add(at + ".remote_type", "remote_type is " + o.remoteType().length() + " characters long, at most 100 are allowed");
+        }
+        if (o.idField() != null && o.idField().remote() != null && o.idField().remote().length() > 200) {
+            errors.add(at + ".id_field.remote", "id_field.remote is " + o.idField().remote().length()
+                    + " characters long, at most 200 are allowed");
         }
         if (o.idField() == null || o.idField().source() == null || o.idField().remote() == null) {
             errors.add(o.idField() == null ? at : at + ".id_field", "id_field needs source and remote");

@@ -159,6 +159,31 @@ public final class SyncOutcome {
         return successes.awaitIdle(timeout);
     }
 
+    /**
+     * Stores the results of the objects a failed sync had written, behind a savepoint: a result the database refuses
+     * (a value it cannot hold) must not cost the failure its record, which would leave the row to its lease.
+     */
+    private void writtenBeforeFailure(java.sql.Connection c, QueueEntry e, List<OrderStore.Result> written) throws java.sql.SQLException {
+        java.sql.Savepoint sp = c.setSavepoint();
+        try {
+            store.saveResults(c, e.eventSlug(), e.orderCode(), e.provider(), written);
+        } catch (java.sql.SQLException | RuntimeException refused) {
+            try {
+                c.rollback(sp);
+            } catch (java.sql.SQLException rollbackFailed) {
+                refused.addSuppressed(rollbackFailed);
+                throw refused;
+            }
+            LOG.warn("The results of the objects the failed sync of {}/{} to {} had written were not stored: {}", e.eventSlug(),
+                    e.orderCode(), e.provider(), printable(refused.getMessage()));
+        }
+    }
+
+    /** A message as it may be stored and logged: no NUL (PostgreSQL refuses it in text) or other control character. */
+    static String printable(String message) {
+        return message == null ? null : message.replaceAll("[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]", "?");
+    }
+
     /** The success line of the order's log, or null when every object was "nothing to do" and nobody asked. */
     private OrderStore.LogEntry successLog(QueueEntry e, boolean passesFilter, boolean requestSent,
                                                   List<OrderStore.Result> results) {
@@ -266,7 +291,8 @@ public final class SyncOutcome {
         if (sync != null) {
             secrets.addAll(sync.provider().secretValues());
         }
-        String message = io.ordersync.mapping.Secrets.redact(ex == null ? "unknown error" : describe(ex), secrets);
+        // a database error may quote the values it refused, a NUL among them, which PostgreSQL refuses in last_error too
+        String message = printable(io.ordersync.mapping.Secrets.redact(ex == null ? "unknown error" : describe(ex), secrets));
         boolean sent = sync != null && sync.requestSent();
         if (ex instanceof DeferredDeliveryException dd && !dd.requestSent() && !sent) {
             // the provider was paused (open breaker, Retry-After) before anything was sent: no attempt counted.
@@ -320,7 +346,7 @@ public final class SyncOutcome {
                     if (sync != null && !sync.written().isEmpty()) {
                         // the objects written before the failure exist at the target: recorded, as pretix stores an
                         // object's OrderSyncResult right after writing it (sync_object)
-                        store.saveResults(c, e.eventSlug(), e.orderCode(), e.provider(), sync.written());
+                        writtenBeforeFailure(c, e, sync.written());
                     }
                     store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "failure", logLine, now);
                 } else {

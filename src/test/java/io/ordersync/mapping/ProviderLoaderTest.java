@@ -146,6 +146,22 @@ class ProviderLoaderTest {
         assertThat(load(longest, GOOD.replace("identifier: crm", "identifier: " + longest)).messages()).isEmpty();
     }
 
+    /** An object's id, remote_type and id_field.remote are columns of its result: longer than they hold is an error. */
+    @Test
+    void namesLongerThanAResultHoldsAreErrors() throws Exception {
+        ProviderLoader.Loaded tooLong = load("crm", GOOD.replace("- id: contact", "- id: c" + "x".repeat(100))
+                .replace("remote_type: contact", "remote_type: c" + "x".repeat(100))
+                .replace("id_field: {source: email, remote: email}", "id_field: {source: email, remote: e" + "x".repeat(200) + "}"));
+        assertThat(tooLong.provider()).isNull();
+        assertThat(tooLong.messages()).anySatisfy(m -> assertThat(m).contains("id is 101 characters long, at most 100"))
+                .anySatisfy(m -> assertThat(m).contains("remote_type is 101 characters long, at most 100"))
+                .anySatisfy(m -> assertThat(m).contains("id_field.remote is 201 characters long, at most 200"));
+        assertThat(load("crm", GOOD.replace("- id: contact", "- id: " + "c".repeat(100))
+                .replace("remote_type: contact", "remote_type: " + "c".repeat(100))
+                .replace("id_field: {source: email, remote: email}", "id_field: {source: email, remote: " + "e".repeat(200) + "}"))
+                .errors()).isEmpty();
+    }
+
     @Test
     void aGoodFileCompiles() throws Exception {
         ProviderLoader.Loaded l = load("crm", GOOD);
