@@ -98,7 +98,13 @@ final class LoginThrottle {
     /** Counts a failure for each key; returns the highest failure count among them (all instances' with a store). */
     int failed(Instant now, String... keys) {
         if (states.size() > MAX_KEYS) {
-            prune(now);
+            Set<String> counting = new HashSet<>();
+            for (String key : keys) {
+                if (key != null) {
+                    counting.add(id(key));
+                }
+            }
+            prune(now, counting);
         }
         int highest = 0;
         Map<String, Integer> toStore = new HashMap<>();
@@ -175,7 +181,7 @@ final class LoginThrottle {
         // only what can lock a key soon (a spray of addresses that failed once or twice elsewhere is not kept here), and
         // no new key beyond MAX_KEYS: this instance then learns such a key's count at its own first failure of it
         if (states.size() > MAX_KEYS) {
-            prune(now);
+            prune(now, Set.of());
         }
         changed.forEach((id, c) -> {
             if (c.failures() >= FREE_FAILURES - 1 && (states.size() < MAX_KEYS || states.containsKey(id))) {
@@ -185,9 +191,20 @@ final class LoginThrottle {
         });
     }
 
-    /** Forgets the keys that are not locked (a spray of addresses cannot fill the heap). */
-    private void prune(Instant now) {
-        states.values().removeIf(s -> s.lockedUntil() == null || !s.lockedUntil().isAfter(now));
+    /**
+     * Keeps the memory bounded under a spray of addresses: forgets the keys that are not locked, but never those being
+     * counted now (else a new address's count would never pass 1 while the spray lasts); if that is not enough (a spray
+     * of locked addresses), the locks that end soonest go too, down to nine tenths of the bound.
+     */
+    private void prune(Instant now, Set<String> counting) {
+        states.entrySet().removeIf(e -> !counting.contains(e.getKey())
+                && (e.getValue().lockedUntil() == null || !e.getValue().lockedUntil().isAfter(now)));
+        int over = states.size() - MAX_KEYS * 9 / 10;
+        if (states.size() > MAX_KEYS && over > 0) {
+            states.entrySet().stream().filter(e -> !counting.contains(e.getKey()))
+                    .sorted(java.util.Comparator.comparing((Map.Entry<String, State> e) -> e.getValue().lockedUntil()))
+                    .limit(over).map(Map.Entry::getKey).toList().forEach(states::remove);
+        }
     }
 
     private boolean storeUsable() {
