@@ -7,6 +7,7 @@ import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
@@ -14,12 +15,15 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * The Retry-After pauses of the instances on one database (table {@code provider_pause}, one row per provider): the
- * end of the pause, the time its answer came, the time of the last manual lift (all the database's time), and the
- * instance whose target answered. {@link ProviderGate} writes and reads it from the dispatcher's thread, never from a
- * worker's.
+ * The Retry-After pauses of the instances on one database: table {@code provider_pause} has each instance's latest
+ * pause of a provider (its end, and when its answer came), {@code provider_lift} the time of each provider's last manual
+ * lift (all the database's time). A pause counts if its answer came after the last lift. {@link ProviderGate} writes
+ * and reads them from the dispatcher's thread, never from a worker's.
  */
 public final class PauseTable implements ProviderGate.Store {
+
+    /** A pause that ended this long ago is deleted at the next write. */
+    private static final Duration KEPT = Duration.ofDays(1);
 
     private final DataSource ds;
     private final String instanceId;
@@ -32,12 +36,16 @@ public final class PauseTable implements ProviderGate.Store {
     @Override
     public void lift(String provider, Instant at) {
         Tx.runRetrying(ds, c -> {
-            Row row = lock(c, provider);
-            if (row == null) {
+            Instant last = lifted(c, provider, true);
+            if (last == null) {
                 // two instances inserting at once: one fails on the key, and runRetrying runs it again
-                insert(c, provider, at, at, at);
-            } else if (row.liftedAt() == null || row.liftedAt().isBefore(at)) {
-                try (PreparedStatement up = c.prepareStatement("UPDATE provider_pause SET lifted_at = ? WHERE provider = ?")) {
+                try (PreparedStatement ins = c.prepareStatement("INSERT INTO provider_lift (provider, lifted_at) VALUES (?, ?)")) {
+                    ins.setString(1, provider);
+                    ins.setObject(2, utc(at));
+                    ins.executeUpdate();
+                }
+            } else if (last.isBefore(at)) {
+                try (PreparedStatement up = c.prepareStatement("UPDATE provider_lift SET lifted_at = ? WHERE provider = ?")) {
                     up.setObject(1, utc(at));
                     up.setString(2, provider);
                     up.executeUpdate();
@@ -50,25 +58,44 @@ public final class PauseTable implements ProviderGate.Store {
     @Override
     public void pause(String provider, ProviderGate.Pause p) {
         Tx.runRetrying(ds, c -> {
-            Row row = lock(c, provider);
-            if (row == null) {
-                insert(c, provider, p.until(), p.at(), null);
-                return null;
-            }
-            if (row.liftedAt() != null && !p.at().isAfter(row.liftedAt())) {
+            Instant lift = lifted(c, provider, false);
+            if (lift != null && !p.at().isAfter(lift)) {
                 return null; // an operator lifted the pause after this answer came
             }
-            boolean holds = row.liftedAt() == null || row.pausedAt().isAfter(row.liftedAt());
-            if (holds && !row.until().isBefore(p.until())) {
-                return null; // a pause that ends later holds already
+            Instant[] mine = null;
+            try (PreparedStatement ps = c.prepareStatement("SELECT paused_until, paused_at FROM provider_pause "
+                    + "WHERE provider = ? AND instance_id = ? FOR UPDATE")) {
+                ps.setString(1, provider);
+                ps.setString(2, instanceId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next()) {
+                        mine = new Instant[]{instant(rs, 1), instant(rs, 2)};
+                    }
+                }
             }
-            try (PreparedStatement up = c.prepareStatement("UPDATE provider_pause SET paused_until = ?, paused_at = ?, "
-                    + "instance_id = ? WHERE provider = ?")) {
-                up.setObject(1, utc(p.until()));
-                up.setObject(2, utc(p.at()));
-                up.setString(3, instanceId);
-                up.setString(4, provider);
-                up.executeUpdate();
+            if (mine == null) {
+                try (PreparedStatement ins = c.prepareStatement("INSERT INTO provider_pause (provider, instance_id, paused_until, "
+                        + "paused_at) VALUES (?, ?, ?, ?)")) {
+                    ins.setString(1, provider);
+                    ins.setString(2, instanceId);
+                    ins.setObject(3, utc(p.until()));
+                    ins.setObject(4, utc(p.at()));
+                    ins.executeUpdate();
+                }
+            } else if ((lift != null && !mine[1].isAfter(lift)) || mine[0].isBefore(p.until())) {
+                // this instance's earlier pause was lifted, or ends sooner: this one replaces it
+                try (PreparedStatement up = c.prepareStatement("UPDATE provider_pause SET paused_until = ?, paused_at = ? "
+                        + "WHERE provider = ? AND instance_id = ?")) {
+                    up.setObject(1, utc(p.until()));
+                    up.setObject(2, utc(p.at()));
+                    up.setString(3, provider);
+                    up.setString(4, instanceId);
+                    up.executeUpdate();
+                }
+            }
+            try (PreparedStatement del = c.prepareStatement("DELETE FROM provider_pause WHERE paused_until < ?")) {
+                del.setObject(1, utc(p.at().minus(KEPT)));
+                del.executeUpdate();
             }
             return null;
         });
@@ -78,47 +105,31 @@ public final class PauseTable implements ProviderGate.Store {
     public Map<String, ProviderGate.Pause> read() {
         return Tx.run(ds, c -> {
             Map<String, ProviderGate.Pause> out = new HashMap<>();
-            try (PreparedStatement ps = c.prepareStatement(
-                    "SELECT provider, paused_until, paused_at, lifted_at, instance_id FROM provider_pause");
+            try (PreparedStatement ps = c.prepareStatement("SELECT p.provider, p.paused_until, p.paused_at, p.instance_id, "
+                    + "l.lifted_at FROM provider_pause p LEFT JOIN provider_lift l ON l.provider = p.provider");
                  ResultSet rs = ps.executeQuery()) {
                 while (rs.next()) {
                     Instant at = instant(rs, 3);
-                    Instant lifted = instant(rs, 4);
-                    if (lifted == null || at.isAfter(lifted)) {
-                        out.put(rs.getString(1), new ProviderGate.Pause(instant(rs, 2), at, rs.getString(5)));
+                    Instant lifted = instant(rs, 5);
+                    if (lifted != null && !at.isAfter(lifted)) {
+                        continue;
                     }
+                    ProviderGate.Pause p = new ProviderGate.Pause(instant(rs, 2), at, rs.getString(4));
+                    // the latest end among the instances' pauses that count
+                    out.merge(rs.getString(1), p, (a, b) -> a.until().isAfter(b.until()) ? a : b);
                 }
             }
             return out;
         });
     }
 
-    private record Row(Instant until, Instant pausedAt, Instant liftedAt) {
-    }
-
-    private static Row lock(Connection c, String provider) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(
-                "SELECT paused_until, paused_at, lifted_at FROM provider_pause WHERE provider = ? FOR UPDATE")) {
+    private static Instant lifted(Connection c, String provider, boolean forUpdate) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT lifted_at FROM provider_lift WHERE provider = ?"
+                + (forUpdate ? " FOR UPDATE" : ""))) {
             ps.setString(1, provider);
             try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? new Row(instant(rs, 1), instant(rs, 2), instant(rs, 3)) : null;
+                return rs.next() ? instant(rs, 1) : null;
             }
-        }
-    }
-
-    private void insert(Connection c, String provider, Instant until, Instant at, Instant lifted) throws SQLException {
-        try (PreparedStatement ins = c.prepareStatement("INSERT INTO provider_pause (provider, paused_until, paused_at, "
-                + "lifted_at, instance_id) VALUES (?, ?, ?, ?, ?)")) {
-            ins.setString(1, provider);
-            ins.setObject(2, utc(until));
-            ins.setObject(3, utc(at));
-            if (lifted == null) {
-                ins.setNull(4, java.sql.Types.TIMESTAMP_WITH_TIMEZONE);
-            } else {
-                ins.setObject(4, utc(lifted));
-            }
-            ins.setString(5, instanceId);
-            ins.executeUpdate();
         }
     }
 

@@ -95,6 +95,30 @@ class ProviderGateTest {
         }
     }
 
+    /**
+     * x's target answered before an operator's retry on z, y's after it; the retry's lift is written last: y's pause
+     * holds on every instance, x's does not (found by a second attack: one row per provider merged the two).
+     */
+    @Test
+    void aPauseAnsweredAfterALiftSurvivesItWhateverTheOrderOfTheWrites() throws Exception {
+        for (boolean yFirst : new boolean[]{true, false}) {
+            DataSource ds = h2();
+            ProviderGate x = gate(ds, "x", T0.plusSeconds(6), Duration.ofHours(1));
+            ProviderGate y = gate(ds, "y", T0.plusSeconds(6), Duration.ofHours(1));
+            ProviderGate z = gate(ds, "z", T0.plusSeconds(4), Duration.ofHours(1));
+            x.pause("crm", T0.plusSeconds(200), T0.plusSeconds(3));
+            y.pause("crm", T0.plusSeconds(100), T0.plusSeconds(5));
+            z.resume("crm");
+            (yFirst ? y : x).refresh(T0.plusSeconds(6));
+            (yFirst ? x : y).refresh(T0.plusSeconds(6));
+            z.refresh(T0.plusSeconds(6));
+            for (ProviderGate g : new ProviderGate[]{x, y, z}) {
+                g.refresh(T0.plusSeconds(7));
+                assertThat(g.pausedUntil("crm", T0.plusSeconds(7))).isEqualTo(T0.plusSeconds(100));
+            }
+        }
+    }
+
     /** A row far in the future (or written by hand) ends at the latest max-retry-after after it first appeared. */
     @Test
     void aPauseFromTheTableEndsAtTheLatestTheLongestAfterItAppeared() throws Exception {
