@@ -151,11 +151,24 @@ public final class AdminAuth implements Processor {
     private final LoginThrottle throttle;
     private final Runnable failureMeter;
 
-    /** The client's address as Vert.x saw it (no header or parameter is trusted for it), as a throttle key. */
-    static String clientOf(Exchange exchange) {
+    /** Who the client is behind the trusted reverse proxies (none by default). */
+    private ClientAddress clients = new ClientAddress(List.of());
+
+    /** Trusts these reverse proxies' X-Forwarded-For for the client's address ({@code ordersync.admin.trusted-proxies}). */
+    public AdminAuth trustProxies(List<String> proxies) {
+        this.clients = new ClientAddress(proxies);
+        return this;
+    }
+
+    /**
+     * The client's address as a throttle key: the connection's, as Vert.x saw it; behind a trusted reverse proxy the
+     * address that proxy names in X-Forwarded-For. No other header or parameter is trusted for it.
+     */
+    String clientOf(Exchange exchange) {
         if (exchange.getIn() instanceof org.apache.camel.component.platform.http.vertx.HttpMessage m && m.getRequest() != null
                 && m.getRequest().remoteAddress() != null) {
-            return "client:" + m.getRequest().remoteAddress().hostAddress();
+            String peer = m.getRequest().remoteAddress().hostAddress();
+            return "client:" + (clients.trustsProxies() ? clients.of(peer, m.getRequest().headers().getAll("X-Forwarded-For")) : peer);
         }
         return "client:unknown";
     }

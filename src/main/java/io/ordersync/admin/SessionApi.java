@@ -36,7 +36,7 @@ public final class SessionApi {
             Json.replyText(mapper, exchange, 401, Map.of("error", "no admin credentials are configured"));
             return;
         }
-        String client = AdminAuth.clientOf(exchange);
+        String client = auth.clientOf(exchange);
         java.time.Duration locked = auth.lockedFor(client, text(in, "username"));
         if (locked != null) {
             exchange.getMessage().setHeader("Retry-After", String.valueOf(Math.max(1, locked.toSeconds())));

@@ -227,7 +227,8 @@ public final class Ordersync {
                 settings.shareEdits, sessions);
         r.bind("ordersync.mappingEditor", mappingEditor);
         AdminAuth auth = new AdminAuth(settings.adminToken, settings.adminUsername, settings.adminPassword, settings.intakeToken,
-                () -> metrics.registry().counter("ordersync.login.failures").increment(), sessions, dataSource);
+                () -> metrics.registry().counter("ordersync.login.failures").increment(), sessions, dataSource)
+                .trustProxies(settings.trustedProxies);
         if (!auth.configured()) {
             LOG.warn("No admin credentials configured: the REST API and the UI refuse every request. "
                     + "Set ordersync.admin.token, or ordersync.admin.username and ordersync.admin.password");

@@ -57,6 +57,7 @@ public final class OrdersyncSettings {
         d.put("ordersync.admin.username", "");
         d.put("ordersync.admin.password", "");
         d.put("ordersync.admin.cookie-secure", "auto");
+        d.put("ordersync.admin.trusted-proxies", "");
         d.put("ordersync.jms.enabled", "false");
         d.put("ordersync.jms.url", "");
         d.put("ordersync.jms.user", "");
@@ -150,6 +151,8 @@ public final class OrdersyncSettings {
     public final String intakeToken;
     /** Secure flag of the UI session cookie: true, false, or auto (when the request came over HTTPS). */
     public final String cookieSecure;
+    /** Reverse proxies whose X-Forwarded-For names the client (addresses or CIDR ranges; none by default). */
+    public final java.util.List<String> trustedProxies;
 
     /** pretix as a source: base URL (empty: off), organizer, events (empty: all), API token, action → trigger type. */
     public final io.ordersync.pretix.PretixSettings pretix;
@@ -209,6 +212,10 @@ public final class OrdersyncSettings {
         this.adminPassword = get(props, "ordersync.admin.password");
         this.intakeToken = get(props, "ordersync.intake.token");
         this.cookieSecure = get(props, "ordersync.admin.cookie-secure");
+        this.trustedProxies = java.util.Arrays.stream(get(props, "ordersync.admin.trusted-proxies").split(","))
+                .map(String::strip).filter(s -> !s.isEmpty()).toList();
+        // an address that does not parse stops the start here, with the setting's name
+        new io.ordersync.admin.ClientAddress(trustedProxies);
         this.jdbcUrl = get(props, "ordersync.db.url");
         this.jdbcUser = get(props, "ordersync.db.user");
         this.jdbcPassword = get(props, "ordersync.db.password");
