@@ -48,7 +48,7 @@ public final class ClientAddress {
             int slash = s.indexOf('/');
             byte[] network = literal(slash < 0 ? s : s.substring(0, slash));
             if (network == null) {
-                throw new IllegalArgumentException("ordersync.admin.trusted-proxies: '" + printable(s)
+                throw new IllegalArgumentException("ordersync.admin.trusted-proxies: '" + AdminAuth.printable(s)
                         + "' is not an IP address or CIDR range (no host names)");
             }
             int prefix = network.length * 8;
@@ -59,7 +59,7 @@ public final class ClientAddress {
                     prefix = -1;
                 }
                 if (prefix < 0 || prefix > network.length * 8) {
-                    throw new IllegalArgumentException("ordersync.admin.trusted-proxies: '" + printable(s)
+                    throw new IllegalArgumentException("ordersync.admin.trusted-proxies: '" + AdminAuth.printable(s)
                             + "' has a prefix length outside 0–" + network.length * 8);
                 }
             }
@@ -131,10 +131,5 @@ public final class ClientAddress {
         } catch (UnknownHostException e) {
             return null;
         }
-    }
-
-    private static String printable(String s) {
-        String cut = s.length() > 64 ? s.substring(0, 64) : s;
-        return cut.replaceAll("[^\\p{Print}]", "?");
     }
 }

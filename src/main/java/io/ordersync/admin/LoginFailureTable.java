@@ -3,10 +3,8 @@ package io.ordersync.admin;
 import io.ordersync.db.Tx;
 
 import javax.sql.DataSource;
-import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.util.HashMap;
@@ -88,7 +86,7 @@ final class LoginFailureTable implements LoginThrottle.Shared {
         Duration window = !readOnce ? longestLock.plus(OVERLAP)
                 : Duration.ofNanos(Math.min(mono - lastRead, longestLock.toNanos())).plus(OVERLAP);
         Map<String, LoginThrottle.Count> out = Tx.run(ds, c -> {
-            OffsetDateTime now = now(c);
+            OffsetDateTime now = io.ordersync.db.DatabaseClock.now(c);
             Map<String, LoginThrottle.Count> rows = new HashMap<>();
             try (PreparedStatement ps = c.prepareStatement(
                     "SELECT key_hash, failures, last_failure_at FROM login_failure WHERE last_failure_at > ?")) {
@@ -119,12 +117,5 @@ final class LoginFailureTable implements LoginThrottle.Shared {
         lastRead = mono;
         readOnce = true;
         return out;
-    }
-
-    private static OffsetDateTime now(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT CURRENT_TIMESTAMP"); ResultSet rs = ps.executeQuery()) {
-            rs.next();
-            return rs.getObject(1, OffsetDateTime.class);
-        }
     }
 }

@@ -55,6 +55,14 @@ public final class DatabaseClock extends Clock {
         this.base = base;
     }
 
+    /** The database's clock now, in UTC, read on {@code c}: the time every instance on the database reads the same. */
+    public static OffsetDateTime now(Connection c) throws java.sql.SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT CURRENT_TIMESTAMP"); ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            return rs.getObject(1, OffsetDateTime.class).withOffsetSameInstant(java.time.ZoneOffset.UTC);
+        }
+    }
+
     /**
      * Reads the database's clock again; the queue's time counts on from this reading. Returns the difference to this
      * instance's clock, or the last one if the database could not be asked (logged once until it can again).

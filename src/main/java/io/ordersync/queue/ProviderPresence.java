@@ -10,7 +10,6 @@ import java.sql.SQLException;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
-import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -69,7 +68,7 @@ public final class ProviderPresence {
      */
     public void announce(Map<String, String> subscriptions) {
         Set<String> found = Tx.run(ds, c -> {
-            OffsetDateTime now = databaseNow(c);
+            OffsetDateTime now = io.ordersync.db.DatabaseClock.now(c);
             if (firstAnnounce == null) {
                 firstAnnounce = now;
             }
@@ -147,7 +146,7 @@ public final class ProviderPresence {
     public List<Entry> others() {
         Instant here = clock.instant();
         return Tx.run(ds, c -> {
-            OffsetDateTime now = databaseNow(c);
+            OffsetDateTime now = io.ordersync.db.DatabaseClock.now(c);
             List<Entry> out = new ArrayList<>();
             try (PreparedStatement ps = c.prepareStatement("SELECT instance_id, provider, subscription, seen_until, incarnation"
                     + " FROM provider_presence WHERE NOT (instance_id = ? AND incarnation = ?) AND seen_until > ?")) {
@@ -175,14 +174,5 @@ public final class ProviderPresence {
     /** This instance stops: its entries go at once, so the others need not wait for them to run out. */
     public void withdraw() {
         announce(Map.of());
-    }
-
-    /** The database's clock, which every instance reads the same. */
-    private static OffsetDateTime databaseNow(Connection c) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT CURRENT_TIMESTAMP");
-             ResultSet rs = ps.executeQuery()) {
-            rs.next();
-            return rs.getObject(1, OffsetDateTime.class).withOffsetSameInstant(ZoneOffset.UTC);
-        }
     }
 }
