@@ -122,12 +122,14 @@ class GenericPlansTest {
      * twenty-four). Here, for each of seven states of the statistics, with one provider or any, a backlog of
      * 10 000 due rows and 30 in-flight rows arrive after them, and the generic plan claims 8: the in-flight test must be
      * a probe of the unique key per due row, the lock a probe of the primary key per claimed row, and no step may
-     * filter away more than the claim's rows. In two more states the claim read every due row (BENCHMARKS.md, issue 18
-     * rounds twenty-four and twenty-five), and it is the statistics check ({@link QueueVacuum#analyzeIfStale}) that
-     * must find the estimate stale once the backlog is there and analyze the table, so that the claim is planned again
-     * with the rows there are: a queue vacuumed while nearly empty whose pages were kept (one row in about 120 pages:
-     * every path looks like one row), and a claim planned while the queue was a page (sequential scans), that plan
-     * still in use when the backlog has come.
+     * filter away more than the claim's rows. In three more states the claim read every due row or every in-flight
+     * candidate (BENCHMARKS.md, issue 18 rounds twenty-four, twenty-five and twenty-nine), and it is the statistics
+     * check ({@link QueueVacuum#analyzeIfStale}) that must find the estimate stale once the backlog is there and
+     * analyze the table, so that the claim is planned again with the rows there are: a queue vacuumed while nearly
+     * empty whose pages were kept (one row in about 120 pages: every path looks like one row); a claim planned while
+     * the queue was a page (sequential scans), that plan still in use when the backlog has come; and a queue analyzed
+     * while its backlog was being written (none of the rows counted, over all their pages: the in-flight test read
+     * the provider's 10 030 rows per due row).
      */
     @ParameterizedTest(name = "{0}, one provider: {1}")
     @MethodSource("statisticsStates")
@@ -136,6 +138,10 @@ class GenericPlansTest {
         String url = db.getProperty("ordersync.db.url");
         try (HikariDataSource ds = Database.open(OrdersyncSettings.from(db));
              Connection c = ds.getConnection(); Statement s = c.createStatement()) {
+            // each state exactly as named: an autovacuum or auto-analyze that ran while the backlog below was being
+            // written counted none of its rows over all its pages, which is the state RACED (one CI run in four caught
+            // it, with the plan that state makes before the check: BENCHMARKS.md, issue 18 round twenty-nine)
+            s.execute("ALTER TABLE sync_queue SET (autovacuum_enabled = false)");
             switch (statistics) {
                 case "never analyzed" -> { }
                 case "analyzed empty" -> s.execute("ANALYZE sync_queue");
@@ -161,15 +167,13 @@ class GenericPlansTest {
                     s.execute("DELETE FROM sync_queue");
                     s.execute("VACUUM ANALYZE sync_queue");
                 }
+                case RACED -> { }
                 case STALE -> {
-                    // autovacuum must not count the rows before the check does
-                    s.execute("ALTER TABLE sync_queue SET (autovacuum_enabled = false)");
                     queueRows(s, "W", 10_000, "waiting");
                     s.execute("DELETE FROM sync_queue WHERE order_code <> 'W1'");
                     s.execute("VACUUM (TRUNCATE false) sync_queue");
                 }
                 case PLANNED_SMALL -> {
-                    s.execute("ALTER TABLE sync_queue SET (autovacuum_enabled = false)");
                     queueRows(s, "W", 1_000, "waiting");
                     s.execute("DELETE FROM sync_queue WHERE order_code <> 'W1'");
                     // the emptied end pages given back: one page left
@@ -192,10 +196,21 @@ class GenericPlansTest {
                 c.rollback();
                 c.setAutoCommit(true);
             }
-            queueRows(s, "P", 10_000, "waiting");
+            if (statistics.equals(RACED)) {
+                // the backlog written by another transaction while the table is analyzed: ANALYZE counts the rows of
+                // a transaction in progress as none, over the pages they already fill
+                try (Connection writer = ds.getConnection(); Statement w = writer.createStatement()) {
+                    writer.setAutoCommit(false);
+                    queueRows(w, "P", 10_000, "waiting");
+                    s.execute("ANALYZE sync_queue");
+                    writer.commit();
+                }
+            } else {
+                queueRows(s, "P", 10_000, "waiting");
+            }
             queueRows(s, "Q", 30, "inflight");
-            if (statistics.equals(STALE) || statistics.equals(PLANNED_SMALL)) {
-                if (statistics.equals(STALE)) {
+            if (statistics.equals(STALE) || statistics.equals(PLANNED_SMALL) || statistics.equals(RACED)) {
+                if (!statistics.equals(PLANNED_SMALL)) {
                     assertThat(Postgres.plannedWaitingRows(s)).as("the planner takes the backlog for a few rows").isLessThan(10);
                 }
                 QueueVacuum check = new QueueVacuum(ds, url, 5000, 1000);
@@ -230,12 +245,13 @@ class GenericPlansTest {
         return Stream.of("never analyzed", "analyzed empty", "analyzed with in-flight rows only",
                         "analyzed with the rows in flight and a few waiting", "analyzed with thousands of rows in flight",
                         "analyzed with a backlog since claimed",
-                        "vacuumed after a backlog", STALE, PLANNED_SMALL)
+                        "vacuumed after a backlog", STALE, PLANNED_SMALL, RACED)
                 .flatMap(state -> Stream.of(Arguments.of(state, false), Arguments.of(state, true)));
     }
 
     private static final String STALE = "vacuumed nearly empty with its pages kept, then checked";
     private static final String PLANNED_SMALL = "planned on a queue of a page, then checked";
+    private static final String RACED = "analyzed while the backlog was being written, then checked";
 
     /** A JDBC statement's {@code ?} parameters as PostgreSQL's {@code $1, $2, …}, for PREPARE. */
     private static String numbered(String sql) {
