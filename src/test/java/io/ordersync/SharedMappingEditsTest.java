@@ -259,7 +259,7 @@ class SharedMappingEditsTest extends AppTestSupport {
      * it: HMAC-SHA256 keyed with PBKDF2 of the credentials, over the purpose, provider, versions and text.
      */
     private String signature(String provider, String base, String made, String content) throws Exception {
-        String secret = String.valueOf(app.query("SELECT secret FROM shared_secret").get(0).values().iterator().next());
+        String secret = String.valueOf(app.query("SELECT secret FROM shared_secret WHERE name = 'ui-session'").get(0).values().iterator().next());
         String token = OrdersyncApp.ADMIN_TOKEN;
         String material = "ordersync ui session v1\0" + token.length() + ":" + token + "\0" + "0:" + "\0" + "0:";
         byte[] key = javax.crypto.SecretKeyFactory.getInstance("PBKDF2WithHmacSHA256").generateSecret(new javax.crypto.spec.PBEKeySpec(

@@ -257,11 +257,106 @@ public final class UiSessions {
                 if (k != null) {
                     LOG.warn("The UI sessions' shared secret (table shared_secret) changed: sessions made before the change end");
                 }
+                boolean first = k == null;
                 k = new Keyed(secret, derive(secret));
+                try {
+                    k = checkCredentials(k, first);
+                } catch (Tx.TxException e) {
+                    if (first) {
+                        // no key is used before its credentials are checked: else sessions of credentials set back
+                        // to earlier ones would be good again
+                        throw new Unavailable(e);
+                    }
+                }
                 keyed = k;
             }
             checkedAt = System.nanoTime();
             return k.key();
+        }
+    }
+
+    /** The name in {@code shared_secret} of the fingerprint of the credentials the secret was last used with. */
+    private static final String CREDENTIALS_NAME = "ui-session-credentials";
+    /** Said once per process: another instance's sessions are not good here. */
+    private volatile boolean warnedOtherCredentials;
+
+    /**
+     * What {@code shared_secret} keeps of the credentials the secret is used with: an HMAC with the key over a fixed
+     * text. Telling the credentials from it costs a PBKDF2 derivation per guess, as a cookie does.
+     */
+    private static String fingerprint(byte[] key) {
+        return mac(key, "credentials\0");
+    }
+
+    /**
+     * The credentials are checked against the fingerprint the secret was last used with. This process's first key
+     * ({@code first}) made with other credentials replaces the secret (a rotation): every session and every signature
+     * made before ends, those of these credentials' earlier use too. Without that, credentials set back to earlier
+     * ones (a rollback of the configuration, a password changed and changed back) would make the sessions opened with
+     * them good again. Credentials change only with a start, so a secret another instance replaced later is not
+     * replaced again: with other credentials there, a warning says so once (its sessions are not good here).
+     */
+    private Keyed checkCredentials(Keyed k, boolean first) {
+        for (int attempt = 0; ; attempt++) {
+            String mine = fingerprint(k.key());
+            String stored = readRow(CREDENTIALS_NAME);
+            if (mine.equals(stored)) {
+                return k;
+            }
+            if (stored == null) {
+                try {
+                    Tx.runDurable(ds, c -> {
+                        insertRow(c, CREDENTIALS_NAME, mine);
+                        return null;
+                    });
+                    return k;
+                } catch (Tx.TxException raced) {
+                    // another instance wrote one first: compare with that
+                    continue;
+                }
+            }
+            if (!first || attempt >= 2) {
+                if (!warnedOtherCredentials) {
+                    warnedOtherCredentials = true;
+                    LOG.warn("Another instance on this database uses other admin credentials (table shared_secret): "
+                            + "the UI sessions it opens are not good here, nor this instance's there");
+                }
+                return k;
+            }
+            String old = k.secret();
+            String fresh = freshSecret();
+            Keyed rotated = new Keyed(fresh, derive(fresh));
+            String theirs = stored;
+            int[] ended = {0};
+            boolean done = Tx.runDurable(ds, c -> {
+                try (PreparedStatement up = c.prepareStatement("UPDATE shared_secret SET secret = ?, created_at = ? WHERE name = ? AND secret = ?");
+                     PreparedStatement fp = c.prepareStatement("UPDATE shared_secret SET secret = ?, created_at = ? WHERE name = ? AND secret = ?");
+                     PreparedStatement gone = c.prepareStatement("DELETE FROM ui_session")) {
+                    OffsetDateTime at = OffsetDateTime.ofInstant(clock.instant(), ZoneOffset.UTC);
+                    up.setString(1, fresh);
+                    up.setObject(2, at);
+                    up.setString(3, SECRET_NAME);
+                    up.setString(4, old);
+                    fp.setString(1, fingerprint(rotated.key()));
+                    fp.setObject(2, at);
+                    fp.setString(3, CREDENTIALS_NAME);
+                    fp.setString(4, theirs);
+                    if (up.executeUpdate() != 1 || fp.executeUpdate() != 1) {
+                        // another instance rotated or wrote first: nothing of this transaction is kept
+                        c.rollback();
+                        return false;
+                    }
+                    ended[0] = gone.executeUpdate();
+                    return true;
+                }
+            });
+            if (done) {
+                LOG.info("The admin credentials are not those the UI sessions were last made with: the sessions' shared "
+                        + "secret was replaced, {} sessions ended (those of earlier credentials never come back)", ended[0]);
+                return rotated;
+            }
+            String now = sharedSecret(old);
+            k = now.equals(old) ? k : new Keyed(now, derive(now));
         }
     }
 
@@ -314,13 +409,7 @@ public final class UiSessions {
             String value = cached != null ? cached : freshSecret();
             try {
                 Tx.runDurable(ds, c -> {
-                    try (PreparedStatement ins = c.prepareStatement(
-                            "INSERT INTO shared_secret (name, secret, created_at) VALUES (?, ?, ?)")) {
-                        ins.setString(1, SECRET_NAME);
-                        ins.setString(2, value);
-                        ins.setObject(3, OffsetDateTime.ofInstant(clock.instant(), ZoneOffset.UTC));
-                        ins.executeUpdate();
-                    }
+                    insertRow(c, SECRET_NAME, value);
                     return null;
                 });
             } catch (Tx.TxException raced) {
@@ -342,14 +431,27 @@ public final class UiSessions {
     }
 
     private String readSecret() {
+        return readRow(SECRET_NAME);
+    }
+
+    private String readRow(String name) {
         return Tx.run(ds, c -> {
             try (PreparedStatement q = c.prepareStatement("SELECT secret FROM shared_secret WHERE name = ?")) {
-                q.setString(1, SECRET_NAME);
+                q.setString(1, name);
                 try (ResultSet rs = q.executeQuery()) {
                     return rs.next() ? rs.getString(1) : null;
                 }
             }
         });
+    }
+
+    private void insertRow(Connection c, String name, String value) throws SQLException {
+        try (PreparedStatement ins = c.prepareStatement("INSERT INTO shared_secret (name, secret, created_at) VALUES (?, ?, ?)")) {
+            ins.setString(1, name);
+            ins.setString(2, value);
+            ins.setObject(3, OffsetDateTime.ofInstant(clock.instant(), ZoneOffset.UTC));
+            ins.executeUpdate();
+        }
     }
 
     /** What {@code ui_session.id_hash} holds for a session id: its SHA-256, in hex. */

@@ -64,7 +64,7 @@ class UiSessionsTest extends AppTestSupport {
             }
             pool.shutdown();
             assertThat(cookies).doesNotContainNull().doesNotHaveDuplicates();
-            assertThat(app.count("SELECT COUNT(*) FROM shared_secret")).isEqualTo(1);
+            assertThat(app.count("SELECT COUNT(*) FROM shared_secret WHERE name = 'ui-session'")).isEqualTo(1);
             // every session, made on either instance, is good on both; reads and (with the UI's header) changes
             for (String cookie : cookies) {
                 for (OrdersyncApp on : both) {
@@ -118,6 +118,11 @@ class UiSessionsTest extends AppTestSupport {
         }
     }
 
+    /**
+     * New credentials end every session, and credentials set back to earlier ones (a configuration rolled back, a
+     * password changed and changed back) do not bring the sessions opened with them back: the first key made with
+     * other credentials than the last replaces the shared secret (SECURITY.md).
+     */
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void newCredentialsEndEverySession(String db) throws Exception {
@@ -128,6 +133,7 @@ class UiSessionsTest extends AppTestSupport {
         app.restart();
         assertThat(withCookie(app, "GET", "/api/providers", byPassword, false).statusCode()).isEqualTo(200);
         assertThat(withCookie(app, "GET", "/api/providers", byToken, false).statusCode()).isEqualTo(200);
+        String secret = secret();
         app.close();
         // the password changed: the sessions opened with the old one end, though their rows are still there
         props.put("ordersync.admin.password", "battery-staple-10");
@@ -135,8 +141,72 @@ class UiSessionsTest extends AppTestSupport {
         assertThat(app.count("SELECT COUNT(*) FROM ui_session")).isEqualTo(2);
         assertThat(withCookie(app, "GET", "/api/providers", byPassword, false).statusCode()).isEqualTo(401);
         assertThat(withCookie(app, "GET", "/api/providers", byToken, false).statusCode()).isEqualTo(401);
+        // the secret replaced and the ended sessions' rows deleted at the first use of the key
+        assertThat(secret()).isNotEqualTo(secret);
+        assertThat(app.count("SELECT COUNT(*) FROM ui_session")).isZero();
         assertThat(login(app, USER, PASSWORD)).isNull();
-        assertThat(withCookie(app, "GET", "/api/providers", login(app, USER, "battery-staple-10"), false).statusCode()).isEqualTo(200);
+        String byNewPassword = login(app, USER, "battery-staple-10");
+        assertThat(withCookie(app, "GET", "/api/providers", byNewPassword, false).statusCode()).isEqualTo(200);
+        app.restart();
+        // the same credentials again: the secret is kept, and so are the sessions
+        assertThat(withCookie(app, "GET", "/api/providers", byNewPassword, false).statusCode()).isEqualTo(200);
+        app.close();
+
+        // set back to the first password: neither the sessions of its first use nor those of the second come back
+        props.put("ordersync.admin.password", PASSWORD);
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        for (String cookie : List.of(byPassword, byToken, byNewPassword)) {
+            assertThat(withCookie(app, "GET", "/api/providers", cookie, false).statusCode()).isEqualTo(401);
+        }
+        String again = login(app, USER, PASSWORD);
+        assertThat(withCookie(app, "GET", "/api/providers", again, false).statusCode()).isEqualTo(200);
+        assertThat(app.count("SELECT COUNT(*) FROM shared_secret")).isEqualTo(2);
+    }
+
+    /**
+     * Two instances with different credentials on one database (a change rolled out one instance at a time): the one
+     * started with the new credentials replaces the secret once, the other takes the new secret up and warns, and
+     * neither replaces it again, so the sessions each opens keep working on it.
+     */
+    @Test
+    void instancesWithDifferentCredentialsDoNotReplaceTheSecretInTurn() throws Exception {
+        Map<String, String> props = withUser(crmOn(Postgres.newDatabase()), PASSWORD);
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
+        ListAppender<ILoggingEvent> log = new ListAppender<>();
+        Logger sessionsLog = (Logger) org.slf4j.LoggerFactory.getLogger(UiSessions.class);
+        log.start();
+        sessionsLog.addAppender(log);
+        app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
+        Map<String, String> changed = new HashMap<>(props);
+        changed.put("ordersync.admin.password", "battery-staple-10");
+        try (OrdersyncApp b = new OrdersyncApp(tmp.resolve("b"), mappings, changed).start()) {
+            String onA = login(app, USER, PASSWORD);
+            String first = secret();
+            String onB = login(b, USER, "battery-staple-10");
+            String rotated = secret();
+            assertThat(rotated).isNotEqualTo(first);
+            assertThat(withCookie(app, "GET", "/api/providers", onA, false).statusCode()).isEqualTo(401);
+            String again = login(app, USER, PASSWORD);
+            for (int i = 0; i < 3; i++) {
+                Thread.sleep(1100);
+                assertThat(withCookie(app, "GET", "/api/providers", again, false).statusCode()).isEqualTo(200);
+                assertThat(withCookie(b, "GET", "/api/providers", onB, false).statusCode()).isEqualTo(200);
+                assertThat(withCookie(b, "GET", "/api/providers", again, false).statusCode()).isEqualTo(401);
+                assertThat(login(app, USER, PASSWORD)).isNotNull();
+                assertThat(login(b, USER, "battery-staple-10")).isNotNull();
+            }
+            assertThat(secret()).isEqualTo(rotated);
+            assertThat(log.list.stream().map(ILoggingEvent::getFormattedMessage).filter(m -> m.contains("uses other admin credentials")))
+                    .hasSize(1);
+            assertThat(log.list.stream().map(ILoggingEvent::getFormattedMessage).filter(m -> m.contains("sessions' shared secret was replaced")))
+                    .hasSize(1);
+        } finally {
+            sessionsLog.detachAppender(log);
+        }
+    }
+
+    private String secret() throws Exception {
+        return String.valueOf(app.query("SELECT secret FROM shared_secret WHERE name = 'ui-session'").get(0).values().iterator().next());
     }
 
     @ParameterizedTest
@@ -237,7 +307,7 @@ class UiSessionsTest extends AppTestSupport {
         try (OrdersyncApp b = new OrdersyncApp(tmp.resolve("b"), mappings, props).start()) {
             String onA = login(app, USER, PASSWORD);
             String onB = login(b, USER, PASSWORD);
-            String secret = String.valueOf(app.query("SELECT secret FROM shared_secret").get(0).values().iterator().next());
+            String secret = String.valueOf(app.query("SELECT secret FROM shared_secret WHERE name = 'ui-session'").get(0).values().iterator().next());
             // deleted while both run (a restore, a failover, a mistaken "rotation"), and b restarted at once: b's first
             // login reads the secret anew and writes it back as it was (b knew it); every session lives on, on both
             try (Connection c = app.dataSource().getConnection(); Statement s = c.createStatement()) {
@@ -252,7 +322,7 @@ class UiSessionsTest extends AppTestSupport {
                     assertThat(withCookie(on, "GET", "/api/providers", cookie, false).statusCode()).isEqualTo(200);
                 }
             }
-            assertThat(app.query("SELECT secret FROM shared_secret")).hasSize(1)
+            assertThat(app.query("SELECT secret FROM shared_secret WHERE name = 'ui-session'")).hasSize(1)
                     .allSatisfy(r -> assertThat(r.values()).containsExactly(secret));
             assertThat(log.list).anySatisfy(e -> assertThat(e.getFormattedMessage()).contains("was deleted from table shared_secret: written back"));
 
@@ -269,7 +339,7 @@ class UiSessionsTest extends AppTestSupport {
             String newOnA = login(app, USER, PASSWORD);
             assertThat(withCookie(b, "GET", "/api/providers", newOnA, false).statusCode()).isEqualTo(200);
             assertThat(withCookie(app, "GET", "/api/providers", onA, false).statusCode()).isEqualTo(401);
-            String written = String.valueOf(app.query("SELECT secret FROM shared_secret").get(0).values().iterator().next());
+            String written = String.valueOf(app.query("SELECT secret FROM shared_secret WHERE name = 'ui-session'").get(0).values().iterator().next());
             assertThat(written).matches("[0-9a-f]{64}").isNotEqualTo(secret);
 
             // malformed, and b restarted: b replaces it (an error in the log); a's next login takes the new one up
@@ -285,7 +355,7 @@ class UiSessionsTest extends AppTestSupport {
                 assertThat(withCookie(on, "GET", "/api/providers", fixedOnB, false).statusCode()).isEqualTo(200);
                 assertThat(withCookie(on, "GET", "/api/providers", newOnA, false).statusCode()).isEqualTo(401);
             }
-            assertThat(String.valueOf(app.query("SELECT secret FROM shared_secret").get(0).values().iterator().next()))
+            assertThat(String.valueOf(app.query("SELECT secret FROM shared_secret WHERE name = 'ui-session'").get(0).values().iterator().next()))
                     .matches("[0-9a-f]{64}").isNotEqualTo(written);
         } finally {
             sessionsLog.detachAppender(log);
@@ -299,7 +369,7 @@ class UiSessionsTest extends AppTestSupport {
         props.put("ordersync.admin.token", OrdersyncApp.DEFAULT);
         app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
         String cookie = login(app, USER, PASSWORD);
-        String secret = String.valueOf(app.query("SELECT secret FROM shared_secret").get(0).values().iterator().next());
+        String secret = String.valueOf(app.query("SELECT secret FROM shared_secret WHERE name = 'ui-session'").get(0).values().iterator().next());
         // the construction the documentation gives (API.md, "Session"): an unset token is empty
         String material = "ordersync ui session v1\0" + "0:" + "\0" + USER.length() + ":" + USER + "\0" + PASSWORD.length() + ":" + PASSWORD;
         byte[] key = javax.crypto.SecretKeyFactory.getInstance("PBKDF2WithHmacSHA256").generateSecret(new javax.crypto.spec.PBEKeySpec(
