@@ -178,16 +178,14 @@ public final class Ordersync {
         // a bean expression copies the exchange for every call)
         r.bind("ordersync.providers.rowActive", (org.apache.camel.Predicate) e -> providers.isActive(e.getIn().getBody(io.ordersync.queue.QueueEntry.class).provider()));
         r.bind("ordersync.providers.rowBroken", (org.apache.camel.Predicate) e -> providers.isBroken(e.getIn().getBody(io.ordersync.queue.QueueEntry.class).provider()));
-        // the Throttle EIPs of the provider routes ask these: this process's share of a provider's concurrency (per
-        // sync, the row in the body) and of its rate limit (per request, the sync's provider), the limits divided
-        // among the processes that run the provider
-        r.bind("ordersync.providers.concurrencyShare", new org.apache.camel.support.ExpressionAdapter() {
-            @Override
-            public Object evaluate(org.apache.camel.Exchange e) {
-                Provider p = providers.active(e.getIn().getBody(io.ordersync.queue.QueueEntry.class).provider());
-                return p == null ? 1 : providers.concurrencyShare(p);
-            }
-        });
+        // the provider routes' limits: this process's share of a provider's concurrency (per sync, the row in the
+        // body; the gate at the start of provider-<id>) and of its rate limit (per request, the sync's provider; the
+        // Throttle EIP of provider-<id>-call), the limits divided among the processes that run the provider
+        r.bind("ordersync.providers.concurrencyGate", new io.ordersync.delivery.ConcurrencyGate(
+                e -> e.getIn().getBody(io.ordersync.queue.QueueEntry.class).provider(), e -> {
+                    Provider p = providers.active(e.getIn().getBody(io.ordersync.queue.QueueEntry.class).provider());
+                    return p == null ? 1 : providers.concurrencyShare(p);
+                }));
         r.bind("ordersync.providers.rateShare", new org.apache.camel.support.ExpressionAdapter() {
             @Override
             public Object evaluate(org.apache.camel.Exchange e) {

@@ -1,0 +1,87 @@
+package io.ordersync.delivery;
+
+import org.apache.camel.Exchange;
+import org.apache.camel.Processor;
+import org.apache.camel.support.SynchronizationAdapter;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Function;
+import java.util.function.ToIntFunction;
+
+/**
+ * How many syncs of a provider run at once in this process: at most its share of the provider's
+ * {@code target.concurrency}, read at every entry (it changes as instances come and go). A sync enters at the start
+ * of route {@code provider-<id>}, waiting while the share is taken, and leaves when its exchange is done.
+ * <p>
+ * This is what the Throttle EIP's {@code ConcurrentRequests} mode does, without its flaw: Camel 4.18 drops the
+ * throttle's state (its semaphore) 10 s after its last release, also while syncs hold permits, and the next sync
+ * then starts on a fresh semaphore beside them. A sync that took longer than that (a slow target, redeliveries)
+ * let twice the share run at once (BENCHMARKS.md, issue 18 round twenty-nine). Here a provider's count is never
+ * forgotten.
+ */
+public final class ConcurrencyGate implements Processor {
+
+    /** How often a waiting sync reads the share again (it grows when another instance stops). */
+    static final long RECHECK_MS = 1000;
+
+    private static final class Count {
+        final ReentrantLock lock = new ReentrantLock();
+        final Condition freed = lock.newCondition();
+        int running;
+    }
+
+    private final Function<Exchange, String> key;
+    private final ToIntFunction<Exchange> limit;
+    private final Map<String, Count> counts = new ConcurrentHashMap<>();
+
+    /** {@code key}: the provider of the exchange's sync; {@code limit}: how many of its syncs may run here (≥ 1). */
+    public ConcurrencyGate(Function<Exchange, String> key, ToIntFunction<Exchange> limit) {
+        this.key = key;
+        this.limit = limit;
+    }
+
+    @Override
+    public void process(Exchange exchange) throws InterruptedException {
+        String k = key.apply(exchange);
+        Count c = counts.computeIfAbsent(k, x -> new Count());
+        c.lock.lockInterruptibly();
+        try {
+            while (c.running >= Math.max(1, limit.applyAsInt(exchange))) {
+                c.freed.await(RECHECK_MS, TimeUnit.MILLISECONDS);
+            }
+            c.running++;
+        } finally {
+            c.lock.unlock();
+        }
+        exchange.getExchangeExtension().addOnCompletion(new SynchronizationAdapter() {
+            @Override
+            public void onDone(Exchange done) {
+                c.lock.lock();
+                try {
+                    c.running--;
+                    c.freed.signalAll();
+                } finally {
+                    c.lock.unlock();
+                }
+            }
+        });
+    }
+
+    /** How many syncs of {@code key} run now (for tests and the API). */
+    public int running(String key) {
+        Count c = counts.get(key);
+        if (c == null) {
+            return 0;
+        }
+        c.lock.lock();
+        try {
+            return c.running;
+        } finally {
+            c.lock.unlock();
+        }
+    }
+}

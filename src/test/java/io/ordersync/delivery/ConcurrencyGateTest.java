@@ -1,0 +1,138 @@
+package io.ordersync.delivery;
+
+import org.apache.camel.builder.RouteBuilder;
+import org.apache.camel.impl.DefaultCamelContext;
+import org.apache.camel.support.DefaultExchange;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+/**
+ * The gate at the start of route {@code provider-<id>}, in a route like it: seda workers, more of them than the
+ * share (as on an instance that shares a provider with others), each holding its place for as long as the message
+ * says.
+ */
+class ConcurrencyGateTest {
+
+    private final AtomicInteger inside = new AtomicInteger();
+    private final AtomicInteger most = new AtomicInteger();
+    private final AtomicInteger done = new AtomicInteger();
+    private final AtomicInteger share = new AtomicInteger(1);
+    private final List<String> failures = new CopyOnWriteArrayList<>();
+
+    private DefaultCamelContext context(ConcurrencyGate gate) throws Exception {
+        DefaultCamelContext ctx = new DefaultCamelContext();
+        ctx.getRegistry().bind("gate", gate);
+        ctx.addRoutes(new RouteBuilder() {
+            @Override
+            public void configure() {
+                onException(IllegalStateException.class).handled(true).process(e -> failures.add(e.getIn().getBody(String.class)));
+                from("seda:work?concurrentConsumers=3&pollTimeout=50")
+                        .process("gate")
+                        .process(e -> {
+                            int n = inside.incrementAndGet();
+                            most.accumulateAndGet(n, Math::max);
+                            try {
+                                String body = e.getIn().getBody(String.class);
+                                Thread.sleep(Long.parseLong(body.replace("fail:", "")));
+                                if (body.startsWith("fail:")) {
+                                    throw new IllegalStateException(body);
+                                }
+                            } finally {
+                                inside.decrementAndGet();
+                                done.incrementAndGet();
+                            }
+                        });
+            }
+        });
+        ctx.start();
+        return ctx;
+    }
+
+    private ConcurrencyGate gate() {
+        return new ConcurrencyGate(e -> "crm", e -> share.get());
+    }
+
+    /**
+     * The Throttle EIP's ConcurrentRequests mode (Camel 4.18) let two of these run at once with a limit of 1: a
+     * release, then a sync that held its permit for more than 10 s, after which the throttle had dropped its state.
+     */
+    @Test
+    void aPlaceHeldLongerThanTenSecondsIsNotForgotten() throws Exception {
+        try (DefaultCamelContext ctx = context(gate())) {
+            var send = ctx.createProducerTemplate();
+            send.sendBody("seda:work", "10");
+            await().atMost(Duration.ofSeconds(5)).until(() -> done.get() == 1);
+            send.sendBody("seda:work", "10500");
+            send.sendBody("seda:work", "1000");
+            send.sendBody("seda:work", "1000");
+            await().atMost(Duration.ofSeconds(30)).until(() -> done.get() == 4);
+            assertThat(most.get()).as("syncs inside at once").isEqualTo(1);
+        }
+    }
+
+    @Test
+    void theShareIsReadAtEveryEntryAndAFailedSyncLeaves() throws Exception {
+        share.set(2);
+        ConcurrencyGate gate = gate();
+        try (DefaultCamelContext ctx = context(gate)) {
+            var send = ctx.createProducerTemplate();
+            // two places; the third worker waits, and a failure gives its place back
+            send.sendBody("seda:work", "fail:600");
+            send.sendBody("seda:work", "600");
+            send.sendBody("seda:work", "600");
+            await().atMost(Duration.ofSeconds(10)).until(() -> done.get() == 3);
+            assertThat(most.get()).isEqualTo(2);
+            assertThat(failures).containsExactly("fail:600");
+            await().atMost(Duration.ofSeconds(2)).until(() -> gate.running("crm") == 0);
+
+            // the share falls to 1 while two run: no third enters, and none until only one is left
+            most.set(0);
+            send.sendBody("seda:work", "800");
+            send.sendBody("seda:work", "800");
+            await().atMost(Duration.ofSeconds(2)).until(() -> inside.get() == 2);
+            share.set(1);
+            send.sendBody("seda:work", "300");
+            await().atMost(Duration.ofSeconds(10)).until(() -> done.get() == 6);
+            assertThat(most.get()).isEqualTo(2);
+
+            // the share grows while a sync waits: it enters within a second, without a place given back
+            most.set(0);
+            send.sendBody("seda:work", "3000");
+            await().atMost(Duration.ofSeconds(2)).until(() -> inside.get() == 1);
+            send.sendBody("seda:work", "3000");
+            Thread.sleep(300);
+            assertThat(inside.get()).isEqualTo(1);
+            share.set(2);
+            await().atMost(Duration.ofMillis(ConcurrencyGate.RECHECK_MS + 800)).until(() -> inside.get() == 2);
+            await().atMost(Duration.ofSeconds(10)).until(() -> done.get() == 8);
+            assertThat(gate.running("crm")).isZero();
+        }
+    }
+
+    /** Each provider has its own count. */
+    @Test
+    void providersDoNotShareAPlace() throws Exception {
+        ConcurrencyGate gate = new ConcurrencyGate(e -> e.getIn().getHeader("provider", String.class), e -> 1);
+        try (DefaultCamelContext ctx = new DefaultCamelContext()) {
+            ctx.start();
+            DefaultExchange a = new DefaultExchange(ctx);
+            a.getIn().setHeader("provider", "a");
+            DefaultExchange b = new DefaultExchange(ctx);
+            b.getIn().setHeader("provider", "b");
+            gate.process(a);
+            gate.process(b);
+            assertThat(gate.running("a")).isEqualTo(1);
+            assertThat(gate.running("b")).isEqualTo(1);
+            a.getExchangeExtension().handoverCompletions().forEach(done -> done.onComplete(a));
+            b.getExchangeExtension().handoverCompletions().forEach(done -> done.onComplete(b));
+            assertThat(gate.running("a")).isZero();
+        }
+    }
+}
