@@ -231,7 +231,8 @@ public final class UiSessions {
     /**
      * The MAC key, derived with the shared secret as it was read last; the secret is read again when that is
      * {@code maxAge} ago ({@link #SECRET_CHECK}; a login, and a MAC that does not hold, ask for fresher). A failed read
-     * keeps the key (and is tried again after as long); without a key yet, it is {@link Unavailable}.
+     * keeps the key (and is tried again after as long); without a key yet, it is {@link Unavailable}. This process's
+     * first key is used only once its credentials are checked ({@link #checkCredentials}).
      */
     private byte[] key(Duration maxAge) {
         Keyed k = keyed;
@@ -242,6 +243,10 @@ public final class UiSessions {
             k = keyed;
             if (k != null && System.nanoTime() - checkedAt < maxAge.toNanos()) {
                 return k.key();
+            }
+            if (k == null && unchecked != null && System.nanoTime() - uncheckedAt < RECHECK.toNanos()) {
+                // the check failed a moment ago: answered at once, not with another derivation per request
+                throw new Unavailable(new IllegalStateException("the admin credentials could not be checked against the database"));
             }
             String secret;
             try {
@@ -258,34 +263,75 @@ public final class UiSessions {
                     LOG.warn("The UI sessions' shared secret (table shared_secret) changed: sessions made before the change end");
                 }
                 boolean first = k == null;
-                k = new Keyed(secret, derive(secret));
+                Keyed fresh = unchecked != null && unchecked.secret().equals(secret) ? unchecked : new Keyed(secret, derive(secret));
                 try {
-                    k = checkCredentials(k, first);
+                    fresh = checkCredentials(fresh, first);
+                    unchecked = null;
                 } catch (Tx.TxException e) {
                     if (first) {
                         // no key is used before its credentials are checked: else sessions of credentials set back
                         // to earlier ones would be good again
+                        unchecked = fresh;
+                        uncheckedAt = System.nanoTime();
                         throw new Unavailable(e);
                     }
                 }
+                k = fresh;
                 keyed = k;
+            } else if (fingerprintUnwritten) {
+                try {
+                    checkCredentials(k, false);
+                } catch (Tx.TxException e) {
+                    // tried again at the next check
+                }
             }
             checkedAt = System.nanoTime();
             return k.key();
         }
     }
 
+    /**
+     * Checks this process's credentials now, as the first use of the key would: called once at the start, so that
+     * credentials set back to earlier ones end the sessions of their earlier use even when nothing else needs the key
+     * before the next change. A failure is left to the first use.
+     */
+    public void checkCredentials() {
+        try {
+            key(Duration.ZERO);
+        } catch (Unavailable e) {
+            LOG.debug("The admin credentials were not checked at the start ({}); the first login or cookie checks them", e.getMessage());
+        }
+    }
+
     /** The name in {@code shared_secret} of the fingerprint of the credentials the secret was last used with. */
     private static final String CREDENTIALS_NAME = "ui-session-credentials";
+    /** How soon a first key whose check failed is checked again (meanwhile: {@link Unavailable} at once). */
+    private static final Duration RECHECK = Duration.ofSeconds(1);
     /** Said once per process: another instance's sessions are not good here. */
     private volatile boolean warnedOtherCredentials;
+    /** Said once per process: the fingerprint could not be written. */
+    private volatile boolean warnedUnwritten;
+    /** The fingerprint could not be written: tried again at each secret check. */
+    private volatile boolean fingerprintUnwritten;
+    /** This process's first key, derived, whose credentials check failed (guarded by this). */
+    private Keyed unchecked;
+    private long uncheckedAt;
 
     /**
-     * What {@code shared_secret} keeps of the credentials the secret is used with: an HMAC with the key over a fixed
-     * text. Telling the credentials from it costs a PBKDF2 derivation per guess, as a cookie does.
+     * What {@code shared_secret} keeps of the credentials the secret is used with: a tag of the secret it was made with
+     * (a SHA-256 of it, shortened) and an HMAC with the key over a fixed text. Telling the credentials from it costs a
+     * PBKDF2 derivation per guess, as a cookie does.
      */
-    private static String fingerprint(byte[] key) {
-        return mac(key, "credentials\0");
+    private static String fingerprint(Keyed k) {
+        return tag(k.secret()) + "." + mac(k.key(), "credentials\0");
+    }
+
+    private static String tag(String secret) {
+        try {
+            return HEX.formatHex(MessageDigest.getInstance("SHA-256").digest(secret.getBytes(StandardCharsets.US_ASCII)), 0, 8);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("SHA-256 is part of every JDK", e);
+        }
     }
 
     /**
@@ -295,27 +341,40 @@ public final class UiSessions {
      * ones (a rollback of the configuration, a password changed and changed back) would make the sessions opened with
      * them good again. Credentials change only with a start, so a secret another instance replaced later is not
      * replaced again: with other credentials there, a warning says so once (its sessions are not good here).
+     * <p>
+     * A fingerprint made with another secret than today's (the secret rotated by hand, written anew after a delete,
+     * a malformed one replaced), a malformed one or none tells nothing of earlier credentials: it is replaced with this
+     * process's, and a write the database refuses leaves the key usable (as before there was a fingerprint) and is
+     * tried again at each secret check. A rotation the database refuses throws: the first key is not used.
      */
     private Keyed checkCredentials(Keyed k, boolean first) {
-        for (int attempt = 0; ; attempt++) {
-            String mine = fingerprint(k.key());
+        for (int attempt = 0; attempt < 3; attempt++) {
+            String mine = fingerprint(k);
             String stored = readRow(CREDENTIALS_NAME);
             if (mine.equals(stored)) {
+                fingerprintUnwritten = false;
                 return k;
             }
-            if (stored == null) {
+            if (stored == null || !stored.startsWith(tag(k.secret()) + ".") || stored.length() != mine.length()) {
+                boolean written;
                 try {
-                    Tx.runDurable(ds, c -> {
-                        insertRow(c, CREDENTIALS_NAME, mine);
-                        return null;
-                    });
+                    written = writeFingerprint(stored, mine);
+                } catch (Tx.TxException refused) {
+                    fingerprintUnwritten = true;
+                    if (!warnedUnwritten) {
+                        warnedUnwritten = true;
+                        LOG.warn("Could not write the admin credentials' fingerprint to table shared_secret ({}): until it is "
+                                + "written, credentials set back to earlier ones are not told apart", refused.getMessage());
+                    }
                     return k;
-                } catch (Tx.TxException raced) {
-                    // another instance wrote one first: compare with that
-                    continue;
                 }
+                if (written) {
+                    fingerprintUnwritten = false;
+                    return k;
+                }
+                continue; // another instance wrote one meanwhile: compare with that
             }
-            if (!first || attempt >= 2) {
+            if (!first) {
                 if (!warnedOtherCredentials) {
                     warnedOtherCredentials = true;
                     LOG.warn("Another instance on this database uses other admin credentials (table shared_secret): "
@@ -326,7 +385,6 @@ public final class UiSessions {
             String old = k.secret();
             String fresh = freshSecret();
             Keyed rotated = new Keyed(fresh, derive(fresh));
-            String theirs = stored;
             int[] ended = {0};
             boolean done = Tx.runDurable(ds, c -> {
                 try (PreparedStatement up = c.prepareStatement("UPDATE shared_secret SET secret = ?, created_at = ? WHERE name = ? AND secret = ?");
@@ -337,10 +395,10 @@ public final class UiSessions {
                     up.setObject(2, at);
                     up.setString(3, SECRET_NAME);
                     up.setString(4, old);
-                    fp.setString(1, fingerprint(rotated.key()));
+                    fp.setString(1, fingerprint(rotated));
                     fp.setObject(2, at);
                     fp.setString(3, CREDENTIALS_NAME);
-                    fp.setString(4, theirs);
+                    fp.setString(4, stored);
                     if (up.executeUpdate() != 1 || fp.executeUpdate() != 1) {
                         // another instance rotated or wrote first: nothing of this transaction is kept
                         c.rollback();
@@ -351,6 +409,7 @@ public final class UiSessions {
                 }
             });
             if (done) {
+                fingerprintUnwritten = false;
                 LOG.info("The admin credentials are not those the UI sessions were last made with: the sessions' shared "
                         + "secret was replaced, {} sessions ended (those of earlier credentials never come back)", ended[0]);
                 return rotated;
@@ -358,6 +417,35 @@ public final class UiSessions {
             String now = sharedSecret(old);
             k = now.equals(old) ? k : new Keyed(now, derive(now));
         }
+        // the rows changed under every attempt: not decided
+        throw new Tx.TxException(new SQLException("the admin credentials' fingerprint kept changing while it was checked"));
+    }
+
+    /** Writes {@code mine} where {@code stored} was (none: a new row); false when another instance changed it first. */
+    private boolean writeFingerprint(String stored, String mine) {
+        if (stored == null) {
+            try {
+                Tx.runDurable(ds, c -> {
+                    insertRow(c, CREDENTIALS_NAME, mine);
+                    return null;
+                });
+                return true;
+            } catch (Tx.TxException e) {
+                if (readRow(CREDENTIALS_NAME) != null) {
+                    return false; // raced: another instance inserted it
+                }
+                throw e;
+            }
+        }
+        return Tx.runDurable(ds, c -> {
+            try (PreparedStatement up = c.prepareStatement("UPDATE shared_secret SET secret = ?, created_at = ? WHERE name = ? AND secret = ?")) {
+                up.setString(1, mine);
+                up.setObject(2, OffsetDateTime.ofInstant(clock.instant(), ZoneOffset.UTC));
+                up.setString(3, CREDENTIALS_NAME);
+                up.setString(4, stored);
+                return up.executeUpdate() == 1;
+            }
+        });
     }
 
     private byte[] derive(String secret) {

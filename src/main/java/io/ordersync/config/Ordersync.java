@@ -74,6 +74,8 @@ public final class Ordersync {
     /** The database's time, read here: every time the queue stores or compares (leases, due times, retries). */
     private final DatabaseClock clock;
     private final io.ordersync.admin.MappingEditor mappingEditor;
+    private final io.ordersync.admin.UiSessions sessions;
+    private final java.util.concurrent.atomic.AtomicBoolean credentialsChecked = new java.util.concurrent.atomic.AtomicBoolean();
     private final SyncQueue queue;
     private final OrderStore store;
     private final JmsBroker jms;
@@ -219,7 +221,7 @@ public final class Ordersync {
         r.bind("ordersync.ordersApi", new io.ordersync.admin.OrdersApi(store, retention, mapper));
         // one key for the sessions and for the editor's saves that other instances apply: derived from the admin
         // credentials, so someone who can only write to the database can forge neither
-        io.ordersync.admin.UiSessions sessions = new io.ordersync.admin.UiSessions(dataSource, clock, settings.adminToken,
+        this.sessions = new io.ordersync.admin.UiSessions(dataSource, clock, settings.adminToken,
                 settings.adminUsername, settings.adminPassword);
         this.mappingEditor = new io.ordersync.admin.MappingEditor(providers, dataSource, mapper, settings.instanceId, clock,
                 settings.shareEdits, sessions);
@@ -363,6 +365,12 @@ public final class Ordersync {
                     o.clock.synchronize();
                     // the editor's saves made by other instances from now on reach this instance's files
                     o.mappingEditor.started();
+                    // the admin credentials compared with those the UI sessions were last made with, before anything
+                    // is served: credentials set back to earlier ones end the sessions of their earlier use even if
+                    // this instance stops before anyone logs in (a PBKDF2 derivation, about a fifth of a second)
+                    if (o.credentialsChecked.compareAndSet(false, true)) {
+                        o.sessions.checkCredentials();
+                    }
                 }
 
                 @Override

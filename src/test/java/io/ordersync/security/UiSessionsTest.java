@@ -138,12 +138,11 @@ class UiSessionsTest extends AppTestSupport {
         // the password changed: the sessions opened with the old one end, though their rows are still there
         props.put("ordersync.admin.password", "battery-staple-10");
         app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
-        assertThat(app.count("SELECT COUNT(*) FROM ui_session")).isEqualTo(2);
-        assertThat(withCookie(app, "GET", "/api/providers", byPassword, false).statusCode()).isEqualTo(401);
-        assertThat(withCookie(app, "GET", "/api/providers", byToken, false).statusCode()).isEqualTo(401);
-        // the secret replaced and the ended sessions' rows deleted at the first use of the key
+        // the secret replaced and the ended sessions' rows deleted by the start
         assertThat(secret()).isNotEqualTo(secret);
         assertThat(app.count("SELECT COUNT(*) FROM ui_session")).isZero();
+        assertThat(withCookie(app, "GET", "/api/providers", byPassword, false).statusCode()).isEqualTo(401);
+        assertThat(withCookie(app, "GET", "/api/providers", byToken, false).statusCode()).isEqualTo(401);
         assertThat(login(app, USER, PASSWORD)).isNull();
         String byNewPassword = login(app, USER, "battery-staple-10");
         assertThat(withCookie(app, "GET", "/api/providers", byNewPassword, false).statusCode()).isEqualTo(200);
@@ -164,6 +163,26 @@ class UiSessionsTest extends AppTestSupport {
     }
 
     /**
+     * A password changed and changed back, the instance with the second one used only through the API (the admin
+     * token): the start with the second password replaced the secret, so the first one's sessions do not come back
+     * (the first form of the fingerprint checked the credentials at the first use of the key only).
+     */
+    @Test
+    void aPasswordChangedAndChangedBackWithoutALoginBetweenRevivesNoSession() throws Exception {
+        Map<String, String> props = crmWithUser(databaseSettings("h2"));
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        String stolen = login(app, USER, PASSWORD);
+        app.close();
+        props.put("ordersync.admin.password", "battery-staple-10");
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        assertThat(app.get("/api/providers").statusCode()).isEqualTo(200);
+        app.close();
+        props.put("ordersync.admin.password", PASSWORD);
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        assertThat(withCookie(app, "GET", "/api/providers", stolen, false).statusCode()).isEqualTo(401);
+    }
+
+    /**
      * Two instances with different credentials on one database (a change rolled out one instance at a time): the one
      * started with the new credentials replaces the secret once, the other takes the new secret up and warns, and
      * neither replaces it again, so the sessions each opens keep working on it.
@@ -179,11 +198,12 @@ class UiSessionsTest extends AppTestSupport {
         app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
         Map<String, String> changed = new HashMap<>(props);
         changed.put("ordersync.admin.password", "battery-staple-10");
+        String onA = login(app, USER, PASSWORD);
+        String first = secret();
         try (OrdersyncApp b = new OrdersyncApp(tmp.resolve("b"), mappings, changed).start()) {
-            String onA = login(app, USER, PASSWORD);
-            String first = secret();
-            String onB = login(b, USER, "battery-staple-10");
+            // b's start replaced the secret
             String rotated = secret();
+            String onB = login(b, USER, "battery-staple-10");
             assertThat(rotated).isNotEqualTo(first);
             assertThat(withCookie(app, "GET", "/api/providers", onA, false).statusCode()).isEqualTo(401);
             String again = login(app, USER, PASSWORD);
