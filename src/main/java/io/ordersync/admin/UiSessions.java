@@ -298,8 +298,10 @@ public final class UiSessions {
     public void checkCredentials() {
         try {
             key(Duration.ZERO);
-        } catch (Unavailable e) {
-            LOG.debug("The admin credentials were not checked at the start ({}); the first login or cookie checks them", e.getMessage());
+        } catch (RuntimeException e) {
+            // never a reason not to start: the UI's sessions answer 503 until the check succeeds
+            LOG.warn("The admin credentials were not checked at the start ({}); the first login or cookie checks them",
+                    e.getMessage());
         }
     }
 
@@ -315,6 +317,8 @@ public final class UiSessions {
     private volatile boolean fingerprintUnwritten;
     /** This process's first key, derived, whose credentials check failed (guarded by this). */
     private Keyed unchecked;
+    /** The secret and key of a rotation the database refused, for the next try (guarded by this). */
+    private Keyed pendingRotation;
     private long uncheckedAt;
 
     /**
@@ -383,8 +387,13 @@ public final class UiSessions {
                 return k;
             }
             String old = k.secret();
-            String fresh = freshSecret();
-            Keyed rotated = new Keyed(fresh, derive(fresh));
+            // a rotation the database refused is tried again with the same new secret: no derivation per try
+            if (pendingRotation == null) {
+                String next = freshSecret();
+                pendingRotation = new Keyed(next, derive(next));
+            }
+            Keyed rotated = pendingRotation;
+            String fresh = rotated.secret();
             int[] ended = {0};
             boolean done = Tx.runDurable(ds, c -> {
                 try (PreparedStatement up = c.prepareStatement("UPDATE shared_secret SET secret = ?, created_at = ? WHERE name = ? AND secret = ?");
@@ -408,6 +417,7 @@ public final class UiSessions {
                     return true;
                 }
             });
+            pendingRotation = null;
             if (done) {
                 fingerprintUnwritten = false;
                 LOG.info("The admin credentials are not those the UI sessions were last made with: the sessions' shared "
@@ -448,7 +458,15 @@ public final class UiSessions {
         });
     }
 
+    /** How many PBKDF2 derivations this instance made: each costs about a fifth of a second of CPU (for the tests). */
+    public int derivations() {
+        return derivations.get();
+    }
+
+    private final java.util.concurrent.atomic.AtomicInteger derivations = new java.util.concurrent.atomic.AtomicInteger();
+
     private byte[] derive(String secret) {
+        derivations.incrementAndGet();
         try {
             javax.crypto.SecretKeyFactory kdf = javax.crypto.SecretKeyFactory.getInstance("PBKDF2WithHmacSHA256");
             javax.crypto.spec.PBEKeySpec spec = new javax.crypto.spec.PBEKeySpec(credentials, HEX.parseHex(secret), KDF_ITERATIONS, 256);
@@ -500,10 +518,17 @@ public final class UiSessions {
                     insertRow(c, SECRET_NAME, value);
                     return null;
                 });
-            } catch (Tx.TxException raced) {
-                // another instance wrote it first (a duplicate key): read that one below
+            } catch (Tx.TxException refused) {
+                // another instance wrote it first (a duplicate key): read that one. None there: the database refuses
+                // the write (read-only, full), which the caller handles as a database failure
+                found = readSecret();
+                if (found == null) {
+                    throw refused;
+                }
             }
-            found = readSecret();
+            if (found == null) {
+                found = readSecret();
+            }
         }
         if (!wellFormed(found)) {
             throw new IllegalStateException("the UI sessions' shared secret (table shared_secret, name '" + SECRET_NAME

@@ -120,6 +120,50 @@ class CredentialsFingerprintTest {
     }
 
     /**
+     * No secret stored, and writes refused: the start goes on (the first form of the start's check threw, and the
+     * instance did not start), and a session check is a 503, not an error. A running instance whose secret row is
+     * deleted while writes are refused keeps its key. A rotation the database refuses is tried again once a second
+     * without another derivation (the first form derived a new secret's key at every try: a fifth of a second of CPU
+     * a second for anyone who sends a cookie).
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(60)
+    void whatADatabaseThatRefusesWritesCostsAStartARunningInstanceAndARotation() throws Exception {
+        Properties p = Postgres.newDatabase();
+        String database = p.getProperty("ordersync.db.url").replaceAll(".*/", "").replaceAll("\\?.*", "");
+        String forged = "a".repeat(48) + "." + "b".repeat(64);
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(p))) {
+            UiSessions running = instance(ds, "pw1");
+            String cookie = running.create("UI session of admin");
+            exec(ds, "DELETE FROM shared_secret");
+            readOnly(ds, database, true);
+            UiSessions starting = instance(ds, "pw1");
+            starting.checkCredentials();
+            assertThatThrownBy(() -> starting.actor(cookie)).isInstanceOf(UiSessions.Unavailable.class);
+            // the running instance reads the secret again at a MAC that does not hold (at most once a second)
+            Thread.sleep(1100);
+            assertThat(running.actor(forged)).isNull();
+            assertThat(running.actor(cookie)).isEqualTo("UI session of admin");
+            readOnly(ds, database, false);
+
+            // a rotation refused: one derivation of the key, one of the new secret's, and none for the retries
+            instance(ds, "pw1").checkCredentials();
+            readOnly(ds, database, true);
+            UiSessions changed = instance(ds, "pw2");
+            for (int i = 0; i < 4; i++) {
+                assertThatThrownBy(() -> changed.actor(forged)).isInstanceOf(UiSessions.Unavailable.class);
+                Thread.sleep(1100);
+            }
+            assertThat(changed.derivations()).isEqualTo(2);
+            readOnly(ds, database, false);
+            Thread.sleep(1100);
+            assertThat(changed.actor(forged)).isNull();
+            assertThat(changed.derivations()).isEqualTo(2);
+            assertThat(changed.actor(changed.create("after"))).isEqualTo("after");
+        }
+    }
+
+    /**
      * The secret rotated by hand while an instance runs (API.md's way to end every session) or replaced because it
      * was malformed: the instance takes it up and writes its fingerprint with it, so a restart with the same
      * credentials keeps the sessions made since (the first form kept the fingerprint of the old secret: every running
