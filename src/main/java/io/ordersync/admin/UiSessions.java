@@ -362,7 +362,7 @@ public final class UiSessions {
             if (stored == null || !stored.startsWith(tag(k.secret()) + ".") || stored.length() != mine.length()) {
                 boolean written;
                 try {
-                    written = writeFingerprint(stored, mine);
+                    written = writeFingerprint(stored, mine, k.secret());
                 } catch (Tx.TxException refused) {
                     fingerprintUnwritten = true;
                     if (!warnedUnwritten) {
@@ -376,7 +376,11 @@ public final class UiSessions {
                     fingerprintUnwritten = false;
                     return k;
                 }
-                continue; // another instance wrote one meanwhile: compare with that
+                // another instance wrote one meanwhile, or replaced the secret this key was made with (a rotation
+                // since it was read): compare again, with the secret as it is now
+                String now = sharedSecret(k.secret());
+                k = now.equals(k.secret()) ? k : new Keyed(now, derive(now));
+                continue;
             }
             if (!first) {
                 if (!warnedOtherCredentials) {
@@ -431,15 +435,24 @@ public final class UiSessions {
         throw new Tx.TxException(new SQLException("the admin credentials' fingerprint kept changing while it was checked"));
     }
 
-    /** Writes {@code mine} where {@code stored} was (none: a new row); false when another instance changed it first. */
-    private boolean writeFingerprint(String stored, String mine) {
+    /**
+     * Writes {@code mine} where {@code stored} was (none: a new row), while the secret is still {@code secret}; false
+     * when another instance changed either first (a fingerprint of a secret replaced meanwhile would be stale at once).
+     */
+    private boolean writeFingerprint(String stored, String mine, String secret) {
         if (stored == null) {
             try {
-                Tx.runDurable(ds, c -> {
-                    insertRow(c, CREDENTIALS_NAME, mine);
-                    return null;
+                return Tx.runDurable(ds, c -> {
+                    try (PreparedStatement ins = c.prepareStatement("INSERT INTO shared_secret (name, secret, created_at) "
+                            + "SELECT ?, ?, ? FROM shared_secret WHERE name = ? AND secret = ?")) {
+                        ins.setString(1, CREDENTIALS_NAME);
+                        ins.setString(2, mine);
+                        ins.setObject(3, OffsetDateTime.ofInstant(clock.instant(), ZoneOffset.UTC));
+                        ins.setString(4, SECRET_NAME);
+                        ins.setString(5, secret);
+                        return ins.executeUpdate() == 1;
+                    }
                 });
-                return true;
             } catch (Tx.TxException e) {
                 if (readRow(CREDENTIALS_NAME) != null) {
                     return false; // raced: another instance inserted it
@@ -448,11 +461,14 @@ public final class UiSessions {
             }
         }
         return Tx.runDurable(ds, c -> {
-            try (PreparedStatement up = c.prepareStatement("UPDATE shared_secret SET secret = ?, created_at = ? WHERE name = ? AND secret = ?")) {
+            try (PreparedStatement up = c.prepareStatement("UPDATE shared_secret SET secret = ?, created_at = ? WHERE name = ? "
+                    + "AND secret = ? AND EXISTS (SELECT 1 FROM shared_secret s WHERE s.name = ? AND s.secret = ?)")) {
                 up.setString(1, mine);
                 up.setObject(2, OffsetDateTime.ofInstant(clock.instant(), ZoneOffset.UTC));
                 up.setString(3, CREDENTIALS_NAME);
                 up.setString(4, stored);
+                up.setString(5, SECRET_NAME);
+                up.setString(6, secret);
                 return up.executeUpdate() == 1;
             }
         });

@@ -197,7 +197,11 @@ class CredentialsFingerprintTest {
         }
     }
 
-    /** Six instances starting at once with the same new credentials: one rotation, and every cookie good on all. */
+    /**
+     * Six instances starting at once with the same new credentials: one rotation, and every cookie good on all six.
+     * (Once in two runs, an instance of the first form had read the secret before another replaced it: the next test
+     * does that on purpose.)
+     */
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
     void instancesStartingAtOnceWithTheSameNewCredentialsRotateOnce(String db) throws Exception {
@@ -237,6 +241,45 @@ class CredentialsFingerprintTest {
                 pool.shutdown();
                 sessionsLog.detachAppender(log);
             }
+        }
+    }
+
+    /**
+     * An instance that read the secret just before another with the same new credentials replaced it finds a
+     * fingerprint of another secret than the one it read. The first form took that for "nothing to compare with" and
+     * wrote its own over it, with the old secret: its cookies were good on no other instance, and the fingerprint
+     * was stale. Here the other instance's rotation runs exactly between the two reads (at the second connection the
+     * late instance asks for).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void anInstanceThatReadTheSecretJustBeforeARotationTakesTheNewOne(String db) throws Exception {
+        try (HikariDataSource ds = open(db)) {
+            instance(ds, "pw1").create("old");
+            UiSessions early = instance(ds, "pw2");
+            java.util.concurrent.atomic.AtomicInteger asked = new java.util.concurrent.atomic.AtomicInteger();
+            javax.sql.DataSource between = (javax.sql.DataSource) java.lang.reflect.Proxy.newProxyInstance(getClass().getClassLoader(),
+                    new Class<?>[]{javax.sql.DataSource.class}, (proxy, m, args) -> {
+                        if (m.getName().equals("getConnection") && asked.incrementAndGet() == 2) {
+                            early.checkCredentials(); // the secret read, the fingerprint not yet: the rotation now
+                        }
+                        try {
+                            return m.invoke(ds, args);
+                        } catch (java.lang.reflect.InvocationTargetException e) {
+                            throw e.getCause();
+                        }
+                    });
+            String before = secret(ds, "ui-session");
+            UiSessions late = new UiSessions(between, Clock.systemUTC(), null, "admin", "pw2");
+            String cookie = late.create("late");
+            String after = secret(ds, "ui-session");
+            assertThat(after).as("rotated once, by the early instance").isNotEqualTo(before);
+            assertThat(early.actor(cookie)).isEqualTo("late");
+            assertThat(late.actor(early.create("early"))).isEqualTo("early");
+            assertThat(secret(ds, "ui-session")).isEqualTo(after);
+            UiSessions restarted = instance(ds, "pw2");
+            restarted.checkCredentials();
+            assertThat(restarted.actor(cookie)).as("the fingerprint is the current secret's: a restart keeps the sessions").isEqualTo("late");
         }
     }
 }
