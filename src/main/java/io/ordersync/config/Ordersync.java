@@ -75,7 +75,8 @@ public final class Ordersync {
     private final DatabaseClock clock;
     private final io.ordersync.admin.MappingEditor mappingEditor;
     private final io.ordersync.admin.UiSessions sessions;
-    private final java.util.concurrent.atomic.AtomicBoolean credentialsChecked = new java.util.concurrent.atomic.AtomicBoolean();
+    /** The start's check of the admin credentials ({@link io.ordersync.admin.UiSessions#checkCredentials}). */
+    private final java.util.concurrent.atomic.AtomicReference<Thread> credentialsCheck = new java.util.concurrent.atomic.AtomicReference<>();
     private final SyncQueue queue;
     private final OrderStore store;
     private final JmsBroker jms;
@@ -352,7 +353,12 @@ public final class Ordersync {
             context.addService(o.dispatcher, true, true);
             context.addService(new ServiceSupport() {
                 @Override
-                protected void doStop() {
+                protected void doStop() throws InterruptedException {
+                    // a start's check of the credentials ends first: an instance stopped at once still rotated
+                    Thread check = o.credentialsCheck.get();
+                    if (check != null) {
+                        check.join(10_000);
+                    }
                     o.dataSource.close();
                 }
             }, true, true);
@@ -365,12 +371,7 @@ public final class Ordersync {
                     o.clock.synchronize();
                     // the editor's saves made by other instances from now on reach this instance's files
                     o.mappingEditor.started();
-                    // the admin credentials compared with those the UI sessions were last made with, before anything
-                    // is served: credentials set back to earlier ones end the sessions of their earlier use even if
-                    // this instance stops before anyone logs in (a PBKDF2 derivation, about a fifth of a second)
-                    if (o.credentialsChecked.compareAndSet(false, true)) {
-                        o.sessions.checkCredentials();
-                    }
+
                 }
 
                 @Override
@@ -386,6 +387,18 @@ public final class Ordersync {
                 @Override
                 public void onCamelContextFullyStarted(CamelContext ctx, boolean alreadyStarted) throws Exception {
                     o.createProviderRoutes();
+                    // the admin credentials compared with those the UI sessions were last made with: credentials set
+                    // back to earlier ones end the sessions of their earlier use even if nobody logs in before the
+                    // next change. A PBKDF2 derivation (0.2 s, about 0.8 s with the production options' C1 only): on
+                    // its own thread, not in the start's time; a login or cookie meanwhile waits for it, and a stop
+                    // waits for it too (up to 10 s)
+                    if (o.credentialsCheck.get() == null) {
+                        Thread check = new Thread(o.sessions::checkCredentials, "ordersync-credentials-check");
+                        check.setDaemon(true);
+                        if (o.credentialsCheck.compareAndSet(null, check)) {
+                            check.start();
+                        }
+                    }
                 }
             });
         } catch (Exception e) {

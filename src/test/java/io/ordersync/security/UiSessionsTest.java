@@ -138,11 +138,11 @@ class UiSessionsTest extends AppTestSupport {
         // the password changed: the sessions opened with the old one end, though their rows are still there
         props.put("ordersync.admin.password", "battery-staple-10");
         app = new OrdersyncApp(tmp.resolve("data"), mappings, props).start();
-        // the secret replaced and the ended sessions' rows deleted by the start
-        assertThat(secret()).isNotEqualTo(secret);
-        assertThat(app.count("SELECT COUNT(*) FROM ui_session")).isZero();
         assertThat(withCookie(app, "GET", "/api/providers", byPassword, false).statusCode()).isEqualTo(401);
         assertThat(withCookie(app, "GET", "/api/providers", byToken, false).statusCode()).isEqualTo(401);
+        // the secret replaced and the ended sessions' rows deleted (by the start's check, which a cookie waits for)
+        assertThat(secret()).isNotEqualTo(secret);
+        assertThat(app.count("SELECT COUNT(*) FROM ui_session")).isZero();
         assertThat(login(app, USER, PASSWORD)).isNull();
         String byNewPassword = login(app, USER, "battery-staple-10");
         assertThat(withCookie(app, "GET", "/api/providers", byNewPassword, false).statusCode()).isEqualTo(200);
@@ -201,7 +201,8 @@ class UiSessionsTest extends AppTestSupport {
         String onA = login(app, USER, PASSWORD);
         String first = secret();
         try (OrdersyncApp b = new OrdersyncApp(tmp.resolve("b"), mappings, changed).start()) {
-            // b's start replaced the secret
+            // b's start replaced the secret (its check runs beside the start)
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10)).until(() -> !secret().equals(first));
             String rotated = secret();
             String onB = login(b, USER, "battery-staple-10");
             assertThat(rotated).isNotEqualTo(first);
