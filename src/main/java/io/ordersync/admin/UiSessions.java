@@ -293,10 +293,22 @@ public final class UiSessions {
     /**
      * Checks this process's credentials now, as the first use of the key would: called once at the start, so that
      * credentials set back to earlier ones end the sessions of their earlier use even when nothing else needs the key
-     * before the next change. A failure is left to the first use.
+     * before the next change. Without a live session there is nothing to end, and the derivation is left to the first
+     * use. A failure is left to the first use too.
      */
     public void checkCredentials() {
         try {
+            boolean anyLive = Tx.run(ds, c -> {
+                try (PreparedStatement q = c.prepareStatement("SELECT 1 FROM ui_session WHERE expires_at > ? FETCH FIRST 1 ROW ONLY")) {
+                    q.setObject(1, OffsetDateTime.ofInstant(clock.instant(), ZoneOffset.UTC));
+                    try (ResultSet rs = q.executeQuery()) {
+                        return rs.next();
+                    }
+                }
+            });
+            if (!anyLive) {
+                return;
+            }
             key(Duration.ZERO);
         } catch (RuntimeException e) {
             // never a reason not to start: the UI's sessions answer 503 until the check succeeds

@@ -389,9 +389,9 @@ public final class Ordersync {
                     o.createProviderRoutes();
                     // the admin credentials compared with those the UI sessions were last made with: credentials set
                     // back to earlier ones end the sessions of their earlier use even if nobody logs in before the
-                    // next change. A PBKDF2 derivation (0.2 s, about 0.8 s with the production options' C1 only): on
-                    // its own thread, not in the start's time; a login or cookie meanwhile waits for it, and a stop
-                    // waits for it too (up to 10 s)
+                    // next change. A PBKDF2 derivation (0.2 s, about 0.8 s with the production options' C1 only) when a
+                    // session is live: on its own thread, not in the start's time; a login or cookie meanwhile waits
+                    // for it, and a stop waits for it too (up to 10 s)
                     if (o.credentialsCheck.get() == null) {
                         Thread check = new Thread(o.sessions::checkCredentials, "ordersync-credentials-check");
                         check.setDaemon(true);
