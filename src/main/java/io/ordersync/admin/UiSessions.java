@@ -343,11 +343,7 @@ public final class UiSessions {
     }
 
     private static String tag(String secret) {
-        try {
-            return HEX.formatHex(MessageDigest.getInstance("SHA-256").digest(secret.getBytes(StandardCharsets.US_ASCII)), 0, 8);
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("SHA-256 is part of every JDK", e);
-        }
+        return hash(secret).substring(0, 16);
     }
 
     /**

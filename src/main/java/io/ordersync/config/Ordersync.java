@@ -371,7 +371,6 @@ public final class Ordersync {
                     o.clock.synchronize();
                     // the editor's saves made by other instances from now on reach this instance's files
                     o.mappingEditor.started();
-
                 }
 
                 @Override

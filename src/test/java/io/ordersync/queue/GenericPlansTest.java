@@ -165,7 +165,7 @@ class GenericPlansTest {
                 case "vacuumed after a backlog" -> {
                     queueRows(s, "W", 10_000, "waiting");
                     s.execute("DELETE FROM sync_queue");
-                    s.execute("VACUUM ANALYZE sync_queue");
+                    vacuumedEmpty(s, "VACUUM ANALYZE sync_queue");
                 }
                 case RACED -> { }
                 case STALE -> {
@@ -260,12 +260,33 @@ class GenericPlansTest {
     }
 
     /** Statistics taken of the rows there are, then the rows deleted (and vacuumed away). */
-    private static void analyzeThenEmpty(Statement s, boolean vacuum) throws java.sql.SQLException {
+    private static void analyzeThenEmpty(Statement s, boolean vacuum) throws Exception {
         s.execute("ANALYZE sync_queue");
         s.execute("DELETE FROM sync_queue");
         if (vacuum) {
-            s.execute("VACUUM sync_queue");
+            vacuumedEmpty(s, "VACUUM sync_queue");
         }
+    }
+
+    /**
+     * Vacuums the emptied queue until its rows are gone and its pages given back, as the state's name says. A
+     * snapshot held meanwhile in the same database (an auto-analyze of another table, in one CI run) keeps the deleted
+     * rows for it: a VACUUM then removes nothing, and the queue's 10 000 dead rows stay in every index. That is another
+     * state, the stale estimate's, which the statistics check repairs (reproduced with a snapshot held through the
+     * setup: both cases of "analyzed with a backlog since claimed" and of "vacuumed after a backlog" failed).
+     */
+    private static void vacuumedEmpty(Statement s, String vacuum) throws Exception {
+        for (int i = 0; i < 100; i++) {
+            s.execute(vacuum);
+            try (ResultSet rs = s.executeQuery("SELECT pg_relation_size('sync_queue')")) {
+                rs.next();
+                if (rs.getLong(1) == 0) {
+                    return;
+                }
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("sync_queue kept its pages through 100 vacuums: a snapshot older than its delete is held");
     }
 
     private static void queueRows(Statement s, String prefix, int n, String slot) throws java.sql.SQLException {
