@@ -71,7 +71,7 @@ public final class ConcurrencyGate implements Processor {
         });
     }
 
-    /** How many syncs of {@code key} run now (for tests and the API). */
+    /** How many syncs of {@code key} run now (for the tests). */
     public int running(String key) {
         Count c = counts.get(key);
         if (c == null) {
