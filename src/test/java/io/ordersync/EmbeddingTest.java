@@ -2,6 +2,7 @@ package io.ordersync;
 
 import io.ordersync.config.Ordersync;
 import io.ordersync.config.OrdersyncSettings;
+import io.ordersync.support.Ports;
 import io.ordersync.support.FakeTarget;
 import io.ordersync.support.Fixtures;
 import org.apache.camel.CamelContext;
@@ -15,7 +16,6 @@ import org.apache.camel.test.junit5.CamelTestSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -68,9 +68,7 @@ class EmbeddingTest extends CamelTestSupport {
         ordersync = Ordersync.install(context, OrdersyncSettings.from(settings));
 
         // the host platform provides the HTTP server that platform-http routes use
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
+        port = Ports.free();
         VertxPlatformHttpServerConfiguration http = new VertxPlatformHttpServerConfiguration();
         http.setBindHost("127.0.0.1");
         http.setBindPort(port);

@@ -1,6 +1,7 @@
 package io.ordersync;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ordersync.support.Ports;
 import io.ordersync.support.AppTestSupport;
 import io.ordersync.support.Fixtures;
 import io.ordersync.support.OrdersyncApp;
@@ -12,7 +13,6 @@ import org.apache.activemq.artemis.core.server.embedded.EmbeddedActiveMQ;
 import org.apache.activemq.artemis.jms.client.ActiveMQConnectionFactory;
 import org.junit.jupiter.api.Test;
 
-import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
@@ -25,10 +25,8 @@ import static org.awaitility.Awaitility.await;
 /** JMS intake against a real Artemis broker: embedded or external, poison messages, ordering, a broker restart. */
 class JmsIntakeTest extends AppTestSupport {
 
-    private static int freePort() throws Exception {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        }
+    private static int freePort() {
+        return Ports.free();
     }
 
     private static void send(String url, List<String> bodies) throws Exception {

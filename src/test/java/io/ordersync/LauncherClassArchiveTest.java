@@ -1,6 +1,7 @@
 package io.ordersync;
 
 import io.ordersync.bench.FootprintBench;
+import io.ordersync.support.Ports;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -58,10 +59,8 @@ class LauncherClassArchiveTest {
     private Started start(Map<String, String> env) throws Exception {
         int port;
         int management;
-        try (ServerSocket a = new ServerSocket(0); ServerSocket b = new ServerSocket(0)) {
-            port = a.getLocalPort();
-            management = b.getLocalPort();
-        }
+        port = Ports.free();
+        management = Ports.free();
         ProcessBuilder builder = new ProcessBuilder("./ordersync", "-Dcamel.server.port=" + port, "-Dcamel.server.host=127.0.0.1",
                 "-Dcamel.management.port=" + management, "-Dordersync.mappings.dir=" + tmp.resolve("mappings").toAbsolutePath())
                 .directory(install.toFile()).redirectErrorStream(true);

@@ -1,12 +1,12 @@
 package io.ordersync;
 
 import io.ordersync.demo.Demo;
+import io.ordersync.support.Ports;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -55,10 +55,8 @@ class LauncherTest {
     void aNormalStartPrintsOneReadyLineWithItsUrls() throws Exception {
         int port;
         int management;
-        try (ServerSocket a = new ServerSocket(0); ServerSocket b = new ServerSocket(0)) {
-            port = a.getLocalPort();
-            management = b.getLocalPort();
-        }
+        port = Ports.free();
+        management = Ports.free();
         Files.createDirectories(tmp.resolve("mappings"));
         ProcessBuilder builder = new ProcessBuilder("./ordersync", "-Dcamel.server.port=" + port, "-Dcamel.server.host=127.0.0.1",
                 "-Dcamel.management.port=" + management, "-Dordersync.db.url=jdbc:h2:file:" + tmp.resolve("db").toAbsolutePath(),

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpServer;
 import io.ordersync.order.Retention;
+import io.ordersync.support.Ports;
 import io.ordersync.support.AppTestSupport;
 import io.ordersync.support.OrdersyncApp;
 import io.ordersync.support.Postgres;
@@ -164,9 +165,7 @@ class OrdersAndAttemptsTest extends AppTestSupport {
 
     @Test
     void aTargetThatRefusesConnectionsIsATryWithAnErrorAndNoStatus() throws Exception {
-        java.net.ServerSocket s = new java.net.ServerSocket(0);
-        int port = s.getLocalPort();
-        s.close();
+        int port = Ports.free();
         startMembers("http://127.0.0.1:" + port, Map.of());
         app.post("/api/events", fixture("order-abc12").toString());
         await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM sync_tries") >= 1);

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.icegreen.greenmail.junit5.GreenMailExtension;
 import com.icegreen.greenmail.util.ServerSetupTest;
 import io.ordersync.examples.MailingListProvider;
+import io.ordersync.support.Ports;
 import io.ordersync.support.AppTestSupport;
 import io.ordersync.support.FakeTarget;
 import io.ordersync.support.OrdersyncApp;
@@ -20,7 +21,6 @@ import org.apache.activemq.artemis.jms.client.ActiveMQConnectionFactory;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.DriverManager;
@@ -168,10 +168,7 @@ class ProviderKindsTest extends AppTestSupport {
 
     @Test
     void anEndpointProviderSendsTheOrderToAnArtemisQueueAndRidesOutTheBrokerBeingDown() throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
+        int port = Ports.free();
         copyExample("endpoint-jms", "crm-queue.yaml");
         // short backoff for the test
         Files.writeString(mappings.resolve("crm-queue.yaml"), Files.readString(mappings.resolve("crm-queue.yaml"))

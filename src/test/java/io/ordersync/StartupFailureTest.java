@@ -2,6 +2,7 @@ package io.ordersync;
 
 import io.ordersync.config.Ordersync;
 import io.ordersync.config.OrdersyncSettings;
+import io.ordersync.support.Ports;
 import io.ordersync.support.Fixtures;
 import org.apache.camel.CamelContext;
 import org.apache.camel.impl.DefaultCamelContext;
@@ -58,10 +59,7 @@ class StartupFailureTest {
 
     @Test
     void unreachableDatabaseFailsTheStartWithItsErrorAndStartsNoRoute() throws Exception {
-        int closedPort;
-        try (ServerSocket s = new ServerSocket(0)) {
-            closedPort = s.getLocalPort();
-        }
+        int closedPort = Ports.free();
         Path dir = Files.createTempDirectory("ordersync-startup");
         Fixtures.mapping(dir.resolve("mappings"), "crm", Map.of());
         Properties settings = new Properties();

@@ -70,9 +70,7 @@ class ExposureSecurityTest {
         return Optional.empty();
     }
 
-    private static int freePort() throws Exception {
-        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
-            return s.getLocalPort();
-        }
+    private static int freePort() {
+        return io.ordersync.support.Ports.free();
     }
 }

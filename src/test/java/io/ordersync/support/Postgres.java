@@ -18,7 +18,7 @@ public final class Postgres {
 
     private static synchronized EmbeddedPostgres server() throws Exception {
         if (server == null) {
-            server = EmbeddedPostgres.builder().start();
+            server = EmbeddedPostgres.builder().setPort(Ports.free()).start();
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
                 try {
                     server.close();

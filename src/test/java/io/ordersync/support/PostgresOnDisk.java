@@ -2,7 +2,6 @@ package io.ordersync.support;
 
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 
-import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.Statement;
@@ -18,10 +17,8 @@ public final class PostgresOnDisk {
     private PostgresOnDisk() {
     }
 
-    public static int freePort() throws Exception {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
-        }
+    public static int freePort() {
+        return Ports.free();
     }
 
     /**

@@ -6,7 +6,6 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -46,9 +45,7 @@ public final class Prism implements AutoCloseable {
 
     private Prism(Path spec) throws Exception {
         requireInstalled();
-        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            port = s.getLocalPort();
-        }
+        port = Ports.free();
         process = new ProcessBuilder(BIN.toAbsolutePath().toString(), "mock", "-h", "127.0.0.1", "-p", String.valueOf(port),
                 spec.toAbsolutePath().toString()).redirectErrorStream(true).start();
         Thread reader = new Thread(() -> {
