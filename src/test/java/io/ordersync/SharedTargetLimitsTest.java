@@ -74,16 +74,75 @@ class SharedTargetLimitsTest extends AppTestSupport {
         assertThat(registry(app).rateShare("guarded")).isEqualTo(4);
     }
 
+    /**
+     * A stop whose grace time runs out while a's one place is held by a sync whose request is not answered yet, and
+     * a's other worker waits at the gate for that place. The waiting sync (and any row a claimed and no worker took)
+     * has sent nothing: its row is handed back due now, no attempt counted, not parked. The running sync may still
+     * reach the target: its row stays a's, left to its lease. Before, the stop handed that row back too, and b could
+     * send the order while a's request was still on its way.
+     */
+    @Test
+    void aStopThatRunsOutHandsBackTheUntriedRowsAndLeavesTheRunningOneToItsLease() throws Exception {
+        target.close();
+        target = new FakeTarget().requireAuthorization(a -> a != null && a.startsWith("Bearer s3cret"));
+        // every request is answered after 20 s: a's one place stays taken through its stop
+        target.randomFaults(0, 1.0, 20_000);
+        try (Instances both = start("0", "2", "30000", Map.of("camel.main.shutdown-timeout", "1"))) {
+            post(both, 8);
+            // a: its share (1) inside the gate, its other worker waiting there
+            await().atMost(Duration.ofSeconds(15)).untilAsserted(() -> assertThat(
+                    app.count("SELECT COUNT(*) FROM sync_queue WHERE claimed_by = 'a'") >= 2 && gate(app).running("guarded") == 1)
+                    .as("inside a's gate: %d; the queue: %s", gate(app).running("guarded"),
+                            app.query("SELECT order_code, claimed_by FROM sync_queue ORDER BY id")).isTrue());
+            Thread.sleep(300);
+            List<String> claimed = app.query("SELECT order_code FROM sync_queue WHERE claimed_by = 'a'").stream()
+                    .map(r -> (String) r.get("order_code")).toList();
+            List<String> sent = target.requests().stream().filter(r -> "Bearer s3cret".equals(r.authorization()))
+                    .map(r -> r.path() + "?" + r.query() + " " + r.body()).toList();
+            List<String> running = claimed.stream()
+                    .filter(code -> sent.stream().anyMatch(r -> r.contains(code.toLowerCase() + "@") || r.contains(code.toLowerCase() + "%40")))
+                    .toList();
+            assertThat(running).as("a's rows %s, a's requests %s", claimed, sent).hasSize(1);
+
+            app.stop();
+            for (String code : claimed) {
+                List<Map<String, Object>> row = both.b().query("SELECT * FROM sync_queue WHERE order_code = ?", code);
+                assertThat(row).as(code).hasSize(1);
+                if (code.equals(running.get(0))) {
+                    assertThat(row.get(0)).as(row.toString()).containsEntry("claimed_by", "a").containsEntry("slot", "inflight");
+                } else {
+                    // waiting again, or already taken by b (its share grew when a withdrew)
+                    assertThat(row.get(0)).as(row.toString())
+                            .containsEntry("failed_attempts", 0)
+                            .containsEntry("need_manual_retry", null)
+                            .containsEntry("last_error", null);
+                    assertThat(row.get(0).get("claimed_by")).as(row.toString()).isNotEqualTo("a");
+                }
+            }
+            assertThat(both.b().count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry IS NOT NULL")).as("rows parked").isZero();
+        }
+    }
+
+    private static io.ordersync.delivery.ConcurrencyGate gate(OrdersyncApp on) {
+        return on.context().getRegistry().lookupByNameAndType("ordersync.providers.concurrencyGate", io.ordersync.delivery.ConcurrencyGate.class);
+    }
+
     /** Two instances on one PostgreSQL, b with its own token; both have seen the other run the provider. */
     private Instances start(String rateLimit, String concurrency) throws Exception {
-        Path file = Fixtures.mapping(mappings, "guarded", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "5000",
+        return start(rateLimit, concurrency, "5000", Map.of());
+    }
+
+    private Instances start(String rateLimit, String concurrency, String responseTimeoutMs, Map<String, String> aProps) throws Exception {
+        Path file = Fixtures.mapping(mappings, "guarded", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", responseTimeoutMs,
                 "rate_limit", rateLimit, "breaker", "false"));
         if (!concurrency.equals("4")) {
             Files.writeString(file, Files.readString(file).replace("concurrency: 4", "concurrency: " + concurrency));
         }
         Map<String, String> props = crmOn(Postgres.newDatabase());
         props.put("ordersync.redelivery.maximum", "0");
-        app = new OrdersyncApp(tmp.resolve("a"), mappings, withId(props, "a", "s3cret")).start();
+        Map<String, String> a = withId(props, "a", "s3cret");
+        a.putAll(aProps);
+        app = new OrdersyncApp(tmp.resolve("a"), mappings, a).start();
         OrdersyncApp b = new OrdersyncApp(tmp.resolve("b"), mappings, withId(props, "b", "s3cret-b")).start();
         // each sees the other once the other has announced (at its first claim) and it read the others (every second)
         await().atMost(Duration.ofSeconds(15)).until(() -> registry(app).instances("guarded") == 2 && registry(b).instances("guarded") == 2);

@@ -188,7 +188,9 @@ public final class Ordersync {
                 e -> e.getIn().getBody(io.ordersync.queue.QueueEntry.class).provider(), e -> {
                     Provider p = providers.active(e.getIn().getBody(io.ordersync.queue.QueueEntry.class).provider());
                     return p == null ? 1 : providers.concurrencyShare(p);
-                }));
+                }, e -> dispatcher.began(e.getIn().getBody(io.ordersync.queue.QueueEntry.class), io.ordersync.delivery.DeliverySteps.sentFlag(e)),
+                e -> dispatcher.handBack(e.getIn().getBody(io.ordersync.queue.QueueEntry.class),
+                        "its sync was stopped while it waited for its place (nothing sent)")));
         r.bind("ordersync.providers.rateShare", new org.apache.camel.support.ExpressionAdapter() {
             @Override
             public Object evaluate(org.apache.camel.Exchange e) {

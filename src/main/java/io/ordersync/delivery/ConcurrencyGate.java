@@ -9,6 +9,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.function.ToIntFunction;
 
@@ -22,6 +23,10 @@ import java.util.function.ToIntFunction;
  * then starts on a fresh semaphore beside them. A sync that took longer than that (a slow target, redeliveries)
  * let twice the share run at once (BENCHMARKS.md, issue 18 round twenty-nine). Here a provider's count is never
  * forgotten.
+ * <p>
+ * A sync interrupted while it waits (a stop whose grace time ran out, the route's workers shut down) has done
+ * nothing: it goes to {@code untried}, which hands its row back, and its exchange ends there, without the failure
+ * handling that would count an attempt or park the row.
  */
 public final class ConcurrencyGate implements Processor {
 
@@ -36,27 +41,50 @@ public final class ConcurrencyGate implements Processor {
 
     private final Function<Exchange, String> key;
     private final ToIntFunction<Exchange> limit;
+    private final Consumer<Exchange> entered;
+    private final Consumer<Exchange> untried;
     private final Map<String, Count> counts = new ConcurrentHashMap<>();
 
-    /** {@code key}: the provider of the exchange's sync; {@code limit}: how many of its syncs may run here (≥ 1). */
-    public ConcurrencyGate(Function<Exchange, String> key, ToIntFunction<Exchange> limit) {
+    /**
+     * {@code key}: the provider of the exchange's sync; {@code limit}: how many of its syncs may run here (≥ 1);
+     * {@code entered}: told when a sync has its place and begins (ordersync notes the row, so that a stop that runs
+     * out of time does not hand it back once it sent a request); {@code untried}: what becomes of a sync
+     * interrupted before it entered (its row handed back).
+     */
+    public ConcurrencyGate(Function<Exchange, String> key, ToIntFunction<Exchange> limit, Consumer<Exchange> entered,
+                           Consumer<Exchange> untried) {
         this.key = key;
         this.limit = limit;
+        this.entered = entered;
+        this.untried = untried;
     }
 
     @Override
-    public void process(Exchange exchange) throws InterruptedException {
+    public void process(Exchange exchange) {
         String k = key.apply(exchange);
         Count c = counts.computeIfAbsent(k, x -> new Count());
-        c.lock.lockInterruptibly();
         try {
-            while (c.running >= Math.max(1, limit.applyAsInt(exchange))) {
-                c.freed.await(RECHECK_MS, TimeUnit.MILLISECONDS);
+            c.lock.lockInterruptibly();
+            try {
+                while (c.running >= Math.max(1, limit.applyAsInt(exchange))) {
+                    c.freed.await(RECHECK_MS, TimeUnit.MILLISECONDS);
+                }
+                c.running++;
+            } finally {
+                c.lock.unlock();
             }
-            c.running++;
-        } finally {
-            c.lock.unlock();
+        } catch (InterruptedException stopped) {
+            // the flag is clear while the row is handed back (an interrupted thread's file I/O would close H2's
+            // file), and set again for the worker, which is being stopped
+            try {
+                untried.accept(exchange);
+            } finally {
+                exchange.setRouteStop(true);
+                Thread.currentThread().interrupt();
+            }
+            return;
         }
+        entered.accept(exchange);
         exchange.getExchangeExtension().addOnCompletion(new SynchronizationAdapter() {
             @Override
             public void onDone(Exchange done) {

@@ -120,6 +120,16 @@ public final class DeliverySteps {
 
     // ---- the provider route ----
 
+    /** Whether any try of the exchange's queue row sent a request: made at its first use, kept across redeliveries. */
+    public static java.util.concurrent.atomic.AtomicBoolean sentFlag(Exchange exchange) {
+        java.util.concurrent.atomic.AtomicBoolean sent = exchange.getProperty(SENT, java.util.concurrent.atomic.AtomicBoolean.class);
+        if (sent == null) {
+            sent = new java.util.concurrent.atomic.AtomicBoolean();
+            exchange.setProperty(SENT, sent);
+        }
+        return sent;
+    }
+
     /** Loads the order's newest snapshot and plans its objects for the provider's current version. */
     public void begin(Exchange exchange) {
         if (Preview.of(exchange)) {
@@ -135,11 +145,7 @@ public final class DeliverySteps {
         if (exchange.getProperty(OAUTH2_RETRIED) == null) {
             exchange.setProperty(OAUTH2_RETRIED, new java.util.concurrent.atomic.AtomicBoolean());
         }
-        java.util.concurrent.atomic.AtomicBoolean sent = exchange.getProperty(SENT, java.util.concurrent.atomic.AtomicBoolean.class);
-        if (sent == null) {
-            sent = new java.util.concurrent.atomic.AtomicBoolean();
-            exchange.setProperty(SENT, sent);
-        }
+        java.util.concurrent.atomic.AtomicBoolean sent = sentFlag(exchange);
         if (exchange.getProperty(ATTEMPTS) == null) {
             // made here, outside the circuit breaker: the breaker runs the call on a copy of the exchange, which
             // shares this list but would drop a property it set itself when the call fails

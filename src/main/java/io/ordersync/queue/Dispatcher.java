@@ -363,6 +363,7 @@ public final class Dispatcher extends ServiceSupport {
     public void finished(QueueEntry e) {
         snapshots.remove(e.id());
         storing.remove(e.id());
+        sentBy.remove(e.id());
         if (claimed.remove(e.id()) != null) {
             Integer left = inFlight.computeIfPresent(e.provider(), (k, v) -> v <= 1 ? null : v - 1);
             Provider p = providers.active(e.provider());
@@ -375,10 +376,14 @@ public final class Dispatcher extends ServiceSupport {
 
     /** A row that could not be handed to its provider's route: back to waiting, due now, no attempt counted. */
     public void handBack(QueueEntry e) {
+        handBack(e, "it could not be handed to route provider-" + e.provider());
+    }
+
+    /** A claimed row whose sync did not begin ({@code why}): back to waiting, due now, no attempt counted. */
+    public void handBack(QueueEntry e, String why) {
         try {
             Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(), clock.instant(), null, e.lastError()));
-            LOG.warn("Queue row {} of {}/{} could not be handed to route provider-{}; it waits again", e.id(), e.eventSlug(),
-                    e.orderCode(), e.provider());
+            LOG.warn("Queue row {} of {}/{} for {} waits again: {}", e.id(), e.eventSlug(), e.orderCode(), e.provider(), why);
         } finally {
             finished(e);
         }
@@ -449,17 +454,28 @@ public final class Dispatcher extends ServiceSupport {
     protected void doStart() {
     }
 
-    /** Hands back, due now, the rows this instance claimed but never started (routes are stopped by now). */
+    /**
+     * Hands back, due now, the rows this instance claimed but never started (routes are stopped by now). A row whose
+     * sync began and has not ended (a stop that ran out of time) is left to its lease.
+     */
     @Override
     protected void doStop() {
         // the outcomes of the syncs that ran are stored first: their rows are done, not to be handed back
         boolean stored = beforeHandBack.getAsBoolean();
         int n = 0;
         int left = 0;
+        int running = 0;
         for (QueueEntry e : new ArrayList<>(claimed.values())) {
             if (!stored && storing.contains(e.id())) {
                 // synced, its outcome still on its way to the database: handed back, it would be synced again
                 left++;
+                continue;
+            }
+            java.util.concurrent.atomic.AtomicBoolean sent = sentBy.get(e.id());
+            if (sent != null && sent.get()) {
+                // still syncing when the stop's grace time ran out, a request sent (its answer not come, say): handed
+                // back, another instance could send the order beside it
+                running++;
                 continue;
             }
             try {
@@ -486,6 +502,10 @@ public final class Dispatcher extends ServiceSupport {
             LOG.warn("{} claimed queue rows whose outcomes were still being stored are not handed back; each is done"
                     + " when its outcome is stored, or waits for its lease", left);
         }
+        if (running > 0) {
+            LOG.warn("{} syncs were still running when the stop's grace time ran out; their rows are not handed back"
+                    + " (a request may still reach the target) and wait for their leases", running);
+        }
         try {
             presence.withdraw();
         } catch (RuntimeException e) {
@@ -503,6 +523,17 @@ public final class Dispatcher extends ServiceSupport {
      */
     public void beforeHandBack(java.util.function.BooleanSupplier r) {
         this.beforeHandBack = r;
+    }
+
+    /** Claimed rows whose sync began (they passed the provider's concurrency gate), until {@link #finished}: whether it sent a request. */
+    private final Map<Long, java.util.concurrent.atomic.AtomicBoolean> sentBy = new ConcurrentHashMap<>();
+
+    /**
+     * The row's sync begins (it passed the concurrency gate); {@code sent} turns true when it sends its first
+     * request, and from then on a stop does not hand the row back.
+     */
+    public void began(QueueEntry e, java.util.concurrent.atomic.AtomicBoolean sent) {
+        sentBy.put(e.id(), sent);
     }
 
     /** Ids of claimed rows whose sync is done and whose outcome was handed to the group commit, until {@link #finished}. */

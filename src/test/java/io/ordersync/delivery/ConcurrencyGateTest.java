@@ -25,6 +25,8 @@ class ConcurrencyGateTest {
     private final AtomicInteger done = new AtomicInteger();
     private final AtomicInteger share = new AtomicInteger(1);
     private final List<String> failures = new CopyOnWriteArrayList<>();
+    private final List<String> untried = new CopyOnWriteArrayList<>();
+    private final List<String> entered = new CopyOnWriteArrayList<>();
 
     private DefaultCamelContext context(ConcurrencyGate gate) throws Exception {
         DefaultCamelContext ctx = new DefaultCamelContext();
@@ -36,6 +38,7 @@ class ConcurrencyGateTest {
                 from("seda:work?concurrentConsumers=3&pollTimeout=50")
                         .process("gate")
                         .process(e -> {
+                            entered.add(e.getIn().getBody(String.class));
                             int n = inside.incrementAndGet();
                             most.accumulateAndGet(n, Math::max);
                             try {
@@ -56,7 +59,7 @@ class ConcurrencyGateTest {
     }
 
     private ConcurrencyGate gate() {
-        return new ConcurrencyGate(e -> "crm", e -> share.get());
+        return new ConcurrencyGate(e -> "crm", e -> share.get(), e -> { }, e -> untried.add(e.getIn().getBody(String.class)));
     }
 
     /**
@@ -116,10 +119,57 @@ class ConcurrencyGateTest {
         }
     }
 
+    /**
+     * A stop whose grace time runs out interrupts the workers: the one waiting for its place goes to {@code untried}
+     * (ordersync hands its row back) and goes no further in the route; no failure is handled for it.
+     */
+    @Test
+    void aSyncInterruptedWhileItWaitsIsUntriedAndGoesNoFurther() throws Exception {
+        List<String> gateEntered = new CopyOnWriteArrayList<>();
+        ConcurrencyGate gate = new ConcurrencyGate(e -> "crm", e -> 1, e -> gateEntered.add(e.getIn().getBody(String.class)),
+                e -> untried.add(e.getIn().getBody(String.class)));
+        DefaultCamelContext ctx = new DefaultCamelContext();
+        ctx.getRegistry().bind("gate", gate);
+        ctx.addRoutes(new RouteBuilder() {
+            @Override
+            public void configure() {
+                onException(Exception.class).handled(true).process(e -> failures.add(e.getIn().getBody(String.class)));
+                from("seda:work?concurrentConsumers=2&pollTimeout=50")
+                        .process("gate")
+                        .process(e -> {
+                            entered.add(e.getIn().getBody(String.class));
+                            // a request whose answer is late: a blocking read, which an interrupt does not end
+                            long until = System.nanoTime() + Long.parseLong(e.getIn().getBody(String.class)) * 1_000_000;
+                            while (System.nanoTime() < until) {
+                                try {
+                                    Thread.sleep(50);
+                                } catch (InterruptedException ignored) {
+                                    // not interruptible
+                                }
+                            }
+                        });
+            }
+        });
+        ctx.start();
+        ctx.getShutdownStrategy().setTimeout(1);
+        var send = ctx.createProducerTemplate();
+        send.sendBody("seda:work", "4000");
+        await().atMost(Duration.ofSeconds(2)).until(() -> entered.size() == 1);
+        send.sendBody("seda:work", "100");
+        Thread.sleep(300);
+        ctx.stop();
+        await().atMost(Duration.ofSeconds(5)).until(() -> !untried.isEmpty());
+        assertThat(untried).containsExactly("100");
+        assertThat(gateEntered).containsExactly("4000");
+        Thread.sleep(4000);
+        assertThat(entered).containsExactly("4000");
+        assertThat(failures).isEmpty();
+    }
+
     /** Each provider has its own count. */
     @Test
     void providersDoNotShareAPlace() throws Exception {
-        ConcurrencyGate gate = new ConcurrencyGate(e -> e.getIn().getHeader("provider", String.class), e -> 1);
+        ConcurrencyGate gate = new ConcurrencyGate(e -> e.getIn().getHeader("provider", String.class), e -> 1, e -> { }, e -> { });
         try (DefaultCamelContext ctx = new DefaultCamelContext()) {
             ctx.start();
             DefaultExchange a = new DefaultExchange(ctx);

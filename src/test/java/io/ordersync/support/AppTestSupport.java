@@ -40,8 +40,14 @@ public abstract class AppTestSupport {
 
     /** Writes the test CRM mapping with these retry settings and starts ordersync. */
     protected OrdersyncApp startWithCrm(int maxAttempts, String backoff, Map<String, String> extraProps) throws Exception {
+        return startWithCrm(maxAttempts, backoff, 2000, extraProps);
+    }
+
+    /** Writes the test CRM mapping with these retry settings and response timeout and starts ordersync. */
+    protected OrdersyncApp startWithCrm(int maxAttempts, String backoff, int responseTimeoutMs, Map<String, String> extraProps)
+            throws Exception {
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", String.valueOf(maxAttempts), "backoff", backoff,
-                "response_timeout_ms", "2000"));
+                "response_timeout_ms", String.valueOf(responseTimeoutMs)));
         return startWithCrmFile(extraProps);
     }
 
