@@ -73,29 +73,65 @@ class OutcomeStopTimeoutTest extends AppTestSupport {
     }
 
     /**
-     * A stop whose grace time (1 s here) runs out while a sync's request waits for its answer (8 s). The row is not
-     * handed back but left to its lease: the request may still reach the target (here it did: Camel's stop waits
-     * for the worker up to 10 s), and the restarted instance does not send the order again. Before, the stop handed
-     * the row back: another instance could take it while the request was on its way, and the restart sent the
-     * order again (7 requests instead of 1).
+     * A stop whose grace time (1 s here) runs out while a sync's request waits for its answer (8 s). The request may
+     * still reach the target (here it did: Camel's stop waits for the worker up to 10 s), so the row is handed back
+     * due only once it cannot: after the provider's connect (5 s) and response (15 s) timeouts and 5 s. No attempt is
+     * counted, and the restarted instance does not send the order meanwhile. Before, the stop handed the row back due
+     * at once: another instance could take it while the request was on its way, and the restart sent the order
+     * again (7 requests instead of 1). A first fix left the row to its lease, whose expiry counts an attempt and
+     * parks a row whose attempts are used up as timed out (found by an attack).
      */
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})
-    void aSyncWhoseRequestIsUnansweredWhenAStopRunsOutIsLeftToItsLease(String db) throws Exception {
+    void aSyncWhoseRequestIsUnansweredWhenAStopRunsOutIsDueOnceTheRequestCannotArrive(String db) throws Exception {
         Map<String, String> props = new java.util.HashMap<>(databaseSettings(db));
         props.put("camel.main.shutdown-timeout", "1");
         target.stallNext(1, "/", 8000);
-        startWithCrm(5, "1h", 15_000, props);
+        startWithCrm(1, "1h", 15_000, props);
         post("LATE0");
         await().atMost(Duration.ofSeconds(10)).until(() -> target.requests().size() == 1);
+        java.time.Instant stopped = java.time.Instant.now();
         app.stop();
         app.start();
         Thread.sleep(3000);
         assertThat(target.requests()).as("requests sent").hasSize(1);
-        var rows = app.query("SELECT slot, failed_attempts, need_manual_retry FROM sync_queue WHERE order_code = 'LATE0'");
+        var rows = app.query("SELECT * FROM sync_queue WHERE order_code = 'LATE0'");
         assertThat(rows).hasSize(1);
-        assertThat(rows.get(0)).as("the row, left to its lease").containsEntry("slot", "inflight").containsEntry("failed_attempts", 0)
-                .containsEntry("need_manual_retry", null);
+        assertThat(rows.get(0)).as(rows.toString()).containsEntry("slot", "waiting").containsEntry("claimed_by", null)
+                .containsEntry("failed_attempts", 0).containsEntry("need_manual_retry", null);
+        assertThat((String) rows.get(0).get("last_error")).contains("grace time ran out while the sync was sending");
+        java.time.Instant due = java.time.Instant.parse((String) rows.get(0).get("not_before"));
+        assertThat(due).isBetween(stopped.plusSeconds(20), stopped.plusSeconds(20 + 12));
+    }
+
+    /**
+     * A hot reload that re-creates the provider's routes (its concurrency edited) while a sync's first request waits
+     * 12 s for its answer: the route is forced down after the grace time (2 s), the sync goes on and is refused at
+     * its end, with no outcome stored. Its row is handed back when its exchange ends and synced again. Before, it
+     * stayed claimed and counted as in flight until the process ended (found by an attack).
+     */
+    @org.junit.jupiter.api.Test
+    void aSyncWhoseRouteAHotReloadForcedDownIsHandedBackWhenItEnds() throws Exception {
+        target.stallNext(1, "/", 12_000);
+        startWithCrm(5, "1h", 30_000, Map.of("camel.main.shutdown-timeout", "2"));
+        ListAppender<ILoggingEvent> log = new ListAppender<>();
+        log.start();
+        Logger root = (Logger) org.slf4j.LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        root.addAppender(log);
+        try {
+            post("HOT0");
+            await().atMost(Duration.ofSeconds(10)).until(() -> target.requests().size() == 1);
+            java.nio.file.Path file = mappings.resolve("crm.yaml");
+            java.nio.file.Files.writeString(file, java.nio.file.Files.readString(file).replace("concurrency: 2", "concurrency: 3"));
+            await().atMost(Duration.ofSeconds(30)).until(() -> log.list.stream()
+                    .anyMatch(e -> e.getFormattedMessage().startsWith("Route provider-crm created (3 consumers")));
+            await().atMost(Duration.ofSeconds(40)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
+            assertThat(log.list).extracting(ILoggingEvent::getFormattedMessage)
+                    .anyMatch(m -> m.contains("waits again: its sync ended without an outcome"));
+            assertThat(target.objects("tickets")).hasSize(2);
+        } finally {
+            root.detachAppender(log);
+        }
     }
 
     private void post(String code) throws Exception {

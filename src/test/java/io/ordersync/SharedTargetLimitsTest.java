@@ -78,11 +78,11 @@ class SharedTargetLimitsTest extends AppTestSupport {
      * A stop whose grace time runs out while a's one place is held by a sync whose request is not answered yet, and
      * a's other worker waits at the gate for that place. The waiting sync (and any row a claimed and no worker took)
      * has sent nothing: its row is handed back due now, no attempt counted, not parked. The running sync may still
-     * reach the target: its row stays a's, left to its lease. Before, the stop handed that row back too, and b could
-     * send the order while a's request was still on its way.
+     * reach the target: its row is due only once a's request cannot arrive any more. Before, the stop handed that
+     * row back due at once too, and b could send the order while a's request was still on its way.
      */
     @Test
-    void aStopThatRunsOutHandsBackTheUntriedRowsAndLeavesTheRunningOneToItsLease() throws Exception {
+    void aStopThatRunsOutHandsBackTheUntriedRowsAndTheRunningOneDueOnceItsRequestCannotArrive() throws Exception {
         target.close();
         target = new FakeTarget().requireAuthorization(a -> a != null && a.startsWith("Bearer s3cret"));
         // every request is answered after 20 s: a's one place stays taken through its stop
@@ -104,12 +104,17 @@ class SharedTargetLimitsTest extends AppTestSupport {
                     .toList();
             assertThat(running).as("a's rows %s, a's requests %s", claimed, sent).hasSize(1);
 
+            Instant stopped = Instant.now();
             app.stop();
             for (String code : claimed) {
                 List<Map<String, Object>> row = both.b().query("SELECT * FROM sync_queue WHERE order_code = ?", code);
                 assertThat(row).as(code).hasSize(1);
                 if (code.equals(running.get(0))) {
-                    assertThat(row.get(0)).as(row.toString()).containsEntry("claimed_by", "a").containsEntry("slot", "inflight");
+                    // due once a's request cannot arrive any more (connect 5 s + response 30 s + 5 s), no attempt counted
+                    assertThat(row.get(0)).as(row.toString()).containsEntry("claimed_by", null).containsEntry("slot", "waiting")
+                            .containsEntry("failed_attempts", 0);
+                    assertThat(Instant.parse((String) row.get(0).get("not_before")))
+                            .isAfter(stopped.plusSeconds(35));
                 } else {
                     // waiting again, or already taken by b (its share grew when a withdrew)
                     assertThat(row.get(0)).as(row.toString())

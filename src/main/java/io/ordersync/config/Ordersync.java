@@ -188,9 +188,30 @@ public final class Ordersync {
                 e -> e.getIn().getBody(io.ordersync.queue.QueueEntry.class).provider(), e -> {
                     Provider p = providers.active(e.getIn().getBody(io.ordersync.queue.QueueEntry.class).provider());
                     return p == null ? 1 : providers.concurrencyShare(p);
-                }, e -> dispatcher.began(e.getIn().getBody(io.ordersync.queue.QueueEntry.class), io.ordersync.delivery.DeliverySteps.sentFlag(e)),
-                e -> dispatcher.handBack(e.getIn().getBody(io.ordersync.queue.QueueEntry.class),
-                        "its sync was stopped while it waited for its place (nothing sent)")));
+                }, new io.ordersync.delivery.ConcurrencyGate.Places() {
+                    @Override
+                    public void entered(org.apache.camel.Exchange e) {
+                        dispatcher.began(e.getIn().getBody(io.ordersync.queue.QueueEntry.class), io.ordersync.delivery.DeliverySteps.sentFlag(e));
+                    }
+
+                    @Override
+                    public void untried(org.apache.camel.Exchange e) {
+                        dispatcher.handBack(e.getIn().getBody(io.ordersync.queue.QueueEntry.class),
+                                "its sync was stopped while it waited for its place (nothing sent)");
+                    }
+
+                    @Override
+                    public void ended(org.apache.camel.Exchange e) {
+                        // the body is the target's answer by now; the row is in the property the sync's first step set
+                        io.ordersync.queue.QueueEntry row = e.getProperty(io.ordersync.delivery.DeliverySteps.ENTRY, io.ordersync.queue.QueueEntry.class);
+                        if (row == null && e.getIn().getBody() instanceof io.ordersync.queue.QueueEntry first) {
+                            row = first;
+                        }
+                        if (row != null) {
+                            dispatcher.ended(row);
+                        }
+                    }
+                }));
         r.bind("ordersync.providers.rateShare", new org.apache.camel.support.ExpressionAdapter() {
             @Override
             public Object evaluate(org.apache.camel.Exchange e) {

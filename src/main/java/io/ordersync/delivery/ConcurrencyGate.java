@@ -9,7 +9,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.function.ToIntFunction;
 
@@ -24,9 +23,9 @@ import java.util.function.ToIntFunction;
  * let twice the share run at once (BENCHMARKS.md, issue 18 round twenty-nine). Here a provider's count is never
  * forgotten.
  * <p>
- * A sync interrupted while it waits (a stop whose grace time ran out, the route's workers shut down) has done
- * nothing: it goes to {@code untried}, which hands its row back, and its exchange ends there, without the failure
- * handling that would count an attempt or park the row.
+ * The gate tells {@link Places} what becomes of each sync: it entered, it was interrupted while it waited (a stop
+ * whose grace time ran out, the route's workers shut down: it did nothing, and its exchange ends there, without the
+ * failure handling that would count an attempt or park the row), its exchange ended.
  */
 public final class ConcurrencyGate implements Processor {
 
@@ -39,24 +38,31 @@ public final class ConcurrencyGate implements Processor {
         int running;
     }
 
+    /** What ordersync does with the syncs at the gate (queue/Dispatcher: which rows a stop may hand back). */
+    public interface Places {
+        /** The sync has its place and begins. */
+        default void entered(Exchange exchange) {
+        }
+
+        /** The sync was interrupted while it waited for its place: it did nothing (its row is handed back). */
+        default void untried(Exchange exchange) {
+        }
+
+        /** The exchange of a sync that entered is done, however it ended; its place is given back. */
+        default void ended(Exchange exchange) {
+        }
+    }
+
     private final Function<Exchange, String> key;
     private final ToIntFunction<Exchange> limit;
-    private final Consumer<Exchange> entered;
-    private final Consumer<Exchange> untried;
+    private final Places places;
     private final Map<String, Count> counts = new ConcurrentHashMap<>();
 
-    /**
-     * {@code key}: the provider of the exchange's sync; {@code limit}: how many of its syncs may run here (≥ 1);
-     * {@code entered}: told when a sync has its place and begins (ordersync notes the row, so that a stop that runs
-     * out of time does not hand it back once it sent a request); {@code untried}: what becomes of a sync
-     * interrupted before it entered (its row handed back).
-     */
-    public ConcurrencyGate(Function<Exchange, String> key, ToIntFunction<Exchange> limit, Consumer<Exchange> entered,
-                           Consumer<Exchange> untried) {
+    /** {@code key}: the provider of the exchange's sync; {@code limit}: how many of its syncs may run here (≥ 1). */
+    public ConcurrencyGate(Function<Exchange, String> key, ToIntFunction<Exchange> limit, Places places) {
         this.key = key;
         this.limit = limit;
-        this.entered = entered;
-        this.untried = untried;
+        this.places = places;
     }
 
     @Override
@@ -77,14 +83,14 @@ public final class ConcurrencyGate implements Processor {
             // the flag is clear while the row is handed back (an interrupted thread's file I/O would close H2's
             // file), and set again for the worker, which is being stopped
             try {
-                untried.accept(exchange);
+                places.untried(exchange);
             } finally {
                 exchange.setRouteStop(true);
                 Thread.currentThread().interrupt();
             }
             return;
         }
-        entered.accept(exchange);
+        places.entered(exchange);
         exchange.getExchangeExtension().addOnCompletion(new SynchronizationAdapter() {
             @Override
             public void onDone(Exchange done) {
@@ -95,6 +101,7 @@ public final class ConcurrencyGate implements Processor {
                 } finally {
                     c.lock.unlock();
                 }
+                places.ended(done);
             }
         });
     }

@@ -472,15 +472,16 @@ public final class Dispatcher extends ServiceSupport {
                 continue;
             }
             java.util.concurrent.atomic.AtomicBoolean sent = sentBy.get(e.id());
-            if (sent != null && sent.get()) {
-                // still syncing when the stop's grace time ran out, a request sent (its answer not come, say): handed
-                // back, another instance could send the order beside it
-                running++;
-                continue;
-            }
+            boolean onItsWay = sent != null && sent.get();
             try {
-                boolean ok = Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(), clock.instant(), null, e.lastError()));
-                if (ok) {
+                // still syncing when the stop's grace time ran out, a request sent (its answer not come, say): due again
+                // once that request can no longer reach the target, so that no instance sends the order beside it
+                boolean ok = Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(),
+                        onItsWay ? clock.instant().plus(requestBound(e)) : clock.instant(), null,
+                        onItsWay ? STOPPED_WHILE_SENDING : e.lastError()));
+                if (ok && onItsWay) {
+                    running++;
+                } else if (ok) {
                     n++;
                 }
             } catch (RuntimeException ex) {
@@ -503,8 +504,9 @@ public final class Dispatcher extends ServiceSupport {
                     + " when its outcome is stored, or waits for its lease", left);
         }
         if (running > 0) {
-            LOG.warn("{} syncs were still running when the stop's grace time ran out; their rows are not handed back"
-                    + " (a request may still reach the target) and wait for their leases", running);
+            LOG.warn("{} syncs had sent a request and were still running when the stop's grace time ran out; their rows"
+                    + " are due again once that request can no longer reach the target (the provider's connect and response"
+                    + " timeouts and {} s), no attempt counted", running, REQUEST_MARGIN.toSeconds());
         }
         try {
             presence.withdraw();
@@ -523,6 +525,42 @@ public final class Dispatcher extends ServiceSupport {
      */
     public void beforeHandBack(java.util.function.BooleanSupplier r) {
         this.beforeHandBack = r;
+    }
+
+    /** Added to a provider's connect and response timeouts: how long a request sent before a stop may still reach the target. */
+    static final Duration REQUEST_MARGIN = Duration.ofSeconds(5);
+    static final String STOPPED_WHILE_SENDING = "the stop's grace time ran out while the sync was sending; due again once its"
+            + " last request can no longer reach the target (no attempt counted)";
+
+    /** How long after a stop a request of row {@code e}'s sync may still reach its target. */
+    private Duration requestBound(QueueEntry e) {
+        Provider p = providers.active(e.provider());
+        return p == null ? Duration.ofMinutes(1) : Duration.ofMillis((long) p.connectTimeoutMs() + p.responseTimeoutMs()).plus(REQUEST_MARGIN);
+    }
+
+    /**
+     * The exchange of row {@code e}'s sync is done (the gate gave its place back). Its outcome is normally stored or
+     * on its way by then; a row with neither (its exchange refused while its route was forced down by a hot reload,
+     * or by a stop before the stop's hand-back ran) would stay claimed and count as in flight until the process
+     * ends: it is handed back, due now, no attempt counted. Nothing of its sync is on its way any more.
+     */
+    public void ended(QueueEntry e) {
+        if (!claimed.containsKey(e.id()) || storing.contains(e.id())) {
+            return;
+        }
+        // a worker interrupted by the forced stop: the flag is clear while the row is written (an interrupted
+        // thread's file I/O would close H2's file)
+        boolean interrupted = Thread.interrupted();
+        try {
+            handBack(e, "its sync ended without an outcome (its route was stopped while it ran)");
+        } catch (RuntimeException ex) {
+            LOG.warn("Could not hand back queue row {} whose sync ended without an outcome; its lease will expire: {}", e.id(),
+                    ex.getMessage());
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 
     /** Claimed rows whose sync began (they passed the provider's concurrency gate), until {@link #finished}: whether it sent a request. */

@@ -27,6 +27,24 @@ class ConcurrencyGateTest {
     private final List<String> failures = new CopyOnWriteArrayList<>();
     private final List<String> untried = new CopyOnWriteArrayList<>();
     private final List<String> entered = new CopyOnWriteArrayList<>();
+    private final List<String> gateEntered = new CopyOnWriteArrayList<>();
+    private final List<String> ended = new CopyOnWriteArrayList<>();
+    private final ConcurrencyGate.Places places = new ConcurrencyGate.Places() {
+        @Override
+        public void entered(org.apache.camel.Exchange e) {
+            gateEntered.add(e.getIn().getBody(String.class));
+        }
+
+        @Override
+        public void untried(org.apache.camel.Exchange e) {
+            untried.add(e.getIn().getBody(String.class));
+        }
+
+        @Override
+        public void ended(org.apache.camel.Exchange e) {
+            ended.add(e.getIn().getBody(String.class));
+        }
+    };
 
     private DefaultCamelContext context(ConcurrencyGate gate) throws Exception {
         DefaultCamelContext ctx = new DefaultCamelContext();
@@ -59,7 +77,7 @@ class ConcurrencyGateTest {
     }
 
     private ConcurrencyGate gate() {
-        return new ConcurrencyGate(e -> "crm", e -> share.get(), e -> { }, e -> untried.add(e.getIn().getBody(String.class)));
+        return new ConcurrencyGate(e -> "crm", e -> share.get(), places);
     }
 
     /**
@@ -93,6 +111,10 @@ class ConcurrencyGateTest {
             await().atMost(Duration.ofSeconds(10)).until(() -> done.get() == 3);
             assertThat(most.get()).isEqualTo(2);
             assertThat(failures).containsExactly("fail:600");
+            // every sync that entered is told when it ended, the failed one too
+            await().atMost(Duration.ofSeconds(2)).until(() -> ended.size() == 3);
+            assertThat(ended).containsExactlyInAnyOrder("fail:600", "600", "600");
+            assertThat(gateEntered).containsExactlyInAnyOrderElementsOf(ended);
             await().atMost(Duration.ofSeconds(2)).until(() -> gate.running("crm") == 0);
 
             // the share falls to 1 while two run: no third enters, and none until only one is left
@@ -125,9 +147,7 @@ class ConcurrencyGateTest {
      */
     @Test
     void aSyncInterruptedWhileItWaitsIsUntriedAndGoesNoFurther() throws Exception {
-        List<String> gateEntered = new CopyOnWriteArrayList<>();
-        ConcurrencyGate gate = new ConcurrencyGate(e -> "crm", e -> 1, e -> gateEntered.add(e.getIn().getBody(String.class)),
-                e -> untried.add(e.getIn().getBody(String.class)));
+        ConcurrencyGate gate = new ConcurrencyGate(e -> "crm", e -> 1, places);
         DefaultCamelContext ctx = new DefaultCamelContext();
         ctx.getRegistry().bind("gate", gate);
         ctx.addRoutes(new RouteBuilder() {
@@ -164,12 +184,14 @@ class ConcurrencyGateTest {
         Thread.sleep(4000);
         assertThat(entered).containsExactly("4000");
         assertThat(failures).isEmpty();
+        // the one that entered is told when its exchange ends, refused as it is by the stop
+        assertThat(ended).containsExactly("4000");
     }
 
     /** Each provider has its own count. */
     @Test
     void providersDoNotShareAPlace() throws Exception {
-        ConcurrencyGate gate = new ConcurrencyGate(e -> e.getIn().getHeader("provider", String.class), e -> 1, e -> { }, e -> { });
+        ConcurrencyGate gate = new ConcurrencyGate(e -> e.getIn().getHeader("provider", String.class), e -> 1, new ConcurrencyGate.Places() { });
         try (DefaultCamelContext ctx = new DefaultCamelContext()) {
             ctx.start();
             DefaultExchange a = new DefaultExchange(ctx);

@@ -64,8 +64,13 @@ public final class FakeTarget implements AutoCloseable {
     /** Responses with Retry-After: when each was sent and the time it named. */
     private final List<Instant[]> retryAfters = Collections.synchronizedList(new ArrayList<>());
 
+    /**
+     * A target on a port of this test JVM's range (Ports): {@link #reopen} binds the same port again after an outage,
+     * which a port of the ephemeral range (port 0) would not be sure of, the other test JVM or an outgoing connection
+     * having taken it meanwhile.
+     */
     public FakeTarget() throws IOException {
-        this(0);
+        this(Ports.free());
     }
 
     /** A target on a fixed port (0: any). */

@@ -20,12 +20,16 @@ public final class Ports {
     static final int SPAN = 3_000;
     /** The JVM's fork number (surefire's {@code surefire.forkNumber}, 1 and 2 under mvn verify; 0 elsewhere). */
     static final int FORK = Integer.getInteger("ordersync.test.fork", 0);
-    private static final AtomicInteger NEXT = new AtomicInteger();
+    /** Starts where the process id says: two test runs on one machine do not probe the same ports in the same order. */
+    private static final AtomicInteger NEXT = new AtomicInteger((int) (ProcessHandle.current().pid() % SPAN));
 
     private Ports() {
     }
 
-    /** A port nothing listens on now and that no other test JVM of the run hands out. */
+    /**
+     * A port nothing listens on now and that no other test JVM of the run hands out. Past fork 3 (forkCount above 3)
+     * the ranges would reach the ephemeral one: such a JVM probes port 0 as before, open to the race above.
+     */
     public static int free() {
         if (BASE + (FORK + 1) * SPAN > 32_768) {
             return ephemeral();
