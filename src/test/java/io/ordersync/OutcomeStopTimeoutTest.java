@@ -75,8 +75,9 @@ class OutcomeStopTimeoutTest extends AppTestSupport {
     /**
      * A stop whose grace time (1 s here) runs out while a sync's request waits for its answer (8 s). The request may
      * still reach the target (here it did: Camel's stop waits for the worker up to 10 s), so the row is handed back
-     * due only once it cannot: after the provider's connect (5 s) and response (15 s) timeouts and 5 s. No attempt is
-     * counted, and the restarted instance does not send the order meanwhile. Before, the stop handed the row back due
+     * due only once it cannot: after the provider's connect timeout (1 s), three response timeouts (an OAuth2 token,
+     * a pooled connection, the answer: 45 s) and 5 s. No attempt is counted, and the restarted instance does not
+     * send the order meanwhile. Before, the stop handed the row back due
      * at once: another instance could take it while the request was on its way, and the restart sent the order
      * again (7 requests instead of 1). A first fix left the row to its lease, whose expiry counts an attempt and
      * parks a row whose attempts are used up as timed out (found by an attack).
@@ -101,7 +102,117 @@ class OutcomeStopTimeoutTest extends AppTestSupport {
                 .containsEntry("failed_attempts", 0).containsEntry("need_manual_retry", null);
         assertThat((String) rows.get(0).get("last_error")).contains("grace time ran out while the sync was sending");
         java.time.Instant due = java.time.Instant.parse((String) rows.get(0).get("not_before"));
-        assertThat(due).isBetween(stopped.plusSeconds(20), stopped.plusSeconds(20 + 12));
+        assertThat(due).isBetween(stopped.plusSeconds(51), stopped.plusSeconds(51 + 12));
+    }
+
+    /**
+     * The same for a route provider: its call (here a user's route calling the target, stalled 20 s) is bounded by
+     * none of ordersync's timeouts, so its row is due when the claim's lease (5 min) would have ended. An attack found
+     * it due 6 s after the stop, from the HTTP timeouts the file names and the call does not use, while the call
+     * still ran for 13 s.
+     */
+    @org.junit.jupiter.api.Test
+    void aRouteProvidersSyncStillCallingWhenAStopRunsOutIsDueWhenItsLeaseWouldEnd() throws Exception {
+        java.nio.file.Path extra = java.nio.file.Files.createDirectories(tmp.resolve("extra-routes"));
+        java.nio.file.Files.writeString(extra.resolve("slow.camel.yaml"), """
+                - route:
+                    id: slow-call
+                    from:
+                      uri: direct:slow-call
+                      steps:
+                        - setBody:
+                            constant: '{"name":"x"}'
+                        - setHeader:
+                            name: CamelHttpMethod
+                            constant: PUT
+                        - to: "{{slow.url}}/contacts/a?throwExceptionOnFailure=false"
+                        - setHeader:
+                            name: OrdersyncRemoteId
+                            constant: "a"
+                """);
+        java.nio.file.Files.createDirectories(mappings);
+        java.nio.file.Files.writeString(mappings.resolve("slow.yaml"), """
+                identifier: slow
+                kind: route
+                route: direct:slow-call
+                triggers: [order.placed]
+                target:
+                  connect_timeout_ms: 500
+                  response_timeout_ms: 500
+                retry: {max_attempts: 3, backoff: [1h]}
+                objects:
+                  - id: contact
+                    source: Order
+                    remote_type: contact
+                    id_field: {source: email, remote: email}
+                    properties:
+                      - {source: order_status, remote: status}
+                """);
+        target.stallNext(1, "/", 20_000);
+        app = new io.ordersync.support.OrdersyncApp(tmp.resolve("data"), mappings, Map.of("slow.url", target.url(),
+                "camel.main.shutdown-timeout", "1",
+                "camel.main.routes-include-pattern", "file:routes/*.camel.yaml,file:" + extra.toAbsolutePath() + "/*.camel.yaml")).start();
+        post("SLOW1");
+        await().atMost(Duration.ofSeconds(10)).until(() -> target.requests().size() == 1);
+        java.time.Instant stopped = java.time.Instant.now();
+        app.stop();
+        app.start();
+        var rows = app.query("SELECT * FROM sync_queue WHERE order_code = 'SLOW1'");
+        assertThat(rows).hasSize(1);
+        assertThat(rows.get(0)).as(rows.toString()).containsEntry("slot", "waiting").containsEntry("failed_attempts", 0)
+                .containsEntry("need_manual_retry", null);
+        assertThat(java.time.Instant.parse((String) rows.get(0).get("not_before"))).isAfter(stopped.plusSeconds(4 * 60));
+        assertThat(target.requests()).hasSize(1);
+    }
+
+    /**
+     * A sync fails (500) and its row is due again at once (backoff 0 s); its worker is held 500 ms after storing the
+     * failure (a log appender, standing for a descheduled thread), and meanwhile the row is claimed again and its new
+     * sync sends a request answered after 6 s. The first sync's end must not take the new claim for its own: before,
+     * it handed it back (refused by the claim token, but logged as done) and ended its bookkeeping, so the stop below
+     * no longer saw the sending sync and left its row to its lease (found by an attack).
+     */
+    @org.junit.jupiter.api.Test
+    void theEndOfASyncDoesNotEndANewerClaimOfItsRow() throws Exception {
+        startWithCrm(5, "0s", 15_000, Map.of("ordersync.redelivery.maximum", "0", "camel.main.shutdown-timeout", "1"));
+        AtomicBoolean once = new AtomicBoolean(true);
+        ch.qos.logback.core.AppenderBase<ILoggingEvent> slow = new ch.qos.logback.core.AppenderBase<>() {
+            @Override
+            protected void append(ILoggingEvent e) {
+                if (e.getFormattedMessage().startsWith("Sync of") && once.getAndSet(false)) {
+                    try {
+                        Thread.sleep(500);
+                    } catch (InterruptedException ex) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            }
+        };
+        slow.start();
+        ListAppender<ILoggingEvent> log = new ListAppender<>();
+        log.start();
+        Logger outcome = (Logger) org.slf4j.LoggerFactory.getLogger("io.ordersync.queue.SyncOutcome");
+        Logger root = (Logger) org.slf4j.LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        outcome.addAppender(slow);
+        root.addAppender(log);
+        try {
+            target.failNext(1, "/", 500, null);
+            target.stallNext(1, "/", 6000);
+            post("RC1");
+            await().atMost(Duration.ofSeconds(20)).until(() -> target.requests().size() == 2);
+            Thread.sleep(1000); // the first sync's exchange has ended
+            app.stop();
+            assertThat(log.list).extracting(ILoggingEvent::getFormattedMessage)
+                    .noneMatch(m -> m.contains("ended without an outcome"))
+                    .anyMatch(m -> m.startsWith("1 syncs had sent a request"));
+            app.start();
+            var rows = app.query("SELECT * FROM sync_queue WHERE order_code = 'RC1'");
+            assertThat(rows).hasSize(1);
+            assertThat(rows.get(0)).as(rows.toString()).containsEntry("slot", "waiting").containsEntry("failed_attempts", 1);
+        } finally {
+            outcome.detachAppender(slow);
+            root.detachAppender(log);
+        }
     }
 
     /**

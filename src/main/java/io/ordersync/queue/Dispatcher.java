@@ -218,6 +218,7 @@ public final class Dispatcher extends ServiceSupport {
         List<QueueEntry> out = new ArrayList<>(rows.size());
         for (QueueEntry e : rows) {
             claimed.put(e.id(), e);
+            openClaims.add(e.claimToken());
             inFlight.merge(e.provider(), 1, Integer::sum);
             out.add(e);
         }
@@ -359,12 +360,20 @@ public final class Dispatcher extends ServiceSupport {
         return snapshots.remove(rowId);
     }
 
-    /** Called once for every claimed row when its outcome has been stored. */
+    /**
+     * Called for every claimed row when its outcome has been stored (a second call for the same claim does nothing).
+     * Claim-exact: a row this sync released can be claimed again, with a new token, before this call; the new
+     * claim's bookkeeping is not this one's to end.
+     */
     public void finished(QueueEntry e) {
-        snapshots.remove(e.id());
-        storing.remove(e.id());
-        sentBy.remove(e.id());
-        if (claimed.remove(e.id()) != null) {
+        QueueEntry mine = claimed.get(e.id());
+        if (mine != null && java.util.Objects.equals(mine.claimToken(), e.claimToken())) {
+            snapshots.remove(e.id());
+            storing.remove(e.id());
+            sentBy.remove(e.id());
+            claimed.remove(e.id(), mine);
+        }
+        if (openClaims.remove(e.claimToken())) {
             Integer left = inFlight.computeIfPresent(e.provider(), (k, v) -> v <= 1 ? null : v - 1);
             Provider p = providers.active(e.provider());
             // the waiting batch is used up: claim the next one now, so the workers do not idle until the next tick
@@ -382,11 +391,18 @@ public final class Dispatcher extends ServiceSupport {
     /** A claimed row whose sync did not begin ({@code why}): back to waiting, due now, no attempt counted. */
     public void handBack(QueueEntry e, String why) {
         try {
-            Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(), clock.instant(), null, e.lastError()));
-            LOG.warn("Queue row {} of {}/{} for {} waits again: {}", e.id(), e.eventSlug(), e.orderCode(), e.provider(), why);
+            if (Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(), clock.instant(), null, e.lastError()))) {
+                LOG.warn("Queue row {} of {}/{} for {} waits again: {}", e.id(), e.eventSlug(), e.orderCode(), e.provider(), why);
+            }
         } finally {
             finished(e);
         }
+    }
+
+    /** Whether {@code e} is this instance's current claim of its row (not an earlier claim of a row claimed again). */
+    private boolean current(QueueEntry e) {
+        QueueEntry c = claimed.get(e.id());
+        return c != null && java.util.Objects.equals(c.claimToken(), e.claimToken());
     }
 
     /** A row whose provider's file has errors: parked as a configuration error with those errors. */
@@ -456,7 +472,8 @@ public final class Dispatcher extends ServiceSupport {
 
     /**
      * Hands back, due now, the rows this instance claimed but never started (routes are stopped by now). A row whose
-     * sync began and has not ended (a stop that ran out of time) is left to its lease.
+     * sync has sent a request and has not ended (a stop that ran out of time) is due once that request can no
+     * longer reach the target ({@link #dueAfterStop}).
      */
     @Override
     protected void doStop() {
@@ -476,8 +493,8 @@ public final class Dispatcher extends ServiceSupport {
             try {
                 // still syncing when the stop's grace time ran out, a request sent (its answer not come, say): due again
                 // once that request can no longer reach the target, so that no instance sends the order beside it
-                boolean ok = Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(),
-                        onItsWay ? clock.instant().plus(requestBound(e)) : clock.instant(), null,
+                Instant now = clock.instant();
+                boolean ok = Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(), onItsWay ? dueAfterStop(e, now) : now, null,
                         onItsWay ? STOPPED_WHILE_SENDING : e.lastError()));
                 if (ok && onItsWay) {
                     running++;
@@ -505,8 +522,9 @@ public final class Dispatcher extends ServiceSupport {
         }
         if (running > 0) {
             LOG.warn("{} syncs had sent a request and were still running when the stop's grace time ran out; their rows"
-                    + " are due again once that request can no longer reach the target (the provider's connect and response"
-                    + " timeouts and {} s), no attempt counted", running, REQUEST_MARGIN.toSeconds());
+                    + " are due again once that request can no longer reach the target (HTTP: the provider's connect timeout,"
+                    + " three response timeouts and {} s; other kinds: the end of the claim's lease), no attempt counted",
+                    running, REQUEST_MARGIN.toSeconds());
         }
         try {
             presence.withdraw();
@@ -527,15 +545,26 @@ public final class Dispatcher extends ServiceSupport {
         this.beforeHandBack = r;
     }
 
-    /** Added to a provider's connect and response timeouts: how long a request sent before a stop may still reach the target. */
+    /** Added to a provider's timeouts: how long a request sent before a stop may still reach the target. */
     static final Duration REQUEST_MARGIN = Duration.ofSeconds(5);
     static final String STOPPED_WHILE_SENDING = "the stop's grace time ran out while the sync was sending; due again once its"
             + " last request can no longer reach the target (no attempt counted)";
 
-    /** How long after a stop a request of row {@code e}'s sync may still reach its target. */
-    private Duration requestBound(QueueEntry e) {
+    /**
+     * When row {@code e}, whose sync had sent a request and still ran at a stop, may be synced again: once no request
+     * of that sync can reach the target any more. An HTTP or webhook request is bounded by the provider's timeouts
+     * (from the sent flag: an OAuth2 token, a pooled connection and the answer, each up to the response timeout, and
+     * the connect timeout); a route's, endpoint's or Java provider's call by nothing of ordersync's, so such a row
+     * is due when the claim's lease would have ended. Never later than that.
+     */
+    private Instant dueAfterStop(QueueEntry e, Instant now) {
+        Instant leaseEnd = e.leaseUntil() == null || e.leaseUntil().isBefore(now) ? now : e.leaseUntil();
         Provider p = providers.active(e.provider());
-        return p == null ? Duration.ofMinutes(1) : Duration.ofMillis((long) p.connectTimeoutMs() + p.responseTimeoutMs()).plus(REQUEST_MARGIN);
+        if (p == null || (p.kind() != Provider.Kind.HTTP && p.kind() != Provider.Kind.WEBHOOK)) {
+            return leaseEnd;
+        }
+        Instant bound = now.plusMillis((long) p.connectTimeoutMs() + 3L * p.responseTimeoutMs()).plus(REQUEST_MARGIN);
+        return bound.isBefore(leaseEnd) ? bound : leaseEnd;
     }
 
     /**
@@ -545,7 +574,7 @@ public final class Dispatcher extends ServiceSupport {
      * ends: it is handed back, due now, no attempt counted. Nothing of its sync is on its way any more.
      */
     public void ended(QueueEntry e) {
-        if (!claimed.containsKey(e.id()) || storing.contains(e.id())) {
+        if (!current(e) || storing.contains(e.id())) {
             return;
         }
         // a worker interrupted by the forced stop: the flag is clear while the row is written (an interrupted
@@ -562,6 +591,9 @@ public final class Dispatcher extends ServiceSupport {
             }
         }
     }
+
+    /** The claim tokens of this instance's claims whose rows are not finished: each gives back its place in flight once. */
+    private final Set<String> openClaims = ConcurrentHashMap.newKeySet();
 
     /** Claimed rows whose sync began (they passed the provider's concurrency gate), until {@link #finished}: whether it sent a request. */
     private final Map<Long, java.util.concurrent.atomic.AtomicBoolean> sentBy = new ConcurrentHashMap<>();
