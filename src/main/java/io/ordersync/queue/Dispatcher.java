@@ -218,7 +218,9 @@ public final class Dispatcher extends ServiceSupport {
         List<QueueEntry> out = new ArrayList<>(rows.size());
         for (QueueEntry e : rows) {
             claimed.put(e.id(), e);
-            openClaims.add(e.claimToken());
+            if (e.claimToken() != null) {
+                openClaims.add(e.claimToken());
+            }
             inFlight.merge(e.provider(), 1, Integer::sum);
             out.add(e);
         }
@@ -367,13 +369,14 @@ public final class Dispatcher extends ServiceSupport {
      */
     public void finished(QueueEntry e) {
         QueueEntry mine = claimed.get(e.id());
-        if (mine != null && java.util.Objects.equals(mine.claimToken(), e.claimToken())) {
+        boolean current = mine != null && java.util.Objects.equals(mine.claimToken(), e.claimToken());
+        if (current) {
             snapshots.remove(e.id());
             storing.remove(e.id());
             sentBy.remove(e.id());
             claimed.remove(e.id(), mine);
         }
-        if (openClaims.remove(e.claimToken())) {
+        if (e.claimToken() == null ? current : openClaims.remove(e.claimToken())) {
             Integer left = inFlight.computeIfPresent(e.provider(), (k, v) -> v <= 1 ? null : v - 1);
             Provider p = providers.active(e.provider());
             // the waiting batch is used up: claim the next one now, so the workers do not idle until the next tick
