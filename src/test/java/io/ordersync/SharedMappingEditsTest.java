@@ -97,10 +97,11 @@ class SharedMappingEditsTest extends AppTestSupport {
             save(b, edited, again);
             await().atMost(Duration.ofSeconds(15)).until(() -> Files.readString(dirA.resolve("crm.yaml")).equals(again));
             Thread.sleep(3000);
-            // one of a and d wrote it; the other found it there already: one "applied" line for the second save
+            // one of a and d wrote it and the other found it there already, or (a busy machine) both read the file
+            // before either wrote it and both wrote the same text, each by an atomic move: one or two "applied" lines
             long applied = messages().stream().filter(m -> m.contains("applied the edit #") && m.contains("on instance " + instanceId(b)))
                     .count();
-            assertThat(applied).isEqualTo(1);
+            assertThat(applied).isBetween(1L, 2L);
             assertThat(Files.readString(dirB.resolve("crm.yaml"))).isEqualTo(again);
             try (var files = Files.list(dirA)) {
                 assertThat(files.map(f -> f.getFileName().toString())).containsExactly("crm.yaml");
