@@ -368,8 +368,8 @@ public final class Dispatcher extends ServiceSupport {
      * claim's bookkeeping is not this one's to end.
      */
     public void finished(QueueEntry e) {
-        QueueEntry mine = claimed.get(e.id());
-        boolean current = mine != null && java.util.Objects.equals(mine.claimToken(), e.claimToken());
+        QueueEntry mine = currentClaim(e);
+        boolean current = mine != null;
         if (current) {
             snapshots.remove(e.id());
             storing.remove(e.id());
@@ -402,10 +402,10 @@ public final class Dispatcher extends ServiceSupport {
         }
     }
 
-    /** Whether {@code e} is this instance's current claim of its row (not an earlier claim of a row claimed again). */
-    private boolean current(QueueEntry e) {
+    /** This instance's claim of {@code e}'s row if it is {@code e}'s claim (not a newer claim of the row), else null. */
+    private QueueEntry currentClaim(QueueEntry e) {
         QueueEntry c = claimed.get(e.id());
-        return c != null && java.util.Objects.equals(c.claimToken(), e.claimToken());
+        return c != null && java.util.Objects.equals(c.claimToken(), e.claimToken()) ? c : null;
     }
 
     /** A row whose provider's file has errors: parked as a configuration error with those errors. */
@@ -577,7 +577,7 @@ public final class Dispatcher extends ServiceSupport {
      * ends: it is handed back, due now, no attempt counted. Nothing of its sync is on its way any more.
      */
     public void ended(QueueEntry e) {
-        if (!current(e) || storing.contains(e.id())) {
+        if (currentClaim(e) == null || storing.contains(e.id())) {
             return;
         }
         // a worker interrupted by the forced stop: the flag is clear while the row is written (an interrupted
