@@ -144,10 +144,15 @@ public final class PretixStore {
         });
     }
 
-    /** Parked fetches older than {@code age} are forgotten (an order pretix does not have, a flood of forged codes). */
+    /**
+     * Fetches parked for longer than {@code age} are forgotten (an order pretix does not have, a flood of forged
+     * codes). Counted from the parking, not from the row's first trigger: a fetch that retried for days while pretix
+     * was down, and then parked, is still listed for {@code age}. A parked row's not_before is the moment it parked
+     * ({@link #fetchFailed}); a later trigger or a retry unparks it.
+     */
     int pruneParked(Instant now, Duration age) {
         return Tx.runDurable(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement("DELETE FROM pretix_fetch WHERE parked IS NOT NULL AND created_at < ?")) {
+            try (PreparedStatement ps = c.prepareStatement("DELETE FROM pretix_fetch WHERE parked IS NOT NULL AND not_before < ?")) {
                 ps.setObject(1, ts(now.minus(age)));
                 return ps.executeUpdate();
             }

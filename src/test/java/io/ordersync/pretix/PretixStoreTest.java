@@ -1,0 +1,113 @@
+package io.ordersync.pretix;
+
+import com.zaxxer.hikari.HikariDataSource;
+import io.ordersync.config.OrdersyncSettings;
+import io.ordersync.db.Database;
+import io.ordersync.db.Tx;
+import io.ordersync.support.Postgres;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.file.Files;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Properties;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The pretix source's fetch rows on each database: what a trigger during a fetch and the parking keep. */
+class PretixStoreTest {
+
+    private static final Instant T0 = Instant.parse("2026-11-01T10:00:00Z");
+    private static final Duration KEPT = Duration.ofDays(7);
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void aTriggerThatCameDuringTheFetchKeepsItsRowDueAtOnce(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+            PretixStore store = new PretixStore(ds, Duration.ofMinutes(2));
+            enqueue(ds, store, "ABC12", "pretix.event.order.placed", T0);
+            List<PretixStore.Fetch> claimed = store.claimFetches(10, T0);
+            assertThat(claimed).hasSize(1);
+            // while the fetch reads pretix, the order is paid: the webhook merges into the row
+            enqueue(ds, store, "ABC12", "pretix.event.order.paid", T0.plusSeconds(1));
+            // the fetch read the order before it was paid; its document is accepted with the old version
+            Tx.run(ds, c -> {
+                store.fetchDone(c, claimed.get(0).id(), claimed.get(0).version());
+                return null;
+            });
+            List<PretixStore.Fetch> again = store.claimFetches(10, T0.plusSeconds(2));
+            assertThat(again).extracting(PretixStore.Fetch::code, PretixStore.Fetch::type)
+                    .containsExactly(org.assertj.core.groups.Tuple.tuple("ABC12", "pretix.event.order.paid"));
+            // that second fetch saw the paid order, and nothing came meanwhile: done, the row is gone
+            Tx.run(ds, c -> {
+                store.fetchDone(c, again.get(0).id(), again.get(0).version());
+                return null;
+            });
+            assertThat(store.fetchStatus().get("fetches")).isEqualTo(0L);
+            assertThat(store.claimFetches(10, T0.plusSeconds(600))).isEmpty();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void aParkedFetchIsKeptForSevenDaysFromItsParkingNotFromItsFirstTrigger(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+            PretixStore store = new PretixStore(ds, Duration.ofMinutes(2));
+            // pretix down for ten days: the fetch of ABC12 retried all that time, then pretix answered 404
+            enqueue(ds, store, "ABC12", "pretix.event.order.placed", T0);
+            PretixStore.Fetch f = store.claimFetches(10, T0).get(0);
+            Instant parkedAt = T0.plus(Duration.ofDays(10));
+            store.fetchFailed(f.id(), f.version(), 3, new PretixException("pretix answered 404", false, null), parkedAt);
+            // another order, parked at once eight days before
+            enqueue(ds, store, "OLD99", "pretix.event.order.placed", parkedAt.minus(Duration.ofDays(8)));
+            PretixStore.Fetch old = store.claimFetches(10, parkedAt.minus(Duration.ofDays(8))).get(0);
+            store.fetchFailed(old.id(), old.version(), 0, new PretixException("pretix answered 404", false, null),
+                    parkedAt.minus(Duration.ofDays(8)));
+
+            // ten minutes after ABC12 parked: only the fetch parked for over seven days is forgotten
+            assertThat(store.pruneParked(parkedAt.plusSeconds(600), KEPT)).isEqualTo(1);
+            assertThat(parkedCodes(store)).containsExactly("ABC12");
+            // six days on it is still listed; after seven it is forgotten
+            assertThat(store.pruneParked(parkedAt.plus(Duration.ofDays(6)), KEPT)).isZero();
+            assertThat(store.pruneParked(parkedAt.plus(KEPT).plusSeconds(1), KEPT)).isEqualTo(1);
+            assertThat(parkedCodes(store)).isEmpty();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void aFetchThatWaitsForPretixIsNeverForgotten(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+            PretixStore store = new PretixStore(ds, Duration.ofMinutes(2));
+            enqueue(ds, store, "ABC12", "pretix.event.order.placed", T0);
+            PretixStore.Fetch f = store.claimFetches(10, T0).get(0);
+            store.fetchFailed(f.id(), f.version(), 0, new PretixException("pretix answered 503", true, null), T0);
+            assertThat(store.pruneParked(T0.plus(Duration.ofDays(30)), KEPT)).isZero();
+            assertThat(store.claimFetches(10, T0.plus(Duration.ofDays(30)))).extracting(PretixStore.Fetch::code).containsExactly("ABC12");
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<String> parkedCodes(PretixStore store) {
+        return ((List<java.util.Map<String, Object>>) store.fetchStatus().get("problems")).stream()
+                .map(m -> (String) m.get("code")).toList();
+    }
+
+    private static void enqueue(HikariDataSource ds, PretixStore store, String code, String type, Instant at) {
+        Tx.run(ds, c -> {
+            store.enqueueFetch(c, "democon", code, type, "webhook", at);
+            return null;
+        });
+    }
+
+    private static Properties settings(String db) throws Exception {
+        if (db.equals("postgresql")) {
+            return Postgres.newDatabase();
+        }
+        Properties p = new Properties();
+        p.setProperty("ordersync.db.url", "jdbc:h2:file:" + Files.createTempDirectory("ordersync-pretix").resolve("db").toAbsolutePath());
+        return p;
+    }
+}
