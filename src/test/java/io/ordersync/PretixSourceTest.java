@@ -398,6 +398,37 @@ class PretixSourceTest extends AppTestSupport {
     }
 
     /** A next link that points back to itself (a broken pretix or proxy) is refused, not followed for ever. */
+    /**
+     * A next link to another server is not followed: the token goes with every request to pretix, so a link to
+     * another port, another host or pretix's address as a user name before another host would hand it over.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"other port", "user info", "longer host"})
+    void aNextLinkThatLeavesPretixIsNotFollowedAndGetsNoToken(String kind) throws Exception {
+        try (FakeTarget elsewhere = new FakeTarget().recordRequests(true)) {
+            pretix = PretixTestServer.start();
+            String rest = "/api/v1/organizers/" + PretixTestServer.ORGANIZER + "/events/democon/items/?page=2";
+            pretix.itemsNextTo(switch (kind) {
+                case "other port" -> elsewhere.url() + rest;
+                // http://127.0.0.1:<pretix's port>@127.0.0.1:<other port>/…: the user name looks like pretix's address
+                case "user info" -> pretix.url() + "@127.0.0.1:" + elsewhere.port() + rest;
+                // http://127.0.0.1:<pretix's port><more digits>/…: pretix's URL as a prefix of another authority
+                default -> pretix.url() + "0" + rest;
+            });
+            startWithPretix(Map.of());
+            webhook(1, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.paid");
+            await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM pretix_fetch WHERE parked IS NOT NULL") == 1);
+            assertThat((String) app.query("SELECT last_error FROM pretix_fetch").get(0).get("last_error"))
+                    .contains("is not on " + pretix.url()).doesNotContain(PretixTestServer.TOKEN);
+            assertThat(elsewhere.requests()).isEmpty();
+            assertThat(pretix.requestsTo("/items/")).isEqualTo(1);
+            // nothing was taken in from a half-read catalogue, nothing sent
+            assertThat(received("ABC12")).isZero();
+            assertThat(target.writes()).isEmpty();
+            assertThat(app.get("/api/sources/pretix").body()).contains("is not on").doesNotContain(PretixTestServer.TOKEN);
+        }
+    }
+
     @Test
     void aNextLinkPointingBackIsNotFollowed() throws Exception {
         pretix = PretixTestServer.start();

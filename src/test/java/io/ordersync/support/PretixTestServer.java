@@ -64,6 +64,7 @@ public final class PretixTestServer implements AutoCloseable {
     private volatile boolean echoAuthorizationOnError;
     private volatile Runnable beforeOrdersPage2;
     private volatile boolean itemsNextLoops;
+    private volatile String itemsNextTo;
 
     private PretixTestServer(int port) throws IOException {
         this.server = create(port);
@@ -235,6 +236,11 @@ public final class PretixTestServer implements AutoCloseable {
         this.itemsNextLoops = on;
     }
 
+    /** A broken or hostile pretix (or proxy): the items list's next link is this URL (null: pretix's own link). */
+    public void itemsNextTo(String url) {
+        this.itemsNextTo = url;
+    }
+
     /** pretix goes away: its port refuses connections until {@link #restart}. */
     public void stop() {
         server.stop(0);
@@ -313,6 +319,8 @@ public final class PretixTestServer implements AutoCloseable {
                 ObjectNode page = page(ex, new ArrayList<JsonNode>(items.get(event)), params);
                 if (itemsNextLoops) {
                     page.put("next", url() + path + (query == null ? "" : "?" + query));
+                } else if (itemsNextTo != null) {
+                    page.put("next", itemsNextTo);
                 }
                 send(ex, 200, page);
             } else if (rest.equals("questions/")) {
