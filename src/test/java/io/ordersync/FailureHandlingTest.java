@@ -146,6 +146,45 @@ class FailureHandlingTest extends AppTestSupport {
         assertThat(app.get("/api/orders/democon/NOPE").statusCode()).isEqualTo(404);
     }
 
+    /**
+     * A create that is tried again carries the same {@code Idempotency-Key} (a target that honours it makes the
+     * second create a no-op, RELIABILITY.md); another object or another body has another key; lookups and updates
+     * carry none.
+     */
+    @Test
+    void aRetriedCreateCarriesTheSameIdempotencyKey() throws Exception {
+        startWithCrm(5, "1s", Map.of("ordersync.redelivery.maximum", "0"));
+        // the first create of the contact fails: the queue's retry looks it up, finds nothing and creates it again
+        target.failNext(1, "POST /contacts", 503, null);
+        app.post("/api/events", fixture("order-xyz34").toString());
+        awaitQueueEmpty();
+        List<FakeTarget.Request> contactCreates = target.requests().stream()
+                .filter(r -> r.method().equals("POST") && r.path().equals("/contacts")).toList();
+        assertThat(contactCreates).hasSize(2);
+        String key = contactCreates.get(0).header("Idempotency-Key");
+        assertThat(key).matches("ordersync-[0-9a-f]{32}");
+        assertThat(contactCreates.get(1).header("Idempotency-Key")).isEqualTo(key);
+        // the tickets' creates: each its own key, none the contact's
+        List<String> ticketKeys = target.requests().stream().filter(r -> r.method().equals("POST") && r.path().equals("/tickets"))
+                .map(r -> r.header("Idempotency-Key")).toList();
+        assertThat(ticketKeys).isNotEmpty().doesNotContainNull().doesNotHaveDuplicates().doesNotContain(key);
+        assertThat(target.requests()).filteredOn(r -> !r.method().equals("POST")).isNotEmpty()
+                .allSatisfy(r -> assertThat(r.header("Idempotency-Key")).as(r.method() + " " + r.path()).isNull());
+
+        // the same contact with another body (the order paid now, another status), created anew: another key
+        ObjectNode paid = fixture("order-xyz34");
+        paid.put("type", "order.paid");
+        ((ObjectNode) paid.path("order")).put("status", "p").put("last_modified", "2026-03-02T10:00:00Z");
+        target.clearObjects();
+        target.clearRequests();
+        app.post("/api/events", paid.toString());
+        awaitQueueEmpty();
+        List<FakeTarget.Request> again = target.requests().stream()
+                .filter(r -> r.method().equals("POST") && r.path().equals("/contacts")).toList();
+        assertThat(again).hasSize(1);
+        assertThat(again.get(0).header("Idempotency-Key")).matches("ordersync-[0-9a-f]{32}").isNotEqualTo(key);
+    }
+
     @Test
     void clientErrorsParkAsPermanent() throws Exception {
         startWithCrm();

@@ -163,7 +163,10 @@ public final class FakeTarget implements AutoCloseable {
         return this;
     }
 
-    /** The next {@code count} requests whose path starts with {@code pathPrefix} fail with {@code status}. */
+    /**
+     * The next {@code count} requests whose path starts with {@code pathPrefix} fail with {@code status}; a prefix
+     * with a method ("POST /contacts") fails only requests of that method.
+     */
     public FakeTarget failNext(int count, String pathPrefix, int status, String retryAfter) {
         for (int i = 0; i < count; i++) {
             failures.add(new Failure(pathPrefix, status, retryAfter, 0));
@@ -238,6 +241,12 @@ public final class FakeTarget implements AutoCloseable {
             }
         }
         return out;
+    }
+
+    /** Forgets every object (someone emptied the target), as {@code POST /_reset} does. */
+    public void clearObjects() {
+        collections.clear();
+        indexes.clear();
     }
 
     public void clearRequests() {
@@ -429,7 +438,7 @@ public final class FakeTarget implements AutoCloseable {
                 requests.add(new Request(ex.getRequestMethod(), path, query, body,
                         ex.getRequestHeaders().getFirst("Authorization"), Instant.now(), headers));
             }
-            Failure f = nextFailure(path);
+            Failure f = nextFailure(ex.getRequestMethod(), path);
             if (f != null && f.stallMs() > 0) {
                 try {
                     Thread.sleep(f.stallMs());
@@ -496,10 +505,12 @@ public final class FakeTarget implements AutoCloseable {
         }
     }
 
-    private Failure nextFailure(String path) {
+    /** The first scripted failure for this request: its prefix is a path ("/contacts") or a method and a path ("POST /contacts"). */
+    private Failure nextFailure(String method, String path) {
         synchronized (failures) {
             for (int i = 0; i < failures.size(); i++) {
-                if (path.startsWith(failures.get(i).pathPrefix())) {
+                String prefix = failures.get(i).pathPrefix();
+                if (prefix.startsWith("/") ? path.startsWith(prefix) : (method + " " + path).startsWith(prefix)) {
                     return failures.remove(i);
                 }
             }
