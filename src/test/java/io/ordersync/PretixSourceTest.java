@@ -321,6 +321,25 @@ class PretixSourceTest extends AppTestSupport {
         assertThat(target.objects("contacts")).hasSize(1);
     }
 
+    /**
+     * A webhook that comes while the order's fetch is under way, after pretix answered with the order: that fetch
+     * takes in what it read and leaves its row, so the order is fetched again and its new state synced.
+     */
+    @Test
+    void aWebhookDuringTheFetchFetchesTheOrderAgain() throws Exception {
+        startWithPretix(Map.of());
+        pretix.slow(1500);
+        webhook(1, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.placed");
+        // the order has been read (unpaid); the fetch now reads the catalogue it refers to
+        await().atMost(Duration.ofSeconds(15)).until(() -> pretix.requestsTo("/items/") >= 1);
+        pretix.markPaid("democon", "ABC12");
+        assertThat(webhook(2, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.paid").statusCode()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(30)).until(() -> received("ABC12") == 2 && app.count("SELECT COUNT(*) FROM pretix_fetch") == 0);
+        awaitQueueEmpty();
+        assertThat(pretix.requestsTo("/orders/ABC12/")).isEqualTo(2);
+        assertThat(target.objects("contacts")).singleElement().satisfies(c -> assertThat(c.path("status").asText()).isEqualTo("paid"));
+    }
+
     /** An order with a sub-event and a voucher: their names come from pretix's subevents and vouchers resources. */
     @Test
     void subEventsAndVouchersTheOrderRefersToAreNamed() throws Exception {
