@@ -156,6 +156,46 @@ class AdminApiTest extends AppTestSupport {
         assertThat(app.get("/api/providers/nope/file").statusCode()).isEqualTo(404);
     }
 
+    /**
+     * A row whose sync is under way: a retry answers 409 and a cancel skips it, both leaving it as it is (its
+     * sync's outcome is stored); a waiting row is canceled by its id alone.
+     */
+    @Test
+    void aRowInFlightIsNeitherRetriedNorCanceledAWaitingOneIsCanceled() throws Exception {
+        startWithCrm(5, "1h", 10_000, Map.of("ordersync.redelivery.maximum", "0"));
+        // the create takes 3 s, under the response timeout
+        target.stallNext(1, "POST /contacts", 3000);
+        app.post("/api/events", fixture("order-xyz34").toString());
+        await().atMost(Duration.ofSeconds(10)).until(() -> target.requests().stream().anyMatch(r -> r.method().equals("POST")));
+        long id = (Long) app.query("SELECT id FROM sync_queue WHERE order_code = 'XYZ34'").get(0).get("id");
+        Map<String, Object> before = app.query("SELECT slot, failed_attempts, claim_token, claimed_by FROM sync_queue WHERE id = ?", id).get(0);
+
+        HttpResponse<String> retry = app.post("/api/queue/" + id + "/retry", "");
+        assertThat(retry.statusCode()).isEqualTo(409);
+        assertThat(JSON.readTree(retry.body()).path("error").asText()).isEqualTo("queue row " + id + " is being synced right now");
+        JsonNode cancel = JSON.readTree(app.post("/api/queue/" + id + "/cancel", "").body());
+        assertThat(cancel.path("canceled")).isEmpty();
+        assertThat(app.query("SELECT slot, failed_attempts, claim_token, claimed_by FROM sync_queue WHERE id = ?", id)).containsExactly(before);
+        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind IN ('retry', 'canceled')")).isZero();
+        // the stalled create answers: the sync ends as it would have
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).hasSize(1);
+
+        // a row waiting for its retry (the target failed it): canceled by its id, logged, never sent again
+        target.failAlways(500);
+        ObjectNode doc = fixture("order-xyz34");
+        ((ObjectNode) doc.path("order")).put("code", "W1");
+        app.post("/api/events", doc.toString());
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE order_code = 'W1' AND failed_attempts = 1") == 1);
+        long waiting = (Long) app.query("SELECT id FROM sync_queue WHERE order_code = 'W1'").get(0).get("id");
+        JsonNode canceled = JSON.readTree(app.post("/api/queue/" + waiting + "/cancel", "").body());
+        assertThat(canceled.path("canceled")).extracting(JsonNode::asLong).containsExactly(waiting);
+        assertThat(canceled.path("id").asLong()).isEqualTo(waiting);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue WHERE order_code = 'W1'")).isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE order_code = 'W1' AND kind = 'canceled'")).isEqualTo(1);
+        assertThat(app.post("/api/queue/" + waiting + "/retry", "").statusCode()).isEqualTo(404);
+    }
+
     @Test
     void queueListingFiltersAndPagesAndBulkActionsWork() throws Exception {
         startWithCrm(1, "1h", Map.of());
