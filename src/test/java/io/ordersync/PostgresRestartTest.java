@@ -59,6 +59,14 @@ class PostgresRestartTest extends AppTestSupport {
         assertThat(target.objects("contacts").size()).as("stopped mid-run").isLessThan(n);
         await("readiness reports the database down").atMost(Duration.ofSeconds(30))
                 .until(() -> health() == 503);
+        // an event posted meanwhile: 503 with Retry-After, as JSON, and nothing stored (the sender sends it again)
+        com.fasterxml.jackson.databind.node.ObjectNode late = fixture("order-xyz34");
+        ((com.fasterxml.jackson.databind.node.ObjectNode) late.path("order")).put("code", "DOWN1");
+        java.net.http.HttpResponse<String> refused = app.post("/api/events", late.toString());
+        assertThat(refused.statusCode()).isEqualTo(503);
+        assertThat(refused.headers().firstValue("Retry-After")).contains("5");
+        assertThat(refused.headers().firstValue("Content-Type")).hasValueSatisfying(t -> assertThat(t).startsWith("application/json"));
+        assertThat(JSON.readTree(refused.body()).path("error").asText()).contains("nothing was stored");
         Thread.sleep(3000);
         pg = PostgresOnDisk.start(dataDir, port, false);
 
@@ -71,6 +79,7 @@ class PostgresRestartTest extends AppTestSupport {
         assertThat(creates("/tickets")).as("no duplicate tickets").isEqualTo(2L * n);
         assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'")).as("each event accepted once").isEqualTo(n);
         assertThat(app.count("SELECT COUNT(*) FROM rejected_event")).isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'DOWN1'")).as("the refused event").isZero();
         assertThat(target.overlaps()).isZero();
     }
 
