@@ -96,6 +96,24 @@ class SyncDecisionsTest {
         assertThat(JSON.readTree(patch.body())).isEqualTo(JSON.readTree("{\"name\":\"John Doe\"}"));
     }
 
+    /** A PUT replaces the object at the target: it sends every field the target has, with the changes, not only the changes. */
+    @Test
+    void anUpdateByPutSendsTheWholeObjectWithTheChanges() throws Exception {
+        Sync s = new Sync(provider(CRM.replace("update: {path: \"/contacts/{remote_id}\"}",
+                "update: {method: PUT, path: \"/contacts/{remote_id}\"}")), order());
+        s.nextObject();
+        s.lookup();
+        // fields ordersync does not map (phone, tags) are the target's: a PUT without them would erase them
+        s.answered(new Transport.Response(200, "{\"results\":[{\"id\":\"5\",\"email\":\"tester@example.org\",\"name\":\"J. Doe\","
+                + "\"phone\":\"+49 30 1234\",\"tags\":[\"vip\"],\"origin\":\"shop\"}]}", null));
+        Transport.Request put = s.decide();
+        assertThat(put.method()).isEqualTo("PUT");
+        assertThat(put.path()).isEqualTo("/contacts/5");
+        assertThat(JSON.readTree(put.body())).isEqualTo(JSON.readTree("{\"id\":\"5\",\"email\":\"tester@example.org\",\"name\":\"John Doe\","
+                + "\"phone\":\"+49 30 1234\",\"tags\":[\"vip\"],\"origin\":\"shop\"}"));
+        assertThat(put.purpose()).isEqualTo(Transport.Purpose.UPDATE);
+    }
+
     @Test
     void answersAreClassifiedWithTheCredentialRemoved() throws Exception {
         Provider p = provider(CRM);
