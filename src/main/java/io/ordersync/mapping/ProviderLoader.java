@@ -1058,7 +1058,9 @@ public final class ProviderLoader {
     /**
      * Resolves the {{...}} placeholders of a call's path or body text at load (a list id from the environment);
      * a value that is not set while validating without the environment stands in as "unset". A resolved value
-     * may not bring braces: it would become a template.
+     * may not bring braces: it would become a template. Nor may it bring the provider's credential: the path and
+     * body are templates, and a function of one ({@code default(…)|upper}, {@code substring}) would show the
+     * credential changed, where redaction (which finds it as it is) cannot see it: in preview, attempts, errors.
      */
     private String placeholdersIn(Errors errors, String at, String text) {
         if (text == null || !text.contains("{{")) {
@@ -1068,6 +1070,13 @@ public final class ProviderLoader {
         StringBuilder sb = new StringBuilder();
         while (m.find()) {
             String value = resolve(errors, at, m.group(), false);
+            String got = value;
+            if (got != null && errors.secrets.stream().anyMatch(s -> s.length() >= Secrets.MIN_LENGTH && got.contains(s))) {
+                errors.add(at, m.group() + " is this provider's credential: a path or body cannot use it (its templates could "
+                        + "show it changed); a credential goes in target.auth or a credential header");
+                m.appendReplacement(sb, "unset");
+                continue;
+            }
             if (value != null && (value.contains("{") || value.contains("}"))) {
                 errors.add(at, m.group() + " resolves to a value with braces, which would read as a template");
                 value = "";

@@ -314,6 +314,48 @@ class ProviderLoaderTest {
         }
     }
 
+    /**
+     * The credential's placeholder in a call's path or body: refused, since the templates there could show it
+     * changed ({@code default(…)|upper}, {@code substring}) where redaction does not find it (found by an attack:
+     * preview showed the token upper-cased and in pieces). Other placeholders (a list id) stay allowed there.
+     */
+    @Test
+    void theCredentialCannotBeUsedInAPathOrABody() throws Exception {
+        ProviderLoader keyed = new ProviderLoader(text -> text.replace("{{crm.url}}", "https://crm.example.org")
+                .replace("{{env:CRM_TOKEN}}", "sk_live_SECRET123").replace("{{env:LIST}}", "42")
+                .replace("{{env:USER}}", "api-user").replace("{{env:PASS}}", "pass-word-77"));
+        String bearer = GOOD.replace("{{crm.token}}", "{{env:CRM_TOKEN}}");
+        for (String[] c : new String[][]{
+                {bearer, "lookup: {path: \"/contacts?email={id_value}&a={email|default({{env:CRM_TOKEN}})|upper}\", result: /results/0}",
+                        "objects[0].lookup.path"},
+                {bearer, "create: {path: \"/contacts/{{env:CRM_TOKEN}}\"}", "objects[0].create.path"},
+                {bearer, "create: {path: /contacts, body: {k: \"{{env:CRM_TOKEN}}\", v: \"{properties}\"}}", "objects[0].create.body"},
+                {GOOD.replace("auth: {type: bearer, token: \"{{crm.token}}\"}", "auth: {type: basic, username: \"{{env:USER}}\", password: \"{{env:PASS}}\"}"),
+                        "update: {path: \"/contacts/{remote_id}?p={{env:PASS}}\"}", "objects[0].update.path"}}) {
+            String text = c[0].replaceFirst(c[1].startsWith("lookup") ? "lookup: \\{[^\n]*" : c[1].startsWith("create") ? "create: \\{[^\n]*"
+                    : "update: \\{[^\n]*", java.util.regex.Matcher.quoteReplacement(c[1]));
+            assertThat(text).contains(c[1]);
+            Path f = dir.resolve("crm.yaml");
+            Files.writeString(f, text);
+            ProviderLoader.Loaded l = keyed.load(f);
+            assertThat(l.valid()).as(c[1]).isFalse();
+            assertThat(l.errors()).as(c[1]).anySatisfy(e -> {
+                assertThat(e.path()).isEqualTo(c[2]);
+                assertThat(e.message()).contains("is this provider's credential");
+                assertThat(e.line()).isPositive();
+            });
+            assertThat(l.messages()).as(c[1]).noneMatch(m -> m.toLowerCase(java.util.Locale.ROOT).contains("secret123")
+                    || m.contains("pass-word-77"));
+        }
+        // a placeholder that is no credential (a list id) is still resolved in a path and a body
+        Path f = dir.resolve("crm.yaml");
+        Files.writeString(f, bearer.replaceFirst("create: \\{[^\n]*", java.util.regex.Matcher.quoteReplacement(
+                "create: {path: \"/lists/{{env:LIST}}/contacts\", body: {listIds: [\"{{env:LIST}}\"], v: \"{properties}\"}}")));
+        ProviderLoader.Loaded ok = keyed.load(f);
+        assertThat(ok.errors()).isEmpty();
+        assertThat(ok.provider().objects().get(0).create().path()).isEqualTo("/lists/42/contacts");
+    }
+
     /** Whatever a credential's header is called, its value is known as secret and redacted from a target's echo. */
     @Test
     void anApiKeyUnderAnyHeaderNameIsASecret() throws Exception {

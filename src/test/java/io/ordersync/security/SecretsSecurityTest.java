@@ -48,6 +48,19 @@ class SecretsSecurityTest extends AppTestSupport {
         HttpResponse<String> r = app.post("/api/preview", req.toString());
         assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
         assertThat(r.body()).doesNotContain("s3cret").contains("[redacted]");
+        // nor changed by a template function, which redaction would not recognise (found by an attack: upper-cased,
+        // and in pieces with substring): a path or body that uses the credential is refused, in preview and on save
+        String changed = saved.replace("lookup: {method: GET, path: \"/contacts?email={id_value}\"",
+                "lookup: {method: GET, path: \"/contacts?email={id_value}&a={invoice_address_state|default({{test.crm.token}})|upper}"
+                        + "&b={invoice_address_state|default({{test.crm.token}})|substring(0,3)}\"");
+        assertThat(changed).isNotEqualTo(saved);
+        ObjectNode fn = JSON.createObjectNode();
+        fn.put("provider", "crm");
+        fn.put("mapping", changed);
+        fn.set("document", fixture("order-abc12"));
+        HttpResponse<String> refused = app.post("/api/preview", fn.toString());
+        assertThat(refused.statusCode()).as(refused.body()).isEqualTo(422);
+        assertThat(refused.body()).contains("is this provider's credential").doesNotContainIgnoringCase("s3cret").doesNotContain("s3c");
     }
 
     /**
