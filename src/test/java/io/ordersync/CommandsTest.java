@@ -46,6 +46,18 @@ class CommandsTest {
         assertThat(out()).contains("ok     mappings/crm.yaml").contains("3 files, 0 with errors");
     }
 
+    /** What the service refuses, validate refuses too: a file over 1 MiB, and <id>.yaml beside <id>.yml (found by an attack). */
+    @Test
+    void validateRefusesWhatTheServiceRefuses(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        String crm = Files.readString(Path.of("mappings/crm.yaml"));
+        Files.writeString(dir.resolve("crm.yaml"), crm);
+        Files.writeString(dir.resolve("crm.yml"), crm);
+        Files.writeString(dir.resolve("big.yaml"), crm.replace("identifier: crm", "identifier: big") + "# filler\n".repeat(120_000));
+        assertThat(run("validate", "--ignore-unset", dir.toString())).isEqualTo(1);
+        assertThat(out()).contains("two files for provider 'crm'").contains("big.yaml: the file has 108").contains("a mapping file may have at most 1048576")
+                .contains("3 files, 3 with errors");
+    }
+
     @Test
     void validateWithoutIgnoreUnsetReportsMissingSecrets() throws Exception {
         assertThat(run("validate", "mappings/webhook.yaml")).isEqualTo(1);

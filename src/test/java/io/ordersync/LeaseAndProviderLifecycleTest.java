@@ -104,6 +104,47 @@ class LeaseAndProviderLifecycleTest extends AppTestSupport {
         await().atMost(Duration.ofSeconds(10)).until(() -> app.context().getRoute("provider-crm2") != null);
     }
 
+    /**
+     * Files the watcher must not read (found by an attack): a FIFO (opening it blocked the watcher for good), a link
+     * to /dev/zero (read until the heap ran out, every second), an 11-byte file that began with the watcher's own
+     * mark for an oversized file (an exception at every reload). Each is an error of its provider, the editor says
+     * why it cannot open it, and the other files still reload.
+     */
+    @Test
+    void aFifoADeviceOrAFileLikeTheOversizeMarkAreErrorsAndTheOthersStillReload() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isReadable(Path.of("/dev/zero")), "needs /dev/zero (Linux)");
+        startWithCrm(5, "1h", Map.of());
+        assertThat(new ProcessBuilder("mkfifo", mappings.resolve("fifo.yaml").toString()).inheritIO().start().waitFor()).isZero();
+        Files.createSymbolicLink(mappings.resolve("zero.yaml"), Path.of("/dev/zero"));
+        Files.write(mappings.resolve("mark.yaml"), "\0oversized ".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        await().atMost(Duration.ofSeconds(15)).until(() -> {
+            String body = app.get("/api/providers").body();
+            return body.contains("\"identifier\":\"fifo\"") && body.contains("\"identifier\":\"zero\"") && body.contains("\"identifier\":\"mark\"");
+        });
+        JsonNode providers = JSON.readTree(app.get("/api/providers").body());
+        for (JsonNode p : providers) {
+            String id = p.path("identifier").asText();
+            if (id.equals("fifo") || id.equals("zero")) {
+                assertThat(p.toString()).as(id).contains("not a regular file");
+            } else if (id.equals("mark")) {
+                assertThat(p.path("status").asText()).isEqualTo("disabled");
+                assertThat(p.toString()).doesNotContain("not a regular file").doesNotContain("bytes; a mapping file may have");
+            }
+        }
+        java.net.http.HttpResponse<String> edit = app.get("/api/providers/fifo/edit");
+        assertThat(edit.statusCode()).isEqualTo(422);
+        assertThat(JSON.readTree(edit.body()).path("error").asText()).isEqualTo("fifo.yaml: not a regular file (a directory, a FIFO or a "
+                + "device); it is not read; fix it on disk");
+        assertThat(app.get("/api/providers/zero/file").statusCode()).isEqualTo(422);
+        // the watcher is alive: a new provider file still loads, an edit of crm still reloads
+        Files.writeString(mappings.resolve("crm2.yaml"), Files.readString(mappings.resolve("crm.yaml")).replace("identifier: crm", "identifier: crm2"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.context().getRoute("provider-crm2") != null);
+        Files.delete(mappings.resolve("fifo.yaml"));
+        Files.delete(mappings.resolve("zero.yaml"));
+        Files.delete(mappings.resolve("mark.yaml"));
+        await().atMost(Duration.ofSeconds(60)).until(() -> !app.get("/api/providers").body().contains("not a regular file"));
+    }
+
     @Test
     void aProviderWithoutItsSecretIsReportedAndItsRowsParkAsConfig() throws Exception {
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));

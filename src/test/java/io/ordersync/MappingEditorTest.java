@@ -10,6 +10,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,6 +35,31 @@ class MappingEditorTest extends AppTestSupport {
             b.header("X-Ordersync-Base", base);
         }
         return HttpClient.newHttpClient().send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /**
+     * A file saved in Latin-1 on disk: the registry reports it (line and column) and keeps the last good version;
+     * the editor opens it with the bytes it cannot read shown as U+FFFD, and a save replaces it (the editor
+     * answered 500 to open, validate and save before, so the file could not be fixed from the UI; found by an attack).
+     */
+    @Test
+    void aFileInAnotherEncodingOpensInTheEditorAndASaveFixesIt() throws Exception {
+        startWithCrm();
+        Path file = mappings.resolve("crm.yaml");
+        String good = Files.readString(file);
+        Files.write(file, good.replace("display_name: Test CRM", "display_name: Caf\u00e9 CRM").getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.get("/api/providers").body().contains("not UTF-8"));
+        HttpResponse<String> opened = app.get("/api/providers/crm/edit");
+        assertThat(opened.statusCode()).isEqualTo(200);
+        JsonNode o = JSON.readTree(opened.body());
+        assertThat(o.path("text").asText()).contains("display_name: Caf\uFFFD CRM");
+        assertThat(JSON.readTree(send("POST", "/api/providers/crm/validate", o.path("text").asText(), null).body()).path("valid").asBoolean()).isTrue();
+        assertThat(app.get("/api/providers/crm/file").statusCode()).isEqualTo(200);
+        String fixed = o.path("text").asText().replace("Caf\uFFFD", "Caf\u00e9");
+        HttpResponse<String> saved = send("PUT", "/api/providers/crm/file", fixed, o.path("version").asText());
+        assertThat(saved.statusCode()).as(saved.body()).isEqualTo(200);
+        assertThat(Files.readString(file)).isEqualTo(fixed);
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.get("/api/providers").body().contains("Caf\u00e9 CRM"));
     }
 
     @Test

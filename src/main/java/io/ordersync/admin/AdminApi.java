@@ -137,7 +137,7 @@ public final class AdminApi {
             return out;
         }
         try {
-            out.addAll(MappingEditor.placeholders(java.nio.file.Files.readString(state.latest().file())));
+            out.addAll(MappingEditor.placeholders(MappingEditor.readText(state.latest().file())));
         } catch (java.io.IOException | RuntimeException unreadable) {
             // no placeholders then
         }
@@ -152,9 +152,16 @@ public final class AdminApi {
             reply(exchange, 404, Map.of("error", "no provider '" + id + "'"));
             return;
         }
+        String text;
+        try {
+            text = MappingEditor.readText(state.latest().file());
+        } catch (MappingEditor.UnreadableFile unreadable) {
+            reply(exchange, 422, Map.of("error", unreadable.getMessage()));
+            return;
+        }
         exchange.getMessage().setHeader(Exchange.HTTP_RESPONSE_CODE, 200);
         exchange.getMessage().setHeader(Exchange.CONTENT_TYPE, "text/yaml; charset=utf-8");
-        exchange.getMessage().setBody(java.nio.file.Files.readString(state.latest().file()));
+        exchange.getMessage().setBody(text);
     }
 
     /** Last success and failure of a provider and its successful syncs in the last 24 hours, from the order log. */

@@ -105,8 +105,12 @@ public final class MappingEditor {
         return s == null ? null : s.latest().file();
     }
 
-    static String hash(String text) throws Exception {
-        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8)), 0, 16);
+    static String hash(String text) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8)), 0, 16);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** The placeholders ({{…}}) a text uses. */
@@ -119,9 +123,29 @@ public final class MappingEditor {
         return out;
     }
 
+    /** A mapping file that the editor cannot show: not a regular file, or over the size a mapping file may have. */
+    public static final class UnreadableFile extends java.io.IOException {
+        UnreadableFile(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * A mapping file's text as the editor shows and saves it: read as the registry reads it (no FIFO or device, at
+     * most 1 MiB); bytes that are not UTF-8 shown as U+FFFD, so a file saved in another encoding opens and a save
+     * replaces it (the registry reports it with line and column meanwhile).
+     */
+    public static String readText(Path f) throws java.io.IOException {
+        ProviderLoader.FileRead read = ProviderLoader.readFile(f, ProviderRegistry.MAX_FILE_BYTES);
+        if (read.problem() != null) {
+            throw new UnreadableFile(f.getFileName() + ": " + read.problem() + "; fix it on disk");
+        }
+        return new String(read.bytes(), StandardCharsets.UTF_8);
+    }
+
     /** Loads an edited text as the registry would, resolving only the placeholders its saved file uses. */
     private ProviderLoader.Loaded load(Edit e) throws Exception {
-        Set<String> allowed = placeholders(Files.readString(e.file()));
+        Set<String> allowed = placeholders(readText(e.file()));
         return providers.loader().restrictedTo(allowed).load(e.file().getFileName().toString(), e.text(), e.file());
     }
 
@@ -167,7 +191,13 @@ public final class MappingEditor {
             Json.reply(mapper, exchange, 404, Map.of("error", "no provider '" + id + "'"));
             return;
         }
-        String text = Files.readString(f);
+        String text;
+        try {
+            text = readText(f);
+        } catch (UnreadableFile unreadable) {
+            Json.reply(mapper, exchange, 422, Map.of("error", unreadable.getMessage()));
+            return;
+        }
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("provider", id);
         out.put("file", f.getFileName().toString());
@@ -203,7 +233,13 @@ public final class MappingEditor {
         if (e == null) {
             return;
         }
-        ProviderLoader.Loaded l = load(e);
+        ProviderLoader.Loaded l;
+        try {
+            l = load(e);
+        } catch (UnreadableFile unreadable) {
+            Json.reply(mapper, exchange, 422, Map.of("error", unreadable.getMessage()));
+            return;
+        }
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("valid", l.valid());
         out.put("errors", errors(l));
@@ -226,7 +262,13 @@ public final class MappingEditor {
         String text = e.text();
         String base = AdminAuth.requestHeader(exchange, "X-Ordersync-Base");
         synchronized (this) {
-            String current = Files.readString(f);
+            String current;
+            try {
+                current = readText(f);
+            } catch (UnreadableFile unreadable) {
+                Json.reply(mapper, exchange, 409, Map.of("error", unreadable.getMessage()));
+                return;
+            }
             if (base == null || !base.equals(hash(current))) {
                 Json.reply(mapper, exchange, 409, Map.of("error", "the file changed since it was opened (or no X-Ordersync-Base was "
                         + "given): reload it and apply the edit again", "version", hash(current)));
@@ -253,40 +295,51 @@ public final class MappingEditor {
             // durable: the other instances apply what is recorded here (a change lost in a crash would reach none).
             // Under the provider's lock row: a save of the same version on another instance a moment ago (not here
             // yet) is a conflict, as on one instance; otherwise the two would keep different files for good
-            String raced = Tx.runDurable(ds, c -> {
-                try (PreparedStatement lock = c.prepareStatement("SELECT provider FROM mapping_lock WHERE provider = ? FOR UPDATE")) {
-                    lock.setString(1, id);
-                    lock.executeQuery().close();
-                }
-                try (PreparedStatement q = c.prepareStatement("SELECT instance_id FROM mapping_change WHERE provider = ? "
-                        + "AND base_version = ? AND incarnation <> ? AND changed_at >= ? FETCH FIRST 1 ROWS ONLY")) {
-                    q.setString(1, id);
-                    q.setString(2, base);
-                    q.setString(3, incarnation);
-                    q.setObject(4, clock.instant().minus(EDITS_WINDOW).atOffset(ZoneOffset.UTC));
-                    try (java.sql.ResultSet rs = q.executeQuery()) {
-                        if (rs.next()) {
-                            return rs.getString(1) == null ? "?" : printable(rs.getString(1));
+            String raced;
+            try {
+                raced = Tx.runDurable(ds, c -> {
+                    try (PreparedStatement lock = c.prepareStatement("SELECT provider FROM mapping_lock WHERE provider = ? FOR UPDATE")) {
+                        lock.setString(1, id);
+                        lock.executeQuery().close();
+                    }
+                    try (PreparedStatement q = c.prepareStatement("SELECT instance_id FROM mapping_change WHERE provider = ? "
+                            + "AND base_version = ? AND incarnation <> ? AND changed_at >= ? FETCH FIRST 1 ROWS ONLY")) {
+                        q.setString(1, id);
+                        q.setString(2, base);
+                        q.setString(3, incarnation);
+                        q.setObject(4, clock.instant().minus(EDITS_WINDOW).atOffset(ZoneOffset.UTC));
+                        try (java.sql.ResultSet rs = q.executeQuery()) {
+                            if (rs.next()) {
+                                return rs.getString(1) == null ? "?" : printable(rs.getString(1));
+                            }
                         }
                     }
+                    write(f, text, base);
+                    try (PreparedStatement ps = c.prepareStatement("INSERT INTO mapping_change (provider, actor, diff, changed_at, "
+                            + "base_version, new_version, content, instance_id, incarnation, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+                        ps.setString(1, id);
+                        ps.setString(2, actor);
+                        ps.setString(3, diff);
+                        ps.setObject(4, clock.instant().atOffset(ZoneOffset.UTC));
+                        ps.setString(5, base);
+                        ps.setString(6, made);
+                        ps.setString(7, text);
+                        ps.setString(8, instanceId);
+                        ps.setString(9, incarnation);
+                        ps.setString(10, signature);
+                        ps.executeUpdate();
+                    }
+                    return null;
+                });
+            } catch (RuntimeException failed) {
+                if (failed.getCause() instanceof ChangedOnDisk changed) {
+                    String now = readText(f);
+                    Json.reply(mapper, exchange, 409, Map.of("error", changed.getMessage() + ": not saved; reload it and apply the edit again",
+                            "version", hash(now)));
+                    return;
                 }
-                write(f, text);
-                try (PreparedStatement ps = c.prepareStatement("INSERT INTO mapping_change (provider, actor, diff, changed_at, "
-                        + "base_version, new_version, content, instance_id, incarnation, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
-                    ps.setString(1, id);
-                    ps.setString(2, actor);
-                    ps.setString(3, diff);
-                    ps.setObject(4, clock.instant().atOffset(ZoneOffset.UTC));
-                    ps.setString(5, base);
-                    ps.setString(6, made);
-                    ps.setString(7, text);
-                    ps.setString(8, instanceId);
-                    ps.setString(9, incarnation);
-                    ps.setString(10, signature);
-                    ps.executeUpdate();
-                }
-                return null;
-            });
+                throw failed;
+            }
             if (raced != null) {
                 Json.reply(mapper, exchange, 409, Map.of("error", "the file was just saved from the same version on instance " + raced
                         + ": it reaches this instance within a second or two; reload it and apply the edit again", "version", base));
@@ -301,7 +354,20 @@ public final class MappingEditor {
      * Writes a mapping file atomically: the file a link points to is replaced, not the link; and it keeps its mode
      * (a temporary file is 0600).
      */
-    private static void write(Path f, String text) throws java.io.IOException {
+    /** The file on disk is no longer the version a write replaces: edited by hand (or deployed) meanwhile. */
+    static final class ChangedOnDisk extends java.io.IOException {
+        ChangedOnDisk(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * Replaces the file, which must still be version {@code replaces}: checked right before the atomic move, after
+     * the new text is written beside it, so an edit on disk since the caller read the file is not overwritten
+     * (found by an attack: a save whose validation took 0.35 s silently undid a hand edit made meanwhile). What is
+     * left is the moment between that check and the move.
+     */
+    static void write(Path f, String text, String replaces) throws java.io.IOException {
         Path real = f.toRealPath();
         Path tmp = Files.createTempFile(real.getParent(), "." + real.getFileName() + "-", ".tmp");
         try {
@@ -310,6 +376,9 @@ public final class MappingEditor {
                 Files.setPosixFilePermissions(tmp, Files.getPosixFilePermissions(real));
             } catch (UnsupportedOperationException notPosix) {
                 // Windows: the directory's default
+            }
+            if (!hash(readText(real)).equals(replaces)) {
+                throw new ChangedOnDisk(f.getFileName() + " was changed on disk while it was saved");
             }
             Files.move(tmp, real, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } finally {
@@ -485,7 +554,7 @@ public final class MappingEditor {
             return;
         }
         String what = "the edit #" + ch.id() + " saved by " + ch.actor() + " on instance " + ch.instanceId();
-        String current = Files.readString(f);
+        String current = readText(f);
         switch (decide(hash(current), ch.base(), ch.made())) {
             case ALREADY -> {
                 // the same file (a shared directory), or applied already
@@ -506,7 +575,7 @@ public final class MappingEditor {
                             l.errors().isEmpty() ? "its identifier is not '" + ch.provider() + "'" : l.errors().get(0));
                     return;
                 }
-                write(f, content);
+                write(f, content, hash(current));
                 LOG.info("Mapping file {}: applied {}", f.getFileName(), what);
             }
         }
@@ -524,7 +593,7 @@ public final class MappingEditor {
                 if (f == null || !Files.isRegularFile(f)) {
                     continue;
                 }
-                String version = hash(Files.readString(f));
+                String version = hash(readText(f));
                 Map<String, Object> newest = Tx.run(ds, c -> {
                     List<Map<String, Object>> rows = OrderStore.rows(c, "SELECT id, actor, changed_at, instance_id, new_version "
                             + "FROM mapping_change WHERE provider = ? AND new_version IS NOT NULL AND changed_at < ? ORDER BY id DESC "

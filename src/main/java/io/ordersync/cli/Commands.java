@@ -105,8 +105,19 @@ public final class Commands {
             } else {
                 list.add(p);
             }
+            // as the running service does: <id>.yaml beside <id>.yml is an error, neither is read
+            java.util.Map<String, List<Path>> byId = new java.util.HashMap<>();
+            list.forEach(f -> byId.computeIfAbsent(f.getFileName().toString().replaceFirst("\\.ya?ml$", ""), k -> new ArrayList<>()).add(f));
             for (Path f : list) {
                 files++;
+                List<Path> same = Files.isDirectory(p) ? byId.get(f.getFileName().toString().replaceFirst("\\.ya?ml$", "")) : List.of(f);
+                if (same.size() > 1) {
+                    broken++;
+                    out.println("ERROR  " + f);
+                    out.println("       two files for provider '" + f.getFileName().toString().replaceFirst("\\.ya?ml$", "")
+                            + "': remove one (the service reads neither while both are there)");
+                    continue;
+                }
                 ProviderLoader.Loaded l = loader.load(f);
                 if (l.valid()) {
                     out.println("ok     " + f + " (" + l.provider().displayName() + ", " + l.provider().objects().size()

@@ -147,6 +147,11 @@ public final class ProviderLoader {
         }
     }
 
+    /** A control character, a line or paragraph separator, or a bidirectional override: not for a name that is logged and shown. */
+    private static boolean unprintable(int cp) {
+        return Character.isISOControl(cp) || cp == 0x2028 || cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+    }
+
     /** Highest values a mapping file may give: each one still works at run time (SEDA allows 500 consumers). */
     static final int MAX_CONCURRENCY = 200;
     static final int MAX_RATE_LIMIT = 100_000;
@@ -154,11 +159,41 @@ public final class ProviderLoader {
     static final int MAX_ATTEMPTS = 1000;
     static final Duration MAX_BACKOFF = Duration.ofDays(30);
 
+    /** A mapping file as read: its bytes, or why it was not read. */
+    public record FileRead(byte[] bytes, String problem) {
+    }
+
+    /**
+     * Reads a mapping file, at most {@code max} bytes: a FIFO, a device or a directory is not read (opening a FIFO
+     * blocks until someone writes, {@code /dev/zero} never ends), nor a larger file, which is read no further than
+     * one byte past the limit (its size may not be what the file system says). A symbolic link is followed.
+     */
+    public static FileRead readFile(Path file, long max) throws IOException {
+        java.nio.file.attribute.BasicFileAttributes a = Files.readAttributes(file, java.nio.file.attribute.BasicFileAttributes.class);
+        if (!a.isRegularFile()) {
+            return new FileRead(null, "not a regular file (a directory, a FIFO or a device); it is not read");
+        }
+        if (a.size() > max) {
+            return new FileRead(null, "the file has " + a.size() + " bytes; a mapping file may have at most " + max + " (it is not read)");
+        }
+        try (java.io.InputStream in = Files.newInputStream(file)) {
+            byte[] bytes = in.readNBytes((int) max + 1);
+            if (bytes.length > max) {
+                return new FileRead(null, "the file has over " + max + " bytes; a mapping file may have at most " + max + " (it is not read)");
+            }
+            return new FileRead(bytes, null);
+        }
+    }
+
     public Loaded load(Path file) {
         String fileName = file.getFileName().toString();
         byte[] bytes;
         try {
-            bytes = Files.readAllBytes(file);
+            FileRead read = readFile(file, ProviderRegistry.MAX_FILE_BYTES);
+            if (read.problem() != null) {
+                return new Loaded(file, idOf(fileName), null, null, List.of(new MappingError(fileName, 0, 0, "", read.problem())));
+            }
+            bytes = read.bytes();
         } catch (IOException e) {
             return new Loaded(file, idOf(fileName), null, null,
                     List.of(new MappingError(fileName, 0, 0, "", "cannot read: " + e.getClass().getSimpleName()
@@ -458,6 +493,10 @@ public final class ProviderLoader {
                 cb == null || cb.minimumCalls() == null ? 10 : Math.max(1, cb.minimumCalls()), openFor);
         String displayName = c.displayName() != null ? c.displayName()
                 : kind == Provider.Kind.JAVA && destination != null ? javaProviders.get(c.identifier()).displayName() : c.identifier();
+        if (c.displayName() != null && (c.displayName().length() > 200 || c.displayName().codePoints().anyMatch(ProviderLoader::unprintable))) {
+            // it goes into the log, the UI and alerts: a line break or an escape sequence would forge a log line (found by an attack)
+            errors.add("display_name", "must be one line of at most 200 characters, without control characters");
+        }
         return new Provider(c.identifier(), displayName, kind,
                 c.triggers() == null ? Set.of() : new LinkedHashSet<>(c.triggers()), filter, baseUrl, headers, webhook,
                 t != null && t.connectTimeoutMs() != null ? t.connectTimeoutMs() : 5000,

@@ -55,8 +55,18 @@ public final class ProviderRegistry {
 
     /** The largest mapping file read (the editor takes 256 Ki characters): a larger one is an error, not read. */
     public static final long MAX_FILE_BYTES = 1 << 20;
-    /** What a file over {@link #MAX_FILE_BYTES} is held as: its size and time, so a change of either is seen. */
-    private static final String OVERSIZED = "\0oversized ";
+    /**
+     * What a file that is not read (over {@link #MAX_FILE_BYTES}, not a regular file) is held as: this mark, then why
+     * (with its size and time, so a change of either is seen). The mark is random per process: no file can be taken
+     * for it (an 11-byte file that began with the fixed mark of before was, and failed every reload).
+     */
+    private static final byte[] UNREAD_MARK = randomMark();
+
+    private static byte[] randomMark() {
+        byte[] mark = new byte[16];
+        new java.security.SecureRandom().nextBytes(mark);
+        return mark;
+    }
 
     /** A registry that removes the provider of a file that has been gone for 30 s. */
     public ProviderRegistry(Path dir, ProviderLoader loader) {
@@ -164,10 +174,9 @@ public final class ProviderRegistry {
                 next.put(id, old);
                 continue;
             }
-            ProviderLoader.Loaded l = isOversized(e.getValue())
-                    ? new ProviderLoader.Loaded(file, id, null, null, List.of(new MappingError(file.getFileName().toString(), 0, 0, "",
-                            "the file has " + new String(e.getValue(), StandardCharsets.UTF_8).split(" ")[1]
-                                    + " bytes; a mapping file may have at most " + MAX_FILE_BYTES + " (it is not read)")))
+            String unread = unreadReason(e.getValue());
+            ProviderLoader.Loaded l = unread != null
+                    ? new ProviderLoader.Loaded(file, id, null, null, List.of(new MappingError(file.getFileName().toString(), 0, 0, "", unread)))
                     : loader.load(file);
             Provider running = l.valid() ? l.provider() : old == null ? null : old.running();
             next.put(id, new State(l, running));
@@ -247,12 +256,15 @@ public final class ProviderRegistry {
         }
         for (Path f : files) {
             try {
-                long size = Files.size(f);
-                if (size > MAX_FILE_BYTES) {
-                    out.put(f, (OVERSIZED + size + " " + Files.getLastModifiedTime(f).toMillis()).getBytes(StandardCharsets.UTF_8));
+                ProviderLoader.FileRead read = ProviderLoader.readFile(f, MAX_FILE_BYTES);
+                if (read.problem() != null) {
+                    byte[] why = (read.problem() + "\0" + Files.getLastModifiedTime(f).toMillis()).getBytes(StandardCharsets.UTF_8);
+                    byte[] held = Arrays.copyOf(UNREAD_MARK, UNREAD_MARK.length + why.length);
+                    System.arraycopy(why, 0, held, UNREAD_MARK.length, why.length);
+                    out.put(f, held);
                     continue;
                 }
-                out.put(f, Files.readAllBytes(f));
+                out.put(f, read.bytes());
             } catch (IOException e) {
                 // being written right now: take it at the next check
                 byte[] previous = contents.get(f);
@@ -268,8 +280,13 @@ public final class ProviderRegistry {
         return ProviderLoader.idOf(file.getFileName().toString());
     }
 
-    private static boolean isOversized(byte[] content) {
-        return content.length > 0 && content[0] == 0 && new String(content, StandardCharsets.UTF_8).startsWith(OVERSIZED);
+    /** Why a file held as {@link #UNREAD_MARK} was not read; null for a file that was read. */
+    private static String unreadReason(byte[] content) {
+        if (content.length < UNREAD_MARK.length || !Arrays.equals(content, 0, UNREAD_MARK.length, UNREAD_MARK, 0, UNREAD_MARK.length)) {
+            return null;
+        }
+        String why = new String(content, UNREAD_MARK.length, content.length - UNREAD_MARK.length, StandardCharsets.UTF_8);
+        return why.substring(0, why.lastIndexOf('\0'));
     }
 
     /** The running version of a provider, or null. */

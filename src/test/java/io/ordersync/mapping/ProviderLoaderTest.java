@@ -356,6 +356,23 @@ class ProviderLoaderTest {
         assertThat(ok.provider().objects().get(0).create().path()).isEqualTo("/lists/42/contacts");
     }
 
+    /**
+     * display_name goes into the log, the UI and alerts: a line break, an escape sequence or a bidirectional override
+     * is an error (found by an attack: a save forged a log line); other Unicode is fine.
+     */
+    @Test
+    void aDisplayNameIsOneLineWithoutControlCharacters() throws Exception {
+        for (String bad : new String[]{"\"CRM\\n21:49:00.000 INFO saved by alice\"", "\"CRM\\u001b[2K\"", "\"CRM\\u202Egnp.exe\"",
+                "\"CRM\\u2028x\"", "\"CRM\\ttab\"", "\"" + "x".repeat(201) + "\""}) {
+            ProviderLoader.Loaded l = load("crm", GOOD.replace("display_name: CRM", "display_name: " + bad));
+            assertThat(l.errors()).as(bad).anySatisfy(e -> {
+                assertThat(e.path()).isEqualTo("display_name");
+                assertThat(e.message()).contains("one line");
+            });
+        }
+        assertThat(load("crm", GOOD.replace("display_name: CRM", "display_name: \"Café CRM – Zürich 日本\"")).errors()).isEmpty();
+    }
+
     /** Whatever a credential's header is called, its value is known as secret and redacted from a target's echo. */
     @Test
     void anApiKeyUnderAnyHeaderNameIsASecret() throws Exception {
