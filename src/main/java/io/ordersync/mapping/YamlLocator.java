@@ -35,7 +35,15 @@ final class YamlLocator {
     static YamlLocator parse(String text) {
         // anchors and aliases: Jackson's YAML reader takes an alias for the text of its name (remote: *f sent "f"),
         // and nested aliases cost seconds to walk; refused where they are, before the tree is composed
+        // nesting deeper than the composer's limit is refused here, where it starts: SnakeYAML's scanner costs time in
+        // proportion to the depth for every token, and a file of 120 000 '[' took 7 s of CPU before the limit was seen
+        int depth = 0;
         for (org.yaml.snakeyaml.events.Event ev : new Yaml(new LoaderOptions()).parse(new StringReader(text))) {
+            if (ev instanceof org.yaml.snakeyaml.events.CollectionStartEvent && ++depth > MAX_DEPTH) {
+                throw new TooDeep(ev.getStartMark());
+            } else if (ev instanceof org.yaml.snakeyaml.events.CollectionEndEvent) {
+                depth--;
+            }
             if (ev instanceof org.yaml.snakeyaml.events.AliasEvent
                     || ev instanceof org.yaml.snakeyaml.events.NodeEvent n && n.getAnchor() != null) {
                 throw new AnchorNotSupported(ev.getStartMark());
@@ -43,6 +51,16 @@ final class YamlLocator {
         }
         Node root = new Yaml(new LoaderOptions()).compose(new StringReader(text));
         return new YamlLocator(root);
+    }
+
+    /** The deepest nesting of lists and mappings a mapping file may have (SnakeYAML's composer allows 50). */
+    static final int MAX_DEPTH = 50;
+
+    /** Lists and mappings nested deeper than {@link #MAX_DEPTH}, where the level over it starts. */
+    static final class TooDeep extends org.yaml.snakeyaml.error.MarkedYAMLException {
+        TooDeep(org.yaml.snakeyaml.error.Mark at) {
+            super(null, null, "lists and mappings nested deeper than " + MAX_DEPTH + " levels", at);
+        }
     }
 
     /** An anchor ({@code &name}) or alias ({@code *name}) in a mapping file, where it is. */

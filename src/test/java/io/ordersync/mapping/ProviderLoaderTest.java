@@ -405,6 +405,26 @@ class ProviderLoaderTest {
         assertThat(keyed.load(f).messages()).isNotEmpty().noneMatch(m -> m.contains("s3cr3t-crm-token-XYZ"));
     }
 
+    /**
+     * Deep nesting is refused where it passes 50 levels, with its line and column, at once: 120 000 '[' (240 kB) took
+     * 7 s of CPU before SnakeYAML's own limit was reached, without a place (found by an attack).
+     */
+    @Test
+    void nestingDeeperThanFiftyLevelsIsRefusedWhereItStartsAndFast() throws Exception {
+        String deep = GOOD + "x: " + "[".repeat(120_000) + "]".repeat(120_000) + "\n";
+        long t0 = System.nanoTime();
+        ProviderLoader.Loaded l = load("crm", deep);
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertThat(l.valid()).isFalse();
+        assertThat(l.messages()).singleElement().asString()
+                .matches("crm\\.yaml:" + (GOOD.lines().count() + 1) + ":53: YAML syntax: lists and mappings nested deeper than 50 levels.*");
+        // not a timing test: the unbounded scan took 7 s; this bound only tells the two apart
+        assertThat(ms).isLessThan(3000);
+        // the file's mapping is the first level: 49 lists in it are 50 levels, allowed (x is then an unknown key)
+        String fifty = GOOD + "x: " + "[".repeat(49) + "]".repeat(49) + "\n";
+        assertThat(load("crm", fifty).messages()).isNotEmpty().noneMatch(m -> m.contains("nested deeper"));
+    }
+
     /** An alias was read as the text of its name (remote: *f sent a property "f"): anchors and aliases are refused. */
     @Test
     void anchorsAndAliasesAreRefusedWhereTheyAre() throws Exception {
