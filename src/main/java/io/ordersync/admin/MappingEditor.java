@@ -787,7 +787,27 @@ public final class MappingEditor {
         if (s.matches("[A-Za-z_][A-Za-z0-9_.\\-]*") && !s.matches("(?i)true|false|yes|no|on|off|null|~")) {
             return s;
         }
-        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n") + "\"";
+        // YAML double-quoted: every character that is not printable as it is goes as an escape (a raw CR was read
+        // as a space, a NUL made the file unreadable; found by an attack)
+        StringBuilder sb = new StringBuilder(s.length() + 2).append('"');
+        s.codePoints().forEach(cp -> {
+            switch (cp) {
+                case '\\' -> sb.append("\\\\");
+                case '"' -> sb.append("\\\"");
+                case '\n' -> sb.append("\\n");
+                case '\r' -> sb.append("\\r");
+                case '\t' -> sb.append("\\t");
+                default -> {
+                    if (Character.isISOControl(cp) || cp == 0x2028 || cp == 0x2029 || cp == 0x85 || cp == 0xFEFF
+                            || (cp >= 0xD800 && cp <= 0xDFFF)) {
+                        sb.append(String.format("\\u%04X", cp));
+                    } else {
+                        sb.appendCodePoint(cp);
+                    }
+                }
+            }
+        });
+        return sb.append('"').toString();
     }
 
     private static NodeTuple tuple(MappingNode m, String key) {

@@ -87,4 +87,19 @@ class MappingEditorSpliceTest {
         assertThat(out).contains("- {value: \"x}\\n  - {source: email, remote: injected\", remote: note}");
         assertThat(new org.yaml.snakeyaml.Yaml().<java.util.Map<String, Object>>load(out).toString()).doesNotContain("remote=injected");
     }
+
+    /** Every character comes back as it was given: CR, TAB, NUL, U+2028, U+0085, a BOM, emoji (a raw CR was read as a space, a NUL broke the file). */
+    @Test
+    @SuppressWarnings("unchecked")
+    void valuesWithControlAndSeparatorCharactersComeBackAsGiven() throws Exception {
+        String value = "a\rb\tc\u0000d\u2028e\u0085f\uFEFFg\u001bh \uD83C\uDFAB \\ \" é";
+        com.fasterxml.jackson.databind.node.ObjectNode p = JSON.createObjectNode().put("value", value).put("remote", "note");
+        String out = MappingEditor.splice(FILE, 0, JSON.createArrayNode().add(p));
+        java.util.Map<String, Object> root = new org.yaml.snakeyaml.Yaml().load(out);
+        java.util.List<java.util.Map<String, Object>> props = (java.util.List<java.util.Map<String, Object>>)
+                ((java.util.List<java.util.Map<String, Object>>) root.get("objects")).get(0).get("properties");
+        assertThat(props).singleElement().satisfies(m -> assertThat(m.get("value")).isEqualTo(value));
+        assertThat(out.lines().filter(l -> l.contains("remote: note"))).hasSize(1);
+        assertThat(out).doesNotContain("\r").doesNotContain("\u0000").doesNotContain("\u2028");
+    }
 }
