@@ -217,12 +217,13 @@ class OutcomeStopTimeoutTest extends AppTestSupport {
 
     /**
      * A hot reload that re-creates the provider's routes (its concurrency edited) while a sync's first request waits
-     * 12 s for its answer: the route is forced down after the grace time (2 s), the sync goes on and is refused at
-     * its end, with no outcome stored. Its row is handed back when its exchange ends and synced again. Before, it
-     * stayed claimed and counted as in flight until the process ended (found by an attack).
+     * 12 s for its answer: the route is forced down after the grace time (2 s), the sync goes on to its end, and its
+     * success is stored when its exchange ends: each object sent once. Found by two attacks: first the row stayed
+     * claimed and counted as in flight until the process ended; then it was handed back and the order sent again
+     * (every create twice on a target that honours no idempotency key).
      */
     @org.junit.jupiter.api.Test
-    void aSyncWhoseRouteAHotReloadForcedDownIsHandedBackWhenItEnds() throws Exception {
+    void aSyncWhoseRouteAHotReloadForcedDownStoresItsSuccessWhenItEnds() throws Exception {
         target.stallNext(1, "/", 12_000);
         startWithCrm(5, "1h", 30_000, Map.of("camel.main.shutdown-timeout", "2"));
         ListAppender<ILoggingEvent> log = new ListAppender<>();
@@ -238,8 +239,16 @@ class OutcomeStopTimeoutTest extends AppTestSupport {
                     .anyMatch(e -> e.getFormattedMessage().startsWith("Route provider-crm created (3 consumers")));
             await().atMost(Duration.ofSeconds(40)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
             assertThat(log.list).extracting(ILoggingEvent::getFormattedMessage)
-                    .anyMatch(m -> m.contains("waits again: its sync ended without an outcome"));
+                    .anyMatch(m -> m.contains("its sync went through while its route was stopped; its success is stored"))
+                    .noneMatch(m -> m.contains("waits again"));
             assertThat(target.objects("tickets")).hasSize(2);
+            // one sync: a lookup and a create per object, nothing again
+            Thread.sleep(2000);
+            assertThat(target.requests()).extracting(r -> r.method() + " " + r.path()).filteredOn(s -> !s.startsWith("GET"))
+                    .containsExactlyInAnyOrder("POST /contacts", "POST /tickets", "POST /tickets");
+            assertThat(target.requests()).filteredOn(r -> r.method().equals("GET")).hasSize(3);
+            assertThat(app.query("SELECT kind FROM order_log WHERE order_code = 'HOT0' ORDER BY id")).extracting(m -> m.get("kind"))
+                    .containsExactly("received", "success");
         } finally {
             root.detachAppender(log);
         }

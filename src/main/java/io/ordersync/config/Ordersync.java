@@ -207,7 +207,18 @@ public final class Ordersync {
                         if (row == null && e.getIn().getBody() instanceof io.ordersync.queue.QueueEntry first) {
                             row = first;
                         }
-                        if (row != null) {
+                        if (row == null) {
+                            return;
+                        }
+                        if (Boolean.TRUE.equals(e.getProperty(io.ordersync.delivery.DeliverySteps.SYNCED, Boolean.class))
+                                && dispatcher.outcomePending(row)) {
+                            // the sync went through to its end, and a stop cut the route before its outcome step (a hot
+                            // reload that re-creates the routes, with syncs slower than its grace time): its success is
+                            // stored, not the row handed back to be sent again
+                            LOG.info("Queue row {} ({} {} for {}): its sync went through while its route was stopped; its success is stored",
+                                    row.id(), row.eventSlug(), row.orderCode(), row.provider());
+                            outcome.success(e);
+                        } else {
                             dispatcher.ended(row);
                         }
                     }

@@ -47,6 +47,12 @@ public final class DeliverySteps {
     public static final String OAUTH2_RETRIED = "ordersync.oauth2.retried";
     /** Exchange property: the OAuth2 token the request was sent with. */
     static final String OAUTH2_TOKEN = "ordersync.oauth2.token";
+    /**
+     * Exchange property, set by the last step of provider-&lt;id&gt;-sync: the sync went through to its end (every
+     * request answered as it should be). A stop that cuts the provider route before its outcome step stores the
+     * success then, instead of handing the row back to be sent again.
+     */
+    public static final String SYNCED = "ordersyncSynced";
     /** Exchange property: whether the step before asked for a request to be sent (read by the route). */
     public static final String SEND = "ordersyncSend";
     /** Exchange property: the tries of this sync (a list of AttemptLog.Attempt, kept across redeliveries), stored with its outcome. */
@@ -137,6 +143,7 @@ public final class DeliverySteps {
             return;
         }
         // a redelivery starts the sync again: the row is in the property by then, the body is an answer
+        exchange.removeProperty(SYNCED);
         QueueEntry entry = exchange.getProperty(ENTRY, QueueEntry.class);
         if (entry == null) {
             entry = exchange.getIn().getBody(QueueEntry.class);

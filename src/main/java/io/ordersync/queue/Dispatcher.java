@@ -402,6 +402,11 @@ public final class Dispatcher extends ServiceSupport {
         }
     }
 
+    /** Whether {@code e}'s claim is still this instance's and no outcome of it is stored or on its way. */
+    public boolean outcomePending(QueueEntry e) {
+        return currentClaim(e) != null && !storing.contains(e.id());
+    }
+
     /** This instance's claim of {@code e}'s row if it is {@code e}'s claim (not a newer claim of the row), else null. */
     private QueueEntry currentClaim(QueueEntry e) {
         QueueEntry c = claimed.get(e.id());
