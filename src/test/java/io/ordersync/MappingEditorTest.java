@@ -60,6 +60,13 @@ class MappingEditorTest extends AppTestSupport {
         assertThat(saved.statusCode()).as(saved.body()).isEqualTo(200);
         assertThat(Files.readString(file)).isEqualTo(fixed);
         await().atMost(Duration.ofSeconds(10)).until(() -> app.get("/api/providers").body().contains("Caf\u00e9 CRM"));
+
+        // the file removed (its provider runs on for the removal grace): a clear answer, not a 500
+        Files.delete(file);
+        HttpResponse<String> gone = app.get("/api/providers/crm/edit");
+        assertThat(gone.statusCode()).isEqualTo(422);
+        assertThat(gone.body()).contains("crm.yaml is gone from the mappings directory");
+        assertThat(send("PUT", "/api/providers/crm/file", fixed, JSON.readTree(saved.body()).path("version").asText()).statusCode()).isEqualTo(409);
     }
 
     @Test

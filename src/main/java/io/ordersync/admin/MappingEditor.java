@@ -136,7 +136,13 @@ public final class MappingEditor {
      * replaces it (the registry reports it with line and column meanwhile).
      */
     public static String readText(Path f) throws java.io.IOException {
-        ProviderLoader.FileRead read = ProviderLoader.readFile(f, ProviderRegistry.MAX_FILE_BYTES);
+        ProviderLoader.FileRead read;
+        try {
+            read = ProviderLoader.readFile(f, ProviderRegistry.MAX_FILE_BYTES);
+        } catch (java.nio.file.NoSuchFileException gone) {
+            throw new UnreadableFile(f.getFileName() + " is gone from the mappings directory (its provider runs on for the "
+                    + "removal grace, then is removed); put it back on disk to edit it");
+        }
         if (read.problem() != null) {
             throw new UnreadableFile(f.getFileName() + ": " + read.problem() + "; fix it on disk");
         }
