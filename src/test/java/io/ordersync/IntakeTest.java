@@ -35,8 +35,10 @@ class IntakeTest extends AppTestSupport {
         assertThat(r.statusCode()).isEqualTo(400);
         JsonNode json = JSON.readTree(r.body());
         assertThat(json.path("error").asText()).contains(reason);
-        List<Map<String, Object>> rejected = app.query("SELECT source, reason, payload FROM rejected_event");
+        List<Map<String, Object>> rejected = app.query("SELECT id, source, reason, payload FROM rejected_event");
         assertThat(rejected).hasSize(1);
+        assertThat(json.path("rejected_id").isIntegralNumber()).isTrue();
+        assertThat(json.path("rejected_id").asLong()).isEqualTo(((Number) rejected.get(0).get("id")).longValue());
         assertThat(rejected.get(0)).containsEntry("source", "http");
         assertThat((String) rejected.get(0).get("reason")).contains(reason);
         assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).isZero();

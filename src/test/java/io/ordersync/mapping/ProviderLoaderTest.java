@@ -373,6 +373,22 @@ class ProviderLoaderTest {
         assertThat(load("crm", GOOD.replace("display_name: CRM", "display_name: \"Café CRM – Zürich 日本\"")).errors()).isEmpty();
     }
 
+    /** The defaults README and MAPPINGS.md give, for a file that names none of them. */
+    @Test
+    void theDefaultsAreTheDocumentedOnes() throws Exception {
+        ProviderLoader.Loaded l = load("crm", GOOD.replace("retry: {max_attempts: 3, backoff: [10s, 1m], recoverable_statuses: [\"429\", \"500-599\"]}\n", ""));
+        assertThat(l.errors()).isEmpty();
+        Provider p = l.provider();
+        assertThat(p.maxAttempts()).isEqualTo(5);
+        assertThat(p.backoff()).containsExactly(java.time.Duration.ofSeconds(5), java.time.Duration.ofMinutes(5), java.time.Duration.ofMinutes(30),
+                java.time.Duration.ofHours(2), java.time.Duration.ofHours(5));
+        assertThat(java.util.stream.IntStream.of(408, 425, 429, 500, 503, 599).allMatch(p.recoverableStatuses()::contains)).isTrue();
+        assertThat(java.util.stream.IntStream.of(400, 401, 403, 404, 409, 422, 499, 600).noneMatch(p.recoverableStatuses()::contains)).isTrue();
+        assertThat(p.connectTimeoutMs()).isEqualTo(5000);
+        assertThat(p.responseTimeoutMs()).isEqualTo(30_000);
+        assertThat(p.concurrency()).isEqualTo(4);
+    }
+
     /** Whatever a credential's header is called, its value is known as secret and redacted from a target's echo. */
     @Test
     void anApiKeyUnderAnyHeaderNameIsASecret() throws Exception {
