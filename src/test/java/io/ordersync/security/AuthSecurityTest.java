@@ -82,6 +82,24 @@ class AuthSecurityTest extends AppTestSupport {
         assertThat(cookie).contains("HttpOnly").contains("SameSite=Strict").contains("Max-Age=43200").contains("Secure");
     }
 
+    /** {@code ordersync.admin.cookie-secure}: auto follows the request's scheme (or X-Forwarded-Proto), true and false are fixed. */
+    @org.junit.jupiter.params.ParameterizedTest(name = "cookie-secure={0}, X-Forwarded-Proto={1} -> Secure {2}")
+    @org.junit.jupiter.params.provider.CsvSource({"auto, , false", "auto, https, true", "auto, http, false", "true, , true",
+            "false, https, false", "TRUE, , true"})
+    void theCookiesSecureFlagFollowsTheSetting(String setting, String forwardedProto, boolean secure) throws Exception {
+        startWithCrm(5, "5s", Map.of("ordersync.admin.cookie-secure", setting));
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(app.url("/api/login"))).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"token\": \"" + OrdersyncApp.ADMIN_TOKEN + "\"}"));
+        if (forwardedProto != null) {
+            b.header("X-Forwarded-Proto", forwardedProto);
+        }
+        HttpResponse<String> r = http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).isEqualTo(200);
+        java.util.List<String> attributes = java.util.Arrays.stream(r.headers().firstValue("Set-Cookie").orElseThrow().split(";"))
+                .map(String::trim).toList();
+        assertThat(attributes.contains("Secure")).isEqualTo(secure);
+    }
+
     /** Attacks found by a review: a query parameter posing as the anti-CSRF header, a form field posing as the client address. */
     @Test
     void parametersCannotPoseAsRequestHeadersOrTheClientAddress() throws Exception {
