@@ -158,6 +158,10 @@ class EmbeddingTest extends CamelTestSupport {
                 "syncQueue", "httpIntake", "outboxIntake", "syncMetrics", "staticFiles")) {
             assertThat(context.getRegistry().lookupByName(name)).as("unprefixed bean " + name).isNull();
         }
+        // every route id is the host's or has one of the prefixes README ("Embedding") names
+        assertThat(context.getRoutes()).extracting(org.apache.camel.Route::getRouteId).filteredOn(id -> !id.startsWith("host-"))
+                .isNotEmpty().allMatch(id -> id.matches("(provider-|intake-|dispatch|api-|rest-|pretix-|queue-|alert|ui|ordersync-).*")
+                        || id.equals("mappings-watch") || id.equals("retention-purge"), "a prefix README names");
         // the host's routes work: its SQL route writes into its own database, its HTTP route answers
         template.sendBody("direct:host-log", "hello");
         try (var c = hostDataSource.getConnection(); var rs = c.createStatement().executeQuery("SELECT COUNT(*) FROM host_log")) {
