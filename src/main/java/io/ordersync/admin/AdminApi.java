@@ -196,7 +196,7 @@ public final class AdminApi {
             // an unsaved mapping may resolve only the placeholders its saved file uses: a caller cannot read any
             // other setting or environment variable through it (the admin password, another provider's key)
             java.util.Set<String> allowed = savedPlaceholders(id);
-            ProviderLoader.Loaded l = providers.loader().restrictedTo(allowed)
+            ProviderLoader.Loaded l = providers.loader().restrictedTo(allowed, providers.credentials(id))
                     .load(id + ".yaml", in.get("mapping").asText(), null);
             // and every value those placeholders resolve to is redacted from the answer, wherever the caller put it
             java.util.Set<String> resolved = resolvedValues(allowed);

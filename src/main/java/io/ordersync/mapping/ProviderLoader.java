@@ -45,6 +45,8 @@ public final class ProviderLoader {
     private final ObjectMapper yaml;
     private final UnaryOperator<String> placeholders;
     private volatile io.ordersync.spi.SyncProviders javaProviders = io.ordersync.spi.SyncProviders.none();
+    /** Credentials known besides those of the text being loaded (the saved file's, for an unsaved text of it). */
+    private volatile Set<String> knownCredentials = Set.of();
 
     /** The Java providers a {@code kind: java} file may name (found through ServiceLoader). */
     public ProviderLoader withJavaProviders(io.ordersync.spi.SyncProviders javaProviders) {
@@ -66,7 +68,15 @@ public final class ProviderLoader {
      * other is an error that names it. For previews of unsaved mapping text sent by a caller.
      */
     public ProviderLoader restrictedTo(Set<String> allowed) {
-        return new ProviderLoader(text -> {
+        return restrictedTo(allowed, Set.of());
+    }
+
+    /**
+     * As {@link #restrictedTo(Set)}, and {@code credentials} (the saved file's) count as this text's own: a path, a
+     * body or a header template that brings one is an error, also when the text leaves out its auth block.
+     */
+    public ProviderLoader restrictedTo(Set<String> allowed, Set<String> credentials) {
+        ProviderLoader restricted = new ProviderLoader(text -> {
             Matcher m = PLACEHOLDER.matcher(text);
             while (m.find()) {
                 if (!allowed.contains(m.group())) {
@@ -86,6 +96,23 @@ public final class ProviderLoader {
             }
             return placeholders.apply(text);
         }).withJavaProviders(javaProviders);
+        restricted.knownCredentials = Set.copyOf(credentials);
+        return restricted;
+    }
+
+    /** Whether a resolved value carries a credential: the text's own (auth, credential headers) or a known one. */
+    private boolean carriesCredential(Errors errors, String value) {
+        if (value == null) {
+            return false;
+        }
+        for (Set<String> set : List.of(errors.secrets, knownCredentials)) {
+            for (String s : set) {
+                if (s != null && s.length() >= Secrets.MIN_LENGTH && value.contains(s)) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /** What one placeholder text resolves to (for redaction); throws when it is not set. */
@@ -581,7 +608,10 @@ public final class ProviderLoader {
                 }
                 Map<String, String> headers = new LinkedHashMap<>();
                 if (e.headers() != null) {
-                    for (Map.Entry<String, String> h : e.headers().entrySet()) {
+                    // credential headers first: a header template after or before one is checked against it alike
+                    List<Map.Entry<String, String>> ordered = new ArrayList<>(e.headers().entrySet());
+                    ordered.sort(java.util.Comparator.comparing(h -> !Secrets.isSecretHeader(h.getKey())));
+                    for (Map.Entry<String, String> h : ordered) {
                         String at = "endpoint.headers." + h.getKey();
                         if (h.getKey() == null || !h.getKey().matches("[A-Za-z][A-Za-z0-9_.-]{0,99}")) {
                             errors.add(at, "a header name is letters, digits, '_', '.', '-'");
@@ -608,7 +638,15 @@ public final class ProviderLoader {
                             continue;
                         }
                         checkTemplate(errors, at, h.getValue(), false, URL_TEMPLATE_EXTRAS);
-                        headers.put(h.getKey(), resolve(errors, at, h.getValue(), false));
+                        String v = resolve(errors, at, h.getValue(), false);
+                        if (carriesCredential(errors, v)) {
+                            // a header that is no credential is a template: a function of it could show the credential
+                            // changed, past redaction (as in a path or body)
+                            errors.add(at, "a credential of this provider: only a credential header (Authorization, X-Api-Key, "
+                                    + "*-Token, …) may carry one, as exactly its placeholder");
+                            continue;
+                        }
+                        headers.put(h.getKey(), v);
                     }
                 }
                 return new Provider.Destination(uri, perOrder, Map.copyOf(headers));
@@ -1109,8 +1147,7 @@ public final class ProviderLoader {
         StringBuilder sb = new StringBuilder();
         while (m.find()) {
             String value = resolve(errors, at, m.group(), false);
-            String got = value;
-            if (got != null && errors.secrets.stream().anyMatch(s -> s.length() >= Secrets.MIN_LENGTH && got.contains(s))) {
+            if (carriesCredential(errors, value)) {
                 errors.add(at, m.group() + " is this provider's credential: a path or body cannot use it (its templates could "
                         + "show it changed); a credential goes in target.auth or a credential header");
                 m.appendReplacement(sb, "unset");

@@ -289,6 +289,24 @@ public final class ProviderRegistry {
         return why.substring(0, why.lastIndexOf('\0'));
     }
 
+    /**
+     * The credentials of a provider's saved file and of its running version: what an unsaved text of it may not put
+     * in a path, a body or a header template (a preview without the file's auth block still names them).
+     */
+    public java.util.Set<String> credentials(String identifier) {
+        State s = states.get(identifier);
+        java.util.Set<String> out = new java.util.LinkedHashSet<>();
+        if (s != null) {
+            if (s.latest().provider() != null) {
+                out.addAll(s.latest().provider().secretValues());
+            }
+            if (s.running() != null) {
+                out.addAll(s.running().secretValues());
+            }
+        }
+        return out;
+    }
+
     /** The running version of a provider, or null. */
     public Provider active(String identifier) {
         State s = states.get(identifier);

@@ -354,6 +354,30 @@ class ProviderLoaderTest {
         ProviderLoader.Loaded ok = keyed.load(f);
         assertThat(ok.errors()).isEmpty();
         assertThat(ok.provider().objects().get(0).create().path()).isEqualTo("/lists/42/contacts");
+
+        // an endpoint's header that is no credential is a template too, whichever comes first in the file
+        for (String headers : new String[]{"{X-T: \"{order_code|default({{env:CRM_TOKEN}})|upper}\", Authorization: \"Bearer {{env:CRM_TOKEN}}\"}",
+                "{Authorization: \"Bearer {{env:CRM_TOKEN}}\", X-T: \"{order_code|default({{env:CRM_TOKEN}})|upper}\"}"}) {
+            Path q = dir.resolve("queue.yaml");
+            Files.writeString(q, MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
+                    .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm\", headers: " + headers + "}"));
+            ProviderLoader.Loaded l = keyed.withJavaProviders(io.ordersync.spi.SyncProviders.none()).load(q);
+            assertThat(l.errors()).as(headers).anySatisfy(e -> {
+                assertThat(e.path()).isEqualTo("endpoint.headers.X-T");
+                assertThat(e.message()).contains("a credential of this provider");
+            });
+        }
+
+        // an unsaved text of a provider (preview, the editor) without the auth block: the saved file's credential still counts
+        Files.writeString(f, GOOD.replace("auth: {type: bearer, token: \"{{crm.token}}\"}", "auth: {type: none}")
+                .replaceFirst("create: \\{[^\n]*", java.util.regex.Matcher.quoteReplacement("create: {path: \"/contacts?k={email|default({{env:CRM_TOKEN}})|upper}\"}")));
+        ProviderLoader restricted = keyed.restrictedTo(java.util.Set.of("{{crm.url}}", "{{env:CRM_TOKEN}}"), java.util.Set.of("sk_live_SECRET123"));
+        ProviderLoader.Loaded unsaved = restricted.load(f);
+        assertThat(unsaved.valid()).isFalse();
+        assertThat(unsaved.errors()).anySatisfy(e -> assertThat(e.message()).contains("is this provider's credential"));
+        assertThat(unsaved.messages()).noneMatch(m -> m.toLowerCase(java.util.Locale.ROOT).contains("secret123"));
+        assertThat(keyed.restrictedTo(java.util.Set.of("{{crm.url}}", "{{env:CRM_TOKEN}}")).load(f).valid())
+                .as("without the saved file's credentials, the text alone does not tell").isTrue();
     }
 
     /**

@@ -61,6 +61,13 @@ class SecretsSecurityTest extends AppTestSupport {
         HttpResponse<String> refused = app.post("/api/preview", fn.toString());
         assertThat(refused.statusCode()).as(refused.body()).isEqualTo(422);
         assertThat(refused.body()).contains("is this provider's credential").doesNotContainIgnoringCase("s3cret").doesNotContain("s3c");
+        // nor when the caller's text leaves out the auth block that names it (found by a review): the saved file's counts
+        ObjectNode noAuth = fn.deepCopy();
+        noAuth.put("mapping", changed.replace("  auth:\n    type: bearer\n    token: \"{{test.crm.token}}\"\n", ""));
+        assertThat(noAuth.path("mapping").asText()).doesNotContain("type: bearer");
+        HttpResponse<String> stillRefused = app.post("/api/preview", noAuth.toString());
+        assertThat(stillRefused.statusCode()).as(stillRefused.body()).isEqualTo(422);
+        assertThat(stillRefused.body()).contains("is this provider's credential").doesNotContainIgnoringCase("s3cret");
     }
 
     /**
