@@ -152,7 +152,7 @@ public final class MappingEditor {
     /** Loads an edited text as the registry would, resolving only the placeholders its saved file uses. */
     private ProviderLoader.Loaded load(Edit e) throws Exception {
         Set<String> allowed = placeholders(readText(e.file()));
-        return providers.loader().restrictedTo(allowed).load(e.file().getFileName().toString(), e.text(), e.file());
+        return providers.loader().restrictedTo(allowed, providers.credentials(e.id())).load(e.file().getFileName().toString(), e.text(), e.file());
     }
 
     private static List<Map<String, Object>> errors(ProviderLoader.Loaded l) {
@@ -339,9 +339,14 @@ public final class MappingEditor {
                 });
             } catch (RuntimeException failed) {
                 if (failed.getCause() instanceof ChangedOnDisk changed) {
-                    String now = readText(f);
-                    Json.reply(mapper, exchange, 409, Map.of("error", changed.getMessage() + ": not saved; reload it and apply the edit again",
-                            "version", hash(now)));
+                    Map<String, Object> answer = new LinkedHashMap<>();
+                    answer.put("error", changed.getMessage() + ": not saved; reload it and apply the edit again");
+                    try {
+                        answer.put("version", hash(readText(f)));
+                    } catch (java.io.IOException unreadable) {
+                        // gone or unreadable now: no version to give
+                    }
+                    Json.reply(mapper, exchange, 409, answer);
                     return;
                 }
                 throw failed;
@@ -383,7 +388,13 @@ public final class MappingEditor {
             } catch (UnsupportedOperationException notPosix) {
                 // Windows: the directory's default
             }
-            if (!hash(readText(real)).equals(replaces)) {
+            String now;
+            try {
+                now = readText(real);
+            } catch (java.io.IOException unreadable) {
+                throw new ChangedOnDisk(f.getFileName() + " was changed on disk while it was saved (" + unreadable.getMessage() + ")");
+            }
+            if (!hash(now).equals(replaces)) {
                 throw new ChangedOnDisk(f.getFileName() + " was changed on disk while it was saved");
             }
             Files.move(tmp, real, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
@@ -805,7 +816,7 @@ public final class MappingEditor {
                 case '\t' -> sb.append("\\t");
                 default -> {
                     if (Character.isISOControl(cp) || cp == 0x2028 || cp == 0x2029 || cp == 0x85 || cp == 0xFEFF
-                            || (cp >= 0xD800 && cp <= 0xDFFF)) {
+                            || cp == 0xFFFE || cp == 0xFFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
                         sb.append(String.format("\\u%04X", cp));
                     } else {
                         sb.appendCodePoint(cp);

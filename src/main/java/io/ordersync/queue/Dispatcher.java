@@ -372,9 +372,11 @@ public final class Dispatcher extends ServiceSupport {
         boolean current = mine != null;
         if (current) {
             snapshots.remove(e.id());
-            storing.remove(e.id());
             sentBy.remove(e.id());
+            // the claim before the storing mark: outcomePending reads them the other way round, so it never sees
+            // this claim current and its outcome not on its way (which stored a second success)
             claimed.remove(e.id(), mine);
+            storing.remove(e.id());
         }
         if (e.claimToken() == null ? current : openClaims.remove(e.claimToken())) {
             Integer left = inFlight.computeIfPresent(e.provider(), (k, v) -> v <= 1 ? null : v - 1);
@@ -402,9 +404,12 @@ public final class Dispatcher extends ServiceSupport {
         }
     }
 
-    /** Whether {@code e}'s claim is still this instance's and no outcome of it is stored or on its way. */
+    /**
+     * Whether {@code e}'s claim is still this instance's and no outcome of it is stored or on its way. Reads the
+     * storing mark before the claim; {@link #finished} removes them in the other order.
+     */
     public boolean outcomePending(QueueEntry e) {
-        return currentClaim(e) != null && !storing.contains(e.id());
+        return !storing.contains(e.id()) && currentClaim(e) != null;
     }
 
     /** This instance's claim of {@code e}'s row if it is {@code e}'s claim (not a newer claim of the row), else null. */
@@ -582,7 +587,7 @@ public final class Dispatcher extends ServiceSupport {
      * ends: it is handed back, due now, no attempt counted. Nothing of its sync is on its way any more.
      */
     public void ended(QueueEntry e) {
-        if (currentClaim(e) == null || storing.contains(e.id())) {
+        if (!outcomePending(e)) {
             return;
         }
         // a worker interrupted by the forced stop: the flag is clear while the row is written (an interrupted

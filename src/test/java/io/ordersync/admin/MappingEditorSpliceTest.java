@@ -92,7 +92,7 @@ class MappingEditorSpliceTest {
     @Test
     @SuppressWarnings("unchecked")
     void valuesWithControlAndSeparatorCharactersComeBackAsGiven() throws Exception {
-        String value = "a\rb\tc\u0000d\u2028e\u0085f\uFEFFg\u001bh \uD83C\uDFAB \\ \" é";
+        String value = "a\rb\tc\u0000d\u2028e\u0085f\uFEFFg\u001bh \uD83C\uDFAB \\ \" é\uFFFE\uFFFF";
         com.fasterxml.jackson.databind.node.ObjectNode p = JSON.createObjectNode().put("value", value).put("remote", "note");
         String out = MappingEditor.splice(FILE, 0, JSON.createArrayNode().add(p));
         java.util.Map<String, Object> root = new org.yaml.snakeyaml.Yaml().load(out);

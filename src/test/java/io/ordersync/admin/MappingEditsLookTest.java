@@ -91,8 +91,9 @@ class MappingEditsLookTest {
     void aSaveThatCannotBeAppliedHoldsUpOnlyItsProviderAndIsGivenUpAfterAMinute() throws Exception {
         String crm = Files.readString(dir.resolve("crm.yaml"));
         String other = Files.readString(dir.resolve("other.yaml"));
-        // other.yaml cannot be read any more (not UTF-8): its save fails at every try
-        Files.write(dir.resolve("other.yaml"), new byte[]{'i', 'd', ':', ' ', (byte) 0xC3, (byte) 0x28});
+        // other.yaml cannot be read any more (a directory now, not a file): its save fails at every try
+        Files.delete(dir.resolve("other.yaml"));
+        Files.createDirectory(dir.resolve("other.yaml"));
         clock.move(Duration.ofSeconds(1));
         saveElsewhere("other", other, other + "# one\n");
         saveElsewhere("other", other + "# one\n", other + "# two\n");
