@@ -162,6 +162,9 @@ class EmbeddingTest extends CamelTestSupport {
         assertThat(context.getRoutes()).extracting(org.apache.camel.Route::getRouteId).filteredOn(id -> !id.startsWith("host-"))
                 .isNotEmpty().allMatch(id -> id.matches("(provider-|intake-|dispatch|api-|rest-|pretix-|queue-|alert|ui|ordersync-).*")
                         || id.equals("mappings-watch") || id.equals("retention-purge"), "a prefix README names");
+        assertThat(context.getCamelContextExtension().getContextPlugin(org.apache.camel.model.Model.class).getRouteConfigurationDefinitions())
+                .extracting(org.apache.camel.model.RouteConfigurationDefinition::getId)
+                .containsExactlyInAnyOrder("admin-auth", "provider-errors", "provider-call", "pretix-calls");
         // the host's routes work: its SQL route writes into its own database, its HTTP route answers
         template.sendBody("direct:host-log", "hello");
         try (var c = hostDataSource.getConnection(); var rs = c.createStatement().executeQuery("SELECT COUNT(*) FROM host_log")) {

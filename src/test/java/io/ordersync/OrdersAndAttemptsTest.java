@@ -302,6 +302,49 @@ class OrdersAndAttemptsTest extends AppTestSupport {
         assertThat(list("").path("total").asInt()).isEqualTo(21);
     }
 
+    /**
+     * The settings reach the purge, and route retention-purge runs it by itself: orders (and their results, log and
+     * tries), log lines and rejected events older than ordersync.retention.orders go; tries are kept with
+     * ordersync.retention.attempts PT0S, however old (README "Data protection"; before, only purge() called by hand
+     * with its own durations was tested).
+     */
+    @Test
+    void theTimerPurgesWithTheConfiguredRetentionAndPT0SKeeps() throws Exception {
+        startWithCrm(5, "5s", Map.of("ordersync.retention.orders", "P30D", "ordersync.retention.attempts", "PT0S",
+                "ordersync.retention.purge-period-ms", "300"));
+        for (String code : List.of("OLD01", "NEW01")) {
+            ObjectNode doc = fixture("order-abc12");
+            ((ObjectNode) doc.path("order")).put("code", code).put("email", code.toLowerCase() + "@example.org");
+            app.post("/api/events", doc.toString());
+        }
+        assertThat(app.post("/api/events", "{\"not\": \"an order\"}").statusCode()).isEqualTo(400);
+        awaitQueueEmpty();
+        java.time.OffsetDateTime longAgo = java.time.OffsetDateTime.now(java.time.ZoneOffset.UTC).minusDays(40);
+        try (var c = app.dataSource().getConnection()) {
+            for (String sql : List.of("UPDATE order_snapshot SET received_at = ? WHERE order_code = 'OLD01'",
+                    "UPDATE order_log SET created_at = ? WHERE order_code = 'NEW01' AND kind = 'received'",
+                    "UPDATE rejected_event SET received_at = ?",
+                    "UPDATE sync_tries SET first_at = ?, last_at = ? WHERE order_code = 'NEW01'")) {
+                try (var ps = c.prepareStatement(sql)) {
+                    for (int i = 1; i <= ps.getParameterMetaData().getParameterCount(); i++) {
+                        ps.setObject(i, sql.contains("sync_tries") ? longAgo.minusDays(400) : longAgo);
+                    }
+                    assertThat(ps.executeUpdate()).as(sql).isPositive();
+                }
+            }
+        }
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'OLD01'") == 0
+                && app.count("SELECT COUNT(*) FROM rejected_event") == 0
+                && app.count("SELECT COUNT(*) FROM order_log WHERE order_code = 'NEW01' AND kind = 'received'") == 0);
+        for (String table : List.of("sync_result", "order_log", "sync_tries")) {
+            assertThat(app.count("SELECT COUNT(*) FROM " + table + " WHERE order_code = 'OLD01'")).as(table).isZero();
+        }
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'NEW01'")).isEqualTo(1);
+        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE order_code = 'NEW01' AND kind = 'success'")).isEqualTo(1);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_result WHERE order_code = 'NEW01'")).isPositive();
+        assertThat(app.count("SELECT COUNT(*) FROM sync_tries WHERE order_code = 'NEW01'")).as("PT0S: kept").isPositive();
+    }
+
     @Test
     void anOrderWithSomethingQueuedIsNotPurgedAndSnapshotsFromBeforeTheSearchColumnsAreFilled() throws Exception {
         target.failAlways(400);

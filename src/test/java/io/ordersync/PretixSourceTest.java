@@ -182,6 +182,42 @@ class PretixSourceTest extends AppTestSupport {
         assertThat(Duration.between(throttled.at(), nextOne.at())).isGreaterThanOrEqualTo(Duration.ofMillis(1900));
     }
 
+    /**
+     * pretix answers 403 for an event the token may not see (README: 401/403 park the fetch with the reason); an
+     * order with a canceled position is fetched with it (include_canceled_positions), as pretix's own data sync sees it.
+     */
+    @Test
+    void a403ParksTheFetchAndCanceledPositionsAreFetched() throws Exception {
+        pretix = PretixTestServer.start();
+        ((ObjectNode) pretix.order("democon", "ABC12").path("positions").get(1)).put("canceled", true);
+        startWithPretix(Map.of("ordersync.pretix.events", "democon,ghostcon"));
+        // ghostcon is one of ordersync's events, but pretix does not show it to this token
+        assertThat(webhook(30, PretixTestServer.ORGANIZER, "ghostcon", "GHO12", "pretix.event.order.placed").statusCode()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM pretix_fetch WHERE parked IS NOT NULL") == 1);
+        assertThat((String) app.query("SELECT last_error FROM pretix_fetch").get(0).get("last_error")).contains("403");
+        assertThat(pretix.requestsTo("/ghostcon/")).isEqualTo(1);
+
+        webhook(31, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.paid");
+        await().atMost(Duration.ofSeconds(20)).until(() -> received("ABC12") == 1);
+        JsonNode doc = JSON.readTree((String) app.query("SELECT document FROM order_snapshot WHERE order_code = 'ABC12'").get(0).get("document"));
+        assertThat(doc.path("order").path("positions")).hasSize(2);
+        assertThat(doc.path("order").path("positions").get(1).path("canceled").asBoolean()).isTrue();
+    }
+
+    /** Test-mode orders are not polled (pretix's advice: they can vanish); the others of the same poll are. */
+    @Test
+    void testModeOrdersAreNotPolled() throws Exception {
+        pretix = PretixTestServer.start();
+        List<String> codes = pretix.addOrders("democon", "T", 3);
+        pretix.order("democon", codes.get(1)).put("testmode", true);
+        startWithPretix(Map.of("ordersync.pretix.poll-interval-ms", "300", "ordersync.pretix.events", "democon"));
+        await().atMost(Duration.ofSeconds(30)).until(() -> received(codes.get(0)) == 1 && received(codes.get(2)) == 1);
+        long polls = pretix.requestsTo("/orders/");
+        await().atMost(Duration.ofSeconds(10)).until(() -> pretix.requestsTo("/orders/") >= polls + 3);
+        assertThat(received(codes.get(1))).isZero();
+        assertThat(pretix.requests()).filteredOn(r -> r.path().endsWith("/orders/")).allSatisfy(r -> assertThat(r.query()).contains("testmode=false"));
+    }
+
     @Test
     void aWrongTokenParksWithAReasonAndIsNeverShown() throws Exception {
         pretix = PretixTestServer.start();

@@ -15,6 +15,16 @@ class PretixFunctionsTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** README: a fetch pretix did not answer is tried again after 5 s, 30 s, 2 min, 10 min, then every 30 min, without limit. */
+    @Test
+    void theFetchBackoffIsTheDocumentedOne() {
+        assertThat(java.util.stream.IntStream.rangeClosed(1, 8).mapToObj(PretixHttp::backoff).toList()).containsExactly(
+                java.time.Duration.ofSeconds(5), java.time.Duration.ofSeconds(30), java.time.Duration.ofMinutes(2),
+                java.time.Duration.ofMinutes(10), java.time.Duration.ofMinutes(30), java.time.Duration.ofMinutes(30),
+                java.time.Duration.ofMinutes(30), java.time.Duration.ofMinutes(30));
+        assertThat(PretixHttp.backoff(10_000)).isEqualTo(java.time.Duration.ofMinutes(30));
+    }
+
     @Test
     void actionsMapExactlyOrByPrefixFirstMatchWins() {
         PretixActions a = PretixActions.parse(PretixActions.DEFAULT);
