@@ -122,4 +122,64 @@ class AlertsTest extends AppTestSupport {
         assertThat(badSignatures).isEmpty();
         assertThat(alerts.toString()).doesNotContain("s3cret");
     }
+
+    /** The circuit breaker of a provider opens: provider.breaker_opened, once; the target back: provider.recovered. */
+    @Test
+    void aBreakerThatOpensIsAlertedOnceAndItsRecoveryToo() throws Exception {
+        String url = startReceiver();
+        io.ordersync.support.Fixtures.mapping(mappings, "guarded", Map.of("max_attempts", "20", "backoff", "1s",
+                "response_timeout_ms", "2000", "rate_limit", "0", "breaker", "true"));
+        app = new io.ordersync.support.OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(),
+                "test.crm.token", "s3cret", "ordersync.redelivery.maximum", "0", "ordersync.alerts.webhook-url", url,
+                "ordersync.alerts.webhook-secret", "whsec_" + Base64.getEncoder().encodeToString(KEY),
+                "ordersync.alerts.check-period-ms", "200", "ordersync.alerts.min-interval", "PT1H")).start();
+        target.failAlways(503);
+        for (int i = 0; i < 8; i++) {
+            var doc = fixture("order-xyz34");
+            ((com.fasterxml.jackson.databind.node.ObjectNode) doc.path("order")).put("code", "B" + i).put("email", "b" + i + "@example.org");
+            app.post("/api/events", doc.toString());
+        }
+        await().atMost(Duration.ofSeconds(30)).until(() -> !of("provider.breaker_opened").isEmpty());
+        JsonNode opened = of("provider.breaker_opened").get(0);
+        assertThat(opened.path("data").path("provider").asText()).isEqualTo("guarded");
+        assertThat(opened.path("data").path("summary").asText()).contains("Circuit breaker of guarded opened");
+        target.failAlways(0);
+        await().atMost(Duration.ofSeconds(40)).until(() -> !of("provider.recovered").isEmpty());
+        awaitQueueEmpty();
+        assertThat(of("provider.breaker_opened")).hasSize(1);
+        assertThat(badSignatures).isEmpty();
+    }
+
+    /** A receiver that fails (500 after 2 s, every time) is logged and does not hold up syncing. */
+    @Test
+    void aFailingReceiverDoesNotHoldUpSyncing() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger tried = new java.util.concurrent.atomic.AtomicInteger();
+        receiver = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        receiver.setExecutor(java.util.concurrent.Executors.newCachedThreadPool());
+        receiver.createContext("/ops", ex -> {
+            try (ex) {
+                tried.incrementAndGet();
+                Thread.sleep(2000);
+                ex.sendResponseHeaders(500, -1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        receiver.start();
+        target.failAlways(422);
+        startWithCrm(5, "1h", Map.of("ordersync.alerts.webhook-url", "http://127.0.0.1:" + receiver.getAddress().getPort() + "/ops",
+                "ordersync.alerts.check-period-ms", "200", "ordersync.alerts.min-interval", "PT1H"));
+        app.post("/api/events", fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(20)).until(() -> tried.get() >= 1);
+        target.failAlways(0);
+        for (int i = 0; i < 20; i++) {
+            var doc = fixture("order-xyz34");
+            ((com.fasterxml.jackson.databind.node.ObjectNode) doc.path("order")).put("code", "R" + i).put("email", "r" + i + "@example.org");
+            app.post("/api/events", doc.toString());
+        }
+        // every order synced while the receiver keeps failing; only the parked row is left
+        await().atMost(Duration.ofSeconds(30)).until(() -> target.objects("contacts").size() == 20);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry IS NULL")).isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success'")).isEqualTo(20);
+    }
 }
