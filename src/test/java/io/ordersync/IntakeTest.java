@@ -192,6 +192,36 @@ class IntakeTest extends AppTestSupport {
         assertThat(target.objects("contacts")).extracting(c -> c.path("email").asText()).containsExactly("anna.new@example.com");
     }
 
+    /**
+     * A late document older than the stored one, after the newer one was synced: it still queues a sync (README:
+     * "still triggers a sync"), which sends the stored, newer state; the snapshot stays the newer one.
+     */
+    @Test
+    void aLateOlderDocumentAfterTheNewerWasSyncedStillTriggersASyncOfTheNewerState() throws Exception {
+        startWithCrm();
+        ObjectNode newer = fixture("order-xyz34");
+        ((ObjectNode) newer.path("order")).put("last_modified", "2026-03-03T09:00:00Z").put("email", "anna.new@example.com");
+        assertThat(app.post("/api/events", newer.toString()).statusCode()).isEqualTo(202);
+        awaitQueueEmpty();
+        target.clearRequests();
+        ObjectNode older = fixture("order-xyz34");
+        older.put("type", "order.changed");
+        HttpResponse<String> late = app.post("/api/events", older.toString());
+        assertThat(late.statusCode()).isEqualTo(202);
+        JsonNode answer = JSON.readTree(late.body());
+        assertThat(answer.path("snapshot").asText()).isEqualTo("kept newer stored snapshot");
+        assertThat(answer.path("queued")).extracting(q -> q.path("provider").asText()).containsExactly("crm");
+        awaitQueueEmpty();
+        assertThat(app.query("SELECT kind FROM order_log WHERE order_code = 'XYZ34' ORDER BY id")).extracting(m -> m.get("kind"))
+                .containsExactly("received", "success", "received");
+        assertThat(app.query("SELECT last_modified FROM order_snapshot WHERE order_code = 'XYZ34'").get(0).get("last_modified"))
+                .isEqualTo("2026-03-03T09:00:00Z");
+        assertThat(target.objects("contacts")).extracting(c -> c.path("email").asText()).containsExactly("anna.new@example.com");
+        // the sync ran (it looked the objects up), found nothing to change and wrote nothing
+        assertThat(target.requests()).isNotEmpty().allSatisfy(r -> assertThat(r.method()).isEqualTo("GET"));
+        assertThat(target.requests()).anySatisfy(r -> assertThat(r.query()).contains("anna.new"));
+    }
+
     @Test
     void outboxRowsAreConsumedExactlyOnceAlsoWhenStoppedMidBatch() throws Exception {
         startWithCrm();

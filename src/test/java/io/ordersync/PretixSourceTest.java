@@ -204,6 +204,34 @@ class PretixSourceTest extends AppTestSupport {
         assertThat(doc.path("order").path("positions").get(1).path("canceled").asBoolean()).isTrue();
     }
 
+    /**
+     * pretix slower than ordersync.pretix.timeout-ms: the fetch fails as recoverable and is tried again; an order
+     * that names a product the cached catalogue lacks makes ordersync read the catalogue again at once (README).
+     */
+    @Test
+    void aSlowPretixTimesOutAndAnUnknownProductRereadsTheCatalogue() throws Exception {
+        pretix = PretixTestServer.start();
+        startWithPretix(Map.of("ordersync.pretix.timeout-ms", "500"));
+        pretix.slow(1500);
+        webhook(40, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.placed");
+        await().atMost(Duration.ofSeconds(15)).until(() -> app.count("SELECT COUNT(*) FROM pretix_fetch WHERE attempts > 0 AND parked IS NULL") == 1);
+        assertThat(received("ABC12")).isZero();
+        pretix.slow(0);
+        // after the backoff (5 s): fetched, with its catalogue
+        await().atMost(Duration.ofSeconds(30)).until(() -> received("ABC12") == 1);
+        long itemReads = pretix.requestsTo("/items/");
+
+        // a new product, and an order of it: the cached catalogue lacks it, so it is read again at once
+        pretix.addItem("democon", 1500, "Gala dinner");
+        String code = pretix.addOrders("democon", "G", 1).get(0);
+        ((ObjectNode) pretix.order("democon", code).path("positions").get(0)).put("item", 1500).putNull("variation");
+        webhook(41, PretixTestServer.ORGANIZER, "democon", code, "pretix.event.order.placed");
+        await().atMost(Duration.ofSeconds(20)).until(() -> received(code) == 1);
+        assertThat(pretix.requestsTo("/items/")).isGreaterThan(itemReads);
+        assertThat((String) app.query("SELECT document FROM order_snapshot WHERE order_code = ?", code).get(0).get("document"))
+                .contains("Gala dinner");
+    }
+
     /** Test-mode orders are not polled (pretix's advice: they can vanish); the others of the same poll are. */
     @Test
     void testModeOrdersAreNotPolled() throws Exception {

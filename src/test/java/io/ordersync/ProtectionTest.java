@@ -129,6 +129,23 @@ class ProtectionTest extends AppTestSupport {
         assertThat(JSON.readTree(app.get("/api/providers").body()).get(0).path("paused_until").isNull()).isTrue();
     }
 
+    /** Sync now (an operator's sync of the order) lifts a Retry-After pause as Retry now does (README's outcome table). */
+    @Test
+    void syncNowLiftsThePause() throws Exception {
+        Fixtures.mapping(mappings, "guarded", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "2000",
+                "rate_limit", "0", "breaker", "false"));
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret")).start();
+        target.failNext(1, "/contacts", 429, "3600");
+        postOrders(1);
+        await().atMost(Duration.ofSeconds(10)).until(() -> !JSON.readTree(app.get("/api/providers").body()).get(0)
+                .path("paused_until").isNull());
+        assertThat(target.objects("contacts")).isEmpty();
+        assertThat(app.post("/api/orders/democon/P0/sync", "{}").statusCode()).isEqualTo(202);
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
+        assertThat(target.objects("contacts")).hasSize(1);
+        assertThat(JSON.readTree(app.get("/api/providers").body()).get(0).path("paused_until").isNull()).isTrue();
+    }
+
     private String circuit() throws Exception {
         return JSON.readTree(app.get("/api/providers").body()).get(0).path("circuit").asText();
     }

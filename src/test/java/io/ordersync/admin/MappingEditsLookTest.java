@@ -113,6 +113,30 @@ class MappingEditsLookTest {
         assertThat(messages().stream().filter(m -> m.contains("could not be applied here (tried again every second)"))).hasSize(2);
     }
 
+    /** ordersync.mappings.share-edits=false: another instance's save is not written into this instance's files. */
+    @Test
+    void withShareEditsOffAnotherInstancesSaveIsNotApplied() throws Exception {
+        MappingEditor own = new MappingEditor(editorRegistry(), ds, new ObjectMapper(), "c", clock, false, signer);
+        own.started();
+        own.applyEditsOfOthers();
+        String original = Files.readString(dir.resolve("crm.yaml"));
+        clock.move(Duration.ofSeconds(1));
+        saveElsewhere("crm", original, original.replace("remote: first_name, mode: if_empty", "remote: given_name, mode: if_empty"));
+        clock.move(Duration.ofSeconds(1));
+        own.applyEditsOfOthers();
+        assertThat(Files.readString(dir.resolve("crm.yaml"))).isEqualTo(original);
+        // the same save reaches an instance that shares edits
+        editor.applyEditsOfOthers();
+        assertThat(Files.readString(dir.resolve("crm.yaml"))).contains("remote: given_name");
+    }
+
+    private ProviderRegistry editorRegistry() {
+        ProviderRegistry registry = new ProviderRegistry(dir, new ProviderLoader(t -> t.replace("{{test.crm.url}}", "http://127.0.0.1:1")
+                .replace("{{test.crm.token}}", "s3cret")));
+        registry.reload();
+        return registry;
+    }
+
     /** Records a save of {@code provider} as another process with the same admin credentials would. */
     private void saveElsewhere(String provider, String before, String after) throws Exception {
         String base = MappingEditor.hash(before);

@@ -173,6 +173,21 @@ public final class PretixTestServer implements AutoCloseable {
         }
     }
 
+    /** A new product of the event, as pretix's items resource shows it. */
+    public void addItem(String event, int id, String name) {
+        ObjectNode item = items.get(event).get(0).deepCopy();
+        item.put("id", id);
+        item.putObject("name").put("en", name);
+        item.putNull("internal_name");
+        item.put("has_variations", false);
+        item.putArray("variations");
+        items.compute(event, (k, v) -> {
+            List<ObjectNode> more = new ArrayList<>(v);
+            more.add(item);
+            return List.copyOf(more);
+        });
+    }
+
     /** A sub-event as pretix's subevents resource shows it. */
     public void addSubevent(String event, int id, String name, String dateFrom) {
         ObjectNode o = JSON.createObjectNode();
