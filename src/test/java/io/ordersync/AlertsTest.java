@@ -182,4 +182,43 @@ class AlertsTest extends AppTestSupport {
         assertThat(app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry IS NULL")).isZero();
         assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success'")).isEqualTo(20);
     }
+
+    /**
+     * Three instances on one PostgreSQL, each checking every 100 ms: a provider's rows parked on all of them bring one
+     * sync.parked alert, not one per instance (table alert_sent).
+     */
+    @Test
+    void instancesOnOneDatabaseSendEachAlertOnce() throws Exception {
+        String url = startReceiver();
+        target.failAlways(422);
+        io.ordersync.support.Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1h", "response_timeout_ms", "2000"));
+        Map<String, String> props = crmOn(io.ordersync.support.Postgres.newDatabase());
+        props.putAll(Map.of("ordersync.alerts.webhook-url", url, "ordersync.alerts.webhook-secret", "whsec_" + Base64.getEncoder().encodeToString(KEY),
+                "ordersync.alerts.check-period-ms", "100", "ordersync.alerts.min-interval", "PT1H"));
+        List<io.ordersync.support.OrdersyncApp> apps = new java.util.ArrayList<>();
+        try {
+            for (String id : List.of("a", "b", "c")) {
+                Map<String, String> own = new java.util.HashMap<>(props);
+                own.put("ordersync.instance-id", id);
+                apps.add(new io.ordersync.support.OrdersyncApp(tmp.resolve(id), mappings, own).start());
+            }
+            app = apps.get(0);
+            for (int i = 0; i < 9; i++) {
+                var doc = fixture("order-xyz34");
+                ((com.fasterxml.jackson.databind.node.ObjectNode) doc.path("order")).put("code", "M" + i).put("email", "m" + i + "@example.org");
+                apps.get(i % 3).post("/api/events", doc.toString());
+            }
+            await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'permanent'") == 9);
+            await().atMost(Duration.ofSeconds(10)).until(() -> !of("sync.parked").isEmpty());
+            // every instance has checked many times since
+            Thread.sleep(2000);
+            assertThat(of("sync.parked")).hasSize(1);
+            assertThat(badSignatures).isEmpty();
+        } finally {
+            app = null;
+            for (var a : apps) {
+                a.close();
+            }
+        }
+    }
 }
