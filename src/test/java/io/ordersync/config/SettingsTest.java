@@ -112,4 +112,34 @@ class SettingsTest {
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("ordersync.db.pool-size must be at least 2 (the schema migration on PostgreSQL holds two connections at once), not 1");
     }
+
+    /** The bounds README gives for presence-ttl, the attempts' body limit and the retention (README audit). */
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}={1}")
+    @org.junit.jupiter.params.provider.CsvSource(delimiter = '|', textBlock = """
+            ordersync.queue.presence-ttl   | PT2S   | ordersync.queue.presence-ttl must be at least PT3S, not PT2S
+            ordersync.attempts.body-limit  | 4001   | ordersync.attempts.body-limit must be 0 to 4000, not 4001
+            ordersync.attempts.body-limit  | -1     | ordersync.attempts.body-limit must be 0 to 4000, not -1
+            ordersync.retention.attempts   | -P1D   | ordersync.retention.* must not be negative
+            ordersync.retention.orders     | -PT1S  | ordersync.retention.* must not be negative
+            """)
+    void settingsOutOfTheirBoundsAreRefusedWithTheReason(String key, String value, String message) {
+        Properties p = new Properties();
+        p.setProperty(key, value);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> OrdersyncSettings.from(p))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining(message);
+    }
+
+    @Test
+    void theBoundsThemselvesAreAccepted() {
+        Properties p = new Properties();
+        p.setProperty("ordersync.queue.presence-ttl", "PT3S");
+        p.setProperty("ordersync.attempts.body-limit", "4000");
+        p.setProperty("ordersync.retention.attempts", "PT0S");
+        p.setProperty("ordersync.retention.orders", "PT0S");
+        OrdersyncSettings s = OrdersyncSettings.from(p);
+        assertThat(s.presenceTtl).isEqualTo(java.time.Duration.ofSeconds(3));
+        assertThat(s.attemptBodyLimit).isEqualTo(4000);
+        assertThat(s.retainAttempts).isZero();
+        assertThat(s.retainOrders).isZero();
+    }
 }
