@@ -105,14 +105,8 @@ public final class ProviderLoader {
         if (value == null) {
             return false;
         }
-        for (Set<String> set : List.of(errors.secrets, knownCredentials)) {
-            for (String s : set) {
-                if (s != null && s.length() >= Secrets.MIN_LENGTH && value.contains(s)) {
-                    return true;
-                }
-            }
-        }
-        return false;
+        return errors.secrets.stream().anyMatch(s -> Secrets.occursIn(value, s))
+                || knownCredentials.stream().anyMatch(s -> Secrets.occursIn(value, s));
     }
 
     /** What one placeholder text resolves to (for redaction); throws when it is not set. */

@@ -75,10 +75,15 @@ public final class Secrets {
         }
         String out = text;
         for (String s : secrets) {
-            if (s != null && s.length() >= MIN_LENGTH && out.contains(s)) {
+            if (occursIn(out, s)) {
                 out = out.replace(s, REDACTED);
             }
         }
         return out;
+    }
+
+    /** Whether {@code secret} is one that counts (at least {@link #MIN_LENGTH} long) and {@code text} holds it as it is. */
+    static boolean occursIn(String text, String secret) {
+        return secret != null && secret.length() >= MIN_LENGTH && text.contains(secret);
     }
 }
