@@ -73,6 +73,32 @@ class CredentialsFingerprintTest {
             s.execute("ALTER DATABASE " + database + " SET default_transaction_read_only = " + (on ? "on" : "off"));
         }
         ds.getHikariPoolMXBean().softEvictConnections();
+        // The pool refills in the background: a session it began before the ALTER may join the pool after the
+        // eviction with the old setting (a CI run met one). Take every connection the pool can give at once, and
+        // evict each one with the old setting until none is left.
+        String wanted = on ? "on" : "off";
+        for (int round = 0; ; round++) {
+            List<Connection> held = new ArrayList<>();
+            int stale = 0;
+            try {
+                for (int i = 0; i < ds.getMaximumPoolSize(); i++) {
+                    Connection c = ds.getConnection();
+                    held.add(c);
+                    try (Statement s = c.createStatement();
+                         ResultSet rs = s.executeQuery("SHOW default_transaction_read_only")) {
+                        rs.next();
+                        if (!wanted.equals(rs.getString(1))) {
+                            stale++;
+                            ds.evictConnection(c);
+                        }
+                    }
+                }
+            } finally {
+                for (Connection c : held) c.close();
+            }
+            if (stale == 0) return;
+            if (round == 20) throw new IllegalStateException(stale + " connections still without the new setting");
+        }
     }
 
     /**
