@@ -133,6 +133,9 @@ public final class Dispatcher extends ServiceSupport {
     private List<QueueEntry> claimDue() {
         Instant now = clock.instant();
         long mono = System.nanoTime();
+        if (!unsettled.isEmpty()) {
+            handBackUnsettled(now);
+        }
         if (mono - nextOthersRead >= 0) {
             readOthers(mono);
         }
@@ -388,6 +391,41 @@ public final class Dispatcher extends ServiceSupport {
         }
     }
 
+    /**
+     * Claims whose sync ended but whose outcome the database did not take because it was out of reach, by claim
+     * token. The rows stay claimed by this instance in the database; they are handed back (due now, no attempt
+     * counted) at the first claim once the database answers again, instead of waiting for their lease (5 minutes by
+     * default) after an outage of seconds. A row whose outcome did reach the database before the connection broke
+     * (a commit whose answer was lost) is no longer claimed with this token, and the hand-back finds nothing.
+     */
+    private final Map<String, QueueEntry> unsettled = new ConcurrentHashMap<>();
+
+    /** The outcome of {@code e}'s sync could not be stored: the database was out of reach (see {@link #unsettled}). */
+    public void outcomeNotStored(QueueEntry e) {
+        if (e.claimToken() != null) {
+            unsettled.put(e.claimToken(), e);
+        }
+    }
+
+    private void handBackUnsettled(Instant now) {
+        for (QueueEntry e : new ArrayList<>(unsettled.values())) {
+            try {
+                if (Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(), now, null, e.lastError()))) {
+                    LOG.info("Queue row {} of {}/{} for {} waits again, due now: the outcome of its last sync could not be"
+                            + " stored while the database was out of reach", e.id(), e.eventSlug(), e.orderCode(), e.provider());
+                }
+                unsettled.remove(e.claimToken());
+            } catch (RuntimeException ex) {
+                if (Tx.isDatabaseUnavailable(ex)) {
+                    return; // still out of reach: tried again at the next claim
+                }
+                unsettled.remove(e.claimToken());
+                LOG.warn("Could not hand back queue row {} whose outcome was not stored; its lease will expire: {}",
+                        e.id(), ex.getMessage());
+            }
+        }
+    }
+
     /** A row that could not be handed to its provider's route: back to waiting, due now, no attempt counted. */
     public void handBack(QueueEntry e) {
         handBack(e, "it could not be handed to route provider-" + e.provider());
@@ -399,6 +437,11 @@ public final class Dispatcher extends ServiceSupport {
             if (Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(), clock.instant(), null, e.lastError()))) {
                 LOG.warn("Queue row {} of {}/{} for {} waits again: {}", e.id(), e.eventSlug(), e.orderCode(), e.provider(), why);
             }
+        } catch (RuntimeException ex) {
+            if (Tx.isDatabaseUnavailable(ex)) {
+                outcomeNotStored(e);
+            }
+            throw ex;
         } finally {
             finished(e);
         }
@@ -518,6 +561,15 @@ public final class Dispatcher extends ServiceSupport {
                 LOG.warn("Could not hand back queue row {} at shutdown; its lease will expire: {}", e.id(), ex.getMessage());
             }
             finished(e);
+        }
+        int unstored = unsettled.size();
+        if (unstored > 0) {
+            handBackUnsettled(clock.instant());
+            if (!unsettled.isEmpty()) {
+                LOG.warn("{} claimed queue rows whose outcomes could not be stored are not handed back; each waits for its"
+                        + " lease", unsettled.size());
+                unsettled.clear();
+            }
         }
         if (n > 0) {
             LOG.info("Handed back {} claimed queue rows at shutdown", n);

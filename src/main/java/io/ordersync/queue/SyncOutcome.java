@@ -125,7 +125,8 @@ public final class SyncOutcome {
                 // attempt counted), stored if the database takes it, logged. These run one after the other on the
                 // group commit's thread: while the database is still unreachable, the rest of the group are not
                 // each made to wait for a connection (3 s) to learn the same
-                boolean stillDown = Tx.isDatabaseUnavailable(failure) && System.nanoTime() - databaseDownAt < DATABASE_DOWN_NANOS;
+                boolean unreachable = Tx.isDatabaseUnavailable(failure);
+                boolean stillDown = unreachable && System.nanoTime() - databaseDownAt < DATABASE_DOWN_NANOS;
                 try {
                     if (!stillDown) {
                         failure(e, sync, tries, failure);
@@ -134,11 +135,16 @@ public final class SyncOutcome {
                 } catch (RuntimeException notStored) {
                     if (Tx.isDatabaseUnavailable(notStored)) {
                         databaseDownAt = System.nanoTime();
+                        unreachable = true;
                     }
                 }
+                if (unreachable) {
+                    dispatcher.outcomeNotStored(e);
+                }
                 dispatcher.finished(e);
-                LOG.warn("The outcome of the sync of {}/{} to {} could not be stored ({}); its queue row waits for"
-                        + " its lease", e.eventSlug(), e.orderCode(), e.provider(), failure.getMessage());
+                LOG.warn("The outcome of the sync of {}/{} to {} could not be stored ({}); its queue row {}",
+                        e.eventSlug(), e.orderCode(), e.provider(), failure.getMessage(), unreachable
+                                ? "is handed back once the database answers again" : "waits for its lease");
                 return;
             }
             dispatcher.finished(e);
@@ -354,6 +360,11 @@ public final class SyncOutcome {
                 }
                 return null;
             });
+        } catch (RuntimeException notStored) {
+            if (Tx.isDatabaseUnavailable(notStored)) {
+                dispatcher.outcomeNotStored(e);
+            }
+            throw notStored;
         } finally {
             dispatcher.finished(e);
         }
