@@ -5,6 +5,7 @@ import io.ordersync.support.AppTestSupport;
 import io.ordersync.support.Fixtures;
 import io.ordersync.support.OrdersyncApp;
 import io.ordersync.support.Postgres;
+import io.ordersync.support.TcpProxy;
 import io.ordersync.mapping.ProviderRegistry;
 import io.ordersync.queue.SyncQueue;
 import org.junit.jupiter.api.Test;
@@ -220,6 +221,51 @@ class RollingDeployTest extends AppTestSupport {
             assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'"))
                     .as("pending orders the new file queued, deleted by the instance on the old file").isZero();
             assertThat(target.objects("contacts")).hasSize(40);
+        }
+    }
+
+    /**
+     * README: an instance drops or parks rows of a provider it does not run only when no instance runs it, "and not
+     * within one presence-ttl after its own database access failed". Both instances lose their path to PostgreSQL
+     * for longer than the presence lifetime, so the entries of the instance that runs crm run out; the one without
+     * crm's file gets its path back first. Without the guard it took crm's waiting rows for a removed provider's and
+     * dropped them before the other could say again that it runs crm.
+     */
+    @Test
+    void anInstanceBackFromItsOwnDatabaseOutageWaitsAPresenceLifetimeBeforeItDropsRows() throws Exception {
+        Properties db = Postgres.newDatabase();
+        String url = db.getProperty("ordersync.db.url");
+        int pgPort = Integer.parseInt(url.replaceAll("^jdbc:postgresql://[^:]+:(\\d+)/.*$", "$1"));
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "100", "backoff", "1s", "response_timeout_ms", "5000"));
+        target.failAlways(503);
+        Map<String, String> props = crmOn(db);
+        props.put("ordersync.queue.presence-ttl", "PT8S");
+        try (TcpProxy toNew = new TcpProxy(pgPort); TcpProxy toOld = new TcpProxy(pgPort)) {
+            props.put("ordersync.instance-id", "new");
+            props.put("ordersync.db.url", url.replace(":" + pgPort + "/", ":" + toNew.port() + "/"));
+            app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
+            props.put("ordersync.instance-id", "old");
+            props.put("ordersync.db.url", url.replace(":" + pgPort + "/", ":" + toOld.port() + "/"));
+            try (OrdersyncApp old = new OrdersyncApp(tmp.resolve("b"), Files.createDirectories(tmp.resolve("old-mappings")), props).start()) {
+                for (int i = 0; i < 30; i++) {
+                    assertThat(app.post("/api/events", order("G" + i, "order.placed", "p").toString()).statusCode()).isEqualTo(202);
+                }
+                await().atMost(Duration.ofSeconds(30)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 30);
+                await().atMost(Duration.ofSeconds(30)).until(() -> runsElsewhere(old, "crm"));
+
+                toNew.cut();
+                toOld.cut();
+                Thread.sleep(10_000); // longer than the presence lifetime: the entries of "new" run out
+                toOld.restore();
+                // "old" is back, "new" not yet: "old" looks for rows of providers it does not run every second
+                Thread.sleep(4_000);
+                toNew.restore();
+
+                target.failAlways(0);
+                await().atMost(Duration.ofSeconds(120)).until(() -> old.count("SELECT COUNT(*) FROM sync_queue") == 0);
+                assertThat(old.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'")).as("rows dropped").isZero();
+                assertThat(target.objects("contacts")).hasSize(30);
+            }
         }
     }
 

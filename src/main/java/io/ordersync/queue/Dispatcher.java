@@ -146,6 +146,7 @@ public final class Dispatcher extends ServiceSupport {
             } catch (RuntimeException e) {
                 // this process keeps honouring the pauses it knows; the next read tries again
                 LOG.debug("Could not share or read the Retry-After pauses: {}", e.getMessage());
+                ownAccessFailed(e);
             }
         }
         Set<String> active = new HashSet<>();
@@ -186,7 +187,8 @@ public final class Dispatcher extends ServiceSupport {
         // asked for by provider, so that a long queue of working providers' rows is not scanned to find them.
         // They need no low latency: looked for at most once a second, not on every claim (3 % of the CPU at
         // a hundred orders a second)
-        boolean seesOthers = !unreachable && announcingSince != null && mono - announcingSince >= presence.ttl().toNanos();
+        boolean seesOthers = !unreachable && announcingSince != null
+                && System.nanoTime() - announcingSince >= presence.ttl().toNanos();
         if (seesOthers && mono - nextOthersScan >= 0) {
             nextOthersScan = mono + OTHERS_SCAN_PERIOD.toNanos();
             Set<String> elsewhere = null;
@@ -241,6 +243,19 @@ public final class Dispatcher extends ServiceSupport {
         announce(active, System.nanoTime());
     }
 
+    /**
+     * Any of this instance's database accesses that found the database out of reach: the others' entries may run out
+     * before it sees them again, so their word is trusted again only a presence lifetime after an announce works.
+     */
+    /** The last announce failed (its warning is said once per failure spell). */
+    private boolean announceFailing;
+
+    private void ownAccessFailed(RuntimeException e) {
+        if (Tx.isDatabaseUnavailable(e)) {
+            announcingSince = null;
+        }
+    }
+
     private void announce(Set<String> active, long mono) {
         try {
             Map<String, String> subscriptions = new java.util.LinkedHashMap<>();
@@ -252,13 +267,19 @@ public final class Dispatcher extends ServiceSupport {
             announced.keySet().removeIf(p -> !subscriptions.containsKey(p.identifier()) || providers.active(p.identifier()) != p);
             presence.announce(subscriptions);
             nextAnnounce = mono + presence.ttl().dividedBy(3).toNanos();
+            announceFailing = false;
             if (announcingSince == null) {
-                announcingSince = mono;
+                // the time of the success, not of the tick's start: while the database is out of reach a tick spends
+                // a connection timeout on each of its reads before this announce, and an announce that got through
+                // at the end of such a tick shortened the guard by as much (an attack: rows dropped 1.7 s after the
+                // database was back, with an 8 s presence lifetime)
+                announcingSince = System.nanoTime();
             }
         } catch (RuntimeException e) {
             // tried again at the next claim; until announces have worked for a whole lifetime again, no other
             // provider's row is dropped or parked (see announcingSince)
-            if (announcingSince != null) {
+            if (!announceFailing) {
+                announceFailing = true;
                 LOG.warn("Could not tell the other instances which providers this one runs ({}); rows of providers it "
                         + "does not run are left alone until it can again, for {}", e.getMessage(), presence.ttl());
             }
@@ -298,6 +319,7 @@ public final class Dispatcher extends ServiceSupport {
             entries = presence.others();
         } catch (RuntimeException e) {
             LOG.debug("Could not read the other instances' providers: {}", e.getMessage());
+            ownAccessFailed(e);
             return;
         }
         Map<String, List<Subscription>> subs = new HashMap<>();
