@@ -87,6 +87,55 @@ class DatabasePathCutTest extends AppTestSupport {
     }
 
     /**
+     * The server vanishes without a word while syncs run (a failover to another host; a firewall that drops the
+     * packets of open connections): the connections open at that moment stay open and silent, new ones reach the
+     * database. A statement waiting on a silent connection gives up after {@code ordersync.db.socket-timeout}, as
+     * a database out of reach: before, the dispatcher, the outcome commits and intake waited on them for good (the
+     * kernel gives up on a connection whose packets are not acknowledged after about 15 minutes).
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(150)
+    void connectionsThatFallSilentAreGivenUpAfterTheSocketTimeout() throws Exception {
+        Properties db = Postgres.newDatabase();
+        String url = db.getProperty("ordersync.db.url");
+        int pgPort = Integer.parseInt(url.replaceAll("^jdbc:postgresql://[^:]+:(\\d+)/.*$", "$1"));
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "5000"));
+        target.randomFaults(0, 1.0, 100);
+        try (TcpProxy proxy = new TcpProxy(pgPort)) {
+            Map<String, String> props = crmOn(db);
+            props.put("ordersync.db.url", url.replace(":" + pgPort + "/", ":" + proxy.port() + "/"));
+            props.put("ordersync.db.socket-timeout", "PT5S");
+            app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
+            for (int i = 0; i < ORDERS; i++) {
+                ObjectNode doc = fixture("order-abc12");
+                ((ObjectNode) doc.path("order")).put("code", "V" + i);
+                ((ObjectNode) doc.path("order")).put("email", "v" + i + "@example.org");
+                assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
+            }
+            await().atMost(Duration.ofSeconds(60)).until(() -> target.objects("contacts").size() >= 5);
+            proxy.blackholeOpen();
+            // events keep coming: each is answered (202 once stored, or 503 while the database is out of reach)
+            for (int i = 0; i < 5; i++) {
+                ObjectNode doc = fixture("order-abc12");
+                ((ObjectNode) doc.path("order")).put("code", "W" + i);
+                ((ObjectNode) doc.path("order")).put("email", "w" + i + "@example.org");
+                long t0 = System.nanoTime();
+                int status = app.post("/api/events", doc.toString()).statusCode();
+                while (status == 503) {
+                    Thread.sleep(500);
+                    status = app.post("/api/events", doc.toString()).statusCode();
+                }
+                assertThat(status).isEqualTo(202);
+                assertThat(Duration.ofNanos(System.nanoTime() - t0)).as("an event answered 202").isLessThan(Duration.ofSeconds(30));
+            }
+            await().atMost(Duration.ofSeconds(60)).ignoreExceptions().until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
+            assertThat(target.objects("contacts")).as("each order's contact once").hasSize(ORDERS + 5);
+            assertThat(target.writes().stream().filter(r -> r.method().equals("POST") && r.path().equals("/contacts")).count())
+                    .as("each order's contact created once").isEqualTo(ORDERS + 5);
+        }
+    }
+
+    /**
      * The instance stops while the path is still cut: the rows whose outcomes it could not store stay claimed (the
      * lease hands them back), and the stop says so instead of hanging or failing.
      */

@@ -29,6 +29,8 @@ public final class OrdersyncSettings {
         d.put("ordersync.db.password", "");
         d.put("ordersync.db.pool-size", "10");
         d.put("ordersync.db.connection-timeout-ms", "3000");
+        // PostgreSQL: a statement whose connection stays silent this long is given up (a server gone without a word)
+        d.put("ordersync.db.socket-timeout", "PT60S");
         d.put("ordersync.db.h2-commit", "write");
         // manual: a start on a damaged H2 file fails and names ./ordersync recover-db; auto: the start runs it
         d.put("ordersync.db.h2-recover", "manual");
@@ -113,6 +115,11 @@ public final class OrdersyncSettings {
     public final int poolSize;
     /** How long a caller waits for a pooled connection before the database counts as unreachable. */
     public final long connectionTimeoutMs;
+    /**
+     * PostgreSQL: how long a statement waits for the server's answer before its connection is given up as broken
+     * (the driver's {@code socketTimeout}); zero: as long as the operating system keeps the connection.
+     */
+    public final Duration socketTimeout;
     /** PostgreSQL: how often the queue tables are vacuumed; 0: never (left to autovacuum). */
     public final long vacuumPeriodMs;
     /** PostgreSQL: how often the queue tables' row estimates are checked (analyzed when stale); 0: never. */
@@ -227,6 +234,12 @@ public final class OrdersyncSettings {
                     + "connections at once), not " + poolSize);
         }
         this.connectionTimeoutMs = Long.parseLong(get(props, "ordersync.db.connection-timeout-ms"));
+        this.socketTimeout = Duration.parse(get(props, "ordersync.db.socket-timeout"));
+        if (!socketTimeout.isZero() && (socketTimeout.compareTo(Duration.ofSeconds(1)) < 0
+                || socketTimeout.compareTo(Duration.ofDays(1)) > 0 || socketTimeout.toNanos() % 1_000_000_000L != 0)) {
+            throw new IllegalArgumentException("ordersync.db.socket-timeout must be PT0S (off) or whole seconds from PT1S to "
+                    + "P1D, not " + socketTimeout);
+        }
         this.vacuumPeriodMs = Long.parseLong(get(props, "ordersync.db.vacuum-period-ms"));
         if (vacuumPeriodMs < 0) {
             throw new IllegalArgumentException("ordersync.db.vacuum-period-ms must be 0 (off) or more, not " + vacuumPeriodMs);

@@ -111,9 +111,83 @@ public final class Database {
         config.setMaximumPoolSize(settings.poolSize);
         // while the database is down, work and the readiness check fail within this time instead of Hikari's 30 s
         config.setConnectionTimeout(settings.connectionTimeoutMs);
+        if (isPostgres(url) && !settings.socketTimeout.isZero() && !url.contains("socketTimeout=")) {
+            // a server gone without a word (a failover to another host, a firewall dropping an open connection's
+            // packets) leaves a statement waiting for an answer until the kernel gives up, some 15 minutes: the
+            // dispatcher, the outcomes' commits and intake waited that long. Given up after this, the statement fails
+            // as the database being out of reach (SQL state 08006), and is retried. The migrations are exempt
+            config.addDataSourceProperty("socketTimeout", String.valueOf(settings.socketTimeout.toSeconds()));
+        }
         // every repository method manages its own transaction explicitly
         config.setAutoCommit(true);
         return config;
+    }
+
+    /**
+     * The pool's connections without the socket timeout, for the migrations: a migration may run for minutes on a
+     * large database (an index built); the pool restores the connection's timeout when it is returned.
+     */
+    static final class WithoutSocketTimeout implements javax.sql.DataSource {
+        private final javax.sql.DataSource pool;
+
+        WithoutSocketTimeout(javax.sql.DataSource pool) {
+            this.pool = pool;
+        }
+
+        private static java.sql.Connection unlimited(java.sql.Connection c) throws java.sql.SQLException {
+            try {
+                c.setNetworkTimeout(Runnable::run, 0);
+                return c;
+            } catch (java.sql.SQLException | RuntimeException e) {
+                c.close();
+                throw e;
+            }
+        }
+
+        @Override
+        public java.sql.Connection getConnection() throws java.sql.SQLException {
+            return unlimited(pool.getConnection());
+        }
+
+        @Override
+        public java.sql.Connection getConnection(String user, String password) throws java.sql.SQLException {
+            return unlimited(pool.getConnection(user, password));
+        }
+
+        @Override
+        public java.io.PrintWriter getLogWriter() throws java.sql.SQLException {
+            return pool.getLogWriter();
+        }
+
+        @Override
+        public void setLogWriter(java.io.PrintWriter out) throws java.sql.SQLException {
+            pool.setLogWriter(out);
+        }
+
+        @Override
+        public void setLoginTimeout(int seconds) throws java.sql.SQLException {
+            pool.setLoginTimeout(seconds);
+        }
+
+        @Override
+        public int getLoginTimeout() throws java.sql.SQLException {
+            return pool.getLoginTimeout();
+        }
+
+        @Override
+        public java.util.logging.Logger getParentLogger() throws java.sql.SQLFeatureNotSupportedException {
+            return pool.getParentLogger();
+        }
+
+        @Override
+        public <T> T unwrap(Class<T> iface) throws java.sql.SQLException {
+            return iface.isInstance(this) ? iface.cast(this) : pool.unwrap(iface);
+        }
+
+        @Override
+        public boolean isWrapperFor(Class<?> iface) throws java.sql.SQLException {
+            return iface.isInstance(this) || pool.isWrapperFor(iface);
+        }
     }
 
     /** Whether a JDBC URL names a PostgreSQL database (otherwise ordersync assumes H2). */
@@ -140,8 +214,9 @@ public final class Database {
 
     static void migrate(OrdersyncDataSource dataSource, OrdersyncSettings settings) {
         String jdbcUrl = settings.jdbcUrl;
+        javax.sql.DataSource forMigrations = isPostgres(jdbcUrl) ? new WithoutSocketTimeout(dataSource) : dataSource;
         try {
-            flyway(dataSource, jdbcUrl).load().migrate();
+            flyway(forMigrations, jdbcUrl).load().migrate();
         } catch (RuntimeException e) {
             if (H2Recovery.fileOf(jdbcUrl) == null || !H2Recovery.isDamage(e)) {
                 throw e;

@@ -121,6 +121,10 @@ class SettingsTest {
             ordersync.attempts.body-limit  | -1     | ordersync.attempts.body-limit must be 0 to 4000, not -1
             ordersync.retention.attempts   | -P1D   | ordersync.retention.* must not be negative
             ordersync.retention.orders     | -PT1S  | ordersync.retention.* must not be negative
+            ordersync.db.socket-timeout    | PT0.5S | ordersync.db.socket-timeout must be PT0S (off) or whole seconds from PT1S to P1D, not PT0.5S
+            ordersync.db.socket-timeout    | PT1.5S | ordersync.db.socket-timeout must be PT0S (off) or whole seconds from PT1S to P1D, not PT1.5S
+            ordersync.db.socket-timeout    | -PT5S  | ordersync.db.socket-timeout must be PT0S (off) or whole seconds from PT1S to P1D, not PT-5S
+            ordersync.db.socket-timeout    | P2D    | ordersync.db.socket-timeout must be PT0S (off) or whole seconds from PT1S to P1D, not PT48H
             """)
     void settingsOutOfTheirBoundsAreRefusedWithTheReason(String key, String value, String message) {
         Properties p = new Properties();
@@ -136,7 +140,15 @@ class SettingsTest {
         p.setProperty("ordersync.attempts.body-limit", "4000");
         p.setProperty("ordersync.retention.attempts", "PT0S");
         p.setProperty("ordersync.retention.orders", "PT0S");
+        p.setProperty("ordersync.db.socket-timeout", "PT0S");
         OrdersyncSettings s = OrdersyncSettings.from(p);
+        assertThat(s.socketTimeout).isZero();
+        assertThat(OrdersyncSettings.from(new Properties()).socketTimeout).as("the default").isEqualTo(java.time.Duration.ofSeconds(60));
+        p.setProperty("ordersync.db.socket-timeout", "PT1S");
+        assertThat(OrdersyncSettings.from(p).socketTimeout).isEqualTo(java.time.Duration.ofSeconds(1));
+        p.setProperty("ordersync.db.socket-timeout", "P1D");
+        assertThat(OrdersyncSettings.from(p).socketTimeout).isEqualTo(java.time.Duration.ofDays(1));
+        p.remove("ordersync.db.socket-timeout");
         assertThat(s.presenceTtl).isEqualTo(java.time.Duration.ofSeconds(3));
         assertThat(s.attemptBodyLimit).isEqualTo(4000);
         assertThat(s.retainAttempts).isZero();

@@ -13,13 +13,18 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * A loopback TCP proxy in front of one port, so that a test can cut one process's network path to a server (its
  * database) while others keep theirs: {@link #cut()} closes every connection through it and refuses new ones (they
- * are accepted and closed at once, as a reset), {@link #restore()} lets them through again.
+ * are accepted and closed at once, as a reset), {@link #restore()} lets them through again. {@link #blackholeOpen()}
+ * is a server that vanished without a word (a failover to another host, a firewall that drops a connection's
+ * packets): the connections open now stay open and silent, whatever is sent on them is lost, and new connections go
+ * through.
  */
 public final class TcpProxy implements AutoCloseable {
 
     private final ServerSocket server;
     private final int targetPort;
     private final Set<Socket> open = ConcurrentHashMap.newKeySet();
+    /** Sockets of connections that carry nothing any more (blackholed). */
+    private final Set<Socket> silent = ConcurrentHashMap.newKeySet();
     private volatile boolean cut;
     private volatile boolean closed;
 
@@ -47,6 +52,11 @@ public final class TcpProxy implements AutoCloseable {
 
     public void restore() {
         cut = false;
+    }
+
+    /** The connections open now carry nothing more, in either direction, and are not closed; new ones pass. */
+    public void blackholeOpen() {
+        silent.addAll(open);
     }
 
     private void accept() {
@@ -79,6 +89,9 @@ public final class TcpProxy implements AutoCloseable {
             try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
                 int n;
                 while ((n = in.read(buf)) >= 0) {
+                    if (silent.contains(from)) {
+                        continue; // lost on the way
+                    }
                     out.write(buf, 0, n);
                     out.flush();
                 }
@@ -89,6 +102,8 @@ public final class TcpProxy implements AutoCloseable {
                 closeQuietly(to);
                 open.remove(from);
                 open.remove(to);
+                silent.remove(from);
+                silent.remove(to);
             }
         }, "tcp-proxy-pump");
         t.setDaemon(true);
