@@ -281,6 +281,19 @@ public final class Ordersync {
                 settings.instanceId, clock));
         r.bind("ordersync.alertSender", new io.ordersync.ops.AlertSender(mapper, settings.alertsWebhookUrl, settings.alertsWebhookSecret,
                 settings.alertsMailUri, settings.alertsMailTo, settings.alertsMailFrom));
+        // the alert webhook's own client: Camel's default http component waits 3 minutes to connect and for each
+        // read, and not at all for the whole answer; the alerts' timer (and the e-mail after the webhook) waited on it
+        org.apache.camel.component.http.HttpComponent alertsHttp = new org.apache.camel.component.http.HttpComponent();
+        alertsHttp.setConnectTimeout(ALERT_TIMEOUT_MS);
+        alertsHttp.setResponseTimeout(ALERT_TIMEOUT_MS);
+        alertsHttp.setSoTimeout(ALERT_TIMEOUT_MS);
+        alertsHttp.setConnectionRequestTimeout(ALERT_TIMEOUT_MS);
+        alertsHttp.setCookieManagementDisabled(true);
+        alertsHttp.setHttpClientConfigurer(builder -> builder.disableAutomaticRetries().addExecInterceptorFirst("ordersync-deadline",
+                new io.ordersync.delivery.RequestDeadline(2L * ALERT_TIMEOUT_MS, "twice the alerts' " + ALERT_TIMEOUT_MS + " ms")));
+        if (context.hasComponent(ALERTS_HTTP) == null) {
+            context.addComponent(ALERTS_HTTP, alertsHttp);
+        }
         HealthCheckRegistry health = HealthCheckRegistry.get(context);
         if (health != null) {
             health.register(new DatabaseHealthCheck(dataSource));
@@ -322,7 +335,10 @@ public final class Ordersync {
                                                 org.apache.hc.core5.http.protocol.HttpContext context) {
                         return false;
                     }
-                }));
+                })
+                // each wait for data is bounded by the timeout, the whole exchange (a body that trickles) by twice it
+                .addExecInterceptorFirst("ordersync-deadline", new io.ordersync.delivery.RequestDeadline(2L * ps.timeoutMs(),
+                        "twice ordersync.pretix.timeout-ms")));
         // installed again into the same context (a test does): the new settings' component replaces the old
         if (context.hasComponent("ordersync-pretix-http") != null) {
             context.removeComponent("ordersync-pretix-http");
@@ -517,8 +533,12 @@ public final class Ordersync {
                 component.setSoTimeout(p.responseTimeoutMs());
                 component.setConnectionRequestTimeout(p.responseTimeoutMs());
                 component.setConnectionsPerRoute(Math.max(20, p.concurrency() * 2));
-                // retries are ours (Camel redelivery, then the queue): HttpClient must not re-send 429/503 by itself
-                component.setHttpClientConfigurer(builder -> builder.disableAutomaticRetries());
+                // retries are ours (Camel redelivery, then the queue): HttpClient must not re-send 429/503 by itself.
+                // The timeouts above bound each wait for data; the deadline bounds the whole exchange, body included
+                long deadline = (long) p.connectTimeoutMs() + p.responseTimeoutMs();
+                component.setHttpClientConfigurer(builder -> builder.disableAutomaticRetries()
+                        .addExecInterceptorFirst("ordersync-deadline", new io.ordersync.delivery.RequestDeadline(deadline,
+                                "connect_timeout_ms + response_timeout_ms")));
                 // every request carries its own credentials: no cookie a target sets is sent back (one order's
                 // session is not another's), and no shared cookie store is locked on every request
                 component.setCookieManagementDisabled(true);
@@ -560,6 +580,10 @@ public final class Ordersync {
         String u = url.toLowerCase(java.util.Locale.ROOT);
         return u.startsWith("jdbc:h2:") && !u.startsWith("jdbc:h2:tcp:") && !u.startsWith("jdbc:h2:ssl:") && !u.contains("auto_server=true");
     }
+
+    /** The alert webhook's HTTP component (routes/alerts.camel.yaml) and its timeouts. */
+    static final String ALERTS_HTTP = "ordersync-alerts-http";
+    static final int ALERT_TIMEOUT_MS = 10_000;
 
     /** Removes the routes ordersync made for the provider, and its HTTP component. */
     private void removeProviderRoutes(String id) throws Exception {

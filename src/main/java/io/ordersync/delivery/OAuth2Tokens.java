@@ -51,13 +51,15 @@ public final class OAuth2Tokens {
         this.clock = clock;
     }
 
+    private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
+
     private HttpClient http() {
         HttpClient h = http;
         if (h == null) {
             synchronized (this) {
                 h = http;
                 if (h == null) {
-                    h = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+                    h = HttpClient.newBuilder().connectTimeout(CONNECT_TIMEOUT).build();
                     http = h;
                 }
             }
@@ -111,11 +113,22 @@ public final class OAuth2Tokens {
         }
         HttpRequest request = builder.POST(HttpRequest.BodyPublishers.ofString(form.toString())).build();
         HttpResponse<String> r;
+        // the request's timeout ends with the answer's headers (JDK 17): a body that trickles in a byte at a time held
+        // this fetch, and every worker of the providers of this client waiting for its lock, for as long as it lasted.
+        // The whole answer gets the connect timeout and the response timeout
+        Duration deadline = CONNECT_TIMEOUT.plus(timeout);
+        java.util.concurrent.CompletableFuture<HttpResponse<String>> answer = http().sendAsync(request, HttpResponse.BodyHandlers.ofString());
         try {
-            r = http().send(request, HttpResponse.BodyHandlers.ofString());
-        } catch (IOException e) {
-            throw new RecoverableDeliveryException("OAuth2 token endpoint " + spec.tokenUrl() + " unreachable: " + e.getMessage(), null, e);
+            r = answer.get(deadline.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            answer.cancel(true);
+            throw new RecoverableDeliveryException("OAuth2 token endpoint " + spec.tokenUrl() + ": no complete answer within "
+                    + deadline.toMillis() + " ms", null, e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            Throwable cause = e.getCause() == null ? e : e.getCause();
+            throw new RecoverableDeliveryException("OAuth2 token endpoint " + spec.tokenUrl() + " unreachable: " + cause.getMessage(), null, cause);
         } catch (InterruptedException e) {
+            answer.cancel(true);
             Thread.currentThread().interrupt();
             throw new RecoverableDeliveryException("interrupted while fetching an OAuth2 token", null, e);
         }
