@@ -232,6 +232,26 @@ class PretixSourceTest extends AppTestSupport {
                 .contains("Gala dinner");
     }
 
+    /**
+     * pretix sends its answer a byte at a time, each wait shorter than ordersync.pretix.timeout-ms: the fetch fails
+     * after twice that timeout, as a timeout, instead of holding the fetch worker for the whole body (before: about
+     * 4 minutes for an order at 200 ms a byte, and every other fetch waited behind it).
+     */
+    @Test
+    void aPretixAnswerThatTricklesFailsAfterTwiceTheTimeout() throws Exception {
+        pretix = PretixTestServer.start();
+        startWithPretix(Map.of("ordersync.pretix.timeout-ms", "1000"));
+        pretix.trickle(200);
+        long t0 = System.nanoTime();
+        webhook(42, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.placed");
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM pretix_fetch WHERE attempts > 0 AND parked IS NULL") == 1);
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(15));
+        assertThat((String) app.query("SELECT last_error FROM pretix_fetch").get(0).values().iterator().next())
+                .contains("no complete answer within 2000 ms");
+        pretix.trickle(0);
+        await().atMost(Duration.ofSeconds(30)).until(() -> received("ABC12") == 1);
+    }
+
     /** Test-mode orders are not polled (pretix's advice: they can vanish); the others of the same poll are. */
     @Test
     void testModeOrdersAreNotPolled() throws Exception {

@@ -236,6 +236,13 @@ public final class PretixTestServer implements AutoCloseable {
         this.delayMs = ms;
     }
 
+    private volatile long trickleMs;
+
+    /** Answers send their headers at once, then their body one byte every {@code ms} (0: at once). */
+    public void trickle(long ms) {
+        this.trickleMs = ms;
+    }
+
     /** An error answer repeats the request's Authorization header (as a careless proxy would): ordersync must not keep it. */
     public void echoAuthorizationOnError(boolean on) {
         this.echoAuthorizationOnError = on;
@@ -469,12 +476,26 @@ public final class PretixTestServer implements AutoCloseable {
         return p;
     }
 
-    private static void send(HttpExchange ex, int status, JsonNode body) throws IOException {
+    private void send(HttpExchange ex, int status, JsonNode body) throws IOException {
         byte[] b = JSON.writeValueAsBytes(body);
         ex.getResponseHeaders().set("Content-Type", "application/json");
         ex.sendResponseHeaders(status, b.length);
         try (OutputStream out = ex.getResponseBody()) {
-            out.write(b);
+            long every = trickleMs;
+            if (every == 0) {
+                out.write(b);
+                return;
+            }
+            for (byte x : b) {
+                out.write(x);
+                out.flush();
+                try {
+                    Thread.sleep(every);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
+            }
         }
     }
 }
