@@ -54,6 +54,22 @@ class SlowAnswerTest extends AppTestSupport {
         }
     }
 
+    /** An answer body over 16 MiB, declared or chunked, is not read: a recoverable failure that says why. */
+    @org.junit.jupiter.params.ParameterizedTest(name = "chunked={0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    @Timeout(90)
+    void anAnswerBodyOver16MiBFailsTheSyncAsRecoverable(boolean chunked) throws Exception {
+        try (TrickleServer crm = TrickleServer.oversized(17L * 1024 * 1024, chunked)) {
+            Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1h", "response_timeout_ms", "5000"));
+            app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", crm.url(), "test.crm.token", "s3cret",
+                    "ordersync.redelivery.maximum", "0")).start();
+            assertThat(app.post("/api/events", fixture("order-abc12").toString()).statusCode()).isEqualTo(202);
+            await().atMost(Duration.ofSeconds(30)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE failed_attempts >= 1") == 1);
+            assertThat(lastError(app)).contains("more than the 16777216 bytes ordersync reads");
+            assertThat(app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry IS NULL")).isEqualTo(1);
+        }
+    }
+
     @Test
     @Timeout(90)
     void aTokenEndpointWhoseAnswerTricklesFailsTheSyncInsteadOfHoldingTheWorkers() throws Exception {

@@ -24,6 +24,9 @@ public final class TrickleServer implements AutoCloseable {
     private final ServerSocket server;
     private final long byteEveryMs;
     private final boolean silent;
+    /** 0: trickle or silent; else answers this many bytes at full speed (chunked when {@link #chunked}). */
+    private long oversize;
+    private boolean chunked;
     private final AtomicInteger requests = new AtomicInteger();
     private final Set<Socket> open = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
@@ -40,6 +43,14 @@ public final class TrickleServer implements AutoCloseable {
     /** Answers 200 with a 100 000-byte JSON body, one byte every {@code byteEveryMs}. */
     public static TrickleServer trickling(long byteEveryMs) throws IOException {
         return new TrickleServer(byteEveryMs, false);
+    }
+
+    /** Answers 200 with a body of {@code bytes}, at full speed; with its length declared, or chunked without one. */
+    public static TrickleServer oversized(long bytes, boolean chunked) throws IOException {
+        TrickleServer t = new TrickleServer(0, false);
+        t.oversize = bytes;
+        t.chunked = chunked;
+        return t;
     }
 
     /** Reads each request and never answers. */
@@ -78,6 +89,27 @@ public final class TrickleServer implements AutoCloseable {
                 while (!closed && in.read() >= 0) {
                     // keeps the connection open and says nothing
                 }
+                return;
+            }
+            if (oversize > 0) {
+                out.write(("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + (chunked ? "Transfer-Encoding: chunked"
+                        : "Content-Length: " + oversize) + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                byte[] block = new byte[65536];
+                java.util.Arrays.fill(block, (byte) ' ');
+                block[0] = '[';
+                for (long sent = 0; sent < oversize && !closed; sent += block.length) {
+                    if (chunked) {
+                        out.write((Integer.toHexString(block.length) + "\r\n").getBytes(StandardCharsets.US_ASCII));
+                    }
+                    out.write(block);
+                    if (chunked) {
+                        out.write("\r\n".getBytes(StandardCharsets.US_ASCII));
+                    }
+                }
+                if (chunked) {
+                    out.write("0\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+                }
+                out.flush();
                 return;
             }
             int length = 100_000;
