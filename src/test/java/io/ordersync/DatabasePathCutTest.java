@@ -42,29 +42,33 @@ class DatabasePathCutTest extends AppTestSupport {
         outcomeLog.detachAppender(log);
     }
 
+    /** {@code n} orders, codes and e-mail addresses {@code prefix0}, {@code prefix1}, …, each answered 202. */
+    private void post(String prefix, int n) throws Exception {
+        for (int i = 0; i < n; i++) {
+            ObjectNode doc = fixture("order-abc12");
+            ((ObjectNode) doc.path("order")).put("code", prefix + i);
+            ((ObjectNode) doc.path("order")).put("email", prefix.toLowerCase(java.util.Locale.ROOT) + i + "@example.org");
+            assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
+        }
+    }
+
     @Test
     void rowsWhoseOutcomeCouldNotBeStoredAreHandedBackWhenTheDatabaseAnswersAgainNotAtTheirLease() throws Exception {
         Properties db = Postgres.newDatabase();
         String url = db.getProperty("ordersync.db.url");
-        int pgPort = Integer.parseInt(url.replaceAll("^jdbc:postgresql://[^:]+:(\\d+)/.*$", "$1"));
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "5000"));
         // every request takes a while: syncs are under way when the path is cut
         target.randomFaults(0, 1.0, 150);
         log.start();
         dispatcherLog.addAppender(log);
         outcomeLog.addAppender(log);
-        try (TcpProxy proxy = new TcpProxy(pgPort)) {
+        try (TcpProxy proxy = TcpProxy.inFrontOfDatabase(url)) {
             Map<String, String> props = crmOn(db);
-            props.put("ordersync.db.url", url.replace(":" + pgPort + "/", ":" + proxy.port() + "/"));
+            props.put("ordersync.db.url", proxy.jdbcUrl());
             // the default lease (5 minutes) is far longer than this test may wait
             assertThat(props).doesNotContainKey("ordersync.queue.lease");
             app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
-            for (int i = 0; i < ORDERS; i++) {
-                ObjectNode doc = fixture("order-abc12");
-                ((ObjectNode) doc.path("order")).put("code", "C" + i);
-                ((ObjectNode) doc.path("order")).put("email", "c" + i + "@example.org");
-                assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
-            }
+            post("C", ORDERS);
             await().atMost(Duration.ofSeconds(60)).until(() -> target.objects("contacts").size() >= 5);
 
             // longer than two connection timeouts (3 s each): a success's commit, then its failure's record, fail
@@ -98,20 +102,14 @@ class DatabasePathCutTest extends AppTestSupport {
     void connectionsThatFallSilentAreGivenUpAfterTheSocketTimeout() throws Exception {
         Properties db = Postgres.newDatabase();
         String url = db.getProperty("ordersync.db.url");
-        int pgPort = Integer.parseInt(url.replaceAll("^jdbc:postgresql://[^:]+:(\\d+)/.*$", "$1"));
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "5000"));
         target.randomFaults(0, 1.0, 100);
-        try (TcpProxy proxy = new TcpProxy(pgPort)) {
+        try (TcpProxy proxy = TcpProxy.inFrontOfDatabase(url)) {
             Map<String, String> props = crmOn(db);
-            props.put("ordersync.db.url", url.replace(":" + pgPort + "/", ":" + proxy.port() + "/"));
+            props.put("ordersync.db.url", proxy.jdbcUrl());
             props.put("ordersync.db.socket-timeout", "PT5S");
             app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
-            for (int i = 0; i < ORDERS; i++) {
-                ObjectNode doc = fixture("order-abc12");
-                ((ObjectNode) doc.path("order")).put("code", "V" + i);
-                ((ObjectNode) doc.path("order")).put("email", "v" + i + "@example.org");
-                assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
-            }
+            post("V", ORDERS);
             await().atMost(Duration.ofSeconds(60)).until(() -> target.objects("contacts").size() >= 5);
             proxy.blackholeOpen();
             // events keep coming: each is answered (202 once stored, or 503 while the database is out of reach)
@@ -143,24 +141,18 @@ class DatabasePathCutTest extends AppTestSupport {
     void aStopWhileTheDatabaseIsOutOfReachLeavesThoseRowsToTheirLease() throws Exception {
         Properties db = Postgres.newDatabase();
         String url = db.getProperty("ordersync.db.url");
-        int pgPort = Integer.parseInt(url.replaceAll("^jdbc:postgresql://[^:]+:(\\d+)/.*$", "$1"));
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "5000"));
         target.randomFaults(0, 1.0, 150);
         log.start();
         dispatcherLog.addAppender(log);
         outcomeLog.addAppender(log);
-        try (TcpProxy proxy = new TcpProxy(pgPort)) {
+        try (TcpProxy proxy = TcpProxy.inFrontOfDatabase(url)) {
             Map<String, String> props = crmOn(db);
-            props.put("ordersync.db.url", url.replace(":" + pgPort + "/", ":" + proxy.port() + "/"));
+            props.put("ordersync.db.url", proxy.jdbcUrl());
             props.put("ordersync.queue.lease", "PT10S");
             props.put("ordersync.queue.reaper-period-ms", "500");
             app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
-            for (int i = 0; i < 20; i++) {
-                ObjectNode doc = fixture("order-abc12");
-                ((ObjectNode) doc.path("order")).put("code", "S" + i);
-                ((ObjectNode) doc.path("order")).put("email", "s" + i + "@example.org");
-                assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
-            }
+            post("S", 20);
             await().atMost(Duration.ofSeconds(60)).until(() -> target.objects("contacts").size() >= 2);
             proxy.cut();
             await().atMost(Duration.ofSeconds(30)).until(() -> log.list.stream().map(ILoggingEvent::getFormattedMessage)

@@ -12,7 +12,6 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-import java.nio.file.Files;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -75,19 +74,7 @@ class OAuth2Test extends AppTestSupport {
 
     private void startWithOAuth2(Map<String, String> extra) throws Exception {
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "3", "backoff", "5m", "response_timeout_ms", "2000"));
-        String file = Files.readString(mappings.resolve("crm.yaml"));
-        Files.writeString(mappings.resolve("crm.yaml"), file.replace("""
-                  auth:
-                    type: bearer
-                    token: "{{test.crm.token}}"
-                """, """
-                  auth:
-                    type: oauth2
-                    token_url: "{{test.oauth.url}}"
-                    client_id: ordersync
-                    client_secret: "{{test.oauth.secret}}"
-                    scope: "crm.write crm.read"
-                """));
+        Fixtures.crmWithOAuth2(mappings);
         Map<String, String> props = new java.util.HashMap<>(Map.of("test.crm.url", target.url(), "test.crm.token", "unused",
                 "test.oauth.url", oauth.tokenEndpointUrl(ISSUER).toString(), "test.oauth.secret", "oauth-s3cret-client-99"));
         props.putAll(extra);

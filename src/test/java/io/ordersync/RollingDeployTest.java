@@ -235,17 +235,16 @@ class RollingDeployTest extends AppTestSupport {
     void anInstanceBackFromItsOwnDatabaseOutageWaitsAPresenceLifetimeBeforeItDropsRows() throws Exception {
         Properties db = Postgres.newDatabase();
         String url = db.getProperty("ordersync.db.url");
-        int pgPort = Integer.parseInt(url.replaceAll("^jdbc:postgresql://[^:]+:(\\d+)/.*$", "$1"));
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "100", "backoff", "1s", "response_timeout_ms", "5000"));
         target.failAlways(503);
         Map<String, String> props = crmOn(db);
         props.put("ordersync.queue.presence-ttl", "PT8S");
-        try (TcpProxy toNew = new TcpProxy(pgPort); TcpProxy toOld = new TcpProxy(pgPort)) {
+        try (TcpProxy toNew = TcpProxy.inFrontOfDatabase(url); TcpProxy toOld = TcpProxy.inFrontOfDatabase(url)) {
             props.put("ordersync.instance-id", "new");
-            props.put("ordersync.db.url", url.replace(":" + pgPort + "/", ":" + toNew.port() + "/"));
+            props.put("ordersync.db.url", toNew.jdbcUrl());
             app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
             props.put("ordersync.instance-id", "old");
-            props.put("ordersync.db.url", url.replace(":" + pgPort + "/", ":" + toOld.port() + "/"));
+            props.put("ordersync.db.url", toOld.jdbcUrl());
             try (OrdersyncApp old = new OrdersyncApp(tmp.resolve("b"), Files.createDirectories(tmp.resolve("old-mappings")), props).start()) {
                 for (int i = 0; i < 30; i++) {
                     assertThat(app.post("/api/events", order("G" + i, "order.placed", "p").toString()).statusCode()).isEqualTo(202);

@@ -10,7 +10,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-import java.nio.file.Files;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
@@ -75,18 +74,7 @@ class SlowAnswerTest extends AppTestSupport {
     void aTokenEndpointWhoseAnswerTricklesFailsTheSyncInsteadOfHoldingTheWorkers() throws Exception {
         try (TrickleServer tokens = TrickleServer.trickling(200)) {
             Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1h", "response_timeout_ms", "2000"));
-            String file = Files.readString(mappings.resolve("crm.yaml"));
-            Files.writeString(mappings.resolve("crm.yaml"), file.replace("""
-                      auth:
-                        type: bearer
-                        token: "{{test.crm.token}}"
-                    """, """
-                      auth:
-                        type: oauth2
-                        token_url: "{{test.oauth.url}}"
-                        client_id: ordersync
-                        client_secret: "{{test.oauth.secret}}"
-                    """));
+            Fixtures.crmWithOAuth2(mappings);
             app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "unused",
                     "test.oauth.url", tokens.url() + "/token", "test.oauth.secret", "oauth-s3cret-client-99",
                     "ordersync.redelivery.maximum", "0")).start();

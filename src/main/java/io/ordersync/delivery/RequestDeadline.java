@@ -27,8 +27,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <p>
  * The exchanges under way are in a set that one thread looks through every {@link #SWEEP_MS} ms, so a deadline is met
  * up to that much late. A timer per exchange (a {@code ScheduledThreadPoolExecutor} task, scheduled and cancelled)
- * cost 0.05 ms of CPU per order and 5 % of the throughput in the end-to-end benchmark: an exchange due before the
- * queue's head wakes the timer's thread, six times per order.
+ * was behind in both pairs of an A/B run, 0.045 ms of CPU per order on average (BENCHMARKS.md, issue 18 round
+ * thirty-two); a task due before the queue's head wakes the executor's thread, six times per order. Not profiled.
  */
 public final class RequestDeadline implements ExecChainHandler {
 

@@ -134,7 +134,7 @@ public final class Dispatcher extends ServiceSupport {
         Instant now = clock.instant();
         long mono = System.nanoTime();
         if (!unsettled.isEmpty()) {
-            handBackUnsettled(now);
+            handBackUnsettled(now, false);
         }
         if (mono - nextOthersRead >= 0) {
             readOthers(mono);
@@ -243,13 +243,13 @@ public final class Dispatcher extends ServiceSupport {
         announce(active, System.nanoTime());
     }
 
+    /** The last announce failed (its warning is said once per failure spell). */
+    private boolean announceFailing;
+
     /**
      * Any of this instance's database accesses that found the database out of reach: the others' entries may run out
      * before it sees them again, so their word is trusted again only a presence lifetime after an announce works.
      */
-    /** The last announce failed (its warning is said once per failure spell). */
-    private boolean announceFailing;
-
     private void ownAccessFailed(RuntimeException e) {
         if (Tx.isDatabaseUnavailable(e)) {
             announcingSince = null;
@@ -429,7 +429,8 @@ public final class Dispatcher extends ServiceSupport {
         }
     }
 
-    private void handBackUnsettled(Instant now) {
+    /** At a stop ({@code stopping}) a row that cannot be handed back stays in the set, to be counted and left to its lease. */
+    private void handBackUnsettled(Instant now, boolean stopping) {
         for (QueueEntry e : new ArrayList<>(unsettled.values())) {
             try {
                 if (Tx.run(ds, c -> queue.release(c, e, e.failedAttempts(), now, null, e.lastError()))) {
@@ -440,6 +441,9 @@ public final class Dispatcher extends ServiceSupport {
             } catch (RuntimeException ex) {
                 if (Tx.isDatabaseUnavailable(ex)) {
                     return; // still out of reach: tried again at the next claim
+                }
+                if (stopping) {
+                    continue; // a stop's connection wait interrupted, say: counted below, left to the lease
                 }
                 unsettled.remove(e.claimToken());
                 LOG.warn("Could not hand back queue row {} whose outcome was not stored; its lease will expire: {}",
@@ -584,9 +588,8 @@ public final class Dispatcher extends ServiceSupport {
             }
             finished(e);
         }
-        int unstored = unsettled.size();
-        if (unstored > 0) {
-            handBackUnsettled(clock.instant());
+        if (!unsettled.isEmpty()) {
+            handBackUnsettled(clock.instant(), true);
             if (!unsettled.isEmpty()) {
                 LOG.warn("{} claimed queue rows whose outcomes could not be stored are not handed back; each waits for its"
                         + " lease", unsettled.size());

@@ -33,6 +33,31 @@ public final class Fixtures {
     }
 
     /** Copies a mapping file from src/test/resources/mappings into {@code dir}. */
+    /**
+     * The crm mapping in {@code dir} with OAuth2 client credentials instead of its bearer token: the token endpoint
+     * and the client secret are the placeholders {@code test.oauth.url} and {@code test.oauth.secret}.
+     */
+    public static void crmWithOAuth2(Path dir) throws IOException {
+        Path file = dir.resolve("crm.yaml");
+        String bearer = """
+                  auth:
+                    type: bearer
+                    token: "{{test.crm.token}}"
+                """;
+        String text = Files.readString(file);
+        if (!text.contains(bearer)) {
+            throw new IllegalStateException("crm.yaml has no bearer auth block to replace");
+        }
+        Files.writeString(file, text.replace(bearer, """
+                  auth:
+                    type: oauth2
+                    token_url: "{{test.oauth.url}}"
+                    client_id: ordersync
+                    client_secret: "{{test.oauth.secret}}"
+                    scope: "crm.write crm.read"
+                """));
+    }
+
     public static Path mapping(Path dir, String name, Map<String, String> values) throws IOException {
         Files.createDirectories(dir);
         Path file = dir.resolve(name + ".yaml");

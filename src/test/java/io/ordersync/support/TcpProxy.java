@@ -41,6 +41,21 @@ public final class TcpProxy implements AutoCloseable {
         return server.getLocalPort();
     }
 
+    private String jdbcUrl;
+
+    /** A proxy in front of the PostgreSQL server of {@code jdbcUrl} (jdbc:postgresql://host:port/…). */
+    public static TcpProxy inFrontOfDatabase(String jdbcUrl) throws IOException {
+        int port = Integer.parseInt(jdbcUrl.replaceAll("^jdbc:postgresql://[^:/]+:(\\d+)/.*$", "$1"));
+        TcpProxy proxy = new TcpProxy(port);
+        proxy.jdbcUrl = jdbcUrl.replace(":" + port + "/", ":" + proxy.port() + "/");
+        return proxy;
+    }
+
+    /** The database's URL through this proxy (made by {@link #inFrontOfDatabase}). */
+    public String jdbcUrl() {
+        return jdbcUrl;
+    }
+
     /** Closes every connection through the proxy; new ones are closed as soon as they are accepted. */
     public void cut() {
         cut = true;
