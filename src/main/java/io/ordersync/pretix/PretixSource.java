@@ -339,17 +339,33 @@ public final class PretixSource {
                     }
                 }
                 case IMPORT -> {
-                    w.page++;
-                    store.importPage(c, w.rowId, w.page, w.total, accepted, unchanged, w.nextUrl == null, now);
+                    // w.page moves only after the commit: a transaction retried after a conflict stores the same page
+                    if (!store.importPage(c, w.rowId, w.page, w.total, accepted, unchanged, w.nextUrl == null, now)) {
+                        throw new ImportTakenOver(w);
+                    }
                 }
             }
             return new int[]{accepted, unchanged};
         });
         intake.committed();
+        if (w.kind == PretixWork.Kind.IMPORT) {
+            w.page++;
+        }
         if (w.kind == PretixWork.Kind.IMPORT && w.nextUrl == null) {
             LOG.info("pretix import #{} of {} done", w.rowId, w.event);
         }
         LOG.debug("{}: {} accepted, {} unchanged", w, counts[0], counts[1]);
+    }
+
+    /**
+     * This instance's lease on an import ran out while it read a page, another instance took the import up and
+     * stored that page first: this one's transaction is rolled back (the page counted once) and it lets go.
+     */
+    static final class ImportTakenOver extends RuntimeException {
+        ImportTakenOver(PretixWork w) {
+            super(w + ": that page was stored by the instance that took the import up after this one's lease "
+                    + "(ordersync.pretix.lease) ran out; this instance lets go of it", null, false, false);
+        }
     }
 
     /** Without pretix's X-Page-Generated: the newest last_modified read (modified_since is inclusive: nothing is missed). */
@@ -368,6 +384,11 @@ public final class PretixSource {
     public void failed(Exchange exchange) {
         PretixWork w = work(exchange);
         Exception caught = exchange.getProperty(ExchangePropertyKey.EXCEPTION_CAUGHT, Exception.class);
+        if (caught instanceof ImportTakenOver) {
+            // not a failure of pretix or of the import: the instance that holds it now goes on, this one lets go
+            LOG.info("{}", caught.getMessage());
+            return;
+        }
         PretixException e = PretixHttp.classify(caught, String.valueOf(exchange.getProperty(PretixHttp.URL)));
         String message = Secrets.redact(e.getMessage(), secrets());
         PretixException safe = new PretixException(message, e.recoverable(), e.retryAt());

@@ -269,11 +269,16 @@ public final class PretixStore {
         });
     }
 
-    /** One page of an import taken in (in the transaction that accepted its orders). */
-    void importPage(Connection c, long id, int nextPage, Integer total, int accepted, int unchanged, boolean last, Instant now) throws SQLException {
+    /**
+     * One page of an import taken in (in the transaction that accepted its orders). False when the import is no
+     * longer at that page: another instance took it up after this one's lease ran out and stored the page first
+     * (the caller rolls back, so that the page is counted once).
+     */
+    boolean importPage(Connection c, long id, int page, Integer total, int accepted, int unchanged, boolean last, Instant now) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("UPDATE pretix_import SET next_page = ?, total = COALESCE(?, total), "
-                + "done = done + ?, unchanged = unchanged + ?, state = ?, last_error = NULL, updated_at = ?, lease_until = ? WHERE id = ?")) {
-            ps.setInt(1, nextPage);
+                + "done = done + ?, unchanged = unchanged + ?, state = ?, last_error = NULL, updated_at = ?, lease_until = ? "
+                + "WHERE id = ? AND next_page = ? AND state = 'running'")) {
+            ps.setInt(1, page + 1);
             ps.setObject(2, total);
             ps.setInt(3, accepted);
             ps.setInt(4, unchanged);
@@ -281,7 +286,8 @@ public final class PretixStore {
             ps.setObject(6, ts(now));
             ps.setObject(7, ts(last ? null : now.plus(lease)));
             ps.setLong(8, id);
-            ps.executeUpdate();
+            ps.setInt(9, page);
+            return ps.executeUpdate() == 1;
         }
     }
 
