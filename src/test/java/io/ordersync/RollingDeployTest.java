@@ -268,6 +268,55 @@ class RollingDeployTest extends AppTestSupport {
         }
     }
 
+    /**
+     * A database that stalls without failing (found by a review): the presence table is locked for longer than the
+     * presence lifetime, so every announce waits and the entries of the instance that runs crm run out; nothing
+     * fails. That instance is then held a little longer (its path cut) while the other's announce goes through.
+     * Without the gap check the other took crm's rows for a removed provider's as soon as its announce went through.
+     */
+    @Test
+    void aDatabaseThatStallsWithoutFailingIsAnOutageForThePresenceGuard() throws Exception {
+        Properties db = Postgres.newDatabase();
+        String url = db.getProperty("ordersync.db.url");
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "100", "backoff", "1s", "response_timeout_ms", "5000"));
+        target.failAlways(503);
+        Map<String, String> props = crmOn(db);
+        props.put("ordersync.queue.presence-ttl", "PT8S");
+        try (TcpProxy toNew = TcpProxy.inFrontOfDatabase(url)) {
+            props.put("ordersync.instance-id", "new");
+            props.put("ordersync.db.url", toNew.jdbcUrl());
+            app = new OrdersyncApp(tmp.resolve("a"), mappings, props).start();
+            props.put("ordersync.instance-id", "old");
+            props.put("ordersync.db.url", url);
+            try (OrdersyncApp old = new OrdersyncApp(tmp.resolve("b"), Files.createDirectories(tmp.resolve("old-mappings")), props).start()) {
+                for (int i = 0; i < 30; i++) {
+                    assertThat(app.post("/api/events", order("S" + i, "order.placed", "p").toString()).statusCode()).isEqualTo(202);
+                }
+                await().atMost(Duration.ofSeconds(30)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 30);
+                await().atMost(Duration.ofSeconds(30)).until(() -> runsElsewhere(old, "crm"));
+
+                try (java.sql.Connection c = java.sql.DriverManager.getConnection(url, db.getProperty("ordersync.db.user"),
+                        db.getProperty("ordersync.db.password"))) {
+                    c.setAutoCommit(false);
+                    try (java.sql.Statement s = c.createStatement()) {
+                        s.execute("LOCK TABLE provider_presence IN ACCESS EXCLUSIVE MODE");
+                    }
+                    Thread.sleep(12_000); // longer than the presence lifetime: every announce waits, nothing fails
+                    toNew.cut();
+                    c.commit();
+                }
+                // "old" announces at once and looks for rows of providers it does not run every second
+                Thread.sleep(4_000);
+                toNew.restore();
+
+                target.failAlways(0);
+                await().atMost(Duration.ofSeconds(120)).until(() -> old.count("SELECT COUNT(*) FROM sync_queue") == 0);
+                assertThat(old.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'")).as("rows dropped").isZero();
+                assertThat(target.objects("contacts")).hasSize(30);
+            }
+        }
+    }
+
     private static boolean runsElsewhere(OrdersyncApp at, String provider) {
         return at.context().getRegistry().lookupByNameAndType("ordersync.providers", ProviderRegistry.class)
                 .elsewhere().containsKey(provider);

@@ -55,9 +55,18 @@ public final class Dispatcher extends ServiceSupport {
      * Since when this instance's announces and claims have succeeded without a break (null after a failure; at a
      * start without trouble the others' entries are as fresh as ever, so it starts trusted). It drops or parks other
      * providers' rows only once this is a whole presence lifetime ago: after a database outage, the instances that
-     * run those providers need that long to be seen again, and their old entries ran out meanwhile.
+     * run those providers need that long to be seen again, and their old entries ran out meanwhile. A database that
+     * stalls without failing counts as an outage too: see {@link #lastAnnounceOk}.
      */
-    private Long announcingSince;
+    private volatile Long announcingSince;
+
+    /**
+     * When this instance's last announce succeeded (System.nanoTime), null before the first. Announces are due every
+     * third of the presence's lifetime; a gap of more than half a lifetime between two successes means that the
+     * database (or this process) stalled, and the others may have been held as long: their entries can have run out
+     * although they still run their providers. The guard then starts over, as after a failure.
+     */
+    private volatile Long lastAnnounceOk;
 
     /**
      * What the dispatcher asks the rest of ordersync, without knowing it: whether a provider is paused (its
@@ -187,8 +196,7 @@ public final class Dispatcher extends ServiceSupport {
         // asked for by provider, so that a long queue of working providers' rows is not scanned to find them.
         // They need no low latency: looked for at most once a second, not on every claim (3 % of the CPU at
         // a hundred orders a second)
-        boolean seesOthers = !unreachable && announcingSince != null
-                && System.nanoTime() - announcingSince >= presence.ttl().toNanos();
+        boolean seesOthers = !unreachable && trustsOthers();
         if (seesOthers && mono - nextOthersScan >= 0) {
             nextOthersScan = mono + OTHERS_SCAN_PERIOD.toNanos();
             Set<String> elsewhere = null;
@@ -243,6 +251,18 @@ public final class Dispatcher extends ServiceSupport {
         announce(active, System.nanoTime());
     }
 
+    /**
+     * Whether this instance may take the others' word about which providers run elsewhere: its announces have
+     * worked without a break for a presence lifetime, the last one less than half a lifetime ago.
+     */
+    boolean trustsOthers() {
+        Long since = announcingSince;
+        Long ok = lastAnnounceOk;
+        long now = System.nanoTime();
+        return since != null && ok != null && now - since >= presence.ttl().toNanos()
+                && now - ok <= presence.ttl().toNanos() / 2;
+    }
+
     /** The last announce failed (its warning is said once per failure spell). */
     private boolean announceFailing;
 
@@ -268,6 +288,15 @@ public final class Dispatcher extends ServiceSupport {
             presence.announce(subscriptions);
             nextAnnounce = mono + presence.ttl().dividedBy(3).toNanos();
             announceFailing = false;
+            long ok = System.nanoTime();
+            Long previous = lastAnnounceOk;
+            lastAnnounceOk = ok;
+            if (announcingSince != null && previous != null && ok - previous > presence.ttl().toNanos() / 2) {
+                // the database answered, but after a stall as long as this: the others' word waits a lifetime again
+                announcingSince = ok;
+                LOG.warn("This instance's announces were {} ms apart (the database or this process stalled); rows of "
+                        + "providers it does not run are left alone for {}", (ok - previous) / 1_000_000, presence.ttl());
+            }
             if (announcingSince == null) {
                 // the time of the success, not of the tick's start: while the database is out of reach a tick spends
                 // a connection timeout on each of its reads before this announce, and an announce that got through
@@ -489,6 +518,10 @@ public final class Dispatcher extends ServiceSupport {
 
     /** A row whose provider's file has errors: parked as a configuration error with those errors. */
     public void parkMisconfigured(QueueEntry e) {
+        if (!trustsOthers()) {
+            handBack(e, STALE_VIEW);
+            return;
+        }
         String error = "provider '" + e.provider() + "' is disabled: " + String.join("; ", providers.errors(e.provider()));
         Tx.run(ds, c -> {
             if (queue.release(c, e, e.failedAttempts(), clock.instant(), FailureMode.CONFIG, error)) {
@@ -499,8 +532,19 @@ public final class Dispatcher extends ServiceSupport {
         finished(e);
     }
 
+    /**
+     * Said of a row of a provider this instance does not run (or runs a broken file of) that it claimed, and that it
+     * no longer may drop or park: the database stalled or failed after the claim (see {@link #trustsOthers}).
+     */
+    static final String STALE_VIEW = "this instance's view of the providers the others run is older than half a presence"
+            + " lifetime (the database stalled or failed); the row is left to them";
+
     /** A row whose provider no longer exists: dropped, and the drop logged with the order. */
     public void dropUnknown(QueueEntry e) {
+        if (!trustsOthers()) {
+            handBack(e, STALE_VIEW);
+            return;
+        }
         Tx.run(ds, c -> {
             if (queue.drop(c, e)) {
                 store.log(c, e.eventSlug(), e.orderCode(), e.provider(), "dropped",
