@@ -328,6 +328,48 @@ class PretixSourceTest extends AppTestSupport {
         }
     }
 
+    /**
+     * Found by a review: a failure of ordersync's own database while a fetch's answer was taken in (here PostgreSQL
+     * ends the connection, as at a restart or a failover) parked the fetch as refused by pretix, and the order's
+     * change was not taken in until an operator retried it.
+     */
+    @Test
+    void aDatabaseFailureWhileAFetchIsTakenInIsTriedAgainNotRefused() throws Exception {
+        java.util.Properties db = io.ordersync.support.Postgres.newDatabase();
+        Map<String, String> props = new HashMap<>();
+        db.forEach((k, v) -> props.put((String) k, (String) v));
+        startWithPretix(props);
+        String url = db.getProperty("ordersync.db.url");
+        try (java.sql.Connection c = java.sql.DriverManager.getConnection(url, db.getProperty("ordersync.db.user"),
+                db.getProperty("ordersync.db.password"));
+             java.sql.Connection other = java.sql.DriverManager.getConnection(url, db.getProperty("ordersync.db.user"),
+                     db.getProperty("ordersync.db.password"));
+             java.sql.Statement s = c.createStatement()) {
+            c.setAutoCommit(false);
+            s.execute("LOCK TABLE order_snapshot IN ACCESS EXCLUSIVE MODE");
+            assertThat(webhook(7001, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.placed").statusCode())
+                    .isEqualTo(200);
+            // the fetch waits on the lock to take the order in: its connection is ended, as a restart would
+            await().atMost(Duration.ofSeconds(20)).until(() -> {
+                // pg_stat_activity is read once per transaction: asked outside the one that holds the lock
+                try (java.sql.Statement t = other.createStatement(); java.sql.ResultSet rs = t.executeQuery(
+                        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                + "AND query LIKE '%FROM order_snapshot WHERE event_slug%FOR UPDATE%'")) {
+                    rs.next();
+                    return rs.getInt(1) > 0;
+                }
+            });
+            await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT attempts FROM pretix_fetch") >= 1);
+            Map<String, Object> fetch = app.query("SELECT parked, last_error FROM pretix_fetch").get(0);
+            assertThat(fetch.get("parked")).as("not refused: %s", fetch).isNull();
+            assertThat(String.valueOf(fetch.get("last_error"))).contains("ordersync's database");
+            c.commit();
+        }
+        await().atMost(Duration.ofSeconds(30)).until(() -> target.objects("tickets").size() == 2);
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM pretix_fetch") == 0);
+        assertThat(received("ABC12")).isEqualTo(1);
+    }
+
     @Test
     void anImportOf5000OrdersOver100PagesResumesAfterARestart() throws Exception {
         pretix = PretixTestServer.start();

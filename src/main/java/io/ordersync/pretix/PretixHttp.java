@@ -103,11 +103,21 @@ public final class PretixHttp {
         throw new PretixException(what, false, null);
     }
 
-    /** What an exception of a pretix route means: a PretixException as it is; a network failure or timeout is recoverable. */
+    /**
+     * What an exception of a pretix route means: a PretixException as it is; a network failure or timeout is
+     * recoverable, and so is any failure of ordersync's own database (a restart, a failover, a conflict that
+     * outlasted its retries): the work is tried again after its backoff, not refused as if pretix had said no.
+     */
     static PretixException classify(Throwable e, String url) {
         for (Throwable t = e; t != null; t = t.getCause()) {
             if (t instanceof PretixException p) {
                 return p;
+            }
+        }
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof java.sql.SQLException sql) {
+                return new PretixException("storing what pretix answered failed (ordersync's database"
+                        + (sql.getSQLState() == null ? "" : ", SQLState " + sql.getSQLState()) + "): " + sql.getMessage(), true, null);
             }
         }
         for (Throwable t = e; t != null; t = t.getCause()) {
