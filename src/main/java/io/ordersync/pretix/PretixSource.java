@@ -267,7 +267,7 @@ public final class PretixSource {
         if (exchange.getContext().isStopping()) {
             // ordersync stops: the pages taken in are stored; the import is left for the next start (or instance)
             if (w.kind == PretixWork.Kind.IMPORT) {
-                store.releaseImport(w.rowId);
+                store.releaseImport(w.rowId, w.page);
             }
             return false;
         }
@@ -395,7 +395,7 @@ public final class PretixSource {
         Instant now = clock.instant();
         switch (w.kind) {
             case FETCH -> store.fetchFailed(w.rowId, w.version, w.attempts, safe, now);
-            case IMPORT -> store.importFailed(w.rowId, safe, now);
+            case IMPORT -> store.importFailed(w.rowId, w.page, safe, now);
             case POLL -> { }
         }
         LOG.warn("pretix {} failed{}: {}", w, safe.recoverable() ? " (tried again later)" : "", message);

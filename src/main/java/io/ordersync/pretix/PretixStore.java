@@ -291,27 +291,37 @@ public final class PretixStore {
         }
     }
 
-    /** Lets go of an import this instance held (it stops): the next start, or another instance, takes it up at once. */
-    void releaseImport(long id) {
+    /**
+     * Lets go of an import this instance held at {@code page} (it stops): the next start, or another instance, takes
+     * it up at once. Not if the import moved on meanwhile: another instance holds it.
+     */
+    void releaseImport(long id, int page) {
         Tx.runDurable(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement("UPDATE pretix_import SET lease_until = NULL WHERE id = ? AND state = 'running'")) {
+            try (PreparedStatement ps = c.prepareStatement("UPDATE pretix_import SET lease_until = NULL WHERE id = ? "
+                    + "AND next_page = ? AND state = 'running'")) {
                 ps.setLong(1, id);
+                ps.setInt(2, page);
                 return ps.executeUpdate();
             }
         });
     }
 
-    /** A page of an import failed: tried again after the backoff (pretix unavailable), or the import failed (refused). */
-    void importFailed(long id, PretixException e, Instant now) {
+    /**
+     * Page {@code page} of an import failed: tried again after the backoff (pretix unavailable), or the import failed
+     * (refused). Not if the import moved on meanwhile: the instance that took it up after this one's lease ran out
+     * holds it, and this one's failure is not its.
+     */
+    void importFailed(long id, int page, PretixException e, Instant now) {
         Tx.runDurable(ds, c -> {
             try (PreparedStatement ps = c.prepareStatement("UPDATE pretix_import SET state = ?, last_error = ?, updated_at = ?, "
-                    + "lease_until = ? WHERE id = ?")) {
+                    + "lease_until = ? WHERE id = ? AND next_page = ? AND state = 'running'")) {
                 Instant next = e.retryAt() != null ? e.retryAt() : now.plus(PretixHttp.backoff(1));
                 ps.setString(1, e.recoverable() ? "running" : "failed");
                 ps.setString(2, cut(e.getMessage()));
                 ps.setObject(3, ts(now));
                 ps.setObject(4, ts(next));
                 ps.setLong(5, id);
+                ps.setInt(6, page);
                 return ps.executeUpdate();
             }
         });

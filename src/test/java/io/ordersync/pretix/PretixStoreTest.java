@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -93,6 +94,40 @@ class PretixStoreTest {
     private static List<String> parkedCodes(PretixStore store) {
         return ((List<java.util.Map<String, Object>>) store.fetchStatus().get("problems")).stream()
                 .map(m -> (String) m.get("code")).toList();
+    }
+
+    /**
+     * Found by a review: an instance whose lease on an import ran out, and that another instance took the import up
+     * from, still wrote its own outcome on the import: its late failure marked the other's import failed (or cut its
+     * lease, so that a third took it up beside it), and its stop freed the import for a third instance.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void anInstanceWhoseLeaseRanOutLeavesTheImportToTheOneThatTookItUp(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+            PretixStore store = new PretixStore(ds, Duration.ofMinutes(2));
+            long id = store.startImport("democon", T0);
+            assertThat(store.claimImport(T0)).as("instance A holds it at page 1").containsExactly(id, "democon", 1);
+            // A reads page 1 for longer than its lease; B takes the import up and stores page 1
+            Instant t = T0.plus(Duration.ofMinutes(3));
+            assertThat(store.claimImport(t)).as("instance B").containsExactly(id, "democon", 1);
+            assertThat((boolean) Tx.run(ds, c -> store.importPage(c, id, 1, 100, 50, 0, false, t))).isTrue();
+            // A's answer comes late: its page is not stored again, its failure and its stop leave B's import alone
+            assertThat((boolean) Tx.run(ds, c -> store.importPage(c, id, 1, 100, 50, 0, false, t.plusSeconds(1)))).isFalse();
+            store.importFailed(id, 1, new PretixException("pretix answered 403", false, null), t.plusSeconds(2));
+            store.importFailed(id, 1, new PretixException("pretix answered 503", true, null), t.plusSeconds(2));
+            store.releaseImport(id, 1);
+            Map<String, Object> imp = store.imports().get(0);
+            assertThat(imp).containsEntry("state", "running").containsEntry("next_page", 2).containsEntry("done", 50)
+                    .containsEntry("last_error", null);
+            assertThat(store.claimImport(t.plusSeconds(10))).as("B's lease holds: nobody else takes it").isNull();
+            // B's own failure and stop are recorded
+            store.importFailed(id, 2, new PretixException("pretix answered 503", true, null), t.plusSeconds(20));
+            assertThat(store.imports().get(0)).containsEntry("state", "running").containsEntry("last_error", "pretix answered 503");
+            assertThat(store.claimImport(t.plusSeconds(30))).as("due again after the backoff").containsExactly(id, "democon", 2);
+            store.releaseImport(id, 2);
+            assertThat(store.claimImport(t.plusSeconds(31))).as("freed by its holder's stop").containsExactly(id, "democon", 2);
+        }
     }
 
     private static void enqueue(HikariDataSource ds, PretixStore store, String code, String type, Instant at) {
