@@ -370,6 +370,27 @@ class PretixSourceTest extends AppTestSupport {
         assertThat(received("ABC12")).isEqualTo(1);
     }
 
+    /**
+     * Found by a review: a poll more pages behind than the fixed limit of 1 000 (50 000 changes after a long outage)
+     * failed at page 1 001 before it could store its cursor, and every poll read the same newest 1 000 pages again:
+     * the older changes were never taken in. pretix answers in pages of one here, so 1 050 changes make 1 050 pages.
+     */
+    @Test
+    void aPollWithMorePagesThanTheFixedLimitReadsThemAllAndMovesItsCursor() throws Exception {
+        pretix = PretixTestServer.start();
+        pretix.maxPageSize(1);
+        pretix.addOrders("democon", "F", 1050);
+        startWithPretix(Map.of("ordersync.pretix.poll-interval-ms", "300", "ordersync.pretix.events", "democon"));
+        await().atMost(Duration.ofSeconds(150)).until(() -> app.count("SELECT COUNT(*) FROM order_snapshot") == 1050);
+        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'")).as("each change taken in once").isEqualTo(1050);
+        // the cursor moved: the next polls read one page each, not the backlog again
+        await().atMost(Duration.ofSeconds(10)).until(() -> !app.query("SELECT modified_since FROM pretix_cursor").isEmpty());
+        long before = pretix.requestsTo("/orders/");
+        Thread.sleep(2_000);
+        long read = pretix.requestsTo("/orders/") - before;
+        assertThat(read).as("pages read by the polls of 2 s").isBetween(1L, 15L);
+    }
+
     @Test
     void anImportOf5000OrdersOver100PagesResumesAfterARestart() throws Exception {
         pretix = PretixTestServer.start();

@@ -171,7 +171,7 @@ public final class PretixCatalog {
                 }
                 String next = body.path("next").isTextual() ? body.path("next").asText() : null;
                 if (next != null && !next.isEmpty()) {
-                    if (!w.visited.add(next) || w.visited.size() > PretixSource.MAX_PAGES) {
+                    if (!w.visited.add(next) || w.visited.size() > w.pageLimit()) {
                         throw new PretixException("pretix's next page link " + next + " was read before: not followed", true, null);
                     }
                     w.catalogBuildingNext = http.sameOrigin(next);

@@ -271,8 +271,8 @@ public final class PretixSource {
             }
             return false;
         }
-        if (!w.visited.add(w.nextUrl) || w.visited.size() > MAX_PAGES) {
-            throw new PretixException("pretix's next page link " + w.nextUrl + " was read before (or over " + MAX_PAGES
+        if (!w.visited.add(w.nextUrl) || w.visited.size() > w.pageLimit()) {
+            throw new PretixException("pretix's next page link " + w.nextUrl + " was read before (or over " + w.pageLimit()
                     + " pages): not followed", true, null);
         }
         http.request(exchange, w.nextUrl, false);
@@ -291,6 +291,9 @@ public final class PretixSource {
         w.orders.clear();
         page.path("results").forEach(w.orders::add);
         w.total = page.hasNonNull("count") ? page.path("count").asInt() : null;
+        if (w.perPage == 0) {
+            w.perPage = w.orders.size();
+        }
         String next = page.path("next").isTextual() ? page.path("next").asText() : null;
         w.nextUrl = next == null || next.isEmpty() ? null : http.sameOrigin(next);
     }

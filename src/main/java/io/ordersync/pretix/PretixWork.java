@@ -36,7 +36,9 @@ public final class PretixWork {
     /** POLL, IMPORT: the page to read next (an absolute URL from pretix's {@code next}), null when done. */
     String nextUrl;
     int page;
+    /** pretix's count of the list being read, and how many results its first page held. */
     Integer total;
+    int perPage;
     /** Pages read (a next link pointing back is refused). */
     final Set<String> visited = new HashSet<>();
     /** The orders read by the last request, to be accepted. */
@@ -75,6 +77,19 @@ public final class PretixWork {
         w.page = page;
         w.nextUrl = firstUrl;
         return w;
+    }
+
+    /**
+     * How many distinct pages this work may read before a chain of next links counts as endless: the pages of
+     * pretix's count (in pages of the size it answers with) and {@link PretixSource#MAX_PAGES} more, for catalogue
+     * lists and orders that moved while the pages were read. A poll far behind (more than 50 000 changes, after a
+     * long outage) reads all of its pages instead of failing at a fixed number and starting over at every poll.
+     */
+    int pageLimit() {
+        if (total == null || perPage <= 0) {
+            return PretixSource.MAX_PAGES;
+        }
+        return (int) Math.min(Integer.MAX_VALUE, PretixSource.MAX_PAGES + ((long) total + perPage - 1) / perPage);
     }
 
     public Kind kind() {

@@ -236,6 +236,13 @@ public final class PretixTestServer implements AutoCloseable {
         this.delayMs = ms;
     }
 
+    private volatile int maxPageSize = 50;
+
+    /** Lists are answered in pages of at most {@code n} results (pretix's own limit is 50). */
+    public void maxPageSize(int n) {
+        this.maxPageSize = n;
+    }
+
     private volatile long trickleMs;
 
     /** Answers send their headers at once, then their body one byte every {@code ms} (0: at once). */
@@ -439,7 +446,7 @@ public final class PretixTestServer implements AutoCloseable {
     }
 
     private ObjectNode page(HttpExchange ex, List<JsonNode> all, Map<String, String> params) {
-        int size = Math.min(50, Math.max(1, Integer.parseInt(params.getOrDefault("page_size", "50"))));
+        int size = Math.min(maxPageSize, Math.max(1, Integer.parseInt(params.getOrDefault("page_size", "50"))));
         int page = Math.max(1, Integer.parseInt(params.getOrDefault("page", "1")));
         int from = (page - 1) * size;
         ObjectNode out = JSON.createObjectNode();
