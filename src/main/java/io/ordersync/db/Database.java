@@ -117,15 +117,27 @@ public final class Database {
             // dispatcher, the outcomes' commits and intake waited that long. Given up after this, the statement fails
             // as the database being out of reach (SQL state 08006), and is retried. The migrations are exempt
             config.addDataSourceProperty("socketTimeout", String.valueOf(settings.socketTimeout.toSeconds()));
+            if (!url.contains("options=")) {
+                // a statement given up by the client still runs on the server, until it next writes to the closed
+                // connection: one waiting on a lock held by a dead peer's transaction waited for as long as that lock
+                // was held, and kept any locks of its own; each retry added one more such backend. The server gives
+                // it up too, a little after the client (so the client still sees the database out of reach first)
+                config.addDataSourceProperty("options", "-c statement_timeout="
+                        + settings.socketTimeout.plus(STATEMENT_TIMEOUT_MARGIN).toMillis());
+            }
         }
         // every repository method manages its own transaction explicitly
         config.setAutoCommit(true);
         return config;
     }
 
+    /** How much longer than the socket timeout the server lets a statement run (its statement_timeout). */
+    static final java.time.Duration STATEMENT_TIMEOUT_MARGIN = java.time.Duration.ofSeconds(5);
+
     /**
-     * The pool's connections without the socket timeout, for the migrations: a migration may run for minutes on a
-     * large database (an index built); the pool restores the connection's timeout when it is returned.
+     * The pool's connections without the socket timeout and the server's statement timeout, for the migrations: a
+     * migration may run for minutes on a large database (an index built). The pool restores the connection's
+     * timeout when it is returned; the statement timeout is reset to the connection's own before that.
      */
     static final class WithoutSocketTimeout implements javax.sql.DataSource {
         private final javax.sql.DataSource pool;
@@ -137,11 +149,30 @@ public final class Database {
         private static java.sql.Connection unlimited(java.sql.Connection c) throws java.sql.SQLException {
             try {
                 c.setNetworkTimeout(Runnable::run, 0);
-                return c;
+                try (java.sql.Statement s = c.createStatement()) {
+                    s.execute("SET statement_timeout = 0");
+                }
             } catch (java.sql.SQLException | RuntimeException e) {
                 c.close();
                 throw e;
             }
+            return (java.sql.Connection) java.lang.reflect.Proxy.newProxyInstance(Database.class.getClassLoader(),
+                    new Class<?>[]{java.sql.Connection.class}, (proxy, method, args) -> {
+                        if (method.getName().equals("close") && method.getParameterCount() == 0 && !c.isClosed()) {
+                            try (java.sql.Statement s = c.createStatement()) {
+                                // back to the value the connection was opened with (its options)
+                                s.execute("RESET statement_timeout");
+                            } finally {
+                                c.close();
+                            }
+                            return null;
+                        }
+                        try {
+                            return method.invoke(c, args);
+                        } catch (java.lang.reflect.InvocationTargetException e) {
+                            throw e.getCause();
+                        }
+                    });
         }
 
         @Override
