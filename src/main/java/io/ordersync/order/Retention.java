@@ -119,12 +119,32 @@ public final class Retention {
      * sync of it is in flight ({@link Busy}). Returns the rows deleted per table (empty: nothing was held).
      */
     public Map<String, Integer> erase(String eventSlug, String orderCode) {
-        return Tx.run(ds, c -> {
+        return busyOnConflict(() -> Tx.runRetrying(ds, c -> {
+            // the waiting rows first: deleted (and locked until the commit), no claim takes them any more. Checked the
+            // other way round, a claim could take one between the check and the delete, and its sync sent the order
+            // to the target while (or after) it was erased
+            int waiting = delete(c, ERASE_WAITING, eventSlug, orderCode);
             busy(c, "SELECT COUNT(*) FROM sync_queue WHERE event_slug = ? AND order_code = ? AND slot = 'inflight'", eventSlug, orderCode);
             Map<String, Integer> out = deleteOrder(c, eventSlug, orderCode, null);
+            out.merge("sync_queue", waiting, Integer::sum);
             out.values().removeIf(n -> n == 0);
             return out;
-        });
+        }));
+    }
+
+    /**
+     * An erase that meets the order's rows locked by other work for longer than the database waits (H2's lock
+     * timeout, a deadlock), after its retries: the order is busy, not a server error.
+     */
+    private static <T> T busyOnConflict(java.util.function.Supplier<T> erase) {
+        try {
+            return erase.get();
+        } catch (RuntimeException e) {
+            if (Tx.isConflict(e)) {
+                throw new Busy("the order's data is being written by other work; try again in a moment");
+            }
+            throw e;
+        }
     }
 
     /**
@@ -133,12 +153,16 @@ public final class Retention {
      */
     public Map<String, Object> eraseByEmail(String email) {
         String e = OrderStore.normalEmail(email);
-        return Tx.run(ds, c -> {
-            busy(c, "SELECT COUNT(*) FROM sync_queue q JOIN order_snapshot s ON s.event_slug = q.event_slug AND s.order_code = q.order_code "
-                    + "WHERE s.email = ? AND q.slot = 'inflight'", e);
+        return busyOnConflict(() -> Tx.runRetrying(ds, c -> {
             List<Map<String, Object>> orders = OrderStore.rows(c, "SELECT event_slug, order_code FROM order_snapshot WHERE email = ? "
                     + "ORDER BY event_slug, order_code", e);
             Map<String, Integer> deleted = new LinkedHashMap<>();
+            // the waiting rows first, as in erase()
+            for (Map<String, Object> o : orders) {
+                deleted.merge("sync_queue", delete(c, ERASE_WAITING, (String) o.get("event_slug"), (String) o.get("order_code")), Integer::sum);
+            }
+            busy(c, "SELECT COUNT(*) FROM sync_queue q JOIN order_snapshot s ON s.event_slug = q.event_slug AND s.order_code = q.order_code "
+                    + "WHERE s.email = ? AND q.slot = 'inflight'", e);
             for (Map<String, Object> o : orders) {
                 add(deleted, deleteOrder(c, (String) o.get("event_slug"), (String) o.get("order_code"), null));
             }
@@ -156,7 +180,7 @@ public final class Retention {
             out.put("orders", orders.stream().map(o -> o.get("event_slug") + "/" + o.get("order_code")).toList());
             out.put("deleted", deleted);
             return out;
-        });
+        }));
     }
 
     private static void busy(Connection c, String sql, Object... args) throws SQLException {
