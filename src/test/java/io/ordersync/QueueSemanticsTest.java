@@ -219,6 +219,31 @@ class QueueSemanticsTest {
         assertThat(claim(1, t0.plusSeconds(10))).as("backoff applies to the merged row").isEmpty();
     }
 
+    /**
+     * Found by a review: a failure that parks, while a newer trigger's row waits, parked the newer row too (a buyer's
+     * fix made in pretix while the old data was refused was never sent; so was an operator's Sync now). The newer row
+     * keeps its own state, as README says of a new trigger and as pretix does.
+     */
+    @Test
+    void aFailureThatParksWhileANewerRowWaitsLeavesTheNewerRowDue() {
+        for (FailureMode mode : new FailureMode[]{FailureMode.PERMANENT, FailureMode.EXCEEDED}) {
+            String code = "P" + mode.code();
+            enqueue("democon", code, "order.placed", t0);
+            QueueEntry e = claim(1, t0).get(0);
+            enqueue("democon", code, "order.changed", t0.plusSeconds(1));
+            assertThat(Tx.<Boolean>run(ds, c -> queue.release(c, e, 5, t0.plusSeconds(300), mode, "HTTP 422"))).isTrue();
+            List<Map<String, Object>> rows = store.query("SELECT slot, failed_attempts, need_manual_retry, last_error, triggered_by "
+                    + "FROM sync_queue WHERE order_code = ?", code);
+            assertThat(rows).as(mode.code()).hasSize(1);
+            assertThat(rows.get(0)).containsEntry("slot", "waiting").containsEntry("failed_attempts", 0)
+                    .containsEntry("need_manual_retry", null).containsEntry("last_error", "HTTP 422")
+                    .containsEntry("triggered_by", "order.changed");
+            List<QueueEntry> next = claim(1, t0.plusSeconds(2));
+            assertThat(next).as("the newer row is due at once").extracting(QueueEntry::orderCode).containsExactly(code);
+            Tx.run(ds, c -> queue.complete(c, next.get(0)));
+        }
+    }
+
     @Test
     void rowsAreDueOnlyAfterNotBefore() {
         enqueue("democon", "ABC12", "order.placed", t0);

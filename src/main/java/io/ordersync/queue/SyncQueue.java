@@ -771,7 +771,10 @@ public final class SyncQueue {
     /**
      * Hands an in-flight row back to waiting after a failure: with {@code park} set it waits for a manual
      * retry, else it is due at {@code notBefore}. If a newer waiting row of the same order and provider
-     * exists, the failure state moves to it and the in-flight row goes. False when the claim was lost.
+     * exists, the in-flight row goes: a recoverable failure's attempts and backoff move to the newer row (the
+     * target is not asked again sooner than the backoff says); a failure that parks does not, since the newer
+     * trigger is a new state of the order that may well go through (as a new trigger unparks a parked row; pretix
+     * likewise drops the failed in-flight item and leaves the waiting one as it is). False when the claim was lost.
      */
     public boolean release(Connection c, QueueEntry e, int failedAttempts, Instant notBefore, FailureMode park,
                            String error) throws SQLException {
@@ -785,14 +788,21 @@ public final class SyncQueue {
                 }
             }
             QueueEntry s = sibling.get();
+            if (park != null) {
+                try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET last_error = ? WHERE id = ?")) {
+                    ps.setString(1, truncate(error));
+                    ps.setLong(2, s.id());
+                    ps.executeUpdate();
+                }
+                return true;
+            }
             try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET failed_attempts = ?, not_before = ?, "
-                    + "need_manual_retry = ?, last_error = ? WHERE id = ?")) {
+                    + "last_error = ? WHERE id = ?")) {
                 ps.setInt(1, Math.max(failedAttempts, s.failedAttempts()));
                 Instant nb = s.notBefore().isAfter(notBefore) ? s.notBefore() : notBefore;
                 ps.setObject(2, ts(nb));
-                ps.setString(3, park == null ? null : park.code());
-                ps.setString(4, truncate(error));
-                ps.setLong(5, s.id());
+                ps.setString(3, truncate(error));
+                ps.setLong(4, s.id());
                 ps.executeUpdate();
             }
             return true;
