@@ -62,7 +62,11 @@ final class Json {
     }
 
     static Long longParam(Exchange exchange, String name) {
-        String v = exchange.getIn().getHeader(name, String.class);
+        return longOf(exchange.getIn().getHeader(name, String.class));
+    }
+
+    /** A number given as text: null when absent, Long.MIN_VALUE when not a number. */
+    static Long longOf(String v) {
         if (v == null) {
             return null;
         }

@@ -55,19 +55,25 @@ public final class OperationsApi {
 
     /** {@code GET /api/queue?provider=&state=&mode=&event=&offset=&limit=}. */
     public void list(Exchange exchange) throws Exception {
-        String state = exchange.getIn().getHeader("state", String.class);
+        Map<String, String> q;
+        try {
+            q = OrdersApi.query(exchange);
+        } catch (IllegalArgumentException e) {
+            Json.reply(mapper, exchange, 400, Map.of("error", e.getMessage()));
+            return;
+        }
+        String state = q.get("state");
         if (state != null && !STATES.contains(state)) {
             Json.reply(mapper, exchange, 400, Map.of("error", "state must be one of " + String.join(", ", STATES)));
             return;
         }
-        Long offset = Json.longParam(exchange, "offset");
-        Long limit = Json.longParam(exchange, "limit");
+        Long offset = Json.longOf(q.get("offset"));
+        Long limit = Json.longOf(q.get("limit"));
         if ((offset != null && (offset < 0 || offset > Integer.MAX_VALUE)) || (limit != null && (limit < 1 || limit > 1000))) {
             Json.reply(mapper, exchange, 400, Map.of("error", "offset must be 0 to " + Integer.MAX_VALUE + " and limit between 1 and 1000"));
             return;
         }
-        io.ordersync.queue.QueueView.Filter f = new io.ordersync.queue.QueueView.Filter(exchange.getIn().getHeader("provider", String.class), state,
-                exchange.getIn().getHeader("mode", String.class), exchange.getIn().getHeader("event", String.class));
+        io.ordersync.queue.QueueView.Filter f = new io.ordersync.queue.QueueView.Filter(q.get("provider"), state, q.get("mode"), q.get("event"));
         int off = offset == null ? 0 : offset.intValue();
         int lim = limit == null ? 50 : limit.intValue();
         List<Map<String, Object>> rows = new ArrayList<>();
@@ -87,8 +93,14 @@ public final class OperationsApi {
 
     /** {@code GET /api/queue/groups?provider=&mode=&event=}: the problems grouped by provider, failure mode and cause. */
     public void groups(Exchange exchange) throws Exception {
-        io.ordersync.queue.QueueView.Filter f = new io.ordersync.queue.QueueView.Filter(exchange.getIn().getHeader("provider", String.class),
-                null, exchange.getIn().getHeader("mode", String.class), exchange.getIn().getHeader("event", String.class));
+        Map<String, String> q;
+        try {
+            q = OrdersApi.query(exchange);
+        } catch (IllegalArgumentException e) {
+            Json.reply(mapper, exchange, 400, Map.of("error", e.getMessage()));
+            return;
+        }
+        io.ordersync.queue.QueueView.Filter f = new io.ordersync.queue.QueueView.Filter(q.get("provider"), null, q.get("mode"), q.get("event"));
         List<Map<String, Object>> groups = new ArrayList<>();
         for (io.ordersync.queue.QueueView.Group g : view.groups(f)) {
             Map<String, Object> m = new LinkedHashMap<>();
@@ -198,8 +210,19 @@ public final class OperationsApi {
 
     /** {@code POST /api/orders/{event}/{code}/sync} with optional {@code {"provider": "crm"}}: queue it now. */
     public void syncNow(Exchange exchange) throws Exception {
-        String event = exchange.getIn().getHeader("event", String.class);
-        String code = exchange.getIn().getHeader("code", String.class);
+        String[] key;
+        try {
+            key = OrdersApi.orderKey(exchange);
+        } catch (IllegalArgumentException e) {
+            Json.reply(mapper, exchange, 400, Map.of("error", e.getMessage()));
+            return;
+        }
+        String event = key[0];
+        String code = key[1];
+        if (event == null || code == null) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "give the order: ?event=<slug>&code=<code>"));
+            return;
+        }
         JsonNode in = Json.body(mapper, exchange);
         if (in == null) {
             Json.reply(mapper, exchange, 400, Map.of("error", "body must be JSON"));

@@ -229,6 +229,28 @@ public final class OrdersApi {
         return out;
     }
 
+    /**
+     * The order an operator's request names: of {@code /api/orders/{event}/{code}[/sync]} from the path, of
+     * {@code /api/order[/sync]?event=&code=} from the query string; never from a request header (Camel turns
+     * request headers into message headers: a header named code chose the order synced or shown). A repeated
+     * parameter is an IllegalArgumentException.
+     */
+    static String[] orderKey(Exchange exchange) {
+        String[] path = pathSegments(exchange);
+        for (int i = 0; i + 2 < path.length; i++) {
+            if (path[i].equals("orders")) {
+                return new String[]{path[i + 1], path[i + 2]};
+            }
+        }
+        Map<String, String> q = query(exchange);
+        return new String[]{q.get("event"), q.get("code")};
+    }
+
+    /** A parameter of the query string (never a request header), or null. */
+    static String param(Exchange exchange, String name) {
+        return query(exchange).get(name);
+    }
+
     /** The request path's segments, decoded. */
     static String[] pathSegments(Exchange exchange) {
         String path = exchange.getIn().getHeader(Exchange.HTTP_PATH, String.class);

@@ -26,8 +26,15 @@ public final class RejectedApi {
 
     /** {@code GET /api/rejected?offset=&limit=}: newest first, without payloads. */
     public void list(Exchange exchange) throws Exception {
-        Long offset = Json.longParam(exchange, "offset");
-        Long limit = Json.longParam(exchange, "limit");
+        Map<String, String> q;
+        try {
+            q = OrdersApi.query(exchange);
+        } catch (IllegalArgumentException e) {
+            Json.reply(mapper, exchange, 400, Map.of("error", e.getMessage()));
+            return;
+        }
+        Long offset = Json.longOf(q.get("offset"));
+        Long limit = Json.longOf(q.get("limit"));
         // as /api/orders and /api/queue: a bad page is a 400, not a silent default (an offset over 2^31 was a 500)
         if (offset != null && (offset < 0 || offset > 10_000_000) || limit != null && (limit < 1 || limit > 1000)) {
             Json.reply(mapper, exchange, 400, Map.of("error", "offset must be 0 to 10000000 and limit 1 to 1000"));

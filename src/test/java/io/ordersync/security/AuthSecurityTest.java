@@ -140,6 +140,49 @@ class AuthSecurityTest extends AppTestSupport {
         assertThat(locked).isGreaterThanOrEqualTo(10);
     }
 
+    /**
+     * Found by a review: Camel turns request headers into message headers, and the operator API read some of its
+     * parameters from them. A header named code chose the order that {@code POST /api/order/sync?event=democon}
+     * queued (202) and that {@code GET /api/order} showed; headers named state or limit set the queue's filters.
+     */
+    @Test
+    void requestHeadersNamedLikeParametersChooseNothing() throws Exception {
+        startWithCrm();
+        assertThat(app.post("/api/events", fixture("order-abc12").toString()).statusCode()).isEqualTo(202);
+        app.post("/api/events", "{\"type\": \"order.paid\"}"); // not a document: kept under rejected
+        awaitQueueEmpty();
+        long rejected = app.count("SELECT MAX(id) FROM rejected_event");
+        java.util.function.BiFunction<String, String[], HttpResponse<String>> send = (methodAndPath, headers) -> {
+            String[] mp = methodAndPath.split(" ", 2);
+            HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(app.url(mp[1])))
+                    .header("Authorization", "Bearer " + io.ordersync.support.OrdersyncApp.ADMIN_TOKEN)
+                    .header("Content-Type", "application/json").headers(headers)
+                    .method(mp[0], mp[0].equals("GET") ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString("{}"));
+            try {
+                return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        };
+        assertThat(send.apply("POST /api/order/sync?event=democon", new String[]{"code", "ABC12"}).statusCode()).isEqualTo(400);
+        assertThat(send.apply("GET /api/order?event=democon", new String[]{"code", "ABC12"}).statusCode()).isEqualTo(400);
+        assertThat(send.apply("POST /api/orders/democon/NOPE/sync", new String[]{"code", "ABC12"}).statusCode()).isEqualTo(404);
+        assertThat(send.apply("GET /api/orders/democon/NOPE", new String[]{"code", "ABC12"}).statusCode()).isEqualTo(404);
+        assertThat(send.apply("GET /api/rejected/999999", new String[]{"id", String.valueOf(rejected)}).statusCode()).isEqualTo(404);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).as("nothing queued").isZero();
+        HttpResponse<String> queue = send.apply("GET /api/queue", new String[]{"state", "bogus", "limit", "1"});
+        assertThat(queue.statusCode()).isEqualTo(200);
+        assertThat(queue.body()).contains("\"limit\":50");
+        assertThat(send.apply("GET /api/queue/groups", new String[]{"provider", "nope"}).body())
+                .isEqualTo(app.get("/api/queue/groups").body());
+        assertThat(send.apply("GET /api/rejected", new String[]{"limit", "1"}).body()).contains("\"limit\":50");
+        // the query string still works, and a repeated parameter is refused
+        assertThat(app.get("/api/order?event=democon&code=ABC12").statusCode()).isEqualTo(200);
+        assertThat(app.get("/api/queue?state=bogus").statusCode()).isEqualTo(400);
+        assertThat(app.get("/api/queue?limit=1&limit=2").statusCode()).isEqualTo(400);
+        assertThat(app.get("/api/rejected?limit=1").body()).contains("\"limit\":1");
+    }
+
     private String managementUrl(String path) {
         return app.url(path).replace(":" + URI.create(app.url("/")).getPort() + "/",
                 ":" + app.context().getPropertiesComponent().resolveProperty("camel.management.port").orElseThrow() + "/");
