@@ -85,6 +85,78 @@ class JmsIntakeTest extends AppTestSupport {
     }
 
     /** Without credentials the embedded broker has no TCP acceptor: nobody can send to it from outside. */
+    /**
+     * Found by a review: while the database was out of reach every delivery of a message rolled back and counted;
+     * after 20 the embedded broker moved it to its dead-letter address, which had no queue, and Artemis deleted it.
+     * An outage of 35 s lost every message sent during it. Now intake holds the message until the database answers.
+     */
+    @Test
+    void messagesSentDuringADatabaseOutageAreTakenInWhenItIsBack() throws Exception {
+        java.util.Properties db = io.ordersync.support.Postgres.newDatabase();
+        try (io.ordersync.support.TcpProxy proxy = io.ordersync.support.TcpProxy.inFrontOfDatabase(db.getProperty("ordersync.db.url"))) {
+            int port = freePort();
+            Map<String, String> props = new HashMap<>();
+            db.forEach((k, v) -> props.put((String) k, (String) v));
+            props.put("ordersync.db.url", proxy.jdbcUrl());
+            props.put("ordersync.db.connection-timeout-ms", "250");
+            props.put("ordersync.jms.data-dir", tmp.resolve("artemis").toString());
+            props.put("ordersync.jms.embedded-port", String.valueOf(port));
+            props.put("ordersync.jms.user", "shop");
+            props.put("ordersync.jms.password", "jms-s3cret-pw");
+            start(props);
+            proxy.cut();
+            List<String> orders = new java.util.ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                ObjectNode doc = fixture("order-abc12");
+                ((ObjectNode) doc.path("order")).put("code", "JMS" + i).put("email", "jms" + i + "@example.org");
+                orders.add(doc.toString());
+            }
+            send("tcp://127.0.0.1:" + port, "shop", "jms-s3cret-pw", orders);
+            // longer than the broker's 20 deliveries a second apart, each with a 250 ms wait for a connection
+            Thread.sleep(35_000);
+            proxy.restore();
+            await().atMost(Duration.ofSeconds(60)).until(() -> app.count("SELECT COUNT(*) FROM order_snapshot") == 3);
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'")).as("each taken in once").isEqualTo(3);
+            await().atMost(Duration.ofSeconds(30)).until(() -> target.objects("contacts").size() == 3);
+        }
+    }
+
+    /** Its readObject says whether ordersync deserialized it. */
+    public static final class Gadget implements java.io.Serializable {
+        static final java.util.concurrent.atomic.AtomicBoolean OPENED = new java.util.concurrent.atomic.AtomicBoolean();
+
+        private void readObject(java.io.ObjectInputStream in) throws java.io.IOException, ClassNotFoundException {
+            in.defaultReadObject();
+            OPENED.set(true);
+        }
+    }
+
+    /**
+     * Found by a review: Camel turned every message into its body, and an ObjectMessage's body is Java
+     * deserialization of whatever classes the sender chose (Artemis allows every class by default). Intake reads
+     * text and bytes messages itself; any other kind is kept as a rejected event, unopened. A bytes message is taken.
+     */
+    @Test
+    void anObjectMessageIsRejectedWithoutBeingOpenedAndABytesMessageIsTaken() throws Exception {
+        int port = freePort();
+        start(Map.of("ordersync.jms.data-dir", tmp.resolve("artemis").toString(), "ordersync.jms.embedded-port", String.valueOf(port),
+                "ordersync.jms.user", "shop", "ordersync.jms.password", "jms-s3cret-pw"));
+        Gadget.OPENED.set(false);
+        try (ActiveMQConnectionFactory cf = new ActiveMQConnectionFactory("tcp://127.0.0.1:" + port);
+             Connection c = cf.createConnection("shop", "jms-s3cret-pw")) {
+            Session session = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageProducer producer = session.createProducer(session.createQueue("ordersync.events"));
+            producer.send(session.createObjectMessage(new Gadget()));
+            jakarta.jms.BytesMessage bytes = session.createBytesMessage();
+            bytes.writeBytes(fixture("order-abc12").toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            producer.send(bytes);
+        }
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'") == 1);
+        assertThat(app.query("SELECT reason FROM rejected_event")).extracting(r -> (String) r.get("reason"))
+                .singleElement().asString().contains("ObjectMessage").contains("not read");
+        assertThat(Gadget.OPENED.get()).as("deserialized by ordersync").isFalse();
+    }
+
     @Test
     void withoutCredentialsTheEmbeddedBrokerIsInVmOnly() throws Exception {
         int port = freePort();

@@ -67,9 +67,12 @@ public final class JmsBroker extends ServiceSupport {
                 .setLargeMessagesDirectory(dataDir.resolve("large").toString())
                 .setPagingDirectory(dataDir.resolve("paging").toString())
                 .addAcceptorConfiguration(new TransportConfiguration(InVMAcceptorFactory.class.getName(), Map.of("serverId", 0)))
-                // a message that keeps failing (database down for long) ends in DLQ instead of looping forever
+                // a message that keeps failing ends in DLQ instead of looping forever (intake holds a message while the
+                // database is out of reach, so an outage does not count here); the queue there is created with it, so
+                // that what reaches it is kept, not deleted (Artemis drops a message whose dead-letter address has no queue)
                 .addAddressSetting("#", new AddressSettings().setMaxDeliveryAttempts(20).setRedeliveryDelay(1000)
-                        .setDeadLetterAddress(org.apache.activemq.artemis.api.core.SimpleString.of("DLQ")));
+                        .setDeadLetterAddress(org.apache.activemq.artemis.api.core.SimpleString.of("DLQ"))
+                        .setAutoCreateDeadLetterResources(true));
         embedded = new EmbeddedActiveMQ().setConfiguration(config);
         if (credentials) {
             // a shop sends over TCP with ordersync.jms.user / .password; an anonymous sender cannot bypass the intake

@@ -14,9 +14,13 @@ import java.time.Instant;
 /**
  * One JMS message: the document is accepted (snapshot and queue rows) in a database transaction that commits
  * before the route ends, so the transacted JMS session acknowledges only what is stored. A poison message
- * (unparseable, invalid) is stored once as a rejected event and acknowledged, never redelivered; a
- * database failure rolls the message back for redelivery. Message ids are recorded in the same
- * transaction, so a message redelivered after its enqueue committed is not taken twice.
+ * (unparseable, invalid, or refused by the database for its content) is stored once as a rejected event and
+ * acknowledged, never redelivered. While the database is out of reach the message is held, unacknowledged, and
+ * tried again (1 s, doubling to 5 s) until the database answers: rolled back instead, each try counted as a
+ * delivery, and the broker moved the message to its dead-letter address after its maximum (20 on the embedded
+ * broker, 10 on Artemis's defaults), where nothing reads it (found by a review: an outage of 80 s lost the
+ * messages). At a stop the message is rolled back and comes again at the next start. Message ids are recorded in
+ * the same transaction, so a message redelivered after its enqueue committed is not taken twice.
  */
 public final class JmsIntakeProcessor implements Processor {
 
@@ -28,10 +32,87 @@ public final class JmsIntakeProcessor implements Processor {
         this.intake = intake;
     }
 
+    static final long MAX_WAIT_MS = 5_000;
+
     @Override
-    public void process(Exchange exchange) {
-        String payload = exchange.getIn().getBody(String.class);
+    public void process(Exchange exchange) throws Exception {
         String id = exchange.getIn().getHeader("JMSMessageID", String.class);
+        Object body = exchange.getIn().getBody();
+        String payload;
+        if (body instanceof jakarta.jms.TextMessage text) {
+            payload = text.getText();
+        } else if (body instanceof jakarta.jms.BytesMessage bytes) {
+            byte[] b = new byte[(int) Math.min(bytes.getBodyLength(), Integer.MAX_VALUE - 8)];
+            bytes.readBytes(b);
+            payload = new String(b, java.nio.charset.StandardCharsets.UTF_8);
+        } else if (body instanceof jakarta.jms.Message other) {
+            // an ObjectMessage is not opened: reading it would run Java deserialization of the sender's classes
+            String kind = other.getClass().getInterfaces().length > 0 ? other.getClass().getInterfaces()[0].getSimpleName()
+                    : other.getClass().getSimpleName();
+            rejectAfterFailure("", id, "not a text or bytes message (" + kind + "): not read");
+            return;
+        } else {
+            payload = exchange.getIn().getBody(String.class);
+        }
+        long wait = 1000;
+        boolean held = false;
+        while (true) {
+            try {
+                take(payload, id);
+                if (held) {
+                    LOG.info("The database answers again: JMS message {} taken in", id);
+                }
+                return;
+            } catch (RuntimeException e) {
+                if (!Tx.isDatabaseUnavailable(e) && !Tx.isConflict(e)) {
+                    LOG.error("JMS message {} could not be accepted; kept as a rejected event", id, e);
+                    rejectAfterFailure(payload, id, Tx.isDataError(e) ? "the database refused a value of the document: "
+                            + firstLine(e) : "internal error while accepting: " + e.getClass().getSimpleName());
+                    return;
+                }
+                if (!held) {
+                    held = true;
+                    LOG.warn("The database is out of reach; JMS message {} is held, not acknowledged, and taken in once it "
+                            + "answers: {}", id, e.getMessage());
+                }
+                for (long slept = 0; slept < wait; slept += 200) {
+                    if (exchange.getContext().isStopping()) {
+                        throw e; // rolled back: the broker keeps it for the next start
+                    }
+                    Thread.sleep(200);
+                }
+                wait = Math.min(wait * 2, MAX_WAIT_MS);
+            }
+        }
+    }
+
+    /**
+     * A message that breaks intake for another reason than the database being out of reach (the database refuses a
+     * value of it, say): redelivered, it would fail the same way every time and end in the dead-letter address. It
+     * is kept as a rejected event with the reason, and acknowledged.
+     */
+    private void rejectAfterFailure(String payload, String id, String reason) {
+        Tx.runDurable(intake.dataSource(), c -> {
+            if (id == null || firstDelivery(c, id)) {
+                intake.store().reject(c, "jms", payload, reason, Instant.now());
+            }
+            return null;
+        });
+    }
+
+    private static String firstLine(Throwable e) {
+        for (; e != null; e = e.getCause()) {
+            if (e instanceof SQLException sql && sql.getMessage() != null) {
+                String m = sql.getMessage();
+                int nl = m.indexOf('\n');
+                m = nl < 0 ? m : m.substring(0, nl);
+                return m.length() > 300 ? m.substring(0, 300) + "…" : m;
+            }
+        }
+        return "";
+    }
+
+    private void take(String payload, String id) {
         String outcome = Tx.runRetrying(intake.dataSource(), c -> {
             if (id != null && !firstDelivery(c, id)) {
                 return "already accepted (redelivered after its enqueue committed)";
