@@ -129,6 +129,33 @@ class MappingEditorTest extends AppTestSupport {
         assertThat(send("PUT", "/api/providers/crm/file", text, version).statusCode()).isEqualTo(409);
     }
 
+    /**
+     * Found by a review: the file was replaced before the change was recorded; when the database refused the record,
+     * the answer was an error but the new file ran, with no history and never sent to the other instances.
+     */
+    @Test
+    void aSaveTheDatabaseDoesNotRecordLeavesTheFileAsItWas() throws Exception {
+        startWithCrm();
+        JsonNode opened = JSON.readTree(app.get("/api/providers/crm/edit").body());
+        String text = opened.path("text").asText();
+        String version = opened.path("version").asText();
+        String edited = text.replace("remote: first_name, mode: if_empty", "remote: given_name, mode: if_empty");
+        try (var c = app.dataSource().getConnection(); var s = c.createStatement()) {
+            s.execute("ALTER TABLE mapping_change ADD CONSTRAINT refuse_all CHECK (LENGTH(diff) < 5)");
+        }
+        var refused = send("PUT", "/api/providers/crm/file", edited, version);
+        assertThat(refused.statusCode()).as(refused.body()).isGreaterThanOrEqualTo(500);
+        assertThat(Files.readString(mappings.resolve("crm.yaml"))).as("the file as it was").isEqualTo(text);
+        assertThat(app.count("SELECT COUNT(*) FROM mapping_change")).isZero();
+        try (var c = app.dataSource().getConnection(); var s = c.createStatement()) {
+            s.execute("ALTER TABLE mapping_change DROP CONSTRAINT refuse_all");
+        }
+        var saved = send("PUT", "/api/providers/crm/file", edited, version);
+        assertThat(saved.statusCode()).as(saved.body()).isEqualTo(200);
+        assertThat(Files.readString(mappings.resolve("crm.yaml"))).isEqualTo(edited);
+        assertThat(app.count("SELECT COUNT(*) FROM mapping_change")).isEqualTo(1);
+    }
+
     /** A save keeps the file's mode (it became 0600) and writes through a link to the file instead of replacing the link. */
     @Test
     void aSaveKeepsTheFilesModeAndItsLink() throws Exception {

@@ -298,6 +298,7 @@ public final class MappingEditor {
             String signature = signature(id, base, made, text);
             String actor = exchange.getProperty(AdminAuth.ACTOR, "unknown", String.class);
             lockRow(id);
+            boolean[] written = {false};
             // durable: the other instances apply what is recorded here (a change lost in a crash would reach none).
             // Under the provider's lock row: a save of the same version on another instance a moment ago (not here
             // yet) is a conflict, as on one instance; otherwise the two would keep different files for good
@@ -320,7 +321,6 @@ public final class MappingEditor {
                             }
                         }
                     }
-                    write(f, text, base);
                     try (PreparedStatement ps = c.prepareStatement("INSERT INTO mapping_change (provider, actor, diff, changed_at, "
                             + "base_version, new_version, content, instance_id, incarnation, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
                         ps.setString(1, id);
@@ -335,9 +335,23 @@ public final class MappingEditor {
                         ps.setString(10, signature);
                         ps.executeUpdate();
                     }
+                    // the file last: a change the database did not record is not written (found by a review: a
+                    // refused insert left the new file running, unrecorded, and never sent to the other instances)
+                    write(f, text, base);
+                    written[0] = true;
                     return null;
                 });
             } catch (RuntimeException failed) {
+                if (written[0]) {
+                    // the commit failed after the file was replaced: the old text goes back, as nothing was recorded
+                    try {
+                        write(f, current, made);
+                        LOG.warn("Saving {} failed at the commit; the file is back to its previous text", f.getFileName());
+                    } catch (java.io.IOException | RuntimeException restore) {
+                        failed.addSuppressed(restore);
+                        LOG.error("Saving {} failed at the commit, and the previous text could not be put back", f.getFileName(), restore);
+                    }
+                }
                 if (failed.getCause() instanceof ChangedOnDisk changed) {
                     Map<String, Object> answer = new LinkedHashMap<>();
                     answer.put("error", changed.getMessage() + ": not saved; reload it and apply the edit again");
