@@ -38,6 +38,8 @@ class AlertsTest extends AppTestSupport {
     private HttpServer receiver;
     private final List<JsonNode> alerts = new CopyOnWriteArrayList<>();
     private final List<String> badSignatures = new CopyOnWriteArrayList<>();
+    /** The receiver answers 503 to this many requests first. */
+    private final java.util.concurrent.atomic.AtomicInteger failFirst = new java.util.concurrent.atomic.AtomicInteger();
 
     @AfterEach
     void stopReceiver() {
@@ -51,6 +53,10 @@ class AlertsTest extends AppTestSupport {
         receiver.createContext("/ops", ex -> {
             try (ex) {
                 String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+                if (failFirst.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+                    ex.sendResponseHeaders(503, -1);
+                    return;
+                }
                 String id = ex.getRequestHeaders().getFirst("webhook-id");
                 String ts = ex.getRequestHeaders().getFirst("webhook-timestamp");
                 String sig = ex.getRequestHeaders().getFirst("webhook-signature");
@@ -147,6 +153,25 @@ class AlertsTest extends AppTestSupport {
         await().atMost(Duration.ofSeconds(40)).until(() -> !of("provider.recovered").isEmpty());
         awaitQueueEmpty();
         assertThat(of("provider.breaker_opened")).hasSize(1);
+        assertThat(badSignatures).isEmpty();
+    }
+
+    /**
+     * Found by a review: an alert is claimed (once per interval, across instances) before it is sent, and a receiver
+     * that failed once lost it for good. The sending is tried three more times.
+     */
+    @Test
+    void aReceiverThatFailsForAMomentStillGetsTheAlert() throws Exception {
+        String url = startReceiver();
+        failFirst.set(2);
+        target.failAlways(422);
+        startWithCrm(5, "1h", Map.of("ordersync.alerts.webhook-url", url,
+                "ordersync.alerts.webhook-secret", "whsec_" + Base64.getEncoder().encodeToString(KEY),
+                "ordersync.alerts.check-period-ms", "200", "ordersync.alerts.min-interval", "PT1H"));
+        app.post("/api/events", fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(30)).until(() -> !of("sync.parked").isEmpty());
+        assertThat(failFirst.get()).as("both failures met").isZero();
+        assertThat(of("sync.parked")).hasSize(1);
         assertThat(badSignatures).isEmpty();
     }
 
