@@ -263,19 +263,12 @@ public final class AdminApi {
 
     /** {@code GET /api/orders/{event}/{code}}: queue rows, results and log of one order. */
     public void order(Exchange exchange) throws Exception {
-        String[] key;
-        try {
-            key = OrdersApi.orderKey(exchange);
-        } catch (IllegalArgumentException e) {
-            Json.reply(mapper, exchange, 400, Map.of("error", e.getMessage()));
+        String[] key = OrdersApi.orderKeyOr400(exchange, mapper);
+        if (key == null) {
             return;
         }
         String event = key[0];
         String code = key[1];
-        if (event == null || code == null) {
-            Json.reply(mapper, exchange, 400, Map.of("error", "give the order: ?event=<slug>&code=<code>"));
-            return;
-        }
         List<Map<String, Object>> rows = new ArrayList<>();
         for (QueueEntry e : view.forOrder(event, code)) {
             rows.add(row(e, providers));

@@ -55,11 +55,8 @@ public final class OperationsApi {
 
     /** {@code GET /api/queue?provider=&state=&mode=&event=&offset=&limit=}. */
     public void list(Exchange exchange) throws Exception {
-        Map<String, String> q;
-        try {
-            q = OrdersApi.query(exchange);
-        } catch (IllegalArgumentException e) {
-            Json.reply(mapper, exchange, 400, Map.of("error", e.getMessage()));
+        Map<String, String> q = OrdersApi.queryOr400(exchange, mapper);
+        if (q == null) {
             return;
         }
         String state = q.get("state");
@@ -93,11 +90,8 @@ public final class OperationsApi {
 
     /** {@code GET /api/queue/groups?provider=&mode=&event=}: the problems grouped by provider, failure mode and cause. */
     public void groups(Exchange exchange) throws Exception {
-        Map<String, String> q;
-        try {
-            q = OrdersApi.query(exchange);
-        } catch (IllegalArgumentException e) {
-            Json.reply(mapper, exchange, 400, Map.of("error", e.getMessage()));
+        Map<String, String> q = OrdersApi.queryOr400(exchange, mapper);
+        if (q == null) {
             return;
         }
         io.ordersync.queue.QueueView.Filter f = new io.ordersync.queue.QueueView.Filter(q.get("provider"), null, q.get("mode"), q.get("event"));
@@ -210,19 +204,12 @@ public final class OperationsApi {
 
     /** {@code POST /api/orders/{event}/{code}/sync} with optional {@code {"provider": "crm"}}: queue it now. */
     public void syncNow(Exchange exchange) throws Exception {
-        String[] key;
-        try {
-            key = OrdersApi.orderKey(exchange);
-        } catch (IllegalArgumentException e) {
-            Json.reply(mapper, exchange, 400, Map.of("error", e.getMessage()));
+        String[] key = OrdersApi.orderKeyOr400(exchange, mapper);
+        if (key == null) {
             return;
         }
         String event = key[0];
         String code = key[1];
-        if (event == null || code == null) {
-            Json.reply(mapper, exchange, 400, Map.of("error", "give the order: ?event=<slug>&code=<code>"));
-            return;
-        }
         JsonNode in = Json.body(mapper, exchange);
         if (in == null) {
             Json.reply(mapper, exchange, 400, Map.of("error", "body must be JSON"));

@@ -246,9 +246,30 @@ public final class OrdersApi {
         return new String[]{q.get("event"), q.get("code")};
     }
 
-    /** A parameter of the query string (never a request header), or null. */
-    static String param(Exchange exchange, String name) {
-        return query(exchange).get(name);
+    /** The query string's parameters ({@link #query}); null after a 400 for a repeated one. */
+    static Map<String, String> queryOr400(Exchange exchange, ObjectMapper mapper) throws Exception {
+        try {
+            return query(exchange);
+        } catch (IllegalArgumentException e) {
+            Json.reply(mapper, exchange, 400, Map.of("error", e.getMessage()));
+            return null;
+        }
+    }
+
+    /** The order the request names ({@link #orderKey}); null after a 400 when it names none, or repeats a parameter. */
+    static String[] orderKeyOr400(Exchange exchange, ObjectMapper mapper) throws Exception {
+        String[] key;
+        try {
+            key = orderKey(exchange);
+        } catch (IllegalArgumentException e) {
+            Json.reply(mapper, exchange, 400, Map.of("error", e.getMessage()));
+            return null;
+        }
+        if (key[0] == null || key[1] == null) {
+            Json.reply(mapper, exchange, 400, Map.of("error", "give the order: ?event=<slug>&code=<code>"));
+            return null;
+        }
+        return key;
     }
 
     /** The request path's segments, decoded. */

@@ -26,11 +26,8 @@ public final class RejectedApi {
 
     /** {@code GET /api/rejected?offset=&limit=}: newest first, without payloads. */
     public void list(Exchange exchange) throws Exception {
-        Map<String, String> q;
-        try {
-            q = OrdersApi.query(exchange);
-        } catch (IllegalArgumentException e) {
-            Json.reply(mapper, exchange, 400, Map.of("error", e.getMessage()));
+        Map<String, String> q = OrdersApi.queryOr400(exchange, mapper);
+        if (q == null) {
             return;
         }
         Long offset = Json.longOf(q.get("offset"));
