@@ -175,6 +175,43 @@ class AlertsTest extends AppTestSupport {
         assertThat(badSignatures).isEmpty();
     }
 
+    /**
+     * Found by a review: a webhook URL with its secret in the path (Slack, Teams, Discord) was logged in clear when a
+     * delivery failed, in each retry's warning and in the final one.
+     */
+    @Test
+    void aFailedDeliveryIsLoggedWithoutTheWebhooksSecretPath() throws Exception {
+        java.util.concurrent.atomic.AtomicInteger tried = new java.util.concurrent.atomic.AtomicInteger();
+        receiver = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        receiver.createContext("/services/T0001/B0001/", ex -> {
+            try (ex) {
+                tried.incrementAndGet();
+                ex.sendResponseHeaders(500, -1);
+            }
+        });
+        receiver.start();
+        ch.qos.logback.classic.Logger root = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> log = new ch.qos.logback.core.read.ListAppender<>();
+        log.start();
+        root.addAppender(log);
+        try {
+            target.failAlways(422);
+            startWithCrm(5, "1h", Map.of("ordersync.alerts.webhook-url", "http://127.0.0.1:" + receiver.getAddress().getPort()
+                            + "/services/T0001/B0001/hooksecretXYZ123",
+                    "ordersync.alerts.check-period-ms", "200", "ordersync.alerts.min-interval", "PT1H"));
+            app.post("/api/events", fixture("order-abc12").toString());
+            await().atMost(Duration.ofSeconds(40)).until(() -> log.list.stream()
+                    .anyMatch(e -> e.getFormattedMessage().contains("not delivered to the webhook")));
+            assertThat(tried.get()).as("the first try and three more").isEqualTo(4);
+            assertThat(log.list).extracting(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage)
+                    .noneMatch(m -> m.contains("hooksecretXYZ123"));
+            assertThat(log.list.stream().filter(e -> e.getFormattedMessage().contains("not delivered to the webhook")).findFirst()
+                    .orElseThrow().getFormattedMessage()).contains("127.0.0.1").contains("500");
+        } finally {
+            root.detachAppender(log);
+        }
+    }
+
     /** A receiver that fails (500 after 2 s, every time) is logged and does not hold up syncing. */
     @Test
     void aFailingReceiverDoesNotHoldUpSyncing() throws Exception {

@@ -164,7 +164,7 @@ class EmbeddingTest extends CamelTestSupport {
                         || id.equals("mappings-watch") || id.equals("retention-purge"), "a prefix README names");
         assertThat(context.getCamelContextExtension().getContextPlugin(org.apache.camel.model.Model.class).getRouteConfigurationDefinitions())
                 .extracting(org.apache.camel.model.RouteConfigurationDefinition::getId)
-                .containsExactlyInAnyOrder("admin-auth", "provider-errors", "provider-call", "pretix-calls");
+                .containsExactlyInAnyOrder("admin-auth", "provider-errors", "provider-call", "pretix-calls", "alert-delivery");
         // the host's routes work: its SQL route writes into its own database, its HTTP route answers
         template.sendBody("direct:host-log", "hello");
         try (var c = hostDataSource.getConnection(); var rs = c.createStatement().executeQuery("SELECT COUNT(*) FROM host_log")) {

@@ -83,6 +83,32 @@ public final class AlertSender {
         }
     }
 
+    /**
+     * Why the webhook delivery failed, for the log, without the webhook URL's path, query and user info: Slack,
+     * Teams, Discord and others put the hook's secret there, and the HTTP client's message names the URL.
+     */
+    public String webhookFailure(Exchange exchange) {
+        Exception e = exchange.getProperty(Exchange.EXCEPTION_CAUGHT, Exception.class);
+        return redacted(e == null ? "unknown failure" : e.getClass().getSimpleName() + ": " + e.getMessage());
+    }
+
+    String redacted(String message) {
+        if (webhookUrl.isEmpty() || message == null) {
+            return message;
+        }
+        java.net.URI u = java.net.URI.create(webhookUrl);
+        String origin = u.getScheme() + "://" + u.getHost() + (u.getPort() < 0 ? "" : ":" + u.getPort());
+        String out = message.replace(webhookUrl, origin + "/…");
+        int path = webhookUrl.indexOf('/', webhookUrl.indexOf("://") + 3);
+        if (path > 0 && webhookUrl.length() - path > 1) {
+            out = out.replace(webhookUrl.substring(path), "/…");
+        }
+        if (u.getRawUserInfo() != null) {
+            out = out.replace(u.getRawUserInfo(), "…");
+        }
+        return out;
+    }
+
     /** An e-mail: the summary as subject, the summary and the JSON as text. */
     public void mailMessage(Exchange exchange) {
         Message in = exchange.getIn();
