@@ -132,7 +132,8 @@ class LauncherClassArchiveTest {
         assertThat(first.maps()).as("the service maps the archive").contains(jsa.toString());
         // the training ran on its own scratch database (removed), never on the one the environment names
         String training = Files.readString(install.resolve("target/class-archive/training.log"));
-        assertThat(training).contains("ordersync.db.url = jdbc:h2:file:" + install.resolve("target/class-archive").toRealPath() + "/scratch.")
+        assertThat(training).contains("class-data archive training on its own database jdbc:h2:file:"
+                        + install.resolve("target/class-archive").toRealPath() + "/scratch.")
                 .doesNotContain(tmp.resolve("real").toString()).contains("Routes startup (total:0)").doesNotContain("    Started ");
         try (Stream<Path> left = Files.list(install.resolve("target/class-archive"))) {
             assertThat(left.map(f -> f.getFileName().toString())).noneMatch(n -> n.startsWith("scratch."));

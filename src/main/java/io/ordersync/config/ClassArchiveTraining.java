@@ -78,6 +78,9 @@ public final class ClassArchiveTraining {
                         + " is set elsewhere (the environment?) and would not be the training's own");
             }
         }
+        // said here, as the start's settings summary masks database URLs (they may hold a password)
+        org.slf4j.LoggerFactory.getLogger(ClassArchiveTraining.class).info("class-data archive training on its own database {}",
+                overrides.get("ordersync.db.url"));
     }
 
     /**
