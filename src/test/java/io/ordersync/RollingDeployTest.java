@@ -235,10 +235,7 @@ class RollingDeployTest extends AppTestSupport {
     void anInstanceBackFromItsOwnDatabaseOutageWaitsAPresenceLifetimeBeforeItDropsRows() throws Exception {
         Properties db = Postgres.newDatabase();
         String url = db.getProperty("ordersync.db.url");
-        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "100", "backoff", "1s", "response_timeout_ms", "5000"));
-        target.failAlways(503);
-        Map<String, String> props = crmOn(db);
-        props.put("ordersync.queue.presence-ttl", "PT8S");
+        Map<String, String> props = crmFailingWithAnEightSecondPresence(db);
         try (TcpProxy toNew = TcpProxy.inFrontOfDatabase(url); TcpProxy toOld = TcpProxy.inFrontOfDatabase(url)) {
             props.put("ordersync.instance-id", "new");
             props.put("ordersync.db.url", toNew.jdbcUrl());
@@ -246,11 +243,7 @@ class RollingDeployTest extends AppTestSupport {
             props.put("ordersync.instance-id", "old");
             props.put("ordersync.db.url", toOld.jdbcUrl());
             try (OrdersyncApp old = new OrdersyncApp(tmp.resolve("b"), Files.createDirectories(tmp.resolve("old-mappings")), props).start()) {
-                for (int i = 0; i < 30; i++) {
-                    assertThat(app.post("/api/events", order("G" + i, "order.placed", "p").toString()).statusCode()).isEqualTo(202);
-                }
-                await().atMost(Duration.ofSeconds(30)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 30);
-                await().atMost(Duration.ofSeconds(30)).until(() -> runsElsewhere(old, "crm"));
+                thirtyRowsWaitingThatOldSeesRunElsewhere(old, "G");
 
                 toNew.cut();
                 toOld.cut();
@@ -260,10 +253,7 @@ class RollingDeployTest extends AppTestSupport {
                 Thread.sleep(4_000);
                 toNew.restore();
 
-                target.failAlways(0);
-                await().atMost(Duration.ofSeconds(120)).until(() -> old.count("SELECT COUNT(*) FROM sync_queue") == 0);
-                assertThat(old.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'")).as("rows dropped").isZero();
-                assertThat(target.objects("contacts")).hasSize(30);
+                everyRowSyncedNoneDropped(old);
             }
         }
     }
@@ -278,10 +268,7 @@ class RollingDeployTest extends AppTestSupport {
     void aDatabaseThatStallsWithoutFailingIsAnOutageForThePresenceGuard() throws Exception {
         Properties db = Postgres.newDatabase();
         String url = db.getProperty("ordersync.db.url");
-        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "100", "backoff", "1s", "response_timeout_ms", "5000"));
-        target.failAlways(503);
-        Map<String, String> props = crmOn(db);
-        props.put("ordersync.queue.presence-ttl", "PT8S");
+        Map<String, String> props = crmFailingWithAnEightSecondPresence(db);
         try (TcpProxy toNew = TcpProxy.inFrontOfDatabase(url)) {
             props.put("ordersync.instance-id", "new");
             props.put("ordersync.db.url", toNew.jdbcUrl());
@@ -289,11 +276,7 @@ class RollingDeployTest extends AppTestSupport {
             props.put("ordersync.instance-id", "old");
             props.put("ordersync.db.url", url);
             try (OrdersyncApp old = new OrdersyncApp(tmp.resolve("b"), Files.createDirectories(tmp.resolve("old-mappings")), props).start()) {
-                for (int i = 0; i < 30; i++) {
-                    assertThat(app.post("/api/events", order("S" + i, "order.placed", "p").toString()).statusCode()).isEqualTo(202);
-                }
-                await().atMost(Duration.ofSeconds(30)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 30);
-                await().atMost(Duration.ofSeconds(30)).until(() -> runsElsewhere(old, "crm"));
+                thirtyRowsWaitingThatOldSeesRunElsewhere(old, "S");
 
                 try (java.sql.Connection c = java.sql.DriverManager.getConnection(url, db.getProperty("ordersync.db.user"),
                         db.getProperty("ordersync.db.password"))) {
@@ -309,12 +292,35 @@ class RollingDeployTest extends AppTestSupport {
                 Thread.sleep(4_000);
                 toNew.restore();
 
-                target.failAlways(0);
-                await().atMost(Duration.ofSeconds(120)).until(() -> old.count("SELECT COUNT(*) FROM sync_queue") == 0);
-                assertThat(old.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'")).as("rows dropped").isZero();
-                assertThat(target.objects("contacts")).hasSize(30);
+                everyRowSyncedNoneDropped(old);
             }
         }
+    }
+
+    /** The crm provider, its target failing (503) so that rows wait, and an 8 s presence lifetime. */
+    private Map<String, String> crmFailingWithAnEightSecondPresence(Properties db) throws Exception {
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "100", "backoff", "1s", "response_timeout_ms", "5000"));
+        target.failAlways(503);
+        Map<String, String> props = crmOn(db);
+        props.put("ordersync.queue.presence-ttl", "PT8S");
+        return props;
+    }
+
+    /** 30 orders queued for crm through {@code app}, and {@code old} (without crm's file) knowing that app runs crm. */
+    private void thirtyRowsWaitingThatOldSeesRunElsewhere(OrdersyncApp old, String prefix) throws Exception {
+        for (int i = 0; i < 30; i++) {
+            assertThat(app.post("/api/events", order(prefix + i, "order.placed", "p").toString()).statusCode()).isEqualTo(202);
+        }
+        await().atMost(Duration.ofSeconds(30)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 30);
+        await().atMost(Duration.ofSeconds(30)).until(() -> runsElsewhere(old, "crm"));
+    }
+
+    /** The target answers again: all 30 synced, none dropped. */
+    private void everyRowSyncedNoneDropped(OrdersyncApp old) {
+        target.failAlways(0);
+        await().atMost(Duration.ofSeconds(120)).until(() -> old.count("SELECT COUNT(*) FROM sync_queue") == 0);
+        assertThat(old.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'")).as("rows dropped").isZero();
+        assertThat(target.objects("contacts")).hasSize(30);
     }
 
     private static boolean runsElsewhere(OrdersyncApp at, String provider) {

@@ -86,7 +86,8 @@ public final class HttpIntakeProcessor implements Processor {
         return 503;
     }
 
-    private static String sqlMessage(Throwable e) {
+    /** The first line of the database's message (H2 appends the statement), at most 300 characters. */
+    static String sqlMessage(Throwable e) {
         while (e != null) {
             if (e instanceof java.sql.SQLException sql) {
                 String m = sql.getMessage() == null ? "" : sql.getMessage();

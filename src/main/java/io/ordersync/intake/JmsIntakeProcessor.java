@@ -67,7 +67,7 @@ public final class JmsIntakeProcessor implements Processor {
                 if (!Tx.isDatabaseUnavailable(e) && !Tx.isConflict(e)) {
                     LOG.error("JMS message {} could not be accepted; kept as a rejected event", id, e);
                     rejectAfterFailure(payload, id, Tx.isDataError(e) ? "the database refused a value of the document: "
-                            + firstLine(e) : "internal error while accepting: " + e.getClass().getSimpleName());
+                            + HttpIntakeProcessor.sqlMessage(e) : "internal error while accepting: " + e.getClass().getSimpleName());
                     return;
                 }
                 if (!held) {
@@ -98,18 +98,6 @@ public final class JmsIntakeProcessor implements Processor {
             }
             return null;
         });
-    }
-
-    private static String firstLine(Throwable e) {
-        for (; e != null; e = e.getCause()) {
-            if (e instanceof SQLException sql && sql.getMessage() != null) {
-                String m = sql.getMessage();
-                int nl = m.indexOf('\n');
-                m = nl < 0 ? m : m.substring(0, nl);
-                return m.length() > 300 ? m.substring(0, 300) + "…" : m;
-            }
-        }
-        return "";
     }
 
     private void take(String payload, String id) {
