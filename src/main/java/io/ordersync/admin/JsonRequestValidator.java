@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.core.exc.StreamConstraintsException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.camel.Exchange;
@@ -37,8 +38,13 @@ public final class JsonRequestValidator implements RestClientRequestValidator {
     private static final String NOT_JSON = "the request body is not valid JSON";
 
     private final RestClientRequestValidator camel = new DefaultRestClientRequestValidator();
-    /** Jackson's default limits, those of the binding's reader (camel-jackson's own ObjectMapper). */
-    private final JsonFactory json = new JsonFactory();
+    /**
+     * Jackson's default limits, those of the binding's reader (camel-jackson's own ObjectMapper), and one check the
+     * binding lacks: a key twice in one object. The binding keeps the last value, so a body such as
+     * {@code {"ids": [1], "ids": [1, 2, 3]}} would act on what a reviewer of the request (or a proxy's log) did not
+     * read first; pretix's and our own document intake refuse it too.
+     */
+    private final JsonFactory json = JsonFactory.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
     private final ObjectMapper mapper;
     private final AdminAuth auth;
 
@@ -105,6 +111,10 @@ public final class JsonRequestValidator implements RestClientRequestValidator {
             // Jackson's own words: numbers only ("nesting depth (1001) exceeds the maximum allowed (1000, …)")
             return NOT_JSON + " for this endpoint: " + e.getOriginalMessage() + at(e.getLocation());
         } catch (JsonProcessingException e) {
+            if (e.getOriginalMessage() != null && e.getOriginalMessage().startsWith("Duplicate field")) {
+                // Jackson's message quotes the key, which is the client's text: only where it is
+                return NOT_JSON + " for this endpoint: a key appears twice in one object" + at(e.getLocation());
+            }
             return NOT_JSON + at(e.getLocation());
         } catch (IOException e) {
             return NOT_JSON;

@@ -31,6 +31,16 @@ class JsonRequestValidatorTest {
     }
 
     @Test
+    void aKeyTwiceInOneObjectIsRefusedWithoutQuotingIt() {
+        assertThat(validator.notJson("{\"ids\": [1],\n \"ids\": [1, 2, 3]}"))
+                .isEqualTo("the request body is not valid JSON for this endpoint: a key appears twice in one object (line 2, column 7)");
+        assertThat(validator.notJson("{\"a\": {\"secret-key\": 1, \"secret-key\": 2}}")).doesNotContain("secret").contains("twice");
+        // the same key in two objects, or the same value twice, is not a duplicate
+        assertThat(validator.notJson("[{\"id\": 1}, {\"id\": 1}]")).isNull();
+        assertThat(validator.notJson("{\"a\": {\"id\": 1}, \"b\": {\"id\": 1}}")).isNull();
+    }
+
+    @Test
     void aBodyNestedPastJacksonsLimitIsRefusedWithItsWords() {
         assertThat(validator.notJson("[".repeat(1001) + "]".repeat(1001)))
                 .startsWith("the request body is not valid JSON for this endpoint: Document nesting depth (1001) exceeds the maximum allowed (1000");

@@ -133,7 +133,7 @@ class BodyTypesTest extends AppTestSupport {
     /**
      * A body that is not JSON, or JSON that Jackson will not read (nested deeper than its limit of 1 000), on an
      * endpoint that takes JSON: a JSON 400 that says where the body stops being JSON, without echoing the body,
-     * and nothing done. Camel's own answer was the plain-text {@code Invalid JSon payload.}
+     * and nothing done. A key twice in one object is refused too (the binding kept the last one). Camel's own answer was the plain-text {@code Invalid JSon payload.}
      */
     @ParameterizedTest(name = "{0} {1} as {2}: {3}")
     @CsvSource(delimiter = '|', textBlock = """
@@ -142,6 +142,8 @@ class BodyTypesTest extends AppTestSupport {
             POST | /api/queue/retry              | text/plain       | not-json  | line 1, column 4
             POST | /api/queue/retry              | application/json | too-deep  | exceeds the maximum allowed (1000
             POST | /api/queue/retry              | application/json | trailing  | line 1, column 16
+            POST | /api/queue/retry              | application/json | duplicate | a key appears twice in one object (line 1, column 19)
+            POST | /api/queue/cancel             | application/json | duplicate | a key appears twice in one object (line 1, column 19)
             POST | /api/providers/crm/properties | application/json | not-json  | line 1, column 4
             POST | /api/preview                  | application/json | script    | line 1, column 1
             """)
@@ -153,6 +155,7 @@ class BodyTypesTest extends AppTestSupport {
             case "too-deep" -> "{\"ids\": " + "[".repeat(5000) + "]".repeat(5000) + "}";
             case "script" -> "<script>alert(1)</script>";
             case "trailing" -> "{\"ids\": []} ids=1";
+            case "duplicate" -> "{\"ids\": [1], \"ids\": [2]}";
             default -> throw new IllegalArgumentException(kind);
         };
         HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(app.url(path)))
