@@ -221,6 +221,24 @@ class AdminApiTest extends AppTestSupport {
         assertThat(app.post("/api/queue/abc/cancel", "").statusCode()).isEqualTo(400);
 
         target.failAlways(0);
+        // a mistyped mode, a provider that is not a name, or one neither in the files nor in the queue: retried
+        // nothing and answered 200 before
+        assertThat(app.post("/api/queue/retry", "{\"provider\": \"crm\", \"mode\": \"exceded\"}").statusCode()).isEqualTo(400);
+        assertThat(app.post("/api/queue/retry", "{\"provider\": [\"crm\"]}").statusCode()).isEqualTo(400);
+        assertThat(app.post("/api/queue/retry", "{\"provider\": \"crm\", \"mode\": 1}").statusCode()).isEqualTo(400);
+        HttpResponse<String> unknown = app.post("/api/queue/retry", "{\"provider\": \"crn\"}");
+        assertThat(unknown.statusCode()).as(unknown.body()).isEqualTo(404);
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'exceeded'")).isEqualTo(4);
+        // a provider only another instance runs (its rows are here, its file is not): known
+        try (var c = app.dataSource().getConnection(); var s = c.createStatement()) {
+            s.executeUpdate("UPDATE sync_queue SET provider = 'elsewhere' WHERE id = " + page.path("rows").get(1).path("id").asLong());
+        }
+        HttpResponse<String> elsewhere = app.post("/api/queue/retry", "{\"provider\": \"elsewhere\", \"mode\": \"permanent\"}");
+        assertThat(elsewhere.statusCode()).as(elsewhere.body()).isEqualTo(200);
+        assertThat(JSON.readTree(elsewhere.body()).path("retried").isInt()).isTrue();
+        try (var c = app.dataSource().getConnection(); var s = c.createStatement()) {
+            s.executeUpdate("UPDATE sync_queue SET provider = 'crm' WHERE provider = 'elsewhere'");
+        }
         JsonNode retried = JSON.readTree(app.post("/api/queue/retry", "{\"provider\": \"crm\", \"mode\": \"exceeded\"}").body());
         assertThat(retried.path("retried").asInt()).isEqualTo(4);
         assertThat(app.post("/api/queue/retry", "{}").statusCode()).isEqualTo(400);

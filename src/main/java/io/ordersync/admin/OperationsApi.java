@@ -28,6 +28,9 @@ public final class OperationsApi {
 
     private static final Set<String> STATES = Set.of("waiting", "retrying", "in_flight", "parked", "problems");
 
+    private static final List<String> MODES = java.util.Arrays.stream(io.ordersync.queue.FailureMode.values())
+            .map(io.ordersync.queue.FailureMode::code).toList();
+
     private final DataSource ds;
     private final SyncQueue queue;
     private final io.ordersync.queue.QueueView view;
@@ -137,9 +140,22 @@ public final class OperationsApi {
             }
             Json.reply(mapper, exchange, 200, Map.of("retried", n, "skipped", skipped));
         } else if (in.hasNonNull("provider")) {
-            String mode = in.hasNonNull("mode") ? in.get("mode").asText() : null;
-            int n = queue.retryParked(in.get("provider").asText(), mode, now);
-            breakers.reset(in.get("provider").asText());
+            String provider = in.get("provider").isTextual() ? in.get("provider").asText() : null;
+            String mode = in.hasNonNull("mode") && in.get("mode").isTextual() ? in.get("mode").asText() : null;
+            if (provider == null || (in.hasNonNull("mode") && !MODES.contains(mode))) {
+                // a typo ("exceded") retried nothing and answered 200
+                Json.reply(mapper, exchange, 400, Map.of("error", "provider must be a provider's identifier, and mode one of "
+                        + String.join(", ", MODES)));
+                return;
+            }
+            if (!providers.states().containsKey(provider)
+                    && view.count(new io.ordersync.queue.QueueView.Filter(provider, null, null, null)) == 0) {
+                // neither a provider of this instance's files nor one with queue rows (run by another instance)
+                Json.reply(mapper, exchange, 404, Map.of("error", "no provider with this identifier here, and no queue row for one"));
+                return;
+            }
+            int n = queue.retryParked(provider, mode, now);
+            breakers.reset(provider);
             Json.reply(mapper, exchange, 200, Map.of("retried", n, "skipped", List.of()));
         } else {
             Json.reply(mapper, exchange, 400, Map.of("error", "give ids, or provider (and optionally mode)"));
