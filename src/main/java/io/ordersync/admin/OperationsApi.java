@@ -264,7 +264,10 @@ public final class OperationsApi {
             return true;
         });
         Instant now = clock.instant();
-        List<Map<String, Object>> queued = Tx.runDurable(ds, c -> {
+        List<Map<String, Object>> queued = Tx.runRetrying(ds, true, c -> {
+            if (snapshot(c, event, code) == null) {
+                return null; // erased or purged since it was read
+            }
             List<Map<String, Object>> out = new ArrayList<>();
             for (String p : targets) {
                 SyncQueue.Enqueued q = queue.enqueue(c, event, code, p, "manual", now);
@@ -274,13 +277,18 @@ public final class OperationsApi {
             }
             return out;
         });
+        if (queued == null) {
+            Json.reply(mapper, exchange, 404, Map.of("error", "no order " + code + " of event " + event));
+            return;
+        }
         Json.reply(mapper, exchange, 202, Map.of("queued", queued, "skipped", skipped));
     }
 
     private static final int BACKFILL_CHUNK = 100;
 
+    /** The order's document, its row locked until the commit ({@link OrderStore#SNAPSHOT_LOCKED}); null when it is gone. */
     private static String snapshot(java.sql.Connection c, String event, String code) throws java.sql.SQLException {
-        try (PreparedStatement ps = c.prepareStatement(OrderStore.SNAPSHOT)) {
+        try (PreparedStatement ps = c.prepareStatement(OrderStore.SNAPSHOT_LOCKED)) {
             ps.setString(1, event);
             ps.setString(2, code);
             try (ResultSet rs = ps.executeQuery()) {
@@ -310,7 +318,8 @@ public final class OperationsApi {
         int[] counts = new int[3];
         for (int from = 0; from < orders.size(); from += BACKFILL_CHUNK) {
             List<Map<String, Object>> chunk = orders.subList(from, Math.min(orders.size(), from + BACKFILL_CHUNK));
-            int[] c = Tx.runDurable(ds, conn -> {
+            // retried on a deadlock: intake locks the snapshots of a batch in its own order
+            int[] c = Tx.runRetrying(ds, true, conn -> {
                 int[] k = new int[3];
                 for (Map<String, Object> o : chunk) {
                     String code = (String) o.get("order_code");

@@ -292,6 +292,14 @@ public final class OrderStore {
     /** An order's stored snapshot, by event and order code (also read by a claim, {@code SyncQueue#claim}). */
     public static final String SNAPSHOT = "SELECT document FROM order_snapshot WHERE event_slug = ? AND order_code = ?";
 
+    /**
+     * The snapshot, its row locked until the commit: what queues an order outside intake (an operator's Sync now, a
+     * backfill) and what deletes one (an erase, the retention purge) take this lock first, so that neither sees the
+     * other half done. Without it, a purge or an erase that ran between a Sync now's read and its enqueue left a
+     * queue row whose order was gone (parked as a system error).
+     */
+    public static final String SNAPSHOT_LOCKED = SNAPSHOT + " FOR UPDATE";
+
     public String snapshot(String eventSlug, String orderCode) {
         return Tx.run(ds, c -> {
             try (PreparedStatement ps = c.prepareStatement(SNAPSHOT)) {

@@ -81,7 +81,10 @@ public final class Retention {
             Instant before = now.minus(retainOrders);
             // in batches: one short transaction each, so intake and syncs are never held up by a long purge
             while (true) {
-                List<String[]> old = Tx.run(ds, c -> {
+                // retried on a deadlock: a backfill locks snapshots in its own order
+                Map<String, Integer> batch = new LinkedHashMap<>();
+                List<String[]> old = Tx.runRetrying(ds, c -> {
+                    batch.clear(); // counted again when a deadlock rolled the batch back
                     List<String[]> keys = new ArrayList<>();
                     try (PreparedStatement ps = c.prepareStatement("SELECT s.event_slug, s.order_code FROM order_snapshot s "
                             + "WHERE s.received_at < ? AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.event_slug = s.event_slug "
@@ -94,10 +97,11 @@ public final class Retention {
                         }
                     }
                     for (String[] k : keys) {
-                        add(out, deleteOrder(c, k[0], k[1], before));
+                        add(batch, deleteOrder(c, k[0], k[1], before));
                     }
                     return keys;
                 });
+                add(out, batch);
                 if (old.size() < 200) {
                     break;
                 }
@@ -124,6 +128,11 @@ public final class Retention {
             // other way round, a claim could take one between the check and the delete, and its sync sent the order
             // to the target while (or after) it was erased
             int waiting = delete(c, ERASE_WAITING, eventSlug, orderCode);
+            // then the snapshot's lock, which every queuing of an order outside intake takes (OrderStore.SNAPSHOT_LOCKED):
+            // a Sync now or a backfill that holds it has committed when it is ours, and its rows are deleted here; one
+            // that comes after finds the order gone
+            OrderStore.rows(c, OrderStore.SNAPSHOT_LOCKED, eventSlug, orderCode);
+            waiting += delete(c, ERASE_WAITING, eventSlug, orderCode);
             busy(c, "SELECT COUNT(*) FROM sync_queue WHERE event_slug = ? AND order_code = ? AND slot = 'inflight'", eventSlug, orderCode);
             Map<String, Integer> out = deleteOrder(c, eventSlug, orderCode, null);
             out.merge("sync_queue", waiting, Integer::sum);
@@ -154,10 +163,13 @@ public final class Retention {
     public Map<String, Object> eraseByEmail(String email) {
         String e = OrderStore.normalEmail(email);
         return busyOnConflict(() -> Tx.runRetrying(ds, c -> {
-            List<Map<String, Object>> orders = OrderStore.rows(c, "SELECT event_slug, order_code FROM order_snapshot WHERE email = ? "
-                    + "ORDER BY event_slug, order_code", e);
+            String select = "SELECT event_slug, order_code FROM order_snapshot WHERE email = ? ORDER BY event_slug, order_code";
             Map<String, Integer> deleted = new LinkedHashMap<>();
-            // the waiting rows first, as in erase()
+            // the waiting rows first, then the snapshots' locks and the waiting rows queued meanwhile, as in erase()
+            for (Map<String, Object> o : OrderStore.rows(c, select, e)) {
+                deleted.merge("sync_queue", delete(c, ERASE_WAITING, (String) o.get("event_slug"), (String) o.get("order_code")), Integer::sum);
+            }
+            List<Map<String, Object>> orders = OrderStore.rows(c, select + " FOR UPDATE", e);
             for (Map<String, Object> o : orders) {
                 deleted.merge("sync_queue", delete(c, ERASE_WAITING, (String) o.get("event_slug"), (String) o.get("order_code")), Integer::sum);
             }
@@ -192,12 +204,17 @@ public final class Retention {
     /** Deletes what is held about one order (with {@code before}: only if its snapshot is still older than that). */
     private static Map<String, Integer> deleteOrder(Connection c, String eventSlug, String orderCode, Instant before) throws SQLException {
         Map<String, Integer> out = new LinkedHashMap<>();
-        String snapshot = before == null ? "DELETE FROM order_snapshot WHERE event_slug = ? AND order_code = ?"
-                : "DELETE FROM order_snapshot WHERE event_slug = ? AND order_code = ? AND received_at < ?";
-        int snapshots = before == null ? delete(c, snapshot, eventSlug, orderCode) : delete(c, snapshot, eventSlug, orderCode, before);
-        if (before != null && snapshots == 0) {
-            return out; // taken in again meanwhile: not old any more
+        if (before != null) {
+            // the purge: the snapshot locked (OrderStore.SNAPSHOT_LOCKED), then checked again. Its candidates were read
+            // without a lock, and a Sync now or a backfill may have queued the order since, or intake taken it in again
+            if (OrderStore.rows(c, "SELECT received_at FROM order_snapshot WHERE event_slug = ? AND order_code = ? AND received_at < ? "
+                    + "FOR UPDATE", eventSlug, orderCode, before.atOffset(ZoneOffset.UTC)).isEmpty()
+                    || !OrderStore.rows(c, "SELECT id FROM sync_queue WHERE event_slug = ? AND order_code = ? FETCH FIRST 1 ROWS ONLY",
+                    eventSlug, orderCode).isEmpty()) {
+                return out;
+            }
         }
+        int snapshots = delete(c, "DELETE FROM order_snapshot WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode);
         out.put("order_snapshot", snapshots);
         if (before == null) {
             out.put("sync_queue", delete(c, ERASE_WAITING, eventSlug, orderCode));
