@@ -170,6 +170,30 @@ class RollingDeployTest extends AppTestSupport {
                     + " OR order_code LIKE '_C%') AND message LIKE '%no provider is triggered%'")).isEqualTo(62);
             assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind IN ('dropped', 'failure')")).isZero();
 
+            // an operator's Sync now and backfill on the instance without the file: queued for the instance that runs
+            // the provider, its filter applied as announced (both answered 404 before)
+            var json = new com.fasterxml.jackson.databind.ObjectMapper();
+            var one = old.post("/api/orders/democon/OP0/sync", "{\"provider\": \"crm\"}");
+            assertThat(one.statusCode()).as(one.body()).isEqualTo(202);
+            assertThat(json.readTree(one.body()).path("queued").findValuesAsText("provider")).containsExactly("crm");
+            var every = json.readTree(old.post("/api/orders/democon/ON0/sync", "{}").body());
+            assertThat(every.path("queued")).as("not paid: crm's filter leaves it out").isEmpty();
+            assertThat(every.path("skipped").findValuesAsText("provider")).containsExactly("crm");
+            var backfill = old.post("/api/providers/crm/backfill", "{\"event\": \"democon\"}");
+            assertThat(backfill.statusCode()).as(backfill.body()).isEqualTo(202);
+            // 60 paid orders and the two paid ones of a type crm is not triggered by; the 60 placed ones left out
+            assertThat(json.readTree(backfill.body()).path("queued").asInt()).isEqualTo(62);
+            assertThat(json.readTree(backfill.body()).path("skipped").asInt()).isEqualTo(60);
+            await().atMost(Duration.ofSeconds(90)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
+            // synced by the instance that runs crm: the two paid orders crm was not triggered by are new to the target,
+            // the operator's Sync now is logged though nothing changed, the backfill of unchanged orders is not
+            assertThat(target.objects("contacts")).hasSize(62);
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success' AND order_code IN ('OC0', 'BC0') "
+                    + "AND message LIKE '%(instance new)'")).isEqualTo(2);
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'success' AND order_code = 'OP0' "
+                    + "AND message LIKE 'synced on request, nothing changed%instance new)'")).isEqualTo(1);
+            assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind IN ('dropped', 'failure')")).isZero();
+
             // crm is gone from every instance that runs it: the others stop queueing for it when its entry goes
             app.stop();
             await().atMost(Duration.ofSeconds(10)).until(() -> !runsElsewhere(old, "crm") && !runsElsewhere(broken, "crm"));

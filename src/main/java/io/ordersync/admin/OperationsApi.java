@@ -148,7 +148,7 @@ public final class OperationsApi {
                         + String.join(", ", MODES)));
                 return;
             }
-            if (!providers.states().containsKey(provider)
+            if (!providers.syncable().contains(provider)
                     && view.count(new io.ordersync.queue.QueueView.Filter(provider, null, null, null)) == 0) {
                 // neither a provider of this instance's files nor one with queue rows (run by another instance)
                 Json.reply(mapper, exchange, 404, Map.of("error", "no provider with this identifier here, and no queue row for one"));
@@ -246,13 +246,13 @@ public final class OperationsApi {
         List<String> targets = new ArrayList<>();
         if (in.hasNonNull("provider")) {
             String p = in.get("provider").asText();
-            if (!providers.states().containsKey(p)) {
+            if (!providers.syncable().contains(p)) {
                 Json.reply(mapper, exchange, 404, Map.of("error", "no provider '" + p + "'"));
                 return;
             }
             targets.add(p);
         } else {
-            targets.addAll(providers.states().keySet());
+            targets.addAll(providers.syncable());
         }
         // the provider's filter decides here as at intake: an operator's sync does not send an order it leaves out
         List<Map<String, Object>> skipped = new ArrayList<>();
@@ -305,7 +305,7 @@ public final class OperationsApi {
             Json.reply(mapper, exchange, 400, Map.of("error", "give the event: {\"event\": \"<slug>\"}"));
             return;
         }
-        if (!providers.states().containsKey(provider)) {
+        if (!providers.syncable().contains(provider)) {
             Json.reply(mapper, exchange, 404, Map.of("error", "no provider '" + provider + "'"));
             return;
         }

@@ -455,6 +455,22 @@ public final class ProviderRegistry {
         return false;
     }
 
+    /**
+     * The providers an operator's sync can queue an order for: those of this instance's files, and those only another
+     * live instance on the database runs (a rolling deploy that adds a provider: its file is not here yet, its rows are
+     * synced there). In this instance's order, then the others'.
+     */
+    public java.util.Set<String> syncable() {
+        java.util.Set<String> out = new java.util.LinkedHashSet<>(states.keySet());
+        long now = System.currentTimeMillis();
+        elsewhere.forEach((id, other) -> {
+            if (other.untilMillis() > now) {
+                out.add(id);
+            }
+        });
+        return out;
+    }
+
     /** What the other instances announced for a provider: its subscriptions, valid until (epoch milliseconds). */
     public record Elsewhere(List<Subscription> subscriptions, long untilMillis) {
     }
