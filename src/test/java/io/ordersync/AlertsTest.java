@@ -9,6 +9,8 @@ import jakarta.mail.internet.MimeMessage;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
@@ -282,5 +284,75 @@ class AlertsTest extends AppTestSupport {
                 a.close();
             }
         }
+    }
+
+    /**
+     * A park whose transaction commits after a newer park's (found by a review): the check read the order log after
+     * the highest id it had seen, so the older id, committed later, was never alerted. Each park is now written to
+     * table park_news where it happens, and an alert deletes the parks it names. The late park is named by the next
+     * alert, once the interval has passed.
+     */
+    @ParameterizedTest(name = "on {0}")
+    @ValueSource(strings = {"h2", "postgresql"})
+    void aParkThatCommitsAfterANewerOneIsAlertedByTheNextAlert(String db) throws Exception {
+        String url = startReceiver();
+        target.failAlways(422);
+        Map<String, String> props = new java.util.HashMap<>(databaseSettings(db));
+        props.putAll(Map.of("ordersync.alerts.webhook-url", url, "ordersync.alerts.webhook-secret",
+                "whsec_" + Base64.getEncoder().encodeToString(KEY), "ordersync.alerts.check-period-ms", "200",
+                "ordersync.alerts.min-interval", "PT4S"));
+        startWithCrm(5, "1h", props);
+        try (java.sql.Connection late = app.dataSource().getConnection()) {
+            // a park still committing: its id is taken before the park of ABC12's
+            late.setAutoCommit(false);
+            try (var ps = late.prepareStatement("INSERT INTO park_news (provider, event_slug, order_code, message, created_at) "
+                    + "VALUES ('crm', 'democon', 'LATE1', 'Provider reported a permanent error: 422', CURRENT_TIMESTAMP)")) {
+                ps.executeUpdate();
+            }
+            app.post("/api/events", fixture("order-abc12").toString());
+            await().atMost(Duration.ofSeconds(20)).until(() -> !of("sync.parked").isEmpty());
+            late.commit();
+        }
+        assertThat(of("sync.parked").get(0).path("data").path("rows").findValuesAsText("order")).containsExactly("ABC12");
+        await().atMost(Duration.ofSeconds(20)).until(() -> of("sync.parked").size() == 2);
+        JsonNode next = of("sync.parked").get(1);
+        assertThat(next.path("data").path("rows").findValuesAsText("order")).containsExactly("LATE1");
+        assertThat(next.path("data").path("new").asInt()).isEqualTo(1);
+        Thread.sleep(5000);
+        assertThat(of("sync.parked")).as("each park named once").hasSize(2);
+        assertThat(app.count("SELECT COUNT(*) FROM park_news")).isZero();
+        assertThat(badSignatures).isEmpty();
+    }
+
+    /**
+     * Parks that no alert named before a restart (here: alerts were off) are named after it. Before, the check took
+     * only what was logged after its own start, so a park in the last seconds before a stop was never alerted.
+     */
+    @Test
+    void parksNotYetAlertedBeforeARestartAreAlertedAfterIt() throws Exception {
+        String url = startReceiver();
+        target.failAlways(422);
+        startWithCrm(5, "1h", Map.of());
+        app.post("/api/events", fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry IS NOT NULL") == 1);
+        app.close();
+        Map<String, String> props = new java.util.HashMap<>(Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret",
+                "ordersync.alerts.webhook-url", url, "ordersync.alerts.webhook-secret", "whsec_" + Base64.getEncoder().encodeToString(KEY),
+                "ordersync.alerts.check-period-ms", "200"));
+        app = new io.ordersync.support.OrdersyncApp(tmp.resolve("data"), mappings, props).start();
+        await().atMost(Duration.ofSeconds(20)).until(() -> !of("sync.parked").isEmpty());
+        assertThat(of("sync.parked").get(0).path("data").path("rows").findValuesAsText("order")).containsExactly("ABC12");
+        assertThat(of("sync.parked").get(0).path("data").path("summary").asText()).contains("Provider reported a permanent error");
+    }
+
+    /** An erased order's parks are not named by an alert: the erase deletes them with the rest of the order. */
+    @Test
+    void anErasedOrdersParksAreNotNamed() throws Exception {
+        target.failAlways(422);
+        startWithCrm(5, "1h", Map.of());
+        app.post("/api/events", fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM park_news WHERE order_code = 'ABC12'") == 1);
+        assertThat(app.delete("/api/orders/democon/ABC12").statusCode()).isEqualTo(200);
+        assertThat(app.count("SELECT COUNT(*) FROM park_news")).isZero();
     }
 }

@@ -40,8 +40,6 @@ public final class Alerts {
     private final Duration minInterval;
     private final String instance;
     private final Clock clock;
-    /** The newest order_log id seen: parked rows logged after it are new. */
-    private long lastLogId = -1;
     /** Providers with a problem alerted (or seen) and not yet recovered. */
     private final Map<String, Boolean> troubled = new HashMap<>();
 
@@ -52,25 +50,23 @@ public final class Alerts {
         this.minInterval = minInterval;
         this.instance = instance;
         this.clock = clock;
-        // what was parked before this instance started was alerted then, or shows on the dashboard; rows parked
-        // since (also before the first check) are news
-        this.startedAt = clock.instant();
     }
 
-    private final Instant startedAt;
+    /** Parks named in one alert at most (the rest are named by the next one). */
+    static final int NEWS_PER_ALERT = 10_000;
 
     /** One check (the timer of route alerts-check): the alerts to send now, each a JSON-ready map. */
     public synchronized List<Map<String, Object>> check() {
         Instant now = clock.instant();
         List<Map<String, Object>> out = new ArrayList<>();
-        Map<String, List<Map<String, Object>>> parkedNow = newlyParked();
+        Map<String, List<News>> parkedNow = parkNews();
         Map<String, Long> parkedTotals = parkedTotals();
         for (Map.Entry<String, ProviderRegistry.State> e : providers.states().entrySet()) {
             String p = e.getKey();
             boolean disabled = e.getValue().running() == null;
             boolean open = "open".equals(breakers.state(p));
             long parked = parkedTotals.getOrDefault(p, 0L);
-            List<Map<String, Object>> fresh = parkedNow.getOrDefault(p, List.of());
+            List<News> fresh = parkedNow.getOrDefault(p, List.of());
             if (disabled) {
                 alert(out, DISABLED, p, now, "Provider " + p + " is disabled: its mapping file cannot run ("
                         + String.join("; ", providers.errors(p)) + ")", Map.of("errors", providers.errors(p)));
@@ -83,9 +79,11 @@ public final class Alerts {
                 Map<String, Object> details = new LinkedHashMap<>();
                 details.put("new", fresh.size());
                 details.put("parked", parked);
-                details.put("rows", fresh.size() > 20 ? fresh.subList(0, 20) : fresh);
+                details.put("rows", fresh.subList(0, Math.min(20, fresh.size())).stream().map(News::row).toList());
+                // the parks named are deleted in the transaction that claims the alert: named once, by one instance;
+                // while the alert waits for its interval they stay, and the next one names them
                 alert(out, PARKED, p, now, fresh.size() + " sync" + (fresh.size() == 1 ? "" : "s") + " of " + p + " parked ("
-                        + parked + " parked in all): " + fresh.get(0).get("message"), details);
+                        + parked + " parked in all): " + fresh.get(0).row().get("message"), details, c -> named(c, fresh));
             }
             boolean problem = disabled || open || parked > 0;
             if (problem) {
@@ -99,7 +97,12 @@ public final class Alerts {
     }
 
     private void alert(List<Map<String, Object>> out, String type, String provider, Instant now, String summary, Map<String, Object> details) {
-        if (!claim(type + ":" + provider, now)) {
+        alert(out, type, provider, now, summary, details, c -> null);
+    }
+
+    private void alert(List<Map<String, Object>> out, String type, String provider, Instant now, String summary,
+                       Map<String, Object> details, Tx.Work<?> withClaim) {
+        if (!claim(type + ":" + provider, now, withClaim)) {
             return;
         }
         Map<String, Object> data = new LinkedHashMap<>();
@@ -114,21 +117,26 @@ public final class Alerts {
         out.add(a);
     }
 
-    /** Whether this instance may send the alert with this key now (not sent by anyone within the interval). */
-    boolean claim(String key, Instant now) {
+    /**
+     * Whether this instance may send the alert with this key now (not sent by anyone within the interval); when it
+     * may, {@code withClaim} runs in the claim's transaction.
+     */
+    boolean claim(String key, Instant now, Tx.Work<?> withClaim) {
         return Tx.run(ds, c -> {
+            boolean claimed;
             try (PreparedStatement ps = c.prepareStatement("UPDATE alert_sent SET sent_at = ? WHERE alert_key = ? AND sent_at < ?")) {
                 ps.setObject(1, now.atOffset(ZoneOffset.UTC));
                 ps.setString(2, key);
                 ps.setObject(3, now.minus(minInterval).atOffset(ZoneOffset.UTC));
-                if (ps.executeUpdate() == 1) {
-                    return true;
-                }
+                claimed = ps.executeUpdate() == 1;
             }
-            if (!OrderStore.rows(c, "SELECT alert_key FROM alert_sent WHERE alert_key = ?", key).isEmpty()) {
-                return false;
+            if (!claimed && OrderStore.rows(c, "SELECT alert_key FROM alert_sent WHERE alert_key = ?", key).isEmpty()) {
+                claimed = insert(c, key, now);
             }
-            return insert(c, key, now);
+            if (claimed) {
+                withClaim.run(c);
+            }
+            return claimed;
         });
     }
 
@@ -150,37 +158,52 @@ public final class Alerts {
         }
     }
 
-    /** Rows parked since the last check, per provider, from the order log (where each park is written with its reason). */
-    private Map<String, List<Map<String, Object>>> newlyParked() {
-        Map<String, List<Map<String, Object>>> out = new HashMap<>();
-        Object newest = Tx.run(ds, c -> OrderStore.rows(c, "SELECT MAX(id) AS m FROM order_log").get(0).get("m"));
-        long upTo = newest == null ? lastLogId : ((Number) newest).longValue();
-        if (upTo <= lastLogId) {
-            return out;
-        }
-        StringBuilder sql = new StringBuilder("SELECT id, provider, event_slug, order_code, message FROM order_log WHERE id > ? "
-                + "AND id <= ? AND created_at >= ? AND kind = 'failure' AND (");
-        List<Object> args = new ArrayList<>();
-        args.add(lastLogId);
-        args.add(upTo);
-        args.add(startedAt.atOffset(ZoneOffset.UTC));
-        FailureMode[] modes = FailureMode.values();
-        for (int i = 0; i < modes.length; i++) {
-            sql.append(i == 0 ? "" : " OR ").append("message LIKE ?");
-            args.add(modes[i].description() + ":%");
-        }
-        sql.append(") ORDER BY id FETCH FIRST 1000 ROWS ONLY");
-        List<Map<String, Object>> rows = Tx.run(ds, c -> OrderStore.rows(c, sql.toString(), args.toArray()));
-        lastLogId = upTo;
-        for (Map<String, Object> r : rows) {
-            Map<String, Object> row = new LinkedHashMap<>();
-            row.put("event", r.get("event_slug"));
-            row.put("order", r.get("order_code"));
-            String m = String.valueOf(r.get("message"));
-            row.put("message", m.length() > 300 ? m.substring(0, 300) + "…" : m);
-            out.computeIfAbsent(String.valueOf(r.get("provider")), k -> new ArrayList<>()).add(row);
+    /** A park not yet named by an alert (table park_news). */
+    record News(long id, Map<String, Object> row) {
+    }
+
+    /**
+     * The parks not yet named by an alert, per provider, oldest first ({@link #NEWS_PER_ALERT} at most each), from
+     * table park_news: each park is written there in the transaction that parks its row (SyncQueue.release), so a
+     * park is seen once it commits, whatever the order of the commits, and after a restart.
+     */
+    private Map<String, List<News>> parkNews() {
+        Map<String, List<News>> out = new HashMap<>();
+        List<Map<String, Object>> providersWithNews = Tx.run(ds, c -> OrderStore.rows(c, "SELECT DISTINCT provider FROM park_news"));
+        for (Map<String, Object> p : providersWithNews) {
+            String provider = String.valueOf(p.get("provider"));
+            List<Map<String, Object>> rows = Tx.run(ds, c -> OrderStore.rows(c, "SELECT id, event_slug, order_code, message "
+                    + "FROM park_news WHERE provider = ? ORDER BY id FETCH FIRST " + NEWS_PER_ALERT + " ROWS ONLY", provider));
+            List<News> news = new ArrayList<>(rows.size());
+            for (Map<String, Object> r : rows) {
+                Map<String, Object> row = new LinkedHashMap<>();
+                row.put("event", r.get("event_slug"));
+                row.put("order", r.get("order_code"));
+                String m = String.valueOf(r.get("message"));
+                row.put("message", m.length() > 300 ? m.substring(0, 300) + "…" : m);
+                news.add(new News(((Number) r.get("id")).longValue(), row));
+            }
+            if (!news.isEmpty()) {
+                out.put(provider, news);
+            }
         }
         return out;
+    }
+
+    /** Deletes the parks an alert names (by id: a park with a lower id that commits later is named by the next). */
+    private static Object named(Connection c, List<News> news) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("DELETE FROM park_news WHERE id = ?")) {
+            int n = 0;
+            for (News x : news) {
+                ps.setLong(1, x.id());
+                ps.addBatch();
+                if (++n % 500 == 0) {
+                    ps.executeBatch();
+                }
+            }
+            ps.executeBatch();
+        }
+        return null;
     }
 
     private Map<String, Long> parkedTotals() {

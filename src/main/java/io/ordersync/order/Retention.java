@@ -33,6 +33,9 @@ public final class Retention {
         }
     }
 
+    /** How long a park waits in park_news for an alert to name it (ops.Alerts). */
+    static final Duration PARK_NEWS_KEPT = Duration.ofDays(1);
+
     private final DataSource ds;
     private final Duration retainAttempts;
     private final Duration retainOrders;
@@ -109,6 +112,9 @@ public final class Retention {
             out.merge("order_log", batches("order_log", "created_at < ?", before), Integer::sum);
             out.merge("rejected_event", batches("rejected_event", "received_at < ?", before), Integer::sum);
         }
+        // parks no alert named within a day (alerts are off, or the provider is gone): not news any more
+        out.merge("park_news", Tx.run(ds, c -> delete(c, "DELETE FROM park_news WHERE created_at < ?", now.minus(PARK_NEWS_KEPT))),
+                Integer::sum);
         // results and tries of orders that are gone (erased while a sync of them ran on): personal data without an owner
         String orphan = "NOT EXISTS (SELECT 1 FROM order_snapshot s WHERE s.event_slug = x.event_slug AND s.order_code = x.order_code) "
                 + "AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.event_slug = x.event_slug AND q.order_code = x.order_code)";
@@ -223,6 +229,7 @@ public final class Retention {
         out.put("sync_result", delete(c, "DELETE FROM sync_result WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode));
         out.put("order_log", delete(c, "DELETE FROM order_log WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode));
         out.put("sync_tries", delete(c, "DELETE FROM sync_tries WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode));
+        out.put("park_news", delete(c, "DELETE FROM park_news WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode));
         return out;
     }
 

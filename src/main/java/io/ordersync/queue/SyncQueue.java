@@ -794,6 +794,7 @@ public final class SyncQueue {
                     ps.setLong(2, s.id());
                     ps.executeUpdate();
                 }
+                parkNews(c, e, park, error);
                 return true;
             }
             try (PreparedStatement ps = c.prepareStatement("UPDATE sync_queue SET failed_attempts = ?, not_before = ?, "
@@ -816,7 +817,30 @@ public final class SyncQueue {
             ps.setString(4, truncate(error));
             ps.setLong(5, e.id());
             ps.setString(6, e.claimToken());
-            return ps.executeUpdate() == 1;
+            if (ps.executeUpdate() != 1) {
+                return false;
+            }
+        }
+        if (park != null) {
+            parkNews(c, e, park, error);
+        }
+        return true;
+    }
+
+    static final String PARK_NEWS = "INSERT INTO park_news (provider, event_slug, order_code, message, created_at) "
+            + "VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP)";
+
+    /**
+     * A park, for the alerts (ops.Alerts), in the transaction that parks: whatever order the parks' transactions
+     * commit in, and across a restart, each is named by one alert (V21__park_news.sql).
+     */
+    private static void parkNews(Connection c, QueueEntry e, FailureMode park, String error) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(PARK_NEWS)) {
+            ps.setString(1, e.provider());
+            ps.setString(2, e.eventSlug());
+            ps.setString(3, e.orderCode());
+            ps.setString(4, truncate(park.description() + ": " + error));
+            ps.executeUpdate();
         }
     }
 
