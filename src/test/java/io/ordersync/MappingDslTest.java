@@ -118,6 +118,19 @@ class MappingDslTest extends AppTestSupport {
                 .allSatisfy(r -> assertThat(r.get("action")).isEqualTo("sent"));
     }
 
+    /** A provider's webhook secret with a key shorter than Standard Webhooks' 24 bytes: the file is an error, nothing sent. */
+    @Test
+    void aWebhookSecretWithAShortKeyIsAnErrorOfItsFile() throws Exception {
+        Fixtures.mapping(mappings, "hook", Map.of("per", "object"));
+        startWith(Map.of("test.hook.secret", "whsec_" + Base64.getEncoder().encodeToString("tiny-key".getBytes())));
+        JsonNode providers = JSON.readTree(app.get("/api/providers").body());
+        String body = providers.toString();
+        assertThat(body).contains("the secret's key is 8 bytes: Standard Webhooks asks for 24 to 64").doesNotContain("dGlueS1rZXk");
+        app.post("/api/events", fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'config'") == 1);
+        assertThat(target.writes()).isEmpty();
+    }
+
     @Test
     void aWebhookPerOrderSendsOneMessageAndRetriesWithTheSameId() throws Exception {
         String secret = newSecret();

@@ -16,6 +16,27 @@ public final class WebhookSigner {
     private WebhookSigner() {
     }
 
+    /**
+     * The key of a {@code whsec_…} secret: base64 after the prefix (the prefix may be left out), 24 to 64 bytes as
+     * Standard Webhooks asks. A shorter key was taken before (a secret of a few letters signed every message).
+     *
+     * @throws IllegalArgumentException saying what is wrong, without the secret
+     */
+    public static byte[] key(String secret) {
+        String b64 = secret.startsWith("whsec_") ? secret.substring("whsec_".length()) : secret;
+        byte[] key;
+        try {
+            key = Base64.getDecoder().decode(b64);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("the secret must be whsec_ followed by base64, as Standard Webhooks defines");
+        }
+        if (key.length < 24 || key.length > 64) {
+            throw new IllegalArgumentException("the secret's key is " + key.length + " bytes: Standard Webhooks asks for 24 to 64 "
+                    + "(whsec_ and the base64 of 24 random bytes or more)");
+        }
+        return key;
+    }
+
     /** The three headers of a signed message sent now. */
     public static Map<String, String> headers(byte[] key, String messageId, long timestampSeconds, String body) {
         Map<String, String> h = new LinkedHashMap<>();

@@ -669,11 +669,10 @@ public final class ProviderLoader {
         String secret = resolve(errors, "webhook.secret", w.secret(), true);
         byte[] key = null;
         if (secret != null) {
-            String b64 = secret.startsWith("whsec_") ? secret.substring("whsec_".length()) : secret;
             try {
-                key = Base64.getDecoder().decode(b64);
+                key = io.ordersync.delivery.WebhookSigner.key(secret);
             } catch (IllegalArgumentException e) {
-                errors.add("webhook.secret", "the secret must be whsec_ followed by base64, as Standard Webhooks defines");
+                errors.add("webhook.secret", e.getMessage());
             }
         }
         boolean perOrder = false;

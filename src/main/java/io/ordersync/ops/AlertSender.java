@@ -38,9 +38,9 @@ public final class AlertSender {
             this.webhookKey = null;
         } else {
             try {
-                this.webhookKey = Base64.getDecoder().decode(s.startsWith("whsec_") ? s.substring(6) : s);
+                this.webhookKey = io.ordersync.delivery.WebhookSigner.key(s);
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("ordersync.alerts.webhook-secret must be whsec_ followed by base64 (Standard Webhooks)");
+                throw new IllegalArgumentException("ordersync.alerts.webhook-secret: " + e.getMessage());
             }
         }
     }
