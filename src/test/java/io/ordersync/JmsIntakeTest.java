@@ -157,6 +157,42 @@ class JmsIntakeTest extends AppTestSupport {
         assertThat(Gadget.OPENED.get()).as("deserialized by ordersync").isFalse();
     }
 
+    /**
+     * Found by a review: a JMS message had no size limit of its own (HTTP bodies stop at 2 MiB). A text message of
+     * 100 MB was read into the heap, and stored whole as a rejected event. Now a message over
+     * ordersync.jms.max-message-bytes is rejected: unread when its size is known first (a bytes message, or one Artemis
+     * sends as a large message), else with its first 4 096 characters kept. The messages after it are taken in.
+     */
+    @Test
+    void aMessageOverTheLimitIsRejectedAndNotStoredWhole() throws Exception {
+        int port = freePort();
+        start(Map.of("ordersync.jms.data-dir", tmp.resolve("artemis").toString(), "ordersync.jms.embedded-port", String.valueOf(port),
+                "ordersync.jms.user", "shop", "ordersync.jms.password", "jms-s3cret-pw", "ordersync.jms.max-message-bytes", "65536"));
+        String big = "{\"type\": \"order.placed\", \"pad\": \"" + "x".repeat(5_000_000) + "\"}";
+        try (ActiveMQConnectionFactory cf = new ActiveMQConnectionFactory("tcp://127.0.0.1:" + port);
+             Connection c = cf.createConnection("shop", "jms-s3cret-pw")) {
+            Session session = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageProducer producer = session.createProducer(session.createQueue("ordersync.events"));
+            // a large message to Artemis (over its 100 KiB): its size is known before its body is read
+            producer.send(session.createTextMessage(big));
+            jakarta.jms.BytesMessage bytes = session.createBytesMessage();
+            bytes.writeBytes(big.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            producer.send(bytes);
+            // 40 000 characters, 80 000 bytes: over the limit, under Artemis's large-message size (100 KiB), so read
+            // before it is measured
+            producer.send(session.createTextMessage(big.substring(0, 40_000)));
+            producer.send(session.createTextMessage(fixture("order-abc12").toString()));
+        }
+        await().atMost(Duration.ofSeconds(30)).until(() -> app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'received'") == 1);
+        List<Map<String, Object>> rejected = app.query("SELECT reason, payload FROM rejected_event ORDER BY id");
+        assertThat(rejected).extracting(r -> (String) r.get("reason")).satisfiesExactly(
+                r -> assertThat(r).matches("the message is \\d+ bytes, over the limit of 65536 \\(ordersync.jms.max-message-bytes\\): not read"),
+                r -> assertThat(r).isEqualTo("the message is 5000035 bytes, over the limit of 65536 (ordersync.jms.max-message-bytes): not read"),
+                r -> assertThat(r).isEqualTo("the message is 80000 bytes (two a character of its text), over the limit of 65536 "
+                        + "(ordersync.jms.max-message-bytes): its first 4096 characters are kept"));
+        assertThat(rejected).extracting(r -> String.valueOf(r.get("payload")).length()).containsExactly(0, 0, 4097);
+    }
+
     @Test
     void withoutCredentialsTheEmbeddedBrokerIsInVmOnly() throws Exception {
         int port = freePort();

@@ -239,7 +239,7 @@ public final class Ordersync {
                 settings.statisticsCheckMs));
         r.bind("ordersync.outboxIntake", new OutboxIntakeProcessor(intake));
         r.bind("ordersync.httpIntake", new HttpIntakeProcessor(intake, mapper));
-        r.bind("ordersync.jmsIntake", new JmsIntakeProcessor(intake));
+        r.bind("ordersync.jmsIntake", new JmsIntakeProcessor(intake, settings.jmsMaxMessageBytes));
         this.jms = new JmsBroker(settings.jmsUrl, settings.jmsDataDir, settings.jmsEmbeddedPort, settings.jmsUser, settings.jmsPassword);
         if (settings.jmsEnabled) {
             // without JMS intake the intake-jms route is not created, and the Artemis client is never loaded

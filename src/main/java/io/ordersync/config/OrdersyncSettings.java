@@ -67,6 +67,8 @@ public final class OrdersyncSettings {
         d.put("ordersync.jms.queue", "ordersync.events");
         d.put("ordersync.jms.data-dir", "data/artemis");
         d.put("ordersync.jms.embedded-port", "61616");
+        // as camel.server.max-body-size for HTTP: a larger message is rejected unread
+        d.put("ordersync.jms.max-message-bytes", "2097152");
         // pretix as a source (README "Connect pretix"); off while the URL is empty
         d.put("ordersync.pretix.url", "");
         d.put("ordersync.pretix.organizer", "");
@@ -183,6 +185,8 @@ public final class OrdersyncSettings {
 
     /** JMS intake on; without a URL an embedded Artemis broker is started. */
     public final boolean jmsEnabled;
+    /** A JMS message larger than this is a rejected event, its content neither read nor stored. */
+    public final long jmsMaxMessageBytes;
     public final String jmsUrl;
     public final String jmsUser;
     public final String jmsPassword;
@@ -214,6 +218,11 @@ public final class OrdersyncSettings {
         this.jmsPassword = get(props, "ordersync.jms.password");
         this.jmsDataDir = Path.of(get(props, "ordersync.jms.data-dir"));
         this.jmsEmbeddedPort = Integer.parseInt(get(props, "ordersync.jms.embedded-port"));
+        this.jmsMaxMessageBytes = Long.parseLong(get(props, "ordersync.jms.max-message-bytes").trim());
+        if (jmsMaxMessageBytes < 1024 || jmsMaxMessageBytes > Integer.MAX_VALUE / 2) {
+            throw new IllegalArgumentException("ordersync.jms.max-message-bytes must be 1024 to " + Integer.MAX_VALUE / 2
+                    + ", not " + jmsMaxMessageBytes);
+        }
         this.adminToken = get(props, "ordersync.admin.token");
         this.adminUsername = get(props, "ordersync.admin.username");
         this.adminPassword = get(props, "ordersync.admin.password");

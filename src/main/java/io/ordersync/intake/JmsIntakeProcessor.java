@@ -27,10 +27,23 @@ public final class JmsIntakeProcessor implements Processor {
     private static final Logger LOG = LoggerFactory.getLogger(JmsIntakeProcessor.class);
 
     private final IntakeService intake;
+    private final long maxBytes;
 
-    public JmsIntakeProcessor(IntakeService intake) {
+    /** {@code maxBytes}: a larger message is a rejected event, not read (ordersync.jms.max-message-bytes). */
+    public JmsIntakeProcessor(IntakeService intake, long maxBytes) {
         this.intake = intake;
+        this.maxBytes = maxBytes;
     }
+
+    /**
+     * Artemis's property with the body size of a large message (Message.HDR_LARGE_BODY_SIZE): known before the body
+     * is read, which for a text message of 100 MB meant 200 MB of heap, and then as much again stored as a rejected
+     * event.
+     */
+    static final String LARGE_BODY_SIZE = "_AMQ_LARGE_SIZE";
+
+    /** What is kept of a message over the limit that was read all the same (a text message Artemis did not send as large). */
+    static final int KEPT_OF_OVERSIZED = 4096;
 
     static final long MAX_WAIT_MS = 5_000;
 
@@ -39,10 +52,28 @@ public final class JmsIntakeProcessor implements Processor {
         String id = exchange.getIn().getHeader("JMSMessageID", String.class);
         Object body = exchange.getIn().getBody();
         String payload;
+        if (body instanceof jakarta.jms.Message m && m.propertyExists(LARGE_BODY_SIZE) && m.getLongProperty(LARGE_BODY_SIZE) > maxBytes) {
+            rejectAfterFailure("", id, "the message is " + m.getLongProperty(LARGE_BODY_SIZE) + " bytes, over the limit of "
+                    + maxBytes + " (ordersync.jms.max-message-bytes): not read");
+            return;
+        }
         if (body instanceof jakarta.jms.TextMessage text) {
             payload = text.getText();
+            // two bytes a character, as Artemis holds a text (and counts it in its large-message size)
+            if (payload != null && 2L * payload.length() > maxBytes) {
+                int kept = (int) Math.min(KEPT_OF_OVERSIZED, maxBytes / 2);
+                rejectAfterFailure(payload.substring(0, kept) + "…", id, "the message is " + 2L * payload.length()
+                        + " bytes (two a character of its text), over the limit of " + maxBytes
+                        + " (ordersync.jms.max-message-bytes): its first " + kept + " characters are kept");
+                return;
+            }
         } else if (body instanceof jakarta.jms.BytesMessage bytes) {
-            byte[] b = new byte[(int) Math.min(bytes.getBodyLength(), Integer.MAX_VALUE - 8)];
+            if (bytes.getBodyLength() > maxBytes) {
+                rejectAfterFailure("", id, "the message is " + bytes.getBodyLength() + " bytes, over the limit of " + maxBytes
+                        + " (ordersync.jms.max-message-bytes): not read");
+                return;
+            }
+            byte[] b = new byte[(int) bytes.getBodyLength()];
             bytes.readBytes(b);
             payload = new String(b, java.nio.charset.StandardCharsets.UTF_8);
         } else if (body instanceof jakarta.jms.Message other) {
