@@ -35,6 +35,16 @@ public final class RequestDeadline implements ExecChainHandler {
     /** The largest answer body ordersync reads from a target (a CRM's answers are a few kilobytes). */
     public static final int MAX_BODY_BYTES = 16 * 1024 * 1024;
 
+    /**
+     * An answer over {@link #MAX_BODY_BYTES}: not read. An I/O failure, so a provider's sync is tried again (the
+     * target may answer shorter next time); for pretix, whose same resource gives the same answer, it is refused.
+     */
+    public static final class AnswerTooLarge extends IOException {
+        AnswerTooLarge(String message) {
+            super(message);
+        }
+    }
+
     /** How often the exchanges under way are checked against their deadlines. */
     static final long SWEEP_MS = 100;
 
@@ -115,7 +125,7 @@ public final class RequestDeadline implements ExecChainHandler {
             if (entity != null) {
                 if (entity.getContentLength() > MAX_BODY_BYTES) {
                     response.close();
-                    throw new IOException("answer body of " + entity.getContentLength() + " bytes, more than the "
+                    throw new AnswerTooLarge("answer body of " + entity.getContentLength() + " bytes, more than the "
                             + MAX_BODY_BYTES + " bytes ordersync reads");
                 }
                 // the body is read by the caller, as it comes (no copy): the deadline holds until its end or close
@@ -189,7 +199,7 @@ public final class RequestDeadline implements ExecChainHandler {
                 if (n < 0) {
                     timer.done();
                 } else if ((read += n) > MAX_BODY_BYTES) {
-                    throw new IOException("answer body of more than the " + MAX_BODY_BYTES + " bytes ordersync reads");
+                    throw new AnswerTooLarge("answer body of more than the " + MAX_BODY_BYTES + " bytes ordersync reads");
                 }
                 return n;
             }

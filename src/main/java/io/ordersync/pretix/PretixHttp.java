@@ -121,6 +121,10 @@ public final class PretixHttp {
             }
         }
         for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof io.ordersync.delivery.RequestDeadline.AnswerTooLarge) {
+                // the same resource gives the same answer: fetched again at every backoff, for ever
+                return new PretixException("GET " + url + " failed: " + t.getMessage(), false, null);
+            }
             if (t instanceof IOException || t instanceof SocketTimeoutException) {
                 return new PretixException("GET " + url + " failed: " + t.getClass().getSimpleName()
                         + (t.getMessage() == null ? "" : ": " + t.getMessage()), true, null);

@@ -244,6 +244,12 @@ public final class PretixTestServer implements AutoCloseable {
     }
 
     private volatile long trickleMs;
+    private volatile long padBytes;
+
+    /** Answers carry a field {@code pad} of this many characters, sent chunked (0: none): an answer over ordersync's limit. */
+    public void padAnswers(long bytes) {
+        this.padBytes = bytes;
+    }
 
     /** Answers send their headers at once, then their body one byte every {@code ms} (0: at once). */
     public void trickle(long ms) {
@@ -486,6 +492,22 @@ public final class PretixTestServer implements AutoCloseable {
     private void send(HttpExchange ex, int status, JsonNode body) throws IOException {
         byte[] b = JSON.writeValueAsBytes(body);
         ex.getResponseHeaders().set("Content-Type", "application/json");
+        long pad = padBytes;
+        if (pad > 0 && body.isObject()) {
+            ex.sendResponseHeaders(status, 0);
+            try (OutputStream out = ex.getResponseBody()) {
+                out.write("{\"pad\": \"".getBytes(StandardCharsets.UTF_8));
+                byte[] chunk = "x".repeat(65536).getBytes(StandardCharsets.UTF_8);
+                for (long left = pad; left > 0; left -= chunk.length) {
+                    out.write(chunk, 0, (int) Math.min(chunk.length, left));
+                }
+                out.write("\", ".getBytes(StandardCharsets.UTF_8));
+                out.write(b, 1, b.length - 1);
+            } catch (IOException closedByTheClient) {
+                // ordersync stops reading at its limit
+            }
+            return;
+        }
         ex.sendResponseHeaders(status, b.length);
         try (OutputStream out = ex.getResponseBody()) {
             long every = trickleMs;
