@@ -276,7 +276,7 @@ public final class PretixStore {
      */
     boolean importPage(Connection c, long id, int page, Integer total, int accepted, int unchanged, boolean last, Instant now) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("UPDATE pretix_import SET next_page = ?, total = COALESCE(?, total), "
-                + "done = done + ?, unchanged = unchanged + ?, state = ?, last_error = NULL, updated_at = ?, lease_until = ? "
+                + "done = done + ?, unchanged = unchanged + ?, state = ?, last_error = NULL, failures = 0, updated_at = ?, lease_until = ? "
                 + "WHERE id = ? AND next_page = ? AND state = 'running'")) {
             ps.setInt(1, page + 1);
             ps.setObject(2, total);
@@ -307,21 +307,34 @@ public final class PretixStore {
     }
 
     /**
-     * Page {@code page} of an import failed: tried again after the backoff (pretix unavailable), or the import failed
-     * (refused). Not if the import moved on meanwhile: the instance that took it up after this one's lease ran out
-     * holds it, and this one's failure is not its.
+     * Page {@code page} of an import failed: tried again after the backoff of a fetch that failed as often (pretix
+     * unavailable), or the import failed (refused). Not if the import moved on meanwhile: the instance that took it
+     * up after this one's lease ran out holds it, and this one's failure is not its.
      */
     void importFailed(long id, int page, PretixException e, Instant now) {
         Tx.runDurable(ds, c -> {
+            int failures;
+            try (PreparedStatement ps = c.prepareStatement("SELECT failures FROM pretix_import WHERE id = ? AND next_page = ? "
+                    + "AND state = 'running' FOR UPDATE")) {
+                ps.setLong(1, id);
+                ps.setInt(2, page);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        return 0;
+                    }
+                    failures = rs.getInt(1) + 1;
+                }
+            }
             try (PreparedStatement ps = c.prepareStatement("UPDATE pretix_import SET state = ?, last_error = ?, updated_at = ?, "
-                    + "lease_until = ? WHERE id = ? AND next_page = ? AND state = 'running'")) {
-                Instant next = e.retryAt() != null ? e.retryAt() : now.plus(PretixHttp.backoff(1));
+                    + "lease_until = ?, failures = ? WHERE id = ? AND next_page = ? AND state = 'running'")) {
+                Instant next = e.retryAt() != null ? e.retryAt() : now.plus(PretixHttp.backoff(failures));
                 ps.setString(1, e.recoverable() ? "running" : "failed");
                 ps.setString(2, cut(e.getMessage()));
                 ps.setObject(3, ts(now));
                 ps.setObject(4, ts(next));
-                ps.setLong(5, id);
-                ps.setInt(6, page);
+                ps.setInt(5, failures);
+                ps.setLong(6, id);
+                ps.setInt(7, page);
                 return ps.executeUpdate();
             }
         });

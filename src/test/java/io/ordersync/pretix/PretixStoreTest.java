@@ -130,6 +130,32 @@ class PretixStoreTest {
         }
     }
 
+    /**
+     * A page pretix keeps failing (found by a review): it was asked for again every 5 s, for as long as it failed. Its
+     * next try now waits as a fetch's does (5 s, 30 s, 2 min, …), and a stored page starts the count over.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void aPageThatKeepsFailingIsAskedForLessAndLessOften(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
+            PretixStore store = new PretixStore(ds, Duration.ofMinutes(2));
+            long id = store.startImport("democon", T0);
+            PretixException down = new PretixException("pretix answered 503", true, null);
+            Instant t = T0;
+            for (Duration wait : List.of(Duration.ofSeconds(5), Duration.ofSeconds(30), Duration.ofMinutes(2), Duration.ofMinutes(10),
+                    Duration.ofMinutes(30), Duration.ofMinutes(30))) {
+                assertThat(store.claimImport(t)).containsExactly(id, "democon", 1);
+                store.importFailed(id, 1, down, t);
+                assertThat(store.claimImport(t.plus(wait).minusSeconds(1))).as("not due before %s", wait).isNull();
+                t = t.plus(wait);
+            }
+            assertThat(store.claimImport(t)).containsExactly(id, "democon", 1);
+            assertThat((boolean) Tx.run(ds, c -> store.importPage(c, id, 1, 100, 50, 0, false, T0))).isTrue();
+            store.importFailed(id, 2, down, t);
+            assertThat(store.claimImport(t.plusSeconds(5))).as("a stored page starts the count over").containsExactly(id, "democon", 2);
+        }
+    }
+
     private static void enqueue(HikariDataSource ds, PretixStore store, String code, String type, Instant at) {
         Tx.run(ds, c -> {
             store.enqueueFetch(c, "democon", code, type, "webhook", at);
