@@ -11,7 +11,6 @@ import org.apache.hc.core5.http.HttpException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.SocketTimeoutException;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -51,13 +50,49 @@ public final class RequestDeadline implements ExecChainHandler {
     /** The exchanges under way, of every provider, pretix and the alerts. */
     private static final java.util.Set<Call> UNDER_WAY = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
-    static {
-        ScheduledThreadPoolExecutor sweeper = new ScheduledThreadPoolExecutor(1, r -> {
-            Thread thread = new Thread(r, "ordersync-http-deadline");
+    /** Sweeps without an exchange under way after which the sweeper's thread ends (the next exchange starts one). */
+    static final int IDLE_SWEEPS = 50;
+
+    /** Whether a sweeper thread runs. */
+    private static final AtomicBoolean SWEEPING = new AtomicBoolean();
+
+    /**
+     * Starts the sweeper's thread unless one runs. It ends after {@link #IDLE_SWEEPS} sweeps without an exchange under
+     * way, so that no thread of ordersync's outlives its last request: embedded in a host's Camel platform, a thread
+     * that ran for ever held ordersync's classes after it was undeployed (found by a review).
+     */
+    private static void sweeping() {
+        if (!SWEEPING.get() && SWEEPING.compareAndSet(false, true)) {
+            Thread thread = new Thread(RequestDeadline::sweeper, "ordersync-http-deadline");
             thread.setDaemon(true);
-            return thread;
-        });
-        sweeper.scheduleWithFixedDelay(RequestDeadline::sweep, SWEEP_MS, SWEEP_MS, TimeUnit.MILLISECONDS);
+            thread.start();
+        }
+    }
+
+    private static void sweeper() {
+        int idle = 0;
+        while (true) {
+            try {
+                Thread.sleep(SWEEP_MS);
+            } catch (InterruptedException e) {
+                idle = IDLE_SWEEPS; // a host that interrupts its threads: end, the next exchange starts another
+            }
+            sweep();
+            idle = UNDER_WAY.isEmpty() ? idle + 1 : 0;
+            if (idle >= IDLE_SWEEPS) {
+                SWEEPING.set(false);
+                // an exchange added before the flag went down found it up and started no thread: this one goes on
+                if (UNDER_WAY.isEmpty() || !SWEEPING.compareAndSet(false, true)) {
+                    return;
+                }
+                idle = 0;
+            }
+        }
+    }
+
+    /** Whether the sweeper's thread runs (for tests). */
+    static boolean sweeperRuns() {
+        return SWEEPING.get();
     }
 
     private static void sweep() {
@@ -118,6 +153,7 @@ public final class RequestDeadline implements ExecChainHandler {
         Call timer = new Call(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(deadlineMs), scope);
         AtomicBoolean expired = timer.expired;
         UNDER_WAY.add(timer);
+        sweeping();
         boolean bodyHandedOn = false;
         try {
             ClassicHttpResponse response = chain.proceed(request, scope);
