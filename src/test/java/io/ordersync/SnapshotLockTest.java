@@ -55,6 +55,37 @@ class SnapshotLockTest extends AppTestSupport {
         assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).as("no queue row for an order that is gone").isZero();
     }
 
+    /**
+     * The erase itself (DELETE /api/orders/…) meets a Sync now that holds the snapshot's lock and has queued the
+     * order: it waits, and then deletes the row the Sync now queued with the rest of the order. The row is queued due
+     * in an hour, so that no claim takes it between the two.
+     */
+    @ParameterizedTest(name = "on {0}")
+    @ValueSource(strings = {"h2", "postgresql"})
+    void anEraseDeletesWhatASyncNowHoldingTheLockQueued(String db) throws Exception {
+        startWithCrm(1, "1h", databaseSettings(db));
+        assertThat(app.post("/api/events", fixture("order-abc12").toString()).statusCode()).isEqualTo(202);
+        awaitQueueEmpty();
+        SyncQueue queue = app.context().getRegistry().lookupByNameAndType("ordersync.syncQueue", SyncQueue.class);
+        HttpResponse<String> erased;
+        try (Connection syncNow = app.dataSource().getConnection()) {
+            syncNow.setAutoCommit(false);
+            try (Statement s = syncNow.createStatement()) {
+                s.executeQuery("SELECT document FROM order_snapshot WHERE order_code = 'ABC12' FOR UPDATE").close();
+            }
+            queue.enqueue(syncNow, "democon", "ABC12", "crm", "manual", Instant.now().plusSeconds(3600));
+            CompletableFuture<HttpResponse<String>> erase = CompletableFuture.supplyAsync(() -> call(() -> app.delete("/api/orders/democon/ABC12")));
+            Thread.sleep(1000);
+            assertThat(erase).as("the erase waits for the Sync now").isNotDone();
+            syncNow.commit();
+            erased = erase.get(30, TimeUnit.SECONDS);
+        }
+        assertThat(erased.statusCode()).as(erased.body()).isEqualTo(200);
+        assertThat(erased.body()).contains("\"sync_queue\":1");
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isZero();
+    }
+
     @ParameterizedTest(name = "on {0}")
     @ValueSource(strings = {"h2", "postgresql"})
     void aPurgeKeepsAnOrderQueuedWhileItRan(String db) throws Exception {

@@ -315,18 +315,24 @@ public final class OperationsApi {
         // a transaction per chunk of orders, each document read and let go in turn: a large event is neither held in
         // memory at once (H2 reads a whole result set) nor one long transaction. Queuing an order twice is harmless
         // (its waiting row is kept), so a backfill cut off midway can simply be asked for again
-        int[] counts = new int[3];
-        for (int from = 0; from < orders.size(); from += BACKFILL_CHUNK) {
-            List<Map<String, Object>> chunk = orders.subList(from, Math.min(orders.size(), from + BACKFILL_CHUNK));
+        int[] counts = new int[4];
+        for (int from = 0; from < orders.size(); from += counts[3]) {
+            int start = from;
+            counts[3] = 0;
             // retried on a deadlock: intake locks the snapshots of a batch in its own order
             int[] c = Tx.runRetrying(ds, true, conn -> {
-                int[] k = new int[3];
-                for (Map<String, Object> o : chunk) {
-                    String code = (String) o.get("order_code");
+                int[] k = new int[4]; // queued, skipped, unreadable, orders read
+                long locked = 0;
+                // a hundred orders, or fewer whose documents hold OrderStore.LOCKED_BYTES: H2 writes a locked row anew,
+                // document and all (100 of 32 KB in one transaction ran a 96 MB heap out of memory: BackfillMemoryTest)
+                for (int i = start; i < orders.size() && k[3] < BACKFILL_CHUNK && locked < OrderStore.LOCKED_BYTES; i++) {
+                    k[3]++;
+                    String code = (String) orders.get(i).get("order_code");
                     String document = snapshot(conn, event, code);
                     if (document == null) {
                         continue; // purged meanwhile
                     }
+                    locked += document.length();
                     OrderDocument doc;
                     try {
                         doc = parser.parse(document);
@@ -346,6 +352,7 @@ public final class OperationsApi {
             for (int k = 0; k < 3; k++) {
                 counts[k] += c[k];
             }
+            counts[3] = c[3];
         }
         int n = counts[0];
         Json.reply(mapper, exchange, 202, Map.of("queued", n, "skipped", counts[1], "unreadable", counts[2], "event", event,

@@ -59,14 +59,14 @@ public final class Alerts {
     public synchronized List<Map<String, Object>> check() {
         Instant now = clock.instant();
         List<Map<String, Object>> out = new ArrayList<>();
-        Map<String, List<News>> parkedNow = parkNews();
+        Map<String, News> parkedNow = parkNews(now);
         Map<String, Long> parkedTotals = parkedTotals();
         for (Map.Entry<String, ProviderRegistry.State> e : providers.states().entrySet()) {
             String p = e.getKey();
             boolean disabled = e.getValue().running() == null;
             boolean open = "open".equals(breakers.state(p));
             long parked = parkedTotals.getOrDefault(p, 0L);
-            List<News> fresh = parkedNow.getOrDefault(p, List.of());
+            News fresh = parkedNow.get(p);
             if (disabled) {
                 alert(out, DISABLED, p, now, "Provider " + p + " is disabled: its mapping file cannot run ("
                         + String.join("; ", providers.errors(p)) + ")", Map.of("errors", providers.errors(p)));
@@ -75,15 +75,16 @@ public final class Alerts {
                 alert(out, BREAKER_OPEN, p, now, "Circuit breaker of " + p + " opened: the target kept failing; nothing is sent "
                         + "until a probe succeeds", Map.of("circuit", "open"));
             }
-            if (!fresh.isEmpty()) {
+            if (fresh != null) {
+                int n = fresh.ids().size();
                 Map<String, Object> details = new LinkedHashMap<>();
-                details.put("new", fresh.size());
+                details.put("new", n);
                 details.put("parked", parked);
-                details.put("rows", fresh.subList(0, Math.min(20, fresh.size())).stream().map(News::row).toList());
-                // the parks named are deleted in the transaction that claims the alert: named once, by one instance;
-                // while the alert waits for its interval they stay, and the next one names them
-                alert(out, PARKED, p, now, fresh.size() + " sync" + (fresh.size() == 1 ? "" : "s") + " of " + p + " parked ("
-                        + parked + " parked in all): " + fresh.get(0).row().get("message"), details, c -> named(c, fresh));
+                details.put("rows", fresh.rows());
+                // the parks named are deleted in the transaction that claims the alert: named by one alert of one
+                // instance; while the alert waits for its interval they stay, and the next one names them
+                alert(out, PARKED, p, now, n + " sync" + (n == 1 ? "" : "s") + " of " + p + " parked (" + parked + " parked in all)"
+                        + (fresh.rows().isEmpty() ? "" : ": " + fresh.rows().get(0).get("message")), details, c -> named(c, fresh.ids()));
             }
             boolean problem = disabled || open || parked > 0;
             if (problem) {
@@ -158,44 +159,63 @@ public final class Alerts {
         }
     }
 
-    /** A park not yet named by an alert (table park_news). */
-    record News(long id, Map<String, Object> row) {
+    /** A provider's parks not yet named by an alert (table park_news): their ids, and the first 20 as shown. */
+    record News(List<Long> ids, List<Map<String, Object>> rows) {
     }
 
     /**
-     * The parks not yet named by an alert, per provider, oldest first ({@link #NEWS_PER_ALERT} at most each), from
-     * table park_news: each park is written there in the transaction that parks its row (SyncQueue.release), so a
-     * park is seen once it commits, whatever the order of the commits, and after a restart.
+     * The parks not yet named by an alert, per provider whose alert may be sent now, oldest first
+     * ({@link #NEWS_PER_ALERT} at most each), from table park_news: each park is written there in the transaction
+     * that parks its row (SyncQueue.release), so a park is seen once it commits, whatever the order of the commits,
+     * and after a restart. While a provider's alert waits for its interval its parks are not read (a flood of 10 000
+     * would be read at every check).
      */
-    private Map<String, List<News>> parkNews() {
-        Map<String, List<News>> out = new HashMap<>();
-        List<Map<String, Object>> providersWithNews = Tx.run(ds, c -> OrderStore.rows(c, "SELECT DISTINCT provider FROM park_news"));
-        for (Map<String, Object> p : providersWithNews) {
+    private Map<String, News> parkNews(Instant now) {
+        Map<String, News> out = new HashMap<>();
+        for (Map<String, Object> p : Tx.run(ds, c -> OrderStore.rows(c, "SELECT DISTINCT provider FROM park_news"))) {
             String provider = String.valueOf(p.get("provider"));
-            List<Map<String, Object>> rows = Tx.run(ds, c -> OrderStore.rows(c, "SELECT id, event_slug, order_code, message "
-                    + "FROM park_news WHERE provider = ? ORDER BY id FETCH FIRST " + NEWS_PER_ALERT + " ROWS ONLY", provider));
-            List<News> news = new ArrayList<>(rows.size());
-            for (Map<String, Object> r : rows) {
+            if (sentWithinInterval(PARKED + ":" + provider, now)) {
+                continue;
+            }
+            List<Long> ids = new ArrayList<>();
+            for (Map<String, Object> r : Tx.run(ds, c -> OrderStore.rows(c, "SELECT id FROM park_news WHERE provider = ? ORDER BY id "
+                    + "FETCH FIRST " + NEWS_PER_ALERT + " ROWS ONLY", provider))) {
+                ids.add(((Number) r.get("id")).longValue());
+            }
+            if (ids.isEmpty()) {
+                continue;
+            }
+            java.util.Set<Long> named = new java.util.HashSet<>(ids);
+            List<Map<String, Object>> shown = new ArrayList<>();
+            for (Map<String, Object> r : Tx.run(ds, c -> OrderStore.rows(c, "SELECT id, event_slug, order_code, message FROM park_news "
+                    + "WHERE provider = ? ORDER BY id FETCH FIRST 20 ROWS ONLY", provider))) {
+                if (!named.contains(((Number) r.get("id")).longValue())) {
+                    continue; // committed between the two reads: named by the next alert
+                }
                 Map<String, Object> row = new LinkedHashMap<>();
                 row.put("event", r.get("event_slug"));
                 row.put("order", r.get("order_code"));
                 String m = String.valueOf(r.get("message"));
                 row.put("message", m.length() > 300 ? m.substring(0, 300) + "…" : m);
-                news.add(new News(((Number) r.get("id")).longValue(), row));
+                shown.add(row);
             }
-            if (!news.isEmpty()) {
-                out.put(provider, news);
-            }
+            out.put(provider, new News(ids, shown));
         }
         return out;
     }
 
+    /** Whether the alert with this key was sent within the interval (the claim decides; this spares the reads). */
+    private boolean sentWithinInterval(String key, Instant now) {
+        List<Map<String, Object>> rows = Tx.run(ds, c -> OrderStore.rows(c, "SELECT sent_at FROM alert_sent WHERE alert_key = ?", key));
+        return !rows.isEmpty() && Instant.parse(String.valueOf(rows.get(0).get("sent_at"))).isAfter(now.minus(minInterval));
+    }
+
     /** Deletes the parks an alert names (by id: a park with a lower id that commits later is named by the next). */
-    private static Object named(Connection c, List<News> news) throws SQLException {
+    private static Object named(Connection c, List<Long> ids) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("DELETE FROM park_news WHERE id = ?")) {
             int n = 0;
-            for (News x : news) {
-                ps.setLong(1, x.id());
+            for (long id : ids) {
+                ps.setLong(1, id);
                 ps.addBatch();
                 if (++n % 500 == 0) {
                     ps.executeBatch();

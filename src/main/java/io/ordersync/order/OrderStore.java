@@ -300,6 +300,13 @@ public final class OrderStore {
      */
     public static final String SNAPSHOT_LOCKED = SNAPSHOT + " FOR UPDATE";
 
+    /**
+     * The characters of documents one transaction locks at most (a backfill's chunk, a purge's batch): H2 writes a
+     * locked row anew, document and all, so a hundred of 32 KB in one transaction ran a 96 MB heap out of memory and
+     * H2 closed the database (BackfillMemoryTest). At least one row is locked whatever its size.
+     */
+    public static final long LOCKED_BYTES = 1 << 20;
+
     public String snapshot(String eventSlug, String orderCode) {
         return Tx.run(ds, c -> {
             try (PreparedStatement ps = c.prepareStatement(SNAPSHOT)) {
@@ -446,8 +453,9 @@ public final class OrderStore {
         try (PreparedStatement ps = c.prepareStatement(
                 "INSERT INTO rejected_event (source, payload, reason, received_at) VALUES (?, ?, ?, ?)", new String[]{"id"})) {
             ps.setString(1, source);
-            ps.setString(2, payload);
-            ps.setString(3, truncate(reason, 4000));
+            // PostgreSQL's text holds no NUL: a body with one (not JSON anyway) was a 500 instead of a rejected event
+            ps.setString(2, payload == null ? null : payload.replace('\u0000', '\uFFFD'));
+            ps.setString(3, reason == null ? null : truncate(reason, 4000).replace('\u0000', '\uFFFD'));
             ps.setObject(4, ts(now));
             ps.executeUpdate();
             try (ResultSet keys = ps.getGeneratedKeys()) {

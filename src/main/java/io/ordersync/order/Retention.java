@@ -76,6 +76,9 @@ public final class Retention {
      */
     public Map<String, Integer> purge(Instant now) {
         Map<String, Integer> out = new LinkedHashMap<>();
+        // parks no alert named within a day (alerts are off, or the provider is gone): not news any more. First, so
+        // that a failure of the purges below does not leave them for another hour
+        out.put("park_news", batches("park_news", "created_at < ?", now.minus(PARK_NEWS_KEPT)));
         if (!retainAttempts.isZero()) {
             // a sync's tries go together, once the last of them is older than the retention
             out.put("sync_tries", batches("sync_tries", "last_at < ?", now.minus(retainAttempts)));
@@ -86,8 +89,10 @@ public final class Retention {
             while (true) {
                 // retried on a deadlock: a backfill locks snapshots in its own order
                 Map<String, Integer> batch = new LinkedHashMap<>();
+                int[] done = new int[1];
                 List<String[]> old = Tx.runRetrying(ds, c -> {
                     batch.clear(); // counted again when a deadlock rolled the batch back
+                    done[0] = 0;
                     List<String[]> keys = new ArrayList<>();
                     try (PreparedStatement ps = c.prepareStatement("SELECT s.event_slug, s.order_code FROM order_snapshot s "
                             + "WHERE s.received_at < ? AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.event_slug = s.event_slug "
@@ -99,12 +104,24 @@ public final class Retention {
                             }
                         }
                     }
+                    long locked = 0;
                     for (String[] k : keys) {
-                        add(batch, deleteOrder(c, k[0], k[1], before));
+                        if (locked >= OrderStore.LOCKED_BYTES) {
+                            break; // the rest in the next batch (OrderStore.LOCKED_BYTES: H2 writes a locked row anew)
+                        }
+                        done[0]++;
+                        Long size = lockedForPurge(c, k[0], k[1], before);
+                        if (size != null) {
+                            locked += size;
+                            add(batch, deleteOrder(c, k[0], k[1], before));
+                        }
                     }
                     return keys;
                 });
                 add(out, batch);
+                if (done[0] < old.size()) {
+                    continue;
+                }
                 if (old.size() < 200) {
                     break;
                 }
@@ -112,9 +129,6 @@ public final class Retention {
             out.merge("order_log", batches("order_log", "created_at < ?", before), Integer::sum);
             out.merge("rejected_event", batches("rejected_event", "received_at < ?", before), Integer::sum);
         }
-        // parks no alert named within a day (alerts are off, or the provider is gone): not news any more
-        out.merge("park_news", Tx.run(ds, c -> delete(c, "DELETE FROM park_news WHERE created_at < ?", now.minus(PARK_NEWS_KEPT))),
-                Integer::sum);
         // results and tries of orders that are gone (erased while a sync of them ran on): personal data without an owner
         String orphan = "NOT EXISTS (SELECT 1 FROM order_snapshot s WHERE s.event_slug = x.event_slug AND s.order_code = x.order_code) "
                 + "AND NOT EXISTS (SELECT 1 FROM sync_queue q WHERE q.event_slug = x.event_slug AND q.order_code = x.order_code)";
@@ -171,7 +185,14 @@ public final class Retention {
         return busyOnConflict(() -> Tx.runRetrying(ds, c -> {
             String select = "SELECT event_slug, order_code FROM order_snapshot WHERE email = ? ORDER BY event_slug, order_code";
             Map<String, Integer> deleted = new LinkedHashMap<>();
-            // the waiting rows first, then the snapshots' locks and the waiting rows queued meanwhile, as in erase()
+            // the rejected events that contain the address first: a resubmit of one under way (it holds the event's
+            // lock) commits before, and its order is found below; one that comes after finds the event gone (404).
+            // The address as a whole JSON string ("…"), not as part of a longer one (xalice@example.org.evil)
+            try (PreparedStatement ps = c.prepareStatement("DELETE FROM rejected_event WHERE LOWER(payload) LIKE ? ESCAPE '\\'")) {
+                ps.setString(1, "%\"" + e.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "\"%");
+                deleted.merge("rejected_event", ps.executeUpdate(), Integer::sum);
+            }
+            // then the waiting rows, the snapshots' locks and the waiting rows queued meanwhile, as in erase()
             for (Map<String, Object> o : OrderStore.rows(c, select, e)) {
                 deleted.merge("sync_queue", delete(c, ERASE_WAITING, (String) o.get("event_slug"), (String) o.get("order_code")), Integer::sum);
             }
@@ -188,11 +209,6 @@ public final class Retention {
                 ps.setString(1, e);
                 deleted.merge("sync_result", ps.executeUpdate(), Integer::sum);
             }
-            // the address as a whole JSON string ("…"), not as part of a longer one (xalice@example.org.evil)
-            try (PreparedStatement ps = c.prepareStatement("DELETE FROM rejected_event WHERE LOWER(payload) LIKE ? ESCAPE '\\'")) {
-                ps.setString(1, "%\"" + e.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "\"%");
-                deleted.merge("rejected_event", ps.executeUpdate(), Integer::sum);
-            }
             deleted.values().removeIf(n -> n == 0);
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("orders", orders.stream().map(o -> o.get("event_slug") + "/" + o.get("order_code")).toList());
@@ -207,19 +223,24 @@ public final class Retention {
         }
     }
 
-    /** Deletes what is held about one order (with {@code before}: only if its snapshot is still older than that). */
+    /**
+     * The purge's candidate, its snapshot locked (OrderStore.SNAPSHOT_LOCKED) and checked again: the candidates were
+     * read without a lock, and a Sync now or a backfill may have queued the order since, or intake taken it in again.
+     * The document's length when it may go; null when it stays.
+     */
+    private static Long lockedForPurge(Connection c, String eventSlug, String orderCode, Instant before) throws SQLException {
+        List<Map<String, Object>> locked = OrderStore.rows(c, "SELECT LENGTH(document) AS size FROM order_snapshot WHERE event_slug = ? "
+                + "AND order_code = ? AND received_at < ? FOR UPDATE", eventSlug, orderCode, before.atOffset(ZoneOffset.UTC));
+        if (locked.isEmpty() || !OrderStore.rows(c, "SELECT id FROM sync_queue WHERE event_slug = ? AND order_code = ? "
+                + "FETCH FIRST 1 ROWS ONLY", eventSlug, orderCode).isEmpty()) {
+            return null;
+        }
+        return ((Number) locked.get(0).get("size")).longValue();
+    }
+
+    /** Deletes what is held about one order (with {@code before}: the purge's, without its queue rows and pretix fetch). */
     private static Map<String, Integer> deleteOrder(Connection c, String eventSlug, String orderCode, Instant before) throws SQLException {
         Map<String, Integer> out = new LinkedHashMap<>();
-        if (before != null) {
-            // the purge: the snapshot locked (OrderStore.SNAPSHOT_LOCKED), then checked again. Its candidates were read
-            // without a lock, and a Sync now or a backfill may have queued the order since, or intake taken it in again
-            if (OrderStore.rows(c, "SELECT received_at FROM order_snapshot WHERE event_slug = ? AND order_code = ? AND received_at < ? "
-                    + "FOR UPDATE", eventSlug, orderCode, before.atOffset(ZoneOffset.UTC)).isEmpty()
-                    || !OrderStore.rows(c, "SELECT id FROM sync_queue WHERE event_slug = ? AND order_code = ? FETCH FIRST 1 ROWS ONLY",
-                    eventSlug, orderCode).isEmpty()) {
-                return out;
-            }
-        }
         int snapshots = delete(c, "DELETE FROM order_snapshot WHERE event_slug = ? AND order_code = ?", eventSlug, orderCode);
         out.put("order_snapshot", snapshots);
         if (before == null) {
