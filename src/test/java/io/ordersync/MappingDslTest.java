@@ -249,6 +249,19 @@ class MappingDslTest extends AppTestSupport {
         assertThat(bad.body()).contains("target.base_url is required");
         assertThat(app.post("/api/preview", "{\"provider\": \"nope\", \"document\": {}}").statusCode()).isEqualTo(404);
         assertThat(app.post("/api/preview", "{\"provider\": \"crm\", \"document\": {}}").statusCode()).isEqualTo(400);
+
+        // a result pointer with a huge array index (found by an attack): the preview built the answer it leads into,
+        // a hundred million elements, and the process ran out of memory; one past int a 500
+        String crm = java.nio.file.Files.readString(mappings.resolve("crm.yaml"));
+        assertThat(crm).contains("result: /results/0");
+        for (String pointer : new String[]{"/100000000", "/results/99999999999", "/results/1001"}) {
+            ObjectNode hostile = req.deepCopy();
+            hostile.put("mapping", crm.replace("result: /results/0", "result: " + pointer));
+            var refused = app.post("/api/preview", hostile.toString());
+            assertThat(refused.statusCode()).as(pointer + ": " + refused.body()).isEqualTo(422);
+            assertThat(refused.body()).contains("an array index in the pointer is at most 1000");
+        }
+        assertThat(app.get("/api/providers").statusCode()).isEqualTo(200);
     }
 
     @Test

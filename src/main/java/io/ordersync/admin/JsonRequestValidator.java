@@ -65,10 +65,9 @@ public final class JsonRequestValidator implements RestClientRequestValidator {
                 return new ValidationError(status == null ? 401 : status, exchange.getMessage().getBody(String.class));
             }
         }
-        String charset = exchange.getProperty(Exchange.CHARSET_NAME, String.class);
-        if (charset != null && !supported(charset)) {
+        if (!io.ordersync.intake.HttpIntakeProcessor.charsetKnown(exchange)) {
             // Camel's conversion of the body would fail with a plain-text 500 (and the bean's own read likewise)
-            return answer(exchange, 415, "the charset of the request's Content-Type is not one this server knows: send UTF-8");
+            return answer(exchange, 415, io.ordersync.intake.HttpIntakeProcessor.UNKNOWN_CHARSET);
         }
         ValidationError error = camel.validate(exchange, context);
         if (error != null) {
@@ -118,14 +117,6 @@ public final class JsonRequestValidator implements RestClientRequestValidator {
             return NOT_JSON + at(e.getLocation());
         } catch (IOException e) {
             return NOT_JSON;
-        }
-    }
-
-    private static boolean supported(String charset) {
-        try {
-            return java.nio.charset.Charset.isSupported(charset.trim());
-        } catch (java.nio.charset.IllegalCharsetNameException e) {
-            return false;
         }
     }
 

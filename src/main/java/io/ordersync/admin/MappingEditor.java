@@ -697,12 +697,24 @@ public final class MappingEditor {
         }
     }
 
+    /** A line break of YAML other than LF and CRLF: a lone CR, NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR. */
+    private static final java.util.regex.Pattern OTHER_LINE_BREAK = java.util.regex.Pattern.compile("\r(?!\n)|[\u0085\u2028\u2029]");
+
     private static final List<String> KEYS = List.of("source", "value", "template", "ref", "ref_field", "remote", "mode", "list", "value_map");
 
     /** The text with object {@code index}'s properties block replaced; pure, for tests. */
     static String splice(String text, int index, JsonNode properties) {
         if (text.length() > MAX_FILE_CHARS) {
             throw new IllegalArgumentException("a mapping file is at most " + MAX_FILE_CHARS + " characters");
+        }
+        // the form cuts the text into lines at LF (a CR before it stays with its line); SnakeYAML's lines also end at a
+        // lone CR, NEL, LS and PS, so its marks pointed elsewhere: past the end (a 500), or a block spliced into the
+        // wrong lines, silently (found by an attack)
+        java.util.regex.Matcher other = OTHER_LINE_BREAK.matcher(text);
+        if (other.find()) {
+            int line = 1 + (int) text.substring(0, other.start()).chars().filter(ch -> ch == '\n').count();
+            throw new IllegalArgumentException("the form edits files whose lines end in LF or CRLF; line " + line + " has another "
+                    + "line break (U+" + String.format("%04X", (int) text.charAt(other.start())) + "): edit the file as text");
         }
         Node root;
         try {

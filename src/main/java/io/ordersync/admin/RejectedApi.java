@@ -63,31 +63,43 @@ public final class RejectedApi {
      */
     public void resubmit(Exchange exchange) throws Exception {
         Long id = Json.longParam(exchange, "id");
-        List<Map<String, Object>> rows = id == null ? List.of() : store.query("SELECT payload FROM rejected_event WHERE id = ?", id);
-        if (rows.isEmpty()) {
-            Json.reply(mapper, exchange, 404, Map.of("error", "no rejected event " + exchange.getIn().getHeader("id")));
-            return;
-        }
         String body = exchange.getIn().getBody(String.class);
-        String payload = body == null || body.isBlank() ? (String) rows.get(0).get("payload") : body;
         try {
-            IntakeService.Accepted a = Tx.runRetrying(store.dataSource(), c -> {
-                IntakeService.Accepted acc;
-                try {
-                    acc = intake.accept(c, payload, "re-submitted rejected event #" + id);
-                } catch (InvalidDocumentException e) {
-                    throw new IllegalArgumentException(e.getMessage(), e);
+            // the rejected event is locked, then deleted, in the transaction that accepts it: a discard, a second
+            // resubmit or an erase of its buyer that comes between finds it gone (404), or waits and then finds it gone.
+            // Read outside, a discarded event was still synced, and two resubmits at once both took it in (a review)
+            IntakeService.Accepted a = id == null ? null : Tx.runRetrying(store.dataSource(), c -> {
+                List<Map<String, Object>> rows = io.ordersync.order.OrderStore.rows(c,
+                        "SELECT payload FROM rejected_event WHERE id = ? FOR UPDATE", id);
+                if (rows.isEmpty()) {
+                    return null;
                 }
                 try (PreparedStatement ps = c.prepareStatement("DELETE FROM rejected_event WHERE id = ?")) {
                     ps.setLong(1, id);
                     ps.executeUpdate();
                 }
-                return acc;
+                String payload = body == null || body.isBlank() ? (String) rows.get(0).get("payload") : body;
+                try {
+                    return intake.accept(c, payload, "re-submitted rejected event #" + id);
+                } catch (InvalidDocumentException e) {
+                    throw new IllegalArgumentException(e.getMessage(), e); // rolled back: the event stays
+                }
             });
+            if (a == null) {
+                Json.reply(mapper, exchange, 404, Map.of("error", "no rejected event " + exchange.getIn().getHeader("id")));
+                return;
+            }
             Json.replyText(mapper, exchange, 202, Map.of("event", a.eventSlug(), "order", a.orderCode(),
                     "queued", a.queued().stream().map(q -> Map.of("id", q.id(), "provider", q.provider(), "action", q.action())).toList()));
         } catch (IllegalArgumentException e) {
             Json.reply(mapper, exchange, 400, Map.of("error", e.getMessage()));
+        } catch (RuntimeException e) {
+            if (!Tx.isDataError(e)) {
+                throw e;
+            }
+            // as POST /api/events answers it (a NUL in a text, which PostgreSQL's text cannot hold): the event stays
+            Json.reply(mapper, exchange, 400, Map.of("error", "the database refused a value of the document: "
+                    + io.ordersync.intake.HttpIntakeProcessor.sqlMessage(e)));
         }
     }
 

@@ -22,11 +22,32 @@ public final class HttpIntakeProcessor implements Processor {
         this.mapper = mapper;
     }
 
+    /** The answer to a body in a charset Java does not know (Camel's conversion of it failed with a plain-text 500). */
+    public static final String UNKNOWN_CHARSET = "the charset of the request's Content-Type is not one this server knows: send UTF-8";
+
+    /** Whether the request's charset, if it names one, is one Java knows. */
+    public static boolean charsetKnown(Exchange exchange) {
+        String charset = exchange.getProperty(Exchange.CHARSET_NAME, String.class);
+        if (charset == null) {
+            return true;
+        }
+        try {
+            return java.nio.charset.Charset.isSupported(charset.trim());
+        } catch (java.nio.charset.IllegalCharsetNameException e) {
+            return false;
+        }
+    }
+
     @Override
     public void process(Exchange exchange) throws Exception {
-        String payload = exchange.getIn().getBody(String.class);
         Map<String, Object> out = new LinkedHashMap<>();
         int status;
+        if (!charsetKnown(exchange)) {
+            out.put("error", UNKNOWN_CHARSET);
+            reply(exchange, 415, out);
+            return;
+        }
+        String payload = exchange.getIn().getBody(String.class);
         try {
             IntakeService.Accepted a = Tx.runRetrying(intake.dataSource(), c -> {
                 try {
@@ -52,6 +73,10 @@ public final class HttpIntakeProcessor implements Processor {
         } catch (RuntimeException e) {
             status = failed(payload, e, out);
         }
+        reply(exchange, status, out);
+    }
+
+    private void reply(Exchange exchange, int status, Map<String, Object> out) throws Exception {
         exchange.getMessage().removeHeaders("*");
         exchange.getMessage().setHeader(Exchange.HTTP_RESPONSE_CODE, status);
         if (status == 503) {
@@ -87,7 +112,7 @@ public final class HttpIntakeProcessor implements Processor {
     }
 
     /** The first line of the database's message (H2 appends the statement), at most 300 characters. */
-    static String sqlMessage(Throwable e) {
+    public static String sqlMessage(Throwable e) {
         while (e != null) {
             if (e instanceof java.sql.SQLException sql) {
                 String m = sql.getMessage() == null ? "" : sql.getMessage();

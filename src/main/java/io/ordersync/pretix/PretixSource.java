@@ -40,6 +40,16 @@ public final class PretixSource {
     private static final Pattern CODE = Pattern.compile("[A-Za-z0-9]{1,64}");
     private static final Pattern SLUG = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,199}");
     static final int MAX_WEBHOOK_BYTES = 65_536;
+
+    /** A body is read with a key given twice refused (the last one won: what a proxy's log shows is not what ran). */
+    private static final java.util.function.Function<ObjectMapper, com.fasterxml.jackson.databind.ObjectReader> STRICT =
+            m -> m.reader().with(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
+
+    /**
+     * pretix's notification id is a number; a text one is taken too, within these characters (it goes into the
+     * database: a NUL was a 500 on PostgreSQL, found by an attack).
+     */
+    static final java.util.regex.Pattern NOTIFICATION_ID = java.util.regex.Pattern.compile("[A-Za-z0-9_.:-]{1,100}");
     /** Fetches claimed at once: each may take a request timeout, all must end within the lease. */
     private static final int FETCH_BATCH = 5;
     /** Pages one poll or one run of an import reads at most (50 000 orders); more waits for the next run. */
@@ -95,6 +105,10 @@ public final class PretixSource {
             reply(exchange, 401, Map.of("error", "the webhook URL must carry ?secret=<ordersync.pretix.webhook-secret>"));
             return;
         }
+        if (!io.ordersync.intake.HttpIntakeProcessor.charsetKnown(exchange)) {
+            reply(exchange, 415, Map.of("error", io.ordersync.intake.HttpIntakeProcessor.UNKNOWN_CHARSET));
+            return;
+        }
         String body = exchange.getIn().getBody(String.class);
         if (body == null || body.length() > MAX_WEBHOOK_BYTES) {
             reply(exchange, body == null ? 400 : 413, Map.of("error", body == null ? "empty body: pretix sends {notification_id, organizer, event, code, action}"
@@ -103,12 +117,12 @@ public final class PretixSource {
         }
         JsonNode in;
         try {
-            in = mapper.readTree(body);
+            in = STRICT.apply(mapper).readTree(body);
         } catch (Exception e) {
             in = null;
         }
         if (in == null || !in.isObject()) {
-            rejectWebhook(exchange, body, "not a JSON object: pretix sends {notification_id, organizer, event, code, action}");
+            rejectWebhook(exchange, body, "not a JSON object (or a key given twice): pretix sends {notification_id, organizer, event, code, action}");
             return;
         }
         String organizer = in.path("organizer").asText("");
@@ -122,8 +136,10 @@ public final class PretixSource {
             return;
         }
         if (!SLUG.matcher(event).matches() || !settings.covers(event)) {
+            // the events ordersync takes are said to the operator (the rejected event), not to an anonymous caller
             rejectWebhook(exchange, body, "unknown event '" + printable(event) + "': this ordersync takes orders of "
-                    + (settings.events().isEmpty() ? "every event" : "the events " + settings.events()) + " (ordersync.pretix.events)");
+                    + (settings.events().isEmpty() ? "every event" : "the events " + settings.events()) + " (ordersync.pretix.events)",
+                    "unknown event '" + printable(event) + "' (ordersync.pretix.events)");
             return;
         }
         var type = settings.actions().typeOf(action);
@@ -137,7 +153,7 @@ public final class PretixSource {
             rejectWebhook(exchange, body, "'" + printable(code) + "' is not a pretix order code");
             return;
         }
-        if (!(id.isIntegralNumber() || id.isTextual()) || id.asText().isEmpty() || id.asText().length() > 100) {
+        if (!(id.isIntegralNumber() || id.isTextual()) || !NOTIFICATION_ID.matcher(id.asText()).matches()) {
             rejectWebhook(exchange, body, "notification_id must be pretix's number");
             return;
         }
@@ -161,10 +177,14 @@ public final class PretixSource {
     }
 
     private void rejectWebhook(Exchange exchange, String body, String reason) throws Exception {
+        rejectWebhook(exchange, body, reason, reason);
+    }
+
+    private void rejectWebhook(Exchange exchange, String body, String reason, String answer) throws Exception {
         // the trace keeps the start of the body: a flood of large bodies must not fill the database
         intake.reject("pretix-webhook", body.length() > 2000 ? body.substring(0, 2000) + "…" : body, reason);
         LOG.warn("pretix webhook refused: {}", reason);
-        reply(exchange, 400, Map.of("error", reason));
+        reply(exchange, 400, Map.of("error", answer));
     }
 
     private static String printable(String s) {
@@ -454,7 +474,7 @@ public final class PretixSource {
         Object b = exchange.getIn().getBody();
         try {
             JsonNode n = b instanceof JsonNode j ? j : b instanceof Map<?, ?> || b instanceof List<?> ? mapper.valueToTree(b)
-                    : mapper.readTree(exchange.getIn().getBody(String.class));
+                    : STRICT.apply(mapper).readTree(exchange.getIn().getBody(String.class));
             return n != null && n.isObject() ? n : null;
         } catch (Exception e) {
             return null;

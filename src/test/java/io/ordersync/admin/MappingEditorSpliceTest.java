@@ -88,6 +88,28 @@ class MappingEditorSpliceTest {
         assertThat(new org.yaml.snakeyaml.Yaml().<java.util.Map<String, Object>>load(out).toString()).doesNotContain("remote=injected");
     }
 
+    /**
+     * Line breaks other than LF and CRLF in the file (found by an attack): SnakeYAML ends lines at a lone CR, NEL, LS
+     * and PS, the form at LF only, so a lone CR indexed past the lines (a 500) and an LS in a comment spliced the block
+     * into the wrong lines and dropped the line after it, silently. Now refused, saying where; CRLF still works.
+     */
+    @Test
+    void aFileWithOtherLineBreaksIsRefusedAndCrlfIsEdited() throws Exception {
+        var props = JSON.readTree("[{\"source\": \"email\", \"remote\": \"email\"}]");
+        assertThatThrownBy(() -> MappingEditor.splice("objects:\r  - id: a\r    properties: []\r", 0, props))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("the form edits files whose lines end in LF or CRLF; line 1 has another line break (U+000D): edit the file as text");
+        for (char c : new char[]{'\u2028', '\u2029', '\u0085'}) {
+            String text = FILE.replaceFirst("objects:", "# a comment" + c + "objects:");
+            assertThatThrownBy(() -> MappingEditor.splice(text, 0, props)).hasMessageContaining(String.format("(U+%04X)", (int) c));
+        }
+        String crlf = FILE.replace("\n", "\r\n");
+        String out = MappingEditor.splice(crlf, 0, props);
+        assertThat(out).contains("- {source: email, remote: email}");
+        assertThat(new org.yaml.snakeyaml.Yaml().<java.util.Map<String, Object>>load(out).toString())
+                .isEqualTo(new org.yaml.snakeyaml.Yaml().<java.util.Map<String, Object>>load(MappingEditor.splice(FILE, 0, props)).toString());
+    }
+
     /** Every character comes back as it was given: CR, TAB, NUL, U+2028, U+0085, a BOM, emoji (a raw CR was read as a space, a NUL broke the file). */
     @Test
     @SuppressWarnings("unchecked")
