@@ -13,4 +13,3 @@ CREATE TABLE park_news (
 );
 CREATE INDEX park_news_provider ON park_news (provider, id);
 CREATE INDEX park_news_order ON park_news (event_slug, order_code);
-CREATE INDEX park_news_created ON park_news (created_at);

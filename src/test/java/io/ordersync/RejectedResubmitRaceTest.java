@@ -27,8 +27,9 @@ class RejectedResubmitRaceTest extends AppTestSupport {
     private long rejectedNewerVersionOfAbc12() throws Exception {
         assertThat(app.post("/api/events", fixture("order-abc12").toString()).statusCode()).isEqualTo(202);
         awaitQueueEmpty();
-        assertThat(app.post("/api/events", "{\"type\": \"order.paid\", \"event\": {\"slug\": \"democon\"}, \"order\": {\"code\": 12}}")
-                .statusCode()).isEqualTo(400);
+        // the rejected event holds the buyer's address, as a real one does: an erase by e-mail finds it
+        assertThat(app.post("/api/events", "{\"type\": \"order.paid\", \"event\": {\"slug\": \"democon\"}, "
+                + "\"order\": {\"code\": 12, \"email\": \"tester@example.org\"}}").statusCode()).isEqualTo(400);
         return app.count("SELECT MAX(id) FROM rejected_event");
     }
 
@@ -58,10 +59,10 @@ class RejectedResubmitRaceTest extends AppTestSupport {
         CompletableFuture<HttpResponse<String>> second;
         try (Connection hold = holdSnapshot()) {
             first = CompletableFuture.supplyAsync(() -> call(() -> app.post("/api/rejected/" + id + "/resubmit", newer())));
-            Thread.sleep(300);
+            Thread.sleep(500);
             discard = CompletableFuture.supplyAsync(() -> call(() -> app.post("/api/rejected/" + id + "/discard", "")));
             second = CompletableFuture.supplyAsync(() -> call(() -> app.post("/api/rejected/" + id + "/resubmit", newer())));
-            // shorter than H2's lock timeout (2 s), which the three wait on
+            // the first has waited 1.1 s in all, shorter than H2's lock timeout (2 s)
             Thread.sleep(600);
             hold.commit();
         }
@@ -83,16 +84,18 @@ class RejectedResubmitRaceTest extends AppTestSupport {
         CompletableFuture<HttpResponse<String>> erase;
         try (Connection hold = holdSnapshot()) {
             resubmit = CompletableFuture.supplyAsync(() -> call(() -> app.post("/api/rejected/" + id + "/resubmit", newer())));
-            Thread.sleep(300);
+            Thread.sleep(500);
+            // the erase deletes the rejected events that hold the address first: it waits for the resubmit, which holds
+            // that one, and then finds the order the resubmit took in
             erase = CompletableFuture.supplyAsync(() -> call(() -> app.delete("/api/orders?email=" + email)));
             Thread.sleep(600);
             hold.commit();
         }
-        assertThat(resubmit.get(30, TimeUnit.SECONDS).statusCode()).as(resubmit.get().body()).isIn(202, 404);
+        assertThat(resubmit.get(30, TimeUnit.SECONDS).statusCode()).as(resubmit.get().body()).isEqualTo(202);
         HttpResponse<String> erased = erase.get(30, TimeUnit.SECONDS);
         assertThat(erased.statusCode()).as(erased.body()).isEqualTo(200);
         JsonNode out = JSON.readTree(erased.body());
-        assertThat(out.path("orders").findValuesAsText("orders")).isEmpty();
+        assertThat(out.path("orders").toString()).isEqualTo("[\"democon/ABC12\"]");
         assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'ABC12'")).as("nothing of the buyer left").isZero();
         assertThat(app.count("SELECT COUNT(*) FROM rejected_event")).isZero();
         assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).isZero();

@@ -258,6 +258,9 @@ public final class Preview {
         return null;
     }
 
+    /** The largest array index the preview's made-up answer holds (a larger number is an object's key). */
+    static final int MAX_INDEX = 1000;
+
     /** A response document in which the JSON pointer leads to {@code object}. */
     private JsonNode wrap(String pointer, JsonNode object) {
         if (pointer == null || pointer.isEmpty()) {
@@ -266,7 +269,9 @@ public final class Preview {
         String[] tokens = pointer.substring(1).split("/");
         JsonNode node = object;
         for (int i = tokens.length - 1; i >= 0; i--) {
-            if (tokens[i].matches("\\d+")) {
+            // an array up to index 1 000; a larger number is taken as an object's key, which a pointer also reads (an
+            // array up to /100000000 ran the process out of memory, and one past int was a 500: found by an attack)
+            if (tokens[i].matches("\\d{1,4}") && Integer.parseInt(tokens[i]) <= MAX_INDEX) {
                 ArrayNode a = mapper.createArrayNode();
                 for (int k = 0; k < Integer.parseInt(tokens[i]); k++) {
                     a.addNull();

@@ -174,7 +174,8 @@ public final class Alerts {
         Map<String, News> out = new HashMap<>();
         for (Map<String, Object> p : Tx.run(ds, c -> OrderStore.rows(c, "SELECT DISTINCT provider FROM park_news"))) {
             String provider = String.valueOf(p.get("provider"));
-            if (sentWithinInterval(PARKED + ":" + provider, now)) {
+            // only a provider of this instance's files is alerted here (the others' parks wait for their instances)
+            if (!providers.states().containsKey(provider) || sentWithinInterval(PARKED + ":" + provider, now)) {
                 continue;
             }
             List<Long> ids = new ArrayList<>();

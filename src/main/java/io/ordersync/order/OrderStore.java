@@ -301,9 +301,10 @@ public final class OrderStore {
     public static final String SNAPSHOT_LOCKED = SNAPSHOT + " FOR UPDATE";
 
     /**
-     * The characters of documents one transaction locks at most (a backfill's chunk, a purge's batch): H2 writes a
-     * locked row anew, document and all, so a hundred of 32 KB in one transaction ran a 96 MB heap out of memory and
-     * H2 closed the database (BackfillMemoryTest). At least one row is locked whatever its size.
+     * After how many characters of locked documents a backfill's chunk or a purge's batch stops taking more (it takes
+     * one more document at most after reaching it, and always one): H2 writes a locked row anew, document and all, so
+     * a hundred of 32 KB in one transaction ran a 96 MB heap out of memory and H2 closed the database
+     * (BackfillMemoryTest).
      */
     public static final long LOCKED_BYTES = 1 << 20;
 

@@ -132,7 +132,8 @@ public final class PretixSource {
         JsonNode id = in.path("notification_id");
         if (!organizer.equals(settings.organizer())) {
             rejectWebhook(exchange, body, "unknown organizer '" + printable(organizer) + "': this ordersync takes orders of organizer '"
-                    + settings.organizer() + "' (ordersync.pretix.organizer)");
+                    + settings.organizer() + "' (ordersync.pretix.organizer)", "unknown organizer '" + printable(organizer)
+                    + "' (ordersync.pretix.organizer)");
             return;
         }
         if (!SLUG.matcher(event).matches() || !settings.covers(event)) {
