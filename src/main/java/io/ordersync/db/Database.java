@@ -19,6 +19,9 @@ public final class Database {
         OrdersyncDataSource dataSource = new OrdersyncDataSource();
         config(settings).copyStateTo(dataSource);
         dataSource.setDurableCommitSql(durableCommitSql(settings));
+        if (settings.jdbcUrl.startsWith("jdbc:h2:")) {
+            ClosedDatabaseEviction.POOLS.add(dataSource);
+        }
         migrate(dataSource, settings);
         return dataSource;
     }
@@ -33,6 +36,9 @@ public final class Database {
         OrdersyncDataSource dataSource = new OrdersyncDataSource();
         config(settings).copyStateTo(dataSource);
         dataSource.setDurableCommitSql(durableCommitSql(settings));
+        if (settings.jdbcUrl.startsWith("jdbc:h2:")) {
+            ClosedDatabaseEviction.POOLS.add(dataSource);
+        }
         CompletableFuture<Void> schema = new CompletableFuture<>();
         Thread t = new Thread(() -> {
             try {
@@ -106,6 +112,10 @@ public final class Database {
             url = url + ";QUERY_CACHE_SIZE=" + H2_QUERY_CACHE_SIZE;
         }
         config.setJdbcUrl(url);
+        if (url.startsWith("jdbc:h2:")) {
+            // a database H2 closed under the pool is opened again by a new connection (ClosedDatabaseEviction)
+            config.setExceptionOverrideClassName(ClosedDatabaseEviction.class.getName());
+        }
         config.setUsername(settings.jdbcUser);
         config.setPassword(settings.jdbcPassword);
         config.setMaximumPoolSize(settings.poolSize);

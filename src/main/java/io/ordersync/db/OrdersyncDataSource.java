@@ -20,4 +20,10 @@ public final class OrdersyncDataSource extends HikariDataSource {
     void setDurableCommitSql(String sql) {
         this.durableCommitSql = sql;
     }
+
+    @Override
+    public void close() {
+        ClosedDatabaseEviction.POOLS.remove(this);
+        super.close();
+    }
 }

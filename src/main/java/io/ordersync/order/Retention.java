@@ -254,14 +254,20 @@ public final class Retention {
         return out;
     }
 
-    /** Deletes the rows of a table that match, 5 000 a transaction (a large purge never holds long locks). */
+    /**
+     * Deletes the rows of a table that match, in transactions of a few (a large purge never holds long locks): 5 000
+     * rows, and 100 of sync_tries, whose row holds a sync's tries (up to 900 000 characters). H2 writes a deleted row's
+     * last value into the page and the undo log: 5 000 tries rows of 20 KB were 100 MB in one transaction, past the
+     * heap jvm.options gives (a review).
+     */
     private int batches(String table, String condition, Instant before) {
+        int size = table.equals("sync_tries") ? 100 : 5000;
         int total = 0;
         while (true) {
             int n = Tx.run(ds, c -> delete(c, "DELETE FROM " + table + " WHERE id IN (SELECT id FROM " + table + " WHERE " + condition
-                    + " ORDER BY id FETCH FIRST 5000 ROWS ONLY)", before));
+                    + " ORDER BY id FETCH FIRST " + size + " ROWS ONLY)", before));
             total += n;
-            if (n < 5000) {
+            if (n < size) {
                 return total;
             }
         }
