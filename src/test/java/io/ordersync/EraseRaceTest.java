@@ -43,10 +43,10 @@ class EraseRaceTest extends AppTestSupport {
             try (Statement s = lock.createStatement()) {
                 s.executeQuery("SELECT order_code FROM order_snapshot WHERE order_code = 'ABC12' FOR UPDATE").close();
             }
-            CompletableFuture<HttpResponse<String>> erase = CompletableFuture.supplyAsync(() -> call(() -> app.delete("/api/orders/democon/ABC12")));
+            CompletableFuture<HttpResponse<String>> erase = async(() -> app.delete("/api/orders/democon/ABC12"));
             Thread.sleep(400);
             // meanwhile an operator retries the parked row: before the fix a claim took it and the sync ran
-            retried = CompletableFuture.supplyAsync(() -> call(() -> app.post("/api/queue/" + row + "/retry", "{}")));
+            retried = async(() -> app.post("/api/queue/" + row + "/retry", "{}"));
             // shorter than H2's lock timeout (2 s), which the erase waits on
             Thread.sleep(1000);
             lock.commit();
@@ -61,17 +61,5 @@ class EraseRaceTest extends AppTestSupport {
         assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isZero();
         assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE order_code = 'ABC12'")).isZero();
         assertThat(app.count("SELECT COUNT(*) FROM sync_result")).isZero();
-    }
-
-    private interface Call {
-        HttpResponse<String> run() throws Exception;
-    }
-
-    private static HttpResponse<String> call(Call c) {
-        try {
-            return c.run();
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
     }
 }

@@ -58,10 +58,10 @@ class RejectedResubmitRaceTest extends AppTestSupport {
         CompletableFuture<HttpResponse<String>> discard;
         CompletableFuture<HttpResponse<String>> second;
         try (Connection hold = holdSnapshot()) {
-            first = CompletableFuture.supplyAsync(() -> call(() -> app.post("/api/rejected/" + id + "/resubmit", newer())));
+            first = async(() -> app.post("/api/rejected/" + id + "/resubmit", newer()));
             Thread.sleep(500);
-            discard = CompletableFuture.supplyAsync(() -> call(() -> app.post("/api/rejected/" + id + "/discard", "")));
-            second = CompletableFuture.supplyAsync(() -> call(() -> app.post("/api/rejected/" + id + "/resubmit", newer())));
+            discard = async(() -> app.post("/api/rejected/" + id + "/discard", ""));
+            second = async(() -> app.post("/api/rejected/" + id + "/resubmit", newer()));
             // the first has waited 1.1 s in all, shorter than H2's lock timeout (2 s)
             Thread.sleep(600);
             hold.commit();
@@ -83,11 +83,11 @@ class RejectedResubmitRaceTest extends AppTestSupport {
         CompletableFuture<HttpResponse<String>> resubmit;
         CompletableFuture<HttpResponse<String>> erase;
         try (Connection hold = holdSnapshot()) {
-            resubmit = CompletableFuture.supplyAsync(() -> call(() -> app.post("/api/rejected/" + id + "/resubmit", newer())));
+            resubmit = async(() -> app.post("/api/rejected/" + id + "/resubmit", newer()));
             Thread.sleep(500);
             // the erase deletes the rejected events that hold the address first: it waits for the resubmit, which holds
             // that one, and then finds the order the resubmit took in
-            erase = CompletableFuture.supplyAsync(() -> call(() -> app.delete("/api/orders?email=" + email)));
+            erase = async(() -> app.delete("/api/orders?email=" + email));
             Thread.sleep(600);
             hold.commit();
         }
@@ -99,17 +99,5 @@ class RejectedResubmitRaceTest extends AppTestSupport {
         assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'ABC12'")).as("nothing of the buyer left").isZero();
         assertThat(app.count("SELECT COUNT(*) FROM rejected_event")).isZero();
         assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).isZero();
-    }
-
-    private interface Call {
-        HttpResponse<String> run() throws Exception;
-    }
-
-    private static HttpResponse<String> call(Call c) {
-        try {
-            return c.run();
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
     }
 }

@@ -43,8 +43,7 @@ class SnapshotLockTest extends AppTestSupport {
             try (Statement s = erase.createStatement()) {
                 assertThat(s.executeUpdate("DELETE FROM order_snapshot WHERE order_code = 'ABC12'")).isEqualTo(1);
             }
-            CompletableFuture<HttpResponse<String>> sync = CompletableFuture.supplyAsync(
-                    () -> call(() -> app.post("/api/orders/democon/ABC12/sync", "{}")));
+            CompletableFuture<HttpResponse<String>> sync = async(() -> app.post("/api/orders/democon/ABC12/sync", "{}"));
             // shorter than H2's lock timeout (2 s); before the fix the Sync now had queued the order by now
             Thread.sleep(1200);
             assertThat(sync).as("a Sync now waits for the erase that holds the order").isNotDone();
@@ -74,7 +73,7 @@ class SnapshotLockTest extends AppTestSupport {
                 s.executeQuery("SELECT document FROM order_snapshot WHERE order_code = 'ABC12' FOR UPDATE").close();
             }
             queue.enqueue(syncNow, "democon", "ABC12", "crm", "manual", Instant.now().plusSeconds(3600));
-            CompletableFuture<HttpResponse<String>> erase = CompletableFuture.supplyAsync(() -> call(() -> app.delete("/api/orders/democon/ABC12")));
+            CompletableFuture<HttpResponse<String>> erase = async(() -> app.delete("/api/orders/democon/ABC12"));
             Thread.sleep(1000);
             assertThat(erase).as("the erase waits for the Sync now").isNotDone();
             syncNow.commit();
@@ -119,17 +118,5 @@ class SnapshotLockTest extends AppTestSupport {
                 .as("the order a Sync now queued is kept").isEqualTo(1);
         // synced again, not parked (a parked row stays in the queue)
         awaitQueueEmpty();
-    }
-
-    private interface Call {
-        HttpResponse<String> run() throws Exception;
-    }
-
-    private static HttpResponse<String> call(Call c) {
-        try {
-            return c.run();
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
     }
 }

@@ -108,4 +108,20 @@ public abstract class AppTestSupport {
         await().atMost(Duration.ofSeconds(20)).until(() -> app.count(
                 "SELECT (SELECT COUNT(*) FROM sync_queue) + (SELECT COUNT(*) FROM order_outbox)") == 0);
     }
+
+    /** An HTTP call to the app, as {@link #async} runs it. */
+    protected interface HttpCall {
+        java.net.http.HttpResponse<String> run() throws Exception;
+    }
+
+    /** Runs the call on another thread (a request that is to wait for a lock the test holds). */
+    protected static java.util.concurrent.CompletableFuture<java.net.http.HttpResponse<String>> async(HttpCall call) {
+        return java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return call.run();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+    }
 }
