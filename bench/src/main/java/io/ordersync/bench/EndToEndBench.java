@@ -170,13 +170,13 @@ public final class EndToEndBench {
             bench.latencyRate = latencyRate;
             if ("h2".equals(only)) {
                 bench.ordersync("H2", null, n, smoke).forEach(r -> System.out.println(r.name() + ": "
-                        + Math.round(r.ordersPerSecond()) + " orders/s, " + r.latency()));
+                        + Math.round(r.ordersPerSecond()) + " orders/s, " + r.latency() + (r.cpu() == null ? "" : ", CPU per order " + r.cpu())));
                 return;
             }
             if ("pg".equals(only)) {
                 try (EmbeddedPostgres pg = bench.postgres()) {
                     bench.ordersync("PostgreSQL", pg, n, smoke).forEach(r -> System.out.println(r.name() + ": "
-                            + Math.round(r.ordersPerSecond()) + " orders/s, " + r.latency()));
+                            + Math.round(r.ordersPerSecond()) + " orders/s, " + r.latency() + (r.cpu() == null ? "" : ", CPU per order " + r.cpu())));
                 }
                 return;
             }
