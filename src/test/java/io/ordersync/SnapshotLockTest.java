@@ -32,9 +32,7 @@ class SnapshotLockTest extends AppTestSupport {
     @ParameterizedTest(name = "on {0}")
     @ValueSource(strings = {"h2", "postgresql"})
     void aSyncNowOfAnOrderErasedWhileItRunsQueuesNothing(String db) throws Exception {
-        startWithCrm(1, "1h", databaseSettings(db));
-        assertThat(app.post("/api/events", fixture("order-abc12").toString()).statusCode()).isEqualTo(202);
-        awaitQueueEmpty();
+        startWithAbc12Synced(db);
 
         HttpResponse<String> synced;
         try (Connection erase = app.dataSource().getConnection()) {
@@ -62,9 +60,7 @@ class SnapshotLockTest extends AppTestSupport {
     @ParameterizedTest(name = "on {0}")
     @ValueSource(strings = {"h2", "postgresql"})
     void anEraseDeletesWhatASyncNowHoldingTheLockQueued(String db) throws Exception {
-        startWithCrm(1, "1h", databaseSettings(db));
-        assertThat(app.post("/api/events", fixture("order-abc12").toString()).statusCode()).isEqualTo(202);
-        awaitQueueEmpty();
+        startWithAbc12Synced(db);
         SyncQueue queue = app.context().getRegistry().lookupByNameAndType("ordersync.syncQueue", SyncQueue.class);
         HttpResponse<String> erased;
         try (Connection syncNow = app.dataSource().getConnection()) {
@@ -88,9 +84,7 @@ class SnapshotLockTest extends AppTestSupport {
     @ParameterizedTest(name = "on {0}")
     @ValueSource(strings = {"h2", "postgresql"})
     void aPurgeKeepsAnOrderQueuedWhileItRan(String db) throws Exception {
-        startWithCrm(1, "1h", databaseSettings(db));
-        assertThat(app.post("/api/events", fixture("order-abc12").toString()).statusCode()).isEqualTo(202);
-        awaitQueueEmpty();
+        startWithAbc12Synced(db);
         try (Connection c = app.dataSource().getConnection(); PreparedStatement ps = c.prepareStatement(
                 "UPDATE order_snapshot SET received_at = ? WHERE order_code = 'ABC12'")) {
             ps.setObject(1, OffsetDateTime.now(ZoneOffset.UTC).minusDays(400));
@@ -117,6 +111,13 @@ class SnapshotLockTest extends AppTestSupport {
         assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'ABC12'"))
                 .as("the order a Sync now queued is kept").isEqualTo(1);
         // synced again, not parked (a parked row stays in the queue)
+        awaitQueueEmpty();
+    }
+
+    /** ordersync on this database with order ABC12 taken in and synced, nothing queued. */
+    private void startWithAbc12Synced(String db) throws Exception {
+        startWithCrm(1, "1h", databaseSettings(db));
+        assertThat(app.post("/api/events", fixture("order-abc12").toString()).statusCode()).isEqualTo(202);
         awaitQueueEmpty();
     }
 }

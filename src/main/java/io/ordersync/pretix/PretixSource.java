@@ -41,9 +41,6 @@ public final class PretixSource {
     private static final Pattern SLUG = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,199}");
     static final int MAX_WEBHOOK_BYTES = 65_536;
 
-    /** A body is read with a key given twice refused (the last one won: what a proxy's log shows is not what ran). */
-    private static final java.util.function.Function<ObjectMapper, com.fasterxml.jackson.databind.ObjectReader> STRICT =
-            m -> m.reader().with(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
 
     /**
      * pretix's notification id is a number; a text one is taken too, within these characters (it goes into the
@@ -63,6 +60,8 @@ public final class PretixSource {
     private final PretixHttp http;
     private final PretixCatalog catalog;
     private final IntakeService intake;
+    /** Reads a body with a key given twice refused (the last one won: what a proxy's log shows is not what ran). */
+    private final com.fasterxml.jackson.databind.ObjectReader strict;
     private final ObjectMapper mapper;
     private final Clock clock;
 
@@ -74,6 +73,7 @@ public final class PretixSource {
         this.catalog = catalog;
         this.intake = intake;
         this.mapper = mapper;
+        this.strict = mapper.reader().with(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
         this.clock = clock;
     }
 
@@ -117,7 +117,7 @@ public final class PretixSource {
         }
         JsonNode in;
         try {
-            in = STRICT.apply(mapper).readTree(body);
+            in = strict.readTree(body);
         } catch (Exception e) {
             in = null;
         }
@@ -475,7 +475,7 @@ public final class PretixSource {
         Object b = exchange.getIn().getBody();
         try {
             JsonNode n = b instanceof JsonNode j ? j : b instanceof Map<?, ?> || b instanceof List<?> ? mapper.valueToTree(b)
-                    : STRICT.apply(mapper).readTree(exchange.getIn().getBody(String.class));
+                    : strict.readTree(exchange.getIn().getBody(String.class));
             return n != null && n.isObject() ? n : null;
         } catch (Exception e) {
             return null;
