@@ -537,12 +537,20 @@ async function pretix(main) {
     <h2>Import every order of an event</h2>
     <form id="pretix-import" class="toolbar"><input id="pretix-import-event" placeholder="event slug" required>
       <button>Import</button></form>
-    ${imports.length ? `<table data-testid="pretix-imports"><thead><tr><th>#</th><th>Event</th><th>State</th><th>Progress</th><th>Last error</th></tr></thead><tbody>
-      ${imports.map((i) => `<tr><td>${i.id}</td><td>${esc(i.event)}</td><td>${esc(i.state)}</td>
+    ${imports.length ? `<table data-testid="pretix-imports"><thead><tr><th>#</th><th>Event</th><th>State</th><th>Progress</th><th>Last error</th><th></th></tr></thead><tbody>
+      ${imports.map((i) => `<tr><td>${i.id}</td><td>${esc(i.event)}</td><td data-testid="pretix-import-state-${i.id}">${esc(i.state)}</td>
         <td data-testid="pretix-import-progress-${i.id}">${i.done + i.unchanged} / ${i.total ?? '?'}${i.unchanged ? ` (${i.unchanged} unchanged)` : ''}</td>
-        <td class="error">${esc(i.last_error)}</td></tr>`).join('')}</tbody></table>` : ''}`);
+        <td class="error">${esc(i.last_error)}</td>
+        <td>${i.state === 'running' ? `<button class="danger" data-cancel-import="${i.id}">Cancel</button>` : ''}</td></tr>`).join('')}</tbody></table>` : ''}`);
   if (!changed) return;
   if ($('#pretix-retry')) $('#pretix-retry').onclick = () => act(() => api('POST', '/api/sources/pretix/retry', {}), (r) => `${r.retried} due again`);
+  main.querySelectorAll('[data-cancel-import]').forEach((b) => {
+    b.onclick = () => {
+      const id = b.dataset.cancelImport;
+      if (!confirm(`Cancel import #${id}? The orders it took in stay; it reads no further page.`)) return;
+      act(() => api('POST', `/api/sources/pretix/import/${encodeURIComponent(id)}/cancel`, {}), () => `Import #${id} canceled`);
+    };
+  });
   $('#pretix-import').onsubmit = (e) => {
     e.preventDefault();
     act(() => api('POST', '/api/sources/pretix/import', {event: $('#pretix-import-event').value.trim()}), (r) => `Import #${r.id} of ${r.event} started`);

@@ -159,8 +159,8 @@ public final class Commands {
     }
 
     /**
-     * Starts an import in the running ordersync ({@code POST /api/sources/pretix/import}) and follows its
-     * progress until it is done or failed. Exit 0 when done, 1 when it failed or was refused, 2 on bad usage.
+     * Starts an import in the running ordersync ({@code POST /api/sources/pretix/import}), or finds the one of the
+     * event that runs, and follows its progress until it is done, failed or canceled. Exit 0 when done, 1 when it failed or was refused, 2 on bad usage.
      */
     private int pretixImport(List<String> args) throws Exception {
         boolean noWait = args.remove("--no-wait");
@@ -187,12 +187,18 @@ public final class Commands {
         java.net.http.HttpResponse<String> started = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(url + "/api/sources/pretix/import"))
                 .header("Authorization", "Bearer " + token).header("Content-Type", "application/json")
                 .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
-        if (started.statusCode() != 202) {
+        long id;
+        if (started.statusCode() == 202) {
+            id = mapper.readTree(started.body()).path("id").asLong();
+            out.println("import #" + id + " of " + event + " started");
+        } else if (started.statusCode() == 409 && mapper.readTree(started.body()).path("id").canConvertToLong()) {
+            // one import per event at a time: the running one is followed instead
+            id = mapper.readTree(started.body()).path("id").asLong();
+            out.println("import #" + id + " of " + event + " is running already; following it");
+        } else {
             err.println("ordersync refused the import (" + started.statusCode() + "): " + started.body());
             return 1;
         }
-        long id = mapper.readTree(started.body()).path("id").asLong();
-        out.println("import #" + id + " of " + event + " started");
         if (noWait) {
             return 0;
         }

@@ -82,6 +82,8 @@ public final class Retention {
         if (!retainAttempts.isZero()) {
             // a sync's tries go together, once the last of them is older than the retention
             out.put("sync_tries", batches("sync_tries", "last_at < ?", now.minus(retainAttempts)));
+            // pretix imports that ended (done, failed, canceled) that long ago: their progress is history
+            out.put("pretix_import", batches("pretix_import", "state <> 'running' AND updated_at < ?", now.minus(retainAttempts)));
         }
         if (!retainOrders.isZero()) {
             Instant before = now.minus(retainOrders);

@@ -365,7 +365,8 @@ public final class PretixSource {
                 case IMPORT -> {
                     // w.page moves only after the commit: a transaction retried after a conflict stores the same page
                     if (!store.importPage(c, w.rowId, w.page, w.total, accepted, unchanged, w.nextUrl == null, now)) {
-                        throw new ImportTakenOver(w);
+                        String state = store.importState(c, w.rowId);
+                        throw "running".equals(state) ? new ImportTakenOver(w) : new ImportEnded(w, state);
                     }
                 }
             }
@@ -392,6 +393,13 @@ public final class PretixSource {
         }
     }
 
+    /** The import was canceled (or is gone) while this instance read a page: that page is not stored, the import ends. */
+    static final class ImportEnded extends RuntimeException {
+        ImportEnded(PretixWork w, String state) {
+            super(w + " is " + (state == null ? "gone" : state) + ": the page read is not stored, the import stops", null, false, false);
+        }
+    }
+
     /** Without pretix's X-Page-Generated: the newest last_modified read (modified_since is inclusive: nothing is missed). */
     private static String newest(PretixWork w, Instant now) {
         String newest = w.since;
@@ -408,7 +416,7 @@ public final class PretixSource {
     public void failed(Exchange exchange) {
         PretixWork w = work(exchange);
         Exception caught = exchange.getProperty(ExchangePropertyKey.EXCEPTION_CAUGHT, Exception.class);
-        if (caught instanceof ImportTakenOver) {
+        if (caught instanceof ImportTakenOver || caught instanceof ImportEnded) {
             // not a failure of pretix or of the import: the instance that holds it now goes on, this one lets go
             LOG.info("{}", caught.getMessage());
             return;
@@ -443,9 +451,41 @@ public final class PretixSource {
             reply(exchange, 400, Map.of("error", "event '" + event + "' is not one of ordersync.pretix.events " + settings.events()));
             return;
         }
-        long id = store.startImport(event, clock.instant());
-        LOG.info("pretix import #{} of {} started", id, event);
-        reply(exchange, 202, Map.of("id", id, "event", event, "state", "running"));
+        PretixStore.Started s = store.startImport(event, clock.instant());
+        if (!s.started()) {
+            reply(exchange, 409, Map.of("error", "import #" + s.id() + " of " + event + " is running: one import per event at a time "
+                    + "(cancel it to start another)", "id", s.id(), "event", event, "state", "running"));
+            return;
+        }
+        LOG.info("pretix import #{} of {} started", s.id(), event);
+        reply(exchange, 202, Map.of("id", s.id(), "event", event, "state", "running"));
+    }
+
+    /**
+     * {@code POST /api/sources/pretix/import/{id}/cancel}: the import reads no further page; 200 with its state,
+     * 404 for no such import, 409 for one that is no longer running (done, failed, canceled).
+     */
+    public void cancelImport(Exchange exchange) throws Exception {
+        String raw = exchange.getIn().getHeader("id", String.class);
+        long id;
+        try {
+            id = raw != null && raw.matches("[0-9]{1,18}") ? Long.parseLong(raw) : -1;
+        } catch (NumberFormatException e) {
+            id = -1;
+        }
+        if (id < 0) {
+            reply(exchange, 404, Map.of("error", "no such import"));
+            return;
+        }
+        String before = store.cancelImport(id, clock.instant());
+        if (before == null) {
+            reply(exchange, 404, Map.of("error", "no such import", "id", id));
+        } else if (!"running".equals(before)) {
+            reply(exchange, 409, Map.of("error", "import #" + id + " is " + before + ", not running", "id", id, "state", before));
+        } else {
+            LOG.info("pretix import #{} canceled", id);
+            reply(exchange, 200, Map.of("id", id, "state", "canceled"));
+        }
     }
 
     /** {@code GET /api/sources/pretix}: configuration (no token), fetches, imports with progress. */

@@ -227,20 +227,76 @@ public final class PretixStore {
 
     // ---- imports ----
 
-    long startImport(String event, Instant now) {
-        return Tx.runDurable(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement("INSERT INTO pretix_import (event_slug, state, next_page, started_at, updated_at) "
-                    + "VALUES (?, 'running', 1, ?, ?)", new String[]{"id"})) {
+    /** An import asked for: its id, and whether it was started now (false: the import of the event that runs). */
+    record Started(long id, boolean started) {
+    }
+
+    /**
+     * Starts an import of the event, or answers with the one that runs: one running import per event (V24's
+     * unique running_event). Two starts at once: the second's insert fails on the constraint, and its retry finds
+     * the first's import.
+     */
+    Started startImport(String event, Instant now) {
+        return Tx.runRetrying(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("SELECT id FROM pretix_import WHERE running_event = ?")) {
+                ps.setString(1, event);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next()) {
+                        return new Started(rs.getLong(1), false);
+                    }
+                }
+            }
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO pretix_import (event_slug, state, next_page, started_at, updated_at, "
+                    + "running_event) VALUES (?, 'running', 1, ?, ?, ?)", new String[]{"id"})) {
                 ps.setString(1, event);
                 ps.setObject(2, ts(now));
                 ps.setObject(3, ts(now));
+                ps.setString(4, event);
                 ps.executeUpdate();
                 try (ResultSet rs = ps.getGeneratedKeys()) {
                     rs.next();
-                    return rs.getLong(1);
+                    return new Started(rs.getLong(1), true);
                 }
             }
         });
+    }
+
+    /**
+     * Cancels a running import: it reads no further page (a page it is reading is not stored). Null when there is no
+     * such import, else its state before: "running" when it was canceled now.
+     */
+    String cancelImport(long id, Instant now) {
+        return Tx.runDurable(ds, c -> {
+            String state;
+            try (PreparedStatement ps = c.prepareStatement("SELECT state FROM pretix_import WHERE id = ? FOR UPDATE")) {
+                ps.setLong(1, id);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        return null;
+                    }
+                    state = rs.getString(1);
+                }
+            }
+            if ("running".equals(state)) {
+                try (PreparedStatement ps = c.prepareStatement("UPDATE pretix_import SET state = 'canceled', running_event = NULL, "
+                        + "lease_until = NULL, updated_at = ? WHERE id = ?")) {
+                    ps.setObject(1, ts(now));
+                    ps.setLong(2, id);
+                    ps.executeUpdate();
+                }
+            }
+            return state;
+        });
+    }
+
+    /** The state of an import, or null when it is gone. */
+    String importState(Connection c, long id) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("SELECT state FROM pretix_import WHERE id = ?")) {
+            ps.setLong(1, id);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? rs.getString(1) : null;
+            }
+        }
     }
 
     /** A running import nobody holds, now held by this instance: {id, event, next page}; null when there is none. */
@@ -276,7 +332,8 @@ public final class PretixStore {
      */
     boolean importPage(Connection c, long id, int page, Integer total, int accepted, int unchanged, boolean last, Instant now) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("UPDATE pretix_import SET next_page = ?, total = COALESCE(?, total), "
-                + "done = done + ?, unchanged = unchanged + ?, state = ?, last_error = NULL, failures = 0, updated_at = ?, lease_until = ? "
+                + "done = done + ?, unchanged = unchanged + ?, state = ?, last_error = NULL, failures = 0, updated_at = ?, lease_until = ?, "
+                + "running_event = CASE WHEN ? THEN NULL ELSE running_event END "
                 + "WHERE id = ? AND next_page = ? AND state = 'running'")) {
             ps.setInt(1, page + 1);
             ps.setObject(2, total);
@@ -285,8 +342,9 @@ public final class PretixStore {
             ps.setString(5, last ? "done" : "running");
             ps.setObject(6, ts(now));
             ps.setObject(7, ts(last ? null : now.plus(lease)));
-            ps.setLong(8, id);
-            ps.setInt(9, page);
+            ps.setBoolean(8, last);
+            ps.setLong(9, id);
+            ps.setInt(10, page);
             return ps.executeUpdate() == 1;
         }
     }
@@ -326,15 +384,17 @@ public final class PretixStore {
                 }
             }
             try (PreparedStatement ps = c.prepareStatement("UPDATE pretix_import SET state = ?, last_error = ?, updated_at = ?, "
-                    + "lease_until = ?, failures = ? WHERE id = ? AND next_page = ? AND state = 'running'")) {
+                    + "lease_until = ?, failures = ?, running_event = CASE WHEN ? THEN running_event ELSE NULL END "
+                    + "WHERE id = ? AND next_page = ? AND state = 'running'")) {
                 Instant next = e.retryAt() != null ? e.retryAt() : now.plus(PretixHttp.backoff(failures));
                 ps.setString(1, e.recoverable() ? "running" : "failed");
                 ps.setString(2, cut(e.getMessage()));
                 ps.setObject(3, ts(now));
                 ps.setObject(4, ts(next));
                 ps.setInt(5, failures);
-                ps.setLong(6, id);
-                ps.setInt(7, page);
+                ps.setBoolean(6, e.recoverable());
+                ps.setLong(7, id);
+                ps.setInt(8, page);
                 return ps.executeUpdate();
             }
         });

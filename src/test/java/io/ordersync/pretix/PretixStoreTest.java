@@ -106,7 +106,7 @@ class PretixStoreTest {
     void anInstanceWhoseLeaseRanOutLeavesTheImportToTheOneThatTookItUp(String db) throws Exception {
         try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
             PretixStore store = new PretixStore(ds, Duration.ofMinutes(2));
-            long id = store.startImport("democon", T0);
+            long id = store.startImport("democon", T0).id();
             assertThat(store.claimImport(T0)).as("instance A holds it at page 1").containsExactly(id, "democon", 1);
             // A reads page 1 for longer than its lease; B takes the import up and stores page 1
             Instant t = T0.plus(Duration.ofMinutes(3));
@@ -139,7 +139,7 @@ class PretixStoreTest {
     void aPageThatKeepsFailingIsAskedForLessAndLessOften(String db) throws Exception {
         try (HikariDataSource ds = Database.open(OrdersyncSettings.from(settings(db)))) {
             PretixStore store = new PretixStore(ds, Duration.ofMinutes(2));
-            long id = store.startImport("democon", T0);
+            long id = store.startImport("democon", T0).id();
             PretixException down = new PretixException("pretix answered 503", true, null);
             Instant t = T0;
             for (Duration wait : List.of(Duration.ofSeconds(5), Duration.ofSeconds(30), Duration.ofMinutes(2), Duration.ofMinutes(10),

@@ -319,6 +319,21 @@ class AdminUiBrowserTest extends AppTestSupport {
             screenshot("21-pretix-import-done");
             assertThat(browser.getPageSource()).contains("done").doesNotContain(io.ordersync.support.PretixTestServer.TOKEN);
             assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isEqualTo(150);
+
+            // imported again, slowly: a second start while it runs is told so, and Cancel stops it
+            pretix.slow(1500);
+            browser.findElement(By.id("pretix-import-event")).sendKeys("democon");
+            browser.findElement(By.cssSelector("#pretix-import button")).click();
+            waitForText("pretix-import-state-2", "running");
+            browser.findElement(By.id("pretix-import-event")).clear();
+            browser.findElement(By.id("pretix-import-event")).sendKeys("democon");
+            browser.findElement(By.cssSelector("#pretix-import button")).click();
+            wait.until(ExpectedConditions.textToBePresentInElementLocated(By.id("toast"), "import #2 of democon is running"));
+            browser.findElement(By.cssSelector("[data-cancel-import='2']")).click();
+            browser.switchTo().alert().accept();
+            waitForText("pretix-import-state-2", "canceled");
+            assertThat(browser.findElements(By.cssSelector("[data-cancel-import]"))).as("nothing left to cancel").isEmpty();
+            assertThat(app.count("SELECT COUNT(*) FROM pretix_import")).isEqualTo(2);
         }
     }
 }
