@@ -117,6 +117,45 @@ class ChunkedIntakeTest extends AppTestSupport {
     }
 
     /**
+     * Payloads the poll does not read (over 64 KiB): read when their chunk comes, in chunks of up to 2 MiB; one over
+     * ordersync.intake.max-document-bytes is not read whole and kept as a rejected event with its first 4 096
+     * characters. Mixed with small rows, which keep their order of arrival and their chunks.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void largeRowsAreReadWhenTheirChunkComesAndOversizedOnesAreRejectedUnread(String db) throws Exception {
+        startWithCrm(5, "5s", database(db));
+        app.context().getRouteController().stopRoute("intake-outbox");
+        String comment = "ü".repeat(300_000); // 600 000 bytes: two a character
+        for (int i = 0; i < 6; i++) {
+            ObjectNode large = order("BIG0" + i, "2026-03-02T10:00:00Z", "big" + i + "@example.org");
+            ((ObjectNode) large.path("order")).put("comment", comment);
+            app.insertOutbox(large.toString());
+            app.insertOutbox(order("SMA0" + i, "2026-03-02T10:00:00Z", "small" + i + "@example.org").toString());
+        }
+        ObjectNode tooLarge = order("HUGE1", "2026-03-02T10:00:00Z", "huge@example.org");
+        // 1.2 MB: over the document limit, and still within H2's outbox column (a million characters)
+        ((ObjectNode) tooLarge.path("order")).put("comment", "ü".repeat(600_000));
+        app.insertOutbox(tooLarge.toString());
+        app.insertOutbox(order("LAST1", "2026-03-02T10:00:00Z", "last@example.org").toString());
+        consumeOutbox();
+
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isEqualTo(13);
+        assertThat(app.query("SELECT document FROM order_snapshot WHERE order_code = 'BIG03'").get(0).get("document").toString())
+                .contains(comment);
+        assertThat(app.query("SELECT order_code FROM order_log WHERE kind = 'received' ORDER BY id")).extracting(r -> r.get("order_code"))
+                .containsExactly("BIG00", "SMA00", "BIG01", "SMA01", "BIG02", "SMA02", "BIG03", "SMA03", "BIG04", "SMA04",
+                        "BIG05", "SMA05", "LAST1");
+        Map<String, Object> rejected = app.query("SELECT source, payload, reason FROM rejected_event").get(0);
+        assertThat(app.count("SELECT COUNT(*) FROM rejected_event")).isEqualTo(1);
+        assertThat((String) rejected.get("reason")).contains("document is " + tooLarge.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length + " bytes, over the limit of 1000000 bytes")
+                .contains("not read");
+        assertThat(rejected.get("payload").toString()).hasSize(4096).isEqualTo(tooLarge.toString().substring(0, 4096));
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).hasSize(13);
+    }
+
+    /**
      * PostgreSQL: a new order that another transaction inserts after the chunk read the stored versions. The chunk's
      * insert waits for that transaction and then skips the row; the document is then compared with the committed
      * one, as one document alone is: the newer of the two is kept, whichever it is.

@@ -100,6 +100,11 @@ public final class IntakeService {
     }
 
     /** Parses a document (nothing is stored). */
+    /** The largest document intake takes, in UTF-8 bytes. */
+    public int maxDocumentBytes() {
+        return parser.maxBytes();
+    }
+
     public OrderDocument parse(String payload) throws InvalidDocumentException {
         return parser.parse(payload);
     }

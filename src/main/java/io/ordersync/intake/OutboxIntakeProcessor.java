@@ -38,6 +38,16 @@ public final class OutboxIntakeProcessor implements Processor {
      */
     static final int CHUNK = 8;
 
+    /**
+     * A chunk ends before its payloads pass this many bytes (a payload larger than that is a chunk alone): eight
+     * documents of a megabyte each, their parsed trees and H2's copy of each in its store's write buffer, were
+     * more than the default heap could give at once.
+     */
+    static final long CHUNK_BYTES = 2L << 20;
+
+    /** What is kept, as a rejected event, of a payload over ordersync.intake.max-document-bytes (not read whole). */
+    static final int KEPT_OF_OVERSIZED = 4096;
+
     @Override
     public void process(Exchange exchange) throws Exception {
         Object body = exchange.getIn().getBody();
@@ -49,8 +59,13 @@ public final class OutboxIntakeProcessor implements Processor {
             rows.add(exchange.getIn().getMandatoryBody(Map.class));
         }
         List<String> outcomes = new ArrayList<>();
-        for (int from = 0; from < rows.size(); from += CHUNK) {
-            List<Map<?, ?>> chunk = rows.subList(from, Math.min(rows.size(), from + CHUNK));
+        for (int from = 0, to; from < rows.size(); from = to) {
+            long bytes = size(rows.get(from));
+            to = from + 1;
+            while (to < rows.size() && to - from < CHUNK && bytes + size(rows.get(to)) <= CHUNK_BYTES) {
+                bytes += size(rows.get(to++));
+            }
+            List<Map<?, ?>> chunk = rows.subList(from, to);
             if (chunk.size() > 1) {
                 try {
                     outcomes.addAll(acceptTogether(chunk));
@@ -75,6 +90,10 @@ public final class OutboxIntakeProcessor implements Processor {
     private List<String> acceptTogether(List<Map<?, ?>> chunk) {
         List<String> outcomes = Tx.runRetrying(intake.dataSource(), false, c -> {
             String[] out = new String[chunk.size()];
+            String[] payloads = new String[chunk.size()];
+            for (int i = 0; i < chunk.size(); i++) {
+                payloads[i] = payload(c, chunk.get(i)); // before the delete: a row not read by the poll is read here
+            }
             boolean[] ours = delete(c, chunk.stream().map(r -> ((Number) column(r, "id")).longValue()).toList());
             List<OrderStore.LogEntry> received = new ArrayList<>();
             // the valid documents are accepted together (PostgreSQL: a few statements for all of them); an order
@@ -88,10 +107,11 @@ public final class OutboxIntakeProcessor implements Processor {
                     out[i] = "outbox #" + id + ": taken";
                     continue;
                 }
-                String payload = payload(chunk.get(i));
+                String payload = payloads[i];
+                payloads[i] = null;
                 io.ordersync.order.OrderDocument doc;
                 try {
-                    doc = intake.parse(payload);
+                    doc = parse(chunk.get(i), payload);
                 } catch (InvalidDocumentException e) {
                     intake.store().reject(c, "outbox", payload, e.getMessage(), Instant.now());
                     out[i] = "outbox #" + id + ": rejected: " + e.getMessage();
@@ -131,9 +151,25 @@ public final class OutboxIntakeProcessor implements Processor {
         rows.clear();
     }
 
+    /**
+     * The row's document, or why it is refused: one over ordersync.intake.max-document-bytes was not read whole
+     * ({@link #payload}), and its first characters are what the rejected event keeps.
+     */
+    private io.ordersync.order.OrderDocument parse(Map<?, ?> row, String payload) throws InvalidDocumentException {
+        if (oversized(row)) {
+            throw new InvalidDocumentException("document is " + size(row) + " bytes, over the limit of " + intake.maxDocumentBytes()
+                    + " bytes (ordersync.intake.max-document-bytes): not read; the first " + KEPT_OF_OVERSIZED + " characters kept");
+        }
+        return intake.parse(payload);
+    }
+
     /** One document in the caller's transaction: accepted, or rejected with its reason. */
-    private String accept(Connection c, long id, String payload, List<OrderStore.LogEntry> received) throws SQLException {
+    private String accept(Connection c, Map<?, ?> row, String payload, List<OrderStore.LogEntry> received) throws SQLException {
+        long id = ((Number) column(row, "id")).longValue();
         try {
+            if (oversized(row)) {
+                parse(row, payload); // throws
+            }
             IntakeService.Accepted a = intake.accept(c, payload, "outbox #" + id, List.of(), received);
             return "accepted " + a.eventSlug() + "/" + a.orderCode();
         } catch (InvalidDocumentException e) {
@@ -145,7 +181,7 @@ public final class OutboxIntakeProcessor implements Processor {
     /** One row in its own transaction; a row that breaks intake unexpectedly is moved to the rejected events. */
     private String acceptAlone(Map<?, ?> row) {
         long id = ((Number) column(row, "id")).longValue();
-        String payload = payload(row);
+        String payload = Tx.run(intake.dataSource(), c -> payload(c, row));
         String source = "outbox #" + id;
         try {
             // the row's delete and its enqueue are one transaction in the database that holds the outbox: after
@@ -155,7 +191,7 @@ public final class OutboxIntakeProcessor implements Processor {
                 if (!delete(c, id)) {
                     return "taken";
                 }
-                return accept(c, id, payload, null);
+                return accept(c, row, payload, null);
             });
             intake.committed();
             LOG.debug("{}: {}", source, outcome);
@@ -191,9 +227,33 @@ public final class OutboxIntakeProcessor implements Processor {
         }
     }
 
-    private static String payload(Map<?, ?> row) {
+    /**
+     * The row's payload: as the poll read it, or (over 64 KiB, not read by the poll) read now; of one over the
+     * document limit only the first {@value #KEPT_OF_OVERSIZED} characters. Null when the row is gone.
+     */
+    private String payload(Connection c, Map<?, ?> row) throws SQLException {
         Object p = column(row, "payload");
-        return p == null ? null : p.toString();
+        // (no statement runs for a payload the poll read)
+        if (p != null || column(row, "payload_bytes") == null) {
+            return p == null ? null : p.toString();
+        }
+        String sql = oversized(row) ? "SELECT SUBSTRING(payload, 1, " + KEPT_OF_OVERSIZED + ") FROM order_outbox WHERE id = ?"
+                : "SELECT payload FROM order_outbox WHERE id = ?";
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+            ps.setLong(1, ((Number) column(row, "id")).longValue());
+            try (java.sql.ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? rs.getString(1) : null;
+            }
+        }
+    }
+
+    /** The payload's size in bytes as the poll measured it (0 when it did not: a route of an older version). */
+    private static long size(Map<?, ?> row) {
+        return column(row, "payload_bytes") instanceof Number n ? n.longValue() : 0;
+    }
+
+    private boolean oversized(Map<?, ?> row) {
+        return size(row) > intake.maxDocumentBytes();
     }
 
     /** Deletes the rows in one batched statement: which of them this transaction took. */

@@ -21,6 +21,11 @@ public final class DocumentParser {
         this.maxBytes = maxBytes;
     }
 
+    /** The largest document taken, in UTF-8 bytes (ordersync.intake.max-document-bytes). */
+    public int maxBytes() {
+        return maxBytes;
+    }
+
     public OrderDocument parse(String payload) throws InvalidDocumentException {
         if (payload == null || payload.isBlank()) {
             throw new InvalidDocumentException("empty document");
