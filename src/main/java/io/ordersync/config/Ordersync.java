@@ -311,7 +311,7 @@ public final class Ordersync {
         var http = new io.ordersync.pretix.PretixHttp(ps, mapper, clock);
         var catalog = new io.ordersync.pretix.PretixCatalog(ps, http, mapper, clock);
         var source = new io.ordersync.pretix.PretixSource(ps, new io.ordersync.pretix.PretixStore(intake.dataSource(), ps.lease()), http, catalog,
-                intake, mapper, clock);
+                intake, mapper, clock, settings.pretixWebhookRateLimit, settings.pretixMaxWaitingFetches);
         Registry r = context.getRegistry();
         r.bind("ordersync.pretix.source", source);
         r.bind("ordersync.pretix.catalog", catalog);

@@ -77,6 +77,10 @@ public final class OrdersyncSettings {
         d.put("ordersync.pretix.token", "");
         // when set, pretix's webhook URL must carry ?secret=<it>
         d.put("ordersync.pretix.webhook-secret", "");
+        // without the secret: webhooks taken per second at most (more: 429, which pretix retries); 0: no limit
+        d.put("ordersync.pretix.webhook-rate-limit", "50");
+        // fetches waiting (not parked) beyond which a webhook is answered 503 (pretix retries it)
+        d.put("ordersync.pretix.max-waiting-fetches", "10000");
         d.put("ordersync.pretix.actions", io.ordersync.pretix.PretixActions.DEFAULT);
         // 0: no polling (webhooks only)
         d.put("ordersync.pretix.poll-interval-ms", "0");
@@ -146,6 +150,9 @@ public final class OrdersyncSettings {
     public final Duration presenceTtl;
     /** Largest order document accepted, in bytes. */
     public final int maxDocumentBytes;
+    /** ordersync.pretix.webhook-rate-limit (per second, 0: none) and ordersync.pretix.max-waiting-fetches. */
+    public final int pretixWebhookRateLimit;
+    public final int pretixMaxWaitingFetches;
     /** Longest Retry-After honoured by an in-process redelivery; longer waits go back to the queue. */
     public final Duration maxInProcessRetryAfter;
     /** Longest pause a target's Retry-After imposes on its provider; a longer one is cut to this. */
@@ -279,6 +286,14 @@ public final class OrdersyncSettings {
             throw new IllegalArgumentException("ordersync.queue.presence-ttl must be at least PT3S, not " + presenceTtl);
         }
         this.maxDocumentBytes = Integer.parseInt(get(props, "ordersync.intake.max-document-bytes"));
+        this.pretixWebhookRateLimit = Integer.parseInt(get(props, "ordersync.pretix.webhook-rate-limit"));
+        if (pretixWebhookRateLimit < 0) {
+            throw new IllegalArgumentException("ordersync.pretix.webhook-rate-limit must be 0 (no limit) or more, not " + pretixWebhookRateLimit);
+        }
+        this.pretixMaxWaitingFetches = Integer.parseInt(get(props, "ordersync.pretix.max-waiting-fetches"));
+        if (pretixMaxWaitingFetches < 1) {
+            throw new IllegalArgumentException("ordersync.pretix.max-waiting-fetches must be at least 1, not " + pretixMaxWaitingFetches);
+        }
         this.maxInProcessRetryAfter = Duration.parse(get(props, "ordersync.delivery.max-in-process-retry-after"));
         this.maxRetryAfter = Duration.parse(get(props, "ordersync.delivery.max-retry-after"));
         this.pretix = new io.ordersync.pretix.PretixSettings(get(props, "ordersync.pretix.url"), get(props, "ordersync.pretix.organizer"),

@@ -65,8 +65,33 @@ public final class PretixSource {
     private final ObjectMapper mapper;
     private final Clock clock;
 
+    /**
+     * The webhook without credentials (no ordersync.pretix.webhook-secret): posts taken per second
+     * (ordersync.pretix.webhook-rate-limit; null: no limit), and the refused ones kept as rejected events (60 an
+     * hour): a flood from anyone who can reach the URL costs bounded requests to pretix and bounded rows.
+     */
+    private final io.github.resilience4j.ratelimiter.RateLimiter anonymousRate;
+    private final io.github.resilience4j.ratelimiter.RateLimiter rejectedKept = io.github.resilience4j.ratelimiter.RateLimiter.of(
+            "pretix-webhook-rejected-kept", io.github.resilience4j.ratelimiter.RateLimiterConfig.custom().limitForPeriod(REJECTED_KEPT_PER_HOUR)
+                    .limitRefreshPeriod(java.time.Duration.ofHours(1)).timeoutDuration(java.time.Duration.ZERO).build());
+    static final int REJECTED_KEPT_PER_HOUR = 60;
+    /** Fetches waiting (not parked) beyond which a webhook is answered 503: pretix retries it (5 s, 30 s, 1 min, …). */
+    private final int maxWaitingFetches;
+    /** The count of waiting fetches, read at most once a second (a flood must not cost a count per post). */
+    private volatile long waitingFetches;
+    private volatile long waitingReadAt = Long.MIN_VALUE;
+
     public PretixSource(PretixSettings settings, PretixStore store, PretixHttp http, PretixCatalog catalog, IntakeService intake,
                         ObjectMapper mapper, Clock clock) {
+        this(settings, store, http, catalog, intake, mapper, clock, 0, Integer.MAX_VALUE);
+    }
+
+    public PretixSource(PretixSettings settings, PretixStore store, PretixHttp http, PretixCatalog catalog, IntakeService intake,
+                        ObjectMapper mapper, Clock clock, int webhookRateLimit, int maxWaitingFetches) {
+        this.anonymousRate = webhookRateLimit <= 0 ? null : io.github.resilience4j.ratelimiter.RateLimiter.of("pretix-webhook",
+                io.github.resilience4j.ratelimiter.RateLimiterConfig.custom().limitForPeriod(webhookRateLimit)
+                        .limitRefreshPeriod(java.time.Duration.ofSeconds(1)).timeoutDuration(java.time.Duration.ZERO).build());
+        this.maxWaitingFetches = maxWaitingFetches;
         this.settings = settings;
         this.store = store;
         this.http = http;
@@ -96,6 +121,13 @@ public final class PretixSource {
     public void webhook(Exchange exchange) throws Exception {
         if (!settings.enabled()) {
             reply(exchange, 404, Map.of("error", "the pretix source is not configured: set ordersync.pretix.url and ordersync.pretix.organizer"));
+            return;
+        }
+        if (settings.webhookSecret().isEmpty() && anonymousRate != null && !anonymousRate.acquirePermission()) {
+            // pretix retries any answer over 299 but a 410 (5 s, 30 s, 1 min, 5 min, … for three days)
+            LOG.warn("pretix webhook refused: over ordersync.pretix.webhook-rate-limit (set ordersync.pretix.webhook-secret)");
+            reply(exchange, 429, Map.of("error", "too many webhooks without ordersync.pretix.webhook-secret; pretix sends this one again later"));
+            exchange.getMessage().setHeader("Retry-After", "5");
             return;
         }
         if (!settings.webhookSecret().isEmpty() && !java.security.MessageDigest.isEqual(
@@ -145,7 +177,7 @@ public final class PretixSource {
         }
         var type = settings.actions().typeOf(action);
         if (type.isEmpty()) {
-            LOG.info("pretix webhook {} for {}/{} ignored: action '{}' triggers nothing (ordersync.pretix.actions)",
+            LOG.debug("pretix webhook {} for {}/{} ignored: action '{}' triggers nothing (ordersync.pretix.actions)",
                     printable(id.asText()), event, printable(code), printable(action));
             reply(exchange, 200, Map.of("ignored", "action '" + printable(action) + "' triggers nothing (ordersync.pretix.actions)"));
             return;
@@ -156,6 +188,12 @@ public final class PretixSource {
         }
         if (!(id.isIntegralNumber() || id.isTextual()) || !NOTIFICATION_ID.matcher(id.asText()).matches()) {
             rejectWebhook(exchange, body, "notification_id must be pretix's number");
+            return;
+        }
+        if (waitingFetches() >= maxWaitingFetches) {
+            LOG.warn("pretix webhook refused: {} fetches wait already (ordersync.pretix.max-waiting-fetches)", waitingFetches);
+            reply(exchange, 503, Map.of("error", "too many fetches waiting; pretix sends this webhook again later"));
+            exchange.getMessage().setHeader("Retry-After", "30");
             return;
         }
         Instant now = clock.instant();
@@ -182,10 +220,26 @@ public final class PretixSource {
     }
 
     private void rejectWebhook(Exchange exchange, String body, String reason, String answer) throws Exception {
-        // the trace keeps the start of the body: a flood of large bodies must not fill the database
-        intake.reject("pretix-webhook", body.length() > 2000 ? body.substring(0, 2000) + "…" : body, reason);
-        LOG.warn("pretix webhook refused: {}", reason);
+        // the trace keeps the start of the body, and without the secret only 60 posts an hour: a flood of large
+        // bodies must not fill the database
+        if (!settings.webhookSecret().isEmpty() || rejectedKept.acquirePermission()) {
+            intake.reject("pretix-webhook", body.length() > 2000 ? body.substring(0, 2000) + "…" : body, reason);
+            LOG.warn("pretix webhook refused: {}", reason);
+        } else {
+            LOG.warn("pretix webhook refused (not kept as a rejected event: over {} an hour without ordersync.pretix.webhook-secret): {}",
+                    REJECTED_KEPT_PER_HOUR, reason);
+        }
         reply(exchange, 400, Map.of("error", answer));
+    }
+
+    /** Fetches waiting now (parked ones not counted), read again when the last read is a second old. */
+    private long waitingFetches() {
+        long mono = System.nanoTime();
+        if (waitingReadAt == Long.MIN_VALUE || mono - waitingReadAt >= 1_000_000_000L) {
+            waitingFetches = store.waitingFetches();
+            waitingReadAt = mono;
+        }
+        return waitingFetches;
     }
 
     private static String printable(String s) {

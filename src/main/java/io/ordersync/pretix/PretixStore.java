@@ -159,6 +159,17 @@ public final class PretixStore {
         });
     }
 
+    /** Fetches not parked: waiting, or under way. */
+    long waitingFetches() {
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM pretix_fetch WHERE parked IS NULL");
+                 ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        });
+    }
+
     /** Parked fetches due again now (after the token or the order was fixed); returns how many. */
     int retryParked(Instant now) {
         return Tx.runDurable(ds, c -> {
