@@ -181,7 +181,9 @@ public final class OutboxIntakeProcessor implements Processor {
     /** One row in its own transaction; a row that breaks intake unexpectedly is moved to the rejected events. */
     private String acceptAlone(Map<?, ?> row) {
         long id = ((Number) column(row, "id")).longValue();
-        String payload = Tx.run(intake.dataSource(), c -> payload(c, row));
+        // a payload the poll did not read is read first, outside the transaction (the error path below keeps it)
+        String payload = column(row, "payload") != null ? column(row, "payload").toString()
+                : Tx.run(intake.dataSource(), c -> payload(c, row));
         String source = "outbox #" + id;
         try {
             // the row's delete and its enqueue are one transaction in the database that holds the outbox: after
@@ -233,7 +235,6 @@ public final class OutboxIntakeProcessor implements Processor {
      */
     private String payload(Connection c, Map<?, ?> row) throws SQLException {
         Object p = column(row, "payload");
-        // (no statement runs for a payload the poll read)
         if (p != null || column(row, "payload_bytes") == null) {
             return p == null ? null : p.toString();
         }
