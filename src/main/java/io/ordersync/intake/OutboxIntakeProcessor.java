@@ -182,8 +182,14 @@ public final class OutboxIntakeProcessor implements Processor {
     private String acceptAlone(Map<?, ?> row) {
         long id = ((Number) column(row, "id")).longValue();
         // a payload the poll did not read is read first, outside the transaction (the error path below keeps it)
-        String payload = column(row, "payload") != null ? column(row, "payload").toString()
-                : Tx.run(intake.dataSource(), c -> payload(c, row));
+        String payload;
+        try {
+            payload = column(row, "payload") != null && !oversized(row) ? column(row, "payload").toString()
+                    : Tx.run(intake.dataSource(), c -> payload(c, row));
+        } catch (RuntimeException e) {
+            pauseAfterFailure(); // the row is read again at the next poll, not at once
+            throw e;
+        }
         String source = "outbox #" + id;
         try {
             // the row's delete and its enqueue are one transaction in the database that holds the outbox: after
@@ -236,16 +242,26 @@ public final class OutboxIntakeProcessor implements Processor {
     private String payload(Connection c, Map<?, ?> row) throws SQLException {
         Object p = column(row, "payload");
         if (p != null || column(row, "payload_bytes") == null) {
-            return p == null ? null : p.toString();
+            // read by the poll (up to 64 KiB): over a lower document limit, cut as one read here would be
+            return p == null ? null : oversized(row) ? kept(p.toString()) : p.toString();
         }
         String sql = oversized(row) ? "SELECT SUBSTRING(payload, 1, " + KEPT_OF_OVERSIZED + ") FROM order_outbox WHERE id = ?"
                 : "SELECT payload FROM order_outbox WHERE id = ?";
         try (PreparedStatement ps = c.prepareStatement(sql)) {
             ps.setLong(1, ((Number) column(row, "id")).longValue());
             try (java.sql.ResultSet rs = ps.executeQuery()) {
-                return rs.next() ? rs.getString(1) : null;
+                return !rs.next() ? null : oversized(row) ? kept(rs.getString(1)) : rs.getString(1);
             }
         }
+    }
+
+    /**
+     * The first {@value #KEPT_OF_OVERSIZED} characters, not ending in half a surrogate pair (H2's SUBSTRING counts
+     * UTF-16 units, PostgreSQL's whole characters).
+     */
+    static String kept(String s) {
+        String cut = s.length() > KEPT_OF_OVERSIZED ? s.substring(0, KEPT_OF_OVERSIZED) : s;
+        return !cut.isEmpty() && Character.isHighSurrogate(cut.charAt(cut.length() - 1)) ? cut.substring(0, cut.length() - 1) : cut;
     }
 
     /** The payload's size in bytes as the poll measured it (0 when it did not: a route of an older version). */

@@ -77,9 +77,12 @@ public final class PretixSource {
     static final int REJECTED_KEPT_PER_HOUR = 60;
     /** Fetches waiting (not parked) beyond which a webhook is answered 503: pretix retries it (5 s, 30 s, 1 min, …). */
     private final int maxWaitingFetches;
-    /** The count of waiting fetches, read at most once a second (a flood must not cost a count per post). */
+    /**
+     * The count of waiting fetches, read at most once a second by one post at a time (a flood must not cost a
+     * count per post, nor hold a connection each while one runs): the others use the last count.
+     */
     private volatile long waitingFetches;
-    private volatile long waitingReadAt = Long.MIN_VALUE;
+    private final java.util.concurrent.atomic.AtomicLong waitingReadAt = new java.util.concurrent.atomic.AtomicLong(System.nanoTime() - 2_000_000_000L);
 
     public PretixSource(PretixSettings settings, PretixStore store, PretixHttp http, PretixCatalog catalog, IntakeService intake,
                         ObjectMapper mapper, Clock clock) {
@@ -123,6 +126,7 @@ public final class PretixSource {
             reply(exchange, 404, Map.of("error", "the pretix source is not configured: set ordersync.pretix.url and ordersync.pretix.organizer"));
             return;
         }
+        // without the secret, a post beyond the rate is refused before it is read
         if (settings.webhookSecret().isEmpty() && anonymousRate != null && !anonymousRate.acquirePermission()) {
             // pretix retries any answer over 299 but a 410 (5 s, 30 s, 1 min, 5 min, … for three days)
             LOG.warn("pretix webhook refused: over ordersync.pretix.webhook-rate-limit (set ordersync.pretix.webhook-secret)");
@@ -235,9 +239,10 @@ public final class PretixSource {
     /** Fetches waiting now (parked ones not counted), read again when the last read is a second old. */
     private long waitingFetches() {
         long mono = System.nanoTime();
-        if (waitingReadAt == Long.MIN_VALUE || mono - waitingReadAt >= 1_000_000_000L) {
-            waitingFetches = store.waitingFetches();
-            waitingReadAt = mono;
+        long last = waitingReadAt.get();
+        if (mono - last >= 1_000_000_000L && waitingReadAt.compareAndSet(last, mono)) {
+            // counted up to the cap only: a flood's parked rows (kept for days) are not scanned
+            waitingFetches = store.waitingFetches(maxWaitingFetches);
         }
         return waitingFetches;
     }

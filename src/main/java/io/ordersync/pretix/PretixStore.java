@@ -159,13 +159,16 @@ public final class PretixStore {
         });
     }
 
-    /** Fetches not parked: waiting, or under way. */
-    long waitingFetches() {
+    /** Fetches not parked (waiting, or under way), counted up to {@code most} (index pretix_fetch_parked, V25). */
+    long waitingFetches(int most) {
         return Tx.run(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM pretix_fetch WHERE parked IS NULL");
-                 ResultSet rs = ps.executeQuery()) {
-                rs.next();
-                return rs.getLong(1);
+            try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM (SELECT 1 FROM pretix_fetch WHERE parked IS NULL "
+                    + "FETCH FIRST ? ROWS ONLY) w")) {
+                ps.setInt(1, most);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    return rs.getLong(1);
+                }
             }
         });
     }
@@ -326,8 +329,9 @@ public final class PretixStore {
             if (row == null) {
                 return null;
             }
+            // and still running: a cancel that committed since the SELECT leaves the import alone
             try (PreparedStatement ps = c.prepareStatement("UPDATE pretix_import SET lease_until = ? WHERE id = ? "
-                    + "AND (lease_until IS NULL OR lease_until <= ?)")) {
+                    + "AND (lease_until IS NULL OR lease_until <= ?) AND state = 'running'")) {
                 ps.setObject(1, ts(now.plus(lease)));
                 ps.setLong(2, (Long) row[0]);
                 ps.setObject(3, ts(now));
