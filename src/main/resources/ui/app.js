@@ -359,6 +359,9 @@ async function editor(main, id) {
       <pre>${esc(c.diff)}</pre></details></li>`).join('')}</ul>` : '<p class="muted" data-testid="ed-history">No saves through the editor yet.</p>'}`;
   const text = $('#ed-text');
   text.value = file.text;
+  // a textarea holds LF line ends only: a file with CRLF ones gets them back on save, so that a save changes the
+  // lines edited and not every line of the file (and the history shows the edit)
+  const crlf = /\r\n/.test(file.text);
   const groups = {order: 'Order', position: 'Position (ticket)', event: 'Event', event_or_date: 'Event or date'};
   const fieldOptions = (current) => {
     const known = new Set(fields.fields.map((f) => f.name));
@@ -475,7 +478,8 @@ async function editor(main, id) {
     } catch (e) { toast('Error: ' + e.message); }
   };
   $('#ed-save').onclick = async () => {
-    const r = await sendText('PUT', `/api/providers/${encodeURIComponent(id)}/file`, text.value, {'X-Ordersync-Base': version});
+    const r = await sendText('PUT', `/api/providers/${encodeURIComponent(id)}/file`,
+      crlf ? text.value.replace(/\r?\n/g, '\r\n') : text.value, {'X-Ordersync-Base': version});
     if (r.status === 200) {
       version = r.data.version;
       toast(r.data.saved ? 'Saved: the provider reloads it within seconds' : 'Nothing changed');

@@ -79,6 +79,10 @@ class RejectedResubmitRaceTest extends AppTestSupport {
     void anEraseOfTheBuyerDuringAResubmitErasesWhatTheResubmitTookIn(String db) throws Exception {
         startWithCrm(5, "1h", databaseSettings(db));
         long id = rejectedNewerVersionOfAbc12();
+        // nothing is claimed meanwhile: a sync of the resubmitted order under way makes the erase a 409 (try again),
+        // which is right, and not this test's case (it failed once in CI so)
+        app.context().getRouteController().stopRoute("dispatch");
+        app.context().getRouteController().stopRoute("dispatch-wake");
         String email = fixture("order-abc12").path("order").path("email").asText();
         CompletableFuture<HttpResponse<String>> resubmit;
         CompletableFuture<HttpResponse<String>> erase;

@@ -142,6 +142,10 @@ public final class MappingEditor {
         } catch (java.nio.file.NoSuchFileException gone) {
             throw new UnreadableFile(f.getFileName() + " is gone from the mappings directory (its provider runs on for the "
                     + "removal grace, then is removed); put it back on disk to edit it");
+        } catch (java.nio.file.AccessDeniedException denied) {
+            throw new UnreadableFile(f.getFileName() + ": " + ProviderRegistry.PERMISSION_DENIED + "; fix it on disk");
+        } catch (java.io.IOException failed) {
+            throw new UnreadableFile(f.getFileName() + ": cannot be read: " + failed.getMessage() + "; fix it on disk");
         }
         if (read.problem() != null) {
             throw new UnreadableFile(f.getFileName() + ": " + read.problem() + "; fix it on disk");

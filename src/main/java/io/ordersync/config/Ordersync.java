@@ -622,6 +622,19 @@ public final class Ordersync {
             // routes are built, so that one without its file does not take those rows for a removed provider's
             dispatcher.announce();
             createProviderRoutes();
+            // the syncs parked as a configuration error (a broken file, a mapping that failed at run time) are due
+            // again once a new good version runs: the fix is what they waited for (MAPPINGS.md)
+            List<String> good = new java.util.ArrayList<>(changes.added());
+            good.addAll(changes.changed());
+            for (String id : good) {
+                if (providers.active().stream().noneMatch(p -> p.identifier().equals(id))) {
+                    continue; // its route did not start: the rows stay parked
+                }
+                int due = queue.retryParked(id, io.ordersync.queue.FailureMode.CONFIG.code(), clock.instant());
+                if (due > 0) {
+                    LOG.info("Provider {}: {} syncs parked for a configuration error are due again with the new version", id, due);
+                }
+            }
         }
     }
 

@@ -258,23 +258,43 @@ public final class ProviderRegistry {
             try {
                 ProviderLoader.FileRead read = ProviderLoader.readFile(f, MAX_FILE_BYTES);
                 if (read.problem() != null) {
-                    byte[] why = (read.problem() + "\0" + Files.getLastModifiedTime(f).toMillis()).getBytes(StandardCharsets.UTF_8);
-                    byte[] held = Arrays.copyOf(UNREAD_MARK, UNREAD_MARK.length + why.length);
-                    System.arraycopy(why, 0, held, UNREAD_MARK.length, why.length);
-                    out.put(f, held);
+                    out.put(f, unread(read.problem(), Files.getLastModifiedTime(f).toMillis()));
                     continue;
                 }
                 out.put(f, read.bytes());
-            } catch (IOException e) {
-                // being written right now: take it at the next check
+            } catch (java.nio.file.NoSuchFileException e) {
+                // replaced right now (an editor's rename): take it at the next check
                 byte[] previous = contents.get(f);
                 if (previous != null) {
                     out.put(f, previous);
                 }
+            } catch (IOException e) {
+                // cannot be read (its permissions, an I/O error): a file with an error, said in the API and the log,
+                // as one too large is; before, it was skipped without a word (a review), and after a restart its
+                // provider was gone and its queued rows dropped
+                String problem = e instanceof java.nio.file.AccessDeniedException ? PERMISSION_DENIED : "cannot be read: " + e.getMessage();
+                long modified;
+                try {
+                    modified = Files.getLastModifiedTime(f).toMillis();
+                } catch (IOException unknown) {
+                    modified = 0;
+                }
+                out.put(f, unread(problem, modified));
             }
         }
         return out;
     }
+
+    /** What a file not read is held as: {@link #UNREAD_MARK}, the reason, and its time (a change is seen as one). */
+    private static byte[] unread(String problem, long modified) {
+        byte[] why = (problem + "\0" + modified).getBytes(StandardCharsets.UTF_8);
+        byte[] held = Arrays.copyOf(UNREAD_MARK, UNREAD_MARK.length + why.length);
+        System.arraycopy(why, 0, held, UNREAD_MARK.length, why.length);
+        return held;
+    }
+
+    /** The error of a mapping file ordersync may not read. */
+    public static final String PERMISSION_DENIED = "cannot be read: permission denied (ordersync's user needs read access)";
 
     private static String idOf(Path file) {
         return ProviderLoader.idOf(file.getFileName().toString());
@@ -373,6 +393,11 @@ public final class ProviderRegistry {
                 continue; // broken here, running elsewhere: queued below as the instance that runs it says
             }
             ProviderConfig broken = p == null ? e.getValue().latest().config() : null;
+            if (broken != null && broken.identifier() != null && !broken.identifier().isBlank() && !e.getKey().equals(broken.identifier())) {
+                // a copy of another provider's file (crm-old.yaml, "crm copy.yaml" with identifier crm): not a
+                // provider waiting for its fix, so no order is queued (and parked) for it
+                continue;
+            }
             java.util.Collection<String> triggers = p != null ? p.triggers() : broken != null ? broken.triggers() : null;
             if (triggers == null || (p != null && !Filters.orderMatches(p.filter(), doc))) {
                 continue;

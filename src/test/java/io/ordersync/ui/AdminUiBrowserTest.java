@@ -276,6 +276,34 @@ class AdminUiBrowserTest extends AppTestSupport {
                 .satisfies(r -> assertThat(r.get("actor")).isEqualTo("UI session of admin"));
     }
 
+    /**
+     * A file with CRLF line ends (written on Windows) keeps them when saved from the editor: a textarea holds LF
+     * only, and the save rewrote every line of the file, so that the history's diff showed the whole file (a review).
+     */
+    @Test
+    void aSaveKeepsTheFilesCrlfLineEnds() throws Exception {
+        startWithCrm(5, "1h", Map.of("ordersync.admin.username", "admin", "ordersync.admin.password", "s3cure-pw"));
+        Path crm = mappings.resolve("crm.yaml");
+        String crlf = Files.readString(crm).replace("\r\n", "\n").replace("\n", "\r\n");
+        Files.writeString(crm, crlf);
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.get("/api/providers/crm/edit").body().contains("\\r\\n"));
+        logIn();
+        browser.get(app.url("/ui/#/mappings"));
+        byTestId("mapping-crm");
+        click("edit-crm");
+        waitForText("ed-state", "valid");
+        WebElement text = byTestId("ed-text");
+        String edited = crlf.replace("\r\n", "\n").replace("remote: first_name, mode: if_empty", "remote: given_name, mode: if_empty");
+        ((org.openqa.selenium.JavascriptExecutor) browser).executeScript(
+                "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'));", text, edited);
+        waitForText("ed-state", "valid");
+        click("ed-save");
+        await().atMost(Duration.ofSeconds(10)).until(() -> Files.readString(crm).contains("remote: given_name"));
+        assertThat(Files.readString(crm)).isEqualTo(crlf.replace("remote: first_name, mode: if_empty", "remote: given_name, mode: if_empty"));
+        String diff = JSON.readTree(app.get("/api/providers/crm/history").body()).path("changes").path(0).path("diff").asText();
+        assertThat(diff.lines().filter(l -> l.startsWith("-") && !l.startsWith("---")).count()).as(diff).isEqualTo(1);
+    }
+
     /** A retrying row reads "attempt 1 of 5" on the order page and in its log; the dashboard shows the pause. */
     @Test
     void theAttemptCountReadsTheSameEverywhereAndAPauseIsShown() throws Exception {
