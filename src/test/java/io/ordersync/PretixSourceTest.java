@@ -469,6 +469,34 @@ class PretixSourceTest extends AppTestSupport {
         }
     }
 
+    /**
+     * An order erased while its fetch waits for pretix's answer (found by a review): the erase deletes the pending
+     * fetch, and the fetch, when pretix answers, must not store the order again. Before, it did (the order was new
+     * to ordersync by then) and synced it to the CRM once more.
+     */
+    @Test
+    void anOrderErasedWhileItIsFetchedIsNotStoredAgain() throws Exception {
+        startWithPretix(Map.of());
+        assertThat(webhook(7001, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.placed").statusCode()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("contacts").size() == 1);
+        awaitQueueEmpty();
+        long writes = target.writes().size();
+        pretix.slow(3000);
+        assertThat(webhook(7002, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.order.paid").statusCode()).isEqualTo(200);
+        // the fetch timer (every 200 ms) has claimed the row and waits for pretix's answer (3 s)
+        Thread.sleep(1_000);
+        HttpResponse<String> erased = app.delete("/api/orders/democon/ABC12");
+        assertThat(erased.statusCode()).as(erased.body()).isEqualTo(200);
+        assertThat(erased.body()).contains("\"pretix_fetch\":1");
+        // pretix answers after 3 s; then nothing of the order is stored, queued or sent
+        Thread.sleep(4_000);
+        pretix.slow(0);
+        assertThat(app.count("SELECT COUNT(*) FROM pretix_fetch")).isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'ABC12'")).as("erased stays erased").isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).isZero();
+        assertThat(target.writes()).hasSize((int) writes);
+    }
+
     /** Many webhooks for one order at once (pretix retrying, several actions): every one answered, one sync of the state. */
     @Test
     void concurrentWebhooksForOneOrderSyncItOnce() throws Exception {

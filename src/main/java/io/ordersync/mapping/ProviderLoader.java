@@ -555,8 +555,20 @@ public final class ProviderLoader {
             errors.add(at, "'" + org.apache.camel.util.URISupport.sanitizeUri(uri) + "' is one of ordersync's own routes");
         } else if (uri.contains("#ordersync.") || uri.contains("#bean:ordersync.")) {
             errors.add(at, "ordersync's own beans (#ordersync.…) are not for destinations: configure a bean of your own");
+        } else if (uri.contains("#type:") || uri.contains("#class:") || uri.contains("#valueAs(") || uri.contains("#bean:type:")) {
+            // by type Camel may take ordersync's own bean (its only DataSource); by class it runs a constructor
+            errors.add(at, "a destination names its beans by name (#myBean), not by type or class (#type:, #class:): by type "
+                    + "it may get one of ordersync's own, by class it runs code");
+        } else if (DATABASE_SCHEMES.contains(scheme) && !uri.matches("(?s).*[?&]dataSource=#[^&#]+.*")) {
+            // found by a review: camel-sql autowires its dataSource, and ordersync's is the only DataSource there is
+            errors.add(at, "give the database by name (?dataSource=#yourDataSource, a bean of your own): without it Camel "
+                    + "takes the only DataSource it finds, which is ordersync's own database");
         }
     }
+
+    /** Components that take a DataSource, which Camel autowires when the URI names none. */
+    private static final Set<String> DATABASE_SCHEMES = Set.of("sql", "sql-stored", "jdbc", "spring-jdbc", "elsql", "mybatis",
+            "mybatis-bean", "jpa");
 
     /** Where objects of a route, endpoint or java provider go; checks that only its own kind's section is set. */
     private Provider.Destination destination(Errors errors, Provider.Kind kind, ProviderConfig c) {

@@ -415,7 +415,11 @@ public final class PretixSource {
                 accepted++;
             }
             switch (w.kind) {
-                case FETCH -> store.fetchDone(c, w.rowId, w.version);
+                case FETCH -> {
+                    if (!store.fetchDone(c, w.rowId, w.version)) {
+                        throw new FetchGone(w); // rolled back: an erased order is not stored again
+                    }
+                }
                 case POLL -> {
                     if (w.nextUrl == null) {
                         store.saveCursor(c, w.event, w.pageGenerated != null ? w.pageGenerated : newest(w, now), now);
@@ -452,6 +456,18 @@ public final class PretixSource {
         }
     }
 
+    /**
+     * The fetch's row was deleted while pretix answered: the order was erased (DELETE /api/orders/…), or the
+     * instance that took the fetch up after this one's lease ran out stored it. What was read is not stored (found by
+     * a review: an erase during a fetch brought the order back, and it was synced again).
+     */
+    static final class FetchGone extends RuntimeException {
+        FetchGone(PretixWork w) {
+            super(w + ": its fetch was deleted meanwhile (the order erased, or stored by another instance); what was read "
+                    + "is not stored", null, false, false);
+        }
+    }
+
     /** The import was canceled (or is gone) while this instance read a page: that page is not stored, the import ends. */
     static final class ImportEnded extends RuntimeException {
         ImportEnded(PretixWork w, String state) {
@@ -475,7 +491,7 @@ public final class PretixSource {
     public void failed(Exchange exchange) {
         PretixWork w = work(exchange);
         Exception caught = exchange.getProperty(ExchangePropertyKey.EXCEPTION_CAUGHT, Exception.class);
-        if (caught instanceof ImportTakenOver || caught instanceof ImportEnded) {
+        if (caught instanceof ImportTakenOver || caught instanceof ImportEnded || caught instanceof FetchGone) {
             // not a failure of pretix or of the import: the instance that holds it now goes on, this one lets go
             LOG.info("{}", caught.getMessage());
             return;

@@ -115,12 +115,24 @@ public final class PretixStore {
         });
     }
 
-    /** The fetch is done (in the transaction that accepted its document): gone, unless a newer trigger came meanwhile. */
-    void fetchDone(Connection c, long id, int version) throws SQLException {
+    /**
+     * The fetch is done (in the transaction that accepted its document): gone, unless a newer trigger came meanwhile.
+     * False when its row is gone already: the order was erased while it was fetched (or the instance that took the
+     * fetch up after this one's lease ran out stored it), and what this fetch read must not be stored.
+     */
+    boolean fetchDone(Connection c, long id, int version) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("DELETE FROM pretix_fetch WHERE id = ? AND version = ?")) {
             ps.setLong(1, id);
             ps.setInt(2, version);
-            ps.executeUpdate();
+            if (ps.executeUpdate() == 1) {
+                return true;
+            }
+        }
+        try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM pretix_fetch WHERE id = ?")) {
+            ps.setLong(1, id);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next();
+            }
         }
     }
 

@@ -123,7 +123,7 @@ class ProviderLoaderTest {
             assertThat(route.provider()).as(uri).isNull();
         }
         // none, or reading the body or a header (camel-sql's :#${body}) is fine
-        for (String uri : new String[]{"file:/tmp/out?fileName=orders.json", "sql:INSERT INTO t VALUES (:#${body}, :#${header.OrderCode})",
+        for (String uri : new String[]{"file:/tmp/out?fileName=orders.json", "sql:INSERT INTO t VALUES (:#${body}, :#${header.OrderCode})?dataSource=#crmCopy",
                 "file:/tmp/out?fileName=${headers.Name}.json", "jms:queue:${header[Queue]}"}) {
             assertThat(load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
                     .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"" + uri + "\"}")).messages()).as(uri).isEmpty();
