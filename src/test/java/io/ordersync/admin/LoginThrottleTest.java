@@ -65,4 +65,22 @@ class LoginThrottleTest {
         assertThat(t.locked(now, guesser)).as("the guesser is locked after 30 failures").isNotNull();
         assertThat(t.keys()).isLessThanOrEqualTo(LoginThrottle.MAX_KEYS + 1);
     }
+
+    /** The lock grows with each failure and stops at 15 minutes (SECURITY.md): 30 failures do not lock for 2^30 s. */
+    @Test
+    void theLockGrowsAndStopsAtFifteenMinutes() {
+        LoginThrottle t = new LoginThrottle();
+        java.time.Instant now = java.time.Instant.parse("2026-12-07T10:00:00Z");
+        java.time.Duration previous = java.time.Duration.ZERO;
+        for (int i = 1; i <= 30; i++) {
+            t.failed(now, "user:admin");
+            java.time.Duration lock = t.locked(now, "user:admin");
+            if (lock != null) {
+                assertThat(lock).as("failure %d", i).isGreaterThanOrEqualTo(previous).isLessThanOrEqualTo(LoginThrottle.MAX_LOCK);
+                previous = lock;
+            }
+        }
+        assertThat(previous).isEqualTo(java.time.Duration.ofMinutes(15));
+        assertThat(t.locked(now.plus(java.time.Duration.ofMinutes(15)).plusSeconds(1), "user:admin")).as("over after 15 min").isNull();
+    }
 }

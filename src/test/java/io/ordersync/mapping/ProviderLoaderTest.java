@@ -68,6 +68,16 @@ class ProviderLoaderTest {
                   - {source: invoice_address_name_given_name, remote: FNAME}
             """;
 
+    /** A file without a retry block gets MAPPINGS.md's defaults: 5 attempts, 5 s, 5 min, 30 min, 2 h, then every 5 h. */
+    @Test
+    void withoutARetryBlockTheDefaultsOfMappingsMdHold() throws Exception {
+        Provider p = load("mailing-list", MAILING_LIST).provider();
+        assertThat(p.maxAttempts()).isEqualTo(5);
+        assertThat(java.util.stream.IntStream.rangeClosed(1, 7).mapToObj(p::backoffAfter).toList()).containsExactly(
+                java.time.Duration.ofSeconds(5), java.time.Duration.ofMinutes(5), java.time.Duration.ofMinutes(30),
+                java.time.Duration.ofHours(2), java.time.Duration.ofHours(5), java.time.Duration.ofHours(5), java.time.Duration.ofHours(5));
+    }
+
     @Test
     void aJavaProviderIsFoundByItsIdentifierAndNamesTheObjectsItSyncs() throws Exception {
         ProviderLoader.Loaded ok = load("mailing-list", MAILING_LIST);
