@@ -36,6 +36,35 @@ class InFlightLimitsTest extends AppTestSupport {
         assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'ABC12'")).isZero();
     }
 
+    /**
+     * A stop whose grace time (camel.main.shutdown-timeout, 10 s in the tests) runs out while two syncs wait for the
+     * target (15 s): those two are handed back due once their last request can no longer arrive, and the two rows
+     * claimed for the workers but never started are handed back due now; no attempt counted for any (README,
+     * RELIABILITY.md; no test held the claimed-but-not-started rows before).
+     */
+    @Test
+    void aStopHandsBackTheClaimedRowsNotStartedDueNow() throws Exception {
+        startWithCrm(5, "1h", 20_000, Map.of());
+        target.stallNext(200, "/contacts", 15_000);
+        for (int i = 0; i < 10; i++) {
+            String code = String.format("STP%02d", i);
+            app.post("/api/events", fixture("order-abc12").toString().replace("ABC12", code)
+                    .replace("\"email\":\"", "\"email\":\"" + code.toLowerCase() + "-"));
+        }
+        // two syncs wait for the target, two more rows are claimed for them (twice the concurrency)
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE slot = 'inflight'") == 4);
+        app.stop();
+        assertThat(app.countWhileStopped("SELECT COUNT(*) FROM sync_queue WHERE slot = 'inflight' OR claimed_by IS NOT NULL"))
+                .as("nothing left claimed").isZero();
+        assertThat(app.countWhileStopped("SELECT COUNT(*) FROM sync_queue")).isEqualTo(10);
+        assertThat(app.countWhileStopped("SELECT COUNT(*) FROM sync_queue WHERE failed_attempts > 0 OR need_manual_retry IS NOT NULL"))
+                .as("no attempt counted, nothing parked").isZero();
+        assertThat(app.countWhileStopped("SELECT COUNT(*) FROM sync_queue WHERE last_error LIKE '%grace time ran out while the sync was sending%' "
+                + "AND not_before > CURRENT_TIMESTAMP")).as("the two that were sending: due later").isEqualTo(2);
+        assertThat(app.countWhileStopped("SELECT COUNT(*) FROM sync_queue WHERE not_before <= CURRENT_TIMESTAMP"))
+                .as("the two claimed and never started, and the six never claimed: due now").isEqualTo(8);
+    }
+
     @Test
     void theDispatcherClaimsAtMostTwiceTheProvidersConcurrency() throws Exception {
         startWithCrm(5, "1h", 10_000, Map.of()); // the test CRM's concurrency: 2

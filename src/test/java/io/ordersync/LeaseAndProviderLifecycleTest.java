@@ -178,6 +178,34 @@ class LeaseAndProviderLifecycleTest extends AppTestSupport {
     }
 
     /**
+     * The harm of an unreadable file showed after a restart (an audit): its provider was unknown then, and its queued
+     * rows were dropped as a removed provider's. Now they park as a configuration error, and sync once the file can
+     * be read again.
+     */
+    @Test
+    void afterARestartWithAnUnreadableFileItsRowsParkAndSyncOnceItIsReadable() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(Path.of("/proc/self/mem")), "needs /proc (Linux)");
+        startWithCrm(5, "1h", Map.of());
+        app.context().getRouteController().stopRoute("dispatch");
+        app.context().getRouteController().stopRoute("dispatch-wake");
+        app.post("/api/events", fixture("order-abc12").toString());
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue WHERE slot = 'waiting'")).isEqualTo(1);
+        app.stop();
+        Path crm = mappings.resolve("crm.yaml");
+        Path good = tmp.resolve("crm-good.yaml");
+        Files.move(crm, good);
+        Files.createSymbolicLink(crm, Path.of("/proc/self/mem"));
+        app.start();
+        // a row is dropped or parked only once the instance trusts its view of the others (a presence lifetime)
+        await().atMost(Duration.ofSeconds(60)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'config'") == 1);
+        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'")).as("not dropped").isZero();
+        Files.delete(crm);
+        Files.move(good, crm);
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).hasSize(1);
+    }
+
+    /**
      * A copy of a provider's file under another name (crm-old.yaml, still saying identifier: crm; found by a review):
      * an error of that file, and no order queued for it. Before, its triggers queued every order crm took for it
      * as well, and each parked as a configuration error.

@@ -132,6 +132,11 @@ public final class OrdersyncApp implements AutoCloseable {
         return ((Number) query(sql, args).get(0).values().iterator().next()).longValue();
     }
 
+    /** The JDBC URL of this app's database (an H2 file), to read it while ordersync is stopped. */
+    public String dataSourceUrl() {
+        return properties.get("ordersync.db.url");
+    }
+
     /** A count read straight from the database files while ordersync is stopped. */
     public long countWhileStopped(String sql) throws Exception {
         try (Connection c = DriverManager.getConnection(properties.get("ordersync.db.url"), "sa", "");
