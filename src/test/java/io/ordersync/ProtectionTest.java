@@ -129,6 +129,30 @@ class ProtectionTest extends AppTestSupport {
         assertThat(JSON.readTree(app.get("/api/providers").body()).get(0).path("paused_until").isNull()).isTrue();
     }
 
+    /**
+     * An open circuit (open_for 120 s) and a target that works again: an operator's Retry now closes it, and the
+     * order goes at once instead of two minutes later (MAPPINGS.md, RELIABILITY.md; no test held it before: an audit).
+     */
+    @Test
+    void aManualRetryClosesAnOpenCircuit() throws Exception {
+        java.nio.file.Path file = Fixtures.mapping(mappings, "guarded", Map.of("max_attempts", "20", "backoff", "1s",
+                "response_timeout_ms", "2000", "rate_limit", "0", "breaker", "true"));
+        java.nio.file.Files.writeString(file, java.nio.file.Files.readString(file).replace("open_for: 2s", "open_for: 120s"));
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret",
+                "ordersync.redelivery.maximum", "0")).start();
+        target.failAlways(503);
+        postOrders(6);
+        await().atMost(Duration.ofSeconds(15)).until(() -> "open".equals(circuit()));
+        target.failAlways(0);
+        Thread.sleep(1_000);
+        assertThat(circuit()).as("still open: open_for is two minutes").isEqualTo("open");
+        Object id = app.query("SELECT id FROM sync_queue ORDER BY id FETCH FIRST 1 ROWS ONLY").get(0).get("id");
+        assertThat(app.post("/api/queue/" + id + "/retry", "").statusCode()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(15)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE id = " + id) == 0);
+        assertThat(circuit()).isEqualTo("closed");
+        assertThat(target.objects("contacts")).extracting(c -> c.path("email").asText()).contains("p0@example.org");
+    }
+
     /** Sync now (an operator's sync of the order) lifts a Retry-After pause as Retry now does (README's outcome table). */
     @Test
     void syncNowLiftsThePause() throws Exception {
