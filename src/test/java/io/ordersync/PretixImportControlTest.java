@@ -53,9 +53,7 @@ class PretixImportControlTest extends AppTestSupport {
         pretix = PretixTestServer.start();
         pretix.addOrders("democon", "P", orders - 1);
         Map<String, String> props = databaseSettings(db);
-        props.put("ordersync.pretix.url", pretix.url());
-        props.put("ordersync.pretix.organizer", PretixTestServer.ORGANIZER);
-        props.put("ordersync.pretix.token", PretixTestServer.TOKEN);
+        props.putAll(pretix.settings());
         props.put("ordersync.pretix.import-page-pause-ms", "0");
         startWithCrm(5, "5s, 5m", props);
     }
@@ -150,18 +148,10 @@ class PretixImportControlTest extends AppTestSupport {
         pretix.slow(300);
         HttpResponse<String> started = app.post("/api/sources/pretix/import", "{\"event\": \"democon\"}");
         assertThat(started.statusCode()).as(started.body()).isEqualTo(202);
-        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
-        System.setProperty("ordersync.admin.token", OrdersyncApp.ADMIN_TOKEN);
-        try {
-            int code = new io.ordersync.cli.Commands(new java.io.PrintStream(out, true), new java.io.PrintStream(err, true))
-                    .run(new String[]{"pretix-import", "--event", "democon", "--url", app.url("")});
-            assertThat(code).as(err.toString()).isZero();
-            assertThat(out.toString()).contains("import #1 of democon is running already; following it").contains("200 / 200 orders")
-                    .contains("import #1 done");
-        } finally {
-            System.clearProperty("ordersync.admin.token");
-        }
+        CommandRun run = command("pretix-import", "--event", "democon", "--url", app.url(""));
+        assertThat(run.code()).as(run.err()).isZero();
+        assertThat(run.out()).contains("import #1 of democon is running already; following it").contains("200 / 200 orders")
+                .contains("import #1 done");
         assertThat(app.count("SELECT COUNT(*) FROM pretix_import")).isEqualTo(1);
     }
 

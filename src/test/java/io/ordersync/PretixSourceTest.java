@@ -44,10 +44,7 @@ class PretixSourceTest extends AppTestSupport {
         if (pretix == null) {
             pretix = PretixTestServer.start();
         }
-        Map<String, String> props = new HashMap<>();
-        props.put("ordersync.pretix.url", pretix.url());
-        props.put("ordersync.pretix.organizer", PretixTestServer.ORGANIZER);
-        props.put("ordersync.pretix.token", PretixTestServer.TOKEN);
+        Map<String, String> props = pretix.settings();
         props.putAll(extra);
         return startWithCrm(5, "5s, 5m", props);
     }
@@ -450,23 +447,14 @@ class PretixSourceTest extends AppTestSupport {
         pretix = PretixTestServer.start();
         pretix.addOrders("democon", "C", 120);
         startWithPretix(Map.of("ordersync.pretix.import-page-pause-ms", "100"));
-        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
-        System.setProperty("ordersync.admin.token", OrdersyncApp.ADMIN_TOKEN);
-        try {
-            int code = new io.ordersync.cli.Commands(new java.io.PrintStream(out, true), new java.io.PrintStream(err, true))
-                    .run(new String[]{"pretix-import", "--event", "democon", "--url", app.url("")});
-            assertThat(code).as(err.toString()).isZero();
-            assertThat(out.toString()).contains("import #1 of democon started").contains("121 / 121 orders").contains("import #1 done");
-            assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isEqualTo(121);
-            // a slug pretix cannot have: refused by ordersync with the reason, exit 1
-            code = new io.ordersync.cli.Commands(new java.io.PrintStream(out, true), new java.io.PrintStream(err, true))
-                    .run(new String[]{"pretix-import", "--event", "../x", "--url", app.url("")});
-            assertThat(code).isEqualTo(1);
-            assertThat(err.toString()).contains("give the event");
-        } finally {
-            System.clearProperty("ordersync.admin.token");
-        }
+        CommandRun run = command("pretix-import", "--event", "democon", "--url", app.url(""));
+        assertThat(run.code()).as(run.err()).isZero();
+        assertThat(run.out()).contains("import #1 of democon started").contains("121 / 121 orders").contains("import #1 done");
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isEqualTo(121);
+        // a slug pretix cannot have: refused by ordersync with the reason, exit 1
+        CommandRun refused = command("pretix-import", "--event", "../x", "--url", app.url(""));
+        assertThat(refused.code()).isEqualTo(1);
+        assertThat(refused.err()).contains("give the event");
     }
 
     /**

@@ -11,7 +11,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -38,10 +37,7 @@ class PretixWebhookFloodTest extends AppTestSupport {
 
     private void start(Map<String, String> extra) throws Exception {
         pretix = PretixTestServer.start();
-        Map<String, String> props = new HashMap<>();
-        props.put("ordersync.pretix.url", pretix.url());
-        props.put("ordersync.pretix.organizer", PretixTestServer.ORGANIZER);
-        props.put("ordersync.pretix.token", PretixTestServer.TOKEN);
+        Map<String, String> props = pretix.settings();
         props.putAll(extra);
         startWithCrm(5, "5s, 5m", props);
     }

@@ -109,6 +109,24 @@ public abstract class AppTestSupport {
                 "SELECT (SELECT COUNT(*) FROM sync_queue) + (SELECT COUNT(*) FROM order_outbox)") == 0);
     }
 
+    /** What a run of the command line printed, and its exit code. */
+    protected record CommandRun(int code, String out, String err) {
+    }
+
+    /** Runs the command line ({@code io.ordersync.cli.Commands}) in this JVM with the app's admin token. */
+    protected static CommandRun command(String... args) throws Exception {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        System.setProperty("ordersync.admin.token", OrdersyncApp.ADMIN_TOKEN);
+        try {
+            int code = new io.ordersync.cli.Commands(new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8),
+                    new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8)).run(args);
+            return new CommandRun(code, out.toString(java.nio.charset.StandardCharsets.UTF_8), err.toString(java.nio.charset.StandardCharsets.UTF_8));
+        } finally {
+            System.clearProperty("ordersync.admin.token");
+        }
+    }
+
     /** An HTTP call to the app, as {@link #async} runs it. */
     protected interface HttpCall {
         java.net.http.HttpResponse<String> run() throws Exception;

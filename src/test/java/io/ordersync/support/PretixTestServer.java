@@ -90,6 +90,15 @@ public final class PretixTestServer implements AutoCloseable {
         return p;
     }
 
+    /** ordersync's settings for this server (url, organizer, token), in a map the caller may add to. */
+    public java.util.Map<String, String> settings() {
+        java.util.Map<String, String> props = new java.util.HashMap<>();
+        props.put("ordersync.pretix.url", url());
+        props.put("ordersync.pretix.organizer", ORGANIZER);
+        props.put("ordersync.pretix.token", TOKEN);
+        return props;
+    }
+
     public String url() {
         return "http://127.0.0.1:" + port;
     }
