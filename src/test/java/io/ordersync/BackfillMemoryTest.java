@@ -1,15 +1,11 @@
 package io.ordersync;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.ordersync.support.FakeTarget;
+import io.ordersync.support.CrmProcessTestSupport;
 import io.ordersync.support.Fixtures;
 import io.ordersync.support.OrdersyncApp;
-import io.ordersync.support.OrdersyncProcess;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -31,38 +27,16 @@ import static org.assertj.core.api.Assertions.assertThat;
  * holds in memory: found by an attack with 118 MB of documents and the 144 MB heap of {@code jvm.options}, the
  * backfill ran out of memory and H2 closed the database until a restart.
  */
-class BackfillMemoryTest {
+class BackfillMemoryTest extends CrmProcessTestSupport {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final int ORDERS = 3000;
-
-    @TempDir
-    Path tmp;
-    private FakeTarget target;
-    private OrdersyncProcess process;
-
-    @AfterEach
-    void stop() throws Exception {
-        if (process != null) {
-            process.close();
-        }
-        if (target != null) {
-            target.close();
-        }
-    }
 
     @Test
     void aBackfillOfMoreDocumentsThanTheHeapHoldsAnswersAndLeavesOrdersyncWorking() throws Exception {
-        target = new FakeTarget().requireAuthorization("Bearer s3cret");
-        Path mappings = tmp.resolve("mappings");
-        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
-        java.nio.file.Files.writeString(mappings.resolve("crm.yaml"), java.nio.file.Files.readString(mappings.resolve("crm.yaml"))
-                .replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\ntarget:"));
-        String url = "jdbc:h2:file:" + tmp.resolve("db").resolve("ordersync").toAbsolutePath();
-        process = new OrdersyncProcess("backfill", tmp.resolve("logs"), Map.of("ordersync.db.url", url,
-                "ordersync.mappings.dir", mappings.toAbsolutePath().toString(), "test.crm.url", target.url(),
-                "test.crm.token", "s3cret", "camel.main.routes-reload-enabled", "false"))
-                .jvmOptions(List.of("-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"));
+        crmProcess("backfill", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"),
+                crm -> crm.replaceFirst("(?m)^target:", "filter: [{field: order_status, in: [p]}]\ntarget:"),
+                List.of("-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"));
+        String url = h2Url();
         process.start(); // the schema
         process.close();
         // 3 000 stored orders of 32 KB each (96 MB of documents), every one pending: the filter takes none

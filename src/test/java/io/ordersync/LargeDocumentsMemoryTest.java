@@ -1,13 +1,9 @@
 package io.ordersync;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.ordersync.support.FakeTarget;
+import io.ordersync.support.CrmProcessTestSupport;
 import io.ordersync.support.Fixtures;
-import io.ordersync.support.OrdersyncProcess;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,43 +23,20 @@ import static org.awaitility.Awaitility.await;
  * so many of them at a time that the heap runs out. Before, the outbox poll read 100 payloads at once (95 MB here)
  * and H2 ran out of memory writing its store within a second, closing the database.
  */
-class LargeDocumentsMemoryTest {
+class LargeDocumentsMemoryTest extends CrmProcessTestSupport {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final int ORDERS = 240;
-
-    @TempDir
-    Path tmp;
-    private FakeTarget target;
-    private OrdersyncProcess process;
-
-    @AfterEach
-    void stop() throws Exception {
-        if (process != null) {
-            process.close();
-        }
-        if (target != null) {
-            target.close();
-        }
-    }
 
     @Test
     void anOutboxOfLargeOrdersIsTakenInAndSyncedWithTheHeapOfJvmOptions() throws Exception {
-        target = new FakeTarget().requireAuthorization("Bearer s3cret");
-        Path mappings = tmp.resolve("mappings");
-        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "5000"));
-        // 16 deliveries at once: a claim takes up to 32 rows and reads their snapshots ahead
-        Path crm = mappings.resolve("crm.yaml");
-        Files.writeString(crm, Files.readString(crm).replace("concurrency: 2", "concurrency: 16"));
-        assertThat(Files.readString(crm)).contains("concurrency: 16");
-        String url = "jdbc:h2:file:" + tmp.resolve("db").resolve("ordersync").toAbsolutePath();
         List<String> jvm = Files.readAllLines(Path.of("jvm.options")).stream().map(String::trim)
                 .filter(l -> l.startsWith("-")).toList();
         assertThat(jvm).contains("-Xmx144m");
-        process = new OrdersyncProcess("large", tmp.resolve("logs"), Map.of("ordersync.db.url", url,
-                "ordersync.mappings.dir", mappings.toAbsolutePath().toString(), "test.crm.url", target.url(),
-                "test.crm.token", "s3cret", "camel.main.routes-reload-enabled", "false"))
-                .jvmOptions(jvm);
+        // 16 deliveries at once: a claim takes up to 32 rows and reads their snapshots ahead
+        crmProcess("large", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "5000"),
+                crm -> crm.replace("concurrency: 2", "concurrency: 16"), jvm);
+        assertThat(Files.readString(mappings.resolve("crm.yaml"))).contains("concurrency: 16");
+        String url = h2Url();
         process.start(); // the schema
         process.close();
         // 240 orders of 950 000 characters each (about 230 MB) waiting in the outbox
