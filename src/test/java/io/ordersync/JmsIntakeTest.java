@@ -246,4 +246,44 @@ class JmsIntakeTest extends AppTestSupport {
         broker.start();
         return broker;
     }
+
+    /**
+     * A message redelivered after its enqueue committed (the acknowledgement was lost: the broker or the connection
+     * went away between the two) is recognised by its JMS message id and acknowledged without a second intake
+     * (RELIABILITY.md). The lost acknowledgement is stood in for by the id recorded before the message is consumed,
+     * as the first delivery's transaction records it; the broker, the message and its id are real.
+     */
+    @Test
+    void aRedeliveryOfAMessageAlreadyTakenInIsRecognisedByItsIdAndAcknowledged() throws Exception {
+        int port = freePort();
+        start(Map.of("ordersync.jms.data-dir", tmp.resolve("artemis").toString(), "ordersync.jms.embedded-port", String.valueOf(port),
+                "ordersync.jms.user", "shop", "ordersync.jms.password", "jms-s3cret-pw"));
+        app.context().getRouteController().stopRoute("intake-jms");
+        String url = "tcp://127.0.0.1:" + port;
+        send(url, "shop", "jms-s3cret-pw", List.of(fixture("order-xyz34").toString()));
+        String id;
+        try (ActiveMQConnectionFactory cf = new ActiveMQConnectionFactory(url);
+             Connection c = cf.createConnection("shop", "jms-s3cret-pw")) {
+            c.start();
+            Session session = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            java.util.Enumeration<?> waiting = session.createBrowser(session.createQueue("ordersync.events")).getEnumeration();
+            assertThat(waiting.hasMoreElements()).isTrue();
+            id = ((jakarta.jms.Message) waiting.nextElement()).getJMSMessageID();
+        }
+        assertThat(id).isNotBlank();
+        io.ordersync.db.Tx.run(app.dataSource(), c -> io.ordersync.intake.IntakeService.firstTime(c, "jms", id));
+        app.context().getRouteController().startRoute("intake-jms");
+        // a later message is taken in: the one before it was consumed (one consumer, in order) and acknowledged
+        send(url, "shop", "jms-s3cret-pw", List.of(fixture("order-abc12").toString()));
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'ABC12'") == 1);
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'XYZ34'")).as("not taken in a second time").isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM rejected_event")).isZero();
+        try (ActiveMQConnectionFactory cf = new ActiveMQConnectionFactory(url);
+             Connection c = cf.createConnection("shop", "jms-s3cret-pw")) {
+            c.start();
+            Session session = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            assertThat(session.createBrowser(session.createQueue("ordersync.events")).getEnumeration().hasMoreElements())
+                    .as("acknowledged, not left for another delivery").isFalse();
+        }
+    }
 }
