@@ -243,6 +243,53 @@ class LeaseAndProviderLifecycleTest extends AppTestSupport {
         assertThat(target.objects("contacts")).hasSize(2);
     }
 
+    /** The fix deployed while ordersync is down (or by a deploy that restarts it): the parked rows sync after the start. */
+    @Test
+    void rowsParkedForABrokenFileSyncAfterARestartWithTheFix() throws Exception {
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));
+        Path crm = mappings.resolve("crm.yaml");
+        String good = Files.readString(crm);
+        Files.writeString(crm, good + "\nbogus_key: 1\n");
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, crmOn(new java.util.Properties())).start();
+        app.post("/api/events", fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'config'") == 1);
+        app.stop();
+        Files.writeString(crm, good);
+        app.start();
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).hasSize(1);
+    }
+
+    /**
+     * A provider's file renamed on purpose (crm.yaml to crm2.yaml, its identifier not yet edited): unlike a copy
+     * beside the original, it queues the orders it would take, parked until the identifier is fixed, and then syncs
+     * them (a review: skipping every file whose identifier differs from its name lost these orders).
+     */
+    @Test
+    void aFileRenamedOnPurposeQueuesItsOrdersUntilItsIdentifierIsFixed() throws Exception {
+        startWithCrm(5, "1h", Map.of("ordersync.mappings.removal-grace-ms", "2000"));
+        Files.move(mappings.resolve("crm.yaml"), mappings.resolve("crm2.yaml"));
+        await().atMost(Duration.ofSeconds(20)).until(() -> {
+            String body = app.get("/api/providers").body();
+            return body.contains("must match the file name 'crm2'") && !body.contains("\"identifier\":\"crm\"");
+        });
+        app.post("/api/events", fixture("order-abc12").toString());
+        await().atMost(Duration.ofSeconds(60)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE provider = 'crm2' "
+                + "AND need_manual_retry = 'config'") == 1);
+        Path renamed = mappings.resolve("crm2.yaml");
+        Files.writeString(renamed, Files.readString(renamed).replace("identifier: crm", "identifier: crm2"));
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).hasSize(1);
+    }
+
+    /** A link whose file is gone is an error of its provider, not a file being replaced that is kept silently. */
+    @Test
+    void aLinkToAFileThatIsGoneIsAnError() throws Exception {
+        startWithCrm(5, "1h", Map.of());
+        Files.createSymbolicLink(mappings.resolve("gone.yaml"), tmp.resolve("nowhere.yaml"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.get("/api/providers").body().contains("a link to a file that does not exist"));
+    }
+
     @Test
     void aProviderWithoutItsSecretIsReportedAndItsRowsParkAsConfig() throws Exception {
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));

@@ -435,7 +435,8 @@ public final class Ordersync {
 
                 @Override
                 public void onCamelContextFullyStarted(CamelContext ctx, boolean alreadyStarted) throws Exception {
-                    o.createProviderRoutes();
+                    // a file fixed while ordersync was down (or by a deploy that restarts it): its parked rows are due
+                    o.createProviderRoutes(o.providers.active().stream().map(Provider::identifier).toList());
                     // the admin credentials compared with those the UI sessions were last made with: credentials set
                     // back to earlier ones end the sessions of their earlier use even if nobody logs in before the
                     // next change. A PBKDF2 derivation (0.2 s, about 0.8 s with the production options' C1 only) when a
@@ -606,6 +607,10 @@ public final class Ordersync {
             }
         }
         routeShapes.remove(id);
+        if (providers.active().stream().noneMatch(p -> p.identifier().equals(id))) {
+            // gone, or no longer runnable: a later failed start of its file must not start this old version again
+            startedVersions.remove(id);
+        }
     }
 
     /**
@@ -621,19 +626,30 @@ public final class Ordersync {
             // intake queues rows for a new provider from now on: the other instances learn it runs here before its
             // routes are built, so that one without its file does not take those rows for a removed provider's
             dispatcher.announce();
-            createProviderRoutes();
-            // the syncs parked as a configuration error (a broken file, a mapping that failed at run time) are due
-            // again once a new good version runs: the fix is what they waited for (MAPPINGS.md)
             List<String> good = new java.util.ArrayList<>(changes.added());
             good.addAll(changes.changed());
-            for (String id : good) {
-                if (providers.active().stream().noneMatch(p -> p.identifier().equals(id))) {
-                    continue; // its route did not start: the rows stay parked
-                }
-                int due = queue.retryParked(id, io.ordersync.queue.FailureMode.CONFIG.code(), clock.instant());
-                if (due > 0) {
-                    LOG.info("Provider {}: {} syncs parked for a configuration error are due again with the new version", id, due);
-                }
+            createProviderRoutes(good);
+        }
+    }
+
+    /**
+     * As {@link #createProviderRoutes()}; then the syncs of the providers {@code loaded} (a start, a hot reload)
+     * parked as a configuration error (a broken file, a mapping that failed at run time) are due again where the
+     * version loaded is the one whose route started: the fix is what they waited for (MAPPINGS.md). A version whose
+     * route could not start (the previous one runs again) releases nothing.
+     */
+    synchronized void createProviderRoutes(java.util.Collection<String> loaded) throws Exception {
+        Map<String, Provider> versions = new HashMap<>();
+        providers.active().forEach(p -> versions.put(p.identifier(), p));
+        createProviderRoutes();
+        for (String id : loaded) {
+            Provider version = versions.get(id);
+            if (version == null || startedVersions.get(id) != version) {
+                continue;
+            }
+            int due = queue.retryParked(id, io.ordersync.queue.FailureMode.CONFIG.code(), clock.instant());
+            if (due > 0) {
+                LOG.info("Provider {}: {} syncs parked for a configuration error are due again with the version loaded now", id, due);
             }
         }
     }

@@ -540,7 +540,18 @@ public final class ProviderLoader {
     private static final Pattern SAFE_SIMPLE = Pattern.compile("\\$\\{(body|headers?\\.[A-Za-z0-9_-]+|headers?\\[[A-Za-z0-9_-]+])}");
 
     /** Refuses destinations that would run code or reach ordersync's own routes and beans. */
-    private static void refuseInternal(Errors errors, String at, String uri) {
+    private static void refuseInternal(Errors errors, String at, String given) {
+        // Camel decodes %xx in a URI's options: %23type: is #type: to it, so the checks read the text with every
+        // ASCII escape decoded (a % that starts none, as in a LIKE 'a%', stays as it is)
+        String uri = given;
+        for (int i = 0; i < 3; i++) {
+            String decoded = ASCII_ESCAPE.matcher(uri).replaceAll(m -> java.util.regex.Matcher.quoteReplacement(
+                    String.valueOf((char) Integer.parseInt(m.group(1), 16))));
+            if (decoded.equals(uri)) {
+                break;
+            }
+            uri = decoded;
+        }
         String scheme = uri.substring(0, uri.indexOf(':')).toLowerCase(java.util.Locale.ROOT);
         String rest = SAFE_SIMPLE.matcher(uri).replaceAll("");
         if (rest.contains("${") || rest.contains("$simple{")) {
@@ -553,18 +564,25 @@ public final class ProviderLoader {
                     + "call it from your own route (kind: route) if you mean it");
         } else if (uri.matches("(?s)(direct|seda|vm|direct-vm|disruptor|disruptor-vm):/{0,2}(ordersync-|provider-).*")) {
             errors.add(at, "'" + org.apache.camel.util.URISupport.sanitizeUri(uri) + "' is one of ordersync's own routes");
-        } else if (uri.contains("#ordersync.") || uri.contains("#bean:ordersync.")) {
+        } else if (uri.contains("#ordersync") || uri.contains("#bean:ordersync")) {
             errors.add(at, "ordersync's own beans (#ordersync.…) are not for destinations: configure a bean of your own");
+        } else if (uri.contains("#property:")) {
+            // a property's value by reference: a way round the placeholders a mapping file may use (its secrets)
+            errors.add(at, "#property: references are not for destinations: use a placeholder {{…}} of the file's own");
         } else if (uri.contains("#type:") || uri.contains("#class:") || uri.contains("#valueAs(") || uri.contains("#bean:type:")) {
             // by type Camel may take ordersync's own bean (its only DataSource); by class it runs a constructor
             errors.add(at, "a destination names its beans by name (#myBean), not by type or class (#type:, #class:): by type "
                     + "it may get one of ordersync's own, by class it runs code");
-        } else if (DATABASE_SCHEMES.contains(scheme) && !uri.matches("(?s).*[?&]dataSource=#[^&#]+.*")) {
+        } else if (DATABASE_SCHEMES.contains(scheme) && !(uri.indexOf('?') >= 0
+                && ("&" + uri.substring(uri.indexOf('?') + 1)).matches("(?s).*&dataSource=#[^&#]+.*"))) {
             // found by a review: camel-sql autowires its dataSource, and ordersync's is the only DataSource there is
             errors.add(at, "give the database by name (?dataSource=#yourDataSource, a bean of your own): without it Camel "
                     + "takes the only DataSource it finds, which is ordersync's own database");
         }
     }
+
+    /** A %xx escape of an ASCII character. */
+    private static final java.util.regex.Pattern ASCII_ESCAPE = java.util.regex.Pattern.compile("%([0-7][0-9A-Fa-f])");
 
     /** Components that take a DataSource, which Camel autowires when the URI names none. */
     private static final Set<String> DATABASE_SCHEMES = Set.of("sql", "sql-stored", "jdbc", "spring-jdbc", "elsql", "mybatis",

@@ -263,6 +263,11 @@ public final class ProviderRegistry {
                 }
                 out.put(f, read.bytes());
             } catch (java.nio.file.NoSuchFileException e) {
+                if (Files.isSymbolicLink(f)) {
+                    // a link whose file is gone: an error to see, not a file being replaced
+                    out.put(f, unread("cannot be read: it is a link to a file that does not exist", 0));
+                    continue;
+                }
                 // replaced right now (an editor's rename): take it at the next check
                 byte[] previous = contents.get(f);
                 if (previous != null) {
@@ -393,9 +398,11 @@ public final class ProviderRegistry {
                 continue; // broken here, running elsewhere: queued below as the instance that runs it says
             }
             ProviderConfig broken = p == null ? e.getValue().latest().config() : null;
-            if (broken != null && broken.identifier() != null && !broken.identifier().isBlank() && !e.getKey().equals(broken.identifier())) {
-                // a copy of another provider's file (crm-old.yaml, "crm copy.yaml" with identifier crm): not a
-                // provider waiting for its fix, so no order is queued (and parked) for it
+            if (broken != null && broken.identifier() != null && !e.getKey().equals(broken.identifier())
+                    && here.containsKey(broken.identifier())) {
+                // a copy of another provider's file that is there too (crm-old.yaml, "crm copy.yaml" with identifier
+                // crm beside crm.yaml): not a provider waiting for its fix, so no order is queued (and parked) for
+                // it. A file renamed on purpose (crm.yaml gone, crm2.yaml still says crm) queues as any broken file
                 continue;
             }
             java.util.Collection<String> triggers = p != null ? p.triggers() : broken != null ? broken.triggers() : null;
