@@ -492,7 +492,8 @@ public final class PretixSource {
         PretixWork w = work(exchange);
         Exception caught = exchange.getProperty(ExchangePropertyKey.EXCEPTION_CAUGHT, Exception.class);
         if (caught instanceof ImportTakenOver || caught instanceof ImportEnded || caught instanceof FetchGone) {
-            // not a failure of pretix or of the import: the instance that holds it now goes on, this one lets go
+            // not a failure of pretix: the import was taken up by another instance or canceled, or the fetch's order
+            // erased (or stored by the instance that took the fetch up); this one lets go
             LOG.info("{}", caught.getMessage());
             return;
         }
