@@ -160,7 +160,8 @@ public final class Commands {
 
     /**
      * Starts an import in the running ordersync ({@code POST /api/sources/pretix/import}), or finds the one of the
-     * event that runs, and follows its progress until it is done, failed or canceled. Exit 0 when done, 1 when it failed or was refused, 2 on bad usage.
+     * event that runs, and follows its progress until it is done, failed or canceled. Exit 0 when done, 1 when it
+     * failed, was canceled or was refused, 2 on bad usage.
      */
     private int pretixImport(List<String> args) throws Exception {
         boolean noWait = args.remove("--no-wait");

@@ -171,7 +171,7 @@ public final class PretixStore {
         });
     }
 
-    /** Fetches not parked (waiting, or under way), counted up to {@code most} (index pretix_fetch_parked, V25). */
+    /** Fetches not parked (waiting, or under way), counted up to {@code most} (index pretix_fetch_waiting, V25). */
     long waitingFetches(int most) {
         return Tx.run(ds, c -> {
             try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM (SELECT 1 FROM pretix_fetch WHERE parked IS NULL "
