@@ -155,12 +155,8 @@ class LeaseAndProviderLifecycleTest extends AppTestSupport {
      */
     @Test
     void aMappingFileThatCannotBeReadIsAnErrorAndTheRunningVersionStays() throws Exception {
-        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(Path.of("/proc/self/mem")), "needs /proc (Linux)");
         startWithCrm(5, "1h", Map.of());
-        Path crm = mappings.resolve("crm.yaml");
-        Path good = tmp.resolve("crm-good.yaml");
-        Files.move(crm, good);
-        Files.createSymbolicLink(crm, Path.of("/proc/self/mem"));
+        Path good = makeCrmUnreadable();
         await().atMost(Duration.ofSeconds(10)).until(() -> app.get("/api/providers").body().contains("cannot be read: "));
         JsonNode p = JSON.readTree(app.get("/api/providers").body()).get(0);
         assertThat(p.path("identifier").asText()).isEqualTo("crm");
@@ -172,9 +168,37 @@ class LeaseAndProviderLifecycleTest extends AppTestSupport {
         app.post("/api/events", fixture("order-abc12").toString());
         awaitQueueEmpty();
         assertThat(target.objects("contacts")).hasSize(1);
+        makeCrmReadable(good);
+        await().atMost(Duration.ofSeconds(10)).until(() -> !app.get("/api/providers").body().contains("cannot be read"));
+    }
+
+    /**
+     * crm.yaml replaced by a link to /proc/self/mem, whose read fails (EIO) for anyone; the good file is put aside,
+     * and its place is returned. Skips the test where there is no /proc.
+     */
+    private Path makeCrmUnreadable() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(Path.of("/proc/self/mem")), "needs /proc (Linux)");
+        Path crm = mappings.resolve("crm.yaml");
+        Path good = tmp.resolve("crm-good.yaml");
+        Files.move(crm, good);
+        Files.createSymbolicLink(crm, Path.of("/proc/self/mem"));
+        return good;
+    }
+
+    /** The good crm.yaml put back in place of the link. */
+    private void makeCrmReadable(Path good) throws Exception {
+        Path crm = mappings.resolve("crm.yaml");
         Files.delete(crm);
         Files.move(good, crm);
-        await().atMost(Duration.ofSeconds(10)).until(() -> !app.get("/api/providers").body().contains("cannot be read"));
+    }
+
+    /** The test CRM's provider with a file broken from the start (an unknown key), running; returns its good text. */
+    private String startWithCrmBrokenFromTheStart() throws Exception {
+        Path crm = Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));
+        String good = Files.readString(crm);
+        Files.writeString(crm, good + "\nbogus_key: 1\n");
+        app = new OrdersyncApp(tmp.resolve("data"), mappings, crmOn(new java.util.Properties())).start();
+        return good;
     }
 
     /**
@@ -191,16 +215,12 @@ class LeaseAndProviderLifecycleTest extends AppTestSupport {
         app.post("/api/events", fixture("order-abc12").toString());
         assertThat(app.count("SELECT COUNT(*) FROM sync_queue WHERE slot = 'waiting'")).isEqualTo(1);
         app.stop();
-        Path crm = mappings.resolve("crm.yaml");
-        Path good = tmp.resolve("crm-good.yaml");
-        Files.move(crm, good);
-        Files.createSymbolicLink(crm, Path.of("/proc/self/mem"));
+        Path good = makeCrmUnreadable();
         app.start();
         // a row is dropped or parked only once the instance trusts its view of the others (a presence lifetime)
         await().atMost(Duration.ofSeconds(60)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'config'") == 1);
         assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'")).as("not dropped").isZero();
-        Files.delete(crm);
-        Files.move(good, crm);
+        makeCrmReadable(good);
         awaitQueueEmpty();
         assertThat(target.objects("contacts")).hasSize(1);
     }
@@ -229,11 +249,8 @@ class LeaseAndProviderLifecycleTest extends AppTestSupport {
      */
     @Test
     void rowsParkedForABrokenFileSyncOnceTheFixIsLoaded() throws Exception {
-        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));
         Path crm = mappings.resolve("crm.yaml");
-        String good = Files.readString(crm);
-        Files.writeString(crm, good + "\nbogus_key: 1\n");
-        app = new OrdersyncApp(tmp.resolve("data"), mappings, crmOn(new java.util.Properties())).start();
+        String good = startWithCrmBrokenFromTheStart();
         app.post("/api/events", fixture("order-abc12").toString());
         app.post("/api/events", fixture("order-xyz34").toString());
         await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'config'") == 2);
@@ -246,11 +263,8 @@ class LeaseAndProviderLifecycleTest extends AppTestSupport {
     /** The fix deployed while ordersync is down (or by a deploy that restarts it): the parked rows sync after the start. */
     @Test
     void rowsParkedForABrokenFileSyncAfterARestartWithTheFix() throws Exception {
-        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "1s", "response_timeout_ms", "2000"));
         Path crm = mappings.resolve("crm.yaml");
-        String good = Files.readString(crm);
-        Files.writeString(crm, good + "\nbogus_key: 1\n");
-        app = new OrdersyncApp(tmp.resolve("data"), mappings, crmOn(new java.util.Properties())).start();
+        String good = startWithCrmBrokenFromTheStart();
         app.post("/api/events", fixture("order-abc12").toString());
         await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry = 'config'") == 1);
         app.stop();
