@@ -578,11 +578,20 @@ public final class ProviderLoader {
             // found by a review: camel-sql autowires its dataSource, and ordersync's is the only DataSource there is
             errors.add(at, "give the database by name (?dataSource=#yourDataSource, a bean of your own): without it Camel "
                     + "takes the only DataSource it finds, which is ordersync's own database");
+        } else if (MESSAGING_SCHEMES.contains(scheme) && !(uri.indexOf('?') >= 0
+                && ("&" + uri.substring(uri.indexOf('?') + 1)).matches("(?s).*&connectionFactory=#[^&#]+.*"))) {
+            // found by a review: camel-jms autowires its connectionFactory, and with JMS intake on, ordersync's is the
+            // only one there is: jms:queue:x sent to the intake broker (jms:queue:ordersync.events even back into intake)
+            errors.add(at, "give the broker by name (?connectionFactory=#yourBroker, a bean of your own): without it Camel "
+                    + "takes the only connection factory it finds, which is ordersync's own intake broker when JMS intake is on");
         }
     }
 
     /** A %xx escape of an ASCII character. */
     private static final java.util.regex.Pattern ASCII_ESCAPE = java.util.regex.Pattern.compile("%([0-7][0-9A-Fa-f])");
+
+    /** Components that take a JMS or AMQP connection factory, which Camel autowires when the URI names none. */
+    private static final Set<String> MESSAGING_SCHEMES = Set.of("jms", "activemq", "amqp", "sjms", "sjms2");
 
     /** Components that take a DataSource, which Camel autowires when the URI names none. */
     private static final Set<String> DATABASE_SCHEMES = Set.of("sql", "sql-stored", "jdbc", "spring-jdbc", "elsql", "mybatis",

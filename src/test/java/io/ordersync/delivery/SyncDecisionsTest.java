@@ -170,7 +170,7 @@ class SyncDecisionsTest {
         Provider p = provider("""
                 identifier: queue
                 kind: endpoint
-                endpoint: {uri: "jms:queue:crm", per: order, headers: {Subject: "Order {order_code}"}}
+                endpoint: {uri: "jms:queue:crm?connectionFactory=#crmBroker", per: order, headers: {Subject: "Order {order_code}"}}
                 triggers: [order.placed]
                 objects:
                   - id: ticket

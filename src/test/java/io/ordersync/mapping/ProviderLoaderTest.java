@@ -97,19 +97,19 @@ class ProviderLoaderTest {
         assertThat(route.messages()).isEmpty();
         assertThat(route.provider().destination().uri()).isEqualTo("direct:mine");
         ProviderLoader.Loaded endpoint = load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
-                .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm\", per: order, headers: {Subject: \"Order {order_code}\"}}"));
+                .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm?connectionFactory=#crmBroker\", per: order, headers: {Subject: \"Order {order_code}\"}}"));
         assertThat(endpoint.messages()).isEmpty();
-        assertThat(endpoint.provider().destination()).isEqualTo(new Provider.Destination("jms:queue:crm", true,
+        assertThat(endpoint.provider().destination()).isEqualTo(new Provider.Destination("jms:queue:crm?connectionFactory=#crmBroker", true,
                 Map.of("Subject", "Order {order_code}")));
         ProviderLoader.Loaded badHeader = load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
-                .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm\", headers: {Subject: \"Order {order_cod}\"}}"));
+                .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm?connectionFactory=#crmBroker\", headers: {Subject: \"Order {order_cod}\"}}"));
         assertThat(badHeader.messages()).anySatisfy(m -> assertThat(m).contains("order_cod"));
         // a credential header of an endpoint follows the rule of target.headers, and is a secret of the provider
         ProviderLoader.Loaded literal = load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
-                .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm\", headers: {Authorization: \"Bearer abc123\"}}"));
+                .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm?connectionFactory=#crmBroker\", headers: {Authorization: \"Bearer abc123\"}}"));
         assertThat(literal.messages()).anySatisfy(m -> assertThat(m).contains("header Authorization carries a credential"));
         ProviderLoader.Loaded placeholder = load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
-                .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm\", headers: {Authorization: \"Bearer {{crm.token}}\"}}"));
+                .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm?connectionFactory=#crmBroker\", headers: {Authorization: \"Bearer {{crm.token}}\"}}"));
         assertThat(placeholder.messages()).isEmpty();
         assertThat(placeholder.provider().secretValues()).contains("Bearer t0k");
     }
@@ -134,7 +134,7 @@ class ProviderLoaderTest {
         }
         // none, or reading the body or a header (camel-sql's :#${body}) is fine
         for (String uri : new String[]{"file:/tmp/out?fileName=orders.json", "sql:INSERT INTO t VALUES (:#${body}, :#${header.OrderCode})?dataSource=#crmCopy",
-                "file:/tmp/out?fileName=${headers.Name}.json", "jms:queue:${header[Queue]}"}) {
+                "file:/tmp/out?fileName=${headers.Name}.json", "jms:queue:${header[Queue]}?connectionFactory=#crmBroker", "amqp:queue:crm?%63onnectionFactory=#crmBroker"}) {
             assertThat(load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
                     .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"" + uri + "\"}")).messages()).as(uri).isEmpty();
         }
@@ -370,7 +370,7 @@ class ProviderLoaderTest {
                 "{Authorization: \"Bearer {{env:CRM_TOKEN}}\", X-T: \"{order_code|default({{env:CRM_TOKEN}})|upper}\"}"}) {
             Path q = dir.resolve("queue.yaml");
             Files.writeString(q, MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
-                    .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm\", headers: " + headers + "}"));
+                    .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm?connectionFactory=#crmBroker\", headers: " + headers + "}"));
             ProviderLoader.Loaded l = keyed.withJavaProviders(io.ordersync.spi.SyncProviders.none()).load(q);
             assertThat(l.errors()).as(headers).anySatisfy(e -> {
                 assertThat(e.path()).isEqualTo("endpoint.headers.X-T");
