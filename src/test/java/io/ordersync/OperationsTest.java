@@ -50,6 +50,27 @@ class OperationsTest extends AppTestSupport {
         assertThat(metrics.lines()).anyMatch(l -> l.startsWith("camel_") && l.contains("routeId=\"provider-crm-call\""));
     }
 
+    /**
+     * Column names were lower-cased in the default locale: in Turkish H2's PROVIDER became "provıder" (dotless ı),
+     * and the queue's metric, the alerts' provider and the API's reads lost their fields (a review).
+     */
+    @Test
+    void aTurkishDefaultLocaleChangesNothing() throws Exception {
+        java.util.Locale before = java.util.Locale.getDefault();
+        java.util.Locale.setDefault(java.util.Locale.forLanguageTag("tr-TR"));
+        try {
+            startWithCrm(1, "1h", Map.of("ordersync.queue.reaper-period-ms", "200"));
+            target.failAlways(503);
+            app.post("/api/events", fixture("order-xyz34").toString());
+            await().atMost(Duration.ofSeconds(10)).until(() -> get(management() + "/observe/metrics")
+                    .contains("ordersync_queue_rows{mode=\"exceeded\",provider=\"crm\",state=\"parked\"} 1.0"));
+            var queue = new com.fasterxml.jackson.databind.ObjectMapper().readTree(app.get("/api/queue").body());
+            assertThat(queue.toString()).contains("\"provider\":\"crm\"").contains("\"order\":\"XYZ34\"");
+        } finally {
+            java.util.Locale.setDefault(before);
+        }
+    }
+
     @Test
     void healthNeedsNoCredentialsAndReportsTheDatabase() throws Exception {
         startWithCrm();

@@ -280,7 +280,7 @@ public final class Commands {
     private int fields() {
         out.printf("%-36s %-14s %-9s %s%n", "field", "input", "type", "label");
         for (SourceFields.Field f : SourceFields.catalogue()) {
-            out.printf("%-36s %-14s %-9s %s%n", f.name(), f.input().name().toLowerCase(), f.type(), f.label());
+            out.printf("%-36s %-14s %-9s %s%n", f.name(), f.input().name().toLowerCase(java.util.Locale.ROOT), f.type(), f.label());
         }
         out.printf("%-36s %-14s %-9s %s%n", "attendee_name_<part>", "position", "string", "Attendee name part (given_name, family_name, …)");
         out.printf("%-36s %-14s %-9s %s%n", "invoice_address_name_<part>", "order", "string", "Invoice address name part");

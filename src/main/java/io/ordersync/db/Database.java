@@ -102,11 +102,11 @@ public final class Database {
         HikariConfig config = new HikariConfig();
         config.setPoolName("ordersync");
         String url = settings.jdbcUrl;
-        if (url.startsWith("jdbc:h2:") && !url.toUpperCase().contains("DB_CLOSE_ON_EXIT")) {
+        if (url.startsWith("jdbc:h2:") && !url.toUpperCase(java.util.Locale.ROOT).contains("DB_CLOSE_ON_EXIT")) {
             // the pool closes the database after Camel's graceful shutdown, not H2's own JVM hook before it
             url = url + ";DB_CLOSE_ON_EXIT=FALSE";
         }
-        if (url.startsWith("jdbc:h2:") && !url.toUpperCase().contains("QUERY_CACHE_SIZE")) {
+        if (url.startsWith("jdbc:h2:") && !url.toUpperCase(java.util.Locale.ROOT).contains("QUERY_CACHE_SIZE")) {
             // H2 keeps the parsed form of a session's last 8 statements; ordersync's work for one order uses
             // about twenty, so each was parsed again every time (7 % of the CPU in the end-to-end benchmark)
             url = url + ";QUERY_CACHE_SIZE=" + H2_QUERY_CACHE_SIZE;

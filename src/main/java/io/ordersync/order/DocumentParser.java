@@ -83,7 +83,7 @@ public final class DocumentParser {
             int at = loneSurrogate(node.textValue());
             if (at >= 0) {
                 throw new InvalidDocumentException((path.isEmpty() ? "the document" : joined(path)) + " has a lone UTF-16 "
-                        + "surrogate (U+" + Integer.toHexString(node.textValue().charAt(at)).toUpperCase() + ") at character "
+                        + "surrogate (U+" + Integer.toHexString(node.textValue().charAt(at)).toUpperCase(java.util.Locale.ROOT) + ") at character "
                         + at + ", which cannot be stored: send the whole pair, or none");
             }
         } else if (node.isObject()) {
@@ -264,6 +264,6 @@ public final class DocumentParser {
     }
 
     private static String kind(JsonNode node) {
-        return node.getNodeType().name().toLowerCase();
+        return node.getNodeType().name().toLowerCase(java.util.Locale.ROOT);
     }
 }

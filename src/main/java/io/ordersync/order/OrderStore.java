@@ -503,7 +503,7 @@ public final class OrderStore {
                 while (rs.next()) {
                     Map<String, Object> row = new LinkedHashMap<>();
                     for (int i = 1; i <= n; i++) {
-                        String col = rs.getMetaData().getColumnLabel(i).toLowerCase();
+                        String col = rs.getMetaData().getColumnLabel(i).toLowerCase(java.util.Locale.ROOT);
                         Object v = rs.getObject(i);
                         if (v instanceof OffsetDateTime odt) {
                             v = odt.toInstant().toString();

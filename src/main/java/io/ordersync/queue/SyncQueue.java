@@ -59,7 +59,7 @@ public final class SyncQueue {
     private boolean postgres(Connection c) throws SQLException {
         Boolean p = postgres;
         if (p == null) {
-            p = c.getMetaData().getDatabaseProductName().toLowerCase().contains("postgres");
+            p = c.getMetaData().getDatabaseProductName().toLowerCase(java.util.Locale.ROOT).contains("postgres");
             postgres = p;
         }
         return p;
