@@ -21,7 +21,8 @@ public final class Application {
 
     private static Throwable causedBy(Throwable e) {
         Throwable t = e;
-        while (t.getCause() != null && !(t instanceof io.ordersync.config.Ports.PortInUseException)) {
+        while (t.getCause() != null && !(t instanceof io.ordersync.config.Ports.PortInUseException)
+                && !(t instanceof io.ordersync.config.OrdersyncSettings.Invalid)) {
             t = t.getCause();
         }
         return t;
@@ -119,6 +120,11 @@ public final class Application {
         } catch (Exception e) {
             if (causedBy(e) instanceof io.ordersync.config.Ports.PortInUseException p) {
                 System.err.println(p.getMessage());
+                System.exit(2);
+            }
+            if (causedBy(e) instanceof io.ordersync.config.OrdersyncSettings.Invalid wrong) {
+                // one line that names the setting, not a stack trace
+                System.err.println("ordersync cannot start: " + wrong.getMessage());
                 System.exit(2);
             }
             throw e;

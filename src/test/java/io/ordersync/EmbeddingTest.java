@@ -57,6 +57,14 @@ class EmbeddingTest extends CamelTestSupport {
         settings.setProperty("ordersync.mappings.dir", dir.resolve("mappings").toString());
         settings.setProperty("ordersync.intake.token", "shop-token");
         settings.setProperty("ordersync.admin.token", "host-admin-token");
+        // given to install only (the host's properties component does not have them): the routes read them too
+        settings.setProperty("ordersync.jms.enabled", "true");
+        settings.setProperty("ordersync.jms.data-dir", dir.resolve("artemis").toString());
+        // the host's own "jms" component, set up for its own routes with five consumers
+        org.apache.camel.component.jms.JmsComponent hostJms = new org.apache.camel.component.jms.JmsComponent();
+        hostJms.setConcurrentConsumers(5);
+        hostJms.setMaxConcurrentConsumers(5);
+        context.addComponent("jms", hostJms);
         // the host has its own "dataSource" (and its own routes, below): ordersync must not replace or use it
         hostDataSource = new org.h2.jdbcx.JdbcDataSource();
         hostDataSource.setURL("jdbc:h2:mem:host-" + System.nanoTime() + ";DB_CLOSE_DELAY=-1");
@@ -146,6 +154,28 @@ class EmbeddingTest extends CamelTestSupport {
         assertThat(preview.path("requests")).hasSize(6);
         assertThat(preview.path("results")).hasSize(3);
         assertThat(target.requests()).as("a preview sends nothing").isEmpty();
+    }
+
+    /**
+     * The settings given to install are the ones the routes read: before, the routes read the defaults of the keys
+     * the host's properties did not have, and ordersync.jms.enabled=true started the broker but not its route (a
+     * review). JMS intake keeps to one consumer, whatever the host set on its own "jms" component.
+     */
+    @Test
+    void theSettingsGivenToInstallAreTheRoutesSettingsAndJmsIntakeKeepsOneConsumer() throws Exception {
+        org.apache.camel.Route route = context.getRoute("intake-jms");
+        assertThat(route).as("JMS intake, enabled in the settings given to install").isNotNull();
+        var endpoint = (org.apache.camel.component.jms.JmsEndpoint) route.getEndpoint();
+        assertThat(endpoint.getComponent()).isNotSameAs(context.getComponent("jms"));
+        assertThat(endpoint.getConfiguration().getConcurrentConsumers()).isEqualTo(1);
+        assertThat(endpoint.getConfiguration().getMaxConcurrentConsumers()).isEqualTo(1);
+        assertThat(context.resolvePropertyPlaceholders("{{ordersync.jms.enabled}}")).isEqualTo("true");
+        await().atMost(Duration.ofSeconds(5)).until(() -> context.getRoute("provider-crm") != null);
+        // an event on the queue is taken in and synced
+        template.sendBody("ordersync-jms:queue:ordersync.events?connectionFactory=#ordersync.jmsConnectionFactory",
+                Fixtures.read("fixtures/order-abc12.json"));
+        await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("tickets").size() == 2);
+        assertThat(target.objects("contacts")).hasSize(1);
     }
 
     @Test

@@ -57,6 +57,45 @@ class StartupFailureTest {
         }
     }
 
+    /**
+     * A misspelt setting (a -D option, an environment variable), a value that does not parse, and an empty database URL
+     * (an unset variable in a deployment) stop the start with one line naming the key; before, the first two were left
+     * at their defaults and the last started on a local H2 file (a review).
+     */
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.CsvSource(delimiter = '|', textBlock = """
+            -Dordersync.delivery.concurency=4 | ordersync cannot start: ordersync.delivery.concurency is not an ordersync setting
+            ORDERSYNC_QUEUE_LEAS=PT1M         | ordersync cannot start: ORDERSYNC_QUEUE_LEAS is not an ordersync setting (did you mean ORDERSYNC_QUEUE_LEASE?)
+            -Dordersync.queue.lease=5m        | ordersync cannot start: ordersync.queue.lease must be an ISO-8601 duration such as PT30S, PT5M or P1D, not '5m'
+            ORDERSYNC_DB_URL=                 | ordersync cannot start: ordersync.db.url is set, but empty
+            """)
+    void aWrongSettingFailsTheStartWithOneLineNamingIt(String setting, String line, @org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Fixtures.mapping(tmp.resolve("mappings"), "crm", Map.of());
+        Map<String, String> props = new java.util.HashMap<>(Map.of("ordersync.mappings.dir", tmp.resolve("mappings").toString(),
+                "test.crm.url", "http://127.0.0.1:1", "test.crm.token", "t"));
+        Map<String, String> env = new java.util.HashMap<>();
+        String key = setting.substring(0, setting.indexOf('=')).replace("-D", "");
+        String value = setting.substring(setting.indexOf('=') + 1);
+        if (setting.startsWith("-D")) {
+            props.put(key, value);
+        } else {
+            env.put(key, value);
+        }
+        if (!key.equals("ORDERSYNC_DB_URL")) {
+            props.put("ordersync.db.url", "jdbc:h2:file:" + tmp.resolve("db").toAbsolutePath());
+        }
+        try (io.ordersync.support.OrdersyncProcess p = new io.ordersync.support.OrdersyncProcess("wrong", tmp.resolve("logs"), props)
+                .environment(env)) {
+            p.launch();
+            assertThat(p.awaitExit(java.time.Duration.ofSeconds(60))).as("exit code").isEqualTo(2);
+            String log = Files.readString(p.log());
+            assertThat(log).contains(line).doesNotContain("Exception in thread").doesNotContain("\tat ");
+            assertThat(tmp.resolve("db.mv.db")).as("no database opened").doesNotExist();
+            assertThat(Path.of("data")).as("no H2 file of its own").satisfiesAnyOf(d -> assertThat(d).doesNotExist(),
+                    d -> assertThat(d.resolve("ordersync.mv.db")).doesNotExist());
+        }
+    }
+
     @Test
     void unreachableDatabaseFailsTheStartWithItsErrorAndStartsNoRoute() throws Exception {
         int closedPort = Ports.free();

@@ -72,7 +72,7 @@ final class HttpHardening {
             ctx.next();
         });
         long maxBody = props.resolveProperty("camel.server.max-body-size").map(v -> Long.parseLong(v.trim())).orElse(2L << 20);
-        long budget = props.resolveProperty("ordersync.http.body-budget-bytes").map(v -> Long.parseLong(v.trim()))
+        long budget = props.resolveProperty("ordersync.http.body-budget-bytes").filter(v -> !v.isBlank()).map(v -> Long.parseLong(v.trim()))
                 .orElse(Math.max(2 * maxBody, Runtime.getRuntime().maxMemory() / 16));
         BodyBudget bodies = new BodyBudget(budget);
         router.route().order(Integer.MIN_VALUE + 2).handler(ctx -> {

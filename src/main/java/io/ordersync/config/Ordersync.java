@@ -244,6 +244,9 @@ public final class Ordersync {
         if (settings.jmsEnabled) {
             // without JMS intake the intake-jms route is not created, and the Artemis client is never loaded
             r.bind("ordersync.jmsConnectionFactory", jms.connectionFactory());
+            // intake's own JMS component: a host's configuration of the shared "jms" component (more consumers, which
+            // would take one order's events out of order; another transaction manager) does not reach it (a review)
+            context.addComponent(JMS_COMPONENT, new org.apache.camel.component.jms.JmsComponent());
         }
         DeliverySteps steps = new DeliverySteps(providers, store, parsed, gate, metrics, javaProviders, settings.maxInProcessRetryAfter,
                 settings.maxRetryAfter, tokens, dispatcher::takeSnapshot, clock);
@@ -370,12 +373,27 @@ public final class Ordersync {
      */
     public static final String CLOCK = "ordersync.clock";
 
+    /** The JMS component of route intake-jms, ordersync's own (not the platform's "jms"). */
+    public static final String JMS_COMPONENT = "ordersync-jms";
+
+    /** A misspelt setting (ordersync.delivery.concurency) stops the start instead of being left at its default. */
+    private static void refuseUnknownKeys(CamelContext context) {
+        java.util.Set<String> given = new java.util.HashSet<>(context.getPropertiesComponent().loadProperties().stringPropertyNames());
+        given.addAll(System.getProperties().stringPropertyNames());
+        given.addAll(System.getenv().keySet());
+        java.util.List<String> unknown = OrdersyncSettings.unknownKeys(given);
+        if (!unknown.isEmpty()) {
+            throw new OrdersyncSettings.Invalid(String.join("; ", unknown));
+        }
+    }
+
     /**
      * Starts opening and migrating the database as soon as the properties can be read (camel-main's
      * {@code beforeConfigure}), so that it overlaps with Camel's own bootstrap too; {@link #install} takes it
      * over when its settings name the same database.
      */
     public static void openDatabaseEarly(CamelContext context) {
+        refuseUnknownKeys(context);
         OrdersyncSettings settings = OrdersyncSettings.from(
                 key -> context.getPropertiesComponent().resolveProperty(key).orElse(null));
         context.getRegistry().bind(EARLY_DATABASE, Database.openInBackground(settings));
@@ -386,11 +404,18 @@ public final class Ordersync {
      * created from the {@value #PROVIDER_TEMPLATE} template once the routes are loaded.
      */
     public static Ordersync install(CamelContext context, OrdersyncSettings settings) {
-        // the routes' {{ordersync.…}} placeholders: the declared default of every key nobody set
         var properties = context.getPropertiesComponent();
-        OrdersyncSettings.DEFAULTS.forEach((key, value) -> {
-            if (properties.resolveProperty(key).isEmpty()) {
+        refuseUnknownKeys(context);
+        // the routes' {{ordersync.…}} placeholders read what the settings say: the default of every key nobody set,
+        // and the settings' value where the platform's properties say something else (an embedding platform passes
+        // its settings to install; before, its routes read the defaults: ordersync.jms.enabled=true started the
+        // broker but not the route that reads it, found by a review)
+        settings.values().forEach((key, value) -> {
+            var now = properties.resolveProperty(key);
+            if (now.isEmpty()) {
                 properties.addInitialProperty(key, value);
+            } else if (!now.get().trim().equals(value)) {
+                properties.addOverrideProperty(key, value);
             }
         });
         Ordersync o = new Ordersync(context, settings);

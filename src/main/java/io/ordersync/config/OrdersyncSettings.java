@@ -5,9 +5,11 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
+import java.util.Set;
 import java.util.UUID;
 import java.util.function.Function;
 
@@ -110,6 +112,9 @@ public final class OrdersyncSettings {
         d.put("ordersync.alerts.mail.from", "ordersync@localhost");
         d.put("ordersync.alerts.min-interval", "PT15M");
         d.put("ordersync.alerts.check-period-ms", "10000");
+        // the heap request bodies being read may take at once (HttpHardening); empty: a sixteenth of the heap, at least
+        // two bodies of camel.server.max-body-size
+        d.put("ordersync.http.body-budget-bytes", "");
         DEFAULTS = Collections.unmodifiableMap(d);
     }
 
@@ -201,33 +206,56 @@ public final class OrdersyncSettings {
     public final Path jmsDataDir;
     public final int jmsEmbeddedPort;
 
-    private OrdersyncSettings(Function<String, String> props) {
+    /** A setting that is wrong: the start stops with its message (which names the key, never a secret's value). */
+    public static final class Invalid extends IllegalArgumentException {
+        public Invalid(String message) {
+            super(message);
+        }
+    }
+
+    /** The value of every key: the one given, or its default. */
+    private final Map<String, String> values;
+
+    private OrdersyncSettings(Function<String, String> given) {
+        Map<String, String> v = new LinkedHashMap<>();
+        DEFAULTS.forEach((key, defaultValue) -> {
+            String value = given.apply(key);
+            if (value != null && value.isBlank() && key.equals("ordersync.db.url")) {
+                // an unset variable in a deployment (ORDERSYNC_DB_URL=) would start this instance on a local H2 file
+                // beside the others on PostgreSQL, and it would answer 202 for events none of them sees (a review)
+                throw new Invalid("ordersync.db.url is set, but empty: give the database's JDBC URL, or "
+                        + "leave the setting out for the embedded H2 file (" + defaultValue + ")");
+            }
+            v.put(key, value == null || value.isBlank() ? defaultValue : value.trim());
+        });
+        this.values = Collections.unmodifiableMap(v);
+        Function<String, String> props = values::get;
         this.alertsWebhookUrl = get(props, "ordersync.alerts.webhook-url");
         this.alertsWebhookSecret = get(props, "ordersync.alerts.webhook-secret");
         this.alertsMailUri = get(props, "ordersync.alerts.mail.uri");
         this.alertsMailTo = get(props, "ordersync.alerts.mail.to");
         this.alertsMailFrom = get(props, "ordersync.alerts.mail.from");
-        this.alertsMinInterval = Duration.parse(get(props, "ordersync.alerts.min-interval"));
-        this.attemptBodyLimit = Integer.parseInt(get(props, "ordersync.attempts.body-limit"));
+        this.alertsMinInterval = duration(props, "ordersync.alerts.min-interval");
+        this.attemptBodyLimit = integer(props, "ordersync.attempts.body-limit");
         this.attemptSecretFields = java.util.Arrays.stream(get(props, "ordersync.attempts.secret-fields").split(","))
                 .map(String::trim).filter(w -> !w.isEmpty()).toList();
-        this.retainAttempts = Duration.parse(get(props, "ordersync.retention.attempts"));
-        this.retainOrders = Duration.parse(get(props, "ordersync.retention.orders"));
+        this.retainAttempts = duration(props, "ordersync.retention.attempts");
+        this.retainOrders = duration(props, "ordersync.retention.orders");
         if (attemptBodyLimit < 0 || attemptBodyLimit > 4000) {
-            throw new IllegalArgumentException("ordersync.attempts.body-limit must be 0 to 4000, not " + attemptBodyLimit);
+            throw new Invalid("ordersync.attempts.body-limit must be 0 to 4000, not " + attemptBodyLimit);
         }
         if (retainAttempts.isNegative() || retainOrders.isNegative()) {
-            throw new IllegalArgumentException("ordersync.retention.* must not be negative");
+            throw new Invalid("ordersync.retention.* must not be negative");
         }
         this.jmsEnabled = Boolean.parseBoolean(get(props, "ordersync.jms.enabled"));
         this.jmsUrl = get(props, "ordersync.jms.url");
         this.jmsUser = get(props, "ordersync.jms.user");
         this.jmsPassword = get(props, "ordersync.jms.password");
         this.jmsDataDir = Path.of(get(props, "ordersync.jms.data-dir"));
-        this.jmsEmbeddedPort = Integer.parseInt(get(props, "ordersync.jms.embedded-port"));
-        this.jmsMaxMessageBytes = Long.parseLong(get(props, "ordersync.jms.max-message-bytes").trim());
+        this.jmsEmbeddedPort = integer(props, "ordersync.jms.embedded-port");
+        this.jmsMaxMessageBytes = longValue(props, "ordersync.jms.max-message-bytes");
         if (jmsMaxMessageBytes < 1024 || jmsMaxMessageBytes > Integer.MAX_VALUE / 2) {
-            throw new IllegalArgumentException("ordersync.jms.max-message-bytes must be 1024 to " + Integer.MAX_VALUE / 2
+            throw new Invalid("ordersync.jms.max-message-bytes must be 1024 to " + Integer.MAX_VALUE / 2
                     + ", not " + jmsMaxMessageBytes);
         }
         this.adminToken = get(props, "ordersync.admin.token");
@@ -242,69 +270,156 @@ public final class OrdersyncSettings {
         this.jdbcUrl = get(props, "ordersync.db.url");
         this.jdbcUser = get(props, "ordersync.db.user");
         this.jdbcPassword = get(props, "ordersync.db.password");
-        this.poolSize = Integer.parseInt(get(props, "ordersync.db.pool-size"));
+        this.poolSize = integer(props, "ordersync.db.pool-size");
         if (poolSize < 2) {
             // Flyway holds two connections while it migrates (PostgreSQL): with one, the start failed after the
             // connection timeout with "Connection is not available"
-            throw new IllegalArgumentException("ordersync.db.pool-size must be at least 2 (the schema migration on PostgreSQL holds two "
+            throw new Invalid("ordersync.db.pool-size must be at least 2 (the schema migration on PostgreSQL holds two "
                     + "connections at once), not " + poolSize);
         }
-        this.connectionTimeoutMs = Long.parseLong(get(props, "ordersync.db.connection-timeout-ms"));
-        this.socketTimeout = Duration.parse(get(props, "ordersync.db.socket-timeout"));
+        this.connectionTimeoutMs = longValue(props, "ordersync.db.connection-timeout-ms");
+        this.socketTimeout = duration(props, "ordersync.db.socket-timeout");
         if (!socketTimeout.isZero() && (socketTimeout.compareTo(Duration.ofSeconds(1)) < 0
                 || socketTimeout.compareTo(Duration.ofDays(1)) > 0 || socketTimeout.toNanos() % 1_000_000_000L != 0)) {
-            throw new IllegalArgumentException("ordersync.db.socket-timeout must be PT0S (off) or whole seconds from PT1S to "
+            throw new Invalid("ordersync.db.socket-timeout must be PT0S (off) or whole seconds from PT1S to "
                     + "P1D, not " + socketTimeout);
         }
-        this.vacuumPeriodMs = Long.parseLong(get(props, "ordersync.db.vacuum-period-ms"));
+        this.vacuumPeriodMs = longValue(props, "ordersync.db.vacuum-period-ms");
         if (vacuumPeriodMs < 0) {
-            throw new IllegalArgumentException("ordersync.db.vacuum-period-ms must be 0 (off) or more, not " + vacuumPeriodMs);
+            throw new Invalid("ordersync.db.vacuum-period-ms must be 0 (off) or more, not " + vacuumPeriodMs);
         }
-        this.statisticsCheckMs = Long.parseLong(get(props, "ordersync.db.statistics-check-ms"));
+        this.statisticsCheckMs = longValue(props, "ordersync.db.statistics-check-ms");
         if (statisticsCheckMs < 0) {
-            throw new IllegalArgumentException("ordersync.db.statistics-check-ms must be 0 (off) or more, not " + statisticsCheckMs);
+            throw new Invalid("ordersync.db.statistics-check-ms must be 0 (off) or more, not " + statisticsCheckMs);
         }
         this.h2Commit = get(props, "ordersync.db.h2-commit");
         String recover = get(props, "ordersync.db.h2-recover");
         if (!recover.equals("manual") && !recover.equals("auto")) {
-            throw new IllegalArgumentException("ordersync.db.h2-recover must be manual or auto, not '" + recover + "'");
+            throw new Invalid("ordersync.db.h2-recover must be manual or auto, not '" + recover + "'");
         }
         this.h2RecoverAuto = recover.equals("auto");
         this.mappingsDir = Path.of(get(props, "ordersync.mappings.dir"));
-        this.mappingsRemovalGrace = Duration.ofMillis(Long.parseLong(get(props, "ordersync.mappings.removal-grace-ms")));
+        this.mappingsRemovalGrace = Duration.ofMillis(longValue(props, "ordersync.mappings.removal-grace-ms"));
         String share = get(props, "ordersync.mappings.share-edits").trim();
         if (!share.equals("true") && !share.equals("false")) {
-            throw new IllegalArgumentException("ordersync.mappings.share-edits must be true or false, not '" + share + "'");
+            throw new Invalid("ordersync.mappings.share-edits must be true or false, not '" + share + "'");
         }
         this.shareEdits = share.equals("true");
         String instance = get(props, "ordersync.instance-id");
         this.instanceId = instance.isEmpty() ? "ordersync-" + UUID.randomUUID().toString().substring(0, 8) : instance;
-        this.claimBatchSize = Integer.parseInt(get(props, "ordersync.dispatch.batch-size"));
-        this.lease = Duration.parse(get(props, "ordersync.queue.lease"));
-        this.presenceTtl = Duration.parse(get(props, "ordersync.queue.presence-ttl"));
+        this.claimBatchSize = integer(props, "ordersync.dispatch.batch-size");
+        if (claimBatchSize < 1) {
+            throw new Invalid("ordersync.dispatch.batch-size must be at least 1, not " + claimBatchSize);
+        }
+        this.lease = duration(props, "ordersync.queue.lease");
+        if (lease.isNegative() || lease.isZero()) {
+            // zero: every claim expired at once, and each row's attempts were used up by the reaper, not by syncs
+            throw new Invalid("ordersync.queue.lease must be positive (longer than the slowest sync), not " + lease);
+        }
+        this.presenceTtl = duration(props, "ordersync.queue.presence-ttl");
         if (presenceTtl.compareTo(Duration.ofSeconds(3)) < 0) {
-            throw new IllegalArgumentException("ordersync.queue.presence-ttl must be at least PT3S, not " + presenceTtl);
+            throw new Invalid("ordersync.queue.presence-ttl must be at least PT3S, not " + presenceTtl);
         }
-        this.maxDocumentBytes = Integer.parseInt(get(props, "ordersync.intake.max-document-bytes"));
-        this.pretixWebhookRateLimit = Integer.parseInt(get(props, "ordersync.pretix.webhook-rate-limit"));
+        this.maxDocumentBytes = integer(props, "ordersync.intake.max-document-bytes");
+        this.pretixWebhookRateLimit = integer(props, "ordersync.pretix.webhook-rate-limit");
         if (pretixWebhookRateLimit < 0) {
-            throw new IllegalArgumentException("ordersync.pretix.webhook-rate-limit must be 0 (no limit) or more, not " + pretixWebhookRateLimit);
+            throw new Invalid("ordersync.pretix.webhook-rate-limit must be 0 (no limit) or more, not " + pretixWebhookRateLimit);
         }
-        this.pretixMaxWaitingFetches = Integer.parseInt(get(props, "ordersync.pretix.max-waiting-fetches"));
+        this.pretixMaxWaitingFetches = integer(props, "ordersync.pretix.max-waiting-fetches");
         if (pretixMaxWaitingFetches < 1) {
-            throw new IllegalArgumentException("ordersync.pretix.max-waiting-fetches must be at least 1, not " + pretixMaxWaitingFetches);
+            throw new Invalid("ordersync.pretix.max-waiting-fetches must be at least 1, not " + pretixMaxWaitingFetches);
         }
-        this.maxInProcessRetryAfter = Duration.parse(get(props, "ordersync.delivery.max-in-process-retry-after"));
-        this.maxRetryAfter = Duration.parse(get(props, "ordersync.delivery.max-retry-after"));
+        this.maxInProcessRetryAfter = duration(props, "ordersync.delivery.max-in-process-retry-after");
+        this.maxRetryAfter = duration(props, "ordersync.delivery.max-retry-after");
         this.pretix = new io.ordersync.pretix.PretixSettings(get(props, "ordersync.pretix.url"), get(props, "ordersync.pretix.organizer"),
                 get(props, "ordersync.pretix.events"), get(props, "ordersync.pretix.token"),
                 io.ordersync.pretix.PretixActions.parse(get(props, "ordersync.pretix.actions")),
-                Long.parseLong(get(props, "ordersync.pretix.poll-interval-ms")), Duration.parse(get(props, "ordersync.pretix.catalog-max-age")),
-                Long.parseLong(get(props, "ordersync.pretix.import-page-pause-ms")), Integer.parseInt(get(props, "ordersync.pretix.timeout-ms")),
-                Duration.parse(get(props, "ordersync.pretix.lease")), get(props, "ordersync.pretix.webhook-secret"));
+                longValue(props, "ordersync.pretix.poll-interval-ms"), duration(props, "ordersync.pretix.catalog-max-age"),
+                longValue(props, "ordersync.pretix.import-page-pause-ms"), integer(props, "ordersync.pretix.timeout-ms"),
+                duration(props, "ordersync.pretix.lease"), get(props, "ordersync.pretix.webhook-secret"));
         if (maxRetryAfter.isNegative() || maxRetryAfter.isZero()) {
-            throw new IllegalArgumentException("ordersync.delivery.max-retry-after must be positive, not " + maxRetryAfter);
+            throw new Invalid("ordersync.delivery.max-retry-after must be positive, not " + maxRetryAfter);
         }
+    }
+
+    /** The value of every {@code ordersync.*} key, given or default (secrets included: not for logs or answers). */
+    public Map<String, String> values() {
+        return values;
+    }
+
+    /**
+     * The keys among {@code given} that look like ordersync settings but are none, each with what it is checked
+     * against: a key of one of the settings' sections ({@code ordersync.delivery.…}, {@code ordersync.db.…}) that is
+     * not declared (a typo such as {@code ordersync.delivery.concurency}), or a key one or two letters away from a
+     * declared one. Keys of other sections ({@code ordersync.crash.runs}, a test's) are not settings' business.
+     * Environment variables are given as such ({@code ORDERSYNC_DB_URLL}) and compared in that form.
+     */
+    public static List<String> unknownKeys(java.util.Collection<String> given) {
+        Map<String, String> byEnvName = new LinkedHashMap<>();
+        Set<String> sections = new java.util.HashSet<>();
+        for (String key : DEFAULTS.keySet()) {
+            byEnvName.put(envName(key), key);
+            sections.add(section(key));
+        }
+        List<String> unknown = new java.util.ArrayList<>();
+        for (String key : new java.util.TreeSet<>(given)) {
+            boolean env = key.startsWith("ORDERSYNC_");
+            if (!env && !key.startsWith("ordersync.")) {
+                continue;
+            }
+            String asKey = env ? key.toLowerCase(java.util.Locale.ROOT).replace('_', '.') : key;
+            if (env ? byEnvName.containsKey(key) : DEFAULTS.containsKey(key)) {
+                continue;
+            }
+            String near = null;
+            int best = 3;
+            for (String known : DEFAULTS.keySet()) {
+                int d = distance(env ? envName(known) : known, key);
+                if (d < best) {
+                    best = d;
+                    near = known;
+                }
+            }
+            boolean ofASection = env ? sections.stream().anyMatch(s -> key.startsWith(envName("ordersync." + s) + "_"))
+                    : sections.contains(section(asKey)) && asKey.indexOf('.', "ordersync.".length()) > 0;
+            if (near != null || ofASection) {
+                unknown.add(key + " is not an ordersync setting" + (near == null ? "" : " (did you mean " + (env ? envName(near) : near) + "?)"));
+            }
+        }
+        return unknown;
+    }
+
+    private static String section(String key) {
+        String rest = key.substring("ordersync.".length());
+        int dot = rest.indexOf('.');
+        return dot < 0 ? rest : rest.substring(0, dot);
+    }
+
+    /** The environment variable Camel reads for a key: upper case, dots and dashes as underscores. */
+    private static String envName(String key) {
+        return key.toUpperCase(java.util.Locale.ROOT).replace('.', '_').replace('-', '_');
+    }
+
+    /** Levenshtein distance, up to 3 (more counts as 3). */
+    private static int distance(String a, String b) {
+        if (Math.abs(a.length() - b.length()) > 2) {
+            return 3;
+        }
+        int[] prev = new int[b.length() + 1];
+        int[] cur = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            prev[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1));
+            }
+            int[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        return Math.min(prev[b.length()], 3);
     }
 
     /** Reads the settings through a property lookup (Camel's properties component, or plain Properties). */
@@ -314,6 +429,33 @@ public final class OrdersyncSettings {
 
     public static OrdersyncSettings from(Properties props) {
         return from(props::getProperty);
+    }
+
+    private static Duration duration(Function<String, String> props, String key) {
+        String value = get(props, key);
+        try {
+            return Duration.parse(value);
+        } catch (java.time.format.DateTimeParseException e) {
+            throw new Invalid(key + " must be an ISO-8601 duration such as PT30S, PT5M or P1D, not '" + value + "'");
+        }
+    }
+
+    private static int integer(Function<String, String> props, String key) {
+        String value = get(props, key);
+        try {
+            return Integer.parseInt(value);
+        } catch (NumberFormatException e) {
+            throw new Invalid(key + " must be a whole number, not '" + value + "'");
+        }
+    }
+
+    private static long longValue(Function<String, String> props, String key) {
+        String value = get(props, key);
+        try {
+            return Long.parseLong(value);
+        } catch (NumberFormatException e) {
+            throw new Invalid(key + " must be a whole number, not '" + value + "'");
+        }
     }
 
     private static String get(Function<String, String> props, String key) {

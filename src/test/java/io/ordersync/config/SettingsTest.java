@@ -125,12 +125,56 @@ class SettingsTest {
             ordersync.db.socket-timeout    | PT1.5S | ordersync.db.socket-timeout must be PT0S (off) or whole seconds from PT1S to P1D, not PT1.5S
             ordersync.db.socket-timeout    | -PT5S  | ordersync.db.socket-timeout must be PT0S (off) or whole seconds from PT1S to P1D, not PT-5S
             ordersync.db.socket-timeout    | P2D    | ordersync.db.socket-timeout must be PT0S (off) or whole seconds from PT1S to P1D, not PT48H
+            ordersync.queue.lease          | 5m     | ordersync.queue.lease must be an ISO-8601 duration such as PT30S, PT5M or P1D, not '5m'
+            ordersync.queue.lease          | PT0S   | ordersync.queue.lease must be positive (longer than the slowest sync), not PT0S
+            ordersync.dispatch.batch-size  | 0      | ordersync.dispatch.batch-size must be at least 1, not 0
+            ordersync.dispatch.batch-size  | 1e3    | ordersync.dispatch.batch-size must be a whole number, not '1e3'
+            ordersync.db.connection-timeout-ms | 3s | ordersync.db.connection-timeout-ms must be a whole number, not '3s'
             """)
     void settingsOutOfTheirBoundsAreRefusedWithTheReason(String key, String value, String message) {
         Properties p = new Properties();
         p.setProperty(key, value);
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> OrdersyncSettings.from(p))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining(message);
+    }
+
+    /** An unset variable in a deployment (ORDERSYNC_DB_URL=) started the instance on a local H2 file (a review). */
+    @Test
+    void aDatabaseUrlSetButEmptyIsRefusedAndLeftOutIsTheH2File() {
+        for (String blank : new String[]{"", "  "}) {
+            Properties p = new Properties();
+            p.setProperty("ordersync.db.url", blank);
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> OrdersyncSettings.from(p))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageStartingWith("ordersync.db.url is set, but empty");
+        }
+        assertThat(OrdersyncSettings.from(new Properties()).jdbcUrl).isEqualTo("jdbc:h2:file:./data/ordersync");
+        Properties p = new Properties();
+        p.setProperty("ordersync.alerts.mail.from", " ");
+        assertThat(OrdersyncSettings.from(p).values()).as("other blank keys take their default")
+                .containsEntry("ordersync.alerts.mail.from", "ordersync@localhost");
+    }
+
+    /** A misspelt key was ignored and its setting left at the default (a review). */
+    @Test
+    void misspeltKeysAreNamedWithTheKeyTheyAreNear() {
+        assertThat(OrdersyncSettings.unknownKeys(java.util.List.of("ordersync.delivery.concurency", "ordersync.queue.leas",
+                "ORDERSYNC_DB_URLL", "ordersync.pretix.unknown-thing", "ORDERSYNC_JMS_NOPE", "ordersync.instance-idd")))
+                .containsExactly("ORDERSYNC_DB_URLL is not an ordersync setting (did you mean ORDERSYNC_DB_URL?)",
+                        "ORDERSYNC_JMS_NOPE is not an ordersync setting",
+                        "ordersync.delivery.concurency is not an ordersync setting",
+                        "ordersync.instance-idd is not an ordersync setting (did you mean ordersync.instance-id?)",
+                        "ordersync.pretix.unknown-thing is not an ordersync setting",
+                        "ordersync.queue.leas is not an ordersync setting (did you mean ordersync.queue.lease?)");
+        // the keys themselves, in both forms, other sections (a test's knobs), other namespaces
+        java.util.List<String> fine = new java.util.ArrayList<>(OrdersyncSettings.DEFAULTS.keySet());
+        OrdersyncSettings.DEFAULTS.keySet().forEach(k -> fine.add(k.toUpperCase(java.util.Locale.ROOT).replace('.', '_').replace('-', '_')));
+        fine.addAll(java.util.List.of("ordersync.crash.runs", "ordersync.test.fork", "ORDERSYNC_CI", "ORDERSYNC_CLASS_ARCHIVE",
+                "camel.main.name", "crm.token", "PATH"));
+        assertThat(OrdersyncSettings.unknownKeys(fine)).isEmpty();
+        // this JVM's own system properties and environment (CI's included) hold none
+        java.util.Set<String> here = new java.util.HashSet<>(System.getProperties().stringPropertyNames());
+        here.addAll(System.getenv().keySet());
+        assertThat(OrdersyncSettings.unknownKeys(here)).isEmpty();
     }
 
     @Test
