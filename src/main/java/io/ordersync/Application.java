@@ -47,6 +47,8 @@ public final class Application {
         }
         Main main = new Main();
         main.configure().addConfiguration(OrdersyncConfiguration.class);
+        // the HTTP server is ordersync's alone: its hardening covers every path (embedded: only ordersync's)
+        main.bind(io.ordersync.config.Ordersync.OWNS_HTTP_SERVER, Boolean.TRUE);
         java.nio.file.Path training = io.ordersync.config.ClassArchiveTraining.scratch();
         if (training != null) {
             // the launcher's training start (./ordersync, AppCDS): ready, then stop; the JVM writes the archive at exit

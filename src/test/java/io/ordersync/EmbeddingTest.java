@@ -103,6 +103,9 @@ class EmbeddingTest extends CamelTestSupport {
                         .to("sql:INSERT INTO host_log (msg) VALUES (:#${body})?dataSource=#dataSource");
                 from("platform-http:/host/ping?httpMethodRestrict=GET").routeId("host-ping")
                         .setBody(constant("pong"));
+                // a form post, as a host's HTML login or upload page sends it
+                from("platform-http:/host/form?httpMethodRestrict=POST").routeId("host-form")
+                        .setBody(simple("got ${header.a}"));
             }
         });
         return builders.toArray(new RoutesBuilder[0]);
@@ -205,6 +208,25 @@ class EmbeddingTest extends CamelTestSupport {
                 URI.create("http://127.0.0.1:" + port + "/host/ping")).GET().build(), HttpResponse.BodyHandlers.ofString());
         assertThat(ping.statusCode()).isEqualTo(200);
         assertThat(ping.body()).isEqualTo("pong");
+        // ordersync's HTTP hardening is on its own paths only (before: on all, found by a review), and it is there on a
+        // platform's server of any port (before: only on one named for port 8080)
+        assertThat(ping.headers().firstValue("Content-Security-Policy")).as("the host's page").isEmpty();
+        assertThat(ping.headers().firstValue("X-Frame-Options")).as("the host's page").isEmpty();
+        HttpResponse<String> form = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/host/form"))
+                .header("Content-Type", "application/x-www-form-urlencoded").POST(HttpRequest.BodyPublishers.ofString("a=b")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(form.statusCode()).as(form.body()).isEqualTo(200);
+        assertThat(form.body()).isEqualTo("got b");
+        for (String path : new String[]{"/ui/", "/login", "/api/providers"}) {
+            HttpResponse<String> own = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                    .GET().build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(own.headers().firstValue("Content-Security-Policy").orElse("")).as(path).startsWith("default-src 'self';");
+            assertThat(own.headers().firstValue("X-Frame-Options")).as(path).hasValue("DENY");
+        }
+        HttpResponse<String> ownForm = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/queue/retry"))
+                .header("Authorization", "Bearer host-admin-token").header("Content-Type", "application/x-www-form-urlencoded")
+                .POST(HttpRequest.BodyPublishers.ofString("a=b")).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(ownForm.statusCode()).as("ordersync's own JSON endpoint: " + ownForm.body()).isEqualTo(415);
         // and ordersync's work beside them, on its own database
         HttpResponse<String> r = postOrder();
         assertThat(r.statusCode()).isEqualTo(202);

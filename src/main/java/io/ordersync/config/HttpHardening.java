@@ -43,19 +43,38 @@ final class HttpHardening {
     private HttpHardening() {
     }
 
+    /**
+     * The paths ordersync serves (README "Embedding"): its API, its UI, the login page and {@code /}. Embedded, the
+     * handlers below see only these; the platform's own paths keep their behaviour (before, a host's form posts got
+     * ordersync's 415 and its pages ordersync's CSP, found by a review).
+     */
+    static final String ORDERSYNC_PATHS = "/(api|ui)(/.*)?|/login|/";
+
     static void install(CamelContext context) {
-        // camel-main's server registers its router under a name with its port
-        VertxPlatformHttpRouter router = context.getPropertiesComponent().resolveProperty("camel.server.port")
+        // camel-main's server registers its router under a name with its port; a platform's server may have any port
+        java.util.Set<VertxPlatformHttpRouter> routers = new java.util.LinkedHashSet<>();
+        context.getPropertiesComponent().resolveProperty("camel.server.port")
                 .map(port -> VertxPlatformHttpRouter.lookup(context, VertxPlatformHttpRouter.getRouterNameFromPort(
                         Integer.parseInt(port.trim()))))
-                .orElse(null);
-        if (router == null) {
-            router = VertxPlatformHttpRouter.lookup(context);
+                .ifPresent(routers::add);
+        if (routers.isEmpty()) {
+            routers.addAll(context.getRegistry().findByType(VertxPlatformHttpRouter.class));
         }
-        if (router == null) {
-            // embedded in a host without Camel's Vert.x server: its HTTP layer decides
+        boolean wholeServer = Boolean.TRUE.equals(context.getRegistry().lookupByNameAndType(Ordersync.OWNS_HTTP_SERVER, Boolean.class));
+        if (routers.isEmpty()) {
+            // embedded in a host without Camel's Vert.x server: its HTTP layer decides, and is told so
+            org.slf4j.LoggerFactory.getLogger(HttpHardening.class).warn("No Vert.x platform-http server found: ordersync's "
+                    + "security headers, request body budget and JSON answers to form bodies are left to the platform's HTTP layer");
             return;
         }
+        for (VertxPlatformHttpRouter router : routers) {
+            install(context, router, wholeServer);
+        }
+    }
+
+    /** The handlers, on every path of a server ordersync runs itself (standalone), on its own paths when embedded. */
+    private static void install(CamelContext context, VertxPlatformHttpRouter router, boolean wholeServer) {
+        java.util.function.Supplier<io.vertx.ext.web.Route> scope = () -> wholeServer ? router.route() : router.routeWithRegex(ORDERSYNC_PATHS);
         var props = context.getPropertiesComponent();
         org.slf4j.LoggerFactory.getLogger(HttpHardening.class).info(
                 "ordersync listens on http://{}:{} (API, UI, intake){}",
@@ -63,7 +82,7 @@ final class HttpHardening {
                 Boolean.parseBoolean(props.resolveProperty("camel.management.enabled").orElse("false").trim())
                         ? " and http://" + props.resolveProperty("camel.management.host").orElse("0.0.0.0") + ":"
                         + props.resolveProperty("camel.management.port").orElse("?") + " (health, metrics; no credentials)" : "");
-        router.route().order(Integer.MIN_VALUE).handler(ctx -> {
+        scope.get().order(Integer.MIN_VALUE).handler(ctx -> {
             var headers = ctx.response().headers();
             headers.set("Content-Security-Policy", CONTENT_SECURITY_POLICY);
             headers.set("X-Content-Type-Options", "nosniff");
@@ -75,7 +94,7 @@ final class HttpHardening {
         long budget = props.resolveProperty("ordersync.http.body-budget-bytes").filter(v -> !v.isBlank()).map(v -> Long.parseLong(v.trim()))
                 .orElse(Math.max(2 * maxBody, Runtime.getRuntime().maxMemory() / 16));
         BodyBudget bodies = new BodyBudget(budget);
-        router.route().order(Integer.MIN_VALUE + 2).handler(ctx -> {
+        scope.get().order(Integer.MIN_VALUE + 2).handler(ctx -> {
             long declared = bodies.claimOf(ctx.request().getHeader("Content-Length"), ctx.request().getHeader("Transfer-Encoding"), maxBody);
             // an HTTP/2 stream may carry a body without a length (and has no Transfer-Encoding): the largest allowed
             long claim = declared == 0 && ctx.request().version() == io.vertx.core.http.HttpVersion.HTTP_2
@@ -108,7 +127,7 @@ final class HttpHardening {
         });
         // the body handler's answer to a body over camel.server.max-body-size, in JSON as every other error (Vert.x's
         // own is plain text)
-        router.route().order(Integer.MIN_VALUE).failureHandler(ctx -> {
+        scope.get().order(Integer.MIN_VALUE).failureHandler(ctx -> {
             if (ctx.statusCode() == 413 && !ctx.response().headWritten()) {
                 answer(ctx, 413, "the request body is over the limit of " + maxBody + " bytes (camel.server.max-body-size)");
             } else {

@@ -373,6 +373,12 @@ public final class Ordersync {
      */
     public static final String CLOCK = "ordersync.clock";
 
+    /**
+     * Registry name of a {@code Boolean.TRUE} that says the HTTP server is ordersync's alone (its launcher binds it):
+     * then its security headers and body checks cover every path, not only ordersync's own.
+     */
+    public static final String OWNS_HTTP_SERVER = "ordersync.ownsHttpServer";
+
     /** The JMS component of route intake-jms, ordersync's own (not the platform's "jms"). */
     public static final String JMS_COMPONENT = "ordersync-jms";
 
@@ -450,12 +456,7 @@ public final class Ordersync {
 
                 @Override
                 public void onCamelContextStarted(CamelContext ctx, boolean alreadyStarted) {
-                    // the HTTP server is up now (a service started before the routes); the readiness check
-                    // answers only after this, so no intake request comes before it
-                    // Camel may call this more than once during one start: the handlers go in once
-                    if (o.hardened.compareAndSet(false, true)) {
-                        HttpHardening.install(ctx);
-                    }
+                    // the HTTP hardening: HardeningListener, last of the start's listeners
                 }
 
                 @Override
@@ -476,6 +477,7 @@ public final class Ordersync {
                     }
                 }
             });
+            context.addStartupListener(new HardeningListener(o));
         } catch (Exception e) {
             throw new IllegalStateException("cannot register ordersync services", e);
         }
@@ -534,6 +536,33 @@ public final class Ordersync {
 
     /** Whether the HTTP server's hardening handlers are installed (see {@link HttpHardening}). */
     private final java.util.concurrent.atomic.AtomicBoolean hardened = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /**
+     * Puts HttpHardening's handlers into the HTTP server once it is up. Last of the start's listeners: a platform's
+     * server added to a context before its start is started by Camel's DeferServiceStartupListener (order
+     * LOWEST - 1000), and before it there was no router to find (found by a review: embedded, the hardening was off).
+     * The readiness check answers only after this, so no intake request comes before it.
+     */
+    private static final class HardeningListener implements org.apache.camel.StartupListener, org.apache.camel.Ordered {
+        private final Ordersync o;
+
+        HardeningListener(Ordersync o) {
+            this.o = o;
+        }
+
+        @Override
+        public void onCamelContextStarted(CamelContext ctx, boolean alreadyStarted) {
+            // Camel may call this more than once during one start: the handlers go in once
+            if (o.hardened.compareAndSet(false, true)) {
+                HttpHardening.install(ctx);
+            }
+        }
+
+        @Override
+        public int getOrder() {
+            return org.apache.camel.Ordered.LOWEST;
+        }
+    }
 
     /** The version of each provider whose route last started: the one to go back to when a new one cannot start. */
     private final Map<String, Provider> startedVersions = new HashMap<>();

@@ -63,6 +63,7 @@ public final class OrdersyncApp implements AutoCloseable {
         main = new Main();
         beans.forEach(main::bind);
         main.configure().addConfiguration(OrdersyncConfiguration.class);
+        main.bind(io.ordersync.config.Ordersync.OWNS_HTTP_SERVER, Boolean.TRUE);
         properties.forEach(main::addOverrideProperty);
         main.start();
         return this;
