@@ -299,7 +299,12 @@ public final class Ordersync {
         }
         HealthCheckRegistry health = HealthCheckRegistry.get(context);
         if (health != null) {
-            health.register(new DatabaseHealthCheck(dataSource));
+            if (!health.register(new DatabaseHealthCheck(dataSource))) {
+                // Camel keeps the check registered first under an id: a platform's own "database" check stays, and
+                // the readiness of ordersync's database is not checked (a review: before, without a word)
+                LOG.warn("A health check with the id 'database' is registered already: ordersync's readiness check of its "
+                        + "own database is not; the readiness answer does not say whether ordersync's database is reachable");
+            }
         }
         r.bind("ordersync", this);
     }
@@ -555,6 +560,12 @@ public final class Ordersync {
             // Camel may call this more than once during one start: the handlers go in once
             if (o.hardened.compareAndSet(false, true)) {
                 HttpHardening.install(ctx);
+                if (ctx.getRegistry().findByType(org.apache.camel.spi.RestClientRequestValidator.class).size() > 1) {
+                    // Camel takes the validator only when it is the one bound: with a platform's own beside it, none
+                    LOG.warn("A second RestClientRequestValidator is bound beside ordersync's: Camel then uses neither, and "
+                            + "ordersync's API reads request bodies before it checks their credentials (its routes still check "
+                            + "them); bind none, and ordersync's checks only its own verbs (api-…, rest-…) and Camel's the others");
+                }
             }
         }
 
