@@ -30,8 +30,12 @@ public final class RepeatedLogFilter extends TurboFilter {
     private final LongSupplier clock;
 
     public RepeatedLogFilter() {
-        this(System::currentTimeMillis);
+        // monotonic: after the wall clock stepped back, every repeated line was dropped until it caught up (a review)
+        this(() -> System.nanoTime() / 1_000_000);
     }
+
+    /** A run of digits and hex letters with at least one digit. */
+    private static final java.util.regex.Pattern NUMBERS = java.util.regex.Pattern.compile("[0-9A-Fa-f]*[0-9][0-9A-Fa-f]*");
 
     RepeatedLogFilter(LongSupplier clock) {
         this.clock = clock;
@@ -42,7 +46,9 @@ public final class RepeatedLogFilter extends TurboFilter {
         if (level == null || !level.isGreaterOrEqual(Level.WARN) || format == null || marker == SUMMARY) {
             return FilterReply.NEUTRAL;
         }
-        String key = logger.getName() + '\u0000' + format;
+        // numbers and hex ids (an exchange's id, a connection's hash, a time) do not make a line new: Camel's
+        // "Failed delivery for (MessageId: …)" passed every time (a review)
+        String key = logger.getName() + '\u0000' + NUMBERS.matcher(format).replaceAll("#");
         long now = clock.getAsLong();
         if (windows.size() > MAX_PATTERNS) {
             windows.clear();

@@ -155,8 +155,12 @@ public final class Tx {
 
     /**
      * Whether the database could not be reached or the connection broke (SQL state class 08, a server
-     * shutdown 57P, or a transient/recoverable SQLException such as the pool's connection timeout); unlike
-     * a failing statement, this passes by itself.
+     * shutdown 57P, or a transient/recoverable SQLException such as the pool's connection timeout), or it takes no
+     * writes for now: read-only (PostgreSQL's 25006, a standby after a failover or default_transaction_read_only;
+     * H2's 90097) or out of resources (class 53: disk full, out of memory, too many connections). Unlike a failing
+     * statement, this passes by itself, or by an operator's hand, not by the document's: before, a read-only database
+     * was taken for a bad document (the outbox offered each row to the rejected events, which failed too, in a tight
+     * loop; a success whose commit was refused was parked as internal; found by a review).
      */
     public static boolean isDatabaseUnavailable(Throwable e) {
         while (e != null) {
@@ -165,7 +169,8 @@ public final class Tx {
                 return true;
             }
             if (e instanceof java.sql.SQLException sql && sql.getSQLState() != null
-                    && (sql.getSQLState().startsWith("08") || sql.getSQLState().startsWith("57P"))) {
+                    && (sql.getSQLState().startsWith("08") || sql.getSQLState().startsWith("57P") || sql.getSQLState().equals("25006")
+                    || sql.getSQLState().startsWith("53") || sql.getSQLState().equals("90097"))) {
                 return true;
             }
             e = e.getCause();

@@ -7,7 +7,7 @@ import javax.sql.DataSource;
 import java.sql.Connection;
 import java.util.Map;
 
-/** Readiness: the database answers a query within two seconds. */
+/** Readiness: the database answers a query within two seconds, and takes writes (is not read-only). */
 public final class DatabaseHealthCheck extends AbstractHealthCheck {
 
     private final DataSource ds;
@@ -28,7 +28,17 @@ public final class DatabaseHealthCheck extends AbstractHealthCheck {
         // has closed the database under it (ClosedDatabaseEviction)
         try (Connection c = ds.getConnection(); java.sql.Statement s = c.createStatement()) {
             s.setQueryTimeout(2);
-            s.execute("SELECT 1");
+            // a read-only database answers a query: a standby after a failover (PostgreSQL), a file H2 opened read-only.
+            // Every intake answer would be 503 while the load balancer kept sending (a review)
+            boolean postgres = c.getMetaData().getDatabaseProductName().toLowerCase(java.util.Locale.ROOT).contains("postgres");
+            try (java.sql.ResultSet rs = s.executeQuery(postgres
+                    ? "SELECT current_setting('transaction_read_only') = 'on' OR pg_is_in_recovery()" : "SELECT READONLY()")) {
+                rs.next();
+                if (rs.getBoolean(1)) {
+                    builder.down().message("database is read-only: ordersync cannot store what it takes in");
+                    return;
+                }
+            }
             builder.up();
         } catch (Exception e) {
             builder.down().error(e).message("database unreachable: " + e.getMessage());

@@ -127,7 +127,7 @@ public final class Dispatcher extends ServiceSupport {
 
     /** Claims the next batch of due rows; providers at capacity, paused by Retry-After or without a running route are skipped. */
     public synchronized List<QueueEntry> claim() {
-        if (!isRunAllowed()) {
+        if (!isRunAllowed() || System.nanoTime() - claimsWaitUntil < 0) {
             return List.of();
         }
         try {
@@ -135,9 +135,21 @@ public final class Dispatcher extends ServiceSupport {
         } catch (RuntimeException e) {
             // the database failed: the others' entries may run out before this instance sees them again
             announcingSince = null;
+            if (io.ordersync.db.Tx.isDatabaseUnavailable(e)) {
+                // out of reach, or taking no writes (read-only after a failover): one line of a constant pattern, which
+                // the log's repeat filter folds, and a second's pause. Thrown, it was an ERROR with the exchange's id
+                // and history from Camel at every tick of the timer, 20 a second (a review)
+                claimsWaitUntil = System.nanoTime() + CLAIM_PAUSE_WHILE_UNAVAILABLE.toNanos();
+                LOG.warn("The database is out of reach or takes no writes; claims wait: {}", e.getMessage());
+                return List.of();
+            }
             throw e;
         }
     }
+
+    /** How long claims wait after the database was out of reach. */
+    private static final Duration CLAIM_PAUSE_WHILE_UNAVAILABLE = Duration.ofSeconds(1);
+    private long claimsWaitUntil = System.nanoTime();
 
     private List<QueueEntry> claimDue() {
         Instant now = clock.instant();

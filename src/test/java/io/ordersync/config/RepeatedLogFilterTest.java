@@ -41,4 +41,39 @@ class RepeatedLogFilterTest {
         assertThat(out.list).extracting(ILoggingEvent::getFormattedMessage)
                 .containsExactly("980 more log lines like the next were left out in the last 10 s", "Unauthorized request from 10.0.0.1");
     }
+
+    /**
+     * Camel writes the exchange's id into the line itself (no parameters): "Failed delivery for (MessageId: …)" was a
+     * new line every time, 20 a second from a timer route while the database was read-only (a review).
+     */
+    @Test
+    void linesThatDifferOnlyInIdsAndNumbersAreOneFlood() {
+        LoggerContext context = new LoggerContext();
+        RepeatedLogFilter filter = new RepeatedLogFilter();
+        filter.setContext(context);
+        filter.start();
+        context.addTurboFilter(filter);
+        ListAppender<ILoggingEvent> out = new ListAppender<>();
+        out.setContext(context);
+        out.start();
+        Logger log = context.getLogger("camel");
+        log.addAppender(out);
+        for (int i = 0; i < 500; i++) {
+            log.error(String.format("Failed delivery for (MessageId: 4A240E9D32D06F2-%016X on ExchangeId: 4A240E9D32D06F2-%016X). "
+                    + "Elapsed (ms) %d", i, i, i % 13));
+        }
+        log.error("Failed delivery of something else entirely");
+        assertThat(out.list.stream().filter(e -> e.getMessage().startsWith("Failed delivery for"))).hasSize(20);
+        assertThat(out.list.stream().filter(e -> e.getMessage().endsWith("else entirely"))).hasSize(1);
+    }
+
+    /** The windows run on a monotonic clock: the wall clock stepping back an hour muted every repeat (a review). */
+    @Test
+    void theDefaultClockIsMonotonic() throws Exception {
+        java.lang.reflect.Field clock = RepeatedLogFilter.class.getDeclaredField("clock");
+        clock.setAccessible(true);
+        long a = ((java.util.function.LongSupplier) clock.get(new RepeatedLogFilter())).getAsLong();
+        assertThat(Math.abs(a - System.nanoTime() / 1_000_000)).as("nanoTime's milliseconds").isLessThan(1000);
+        assertThat(Math.abs(a - System.currentTimeMillis())).as("not the wall clock").isGreaterThan(1000);
+    }
 }
