@@ -40,4 +40,19 @@ class LoggingDefaultsTest {
         assertThat(defaults.configure(fresh)).isEqualTo(Configurator.ExecutionStatus.DO_NOT_INVOKE_NEXT_IF_ANY);
         assertThat(fresh.getLogger(Logger.ROOT_LOGGER_NAME).getAppender("STDOUT")).isNotNull();
     }
+
+    /** Each line says its day and offset: a time alone looked the same on two days and around a DST change (a review). */
+    @Test
+    void aLineStartsWithItsDateTimeAndOffset() {
+        LoggerContext fresh = new LoggerContext();
+        LoggingDefaults defaults = new LoggingDefaults();
+        defaults.setContext(fresh);
+        defaults.configure(fresh);
+        Logger root = fresh.getLogger(Logger.ROOT_LOGGER_NAME);
+        var appender = (ch.qos.logback.core.OutputStreamAppender<ch.qos.logback.classic.spi.ILoggingEvent>) root.getAppender("STDOUT");
+        var encoder = (ch.qos.logback.classic.encoder.PatternLayoutEncoder) appender.getEncoder();
+        var event = new ch.qos.logback.classic.spi.LoggingEvent("x", root, Level.INFO, "hello", null, null);
+        assertThat(encoder.getLayout().doLayout(event))
+                .matches("\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}(Z|[+-]\\d{2}:\\d{2}) INFO  \\[.*] ROOT - hello\\R");
+    }
 }
