@@ -156,6 +156,7 @@ public final class Ordersync {
                 () -> wake.sendBody(DISPATCH_WAKE, null)), clock);
         IntakeService intake = new IntakeService(dataSource, parser, store, queue, providers, parsed, dispatcher::newRows, clock);
         SyncMetrics metrics = new SyncMetrics(context, store, clock);
+        dispatcher.countReapedIn(metrics::synced);
         io.ordersync.delivery.OAuth2Tokens tokens = new io.ordersync.delivery.OAuth2Tokens(java.time.Clock.systemUTC());
         AttemptLog attempts = new AttemptLog(dataSource, settings.attemptBodyLimit, settings.attemptSecretFields);
         Retention retention = new Retention(dataSource, store, settings.retainAttempts, settings.retainOrders);

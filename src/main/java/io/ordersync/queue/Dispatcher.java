@@ -572,6 +572,14 @@ public final class Dispatcher extends ServiceSupport {
      * Rows whose lease expired (their instance crashed or hung) go back to waiting as a recoverable
      * failure, or are parked as {@code timeout} once their attempts are used up.
      */
+    /** Where a reaped row's outcome is counted (provider, outcome): the sync meters. */
+    private volatile java.util.function.BiConsumer<String, String> reaped = (provider, outcome) -> {
+    };
+
+    public void countReapedIn(java.util.function.BiConsumer<String, String> outcomes) {
+        this.reaped = outcomes;
+    }
+
     public int reap() {
         Instant now = clock.instant();
         Tx.run(ds, c -> {
@@ -598,6 +606,9 @@ public final class Dispatcher extends ServiceSupport {
             });
             if (done) {
                 n++;
+                // counted as every other finished sync (ordersync_syncs_total): a crash or hang was not seen in the
+                // meters at all (a review)
+                reaped.accept(e.provider(), park == null ? "retry" : park.code());
                 LOG.warn("Queue row {} of {}/{} for {}: {}", e.id(), e.eventSlug(), e.orderCode(), e.provider(), error);
             }
         }
