@@ -252,4 +252,27 @@ class H2RecoveryTest extends AppTestSupport {
             }
         }
     }
+
+    /**
+     * The copies of damaged files a recovery kept hold the orders of then: the hourly purge deletes those older than
+     * ordersync.retention.orders, as it deletes the orders themselves (a review: with h2-recover=auto they piled up).
+     */
+    @Test
+    void copiesOfDamagedFilesOlderThanTheOrdersRetentionArePurged() throws Exception {
+        Path data = Files.createDirectories(tmp.resolve("purged"));
+        java.time.format.DateTimeFormatter stamp = java.time.format.DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'")
+                .withZone(java.time.ZoneOffset.UTC);
+        Path old = Files.writeString(data.resolve("ordersync.mv.db.damaged-" + stamp.format(java.time.Instant.now().minus(Duration.ofDays(40)))), "old");
+        Path recent = Files.writeString(data.resolve("ordersync.mv.db.damaged-" + stamp.format(java.time.Instant.now().minus(Duration.ofDays(20)))), "recent");
+        Path notOurs = Files.writeString(data.resolve("ordersync.mv.db.damaged-notes.txt"), "an operator's notes");
+        Path otherDatabase = Files.writeString(data.resolve("other.mv.db.damaged-20200101T000000Z"), "another database's");
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
+        app = new OrdersyncApp(data, mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret",
+                "ordersync.retention.orders", "P30D", "ordersync.retention.purge-period-ms", "300")).start();
+        await().atMost(Duration.ofSeconds(20)).until(() -> !Files.exists(old));
+        assertThat(recent).exists();
+        assertThat(notOurs).exists();
+        assertThat(otherDatabase).exists();
+        assertThat(data.resolve("ordersync.mv.db")).exists();
+    }
 }

@@ -159,7 +159,7 @@ public final class Ordersync {
         dispatcher.countReapedIn(metrics::synced);
         io.ordersync.delivery.OAuth2Tokens tokens = new io.ordersync.delivery.OAuth2Tokens(java.time.Clock.systemUTC());
         AttemptLog attempts = new AttemptLog(dataSource, settings.attemptBodyLimit, settings.attemptSecretFields);
-        Retention retention = new Retention(dataSource, store, settings.retainAttempts, settings.retainOrders);
+        Retention retention = new Retention(dataSource, store, settings.retainAttempts, settings.retainOrders, settings.jdbcUrl);
         SyncOutcome outcome = new SyncOutcome(dataSource, queue, store, providers, dispatcher, metrics,
                 java.util.Arrays.asList(settings.adminToken, settings.adminPassword, settings.intakeToken,
                         settings.jmsPassword, settings.jdbcPassword, settings.pretix.token(), settings.pretix.webhookSecret(),

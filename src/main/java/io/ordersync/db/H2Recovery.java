@@ -19,6 +19,7 @@ import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
@@ -63,6 +64,39 @@ public final class H2Recovery {
             rest = System.getProperty("user.home") + rest.substring(1);
         }
         return rest.isEmpty() ? null : Path.of(rest).toAbsolutePath().normalize();
+    }
+
+    /**
+     * Deletes the copies of damaged files ({@code <name>.mv.db.damaged-<UTC time>}) that recoveries of the database of
+     * {@code jdbcUrl} kept, whose time is before {@code before}: they hold the orders of then, personal data the orders'
+     * retention would have deleted from the database by now (a review: with {@code h2-recover=auto} they piled up).
+     * Returns the files deleted; nothing for a URL that is not an H2 file.
+     */
+    public static List<Path> deleteDamagedCopiesBefore(String jdbcUrl, java.time.Instant before) {
+        Path base = fileOf(jdbcUrl);
+        if (base == null || base.getParent() == null || !Files.isDirectory(base.getParent())) {
+            return List.of();
+        }
+        String prefix = base.getFileName() + ".mv.db.damaged-";
+        DateTimeFormatter format = DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'").withZone(ZoneOffset.UTC);
+        List<Path> deleted = new java.util.ArrayList<>();
+        try (var files = Files.list(base.getParent())) {
+            for (Path f : files.filter(f -> f.getFileName().toString().startsWith(prefix)).toList()) {
+                java.time.Instant at;
+                try {
+                    at = java.time.Instant.from(format.parse(f.getFileName().toString().substring(prefix.length())));
+                } catch (java.time.DateTimeException notOurs) {
+                    continue; // a name of someone else's making: not ours to delete
+                }
+                if (at.isBefore(before) && Files.isRegularFile(f, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                    Files.delete(f);
+                    deleted.add(f);
+                }
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException("cannot delete old copies of damaged database files beside " + base, e);
+        }
+        return deleted;
     }
 
     /**

@@ -44,7 +44,15 @@ public final class Retention {
     private volatile boolean filled;
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Retention.class);
 
+    /** The database's JDBC URL: an H2 file's copies of damaged versions are purged too. */
+    private final String jdbcUrl;
+
     public Retention(DataSource ds, OrderStore store, Duration retainAttempts, Duration retainOrders) {
+        this(ds, store, retainAttempts, retainOrders, null);
+    }
+
+    public Retention(DataSource ds, OrderStore store, Duration retainAttempts, Duration retainOrders, String jdbcUrl) {
+        this.jdbcUrl = jdbcUrl;
         this.ds = ds;
         this.store = store;
         this.retainAttempts = retainAttempts;
@@ -66,6 +74,12 @@ public final class Retention {
         Map<String, Integer> deleted = purge(Instant.now());
         if (!deleted.isEmpty()) {
             LOG.info("Retention: deleted {}", deleted);
+        }
+        if (!retainOrders.isZero()) {
+            for (java.nio.file.Path f : io.ordersync.db.H2Recovery.deleteDamagedCopiesBefore(jdbcUrl, Instant.now().minus(retainOrders))) {
+                LOG.info("Retention: deleted {}, the copy of a damaged database file kept by a recovery longer ago than "
+                        + "ordersync.retention.orders", f);
+            }
         }
     }
 
