@@ -368,7 +368,7 @@ public final class OrdersyncSettings {
                 continue;
             }
             String asKey = env ? key.toLowerCase(java.util.Locale.ROOT).replace('_', '.') : key;
-            if (env ? byEnvName.containsKey(key) : DEFAULTS.containsKey(key)) {
+            if (env ? byEnvName.containsKey(key) || SERVICE_LINK.matcher(key).matches() : DEFAULTS.containsKey(key)) {
                 continue;
             }
             String near = null;
@@ -388,6 +388,13 @@ public final class OrdersyncSettings {
         }
         return unknown;
     }
+
+    /**
+     * The variables Kubernetes gives a pod for each service ({@code ORDERSYNC_DB_SERVICE_HOST}, {@code ORDERSYNC_PORT},
+     * {@code ORDERSYNC_DB_PORT_5432_TCP_ADDR}, … for services named ordersync or ordersync-db): not settings.
+     */
+    private static final java.util.regex.Pattern SERVICE_LINK = java.util.regex.Pattern.compile(
+            "ORDERSYNC(_[A-Z0-9]+)*_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_ADDR|_PORT|_PROTO)?)?)");
 
     private static String section(String key) {
         String rest = key.substring("ordersync.".length());

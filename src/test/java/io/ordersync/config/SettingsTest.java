@@ -169,7 +169,11 @@ class SettingsTest {
         java.util.List<String> fine = new java.util.ArrayList<>(OrdersyncSettings.DEFAULTS.keySet());
         OrdersyncSettings.DEFAULTS.keySet().forEach(k -> fine.add(k.toUpperCase(java.util.Locale.ROOT).replace('.', '_').replace('-', '_')));
         fine.addAll(java.util.List.of("ordersync.crash.runs", "ordersync.test.fork", "ORDERSYNC_CI", "ORDERSYNC_CLASS_ARCHIVE",
-                "camel.main.name", "crm.token", "PATH"));
+                "camel.main.name", "crm.token", "PATH",
+                // Kubernetes' service links for services named ordersync and ordersync-db
+                "ORDERSYNC_SERVICE_HOST", "ORDERSYNC_SERVICE_PORT", "ORDERSYNC_SERVICE_PORT_HTTP", "ORDERSYNC_PORT",
+                "ORDERSYNC_PORT_8080_TCP", "ORDERSYNC_PORT_8080_TCP_ADDR", "ORDERSYNC_PORT_8080_TCP_PORT", "ORDERSYNC_PORT_8080_TCP_PROTO",
+                "ORDERSYNC_DB_SERVICE_HOST", "ORDERSYNC_DB_SERVICE_PORT", "ORDERSYNC_DB_PORT", "ORDERSYNC_DB_PORT_5432_TCP_ADDR"));
         assertThat(OrdersyncSettings.unknownKeys(fine)).isEmpty();
         // this JVM's own system properties and environment (CI's included) hold none
         java.util.Set<String> here = new java.util.HashSet<>(System.getProperties().stringPropertyNames());
