@@ -243,7 +243,8 @@ class EmbeddingTest extends CamelTestSupport {
                 .header("Content-Type", "text/csv").POST(HttpRequest.BodyPublishers.ofString("a,b")).build(),
                 HttpResponse.BodyHandlers.ofString());
         assertThat(wrongType.statusCode()).as("Camel's own check of the host's verb: " + wrongType.body()).isEqualTo(415);
-        for (String path : new String[]{"/ui/", "/login", "/api/providers"}) {
+        // as wide as the routes' own matching: /login/ is /login's route, /uiX the UI's (an attack found both bare)
+        for (String path : new String[]{"/ui/", "/login", "/api/providers", "/login/", "/uiX", "/ui"}) {
             HttpResponse<String> own = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
                     .GET().build(), HttpResponse.BodyHandlers.ofString());
             assertThat(own.headers().firstValue("Content-Security-Policy").orElse("")).as(path).startsWith("default-src 'self';");

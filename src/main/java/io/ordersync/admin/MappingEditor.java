@@ -718,7 +718,7 @@ public final class MappingEditor {
         if (other.find()) {
             int line = 1 + (int) text.substring(0, other.start()).chars().filter(ch -> ch == '\n').count();
             throw new IllegalArgumentException("the form edits files whose lines end in LF or CRLF; line " + line + " has another "
-                    + "line break (U+" + String.format("%04X", (int) text.charAt(other.start())) + "): edit the file as text");
+                    + "line break (U+" + String.format(java.util.Locale.ROOT, "%04X", (int) text.charAt(other.start())) + "): edit the file as text");
         }
         Node root;
         try {
@@ -847,7 +847,7 @@ public final class MappingEditor {
                 default -> {
                     if (Character.isISOControl(cp) || cp == 0x2028 || cp == 0x2029 || cp == 0x85 || cp == 0xFEFF
                             || cp == 0xFFFE || cp == 0xFFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-                        sb.append(String.format("\\u%04X", cp));
+                        sb.append(String.format(java.util.Locale.ROOT, "\\u%04X", cp));
                     } else {
                         sb.appendCodePoint(cp);
                     }

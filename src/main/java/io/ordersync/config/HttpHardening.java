@@ -46,9 +46,11 @@ final class HttpHardening {
     /**
      * The paths ordersync serves (README "Embedding"): its API, its UI, the login page and {@code /}. Embedded, the
      * handlers below see only these; the platform's own paths keep their behaviour (before, a host's form posts got
-     * ordersync's 415 and its pages ordersync's CSP, found by a review).
+     * ordersync's 415 and its pages ordersync's CSP, found by a review). As wide as the routes' own matching: the UI's
+     * route takes every path that starts with {@code /ui} (Vert.x's prefix match: {@code /uiX} too), and an exact path
+     * ({@code /login}) takes a trailing slash (found by an attack: {@code /login/} and {@code /uiX} had no hardening).
      */
-    static final String ORDERSYNC_PATHS = "/(api|ui)(/.*)?|/login|/";
+    static final String ORDERSYNC_PATHS = "/api(/.*)?|/ui.*|/login/*|/";
 
     static void install(CamelContext context) {
         // camel-main's server registers its router under a name with its port; a platform's server may have any port

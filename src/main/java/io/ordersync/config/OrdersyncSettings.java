@@ -226,7 +226,19 @@ public final class OrdersyncSettings {
                 throw new Invalid("ordersync.db.url is set, but empty: give the database's JDBC URL, or "
                         + "leave the setting out for the embedded H2 file (" + defaultValue + ")");
             }
-            v.put(key, value == null || value.isBlank() ? defaultValue : value.trim());
+            String used = value == null || value.isBlank() ? defaultValue : value.trim();
+            // a key only the routes read ({{ordersync.dispatch.period-ms}}) is checked here too, by its default's kind:
+            // else a wrong value stopped a route's start with Camel's stack trace, not the key's name (an attack)
+            if (defaultValue.matches("-?[0-9]+") && !used.matches("-?[0-9]+")) {
+                throw new Invalid(key + " must be a whole number, not '" + used + "'");
+            }
+            if ((defaultValue.equals("true") || defaultValue.equals("false")) && !used.equals("true") && !used.equals("false")) {
+                throw new Invalid(key + " must be true or false, not '" + used + "'");
+            }
+            if (key.equals("ordersync.http.body-budget-bytes") && !used.isEmpty() && !used.matches("[0-9]{1,18}")) {
+                throw new Invalid(key + " must be a number of bytes, or empty for a sixteenth of the heap, not '" + used + "'");
+            }
+            v.put(key, used);
         });
         this.values = Collections.unmodifiableMap(v);
         Function<String, String> props = values::get;
@@ -434,7 +446,12 @@ public final class OrdersyncSettings {
         return new OrdersyncSettings(Objects.requireNonNull(props, "props"));
     }
 
+    /** Reads the settings from {@code props}; a key of it that is no setting (misspelt) is refused, as at a start. */
     public static OrdersyncSettings from(Properties props) {
+        List<String> unknown = unknownKeys(props.stringPropertyNames());
+        if (!unknown.isEmpty()) {
+            throw new Invalid(String.join("; ", unknown));
+        }
         return from(props::getProperty);
     }
 

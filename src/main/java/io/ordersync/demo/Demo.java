@@ -143,7 +143,7 @@ public final class Demo implements AutoCloseable {
         try (InputStream in = Demo.class.getResourceAsStream("/demo/order.json")) {
             ObjectNode doc = (ObjectNode) mapper.readTree(in);
             String[] buyer = BUYERS[n];
-            String code = "D" + String.format("%04d", 1000 + n);
+            String code = "D" + (1000 + n);
             ObjectNode order = (ObjectNode) doc.get("order");
             order.put("code", code);
             order.put("email", buyer[2]);

@@ -252,7 +252,7 @@ public final class ProviderLoader {
                 column++;
             }
         }
-        return new MappingError(fileName, line, column, "", String.format("the file is not UTF-8: byte 0x%02X cannot be read "
+        return new MappingError(fileName, line, column, "", String.format(java.util.Locale.ROOT, "the file is not UTF-8: byte 0x%02X cannot be read "
                 + "(saved as Latin-1 or Windows-1252?); save the file as UTF-8", bytes[bad] & 0xff));
     }
 

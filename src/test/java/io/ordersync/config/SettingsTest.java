@@ -130,6 +130,10 @@ class SettingsTest {
             ordersync.dispatch.batch-size  | 0      | ordersync.dispatch.batch-size must be at least 1, not 0
             ordersync.dispatch.batch-size  | 1e3    | ordersync.dispatch.batch-size must be a whole number, not '1e3'
             ordersync.db.connection-timeout-ms | 3s | ordersync.db.connection-timeout-ms must be a whole number, not '3s'
+            ordersync.dispatch.period-ms   | 50ms   | ordersync.dispatch.period-ms must be a whole number, not '50ms'
+            ordersync.jms.enabled          | yes    | ordersync.jms.enabled must be true or false, not 'yes'
+            ordersync.http.body-budget-bytes | 2MB  | ordersync.http.body-budget-bytes must be a number of bytes, or empty for a sixteenth of the heap, not '2MB'
+            ordersync.delivery.concurency  | 4      | ordersync.delivery.concurency is not an ordersync setting
             """)
     void settingsOutOfTheirBoundsAreRefusedWithTheReason(String key, String value, String message) {
         Properties p = new Properties();
