@@ -393,6 +393,9 @@ public final class Ordersync {
         java.util.Set<String> given = new java.util.HashSet<>(context.getPropertiesComponent().loadProperties().stringPropertyNames());
         given.addAll(System.getProperties().stringPropertyNames());
         given.addAll(System.getenv().keySet());
+        for (String retired : OrdersyncSettings.retiredKeys(given)) {
+            LOG.warn("{} is set, but this version has no such setting (it was retired): remove it", retired);
+        }
         java.util.List<String> unknown = OrdersyncSettings.unknownKeys(given);
         if (!unknown.isEmpty()) {
             throw new OrdersyncSettings.Invalid(String.join("; ", unknown));

@@ -380,7 +380,8 @@ public final class OrdersyncSettings {
                 continue;
             }
             String asKey = env ? key.toLowerCase(java.util.Locale.ROOT).replace('_', '.') : key;
-            if (env ? byEnvName.containsKey(key) || SERVICE_LINK.matcher(key).matches() : DEFAULTS.containsKey(key)) {
+            if ((env ? byEnvName.containsKey(key) || SERVICE_LINK.matcher(key).matches() : DEFAULTS.containsKey(key))
+                    || retiredKeys(List.of(key)).size() == 1) {
                 continue;
             }
             String near = null;
@@ -399,6 +400,17 @@ public final class OrdersyncSettings {
             }
         }
         return unknown;
+    }
+
+    /**
+     * Keys earlier versions had: an upgrade with one of them left in its properties starts, with a WARN that names it
+     * ({@link #retiredKeys}); any other unknown key stops the start.
+     */
+    public static final Set<String> RETIRED = Set.of("ordersync.db.vacuum-check-ms", "ordersync.db.vacuum-dead-rows");
+
+    /** The keys among {@code given} (in either form) that earlier versions had and this one ignores. */
+    public static List<String> retiredKeys(java.util.Collection<String> given) {
+        return given.stream().filter(k -> RETIRED.contains(k) || RETIRED.stream().anyMatch(r -> envName(r).equals(k))).sorted().toList();
     }
 
     /**

@@ -174,11 +174,14 @@ class SettingsTest {
         OrdersyncSettings.DEFAULTS.keySet().forEach(k -> fine.add(k.toUpperCase(java.util.Locale.ROOT).replace('.', '_').replace('-', '_')));
         fine.addAll(java.util.List.of("ordersync.crash.runs", "ordersync.test.fork", "ORDERSYNC_CI", "ORDERSYNC_CLASS_ARCHIVE",
                 "camel.main.name", "crm.token", "PATH",
+                // keys of earlier versions: a WARN at the start, not a refusal (an upgrade keeps its properties)
+                "ordersync.db.vacuum-check-ms", "ORDERSYNC_DB_VACUUM_DEAD_ROWS",
                 // Kubernetes' service links for services named ordersync and ordersync-db
                 "ORDERSYNC_SERVICE_HOST", "ORDERSYNC_SERVICE_PORT", "ORDERSYNC_SERVICE_PORT_HTTP", "ORDERSYNC_PORT",
                 "ORDERSYNC_PORT_8080_TCP", "ORDERSYNC_PORT_8080_TCP_ADDR", "ORDERSYNC_PORT_8080_TCP_PORT", "ORDERSYNC_PORT_8080_TCP_PROTO",
                 "ORDERSYNC_DB_SERVICE_HOST", "ORDERSYNC_DB_SERVICE_PORT", "ORDERSYNC_DB_PORT", "ORDERSYNC_DB_PORT_5432_TCP_ADDR"));
         assertThat(OrdersyncSettings.unknownKeys(fine)).isEmpty();
+        assertThat(OrdersyncSettings.retiredKeys(fine)).containsExactly("ORDERSYNC_DB_VACUUM_DEAD_ROWS", "ordersync.db.vacuum-check-ms");
         // this JVM's own system properties and environment (CI's included) hold none
         java.util.Set<String> here = new java.util.HashSet<>(System.getProperties().stringPropertyNames());
         here.addAll(System.getenv().keySet());
