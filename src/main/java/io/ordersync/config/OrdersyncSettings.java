@@ -433,24 +433,7 @@ public final class OrdersyncSettings {
 
     /** Levenshtein distance, up to 3 (more counts as 3). */
     private static int distance(String a, String b) {
-        if (Math.abs(a.length() - b.length()) > 2) {
-            return 3;
-        }
-        int[] prev = new int[b.length() + 1];
-        int[] cur = new int[b.length() + 1];
-        for (int j = 0; j <= b.length(); j++) {
-            prev[j] = j;
-        }
-        for (int i = 1; i <= a.length(); i++) {
-            cur[0] = i;
-            for (int j = 1; j <= b.length(); j++) {
-                cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1));
-            }
-            int[] t = prev;
-            prev = cur;
-            cur = t;
-        }
-        return Math.min(prev[b.length()], 3);
+        return Math.abs(a.length() - b.length()) > 2 ? 3 : Math.min(io.ordersync.mapping.Suggest.distance(a, b), 3);
     }
 
     /** Reads the settings through a property lookup (Camel's properties component, or plain Properties). */
@@ -477,12 +460,11 @@ public final class OrdersyncSettings {
     }
 
     private static int integer(Function<String, String> props, String key) {
-        String value = get(props, key);
-        try {
-            return Integer.parseInt(value);
-        } catch (NumberFormatException e) {
-            throw new Invalid(key + " must be a whole number, not '" + value + "'");
+        long value = longValue(props, key);
+        if (value < Integer.MIN_VALUE || value > Integer.MAX_VALUE) {
+            throw new Invalid(key + " must be a whole number up to " + Integer.MAX_VALUE + ", not " + value);
         }
+        return (int) value;
     }
 
     private static long longValue(Function<String, String> props, String key) {

@@ -4,7 +4,7 @@ import java.util.Collection;
 import java.util.Locale;
 
 /** "Did you mean …?" hints: the nearest valid name by edit distance. */
-final class Suggest {
+public final class Suggest {
 
     private Suggest() {
     }
@@ -28,7 +28,8 @@ final class Suggest {
         return best != null && bestDistance <= limit ? " (did you mean '" + best + "'?)" : "";
     }
 
-    static int distance(String a, String b) {
+    /** Levenshtein distance. */
+    public static int distance(String a, String b) {
         int[] prev = new int[b.length() + 1];
         int[] cur = new int[b.length() + 1];
         for (int j = 0; j <= b.length(); j++) {

@@ -14,19 +14,24 @@ import static org.assertj.core.api.Assertions.assertThat;
 /** A flood of one warning is cut to 20 lines per 10 s, with a count of what was left out; other lines pass. */
 class RepeatedLogFilterTest {
 
-    @Test
-    void aFloodOfOneWarningIsCutAndCounted() {
-        AtomicLong now = new AtomicLong(1_000_000);
+    /** A logger of a context of its own, behind {@code filter}, writing to {@code out}. */
+    private static Logger filtered(RepeatedLogFilter filter, String name, ListAppender<ILoggingEvent> out) {
         LoggerContext context = new LoggerContext();
-        RepeatedLogFilter filter = new RepeatedLogFilter(now::get);
         filter.setContext(context);
         filter.start();
         context.addTurboFilter(filter);
-        ListAppender<ILoggingEvent> out = new ListAppender<>();
         out.setContext(context);
         out.start();
-        Logger log = context.getLogger("flood");
+        Logger log = context.getLogger(name);
         log.addAppender(out);
+        return log;
+    }
+
+    @Test
+    void aFloodOfOneWarningIsCutAndCounted() {
+        AtomicLong now = new AtomicLong(1_000_000);
+        ListAppender<ILoggingEvent> out = new ListAppender<>();
+        Logger log = filtered(new RepeatedLogFilter(now::get), "flood", out);
         for (int i = 0; i < 1000; i++) {
             log.warn("Unauthorized request from {}", "10.0.0." + (i % 7));
             log.info("an info line {}", i);
@@ -48,16 +53,8 @@ class RepeatedLogFilterTest {
      */
     @Test
     void linesThatDifferOnlyInIdsAndNumbersAreOneFlood() {
-        LoggerContext context = new LoggerContext();
-        RepeatedLogFilter filter = new RepeatedLogFilter();
-        filter.setContext(context);
-        filter.start();
-        context.addTurboFilter(filter);
         ListAppender<ILoggingEvent> out = new ListAppender<>();
-        out.setContext(context);
-        out.start();
-        Logger log = context.getLogger("camel");
-        log.addAppender(out);
+        Logger log = filtered(new RepeatedLogFilter(), "camel", out);
         for (int i = 0; i < 500; i++) {
             log.error(String.format("Failed delivery for (MessageId: 4A240E9D32D06F2-%016X on ExchangeId: 4A240E9D32D06F2-%016X). "
                     + "Elapsed (ms) %d", i, i, i % 13));
@@ -70,12 +67,7 @@ class RepeatedLogFilterTest {
     /** The key's pattern is linear: one with a required digit between two runs backtracked, 2.7 s on 30 000 letters (an attack). */
     @Test
     void aLongRunOfHexLettersIsDecidedQuickly() {
-        LoggerContext context = new LoggerContext();
-        RepeatedLogFilter filter = new RepeatedLogFilter();
-        filter.setContext(context);
-        filter.start();
-        context.addTurboFilter(filter);
-        Logger log = context.getLogger("long");
+        Logger log = filtered(new RepeatedLogFilter(), "long", new ListAppender<>());
         String letters = "abcdef".repeat(5_000);
         log.warn(letters); // the JIT's first go
         long start = System.nanoTime();
