@@ -50,6 +50,8 @@ class EmbeddingTest extends CamelTestSupport {
         Properties props = new Properties();
         props.setProperty("test.crm.url", target.url());
         props.setProperty("test.crm.token", "s3cret");
+        // the host's own properties name another queue than the settings given to install: the settings win
+        props.setProperty("ordersync.jms.queue", "host.events");
         context.getPropertiesComponent().setOverrideProperties(props);
 
         Properties settings = new Properties();
@@ -189,6 +191,8 @@ class EmbeddingTest extends CamelTestSupport {
         assertThat(endpoint.getConfiguration().getConcurrentConsumers()).isEqualTo(1);
         assertThat(endpoint.getConfiguration().getMaxConcurrentConsumers()).isEqualTo(1);
         assertThat(context.resolvePropertyPlaceholders("{{ordersync.jms.enabled}}")).isEqualTo("true");
+        assertThat(context.resolvePropertyPlaceholders("{{ordersync.jms.queue}}")).as("the settings' value over the host's")
+                .isEqualTo("ordersync.events");
         await().atMost(Duration.ofSeconds(5)).until(() -> context.getRoute("provider-crm") != null);
         // an event on the queue is taken in and synced
         template.sendBody("ordersync-jms:queue:ordersync.events?connectionFactory=#ordersync.jmsConnectionFactory",

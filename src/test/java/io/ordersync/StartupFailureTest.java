@@ -96,6 +96,22 @@ class StartupFailureTest {
         }
     }
 
+    /** A key an earlier version had is named in a WARN, and the start goes on: an upgrade keeps its properties. */
+    @Test
+    void aRetiredSettingIsAWarningNotARefusal(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Fixtures.mapping(tmp.resolve("mappings"), "crm", Map.of());
+        Map<String, String> props = Map.of("ordersync.mappings.dir", tmp.resolve("mappings").toString(),
+                "ordersync.db.url", "jdbc:h2:file:" + tmp.resolve("db").toAbsolutePath(),
+                "test.crm.url", "http://127.0.0.1:1", "test.crm.token", "t", "ordersync.db.vacuum-check-ms", "1000");
+        try (io.ordersync.support.OrdersyncProcess p = new io.ordersync.support.OrdersyncProcess("retired", tmp.resolve("logs"), props)
+                .environment(Map.of("ORDERSYNC_DB_VACUUM_DEAD_ROWS", "2000"))) {
+            p.start();
+            assertThat(Files.readString(p.log()))
+                    .contains("ordersync.db.vacuum-check-ms is set, but this version has no such setting (it was retired): remove it")
+                    .contains("ORDERSYNC_DB_VACUUM_DEAD_ROWS is set, but this version has no such setting (it was retired): remove it");
+        }
+    }
+
     @Test
     void unreachableDatabaseFailsTheStartWithItsErrorAndStartsNoRoute() throws Exception {
         int closedPort = Ports.free();

@@ -275,6 +275,10 @@ public final class OrdersyncSettings {
         this.adminPassword = get(props, "ordersync.admin.password");
         this.intakeToken = get(props, "ordersync.intake.token");
         this.cookieSecure = get(props, "ordersync.admin.cookie-secure");
+        if (!java.util.Set.of("auto", "true", "false").contains(cookieSecure)) {
+            // anything else behaved as auto, without a word (an audit)
+            throw new Invalid("ordersync.admin.cookie-secure must be auto, true or false, not '" + cookieSecure + "'");
+        }
         this.trustedProxies = java.util.Arrays.stream(get(props, "ordersync.admin.trusted-proxies").split(","))
                 .map(String::strip).filter(s -> !s.isEmpty()).toList();
         // an address that does not parse stops the start here, with the setting's name
@@ -305,6 +309,10 @@ public final class OrdersyncSettings {
             throw new Invalid("ordersync.db.statistics-check-ms must be 0 (off) or more, not " + statisticsCheckMs);
         }
         this.h2Commit = get(props, "ordersync.db.h2-commit");
+        if (!java.util.Set.of("write", "sync", "delayed").contains(h2Commit)) {
+            // checked when the database opened, with a stack trace (an audit)
+            throw new Invalid("ordersync.db.h2-commit must be write, sync or delayed, not '" + h2Commit + "'");
+        }
         String recover = get(props, "ordersync.db.h2-recover");
         if (!recover.equals("manual") && !recover.equals("auto")) {
             throw new Invalid("ordersync.db.h2-recover must be manual or auto, not '" + recover + "'");
@@ -345,7 +353,7 @@ public final class OrdersyncSettings {
         this.maxRetryAfter = duration(props, "ordersync.delivery.max-retry-after");
         this.pretix = new io.ordersync.pretix.PretixSettings(get(props, "ordersync.pretix.url"), get(props, "ordersync.pretix.organizer"),
                 get(props, "ordersync.pretix.events"), get(props, "ordersync.pretix.token"),
-                io.ordersync.pretix.PretixActions.parse(get(props, "ordersync.pretix.actions")),
+                pretixActions(get(props, "ordersync.pretix.actions")),
                 longValue(props, "ordersync.pretix.poll-interval-ms"), duration(props, "ordersync.pretix.catalog-max-age"),
                 longValue(props, "ordersync.pretix.import-page-pause-ms"), integer(props, "ordersync.pretix.timeout-ms"),
                 duration(props, "ordersync.pretix.lease"), get(props, "ordersync.pretix.webhook-secret"));
@@ -448,6 +456,14 @@ public final class OrdersyncSettings {
             throw new Invalid(String.join("; ", unknown));
         }
         return from(props::getProperty);
+    }
+
+    private static io.ordersync.pretix.PretixActions pretixActions(String text) {
+        try {
+            return io.ordersync.pretix.PretixActions.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw new Invalid(e.getMessage());
+        }
     }
 
     private static Duration duration(Function<String, String> props, String key) {

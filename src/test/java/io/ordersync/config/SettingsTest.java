@@ -134,12 +134,15 @@ class SettingsTest {
             ordersync.jms.enabled          | yes    | ordersync.jms.enabled must be true or false, not 'yes'
             ordersync.http.body-budget-bytes | 2MB  | ordersync.http.body-budget-bytes must be a number of bytes, or empty for a sixteenth of the heap, not '2MB'
             ordersync.delivery.concurency  | 4      | ordersync.delivery.concurency is not an ordersync setting
+            ordersync.admin.cookie-secure  | yes    | ordersync.admin.cookie-secure must be auto, true or false, not 'yes'
+            ordersync.db.h2-commit         | fast   | ordersync.db.h2-commit must be write, sync or delayed, not 'fast'
+            ordersync.pretix.actions       | pretix.event.order.paid | ordersync.pretix.actions: 'pretix.event.order.paid' is not action=type
             """)
     void settingsOutOfTheirBoundsAreRefusedWithTheReason(String key, String value, String message) {
         Properties p = new Properties();
         p.setProperty(key, value);
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> OrdersyncSettings.from(p))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining(message);
+                .isInstanceOf(OrdersyncSettings.Invalid.class).hasMessageContaining(message);
     }
 
     /** An unset variable in a deployment (ORDERSYNC_DB_URL=) started the instance on a local H2 file (a review). */
