@@ -226,7 +226,9 @@ public final class OrdersyncSettings {
                 throw new Invalid("ordersync.db.url is set, but empty: give the database's JDBC URL, or "
                         + "leave the setting out for the embedded H2 file (" + defaultValue + ")");
             }
-            String used = value == null || value.isBlank() ? defaultValue : value.trim();
+            String text = value == null || value.isBlank() ? defaultValue : value.trim();
+            // true and false in any case, as Boolean.parseBoolean read them before (TRUE worked)
+            String used = defaultValue.equals("true") || defaultValue.equals("false") ? text.toLowerCase(java.util.Locale.ROOT) : text;
             // a key only the routes read ({{ordersync.dispatch.period-ms}}) is checked here too, by its default's kind:
             // else a wrong value stopped a route's start with Camel's stack trace, not the key's name (an attack)
             if (defaultValue.matches("-?[0-9]+") && !used.matches("-?[0-9]+")) {
@@ -274,7 +276,7 @@ public final class OrdersyncSettings {
         this.adminUsername = get(props, "ordersync.admin.username");
         this.adminPassword = get(props, "ordersync.admin.password");
         this.intakeToken = get(props, "ordersync.intake.token");
-        this.cookieSecure = get(props, "ordersync.admin.cookie-secure");
+        this.cookieSecure = get(props, "ordersync.admin.cookie-secure").toLowerCase(java.util.Locale.ROOT);
         if (!java.util.Set.of("auto", "true", "false").contains(cookieSecure)) {
             // anything else behaved as auto, without a word (an audit)
             throw new Invalid("ordersync.admin.cookie-secure must be auto, true or false, not '" + cookieSecure + "'");

@@ -191,6 +191,18 @@ class SettingsTest {
         assertThat(OrdersyncSettings.unknownKeys(here)).isEmpty();
     }
 
+    /** Upper-case values that were accepted before these checks still are (AuthSecurityTest's TRUE for cookie-secure). */
+    @Test
+    void booleanAndCookieSettingsTakeAnyCase() {
+        Properties p = new Properties();
+        p.setProperty("ordersync.jms.enabled", "TRUE");
+        p.setProperty("ordersync.admin.cookie-secure", "False");
+        OrdersyncSettings s = OrdersyncSettings.from(p);
+        assertThat(s.jmsEnabled).isTrue();
+        assertThat(s.values()).containsEntry("ordersync.jms.enabled", "true");
+        assertThat(s.cookieSecure).isEqualTo("false");
+    }
+
     @Test
     void theBoundsThemselvesAreAccepted() {
         Properties p = new Properties();
