@@ -22,7 +22,7 @@ public final class Application {
     private static Throwable causedBy(Throwable e) {
         Throwable t = e;
         while (t.getCause() != null && !(t instanceof io.ordersync.config.Ports.PortInUseException)
-                && !(t instanceof io.ordersync.config.OrdersyncSettings.Invalid)) {
+                && !(t instanceof io.ordersync.config.OrdersyncSettings.Invalid) && !(t instanceof io.ordersync.db.Database.ReadOnly)) {
             t = t.getCause();
         }
         return t;
@@ -128,6 +128,11 @@ public final class Application {
                 // one line that names the setting, not a stack trace
                 System.err.println("ordersync cannot start: " + wrong.getMessage());
                 System.exit(2);
+            }
+            if (causedBy(e) instanceof io.ordersync.db.Database.ReadOnly readOnly) {
+                // exit 1, as for a database out of reach: a supervisor's restarts find it writable again after a failover
+                System.err.println("ordersync cannot start: " + readOnly.getMessage());
+                System.exit(1);
             }
             throw e;
         } finally {

@@ -17,6 +17,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.time.Duration;
@@ -65,6 +66,7 @@ class DatabaseReadOnlyTest extends AppTestSupport {
         target.failAlways(0);
         await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE slot = 'inflight'") > 0);
         readOnly(admin, name, db, true);
+        long readOnlySince = System.nanoTime();
         await("readiness reports the read-only database").atMost(Duration.ofSeconds(30)).until(() -> health() == 503);
         assertThat(healthBody()).contains("database is read-only");
         HttpResponse<String> refused = app.post("/api/events", order("RO9").toString());
@@ -80,8 +82,14 @@ class DatabaseReadOnlyTest extends AppTestSupport {
                 }
             }
         }
+        // an instance started meanwhile (a restart during the failover) fails its start with the reason
+        assertThat(startFails(new OrdersyncApp(tmp.resolve("data2"), mappings, crmOn(db)))).as("started on a read-only database").isTrue();
         Thread.sleep(8000);
         long lines = log.list.stream().filter(e -> e.getLevel().isGreaterOrEqual(Level.WARN)).count();
+        long readOnlySeconds = Duration.ofNanos(System.nanoTime() - readOnlySince).toSeconds();
+        // claims wait a second at a time with one WARN each (README): not one per 50 ms claim cut by the log filter
+        long claimWarnings = log.list.stream().filter(e -> e.getLoggerName().endsWith(".Dispatcher") && e.getLevel() == Level.WARN).count();
+        assertThat(claimWarnings).as("the dispatcher's WARN lines in %d s read-only", readOnlySeconds).isBetween(1L, readOnlySeconds + 2);
 
         readOnly(admin, name, db, false);
         await("everything synced after the database takes writes again").atMost(Duration.ofSeconds(90)).ignoreExceptions().until(() ->
@@ -98,6 +106,54 @@ class DatabaseReadOnlyTest extends AppTestSupport {
         // exchange id), 22 after (2026-12-07)
         assertThat(lines).as("WARN and ERROR lines while read-only: " + log.list.stream().limit(20)
                 .map(ILoggingEvent::getFormattedMessage).toList()).isLessThan(60);
+    }
+
+    /**
+     * An H2 file opened read-only (ACCESS_MODE_DATA=r in the URL; a file the process may not write opens the same
+     * way): the start fails with one reason, before any route starts (before: it failed in the first write, with that
+     * statement). Opened for writing again, the order that waited in the queue is synced.
+     */
+    @Test
+    void aStartOnAnH2FileOpenedReadOnlyFailsWithTheReasonAndLosesNothing() throws Exception {
+        Path data = tmp.resolve("data");
+        String url = "jdbc:h2:file:" + data.resolve("ordersync").toAbsolutePath();
+        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "20", "backoff", "1s", "response_timeout_ms", "2000"));
+        Map<String, String> settings = crmOn(new Properties());
+        settings.put("ordersync.db.url", url);
+        app = new OrdersyncApp(data, mappings, settings).start();
+        target.failAlways(503);
+        assertThat(app.post("/api/events", order("RW1").toString()).statusCode()).isEqualTo(202);
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE failed_attempts > 0") == 1);
+        app.stop();
+        target.failAlways(0);
+        int requestsBefore = target.requests().size();
+
+        settings.put("ordersync.db.url", url + ";ACCESS_MODE_DATA=r");
+        log.start();
+        root.addAppender(log);
+        assertThat(startFails(new OrdersyncApp(data, mappings, settings))).as("started on a read-only database").isTrue();
+        assertThat(target.requests()).as("nothing synced whose outcome could not be stored").hasSize(requestsBefore);
+
+        settings.put("ordersync.db.url", url);
+        app = new OrdersyncApp(data, mappings, settings).start();
+        await().atMost(Duration.ofSeconds(30)).until(() -> target.objects("contacts").size() == 1);
+        await().atMost(Duration.ofSeconds(10)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue") == 0);
+        assertThat(app.count("SELECT COUNT(*) FROM rejected_event")).isZero();
+    }
+
+    /** Whether the start failed for the database taking no writes, with the reason in the log, and nothing started. */
+    private boolean startFails(OrdersyncApp instance) throws Exception {
+        int before = log.list.size();
+        Throwable thrown = org.assertj.core.api.Assertions.catchThrowable(instance::start);
+        try {
+            // camel-main logs a failed start and returns (standalone, Application then exits: StartupFailureTest)
+            boolean started = thrown == null && instance.context() != null && instance.context().isStarted();
+            return !started && log.list.subList(before, log.list.size()).stream().anyMatch(e -> e.getLevel() == Level.ERROR
+                    && e.getFormattedMessage().contains("the database takes no writes (a PostgreSQL standby, default_transaction_read_only, "
+                    + "or an H2 file opened read-only"));
+        } finally {
+            instance.stop();
+        }
     }
 
     private static ObjectNode order(String code) {

@@ -262,9 +262,15 @@ class EmbeddingTest extends CamelTestSupport {
         HttpResponse<String> r = postOrder();
         assertThat(r.statusCode()).isEqualTo(202);
         await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("tickets").size() == 2);
-        // the host's id-less route configuration reached its own routes only: every ordersync route names its own
-        // (before: the timers, intake, pretix and alerts named none and took the host's; a review)
-        assertThat(hostIntercepted).contains("host-log").allMatch(id -> id.startsWith("host-"), "a host route");
+        // an API request with credentials: Camel merges the REST verb's route into the api-… route it calls
+        HttpResponse<String> providers = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/providers"))
+                .header("Authorization", "Bearer host-admin-token").GET().build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(providers.statusCode()).as(providers.body()).isEqualTo(200);
+        // the host's id-less route configuration reached its own routes and the REST verbs' only: every other ordersync
+        // route names its own (before: the timers, intake, pretix and alerts named none and took the host's; a review).
+        // A REST verb cannot name one in Camel 4.18, and the api-… route merged into it keeps it (README "Embedding")
+        assertThat(hostIntercepted).contains("host-log", "api-providers")
+                .allMatch(id -> id.startsWith("host-") || id.startsWith("api-"), "a host route or a REST verb's");
     }
 
     @Test

@@ -55,4 +55,21 @@ class LoggingDefaultsTest {
         assertThat(encoder.getLayout().doLayout(event))
                 .matches("\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}(Z|[+-]\\d{2}:\\d{2}) INFO  \\[.*] ROOT - hello\\R");
     }
+    @Test
+    void theDefaultsCutAFloodOfOneWarning() {
+        LoggerContext fresh = new LoggerContext();
+        LoggingDefaults defaults = new LoggingDefaults();
+        defaults.setContext(fresh);
+        defaults.configure(fresh);
+        var lines = new ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent>();
+        lines.start();
+        fresh.getLogger(Logger.ROOT_LOGGER_NAME).addAppender(lines);
+        org.slf4j.Logger flooding = fresh.getLogger("io.ordersync.test.Flood");
+        for (int i = 0; i < 30; i++) {
+            flooding.warn("The target answered {}", 500 + i);
+        }
+        flooding.info("not a warning: never cut");
+        assertThat(lines.list).hasSize(21);
+        assertThat(lines.list.get(20).getFormattedMessage()).isEqualTo("not a warning: never cut");
+    }
 }

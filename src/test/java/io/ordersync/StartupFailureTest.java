@@ -96,6 +96,28 @@ class StartupFailureTest {
         }
     }
 
+    /**
+     * A database that takes no writes (here an H2 file opened read-only; on PostgreSQL a standby: DatabaseReadOnlyTest)
+     * stops the start with one line, exit code 1 as for a database out of reach: a supervisor starts it again until the
+     * database takes writes. Before, the start failed in its first write, with that statement and a stack trace.
+     */
+    @Test
+    void aDatabaseThatTakesNoWritesFailsTheStartWithOneLine(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Fixtures.mapping(tmp.resolve("mappings"), "crm", Map.of());
+        String url = "jdbc:h2:file:" + tmp.resolve("db").toAbsolutePath();
+        Properties migrate = new Properties();
+        migrate.setProperty("ordersync.db.url", url);
+        io.ordersync.db.Database.open(OrdersyncSettings.from(migrate)).close();
+        Map<String, String> props = Map.of("ordersync.mappings.dir", tmp.resolve("mappings").toString(),
+                "ordersync.db.url", url + ";ACCESS_MODE_DATA=r", "test.crm.url", "http://127.0.0.1:1", "test.crm.token", "t");
+        try (io.ordersync.support.OrdersyncProcess p = new io.ordersync.support.OrdersyncProcess("read-only", tmp.resolve("logs"), props)) {
+            p.launch();
+            assertThat(p.awaitExit(java.time.Duration.ofSeconds(60))).as("exit code").isEqualTo(1);
+            assertThat(Files.readString(p.log())).contains("ordersync cannot start: the database takes no writes (a PostgreSQL standby")
+                    .doesNotContain("Exception in thread");
+        }
+    }
+
     /** A key an earlier version had is named in a WARN, and the start goes on: an upgrade keeps its properties. */
     @Test
     void aRetiredSettingIsAWarningNotARefusal(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {

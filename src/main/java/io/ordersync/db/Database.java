@@ -253,6 +253,29 @@ public final class Database {
                         "document", postgres ? "TEXT" : "CHARACTER VARYING(" + MAX_DOCUMENT_CHARS + ")"));
     }
 
+    /** The start's refusal of a database that takes no writes: one line, as for a wrong setting. */
+    public static final class ReadOnly extends IllegalStateException {
+        ReadOnly(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * Whether the database takes no writes: PostgreSQL in a read-only transaction mode or in recovery (a standby after a
+     * failover), H2 opened read-only. Readiness asks the same (DatabaseHealthCheck).
+     */
+    public static boolean isReadOnly(java.sql.Connection c) throws java.sql.SQLException {
+        boolean postgres = c.getMetaData().getDatabaseProductName().toLowerCase(java.util.Locale.ROOT).contains("postgres");
+        try (java.sql.Statement s = c.createStatement()) {
+            s.setQueryTimeout(2);
+            try (java.sql.ResultSet rs = s.executeQuery(postgres
+                    ? "SELECT current_setting('transaction_read_only') = 'on' OR pg_is_in_recovery()" : "SELECT READONLY()")) {
+                rs.next();
+                return rs.getBoolean(1);
+            }
+        }
+    }
+
     static void migrate(OrdersyncDataSource dataSource, OrdersyncSettings settings) {
         String jdbcUrl = settings.jdbcUrl;
         javax.sql.DataSource forMigrations = isPostgres(jdbcUrl) ? new WithoutSocketTimeout(dataSource) : dataSource;
@@ -282,6 +305,16 @@ public final class Database {
                         H2Recovery.rootMessage(e), r.damaged(), r.counts());
             }
             flyway(dataSource, jdbcUrl).load().migrate();
+        }
+        try (java.sql.Connection c = dataSource.getConnection()) {
+            if (isReadOnly(c)) {
+                // before: the start failed later, in the first write, with that write's statement and a stack trace
+                throw new ReadOnly("the database takes no writes (a PostgreSQL standby, default_transaction_read_only, or "
+                        + "an H2 file opened read-only: ACCESS_MODE_DATA=r, or a file the process may not write); ordersync "
+                        + "needs one it can write to");
+            }
+        } catch (java.sql.SQLException e) {
+            throw new IllegalStateException("The database could not be asked whether it takes writes: " + e.getMessage(), e);
         }
         if (dataSource.durableCommitSql() != null) {
             // fail the start, not the first accepted event, when the user may not write the store (CHECKPOINT needs admin)

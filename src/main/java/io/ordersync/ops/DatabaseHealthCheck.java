@@ -26,18 +26,12 @@ public final class DatabaseHealthCheck extends AbstractHealthCheck {
     protected void doCall(HealthCheckResultBuilder builder, Map<String, Object> options) {
         // a statement, not Connection.isValid: embedded H2 answers isValid from the session alone, true also when H2
         // has closed the database under it (ClosedDatabaseEviction)
-        try (Connection c = ds.getConnection(); java.sql.Statement s = c.createStatement()) {
-            s.setQueryTimeout(2);
+        try (Connection c = ds.getConnection()) {
             // a read-only database answers a query: a standby after a failover (PostgreSQL), a file H2 opened read-only.
             // Every intake answer would be 503 while the load balancer kept sending (a review)
-            boolean postgres = c.getMetaData().getDatabaseProductName().toLowerCase(java.util.Locale.ROOT).contains("postgres");
-            try (java.sql.ResultSet rs = s.executeQuery(postgres
-                    ? "SELECT current_setting('transaction_read_only') = 'on' OR pg_is_in_recovery()" : "SELECT READONLY()")) {
-                rs.next();
-                if (rs.getBoolean(1)) {
-                    builder.down().message("database is read-only: ordersync cannot store what it takes in");
-                    return;
-                }
+            if (io.ordersync.db.Database.isReadOnly(c)) {
+                builder.down().message("database is read-only: ordersync cannot store what it takes in");
+                return;
             }
             builder.up();
         } catch (Exception e) {

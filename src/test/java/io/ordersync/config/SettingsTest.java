@@ -137,6 +137,8 @@ class SettingsTest {
             ordersync.admin.cookie-secure  | yes    | ordersync.admin.cookie-secure must be auto, true or false, not 'yes'
             ordersync.db.h2-commit         | fast   | ordersync.db.h2-commit must be write, sync or delayed, not 'fast'
             ordersync.pretix.actions       | pretix.event.order.paid | ordersync.pretix.actions: 'pretix.event.order.paid' is not action=type
+            ordersync.jms.max-message-bytes | 1023      | ordersync.jms.max-message-bytes must be 1024 to 1073741823
+            ordersync.jms.max-message-bytes | 1073741824 | ordersync.jms.max-message-bytes must be 1024 to 1073741823
             """)
     void settingsOutOfTheirBoundsAreRefusedWithTheReason(String key, String value, String message) {
         Properties p = new Properties();

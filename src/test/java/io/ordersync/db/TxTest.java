@@ -71,4 +71,39 @@ class TxTest {
             assertThat(first).hasStackTraceContaining("terminating connection due to administrator command");
         }
     }
+    /**
+     * The errors that README ("Database unavailable") counts as the database taking no writes for now, as the real
+     * drivers raise them: PostgreSQL read-only (25006) and out of a resource (class 53, here its connection limit), H2
+     * opened read-only (90097). A failing statement (a syntax error, class 42) is not one of them.
+     */
+    @Test
+    void readOnlyAndOutOfResourcesAreTheDatabaseBeingUnavailableAndABadStatementIsNot() throws Exception {
+        java.util.Properties pg = Postgres.newDatabase();
+        String url = pg.getProperty("ordersync.db.url");
+        try (var c = java.sql.DriverManager.getConnection(url, "postgres", "postgres"); Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE t (a INT)");
+            s.execute("CREATE ROLE ordersync_limited LOGIN PASSWORD 'x' CONNECTION LIMIT 0");
+            s.execute("SET default_transaction_read_only = on");
+            java.sql.SQLException readOnly = (java.sql.SQLException) catchThrowable(() -> s.execute("INSERT INTO t VALUES (1)"));
+            assertThat(readOnly.getSQLState()).isEqualTo("25006");
+            assertThat(Tx.isDatabaseUnavailable(new RuntimeException(readOnly))).isTrue();
+            java.sql.SQLException syntax = (java.sql.SQLException) catchThrowable(() -> s.execute("SELEC 1"));
+            assertThat(syntax.getSQLState()).startsWith("42");
+            assertThat(Tx.isDatabaseUnavailable(syntax)).isFalse();
+        }
+        java.sql.SQLException tooMany = (java.sql.SQLException) catchThrowable(() -> java.sql.DriverManager.getConnection(url, "ordersync_limited", "x"));
+        assertThat(tooMany.getSQLState()).as(tooMany.getMessage()).isEqualTo("53300");
+        assertThat(Tx.isDatabaseUnavailable(tooMany)).isTrue();
+
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("ordersync-h2ro");
+        String h2 = "jdbc:h2:file:" + dir.resolve("db").toAbsolutePath();
+        try (var c = java.sql.DriverManager.getConnection(h2, "sa", ""); Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE t (a INT)");
+        }
+        try (var c = java.sql.DriverManager.getConnection(h2 + ";ACCESS_MODE_DATA=r", "sa", ""); Statement s = c.createStatement()) {
+            java.sql.SQLException h2ReadOnly = (java.sql.SQLException) catchThrowable(() -> s.execute("INSERT INTO t VALUES (1)"));
+            assertThat(h2ReadOnly.getErrorCode()).as(h2ReadOnly.getMessage()).isEqualTo(90097);
+            assertThat(Tx.isDatabaseUnavailable(h2ReadOnly)).isTrue();
+        }
+    }
 }

@@ -21,7 +21,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 class PretixStoreTest {
 
     private static final Instant T0 = Instant.parse("2026-11-01T10:00:00Z");
-    private static final Duration KEPT = Duration.ofDays(7);
+    /** What README says: a parked fetch is forgotten 7 days after it parked. */
+    private static final Duration KEPT = PretixSource.PARKED_KEPT;
 
     @ParameterizedTest
     @ValueSource(strings = {"h2", "postgresql"})

@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 /**
@@ -46,7 +47,30 @@ class BodyBudgetTest extends AppTestSupport {
         assertThat(big).startsWith("HTTP/1.1 401");
     }
 
-    private static String headers(int length) {
+    /**
+     * Left empty, the budget is a sixteenth of the heap, at least two bodies of camel.server.max-body-size (README): with
+     * bodies allowed just over a sixteenth of this JVM's heap, two uploads are admitted and a third is refused.
+     */
+    @Test
+    void theDefaultBudgetHoldsTwoOfTheLargestBodies() throws Exception {
+        long largest = Runtime.getRuntime().maxMemory() / 16 + 1_000_000;
+        startWithCrm(3, "1s", Map.of("ordersync.http.body-budget-bytes", "", "camel.server.max-body-size", String.valueOf(largest)));
+        URI base = URI.create(app.url("/"));
+        try (Socket first = new Socket(base.getHost(), base.getPort()); Socket second = new Socket(base.getHost(), base.getPort())) {
+            for (Socket s : new Socket[]{first, second}) {
+                s.getOutputStream().write((headers(largest) + "{\"type\":").getBytes(StandardCharsets.US_ASCII));
+                s.getOutputStream().flush();
+            }
+            await().atMost(Duration.ofSeconds(10)).ignoreExceptions().until(() -> answerTo(headers(largest)).startsWith("HTTP/1.1 503"));
+            // the first two are still being received, not refused
+            for (Socket s : new Socket[]{first, second}) {
+                s.setSoTimeout(500);
+                assertThatThrownBy(() -> s.getInputStream().read()).isInstanceOf(java.net.SocketTimeoutException.class);
+            }
+        }
+    }
+
+    private static String headers(long length) {
         return "POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: "
                 + length + "\r\n\r\n";
     }
