@@ -324,6 +324,15 @@ class AdminApiTest extends AppTestSupport {
                     + "('democon', 'B999', 'order.paid', '{\"type\":\"order.paid\"}', CURRENT_TIMESTAMP)");
         }
         assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).isZero();
+        // Sync now of that order: 409, nothing queued (API.md)
+        HttpResponse<String> syncUnreadable = app.post("/api/orders/democon/B999/sync", "{}");
+        assertThat(syncUnreadable.statusCode()).as(syncUnreadable.body()).isEqualTo(409);
+        assertThat(syncUnreadable.body()).contains("the stored document of B999 is not valid");
+        assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).isZero();
+        // the pretix source is not configured here: its webhook is a 404 (never a 410, which would switch pretix's off)
+        HttpResponse<String> noPretix = app.post("/api/sources/pretix/webhook", "{}");
+        assertThat(noPretix.statusCode()).as(noPretix.body()).isEqualTo(404);
+        assertThat(noPretix.body()).contains("the pretix source is not configured");
         JsonNode backfill = JSON.readTree(app.post("/api/providers/crm/backfill", "{\"event\": \"democon\"}").body());
         assertThat(backfill.path("queued").asInt()).isEqualTo(104);
         assertThat(backfill.path("skipped").asInt()).isEqualTo(26);

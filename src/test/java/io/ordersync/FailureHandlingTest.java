@@ -129,6 +129,13 @@ class FailureHandlingTest extends AppTestSupport {
         target.failAlways(0);
         HttpResponse<String> retry = app.post("/api/queue/" + row.get("id") + "/retry", "");
         assertThat(retry.statusCode()).isEqualTo(200);
+        // the row as API.md has it, as in the queue's list (before: without event, order and max_attempts)
+        JsonNode retried = JSON.readTree(retry.body());
+        assertThat(retried.path("event").asText()).isEqualTo("democon");
+        assertThat(retried.path("order").asText()).isEqualTo("XYZ34");
+        assertThat(retried.path("max_attempts").asInt()).isEqualTo(2);
+        assertThat(retried.has("failure_description")).isTrue();
+        assertThat(retried.path("failure_mode").isNull()).isTrue();
         awaitQueueEmpty();
         assertThat(target.objects("contacts")).hasSize(1);
         assertThat(target.objects("tickets")).hasSize(1);

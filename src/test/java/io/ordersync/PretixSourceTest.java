@@ -138,6 +138,8 @@ class PretixSourceTest extends AppTestSupport {
         assertThat(postWebhook("{not json").statusCode()).isEqualTo(400);
         assertThat(postWebhook("[]").statusCode()).isEqualTo(400);
         assertThat(postWebhook("x".repeat(70_000)).statusCode()).isEqualTo(413);
+        // 64 KiB of UTF-8, not 64 Ki characters (before: 30 000 characters of three bytes each passed)
+        assertThat(postWebhook("\u20ac".repeat(30_000)).statusCode()).isEqualTo(413);
         assertThat(webhook(3, PretixTestServer.ORGANIZER, "democon", "../../x", "pretix.event.order.paid").statusCode()).isEqualTo(400);
         // an action no rule maps: 200 (pretix must not retry it), nothing fetched
         HttpResponse<String> ignored = webhook(4, PretixTestServer.ORGANIZER, "democon", "ABC12", "pretix.event.item.changed");
@@ -607,6 +609,9 @@ class PretixSourceTest extends AppTestSupport {
         assertThat(app.count("SELECT COUNT(*) FROM rejected_event WHERE source = 'pretix-webhook'")).isEqualTo(3);
         HttpResponse<String> importTwice = app.post("/api/sources/pretix/import", "{\"event\": \"democon\", \"event\": \"ghostcon\"}");
         assertThat(importTwice.statusCode()).as(importTwice.body()).isEqualTo(400);
+        // anything after the object (before: taken, an audit of API.md)
+        HttpResponse<String> trailing = app.post("/api/sources/pretix/import", "{\"event\": \"democon\"} x");
+        assertThat(trailing.statusCode()).as(trailing.body()).isEqualTo(400);
         assertThat(app.count("SELECT COUNT(*) FROM pretix_import")).isZero();
     }
 
@@ -619,6 +624,14 @@ class PretixSourceTest extends AppTestSupport {
         assertThat(wrong.statusCode()).isEqualTo(401);
         ObjectNode body = JSON.createObjectNode().put("notification_id", 2).put("organizer", PretixTestServer.ORGANIZER)
                 .put("event", "democon").put("code", "ABC12").put("action", "pretix.event.order.paid");
+        // the secret counts in the URL only: a request header named secret (before: let in), or the secret given twice
+        for (String[] attempt : new String[][]{{"/api/sources/pretix/webhook", "hook-s3cret-77"},
+                {"/api/sources/pretix/webhook?secret=hook-s3cret-77&secret=guess", "x"}}) {
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(app.url(attempt[0]))).header("secret", attempt[1])
+                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body.toString())).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).as(attempt[0] + ": " + r.body()).isEqualTo(401);
+        }
         HttpResponse<String> right = http.send(HttpRequest.newBuilder(URI.create(app.url("/api/sources/pretix/webhook?secret=hook-s3cret-77")))
                 .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body.toString())).build(), HttpResponse.BodyHandlers.ofString());
         assertThat(right.statusCode()).as(right.body()).isEqualTo(200);

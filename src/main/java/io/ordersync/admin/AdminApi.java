@@ -246,7 +246,14 @@ public final class AdminApi {
     /** {@code GET /api/providers/{id}/stats?window=1h|24h}: syncs, failures and latency percentiles over time. */
     public void stats(Exchange exchange) throws Exception {
         String id = exchange.getIn().getHeader("id", String.class);
-        String window = exchange.getIn().getHeader("window", "1h", String.class);
+        // from the query string only: a request header named window chose it (an audit of API.md)
+        String window;
+        try {
+            window = OrdersApi.query(exchange).getOrDefault("window", "1h");
+        } catch (IllegalArgumentException twice) {
+            reply(exchange, 400, Map.of("error", twice.getMessage()));
+            return;
+        }
         if (!"1h".equals(window) && !"24h".equals(window)) {
             reply(exchange, 400, Map.of("error", "window is 1h or 24h"));
             return;
@@ -347,31 +354,29 @@ public final class AdminApi {
         } else if (queue.retry(id, clock.instant())) {
             breakers.reset(row.get().provider());
             store.log(row.get().eventSlug(), row.get().orderCode(), row.get().provider(), "retry", "manual retry requested", clock.instant());
-            reply(exchange, 200, row(view.find(id).orElse(row.get())));
+            reply(exchange, 200, row(view.find(id).orElse(row.get()), providers));
         } else {
             reply(exchange, 409, Map.of("error", "queue row " + id + " changed meanwhile; try again"));
         }
     }
 
+    /** A queue row as API.md ("Queue") has it: in the queue's list, an order's detail and a retry's answer alike. */
     static Map<String, Object> row(QueueEntry e, ProviderRegistry providers) {
-        Map<String, Object> m = row(e);
-        Provider p = providers.active(e.provider());
-        m.put("max_attempts", p == null ? null : p.maxAttempts());
-        return m;
-    }
-
-    static Map<String, Object> row(QueueEntry e) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("id", e.id());
+        m.put("event", e.eventSlug());
+        m.put("order", e.orderCode());
         m.put("provider", e.provider());
         m.put("state", e.inFlight() ? "in_flight" : e.needManualRetry() != null ? "parked" : e.failedAttempts() > 0 ? "retrying" : "waiting");
         m.put("triggered_by", e.triggeredBy());
         m.put("not_before", String.valueOf(e.notBefore()));
         m.put("failed_attempts", e.failedAttempts());
+        Provider p = providers.active(e.provider());
+        m.put("max_attempts", p == null ? null : p.maxAttempts());
         m.put("failure_mode", e.needManualRetry());
-        if (e.needManualRetry() != null) {
-            m.put("failure_description", FailureMode.valueOf(e.needManualRetry().toUpperCase(Locale.ROOT)).description());
-        }
+        // null while not parked, as failure_mode (before: left out, where API.md lists it in every row)
+        m.put("failure_description", e.needManualRetry() == null ? null
+                : FailureMode.valueOf(e.needManualRetry().toUpperCase(Locale.ROOT)).description());
         m.put("last_error", e.lastError());
         m.put("claimed_by", e.claimedBy());
         return m;

@@ -79,8 +79,6 @@ public final class OperationsApi {
         List<Map<String, Object>> rows = new ArrayList<>();
         for (QueueEntry e : view.list(f, off, lim)) {
             Map<String, Object> row = AdminApi.row(e, providers);
-            row.put("event", e.eventSlug());
-            row.put("order", e.orderCode());
             rows.add(row);
         }
         Map<String, Object> out = new LinkedHashMap<>();

@@ -203,7 +203,7 @@ public final class OrdersApi {
      * The request's query parameters, from its query string only (Camel also turns request headers into message
      * headers: a header named q or email must not filter or choose what is erased); a repeated one is refused.
      */
-    static Map<String, String> query(Exchange exchange) {
+    public static Map<String, String> query(Exchange exchange) {
         Map<String, String> out = new LinkedHashMap<>();
         String raw = exchange.getIn().getHeader(Exchange.HTTP_RAW_QUERY, String.class);
         if (raw == null) {

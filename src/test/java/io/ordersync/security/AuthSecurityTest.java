@@ -176,6 +176,10 @@ class AuthSecurityTest extends AppTestSupport {
         assertThat(send.apply("GET /api/queue/groups", new String[]{"provider", "nope"}).body())
                 .isEqualTo(app.get("/api/queue/groups").body());
         assertThat(send.apply("GET /api/rejected", new String[]{"limit", "1"}).body()).contains("\"limit\":50");
+        // before: a header named window chose the stats' window (an audit of API.md)
+        assertThat(send.apply("GET /api/providers/crm/stats", new String[]{"window", "24h"}).body()).contains("\"window\":\"1h\"");
+        assertThat(app.get("/api/providers/crm/stats?window=24h").body()).contains("\"window\":\"24h\"");
+        assertThat(app.get("/api/providers/crm/stats?window=24h&window=1h").statusCode()).isEqualTo(400);
         // the query string still works, and a repeated parameter is refused
         assertThat(app.get("/api/order?event=democon&code=ABC12").statusCode()).isEqualTo(200);
         assertThat(app.get("/api/queue?state=bogus").statusCode()).isEqualTo(400);
