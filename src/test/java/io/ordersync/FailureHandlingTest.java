@@ -135,6 +135,7 @@ class FailureHandlingTest extends AppTestSupport {
         assertThat(retried.path("order").asText()).isEqualTo("XYZ34");
         assertThat(retried.path("max_attempts").asInt()).isEqualTo(2);
         assertThat(retried.has("failure_description")).isTrue();
+        assertThat(retried.path("failure_description").isNull()).as("not parked now").isTrue();
         assertThat(retried.path("failure_mode").isNull()).isTrue();
         awaitQueueEmpty();
         assertThat(target.objects("contacts")).hasSize(1);

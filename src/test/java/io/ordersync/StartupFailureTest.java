@@ -154,7 +154,7 @@ class StartupFailureTest {
                     ResourceHelper.resolveResource(context, "file:routes/intake.camel.yaml")).iterator().next());
 
             assertThatThrownBy(context::start)
-                    .hasStackTraceContaining("Unable to obtain connection from database")
+                    .hasStackTraceContaining("Cannot open the database: Connection to 127.0.0.1:" + closedPort + " refused")
                     .hasStackTraceContaining("127.0.0.1:" + closedPort);
             assertThat(context.getRoutes()).allSatisfy(r ->
                     assertThat(context.getRouteController().getRouteStatus(r.getId()).isStarted()).isFalse());

@@ -267,7 +267,11 @@ public final class Database {
     public static boolean isReadOnly(java.sql.Connection c) throws java.sql.SQLException {
         boolean postgres = c.getMetaData().getDatabaseProductName().toLowerCase(java.util.Locale.ROOT).contains("postgres");
         try (java.sql.Statement s = c.createStatement()) {
-            s.setQueryTimeout(2);
+            if (postgres) {
+                // not on H2: there it sets the session's timeout, which stayed on the pooled connection for every later
+                // statement, such as a purge's long delete (readiness did so at every probe; an attack found it)
+                s.setQueryTimeout(2);
+            }
             try (java.sql.ResultSet rs = s.executeQuery(postgres
                     ? "SELECT current_setting('transaction_read_only') = 'on' OR pg_is_in_recovery()" : "SELECT READONLY()")) {
                 rs.next();
@@ -276,10 +280,30 @@ public final class Database {
         }
     }
 
+    /**
+     * Before the migrations, so that a pending one does not fail first with its statement (an upgrade deployed during a
+     * failover). Before: the start failed later, in the first write, with that write's statement and a stack trace. A
+     * database that cannot be reached fails here with the pool's reason; a damaged H2 file goes to its recovery.
+     */
+    private static void refuseReadOnly(OrdersyncDataSource dataSource) {
+        boolean readOnly;
+        try (java.sql.Connection c = dataSource.getConnection()) {
+            readOnly = isReadOnly(c);
+        } catch (java.sql.SQLException e) {
+            throw new IllegalStateException("Cannot open the database: " + e.getMessage(), e);
+        }
+        if (readOnly) {
+            throw new ReadOnly("the database takes no writes (a PostgreSQL standby, default_transaction_read_only, or "
+                    + "an H2 file opened read-only: ACCESS_MODE_DATA=r, or a file the process may not write); ordersync "
+                    + "needs one it can write to");
+        }
+    }
+
     static void migrate(OrdersyncDataSource dataSource, OrdersyncSettings settings) {
         String jdbcUrl = settings.jdbcUrl;
         javax.sql.DataSource forMigrations = isPostgres(jdbcUrl) ? new WithoutSocketTimeout(dataSource) : dataSource;
         try {
+            refuseReadOnly(dataSource);
             flyway(forMigrations, jdbcUrl).load().migrate();
         } catch (RuntimeException e) {
             if (H2Recovery.fileOf(jdbcUrl) == null || !H2Recovery.isDamage(e)) {
@@ -305,16 +329,6 @@ public final class Database {
                         H2Recovery.rootMessage(e), r.damaged(), r.counts());
             }
             flyway(dataSource, jdbcUrl).load().migrate();
-        }
-        try (java.sql.Connection c = dataSource.getConnection()) {
-            if (isReadOnly(c)) {
-                // before: the start failed later, in the first write, with that write's statement and a stack trace
-                throw new ReadOnly("the database takes no writes (a PostgreSQL standby, default_transaction_read_only, or "
-                        + "an H2 file opened read-only: ACCESS_MODE_DATA=r, or a file the process may not write); ordersync "
-                        + "needs one it can write to");
-            }
-        } catch (java.sql.SQLException e) {
-            throw new IllegalStateException("The database could not be asked whether it takes writes: " + e.getMessage(), e);
         }
         if (dataSource.durableCommitSql() != null) {
             // fail the start, not the first accepted event, when the user may not write the store (CHECKPOINT needs admin)

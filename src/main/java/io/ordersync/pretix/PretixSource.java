@@ -148,8 +148,9 @@ public final class PretixSource {
             exchange.getMessage().setHeader("Retry-After", "5");
             return;
         }
-        if (!settings.webhookSecret().isEmpty() && !java.security.MessageDigest.isEqual(
-                settings.webhookSecret().getBytes(StandardCharsets.UTF_8), String.valueOf(secretOf(exchange)).getBytes(StandardCharsets.UTF_8))) {
+        String given = secretOf(exchange);
+        if (!settings.webhookSecret().isEmpty() && (given == null || !java.security.MessageDigest.isEqual(
+                settings.webhookSecret().getBytes(StandardCharsets.UTF_8), given.getBytes(StandardCharsets.UTF_8)))) {
             LOG.warn("pretix webhook refused: wrong or missing ?secret= (ordersync.pretix.webhook-secret)");
             reply(exchange, 401, Map.of("error", "the webhook URL must carry ?secret=<ordersync.pretix.webhook-secret>"));
             return;

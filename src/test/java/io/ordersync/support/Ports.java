@@ -7,8 +7,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * Ports for the servers the tests start (ordersync, PostgreSQL, Prism, brokers) and for ports that must stay closed.
  * <p>
- * {@code mvn verify} runs two test JVMs at once (pom.xml, {@code forkCount}). A port found by binding port 0 and
- * closing the socket is free only until someone binds it; the other JVM binding port 0 in between gets it from the
+ * {@code mvn verify} runs three test JVMs at once (pom.xml, {@code forkCount}). A port found by binding port 0 and
+ * closing the socket is free only until someone binds it; another JVM binding port 0 in between gets it from the
  * same ephemeral range. So each JVM hands out ports from a range of its own below the ephemeral range (32768–60999
  * on Linux, where port 0 binds and outgoing connections take theirs), one after the other, skipping a port that
  * something else holds. Servers that bind port 0 themselves (the JDK HttpServer targets, GreenMail, the OAuth2
@@ -18,7 +18,7 @@ public final class Ports {
 
     static final int BASE = 20_000;
     static final int SPAN = 3_000;
-    /** The JVM's fork number (surefire's {@code surefire.forkNumber}, 1 and 2 under mvn verify; 0 elsewhere). */
+    /** The JVM's fork number (surefire's {@code surefire.forkNumber}, 1 to 3 under mvn verify; 0 elsewhere). */
     static final int FORK = Integer.getInteger("ordersync.test.fork", 0);
     /** Starts where the process id says: two test runs on one machine do not probe the same ports in the same order. */
     private static final AtomicInteger NEXT = new AtomicInteger((int) (ProcessHandle.current().pid() % SPAN));
