@@ -269,6 +269,12 @@ class EmbeddingTest extends CamelTestSupport {
         // the host's id-less route configuration reached its own routes and the REST verbs' only: every other ordersync
         // route names its own (before: the timers, intake, pretix and alerts named none and took the host's; a review).
         // A REST verb cannot name one in Camel 4.18, and the api-… route merged into it keeps it (README "Embedding")
+        // ordersync's direct: and seda: endpoints are named as README says, so a platform's do not meet them
+        assertThat(context.getEndpoints()).extracting(org.apache.camel.Endpoint::getEndpointUri)
+                .filteredOn(u -> (u.startsWith("direct:") || u.startsWith("direct://") || u.startsWith("seda:") || u.startsWith("seda://"))
+                        && !u.contains("host-"))
+                .isNotEmpty().allMatch(u -> u.replaceFirst("^(direct|seda):(//)?", "$1:")
+                        .matches("(direct:(api-|pretix-|ordersync-)|seda:(ordersync-|provider-)).*"), "a name README gives");
         assertThat(hostIntercepted).contains("host-log", "api-providers")
                 .allMatch(id -> id.startsWith("host-") || id.startsWith("api-"), "a host route or a REST verb's");
     }

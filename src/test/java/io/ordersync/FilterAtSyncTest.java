@@ -55,6 +55,12 @@ class FilterAtSyncTest extends AppTestSupport {
                 .as("canceled (filtered out) orders sent to crm").doesNotContain("q2@example.org", "q3@example.org")
                 .contains("q0@example.org", "q1@example.org");
         assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped' AND order_code IN ('Q2', 'Q3')")).isEqualTo(2);
+        // counted as filtered, not as a success or a failure (API.md, "Metrics")
+        String metrics = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(
+                "http://127.0.0.1:" + app.context().resolvePropertyPlaceholders("{{camel.management.port}}") + "/observe/metrics"))
+                .GET().build(), java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+        assertThat(metrics).contains("ordersync_syncs_total{outcome=\"filtered\",provider=\"crm\"} 2.0")
+                .contains("ordersync_syncs_total{outcome=\"success\",provider=\"crm\"} 2.0");
     }
 
     /**

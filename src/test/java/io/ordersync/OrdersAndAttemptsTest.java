@@ -131,6 +131,27 @@ class OrdersAndAttemptsTest extends AppTestSupport {
         // nowhere in the table
         String dump = app.query("SELECT * FROM sync_tries").toString();
         assertThat(dump).doesNotContain("tok-SECRET-123456", "hunter2", "pw-literal-visible", "rt-9999-visible");
+
+        // an order retried for days: 250 older tries besides these two; the answer shows the newest 200, oldest first,
+        // and attempts_total says how many there are (API.md)
+        com.fasterxml.jackson.databind.node.ArrayNode older = JSON.createArrayNode();
+        java.time.Instant start = java.time.Instant.parse("2026-01-01T00:00:00Z");
+        for (int i = 0; i < 250; i++) {
+            older.addObject().put("mapping_id", "member").put("method", "PUT").put("url", "http://x/members/" + i).put("status", 503)
+                    .put("latency_ms", 1).put("attempted_at", start.plusSeconds(i).toString());
+        }
+        try (var c = app.dataSource().getConnection(); var ps = c.prepareStatement("INSERT INTO sync_tries (event_slug, order_code, "
+                + "provider, try_count, first_at, last_at, tries) VALUES ('democon', 'ABC12', 'members', 250, ?, ?, ?)")) {
+            ps.setObject(1, start.atOffset(java.time.ZoneOffset.UTC));
+            ps.setObject(2, start.plusSeconds(249).atOffset(java.time.ZoneOffset.UTC));
+            ps.setString(3, older.toString());
+            ps.executeUpdate();
+        }
+        JsonNode many = JSON.readTree(app.get("/api/orders/democon/ABC12").body());
+        assertThat(many.path("attempts_total").asInt()).isEqualTo(252);
+        assertThat(many.path("attempts")).hasSize(200);
+        assertThat(many.path("attempts").get(0).path("url").asText()).as("the oldest shown").isEqualTo("http://x/members/52");
+        assertThat(many.path("attempts").get(199).path("status").asInt()).as("the newest last").isEqualTo(200);
     }
 
     /** A sync that ran past its lease finishes after the order was erased: nothing of the order is stored again. */
