@@ -321,6 +321,20 @@ class AlertsTest extends AppTestSupport {
         Thread.sleep(5000);
         assertThat(of("sync.parked")).as("each park named once").hasSize(2);
         assertThat(app.count("SELECT COUNT(*) FROM park_news")).isZero();
+        // 25 parks at once: the next alert counts them all and shows the first 20 (README "Alerts")
+        try (java.sql.Connection c = app.dataSource().getConnection();
+             var ps = c.prepareStatement("INSERT INTO park_news (provider, event_slug, order_code, message, created_at) "
+                     + "VALUES ('crm', 'democon', ?, 'Provider reported a permanent error: 422', CURRENT_TIMESTAMP)")) {
+            for (int i = 0; i < 25; i++) {
+                ps.setString(1, "MANY" + (100 + i));
+                ps.executeUpdate();
+            }
+        }
+        await().atMost(Duration.ofSeconds(20)).until(() -> of("sync.parked").size() == 3);
+        JsonNode many = of("sync.parked").get(2).path("data");
+        assertThat(many.path("new").asInt()).isEqualTo(25);
+        assertThat(many.path("rows").findValuesAsText("order")).hasSize(20).startsWith("MANY100", "MANY101").endsWith("MANY119");
+        assertThat(app.count("SELECT COUNT(*) FROM park_news")).isZero();
         assertThat(badSignatures).isEmpty();
     }
 
