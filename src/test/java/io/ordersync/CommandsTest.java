@@ -46,6 +46,13 @@ class CommandsTest {
         assertThat(out()).contains("ok     mappings/crm.yaml").contains("3 files, 0 with errors");
     }
 
+    /** A kind: java file of a provider on the class path validates as the service loads it (before: refused here). */
+    @Test
+    void validateKnowsTheJavaProvidersOnTheClassPath() throws Exception {
+        assertThat(run("validate", "--ignore-unset", "examples/java-provider/mappings")).as(out()).isEqualTo(0);
+        assertThat(out()).contains("ok     examples/java-provider/mappings/mailing-list.yaml").contains("1 file, 0 with errors");
+    }
+
     /** What the service refuses, validate refuses too: a file over 1 MiB, and <id>.yaml beside <id>.yml (found by an attack). */
     @Test
     void validateRefusesWhatTheServiceRefuses(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {

@@ -87,12 +87,20 @@ public final class Commands {
         };
     }
 
+    /**
+     * The service's loader: with the Java providers on the class path (before: none, and every kind: java file was
+     * "needs a Java provider … registered: none" here while the service ran it; an audit of MAPPINGS.md).
+     */
+    private ProviderLoader loader(boolean ignoreUnset) {
+        return new ProviderLoader(placeholders(ignoreUnset)).withJavaProviders(io.ordersync.spi.SyncProviders.load(Commands.class.getClassLoader()));
+    }
+
     private int validate(List<String> args) throws Exception {
         boolean ignoreUnset = args.remove("--ignore-unset");
         if (args.isEmpty()) {
             args.add("mappings");
         }
-        ProviderLoader loader = new ProviderLoader(placeholders(ignoreUnset));
+        ProviderLoader loader = loader(ignoreUnset);
         int files = 0;
         int broken = 0;
         for (String a : args) {
@@ -143,7 +151,7 @@ public final class Commands {
             return 2;
         }
         Path file = provider.endsWith(".yaml") || provider.endsWith(".yml") ? Path.of(provider) : Path.of("mappings", provider + ".yaml");
-        ProviderLoader.Loaded l = new ProviderLoader(placeholders(ignoreUnset)).load(file);
+        ProviderLoader.Loaded l = loader(ignoreUnset).load(file);
         if (!l.valid()) {
             err.println(file + " has errors:");
             l.messages().forEach(m -> err.println("  " + m));

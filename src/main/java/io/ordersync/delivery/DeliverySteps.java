@@ -345,7 +345,7 @@ public final class DeliverySteps {
     public void failed(Exchange exchange) {
         Exception e = exchange.getProperty(ExchangePropertyKey.EXCEPTION_CAUGHT, Exception.class);
         Sync s = sync(exchange);
-        RuntimeException failure = classify(s, e, clock.instant());
+        RuntimeException failure = classify(s, e, clock.instant(), maxRetryAfter);
         attempt(exchange, s, null, null, failure.getMessage());
         throw paced(s.provider(), failure, clock.instant());
     }
@@ -389,8 +389,11 @@ public final class DeliverySteps {
         return retryAt.equals(r.notBefore()) ? r : new RecoverableDeliveryException(r.getMessage(), retryAt, r.getCause());
     }
 
-    /** The failure a thrown exception means; pure, for tests. */
-    static RuntimeException classify(Sync s, Throwable e, Instant now) {
+    /**
+     * The failure a thrown exception means; pure, for tests. A Retry-After is capped at {@code maxRetryAfter}, as an HTTP
+     * target's is (before: at one hour for routes, endpoints and Java providers; an audit of PROVIDERS.md).
+     */
+    static RuntimeException classify(Sync s, Throwable e, Instant now, Duration maxRetryAfter) {
         Provider p = s.provider();
         Transport.Request req = s.request();
         if (e instanceof DeliveryException de) {
@@ -398,7 +401,7 @@ public final class DeliverySteps {
         }
         if (e instanceof SyncProvider.Recoverable r) {
             return new RecoverableDeliveryException(e.getMessage(), r.retryAfterSeconds() > 0
-                    ? RetryAfter.at(String.valueOf(r.retryAfterSeconds()), now, Duration.ofHours(1)) : null, null);
+                    ? RetryAfter.at(String.valueOf(r.retryAfterSeconds()), now, maxRetryAfter) : null, null);
         }
         if (e instanceof SyncProvider.Permanent) {
             return new PermanentDeliveryException(e.getMessage());
@@ -420,7 +423,7 @@ public final class DeliverySteps {
         org.apache.camel.http.base.HttpOperationFailedException http = find(e, org.apache.camel.http.base.HttpOperationFailedException.class);
         if (http != null) {
             return Sync.failure(p, req, new Transport.Response(http.getStatusCode(), http.getResponseBody(),
-                    http.getResponseHeaders() == null ? null : http.getResponseHeaders().get("Retry-After")), now, Duration.ofHours(1));
+                    http.getResponseHeaders() == null ? null : http.getResponseHeaders().get("Retry-After")), now, maxRetryAfter);
         }
         String what = where + (timedOut ? " timed out: " : " failed: ") + rootMessage(e);
         if (timedOut || has(e, IOException.class) || hasNamed(e, "jakarta.jms.JMSException")

@@ -39,6 +39,7 @@ public final class ProviderLoader {
     private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{(ref:[A-Za-z0-9_-]*|[A-Za-z0-9_]*)((?:\\|[^{}|]*)*)}");
     private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)");
     private static final Set<String> URL_TEMPLATE_EXTRAS = Set.of("id_value", "remote_id", "base_url");
+    private static final Set<String> HEADER_TEMPLATE_EXTRAS = Set.of("id_value");
     private static final Set<String> MODES = Set.of("overwrite", "if_new", "if_empty", "append");
     private static final Set<String> REF_FIELDS = Set.of("remote_id", "external_link", "display_name", "id_value");
 
@@ -437,7 +438,14 @@ public final class ProviderLoader {
             Matcher m = Pattern.compile("(\\d{3})(?:\\s*-\\s*(\\d{3}))?").matcher(String.valueOf(statuses.get(i)).trim());
             if (m.matches()) {
                 int from = Integer.parseInt(m.group(1));
-                ranges.add(new int[]{from, m.group(2) == null ? from : Integer.parseInt(m.group(2))});
+                int to = m.group(2) == null ? from : Integer.parseInt(m.group(2));
+                if (to < from || from < 100 || to > 599) {
+                    // a range that matches no status (599-500), or no HTTP status at all (before: taken, never matching)
+                    errors.add("retry.recoverable_statuses[" + i + "]", "'" + statuses.get(i) + "' matches no HTTP status: "
+                            + "a status is 100 to 599, a range runs from the lower to the higher (500-599)");
+                } else {
+                    ranges.add(new int[]{from, to});
+                }
             } else {
                 errors.add("retry.recoverable_statuses[" + i + "]", "'" + statuses.get(i) + "' is not a status or a range like 500-599");
             }
@@ -670,8 +678,13 @@ public final class ProviderLoader {
                             }
                             continue;
                         }
-                        checkTemplate(errors, at, h.getValue(), false, URL_TEMPLATE_EXTRAS);
+                        // placeholders first, then the template, as in paths (before: any {{…}} was "unbalanced braces");
+                        // a header has {id_value} of the template fields paths have, not {remote_id} or {base_url}
                         String v = resolve(errors, at, h.getValue(), false);
+                        if (v == null) {
+                            continue;
+                        }
+                        checkTemplate(errors, at, v, false, HEADER_TEMPLATE_EXTRAS);
                         if (carriesCredential(errors, v)) {
                             // a header that is no credential is a template: a function of it could show the credential
                             // changed, past redaction (as in a path or body)

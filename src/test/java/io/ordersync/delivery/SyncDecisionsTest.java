@@ -12,6 +12,7 @@ import org.junit.jupiter.api.Test;
 
 import java.net.ConnectException;
 import java.net.SocketTimeoutException;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.Map;
 
@@ -138,11 +139,11 @@ class SyncDecisionsTest {
         s.nextObject();
         s.lookup();
         Instant now = Instant.now();
-        assertThat(DeliverySteps.classify(s, new ConnectException("refused"), now)).isInstanceOf(RecoverableDeliveryException.class);
+        assertThat(DeliverySteps.classify(s, new ConnectException("refused"), now, HOUR)).isInstanceOf(RecoverableDeliveryException.class);
         s.answered(new Transport.Response(404, "", null));
         s.decide();
         // a create that timed out may still be applied: the next try waits a whole response timeout
-        RuntimeException timedOut = DeliverySteps.classify(s, new SocketTimeoutException("Read timed out"), now);
+        RuntimeException timedOut = DeliverySteps.classify(s, new SocketTimeoutException("Read timed out"), now, HOUR);
         assertThat(timedOut).isInstanceOf(DeferredDeliveryException.class);
         assertThat(((DeferredDeliveryException) timedOut).notBefore()).isEqualTo(now.plusMillis(http.responseTimeoutMs()));
 
@@ -154,16 +155,27 @@ class SyncDecisionsTest {
         r.decide();
         assertThat(JSON.readTree(r.request().body()).path("properties").path("name").asText()).isEqualTo("John Doe");
         assertThat(DeliverySteps.classify(r, new org.apache.camel.http.base.HttpOperationFailedException("http://x", 503,
-                "Service Unavailable", null, Map.of("Retry-After", "2"), ""), now)).isInstanceOf(RecoverableDeliveryException.class);
+                "Service Unavailable", null, Map.of("Retry-After", "2"), ""), now, HOUR)).isInstanceOf(RecoverableDeliveryException.class);
         assertThat(DeliverySteps.classify(r, new org.apache.camel.http.base.HttpOperationFailedException("http://x", 422,
-                "Unprocessable", null, Map.of(), "bad email"), now)).isInstanceOf(PermanentDeliveryException.class);
+                "Unprocessable", null, Map.of(), "bad email"), now, HOUR)).isInstanceOf(PermanentDeliveryException.class);
         assertThat(DeliverySteps.classify(r, new org.apache.camel.CamelExchangeException("wrapped",
-                null, new java.io.IOException("reset")), now)).isInstanceOf(RecoverableDeliveryException.class);
-        assertThat(DeliverySteps.classify(r, new IllegalArgumentException("no such field"), now))
+                null, new java.io.IOException("reset")), now, HOUR)).isInstanceOf(RecoverableDeliveryException.class);
+        assertThat(DeliverySteps.classify(r, new IllegalArgumentException("no such field"), now, HOUR))
                 .isInstanceOf(PermanentDeliveryException.class).hasMessageContaining("direct:mine failed: IllegalArgumentException: no such field");
         assertThat(DeliverySteps.classify(r, new org.apache.camel.component.direct.DirectConsumerNotAvailableException(
-                "No consumers available on endpoint", null), now)).isInstanceOf(MappingConfigException.class);
+                "No consumers available on endpoint", null), now, HOUR)).isInstanceOf(MappingConfigException.class);
+        // a Retry-After of two hours from a route or a Java provider, under ordersync.delivery.max-retry-after of three
+        Duration threeHours = Duration.ofHours(3);
+        assertThat(((DeliveryException) DeliverySteps.classify(r, new io.ordersync.spi.SyncProvider.Recoverable("busy", 7200), now,
+                threeHours)).notBefore()).isEqualTo(now.plusSeconds(7200));
+        assertThat(((DeliveryException) DeliverySteps.classify(r, new org.apache.camel.http.base.HttpOperationFailedException("http://x",
+                429, "Too Many", null, Map.of("Retry-After", "7200"), ""), now, threeHours)).notBefore()).isEqualTo(now.plusSeconds(7200));
+        // and the cap holds
+        assertThat(((DeliveryException) DeliverySteps.classify(r, new io.ordersync.spi.SyncProvider.Recoverable("busy", 7200), now,
+                Duration.ofMinutes(30))).notBefore()).isEqualTo(now.plus(Duration.ofMinutes(30)));
     }
+
+    private static final Duration HOUR = Duration.ofHours(1);
 
     @Test
     void anEndpointProviderPerOrderSendsOneMessageWithEveryObjectAndTemplatedHeaders() throws Exception {

@@ -112,6 +112,15 @@ class ProviderLoaderTest {
                 .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm?connectionFactory=#crmBroker\", headers: {Authorization: \"Bearer {{crm.token}}\"}}"));
         assertThat(placeholder.messages()).isEmpty();
         assertThat(placeholder.provider().secretValues()).contains("Bearer t0k");
+        // a placeholder in a header that is no credential is resolved, then the value is a template (before: any {{…}}
+        // was "unbalanced braces"); {remote_id} and {base_url}, which a header is never given, are refused at load
+        ProviderLoader.Loaded resolved = load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
+                .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm?connectionFactory=#crmBroker\", headers: {X-Base: \"{{crm.url}}\"}}"));
+        assertThat(resolved.messages()).isEmpty();
+        assertThat(resolved.provider().destination().headers()).containsEntry("X-Base", "https://crm.example.org/api/");
+        ProviderLoader.Loaded remoteId = load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
+                .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"jms:queue:crm?connectionFactory=#crmBroker\", headers: {X-Id: \"{remote_id}\"}}"));
+        assertThat(remoteId.messages()).anySatisfy(m -> assertThat(m).contains("endpoint.headers.X-Id").contains("remote_id"));
     }
 
     /**
