@@ -44,10 +44,7 @@ class LoggingDefaultsTest {
     /** Each line says its day and offset: a time alone looked the same on two days and around a DST change (a review). */
     @Test
     void aLineStartsWithItsDateTimeAndOffset() {
-        LoggerContext fresh = new LoggerContext();
-        LoggingDefaults defaults = new LoggingDefaults();
-        defaults.setContext(fresh);
-        defaults.configure(fresh);
+        LoggerContext fresh = configuredByTheDefaults();
         Logger root = fresh.getLogger(Logger.ROOT_LOGGER_NAME);
         var appender = (ch.qos.logback.core.OutputStreamAppender<ch.qos.logback.classic.spi.ILoggingEvent>) root.getAppender("STDOUT");
         var encoder = (ch.qos.logback.classic.encoder.PatternLayoutEncoder) appender.getEncoder();
@@ -55,12 +52,11 @@ class LoggingDefaultsTest {
         assertThat(encoder.getLayout().doLayout(event))
                 .matches("\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}(Z|[+-]\\d{2}:\\d{2}) INFO  \\[.*] ROOT - hello\\R");
     }
+
+    /** README "Logging": a WARN repeated more than 20 times in 10 s is left out; other levels pass. */
     @Test
     void theDefaultsCutAFloodOfOneWarning() {
-        LoggerContext fresh = new LoggerContext();
-        LoggingDefaults defaults = new LoggingDefaults();
-        defaults.setContext(fresh);
-        defaults.configure(fresh);
+        LoggerContext fresh = configuredByTheDefaults();
         var lines = new ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent>();
         lines.start();
         fresh.getLogger(Logger.ROOT_LOGGER_NAME).addAppender(lines);
@@ -71,5 +67,13 @@ class LoggingDefaultsTest {
         flooding.info("not a warning: never cut");
         assertThat(lines.list).hasSize(21);
         assertThat(lines.list.get(20).getFormattedMessage()).isEqualTo("not a warning: never cut");
+    }
+
+    private static LoggerContext configuredByTheDefaults() {
+        LoggerContext fresh = new LoggerContext();
+        LoggingDefaults defaults = new LoggingDefaults();
+        defaults.setContext(fresh);
+        defaults.configure(fresh);
+        return fresh;
     }
 }

@@ -253,7 +253,7 @@ public final class Database {
                         "document", postgres ? "TEXT" : "CHARACTER VARYING(" + MAX_DOCUMENT_CHARS + ")"));
     }
 
-    /** The start's refusal of a database that takes no writes: one line, as for a wrong setting. */
+    /** The start's refusal of a database that takes no writes: the launcher's last line says why (exit code 1). */
     public static final class ReadOnly extends IllegalStateException {
         ReadOnly(String message) {
             super(message);

@@ -118,12 +118,6 @@ public final class PretixSource {
     // ---- webhook intake: POST /api/sources/pretix/webhook ----
 
     /**
-     * pretix's webhook body {@code {notification_id, organizer, event, code, action}}: checked, then a fetch of
-     * the order is queued (or merged into one waiting) and 200 answered. A repeated notification_id is
-     * recognised; an organizer or event this ordersync does not take is a 400 with the reason, kept as a
-     * rejected event; an action no rule maps triggers nothing (200, so that pretix does not retry it).
-     */
-    /**
      * The webhook URL's ?secret=, from the query string only (before: also a request header named secret, which Camel
      * turns into a message header; an audit of API.md); null when missing or given twice.
      */
@@ -135,6 +129,12 @@ public final class PretixSource {
         }
     }
 
+    /**
+     * pretix's webhook body {@code {notification_id, organizer, event, code, action}}: checked, then a fetch of
+     * the order is queued (or merged into one waiting) and 200 answered. A repeated notification_id is
+     * recognised; an organizer or event this ordersync does not take is a 400 with the reason, kept as a
+     * rejected event; an action no rule maps triggers nothing (200, so that pretix does not retry it).
+     */
     public void webhook(Exchange exchange) throws Exception {
         if (!settings.enabled()) {
             reply(exchange, 404, Map.of("error", "the pretix source is not configured: set ordersync.pretix.url and ordersync.pretix.organizer"));

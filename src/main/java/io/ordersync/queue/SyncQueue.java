@@ -778,6 +778,25 @@ public final class SyncQueue {
      */
     public boolean release(Connection c, QueueEntry e, int failedAttempts, Instant notBefore, FailureMode park,
                            String error) throws SQLException {
+        for (int attempt = 1; ; attempt++) {
+            Savepoint sp = c.getAutoCommit() ? null : c.setSavepoint();
+            try {
+                return releaseOnce(c, e, failedAttempts, notBefore, park, error);
+            } catch (SQLException ex) {
+                // the order was queued again by a transaction that committed after this one looked for a waiting row and
+                // before it wrote its own: the database refuses a second waiting row. Again, the waiting row is found and
+                // takes the failure (before: the failure was not stored, and the row stayed in flight until its lease
+                // ran out; ReleaseRaceTest)
+                if (!Tx.isConstraintViolation(ex) || attempt >= 3 || sp == null) {
+                    throw ex;
+                }
+                c.rollback(sp);
+            }
+        }
+    }
+
+    private boolean releaseOnce(Connection c, QueueEntry e, int failedAttempts, Instant notBefore, FailureMode park,
+                                String error) throws SQLException {
         Optional<QueueEntry> sibling = waitingSibling(c, e);
         if (sibling.isPresent()) {
             try (PreparedStatement ps = c.prepareStatement("DELETE FROM sync_queue WHERE id = ? AND claim_token = ?")) {
