@@ -88,6 +88,15 @@ class PretixWebhookFloodTest extends AppTestSupport {
         assertThat(webhook("", PretixTestServer.ORGANIZER, "ANON1", 3000).statusCode()).isEqualTo(401);
     }
 
+    /** A secret that reads "null": a post without ?secret= matched it (the missing value was compared as "null"; an attack). */
+    @Test
+    void aSecretThatReadsNullIsNotMatchedByAMissingOne() throws Exception {
+        start(Map.of("ordersync.pretix.webhook-secret", "null"));
+        assertThat(webhook("", PretixTestServer.ORGANIZER, "NUL1", 5000).statusCode()).isEqualTo(401);
+        assertThat(webhook("?secret=null&secret=null", PretixTestServer.ORGANIZER, "NUL2", 5001).statusCode()).isEqualTo(401);
+        assertThat(webhook("?secret=null", PretixTestServer.ORGANIZER, "NUL3", 5002).statusCode()).isEqualTo(200);
+    }
+
     @Test
     void overTheWaitingFetchesAWebhookIs503AndTakenOnceTheyDrain() throws Exception {
         start(Map.of("ordersync.pretix.max-waiting-fetches", "3", "ordersync.pretix.webhook-rate-limit", "0"));
