@@ -35,6 +35,8 @@ class EmbeddingWarningsTest {
     private final ListAppender<ILoggingEvent> log = new ListAppender<>();
     private final Logger root = (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
     private Properties settings;
+    /** The platform's own properties. */
+    private Properties platform;
     private CamelContext context;
 
     @BeforeEach
@@ -45,7 +47,7 @@ class EmbeddingWarningsTest {
         settings.setProperty("ordersync.mappings.dir", dir.resolve("mappings").toString());
         settings.setProperty("ordersync.db.url", "jdbc:h2:file:" + dir.resolve("db").toAbsolutePath());
         context = new DefaultCamelContext();
-        Properties platform = new Properties();
+        platform = new Properties();
         platform.setProperty("test.crm.url", "http://127.0.0.1:1");
         platform.setProperty("test.crm.token", "t");
         context.getPropertiesComponent().setOverrideProperties(platform);
@@ -72,9 +74,6 @@ class EmbeddingWarningsTest {
 
     @Test
     void aMisspeltOrdersyncKeyInThePlatformsPropertiesStopsInstall() {
-        Properties platform = new Properties();
-        platform.setProperty("test.crm.url", "http://127.0.0.1:1");
-        platform.setProperty("test.crm.token", "t");
         platform.setProperty("ordersync.dispatch.batch-sise", "4");
         context.getPropertiesComponent().setOverrideProperties(platform);
         assertThatThrownBy(() -> Ordersync.install(context, OrdersyncSettings.from(settings)))

@@ -57,8 +57,7 @@ final class Json {
         try {
             // a key given twice, or anything after the object, is refused as by the request validator (the bodies read
             // here are those of verbs whose binding is off: before, {"token":"x","token":"y"} logged in with the last)
-            return mapper.reader().with(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
-                    .with(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS).readTree(text);
+            return io.ordersync.order.DocumentParser.strictReader(mapper).readTree(text);
         } catch (Exception e) {
             return null;
         }

@@ -14,11 +14,18 @@ public final class DocumentParser {
     private final int maxBytes;
 
     public DocumentParser(ObjectMapper mapper, int maxBytes) {
-        // strict: a second value after the document, or a key given twice, is an error, not silently dropped
-        this.reader = mapper.reader()
+        this.reader = strictReader(mapper);
+        this.maxBytes = maxBytes;
+    }
+
+    /**
+     * A reader of {@code mapper} for which a second value after the first, or a key given twice, is an error, not
+     * silently dropped: documents, and the bodies the API reads itself (the login's, the pretix source's).
+     */
+    public static com.fasterxml.jackson.databind.ObjectReader strictReader(ObjectMapper mapper) {
+        return mapper.reader()
                 .with(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
                 .with(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION);
-        this.maxBytes = maxBytes;
     }
 
     /** The largest document taken, in UTF-8 bytes (ordersync.intake.max-document-bytes). */
@@ -130,7 +137,7 @@ public final class DocumentParser {
     }
 
     /** The length of the text in UTF-8, counted without encoding it (a copy of every document, 1 % of the allocation). */
-    static long utf8Length(String s) {
+    public static long utf8Length(String s) {
         long n = 0;
         for (int i = 0, len = s.length(); i < len; i++) {
             char ch = s.charAt(i);

@@ -102,8 +102,7 @@ public final class PretixSource {
         this.intake = intake;
         this.mapper = mapper;
         // a key given twice and anything after the object are refused, as on the other endpoints (before: {…} x was taken)
-        this.strict = mapper.reader().with(com.fasterxml.jackson.core.JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
-                .with(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+        this.strict = io.ordersync.order.DocumentParser.strictReader(mapper);
         this.clock = clock;
     }
 
@@ -160,7 +159,7 @@ public final class PretixSource {
             return;
         }
         String body = exchange.getIn().getBody(String.class);
-        if (body == null || body.length() > MAX_WEBHOOK_BYTES || body.getBytes(StandardCharsets.UTF_8).length > MAX_WEBHOOK_BYTES) {
+        if (body == null || body.length() > MAX_WEBHOOK_BYTES || io.ordersync.order.DocumentParser.utf8Length(body) > MAX_WEBHOOK_BYTES) {
             reply(exchange, body == null ? 400 : 413, Map.of("error", body == null ? "empty body: pretix sends {notification_id, organizer, event, code, action}"
                     : "a pretix webhook is a few hundred bytes; this one is over " + MAX_WEBHOOK_BYTES));
             return;
