@@ -347,7 +347,11 @@ class AdminApiTest extends AppTestSupport {
         assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).as("rows, again").isBetween(104L, 108L);
         target.failAlways(0);
         awaitQueueEmpty();
-        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind IN ('dropped', 'failure')")).isZero();
+        assertThat(app.count("SELECT COUNT(*) FROM order_log WHERE kind = 'dropped'")).isZero();
+        // a row the dispatcher claimed while the CRM still answered 503 (a slow machine takes longer than a poll between
+        // the backfill and the line above) logged a temporary failure and went through on its next try: nothing else
+        assertThat(app.query("SELECT message FROM order_log WHERE kind = 'failure'"))
+                .allSatisfy(r -> assertThat(r.get("message").toString()).startsWith("Temporary error, attempt"));
         assertThat(app.count("SELECT COUNT(DISTINCT order_code) FROM sync_result")).as("orders with results").isEqualTo(104);
     }
 
