@@ -276,11 +276,8 @@ public final class OrdersyncSettings {
         this.adminUsername = get(props, "ordersync.admin.username");
         this.adminPassword = get(props, "ordersync.admin.password");
         this.intakeToken = get(props, "ordersync.intake.token");
-        this.cookieSecure = get(props, "ordersync.admin.cookie-secure").toLowerCase(java.util.Locale.ROOT);
-        if (!java.util.Set.of("auto", "true", "false").contains(cookieSecure)) {
-            // anything else behaved as auto, without a word (an audit)
-            throw new Invalid("ordersync.admin.cookie-secure must be auto, true or false, not '" + cookieSecure + "'");
-        }
+        // anything else behaved as auto, without a word (an audit)
+        this.cookieSecure = oneOf(props, "ordersync.admin.cookie-secure", "auto", "true", "false");
         this.trustedProxies = java.util.Arrays.stream(get(props, "ordersync.admin.trusted-proxies").split(","))
                 .map(String::strip).filter(s -> !s.isEmpty()).toList();
         // an address that does not parse stops the start here, with the setting's name
@@ -310,23 +307,13 @@ public final class OrdersyncSettings {
         if (statisticsCheckMs < 0) {
             throw new Invalid("ordersync.db.statistics-check-ms must be 0 (off) or more, not " + statisticsCheckMs);
         }
-        this.h2Commit = get(props, "ordersync.db.h2-commit");
-        if (!java.util.Set.of("write", "sync", "delayed").contains(h2Commit)) {
-            // checked when the database opened, with a stack trace (an audit)
-            throw new Invalid("ordersync.db.h2-commit must be write, sync or delayed, not '" + h2Commit + "'");
-        }
-        String recover = get(props, "ordersync.db.h2-recover");
-        if (!recover.equals("manual") && !recover.equals("auto")) {
-            throw new Invalid("ordersync.db.h2-recover must be manual or auto, not '" + recover + "'");
-        }
-        this.h2RecoverAuto = recover.equals("auto");
+        // checked when the database opened, with a stack trace (an audit)
+        this.h2Commit = oneOf(props, "ordersync.db.h2-commit", "write", "sync", "delayed");
+        this.h2RecoverAuto = oneOf(props, "ordersync.db.h2-recover", "manual", "auto").equals("auto");
         this.mappingsDir = Path.of(get(props, "ordersync.mappings.dir"));
         this.mappingsRemovalGrace = Duration.ofMillis(longValue(props, "ordersync.mappings.removal-grace-ms"));
-        String share = get(props, "ordersync.mappings.share-edits").trim();
-        if (!share.equals("true") && !share.equals("false")) {
-            throw new Invalid("ordersync.mappings.share-edits must be true or false, not '" + share + "'");
-        }
-        this.shareEdits = share.equals("true");
+        // TRUE passed the check of every true-or-false setting above and was then refused here (a review)
+        this.shareEdits = oneOf(props, "ordersync.mappings.share-edits", "true", "false").equals("true");
         String instance = get(props, "ordersync.instance-id");
         this.instanceId = instance.isEmpty() ? "ordersync-" + UUID.randomUUID().toString().substring(0, 8) : instance;
         this.claimBatchSize = integer(props, "ordersync.dispatch.batch-size");
@@ -492,6 +479,20 @@ public final class OrdersyncSettings {
         } catch (NumberFormatException e) {
             throw new Invalid(key + " must be a whole number, not '" + value + "'");
         }
+    }
+
+    /**
+     * The value of a setting that takes one of {@code allowed}, in any case (as true and false always were), in lower
+     * case; anything else stops the start with the setting's name and its values.
+     */
+    private static String oneOf(Function<String, String> props, String key, String... allowed) {
+        String value = get(props, key);
+        String lower = value.toLowerCase(java.util.Locale.ROOT);
+        if (!List.of(allowed).contains(lower)) {
+            String choices = String.join(", ", List.of(allowed).subList(0, allowed.length - 1)) + " or " + allowed[allowed.length - 1];
+            throw new Invalid(key + " must be " + choices + ", not '" + value + "'");
+        }
+        return lower;
     }
 
     private static String get(Function<String, String> props, String key) {

@@ -147,6 +147,33 @@ class SettingsTest {
                 .isInstanceOf(OrdersyncSettings.Invalid.class).hasMessageContaining(message);
     }
 
+    /**
+     * A setting with a few values takes them in any case, as the true-or-false ones always did: share-edits=TRUE passed
+     * that check and was then refused by its own (a review).
+     */
+    @Test
+    void settingsOfAFewValuesTakeThemInAnyCase() {
+        Properties p = new Properties();
+        p.setProperty("ordersync.mappings.share-edits", "FALSE");
+        p.setProperty("ordersync.db.h2-commit", " Sync ");
+        p.setProperty("ordersync.db.h2-recover", "AUTO");
+        p.setProperty("ordersync.admin.cookie-secure", "True");
+        OrdersyncSettings settings = OrdersyncSettings.from(p);
+        assertThat(settings.shareEdits).isFalse();
+        assertThat(settings.h2Commit).isEqualTo("sync");
+        assertThat(settings.h2RecoverAuto).isTrue();
+        assertThat(settings.cookieSecure).isEqualTo("true");
+        OrdersyncSettings defaults = OrdersyncSettings.from(new Properties());
+        assertThat(defaults.shareEdits).isTrue();
+        assertThat(defaults.h2Commit).isEqualTo("write");
+        assertThat(defaults.h2RecoverAuto).isFalse();
+        assertThat(defaults.cookieSecure).isEqualTo("auto");
+        p.setProperty("ordersync.db.h2-recover", "Never");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> OrdersyncSettings.from(p))
+                .isInstanceOf(OrdersyncSettings.Invalid.class)
+                .hasMessage("ordersync.db.h2-recover must be manual or auto, not 'Never'");
+    }
+
     /** An unset variable in a deployment (ORDERSYNC_DB_URL=) started the instance on a local H2 file (a review). */
     @Test
     void aDatabaseUrlSetButEmptyIsRefusedAndLeftOutIsTheH2File() {
