@@ -44,11 +44,11 @@ class EraseRaceTest extends AppTestSupport {
                 s.executeQuery("SELECT order_code FROM order_snapshot WHERE order_code = 'ABC12' FOR UPDATE").close();
             }
             CompletableFuture<HttpResponse<String>> erase = async(() -> app.delete("/api/orders/democon/ABC12"));
-            Thread.sleep(400);
+            io.ordersync.support.LockWaits.awaitWaiting(app.dataSource(), 1);
             // meanwhile an operator retries the parked row: before the fix a claim took it and the sync ran
             retried = async(() -> app.post("/api/queue/" + row + "/retry", "{}"));
-            // shorter than H2's lock timeout (2 s), which the erase waits on
-            Thread.sleep(1000);
+            // both wait (the erase well within H2's lock timeout of 2 s)
+            io.ordersync.support.LockWaits.awaitWaiting(app.dataSource(), 2);
             lock.commit();
             erased = erase.get(30, TimeUnit.SECONDS);
         }

@@ -59,11 +59,11 @@ class RejectedResubmitRaceTest extends AppTestSupport {
         CompletableFuture<HttpResponse<String>> second;
         try (Connection hold = holdSnapshot()) {
             first = async(() -> app.post("/api/rejected/" + id + "/resubmit", newer()));
-            Thread.sleep(500);
+            io.ordersync.support.LockWaits.awaitWaiting(app.dataSource(), 1);
             discard = async(() -> app.post("/api/rejected/" + id + "/discard", ""));
             second = async(() -> app.post("/api/rejected/" + id + "/resubmit", newer()));
-            // the first has waited 1.1 s in all, shorter than H2's lock timeout (2 s)
-            Thread.sleep(600);
+            // all three wait; the first well within H2's lock timeout (2 s)
+            io.ordersync.support.LockWaits.awaitWaiting(app.dataSource(), 3);
             hold.commit();
         }
         assertThat(first.get(30, TimeUnit.SECONDS).statusCode()).as(first.get().body()).isEqualTo(202);
@@ -88,11 +88,11 @@ class RejectedResubmitRaceTest extends AppTestSupport {
         CompletableFuture<HttpResponse<String>> erase;
         try (Connection hold = holdSnapshot()) {
             resubmit = async(() -> app.post("/api/rejected/" + id + "/resubmit", newer()));
-            Thread.sleep(500);
+            io.ordersync.support.LockWaits.awaitWaiting(app.dataSource(), 1);
             // the erase deletes the rejected events that hold the address first: it waits for the resubmit, which holds
             // that one, and then finds the order the resubmit took in
             erase = async(() -> app.delete("/api/orders?email=" + email));
-            Thread.sleep(600);
+            io.ordersync.support.LockWaits.awaitWaiting(app.dataSource(), 2);
             hold.commit();
         }
         assertThat(resubmit.get(30, TimeUnit.SECONDS).statusCode()).as(resubmit.get().body()).isEqualTo(202);

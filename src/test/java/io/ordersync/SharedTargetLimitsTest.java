@@ -56,12 +56,15 @@ class SharedTargetLimitsTest extends AppTestSupport {
             Instant t0 = reqs.get(0).at();
             String timeline = String.join(", ", reqs.stream().map(r -> Duration.between(t0, r.at()).toMillis() + " ms "
                     + r.authorization().substring(7)).toList());
-            // at most 4 requests in any window of 0.9 s (100 ms allowed for the way from the throttle to the target)
+            // at most 12 requests in any window of 1.9 s: the 8 of two periods and up to 4 a loaded machine held back on
+            // their way from the throttle to the target (a 0.9 s window with 100 ms for that way was a bet on the machine);
+            // each instance at the whole limit sends 15 or more in such a window, and all 40 in about 5 s
             for (int i = 0; i < reqs.size(); i++) {
                 Instant from = reqs.get(i).at();
-                long inWindow = reqs.stream().filter(r -> !r.at().isBefore(from) && r.at().isBefore(from.plusMillis(900))).count();
-                assertThat(inWindow).as("requests within 0.9 s of request %d (%s)", i, timeline).isLessThanOrEqualTo(4);
+                long inWindow = reqs.stream().filter(r -> !r.at().isBefore(from) && r.at().isBefore(from.plusMillis(1900))).count();
+                assertThat(inWindow).as("requests within 1.9 s of request %d (%s)", i, timeline).isLessThanOrEqualTo(12);
             }
+            assertThat(Duration.between(t0, reqs.get(39).at())).as(timeline).isGreaterThanOrEqualTo(Duration.ofSeconds(8));
             assertBothSent();
             // the API says what each instance takes of the limits
             JsonNode guarded = JSON.readTree(app.get("/api/providers").body()).get(0);
@@ -94,15 +97,21 @@ class SharedTargetLimitsTest extends AppTestSupport {
                     app.count("SELECT COUNT(*) FROM sync_queue WHERE claimed_by = 'a'") >= 2 && gate(app).running("guarded") == 1)
                     .as("inside a's gate: %d; the queue: %s", gate(app).running("guarded"),
                             app.query("SELECT order_code, claimed_by FROM sync_queue ORDER BY id")).isTrue());
-            Thread.sleep(300);
-            List<String> claimed = app.query("SELECT order_code FROM sync_queue WHERE claimed_by = 'a'").stream()
-                    .map(r -> (String) r.get("order_code")).toList();
-            List<String> sent = target.requests().stream().filter(r -> "Bearer s3cret".equals(r.authorization()))
-                    .map(r -> r.path() + "?" + r.query() + " " + r.body()).toList();
-            List<String> running = claimed.stream()
-                    .filter(code -> sent.stream().anyMatch(r -> r.contains(code.toLowerCase() + "@") || r.contains(code.toLowerCase() + "%40")))
-                    .toList();
-            assertThat(running).as("a's rows %s, a's requests %s", claimed, sent).hasSize(1);
+            // the sync inside the gate has reached the target (waited for: a sleep was a bet on the machine)
+            java.util.concurrent.atomic.AtomicReference<List<String>> claimedNow = new java.util.concurrent.atomic.AtomicReference<>();
+            java.util.concurrent.atomic.AtomicReference<List<String>> runningNow = new java.util.concurrent.atomic.AtomicReference<>();
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+                claimedNow.set(app.query("SELECT order_code FROM sync_queue WHERE claimed_by = 'a'").stream()
+                        .map(r -> (String) r.get("order_code")).toList());
+                List<String> sent = target.requests().stream().filter(r -> "Bearer s3cret".equals(r.authorization()))
+                        .map(r -> r.path() + "?" + r.query() + " " + r.body()).toList();
+                runningNow.set(claimedNow.get().stream()
+                        .filter(code -> sent.stream().anyMatch(r -> r.contains(code.toLowerCase() + "@") || r.contains(code.toLowerCase() + "%40")))
+                        .toList());
+                assertThat(runningNow.get()).as("a's rows %s, a's requests %s", claimedNow.get(), sent).hasSize(1);
+            });
+            List<String> claimed = claimedNow.get();
+            List<String> running = runningNow.get();
 
             Instant stopped = Instant.now();
             app.stop();

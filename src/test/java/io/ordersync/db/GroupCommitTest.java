@@ -38,13 +38,15 @@ class GroupCommitTest {
                 held.awaitFirstWriting();
                 // a value longer than the column: the whole group's batch fails
                 String tooLong = "x".repeat(300);
+                CountDownLatch handedIn = new CountDownLatch(4);
                 List<Future<?>> good = new ArrayList<>();
                 for (int i = 0; i < 3; i++) {
                     String item = "g" + i;
-                    good.add(pool.submit(() -> commit(group, item)));
+                    good.add(pool.submit(() -> commit(group, item, handedIn)));
                 }
-                Future<?> bad = pool.submit(() -> commit(group, tooLong));
-                Thread.sleep(300);
+                Future<?> bad = pool.submit(() -> commit(group, tooLong, handedIn));
+                // all four wait behind the held group: they are written as one group (a sleep bet on the machine)
+                assertThat(handedIn.await(10, TimeUnit.SECONDS)).isTrue();
                 held.release();
                 first.get(10, TimeUnit.SECONDS);
                 for (Future<?> f : good) {
@@ -80,12 +82,13 @@ class GroupCommitTest {
             try {
                 Future<?> first = pool.submit(() -> commit(group, "first"));
                 held.awaitFirstWriting();
+                CountDownLatch handedIn = new CountDownLatch(4);
                 List<Future<?>> others = new ArrayList<>();
                 for (int i = 0; i < 4; i++) {
                     String item = "u" + i;
-                    others.add(pool.submit(() -> commit(group, item)));
+                    others.add(pool.submit(() -> commit(group, item, handedIn)));
                 }
-                Thread.sleep(300);
+                assertThat(handedIn.await(10, TimeUnit.SECONDS)).isTrue();
                 held.release();
                 first.get(10, TimeUnit.SECONDS);
                 for (Future<?> f : others) {
@@ -119,9 +122,10 @@ class GroupCommitTest {
             try {
                 Future<?> first = pool.submit(() -> commit(group, "first"));
                 held.awaitFirstWriting();
-                Future<?> boom = pool.submit(() -> commit(group, "boom"));
-                Future<?> other = pool.submit(() -> commit(group, "other"));
-                Thread.sleep(300);
+                CountDownLatch handedIn = new CountDownLatch(2);
+                Future<?> boom = pool.submit(() -> commit(group, "boom", handedIn));
+                Future<?> other = pool.submit(() -> commit(group, "other", handedIn));
+                assertThat(handedIn.await(10, TimeUnit.SECONDS)).isTrue();
                 held.release();
                 first.get(10, TimeUnit.SECONDS);
                 // both are told the failure: neither hangs
@@ -299,8 +303,16 @@ class GroupCommitTest {
 
     /** Hands the item in and waits until it is told, as a caller that needs the outcome would; throws its failure. */
     private static void commit(GroupCommit<String> group, String item) {
+        commit(group, item, null);
+    }
+
+    /** Hands the item in, counts {@code handedIn} down (if given), and waits until it is told its outcome. */
+    private static void commit(GroupCommit<String> group, String item, CountDownLatch handedIn) {
         CompletableFuture<java.util.Optional<RuntimeException>> told = new CompletableFuture<>();
         group.submit(item, f -> told.complete(java.util.Optional.ofNullable(f)));
+        if (handedIn != null) {
+            handedIn.countDown();
+        }
         java.util.Optional<RuntimeException> failure;
         try {
             failure = told.get(20, TimeUnit.SECONDS);

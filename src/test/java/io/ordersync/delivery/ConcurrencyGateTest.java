@@ -118,25 +118,27 @@ class ConcurrencyGateTest {
             await().atMost(Duration.ofSeconds(2)).until(() -> gate.running("crm") == 0);
 
             // the share falls to 1 while two run: no third enters, and none until only one is left
+            // (syncs of 3 s: two sent one after the other are inside together however slow the machine)
             most.set(0);
-            send.sendBody("seda:work", "800");
-            send.sendBody("seda:work", "800");
-            await().atMost(Duration.ofSeconds(2)).until(() -> inside.get() == 2);
+            send.sendBody("seda:work", "3000");
+            send.sendBody("seda:work", "3000");
+            await().atMost(Duration.ofSeconds(3)).until(() -> inside.get() == 2);
             share.set(1);
             send.sendBody("seda:work", "300");
-            await().atMost(Duration.ofSeconds(10)).until(() -> done.get() == 6);
+            await().atMost(Duration.ofSeconds(20)).until(() -> done.get() == 6);
             assertThat(most.get()).isEqualTo(2);
 
-            // the share grows while a sync waits: it enters within a second, without a place given back
+            // the share grows while a sync waits: it enters at the gate's next look at the share, while the first (8 s)
+            // still runs: without a place given back
             most.set(0);
-            send.sendBody("seda:work", "3000");
-            await().atMost(Duration.ofSeconds(2)).until(() -> inside.get() == 1);
-            send.sendBody("seda:work", "3000");
+            send.sendBody("seda:work", "8000");
+            await().atMost(Duration.ofSeconds(3)).until(() -> inside.get() == 1);
+            send.sendBody("seda:work", "8000");
             Thread.sleep(300);
             assertThat(inside.get()).isEqualTo(1);
             share.set(2);
-            await().atMost(Duration.ofMillis(ConcurrencyGate.RECHECK_MS + 800)).until(() -> inside.get() == 2);
-            await().atMost(Duration.ofSeconds(10)).until(() -> done.get() == 8);
+            await().atMost(Duration.ofMillis(ConcurrencyGate.RECHECK_MS + 5000)).until(() -> inside.get() == 2);
+            await().atMost(Duration.ofSeconds(30)).until(() -> done.get() == 8);
             assertThat(gate.running("crm")).isZero();
         }
     }
@@ -176,12 +178,17 @@ class ConcurrencyGateTest {
         send.sendBody("seda:work", "4000");
         await().atMost(Duration.ofSeconds(2)).until(() -> entered.size() == 1);
         send.sendBody("seda:work", "100");
+        // taken from the queue by the second worker, which then waits at the gate
+        await().atMost(Duration.ofSeconds(5)).until(() -> ctx.getEndpoint("seda:work", org.apache.camel.component.seda.SedaEndpoint.class)
+                .getCurrentQueueSize() == 0);
         Thread.sleep(300);
         ctx.stop();
         await().atMost(Duration.ofSeconds(5)).until(() -> !untried.isEmpty());
         assertThat(untried).containsExactly("100");
         assertThat(gateEntered).containsExactly("4000");
-        Thread.sleep(4000);
+        // the holder ends (its 4 s): the place it gives back is taken by nobody
+        await().atMost(Duration.ofSeconds(15)).until(() -> ended.size() == 1);
+        Thread.sleep(500);
         assertThat(entered).containsExactly("4000");
         assertThat(failures).isEmpty();
         // the one that entered is told when its exchange ends, refused as it is by the stop
