@@ -35,6 +35,45 @@ import java.util.regex.Pattern;
  */
 public final class ProviderLoader {
 
+    /**
+     * The event types ordersync's pretix source produces (ordersync.pretix.actions' defaults): the types a trigger
+     * almost always names. A type of one's own (sent to the intake) may be any other string.
+     */
+    public static final List<String> KNOWN_TRIGGERS = List.of("order.placed", "order.paid",
+            "order.changed", "order.canceled", "order.expired", "order.checkin");
+
+    /**
+     * Why a trigger is refused although it is not empty: a pretix action instead of its type, or a known type misspelt
+     * (two letters or fewer away, or in another case: order.cancelled, order.payed, Order.Paid), which no order would
+     * ever queue. Null when it is a known type or one far enough from them to be a type of one's own.
+     */
+    static String nearMissTrigger(String trigger) {
+        if (KNOWN_TRIGGERS.contains(trigger)) {
+            return null;
+        }
+        if (trigger.startsWith("pretix.")) {
+            String type = trigger.startsWith("pretix.event.") ? trigger.substring("pretix.event.".length()) : trigger;
+            return "'" + trigger + "' is a pretix action, not an event type: pretix's actions arrive as ordersync's types "
+                    + "(ordersync.pretix.actions)" + Suggest.hint(type, KNOWN_TRIGGERS);
+        }
+        // the nearest, all of them when several are as near (order.payed: order.paid or order.placed)
+        List<String> nearest = new ArrayList<>();
+        int best = 3;
+        for (String known : KNOWN_TRIGGERS) {
+            int d = Suggest.distance(trigger.toLowerCase(Locale.ROOT), known);
+            if (d < best) {
+                nearest.clear();
+                best = d;
+            }
+            if (d == best) {
+                nearest.add("'" + known + "'");
+            }
+        }
+        return nearest.isEmpty() ? null : "'" + trigger + "' is no event type ordersync's sources produce (did you mean "
+                + String.join(" or ", nearest) + "?); a type of your own must differ from " + String.join(", ", KNOWN_TRIGGERS)
+                + " by more than two letters";
+    }
+
     private static final Pattern PLACEHOLDER = Pattern.compile("\\{\\{[^}]+}}");
     private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{(ref:[A-Za-z0-9_-]*|[A-Za-z0-9_]*)((?:\\|[^{}|]*)*)}");
     private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)");
@@ -360,8 +399,14 @@ public final class ProviderLoader {
             errors.add("triggers", "triggers must list at least one event type, e.g. [order.placed, order.paid]");
         } else {
             for (int i = 0; i < c.triggers().size(); i++) {
-                if (c.triggers().get(i) == null || c.triggers().get(i).isBlank()) {
+                String trigger = c.triggers().get(i);
+                if (trigger == null || trigger.isBlank()) {
                     errors.add("triggers[" + i + "]", "an empty item: each trigger is an event type, e.g. order.paid");
+                } else {
+                    String why = nearMissTrigger(trigger);
+                    if (why != null) {
+                        errors.add("triggers[" + i + "]", why);
+                    }
                 }
             }
         }

@@ -69,6 +69,25 @@ class ProviderLoaderTest {
             """;
 
     /** A file without a retry block gets MAPPINGS.md's defaults: 5 attempts, 5 s, 5 min, 30 min, 2 h, then every 5 h. */
+    /** The known triggers are the types of pretix's actions by default: a type added there is known here too. */
+    @Test
+    void theKnownTriggersAreTheTypesPretixsActionsProduce() {
+        java.util.Set<String> types = new java.util.TreeSet<>();
+        for (String rule : io.ordersync.pretix.PretixActions.DEFAULT.split(",")) {
+            types.add(rule.substring(rule.indexOf('=') + 1));
+        }
+        assertThat(new java.util.TreeSet<>(ProviderLoader.KNOWN_TRIGGERS)).isEqualTo(types);
+        // near misses and pretix's actions are refused; types of one's own far from them are not
+        assertThat(ProviderLoader.nearMissTrigger("order.payed")).contains("did you mean 'order.placed' or 'order.paid'?");
+        assertThat(ProviderLoader.nearMissTrigger("order.pai")).contains("did you mean 'order.paid'?");
+        assertThat(ProviderLoader.nearMissTrigger("Order.Paid")).contains("did you mean 'order.paid'?");
+        assertThat(ProviderLoader.nearMissTrigger("order.check-in")).contains("did you mean 'order.checkin'?");
+        assertThat(ProviderLoader.nearMissTrigger("pretix.event.checkin")).startsWith("'pretix.event.checkin' is a pretix action");
+        for (String own : java.util.List.of("order.paid", "order.refunded", "order.created", "ticket.scanned", "invoice.sent")) {
+            assertThat(ProviderLoader.nearMissTrigger(own)).as(own).isNull();
+        }
+    }
+
     @Test
     void withoutARetryBlockTheDefaultsOfMappingsMdHold() throws Exception {
         Provider p = load("mailing-list", MAILING_LIST).provider();
