@@ -114,7 +114,7 @@ class StartupFailureTest {
             p.launch();
             assertThat(p.awaitExit(java.time.Duration.ofSeconds(60))).as("exit code").isEqualTo(1);
             assertThat(Files.readString(p.log())).contains("ordersync cannot start: the database takes no writes (a PostgreSQL standby")
-                    .doesNotContain("Exception in thread");
+                    .doesNotContain("Exception in thread").doesNotContain("Could not withdraw");
         }
     }
 

@@ -38,6 +38,8 @@ public final class ProviderPresence {
     private final String incarnation = java.util.UUID.randomUUID().toString();
     /** The database's time of this process's first announce (null before it). */
     private volatile OffsetDateTime firstAnnounce;
+    /** An announce of this process committed: it may have entries to withdraw. */
+    private volatile boolean announced;
     /** Incarnations of other live processes with this instance id, as the last announce found them. */
     private volatile Set<String> sharing = Set.of();
     /** Those already warned about. */
@@ -97,6 +99,7 @@ public final class ProviderPresence {
             }
             return others;
         });
+        announced = true;
         sharing = found;
         for (String other : found) {
             if (warned.add(other)) {
@@ -171,8 +174,14 @@ public final class ProviderPresence {
         return out;
     }
 
-    /** This instance stops: its entries go at once, so the others need not wait for them to run out. */
+    /**
+     * This instance stops: its entries go at once, so the others need not wait for them to run out. Nothing to do for a
+     * process that never announced (a start refused by a database that takes no writes: that write failed too, and
+     * its WARN followed the start's one line).
+     */
     public void withdraw() {
-        announce(Map.of());
+        if (announced) {
+            announce(Map.of());
+        }
     }
 }

@@ -48,4 +48,36 @@ class PresenceClockTest {
             assertThat(slow.runElsewhere()).containsExactly("mail");
         }
     }
+
+    /**
+     * A process that never announced has nothing to withdraw, and does not write: a start refused on a database that
+     * takes no writes logged a WARN that it "could not withdraw" its providers after its one line saying why.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"h2", "postgresql"})
+    void aProcessThatNeverAnnouncedWithdrawsNothing(String db) throws Exception {
+        try (HikariDataSource ds = Database.open(OrdersyncSettings.from(Postgres.newDatabase(db)))) {
+            ProviderPresence other = new ProviderPresence(ds, "other", Duration.ofSeconds(30));
+            other.announce(Map.of("crm", "{\"triggers\":[\"order.paid\"]}"));
+            try (var c = ds.getConnection(); var s = c.createStatement()) {
+                // any write to the table fails from now on, whether it touches a row or not (statement triggers)
+                if (db.equals("h2")) {
+                    s.execute("CREATE TRIGGER no_writes BEFORE DELETE, INSERT ON provider_presence CALL \"" + RefuseWrites.class.getName() + "\"");
+                } else {
+                    s.execute("CREATE FUNCTION refuse_writes() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'no writes here'; END $$ LANGUAGE plpgsql");
+                    s.execute("CREATE TRIGGER no_writes BEFORE DELETE OR INSERT ON provider_presence FOR EACH STATEMENT EXECUTE FUNCTION refuse_writes()");
+                }
+            }
+            ProviderPresence never = new ProviderPresence(ds, "never", Duration.ofSeconds(30));
+            never.withdraw();
+            assertThat(never.runElsewhere()).containsExactly("crm");
+        }
+    }
+
+    public static final class RefuseWrites implements org.h2.api.Trigger {
+        @Override
+        public void fire(java.sql.Connection conn, Object[] oldRow, Object[] newRow) throws java.sql.SQLException {
+            throw new java.sql.SQLException("no writes here");
+        }
+    }
 }
