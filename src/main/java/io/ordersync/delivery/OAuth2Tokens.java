@@ -24,11 +24,18 @@ import java.util.concurrent.ConcurrentHashMap;
  * OAuth2 client-credentials tokens of the providers with {@code auth: {type: oauth2}} (RFC 6749 4.4): fetched
  * once from the token endpoint (client authenticated with HTTP Basic, as RFC 6749 2.3.1 asks servers to
  * support), shared by all workers of the provider, and fetched again shortly before {@code expires_in} runs out
- * or when the target answers 401 ({@link #invalidate}). A token endpoint that refuses the client (400/401,
- * e.g. {@code invalid_client} of a revoked client) is a configuration error, readable; one that is down is
- * recoverable. The tokens are secrets: {@link #current} lists them for redaction.
+ * or when the target answers 401 ({@link #invalidate}). A token endpoint that refuses the client (400/401/403,
+ * e.g. {@code invalid_client} of a revoked client) is a configuration error, readable; one that is down (another
+ * status, no answer, an answer over {@link #MAX_ANSWER_BYTES}) is recoverable. The tokens are secrets:
+ * {@link #current} lists them for redaction.
  */
 public final class OAuth2Tokens {
+
+    /**
+     * A token answer is read up to this size (1 MiB; a token is a few kB): a token URL that answered with a large file
+     * was read whole into the heap of every instance.
+     */
+    static final int MAX_ANSWER_BYTES = 1 << 20;
 
     /** A token is fetched again this long before it expires. */
     static final Duration EARLY = Duration.ofSeconds(30);
@@ -117,7 +124,7 @@ public final class OAuth2Tokens {
         // this fetch, and every worker of the providers of this client waiting for its lock, for as long as it lasted.
         // The whole answer gets the connect timeout and the response timeout
         Duration deadline = CONNECT_TIMEOUT.plus(timeout);
-        java.util.concurrent.CompletableFuture<HttpResponse<String>> answer = http().sendAsync(request, HttpResponse.BodyHandlers.ofString());
+        java.util.concurrent.CompletableFuture<HttpResponse<String>> answer = http().sendAsync(request, limited(MAX_ANSWER_BYTES));
         try {
             r = answer.get(deadline.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
         } catch (java.util.concurrent.TimeoutException e) {
@@ -126,6 +133,9 @@ public final class OAuth2Tokens {
                     + deadline.toMillis() + " ms", null, e);
         } catch (java.util.concurrent.ExecutionException e) {
             Throwable cause = e.getCause() == null ? e : e.getCause();
+            if (cause instanceof TooLarge) {
+                throw new RecoverableDeliveryException("OAuth2 token endpoint " + spec.tokenUrl() + ": " + cause.getMessage(), null, null);
+            }
             throw new RecoverableDeliveryException("OAuth2 token endpoint " + spec.tokenUrl() + " unreachable: " + cause.getMessage(), null, cause);
         } catch (InterruptedException e) {
             answer.cancel(true);
@@ -139,7 +149,7 @@ public final class OAuth2Tokens {
             body = mapper.createObjectNode();
         }
         if (r.statusCode() == 400 || r.statusCode() == 401 || r.statusCode() == 403) {
-            String error = body.path("error").asText("");
+            String error = cut(body.path("error").asText(""));
             throw new MappingConfigException("OAuth2: the token endpoint " + spec.tokenUrl() + " refused client '" + spec.clientId()
                     + "' (" + r.statusCode() + (error.isEmpty() ? "" : " " + error) + (body.hasNonNull("error_description")
                     ? ": " + cut(body.path("error_description").asText()) : "")
@@ -159,7 +169,66 @@ public final class OAuth2Tokens {
         return new Token(value, expiresAt);
     }
 
-    private static String cut(String s) {
-        return s.length() > 200 ? s.substring(0, 200) + "…" : s;
+    /**
+     * A text of the token endpoint's answer as it goes into an error (stored, logged, shown): one line of at most 200
+     * characters. A hostile or broken endpoint's newlines could forge log lines.
+     */
+    static String cut(String s) {
+        String line = s.replaceAll("\\p{Cntrl}", " ");
+        return line.length() > 200 ? line.substring(0, 200) + "…" : line;
+    }
+
+    /** The answer was longer than it may be. */
+    static final class TooLarge extends IOException {
+        TooLarge(int limit) {
+            super("an answer of more than " + limit + " bytes, not read");
+        }
+    }
+
+    /** The answer's body as UTF-8 text; past {@code limit} bytes the answer is dropped and fails with {@link TooLarge}. */
+    static HttpResponse.BodyHandler<String> limited(int limit) {
+        return info -> new HttpResponse.BodySubscriber<>() {
+            private final java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+            private final java.util.concurrent.CompletableFuture<String> body = new java.util.concurrent.CompletableFuture<>();
+            private java.util.concurrent.Flow.Subscription subscription;
+
+            @Override
+            public java.util.concurrent.CompletionStage<String> getBody() {
+                return body;
+            }
+
+            @Override
+            public void onSubscribe(java.util.concurrent.Flow.Subscription s) {
+                subscription = s;
+                s.request(Long.MAX_VALUE);
+            }
+
+            @Override
+            public void onNext(java.util.List<java.nio.ByteBuffer> items) {
+                for (java.nio.ByteBuffer b : items) {
+                    if (body.isDone()) {
+                        return;
+                    }
+                    if (bytes.size() + (long) b.remaining() > limit) {
+                        subscription.cancel();
+                        body.completeExceptionally(new TooLarge(limit));
+                        return;
+                    }
+                    byte[] chunk = new byte[b.remaining()];
+                    b.get(chunk);
+                    bytes.write(chunk, 0, chunk.length);
+                }
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                body.completeExceptionally(t);
+            }
+
+            @Override
+            public void onComplete() {
+                body.complete(bytes.toString(StandardCharsets.UTF_8));
+            }
+        };
     }
 }
