@@ -38,7 +38,9 @@ public final class ProviderPresence {
     private final String incarnation = java.util.UUID.randomUUID().toString();
     /** The database's time of this process's first announce (null before it). */
     private volatile OffsetDateTime firstAnnounce;
-    /** An announce of this process committed: it may have entries to withdraw. */
+    /** An announce of this process was tried: it may have entries to withdraw (a commit may go through unconfirmed). */
+    private volatile boolean attempted;
+    /** An announce of this process committed. */
     private volatile boolean announced;
     /** Incarnations of other live processes with this instance id, as the last announce found them. */
     private volatile Set<String> sharing = Set.of();
@@ -69,6 +71,7 @@ public final class ProviderPresence {
      * database's now.
      */
     public void announce(Map<String, String> subscriptions) {
+        attempted = true;
         Set<String> found = Tx.run(ds, c -> {
             OffsetDateTime now = io.ordersync.db.DatabaseClock.now(c);
             if (firstAnnounce == null) {
@@ -176,12 +179,22 @@ public final class ProviderPresence {
 
     /**
      * This instance stops: its entries go at once, so the others need not wait for them to run out. Nothing to do for a
-     * process that never announced (a start refused by a database that takes no writes: that write failed too, and
-     * its WARN followed the start's one line).
+     * process that never tried to announce; one whose every announce failed (a start refused by a database that takes
+     * no writes) tries all the same, as a commit may have gone through unconfirmed, and its failure is no news (it
+     * was a WARN after the start's one line saying why).
      */
     public void withdraw() {
-        if (announced) {
+        if (!attempted) {
+            return;
+        }
+        try {
             announce(Map.of());
+        } catch (RuntimeException e) {
+            if (announced) {
+                throw e;
+            }
+            LOG.debug("No announce of this process was confirmed, "
+                    + "and the withdrawal failed too: {}", e.getMessage());
         }
     }
 }

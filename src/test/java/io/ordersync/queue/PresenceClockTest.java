@@ -71,6 +71,12 @@ class PresenceClockTest {
             ProviderPresence never = new ProviderPresence(ds, "never", Duration.ofSeconds(30));
             never.withdraw();
             assertThat(never.runElsewhere()).containsExactly("crm");
+            // one whose announce failed tries (a commit may have gone through unconfirmed), and says nothing of it
+            ProviderPresence failed = new ProviderPresence(ds, "failed", Duration.ofSeconds(30));
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> failed.announce(Map.of("mail", "{}")))
+                    .hasStackTraceContaining("no writes here");
+            failed.withdraw();
+            assertThat(failed.runElsewhere()).containsExactly("crm");
         }
     }
 
