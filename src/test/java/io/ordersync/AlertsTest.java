@@ -335,6 +335,28 @@ class AlertsTest extends AppTestSupport {
         assertThat(many.path("new").asInt()).isEqualTo(25);
         assertThat(many.path("rows").findValuesAsText("order")).hasSize(20).startsWith("MANY100", "MANY101").endsWith("MANY119");
         assertThat(app.count("SELECT COUNT(*) FROM park_news")).isZero();
+        // a flood: one alert names 10 000 (README), the next one the rest
+        try (java.sql.Connection c = app.dataSource().getConnection();
+             var ps = c.prepareStatement("INSERT INTO park_news (provider, event_slug, order_code, message, created_at) "
+                     + "VALUES ('crm', 'democon', ?, 'Provider reported a permanent error: 422', CURRENT_TIMESTAMP)")) {
+            c.setAutoCommit(false);
+            for (int i = 0; i < 10_003; i++) {
+                ps.setString(1, "FLOOD" + (10_000 + i));
+                ps.addBatch();
+            }
+            ps.executeBatch();
+            c.commit();
+        }
+        await().atMost(Duration.ofSeconds(20)).until(() -> of("sync.parked").size() == 4);
+        JsonNode flood = of("sync.parked").get(3).path("data");
+        assertThat(flood.path("new").asInt()).isEqualTo(10_000);
+        assertThat(flood.path("rows").findValuesAsText("order")).hasSize(20).startsWith("FLOOD10000");
+        assertThat(app.count("SELECT COUNT(*) FROM park_news")).isEqualTo(3);
+        await().atMost(Duration.ofSeconds(20)).until(() -> of("sync.parked").size() == 5);
+        JsonNode rest = of("sync.parked").get(4).path("data");
+        assertThat(rest.path("new").asInt()).isEqualTo(3);
+        assertThat(rest.path("rows").findValuesAsText("order")).containsExactly("FLOOD20000", "FLOOD20001", "FLOOD20002");
+        assertThat(app.count("SELECT COUNT(*) FROM park_news")).isZero();
         assertThat(badSignatures).isEmpty();
     }
 

@@ -315,8 +315,19 @@ class OrdersAndAttemptsTest extends AppTestSupport {
             ps.setObject(2, java.time.OffsetDateTime.now(java.time.ZoneOffset.UTC).minusDays(40));
             ps.executeUpdate();
         }
+        // parks no alert named (alerts are off here): those older than a day go (README "Alerts")
+        try (var c = app.dataSource().getConnection(); var ps = c.prepareStatement(
+                "INSERT INTO park_news (provider, event_slug, order_code, message, created_at) VALUES ('crm', 'democon', ?, 'parked', ?)")) {
+            ps.setString(1, "P-OLD");
+            ps.setObject(2, java.time.OffsetDateTime.now(java.time.ZoneOffset.UTC).minusHours(25));
+            ps.executeUpdate();
+            ps.setString(1, "P-NEW");
+            ps.setObject(2, java.time.OffsetDateTime.now(java.time.ZoneOffset.UTC).minusHours(23));
+            ps.executeUpdate();
+        }
         Map<String, Integer> purged = purging.purge(java.time.Instant.now());
         assertThat(purged).containsEntry("order_snapshot", 2).containsKey("sync_tries").containsKey("sync_result");
+        assertThat(app.query("SELECT order_code FROM park_news")).extracting(r -> r.get("order_code")).containsExactly("P-NEW");
         assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code IN ('C002', 'C003')")).isZero();
         assertThat(app.count("SELECT COUNT(*) FROM sync_tries WHERE order_code = 'C004'")).isZero();
         assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'C004'")).isEqualTo(1);
