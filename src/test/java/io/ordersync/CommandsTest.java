@@ -46,6 +46,25 @@ class CommandsTest {
         assertThat(out()).contains("ok     mappings/crm.yaml").contains("3 files, 0 with errors");
     }
 
+    /**
+     * validate checks triggers against the types of ordersync.pretix.actions as the service reads it (here a -D option):
+     * a type of the user's own rules is a trigger, the default type it replaced a misspelling of it.
+     */
+    @Test
+    void validateChecksTriggersAgainstTheConfiguredPretixActions(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Files.writeString(dir.resolve("crm.yaml"), Files.readString(Path.of("mappings/crm.yaml"))
+                .replaceFirst("(?m)^triggers:.*$", "triggers: [order.cancelled]"));
+        assertThat(run("validate", "--ignore-unset", dir.toString())).as(out()).isEqualTo(1);
+        assertThat(out()).contains("'order.cancelled' is no event type ordersync.pretix.actions produces (did you mean 'order.canceled'?)");
+        out.reset();
+        System.setProperty("ordersync.pretix.actions", "pretix.event.order.canceled=order.cancelled");
+        try {
+            assertThat(run("validate", "--ignore-unset", dir.toString())).as(out()).isEqualTo(0);
+        } finally {
+            System.clearProperty("ordersync.pretix.actions");
+        }
+    }
+
     /** A kind: java file of a provider on the class path validates as the service loads it (before: refused here). */
     @Test
     void validateKnowsTheJavaProvidersOnTheClassPath() throws Exception {

@@ -92,7 +92,22 @@ public final class Commands {
      * "needs a Java provider … registered: none" here while the service ran it; an audit of MAPPINGS.md).
      */
     private ProviderLoader loader(boolean ignoreUnset) {
-        return new ProviderLoader(placeholders(ignoreUnset)).withJavaProviders(io.ordersync.spi.SyncProviders.load(Commands.class.getClassLoader()));
+        UnaryOperator<String> placeholders = placeholders(ignoreUnset);
+        return new ProviderLoader(placeholders).withJavaProviders(io.ordersync.spi.SyncProviders.load(Commands.class.getClassLoader()))
+                .withPretixActions(pretixActions(placeholders));
+    }
+
+    /**
+     * The pretix actions as the service would read them (-D, environment, application.properties), the triggers'
+     * types; the defaults when the setting is not readable (its own error is the service's start's to give).
+     */
+    static io.ordersync.pretix.PretixActions pretixActions(UnaryOperator<String> placeholders) {
+        try {
+            String text = placeholders.apply("{{ordersync.pretix.actions:}}");
+            return io.ordersync.pretix.PretixActions.parse(text == null || text.isBlank() ? io.ordersync.pretix.PretixActions.DEFAULT : text);
+        } catch (RuntimeException unreadable) {
+            return io.ordersync.pretix.PretixActions.parse(io.ordersync.pretix.PretixActions.DEFAULT);
+        }
     }
 
     private int validate(List<String> args) throws Exception {

@@ -121,7 +121,8 @@ public final class Ordersync {
         this.javaProviders = io.ordersync.spi.SyncProviders.load(context.getApplicationContextClassLoader() != null
                 ? context.getApplicationContextClassLoader() : Ordersync.class.getClassLoader());
         this.providers = new ProviderRegistry(settings.mappingsDir,
-                new ProviderLoader(text -> context.resolvePropertyPlaceholders(text)).withJavaProviders(javaProviders),
+                new ProviderLoader(text -> context.resolvePropertyPlaceholders(text)).withJavaProviders(javaProviders)
+                        .withPretixActions(settings.pretix.actions()),
                 settings.mappingsRemovalGrace);
         // an embedded H2 file is one process's: the presence entries of other processes on it are those of a
         // predecessor that crashed, which must not take half of the limits until they run out

@@ -114,9 +114,7 @@ public final class OAuth2Tokens {
             form.append("&client_id=").append(URLEncoder.encode(spec.clientId(), StandardCharsets.UTF_8))
                     .append("&client_secret=").append(URLEncoder.encode(spec.clientSecret(), StandardCharsets.UTF_8));
         } else {
-            String basic = Base64.getEncoder().encodeToString((URLEncoder.encode(spec.clientId(), StandardCharsets.UTF_8) + ":"
-                    + URLEncoder.encode(spec.clientSecret(), StandardCharsets.UTF_8)).getBytes(StandardCharsets.UTF_8));
-            builder.header("Authorization", "Basic " + basic);
+            builder.header("Authorization", "Basic " + basic(spec));
         }
         HttpRequest request = builder.POST(HttpRequest.BodyPublishers.ofString(form.toString())).build();
         HttpResponse<String> r;
@@ -149,10 +147,14 @@ public final class OAuth2Tokens {
             body = mapper.createObjectNode();
         }
         if (r.statusCode() == 400 || r.statusCode() == 401 || r.statusCode() == 403) {
-            String error = cut(body.path("error").asText(""));
+            // an endpoint that echoes the request (the secret in the form, or the Basic credentials) must not bring the
+            // secret into the error: redacted before the text is cut, which would leave a part no redaction finds
+            java.util.List<String> secrets = java.util.List.of(spec.clientSecret(),
+                    URLEncoder.encode(spec.clientSecret(), StandardCharsets.UTF_8), basic(spec));
+            String error = cut(io.ordersync.mapping.Secrets.redact(body.path("error").asText(""), secrets));
             throw new MappingConfigException("OAuth2: the token endpoint " + spec.tokenUrl() + " refused client '" + spec.clientId()
                     + "' (" + r.statusCode() + (error.isEmpty() ? "" : " " + error) + (body.hasNonNull("error_description")
-                    ? ": " + cut(body.path("error_description").asText()) : "")
+                    ? ": " + cut(io.ordersync.mapping.Secrets.redact(body.path("error_description").asText(), secrets)) : "")
                     + "); check target.auth.client_id, client_secret and scope");
         }
         if (r.statusCode() < 200 || r.statusCode() >= 300) {
@@ -169,12 +171,19 @@ public final class OAuth2Tokens {
         return new Token(value, expiresAt);
     }
 
+    /** The client's HTTP Basic credentials (RFC 6749 2.3.1: each part form-encoded first). */
+    private static String basic(Provider.OAuth2Spec spec) {
+        return Base64.getEncoder().encodeToString((URLEncoder.encode(spec.clientId(), StandardCharsets.UTF_8) + ":"
+                + URLEncoder.encode(spec.clientSecret(), StandardCharsets.UTF_8)).getBytes(StandardCharsets.UTF_8));
+    }
+
     /**
      * A text of the token endpoint's answer as it goes into an error (stored, logged, shown): one line of at most 200
      * characters. A hostile or broken endpoint's newlines could forge log lines.
      */
     static String cut(String s) {
-        String line = s.replaceAll("\\p{Cntrl}", " ");
+        // control characters (C0 and C1), line and paragraph separators, bidirectional overrides
+        String line = s.replaceAll("[\\p{Cc}\\u2028\\u2029\\u202A-\\u202E\\u2066-\\u2069]", " ");
         return line.length() > 200 ? line.substring(0, 200) + "…" : line;
     }
 

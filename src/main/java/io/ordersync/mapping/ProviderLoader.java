@@ -36,43 +36,37 @@ import java.util.regex.Pattern;
 public final class ProviderLoader {
 
     /**
-     * The event types ordersync's pretix source produces (ordersync.pretix.actions' defaults): the types a trigger
-     * almost always names. A type of one's own (sent to the intake) may be any other string.
+     * Why a trigger is refused although it is not empty, or null. Refused are only the mistakes no type of one's own
+     * makes: a pretix action that {@code actions} (ordersync.pretix.actions) turns into a type, instead of that type;
+     * and a type the actions produce written in another case, with a doubled letter, or with a hyphen or underscore
+     * ({@code Order.Paid}, {@code order.cancelled}, {@code order.check-in}), which no order would ever queue. Any other
+     * string may be a type of one's own (sent to the intake, or produced by one's own actions).
      */
-    public static final List<String> KNOWN_TRIGGERS = List.of("order.placed", "order.paid",
-            "order.changed", "order.canceled", "order.expired", "order.checkin");
-
-    /**
-     * Why a trigger is refused although it is not empty: a pretix action instead of its type, or a known type misspelt
-     * (two letters or fewer away, or in another case: order.cancelled, order.payed, Order.Paid), which no order would
-     * ever queue. Null when it is a known type or one far enough from them to be a type of one's own.
-     */
-    static String nearMissTrigger(String trigger) {
-        if (KNOWN_TRIGGERS.contains(trigger)) {
+    static String nearMissTrigger(String trigger, io.ordersync.pretix.PretixActions actions) {
+        java.util.Set<String> types = actions.types();
+        if (types.contains(trigger)) {
             return null;
         }
-        if (trigger.startsWith("pretix.")) {
-            String type = trigger.startsWith("pretix.event.") ? trigger.substring("pretix.event.".length()) : trigger;
-            return "'" + trigger + "' is a pretix action, not an event type: pretix's actions arrive as ordersync's types "
-                    + "(ordersync.pretix.actions)" + Suggest.hint(type, KNOWN_TRIGGERS);
+        java.util.Optional<String> typeOfAction = trigger.startsWith("pretix.") ? actions.typeOf(trigger) : java.util.Optional.empty();
+        if (typeOfAction.isPresent()) {
+            return "'" + trigger + "' is a pretix action, not an event type: ordersync.pretix.actions makes its orders '"
+                    + typeOfAction.get() + "' (did you mean '" + typeOfAction.get() + "'?)";
         }
-        // the nearest, all of them when several are as near (order.payed: order.paid or order.placed)
-        List<String> nearest = new ArrayList<>();
-        int best = 3;
-        for (String known : KNOWN_TRIGGERS) {
-            int d = Suggest.distance(trigger.toLowerCase(Locale.ROOT), known);
-            if (d < best) {
-                nearest.clear();
-                best = d;
-            }
-            if (d == best) {
-                nearest.add("'" + known + "'");
+        String shape = shape(trigger);
+        for (String type : types) {
+            if (shape(type).equals(shape)) {
+                return "'" + trigger + "' is no event type ordersync.pretix.actions produces (did you mean '" + type
+                        + "'?); the types are compared as written";
             }
         }
-        return nearest.isEmpty() ? null : "'" + trigger + "' is no event type ordersync's sources produce (did you mean "
-                + String.join(" or ", nearest) + "?); a type of your own must differ from " + String.join(", ", KNOWN_TRIGGERS)
-                + " by more than two letters";
+        return null;
     }
+
+    /** A type without case, doubled letters, hyphens and underscores: order.cancelled and Order.Canceled are alike. */
+    private static String shape(String type) {
+        return type.toLowerCase(Locale.ROOT).replaceAll("[-_\\s]", "").replaceAll("(.)\\1+", "$1");
+    }
+
 
     private static final Pattern PLACEHOLDER = Pattern.compile("\\{\\{[^}]+}}");
     private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{(ref:[A-Za-z0-9_-]*|[A-Za-z0-9_]*)((?:\\|[^{}|]*)*)}");
@@ -87,6 +81,15 @@ public final class ProviderLoader {
     private volatile io.ordersync.spi.SyncProviders javaProviders = io.ordersync.spi.SyncProviders.none();
     /** Credentials known besides those of the text being loaded (the saved file's, for an unsaved text of it). */
     private volatile Set<String> knownCredentials = Set.of();
+
+    /** The pretix actions and the types they produce (ordersync.pretix.actions): what a trigger is checked against. */
+    private volatile io.ordersync.pretix.PretixActions actions = io.ordersync.pretix.PretixActions.parse(io.ordersync.pretix.PretixActions.DEFAULT);
+
+    /** Checks triggers against the types these actions produce (ordersync.pretix.actions) instead of the defaults'. */
+    public ProviderLoader withPretixActions(io.ordersync.pretix.PretixActions actions) {
+        this.actions = java.util.Objects.requireNonNull(actions, "actions");
+        return this;
+    }
 
     /** The Java providers a {@code kind: java} file may name (found through ServiceLoader). */
     public ProviderLoader withJavaProviders(io.ordersync.spi.SyncProviders javaProviders) {
@@ -135,7 +138,7 @@ public final class ProviderLoader {
                         + "not allowed here: '{{' outside of them");
             }
             return placeholders.apply(text);
-        }).withJavaProviders(javaProviders);
+        }).withJavaProviders(javaProviders).withPretixActions(actions);
         restricted.knownCredentials = Set.copyOf(credentials);
         return restricted;
     }
@@ -403,7 +406,7 @@ public final class ProviderLoader {
                 if (trigger == null || trigger.isBlank()) {
                     errors.add("triggers[" + i + "]", "an empty item: each trigger is an event type, e.g. order.paid");
                 } else {
-                    String why = nearMissTrigger(trigger);
+                    String why = nearMissTrigger(trigger, actions);
                     if (why != null) {
                         errors.add("triggers[" + i + "]", why);
                     }
@@ -795,6 +798,13 @@ public final class ProviderLoader {
                 String tokenUrl = resolve(errors, "target.auth.token_url", require(errors, "target.auth.token_url", a.tokenUrl()), false);
                 if (tokenUrl != null && !tokenUrl.matches("https?://[^\\s]+")) {
                     errors.add("target.auth.token_url", "must be an http:// or https:// URL, got '" + tokenUrl + "'");
+                    tokenUrl = null;
+                } else if (tokenUrl != null && (tokenUrl.matches("(?i)https?://[^/?#]*@.*")
+                        || tokenUrl.matches("(?i).*[?&](client_secret|client_id|password)=.*"))) {
+                    // the token URL is quoted in every failure of a fetch (a review): credentials go in client_id and
+                    // client_secret, which are sent as the grant asks and never shown
+                    errors.add("target.auth.token_url", "credentials in the URL (user:password@host, client_secret=…) are "
+                            + "refused: the URL is logged and shown with each failure; use client_id and client_secret");
                     tokenUrl = null;
                 }
                 String clientId = resolve(errors, "target.auth.client_id", require(errors, "target.auth.client_id", a.clientId()), false);

@@ -62,6 +62,13 @@ public final class PretixActions {
         return new PretixActions(rules);
     }
 
+    /** The types the rules produce, in the rules' order. */
+    public java.util.Set<String> types() {
+        java.util.Set<String> out = new java.util.LinkedHashSet<>();
+        rules.forEach(r -> out.add(r.type()));
+        return out;
+    }
+
     /** The trigger type of a pretix action, or empty when no rule names it. */
     public Optional<String> typeOf(String action) {
         if (action == null) {

@@ -112,17 +112,39 @@ class OAuth2TokenAnswersTest {
         assertThat(tokens.token(spec(), Duration.ofSeconds(5))).isEqualTo("tok-2");
     }
 
+    /**
+     * An endpoint that echoes the request: the secret, as sent in the form, URL-encoded, or in the Basic credentials,
+     * does not reach the error, also where the cut to 200 characters would have left a part of it (a review).
+     */
+    @Test
+    void aRefusalThatEchoesTheSecretDoesNotCarryIt() {
+        String secret = "s3cret/with+chars=";
+        Provider.OAuth2Spec spec = new Provider.OAuth2Spec("http://127.0.0.1:" + server.getAddress().getPort() + "/token",
+                "ordersync", secret, null, false);
+        String basic = java.util.Base64.getEncoder().encodeToString(("ordersync:" + java.net.URLEncoder.encode(secret,
+                StandardCharsets.UTF_8)).getBytes(StandardCharsets.UTF_8));
+        answer(401, "{\"error\": \"invalid_client " + secret + "\", \"error_description\": \"" + "x".repeat(190) + secret
+                + " form client_secret=" + java.net.URLEncoder.encode(secret, StandardCharsets.UTF_8) + " header Basic " + basic + "\"}");
+        OAuth2Tokens tokens = new OAuth2Tokens(Clock.systemUTC());
+        assertThatThrownBy(() -> tokens.token(spec, Duration.ofSeconds(5)))
+                .isInstanceOf(MappingConfigException.class)
+                .satisfies(e -> assertThat(e.getMessage()).contains("(401 invalid_client [redacted]: " + "x".repeat(190) + "[redacted]")
+                        .doesNotContain("s3cret").doesNotContain(basic.substring(0, 12)));
+    }
+
     /** The endpoint's words go into stored errors and logs: one line, at most 200 characters each. */
     @Test
     void aRefusalsWordsAreOneShortLine() {
-        String forged = "bad\n2026-12-07T10:00:00Z ERROR [main] forged line\r\u001b[31m";
+        String forged = "bad\n2026-12-07T10:00:00Z ERROR [main] forged line\r\u001b[31m\u0085\u2028\u202e";
         answer(400, "{\"error\": \"" + "e".repeat(5000) + "\", \"error_description\": \""
-                + forged.replace("\n", "\\n").replace("\r", "\\r").replace("\u001b", "\\u001b") + "\"}");
+                + forged.replace("\n", "\\n").replace("\r", "\\r").replace("\u001b", "\\u001b").replace("\u0085", "\\u0085")
+                .replace("\u2028", "\\u2028").replace("\u202e", "\\u202e") + "\"}");
         OAuth2Tokens tokens = new OAuth2Tokens(Clock.systemUTC());
         assertThatThrownBy(() -> tokens.token(spec(), Duration.ofSeconds(5)))
                 .isInstanceOf(MappingConfigException.class)
                 .satisfies(e -> assertThat(e.getMessage())
-                        .doesNotContain("\n").doesNotContain("\r").doesNotContain("\u001b")
+                        .doesNotContain("\n").doesNotContain("\r").doesNotContain("\u001b").doesNotContain("\u0085")
+                        .doesNotContain("\u2028").doesNotContain("\u202e")
                         .contains("(400 " + "e".repeat(200) + "…: bad 2026-12-07T10:00:00Z ERROR [main] forged line")
                         .doesNotContain("e".repeat(201)));
     }
