@@ -276,7 +276,7 @@ public final class OrdersyncSettings {
         this.adminUsername = get(props, "ordersync.admin.username");
         this.adminPassword = get(props, "ordersync.admin.password");
         this.intakeToken = get(props, "ordersync.intake.token");
-        // anything else behaved as auto, without a word (an audit)
+        // before, anything else behaved as auto, without a word (an audit)
         this.cookieSecure = oneOf(props, "ordersync.admin.cookie-secure", "auto", "true", "false");
         this.trustedProxies = java.util.Arrays.stream(get(props, "ordersync.admin.trusted-proxies").split(","))
                 .map(String::strip).filter(s -> !s.isEmpty()).toList();
@@ -307,7 +307,7 @@ public final class OrdersyncSettings {
         if (statisticsCheckMs < 0) {
             throw new Invalid("ordersync.db.statistics-check-ms must be 0 (off) or more, not " + statisticsCheckMs);
         }
-        // checked when the database opened, with a stack trace (an audit)
+        // before, checked when the database opened, with a stack trace (an audit)
         this.h2Commit = oneOf(props, "ordersync.db.h2-commit", "write", "sync", "delayed");
         this.h2RecoverAuto = oneOf(props, "ordersync.db.h2-recover", "manual", "auto").equals("auto");
         this.mappingsDir = Path.of(get(props, "ordersync.mappings.dir"));

@@ -35,39 +35,6 @@ import java.util.regex.Pattern;
  */
 public final class ProviderLoader {
 
-    /**
-     * Why a trigger is refused although it is not empty, or null. Refused are only the mistakes no type of one's own
-     * makes: a pretix action that {@code actions} (ordersync.pretix.actions) turns into a type, instead of that type;
-     * and a type the actions produce written in another case, with a doubled letter, or with a hyphen or underscore
-     * ({@code Order.Paid}, {@code order.cancelled}, {@code order.check-in}), which no order would ever queue. Any other
-     * string may be a type of one's own (sent to the intake, or produced by one's own actions).
-     */
-    static String nearMissTrigger(String trigger, io.ordersync.pretix.PretixActions actions) {
-        java.util.Set<String> types = actions.types();
-        if (types.contains(trigger)) {
-            return null;
-        }
-        java.util.Optional<String> typeOfAction = trigger.startsWith("pretix.") ? actions.typeOf(trigger) : java.util.Optional.empty();
-        if (typeOfAction.isPresent()) {
-            return "'" + trigger + "' is a pretix action, not an event type: ordersync.pretix.actions makes its orders '"
-                    + typeOfAction.get() + "' (did you mean '" + typeOfAction.get() + "'?)";
-        }
-        String shape = shape(trigger);
-        for (String type : types) {
-            if (shape(type).equals(shape)) {
-                return "'" + trigger + "' is no event type ordersync.pretix.actions produces (did you mean '" + type
-                        + "'?); the types are compared as written";
-            }
-        }
-        return null;
-    }
-
-    /** A type without case, doubled letters, hyphens and underscores: order.cancelled and Order.Canceled are alike. */
-    private static String shape(String type) {
-        return type.toLowerCase(Locale.ROOT).replaceAll("[-_\\s]", "").replaceAll("(.)\\1+", "$1");
-    }
-
-
     private static final Pattern PLACEHOLDER = Pattern.compile("\\{\\{[^}]+}}");
     private static final Pattern TEMPLATE_VAR = Pattern.compile("\\{(ref:[A-Za-z0-9_-]*|[A-Za-z0-9_]*)((?:\\|[^{}|]*)*)}");
     private static final Pattern DURATION = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)");
@@ -582,6 +549,38 @@ public final class ProviderLoader {
                 Boolean.TRUE.equals(c.nativeLists()), objects, Set.copyOf(errors.secrets), destination, oauth2);
     }
 
+    /**
+     * Why a trigger is refused although it is not empty, or null. Refused are only the mistakes no type of one's own
+     * makes: a pretix action that {@code actions} (ordersync.pretix.actions) turns into a type, instead of that type;
+     * and a type the actions produce written in another case, with a doubled letter, or with a hyphen or underscore
+     * ({@code Order.Paid}, {@code order.cancelled}, {@code order.check-in}), which no order would ever queue. Any other
+     * string may be a type of one's own (sent to the intake, or produced by one's own actions).
+     */
+    static String nearMissTrigger(String trigger, io.ordersync.pretix.PretixActions actions) {
+        java.util.Set<String> types = actions.types();
+        if (types.contains(trigger)) {
+            return null;
+        }
+        java.util.Optional<String> typeOfAction = trigger.startsWith("pretix.") ? actions.typeOf(trigger) : java.util.Optional.empty();
+        if (typeOfAction.isPresent()) {
+            return "'" + trigger + "' is a pretix action, not an event type: ordersync.pretix.actions makes its orders '"
+                    + typeOfAction.get() + "' (did you mean '" + typeOfAction.get() + "'?)";
+        }
+        String shape = shape(trigger);
+        for (String type : types) {
+            if (shape(type).equals(shape)) {
+                return "'" + trigger + "' is no event type ordersync.pretix.actions produces (did you mean '" + type
+                        + "'?); the types are compared as written";
+            }
+        }
+        return null;
+    }
+
+    /** A type without case, doubled letters, hyphens and underscores: order.cancelled and Order.Canceled are alike. */
+    private static String shape(String type) {
+        return type.toLowerCase(Locale.ROOT).replaceAll("[-_\\s]", "").replaceAll("(.)\\1+", "$1");
+    }
+
     private static final List<String> KINDS = List.of("http", "webhook", "route", "endpoint", "java");
 
     /**
@@ -800,7 +799,7 @@ public final class ProviderLoader {
                     errors.add("target.auth.token_url", "must be an http:// or https:// URL, got '" + tokenUrl + "'");
                     tokenUrl = null;
                 } else if (tokenUrl != null && (tokenUrl.matches("(?i)https?://[^/?#]*@.*")
-                        || tokenUrl.matches("(?i).*[?&](client_secret|client_id|password)=.*"))) {
+                        || tokenUrl.matches("(?i).*[?&](client_secret|password)=.*"))) {
                     // the token URL is quoted in every failure of a fetch (a review): credentials go in client_id and
                     // client_secret, which are sent as the grant asks and never shown
                     errors.add("target.auth.token_url", "credentials in the URL (user:password@host, client_secret=…) are "
