@@ -74,7 +74,8 @@ class RepeatedLogFilterTest {
         for (int i = 0; i < 5; i++) {
             log.warn(letters + i);
         }
-        assertThat((System.nanoTime() - start) / 5 / 1_000_000).as("ms per line").isLessThan(50);
+        // the backtracking pattern took 2.7 s a line; 500 ms leaves a loaded machine room (50 ms bet on it)
+        assertThat((System.nanoTime() - start) / 5 / 1_000_000).as("ms per line").isLessThan(500);
     }
 
     /** The windows run on a monotonic clock: the wall clock stepping back an hour muted every repeat (a review). */
