@@ -104,9 +104,9 @@ public final class Commands {
     static io.ordersync.pretix.PretixActions pretixActions(UnaryOperator<String> placeholders) {
         try {
             String text = placeholders.apply("{{ordersync.pretix.actions:}}");
-            return io.ordersync.pretix.PretixActions.parse(text == null || text.isBlank() ? io.ordersync.pretix.PretixActions.DEFAULT : text);
+            return text == null || text.isBlank() ? io.ordersync.pretix.PretixActions.defaults() : io.ordersync.pretix.PretixActions.parse(text);
         } catch (RuntimeException unreadable) {
-            return io.ordersync.pretix.PretixActions.parse(io.ordersync.pretix.PretixActions.DEFAULT);
+            return io.ordersync.pretix.PretixActions.defaults();
         }
     }
 

@@ -182,8 +182,10 @@ public final class OAuth2Tokens {
      * characters. A hostile or broken endpoint's newlines could forge log lines.
      */
     static String cut(String s) {
-        // control characters (C0 and C1), line and paragraph separators, bidirectional overrides
-        String line = s.replaceAll("[\\p{Cc}\\u2028\\u2029\\u202A-\\u202E\\u2066-\\u2069]", " ");
+        // control characters (C0 and C1), line and paragraph separators, bidirectional overrides: what a mapping file's
+        // names may not hold either
+        String line = s.codePoints().map(cp -> io.ordersync.mapping.ProviderLoader.unprintable(cp) ? ' ' : cp)
+                .collect(StringBuilder::new, StringBuilder::appendCodePoint, StringBuilder::append).toString();
         return line.length() > 200 ? line.substring(0, 200) + "…" : line;
     }
 

@@ -50,7 +50,7 @@ public final class ProviderLoader {
     private volatile Set<String> knownCredentials = Set.of();
 
     /** The pretix actions and the types they produce (ordersync.pretix.actions): what a trigger is checked against. */
-    private volatile io.ordersync.pretix.PretixActions actions = io.ordersync.pretix.PretixActions.parse(io.ordersync.pretix.PretixActions.DEFAULT);
+    private volatile io.ordersync.pretix.PretixActions actions = io.ordersync.pretix.PretixActions.defaults();
 
     /** Checks triggers against the types these actions produce (ordersync.pretix.actions) instead of the defaults'. */
     public ProviderLoader withPretixActions(io.ordersync.pretix.PretixActions actions) {
@@ -179,7 +179,7 @@ public final class ProviderLoader {
     }
 
     /** A control character, a line or paragraph separator, or a bidirectional override: not for a name that is logged and shown. */
-    private static boolean unprintable(int cp) {
+    public static boolean unprintable(int cp) {
         return Character.isISOControl(cp) || cp == 0x2028 || cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
     }
 

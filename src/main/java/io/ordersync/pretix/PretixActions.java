@@ -42,6 +42,13 @@ public final class PretixActions {
         this.rules = List.copyOf(rules);
     }
 
+    private static final PretixActions DEFAULTS = parse(DEFAULT);
+
+    /** The rules of {@link #DEFAULT}: what ordersync.pretix.actions is when it is not set. */
+    public static PretixActions defaults() {
+        return DEFAULTS;
+    }
+
     /** Reads the setting; an entry without {@code =}, or with an empty side, is an error naming it. */
     public static PretixActions parse(String text) {
         List<Rule> rules = new ArrayList<>();
