@@ -82,6 +82,12 @@ public final class Application {
                 // the migrations start before Camel's bootstrap, not after it
                 io.ordersync.config.Ordersync.openDatabaseEarly(m.getCamelContext());
             }
+
+            @Override
+            public void afterConfigure(BaseMainSupport m) {
+                // a database that refuses the start does so here, before the context starts (and logs it as an ERROR)
+                io.ordersync.config.Ordersync.awaitWritable(m.getCamelContext());
+            }
         });
         Demo demo = null;
         boolean isDemo = List.of(args).contains("--demo"); // a training start's args no longer have it

@@ -40,21 +40,44 @@ public final class Database {
             ClosedDatabaseEviction.POOLS.add(dataSource);
         }
         CompletableFuture<Void> schema = new CompletableFuture<>();
+        CompletableFuture<Void> writable = new CompletableFuture<>();
         Thread t = new Thread(() -> {
             try {
-                migrate(dataSource, settings);
+                migrate(dataSource, settings, () -> writable.complete(null));
                 schema.complete(null);
             } catch (Throwable e) {
+                if (e instanceof ReadOnly) {
+                    writable.completeExceptionally(e);
+                } else {
+                    writable.complete(null);
+                }
                 schema.completeExceptionally(e);
             }
         }, "ordersync-migrate");
         t.setDaemon(true);
         t.start();
-        return new Opening(dataSource, schema, settings.jdbcUrl, settings.jdbcUser);
+        return new Opening(dataSource, schema, writable, settings.jdbcUrl, settings.jdbcUser);
     }
 
-    /** A pool whose schema is being migrated, and the database it was opened for. */
-    public record Opening(OrdersyncDataSource dataSource, CompletableFuture<Void> schema, String jdbcUrl, String jdbcUser) {
+    /**
+     * A pool whose schema is being migrated, and the database it was opened for. {@code writable} completes when the
+     * database is found to take writes (in the migrations' first moments) or the migrations fail otherwise; it fails
+     * only with {@link ReadOnly}.
+     */
+    public record Opening(OrdersyncDataSource dataSource, CompletableFuture<Void> schema, CompletableFuture<Void> writable,
+                          String jdbcUrl, String jdbcUser) {
+
+        /** Waits until the database is known to take writes; a {@link ReadOnly} refusal is rethrown. */
+        public void awaitWritable() {
+            try {
+                writable.join();
+            } catch (CompletionException e) {
+                if (e.getCause() instanceof RuntimeException re) {
+                    throw re;
+                }
+                throw e;
+            }
+        }
 
         /** Whether this is the database the settings name. */
         public boolean isFor(OrdersyncSettings settings) {
@@ -300,10 +323,16 @@ public final class Database {
     }
 
     static void migrate(OrdersyncDataSource dataSource, OrdersyncSettings settings) {
+        migrate(dataSource, settings, () -> { });
+    }
+
+    /** The migrations; {@code writable} runs once the database is found to take writes, before the first migration. */
+    static void migrate(OrdersyncDataSource dataSource, OrdersyncSettings settings, Runnable writable) {
         String jdbcUrl = settings.jdbcUrl;
         javax.sql.DataSource forMigrations = isPostgres(jdbcUrl) ? new WithoutSocketTimeout(dataSource) : dataSource;
         try {
             refuseReadOnly(dataSource);
+            writable.run();
             flyway(forMigrations, jdbcUrl).load().migrate();
         } catch (RuntimeException e) {
             if (H2Recovery.fileOf(jdbcUrl) == null || !H2Recovery.isDamage(e)) {
