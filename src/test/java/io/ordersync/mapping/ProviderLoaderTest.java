@@ -180,6 +180,53 @@ class ProviderLoaderTest {
         }
     }
 
+    /**
+     * Every destination PROVIDERS.md lists as refused is refused, as an endpoint's URI and as a route's: the components
+     * that run code or reach into the process (any case, %-escaped), ordersync's own routes and components, beans by
+     * class, and endpoint headers that steer Camel or ordersync. A look-alike that delivers is taken.
+     */
+    @Test
+    void everyDestinationTheDocumentationRefusesIsRefused() throws Exception {
+        Map<String, String> refused = new java.util.LinkedHashMap<>();
+        for (String scheme : List.of("bean", "class", "exec", "language", "controlbus", "ref", "stub", "mock", "dataset",
+                "browse", "groovy", "jsh", "joor", "java", "js", "mvel", "ognl", "spel", "python", "ssh", "docker",
+                "kubernetes", "jmx", "management")) {
+            refused.put(scheme + ":something", "'" + scheme + ":' runs code or reaches into the process");
+        }
+        refused.put("EXEC:/bin/sh?args=-c", "is not a Camel endpoint URI"); // a scheme is lower case
+        refused.put("%65xec:/bin/sh", "is not a Camel endpoint URI");
+        refused.put("Language:groovy:System.exit(1)", "is not a Camel endpoint URI");
+        refused.put("ordersync-sql:whatever", "'ordersync-sql:' runs code");
+        refused.put("direct:ordersync-dispatch", "is one of ordersync's own routes");
+        refused.put("seda:provider-crm", "is one of ordersync's own routes");
+        refused.put("direct://ordersync-alert-mail", "is one of ordersync's own routes");
+        refused.put("vm:provider-crm", "is one of ordersync's own routes");
+        refused.put("file:/tmp/out?fileExist=#class:java.lang.Object", "not by type or class");
+        refused.put("file:/tmp/out?fileExist=%23class:java.lang.Object", "not by type or class");
+        for (Map.Entry<String, String> r : refused.entrySet()) {
+            ProviderLoader.Loaded endpoint = load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
+                    .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"" + r.getKey() + "\"}"));
+            assertThat(endpoint.provider()).as(r.getKey()).isNull();
+            assertThat(endpoint.messages()).as(r.getKey()).anySatisfy(m -> assertThat(m).contains(r.getValue()));
+            ProviderLoader.Loaded route = load("mine", MAILING_LIST.replace("identifier: mailing-list", "identifier: mine")
+                    .replace("kind: java", "kind: route\nroute: \"" + r.getKey() + "\""));
+            assertThat(route.provider()).as("route " + r.getKey()).isNull();
+        }
+        for (String header : List.of("CamelHttpUri", "camelFileName", "OrdersyncProvider", "ORDERSYNC_X")) {
+            ProviderLoader.Loaded endpoint = load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
+                    .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"file:/tmp/out\", headers: {" + header + ": \"x\"}}"));
+            assertThat(endpoint.provider()).as(header).isNull();
+            assertThat(endpoint.messages()).as(header).anySatisfy(m -> assertThat(m).contains("endpoint.headers." + header)
+                    .contains("headers starting with Camel or Ordersync"));
+        }
+        // look-alikes that deliver: a route of one's own named like ordersync's, a file named like a refused scheme
+        for (String uri : List.of("direct:my-ordersync-copy", "seda:crm-provider", "file:/tmp/exec", "https://exec.example.org/hook")) {
+            assertThat(load("queue", MAILING_LIST.replace("identifier: mailing-list", "identifier: queue")
+                    .replace("kind: java", "kind: endpoint\nendpoint: {uri: \"" + uri + "\", headers: {X-Camel: \"x\"}}")).messages())
+                    .as(uri).isEmpty();
+        }
+    }
+
     private ProviderLoader.Loaded load(String name, String yaml) throws Exception {
         Path f = dir.resolve(name + ".yaml");
         Files.writeString(f, yaml);
