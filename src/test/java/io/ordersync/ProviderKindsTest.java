@@ -255,6 +255,57 @@ class ProviderKindsTest extends AppTestSupport {
         assertThat(subjects).allMatch(s -> s.startsWith("Ticket ") && s.endsWith(" of order M1"));
     }
 
+    /**
+     * An endpoint URI's credentials, from placeholders ordersync does not know as secrets, are masked wherever the URI
+     * is shown or stored (PROVIDERS.md, "Secrets in endpoint URIs"): here a mail server that is down, so that the URI
+     * goes into failure messages — the queue's last error, the order's log and tries, the API, the log — and a preview.
+     */
+    @Test
+    void anEndpointUrisCredentialsAreMaskedWhereverItIsShown() throws Exception {
+        String password = "Pw-" + java.util.UUID.randomUUID();
+        Files.createDirectories(mappings);
+        Files.writeString(mappings.resolve("mailer.yaml"), """
+                identifier: mailer
+                kind: endpoint
+                endpoint:
+                  uri: "smtp://127.0.0.1:{{test.smtp.port}}?username=crm&password={{test.smtp.password}}&from=ordersync@example.org&to=crm-inbox@example.org&connectionTimeout=2000"
+                triggers: [order.placed]
+                retry: {max_attempts: 2, backoff: [1s]}
+                objects:
+                  - id: ticket
+                    source: OrderPosition
+                    remote_type: ticket
+                    id_field: {source: ticket_id, remote: ticket_id}
+                    properties:
+                      - {source: product, remote: product}
+                """);
+        ch.qos.logback.classic.Logger root = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> log = new ch.qos.logback.core.read.ListAppender<>();
+        log.start();
+        root.addAppender(log);
+        try {
+            int port = Ports.free();
+            start(Map.of("test.smtp.port", String.valueOf(port), "test.smtp.password", password));
+            app.post("/api/events", order("order.placed", "S1", "s1@example.org").toString());
+            await().atMost(Duration.ofSeconds(30)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry IS NOT NULL") == 1);
+            var preview = app.post("/api/preview", "{\"provider\": \"mailer\", \"order\": {\"event\": \"democon\", \"code\": \"S1\"}}");
+            assertThat(preview.statusCode()).isEqualTo(200);
+            StringBuilder shown = new StringBuilder(preview.body());
+            shown.append(app.get("/api/orders/democon/S1").body()).append(app.get("/api/queue?state=parked").body())
+                    .append(app.get("/api/providers/mailer/history").body()).append(app.get("/api/providers").body());
+            for (String table : List.of("sync_queue", "order_log", "sync_tries", "sync_result", "park_news")) {
+                shown.append(app.query("SELECT * FROM " + table));
+            }
+            // the URI is there to be shown (not a check of nothing), its port and addresses too, its password is not
+            assertThat(shown).contains("smtp://127.0.0.1:" + port + "?username=xxxxxx&password=xxxxxx&from=ordersync@example.org")
+                    .doesNotContain(password);
+            assertThat(log.list).isNotEmpty().allSatisfy(e -> assertThat(e.getFormattedMessage()
+                    + (e.getThrowableProxy() == null ? "" : e.getThrowableProxy().getMessage())).doesNotContain(password));
+        } finally {
+            root.detachAppender(log);
+        }
+    }
+
     @Test
     void anEndpointProviderWritesRowsIntoAnotherDatabaseWithCamelSql() throws Exception {
         String url = "jdbc:h2:mem:crm-copy-" + System.nanoTime() + ";DB_CLOSE_DELAY=-1";

@@ -660,7 +660,7 @@ public final class Ordersync {
         routeShapes.put(p.identifier(), RouteShape.of(p));
         LOG.info("Route {} created ({} consumers, {} {})", routeId, p.concurrency(), p.kind().code(),
                 p.kind() == Provider.Kind.HTTP || p.kind() == Provider.Kind.WEBHOOK ? p.baseUrl()
-                        : p.destination().uri() == null ? "" : org.apache.camel.util.URISupport.sanitizeUri(io.ordersync.mapping.Secrets.redact(p.destination().uri(), p.secretValues())));
+                        : p.destination().uri() == null ? "" : io.ordersync.mapping.Secrets.shownUri(io.ordersync.mapping.Secrets.redact(p.destination().uri(), p.secretValues())));
     }
 
     /** An H2 database only this process can open: embedded (file or memory), not a server nor AUTO_SERVER. */

@@ -416,7 +416,7 @@ public final class DeliverySteps {
             }
             return new RecoverableDeliveryException(what, null, e);
         }
-        String where = p.kind() == Provider.Kind.JAVA ? "Java provider " + p.identifier() : org.apache.camel.util.URISupport.sanitizeUri(p.destination().uri());
+        String where = p.kind() == Provider.Kind.JAVA ? "Java provider " + p.identifier() : io.ordersync.mapping.Secrets.shownUri(p.destination().uri());
         if (has(e, org.apache.camel.component.direct.DirectConsumerNotAvailableException.class)) {
             return new MappingConfigException(where + " has no consumer: is the route that reads it loaded and started?");
         }

@@ -155,7 +155,7 @@ public final class Preview {
             ObjectNode r = rec.requests().addObject();
             r.put("method", request.method());
             r.put("url", request.purpose() == Transport.Purpose.SEND ? (provider.kind() == Provider.Kind.JAVA
-                    ? "java:" + provider.identifier() : org.apache.camel.util.URISupport.sanitizeUri(request.path())) : provider.baseUrl() + request.path());
+                    ? "java:" + provider.identifier() : io.ordersync.mapping.Secrets.shownUri(request.path())) : provider.baseUrl() + request.path());
             // the headers as the call route left them: the provider's credentials redacted, Camel's own left out
             // (a header a step of the template adds shows here as it would be sent)
             ObjectNode headers = r.putObject("headers");

@@ -504,7 +504,7 @@ public final class Sync {
     /** The destination as shown in messages and previews: credentials in the URI masked. */
     private String shownUri() {
         String uri = provider.destination().uri();
-        return uri == null ? "java:" + provider.identifier() : org.apache.camel.util.URISupport.sanitizeUri(uri);
+        return uri == null ? "java:" + provider.identifier() : io.ordersync.mapping.Secrets.shownUri(uri);
     }
 
     private Map<String, String> extras() {

@@ -618,7 +618,7 @@ public final class ProviderLoader {
             errors.add(at, "'" + scheme + ":' runs code or reaches into the process instead of delivering a message; "
                     + "call it from your own route (kind: route) if you mean it");
         } else if (uri.matches("(?s)(direct|seda|vm|direct-vm|disruptor|disruptor-vm):/{0,2}(ordersync-|provider-).*")) {
-            errors.add(at, "'" + org.apache.camel.util.URISupport.sanitizeUri(uri) + "' is one of ordersync's own routes");
+            errors.add(at, "'" + Secrets.shownUri(uri) + "' is one of ordersync's own routes");
         } else if (uri.contains("#ordersync") || uri.contains("#bean:ordersync")) {
             errors.add(at, "ordersync's own beans (#ordersync.…) are not for destinations: configure a bean of your own");
         } else if (uri.contains("#property:")) {

@@ -31,6 +31,38 @@ public final class Secrets {
     private Secrets() {
     }
 
+    /**
+     * An endpoint URI as ordersync shows it (log, failure messages, previews): the secret query parameters (password,
+     * token, secret, accessKey, … as Camel's {@code URISupport} knows them) and the password of the authority's user
+     * info masked as {@code xxxxxx}. Camel's {@code sanitizeUri} takes user info to run to the URI's last '@', so an
+     * address in a parameter ({@code smtp://host:25?username=u&password=p&from=shop@example.org}) masked the port, the
+     * user name and every parameter up to it ({@code smtp://host:xxxxxx@example.org}); here user info is the
+     * authority's alone.
+     */
+    public static String shownUri(String uri) {
+        if (uri == null) {
+            return null;
+        }
+        int q = uri.indexOf('?');
+        String base = q < 0 ? uri : uri.substring(0, q);
+        String query = q < 0 ? "" : org.apache.camel.util.URISupport.sanitizeUri(uri.substring(q));
+        int slashes = base.indexOf("://");
+        if (slashes < 0) {
+            // an opaque URI (jms:queue:crm, file:/out/a@b): it has no user info
+            return base + query;
+        }
+        int start = slashes + 3;
+        int end = base.indexOf('/', start);
+        String authority = end < 0 ? base.substring(start) : base.substring(start, end);
+        int at = authority.lastIndexOf('@');
+        int colon = at < 0 ? -1 : authority.indexOf(':');
+        if (colon < 0 || colon > at) {
+            return base + query;
+        }
+        return base.substring(0, start) + authority.substring(0, colon + 1) + "xxxxxx" + authority.substring(at)
+                + (end < 0 ? "" : base.substring(end)) + query;
+    }
+
     /** Whether a request header carries a credential by its name (Authorization, Cookie, X-Api-Key, *-Token, …). */
     public static boolean isSecretHeader(String name) {
         String n = name.toLowerCase(Locale.ROOT);
