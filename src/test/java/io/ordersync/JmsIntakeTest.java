@@ -63,6 +63,15 @@ class JmsIntakeTest extends AppTestSupport {
                 .isInstanceOf(jakarta.jms.JMSSecurityException.class);
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> send("tcp://127.0.0.1:" + port, "shop", "guess", List.of("{}")))
                 .isInstanceOf(jakarta.jms.JMSSecurityException.class);
+        // nor does Artemis's built-in cluster login, which skips every permission check, work with its default password
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> send("tcp://127.0.0.1:" + port, "ACTIVEMQ.CLUSTER.ADMIN.USER",
+                "CHANGE ME!!", List.of("{}"))).isInstanceOf(jakarta.jms.JMSException.class)
+                .hasMessageContaining("Unable to authenticate cluster user");
+        // the listener is on 127.0.0.1 alone: another loopback address (which a listener on 0.0.0.0 would answer) is refused
+        try (java.net.Socket other = new java.net.Socket()) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> other.connect(new java.net.InetSocketAddress("127.0.0.2", port), 2000))
+                    .isInstanceOf(java.net.ConnectException.class);
+        }
         ObjectNode placed = fixture("order-xyz34");
         ObjectNode paid = fixture("order-xyz34");
         paid.put("type", "order.paid");
