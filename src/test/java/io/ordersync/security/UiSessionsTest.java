@@ -302,6 +302,11 @@ class UiSessionsTest extends AppTestSupport {
                     HttpResponse.BodyHandlers.ofString());
             assertThat(in.statusCode()).isEqualTo(503);
             assertThat(in.headers().firstValue("Set-Cookie")).isEmpty();
+            // nor is a logout: the session could not be deleted, so the cookie is kept (not cleared while the session lives)
+            HttpResponse<String> out = withCookie(app, "POST", "/api/logout", cookie, true);
+            assertThat(out.statusCode()).isEqualTo(503);
+            assertThat(out.headers().firstValue("Set-Cookie")).isEmpty();
+            assertThat(out.body()).doesNotContain("Exception").doesNotContain("ui_session");
             // the admin token still works: it needs no session
             assertThat(app.get("/api/providers").statusCode()).isEqualTo(200);
             try (Connection c = app.dataSource().getConnection(); Statement s = c.createStatement()) {
