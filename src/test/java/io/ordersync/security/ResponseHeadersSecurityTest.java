@@ -46,6 +46,12 @@ class ResponseHeadersSecurityTest extends AppTestSupport {
     @Test
     void noParameterComesBackAsAResponseHeaderOnAnyRoute() throws Exception {
         startWithCrm();
+        // the login page's one inline script, as served: the policy allows it by its hash, and no other inline script
+        String page = http.send(HttpRequest.newBuilder(URI.create(app.url("/login"))).build(), HttpResponse.BodyHandlers.ofString()).body();
+        java.util.regex.Matcher inline = java.util.regex.Pattern.compile("(?s)<script>(.*?)</script>").matcher(page);
+        assertThat(inline.find()).as("the login page's inline script").isTrue();
+        String scriptSrc = "script-src 'self' 'sha256-" + java.util.Base64.getEncoder().encodeToString(java.security.MessageDigest
+                .getInstance("SHA-256").digest(inline.group(1).getBytes(java.nio.charset.StandardCharsets.UTF_8))) + "';";
         StringBuilder query = new StringBuilder("?");
         ATTACK.forEach((k, v) -> query.append(enc(k)).append('=').append(enc(v)).append('&'));
         for (String auth : new String[]{null, "Bearer " + OrdersyncApp.ADMIN_TOKEN}) {
@@ -68,8 +74,12 @@ class ResponseHeadersSecurityTest extends AppTestSupport {
                     }
                 });
                 assertThat(r.headers().firstValue("Content-Security-Policy")).as(what)
-                        .hasValueSatisfying(v -> assertThat(v).contains("frame-ancestors 'none'").contains("default-src 'self'"));
+                        .hasValueSatisfying(v -> assertThat(v).contains("frame-ancestors 'none'").contains("default-src 'self'")
+                                .contains(scriptSrc).contains("object-src 'none'").contains("base-uri 'none'"));
                 assertThat(r.headers().firstValue("X-Content-Type-Options")).as(what).contains("nosniff");
+                assertThat(r.headers().firstValue("X-Frame-Options")).as(what).contains("DENY");
+                // a URL with a buyer's e-mail in it (/api/orders?q=…) goes to no other site as a Referer
+                assertThat(r.headers().firstValue("Referrer-Policy")).as(what).contains("no-referrer");
             }
         }
     }
