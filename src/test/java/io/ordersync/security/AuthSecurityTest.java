@@ -10,6 +10,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
+import java.util.List;
 import java.util.Map;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -68,6 +69,44 @@ class AuthSecurityTest extends AppTestSupport {
             assertThat(r.statusCode()).as(bad.substring(0, Math.min(bad.length(), 20))).isIn(401, 429, 431);
             assertThat(r.body()).doesNotContain("Exception").doesNotContain("at io.");
         }
+    }
+
+    /**
+     * Failed logins cannot flood the log: a client's failures are logged at the 1st, 2nd, 4th, 8th … only, never with
+     * what was tried, and malformed credentials log no stack trace (API.md, SECURITY.md).
+     */
+    @Test
+    void failedLoginsAreLoggedAtPowersOfTwoWithoutWhatWasTried() throws Exception {
+        startWithCrm();
+        ch.qos.logback.classic.Logger root = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> log = new ch.qos.logback.core.read.ListAppender<>();
+        log.start();
+        root.addAppender(log);
+        List<String> tried = new java.util.ArrayList<>();
+        try {
+            for (int i = 1; i <= 5; i++) {
+                String guess = "guess-" + i + "-" + java.util.UUID.randomUUID();
+                tried.add(guess);
+                assertThat(get("/api/providers", "Bearer " + guess).statusCode()).isEqualTo(401);
+            }
+            for (String bad : new String[]{"Basic !!!", "Basic " + "A".repeat(10_000), "Digest x"}) {
+                assertThat(get("/api/providers", bad).statusCode()).isIn(401, 429, 431);
+            }
+        } finally {
+            root.detachAppender(log);
+        }
+        List<String> failures = log.list.stream().map(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage)
+                .filter(m -> m.startsWith("Failed login")).toList();
+        assertThat(failures).hasSize(3);
+        assertThat(failures.get(0)).endsWith(": 1 failure in a row");
+        assertThat(failures.get(1)).endsWith(": 2 failures in a row");
+        assertThat(failures.get(2)).endsWith(": 4 failures in a row");
+        assertThat(log.list).allSatisfy(e -> {
+            assertThat(e.getThrowableProxy()).as(e.getFormattedMessage()).isNull();
+            for (String guess : tried) {
+                assertThat(e.getFormattedMessage()).doesNotContain(guess);
+            }
+        });
     }
 
     @Test
