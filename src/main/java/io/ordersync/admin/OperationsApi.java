@@ -122,7 +122,7 @@ public final class OperationsApi {
         }
         Instant now = clock.instant();
         if (in.has("ids") && ids(in) == null) {
-            Json.reply(mapper, exchange, 400, Map.of("error", "ids must be a list of queue ids (numbers)"));
+            Json.reply(mapper, exchange, 400, Map.of("error", "ids must be a list of at most 10 000 queue ids (numbers)"));
         } else if (in.has("ids")) {
             int n = 0;
             List<Long> skipped = new ArrayList<>();
@@ -160,7 +160,7 @@ public final class OperationsApi {
         }
     }
 
-    /** The {@code ids} of a request body, or null when they are not a list of whole numbers. */
+    /** The {@code ids} of a request body, or null when they are not a list of at most 10 000 whole numbers. */
     static List<Long> ids(JsonNode in) {
         JsonNode ids = in.get("ids");
         if (ids == null || !ids.isArray() || ids.size() > 10_000) {
@@ -190,7 +190,7 @@ public final class OperationsApi {
     public void cancelMany(Exchange exchange) throws Exception {
         JsonNode in = Json.body(mapper, exchange);
         if (in == null || !in.has("ids") || ids(in) == null) {
-            Json.reply(mapper, exchange, 400, Map.of("error", "give ids: a list of queue ids (numbers)"));
+            Json.reply(mapper, exchange, 400, Map.of("error", "give ids: a list of at most 10 000 queue ids (numbers)"));
             return;
         }
         List<Long> done = new ArrayList<>();

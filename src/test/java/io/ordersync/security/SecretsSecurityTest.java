@@ -128,5 +128,17 @@ class SecretsSecurityTest extends AppTestSupport {
         assertThat(app.post("/api/queue/retry", "{\"ids\": [1.5]}").statusCode()).isEqualTo(400);
         assertThat(app.post("/api/queue/cancel", "{\"ids\": {\"a\": 1}}").statusCode()).isEqualTo(400);
         assertThat(app.post("/api/queue/retry", "{\"ids\": []}").statusCode()).isEqualTo(200);
+        // at most 10 000 ids in one request (each is a transaction of its own): one more is refused, nothing done
+        String tenThousand = java.util.stream.LongStream.rangeClosed(1_000_001, 1_010_000).mapToObj(Long::toString)
+                .collect(java.util.stream.Collectors.joining(", ", "{\"ids\": [", "]}"));
+        String oneMore = tenThousand.replace("]}", ", 1010001]}");
+        for (String path : new String[]{"/api/queue/retry", "/api/queue/cancel"}) {
+            var refused = app.post(path, oneMore);
+            assertThat(refused.statusCode()).as(path).isEqualTo(400);
+            assertThat(refused.body()).as(path).contains("at most 10 000");
+            var taken = app.post(path, tenThousand);
+            assertThat(taken.statusCode()).as(path).isEqualTo(200);
+            assertThat(new com.fasterxml.jackson.databind.ObjectMapper().readTree(taken.body()).path("skipped")).as(path).hasSize(10_000);
+        }
     }
 }
