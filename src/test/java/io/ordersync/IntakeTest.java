@@ -44,6 +44,36 @@ class IntakeTest extends AppTestSupport {
         assertThat(app.count("SELECT COUNT(*) FROM sync_queue")).isZero();
     }
 
+    /**
+     * An internal error while accepting (here the snapshot table gone, an error of neither the document nor an
+     * unreachable database) is a 500 with the rejected event's id: the document is kept, and once the fault is repaired
+     * its resubmit syncs the order. Nothing of the stack trace reaches the answer.
+     */
+    @Test
+    void anInternalErrorIsA500WithTheRejectedIdAndTheEventIsKept() throws Exception {
+        startWithCrm();
+        ObjectNode doc = fixture("order-xyz34");
+        try (var c = app.dataSource().getConnection(); var s = c.createStatement()) {
+            s.execute("ALTER TABLE order_snapshot RENAME TO order_snapshot_away");
+        }
+        HttpResponse<String> r = app.post("/api/events", doc.toString());
+        try (var c = app.dataSource().getConnection(); var s = c.createStatement()) {
+            s.execute("ALTER TABLE order_snapshot_away RENAME TO order_snapshot");
+        }
+        assertThat(r.statusCode()).isEqualTo(500);
+        JsonNode json = JSON.readTree(r.body());
+        assertThat(json.path("error").asText()).startsWith("internal error while accepting: ");
+        assertThat(r.body()).doesNotContain("at io.").doesNotContain("order_snapshot");
+        long id = json.path("rejected_id").asLong();
+        assertThat(app.query("SELECT payload FROM rejected_event WHERE id = ?", id)).singleElement()
+                .satisfies(row -> assertThat(JSON.readTree((String) row.get("payload"))).isEqualTo(doc));
+        assertThat(app.count("SELECT COUNT(*) FROM order_snapshot")).isZero();
+        assertThat(app.post("/api/rejected/" + id + "/resubmit", "").statusCode()).isEqualTo(202);
+        awaitQueueEmpty();
+        assertThat(target.objects("contacts")).hasSize(1);
+        assertThat(app.count("SELECT COUNT(*) FROM rejected_event")).isZero();
+    }
+
     @ParameterizedTest(name = "{0} over its limit")
     @CsvSource(delimiter = '|', textBlock = """
             event.slug         | 201 | event.slug is 201 characters long, over the limit of 200
