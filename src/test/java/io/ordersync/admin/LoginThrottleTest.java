@@ -83,4 +83,24 @@ class LoginThrottleTest {
         assertThat(previous).isEqualTo(java.time.Duration.ofMinutes(15));
         assertThat(t.locked(now.plus(java.time.Duration.ofMinutes(15)).plusSeconds(1), "user:admin")).as("over after 15 min").isNull();
     }
+
+    /**
+     * As API.md says: four failures cost nothing, the fifth locks for 1 s, each further one doubles it (2, 4, 8 … s),
+     * up to 15 minutes (the 15th: 1 024 s, cut to 900). A flat 15 minutes from the fifth would lock out an admin who
+     * mistyped five times; each failure here comes once the lock before it is over, as a patient client's would.
+     */
+    @Test
+    void theLockIsOneSecondAtTheFifthFailureAndDoublesUpToFifteenMinutes() {
+        LoginThrottle t = new LoginThrottle();
+        java.time.Instant at = java.time.Instant.parse("2026-12-07T10:00:00Z");
+        java.util.List<Long> locks = new java.util.ArrayList<>();
+        for (int i = 1; i <= 16; i++) {
+            assertThat(t.locked(at, "client:10.0.0.9")).as("before failure %d", i).isNull();
+            t.failed(at, "client:10.0.0.9");
+            java.time.Duration lock = t.locked(at, "client:10.0.0.9");
+            locks.add(lock == null ? 0 : lock.toSeconds());
+            at = at.plus(lock == null ? java.time.Duration.ofMillis(10) : lock.plusMillis(1));
+        }
+        assertThat(locks).containsExactly(0L, 0L, 0L, 0L, 1L, 2L, 4L, 8L, 16L, 32L, 64L, 128L, 256L, 512L, 900L, 900L);
+    }
 }
