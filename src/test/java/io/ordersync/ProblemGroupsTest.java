@@ -57,4 +57,32 @@ class ProblemGroupsTest extends AppTestSupport {
         assertThat(JSON.readTree(app.get("/api/queue/groups").body()).path("groups")).singleElement()
                 .satisfies(g -> assertThat(g.path("mode").asText()).isEqualTo("exceeded"));
     }
+    /**
+     * The caps API.md names, and the order: at most 5 000 problem rows are read (oldest first), at most 1 000 ids are
+     * listed per group, and the largest group comes first even when a smaller one has the older rows.
+     */
+    @Test
+    void groupsReadAtMost5000RowsListAtMost1000IdsAndTheLargestComesFirst() throws Exception {
+        startWithCrm(1, "1h", java.util.Map.of());
+        try (var c = app.dataSource().getConnection(); var s = c.createStatement()) {
+            s.execute("INSERT INTO sync_queue (event_slug, order_code, provider, slot, triggered_by, triggered_at, not_before, "
+                    + "need_manual_retry, last_error) SELECT 'democon', 'S' || X, 'crm', 'waiting', 'order.placed', CURRENT_TIMESTAMP, "
+                    + "CURRENT_TIMESTAMP, 'permanent', 'POST /contacts → HTTP 400: blocked domain' FROM SYSTEM_RANGE(1, 3)");
+            s.execute("INSERT INTO sync_queue (event_slug, order_code, provider, slot, triggered_by, triggered_at, not_before, "
+                    + "need_manual_retry, last_error) SELECT 'democon', 'L' || X, 'crm', 'waiting', 'order.placed', CURRENT_TIMESTAMP, "
+                    + "CURRENT_TIMESTAMP, 'permanent', 'POST /contacts → HTTP 422: invalid member ' || X FROM SYSTEM_RANGE(1, 5100)");
+        }
+        JsonNode groups = JSON.readTree(app.get("/api/queue/groups").body()).path("groups");
+        assertThat(groups).hasSize(2);
+        JsonNode large = groups.get(0);
+        assertThat(large.path("cause").asText()).isEqualTo("POST /contacts → HTTP #: invalid member #");
+        assertThat(large.path("count").asInt()).as("5 000 rows read, 3 of them the small group's").isEqualTo(4_997);
+        assertThat(large.path("ids")).hasSize(1_000);
+        long firstLarge = app.count("SELECT MIN(id) FROM sync_queue WHERE order_code LIKE 'L%'");
+        assertThat(large.path("ids").get(0).asLong()).as("the oldest rows' ids").isEqualTo(firstLarge);
+        JsonNode small = groups.get(1);
+        assertThat(small.path("count").asInt()).isEqualTo(3);
+        assertThat(small.path("ids")).hasSize(3);
+        assertThat(small.path("ids").get(0).asLong()).isLessThan(firstLarge);
+    }
 }
