@@ -95,6 +95,7 @@ class MappingEditorTest extends AppTestSupport {
                 .statusCode()).isEqualTo(422);
         assertThat(send("PUT", "/api/providers/crm/file", text.replace("identifier: crm", "identifier: other"), version).statusCode()).isEqualTo(422);
         assertThat(send("PUT", "/api/providers/crm/file", text + "#" + "x".repeat(300_000), version).statusCode()).isEqualTo(413);
+        assertThat(send("POST", "/api/providers/crm/validate", text + "#" + "x".repeat(300_000), null).statusCode()).isEqualTo(413);
         assertThat(Files.readString(mappings.resolve("crm.yaml"))).isEqualTo(text);
 
         // saved: the file, the history (who, the diff), and the next sync sends the renamed field
@@ -211,5 +212,47 @@ class MappingEditorTest extends AppTestSupport {
         assertThat(out.substring(0, out.indexOf("  - id: ticket"))).isEqualTo(text.substring(0, text.indexOf("  - id: ticket")));
         assertThat(JSON.readTree(send("POST", "/api/providers/crm/validate", out, null).body()).path("valid").asBoolean()).isTrue();
         assertThat(app.post("/api/providers/crm/properties", "{\"text\": 5}").statusCode()).isEqualTo(400);
+    }
+    /**
+     * A save over a file on disk that cannot be read as a mapping file (here over 1 MiB) is a 409 that says so, and
+     * writes nothing: the file stays as it is, for its owner to fix on disk.
+     */
+    @Test
+    void aSaveOverAFileThatCannotBeReadIsA409AndWritesNothing() throws Exception {
+        startWithCrm();
+        JsonNode opened = JSON.readTree(app.get("/api/providers/crm/edit").body());
+        String text = opened.path("text").asText();
+        String huge = text + "#" + "x".repeat(1_100_000) + "\n";
+        Files.writeString(mappings.resolve("crm.yaml"), huge);
+        HttpResponse<String> r = send("PUT", "/api/providers/crm/file", text.replace("remote: first_name", "remote: given_name"),
+                opened.path("version").asText());
+        assertThat(r.statusCode()).isEqualTo(409);
+        assertThat(JSON.readTree(r.body()).path("error").asText()).startsWith("crm.yaml").contains("fix it on disk");
+        assertThat(Files.readString(mappings.resolve("crm.yaml"))).isEqualTo(huge);
+        assertThat(JSON.readTree(app.get("/api/providers/crm/history").body()).path("changes")).isEmpty();
+    }
+
+    /** The history: newest first, the last 100 saves (API.md). */
+    @Test
+    void theHistoryShowsTheLast100SavesNewestFirst() throws Exception {
+        startWithCrm();
+        try (var c = app.dataSource().getConnection();
+             var ps = c.prepareStatement("INSERT INTO mapping_change (provider, actor, diff, changed_at) VALUES ('crm', ?, ?, ?)")) {
+            java.time.OffsetDateTime at = java.time.OffsetDateTime.parse("2026-12-01T10:00:00Z");
+            for (int i = 1; i <= 105; i++) {
+                ps.setString(1, "user editor" + i);
+                ps.setString(2, "--- a/crm.yaml\n+++ b/crm.yaml\n@@ save " + i);
+                ps.setObject(3, at.plusMinutes(i));
+                ps.addBatch();
+            }
+            ps.executeBatch();
+        }
+        JsonNode changes = JSON.readTree(app.get("/api/providers/crm/history").body()).path("changes");
+        assertThat(changes).hasSize(100);
+        assertThat(changes.get(0).path("actor").asText()).isEqualTo("user editor105");
+        assertThat(changes.get(99).path("actor").asText()).isEqualTo("user editor6");
+        for (int i = 1; i < changes.size(); i++) {
+            assertThat(changes.get(i).path("changed_at").asText()).isLessThan(changes.get(i - 1).path("changed_at").asText());
+        }
     }
 }

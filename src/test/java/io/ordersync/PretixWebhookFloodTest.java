@@ -128,4 +128,19 @@ class PretixWebhookFloodTest extends AppTestSupport {
         }
         assertThat(app.count("SELECT COUNT(*) FROM rejected_event WHERE source = 'pretix-webhook'")).isEqualTo(60);
     }
+
+    /** A refused post is kept with its first 2 000 characters only: a flood of large bodies cannot fill the database. */
+    @Test
+    void aRefusedPostIsKeptWithItsFirst2000Characters() throws Exception {
+        start(Map.of("ordersync.pretix.webhook-rate-limit", "0"));
+        String body = "{\"notification_id\": 7001, \"organizer\": \"someone-else\", \"event\": \"democon\", \"code\": \"BIG1\", "
+                + "\"action\": \"pretix.event.order.placed\", \"pad\": \"" + "x".repeat(30_000) + "\"}";
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(app.url("/api/sources/pretix/webhook")))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertThat(r.statusCode()).isEqualTo(400);
+        assertThat(r.body().length()).isLessThan(500);
+        String kept = (String) app.query("SELECT payload FROM rejected_event WHERE source = 'pretix-webhook'").get(0).get("payload");
+        assertThat(kept).hasSize(2001).isEqualTo(body.substring(0, 2000) + "…");
+    }
 }

@@ -227,6 +227,17 @@ class ProviderLoaderTest {
         }
     }
 
+    /** A Java provider's file may name only the remote types the provider syncs (its objects()), with a hint. */
+    @Test
+    void aJavaProvidersFileMayNameOnlyTheRemoteTypesItSyncs() throws Exception {
+        assertThat(load("mailing-list", MAILING_LIST).messages()).isEmpty();
+        ProviderLoader.Loaded other = load("mailing-list", MAILING_LIST.replace("remote_type: member", "remote_type: members"));
+        assertThat(other.provider()).isNull();
+        assertThat(other.messages()).singleElement().satisfies(m -> assertThat(m)
+                .contains("objects[0].remote_type").contains("the Java provider mailing-list syncs member, not 'members'")
+                .contains("did you mean 'member'?"));
+    }
+
     private ProviderLoader.Loaded load(String name, String yaml) throws Exception {
         Path f = dir.resolve(name + ".yaml");
         Files.writeString(f, yaml);
@@ -520,6 +531,73 @@ class ProviderLoaderTest {
         assertThat(p.connectTimeoutMs()).isEqualTo(5000);
         assertThat(p.responseTimeoutMs()).isEqualTo(30_000);
         assertThat(p.concurrency()).isEqualTo(4);
+        // MAPPINGS.md: the breaker on, 50 % of at least 10 calls, open for 30 s; lists joined with ","
+        assertThat(p.breaker()).isEqualTo(new Provider.BreakerSpec(true, 50, 10, java.time.Duration.ofSeconds(30)));
+        assertThat(p.separator()).isEqualTo(",");
+    }
+
+    /** The ranges MAPPINGS.md gives are enforced at load, each with its message; the values at the ends are taken. */
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.CsvSource(delimiter = '|', textBlock = """
+            retry: {max_attempts: 0}                                   | retry.max_attempts: must be 1 to 1000, got 0
+            retry: {max_attempts: 1001}                                | retry.max_attempts: must be 1 to 1000, got 1001
+            retry: {backoff: [31d]}                                    | retry.backoff[0]: '31d' must be 0s to 30d
+            retry: {backoff: [5s, soon]}                               | retry.backoff[1]: 'soon' is not a duration
+            target: {rate_limit: 100001}                               | target.rate_limit: must be 0 (no limit) to 100000 requests per second, got 100001
+            target: {rate_limit: -1}                                   | target.rate_limit: must be 0 (no limit) to 100000 requests per second, got -1
+            target: {circuit_breaker: {minimum_calls: 0}}              | target.circuit_breaker.minimum_calls: must be 1 to 1000, got 0
+            target: {circuit_breaker: {minimum_calls: 1001}}           | target.circuit_breaker.minimum_calls: must be 1 to 1000, got 1001
+            target: {circuit_breaker: {failure_rate: 0}}               | target.circuit_breaker.failure_rate: must be a percentage, 1 to 100
+            target: {circuit_breaker: {failure_rate: 101}}             | target.circuit_breaker.failure_rate: must be a percentage, 1 to 100
+            """)
+    void aValueOutOfItsRangeIsRefusedAtLoad(String setting, String message) throws Exception {
+        String yaml = setting.startsWith("retry")
+                ? GOOD.replace("retry: {max_attempts: 3, backoff: [10s, 1m], recoverable_statuses: [\"429\", \"500-599\"]}", setting)
+                : GOOD.replace("  auth: {type: bearer, token: \"{{crm.token}}\"}", "  auth: {type: bearer, token: \"{{crm.token}}\"}\n  "
+                        + setting.substring("target: {".length(), setting.length() - 1));
+        ProviderLoader.Loaded l = load("crm", yaml);
+        assertThat(l.provider()).isNull();
+        assertThat(l.messages()).anySatisfy(m -> assertThat(m).contains(message));
+    }
+
+    @Test
+    void theValuesAtTheEndsOfTheRangesAreTaken() throws Exception {
+        for (String setting : List.of("retry: {max_attempts: 1, backoff: [0s]}", "retry: {max_attempts: 1000, backoff: [30d]}")) {
+            assertThat(load("crm", GOOD.replace("retry: {max_attempts: 3, backoff: [10s, 1m], recoverable_statuses: [\"429\", \"500-599\"]}",
+                    setting)).messages()).as(setting).isEmpty();
+        }
+        for (String setting : List.of("rate_limit: 0", "rate_limit: 100000", "circuit_breaker: {minimum_calls: 1, failure_rate: 1}",
+                "circuit_breaker: {minimum_calls: 1000, failure_rate: 100}")) {
+            assertThat(load("crm", GOOD.replace("  auth: {type: bearer, token: \"{{crm.token}}\"}",
+                    "  auth: {type: bearer, token: \"{{crm.token}}\"}\n  " + setting)).messages()).as(setting).isEmpty();
+        }
+    }
+
+    /**
+     * A header is a credential by its name (MAPPINGS.md): Authorization, Proxy-Authorization, Cookie, X-Api-Key, or one
+     * with token, secret, key, auth, password, session or signature in it; its value must be one placeholder (after a
+     * scheme word), and so must an api_key auth's value. A literal is refused; a placeholder is taken and redacted.
+     */
+    @Test
+    void aHeaderIsACredentialByItsNameAndTakesOnlyAPlaceholder() throws Exception {
+        for (String header : List.of("Proxy-Authorization", "Cookie", "X-Api-Key", "X-Auth-Token", "X-Client-Secret", "Api-Key",
+                "X-Password", "X-Session-Id", "X-Signature", "x-my-apikey")) {
+            ProviderLoader.Loaded literal = load("crm", GOOD.replace("  auth: {type: bearer, token: \"{{crm.token}}\"}",
+                    "  auth: {type: bearer, token: \"{{crm.token}}\"}\n  headers: {" + header + ": \"abc123literal\"}"));
+            assertThat(literal.provider()).as(header).isNull();
+            assertThat(literal.messages()).as(header).anySatisfy(m -> assertThat(m).contains("header " + header + " carries a credential"));
+            ProviderLoader.Loaded placeholder = load("crm", GOOD.replace("  auth: {type: bearer, token: \"{{crm.token}}\"}",
+                    "  auth: {type: bearer, token: \"{{crm.token}}\"}\n  headers: {" + header + ": \"Bearer {{crm.token}}\"}"));
+            assertThat(placeholder.messages()).as(header).isEmpty();
+            assertThat(placeholder.provider().secretValues()).as(header).contains("Bearer t0k");
+        }
+        // ordinary headers take literals
+        assertThat(load("crm", GOOD.replace("  auth: {type: bearer, token: \"{{crm.token}}\"}",
+                "  auth: {type: bearer, token: \"{{crm.token}}\"}\n  headers: {X-Origin: shop, Accept-Language: de}")).messages()).isEmpty();
+        ProviderLoader.Loaded apiKey = load("crm", GOOD.replace("auth: {type: bearer, token: \"{{crm.token}}\"}",
+                "auth: {type: api_key, header: X-Credential, value: \"abc123literal\"}"));
+        assertThat(apiKey.provider()).isNull();
+        assertThat(apiKey.messages()).anySatisfy(m -> assertThat(m).contains("target.auth.value"));
     }
 
     /** Whatever a credential's header is called, its value is known as secret and redacted from a target's echo. */

@@ -159,4 +159,28 @@ class SubscriptionTest {
         assertThat(registry.subscribers(paid, List.of("order.paid"))).as("run out: its own file again").containsOnlyKeys("crm");
         assertThat(registry.subscribers(pending, List.of("order.placed"))).isEmpty();
     }
+    /**
+     * Files whose name starts with a dot are not mapping files (MAPPINGS.md): an editor's backup (.crm.yaml) or its lock
+     * link pointing at nothing (.#crm.yaml, Emacs) is neither a provider nor an error, in the service and in validate.
+     */
+    @Test
+    void filesWhoseNameStartsWithADotAreIgnored(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        String text = Fixtures.read("mappings/crm.yaml", Map.of("max_attempts", "3", "backoff", "1s", "response_timeout_ms", "1000"));
+        java.nio.file.Files.writeString(dir.resolve("crm.yaml"), text);
+        java.nio.file.Files.writeString(dir.resolve(".crm.yaml"), text.replace("identifier: crm", "identifier: backup") + "\nbroken: [");
+        java.nio.file.Files.createSymbolicLink(dir.resolve(".#crm.yaml"), dir.resolve("user@host.1234"));
+        java.nio.file.Files.writeString(dir.resolve(".hidden.yml"), "not: a mapping");
+        ProviderRegistry registry = new ProviderRegistry(dir, new ProviderLoader(t -> t.replace("{{test.crm.url}}", "http://127.0.0.1:1")
+                .replace("{{test.crm.token}}", "t")));
+        registry.reload();
+        assertThat(registry.states()).containsOnlyKeys("crm");
+        assertThat(registry.active()).extracting(Provider::identifier).containsExactly("crm");
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+        int code = new io.ordersync.cli.Commands(new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8),
+                new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8)).run(new String[]{"validate", "--ignore-unset", dir.toString()});
+        assertThat(code).as(out + "\n" + err).isZero();
+        assertThat(out.toString(java.nio.charset.StandardCharsets.UTF_8) + err.toString(java.nio.charset.StandardCharsets.UTF_8))
+                .doesNotContain(".crm.yaml").doesNotContain(".#crm").doesNotContain(".hidden");
+    }
 }

@@ -128,6 +128,13 @@ class SecretsSecurityTest extends AppTestSupport {
         assertThat(app.post("/api/queue/retry", "{\"ids\": [1.5]}").statusCode()).isEqualTo(400);
         assertThat(app.post("/api/queue/cancel", "{\"ids\": {\"a\": 1}}").statusCode()).isEqualTo(400);
         assertThat(app.post("/api/queue/retry", "{\"ids\": []}").statusCode()).isEqualTo(200);
+        // a parameter given twice is refused, not read as one of its values (API.md, "Parameters")
+        for (String twice : new String[]{"/api/order?event=democon&code=ABC12&code=XYZ34", "/api/order?event=democon&event=x&code=ABC12",
+                "/api/rejected?limit=5&limit=6", "/api/queue?state=parked&state=waiting", "/api/providers/crm/stats?window=1h&window=24h"}) {
+            var r = app.get(twice);
+            assertThat(r.statusCode()).as(twice).isEqualTo(400);
+            assertThat(r.body()).as(twice).contains("error");
+        }
         // at most 10 000 ids in one request (each is a transaction of its own): one more is refused, nothing done
         String tenThousand = java.util.stream.LongStream.rangeClosed(1_000_001, 1_010_000).mapToObj(Long::toString)
                 .collect(java.util.stream.Collectors.joining(", ", "{\"ids\": [", "]}"));
