@@ -18,18 +18,23 @@ import static org.assertj.core.api.Assertions.assertThat;
  */
 class CancellationTest extends AppTestSupport {
 
-    @Test
-    void canceledPositionsAreDeletedAndACanceledOrderIsArchived() throws Exception {
+    /** The test CRM with on_cancel: delete for its tickets and {@code contactOnCancel} for its contacts. */
+    private void startWithTicketsDeletedAndContacts(String contactOnCancel) throws Exception {
         Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
         String file = Files.readString(mappings.resolve("crm.yaml"));
         file = file.replace("    update: {path: \"/tickets/{remote_id}\"}\n",
                 "    update: {path: \"/tickets/{remote_id}\"}\n    on_cancel: delete\n    delete: {path: \"/tickets/{remote_id}\"}\n");
         file = file.replace("    update: {method: PATCH, path: \"/contacts/{remote_id}\"}\n",
-                "    update: {method: PATCH, path: \"/contacts/{remote_id}\"}\n    on_cancel: {archive: {status: archived, archived: true}}\n");
-        assertThat(file).contains("on_cancel: delete").contains("archive:");
+                "    update: {method: PATCH, path: \"/contacts/{remote_id}\"}\n    on_cancel: " + contactOnCancel + "\n");
+        assertThat(file).contains("on_cancel: delete").contains("on_cancel: " + contactOnCancel);
         Files.writeString(mappings.resolve("crm.yaml"), file);
         target.recordRequests(true);
         app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret")).start();
+    }
+
+    @Test
+    void canceledPositionsAreDeletedAndACanceledOrderIsArchived() throws Exception {
+        startWithTicketsDeletedAndContacts("{archive: {status: archived, archived: true}}");
 
         ObjectNode doc = fixture("order-abc12");
         assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
@@ -90,16 +95,7 @@ class CancellationTest extends AppTestSupport {
      */
     @Test
     void aDeleteAnswered404CountsAsDeletedAndNothingWritesNothing() throws Exception {
-        Fixtures.mapping(mappings, "crm", Map.of("max_attempts", "5", "backoff", "5s", "response_timeout_ms", "2000"));
-        String file = Files.readString(mappings.resolve("crm.yaml"));
-        file = file.replace("    update: {path: \"/tickets/{remote_id}\"}\n",
-                "    update: {path: \"/tickets/{remote_id}\"}\n    on_cancel: delete\n    delete: {path: \"/tickets/{remote_id}\"}\n");
-        file = file.replace("    update: {method: PATCH, path: \"/contacts/{remote_id}\"}\n",
-                "    update: {method: PATCH, path: \"/contacts/{remote_id}\"}\n    on_cancel: nothing\n");
-        assertThat(file).contains("on_cancel: delete").contains("on_cancel: nothing");
-        Files.writeString(mappings.resolve("crm.yaml"), file);
-        target.recordRequests(true);
-        app = new OrdersyncApp(tmp.resolve("data"), mappings, Map.of("test.crm.url", target.url(), "test.crm.token", "s3cret")).start();
+        startWithTicketsDeletedAndContacts("nothing");
         ObjectNode doc = fixture("order-abc12");
         assertThat(app.post("/api/events", doc.toString()).statusCode()).isEqualTo(202);
         awaitQueueEmpty();
