@@ -17,8 +17,9 @@ import static org.awaitility.Awaitility.await;
  * MAPPINGS.md's references and calls, against a real HTTP target: a position mapping's reference to another position
  * mapping sees the same position's object, an order mapping's reference to a position mapping gets every position's
  * value joined with the separator (by default ","); a lookup whose result is a list takes its first element (an empty
- * one: the object is new); {ref:X} in a call when X has no remote id parks the row as permanent, nothing sent; and
- * create.conflict's list says which statuses mean "exists already".
+ * one: the object is new); {ref:X} in a call when X has no remote id parks the row as permanent, nothing sent;
+ * create.conflict's list says which statuses mean "exists already"; and an order locale its value_map has no entry
+ * for is a configuration error of that sync, nothing sent half-translated.
  */
 class ReferencesAndCallsTest extends AppTestSupport {
 
@@ -183,5 +184,26 @@ class ReferencesAndCallsTest extends AppTestSupport {
         await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry IS NOT NULL") == 1);
         assertThat(app.query("SELECT need_manual_retry FROM sync_queue")).extracting(r -> r.get("need_manual_retry")).containsExactly("permanent");
         assertThat(target.objects("contacts")).isEmpty();
+    }
+    @Test
+    void aLocaleTheValueMapHasNoEntryForParksTheSyncAsConfigAndSendsNothing() throws Exception {
+        start(CONTACT.formatted("").replace("      - {source: order_code, remote: last_order}\n",
+                "      - {source: order_code, remote: last_order}\n      - {source: order_locale, remote: language, value_map: {de: German}}\n"));
+        assertThat(Files.readString(mappings.resolve("crm.yaml"))).contains("value_map: {de: German}");
+        ObjectNode english = fixture("order-abc12");
+        ((ObjectNode) english.path("order")).put("locale", "en");
+        app.post("/api/events", english.toString());
+        await().atMost(Duration.ofSeconds(20)).until(() -> app.count("SELECT COUNT(*) FROM sync_queue WHERE need_manual_retry IS NOT NULL") == 1);
+        assertThat(app.query("SELECT need_manual_retry, last_error FROM sync_queue")).singleElement().satisfies(r -> {
+            assertThat(r.get("need_manual_retry")).isEqualTo("config");
+            assertThat((String) r.get("last_error")).contains("value_map of 'language' (source order_locale) has no entry for option 'en'");
+        });
+        assertThat(target.writes()).isEmpty();
+
+        ObjectNode german = fixture("order-abc12");
+        ((ObjectNode) german.path("order")).put("code", "LOC2").put("email", "de@example.org").put("locale", "de");
+        app.post("/api/events", german.toString());
+        await().atMost(Duration.ofSeconds(20)).until(() -> target.objects("contacts").size() == 1);
+        assertThat(target.objects("contacts").get(0).path("language").asText()).isEqualTo("German");
     }
 }
