@@ -255,4 +255,32 @@ class MappingEditorTest extends AppTestSupport {
             assertThat(changes.get(i).path("changed_at").asText()).isLessThan(changes.get(i - 1).path("changed_at").asText());
         }
     }
+    /**
+     * A file with Windows line ends (CRLF) keeps them through a save from the editor, which sends LF: the file on disk
+     * has CRLF throughout with the edit in it, and the history's diff shows the one line changed, not every line.
+     */
+    @Test
+    void aSaveKeepsTheFilesWindowsLineEnds() throws Exception {
+        startWithCrm();
+        Path file = mappings.resolve("crm.yaml");
+        String unix = Files.readString(file);
+        Files.writeString(file, unix.replace("\n", "\r\n"));
+        JsonNode opened = JSON.readTree(app.get("/api/providers/crm/edit").body());
+        String sent = opened.path("text").asText().replace("\r\n", "\n");
+        String edited = sent.replace("remote: first_name, mode: if_empty", "remote: given_name, mode: if_empty");
+        assertThat(edited).isNotEqualTo(sent);
+        HttpResponse<String> saved = send("PUT", "/api/providers/crm/file", edited, opened.path("version").asText());
+        assertThat(saved.statusCode()).as(saved.body()).isEqualTo(200);
+        String onDisk = Files.readString(file);
+        assertThat(onDisk).isEqualTo(edited.replace("\n", "\r\n"));
+        assertThat(onDisk.replace("\r\n", "")).doesNotContain("\n");
+        String diff = JSON.readTree(saved.body()).path("diff").asText();
+        assertThat(diff).doesNotContain("\r");
+        assertThat(diff.lines().filter(l -> (l.startsWith("-") || l.startsWith("+")) && !l.startsWith("---") && !l.startsWith("+++")))
+                .containsExactly("-      - {source: invoice_address_name_given_name, remote: first_name, mode: if_empty}",
+                        "+      - {source: invoice_address_name_given_name, remote: given_name, mode: if_empty}");
+        // the same text again (LF, as the editor sends it) is the file's already
+        HttpResponse<String> again = send("PUT", "/api/providers/crm/file", edited, JSON.readTree(saved.body()).path("version").asText());
+        assertThat(JSON.readTree(again.body()).path("saved").asBoolean()).isFalse();
+    }
 }

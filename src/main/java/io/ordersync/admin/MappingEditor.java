@@ -269,7 +269,6 @@ public final class MappingEditor {
         }
         String id = e.id();
         Path f = e.file();
-        String text = e.text();
         String base = AdminAuth.requestHeader(exchange, "X-Ordersync-Base");
         synchronized (this) {
             String current;
@@ -279,6 +278,7 @@ public final class MappingEditor {
                 Json.reply(mapper, exchange, 409, Map.of("error", unreadable.getMessage()));
                 return;
             }
+            String text = keepLineEnds(current, e.text());
             if (base == null || !base.equals(hash(current))) {
                 Json.reply(mapper, exchange, 409, Map.of("error", "the file changed since it was opened (or no X-Ordersync-Base was "
                         + "given): reload it and apply the edit again", "version", hash(current)));
@@ -654,9 +654,19 @@ public final class MappingEditor {
     }
 
     /** A unified diff (3 lines of context) of two versions of a file. */
+    /**
+     * The text to write: with the file's Windows line ends (CRLF) when the file has them and the text none (a browser's
+     * editor sends LF). Before, a save of a CRLF file wrote it with LF, and its diff showed every line as changed.
+     */
+    static String keepLineEnds(String current, String text) {
+        boolean crlf = current.contains("\r\n") && current.replace("\r\n", "").indexOf('\n') < 0;
+        return crlf && text.indexOf('\r') < 0 ? text.replace("\n", "\r\n") : text;
+    }
+
     static String unifiedDiff(String name, String before, String after) {
-        List<String> a = List.of(before.split("\n", -1));
-        List<String> b = List.of(after.split("\n", -1));
+        // lines without their CR: a CRLF file's diff is about its text, not its line ends
+        List<String> a = List.of(before.split("\r?\n", -1));
+        List<String> b = List.of(after.split("\r?\n", -1));
         var patch = com.github.difflib.DiffUtils.diff(a, b);
         return String.join("\n", com.github.difflib.UnifiedDiffUtils.generateUnifiedDiff("a/" + name, "b/" + name, a, patch, 3));
     }

@@ -238,6 +238,23 @@ class ProviderLoaderTest {
                 .contains("did you mean 'member'?"));
     }
 
+    /**
+     * A file saved with Windows line ends (CRLF) loads as the same file with LF, and an error in it is reported at the
+     * same line and column (a carriage return is no character of a value, a key or a position).
+     */
+    @Test
+    void aFileWithWindowsLineEndsLoadsAsWithUnixOnes() throws Exception {
+        ProviderLoader.Loaded unix = load("crm", GOOD);
+        ProviderLoader.Loaded windows = load("crm", GOOD.replace("\n", "\r\n"));
+        assertThat(windows.messages()).isEmpty();
+        assertThat(windows.provider().objects()).hasSameSizeAs(unix.provider().objects());
+        assertThat(windows.provider().objects().get(0).properties()).isEqualTo(unix.provider().objects().get(0).properties());
+        assertThat(windows.provider().displayName()).isEqualTo("CRM");
+        String broken = GOOD.replace("{value: x, remote: origin, mode: if_new}", "{value: x, remote: origin, mode: if_nwe}");
+        assertThat(load("crm", broken.replace("\n", "\r\n")).messages()).isEqualTo(load("crm", broken).messages())
+                .singleElement().satisfies(m -> assertThat(m).startsWith("crm.yaml:18:").contains("if_nwe").doesNotContain("\r"));
+    }
+
     private ProviderLoader.Loaded load(String name, String yaml) throws Exception {
         Path f = dir.resolve(name + ".yaml");
         Files.writeString(f, yaml);
