@@ -653,7 +653,6 @@ public final class MappingEditor {
         }
     }
 
-    /** A unified diff (3 lines of context) of two versions of a file. */
     /**
      * The text to write: with the file's Windows line ends (CRLF) when the file has them and the text none (a browser's
      * editor sends LF). Before, a save of a CRLF file wrote it with LF, and its diff showed every line as changed.
@@ -663,6 +662,7 @@ public final class MappingEditor {
         return crlf && text.indexOf('\r') < 0 ? text.replace("\n", "\r\n") : text;
     }
 
+    /** A unified diff (3 lines of context) of two versions of a file. */
     static String unifiedDiff(String name, String before, String after) {
         // lines without their CR: a CRLF file's diff is about its text, not its line ends
         List<String> a = List.of(before.split("\r?\n", -1));

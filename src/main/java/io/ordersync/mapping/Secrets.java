@@ -33,7 +33,7 @@ public final class Secrets {
 
     /**
      * An endpoint URI as ordersync shows it (log, failure messages, previews): the secret query parameters (password,
-     * token, secret, accessKey, … as Camel's {@code URISupport} knows them) and the password of the authority's user
+     * username, token, secret, accessKey, … as Camel's {@code URISupport} knows them) and the password of the authority's user
      * info masked as {@code xxxxxx}. Camel's {@code sanitizeUri} takes user info to run to the URI's last '@', so an
      * address in a parameter ({@code smtp://host:25?username=u&password=p&from=shop@example.org}) masked the port, the
      * user name and every parameter up to it ({@code smtp://host:xxxxxx@example.org}); here user info is the
