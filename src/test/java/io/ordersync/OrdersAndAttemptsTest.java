@@ -304,15 +304,10 @@ class OrdersAndAttemptsTest extends AppTestSupport {
         assertThat(app.count("SELECT COUNT(*) FROM sync_tries WHERE order_code = 'C001'")).isZero();
         // by e-mail, in another case: the orders named, their data gone, the rejected event that holds the address
         // gone (the one of a longer address stays), and the address in no log line
-        ch.qos.logback.classic.Logger root = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
-        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> log = new ch.qos.logback.core.read.ListAppender<>();
-        log.start();
-        root.addAppender(log);
         java.net.http.HttpResponse<String> byEmail;
-        try {
+        io.ordersync.support.LogCapture log = io.ordersync.support.LogCapture.root();
+        try (log) {
             byEmail = app.delete("/api/orders?email=" + URLEncoder.encode("buyer10@EXAMPLE.org", StandardCharsets.UTF_8));
-        } finally {
-            root.detachAppender(log);
         }
         assertThat(byEmail.statusCode()).isEqualTo(200);
         assertThat(JSON.readTree(byEmail.body()).path("orders")).extracting(JsonNode::asText).containsExactly("democon/C010");
@@ -320,8 +315,8 @@ class OrdersAndAttemptsTest extends AppTestSupport {
         assertThat(app.count("SELECT COUNT(*) FROM order_snapshot WHERE order_code = 'C010'")).isZero();
         assertThat(app.count("SELECT COUNT(*) FROM sync_result WHERE LOWER(id_value) = 'buyer10@example.org'")).isZero();
         assertThat(app.count("SELECT COUNT(*) FROM rejected_event")).isEqualTo(rejected);
-        assertThat(log.list).anySatisfy(e -> assertThat(e.getFormattedMessage()).startsWith("Erased the data of an e-mail address"));
-        assertThat(log.list).allSatisfy(e -> assertThat(e.getFormattedMessage() + e.getLoggerName()).doesNotContainIgnoringCase("buyer10"));
+        assertThat(log.events()).anySatisfy(e -> assertThat(e.getFormattedMessage()).startsWith("Erased the data of an e-mail address"));
+        assertThat(log.events()).allSatisfy(e -> assertThat(e.getFormattedMessage() + e.getLoggerName()).doesNotContainIgnoringCase("buyer10"));
         assertThat(app.delete("/api/orders?email=not-an-address").statusCode()).isEqualTo(400);
         assertThat(app.delete("/api/orders").statusCode()).isEqualTo(400);
         assertThat(list("").path("total").asInt()).isEqualTo(23);

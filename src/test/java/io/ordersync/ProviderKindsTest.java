@@ -279,11 +279,7 @@ class ProviderKindsTest extends AppTestSupport {
                     properties:
                       - {source: product, remote: product}
                 """);
-        ch.qos.logback.classic.Logger root = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
-        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> log = new ch.qos.logback.core.read.ListAppender<>();
-        log.start();
-        root.addAppender(log);
-        try {
+        try (io.ordersync.support.LogCapture log = io.ordersync.support.LogCapture.root()) {
             int port = Ports.free();
             start(Map.of("test.smtp.port", String.valueOf(port), "test.smtp.password", password));
             app.post("/api/events", order("order.placed", "S1", "s1@example.org").toString());
@@ -299,10 +295,8 @@ class ProviderKindsTest extends AppTestSupport {
             // the URI is there to be shown (not a check of nothing), its port and addresses too, its password is not
             assertThat(shown).contains("smtp://127.0.0.1:" + port + "?username=xxxxxx&password=xxxxxx&from=ordersync@example.org")
                     .doesNotContain(password);
-            assertThat(log.list).isNotEmpty().allSatisfy(e -> assertThat(e.getFormattedMessage()
+            assertThat(log.events()).isNotEmpty().allSatisfy(e -> assertThat(e.getFormattedMessage()
                     + (e.getThrowableProxy() == null ? "" : e.getThrowableProxy().getMessage())).doesNotContain(password));
-        } finally {
-            root.detachAppender(log);
         }
     }
 

@@ -78,12 +78,9 @@ class AuthSecurityTest extends AppTestSupport {
     @Test
     void failedLoginsAreLoggedAtPowersOfTwoWithoutWhatWasTried() throws Exception {
         startWithCrm();
-        ch.qos.logback.classic.Logger root = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
-        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> log = new ch.qos.logback.core.read.ListAppender<>();
-        log.start();
-        root.addAppender(log);
         List<String> tried = new java.util.ArrayList<>();
-        try {
+        io.ordersync.support.LogCapture log = io.ordersync.support.LogCapture.root();
+        try (log) {
             for (int i = 1; i <= 5; i++) {
                 String guess = "guess-" + i + "-" + java.util.UUID.randomUUID();
                 tried.add(guess);
@@ -92,16 +89,14 @@ class AuthSecurityTest extends AppTestSupport {
             for (String bad : new String[]{"Basic !!!", "Basic " + "A".repeat(10_000), "Digest x"}) {
                 assertThat(get("/api/providers", bad).statusCode()).isIn(401, 429, 431);
             }
-        } finally {
-            root.detachAppender(log);
         }
-        List<String> failures = log.list.stream().map(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage)
+        List<String> failures = log.events().stream().map(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage)
                 .filter(m -> m.startsWith("Failed login")).toList();
         assertThat(failures).hasSize(3);
         assertThat(failures.get(0)).endsWith(": 1 failure in a row");
         assertThat(failures.get(1)).endsWith(": 2 failures in a row");
         assertThat(failures.get(2)).endsWith(": 4 failures in a row");
-        assertThat(log.list).allSatisfy(e -> {
+        assertThat(log.events()).allSatisfy(e -> {
             assertThat(e.getThrowableProxy()).as(e.getFormattedMessage()).isNull();
             for (String guess : tried) {
                 assertThat(e.getFormattedMessage()).doesNotContain(guess);

@@ -154,23 +154,18 @@ class SecretsSecurityTest extends AppTestSupport {
      */
     @Test
     void theStartsSettingsSummaryMasksTheUrlsThatHoldSecrets() throws Exception {
-        ch.qos.logback.classic.Logger root = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
-        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> log = new ch.qos.logback.core.read.ListAppender<>();
-        log.start();
-        root.addAppender(log);
-        try {
+        io.ordersync.support.LogCapture log = io.ordersync.support.LogCapture.root();
+        try (log) {
             startWithCrm(5, "1h", Map.of("ordersync.alerts.webhook-url", "http://127.0.0.1:1/services/T0/B0/HookSecretPath1",
                     "ordersync.alerts.mail.uri", "smtp://127.0.0.1:1?username=alerts&password=MailSecret2", "ordersync.alerts.mail.to", "ops@example.org",
                     "ordersync.db.url", "jdbc:h2:file:" + tmp.resolve("db").toAbsolutePath(), "ordersync.db.password", "DbPassword4"));
-        } finally {
-            root.detachAppender(log);
         }
-        java.util.List<String> summary = log.list.stream().map(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage)
+        java.util.List<String> summary = log.events().stream().map(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage)
                 .filter(m -> m.matches("(?s)\\s*\\[[^]]+]\\s+ordersync\\..*")).toList();
         for (String key : new String[]{"ordersync.alerts.webhook-url", "ordersync.alerts.mail.uri", "ordersync.db.url", "ordersync.db.password"}) {
             assertThat(summary).as(key).anySatisfy(line -> assertThat(line).matches("(?s).*\\s" + java.util.regex.Pattern.quote(key) + " = xxxxxx"));
         }
-        assertThat(log.list).allSatisfy(e -> assertThat(e.getFormattedMessage()).doesNotContain("HookSecretPath1")
+        assertThat(log.events()).allSatisfy(e -> assertThat(e.getFormattedMessage()).doesNotContain("HookSecretPath1")
                 .doesNotContain("MailSecret2").doesNotContain("DbPassword4"));
     }
 }
